@@ -1,0 +1,265 @@
+//! The fake Salesforce: Pub/Sub gRPC, a control plane, and (later) OAuth and the
+//! Interaction Service, over real sockets on loopback.
+//!
+//! Tests start it in-process with [`FakeSalesforce::start`]; anyone else runs
+//! `byoc-connector fake-salesforce`, which prints one JSON line naming every endpoint.
+//! The harness uses only the generated proto and its own independent Avro writer; the
+//! connector never imports it.
+
+pub mod avro;
+pub mod control;
+pub mod faults;
+pub mod pubsub_fake;
+pub mod rpc_id;
+pub mod session;
+pub mod tls;
+pub mod tokens;
+pub mod topic;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+
+use self::avro::{EncodeError, EventSchemaSpec};
+use self::faults::FaultRequest;
+use self::pubsub_fake::{PubSubFake, PubSubFakeConfig, PubSubService};
+use self::rpc_id::RpcIdLayer;
+use self::tls::SelfSignedCertificate;
+use self::tokens::TokenRegistry;
+use self::topic::{NewEvent, TopicLog};
+use crate::pubsub::connection::MAX_DECODED_MESSAGE_BYTES;
+use crate::pubsub::proto::pub_sub_server::PubSubServer;
+
+/// Org id of the fake org (18 characters, like Salesforce's).
+pub const FAKE_ORG_ID: &str = "00DFAKE0000001AAAA";
+/// Retention of the fake topic unless configured (Salesforce: 72 h).
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(72 * 3600);
+
+/// How to run the fake.
+#[derive(Debug, Clone)]
+pub struct FakeConfig {
+    /// Pub/Sub gRPC address; loopback only.
+    pub pubsub_listen: SocketAddr,
+    /// HTTP address (control plane, OAuth, Interaction Service); loopback only.
+    pub http_listen: SocketAddr,
+    /// Serve Pub/Sub over TLS with a generated self-signed certificate.
+    pub tls: bool,
+    /// The org tokens belong to.
+    pub org_id: String,
+    /// A long-lived token to accept; generated when absent.
+    pub static_token: Option<String>,
+    /// The topic's schema.
+    pub schema: EventSchemaSpec,
+    /// How long events stay replayable.
+    pub retention: Duration,
+    /// Stream behaviour.
+    pub pubsub: PubSubFakeConfig,
+}
+
+impl Default for FakeConfig {
+    fn default() -> Self {
+        let loopback_any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self {
+            pubsub_listen: loopback_any_port,
+            http_listen: loopback_any_port,
+            tls: false,
+            org_id: FAKE_ORG_ID.to_owned(),
+            static_token: None,
+            schema: EventSchemaSpec::default(),
+            retention: DEFAULT_RETENTION,
+            pubsub: PubSubFakeConfig::default(),
+        }
+    }
+}
+
+/// Where the running fake can be reached; printed as one JSON line by the CLI.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Endpoints {
+    /// Pub/Sub gRPC URL (`https://` with TLS, else `http://`).
+    pub pubsub: String,
+    /// Control plane base URL.
+    pub control: String,
+    /// Instance URL for the `instanceurl` header and REST calls.
+    pub instance_url: String,
+    /// The topic to subscribe to.
+    pub topic: String,
+    /// The long-lived static token.
+    pub token: String,
+    /// The fake org id.
+    pub org_id: String,
+    /// Whether Pub/Sub uses TLS.
+    pub tls: bool,
+}
+
+/// Why the fake could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    /// An address is not loopback.
+    #[error("the fake salesforce listens on loopback only, not {0}")]
+    NotLoopback(SocketAddr),
+    /// Binding a port failed.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The schema is unusable.
+    #[error(transparent)]
+    Schema(#[from] EncodeError),
+    /// Certificate generation failed.
+    #[error(transparent)]
+    Certificate(#[from] tls::CertificateError),
+    /// The gRPC server could not be configured.
+    #[error("cannot configure the fake pubsub server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// A running fake Salesforce.
+#[derive(Debug)]
+pub struct FakeSalesforce {
+    pubsub: Arc<PubSubFake>,
+    tokens: Arc<TokenRegistry>,
+    endpoints: Endpoints,
+    certificate: Option<SelfSignedCertificate>,
+    shutdown: CancellationToken,
+    servers: Vec<JoinHandle<()>>,
+}
+
+impl FakeSalesforce {
+    /// Binds every port and starts serving.
+    pub async fn start(config: FakeConfig) -> Result<Self, HarnessError> {
+        for address in [config.pubsub_listen, config.http_listen] {
+            if !address.ip().is_loopback() {
+                return Err(HarnessError::NotLoopback(address));
+            }
+        }
+        let shutdown = CancellationToken::new();
+        let tokens = Arc::new(TokenRegistry::new(config.org_id.clone(), config.static_token.clone()));
+        let topic = TopicLog::new(config.schema.clone(), config.retention)?;
+        let pubsub = Arc::new(PubSubFake::new(topic, tokens.clone(), config.pubsub.clone(), shutdown.clone()));
+
+        let grpc_listener = bind(config.pubsub_listen).await?;
+        let grpc_address = local_address(&grpc_listener, config.pubsub_listen)?;
+        let http_listener = bind(config.http_listen).await?;
+        let http_address = local_address(&http_listener, config.http_listen)?;
+
+        let certificate = config.tls.then(SelfSignedCertificate::generate).transpose()?;
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(certificate) = &certificate {
+            builder = builder.tls_config(certificate.server_tls_config())?;
+        }
+        let service = PubSubServer::new(PubSubService(pubsub.clone()))
+            .max_decoding_message_size(MAX_DECODED_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_DECODED_MESSAGE_BYTES);
+        let mut layered = builder.layer(RpcIdLayer);
+        let grpc_router = layered.add_service(service);
+        let incoming = TcpListenerStream::new(grpc_listener).map(|connection| {
+            if let Ok(stream) = &connection {
+                // Without this, small responses wait on Nagle's algorithm for up to 40 ms.
+                let _ = stream.set_nodelay(true);
+            }
+            connection
+        });
+        let grpc_shutdown = shutdown.clone();
+        let grpc_server = tokio::spawn(async move {
+            if let Err(err) = grpc_router
+                .serve_with_incoming_shutdown(incoming, grpc_shutdown.cancelled_owned())
+                .await
+            {
+                tracing::error!(error = %err, "fake pubsub server failed");
+            }
+        });
+
+        let http_router = control::router(pubsub.clone());
+        let http_shutdown = shutdown.clone();
+        let http_server = tokio::spawn(async move {
+            if let Err(err) = axum::serve(http_listener, http_router)
+                .with_graceful_shutdown(http_shutdown.cancelled_owned())
+                .await
+            {
+                tracing::error!(error = %err, "fake salesforce http server failed");
+            }
+        });
+
+        let scheme = if config.tls { "https" } else { "http" };
+        let http_base = format!("http://{http_address}");
+        let endpoints = Endpoints {
+            pubsub: format!("{scheme}://{grpc_address}"),
+            control: http_base.clone(),
+            instance_url: http_base,
+            topic: pubsub.topic.topic_name().to_owned(),
+            token: tokens.static_token().to_owned(),
+            org_id: tokens.org_id().to_owned(),
+            tls: config.tls,
+        };
+        Ok(Self {
+            pubsub,
+            tokens,
+            endpoints,
+            certificate,
+            shutdown,
+            servers: vec![grpc_server, http_server],
+        })
+    }
+
+    /// Where everything is.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    /// The self-signed certificate clients must trust, when TLS is on.
+    pub fn certificate_pem(&self) -> Option<&str> {
+        self.certificate.as_ref().map(|certificate| certificate.certificate_pem.as_str())
+    }
+
+    /// The fake Pub/Sub service's state (topic, faults, session logs).
+    pub fn pubsub(&self) -> &Arc<PubSubFake> {
+        &self.pubsub
+    }
+
+    /// The accepted tokens.
+    pub fn tokens(&self) -> &Arc<TokenRegistry> {
+        &self.tokens
+    }
+
+    /// Publishes events in order; returns their replay ids.
+    pub fn publish(&self, events: &[NewEvent]) -> Result<Vec<u64>, EncodeError> {
+        self.pubsub.topic.publish(events)
+    }
+
+    /// Changes the fault plan.
+    pub fn apply_faults(&self, request: &FaultRequest) {
+        self.pubsub.apply_faults(request);
+    }
+
+    /// Stops every server and stream.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        for server in self.servers {
+            // A server task that panicked has nothing left to stop.
+            let _ = server.await;
+        }
+    }
+}
+
+async fn bind(address: SocketAddr) -> Result<TcpListener, HarnessError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| HarnessError::Bind { address, source })
+}
+
+fn local_address(listener: &TcpListener, address: SocketAddr) -> Result<SocketAddr, HarnessError> {
+    listener
+        .local_addr()
+        .map_err(|source| HarnessError::Bind { address, source })
+}

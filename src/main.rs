@@ -1,0 +1,171 @@
+//! The `byoc-connector` command line: parse, then call the library.
+
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use byoc_connector::harness::avro::EventSchemaSpec;
+use byoc_connector::harness::pubsub_fake::PubSubFakeConfig;
+use byoc_connector::harness::{FakeConfig, FakeSalesforce};
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Connects a partner messaging channel to Salesforce Bring Your Own Channel for CCaaS.
+#[derive(Debug, Parser)]
+#[command(name = "byoc-connector", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a fake Salesforce (Pub/Sub gRPC + control plane) on loopback; prints one JSON
+    /// line with its endpoints when ready
+    FakeSalesforce(FakeSalesforceArgs),
+    /// Run a benchmark scenario and print its figures
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct FakeSalesforceArgs {
+    /// Pub/Sub gRPC address (loopback only)
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// HTTP address for the control plane (loopback only)
+    #[arg(long, default_value = "127.0.0.1:0")]
+    http_listen: SocketAddr,
+    /// Serve Pub/Sub over TLS with a generated self-signed certificate
+    #[arg(long)]
+    tls: bool,
+    /// Write the self-signed certificate (PEM) here, for clients to trust
+    #[arg(long, requires = "tls")]
+    cert_out: Option<PathBuf>,
+    /// Accept this long-lived token (generated when absent)
+    #[arg(long)]
+    static_token: Option<String>,
+    /// Platform event API name (the topic is /event/<NAME>)
+    #[arg(long, default_value = "Byoc_Event__e")]
+    event_name: String,
+    /// Name of the event-type field
+    #[arg(long, default_value = "EventType__c")]
+    event_type_field: String,
+    /// Name of the payload field
+    #[arg(long, default_value = "Payload__c")]
+    payload_field: String,
+    /// Seconds between keepalives on idle streams
+    #[arg(long, default_value_t = 60)]
+    keepalive_secs: u64,
+    /// Seconds events stay replayable
+    #[arg(long, default_value_t = 72 * 3600)]
+    retention_secs: u64,
+}
+
+#[derive(Debug, clap::Args)]
+struct BenchArgs {
+    /// Which scenario to run
+    scenario: BenchScenario,
+    /// Events to push through
+    #[arg(long, default_value_t = 300_000)]
+    events: u64,
+    /// Added latency per server response, in milliseconds
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum BenchScenario {
+    /// Subscribe + decode against the fake on loopback
+    Pubsub,
+}
+
+fn main() -> anyhow::Result<()> {
+    byoc_connector::install_crypto_provider();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::FakeSalesforce(args) => fake_salesforce(args).await,
+            Command::Bench(args) => bench(args).await,
+        }
+    })
+}
+
+async fn fake_salesforce(args: FakeSalesforceArgs) -> anyhow::Result<()> {
+    init_logs();
+    let config = FakeConfig {
+        pubsub_listen: args.listen,
+        http_listen: args.http_listen,
+        tls: args.tls,
+        static_token: args.static_token,
+        schema: EventSchemaSpec {
+            event_name: args.event_name,
+            event_type_field: args.event_type_field,
+            payload_field: args.payload_field,
+        },
+        retention: Duration::from_secs(args.retention_secs),
+        pubsub: PubSubFakeConfig {
+            keepalive_interval: Duration::from_secs(args.keepalive_secs.max(1)),
+            ..PubSubFakeConfig::default()
+        },
+        ..FakeConfig::default()
+    };
+    let fake = FakeSalesforce::start(config).await.context("cannot start the fake salesforce")?;
+    let mut ready = serde_json::to_value(fake.endpoints()).context("cannot describe the endpoints")?;
+    if let (Some(path), Some(pem)) = (&args.cert_out, fake.certificate_pem()) {
+        std::fs::write(path, pem).with_context(|| format!("cannot write the certificate to {}", path.display()))?;
+        ready["certificate"] = serde_json::Value::String(path.display().to_string());
+    }
+    println!("{ready}");
+    wait_for_stop_signal().await;
+    fake.shutdown().await;
+    Ok(())
+}
+
+async fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    match args.scenario {
+        BenchScenario::Pubsub => {
+            let report =
+                byoc_connector::bench::pubsub::run(args.events, Duration::from_millis(args.latency_ms)).await?;
+            println!("{report}");
+        }
+    }
+    Ok(())
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn wait_for_stop_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

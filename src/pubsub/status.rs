@@ -1,0 +1,91 @@
+//! What a gRPC error from Salesforce means for the subscriber.
+//!
+//! Salesforce puts its own error code in the `error-code` trailer (spec §3.6). Retry
+//! decisions are made here, from the status code and that trailer, and nowhere else.
+
+use tonic::{Code, Status};
+
+/// Trailer carrying Salesforce's error code.
+pub const ERROR_CODE_TRAILER: &str = "error-code";
+/// Trailer carrying the server's RPC id.
+pub const RPC_ID_TRAILER: &str = "rpc-id";
+
+/// Expired or invalid token.
+pub const AUTH_ERROR: &str = "sfdc.platform.eventbus.grpc.service.auth.error";
+/// Failed internal token refresh; treated like an auth error.
+pub const AUTH_REFRESH_INVALID: &str = "sfdc.platform.eventbus.grpc.service.auth.refresh.invalid";
+/// Replay id invalid or outside the retention window.
+pub const REPLAY_ID_CORRUPTED: &str =
+    "sfdc.platform.eventbus.grpc.subscription.fetch.replayid.corrupted";
+/// CUSTOM preset without a replay id.
+pub const REPLAY_ID_VALIDATION_FAILED: &str =
+    "sfdc.platform.eventbus.grpc.subscription.fetch.replayid.validation.failed";
+/// `num_requested` was zero or negative.
+pub const REQUESTED_EVENTS_INVALID: &str =
+    "sfdc.platform.eventbus.grpc.subscription.fetch.requested.events.invalid";
+/// Topic does not exist (the exact code is unverified; our fake uses it).
+pub const TOPIC_NOT_FOUND: &str = "sfdc.platform.eventbus.grpc.subscription.topic.notfound";
+
+/// How the subscriber should react to a failed RPC or stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Refresh the token, then subscribe again.
+    Auth,
+    /// The stored replay id is unusable: apply the corrupted-replay policy.
+    ReplayIdCorrupted,
+    /// Anything else: back off and subscribe again.
+    Transient,
+}
+
+/// Salesforce's `error-code` trailer, if present.
+pub fn error_code(status: &Status) -> Option<&str> {
+    status.metadata().get(ERROR_CODE_TRAILER)?.to_str().ok()
+}
+
+/// The server's `rpc-id` trailer, if present.
+pub fn rpc_id(status: &Status) -> Option<&str> {
+    status.metadata().get(RPC_ID_TRAILER)?.to_str().ok()
+}
+
+/// Classifies a status from any Pub/Sub RPC.
+pub fn classify(status: &Status) -> FailureKind {
+    let code = error_code(status).unwrap_or_default();
+    if status.code() == Code::Unauthenticated || code.contains("service.auth") {
+        return FailureKind::Auth;
+    }
+    if code == REPLAY_ID_CORRUPTED {
+        return FailureKind::ReplayIdCorrupted;
+    }
+    FailureKind::Transient
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_with_code(code: Code, error_code: &str) -> Status {
+        let mut status = Status::new(code, "failed");
+        status
+            .metadata_mut()
+            .insert(ERROR_CODE_TRAILER, error_code.parse().unwrap());
+        status
+    }
+
+    #[test]
+    fn auth_failures_are_recognised_by_status_or_trailer() {
+        assert_eq!(classify(&Status::unauthenticated("x")), FailureKind::Auth);
+        assert_eq!(classify(&status_with_code(Code::Internal, AUTH_REFRESH_INVALID)), FailureKind::Auth);
+    }
+
+    #[test]
+    fn corrupted_replay_id_is_recognised_by_trailer() {
+        let status = status_with_code(Code::InvalidArgument, REPLAY_ID_CORRUPTED);
+        assert_eq!(classify(&status), FailureKind::ReplayIdCorrupted);
+    }
+
+    #[test]
+    fn everything_else_is_transient() {
+        assert_eq!(classify(&Status::unavailable("down")), FailureKind::Transient);
+        assert_eq!(classify(&Status::resource_exhausted("busy")), FailureKind::Transient);
+    }
+}

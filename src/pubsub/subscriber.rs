@@ -1,0 +1,540 @@
+//! The long-lived subscription: subscribe, keep credit flowing, watch for silence,
+//! reconnect forever.
+//!
+//! One task owns the gRPC stream. It hands events to the consumer through a bounded
+//! channel and takes acknowledgements back through an [`AckHandle`]: each release tops up
+//! credit, each checkpoint moves the position a reconnect resumes after. A stream that is
+//! silent for `keepalive_timeout` is torn down; failures are retried with jittered
+//! exponential backoff, refreshing the token first on auth errors and applying the
+//! configured policy when the stored replay id is refused. It knows no BYOC.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use futures::{Stream, StreamExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use super::client::{PubSubClient, RpcError};
+use super::connection::{connect_lazy, ConnectionError, EndpointConfig};
+use super::credentials::CredentialSource;
+use super::flow::CreditLedger;
+use super::proto::{FetchRequest, FetchResponse, ReplayPreset};
+use super::received::{ReceivedEvent, RestartPoint, SubscriberItem};
+use super::replay::ReplayId;
+use super::schema_cache::SchemaCache;
+use super::status::{self, FailureKind};
+
+/// Default silence after which a stream is presumed dead (Salesforce promises a keepalive
+/// within 270 s).
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default first reconnect delay.
+pub const MIN_RECONNECT_BACKOFF: Duration = Duration::from_millis(500);
+/// Default longest reconnect delay.
+pub const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Where a subscription with no checkpoint starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayStart {
+    /// Only events published from now on.
+    Latest,
+    /// Every retained event.
+    Earliest,
+    /// Events after this stored position (exclusive).
+    After(ReplayId),
+}
+
+/// What to do when the server refuses the stored replay id as corrupted or expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CorruptedReplayPolicy {
+    /// Replay every retained event (duplicates are possible, loss is not beyond retention).
+    #[default]
+    Earliest,
+    /// Skip to the tip of the stream (events in between are lost).
+    Latest,
+    /// Stop the subscriber with an error.
+    Fail,
+}
+
+/// Everything the subscriber needs to know.
+#[derive(Debug, Clone)]
+pub struct SubscriberConfig {
+    /// Where to connect.
+    pub endpoint: EndpointConfig,
+    /// `/event/<Name>__e`.
+    pub topic: String,
+    /// Position when nothing has been checkpointed yet.
+    pub start: ReplayStart,
+    /// Credit bound; clamped to 1..=100.
+    pub max_in_flight: u32,
+    /// Silence after which a stream is torn down and opened again.
+    pub keepalive_timeout: Duration,
+    /// Reaction to a refused replay id.
+    pub corrupted_replay_policy: CorruptedReplayPolicy,
+    /// First reconnect delay.
+    pub min_backoff: Duration,
+    /// Longest reconnect delay.
+    pub max_backoff: Duration,
+}
+
+impl SubscriberConfig {
+    /// Defaults for `topic` on the real endpoint.
+    pub fn new(topic: impl Into<String>) -> Self {
+        Self {
+            endpoint: EndpointConfig::default(),
+            topic: topic.into(),
+            start: ReplayStart::Latest,
+            max_in_flight: 100,
+            keepalive_timeout: KEEPALIVE_TIMEOUT,
+            corrupted_replay_policy: CorruptedReplayPolicy::default(),
+            min_backoff: MIN_RECONNECT_BACKOFF,
+            max_backoff: MAX_RECONNECT_BACKOFF,
+        }
+    }
+}
+
+/// Why the subscriber stopped for good.
+#[derive(Debug, thiserror::Error)]
+pub enum SubscriberError {
+    /// The endpoint configuration is unusable.
+    #[error(transparent)]
+    Connection(#[from] ConnectionError),
+    /// The stored replay id was refused and the policy is `fail`.
+    #[error("stored replay id {lost} was refused as corrupted or expired and corrupted_replay_policy is fail")]
+    ReplayIdCorrupted {
+        /// The refused position (empty when unknown).
+        lost: String,
+    },
+}
+
+/// Counters for tests and metrics.
+#[derive(Debug, Default)]
+pub struct SubscriberStats {
+    /// Subscribe calls that were accepted.
+    pub streams_opened: AtomicU64,
+    /// Events handed to the consumer.
+    pub events_delivered: AtomicU64,
+    /// Empty keepalive batches.
+    pub keepalives: AtomicU64,
+    /// Streams torn down by the watchdog.
+    pub watchdog_timeouts: AtomicU64,
+    /// Token refreshes after an auth failure.
+    pub auth_refreshes: AtomicU64,
+}
+
+/// State shared between the stream task and the consumer's acks.
+#[derive(Debug)]
+struct Shared {
+    ledger: CreditLedger,
+    /// Where a reconnect resumes: the last checkpointed position.
+    checkpoint: Mutex<Option<ReplayId>>,
+    stats: SubscriberStats,
+}
+
+impl Shared {
+    fn checkpoint(&self) -> Option<ReplayId> {
+        self.checkpoint.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set_checkpoint(&self, replay_id: Option<ReplayId>) {
+        *self.checkpoint.lock().unwrap_or_else(|p| p.into_inner()) = replay_id;
+    }
+}
+
+/// How the consumer tells the subscriber an event is done.
+#[derive(Debug, Clone)]
+pub struct AckHandle {
+    shared: Arc<Shared>,
+}
+
+impl AckHandle {
+    /// One event is complete and everything up to `replay_id` is too (in-order consumers).
+    pub fn ack(&self, replay_id: &ReplayId) {
+        self.release(1);
+        self.checkpoint(replay_id.clone());
+    }
+
+    /// `count` events are complete, in any order: their credit can be requested again.
+    pub fn release(&self, count: u32) {
+        self.shared.ledger.release(count);
+    }
+
+    /// Every event up to `replay_id` is complete: a reconnect resumes after it.
+    pub fn checkpoint(&self, replay_id: ReplayId) {
+        self.shared.set_checkpoint(Some(replay_id));
+    }
+
+    /// Counters of the subscription.
+    pub fn stats(&self) -> &SubscriberStats {
+        &self.shared.stats
+    }
+
+    /// Events delivered and not yet released.
+    pub fn in_hand(&self) -> u32 {
+        self.shared.ledger.in_hand()
+    }
+}
+
+/// A running subscription.
+#[derive(Debug)]
+pub struct Subscriber {
+    items: mpsc::Receiver<SubscriberItem>,
+    acks: AckHandle,
+    task: JoinHandle<Result<(), SubscriberError>>,
+}
+
+impl Subscriber {
+    /// Starts subscribing in a background task until `shutdown` is cancelled, the
+    /// receiver is dropped, or the corrupted-replay policy is `fail`.
+    pub fn spawn<C: CredentialSource>(
+        config: SubscriberConfig,
+        credentials: C,
+        shutdown: CancellationToken,
+    ) -> Result<Self, SubscriberError> {
+        let channel = connect_lazy(&config.endpoint)?;
+        let client = PubSubClient::new(channel, credentials);
+        let shared = Arc::new(Shared {
+            ledger: CreditLedger::new(config.max_in_flight),
+            checkpoint: Mutex::new(None),
+            stats: SubscriberStats::default(),
+        });
+        // Events are bounded by credit; room for a few keepalives and resets on top.
+        let (items_tx, items) = mpsc::channel(shared.ledger.window() as usize + 16);
+        let task = StreamTask {
+            start: config.start.clone(),
+            config,
+            client,
+            shared: shared.clone(),
+            items: items_tx,
+            schemas: SchemaCache::default(),
+        };
+        let task = tokio::spawn(task.run(shutdown));
+        Ok(Self {
+            items,
+            acks: AckHandle { shared },
+            task,
+        })
+    }
+
+    /// The next item, or `None` once the subscriber has stopped.
+    pub async fn next(&mut self) -> Option<SubscriberItem> {
+        self.items.recv().await
+    }
+
+    /// A handle for acknowledging events, usable from any task.
+    pub fn acks(&self) -> AckHandle {
+        self.acks.clone()
+    }
+
+    /// Waits for the background task to stop and returns why it stopped.
+    pub async fn join(self) -> Result<(), SubscriberError> {
+        drop(self.items);
+        match self.task.await {
+            Ok(result) => result,
+            Err(join_error) if join_error.is_panic() => std::panic::resume_unwind(join_error.into_panic()),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// How one stream ended.
+enum StreamEnd {
+    /// The consumer dropped its receiver.
+    ConsumerGone,
+    /// No message within `keepalive_timeout`.
+    Silent,
+    /// The server closed the stream cleanly.
+    Closed,
+    /// An RPC failed.
+    Failed(RpcError),
+}
+
+struct StreamOutcome {
+    end: StreamEnd,
+    /// At least one response arrived: the connection and credentials were good.
+    healthy: bool,
+}
+
+struct StreamTask<C> {
+    config: SubscriberConfig,
+    /// Where to start when nothing is checkpointed; moved by the corrupted-replay policy.
+    start: ReplayStart,
+    client: PubSubClient<C>,
+    shared: Arc<Shared>,
+    items: mpsc::Sender<SubscriberItem>,
+    schemas: SchemaCache,
+}
+
+impl<C: CredentialSource> StreamTask<C> {
+    async fn run(mut self, shutdown: CancellationToken) -> Result<(), SubscriberError> {
+        let mut backoff = self.new_backoff();
+        let mut credit_signal = self.shared.ledger.top_up_signal();
+        loop {
+            credit_signal.borrow_and_update();
+            let initial_credit = self.shared.ledger.start_stream();
+            if initial_credit == 0 {
+                debug!("consumer holds the whole credit window; waiting before subscribing");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(()),
+                    _ = credit_signal.changed() => continue,
+                }
+            }
+            let outcome = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return Ok(()),
+                outcome = self.run_stream(initial_credit) => outcome,
+            };
+            if outcome.healthy {
+                backoff = self.new_backoff();
+            }
+            match outcome.end {
+                StreamEnd::ConsumerGone => return Ok(()),
+                StreamEnd::Silent => {
+                    self.shared.stats.watchdog_timeouts.fetch_add(1, Ordering::Relaxed);
+                    warn!(
+                        timeout_secs = self.config.keepalive_timeout.as_secs(),
+                        "pubsub stream silent for too long; subscribing again"
+                    );
+                }
+                StreamEnd::Closed => info!("pubsub stream closed by the server; subscribing again"),
+                StreamEnd::Failed(failure) => {
+                    if self.handle_failure(failure).await? {
+                        backoff = self.new_backoff();
+                        continue;
+                    }
+                }
+            }
+            let delay = backoff.next().unwrap_or(self.config.max_backoff);
+            debug!(delay_ms = delay.as_millis() as u64, "waiting before subscribing again");
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    /// Reacts to a failed stream. Returns `true` when the next attempt should start at
+    /// once (the position was reset), `Err` when the subscriber must stop.
+    async fn handle_failure(&mut self, failure: RpcError) -> Result<bool, SubscriberError> {
+        let (status, credentials) = match failure {
+            RpcError::Status { status, credentials } => (status, credentials),
+            other => {
+                warn!(error = %other, "pubsub call could not be made; retrying");
+                return Ok(false);
+            }
+        };
+        let error_code = status::error_code(&status).unwrap_or_default().to_owned();
+        let rpc_id = status::rpc_id(&status).unwrap_or_default().to_owned();
+        match status::classify(&status) {
+            FailureKind::Auth => {
+                info!(%error_code, %rpc_id, "pubsub rejected the access token; refreshing it");
+                self.shared.stats.auth_refreshes.fetch_add(1, Ordering::Relaxed);
+                if let Err(err) = self.client.credential_source().refresh(&credentials).await {
+                    warn!(error = %err, "token refresh failed; retrying with backoff");
+                }
+                Ok(false)
+            }
+            FailureKind::ReplayIdCorrupted => self.apply_corrupted_policy(&rpc_id).await.map(|()| true),
+            FailureKind::Transient => {
+                warn!(
+                    code = ?status.code(),
+                    message = status.message(),
+                    %error_code,
+                    %rpc_id,
+                    "pubsub stream failed; subscribing again"
+                );
+                Ok(false)
+            }
+        }
+    }
+
+    async fn apply_corrupted_policy(&mut self, rpc_id: &str) -> Result<(), SubscriberError> {
+        let (_, lost) = self.position();
+        let lost_position = lost.as_ref().map(ToString::to_string).unwrap_or_default();
+        let policy = self.config.corrupted_replay_policy;
+        error!(
+            lost_position,
+            ?policy,
+            rpc_id,
+            "stored replay id refused as corrupted or outside retention; events after it may not be replayed"
+        );
+        let restarted_from = match policy {
+            CorruptedReplayPolicy::Fail => {
+                return Err(SubscriberError::ReplayIdCorrupted { lost: lost_position })
+            }
+            CorruptedReplayPolicy::Earliest => {
+                self.start = ReplayStart::Earliest;
+                RestartPoint::Earliest
+            }
+            CorruptedReplayPolicy::Latest => {
+                self.start = ReplayStart::Latest;
+                RestartPoint::Latest
+            }
+        };
+        self.shared.set_checkpoint(None);
+        // Ignoring a send failure is fine: a gone consumer ends the task on the next stream.
+        let _ = self
+            .items
+            .send(SubscriberItem::ReplayReset { lost, restarted_from })
+            .await;
+        Ok(())
+    }
+
+    /// The replay preset and id for the next first `FetchRequest`.
+    fn position(&self) -> (ReplayPreset, Option<ReplayId>) {
+        if let Some(checkpoint) = self.shared.checkpoint() {
+            return (ReplayPreset::Custom, Some(checkpoint));
+        }
+        match &self.start {
+            ReplayStart::Latest => (ReplayPreset::Latest, None),
+            ReplayStart::Earliest => (ReplayPreset::Earliest, None),
+            ReplayStart::After(replay_id) => (ReplayPreset::Custom, Some(replay_id.clone())),
+        }
+    }
+
+    async fn run_stream(&mut self, initial_credit: u32) -> StreamOutcome {
+        let not_healthy = |end| StreamOutcome { end, healthy: false };
+        self.schemas.forget_unavailable();
+        match self.client.get_topic(&self.config.topic).await {
+            Ok(topic) => {
+                if let Err(failure) = self.schemas.resolve(&self.client, &topic.schema_id).await {
+                    return not_healthy(StreamEnd::Failed(failure));
+                }
+            }
+            Err(failure) => return not_healthy(StreamEnd::Failed(failure)),
+        }
+        let (replay_preset, replay_id) = self.position();
+        info!(
+            topic = %self.config.topic,
+            ?replay_preset,
+            replay_id = %replay_id.as_ref().map(ToString::to_string).unwrap_or_default(),
+            credit = initial_credit,
+            "subscribing"
+        );
+        let first_request = FetchRequest {
+            topic_name: self.config.topic.clone(),
+            replay_preset: replay_preset as i32,
+            replay_id: replay_id.map(|id| id.to_bytes()).unwrap_or_default(),
+            num_requested: credit_as_i32(initial_credit),
+            auth_refresh: String::new(),
+        };
+        let requests = fetch_requests(first_request, self.shared.clone());
+        let mut inbound = match self.client.subscribe(requests).await {
+            Ok((inbound, _credentials)) => inbound,
+            Err(failure) => return not_healthy(StreamEnd::Failed(failure)),
+        };
+        self.shared.stats.streams_opened.fetch_add(1, Ordering::Relaxed);
+        let mut healthy = false;
+        loop {
+            let next = tokio::time::timeout(self.config.keepalive_timeout, inbound.message()).await;
+            let response = match next {
+                Err(_elapsed) => return StreamOutcome { end: StreamEnd::Silent, healthy },
+                Ok(Ok(Some(response))) => response,
+                Ok(Ok(None)) => return StreamOutcome { end: StreamEnd::Closed, healthy },
+                Ok(Err(status)) => {
+                    let failure = self.rejected_stream(status).await;
+                    return StreamOutcome { end: StreamEnd::Failed(failure), healthy };
+                }
+            };
+            healthy = true;
+            if let Err(end) = self.deliver(response).await {
+                return StreamOutcome { end, healthy };
+            }
+        }
+    }
+
+    /// Hands one response's events (or its keepalive) to the consumer.
+    async fn deliver(&mut self, response: FetchResponse) -> Result<(), StreamEnd> {
+        if response.events.is_empty() {
+            self.shared.stats.keepalives.fetch_add(1, Ordering::Relaxed);
+            let latest_replay_id = ReplayId::from_bytes(response.latest_replay_id);
+            if self.shared.stats.events_delivered.load(Ordering::Relaxed) == 0
+                && self.shared.checkpoint().is_none()
+                && self.start == ReplayStart::Latest
+            {
+                // Nothing was delivered yet, so resuming after this position skips nothing and
+                // avoids LATEST skipping events published while we reconnect.
+                self.start = ReplayStart::After(latest_replay_id.clone());
+            }
+            // A keepalive is informational; when the consumer is behind, dropping one is fine
+            // because the next carries a newer position.
+            let _ = self.items.try_send(SubscriberItem::Keepalive { latest_replay_id });
+            return Ok(());
+        }
+        for consumer_event in response.events {
+            let producer_event = consumer_event.event.unwrap_or_default();
+            let schema = self
+                .schemas
+                .resolve(&self.client, &producer_event.schema_id)
+                .await
+                .map_err(StreamEnd::Failed)?;
+            let event = ReceivedEvent {
+                replay_id: ReplayId::from_bytes(consumer_event.replay_id),
+                event_id: producer_event.id,
+                schema_id: producer_event.schema_id,
+                payload: producer_event.payload,
+                schema,
+            };
+            self.shared.ledger.on_delivered();
+            self.shared.stats.events_delivered.fetch_add(1, Ordering::Relaxed);
+            if self.items.send(SubscriberItem::Event(event)).await.is_err() {
+                return Err(StreamEnd::ConsumerGone);
+            }
+        }
+        Ok(())
+    }
+
+    /// Wraps a stream error with the credentials in use, for a precise refresh.
+    async fn rejected_stream(&self, status: tonic::Status) -> RpcError {
+        match self.client.credential_source().credentials().await {
+            Ok(credentials) => RpcError::Status {
+                status,
+                credentials: Box::new(credentials),
+            },
+            Err(err) => RpcError::Credentials(err),
+        }
+    }
+
+    fn new_backoff(&self) -> backon::ExponentialBackoff {
+        ExponentialBuilder::default()
+            .with_min_delay(self.config.min_backoff)
+            .with_max_delay(self.config.max_backoff)
+            .with_factor(2.0)
+            .with_jitter()
+            .without_max_times()
+            .build()
+    }
+}
+
+/// The request side of one Subscribe stream: the first request, then a top-up whenever
+/// the consumer has released enough credit.
+fn fetch_requests(first: FetchRequest, shared: Arc<Shared>) -> impl Stream<Item = FetchRequest> {
+    let signal = shared.ledger.top_up_signal();
+    let top_ups = futures::stream::unfold((shared, signal), |(shared, mut signal)| async move {
+        loop {
+            signal.borrow_and_update();
+            if let Some(credit) = shared.ledger.take_top_up() {
+                let request = FetchRequest {
+                    num_requested: credit_as_i32(credit),
+                    ..FetchRequest::default()
+                };
+                return Some((request, (shared, signal)));
+            }
+            if signal.changed().await.is_err() {
+                return None;
+            }
+        }
+    });
+    futures::stream::once(async move { first }).chain(top_ups)
+}
+
+fn credit_as_i32(credit: u32) -> i32 {
+    debug_assert!(credit > 0, "a fetch request must ask for at least one event");
+    i32::try_from(credit).unwrap_or(i32::MAX)
+}
+
