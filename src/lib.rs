@@ -9,9 +9,11 @@
 #![deny(rust_2018_idioms)]
 
 pub mod bench;
+pub mod channel;
 pub mod harness;
 pub mod pubsub;
 pub mod secret;
+pub mod store;
 
 /// Installs aws-lc-rs as the process-wide rustls provider. Call first in `main` and in
 /// tests; later calls are no-ops.

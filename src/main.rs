@@ -115,10 +115,14 @@ async fn fake_salesforce(args: FakeSalesforceArgs) -> anyhow::Result<()> {
         },
         ..FakeConfig::default()
     };
-    let fake = FakeSalesforce::start(config).await.context("cannot start the fake salesforce")?;
-    let mut ready = serde_json::to_value(fake.endpoints()).context("cannot describe the endpoints")?;
+    let fake = FakeSalesforce::start(config)
+        .await
+        .context("cannot start the fake salesforce")?;
+    let mut ready =
+        serde_json::to_value(fake.endpoints()).context("cannot describe the endpoints")?;
     if let (Some(path), Some(pem)) = (&args.cert_out, fake.certificate_pem()) {
-        std::fs::write(path, pem).with_context(|| format!("cannot write the certificate to {}", path.display()))?;
+        std::fs::write(path, pem)
+            .with_context(|| format!("cannot write the certificate to {}", path.display()))?;
         ready["certificate"] = serde_json::Value::String(path.display().to_string());
     }
     println!("{ready}");
@@ -130,8 +134,11 @@ async fn fake_salesforce(args: FakeSalesforceArgs) -> anyhow::Result<()> {
 async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     match args.scenario {
         BenchScenario::Pubsub => {
-            let report =
-                byoc_connector::bench::pubsub::run(args.events, Duration::from_millis(args.latency_ms)).await?;
+            let report = byoc_connector::bench::pubsub::run(
+                args.events,
+                Duration::from_millis(args.latency_ms),
+            )
+            .await?;
             println!("{report}");
         }
     }
@@ -152,13 +159,14 @@ async fn wait_for_stop_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => {
-                let _ = interrupt.await;
-                return;
-            }
-        };
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = interrupt => {}
             _ = terminate.recv() => {}

@@ -3,8 +3,8 @@
 
 mod support;
 
-use byoc_connector::harness::pubsub_fake::PubSubFakeConfig;
 use byoc_connector::harness::faults::FaultRequest;
+use byoc_connector::harness::pubsub_fake::PubSubFakeConfig;
 use byoc_connector::pubsub::{ReplayStart, Subscriber};
 use support::*;
 use tokio_util::sync::CancellationToken;
@@ -15,20 +15,31 @@ async fn ten_thousand_events_arrive_in_order(tls: bool) {
     let mut config = subscriber_config(&fake);
     config.start = ReplayStart::Earliest;
     let shutdown = CancellationToken::new();
-    let mut subscriber = Subscriber::spawn(config, static_credentials(&fake), shutdown.clone()).unwrap();
+    let mut subscriber =
+        Subscriber::spawn(config, static_credentials(&fake), shutdown.clone()).unwrap();
     let acks = subscriber.acks();
     for (expected_seq, expected_replay_id) in replay_ids.iter().enumerate() {
         let event = next_event(&mut subscriber).await;
-        assert_eq!(event.replay_id.as_u64(), Some(*expected_replay_id), "no gap, no duplicate");
+        assert_eq!(
+            event.replay_id.as_u64(),
+            Some(*expected_replay_id),
+            "no gap, no duplicate"
+        );
         assert_eq!(event.replay_id.as_bytes().len(), 8);
         assert_eq!(seq_of(&event), expected_seq as u64);
         acks.ack(&event.replay_id);
     }
     assert!(
-        event_within(&mut subscriber, std::time::Duration::from_millis(200)).await.is_none(),
+        event_within(&mut subscriber, std::time::Duration::from_millis(200))
+            .await
+            .is_none(),
         "nothing after the last event"
     );
-    assert_eq!(fake.pubsub().sessions().len(), 1, "one stream carried everything");
+    assert_eq!(
+        fake.pubsub().sessions().len(),
+        1,
+        "one stream carried everything"
+    );
     shutdown.cancel();
     subscriber.join().await.unwrap();
     fake.shutdown().await;
@@ -65,7 +76,8 @@ async fn credit_is_topped_up_before_the_window_drains(tls: bool, max_in_flight: 
     config.start = ReplayStart::Earliest;
     config.max_in_flight = max_in_flight;
     let shutdown = CancellationToken::new();
-    let mut subscriber = Subscriber::spawn(config, static_credentials(&fake), shutdown.clone()).unwrap();
+    let mut subscriber =
+        Subscriber::spawn(config, static_credentials(&fake), shutdown.clone()).unwrap();
     let acks = subscriber.acks();
     for _ in 0..2_000 {
         let event = next_event(&mut subscriber).await;
@@ -82,13 +94,20 @@ async fn credit_is_topped_up_before_the_window_drains(tls: bool, max_in_flight: 
         );
     }
     let top_ups = &session.fetch_requests[1..];
-    let early_top_ups = top_ups.iter().filter(|request| request.pending_before > 0).count();
+    let early_top_ups = top_ups
+        .iter()
+        .filter(|request| request.pending_before > 0)
+        .count();
     assert!(
         early_top_ups * 10 >= top_ups.len() * 9,
         "most top-ups must arrive while the server still has credit: {early_top_ups} of {}",
         top_ups.len()
     );
-    let starved = session.responses.iter().filter(|response| response.backlog_after).count();
+    let starved = session
+        .responses
+        .iter()
+        .filter(|response| response.backlog_after)
+        .count();
     assert!(
         starved * 50 <= session.responses.len(),
         "the server ran out of credit with events waiting {starved} times in {} responses",

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::harness::faults::FaultRequest;
 use crate::harness::topic::NewEvent;
 use crate::harness::{FakeConfig, FakeSalesforce};
-use crate::harness::faults::FaultRequest;
 use crate::pubsub::{
     EndpointConfig, PubSubCredentials, ReplayStart, StaticCredentials, Subscriber,
     SubscriberConfig, SubscriberItem,

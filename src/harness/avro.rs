@@ -91,12 +91,18 @@ impl EventWriter {
 
     /// Avro binary of one record, with no container header (what `ProducerEvent.payload` holds).
     pub fn encode(&self, fields: &PlatformEventFields<'_>) -> Result<Vec<u8>, EncodeError> {
-        let mut record =
-            Record::new(&self.schema).ok_or_else(|| EncodeError("schema is not a record".into()))?;
+        let mut record = Record::new(&self.schema)
+            .ok_or_else(|| EncodeError("schema is not a record".into()))?;
         record.put("CreatedDate", Value::Long(fields.created_date_ms));
-        record.put("CreatedById", Value::String(fields.created_by_id.to_owned()));
+        record.put(
+            "CreatedById",
+            Value::String(fields.created_by_id.to_owned()),
+        );
         record.put("EventUuid", nullable_string(fields.event_uuid));
-        record.put(&self.spec.event_type_field, nullable_string(fields.event_type));
+        record.put(
+            &self.spec.event_type_field,
+            nullable_string(fields.event_type),
+        );
         record.put(&self.spec.payload_field, nullable_string(fields.payload));
         apache_avro::to_avro_datum(&self.schema, record).map_err(|err| EncodeError(err.to_string()))
     }

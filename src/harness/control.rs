@@ -82,19 +82,29 @@ fn bad_request(message: String) -> Reply {
     (StatusCode::BAD_REQUEST, Json(json!({ "error": message })))
 }
 
-async fn publish(State(fake): State<Arc<PubSubFake>>, body: Result<Json<PublishBody>, axum::extract::rejection::JsonRejection>) -> Reply {
+async fn publish(
+    State(fake): State<Arc<PubSubFake>>,
+    body: Result<Json<PublishBody>, axum::extract::rejection::JsonRejection>,
+) -> Reply {
     let Json(body) = match body {
         Ok(body) => body,
         Err(rejection) => return bad_request(rejection.body_text()),
     };
-    let events: Vec<NewEvent> = body.events.into_iter().map(PublishItem::into_new_event).collect();
+    let events: Vec<NewEvent> = body
+        .events
+        .into_iter()
+        .map(PublishItem::into_new_event)
+        .collect();
     match fake.topic.publish(&events) {
         Ok(replay_ids) => (StatusCode::OK, Json(json!({ "replayIds": replay_ids }))),
         Err(err) => bad_request(err.to_string()),
     }
 }
 
-async fn faults(State(fake): State<Arc<PubSubFake>>, body: Result<Json<FaultRequest>, axum::extract::rejection::JsonRejection>) -> Reply {
+async fn faults(
+    State(fake): State<Arc<PubSubFake>>,
+    body: Result<Json<FaultRequest>, axum::extract::rejection::JsonRejection>,
+) -> Reply {
     match body {
         Ok(Json(request)) => {
             fake.apply_faults(&request);
@@ -104,7 +114,10 @@ async fn faults(State(fake): State<Arc<PubSubFake>>, body: Result<Json<FaultRequ
     }
 }
 
-async fn schema(State(fake): State<Arc<PubSubFake>>, body: Result<Json<SchemaBody>, axum::extract::rejection::JsonRejection>) -> Reply {
+async fn schema(
+    State(fake): State<Arc<PubSubFake>>,
+    body: Result<Json<SchemaBody>, axum::extract::rejection::JsonRejection>,
+) -> Reply {
     let Json(body) = match body {
         Ok(body) => body,
         Err(rejection) => return bad_request(rejection.body_text()),

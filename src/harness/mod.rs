@@ -144,16 +144,27 @@ impl FakeSalesforce {
             }
         }
         let shutdown = CancellationToken::new();
-        let tokens = Arc::new(TokenRegistry::new(config.org_id.clone(), config.static_token.clone()));
+        let tokens = Arc::new(TokenRegistry::new(
+            config.org_id.clone(),
+            config.static_token.clone(),
+        ));
         let topic = TopicLog::new(config.schema.clone(), config.retention)?;
-        let pubsub = Arc::new(PubSubFake::new(topic, tokens.clone(), config.pubsub.clone(), shutdown.clone()));
+        let pubsub = Arc::new(PubSubFake::new(
+            topic,
+            tokens.clone(),
+            config.pubsub.clone(),
+            shutdown.clone(),
+        ));
 
         let grpc_listener = bind(config.pubsub_listen).await?;
         let grpc_address = local_address(&grpc_listener, config.pubsub_listen)?;
         let http_listener = bind(config.http_listen).await?;
         let http_address = local_address(&http_listener, config.http_listen)?;
 
-        let certificate = config.tls.then(SelfSignedCertificate::generate).transpose()?;
+        let certificate = config
+            .tls
+            .then(SelfSignedCertificate::generate)
+            .transpose()?;
         let mut builder = tonic::transport::Server::builder();
         if let Some(certificate) = &certificate {
             builder = builder.tls_config(certificate.server_tls_config())?;
@@ -219,7 +230,9 @@ impl FakeSalesforce {
 
     /// The self-signed certificate clients must trust, when TLS is on.
     pub fn certificate_pem(&self) -> Option<&str> {
-        self.certificate.as_ref().map(|certificate| certificate.certificate_pem.as_str())
+        self.certificate
+            .as_ref()
+            .map(|certificate| certificate.certificate_pem.as_str())
     }
 
     /// The fake Pub/Sub service's state (topic, faults, session logs).

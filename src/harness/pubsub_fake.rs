@@ -117,7 +117,12 @@ impl PubSubFake {
     }
 
     /// Checks the three auth headers and records the call; returns the token.
-    fn authenticate(&self, method: &'static str, metadata: &MetadataMap, rpc_id: &str) -> Result<String, Status> {
+    fn authenticate(
+        &self,
+        method: &'static str,
+        metadata: &MetadataMap,
+        rpc_id: &str,
+    ) -> Result<String, Status> {
         let header = |name: &str| {
             metadata
                 .get(name)
@@ -126,9 +131,11 @@ impl PubSubFake {
         };
         let unauthenticated =
             |message: &str| sf_status(Code::Unauthenticated, message, Some(AUTH_ERROR), rpc_id);
-        let (Some(token), Some(_instance_url), Some(tenant_id)) =
-            (header("accesstoken"), header("instanceurl"), header("tenantid"))
-        else {
+        let (Some(token), Some(_instance_url), Some(tenant_id)) = (
+            header("accesstoken"),
+            header("instanceurl"),
+            header("tenantid"),
+        ) else {
             return Err(unauthenticated(
                 "the accesstoken, instanceurl and tenantid headers are required",
             ));
@@ -147,10 +154,13 @@ impl PubSubFake {
                 rpc_id,
             ));
         }
-        self.calls.lock().unwrap_or_else(|p| p.into_inner()).push(GrpcCall {
-            method,
-            client_trace_id: header("x-client-trace-id").map(str::to_owned),
-        });
+        self.calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(GrpcCall {
+                method,
+                client_trace_id: header("x-client-trace-id").map(str::to_owned),
+            });
         Ok(token.to_owned())
     }
 
@@ -184,7 +194,9 @@ impl PubSubFake {
                     replay_id: bytes::Bytes::new(),
                     error: Some(EventError {
                         code: ErrorCode::Publish as i32,
-                        msg: format!("the event exceeds the maximum size of {MAX_EVENT_BYTES} bytes"),
+                        msg: format!(
+                            "the event exceeds the maximum size of {MAX_EVENT_BYTES} bytes"
+                        ),
                     }),
                     correlation_key,
                 });
@@ -246,7 +258,9 @@ impl PubSub for PubSubService {
         request: Request<Streaming<FetchRequest>>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let rpc_id = RpcId::of(&request);
-        let token = self.0.authenticate("Subscribe", request.metadata(), &rpc_id)?;
+        let token = self
+            .0
+            .authenticate("Subscribe", request.metadata(), &rpc_id)?;
         if self.0.faults.take_resource_exhausted() {
             return Err(sf_status(
                 Code::ResourceExhausted,
@@ -258,13 +272,24 @@ impl PubSub for PubSubService {
         let (outbound, responses) = mpsc::channel(4);
         let record = self.0.new_session();
         let inbound = request.into_inner();
-        tokio::spawn(session::run(self.0.clone(), token, rpc_id, inbound, outbound, record));
+        tokio::spawn(session::run(
+            self.0.clone(),
+            token,
+            rpc_id,
+            inbound,
+            outbound,
+            record,
+        ));
         Ok(Response::new(ReceiverStream::new(responses)))
     }
 
-    async fn get_schema(&self, request: Request<SchemaRequest>) -> Result<Response<SchemaInfo>, Status> {
+    async fn get_schema(
+        &self,
+        request: Request<SchemaRequest>,
+    ) -> Result<Response<SchemaInfo>, Status> {
         let rpc_id = RpcId::of(&request);
-        self.0.authenticate("GetSchema", request.metadata(), &rpc_id)?;
+        self.0
+            .authenticate("GetSchema", request.metadata(), &rpc_id)?;
         self.0.delay().await;
         let schema_id = request.into_inner().schema_id;
         if schema_id.is_empty() {
@@ -276,14 +301,27 @@ impl PubSub for PubSubService {
             ));
         }
         let Some(schema_json) = self.0.topic.schema_json(&schema_id) else {
-            return Err(sf_status(Code::NotFound, &format!("schema {schema_id} not found"), None, &rpc_id));
+            return Err(sf_status(
+                Code::NotFound,
+                &format!("schema {schema_id} not found"),
+                None,
+                &rpc_id,
+            ));
         };
-        Ok(Response::new(SchemaInfo { schema_json, schema_id, rpc_id }))
+        Ok(Response::new(SchemaInfo {
+            schema_json,
+            schema_id,
+            rpc_id,
+        }))
     }
 
-    async fn get_topic(&self, request: Request<TopicRequest>) -> Result<Response<TopicInfo>, Status> {
+    async fn get_topic(
+        &self,
+        request: Request<TopicRequest>,
+    ) -> Result<Response<TopicInfo>, Status> {
         let rpc_id = RpcId::of(&request);
-        self.0.authenticate("GetTopic", request.metadata(), &rpc_id)?;
+        self.0
+            .authenticate("GetTopic", request.metadata(), &rpc_id)?;
         self.0.delay().await;
         let topic_name = request.into_inner().topic_name;
         self.0.check_topic(&topic_name, &rpc_id)?;
@@ -297,9 +335,13 @@ impl PubSub for PubSubService {
         }))
     }
 
-    async fn publish(&self, request: Request<PublishRequest>) -> Result<Response<PublishResponse>, Status> {
+    async fn publish(
+        &self,
+        request: Request<PublishRequest>,
+    ) -> Result<Response<PublishResponse>, Status> {
         let rpc_id = RpcId::of(&request);
-        self.0.authenticate("Publish", request.metadata(), &rpc_id)?;
+        self.0
+            .authenticate("Publish", request.metadata(), &rpc_id)?;
         self.0.delay().await;
         let request = request.into_inner();
         self.0.check_topic(&request.topic_name, &rpc_id)?;
@@ -316,7 +358,8 @@ impl PubSub for PubSubService {
         request: Request<Streaming<PublishRequest>>,
     ) -> Result<Response<Self::PublishStreamStream>, Status> {
         let rpc_id = RpcId::of(&request);
-        self.0.authenticate("PublishStream", request.metadata(), &rpc_id)?;
+        self.0
+            .authenticate("PublishStream", request.metadata(), &rpc_id)?;
         let mut inbound = request.into_inner();
         let (outbound, responses) = mpsc::channel(4);
         let fake = self.0.clone();
@@ -352,10 +395,17 @@ impl PubSub for PubSubService {
         request: Request<Streaming<ManagedFetchRequest>>,
     ) -> Result<Response<Self::ManagedSubscribeStream>, Status> {
         let rpc_id = RpcId::of(&request);
-        let token = self.0.authenticate("ManagedSubscribe", request.metadata(), &rpc_id)?;
+        let token = self
+            .0
+            .authenticate("ManagedSubscribe", request.metadata(), &rpc_id)?;
         let mut inbound = request.into_inner();
         let Some(first) = inbound.next().await.transpose()? else {
-            return Err(sf_status(Code::InvalidArgument, "no request on the stream", None, &rpc_id));
+            return Err(sf_status(
+                Code::InvalidArgument,
+                "no request on the stream",
+                None,
+                &rpc_id,
+            ));
         };
         let subscription = [&first.subscription_id, &first.developer_name]
             .into_iter()
@@ -388,38 +438,50 @@ impl PubSub for PubSubService {
             let acknowledged = acknowledged.clone();
             let commits = commits.clone();
             let subscription = subscription.clone();
-            futures::stream::once(async move { Ok(first_fetch) }).chain(inbound.filter_map(move |request| {
-                let translated = match request {
-                    Err(status) => Some(Err(status)),
-                    Ok(request) => {
-                        if let Some(commit) = &request.commit_replay_id_request {
-                            commits
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .insert(subscription.clone(), commit.replay_id.clone());
-                            acknowledged.lock().unwrap_or_else(|p| p.into_inner()).push(CommitReplayResponse {
-                                commit_request_id: commit.commit_request_id.clone(),
-                                replay_id: commit.replay_id.clone(),
-                                error: None,
-                                process_time: super::topic::wall_clock_ms(),
-                            });
-                        }
-                        let commit_only = request.commit_replay_id_request.is_some() && request.num_requested == 0;
-                        (!commit_only).then(|| {
-                            Ok(FetchRequest {
-                                num_requested: request.num_requested,
-                                ..FetchRequest::default()
+            futures::stream::once(async move { Ok(first_fetch) }).chain(inbound.filter_map(
+                move |request| {
+                    let translated = match request {
+                        Err(status) => Some(Err(status)),
+                        Ok(request) => {
+                            if let Some(commit) = &request.commit_replay_id_request {
+                                commits
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .insert(subscription.clone(), commit.replay_id.clone());
+                                acknowledged.lock().unwrap_or_else(|p| p.into_inner()).push(
+                                    CommitReplayResponse {
+                                        commit_request_id: commit.commit_request_id.clone(),
+                                        replay_id: commit.replay_id.clone(),
+                                        error: None,
+                                        process_time: super::topic::wall_clock_ms(),
+                                    },
+                                );
+                            }
+                            let commit_only = request.commit_replay_id_request.is_some()
+                                && request.num_requested == 0;
+                            (!commit_only).then(|| {
+                                Ok(FetchRequest {
+                                    num_requested: request.num_requested,
+                                    ..FetchRequest::default()
+                                })
                             })
-                        })
-                    }
-                };
-                std::future::ready(translated)
-            }))
+                        }
+                    };
+                    std::future::ready(translated)
+                },
+            ))
         };
         let (fetch_out, mut fetch_responses) = mpsc::channel(4);
         let (outbound, responses) = mpsc::channel(4);
         let record = self.0.new_session();
-        tokio::spawn(session::run(self.0.clone(), token, rpc_id, Box::pin(fetches), fetch_out, record));
+        tokio::spawn(session::run(
+            self.0.clone(),
+            token,
+            rpc_id,
+            Box::pin(fetches),
+            fetch_out,
+            record,
+        ));
         tokio::spawn(async move {
             while let Some(response) = fetch_responses.recv().await {
                 let managed = response.map(|fetch| ManagedFetchResponse {
@@ -427,7 +489,11 @@ impl PubSub for PubSubService {
                     latest_replay_id: fetch.latest_replay_id,
                     rpc_id: fetch.rpc_id,
                     pending_num_requested: fetch.pending_num_requested,
-                    commit_response: acknowledged.lock().unwrap_or_else(|p| p.into_inner()).drain(..).last(),
+                    commit_response: acknowledged
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .drain(..)
+                        .last(),
                 });
                 if outbound.send(managed).await.is_err() {
                     return;

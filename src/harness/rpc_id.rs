@@ -64,7 +64,8 @@ where
 
     fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
         let rpc_id = uuid::Uuid::new_v4().to_string();
-        let header = HeaderValue::from_str(&rpc_id).unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        let header =
+            HeaderValue::from_str(&rpc_id).unwrap_or_else(|_| HeaderValue::from_static("unknown"));
         request.extensions_mut().insert(RpcId(rpc_id));
         let response = self.inner.call(request);
         Box::pin(async move {
@@ -72,7 +73,10 @@ where
             if parts.headers.contains_key("grpc-status") {
                 parts.headers.entry(RPC_ID).or_insert(header.clone());
             }
-            let body = RpcIdBody { inner: body, rpc_id: header };
+            let body = RpcIdBody {
+                inner: body,
+                rpc_id: header,
+            };
             Ok(http::Response::from_parts(parts, body))
         })
     }

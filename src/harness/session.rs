@@ -20,7 +20,10 @@ use super::tokens::TokenStatus;
 use super::topic::{PositionError, StartPosition};
 use crate::pubsub::flow::MAX_OUTSTANDING_EVENTS;
 use crate::pubsub::proto::{FetchRequest, FetchResponse, ReplayPreset};
-use crate::pubsub::status::{AUTH_ERROR, REPLAY_ID_CORRUPTED, REPLAY_ID_VALIDATION_FAILED, REQUESTED_EVENTS_INVALID, TOPIC_NOT_FOUND};
+use crate::pubsub::status::{
+    AUTH_ERROR, REPLAY_ID_CORRUPTED, REPLAY_ID_VALIDATION_FAILED, REQUESTED_EVENTS_INVALID,
+    TOPIC_NOT_FOUND,
+};
 
 /// A credit request as the server saw it.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -71,7 +74,9 @@ impl SessionRecord {
     }
 
     fn lock(&self) -> MutexGuard<'_, SessionLog> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -141,7 +146,11 @@ impl Session {
         loop {
             self.check_token()?;
             if self.fake.faults.unavailable_now() {
-                return Err(self.status(Code::Unavailable, "the service is unavailable, try again later", None));
+                return Err(self.status(
+                    Code::Unavailable,
+                    "the service is unavailable, try again later",
+                    None,
+                ));
             }
             if !self.drain_credit_requests(&mut inbound)? {
                 return Ok(());
@@ -218,13 +227,17 @@ impl Session {
                 .ok()
                 .map(u64::from_be_bytes);
         }
-        self.next_id = self.fake.topic.first_id_after(position).map_err(|PositionError::Corrupted| {
-            self.status(
+        self.next_id =
+            self.fake
+                .topic
+                .first_id_after(position)
+                .map_err(|PositionError::Corrupted| {
+                    self.status(
                 Code::InvalidArgument,
                 "the replay id validation failed; it is invalid or outside the retention window",
                 Some(REPLAY_ID_CORRUPTED),
             )
-        })?;
+                })?;
         self.add_credit(first)
     }
 
@@ -271,7 +284,11 @@ impl Session {
         let max_events = (self.pending as usize).min(self.fake.config.max_events_per_response);
         let allowed = self.fake.faults.allow_events(max_events);
         if allowed == 0 {
-            return Err(self.status(Code::Unavailable, "the service is unavailable, try again later", None));
+            return Err(self.status(
+                Code::Unavailable,
+                "the service is unavailable, try again later",
+                None,
+            ));
         }
         let mut events = Vec::with_capacity(allowed);
         for event in self.fake.topic.read_from(self.next_id, allowed) {
@@ -323,7 +340,11 @@ impl Session {
             return Err(Status::cancelled("client went away"));
         }
         if self.fake.faults.unavailable_now() {
-            return Err(self.status(Code::Unavailable, "the service is unavailable, try again later", None));
+            return Err(self.status(
+                Code::Unavailable,
+                "the service is unavailable, try again later",
+                None,
+            ));
         }
         Ok(())
     }

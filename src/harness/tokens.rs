@@ -99,7 +99,9 @@ impl TokenRegistry {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
         // A panic while holding this lock cannot leave the map half-updated (every
         // critical section is a single insert or scan), so a poisoned lock is still usable.
-        self.issued.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.issued
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

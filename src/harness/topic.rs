@@ -141,7 +141,10 @@ impl TopicLog {
                     .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
                 let fields = PlatformEventFields {
                     created_date_ms: new_event.created_date.unwrap_or(now_ms),
-                    created_by_id: new_event.created_by_id.as_deref().unwrap_or(DEFAULT_CREATED_BY_ID),
+                    created_by_id: new_event
+                        .created_by_id
+                        .as_deref()
+                        .unwrap_or(DEFAULT_CREATED_BY_ID),
                     event_uuid: Some(&event_uuid),
                     event_type: new_event.event_type.as_deref(),
                     payload: new_event.payload.as_deref(),
@@ -164,7 +167,10 @@ impl TopicLog {
         let mut ids = Vec::with_capacity(events.len());
         for event in events {
             ids.push(FIRST_REPLAY_ID + inner.events.len() as u64);
-            inner.events.push(StoredEvent { event, published_at: now });
+            inner.events.push(StoredEvent {
+                event,
+                published_at: now,
+            });
         }
         let latest = FIRST_REPLAY_ID + inner.events.len() as u64 - 1;
         drop(inner);
@@ -226,7 +232,9 @@ impl TopicLog {
     }
 
     fn lock(&self) -> MutexGuard<'_, TopicInner> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -287,7 +295,10 @@ mod tests {
         let log = log();
         let ids = publish(&log, 5);
         let after_second = ids[1].to_be_bytes();
-        assert_eq!(log.first_id_after(StartPosition::After(&after_second)), Ok(ids[2]));
+        assert_eq!(
+            log.first_id_after(StartPosition::After(&after_second)),
+            Ok(ids[2])
+        );
         assert_eq!(log.first_id_after(StartPosition::Earliest), Ok(ids[0]));
         assert_eq!(log.first_id_after(StartPosition::Latest), Ok(ids[4] + 1));
         log.expire_through(ids[2]);
@@ -302,7 +313,10 @@ mod tests {
             "ids must be 8 bytes"
         );
         let future = (ids[4] + 1).to_be_bytes();
-        assert_eq!(log.first_id_after(StartPosition::After(&future)), Err(PositionError::Corrupted));
+        assert_eq!(
+            log.first_id_after(StartPosition::After(&future)),
+            Err(PositionError::Corrupted)
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -313,7 +327,10 @@ mod tests {
         let fresh = publish(&log, 1);
         assert_eq!(log.first_id_after(StartPosition::Earliest), Ok(fresh[0]));
         let before_old = (old[0] - 1).to_be_bytes();
-        assert_eq!(log.first_id_after(StartPosition::After(&before_old)), Err(PositionError::Corrupted));
+        assert_eq!(
+            log.first_id_after(StartPosition::After(&before_old)),
+            Err(PositionError::Corrupted)
+        );
     }
 
     #[test]

@@ -74,12 +74,14 @@ pub enum ConnectionError {
 
 /// Builds a lazily connecting channel; connection errors surface on the first RPC.
 pub fn connect_lazy(config: &EndpointConfig) -> Result<Channel, ConnectionError> {
-    let uri: Uri = config.url.parse().map_err(|err: http::uri::InvalidUri| {
-        ConnectionError::InvalidUrl {
-            url: config.url.clone(),
-            reason: err.to_string(),
-        }
-    })?;
+    let uri: Uri =
+        config
+            .url
+            .parse()
+            .map_err(|err: http::uri::InvalidUri| ConnectionError::InvalidUrl {
+                url: config.url.clone(),
+                reason: err.to_string(),
+            })?;
     let host = uri.host().unwrap_or_default().to_owned();
     let mut endpoint = Endpoint::from(uri.clone())
         .connect_timeout(config.connect_timeout)
@@ -151,7 +153,8 @@ mod tests {
     async fn plaintext_needs_loopback_and_the_insecure_flag() {
         let refused = connect_lazy(&config("http://127.0.0.1:7011", false)).unwrap_err();
         assert!(refused.to_string().contains("insecure = true"), "{refused}");
-        let remote = connect_lazy(&config("http://api.pubsub.salesforce.com:7443", true)).unwrap_err();
+        let remote =
+            connect_lazy(&config("http://api.pubsub.salesforce.com:7443", true)).unwrap_err();
         assert!(remote.to_string().contains("only to loopback"), "{remote}");
         connect_lazy(&config("http://127.0.0.1:7011", true)).unwrap();
     }

@@ -29,7 +29,9 @@ pub struct CredentialError(#[source] pub Box<dyn std::error::Error + Send + Sync
 /// Supplies credentials for each RPC and replaces rejected ones.
 pub trait CredentialSource: Send + Sync + 'static {
     /// The credentials to use for the next call.
-    fn credentials(&self) -> impl Future<Output = Result<PubSubCredentials, CredentialError>> + Send;
+    fn credentials(
+        &self,
+    ) -> impl Future<Output = Result<PubSubCredentials, CredentialError>> + Send;
 
     /// The server rejected `rejected` (UNAUTHENTICATED): obtain fresh credentials.
     fn refresh(
@@ -39,7 +41,9 @@ pub trait CredentialSource: Send + Sync + 'static {
 }
 
 impl<S: CredentialSource> CredentialSource for Arc<S> {
-    fn credentials(&self) -> impl Future<Output = Result<PubSubCredentials, CredentialError>> + Send {
+    fn credentials(
+        &self,
+    ) -> impl Future<Output = Result<PubSubCredentials, CredentialError>> + Send {
         (**self).credentials()
     }
 
@@ -60,7 +64,10 @@ impl CredentialSource for StaticCredentials {
         Ok(self.0.clone())
     }
 
-    async fn refresh(&self, _rejected: &PubSubCredentials) -> Result<PubSubCredentials, CredentialError> {
+    async fn refresh(
+        &self,
+        _rejected: &PubSubCredentials,
+    ) -> Result<PubSubCredentials, CredentialError> {
         Ok(self.0.clone())
     }
 }

@@ -87,7 +87,8 @@ impl CreditLedger {
             state.unrequested >= self.top_up_threshold || outstanding < self.top_up_threshold
         };
         if top_up_due {
-            self.top_up_due.send_modify(|generation| *generation = generation.wrapping_add(1));
+            self.top_up_due
+                .send_modify(|generation| *generation = generation.wrapping_add(1));
         }
     }
 
@@ -117,7 +118,9 @@ impl CreditLedger {
 
     fn lock(&self) -> MutexGuard<'_, LedgerState> {
         // Every critical section is a few integer updates; a poisoned lock holds valid numbers.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -166,7 +169,11 @@ mod tests {
         assert_eq!(ledger.start_stream(), 0, "consumer holds the whole window");
         ledger.release(4);
         assert_eq!(ledger.start_stream(), 4);
-        assert_eq!(ledger.take_top_up(), None, "the new stream's first request covered it");
+        assert_eq!(
+            ledger.take_top_up(),
+            None,
+            "the new stream's first request covered it"
+        );
     }
 
     proptest! {

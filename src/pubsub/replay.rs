@@ -54,7 +54,7 @@ impl ReplayId {
 
     /// Parses the hex form produced by [`ReplayId::to_hex`].
     pub fn from_hex(hex: &str) -> Option<Self> {
-        if hex.len() % 2 != 0 || hex.is_empty() {
+        if !hex.len().is_multiple_of(2) || hex.is_empty() {
             return None;
         }
         let mut bytes = Vec::with_capacity(hex.len() / 2);

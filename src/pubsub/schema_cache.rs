@@ -82,7 +82,8 @@ impl SchemaCache {
                 if matches!(status.code(), Code::InvalidArgument | Code::NotFound) =>
             {
                 let problem = unavailable(format!("getschema refused it: {}", status.message()));
-                self.unavailable.insert(schema_id.to_owned(), problem.clone());
+                self.unavailable
+                    .insert(schema_id.to_owned(), problem.clone());
                 return Ok(Err(problem));
             }
             Err(other) => return Err(other),
@@ -95,7 +96,8 @@ impl SchemaCache {
             }
             Err(err) => {
                 let problem = unavailable(format!("schema json does not parse: {err}"));
-                self.unavailable.insert(schema_id.to_owned(), problem.clone());
+                self.unavailable
+                    .insert(schema_id.to_owned(), problem.clone());
                 Ok(Err(problem))
             }
         }

@@ -74,7 +74,10 @@ mod tests {
     #[test]
     fn auth_failures_are_recognised_by_status_or_trailer() {
         assert_eq!(classify(&Status::unauthenticated("x")), FailureKind::Auth);
-        assert_eq!(classify(&status_with_code(Code::Internal, AUTH_REFRESH_INVALID)), FailureKind::Auth);
+        assert_eq!(
+            classify(&status_with_code(Code::Internal, AUTH_REFRESH_INVALID)),
+            FailureKind::Auth
+        );
     }
 
     #[test]
@@ -85,7 +88,13 @@ mod tests {
 
     #[test]
     fn everything_else_is_transient() {
-        assert_eq!(classify(&Status::unavailable("down")), FailureKind::Transient);
-        assert_eq!(classify(&Status::resource_exhausted("busy")), FailureKind::Transient);
+        assert_eq!(
+            classify(&Status::unavailable("down")),
+            FailureKind::Transient
+        );
+        assert_eq!(
+            classify(&Status::resource_exhausted("busy")),
+            FailureKind::Transient
+        );
     }
 }

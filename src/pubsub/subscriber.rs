@@ -138,7 +138,10 @@ struct Shared {
 
 impl Shared {
     fn checkpoint(&self) -> Option<ReplayId> {
-        self.checkpoint.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn set_checkpoint(&self, replay_id: Option<ReplayId>) {
@@ -236,7 +239,9 @@ impl Subscriber {
         drop(self.items);
         match self.task.await {
             Ok(result) => result,
-            Err(join_error) if join_error.is_panic() => std::panic::resume_unwind(join_error.into_panic()),
+            Err(join_error) if join_error.is_panic() => {
+                std::panic::resume_unwind(join_error.into_panic())
+            }
             Err(_) => Ok(()),
         }
     }
@@ -295,7 +300,10 @@ impl<C: CredentialSource> StreamTask<C> {
             match outcome.end {
                 StreamEnd::ConsumerGone => return Ok(()),
                 StreamEnd::Silent => {
-                    self.shared.stats.watchdog_timeouts.fetch_add(1, Ordering::Relaxed);
+                    self.shared
+                        .stats
+                        .watchdog_timeouts
+                        .fetch_add(1, Ordering::Relaxed);
                     warn!(
                         timeout_secs = self.config.keepalive_timeout.as_secs(),
                         "pubsub stream silent for too long; subscribing again"
@@ -310,7 +318,10 @@ impl<C: CredentialSource> StreamTask<C> {
                 }
             }
             let delay = backoff.next().unwrap_or(self.config.max_backoff);
-            debug!(delay_ms = delay.as_millis() as u64, "waiting before subscribing again");
+            debug!(
+                delay_ms = delay.as_millis() as u64,
+                "waiting before subscribing again"
+            );
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 _ = tokio::time::sleep(delay) => {}
@@ -322,7 +333,10 @@ impl<C: CredentialSource> StreamTask<C> {
     /// once (the position was reset), `Err` when the subscriber must stop.
     async fn handle_failure(&mut self, failure: RpcError) -> Result<bool, SubscriberError> {
         let (status, credentials) = match failure {
-            RpcError::Status { status, credentials } => (status, credentials),
+            RpcError::Status {
+                status,
+                credentials,
+            } => (status, credentials),
             other => {
                 warn!(error = %other, "pubsub call could not be made; retrying");
                 return Ok(false);
@@ -333,13 +347,18 @@ impl<C: CredentialSource> StreamTask<C> {
         match status::classify(&status) {
             FailureKind::Auth => {
                 info!(%error_code, %rpc_id, "pubsub rejected the access token; refreshing it");
-                self.shared.stats.auth_refreshes.fetch_add(1, Ordering::Relaxed);
+                self.shared
+                    .stats
+                    .auth_refreshes
+                    .fetch_add(1, Ordering::Relaxed);
                 if let Err(err) = self.client.credential_source().refresh(&credentials).await {
                     warn!(error = %err, "token refresh failed; retrying with backoff");
                 }
                 Ok(false)
             }
-            FailureKind::ReplayIdCorrupted => self.apply_corrupted_policy(&rpc_id).await.map(|()| true),
+            FailureKind::ReplayIdCorrupted => {
+                self.apply_corrupted_policy(&rpc_id).await.map(|()| true)
+            }
             FailureKind::Transient => {
                 warn!(
                     code = ?status.code(),
@@ -365,7 +384,9 @@ impl<C: CredentialSource> StreamTask<C> {
         );
         let restarted_from = match policy {
             CorruptedReplayPolicy::Fail => {
-                return Err(SubscriberError::ReplayIdCorrupted { lost: lost_position })
+                return Err(SubscriberError::ReplayIdCorrupted {
+                    lost: lost_position,
+                })
             }
             CorruptedReplayPolicy::Earliest => {
                 self.start = ReplayStart::Earliest;
@@ -380,7 +401,10 @@ impl<C: CredentialSource> StreamTask<C> {
         // Ignoring a send failure is fine: a gone consumer ends the task on the next stream.
         let _ = self
             .items
-            .send(SubscriberItem::ReplayReset { lost, restarted_from })
+            .send(SubscriberItem::ReplayReset {
+                lost,
+                restarted_from,
+            })
             .await;
         Ok(())
     }
@@ -398,7 +422,10 @@ impl<C: CredentialSource> StreamTask<C> {
     }
 
     async fn run_stream(&mut self, initial_credit: u32) -> StreamOutcome {
-        let not_healthy = |end| StreamOutcome { end, healthy: false };
+        let not_healthy = |end| StreamOutcome {
+            end,
+            healthy: false,
+        };
         self.schemas.forget_unavailable();
         match self.client.get_topic(&self.config.topic).await {
             Ok(topic) => {
@@ -428,17 +455,33 @@ impl<C: CredentialSource> StreamTask<C> {
             Ok((inbound, _credentials)) => inbound,
             Err(failure) => return not_healthy(StreamEnd::Failed(failure)),
         };
-        self.shared.stats.streams_opened.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .stats
+            .streams_opened
+            .fetch_add(1, Ordering::Relaxed);
         let mut healthy = false;
         loop {
             let next = tokio::time::timeout(self.config.keepalive_timeout, inbound.message()).await;
             let response = match next {
-                Err(_elapsed) => return StreamOutcome { end: StreamEnd::Silent, healthy },
+                Err(_elapsed) => {
+                    return StreamOutcome {
+                        end: StreamEnd::Silent,
+                        healthy,
+                    }
+                }
                 Ok(Ok(Some(response))) => response,
-                Ok(Ok(None)) => return StreamOutcome { end: StreamEnd::Closed, healthy },
+                Ok(Ok(None)) => {
+                    return StreamOutcome {
+                        end: StreamEnd::Closed,
+                        healthy,
+                    }
+                }
                 Ok(Err(status)) => {
                     let failure = self.rejected_stream(status).await;
-                    return StreamOutcome { end: StreamEnd::Failed(failure), healthy };
+                    return StreamOutcome {
+                        end: StreamEnd::Failed(failure),
+                        healthy,
+                    };
                 }
             };
             healthy = true;
@@ -463,7 +506,9 @@ impl<C: CredentialSource> StreamTask<C> {
             }
             // A keepalive is informational; when the consumer is behind, dropping one is fine
             // because the next carries a newer position.
-            let _ = self.items.try_send(SubscriberItem::Keepalive { latest_replay_id });
+            let _ = self
+                .items
+                .try_send(SubscriberItem::Keepalive { latest_replay_id });
             return Ok(());
         }
         for consumer_event in response.events {
@@ -481,7 +526,10 @@ impl<C: CredentialSource> StreamTask<C> {
                 schema,
             };
             self.shared.ledger.on_delivered();
-            self.shared.stats.events_delivered.fetch_add(1, Ordering::Relaxed);
+            self.shared
+                .stats
+                .events_delivered
+                .fetch_add(1, Ordering::Relaxed);
             if self.items.send(SubscriberItem::Event(event)).await.is_err() {
                 return Err(StreamEnd::ConsumerGone);
             }
@@ -534,7 +582,9 @@ fn fetch_requests(first: FetchRequest, shared: Arc<Shared>) -> impl Stream<Item 
 }
 
 fn credit_as_i32(credit: u32) -> i32 {
-    debug_assert!(credit > 0, "a fetch request must ask for at least one event");
+    debug_assert!(
+        credit > 0,
+        "a fetch request must ask for at least one event"
+    );
     i32::try_from(credit).unwrap_or(i32::MAX)
 }
-

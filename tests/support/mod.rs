@@ -97,7 +97,10 @@ impl CredentialSource for RefreshingCredentials {
         Ok(self.current.lock().unwrap().clone())
     }
 
-    async fn refresh(&self, _rejected: &PubSubCredentials) -> Result<PubSubCredentials, CredentialError> {
+    async fn refresh(
+        &self,
+        _rejected: &PubSubCredentials,
+    ) -> Result<PubSubCredentials, CredentialError> {
         self.refreshes.fetch_add(1, Ordering::SeqCst);
         let fresh = PubSubCredentials {
             access_token: SecretString::new(self.tokens.issue(self.lifetime)),
@@ -134,13 +137,22 @@ pub struct DefaultRecord {
 /// Decodes the `seq` a numbered event carries.
 pub fn seq_of(event: &ReceivedEvent) -> u64 {
     let record: DefaultRecord = event.decode().expect("event decodes");
-    let payload: serde_json::Value = serde_json::from_str(&record.Payload__c.expect("payload")).unwrap();
+    let payload: serde_json::Value =
+        serde_json::from_str(&record.Payload__c.expect("payload")).unwrap();
     payload["seq"].as_u64().expect("seq")
 }
 
+/// Longest a paused-time test waits (in virtual time) for one expected item.
+pub const PAUSED_ITEM_TIMEOUT: Duration = Duration::from_secs(900);
+
 /// The next item, failing the test after [`ITEM_TIMEOUT`].
 pub async fn next_item(subscriber: &mut Subscriber) -> SubscriberItem {
-    tokio::time::timeout(ITEM_TIMEOUT, subscriber.next())
+    next_item_within(subscriber, ITEM_TIMEOUT).await
+}
+
+/// The next item, failing the test after `wait`.
+pub async fn next_item_within(subscriber: &mut Subscriber, wait: Duration) -> SubscriberItem {
+    tokio::time::timeout(wait, subscriber.next())
         .await
         .expect("an item arrives in time")
         .expect("the subscriber is still running")

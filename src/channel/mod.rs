@@ -1,0 +1,113 @@
+//! Channels: where a delivery goes, and how a failed delivery is classified.
+//!
+//! This module owns the [`Channel`] trait, the [`Delivery`] it carries and the
+//! [`DeliveryError`] classes, plus the two channels: `webhook` (HTTP POST to the partner,
+//! signed) and `stdout` (one JSON line per delivery). Retrying is separate from sending: the
+//! `retry` module decides what is retryable and how long to wait. A channel sees only bytes and
+//! two header values; it knows nothing about Pub/Sub, gRPC or the BYOC payload inside the body.
+//!
+//! The set of channels is fixed at compile time, so [`AnyChannel`] is an enum rather than a
+//! boxed trait object: the trait keeps a plain `async fn`-style signature, and no delivery pays
+//! for a boxed future.
+
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+pub mod retry;
+pub mod signature;
+mod stdout;
+mod webhook;
+
+pub use retry::{deliver_with_retry, RetryPolicy, RetryStopped};
+pub use stdout::StdoutChannel;
+pub use webhook::{
+    PartnerResponse, WebhookChannel, WebhookError, WebhookOptions, EVENT_TYPE_HEADER,
+    IDEMPOTENCY_KEY_HEADER, WEBHOOK_CONNECT_TIMEOUT, WEBHOOK_REQUEST_TIMEOUT,
+    WEBHOOK_RESPONSE_BODY_LIMIT_BYTES,
+};
+
+/// How much of a rejecting response's body a [`PermanentFailure`] keeps.
+pub const PERMANENT_FAILURE_BODY_PREFIX_BYTES: usize = 1024;
+
+/// One event on its way to the partner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Stable across redeliveries, so the partner can drop duplicates.
+    pub idempotency_key: String,
+    /// The envelope's `type`, sent as a header so partners can route without parsing.
+    pub event_type: String,
+    /// The envelope, already serialized as compact JSON (no raw newline).
+    pub body: Bytes,
+}
+
+/// A delivery the partner refused for good; the event goes to the dead-letter store.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct PermanentFailure {
+    /// The HTTP status, when the partner answered.
+    pub status: Option<http::StatusCode>,
+    /// The first [`PERMANENT_FAILURE_BODY_PREFIX_BYTES`] of the response body.
+    pub body_prefix: Bytes,
+    /// Why the delivery failed, for logs and the dead letter.
+    pub reason: String,
+}
+
+/// Why a delivery failed, classified by what the caller should do next.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    /// Try again later; the partner may have asked for a delay.
+    #[error("delivery failed, will retry: {reason}")]
+    Retryable {
+        /// What went wrong.
+        reason: String,
+        /// The partner's `Retry-After`, when it sent one.
+        retry_after: Option<Duration>,
+    },
+    /// Do not try again; dead-letter the event.
+    #[error("delivery failed permanently: {0}")]
+    Permanent(PermanentFailure),
+}
+
+impl DeliveryError {
+    /// Whether retrying may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Retryable { .. })
+    }
+
+    /// The delay the partner asked for, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Retryable { retry_after, .. } => *retry_after,
+            Self::Permanent(_) => None,
+        }
+    }
+}
+
+/// A destination for deliveries.
+pub trait Channel: Send + Sync {
+    /// Delivers once; retrying is the caller's job (see [`deliver_with_retry`]).
+    fn deliver(
+        &self,
+        delivery: &Delivery,
+    ) -> impl Future<Output = Result<(), DeliveryError>> + Send;
+}
+
+/// The channel chosen by configuration.
+#[derive(Debug)]
+pub enum AnyChannel {
+    /// HTTP POST to the partner's webhook.
+    Webhook(WebhookChannel),
+    /// One JSON line per delivery on standard output.
+    Stdout(StdoutChannel),
+}
+
+impl Channel for AnyChannel {
+    async fn deliver(&self, delivery: &Delivery) -> Result<(), DeliveryError> {
+        match self {
+            Self::Webhook(channel) => channel.deliver(delivery).await,
+            Self::Stdout(channel) => channel.deliver(delivery).await,
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! Retry policy: which failures are worth another try, and how long to wait before it.
+//!
+//! Classification (`classify_status`, `classify_transport_error`, `parse_retry_after`) is
+//! kept apart from the code that sends, in the manner of Vector's `RetryLogic`.
+//! [`deliver_with_retry`] retries retryable failures forever with jittered exponential
+//! backoff, and lets a partner's `Retry-After` set the next delay. Retrying forever is the
+//! backpressure of DESIGN §2: a partner outage pauses consumption while the events wait in
+//! Salesforce. It knows nothing about what is being delivered.
+
+use std::time::{Duration, SystemTime};
+
+use backon::{BackoffBuilder as _, ExponentialBuilder};
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode};
+use tokio_util::sync::CancellationToken;
+
+use super::{Channel, Delivery, DeliveryError, PermanentFailure};
+
+/// First backoff delay after a retryable failure.
+pub const RETRY_INITIAL_DELAY: Duration = Duration::from_millis(250);
+
+/// Largest backoff delay before jitter; jitter adds up to as much again, so waits stay under
+/// 30 s.
+pub const RETRY_MAX_DELAY: Duration = Duration::from_secs(15);
+
+/// Largest delay a partner's `Retry-After` can impose.
+pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(5 * 60);
+
+/// How [`deliver_with_retry`] waits between attempts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// First backoff delay.
+    pub initial_delay: Duration,
+    /// Largest backoff delay before jitter.
+    pub max_delay: Duration,
+    /// Largest delay honoured from `Retry-After`.
+    pub retry_after_max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            initial_delay: RETRY_INITIAL_DELAY,
+            max_delay: RETRY_MAX_DELAY,
+            retry_after_max: RETRY_AFTER_MAX,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before the next attempt: the partner's `Retry-After` (capped) if it gave one,
+    /// else the backoff delay.
+    pub fn next_delay(&self, backoff_delay: Duration, retry_after: Option<Duration>) -> Duration {
+        match retry_after {
+            Some(retry_after) => retry_after.min(self.retry_after_max),
+            None => backoff_delay,
+        }
+    }
+}
+
+/// Why [`deliver_with_retry`] stopped without delivering.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RetryStopped {
+    /// The partner refused the delivery for good.
+    #[error("delivery failed permanently: {0}")]
+    Permanent(PermanentFailure),
+    /// The cancellation token fired first.
+    #[error("delivery cancelled before it succeeded")]
+    Cancelled,
+}
+
+/// Delivers, retrying retryable failures forever, until delivered, refused or cancelled.
+///
+/// Cancellation also abandons an attempt in flight: the partner may have received it, and the
+/// event stays incomplete, so it is delivered again (same idempotency key) after a restart.
+pub async fn deliver_with_retry<C: Channel + ?Sized>(
+    channel: &C,
+    delivery: &Delivery,
+    policy: &RetryPolicy,
+    cancel: &CancellationToken,
+) -> Result<(), RetryStopped> {
+    let mut backoff = ExponentialBuilder::new()
+        .with_min_delay(policy.initial_delay)
+        .with_max_delay(policy.max_delay)
+        .with_jitter()
+        .without_max_times()
+        .build();
+    let mut attempt: u64 = 0;
+    loop {
+        attempt += 1;
+        let outcome = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Err(RetryStopped::Cancelled),
+            outcome = channel.deliver(delivery) => outcome,
+        };
+        let (reason, retry_after) = match outcome {
+            Ok(()) => return Ok(()),
+            Err(DeliveryError::Permanent(failure)) => return Err(RetryStopped::Permanent(failure)),
+            Err(DeliveryError::Retryable {
+                reason,
+                retry_after,
+            }) => (reason, retry_after),
+        };
+        // Without a limit the backoff never ends; the fallback only satisfies the type.
+        let backoff_delay = backoff.next().unwrap_or(policy.max_delay);
+        let delay = policy.next_delay(backoff_delay, retry_after);
+        tracing::warn!(
+            attempt,
+            idempotency_key = %delivery.idempotency_key,
+            event_type = %delivery.event_type,
+            reason = %reason,
+            retry_after_ms = retry_after.map(|retry_after| retry_after.as_millis()),
+            retry_in_ms = delay.as_millis(),
+            "delivery failed, retrying"
+        );
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Err(RetryStopped::Cancelled),
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// Classifies a response status: 2xx delivered; 408, 429 and 5xx retryable; other 4xx
+/// permanent. Redirects are not followed and, like other unexpected statuses, retried.
+pub fn classify_status(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body_prefix: Bytes,
+) -> Result<(), DeliveryError> {
+    if status.is_success() {
+        return Ok(());
+    }
+    let retryable = status == StatusCode::REQUEST_TIMEOUT
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status.is_server_error();
+    if retryable {
+        return Err(DeliveryError::Retryable {
+            reason: format!("partner answered {status}"),
+            retry_after,
+        });
+    }
+    if status.is_client_error() {
+        return Err(DeliveryError::Permanent(PermanentFailure {
+            status: Some(status),
+            body_prefix,
+            reason: format!("partner rejected the delivery with {status}"),
+        }));
+    }
+    // 1xx and 3xx: a misconfigured URL rather than a verdict on this event, so wait instead
+    // of dead-lettering everything.
+    Err(DeliveryError::Retryable {
+        reason: format!("partner answered unexpected status {status}; redirects are not followed"),
+        retry_after,
+    })
+}
+
+/// Classifies a failure to get a response: timeouts and transport errors are retryable; a
+/// request that cannot even be built is permanent.
+pub fn classify_transport_error(error: reqwest::Error) -> DeliveryError {
+    // The URL may carry a token in its query; it never goes into a reason.
+    let error = error.without_url();
+    let kind = if error.is_timeout() {
+        "request timed out"
+    } else if error.is_connect() {
+        "connect error"
+    } else if error.is_builder() {
+        "request could not be built"
+    } else {
+        "transport error"
+    };
+    let reason = format!("{kind}: {}", error_chain(&error));
+    if error.is_builder() {
+        return DeliveryError::Permanent(PermanentFailure {
+            status: None,
+            body_prefix: Bytes::new(),
+            reason,
+        });
+    }
+    DeliveryError::Retryable {
+        reason,
+        retry_after: None,
+    }
+}
+
+/// Parses `Retry-After`: delay seconds or an HTTP date (a past date means no delay).
+pub fn parse_retry_after(value: &HeaderValue, now: SystemTime) -> Option<Duration> {
+    let value = value.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// The error and all its sources, joined with `: `.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    chain
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_accepts_delay_seconds() {
+        let value = HeaderValue::from_static("7");
+        assert_eq!(
+            parse_retry_after(&value, SystemTime::now()),
+            Some(Duration::from_secs(7))
+        );
+    }
+
+    #[test]
+    fn retry_after_accepts_an_http_date() {
+        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        let value = HeaderValue::from_static("Sun, 06 Nov 1994 08:50:07 GMT");
+        assert_eq!(
+            parse_retry_after(&value, now),
+            Some(Duration::from_secs(30))
+        );
+    }
+
+    #[test]
+    fn retry_after_in_the_past_means_no_delay() {
+        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        let value = HeaderValue::from_static("Sun, 06 Nov 1994 08:00:00 GMT");
+        assert_eq!(parse_retry_after(&value, now), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn retry_after_that_is_neither_is_ignored() {
+        let value = HeaderValue::from_static("soon");
+        assert_eq!(parse_retry_after(&value, SystemTime::now()), None);
+    }
+
+    #[test]
+    fn statuses_are_classified_as_the_webhook_contract_says() {
+        let classify = |code: u16| {
+            let status = StatusCode::from_u16(code).unwrap();
+            classify_status(status, None, Bytes::new()).map_err(|error| error.is_retryable())
+        };
+        assert_eq!(classify(200), Ok(()));
+        assert_eq!(classify(204), Ok(()));
+        for retryable in [408, 429, 500, 502, 503, 504, 301, 302] {
+            assert_eq!(classify(retryable), Err(true), "status {retryable}");
+        }
+        for permanent in [400, 401, 403, 404, 409, 410, 413, 422] {
+            assert_eq!(classify(permanent), Err(false), "status {permanent}");
+        }
+    }
+
+    #[test]
+    fn retry_after_sets_the_next_delay_up_to_the_cap() {
+        let policy = RetryPolicy::default();
+        let backoff = Duration::from_secs(1);
+        assert_eq!(policy.next_delay(backoff, None), backoff);
+        assert_eq!(
+            policy.next_delay(backoff, Some(Duration::from_secs(9))),
+            Duration::from_secs(9)
+        );
+        assert_eq!(
+            policy.next_delay(backoff, Some(Duration::from_secs(86_400))),
+            RETRY_AFTER_MAX
+        );
+    }
+}

@@ -1,0 +1,98 @@
+//! An ack batch: the acknowledgements gathered between two commits, committed in one
+//! durable transaction.
+//!
+//! A batch holds completed idempotency keys and the furthest checkpoint per (org, topic).
+//! Committing it writes both atomically and prunes the dedup set. It knows nothing about when
+//! batches are cut; that is the writer's job.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use super::checkpoint::compare_replay_ids;
+use super::{checkpoint, database_error, dedup, unix_millis, Store, StoreError};
+
+/// Acknowledgements waiting to be committed together.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct AckBatch {
+    // Kept in arrival order; duplicates are harmless, the commit skips known keys.
+    completed_keys: Vec<String>,
+    // Only the furthest checkpoint per (org, topic) matters.
+    checkpoints: BTreeMap<(String, String), Vec<u8>>,
+    // Every call counts towards the batch size, including checkpoints merged away.
+    acks: usize,
+}
+
+impl AckBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a completed idempotency key.
+    pub fn record_completed(&mut self, idempotency_key: impl Into<String>) {
+        self.completed_keys.push(idempotency_key.into());
+        self.acks += 1;
+    }
+
+    /// Moves the batch's checkpoint of (org, topic) to `replay_id`, never backwards.
+    pub fn advance_checkpoint(&mut self, org: &str, topic: &str, replay_id: impl Into<Vec<u8>>) {
+        let replay_id = replay_id.into();
+        self.acks += 1;
+        let slot = self
+            .checkpoints
+            .entry((org.to_owned(), topic.to_owned()))
+            .or_default();
+        let moves_backwards =
+            !slot.is_empty() && compare_replay_ids(&replay_id, slot) == Ordering::Less;
+        debug_assert!(
+            !moves_backwards,
+            "a new checkpoint is never before the stored one"
+        );
+        if !moves_backwards {
+            *slot = replay_id;
+        }
+    }
+
+    /// How many acknowledgements the batch holds.
+    pub fn len(&self) -> usize {
+        self.acks
+    }
+
+    /// Whether the batch holds no acknowledgement.
+    pub fn is_empty(&self) -> bool {
+        self.acks == 0
+    }
+
+    /// The completed keys in the batch, in arrival order.
+    pub fn completed_keys(&self) -> impl Iterator<Item = &str> {
+        self.completed_keys.iter().map(String::as_str)
+    }
+}
+
+impl Store {
+    /// Commits `batch` in one durable transaction and prunes completed keys past their bounds.
+    ///
+    /// `now` is the completion time recorded for the keys and the reference for pruning by age.
+    /// Blocking: call it from a blocking thread.
+    pub fn commit_ack_batch(&self, batch: &AckBatch, now: SystemTime) -> Result<(), StoreError> {
+        let now_ms = unix_millis(now);
+        let options = self.options();
+        let transaction = self.begin_write()?;
+        dedup::insert_in(&transaction, batch.completed_keys(), now_ms)?;
+        for ((org, topic), replay_id) in &batch.checkpoints {
+            checkpoint::advance_in(&transaction, org, topic, replay_id)?;
+        }
+        let pruned = dedup::prune_in(
+            &transaction,
+            now_ms,
+            options.dedup_max_keys,
+            options.dedup_max_age,
+        )?;
+        transaction
+            .commit()
+            .map_err(database_error("commit ack batch"))?;
+        tracing::trace!(acks = batch.len(), pruned, "ack batch committed");
+        Ok(())
+    }
+}

@@ -1,0 +1,363 @@
+//! Dead letters: events the connector gave up on, kept with their exact raw bytes so an
+//! operator can inspect and replay them.
+//!
+//! Each letter gets a monotonic id that is never reused. Recording the same replay id again
+//! bumps the letter's attempts and last attempt time instead of adding a second letter. Every
+//! write commits durably before it returns, because a dead-lettered event counts as complete
+//! and the checkpoint may pass it right after. The store does not interpret the raw bytes, the
+//! decoded JSON or the attributes.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use redb::{ReadableTable as _, ReadableTableMetadata as _, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use super::schema_version::META;
+use super::{database_error, from_unix_millis, unix_millis, Store, StoreError};
+
+/// Dead letter id → JSON metadata ([`StoredDeadLetter`]).
+const DEAD_LETTERS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("dead_letters");
+
+/// Dead letter id → the raw event bytes, exactly as received.
+const DEAD_LETTER_PAYLOADS: TableDefinition<'_, u64, &[u8]> =
+    TableDefinition::new("dead_letter_payloads");
+
+/// Replay id → dead letter id, so re-recording an event finds its letter.
+const DEAD_LETTERS_BY_REPLAY_ID: TableDefinition<'_, &[u8], u64> =
+    TableDefinition::new("dead_letters_by_replay_id");
+
+/// The `meta` key holding the next dead letter id.
+const NEXT_DEAD_LETTER_ID_KEY: &str = "next_dead_letter_id";
+
+const TABLE_NAME: &str = "dead_letters";
+
+/// An event to dead-letter, as the caller knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDeadLetter {
+    /// The event's replay id; it identifies the event across attempts.
+    pub replay_id: Vec<u8>,
+    /// The raw event bytes, kept exactly.
+    pub raw: Vec<u8>,
+    /// The decoded event as JSON text, when decoding got that far.
+    pub decoded_json: Option<String>,
+    /// Why the connector gave up, for the operator.
+    pub reason: String,
+    /// Whatever the caller needs to replay it later (schema id, idempotency key, status…).
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// A stored dead letter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Monotonic id, never reused.
+    pub id: u64,
+    /// The event's replay id.
+    pub replay_id: Vec<u8>,
+    /// The raw event bytes, exactly as recorded.
+    pub raw: Vec<u8>,
+    /// The decoded event as JSON text, if any.
+    pub decoded_json: Option<String>,
+    /// The reason of the latest attempt.
+    pub reason: String,
+    /// The attributes of the latest attempt.
+    pub attributes: BTreeMap<String, String>,
+    /// When the event was first dead-lettered.
+    pub first_attempt_at: SystemTime,
+    /// When the event was last dead-lettered.
+    pub last_attempt_at: SystemTime,
+    /// How many times the event was dead-lettered.
+    pub attempts: u32,
+}
+
+/// The on-disk metadata of a letter; the raw bytes live in their own table.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredDeadLetter {
+    replay_id_hex: String,
+    decoded_json: Option<String>,
+    reason: String,
+    attributes: BTreeMap<String, String>,
+    first_attempt_ms: u64,
+    last_attempt_ms: u64,
+    attempts: u32,
+}
+
+pub(crate) fn create_tables(transaction: &redb::WriteTransaction) -> Result<(), StoreError> {
+    transaction
+        .open_table(DEAD_LETTERS)
+        .map_err(database_error("create dead letters table"))?;
+    transaction
+        .open_table(DEAD_LETTER_PAYLOADS)
+        .map_err(database_error("create dead letter payloads table"))?;
+    transaction
+        .open_table(DEAD_LETTERS_BY_REPLAY_ID)
+        .map_err(database_error("create dead letter replay id index"))?;
+    Ok(())
+}
+
+fn corrupt(id: u64, reason: impl Into<String>) -> StoreError {
+    StoreError::Corrupt {
+        table: TABLE_NAME,
+        key: id.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn encode(id: u64, stored: &StoredDeadLetter) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(stored).map_err(|error| corrupt(id, error.to_string()))
+}
+
+fn decode(id: u64, metadata: &[u8], raw: Option<Vec<u8>>) -> Result<DeadLetter, StoreError> {
+    let stored: StoredDeadLetter =
+        serde_json::from_slice(metadata).map_err(|error| corrupt(id, error.to_string()))?;
+    let replay_id = hex::decode(&stored.replay_id_hex)
+        .map_err(|error| corrupt(id, format!("replay id: {error}")))?;
+    let raw = raw.ok_or_else(|| corrupt(id, "raw bytes are missing"))?;
+    Ok(DeadLetter {
+        id,
+        replay_id,
+        raw,
+        decoded_json: stored.decoded_json,
+        reason: stored.reason,
+        attributes: stored.attributes,
+        first_attempt_at: from_unix_millis(stored.first_attempt_ms),
+        last_attempt_at: from_unix_millis(stored.last_attempt_ms),
+        attempts: stored.attempts,
+    })
+}
+
+impl Store {
+    /// Durably records a dead letter and returns its id; an already recorded replay id bumps
+    /// that letter's attempts, last attempt time, reason and attributes.
+    ///
+    /// Blocking: async callers use [`Store::run_blocking`].
+    pub fn record_dead_letter(
+        &self,
+        letter: &NewDeadLetter,
+        attempted_at: SystemTime,
+    ) -> Result<u64, StoreError> {
+        let attempted_ms = unix_millis(attempted_at);
+        let transaction = self.begin_write()?;
+        let id = {
+            let mut letters = transaction
+                .open_table(DEAD_LETTERS)
+                .map_err(database_error("open dead letters table"))?;
+            let mut by_replay_id = transaction
+                .open_table(DEAD_LETTERS_BY_REPLAY_ID)
+                .map_err(database_error("open dead letter replay id index"))?;
+            let existing_id = by_replay_id
+                .get(letter.replay_id.as_slice())
+                .map_err(database_error("read dead letter replay id index"))?
+                .map(|guard| guard.value());
+            let existing = match existing_id {
+                Some(id) => letters
+                    .get(id)
+                    .map_err(database_error("read dead letter"))?
+                    .map(|guard| guard.value().to_vec())
+                    .map(|metadata| (id, metadata)),
+                None => None,
+            };
+            match existing {
+                Some((id, metadata)) => {
+                    let mut stored: StoredDeadLetter = serde_json::from_slice(&metadata)
+                        .map_err(|error| corrupt(id, error.to_string()))?;
+                    stored.attempts = stored.attempts.saturating_add(1);
+                    stored.last_attempt_ms = attempted_ms;
+                    stored.reason.clone_from(&letter.reason);
+                    stored.attributes.clone_from(&letter.attributes);
+                    if letter.decoded_json.is_some() {
+                        stored.decoded_json.clone_from(&letter.decoded_json);
+                    }
+                    letters
+                        .insert(id, encode(id, &stored)?.as_slice())
+                        .map_err(database_error("write dead letter"))?;
+                    id
+                }
+                None => {
+                    let id = next_dead_letter_id(&transaction)?;
+                    let stored = StoredDeadLetter {
+                        replay_id_hex: hex::encode(&letter.replay_id),
+                        decoded_json: letter.decoded_json.clone(),
+                        reason: letter.reason.clone(),
+                        attributes: letter.attributes.clone(),
+                        first_attempt_ms: attempted_ms,
+                        last_attempt_ms: attempted_ms,
+                        attempts: 1,
+                    };
+                    letters
+                        .insert(id, encode(id, &stored)?.as_slice())
+                        .map_err(database_error("write dead letter"))?;
+                    let mut payloads = transaction
+                        .open_table(DEAD_LETTER_PAYLOADS)
+                        .map_err(database_error("open dead letter payloads table"))?;
+                    payloads
+                        .insert(id, letter.raw.as_slice())
+                        .map_err(database_error("write dead letter payload"))?;
+                    by_replay_id
+                        .insert(letter.replay_id.as_slice(), id)
+                        .map_err(database_error("write dead letter replay id index"))?;
+                    id
+                }
+            }
+        };
+        transaction
+            .commit()
+            .map_err(database_error("commit dead letter"))?;
+        Ok(id)
+    }
+
+    /// The dead letter with this id, if it exists.
+    pub fn get_dead_letter(&self, id: u64) -> Result<Option<DeadLetter>, StoreError> {
+        let transaction = self.begin_read()?;
+        let letters = transaction
+            .open_table(DEAD_LETTERS)
+            .map_err(database_error("open dead letters table"))?;
+        let payloads = transaction
+            .open_table(DEAD_LETTER_PAYLOADS)
+            .map_err(database_error("open dead letter payloads table"))?;
+        let Some(metadata) = letters
+            .get(id)
+            .map_err(database_error("read dead letter"))?
+        else {
+            return Ok(None);
+        };
+        let raw = payloads
+            .get(id)
+            .map_err(database_error("read dead letter payload"))?
+            .map(|guard| guard.value().to_vec());
+        decode(id, metadata.value(), raw).map(Some)
+    }
+
+    /// Up to `limit` dead letters with ids above `after_id`, in id order; page with the last id.
+    pub fn list_dead_letters(
+        &self,
+        after_id: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, StoreError> {
+        let transaction = self.begin_read()?;
+        let letters = transaction
+            .open_table(DEAD_LETTERS)
+            .map_err(database_error("open dead letters table"))?;
+        let payloads = transaction
+            .open_table(DEAD_LETTER_PAYLOADS)
+            .map_err(database_error("open dead letter payloads table"))?;
+        let first_id = match after_id {
+            Some(after_id) => match after_id.checked_add(1) {
+                Some(first_id) => first_id,
+                None => return Ok(Vec::new()),
+            },
+            None => 0,
+        };
+        let mut listed = Vec::new();
+        for entry in letters
+            .range(first_id..)
+            .map_err(database_error("list dead letters"))?
+            .take(limit)
+        {
+            let (id, metadata) = entry.map_err(database_error("list dead letters"))?;
+            let id = id.value();
+            let raw = payloads
+                .get(id)
+                .map_err(database_error("read dead letter payload"))?
+                .map(|guard| guard.value().to_vec());
+            listed.push(decode(id, metadata.value(), raw)?);
+        }
+        Ok(listed)
+    }
+
+    /// How many dead letters the store holds.
+    pub fn count_dead_letters(&self) -> Result<u64, StoreError> {
+        let transaction = self.begin_read()?;
+        let letters = transaction
+            .open_table(DEAD_LETTERS)
+            .map_err(database_error("open dead letters table"))?;
+        letters.len().map_err(database_error("count dead letters"))
+    }
+
+    /// Durably removes one dead letter; returns whether it existed.
+    pub fn remove_dead_letter(&self, id: u64) -> Result<bool, StoreError> {
+        let transaction = self.begin_write()?;
+        let existed = {
+            let mut letters = transaction
+                .open_table(DEAD_LETTERS)
+                .map_err(database_error("open dead letters table"))?;
+            let removed = letters
+                .remove(id)
+                .map_err(database_error("remove dead letter"))?
+                .map(|guard| guard.value().to_vec());
+            match removed {
+                None => false,
+                Some(metadata) => {
+                    let stored: StoredDeadLetter = serde_json::from_slice(&metadata)
+                        .map_err(|error| corrupt(id, error.to_string()))?;
+                    let replay_id = hex::decode(&stored.replay_id_hex)
+                        .map_err(|error| corrupt(id, format!("replay id: {error}")))?;
+                    let mut payloads = transaction
+                        .open_table(DEAD_LETTER_PAYLOADS)
+                        .map_err(database_error("open dead letter payloads table"))?;
+                    payloads
+                        .remove(id)
+                        .map_err(database_error("remove dead letter payload"))?;
+                    let mut by_replay_id = transaction
+                        .open_table(DEAD_LETTERS_BY_REPLAY_ID)
+                        .map_err(database_error("open dead letter replay id index"))?;
+                    by_replay_id
+                        .remove(replay_id.as_slice())
+                        .map_err(database_error("remove dead letter replay id index"))?;
+                    true
+                }
+            }
+        };
+        transaction
+            .commit()
+            .map_err(database_error("commit dead letter removal"))?;
+        Ok(existed)
+    }
+
+    /// Durably removes every dead letter; returns how many there were. Ids are not reused.
+    pub fn remove_all_dead_letters(&self) -> Result<u64, StoreError> {
+        let transaction = self.begin_write()?;
+        let removed = {
+            let mut letters = transaction
+                .open_table(DEAD_LETTERS)
+                .map_err(database_error("open dead letters table"))?;
+            let removed = letters
+                .len()
+                .map_err(database_error("count dead letters"))?;
+            letters
+                .retain(|_, _| false)
+                .map_err(database_error("remove dead letters"))?;
+            let mut payloads = transaction
+                .open_table(DEAD_LETTER_PAYLOADS)
+                .map_err(database_error("open dead letter payloads table"))?;
+            payloads
+                .retain(|_, _| false)
+                .map_err(database_error("remove dead letter payloads"))?;
+            let mut by_replay_id = transaction
+                .open_table(DEAD_LETTERS_BY_REPLAY_ID)
+                .map_err(database_error("open dead letter replay id index"))?;
+            by_replay_id
+                .retain(|_, _| false)
+                .map_err(database_error("remove dead letter replay id index"))?;
+            removed
+        };
+        transaction
+            .commit()
+            .map_err(database_error("commit dead letter removal"))?;
+        Ok(removed)
+    }
+}
+
+/// Takes the next dead letter id from the `meta` table inside `transaction`.
+fn next_dead_letter_id(transaction: &redb::WriteTransaction) -> Result<u64, StoreError> {
+    let mut meta = transaction
+        .open_table(META)
+        .map_err(database_error("open meta table"))?;
+    let id = meta
+        .get(NEXT_DEAD_LETTER_ID_KEY)
+        .map_err(database_error("read next dead letter id"))?
+        .map_or(1, |guard| guard.value());
+    meta.insert(NEXT_DEAD_LETTER_ID_KEY, id.saturating_add(1))
+        .map_err(database_error("write next dead letter id"))?;
+    Ok(id)
+}

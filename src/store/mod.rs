@@ -1,0 +1,303 @@
+//! The connector's durable state: one redb file with checkpoints, completed idempotency keys,
+//! dead letters and pending routing requests.
+//!
+//! This module owns the file: opening or creating it, its schema version, and every table in
+//! it. Each table lives in its own file (`checkpoint`, `dedup`, `dead_letter`,
+//! `pending_routing`), and the hot path of acknowledgements goes through the batching
+//! [`CheckpointWriter`]. The store knows nothing about Pub/Sub, gRPC or BYOC payloads: replay
+//! ids, keys and records are opaque bytes and strings to it.
+//!
+//! Every method on [`Store`] is blocking I/O. Reads are small point lookups that are cheap
+//! enough for async code; writes wait for an fsync, so async callers run them through
+//! [`Store::run_blocking`].
+
+mod batch;
+mod checkpoint;
+mod dead_letter;
+mod dedup;
+mod pending_routing;
+mod schema_version;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use batch::AckBatch;
+pub use checkpoint::{compare_replay_ids, Checkpoint};
+pub use dead_letter::{DeadLetter, NewDeadLetter};
+pub use schema_version::STORE_SCHEMA_VERSION;
+pub use writer::CheckpointWriter;
+
+/// Default number of acknowledgements that forces a commit of the ack batch.
+pub const DEFAULT_ACK_BATCH_MAX_ACKS: usize = 1_000;
+
+/// Default time after the first acknowledgement of a batch by which the batch is committed.
+pub const DEFAULT_ACK_BATCH_MAX_DELAY: Duration = Duration::from_millis(50);
+
+/// Default number of completed idempotency keys kept for deduplication.
+pub const DEFAULT_DEDUP_MAX_KEYS: usize = 200_000;
+
+/// Default age after which a completed key is forgotten: Salesforce keeps events for 72 hours,
+/// so no redelivery can come later than that.
+pub const DEFAULT_DEDUP_MAX_AGE: Duration = Duration::from_secs(72 * 60 * 60);
+
+/// Default number of acknowledgements the writer queue holds before callers wait.
+pub const DEFAULT_WRITER_QUEUE_CAPACITY: usize = 8_192;
+
+/// Tunables for the store and its batching writer.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// A batch is committed as soon as it holds this many acknowledgements.
+    pub ack_batch_max_acks: usize,
+    /// A batch is committed at most this long after its first acknowledgement.
+    pub ack_batch_max_delay: Duration,
+    /// Completed keys beyond this count are pruned, oldest first, at each commit.
+    pub dedup_max_keys: usize,
+    /// Completed keys older than this are pruned at each commit.
+    pub dedup_max_age: Duration,
+    /// Bound of the queue in front of the writer, so a slow disk slows acknowledgements.
+    pub writer_queue_capacity: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            ack_batch_max_acks: DEFAULT_ACK_BATCH_MAX_ACKS,
+            ack_batch_max_delay: DEFAULT_ACK_BATCH_MAX_DELAY,
+            dedup_max_keys: DEFAULT_DEDUP_MAX_KEYS,
+            dedup_max_age: DEFAULT_DEDUP_MAX_AGE,
+            writer_queue_capacity: DEFAULT_WRITER_QUEUE_CAPACITY,
+        }
+    }
+}
+
+/// Everything that can go wrong with the store file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file was written by a newer build; opening it could corrupt data that build relies on.
+    #[error(
+        "store file {path} has schema version {found}, but this build supports up to version {supported}; \
+         upgrade byoc-connector or point the store path at another file",
+        path = path.display()
+    )]
+    NewerSchema {
+        /// The store file.
+        path: PathBuf,
+        /// The schema version recorded in the file.
+        found: u64,
+        /// The newest schema version this build understands.
+        supported: u64,
+    },
+    /// The file does not exist and the caller asked not to create one.
+    #[error("store file {path} does not exist", path = path.display())]
+    NotFound {
+        /// The store file.
+        path: PathBuf,
+    },
+    /// Another process (usually a running connector) holds the file.
+    #[error(
+        "store file {path} is in use by another process; stop the connector that uses it first",
+        path = path.display()
+    )]
+    Locked {
+        /// The store file.
+        path: PathBuf,
+    },
+    /// The file exists but cannot be opened as a store.
+    #[error("cannot open store file {path}", path = path.display())]
+    Open {
+        /// The store file.
+        path: PathBuf,
+        /// What redb reported.
+        #[source]
+        source: redb::Error,
+    },
+    /// A read or a write failed.
+    #[error("store {operation} failed")]
+    Database {
+        /// What the store was doing, for example `commit ack batch`.
+        operation: &'static str,
+        /// What redb reported.
+        #[source]
+        source: redb::Error,
+    },
+    /// A stored record cannot be decoded.
+    #[error("store record {key} in table {table} is corrupt: {reason}")]
+    Corrupt {
+        /// The table holding the record.
+        table: &'static str,
+        /// The record's key, printable.
+        key: String,
+        /// Why it cannot be decoded.
+        reason: String,
+    },
+    /// The checkpoint writer stopped, after a failed commit or a close.
+    #[error("checkpoint writer stopped: {reason}")]
+    WriterStopped {
+        /// Why it stopped.
+        reason: String,
+    },
+    /// A blocking store task panicked or was cancelled.
+    #[error("store task did not finish")]
+    TaskFailed(#[source] tokio::task::JoinError),
+}
+
+/// Wraps a redb error with the operation that hit it.
+pub(crate) fn database_error<E: Into<redb::Error>>(
+    operation: &'static str,
+) -> impl FnOnce(E) -> StoreError {
+    move |source| StoreError::Database {
+        operation,
+        source: source.into(),
+    }
+}
+
+/// Handle to the open store file; cheap to clone, every clone uses the same file.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<StoreInner>,
+}
+
+struct StoreInner {
+    // redb allows one open handle per file and process, so every clone shares this one.
+    database: redb::Database,
+    // Kept for error messages and logs.
+    path: PathBuf,
+    options: StoreOptions,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the store file at `path`, creating it (and its tables) if it is missing.
+    pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Self, StoreError> {
+        Self::open_with(path.as_ref(), options, CreateIfMissing::Yes)
+    }
+
+    /// Opens an existing store file for maintenance (the `dlq` commands); never creates one.
+    ///
+    /// It fails with [`StoreError::Locked`] while a connector has the file open, so maintenance
+    /// always sees the state a stopped connector left. A file left by a killed connector is
+    /// recovered on open, which is why this is not a pure read-only open.
+    pub fn open_existing(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path.as_ref(), StoreOptions::default(), CreateIfMissing::No)
+    }
+
+    fn open_with(
+        path: &Path,
+        options: StoreOptions,
+        create: CreateIfMissing,
+    ) -> Result<Self, StoreError> {
+        let exists = path.exists();
+        let opened = match create {
+            CreateIfMissing::No if !exists => {
+                return Err(StoreError::NotFound {
+                    path: path.to_owned(),
+                })
+            }
+            CreateIfMissing::No => redb::Database::open(path),
+            CreateIfMissing::Yes => {
+                create_parent_directory(path)?;
+                // `create` opens an existing store and initialises a missing or empty file.
+                redb::Database::create(path)
+            }
+        };
+        let database = opened.map_err(|source| match source {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked {
+                path: path.to_owned(),
+            },
+            other => StoreError::Open {
+                path: path.to_owned(),
+                source: other.into(),
+            },
+        })?;
+        schema_version::check_or_initialize(&database, path)?;
+        tracing::debug!(path = %path.display(), created = !exists, "store opened");
+        Ok(Self {
+            inner: Arc::new(StoreInner {
+                database,
+                path: path.to_owned(),
+                options,
+            }),
+        })
+    }
+
+    /// The path of the store file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> &StoreOptions {
+        &self.inner.options
+    }
+
+    /// Runs blocking store work on tokio's blocking pool, so async callers never wait on an fsync.
+    pub async fn run_blocking<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || work(&store))
+            .await
+            .map_err(StoreError::TaskFailed)?
+    }
+
+    pub(crate) fn database(&self) -> &redb::Database {
+        &self.inner.database
+    }
+
+    /// Begins a write transaction; every commit is durable (`Durability::Immediate`).
+    pub(crate) fn begin_write(&self) -> Result<redb::WriteTransaction, StoreError> {
+        self.database()
+            .begin_write()
+            .map_err(database_error("begin write"))
+    }
+
+    pub(crate) fn begin_read(&self) -> Result<redb::ReadTransaction, StoreError> {
+        use redb::ReadableDatabase as _;
+        self.database()
+            .begin_read()
+            .map_err(database_error("begin read"))
+    }
+}
+
+fn create_parent_directory(path: &Path) -> Result<(), StoreError> {
+    let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(parent).map_err(|source| StoreError::Open {
+        path: path.to_owned(),
+        source: redb::Error::Io(source),
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CreateIfMissing {
+    Yes,
+    No,
+}
+
+/// Milliseconds since the Unix epoch, saturating at zero for times before it.
+pub(crate) fn unix_millis(time: std::time::SystemTime) -> u64 {
+    let since_epoch = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The time `millis` milliseconds after the Unix epoch.
+pub(crate) fn from_unix_millis(millis: u64) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + Duration::from_millis(millis)
+}

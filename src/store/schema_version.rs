@@ -1,0 +1,63 @@
+//! The store's schema version and the `meta` table that records it.
+//!
+//! Opening a file records the current version in a new file, accepts the same version, and
+//! refuses a newer one with a message naming both versions and the path, so an accidental
+//! downgrade never reinterprets data it does not understand. It also creates every table, so
+//! readers never meet a missing one. It knows nothing about what the other tables hold.
+
+use std::path::Path;
+
+use redb::{ReadableTable as _, TableDefinition};
+
+use super::{database_error, StoreError};
+
+/// The schema version this build writes; bump it (and add a migration) when a table changes.
+pub const STORE_SCHEMA_VERSION: u64 = 1;
+
+/// Small named values about the file itself: its schema version and id counters.
+pub(crate) const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+
+/// The `meta` key holding the schema version.
+const SCHEMA_VERSION_KEY: &str = "schema_version";
+
+/// Checks the file's schema version, or records the current one in a new file, and creates
+/// every table.
+pub(crate) fn check_or_initialize(
+    database: &redb::Database,
+    path: &Path,
+) -> Result<(), StoreError> {
+    let transaction = database
+        .begin_write()
+        .map_err(database_error("begin schema check"))?;
+    {
+        let mut meta = transaction
+            .open_table(META)
+            .map_err(database_error("open meta table"))?;
+        let found = meta
+            .get(SCHEMA_VERSION_KEY)
+            .map_err(database_error("read schema version"))?
+            .map(|guard| guard.value());
+        match found {
+            Some(found) if found > STORE_SCHEMA_VERSION => {
+                return Err(StoreError::NewerSchema {
+                    path: path.to_owned(),
+                    found,
+                    supported: STORE_SCHEMA_VERSION,
+                });
+            }
+            // Version 1 is the first; older versions will be migrated here when they exist.
+            Some(_) => {}
+            None => {
+                meta.insert(SCHEMA_VERSION_KEY, STORE_SCHEMA_VERSION)
+                    .map_err(database_error("write schema version"))?;
+            }
+        }
+    }
+    super::checkpoint::create_tables(&transaction)?;
+    super::dedup::create_tables(&transaction)?;
+    super::dead_letter::create_tables(&transaction)?;
+    super::pending_routing::create_tables(&transaction)?;
+    transaction
+        .commit()
+        .map_err(database_error("commit schema check"))
+}

@@ -1,0 +1,285 @@
+//! The checkpoint writer: the async front of the ack hot path.
+//!
+//! Callers hand it completed keys and checkpoint advances; one task gathers them into an
+//! [`AckBatch`] and commits it every `ack_batch_max_acks` acknowledgements or
+//! `ack_batch_max_delay` after the batch's first one, whichever comes first. Commits run on the
+//! blocking pool, one at a time, and each is durable. A failed commit stops the writer: every
+//! later call returns [`StoreError::WriterStopped`], and the events it held are redelivered
+//! after a restart, which at-least-once allows. It knows nothing about what the keys mean.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::{AckBatch, Store, StoreError};
+
+/// Async handle to the batching writer; clones share the same task and batch.
+#[derive(Clone)]
+pub struct CheckpointWriter {
+    commands: mpsc::Sender<Command>,
+    shared: Arc<Shared>,
+    store: Store,
+}
+
+impl std::fmt::Debug for CheckpointWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckpointWriter")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+/// State shared between the handles and the task.
+struct Shared {
+    // Keys submitted but not yet committed, so `is_completed` sees them before the commit.
+    // A key leaves the set only after its commit, so a reader that misses it here finds it
+    // in the store.
+    uncommitted_keys: Mutex<HashSet<String>>,
+    // Why the task stopped, once it has.
+    stopped_reason: Mutex<Option<String>>,
+    // The task, awaited by `close` so the file is released when it returns.
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+type Reply = oneshot::Sender<Result<(), String>>;
+
+enum Command {
+    Completed(String),
+    Checkpoint {
+        org: String,
+        topic: String,
+        replay_id: Vec<u8>,
+    },
+    Flush(Reply),
+    Close(Reply),
+}
+
+impl CheckpointWriter {
+    /// Starts the writer task for `store`; call it inside a tokio runtime, once per store.
+    pub fn spawn(store: Store) -> Self {
+        let (commands, receiver) = mpsc::channel(store.options().writer_queue_capacity.max(1));
+        let shared = Arc::new(Shared {
+            uncommitted_keys: Mutex::new(HashSet::new()),
+            stopped_reason: Mutex::new(None),
+            task: Mutex::new(None),
+        });
+        let task = tokio::spawn(run(store.clone(), receiver, Arc::clone(&shared)));
+        *lock(&shared.task) = Some(task);
+        Self {
+            commands,
+            shared,
+            store,
+        }
+    }
+
+    /// The store this writer commits to.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Marks a delivery's idempotency key as completed; committed with the next batch.
+    pub async fn record_completed(
+        &self,
+        idempotency_key: impl Into<String>,
+    ) -> Result<(), StoreError> {
+        let idempotency_key = idempotency_key.into();
+        lock(&self.shared.uncommitted_keys).insert(idempotency_key.clone());
+        let sent = self.send(Command::Completed(idempotency_key.clone())).await;
+        if sent.is_err() {
+            // It will never be committed, so it must not count as completed.
+            lock(&self.shared.uncommitted_keys).remove(&idempotency_key);
+        }
+        sent
+    }
+
+    /// Moves the checkpoint of (org, topic) to `replay_id`; committed with the next batch.
+    pub async fn advance_checkpoint(
+        &self,
+        org: &str,
+        topic: &str,
+        replay_id: impl Into<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        self.send(Command::Checkpoint {
+            org: org.to_owned(),
+            topic: topic.to_owned(),
+            replay_id: replay_id.into(),
+        })
+        .await
+    }
+
+    /// Durable barrier: returns once everything submitted before it is committed.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let (reply, committed) = oneshot::channel();
+        self.send(Command::Flush(reply)).await?;
+        self.await_reply(committed).await
+    }
+
+    /// Commits what is pending and stops the task; other clones then get `WriterStopped`.
+    pub async fn close(self) -> Result<(), StoreError> {
+        let (reply, committed) = oneshot::channel();
+        self.send(Command::Close(reply)).await?;
+        let outcome = self.await_reply(committed).await;
+        let task = lock(&self.shared.task).take();
+        if let Some(task) = task {
+            task.await.map_err(StoreError::TaskFailed)?;
+        }
+        outcome
+    }
+
+    /// Whether the key is completed, committed or still waiting in the current batch.
+    ///
+    /// A point read, cheap enough to call from async code.
+    pub fn is_completed(&self, idempotency_key: &str) -> Result<bool, StoreError> {
+        // The set first, then the store: see `Shared::uncommitted_keys`.
+        if lock(&self.shared.uncommitted_keys).contains(idempotency_key) {
+            return Ok(true);
+        }
+        self.store.is_completed(idempotency_key)
+    }
+
+    async fn send(&self, command: Command) -> Result<(), StoreError> {
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_closed| self.stopped_error())
+    }
+
+    async fn await_reply(
+        &self,
+        reply: oneshot::Receiver<Result<(), String>>,
+    ) -> Result<(), StoreError> {
+        match reply.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => Err(StoreError::WriterStopped { reason }),
+            Err(_dropped) => Err(self.stopped_error()),
+        }
+    }
+
+    fn stopped_error(&self) -> StoreError {
+        let reason = lock(&self.shared.stopped_reason)
+            .clone()
+            .unwrap_or_else(|| "writer task ended".to_owned());
+        StoreError::WriterStopped { reason }
+    }
+}
+
+/// What woke the writer task.
+enum Wake {
+    Command(Option<Command>),
+    BatchDeadline,
+}
+
+async fn run(store: Store, mut commands: mpsc::Receiver<Command>, shared: Arc<Shared>) {
+    let max_acks = store.options().ack_batch_max_acks.max(1);
+    let max_delay = store.options().ack_batch_max_delay;
+    let mut batch = AckBatch::new();
+    let mut batch_deadline: Option<Instant> = None;
+    let mut flush_waiters: Vec<Reply> = Vec::new();
+    loop {
+        let wake = match batch_deadline {
+            Some(deadline) => tokio::select! {
+                command = commands.recv() => Wake::Command(command),
+                () = tokio::time::sleep_until(deadline) => Wake::BatchDeadline,
+            },
+            None => Wake::Command(commands.recv().await),
+        };
+        let mut close_reply = None;
+        let mut stop_after_commit = false;
+        let mut commit_now = false;
+        match wake {
+            Wake::BatchDeadline => commit_now = true,
+            Wake::Command(Some(Command::Completed(key))) => batch.record_completed(key),
+            Wake::Command(Some(Command::Checkpoint {
+                org,
+                topic,
+                replay_id,
+            })) => batch.advance_checkpoint(&org, &topic, replay_id),
+            Wake::Command(Some(Command::Flush(reply))) => {
+                flush_waiters.push(reply);
+                commit_now = true;
+            }
+            Wake::Command(Some(Command::Close(reply))) => {
+                close_reply = Some(reply);
+                stop_after_commit = true;
+                commit_now = true;
+            }
+            // Every handle is gone: commit what is left and stop.
+            Wake::Command(None) => {
+                stop_after_commit = true;
+                commit_now = true;
+            }
+        }
+        if batch_deadline.is_none() && !batch.is_empty() {
+            batch_deadline = Some(Instant::now() + max_delay);
+        }
+        if !commit_now && batch.len() < max_acks {
+            continue;
+        }
+        let outcome = commit(&store, std::mem::take(&mut batch), &shared).await;
+        batch_deadline = None;
+        for waiter in flush_waiters.drain(..) {
+            // A waiter that gave up no longer needs the answer.
+            let _ = waiter.send(outcome.clone());
+        }
+        if let Err(reason) = &outcome {
+            tracing::error!(path = %store.path().display(), reason, "checkpoint writer stopped after a failed commit");
+            *lock(&shared.stopped_reason) = Some(reason.clone());
+            stop_after_commit = true;
+        }
+        if stop_after_commit {
+            if outcome.is_ok() {
+                *lock(&shared.stopped_reason) = Some("writer closed".to_owned());
+            }
+            if let Some(reply) = close_reply {
+                let _ = reply.send(outcome);
+            }
+            return;
+        }
+    }
+}
+
+/// Commits `batch` on the blocking pool and forgets its keys from the uncommitted set.
+async fn commit(store: &Store, batch: AckBatch, shared: &Shared) -> Result<(), String> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let committing_store = store.clone();
+    let committed = tokio::task::spawn_blocking(move || {
+        let outcome = committing_store.commit_ack_batch(&batch, SystemTime::now());
+        (batch, outcome)
+    })
+    .await;
+    let (batch, outcome) = match committed {
+        Ok(committed) => committed,
+        Err(join_error) => return Err(format!("commit task did not finish: {join_error}")),
+    };
+    if let Err(error) = outcome {
+        return Err(error_chain(&error));
+    }
+    let mut uncommitted_keys = lock(&shared.uncommitted_keys);
+    for key in batch.completed_keys() {
+        uncommitted_keys.remove(key);
+    }
+    Ok(())
+}
+
+/// The error and all its sources, joined with `: `.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    chain
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

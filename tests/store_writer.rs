@@ -1,0 +1,168 @@
+//! The batching checkpoint writer: when it commits, and what a flush guarantees.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use byoc_connector::store::{CheckpointWriter, Store, StoreError, StoreOptions};
+
+const ORG: &str = "00Dxx0000001gEREAY";
+const TOPIC: &str = "/event/Byoc_Outbound__e";
+
+/// Upper bound on polls while waiting for a commit; each poll sleeps 1 ms of (paused) time.
+const MAX_POLLS: usize = 5_000;
+
+/// A fresh directory for one test's store file, removed when the test ends.
+struct TestDirectory(PathBuf);
+
+impl TestDirectory {
+    fn new() -> Self {
+        let path = std::env::temp_dir().join(format!("byoc-store-test-{}", uuid::Uuid::new_v4()));
+        Self(path)
+    }
+
+    /// The store file's path; the directory is created by `Store::open`.
+    fn store_path(&self) -> PathBuf {
+        self.0.join("store.redb")
+    }
+}
+
+impl Drop for TestDirectory {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn open(path: &Path, max_acks: usize, max_delay: Duration) -> Store {
+    let options = StoreOptions {
+        ack_batch_max_acks: max_acks,
+        ack_batch_max_delay: max_delay,
+        ..StoreOptions::default()
+    };
+    Store::open(path, options).unwrap()
+}
+
+/// Polls the committed state (not the writer's pending set) until `key` is there.
+async fn wait_until_committed(store: &Store, key: &str) {
+    for _ in 0..MAX_POLLS {
+        if store.is_completed(key).unwrap() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("{key} was never committed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_is_committed_as_soon_as_it_holds_max_acks() {
+    let directory = TestDirectory::new();
+    let store = open(&directory.store_path(), 3, Duration::from_secs(3600));
+    let writer = CheckpointWriter::spawn(store.clone());
+    let started = tokio::time::Instant::now();
+
+    writer.record_completed("k1").await.unwrap();
+    writer.record_completed("k2").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert!(
+        !store.is_completed("k1").unwrap(),
+        "two acks are not a batch yet"
+    );
+
+    writer
+        .advance_checkpoint(ORG, TOPIC, 9u64.to_be_bytes())
+        .await
+        .unwrap();
+    wait_until_committed(&store, "k2").await;
+    assert!(store.is_completed("k1").unwrap());
+    assert_eq!(
+        store.load_checkpoint(ORG, TOPIC).unwrap(),
+        Some(9u64.to_be_bytes().to_vec())
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3600),
+        "not the delay"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_is_committed_once_its_max_delay_has_passed() {
+    let directory = TestDirectory::new();
+    let max_delay = Duration::from_millis(50);
+    let store = open(&directory.store_path(), 1_000, max_delay);
+    let writer = CheckpointWriter::spawn(store.clone());
+    let started = tokio::time::Instant::now();
+
+    writer.record_completed("k1").await.unwrap();
+    tokio::time::sleep(max_delay / 2).await;
+    assert!(
+        !store.is_completed("k1").unwrap(),
+        "the delay has not passed"
+    );
+
+    wait_until_committed(&store, "k1").await;
+    assert!(started.elapsed() >= max_delay);
+}
+
+#[tokio::test]
+async fn flush_is_a_durable_barrier() {
+    let directory = TestDirectory::new();
+    let path = directory.store_path();
+    let store = open(&path, 1_000, Duration::from_secs(3600));
+    let writer = CheckpointWriter::spawn(store.clone());
+    writer.record_completed("delivered-1").await.unwrap();
+    writer
+        .advance_checkpoint(ORG, TOPIC, 41u64.to_be_bytes())
+        .await
+        .unwrap();
+    writer.record_completed("delivered-2").await.unwrap();
+    writer
+        .advance_checkpoint(ORG, TOPIC, 42u64.to_be_bytes())
+        .await
+        .unwrap();
+
+    writer.flush().await.unwrap();
+    assert!(store.is_completed("delivered-2").unwrap());
+
+    // A copy of the file taken right now is what a crash would leave on disk.
+    let copy = path.with_file_name("crashed-copy.redb");
+    std::fs::copy(&path, &copy).unwrap();
+    let reopened = Store::open(&copy, StoreOptions::default()).unwrap();
+    assert!(reopened.is_completed("delivered-1").unwrap());
+    assert!(reopened.is_completed("delivered-2").unwrap());
+    assert_eq!(
+        reopened.load_checkpoint(ORG, TOPIC).unwrap(),
+        Some(42u64.to_be_bytes().to_vec())
+    );
+}
+
+#[tokio::test]
+async fn the_writer_reports_keys_of_the_open_batch_as_completed() {
+    let directory = TestDirectory::new();
+    let store = open(&directory.store_path(), 1_000, Duration::from_secs(3600));
+    let writer = CheckpointWriter::spawn(store.clone());
+    writer.record_completed("pending").await.unwrap();
+    assert!(writer.is_completed("pending").unwrap());
+    assert!(!store.is_completed("pending").unwrap());
+    assert!(!writer.is_completed("never-seen").unwrap());
+}
+
+#[tokio::test]
+async fn close_commits_what_is_pending_and_releases_the_file() {
+    let directory = TestDirectory::new();
+    let path = directory.store_path();
+    let store = open(&path, 1_000, Duration::from_secs(3600));
+    let writer = CheckpointWriter::spawn(store.clone());
+    let other_handle = writer.clone();
+    writer.record_completed("last").await.unwrap();
+    writer.close().await.unwrap();
+
+    let error = other_handle.record_completed("too-late").await.unwrap_err();
+    assert!(
+        matches!(error, StoreError::WriterStopped { .. }),
+        "{error:?}"
+    );
+
+    drop(other_handle);
+    drop(store);
+    let reopened = Store::open(&path, StoreOptions::default()).unwrap();
+    assert!(reopened.is_completed("last").unwrap());
+}
