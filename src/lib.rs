@@ -8,9 +8,11 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod auth;
 pub mod bench;
 pub mod channel;
 pub mod harness;
+pub mod interaction;
 pub mod pubsub;
 pub mod secret;
 pub mod store;

@@ -24,7 +24,7 @@ struct Cli {
 enum Command {
     /// Run a fake Salesforce (Pub/Sub gRPC + control plane) on loopback; prints one JSON
     /// line with its endpoints when ready
-    FakeSalesforce(FakeSalesforceArgs),
+    FakeSalesforce(Box<FakeSalesforceArgs>),
     /// Run a benchmark scenario and print its figures
     Bench(BenchArgs),
 }
@@ -61,6 +61,19 @@ struct FakeSalesforceArgs {
     /// Seconds events stay replayable
     #[arg(long, default_value_t = 72 * 3600)]
     retention_secs: u64,
+    /// Register a JWT bearer client: CLIENT_ID=PUBLIC_KEY_PEM_FILE (repeatable)
+    #[arg(long, value_name = "CLIENT_ID=FILE")]
+    jwt_client: Vec<String>,
+    /// Register a client-credentials client: CLIENT_ID=SECRET (repeatable)
+    #[arg(long, value_name = "CLIENT_ID=SECRET")]
+    secret_client: Vec<String>,
+    /// Lifetime of tokens the fake OAuth server issues, in seconds
+    #[arg(long, default_value_t = 7200)]
+    token_lifetime_secs: u64,
+    /// The AuthorizationContext (channel definition developer name) the fake Interaction
+    /// Service accepts
+    #[arg(long, default_value = byoc_connector::harness::FAKE_CHANNEL_DEFINITION)]
+    channel_definition: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -90,7 +103,7 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the tokio runtime")?;
     runtime.block_on(async move {
         match cli.command {
-            Command::FakeSalesforce(args) => fake_salesforce(args).await,
+            Command::FakeSalesforce(args) => fake_salesforce(*args).await,
             Command::Bench(args) => bench(args).await,
         }
     })
@@ -109,6 +122,8 @@ async fn fake_salesforce(args: FakeSalesforceArgs) -> anyhow::Result<()> {
             payload_field: args.payload_field,
         },
         retention: Duration::from_secs(args.retention_secs),
+        token_lifetime: Duration::from_secs(args.token_lifetime_secs),
+        channel_definition: args.channel_definition,
         pubsub: PubSubFakeConfig {
             keepalive_interval: Duration::from_secs(args.keepalive_secs.max(1)),
             ..PubSubFakeConfig::default()

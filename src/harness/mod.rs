@@ -1,5 +1,5 @@
-//! The fake Salesforce: Pub/Sub gRPC, a control plane, and (later) OAuth and the
-//! Interaction Service, over real sockets on loopback.
+//! The fake Salesforce: Pub/Sub gRPC, OAuth, the Interaction Service and a control plane,
+//! over real sockets on loopback.
 //!
 //! Tests start it in-process with [`FakeSalesforce::start`]; anyone else runs
 //! `byoc-connector fake-salesforce`, which prints one JSON line naming every endpoint.
@@ -9,6 +9,8 @@
 pub mod avro;
 pub mod control;
 pub mod faults;
+pub mod interaction_service;
+pub mod oauth;
 pub mod pubsub_fake;
 pub mod rpc_id;
 pub mod session;
@@ -28,6 +30,8 @@ use tokio_util::sync::CancellationToken;
 
 use self::avro::{EncodeError, EventSchemaSpec};
 use self::faults::FaultRequest;
+use self::interaction_service::InteractionFake;
+use self::oauth::{OAuthFake, OAuthSettings};
 use self::pubsub_fake::{PubSubFake, PubSubFakeConfig, PubSubService};
 use self::rpc_id::RpcIdLayer;
 use self::tls::SelfSignedCertificate;
@@ -38,6 +42,9 @@ use crate::pubsub::proto::pub_sub_server::PubSubServer;
 
 /// Org id of the fake org (18 characters, like Salesforce's).
 pub const FAKE_ORG_ID: &str = "00DFAKE0000001AAAA";
+/// The channel definition developer name the fake Interaction Service accepts as
+/// `AuthorizationContext` unless configured.
+pub const FAKE_CHANNEL_DEFINITION: &str = "Byoc_ChannelDefinition1";
 /// Retention of the fake topic unless configured (Salesforce: 72 h).
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(72 * 3600);
 
@@ -60,6 +67,10 @@ pub struct FakeConfig {
     pub retention: Duration,
     /// Stream behaviour.
     pub pubsub: PubSubFakeConfig,
+    /// The `AuthorizationContext` the Interaction Service accepts.
+    pub channel_definition: String,
+    /// Lifetime of tokens the fake OAuth server issues.
+    pub token_lifetime: Duration,
 }
 
 impl Default for FakeConfig {
@@ -74,6 +85,8 @@ impl Default for FakeConfig {
             schema: EventSchemaSpec::default(),
             retention: DEFAULT_RETENTION,
             pubsub: PubSubFakeConfig::default(),
+            channel_definition: FAKE_CHANNEL_DEFINITION.to_owned(),
+            token_lifetime: oauth::DEFAULT_TOKEN_LIFETIME,
         }
     }
 }
@@ -88,6 +101,12 @@ pub struct Endpoints {
     pub control: String,
     /// Instance URL for the `instanceurl` header and REST calls.
     pub instance_url: String,
+    /// OAuth login URL (`/services/oauth2/token`, `/services/oauth2/userinfo`).
+    pub login_url: String,
+    /// Interaction Service base URL (`/api/v1/...` below it).
+    pub interaction: String,
+    /// The `AuthorizationContext` the Interaction Service accepts.
+    pub authorization_context: String,
     /// The topic to subscribe to.
     pub topic: String,
     /// The long-lived static token.
@@ -128,6 +147,8 @@ pub enum HarnessError {
 #[derive(Debug)]
 pub struct FakeSalesforce {
     pubsub: Arc<PubSubFake>,
+    oauth: Arc<OAuthFake>,
+    interaction: Arc<InteractionFake>,
     tokens: Arc<TokenRegistry>,
     endpoints: Endpoints,
     certificate: Option<SelfSignedCertificate>,
@@ -191,7 +212,17 @@ impl FakeSalesforce {
             }
         });
 
-        let http_router = control::router(pubsub.clone());
+        let http_base = format!("http://{http_address}");
+        let mut oauth_settings = OAuthSettings::new(http_base.clone());
+        oauth_settings.token_lifetime = config.token_lifetime;
+        let oauth = Arc::new(OAuthFake::new(tokens.clone(), oauth_settings));
+        let interaction = Arc::new(InteractionFake::new(
+            tokens.clone(),
+            config.channel_definition.clone(),
+        ));
+        let http_router = control::router(pubsub.clone())
+            .merge(oauth::router(oauth.clone()))
+            .merge(interaction_service::router(interaction.clone()));
         let http_shutdown = shutdown.clone();
         let http_server = tokio::spawn(async move {
             if let Err(err) = axum::serve(http_listener, http_router)
@@ -203,11 +234,13 @@ impl FakeSalesforce {
         });
 
         let scheme = if config.tls { "https" } else { "http" };
-        let http_base = format!("http://{http_address}");
         let endpoints = Endpoints {
             pubsub: format!("{scheme}://{grpc_address}"),
             control: http_base.clone(),
-            instance_url: http_base,
+            instance_url: http_base.clone(),
+            login_url: http_base.clone(),
+            interaction: http_base,
+            authorization_context: config.channel_definition.clone(),
             topic: pubsub.topic.topic_name().to_owned(),
             token: tokens.static_token().to_owned(),
             org_id: tokens.org_id().to_owned(),
@@ -215,6 +248,8 @@ impl FakeSalesforce {
         };
         Ok(Self {
             pubsub,
+            oauth,
+            interaction,
             tokens,
             endpoints,
             certificate,
@@ -238,6 +273,16 @@ impl FakeSalesforce {
     /// The fake Pub/Sub service's state (topic, faults, session logs).
     pub fn pubsub(&self) -> &Arc<PubSubFake> {
         &self.pubsub
+    }
+
+    /// The fake OAuth server (register clients, count token requests).
+    pub fn oauth(&self) -> &Arc<OAuthFake> {
+        &self.oauth
+    }
+
+    /// The fake Interaction Service (recorded calls, faults).
+    pub fn interaction(&self) -> &Arc<InteractionFake> {
+        &self.interaction
     }
 
     /// The accepted tokens.

@@ -1,0 +1,349 @@
+//! The Interaction Service HTTP client: required headers, one auth retry, response parsing.
+//!
+//! Every call carries `Authorization: Bearer`, `OrgId` (15 characters), `AuthorizationContext`,
+//! `AuthorizationContextType` where the endpoint needs it, a fresh `RequestId` and a
+//! `Content-Type`. An auth-class answer refreshes the token through the [`TokenProvider`] once and
+//! repeats the call once. Retrying other errors is the caller's choice ([`super::retry_until`]).
+//! The typed endpoint methods live in the sibling files. It knows nothing about Pub/Sub.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::{Method, Url};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tracing::{debug, info, warn};
+use uuid::Uuid;
+
+use crate::auth::{url_policy, AccessGrant, AuthError, TokenProvider};
+use crate::interaction::headers::{
+    AuthorizationContextType, AUTHORIZATION_CONTEXT, AUTHORIZATION_CONTEXT_TYPE, ORG_ID, REQUEST_ID,
+};
+use crate::interaction::{ErrorClass, InteractionError};
+
+/// Default upper bound on one HTTP exchange with the Interaction Service.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// Upper bound on establishing a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Tunables of [`InteractionClient`].
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Sent as `AuthorizationContextType` on the endpoints that take it.
+    pub authorization_context_type: AuthorizationContextType,
+    /// Upper bound on one HTTP exchange.
+    pub request_timeout: Duration,
+    /// Allow plain http to a loopback base URL (the harness only).
+    pub insecure: bool,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            authorization_context_type: AuthorizationContextType::default(),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            insecure: false,
+        }
+    }
+}
+
+/// A file sent as the `attachments` part of `POST /interactions`.
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    /// File name shown to the rep.
+    pub file_name: String,
+    /// MIME type, e.g. `image/png`.
+    pub mime_type: String,
+    /// The file's bytes.
+    pub bytes: bytes::Bytes,
+}
+
+/// One endpoint: method, path under `/api/v1/`, and whether it takes `AuthorizationContextType`.
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoint {
+    pub(crate) method: Method,
+    /// Relative to the API base, without a leading slash, e.g. `routingResult`.
+    pub(crate) path: &'static str,
+    /// Send `AuthorizationContextType` (required on PATCH /agentWork; documented as optional on
+    /// POST /route and PATCH /capabilities; not documented elsewhere, so not sent there).
+    pub(crate) sends_context_type: bool,
+}
+
+/// A request body that can be rebuilt for the retry after a token refresh.
+#[derive(Debug)]
+pub(crate) enum RequestBody {
+    /// `application/json`.
+    Json(Vec<u8>),
+    /// `multipart/form-data` with part `json` and an optional `attachments` part.
+    Multipart {
+        json: Vec<u8>,
+        attachment: Option<Attachment>,
+    },
+}
+
+struct ClientInner {
+    http: reqwest::Client,
+    /// `{base}/api/v1/`, so endpoint paths join under it.
+    api_base: Url,
+    authorization_context: String,
+    context_type: AuthorizationContextType,
+    provider: TokenProvider,
+}
+
+/// Client of the Interaction Service REST API; cheap to clone.
+#[derive(Clone)]
+pub struct InteractionClient {
+    inner: Arc<ClientInner>,
+}
+
+impl std::fmt::Debug for InteractionClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InteractionClient")
+            .field("api_base", &self.inner.api_base.as_str())
+            .field("authorization_context", &self.inner.authorization_context)
+            .field("context_type", &self.inner.context_type)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InteractionClient {
+    /// A client for `base_url` (`https://<MyDomain>.my.salesforce-scrt.com`, with or without
+    /// `/api/v1`), acting for the ConversationChannelDefinition named `authorization_context`.
+    pub fn new(
+        base_url: &str,
+        authorization_context: impl Into<String>,
+        provider: TokenProvider,
+        options: ClientOptions,
+    ) -> Result<Self, InteractionError> {
+        let authorization_context = authorization_context.into();
+        if authorization_context.trim().is_empty()
+            || HeaderValue::from_str(&authorization_context).is_err()
+        {
+            return Err(InteractionError::Config {
+                problem: "authorization_context must be the channel definition's developer name"
+                    .to_owned(),
+            });
+        }
+        let base = url_policy::require_tls_or_loopback(
+            "interaction.base_url",
+            base_url,
+            options.insecure,
+        )?;
+        let api_base = api_base(base)?;
+        let http = reqwest::Client::builder()
+            .timeout(options.request_timeout)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()
+            .map_err(|err| InteractionError::Config {
+                problem: format!("cannot build the http client: {err}"),
+            })?;
+        Ok(Self {
+            inner: Arc::new(ClientInner {
+                http,
+                api_base,
+                authorization_context,
+                context_type: options.authorization_context_type,
+                provider,
+            }),
+        })
+    }
+
+    /// Sends one call; on an auth-class answer refreshes the token once and sends it again.
+    pub(crate) async fn call<T: DeserializeOwned>(
+        &self,
+        endpoint: &Endpoint,
+        body: RequestBody,
+    ) -> Result<T, InteractionError> {
+        let grant = self
+            .inner
+            .provider
+            .grant()
+            .await
+            .map_err(InteractionError::Auth)?;
+        let first = self.attempt(endpoint, &body, &grant).await;
+        let rejection = match first {
+            Err(err) if err.class() == ErrorClass::Auth => err,
+            other => return other,
+        };
+        info!(
+            path = endpoint.path,
+            status = rejection.status(),
+            code = rejection.code(),
+            "interaction call was refused for auth, refreshing the token once"
+        );
+        let fresh = self
+            .inner
+            .provider
+            .refresh_after_rejection(&grant)
+            .await
+            .map_err(InteractionError::Auth)?;
+        self.attempt(endpoint, &body, &fresh).await
+    }
+
+    /// One HTTP exchange with a fresh `RequestId`.
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        endpoint: &Endpoint,
+        body: &RequestBody,
+        grant: &AccessGrant,
+    ) -> Result<T, InteractionError> {
+        let url =
+            self.inner
+                .api_base
+                .join(endpoint.path)
+                .map_err(|err| InteractionError::Config {
+                    problem: format!("cannot build the url for {}: {err}", endpoint.path),
+                })?;
+        let request_id = Uuid::new_v4();
+        let mut bearer = HeaderValue::from_str(&format!("Bearer {}", grant.access_token.expose()))
+            .map_err(|_| {
+                InteractionError::Auth(AuthError::InvalidResponse {
+                    problem: "the access token contains characters not allowed in a header"
+                        .to_owned(),
+                })
+            })?;
+        bearer.set_sensitive(true);
+        let mut request = self
+            .inner
+            .http
+            .request(endpoint.method.clone(), url)
+            .header(AUTHORIZATION, bearer)
+            .header(ORG_ID, grant.org_id.as_15())
+            .header(AUTHORIZATION_CONTEXT, &self.inner.authorization_context)
+            .header(REQUEST_ID, request_id.to_string());
+        if endpoint.sends_context_type {
+            request = request.header(AUTHORIZATION_CONTEXT_TYPE, self.inner.context_type.as_str());
+        }
+        request = match body {
+            RequestBody::Json(json) => request
+                .header(CONTENT_TYPE, "application/json")
+                .body(json.clone()),
+            RequestBody::Multipart { json, attachment } => {
+                request.multipart(multipart_form(json, attachment.as_ref())?)
+            }
+        };
+        let response = request.send().await.map_err(InteractionError::Transport)?;
+        let status = response.status().as_u16();
+        let retry_after = retry_after(response.headers().get(RETRY_AFTER));
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(InteractionError::Transport)?;
+        debug!(method = %endpoint.method, path = endpoint.path, %request_id, status, "interaction call answered");
+        if !(200..300).contains(&status) {
+            let err = InteractionError::from_error_body(status, &bytes, retry_after);
+            warn!(method = %endpoint.method, path = endpoint.path, %request_id, status, code = err.code(), error = %err, "interaction call failed");
+            return Err(err);
+        }
+        parse_success(status, &bytes)
+    }
+}
+
+/// Serialises a request body as JSON.
+pub(crate) fn json_body<T: serde::Serialize>(request: &T) -> Result<RequestBody, InteractionError> {
+    serde_json::to_vec(request)
+        .map(RequestBody::Json)
+        .map_err(|err| InteractionError::Config {
+            problem: format!("cannot serialise the request body: {err}"),
+        })
+}
+
+/// The body of a 2xx answer, unless it says `success: false`.
+fn parse_success<T: DeserializeOwned>(status: u16, bytes: &[u8]) -> Result<T, InteractionError> {
+    let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+        Value::Object(serde_json::Map::new())
+    } else {
+        serde_json::from_slice(bytes).map_err(|err| InteractionError::InvalidResponse {
+            status,
+            problem: format!("body is not json: {err}"),
+        })?
+    };
+    if value.get("success") == Some(&Value::Bool(false)) {
+        return Err(InteractionError::from_unsuccessful(status, &value));
+    }
+    serde_json::from_value(value).map_err(|err| InteractionError::InvalidResponse {
+        status,
+        problem: format!("unexpected body: {err}"),
+    })
+}
+
+/// The multipart body of `POST /interactions`.
+fn multipart_form(
+    json: &[u8],
+    attachment: Option<&Attachment>,
+) -> Result<reqwest::multipart::Form, InteractionError> {
+    let json_part = reqwest::multipart::Part::bytes(json.to_vec())
+        .mime_str("application/json")
+        .map_err(|err| InteractionError::Config {
+            problem: format!("json part: {err}"),
+        })?;
+    let mut form = reqwest::multipart::Form::new().part("json", json_part);
+    if let Some(attachment) = attachment {
+        let file_part = reqwest::multipart::Part::stream_with_length(
+            attachment.bytes.clone(),
+            attachment.bytes.len() as u64,
+        )
+        .file_name(attachment.file_name.clone())
+        .mime_str(&attachment.mime_type)
+        .map_err(|err| InteractionError::Config {
+            problem: format!("attachment mime type {:?}: {err}", attachment.mime_type),
+        })?;
+        form = form.part("attachments", file_part);
+    }
+    Ok(form)
+}
+
+/// `Retry-After` in seconds; the HTTP-date form is ignored.
+fn retry_after(value: Option<&HeaderValue>) -> Option<Duration> {
+    let seconds: u64 = value?.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(seconds))
+}
+
+/// `{base}/api/v1/` whether or not the configured base already ends in `/api/v1`.
+fn api_base(mut base: Url) -> Result<Url, InteractionError> {
+    let trimmed = base.path().trim_end_matches('/').to_owned();
+    let path = if trimmed.ends_with("/api/v1") {
+        format!("{trimmed}/")
+    } else {
+        format!("{trimmed}/api/v1/")
+    };
+    base.set_path(&path);
+    if base.cannot_be_a_base() {
+        return Err(InteractionError::Config {
+            problem: "interaction.base_url cannot be a base url".to_owned(),
+        });
+    }
+    Ok(base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_base_is_the_same_with_or_without_the_api_path() {
+        let plain = api_base(Url::parse("https://x.my.salesforce-scrt.com").unwrap()).unwrap();
+        let with =
+            api_base(Url::parse("https://x.my.salesforce-scrt.com/api/v1/").unwrap()).unwrap();
+        assert_eq!(plain.as_str(), "https://x.my.salesforce-scrt.com/api/v1/");
+        assert_eq!(plain, with);
+        assert_eq!(
+            plain.join("routingResult").unwrap().as_str(),
+            "https://x.my.salesforce-scrt.com/api/v1/routingResult"
+        );
+    }
+
+    #[test]
+    fn an_empty_2xx_body_is_an_empty_object_and_success_false_is_an_error() {
+        let empty: Value = parse_success(202, b"").unwrap();
+        assert_eq!(empty, serde_json::json!({}));
+        let err = parse_success::<Value>(
+            200,
+            br#"{"success":false,"errorReason":"SESSION_NOT_FOUND"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.message(), Some("SESSION_NOT_FOUND"));
+        assert_eq!(err.status(), Some(200));
+    }
+}
