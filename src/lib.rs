@@ -10,9 +10,12 @@
 
 pub mod auth;
 pub mod bench;
+pub mod bench_events;
 pub mod channel;
+pub mod events;
 pub mod harness;
 pub mod interaction;
+pub mod pipeline;
 pub mod pubsub;
 pub mod secret;
 pub mod store;

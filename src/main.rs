@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use byoc_connector::harness::avro::EventSchemaSpec;
+use byoc_connector::harness::avro::{EventSchemaSpec, EventWriter, PlatformEventFields};
 use byoc_connector::harness::pubsub_fake::PubSubFakeConfig;
 use byoc_connector::harness::{FakeConfig, FakeSalesforce};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -92,6 +92,8 @@ struct BenchArgs {
 enum BenchScenario {
     /// Subscribe + decode against the fake on loopback
     Pubsub,
+    /// Text message: Avro bytes -> OutboundEvent -> envelope JSON, on one core
+    Events,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -154,6 +156,19 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
                 Duration::from_millis(args.latency_ms),
             )
             .await?;
+            println!("{report}");
+        }
+        BenchScenario::Events => {
+            let writer = EventWriter::new(EventSchemaSpec::default())?;
+            let avro_bytes = writer.encode(&PlatformEventFields {
+                created_date_ms: 1_690_344_475_579,
+                created_by_id: "005000000000001AAA",
+                event_uuid: Some("5f0c7e5e-8d4b-4f6e-9b8e-2f1d4c3b2a10"),
+                event_type: Some("Interaction"),
+                payload: Some(byoc_connector::bench_events::SAMPLE_TEXT_MESSAGE_PAYLOAD),
+            })?;
+            let schema_json = writer.spec().schema_json();
+            let report = byoc_connector::bench_events::run(&avro_bytes, &schema_json, args.events)?;
             println!("{report}");
         }
     }

@@ -1,0 +1,142 @@
+//! The partner webhook body (DESIGN §6), written by splicing Salesforce's original
+//! JSON into a small envelope.
+//!
+//! `type` names: `interaction.<entry type in snake_case>` for every modelled entry type
+//! (`interaction.message`, `interaction.message_updated`, …), `interaction.unknown`
+//! for entry types this version does not model, and `routing.requested`. The `entry`
+//! and `routing` members are the bytes Salesforce sent, never re-serialized, so
+//! fields we do not model still reach the partner. Knows nothing about HTTP, signing
+//! or retries.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::outbound::{DecodedEvent, OutboundEvent};
+use super::time::write_rfc3339_millis;
+
+/// How long Salesforce waits for a routingResult, counted from `CreatedDate`.
+pub const ROUTING_WINDOW: Duration = Duration::from_secs(60);
+
+/// `ROUTING_WINDOW` in milliseconds, for arithmetic on epoch milliseconds.
+const ROUTING_WINDOW_MS: i64 = 60_000;
+
+/// Room for the envelope's own members, on top of the spliced JSON.
+const ENVELOPE_OVERHEAD_BYTES: usize = 320;
+
+/// A replay id as lowercase hex, as it appears in `replayId` and in errors.
+pub fn replay_id_hex(replay_id: &[u8]) -> String {
+    let mut text = Vec::with_capacity(replay_id.len() * 2);
+    write_hex(&mut text, replay_id);
+    // Hex digits are ASCII.
+    String::from_utf8(text).unwrap_or_default()
+}
+
+impl DecodedEvent {
+    /// The webhook `type`, also sent as the `X-Byoc-Event-Type` header.
+    pub fn event_type_name(&self) -> &'static str {
+        self.event.event_type_name()
+    }
+
+    /// For routing requests, the time by which Salesforce needs the routingResult:
+    /// `CreatedDate + 60 s`, epoch milliseconds.
+    pub fn routing_deadline_ms(&self) -> Option<i64> {
+        match self.event {
+            OutboundEvent::RoutingRequested(_) => {
+                Some(self.created_date_ms.saturating_add(ROUTING_WINDOW_MS))
+            }
+            OutboundEvent::Interaction(_) => None,
+        }
+    }
+
+    /// The webhook body as JSON bytes.
+    pub fn webhook_body(&self) -> Bytes {
+        let mut body = Vec::new();
+        self.write_webhook_body(&mut body);
+        Bytes::from(body)
+    }
+
+    /// Appends the webhook body to `out`, so a caller can reuse one buffer.
+    pub fn write_webhook_body(&self, out: &mut Vec<u8>) {
+        let (spliced_member, spliced_json) = match &self.event {
+            OutboundEvent::Interaction(event) => ("entry", event.raw_entry()),
+            OutboundEvent::RoutingRequested(event) => ("routing", event.raw_routing()),
+        };
+        let raw_recipient = match &self.event {
+            OutboundEvent::Interaction(event) => event.raw_recipient(),
+            OutboundEvent::RoutingRequested(event) => event.raw_recipient(),
+        };
+        out.reserve(ENVELOPE_OVERHEAD_BYTES + spliced_json.len() + raw_recipient.len());
+
+        out.extend_from_slice(b"{\"id\":");
+        write_json_string(out, &self.idempotency_key);
+        out.extend_from_slice(b",\"type\":\"");
+        out.extend_from_slice(self.event_type_name().as_bytes());
+        out.extend_from_slice(b"\",\"replayId\":\"");
+        write_hex(out, &self.replay_id);
+        out.extend_from_slice(b"\",\"createdDate\":\"");
+        write_rfc3339_millis(out, self.created_date_ms);
+        if let Some(deadline_ms) = self.routing_deadline_ms() {
+            out.extend_from_slice(b"\",\"deadline\":\"");
+            write_rfc3339_millis(out, deadline_ms);
+        }
+        out.extend_from_slice(b"\",\"channelAddressIdentifier\":");
+        write_json_string(out, self.event.channel_address_identifier());
+        out.extend_from_slice(b",\"conversationIdentifier\":");
+        write_json_string(out, self.event.conversation_identifier());
+        out.extend_from_slice(b",\"recipient\":");
+        out.extend_from_slice(raw_recipient.as_bytes());
+        out.extend_from_slice(b",\"");
+        out.extend_from_slice(spliced_member.as_bytes());
+        out.extend_from_slice(b"\":");
+        out.extend_from_slice(spliced_json.as_bytes());
+        out.push(b'}');
+    }
+}
+
+fn write_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for byte in bytes {
+        out.push(DIGITS[usize::from(byte >> 4)]);
+        out.push(DIGITS[usize::from(byte & 0x0f)]);
+    }
+}
+
+/// Writes `text` as a JSON string. Ids almost never need escaping, so they are copied
+/// directly; anything else goes through serde_json's escaper.
+fn write_json_string(out: &mut Vec<u8>, text: &str) {
+    // A fold without early exit, so the compiler can vectorize the check.
+    let needs_escaping = text.bytes().fold(false, |found, byte| {
+        found | (byte < 0x20) | (byte == b'"') | (byte == b'\\')
+    });
+    if needs_escaping {
+        // Serializing a &str into a Vec cannot fail: the writer is infallible.
+        let _ = serde_json::to_writer(&mut *out, text);
+        return;
+    }
+    out.push(b'"');
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_needing_escapes_are_escaped_and_others_copied() {
+        let mut out = Vec::new();
+        write_json_string(&mut out, "plain-id");
+        write_json_string(&mut out, "quote\" back\\ newline\n");
+        assert_eq!(
+            String::from_utf8(out).unwrap_or_default(),
+            r#""plain-id""quote\" back\\ newline\n""#
+        );
+    }
+
+    #[test]
+    fn replay_id_is_lowercase_hex() {
+        assert_eq!(replay_id_hex(&[0x00, 0x0a, 0xff, 0x10]), "000aff10");
+        assert_eq!(replay_id_hex(&[]), "");
+    }
+}

@@ -1,0 +1,187 @@
+//! One unit of work per event, run on its own task: deliver to the partner (retrying
+//! until delivered, refused or shut down), hand a routing request to routing, or record a
+//! dead letter. A job reports how it ended; the dispatcher decides what that means for
+//! the watermark. It knows no Pub/Sub and no lanes.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, warn};
+
+use super::watermark::Seq;
+use crate::channel::retry::{deliver_with_retry, RetryPolicy, RetryStopped};
+use crate::channel::{AnyChannel, Delivery};
+use crate::events::{DecodedEvent, InteractionEvent};
+use crate::store::{NewDeadLetter, Store};
+
+/// Where routing requests go instead of the partner webhook (implemented by the connector
+/// over the routing engine, so the pipeline does not depend on routing).
+pub trait RoutingSink: Send + Sync + 'static {
+    /// Accepts a routing request; resolves once it is durably owned by routing.
+    fn on_routing_requested(
+        &self,
+        event: DecodedEvent,
+        webhook_body: Bytes,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>>;
+
+    /// Sees every conversation entry (to learn sessions and cancel pending requests).
+    fn observe(&self, event: &InteractionEvent);
+}
+
+/// What a job does.
+pub(crate) enum Work {
+    /// Deliver the envelope to the partner channel.
+    Deliver(Delivery),
+    /// Hand a routing request to routing.
+    Route(Box<DecodedEvent>, Bytes),
+    /// Record an undecodable event.
+    DeadLetter { reason: String },
+}
+
+/// A job with what it needs to report and to dead-letter.
+pub(crate) struct Job {
+    pub(crate) seq: Seq,
+    /// The lane it runs in, if any.
+    pub(crate) lane: Option<String>,
+    pub(crate) replay_id: Bytes,
+    /// The raw Avro bytes, kept for a dead letter.
+    pub(crate) raw: Bytes,
+    pub(crate) schema_id: String,
+    /// Recorded as completed when the job succeeds.
+    pub(crate) idempotency_key: Option<String>,
+    pub(crate) work: Work,
+}
+
+/// How a job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Delivered (or accepted by routing): record the key, then complete.
+    Delivered,
+    /// Dead-lettered durably: complete.
+    DeadLettered,
+    /// Stopped by shutdown: the event stays incomplete and is delivered again later.
+    Abandoned,
+}
+
+/// A finished job, sent back to the dispatcher.
+pub(crate) struct Done {
+    pub(crate) seq: Seq,
+    pub(crate) lane: Option<String>,
+    pub(crate) idempotency_key: Option<String>,
+    pub(crate) outcome: Outcome,
+}
+
+/// What jobs share.
+pub(crate) struct JobContext {
+    pub(crate) channel: Arc<AnyChannel>,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) store: Store,
+    pub(crate) routing: Option<Arc<dyn RoutingSink>>,
+    /// Fires after the shutdown grace period: abandon retries.
+    pub(crate) abandon: CancellationToken,
+}
+
+impl Job {
+    /// Runs the job to its end.
+    pub(crate) async fn run(self, context: Arc<JobContext>) -> Done {
+        let outcome = match &self.work {
+            Work::Deliver(delivery) => self.deliver(&context, delivery).await,
+            Work::Route(event, body) => self.route(&context, event, body.clone()).await,
+            Work::DeadLetter { reason } => {
+                let reason = reason.clone();
+                self.dead_letter(&context, reason, None, BTreeMap::new())
+                    .await
+            }
+        };
+        Done {
+            seq: self.seq,
+            lane: self.lane,
+            idempotency_key: self.idempotency_key,
+            outcome,
+        }
+    }
+
+    async fn deliver(&self, context: &JobContext, delivery: &Delivery) -> Outcome {
+        match deliver_with_retry(
+            &*context.channel,
+            delivery,
+            &context.retry,
+            &context.abandon,
+        )
+        .await
+        {
+            Ok(()) => Outcome::Delivered,
+            Err(RetryStopped::Cancelled) => Outcome::Abandoned,
+            Err(RetryStopped::Permanent(failure)) => {
+                let mut attributes = BTreeMap::from([
+                    (
+                        "idempotency_key".to_owned(),
+                        delivery.idempotency_key.clone(),
+                    ),
+                    ("event_type".to_owned(), delivery.event_type.clone()),
+                ]);
+                if let Some(status) = failure.status {
+                    attributes.insert("status".to_owned(), status.as_u16().to_string());
+                }
+                let body_prefix = String::from_utf8_lossy(&failure.body_prefix).into_owned();
+                attributes.insert("response_body_prefix".to_owned(), body_prefix);
+                let envelope = String::from_utf8_lossy(&delivery.body).into_owned();
+                let reason = format!("partner refused the delivery: {}", failure.reason);
+                self.dead_letter(context, reason, Some(envelope), attributes)
+                    .await
+            }
+        }
+    }
+
+    async fn route(&self, context: &JobContext, event: &DecodedEvent, body: Bytes) -> Outcome {
+        let Some(routing) = &context.routing else {
+            return Outcome::Abandoned;
+        };
+        // Routing owns the request once it is stored; until then a failure (the store is
+        // unavailable) must not complete the event, so it is retried after a restart.
+        match routing.on_routing_requested(event.clone(), body).await {
+            Ok(()) => Outcome::Delivered,
+            Err(reason) => {
+                error!(%reason, "routing could not accept the request; it will be retried after a restart");
+                Outcome::Abandoned
+            }
+        }
+    }
+
+    async fn dead_letter(
+        &self,
+        context: &JobContext,
+        reason: String,
+        decoded_json: Option<String>,
+        mut attributes: BTreeMap<String, String>,
+    ) -> Outcome {
+        attributes.insert("schema_id".to_owned(), self.schema_id.clone());
+        let letter = NewDeadLetter {
+            replay_id: self.replay_id.to_vec(),
+            raw: self.raw.to_vec(),
+            decoded_json,
+            reason: reason.clone(),
+            attributes,
+        };
+        let recorded = context
+            .store
+            .run_blocking(move |store| store.record_dead_letter(&letter, SystemTime::now()))
+            .await;
+        match recorded {
+            Ok(id) => {
+                warn!(dead_letter_id = id, replay_id = %hex::encode(&self.replay_id), %reason, "event dead-lettered");
+                Outcome::DeadLettered
+            }
+            Err(err) => {
+                // Without a durable dead letter the event must stay incomplete.
+                error!(error = %err, replay_id = %hex::encode(&self.replay_id), "cannot record a dead letter");
+                Outcome::Abandoned
+            }
+        }
+    }
+}

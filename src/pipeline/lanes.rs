@@ -1,0 +1,160 @@
+//! Per-conversation FIFO lanes under a global concurrency limit.
+//!
+//! Each conversation is a lane that runs at most one job at a time, in submission order
+//! (guarantee G2); up to `max_running` lanes run at once. A lane with queued work waits
+//! in a ready queue for a slot, so one slow conversation holds one slot, never the others
+//! (isolation). Pure bookkeeping: it starts nothing itself, it says what to start.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+/// Lanes and the jobs queued in them.
+#[derive(Debug)]
+pub struct LaneScheduler<J> {
+    max_running: usize,
+    running: usize,
+    /// Lanes with a job running.
+    active: HashSet<String>,
+    /// Jobs waiting behind the running one (or for a slot), per lane.
+    queued: HashMap<String, VecDeque<J>>,
+    /// Idle lanes with queued jobs, waiting for a slot, oldest first.
+    ready: VecDeque<String>,
+}
+
+impl<J> LaneScheduler<J> {
+    /// A scheduler running at most `max_running` jobs at once (at least one).
+    pub fn new(max_running: usize) -> Self {
+        Self {
+            max_running: max_running.max(1),
+            running: 0,
+            active: HashSet::new(),
+            queued: HashMap::new(),
+            ready: VecDeque::new(),
+        }
+    }
+
+    /// Adds a job to `lane`; returns it back when it should start now.
+    pub fn submit(&mut self, lane: &str, job: J) -> Option<J> {
+        let lane_busy = self.active.contains(lane) || self.queued.contains_key(lane);
+        if !lane_busy && self.running < self.max_running {
+            self.running += 1;
+            self.active.insert(lane.to_owned());
+            return Some(job);
+        }
+        if !lane_busy {
+            self.ready.push_back(lane.to_owned());
+        }
+        self.queued
+            .entry(lane.to_owned())
+            .or_default()
+            .push_back(job);
+        None
+    }
+
+    /// The running job of `lane` finished; returns the jobs (with their lanes) to start now.
+    pub fn finished(&mut self, lane: &str) -> Vec<(String, J)> {
+        if self.active.remove(lane) {
+            self.running -= 1;
+            if self.queued.contains_key(lane) {
+                // Back of the queue: a busy conversation takes turns with the others.
+                self.ready.push_back(lane.to_owned());
+            }
+        }
+        let mut start = Vec::new();
+        while self.running < self.max_running {
+            let Some(next_lane) = self.ready.pop_front() else {
+                break;
+            };
+            let Some(queue) = self.queued.get_mut(&next_lane) else {
+                continue;
+            };
+            let Some(job) = queue.pop_front() else {
+                continue;
+            };
+            if queue.is_empty() {
+                self.queued.remove(&next_lane);
+            }
+            self.running += 1;
+            self.active.insert(next_lane.clone());
+            start.push((next_lane, job));
+        }
+        start
+    }
+
+    /// Jobs running now.
+    pub fn running(&self) -> usize {
+        self.running
+    }
+
+    /// Jobs waiting in lanes.
+    pub fn queued(&self) -> usize {
+        self.queued.values().map(VecDeque::len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_lane_runs_one_job_at_a_time_in_order() {
+        let mut lanes = LaneScheduler::new(4);
+        assert_eq!(lanes.submit("a", 1), Some(1));
+        assert_eq!(lanes.submit("a", 2), None);
+        assert_eq!(lanes.submit("a", 3), None);
+        assert_eq!(lanes.finished("a"), vec![("a".to_owned(), 2)]);
+        assert_eq!(lanes.finished("a"), vec![("a".to_owned(), 3)]);
+        assert!(lanes.finished("a").is_empty());
+        assert_eq!(lanes.running(), 0);
+    }
+
+    #[test]
+    fn a_slow_lane_does_not_block_other_lanes() {
+        let mut lanes = LaneScheduler::new(2);
+        assert_eq!(lanes.submit("slow", 1), Some(1));
+        assert_eq!(lanes.submit("slow", 2), None);
+        assert_eq!(lanes.submit("fast", 10), Some(10));
+        assert_eq!(lanes.submit("fast", 11), None);
+        assert_eq!(lanes.finished("fast"), vec![("fast".to_owned(), 11)]);
+        assert_eq!(lanes.submit("other", 20), None, "both slots are taken");
+        assert_eq!(lanes.finished("fast"), vec![("other".to_owned(), 20)]);
+    }
+
+    proptest! {
+        /// Whatever the interleaving, each lane starts its jobs in submission order, never
+        /// runs two at once, and no more than the limit run together.
+        #[test]
+        fn lanes_keep_fifo_order_and_the_concurrency_limit(
+            limit in 1usize..5,
+            steps in proptest::collection::vec((0u8..4, any::<bool>()), 1..300),
+        ) {
+            let mut lanes = LaneScheduler::new(limit);
+            let mut running: Vec<(String, u32)> = Vec::new();
+            let mut next_job = [0u32; 4];
+            let mut last_started = [None::<u32>; 4];
+            for (lane_index, submit) in steps {
+                let lane = format!("lane-{lane_index}");
+                let mut started = Vec::new();
+                if submit {
+                    let job = next_job[lane_index as usize];
+                    next_job[lane_index as usize] += 1;
+                    if let Some(job) = lanes.submit(&lane, job) {
+                        started.push((lane.clone(), job));
+                    }
+                } else if let Some(position) = running.iter().position(|(name, _)| *name == lane) {
+                    running.remove(position);
+                    started = lanes.finished(&lane);
+                }
+                for (name, job) in started {
+                    let index: usize = name.trim_start_matches("lane-").parse().unwrap();
+                    prop_assert!(last_started[index].is_none_or(|previous| previous + 1 == job));
+                    last_started[index] = Some(job);
+                    prop_assert!(running.iter().all(|(other, _)| *other != name), "two jobs in one lane");
+                    running.push((name, job));
+                }
+                prop_assert!(running.len() <= limit);
+                prop_assert_eq!(running.len(), lanes.running());
+            }
+        }
+    }
+}

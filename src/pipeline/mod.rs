@@ -1,0 +1,391 @@
+//! Dispatch: from subscribed events to partner deliveries, with the checkpoint as the
+//! low watermark.
+//!
+//! One dispatcher task owns all state. Each event is decoded, then either completed at
+//! once (a duplicate, another channel's event) or turned into a job: a dead letter for
+//! undecodable bytes, a routing hand-off, or a delivery in its conversation's lane.
+//! Completions release subscriber credit (a slow partner slows consumption) and move the
+//! watermark, which is the only thing ever checkpointed (G1). Keepalive positions are
+//! checkpointed only when nothing is in flight. It knows the event model and the store,
+//! not gRPC.
+
+mod job;
+pub mod lanes;
+pub mod watermark;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+pub use self::job::RoutingSink;
+use self::job::{Done, Job, JobContext, Outcome, Work};
+use self::lanes::LaneScheduler;
+use self::watermark::Watermark;
+use crate::channel::retry::RetryPolicy;
+use crate::channel::{AnyChannel, Delivery};
+use crate::events::{decode_event, EventContext, FieldNames, OutboundEvent};
+use crate::pubsub::{AckHandle, ReceivedEvent, ReplayId, Subscriber, SubscriberItem};
+use crate::store::{CheckpointWriter, Store, StoreError};
+
+/// Default number of lanes delivering at once.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+/// Default bound on events tracked behind the watermark before intake pauses.
+pub const DEFAULT_MAX_WATERMARK_LAG: usize = 10_000;
+/// Default time in-flight work may take to finish on shutdown.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(20);
+
+/// How the pipeline behaves.
+#[derive(Debug, Clone)]
+pub struct PipelineSettings {
+    /// Org part of the checkpoint key.
+    pub org_id: String,
+    /// Topic part of the checkpoint key.
+    pub topic: String,
+    /// Names of the event-type and payload fields.
+    pub field_names: FieldNames,
+    /// Lanes delivering at once.
+    pub max_in_flight: usize,
+    /// Events tracked behind the watermark before intake pauses; bounds memory when one
+    /// conversation is stuck while others flow.
+    pub max_watermark_lag: usize,
+    /// Time in-flight work may take to finish on shutdown.
+    pub grace: Duration,
+    /// When set, events for other channels are completed without delivery.
+    pub channel_filter: Option<HashSet<String>>,
+    /// Delivery retry timing.
+    pub retry: RetryPolicy,
+}
+
+impl PipelineSettings {
+    /// Defaults for (org, topic).
+    pub fn new(org_id: impl Into<String>, topic: impl Into<String>) -> Self {
+        Self {
+            org_id: org_id.into(),
+            topic: topic.into(),
+            field_names: FieldNames::default(),
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_watermark_lag: DEFAULT_MAX_WATERMARK_LAG,
+            grace: DEFAULT_GRACE,
+            channel_filter: None,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// Counters of what the pipeline did.
+#[derive(Debug, Default)]
+pub struct PipelineStats {
+    /// Events taken from the subscriber.
+    pub received: AtomicU64,
+    /// Events delivered to the partner (or accepted by routing).
+    pub delivered: AtomicU64,
+    /// Events dead-lettered.
+    pub dead_lettered: AtomicU64,
+    /// Events skipped because their idempotency key was already completed.
+    pub duplicates_skipped: AtomicU64,
+    /// Events of other channels, completed without delivery.
+    pub filtered: AtomicU64,
+    /// Checkpoint advances.
+    pub checkpoints: AtomicU64,
+}
+
+/// Why the pipeline stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The store failed; nothing more can be checkpointed safely.
+    #[error("checkpoint store failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// The running pipeline's parts.
+pub struct Pipeline {
+    settings: PipelineSettings,
+    subscriber: Subscriber,
+    acks: AckHandle,
+    writer: CheckpointWriter,
+    jobs: Arc<JobContext>,
+    watermark: Watermark,
+    lanes: LaneScheduler<Job>,
+    /// Jobs started and not finished, lane or not.
+    running_jobs: usize,
+    stats: Arc<PipelineStats>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pipeline {
+    /// Assembles a pipeline over a running subscriber.
+    pub fn new(
+        settings: PipelineSettings,
+        subscriber: Subscriber,
+        writer: CheckpointWriter,
+        channel: Arc<AnyChannel>,
+        routing: Option<Arc<dyn RoutingSink>>,
+    ) -> Self {
+        let jobs = Arc::new(JobContext {
+            channel,
+            retry: settings.retry.clone(),
+            store: writer.store().clone(),
+            routing,
+            abandon: CancellationToken::new(),
+        });
+        Self {
+            lanes: LaneScheduler::new(settings.max_in_flight),
+            acks: subscriber.acks(),
+            settings,
+            subscriber,
+            writer,
+            jobs,
+            watermark: Watermark::new(),
+            running_jobs: 0,
+            stats: Arc::default(),
+        }
+    }
+
+    /// Counters, shared with whoever wants to watch.
+    pub fn stats(&self) -> Arc<PipelineStats> {
+        self.stats.clone()
+    }
+
+    /// The store the pipeline checkpoints into.
+    pub fn store(&self) -> &Store {
+        self.writer.store()
+    }
+
+    /// Runs until `shutdown` fires or the subscriber stops, then drains in-flight work for
+    /// up to the grace period and writes the final checkpoint.
+    pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), PipelineError> {
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+        loop {
+            let intake_open = self.watermark.lag() < self.settings.max_watermark_lag;
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                Some(done) = done_rx.recv() => self.on_done(done, &done_tx).await?,
+                item = self.subscriber.next(), if intake_open => match item {
+                    Some(item) => self.on_item(item, &done_tx).await?,
+                    None => break,
+                },
+            }
+        }
+        self.drain(&mut done_rx, &done_tx).await?;
+        self.writer.flush().await?;
+        info!(
+            checkpoints = self.stats.checkpoints.load(Ordering::Relaxed),
+            "pipeline stopped"
+        );
+        Ok(())
+    }
+
+    async fn drain(
+        &mut self,
+        done_rx: &mut mpsc::UnboundedReceiver<Done>,
+        done_tx: &mpsc::UnboundedSender<Done>,
+    ) -> Result<(), PipelineError> {
+        if self.running_jobs == 0 {
+            return Ok(());
+        }
+        info!(
+            in_flight = self.running_jobs,
+            grace_secs = self.settings.grace.as_secs(),
+            "draining in-flight events"
+        );
+        let grace_over = tokio::time::sleep(self.settings.grace);
+        tokio::pin!(grace_over);
+        while self.running_jobs > 0 {
+            tokio::select! {
+                Some(done) = done_rx.recv() => self.on_done(done, done_tx).await?,
+                _ = &mut grace_over, if !self.jobs.abandon.is_cancelled() => {
+                    warn!(in_flight = self.running_jobs, "shutdown grace period over; abandoning in-flight deliveries");
+                    self.jobs.abandon.cancel();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_item(
+        &mut self,
+        item: SubscriberItem,
+        done_tx: &mpsc::UnboundedSender<Done>,
+    ) -> Result<(), PipelineError> {
+        match item {
+            SubscriberItem::Event(event) => self.on_event(event, done_tx).await,
+            SubscriberItem::Keepalive { latest_replay_id } => {
+                if self.watermark.is_idle() {
+                    self.checkpoint(latest_replay_id).await?;
+                }
+                Ok(())
+            }
+            SubscriberItem::ReplayReset {
+                lost,
+                restarted_from,
+            } => {
+                // The stored position is unusable; forget it so the restarted stream's older ids
+                // can be checkpointed again.
+                error!(lost = ?lost, ?restarted_from, "subscription restarted after a refused replay id");
+                self.writer.flush().await?;
+                let (org, topic) = (self.settings.org_id.clone(), self.settings.topic.clone());
+                self.writer
+                    .store()
+                    .run_blocking(move |store| store.delete_checkpoint(&org, &topic))
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    async fn on_event(
+        &mut self,
+        event: ReceivedEvent,
+        done_tx: &mpsc::UnboundedSender<Done>,
+    ) -> Result<(), PipelineError> {
+        self.stats.received.fetch_add(1, Ordering::Relaxed);
+        let seq = self.watermark.track(event.replay_id.clone());
+        let mut job = Job {
+            seq,
+            lane: None,
+            replay_id: event.replay_id.to_bytes(),
+            raw: event.payload.clone(),
+            schema_id: event.schema_id.clone(),
+            idempotency_key: None,
+            work: Work::DeadLetter {
+                reason: String::new(),
+            },
+        };
+        let decoded = match &event.schema {
+            Ok(schema) => decode_event(
+                &event.payload,
+                schema,
+                &self.settings.field_names,
+                &EventContext {
+                    replay_id: event.replay_id.as_bytes(),
+                    producer_event_id: &event.event_id,
+                },
+            )
+            .map_err(|err| err.to_string()),
+            Err(unavailable) => Err(unavailable.to_string()),
+        };
+        let decoded = match decoded {
+            Ok(decoded) => decoded,
+            Err(reason) => {
+                job.work = Work::DeadLetter { reason };
+                self.start(job, done_tx);
+                return Ok(());
+            }
+        };
+        if let Some(channels) = &self.settings.channel_filter {
+            if !channels.contains(decoded.event.channel_address_identifier()) {
+                self.stats.filtered.fetch_add(1, Ordering::Relaxed);
+                return self.complete(seq, None).await;
+            }
+        }
+        if self.writer.is_completed(&decoded.idempotency_key)? {
+            self.stats
+                .duplicates_skipped
+                .fetch_add(1, Ordering::Relaxed);
+            return self.complete(seq, None).await;
+        }
+        let body: Bytes = decoded.webhook_body();
+        job.idempotency_key = Some(decoded.idempotency_key.clone());
+        match (&decoded.event, &self.jobs.routing) {
+            (OutboundEvent::RoutingRequested(_), Some(_)) => {
+                // Routing has its own deadline; it must not wait behind a conversation's deliveries.
+                job.work = Work::Route(Box::new(decoded), body);
+                self.start(job, done_tx);
+            }
+            (event, routing) => {
+                if let (OutboundEvent::Interaction(interaction), Some(routing)) = (event, routing) {
+                    routing.observe(interaction);
+                }
+                let lane = decoded.event.conversation_identifier().to_owned();
+                job.work = Work::Deliver(Delivery {
+                    idempotency_key: decoded.idempotency_key.clone(),
+                    event_type: decoded.event_type_name().to_owned(),
+                    body,
+                });
+                job.lane = Some(lane.clone());
+                if let Some(job) = self.lanes.submit(&lane, job) {
+                    self.start(job, done_tx);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn start(&mut self, job: Job, done_tx: &mpsc::UnboundedSender<Done>) {
+        self.running_jobs += 1;
+        let context = self.jobs.clone();
+        let done_tx = done_tx.clone();
+        tokio::spawn(async move {
+            let done = job.run(context).await;
+            // The dispatcher only goes away after every job reported.
+            let _ = done_tx.send(done);
+        });
+    }
+
+    async fn on_done(
+        &mut self,
+        done: Done,
+        done_tx: &mpsc::UnboundedSender<Done>,
+    ) -> Result<(), PipelineError> {
+        self.running_jobs -= 1;
+        if let Some(lane) = &done.lane {
+            for (_, next) in self.lanes.finished(lane) {
+                self.start(next, done_tx);
+            }
+        }
+        match done.outcome {
+            Outcome::Delivered => {
+                self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                self.complete(done.seq, done.idempotency_key).await
+            }
+            Outcome::DeadLettered => {
+                self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                self.complete(done.seq, None).await
+            }
+            Outcome::Abandoned => Ok(()),
+        }
+    }
+
+    /// Completes one event: records its key, releases its credit, moves the watermark.
+    async fn complete(
+        &mut self,
+        seq: watermark::Seq,
+        completed_key: Option<String>,
+    ) -> Result<(), PipelineError> {
+        if let Some(key) = completed_key {
+            self.writer.record_completed(key).await?;
+        }
+        self.acks.release(1);
+        if let Some(replay_id) = self.watermark.complete(seq) {
+            self.checkpoint(replay_id).await?;
+        }
+        Ok(())
+    }
+
+    async fn checkpoint(&mut self, replay_id: ReplayId) -> Result<(), PipelineError> {
+        self.writer
+            .advance_checkpoint(
+                &self.settings.org_id,
+                &self.settings.topic,
+                replay_id.as_bytes(),
+            )
+            .await?;
+        self.acks.checkpoint(replay_id);
+        self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
