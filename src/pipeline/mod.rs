@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
@@ -112,8 +112,9 @@ pub struct Pipeline {
     jobs: Arc<JobContext>,
     watermark: Watermark,
     lanes: LaneScheduler<Job>,
-    /// Jobs started and not finished, lane or not.
-    running_jobs: usize,
+    /// Jobs started and not finished, lane or not. A finished job's task has dropped
+    /// everything it held (store handles included) before `join_next` returns it.
+    running: JoinSet<Done>,
     stats: Arc<PipelineStats>,
 }
 
@@ -149,7 +150,7 @@ impl Pipeline {
             writer,
             jobs,
             watermark: Watermark::new(),
-            running_jobs: 0,
+            running: JoinSet::new(),
             stats: Arc::default(),
         }
     }
@@ -167,20 +168,19 @@ impl Pipeline {
     /// Runs until `shutdown` fires or the subscriber stops, then drains in-flight work for
     /// up to the grace period and writes the final checkpoint.
     pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), PipelineError> {
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
         loop {
             let intake_open = self.watermark.lag() < self.settings.max_watermark_lag;
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
-                Some(done) = done_rx.recv() => self.on_done(done, &done_tx).await?,
+                Some(done) = self.running.join_next() => self.on_done(done).await?,
                 item = self.subscriber.next(), if intake_open => match item {
-                    Some(item) => self.on_item(item, &done_tx).await?,
+                    Some(item) => self.on_item(item).await?,
                     None => break,
                 },
             }
         }
-        self.drain(&mut done_rx, &done_tx).await?;
+        self.drain().await?;
         self.writer.flush().await?;
         info!(
             checkpoints = self.stats.checkpoints.load(Ordering::Relaxed),
@@ -189,26 +189,22 @@ impl Pipeline {
         Ok(())
     }
 
-    async fn drain(
-        &mut self,
-        done_rx: &mut mpsc::UnboundedReceiver<Done>,
-        done_tx: &mpsc::UnboundedSender<Done>,
-    ) -> Result<(), PipelineError> {
-        if self.running_jobs == 0 {
+    async fn drain(&mut self) -> Result<(), PipelineError> {
+        if self.running.is_empty() {
             return Ok(());
         }
         info!(
-            in_flight = self.running_jobs,
+            in_flight = self.running.len(),
             grace_secs = self.settings.grace.as_secs(),
             "draining in-flight events"
         );
         let grace_over = tokio::time::sleep(self.settings.grace);
         tokio::pin!(grace_over);
-        while self.running_jobs > 0 {
+        while !self.running.is_empty() {
             tokio::select! {
-                Some(done) = done_rx.recv() => self.on_done(done, done_tx).await?,
+                Some(done) = self.running.join_next() => self.on_done(done).await?,
                 _ = &mut grace_over, if !self.jobs.abandon.is_cancelled() => {
-                    warn!(in_flight = self.running_jobs, "shutdown grace period over; abandoning in-flight deliveries");
+                    warn!(in_flight = self.running.len(), "shutdown grace period over; abandoning in-flight deliveries");
                     self.jobs.abandon.cancel();
                 }
             }
@@ -216,13 +212,9 @@ impl Pipeline {
         Ok(())
     }
 
-    async fn on_item(
-        &mut self,
-        item: SubscriberItem,
-        done_tx: &mpsc::UnboundedSender<Done>,
-    ) -> Result<(), PipelineError> {
+    async fn on_item(&mut self, item: SubscriberItem) -> Result<(), PipelineError> {
         match item {
-            SubscriberItem::Event(event) => self.on_event(event, done_tx).await,
+            SubscriberItem::Event(event) => self.on_event(event).await,
             SubscriberItem::Keepalive { latest_replay_id } => {
                 if self.watermark.is_idle() {
                     self.checkpoint(latest_replay_id).await?;
@@ -247,11 +239,7 @@ impl Pipeline {
         }
     }
 
-    async fn on_event(
-        &mut self,
-        event: ReceivedEvent,
-        done_tx: &mpsc::UnboundedSender<Done>,
-    ) -> Result<(), PipelineError> {
+    async fn on_event(&mut self, event: ReceivedEvent) -> Result<(), PipelineError> {
         self.stats.received.fetch_add(1, Ordering::Relaxed);
         let seq = self.watermark.track(event.replay_id.clone());
         let mut job = Job {
@@ -282,7 +270,7 @@ impl Pipeline {
             Ok(decoded) => decoded,
             Err(reason) => {
                 job.work = Work::DeadLetter { reason };
-                self.start(job, done_tx);
+                self.start(job);
                 return Ok(());
             }
         };
@@ -304,7 +292,7 @@ impl Pipeline {
             (OutboundEvent::RoutingRequested(_), Some(_)) => {
                 // Routing has its own deadline; it must not wait behind a conversation's deliveries.
                 job.work = Work::Route(Box::new(decoded), body);
-                self.start(job, done_tx);
+                self.start(job);
             }
             (event, routing) => {
                 if let (OutboundEvent::Interaction(interaction), Some(routing)) = (event, routing) {
@@ -318,33 +306,34 @@ impl Pipeline {
                 });
                 job.lane = Some(lane.clone());
                 if let Some(job) = self.lanes.submit(&lane, job) {
-                    self.start(job, done_tx);
+                    self.start(job);
                 }
             }
         }
         Ok(())
     }
 
-    fn start(&mut self, job: Job, done_tx: &mpsc::UnboundedSender<Done>) {
-        self.running_jobs += 1;
+    fn start(&mut self, job: Job) {
         let context = self.jobs.clone();
-        let done_tx = done_tx.clone();
-        tokio::spawn(async move {
-            let done = job.run(context).await;
-            // The dispatcher only goes away after every job reported.
-            let _ = done_tx.send(done);
-        });
+        self.running.spawn(job.run(context));
     }
 
     async fn on_done(
         &mut self,
-        done: Done,
-        done_tx: &mpsc::UnboundedSender<Done>,
+        done: Result<Done, tokio::task::JoinError>,
     ) -> Result<(), PipelineError> {
-        self.running_jobs -= 1;
+        let done = match done {
+            Ok(done) => done,
+            // A job does not panic on input; if one did, its event stays incomplete and the
+            // watermark holds there, so it is delivered again after a restart.
+            Err(join_error) => {
+                error!(error = %join_error, "a delivery task failed");
+                return Ok(());
+            }
+        };
         if let Some(lane) = &done.lane {
             for (_, next) in self.lanes.finished(lane) {
-                self.start(next, done_tx);
+                self.start(next);
             }
         }
         match done.outcome {
