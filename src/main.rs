@@ -7,10 +7,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+use byoc_connector::channel::{AnyChannel, StdoutChannel, WebhookChannel};
+use byoc_connector::config::Config;
 use byoc_connector::harness::avro::{EventSchemaSpec, EventWriter, PlatformEventFields};
 use byoc_connector::harness::pubsub_fake::PubSubFakeConfig;
 use byoc_connector::harness::{FakeConfig, FakeSalesforce};
+use byoc_connector::store::Store;
 use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
 
 /// Connects a partner messaging channel to Salesforce Bring Your Own Channel for CCaaS.
 #[derive(Debug, Parser)]
@@ -22,11 +26,60 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the connector (the long-running daemon or sidecar)
+    Run(RunArgs),
+    /// Inspect and act on dead letters in the store of a stopped connector
+    Dlq(DlqArgs),
     /// Run a fake Salesforce (Pub/Sub gRPC + control plane) on loopback; prints one JSON
     /// line with its endpoints when ready
     FakeSalesforce(Box<FakeSalesforceArgs>),
     /// Run a benchmark scenario and print its figures
     Bench(BenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// TOML configuration file; BYOC__SECTION__KEY environment variables override it
+    #[arg(long, short, env = "BYOC_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct DlqArgs {
+    /// The connector's configuration (for the store path and, for replay, the channel)
+    #[arg(long, short, env = "BYOC_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    action: DlqAction,
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqAction {
+    /// One line per dead letter
+    List,
+    /// One dead letter in full, as JSON
+    Show {
+        /// Dead-letter id
+        id: u64,
+    },
+    /// Re-deliver with the original Idempotency-Key; removed when the partner accepts
+    Replay {
+        /// Dead-letter id
+        #[arg(required_unless_present = "all")]
+        id: Option<u64>,
+        /// Every dead letter
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
+    /// Delete dead letters
+    Purge {
+        /// Dead-letter id
+        #[arg(required_unless_present = "all")]
+        id: Option<u64>,
+        /// Every dead letter
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -96,19 +149,97 @@ enum BenchScenario {
     Events,
 }
 
+/// Exit status for a configuration error (sysexits EX_USAGE, as linkerd2-proxy uses).
+const EXIT_BAD_CONFIG: i32 = 64;
+
 fn main() -> anyhow::Result<()> {
     byoc_connector::install_crypto_provider();
     let cli = Cli::parse();
+    let config_path = match &cli.command {
+        Command::Run(args) => Some(args.config.clone()),
+        Command::Dlq(args) => Some(args.config.clone()),
+        _ => None,
+    };
+    let config = match config_path {
+        Some(path) => match Config::load(path.as_deref(), Config::environment()) {
+            Ok(config) => Some(config),
+            Err(err) => {
+                eprintln!("byoc-connector: invalid configuration\n{err}");
+                std::process::exit(EXIT_BAD_CONFIG);
+            }
+        },
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
     runtime.block_on(async move {
-        match cli.command {
-            Command::FakeSalesforce(args) => fake_salesforce(*args).await,
-            Command::Bench(args) => bench(args).await,
+        match (cli.command, config) {
+            (Command::Run(_), Some(config)) => run(config).await,
+            (Command::Dlq(args), Some(config)) => dlq(args.action, config).await,
+            (Command::Run(_) | Command::Dlq(_), None) => {
+                unreachable!("configuration is loaded above")
+            }
+            (Command::FakeSalesforce(args), _) => fake_salesforce(*args).await,
+            (Command::Bench(args), _) => bench(args).await,
         }
     })
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    init_logs();
+    let shutdown = CancellationToken::new();
+    let signal_shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_stop_signal().await;
+        tracing::info!("stop signal received; shutting down");
+        signal_shutdown.cancel();
+    });
+    byoc_connector::connector::run(config, shutdown).await?;
+    Ok(())
+}
+
+async fn dlq(action: DlqAction, config: Config) -> anyhow::Result<()> {
+    use byoc_connector::dlq;
+    let store = Store::open_existing(&config.store.path)
+        .with_context(|| format!("cannot open the store {}", config.store.path.display()))?;
+    match action {
+        DlqAction::List => {
+            for letter in dlq::list(&store)? {
+                println!("{}", dlq::summary_line(&letter));
+            }
+        }
+        DlqAction::Show { id } => println!("{:#}", dlq::show(&store, id)?),
+        DlqAction::Replay { id, all } => {
+            let channel = match config.delivery.webhook_options() {
+                Some(options) => AnyChannel::Webhook(WebhookChannel::new(options)?),
+                None => AnyChannel::Stdout(StdoutChannel::new()),
+            };
+            if all {
+                let (replayed, failed) = dlq::replay_all(&store, &channel).await?;
+                println!("replayed {} dead letters", replayed.len());
+                for (id, reason) in &failed {
+                    eprintln!("dead letter {id} kept: {reason}");
+                }
+                if !failed.is_empty() {
+                    anyhow::bail!("{} dead letters could not be replayed", failed.len());
+                }
+            } else if let Some(id) = id {
+                dlq::replay(&store, &channel, id).await?;
+                println!("replayed dead letter {id}");
+            }
+        }
+        DlqAction::Purge { id, all } => {
+            if all {
+                println!("purged {} dead letters", dlq::purge_all(&store)?);
+            } else if let Some(id) = id {
+                dlq::purge(&store, id)?;
+                println!("purged dead letter {id}");
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn fake_salesforce(args: FakeSalesforceArgs) -> anyhow::Result<()> {

@@ -281,3 +281,55 @@ fn rand_suffix() -> u64 {
         .unwrap()
         .subsec_nanos() as u64
 }
+
+/// A connector config file for the real binary, pointed at `fake` and `partner_url`.
+pub fn connector_config_toml(
+    fake: &FakeSalesforce,
+    partner_url: &str,
+    store_path: &Path,
+) -> String {
+    let endpoints = fake.endpoints();
+    format!(
+        r#"
+[pubsub]
+endpoint = "{pubsub}"
+insecure = true
+topic = "{topic}"
+start = "earliest"
+min_backoff_ms = 20
+max_backoff_ms = 500
+
+[auth]
+kind = "static"
+token = "{token}"
+instance_url = "{instance}"
+org_id = "{org}"
+
+[interaction]
+base_url = "{instance}"
+authorization_context = "{context}"
+insecure = true
+
+[delivery]
+kind = "webhook"
+url = "{partner_url}"
+
+[store]
+path = "{store}"
+ack_batch_max_delay_ms = 20
+
+[server]
+listen = "127.0.0.1:0"
+
+[routing]
+strategy = "reject"
+"#,
+        pubsub = endpoints.pubsub,
+        topic = endpoints.topic,
+        token = endpoints.token,
+        instance = endpoints.instance_url,
+        org = endpoints.org_id,
+        context = endpoints.authorization_context,
+        store = store_path.display(),
+    )
+}

@@ -1,0 +1,195 @@
+//! `[delivery]` and `[channel]`: where events go (the partner's webhook or stdout) and which
+//! channel addresses this connector serves.
+//!
+//! This file owns those keys and builds the webhook channel's [`WebhookOptions`]. The webhook
+//! secret is a [`SecretString`] and URLs print without their query (it may carry a token), so
+//! `Debug` never shows either. It knows nothing about the envelope that is sent.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::error::Problems;
+use super::keys::example_hint;
+use super::pubsub::duration_ms;
+use crate::channel::{WebhookOptions, WEBHOOK_CONNECT_TIMEOUT, WEBHOOK_REQUEST_TIMEOUT};
+use crate::secret::SecretString;
+
+/// Which channel receives the events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryKind {
+    /// HTTP POST to the partner (DESIGN §6).
+    #[default]
+    Webhook,
+    /// One JSON envelope per line on standard output.
+    Stdout,
+}
+
+/// The `[delivery]` section.
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Which channel receives the events.
+    pub kind: DeliveryKind,
+    /// The partner's webhook; required when `kind = "webhook"`.
+    pub url: Option<String>,
+    /// Signs every delivery (`X-Byoc-Signature`) when set.
+    pub secret: Option<SecretString>,
+    /// Limit for opening a connection to the partner.
+    pub connect_timeout_ms: u64,
+    /// Limit for one request, response body included.
+    pub request_timeout_ms: u64,
+}
+
+impl fmt::Debug for DeliveryConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeliveryConfig")
+            .field("kind", &self.kind)
+            .field("url", &self.url.as_deref().map(redacted_url))
+            .field("secret", &self.secret)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .finish()
+    }
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            kind: DeliveryKind::default(),
+            url: None,
+            secret: None,
+            connect_timeout_ms: duration_ms(WEBHOOK_CONNECT_TIMEOUT),
+            request_timeout_ms: duration_ms(WEBHOOK_REQUEST_TIMEOUT),
+        }
+    }
+}
+
+impl DeliveryConfig {
+    /// The webhook channel's options; `None` for `kind = "stdout"`.
+    pub fn webhook_options(&self) -> Option<WebhookOptions> {
+        if self.kind != DeliveryKind::Webhook {
+            return None;
+        }
+        let url = self.url.clone()?;
+        Some(WebhookOptions {
+            url,
+            secret: self.secret.clone(),
+            connect_timeout: Duration::from_millis(self.connect_timeout_ms),
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
+        })
+    }
+
+    /// Records every problem with these keys.
+    pub(super) fn validate(&self, problems: &mut Problems) {
+        match (&self.kind, &self.url) {
+            (DeliveryKind::Webhook, None) => problems.push(
+                "delivery.url",
+                "is missing",
+                "set the partner's webhook, e.g. `url = \"https://partner.example/byoc/events\"` \
+                 in [delivery], or use kind = \"stdout\"",
+            ),
+            (_, Some(url)) => check_http_url("delivery.url", url, problems),
+            (DeliveryKind::Stdout, None) => {}
+        }
+        check_secret("delivery.secret", self.secret.as_ref(), problems);
+        problems.at_least(
+            "delivery.connect_timeout_ms",
+            self.connect_timeout_ms,
+            1,
+            "the default is 5000",
+        );
+        problems.at_least(
+            "delivery.request_timeout_ms",
+            self.request_timeout_ms,
+            1,
+            "the default is 30000",
+        );
+    }
+}
+
+/// The `[channel]` section.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChannelConfig {
+    /// When set, events for other channel addresses are completed without delivery.
+    pub address_identifiers: Option<Vec<String>>,
+}
+
+impl ChannelConfig {
+    /// Whether events for `channel_address_identifier` are delivered.
+    pub fn accepts(&self, channel_address_identifier: &str) -> bool {
+        match &self.address_identifiers {
+            None => true,
+            Some(accepted) => accepted
+                .iter()
+                .any(|address| address == channel_address_identifier),
+        }
+    }
+
+    /// Records every problem with these keys.
+    pub(super) fn validate(&self, problems: &mut Problems) {
+        let Some(addresses) = &self.address_identifiers else {
+            return;
+        };
+        if addresses.is_empty() {
+            problems.push(
+                "channel.address_identifiers",
+                "is an empty list, so every event would be skipped",
+                "list the channel addresses to serve, or remove the key to serve all",
+            );
+        }
+        if addresses.iter().any(|address| address.trim().is_empty()) {
+            problems.push(
+                "channel.address_identifiers",
+                "holds an empty address",
+                example_hint("channel.address_identifiers"),
+            );
+        }
+    }
+}
+
+/// Records a problem unless `url` is an absolute http(s) URL with a host; never quotes it.
+pub(super) fn check_http_url(key: &str, url: &str, problems: &mut Problems) {
+    let problem = match reqwest::Url::parse(url) {
+        Err(error) => format!("is not a valid url: {error}"),
+        Ok(parsed) if !matches!(parsed.scheme(), "http" | "https") => {
+            format!("must be an http(s) url, got scheme `{}`", parsed.scheme())
+        }
+        Ok(parsed) if parsed.host_str().is_none_or(str::is_empty) => "has no host".to_owned(),
+        Ok(_) => return,
+    };
+    problems.push(key, problem, example_hint(key));
+}
+
+/// Records a problem when a configured secret is empty; never quotes it.
+pub(super) fn check_secret(key: &str, secret: Option<&SecretString>, problems: &mut Problems) {
+    if secret.is_some_and(|secret| secret.expose().trim().is_empty()) {
+        problems.push(
+            key,
+            "is empty",
+            "set a non-empty shared secret, or remove the key to send unsigned requests",
+        );
+    }
+}
+
+/// The URL without its query or credentials, which may hold tokens.
+pub(super) fn redacted_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) => {
+            let query = if parsed.query().is_some() {
+                "?[redacted]"
+            } else {
+                ""
+            };
+            format!(
+                "{}{}{query}",
+                parsed.origin().ascii_serialization(),
+                parsed.path()
+            )
+        }
+        Err(_) => "[unparseable url]".to_owned(),
+    }
+}

@@ -1,0 +1,129 @@
+//! Every config key with an example value, and which keys hold secrets.
+//!
+//! Hints for missing or mistyped keys come from here, so an operator always sees a value that
+//! would be accepted. The list mirrors `docs/configuration.md`; a test checks that the example
+//! file sets only keys listed here. It knows nothing about defaults or validation rules.
+
+/// Keys whose values are secrets: no problem text ever quotes them (guarantee G6).
+pub(super) const SECRET_KEYS: &[&str] = &[
+    "auth.client_secret",
+    "auth.token",
+    "delivery.secret",
+    "routing.secret",
+];
+
+/// `(key, example)`: the example is written as TOML would hold it.
+pub(super) const KEY_EXAMPLES: &[(&str, &str)] = &[
+    (
+        "pubsub.endpoint",
+        "\"https://api.pubsub.salesforce.com:7443\"",
+    ),
+    ("pubsub.insecure", "false"),
+    (
+        "pubsub.ca_certificate_file",
+        "\"/etc/byoc-connector/pubsub-ca.pem\"",
+    ),
+    ("pubsub.topic", "\"/event/Partner_Event__e\""),
+    ("pubsub.event_type_field", "\"EventType__c\""),
+    ("pubsub.payload_field", "\"Payload__c\""),
+    ("pubsub.start", "\"latest\" (or \"earliest\")"),
+    ("pubsub.max_in_flight", "100"),
+    ("pubsub.keepalive_timeout_secs", "300"),
+    (
+        "pubsub.corrupted_replay_policy",
+        "\"earliest\" (or \"latest\", \"fail\")",
+    ),
+    ("pubsub.min_backoff_ms", "500"),
+    ("pubsub.max_backoff_ms", "60000"),
+    (
+        "auth.kind",
+        "\"jwt-bearer\" (or \"client-credentials\", \"static\")",
+    ),
+    ("auth.client_id", "\"3MVG9...\" (the app's consumer key)"),
+    ("auth.username", "\"byoc-integration@example.com\""),
+    ("auth.login_url", "\"https://login.salesforce.com\""),
+    (
+        "auth.private_key_file",
+        "\"/etc/byoc-connector/byoc-jwt-key.pem\"",
+    ),
+    ("auth.token_lifetime_secs", "900"),
+    ("auth.refresh_margin_secs", "60"),
+    ("auth.insecure", "false"),
+    ("auth.client_secret", "\"...\" (the app's consumer secret)"),
+    ("auth.token", "\"00D...!...\" (an access token)"),
+    (
+        "auth.instance_url",
+        "\"https://mydomain.my.salesforce.com\"",
+    ),
+    ("auth.org_id", "\"00D000000000001AAA\""),
+    (
+        "interaction.base_url",
+        "\"https://mydomain.my.salesforce-scrt.com\"",
+    ),
+    (
+        "interaction.authorization_context",
+        "\"Partner1_ChannelDefinition1\"",
+    ),
+    ("interaction.insecure", "false"),
+    ("interaction.request_timeout_secs", "20"),
+    ("delivery.kind", "\"webhook\" (or \"stdout\")"),
+    ("delivery.url", "\"https://partner.example/byoc/events\""),
+    ("delivery.secret", "\"...\" (a shared signing secret)"),
+    ("delivery.connect_timeout_ms", "5000"),
+    ("delivery.request_timeout_ms", "30000"),
+    ("channel.address_identifiers", "[\"+15550100\"]"),
+    ("pipeline.max_in_flight", "64"),
+    ("pipeline.max_watermark_lag", "10000"),
+    ("pipeline.grace_secs", "20"),
+    ("store.path", "\"/var/lib/byoc-connector/state.redb\""),
+    ("store.ack_batch_max_acks", "1000"),
+    ("store.ack_batch_max_delay_ms", "50"),
+    ("store.dedup_max_keys", "200000"),
+    ("store.dedup_max_age_secs", "259200"),
+    ("server.listen", "\"127.0.0.1:9464\""),
+    (
+        "routing.strategy",
+        "\"partner\" (or \"salesforce\", \"reject\")",
+    ),
+    ("routing.url", "\"https://partner.example/byoc/routing\""),
+    ("routing.secret", "\"...\" (a shared signing secret)"),
+    ("routing.decision_timeout_secs", "45"),
+    ("routing.window_secs", "60"),
+    ("routing.rep_user_field", "\"userId\""),
+    ("routing.soql_api_version", "\"62.0\""),
+];
+
+/// Whether `key` holds a secret.
+pub(super) fn is_secret(key: &str) -> bool {
+    SECRET_KEYS.contains(&key)
+}
+
+/// "write it like `leaf = example` in [section]" for a known key, a generic hint otherwise.
+pub(super) fn example_hint(key: &str) -> String {
+    let Some((_, example)) = KEY_EXAMPLES.iter().find(|(known, _)| *known == key) else {
+        return "see docs/configuration.md for the keys and their types".to_owned();
+    };
+    match key.split_once('.') {
+        Some((section, leaf)) => format!("write it like `{leaf} = {example}` in [{section}]"),
+        None => format!("write it like `{key} = {example}`"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_sets_only_listed_keys() {
+        let example: toml::Table = super::super::EXAMPLE_TOML.parse().unwrap();
+        for (section, table) in &example {
+            for key in table.as_table().unwrap().keys() {
+                let full = format!("{section}.{key}");
+                assert!(
+                    KEY_EXAMPLES.iter().any(|(known, _)| *known == full),
+                    "{full} is missing from KEY_EXAMPLES"
+                );
+            }
+        }
+    }
+}

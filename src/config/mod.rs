@@ -1,0 +1,226 @@
+//! The connector's configuration: one TOML file plus `BYOC__SECTION__KEY` environment
+//! overrides, typed and validated when loaded.
+//!
+//! This module owns every key, its default, its checks and the text an operator sees when a
+//! value is refused: the full key, what is wrong and a hint (G5), never a secret's value (G6).
+//! Each section lives in its own file and builds the options type of the module it configures
+//! (`SubscriberConfig`, `WebhookOptions`, `StoreOptions`, …). Loading is pure apart from reading
+//! the named files, so tests pass the environment in. It knows nothing about how those modules
+//! run. Every key is documented in `docs/configuration.md`.
+//!
+//! ```no_run
+//! # use byoc_connector::config::Config;
+//! let config = Config::load(Some("byoc.toml".as_ref()), Config::environment())?;
+//! # Ok::<(), byoc_connector::config::ConfigError>(())
+//! ```
+
+mod decode;
+mod delivery;
+mod env;
+mod error;
+mod interaction;
+mod keys;
+mod pubsub;
+mod routing;
+mod runtime;
+
+use std::path::Path;
+
+use toml::Table;
+
+pub use delivery::{ChannelConfig, DeliveryConfig, DeliveryKind};
+pub use env::{ENV_PREFIX, ENV_SEPARATOR};
+pub use error::{ConfigError, ConfigProblem};
+pub use interaction::InteractionConfig;
+pub use pubsub::{
+    PubSubConfig, StartPosition, DEFAULT_EVENT_TYPE_FIELD, DEFAULT_PAYLOAD_FIELD,
+    MAX_PUBSUB_IN_FLIGHT_EVENTS, TOPIC_PREFIX,
+};
+pub use routing::{
+    RoutingConfig, RoutingStrategy, DEFAULT_DECISION_TIMEOUT, DEFAULT_REP_USER_FIELD,
+    DEFAULT_SOQL_API_VERSION, ROUTING_WINDOW,
+};
+pub use runtime::{
+    PipelineConfig, ServerConfig, StoreConfig, DEFAULT_GRACE, DEFAULT_MAX_WATERMARK_LAG_EVENTS,
+    DEFAULT_PIPELINE_MAX_IN_FLIGHT, DEFAULT_SERVER_LISTEN, DEFAULT_STORE_PATH,
+};
+
+use self::error::Problems;
+use crate::auth::AuthConfig;
+
+/// A complete, commented configuration that loads as is (against the fake Salesforce's
+/// defaults, with placeholders for a real org).
+const EXAMPLE_TOML: &str = include_str!("example.toml");
+
+/// The whole configuration, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The Pub/Sub API subscription.
+    pub pubsub: PubSubConfig,
+    /// How the Salesforce access token is obtained.
+    pub auth: AuthConfig,
+    /// The Interaction Service the routing results go to.
+    pub interaction: InteractionConfig,
+    /// Where events are delivered.
+    pub delivery: DeliveryConfig,
+    /// Which channel addresses this connector serves.
+    pub channel: ChannelConfig,
+    /// Concurrency and shutdown of the delivery pipeline.
+    pub pipeline: PipelineConfig,
+    /// The durable state file.
+    pub store: StoreConfig,
+    /// The sidecar HTTP server.
+    pub server: ServerConfig,
+    /// Who answers routing requests, and by when.
+    pub routing: RoutingConfig,
+}
+
+impl Config {
+    /// Reads the file at `path` (none: environment only), applies the `BYOC__…` entries of
+    /// `env`, and validates everything.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let Some(path) = path else {
+            return Self::parse("", "environment", env);
+        };
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+            path: path.to_owned(),
+            reason: error.to_string(),
+        })?;
+        Self::parse(&text, &format!("config file {}", path.display()), env)
+    }
+
+    /// Parses and validates TOML text, without environment overrides.
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        Self::parse(text, "config text", std::iter::empty())
+    }
+
+    /// Parses TOML text, applies the `BYOC__…` entries of `env`, and validates everything.
+    pub fn from_toml_str_with_env(
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        Self::parse(text, "config text", env)
+    }
+
+    /// The process's `BYOC__…` environment variables (names and values that are not UTF-8
+    /// are converted lossily, so they fail validation instead of vanishing).
+    pub fn environment() -> Vec<(String, String)> {
+        std::env::vars_os()
+            .map(|(name, value)| {
+                (
+                    name.to_string_lossy().into_owned(),
+                    value.to_string_lossy().into_owned(),
+                )
+            })
+            .filter(|(name, _)| name.starts_with(ENV_PREFIX))
+            .collect()
+    }
+
+    /// A complete, commented example configuration that loads as is.
+    pub fn example_toml() -> &'static str {
+        EXAMPLE_TOML
+    }
+
+    fn parse(
+        text: &str,
+        origin: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut root: Table = text
+            .parse()
+            .map_err(|error: toml::de::Error| syntax_error(text, origin, &error))?;
+        let mut problems = Problems::default();
+        let overrides = env::apply_overrides(&mut root, env, &mut problems);
+        let config = Self::decode(root, &overrides, &mut problems);
+        let mut problems = problems.into_vec();
+        for problem in &mut problems {
+            problem.env_var = overrides
+                .for_key(&problem.key)
+                .map(|entry| entry.var.clone());
+        }
+        match config {
+            Some(config) if problems.is_empty() => Ok(config),
+            _ => Err(ConfigError::Invalid(problems)),
+        }
+    }
+
+    /// Decodes and validates every section; `None` when any section failed to decode.
+    fn decode(
+        mut root: Table,
+        overrides: &env::Overrides,
+        problems: &mut Problems,
+    ) -> Option<Self> {
+        decode::unknown_sections(&root, problems);
+        let mut pubsub = decode::section::<PubSubConfig>(&mut root, "pubsub", overrides, problems);
+        let auth = decode::auth_section(&mut root, overrides, problems);
+        let interaction =
+            decode::section::<InteractionConfig>(&mut root, "interaction", overrides, problems);
+        let delivery =
+            decode::section::<DeliveryConfig>(&mut root, "delivery", overrides, problems);
+        let channel = decode::section::<ChannelConfig>(&mut root, "channel", overrides, problems);
+        let pipeline =
+            decode::section::<PipelineConfig>(&mut root, "pipeline", overrides, problems);
+        let store = decode::section::<StoreConfig>(&mut root, "store", overrides, problems);
+        let server = decode::section::<ServerConfig>(&mut root, "server", overrides, problems);
+        let routing = decode::section::<RoutingConfig>(&mut root, "routing", overrides, problems);
+
+        // Sections that decoded are validated even when others did not, so one run reports
+        // as many problems as possible.
+        if let Some(section) = &mut pubsub {
+            section.validate(problems);
+            section.read_files(problems);
+        }
+        if let Some(section) = &interaction {
+            section.validate(problems);
+        }
+        if let Some(section) = &delivery {
+            section.validate(problems);
+        }
+        if let Some(section) = &channel {
+            section.validate(problems);
+        }
+        if let Some(section) = &pipeline {
+            section.validate(problems);
+        }
+        if let Some(section) = &store {
+            section.validate(problems);
+        }
+        if let Some(section) = &routing {
+            section.validate(problems);
+        }
+
+        Some(Self {
+            pubsub: pubsub?,
+            auth: auth?,
+            interaction: interaction?,
+            delivery: delivery?,
+            channel: channel?,
+            pipeline: pipeline?,
+            store: store?,
+            server: server?,
+            routing: routing?,
+        })
+    }
+}
+
+/// A syntax error with its position and the parser's expectation, but none of the text
+/// (the offending line may hold a secret).
+fn syntax_error(text: &str, origin: &str, error: &toml::de::Error) -> ConfigError {
+    let offset = error.span().map_or(0, |span| span.start).min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map_or(0, |rest| rest.chars().count())
+        + 1;
+    ConfigError::Syntax {
+        origin: origin.to_owned(),
+        line,
+        column,
+        message: error.message().trim().replace('\n', "; "),
+    }
+}

@@ -1,0 +1,177 @@
+//! `[routing]`: who decides where a `RoutingRequested` goes, and the clock it must beat.
+//!
+//! This file owns those keys and their rules: the decision timeout must fall inside the
+//! 60-second window (G4), the window may only shrink (tests do that). It knows nothing about
+//! how a routingResult is posted; the routing module reads the durations from here.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::delivery::{check_http_url, check_secret, redacted_url};
+use super::error::Problems;
+use super::keys::example_hint;
+use crate::channel::{WebhookOptions, WEBHOOK_CONNECT_TIMEOUT, WEBHOOK_REQUEST_TIMEOUT};
+use crate::secret::SecretString;
+
+/// Salesforce's routing window: a routingResult must land within this of `CreatedDate`.
+pub const ROUTING_WINDOW: Duration = Duration::from_secs(60);
+/// Default time after `CreatedDate` at which the connector gives up on the partner.
+pub const DEFAULT_DECISION_TIMEOUT: Duration = Duration::from_secs(45);
+/// Default `routingParameters` field carrying the rep's user id (a spec gap, so configurable).
+pub const DEFAULT_REP_USER_FIELD: &str = "userId";
+/// Default REST API version of the MessagingSession SOQL query.
+pub const DEFAULT_SOQL_API_VERSION: &str = "62.0";
+
+/// Who decides where a routing request goes (DESIGN §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoutingStrategy {
+    /// The partner decides: the request is POSTed to `routing.url`.
+    #[default]
+    Partner,
+    /// The connector routes through the Interaction Service itself.
+    Salesforce,
+    /// Every request is answered `success=false` at once.
+    Reject,
+}
+
+/// The `[routing]` section.
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoutingConfig {
+    /// Who decides.
+    pub strategy: RoutingStrategy,
+    /// Where routing requests are POSTed; required for `strategy = "partner"`.
+    pub url: Option<String>,
+    /// Signs routing webhooks like deliveries, when set.
+    pub secret: Option<SecretString>,
+    /// Seconds after `CreatedDate` at which the connector answers `success=false` itself.
+    pub decision_timeout_secs: u64,
+    /// The routing window in seconds; 60 in production, shorter only in tests.
+    pub window_secs: u64,
+    /// The `routingParameters` field carrying the rep's user id.
+    pub rep_user_field: String,
+    /// REST API version of the MessagingSession SOQL query, e.g. `62.0`.
+    pub soql_api_version: String,
+}
+
+impl fmt::Debug for RoutingConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RoutingConfig")
+            .field("strategy", &self.strategy)
+            .field("url", &self.url.as_deref().map(redacted_url))
+            .field("secret", &self.secret)
+            .field("decision_timeout_secs", &self.decision_timeout_secs)
+            .field("window_secs", &self.window_secs)
+            .field("rep_user_field", &self.rep_user_field)
+            .field("soql_api_version", &self.soql_api_version)
+            .finish()
+    }
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        Self {
+            strategy: RoutingStrategy::default(),
+            url: None,
+            secret: None,
+            decision_timeout_secs: DEFAULT_DECISION_TIMEOUT.as_secs(),
+            window_secs: ROUTING_WINDOW.as_secs(),
+            rep_user_field: DEFAULT_REP_USER_FIELD.to_owned(),
+            soql_api_version: DEFAULT_SOQL_API_VERSION.to_owned(),
+        }
+    }
+}
+
+impl RoutingConfig {
+    /// Time after `CreatedDate` at which the connector stops waiting for the partner.
+    pub fn decision_timeout(&self) -> Duration {
+        Duration::from_secs(self.decision_timeout_secs)
+    }
+
+    /// Time after `CreatedDate` by which the routingResult must have landed.
+    pub fn window(&self) -> Duration {
+        Duration::from_secs(self.window_secs)
+    }
+
+    /// Options for POSTing routing requests to the partner; `None` unless the strategy is
+    /// `partner`. One request may take no longer than the decision timeout.
+    pub fn webhook_options(&self) -> Option<WebhookOptions> {
+        if self.strategy != RoutingStrategy::Partner {
+            return None;
+        }
+        Some(WebhookOptions {
+            url: self.url.clone()?,
+            secret: self.secret.clone(),
+            connect_timeout: WEBHOOK_CONNECT_TIMEOUT,
+            request_timeout: WEBHOOK_REQUEST_TIMEOUT.min(self.decision_timeout()),
+        })
+    }
+
+    /// Records every problem with these keys.
+    pub(super) fn validate(&self, problems: &mut Problems) {
+        match (&self.strategy, &self.url) {
+            (RoutingStrategy::Partner, None) => problems.push(
+                "routing.url",
+                "is missing, and strategy = \"partner\" needs it",
+                "set the partner's routing webhook, e.g. `url = \"https://partner.example/byoc/routing\"` \
+                 in [routing], or choose strategy = \"salesforce\" or \"reject\"",
+            ),
+            (_, Some(url)) => check_http_url("routing.url", url, problems),
+            (_, None) => {}
+        }
+        check_secret("routing.secret", self.secret.as_ref(), problems);
+        problems.within(
+            "routing.window_secs",
+            self.window_secs,
+            1,
+            ROUTING_WINDOW.as_secs(),
+            "Salesforce allows 60 seconds; set a shorter window only in tests",
+        );
+        problems.at_least(
+            "routing.decision_timeout_secs",
+            self.decision_timeout_secs,
+            1,
+            "the default is 45",
+        );
+        if self.decision_timeout_secs >= self.window_secs {
+            problems.push(
+                "routing.decision_timeout_secs",
+                format!(
+                    "must be less than routing.window_secs ({}), got {}",
+                    self.window_secs, self.decision_timeout_secs
+                ),
+                "leave time to post success=false before the window closes; the default is 45 of 60",
+            );
+        }
+        if self.rep_user_field.trim().is_empty() {
+            problems.push(
+                "routing.rep_user_field",
+                "must not be empty",
+                example_hint("routing.rep_user_field"),
+            );
+        }
+        if !is_api_version(&self.soql_api_version) {
+            problems.push(
+                "routing.soql_api_version",
+                format!(
+                    "must look like 62.0, got `{}`",
+                    self.soql_api_version.escape_debug()
+                ),
+                example_hint("routing.soql_api_version"),
+            );
+        }
+    }
+}
+
+/// `"62.0"`: digits, a dot, digits.
+fn is_api_version(version: &str) -> bool {
+    let Some((major, minor)) = version.split_once('.') else {
+        return false;
+    };
+    let all_digits =
+        |part: &str| !part.is_empty() && part.bytes().all(|byte| byte.is_ascii_digit());
+    all_digits(major) && all_digits(minor)
+}
