@@ -139,6 +139,15 @@ struct BenchArgs {
     /// Added latency per server response, in milliseconds
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+    /// Conversations the events are spread over (throughput)
+    #[arg(long, default_value_t = 100)]
+    conversations: u64,
+    /// Events per second (latency)
+    #[arg(long, default_value_t = 1_000)]
+    rate: u64,
+    /// Seconds to run (latency, stalled)
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -147,6 +156,12 @@ enum BenchScenario {
     Pubsub,
     /// Text message: Avro bytes -> OutboundEvent -> envelope JSON, on one core
     Events,
+    /// Fake Pub/Sub -> pipeline -> local HTTP webhook, as fast as it goes
+    Throughput,
+    /// Publish at --rate events/s for --seconds; publish -> webhook latency percentiles
+    Latency,
+    /// Partner never answers: the connector's peak memory as the backlog grows
+    Stalled,
 }
 
 /// Exit status for a configuration error (sysexits EX_USAGE, as linkerd2-proxy uses).
@@ -287,6 +302,24 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
                 Duration::from_millis(args.latency_ms),
             )
             .await?;
+            println!("{report}");
+        }
+        BenchScenario::Throughput => {
+            let report = byoc_connector::bench::pipeline::throughput(args.events, args.conversations)
+                .await
+                .map_err(|err| anyhow::anyhow!(err))?;
+            println!("{report}");
+        }
+        BenchScenario::Latency => {
+            let report = byoc_connector::bench::pipeline::latency(args.rate, args.seconds)
+                .await
+                .map_err(|err| anyhow::anyhow!(err))?;
+            println!("{report}");
+        }
+        BenchScenario::Stalled => {
+            let report = byoc_connector::bench::pipeline::stalled(&[10_000, 100_000, 300_000], args.seconds)
+                .await
+                .map_err(|err| anyhow::anyhow!(err))?;
             println!("{report}");
         }
         BenchScenario::Events => {

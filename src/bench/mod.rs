@@ -1,6 +1,7 @@
 //! Benchmark scenarios behind `byoc-connector bench`. Performance is measured here and
 //! printed, never asserted by tests.
 
+pub mod pipeline;
 pub mod pubsub;
 
 /// A payload the size and shape of a real BYOC text message envelope.
