@@ -21,7 +21,9 @@ pub mod interaction;
 pub mod pipeline;
 pub mod pubsub;
 pub mod secret;
+pub mod server;
 pub mod store;
+pub mod telemetry;
 
 /// Installs aws-lc-rs as the process-wide rustls provider. Call first in `main` and in
 /// tests; later calls are no-ops.

@@ -11,7 +11,10 @@ pub mod credentials;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::atomic::Ordering;
+
 use backon::{BackoffBuilder, ExponentialBuilder};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -22,8 +25,12 @@ use crate::config::Config;
 use crate::events::FieldNames;
 use crate::pipeline::{Pipeline, PipelineError, PipelineSettings};
 use crate::pubsub::{ReplayId, Subscriber, SubscriberError};
+use crate::server::{self, Readiness, ServerState};
 use crate::store::{CheckpointWriter, Store, StoreError};
+use crate::telemetry::Telemetry;
 
+/// How often readiness checks whether the first stream is open.
+const READINESS_POLL: Duration = Duration::from_millis(50);
 /// Longest wait between attempts to get the first access token.
 const MAX_STARTUP_AUTH_BACKOFF: Duration = Duration::from_secs(60);
 
@@ -45,10 +52,53 @@ pub enum ConnectorError {
     /// The pipeline failed.
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
+    /// The sidecar server could not listen.
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        /// The configured `server.listen`.
+        address: std::net::SocketAddr,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Runs the connector described by `config` until `shutdown` fires.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), ConnectorError> {
+    let telemetry = Telemetry::new();
+    let readiness = Readiness::new();
+    let listener = TcpListener::bind(config.server.listen)
+        .await
+        .map_err(|source| ConnectorError::Listen {
+            address: config.server.listen,
+            source,
+        })?;
+    let server_stop = CancellationToken::new();
+    let server = tokio::spawn(server::serve(
+        listener,
+        ServerState::new(readiness.clone(), telemetry.clone()),
+        axum::Router::new(),
+        server_stop.clone(),
+    ));
+    let outcome = run_pipeline(config, shutdown, &readiness, telemetry).await;
+    readiness.set_ready(false);
+    server_stop.cancel();
+    match server.await {
+        Ok(Err(err)) => warn!(error = %err, "sidecar server failed"),
+        Err(join_error) => warn!(error = %join_error, "sidecar server task failed"),
+        Ok(Ok(())) => {}
+    }
+    outcome
+}
+
+/// Everything but the sidecar server: readiness goes on once subscribed and off first on
+/// shutdown (G8), then intake stops, in-flight work drains and the checkpoint is written.
+async fn run_pipeline(
+    config: Config,
+    shutdown: CancellationToken,
+    readiness: &Readiness,
+    telemetry: Telemetry,
+) -> Result<(), ConnectorError> {
     let provider = TokenProvider::new(&config.auth)?;
     let Some(grant) = first_grant(&provider, &shutdown).await? else {
         return Ok(());
@@ -100,9 +150,32 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Conn
         .as_ref()
         .map(|addresses| addresses.iter().cloned().collect());
     let writer = CheckpointWriter::spawn(store);
-    let pipeline = Pipeline::new(settings, subscriber, writer, channel, None);
+    let acks = subscriber.acks();
+    let pipeline = Pipeline::new(settings, subscriber, writer, channel, None, telemetry);
+    let pipeline_stop = CancellationToken::new();
+    {
+        let (readiness, shutdown, pipeline_stop) =
+            (readiness.clone(), shutdown.clone(), pipeline_stop.clone());
+        tokio::spawn(async move {
+            // Ready once the first stream is open; not ready from the first moment of shutdown.
+            let opened = async {
+                while acks.stats().streams_opened.load(Ordering::Relaxed) == 0 {
+                    tokio::time::sleep(READINESS_POLL).await;
+                }
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                () = opened => {
+                    readiness.set_ready(true);
+                    shutdown.cancelled().await;
+                }
+            }
+            readiness.set_ready(false);
+            pipeline_stop.cancel();
+        });
+    }
     info!(topic = %config.pubsub.topic, "connector running");
-    pipeline.run(shutdown).await?;
+    pipeline.run(pipeline_stop).await?;
     intake_stop.cancel();
     Ok(())
 }

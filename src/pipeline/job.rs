@@ -11,7 +11,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, warn};
+use tracing::error;
 
 use super::watermark::Seq;
 use crate::channel::retry::{deliver_with_retry, RetryPolicy, RetryStopped};
@@ -40,7 +40,11 @@ pub(crate) enum Work {
     /// Hand a routing request to routing.
     Route(Box<DecodedEvent>, Bytes),
     /// Record an undecodable event.
-    DeadLetter { reason: String },
+    DeadLetter {
+        /// A stable code for metrics (`DecodeError::kind()`-like).
+        kind: &'static str,
+        reason: String,
+    },
 }
 
 /// A job with what it needs to report and to dead-letter.
@@ -54,16 +58,25 @@ pub(crate) struct Job {
     pub(crate) schema_id: String,
     /// Recorded as completed when the job succeeds.
     pub(crate) idempotency_key: Option<String>,
+    /// The webhook `type`, for metrics.
+    pub(crate) event_type: &'static str,
+    /// When the event was taken from the subscriber, for the delivery latency.
+    pub(crate) received_at: std::time::Instant,
     pub(crate) work: Work,
 }
 
 /// How a job ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Outcome {
     /// Delivered (or accepted by routing): record the key, then complete.
     Delivered,
     /// Dead-lettered durably: complete.
-    DeadLettered,
+    DeadLettered {
+        /// A stable code for metrics.
+        kind: &'static str,
+        /// Why, for the operator.
+        reason: String,
+    },
     /// Stopped by shutdown: the event stays incomplete and is delivered again later.
     Abandoned,
 }
@@ -73,6 +86,9 @@ pub(crate) struct Done {
     pub(crate) seq: Seq,
     pub(crate) lane: Option<String>,
     pub(crate) idempotency_key: Option<String>,
+    pub(crate) event_type: &'static str,
+    pub(crate) received_at: std::time::Instant,
+    pub(crate) replay_id: Bytes,
     pub(crate) outcome: Outcome,
 }
 
@@ -92,9 +108,8 @@ impl Job {
         let outcome = match &self.work {
             Work::Deliver(delivery) => self.deliver(&context, delivery).await,
             Work::Route(event, body) => self.route(&context, event, body.clone()).await,
-            Work::DeadLetter { reason } => {
-                let reason = reason.clone();
-                self.dead_letter(&context, reason, None, BTreeMap::new())
+            Work::DeadLetter { kind, reason } => {
+                self.dead_letter(&context, kind, reason.clone(), None, BTreeMap::new())
                     .await
             }
         };
@@ -102,6 +117,9 @@ impl Job {
             seq: self.seq,
             lane: self.lane,
             idempotency_key: self.idempotency_key,
+            event_type: self.event_type,
+            received_at: self.received_at,
+            replay_id: self.replay_id,
             outcome,
         }
     }
@@ -132,8 +150,14 @@ impl Job {
                 attributes.insert("response_body_prefix".to_owned(), body_prefix);
                 let envelope = String::from_utf8_lossy(&delivery.body).into_owned();
                 let reason = format!("partner refused the delivery: {}", failure.reason);
-                self.dead_letter(context, reason, Some(envelope), attributes)
-                    .await
+                self.dead_letter(
+                    context,
+                    "delivery_rejected",
+                    reason,
+                    Some(envelope),
+                    attributes,
+                )
+                .await
             }
         }
     }
@@ -156,6 +180,7 @@ impl Job {
     async fn dead_letter(
         &self,
         context: &JobContext,
+        kind: &'static str,
         reason: String,
         decoded_json: Option<String>,
         mut attributes: BTreeMap<String, String>,
@@ -173,10 +198,7 @@ impl Job {
             .run_blocking(move |store| store.record_dead_letter(&letter, SystemTime::now()))
             .await;
         match recorded {
-            Ok(id) => {
-                warn!(dead_letter_id = id, replay_id = %hex::encode(&self.replay_id), %reason, "event dead-lettered");
-                Outcome::DeadLettered
-            }
+            Ok(_id) => Outcome::DeadLettered { kind, reason },
             Err(err) => {
                 // Without a durable dead letter the event must stay incomplete.
                 error!(error = %err, replay_id = %hex::encode(&self.replay_id), "cannot record a dead letter");

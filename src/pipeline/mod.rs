@@ -32,6 +32,7 @@ use crate::channel::{AnyChannel, Delivery};
 use crate::events::{decode_event, EventContext, FieldNames, OutboundEvent};
 use crate::pubsub::{AckHandle, ReceivedEvent, ReplayId, Subscriber, SubscriberItem};
 use crate::store::{CheckpointWriter, Store, StoreError};
+use crate::telemetry::Telemetry;
 
 /// Default number of lanes delivering at once.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
@@ -116,6 +117,8 @@ pub struct Pipeline {
     /// everything it held (store handles included) before `join_next` returns it.
     running: JoinSet<Done>,
     stats: Arc<PipelineStats>,
+    /// Logs and metrics, in one place per occurrence.
+    telemetry: Telemetry,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -134,6 +137,7 @@ impl Pipeline {
         writer: CheckpointWriter,
         channel: Arc<AnyChannel>,
         routing: Option<Arc<dyn RoutingSink>>,
+        telemetry: Telemetry,
     ) -> Self {
         let jobs = Arc::new(JobContext {
             channel,
@@ -152,6 +156,7 @@ impl Pipeline {
             watermark: Watermark::new(),
             running: JoinSet::new(),
             stats: Arc::default(),
+            telemetry,
         }
     }
 
@@ -241,6 +246,7 @@ impl Pipeline {
 
     async fn on_event(&mut self, event: ReceivedEvent) -> Result<(), PipelineError> {
         self.stats.received.fetch_add(1, Ordering::Relaxed);
+        self.telemetry.event_received();
         let seq = self.watermark.track(event.replay_id.clone());
         let mut job = Job {
             seq,
@@ -249,7 +255,10 @@ impl Pipeline {
             raw: event.payload.clone(),
             schema_id: event.schema_id.clone(),
             idempotency_key: None,
+            event_type: "undecodable",
+            received_at: std::time::Instant::now(),
             work: Work::DeadLetter {
+                kind: "undecodable",
                 reason: String::new(),
             },
         };
@@ -263,13 +272,13 @@ impl Pipeline {
                     producer_event_id: &event.event_id,
                 },
             )
-            .map_err(|err| err.to_string()),
-            Err(unavailable) => Err(unavailable.to_string()),
+            .map_err(|err| (err.kind(), err.to_string())),
+            Err(unavailable) => Err(("schema_unavailable", unavailable.to_string())),
         };
         let decoded = match decoded {
             Ok(decoded) => decoded,
-            Err(reason) => {
-                job.work = Work::DeadLetter { reason };
+            Err((kind, reason)) => {
+                job.work = Work::DeadLetter { kind, reason };
                 self.start(job);
                 return Ok(());
             }
@@ -284,10 +293,12 @@ impl Pipeline {
             self.stats
                 .duplicates_skipped
                 .fetch_add(1, Ordering::Relaxed);
+            self.telemetry.duplicate_skipped(&decoded.idempotency_key);
             return self.complete(seq, None).await;
         }
         let body: Bytes = decoded.webhook_body();
         job.idempotency_key = Some(decoded.idempotency_key.clone());
+        job.event_type = decoded.event_type_name();
         match (&decoded.event, &self.jobs.routing) {
             (OutboundEvent::RoutingRequested(_), Some(_)) => {
                 // Routing has its own deadline; it must not wait behind a conversation's deliveries.
@@ -336,17 +347,26 @@ impl Pipeline {
                 self.start(next);
             }
         }
-        match done.outcome {
+        let completed = match done.outcome {
             Outcome::Delivered => {
                 self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                self.telemetry
+                    .event_delivered(done.event_type, done.received_at.elapsed());
                 self.complete(done.seq, done.idempotency_key).await
             }
-            Outcome::DeadLettered => {
+            Outcome::DeadLettered { kind, reason } => {
                 self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                self.telemetry
+                    .event_dead_lettered(kind, &hex::encode(&done.replay_id), &reason);
                 self.complete(done.seq, None).await
             }
             Outcome::Abandoned => Ok(()),
-        }
+        };
+        self.telemetry
+            .set_in_flight_events(self.running.len() + self.lanes.queued());
+        self.telemetry
+            .set_watermark_lag_events(self.watermark.lag() as u64);
+        completed
     }
 
     /// Completes one event: records its key, releases its credit, moves the watermark.
@@ -373,6 +393,9 @@ impl Pipeline {
                 replay_id.as_bytes(),
             )
             .await?;
+        if let Some(position) = replay_id.as_u64() {
+            self.telemetry.checkpoint_advanced(position);
+        }
         self.acks.checkpoint(replay_id);
         self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
         Ok(())

@@ -190,27 +190,39 @@ async fn run(store: Store, mut commands: mpsc::Receiver<Command>, shared: Arc<Sh
         let mut close_reply = None;
         let mut stop_after_commit = false;
         let mut commit_now = false;
-        match wake {
-            Wake::BatchDeadline => commit_now = true,
-            Wake::Command(Some(Command::Completed(key))) => batch.record_completed(key),
-            Wake::Command(Some(Command::Checkpoint {
-                org,
-                topic,
-                replay_id,
-            })) => batch.advance_checkpoint(&org, &topic, replay_id),
-            Wake::Command(Some(Command::Flush(reply))) => {
-                flush_waiters.push(reply);
-                commit_now = true;
+        let mut next = Some(wake);
+        while let Some(wake) = next.take() {
+            match wake {
+                Wake::BatchDeadline => commit_now = true,
+                Wake::Command(Some(Command::Completed(key))) => batch.record_completed(key),
+                Wake::Command(Some(Command::Checkpoint {
+                    org,
+                    topic,
+                    replay_id,
+                })) => batch.advance_checkpoint(&org, &topic, replay_id),
+                Wake::Command(Some(Command::Flush(reply))) => {
+                    flush_waiters.push(reply);
+                    commit_now = true;
+                }
+                Wake::Command(Some(Command::Close(reply))) => {
+                    close_reply = Some(reply);
+                    stop_after_commit = true;
+                    commit_now = true;
+                }
+                // Every handle is gone: commit what is left and stop.
+                Wake::Command(None) => {
+                    stop_after_commit = true;
+                    commit_now = true;
+                }
             }
-            Wake::Command(Some(Command::Close(reply))) => {
-                close_reply = Some(reply);
-                stop_after_commit = true;
-                commit_now = true;
-            }
-            // Every handle is gone: commit what is left and stop.
-            Wake::Command(None) => {
-                stop_after_commit = true;
-                commit_now = true;
+            // Group commit: everything that queued up (typically during the previous
+            // commit's fsync) joins this batch, so one fsync covers it all instead of the
+            // queue draining one capped batch per fsync.
+            if !stop_after_commit {
+                next = commands
+                    .try_recv()
+                    .ok()
+                    .map(|command| Wake::Command(Some(command)));
             }
         }
         if batch_deadline.is_none() && !batch.is_empty() {

@@ -240,7 +240,14 @@ pub async fn start_pipeline(
     settings.retry.max_delay = Duration::from_millis(500);
     tweak(&mut settings);
     let writer = CheckpointWriter::spawn(store.clone());
-    let pipeline = Pipeline::new(settings, subscriber, writer, channel, None);
+    let pipeline = Pipeline::new(
+        settings,
+        subscriber,
+        writer,
+        channel,
+        None,
+        byoc_connector::telemetry::Telemetry::new(),
+    );
     let stats = pipeline.stats();
     let task = tokio::spawn(pipeline.run(shutdown.clone()));
     RunningPipeline {
