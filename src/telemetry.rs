@@ -5,7 +5,7 @@
 //! (`event_delivered`, `routing_deadline_missed`, …); callers never touch a metric or write
 //! the log line themselves. Metric names start with `byoc_` and carry their unit. Labels only
 //! take values from closed sets (`&'static str` codes and small enums), never ids, URLs or
-//! secrets, so cardinality stays bounded. The list is documented in `docs/metrics.md`. This
+//! secrets, so cardinality stays bounded. The list is documented in the README (Metrics). This
 //! file knows nothing about HTTP serving: `server` encodes the registry on scrape.
 
 use std::fmt;

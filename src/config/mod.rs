@@ -6,7 +6,7 @@
 //! Each section lives in its own file and builds the options type of the module it configures
 //! (`SubscriberConfig`, `WebhookOptions`, `StoreOptions`, …). Loading is pure apart from reading
 //! the named files, so tests pass the environment in. It knows nothing about how those modules
-//! run. Every key is documented in `docs/configuration.md`.
+//! run. Every key is documented in the README's configuration reference.
 //!
 //! ```no_run
 //! # use byoc_connector::config::Config;
