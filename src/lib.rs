@@ -20,6 +20,7 @@ pub mod harness;
 pub mod interaction;
 pub mod pipeline;
 pub mod pubsub;
+pub mod routing;
 pub mod secret;
 pub mod server;
 pub mod store;

@@ -305,9 +305,10 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
             println!("{report}");
         }
         BenchScenario::Throughput => {
-            let report = byoc_connector::bench::pipeline::throughput(args.events, args.conversations)
-                .await
-                .map_err(|err| anyhow::anyhow!(err))?;
+            let report =
+                byoc_connector::bench::pipeline::throughput(args.events, args.conversations)
+                    .await
+                    .map_err(|err| anyhow::anyhow!(err))?;
             println!("{report}");
         }
         BenchScenario::Latency => {
@@ -317,9 +318,10 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
             println!("{report}");
         }
         BenchScenario::Stalled => {
-            let report = byoc_connector::bench::pipeline::stalled(&[10_000, 100_000, 300_000], args.seconds)
-                .await
-                .map_err(|err| anyhow::anyhow!(err))?;
+            let report =
+                byoc_connector::bench::pipeline::stalled(&[10_000, 100_000, 300_000], args.seconds)
+                    .await
+                    .map_err(|err| anyhow::anyhow!(err))?;
             println!("{report}");
         }
         BenchScenario::Events => {

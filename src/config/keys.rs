@@ -101,7 +101,8 @@ pub(super) fn is_secret(key: &str) -> bool {
 /// "write it like `leaf = example` in [section]" for a known key, a generic hint otherwise.
 pub(super) fn example_hint(key: &str) -> String {
     let Some((_, example)) = KEY_EXAMPLES.iter().find(|(known, _)| *known == key) else {
-        return "see the configuration reference in the README for the keys and their types".to_owned();
+        return "see the configuration reference in the README for the keys and their types"
+            .to_owned();
     };
     match key.split_once('.') {
         Some((section, leaf)) => format!("write it like `{leaf} = {example}` in [{section}]"),

@@ -7,9 +7,13 @@
 //! the grace period and writes the final checkpoint. It owns no protocol logic itself.
 
 pub mod credentials;
+pub mod routing_sink;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use axum::response::IntoResponse;
 use std::time::Duration;
+use tower::ServiceExt;
 
 use std::sync::atomic::Ordering;
 
@@ -23,8 +27,10 @@ use crate::auth::{AccessGrant, AuthError, TokenProvider};
 use crate::channel::{AnyChannel, StdoutChannel, WebhookChannel, WebhookError};
 use crate::config::Config;
 use crate::events::FieldNames;
-use crate::pipeline::{Pipeline, PipelineError, PipelineSettings};
+use crate::interaction::{InteractionClient, InteractionError};
+use crate::pipeline::{Pipeline, PipelineError, PipelineSettings, RoutingSink};
 use crate::pubsub::{ReplayId, Subscriber, SubscriberError};
+use crate::routing::{RoutingDeps, RoutingEngine, RoutingError};
 use crate::server::{self, Readiness, ServerState};
 use crate::store::{CheckpointWriter, Store, StoreError};
 use crate::telemetry::Telemetry;
@@ -52,6 +58,12 @@ pub enum ConnectorError {
     /// The pipeline failed.
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
+    /// The Interaction Service client is misconfigured.
+    #[error("cannot build the interaction service client: {0}")]
+    Interaction(#[from] InteractionError),
+    /// Routing could not resume its pending requests.
+    #[error("cannot resume pending routing requests: {0}")]
+    Routing(#[from] RoutingError),
     /// The sidecar server could not listen.
     #[error("cannot listen on {address}: {source}")]
     Listen {
@@ -74,13 +86,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Conn
             source,
         })?;
     let server_stop = CancellationToken::new();
+    // The sidecar routes exist from the start; they answer 503 until routing is running.
+    let sidecar: Arc<OnceLock<axum::Router>> = Arc::default();
     let server = tokio::spawn(server::serve(
         listener,
         ServerState::new(readiness.clone(), telemetry.clone()),
-        axum::Router::new(),
+        late_bound_sidecar(sidecar.clone()),
         server_stop.clone(),
     ));
-    let outcome = run_pipeline(config, shutdown, &readiness, telemetry).await;
+    let outcome = run_pipeline(config, shutdown, &readiness, telemetry, &sidecar).await;
     readiness.set_ready(false);
     server_stop.cancel();
     match server.await {
@@ -98,6 +112,7 @@ async fn run_pipeline(
     shutdown: CancellationToken,
     readiness: &Readiness,
     telemetry: Telemetry,
+    sidecar: &OnceLock<axum::Router>,
 ) -> Result<(), ConnectorError> {
     let provider = TokenProvider::new(&config.auth)?;
     let Some(grant) = first_grant(&provider, &shutdown).await? else {
@@ -106,11 +121,10 @@ async fn run_pipeline(
     let org_id = grant.org_id.as_str().to_owned();
     let topic = config.pubsub.topic.clone();
     let store_path = config.store.path.clone();
-    let store = tokio::task::spawn_blocking(move || {
-        Store::open(&store_path, config_store_options(&config.store))
-    })
-    .await
-    .map_err(StoreError::TaskFailed)??;
+    let store_options = config.store.store_options();
+    let store = tokio::task::spawn_blocking(move || Store::open(&store_path, store_options))
+        .await
+        .map_err(StoreError::TaskFailed)??;
     let checkpoint = {
         let (org_id, topic) = (org_id.clone(), topic.clone());
         store
@@ -149,9 +163,45 @@ async fn run_pipeline(
         .address_identifiers
         .as_ref()
         .map(|addresses| addresses.iter().cloned().collect());
+    let partner = config
+        .routing
+        .webhook_options()
+        .map(WebhookChannel::new)
+        .transpose()?;
+    let interaction = InteractionClient::new(
+        &config.interaction.base_url,
+        config.interaction.authorization_context.clone(),
+        provider.clone(),
+        config.interaction.client_options(),
+    )?;
+    let engine = RoutingEngine::new(
+        routing_sink::routing_settings(&config),
+        RoutingDeps {
+            interaction,
+            store: store.clone(),
+            partner,
+            token_provider: provider.clone(),
+            http: reqwest::Client::new(),
+        },
+    );
+    engine
+        .stats()
+        .set_observer(routing_sink::observer(&telemetry));
+    let resumed = engine.resume().await?;
+    info!(?resumed, "pending routing requests resumed");
+    // Set once; a second set cannot happen because run_pipeline runs once per process.
+    let _ = sidecar.set(engine.sidecar_router());
+    let routing: Arc<dyn RoutingSink> = Arc::new(routing_sink::EngineSink(engine.clone()));
     let writer = CheckpointWriter::spawn(store);
     let acks = subscriber.acks();
-    let pipeline = Pipeline::new(settings, subscriber, writer, channel, None, telemetry);
+    let pipeline = Pipeline::new(
+        settings,
+        subscriber,
+        writer,
+        channel,
+        Some(routing),
+        telemetry,
+    );
     let pipeline_stop = CancellationToken::new();
     {
         let (readiness, shutdown, pipeline_stop) =
@@ -175,13 +225,40 @@ async fn run_pipeline(
         });
     }
     info!(topic = %config.pubsub.topic, "connector running");
+    let grace = config.pipeline.grace();
     pipeline.run(pipeline_stop).await?;
     intake_stop.cancel();
+    if tokio::time::timeout(grace, engine.shutdown())
+        .await
+        .is_err()
+    {
+        warn!(
+            "routing did not stop within the grace period; pending requests resume after restart"
+        );
+    }
     Ok(())
 }
 
-fn config_store_options(store: &crate::config::StoreConfig) -> crate::store::StoreOptions {
-    store.store_options()
+/// Routes `/v1/...` sidecar calls to the routing engine's router once it exists.
+fn late_bound_sidecar(sidecar: Arc<OnceLock<axum::Router>>) -> axum::Router {
+    let handler = move |request: axum::extract::Request| {
+        let sidecar = sidecar.clone();
+        async move {
+            match sidecar.get() {
+                Some(router) => match router.clone().oneshot(request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                },
+                None => (
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    [(axum::http::header::RETRY_AFTER, "1")],
+                    "routing is starting",
+                )
+                    .into_response(),
+            }
+        }
+    };
+    axum::Router::new().route("/v1/{*rest}", axum::routing::any(handler))
 }
 
 /// Gets the first token, retrying transient failures until it works or shutdown fires;

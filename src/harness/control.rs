@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use super::avro::EventSchemaSpec;
 use super::faults::FaultRequest;
 use super::pubsub_fake::PubSubFake;
+use super::routing_window::RoutingWindow;
 use super::topic::NewEvent;
 
 /// One event in a publish request; `payload` may be any JSON value or a JSON string.
@@ -66,14 +67,22 @@ pub struct SchemaBody {
     pub payload_field: Option<String>,
 }
 
+/// What the control-plane handlers share.
+#[derive(Clone)]
+struct ControlState {
+    fake: Arc<PubSubFake>,
+    /// Routing requests published here start their routing window.
+    window: Option<Arc<RoutingWindow>>,
+}
+
 /// The control-plane routes over `fake`.
-pub fn router(fake: Arc<PubSubFake>) -> Router {
+pub fn router(fake: Arc<PubSubFake>, window: Option<Arc<RoutingWindow>>) -> Router {
     Router::new()
         .route("/_harness/publish", post(publish))
         .route("/_harness/faults", post(faults))
         .route("/_harness/schema", post(schema))
         .route("/_harness/subscriptions", get(subscriptions))
-        .with_state(fake)
+        .with_state(ControlState { fake, window })
 }
 
 type Reply = (StatusCode, Json<Value>);
@@ -83,7 +92,7 @@ fn bad_request(message: String) -> Reply {
 }
 
 async fn publish(
-    State(fake): State<Arc<PubSubFake>>,
+    State(state): State<ControlState>,
     body: Result<Json<PublishBody>, axum::extract::rejection::JsonRejection>,
 ) -> Reply {
     let Json(body) = match body {
@@ -95,19 +104,24 @@ async fn publish(
         .into_iter()
         .map(PublishItem::into_new_event)
         .collect();
-    match fake.topic.publish(&events) {
-        Ok(replay_ids) => (StatusCode::OK, Json(json!({ "replayIds": replay_ids }))),
+    match state.fake.topic.publish(&events) {
+        Ok(replay_ids) => {
+            if let Some(window) = &state.window {
+                window.track_all(&events);
+            }
+            (StatusCode::OK, Json(json!({ "replayIds": replay_ids })))
+        }
         Err(err) => bad_request(err.to_string()),
     }
 }
 
 async fn faults(
-    State(fake): State<Arc<PubSubFake>>,
+    State(state): State<ControlState>,
     body: Result<Json<FaultRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Reply {
     match body {
         Ok(Json(request)) => {
-            fake.apply_faults(&request);
+            state.fake.apply_faults(&request);
             (StatusCode::OK, Json(json!({ "applied": request })))
         }
         Err(rejection) => bad_request(rejection.body_text()),
@@ -115,25 +129,25 @@ async fn faults(
 }
 
 async fn schema(
-    State(fake): State<Arc<PubSubFake>>,
+    State(state): State<ControlState>,
     body: Result<Json<SchemaBody>, axum::extract::rejection::JsonRejection>,
 ) -> Reply {
     let Json(body) = match body {
         Ok(body) => body,
         Err(rejection) => return bad_request(rejection.body_text()),
     };
-    let current = fake.topic.current_spec();
+    let current = state.fake.topic.current_spec();
     let spec = EventSchemaSpec {
         event_type_field: body.event_type_field.unwrap_or(current.event_type_field),
         payload_field: body.payload_field.unwrap_or(current.payload_field),
         ..current
     };
-    match fake.topic.change_schema(spec) {
+    match state.fake.topic.change_schema(spec) {
         Ok(schema_id) => (StatusCode::OK, Json(json!({ "schemaId": schema_id }))),
         Err(err) => bad_request(err.to_string()),
     }
 }
 
-async fn subscriptions(State(fake): State<Arc<PubSubFake>>) -> Json<Value> {
-    Json(json!({ "subscriptions": fake.sessions() }))
+async fn subscriptions(State(state): State<ControlState>) -> Json<Value> {
+    Json(json!({ "subscriptions": state.fake.sessions() }))
 }

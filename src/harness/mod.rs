@@ -12,8 +12,10 @@ pub mod faults;
 pub mod interaction_service;
 pub mod oauth;
 pub mod pubsub_fake;
+pub mod routing_window;
 pub mod rpc_id;
 pub mod session;
+pub mod soql;
 pub mod tls;
 pub mod tokens;
 pub mod topic;
@@ -71,6 +73,9 @@ pub struct FakeConfig {
     pub channel_definition: String,
     /// Lifetime of tokens the fake OAuth server issues.
     pub token_lifetime: Duration,
+    /// The routing window the fake enforces (late routingResults recorded, a failure entry
+    /// published on timeout); `None` turns it off.
+    pub routing_window: Option<Duration>,
 }
 
 impl Default for FakeConfig {
@@ -87,6 +92,7 @@ impl Default for FakeConfig {
             pubsub: PubSubFakeConfig::default(),
             channel_definition: FAKE_CHANNEL_DEFINITION.to_owned(),
             token_lifetime: oauth::DEFAULT_TOKEN_LIFETIME,
+            routing_window: Some(routing_window::ROUTING_WINDOW),
         }
     }
 }
@@ -147,6 +153,8 @@ pub enum HarnessError {
 #[derive(Debug)]
 pub struct FakeSalesforce {
     pubsub: Arc<PubSubFake>,
+    soql: Arc<soql::SoqlFake>,
+    routing_window: Option<Arc<routing_window::RoutingWindow>>,
     oauth: Arc<OAuthFake>,
     interaction: Arc<InteractionFake>,
     tokens: Arc<TokenRegistry>,
@@ -220,9 +228,27 @@ impl FakeSalesforce {
             tokens.clone(),
             config.channel_definition.clone(),
         ));
-        let http_router = control::router(pubsub.clone())
+        let soql = Arc::new(soql::SoqlFake::new(tokens.clone(), interaction.clone()));
+        let publisher: routing_window::Publisher = {
+            let pubsub = pubsub.clone();
+            Arc::new(move |events: &[NewEvent]| pubsub.topic.publish(events))
+        };
+        let window = config.routing_window.map(|window| {
+            Arc::new(routing_window::RoutingWindow::new(
+                window,
+                interaction.clone(),
+                publisher,
+            ))
+        });
+        let mut http_router = control::router(pubsub.clone(), window.clone())
             .merge(oauth::router(oauth.clone()))
-            .merge(interaction_service::router(interaction.clone()));
+            .merge(interaction_service::router(interaction.clone()))
+            .merge(soql::router(soql.clone()));
+        let mut servers = Vec::new();
+        if let Some(window) = &window {
+            http_router = http_router.merge(routing_window::router(window.clone()));
+            servers.push(window.spawn(shutdown.clone()));
+        }
         let http_shutdown = shutdown.clone();
         let http_server = tokio::spawn(async move {
             if let Err(err) = axum::serve(http_listener, http_router)
@@ -254,7 +280,12 @@ impl FakeSalesforce {
             endpoints,
             certificate,
             shutdown,
-            servers: vec![grpc_server, http_server],
+            soql,
+            routing_window: window,
+            servers: {
+                servers.extend([grpc_server, http_server]);
+                servers
+            },
         })
     }
 
@@ -290,9 +321,24 @@ impl FakeSalesforce {
         &self.tokens
     }
 
-    /// Publishes events in order; returns their replay ids.
+    /// Publishes events in order; returns their replay ids. Routing requests among them
+    /// start their routing window.
     pub fn publish(&self, events: &[NewEvent]) -> Result<Vec<u64>, EncodeError> {
-        self.pubsub.topic.publish(events)
+        let replay_ids = self.pubsub.topic.publish(events)?;
+        if let Some(window) = &self.routing_window {
+            window.track_all(events);
+        }
+        Ok(replay_ids)
+    }
+
+    /// The fake SOQL endpoint (MessagingSession look-ups).
+    pub fn soql(&self) -> &Arc<soql::SoqlFake> {
+        &self.soql
+    }
+
+    /// The routing window the fake enforces, when on.
+    pub fn routing_window(&self) -> Option<&Arc<routing_window::RoutingWindow>> {
+        self.routing_window.as_ref()
     }
 
     /// Changes the fault plan.

@@ -295,6 +295,16 @@ pub fn connector_config_toml(
     partner_url: &str,
     store_path: &Path,
 ) -> String {
+    connector_config_toml_with_routing(fake, partner_url, store_path, "strategy = \"reject\"")
+}
+
+/// As [`connector_config_toml`], with `routing` as the body of the `[routing]` section.
+pub fn connector_config_toml_with_routing(
+    fake: &FakeSalesforce,
+    partner_url: &str,
+    store_path: &Path,
+    routing: &str,
+) -> String {
     let endpoints = fake.endpoints();
     format!(
         r#"
@@ -329,7 +339,7 @@ ack_batch_max_delay_ms = 20
 listen = "127.0.0.1:0"
 
 [routing]
-strategy = "reject"
+{routing}
 "#,
         pubsub = endpoints.pubsub,
         topic = endpoints.topic,
@@ -338,5 +348,6 @@ strategy = "reject"
         org = endpoints.org_id,
         context = endpoints.authorization_context,
         store = store_path.display(),
+        routing = routing,
     )
 }

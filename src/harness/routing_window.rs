@@ -1,0 +1,392 @@
+//! The fake Salesforce's routing window: each `RoutingRequested` published on the fake topic
+//! must get a routingResult within `window` of its `CreatedDate`.
+//!
+//! [`RoutingWindow::track`] learns each request as it is published. The recorded
+//! `/routingResult` calls of the [`InteractionFake`] (2xx only) answer the oldest unanswered
+//! request of their conversation; one that arrives after the request's deadline is recorded
+//! as late. At the deadline of a request with no timely answer, the watcher publishes on the
+//! topic an `Interaction` event whose entry is a `RoutingResult` with `failureType:
+//! RoutingError` — our documented assumption, since Salesforce does not say what it emits on
+//! a timeout (spec §3.3, §7 gap 2). Deadlines are tokio instants fixed at tracking time, so
+//! lateness is exact whatever the polling. It must not import connector modules.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::avro::EncodeError;
+use super::interaction_service::{InteractionFake, RecordedCall};
+use super::topic::{wall_clock_ms, NewEvent};
+
+/// Salesforce's routing window.
+pub const ROUTING_WINDOW: Duration = Duration::from_secs(60);
+
+/// The error message of the RoutingResult entry published on a timeout (our assumption).
+pub const ROUTING_TIMEOUT_MESSAGE: &str =
+    "The routing request timed out: no routing result was received within the routing window.";
+
+/// How many finished requests are kept for reports before the oldest are dropped.
+const FINISHED_REQUESTS_KEPT: usize = 10_000;
+
+/// The event-type value of routing requests and of conversation entries.
+const ROUTING_REQUESTED: &str = "RoutingRequested";
+const INTERACTION: &str = "Interaction";
+
+/// Publishes events on the fake topic (`TopicLog::publish`).
+pub type Publisher = Arc<dyn Fn(&[NewEvent]) -> Result<Vec<u64>, EncodeError> + Send + Sync>;
+
+/// A routingResult that arrived after its request's deadline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LateRoutingResult {
+    /// The request's `channelData.eventId`.
+    pub event_id: String,
+    /// The conversation.
+    pub conversation_identifier: String,
+    /// The call's `seq` in the Interaction fake's recording.
+    pub seq: u64,
+    /// How long after the deadline it arrived.
+    pub late_by_ms: u64,
+}
+
+/// What the window has seen, for tests and `GET /_harness/routing`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WindowReport {
+    /// Requests tracked, in order.
+    pub tracked: Vec<String>,
+    /// Requests answered in time.
+    pub answered: Vec<String>,
+    /// Requests whose window closed without a timely answer (a failure entry was published).
+    pub timed_out: Vec<String>,
+    /// routingResults that came too late.
+    pub late: Vec<LateRoutingResult>,
+}
+
+/// One tracked routing request.
+#[derive(Debug)]
+struct TrackedRequest {
+    event_id: String,
+    conversation: String,
+    channel: String,
+    recipient: Value,
+    routing_type: String,
+    deadline_at: Instant,
+    answered_on_time: bool,
+    answered_late: bool,
+    timed_out: bool,
+}
+
+impl TrackedRequest {
+    fn is_waiting(&self) -> bool {
+        !self.answered_on_time && !self.timed_out
+    }
+}
+
+#[derive(Debug, Default)]
+struct WindowState {
+    requests: Vec<TrackedRequest>,
+    /// The highest recorded-call `seq` already read.
+    last_seen_seq: u64,
+    late: Vec<LateRoutingResult>,
+}
+
+/// The fake's routing window; share it as `Arc<RoutingWindow>`.
+pub struct RoutingWindow {
+    window: Duration,
+    interaction: Arc<InteractionFake>,
+    publish: Publisher,
+    state: Mutex<WindowState>,
+    /// Wakes the watcher when a request is tracked.
+    tracked: Notify,
+}
+
+impl std::fmt::Debug for RoutingWindow {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("RoutingWindow")
+            .field("window", &self.window)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RoutingWindow {
+    /// A window of `window` over the calls `interaction` records, publishing with `publish`.
+    pub fn new(window: Duration, interaction: Arc<InteractionFake>, publish: Publisher) -> Self {
+        Self {
+            window,
+            interaction,
+            publish,
+            state: Mutex::new(WindowState::default()),
+            tracked: Notify::new(),
+        }
+    }
+
+    /// Learns a published event; returns whether it was a routing request now tracked.
+    pub fn track(&self, event: &NewEvent) -> bool {
+        if event.event_type.as_deref() != Some(ROUTING_REQUESTED) {
+            return false;
+        }
+        let Some(mut request) = event.payload.as_deref().and_then(parse_request) else {
+            warn!("fake routing window cannot read a published routing request, not tracked");
+            return false;
+        };
+        let now_ms = wall_clock_ms();
+        let created_ms = event.created_date.unwrap_or(now_ms);
+        let window_ms = i64::try_from(self.window.as_millis()).unwrap_or(i64::MAX);
+        let ahead_ms = created_ms.saturating_add(window_ms).saturating_sub(now_ms);
+        request.deadline_at =
+            Instant::now() + Duration::from_millis(u64::try_from(ahead_ms).unwrap_or(0));
+        {
+            let mut state = self.lock();
+            if state
+                .requests
+                .iter()
+                .any(|known| known.event_id == request.event_id)
+            {
+                return false;
+            }
+            state.requests.push(request);
+        }
+        self.tracked.notify_one();
+        true
+    }
+
+    /// Tracks every routing request among `events`; returns how many.
+    pub fn track_all(&self, events: &[NewEvent]) -> usize {
+        events.iter().filter(|event| self.track(event)).count()
+    }
+
+    /// Reads new routingResult calls and publishes failure entries for windows that closed.
+    pub fn check(&self) {
+        let calls = self.interaction.calls_to("routingResult");
+        let now = Instant::now();
+        let expired = {
+            let mut guard = self.lock();
+            let state = &mut *guard;
+            let first_unseen = state.last_seen_seq;
+            for call in calls.iter().filter(|call| call.seq > first_unseen) {
+                state.last_seen_seq = state.last_seen_seq.max(call.seq);
+                if (200..300).contains(&call.status) {
+                    answer(&mut state.requests, &mut state.late, call);
+                }
+            }
+            let mut expired = Vec::new();
+            for request in state.requests.iter_mut() {
+                if request.is_waiting() && request.deadline_at <= now {
+                    request.timed_out = true;
+                    expired.push(timeout_event(request));
+                }
+            }
+            forget_oldest_finished(&mut state.requests);
+            expired
+        };
+        if expired.is_empty() {
+            return;
+        }
+        info!(
+            count = expired.len(),
+            "fake salesforce routing window closed, publishing routing result failures"
+        );
+        if let Err(error) = (self.publish)(&expired) {
+            warn!(error = %error, "fake routing window could not publish routing result failures");
+        }
+    }
+
+    /// What the window has seen (after reading new calls).
+    pub fn report(&self) -> WindowReport {
+        self.check();
+        let state = self.lock();
+        let ids = |keep: fn(&TrackedRequest) -> bool| {
+            state
+                .requests
+                .iter()
+                .filter(|request| keep(request))
+                .map(|request| request.event_id.clone())
+                .collect::<Vec<_>>()
+        };
+        WindowReport {
+            tracked: ids(|_| true),
+            answered: ids(|request| request.answered_on_time),
+            timed_out: ids(|request| request.timed_out),
+            late: state.late.clone(),
+        }
+    }
+
+    /// Runs the watcher until `shutdown`: it wakes at each request's deadline.
+    pub fn spawn(self: &Arc<Self>, shutdown: CancellationToken) -> JoinHandle<()> {
+        let window = self.clone();
+        tokio::spawn(async move {
+            loop {
+                window.check();
+                let next_deadline = window.next_deadline();
+                let sleep = async {
+                    match next_deadline {
+                        Some(deadline) => tokio::time::sleep_until(deadline).await,
+                        None => std::future::pending::<()>().await,
+                    }
+                };
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = window.tracked.notified() => {}
+                    _ = sleep => {}
+                }
+            }
+        })
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.lock()
+            .requests
+            .iter()
+            .filter(|request| request.is_waiting())
+            .map(|request| request.deadline_at)
+            .min()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, WindowState> {
+        // Every critical section only updates plain fields; a poisoned lock is still consistent.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The `GET /_harness/routing` route, showing [`RoutingWindow::report`].
+pub fn router(window: Arc<RoutingWindow>) -> Router {
+    Router::new()
+        .route("/_harness/routing", get(report))
+        .with_state(window)
+}
+
+async fn report(State(window): State<Arc<RoutingWindow>>) -> Json<WindowReport> {
+    Json(window.report())
+}
+
+/// Applies one accepted routingResult call to the request it answers, recording it if late.
+fn answer(requests: &mut [TrackedRequest], late: &mut Vec<LateRoutingResult>, call: &RecordedCall) {
+    let conversation = call
+        .body
+        .get("conversationIdentifier")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    // A waiting request first; else the oldest one whose window closed unanswered.
+    let position = requests
+        .iter()
+        .position(|request| request.conversation == conversation && request.is_waiting())
+        .or_else(|| {
+            requests.iter().position(|request| {
+                request.conversation == conversation && request.timed_out && !request.answered_late
+            })
+        });
+    let Some(request) = position.and_then(|index| requests.get_mut(index)) else {
+        return;
+    };
+    if call.received_at <= request.deadline_at {
+        request.answered_on_time = true;
+        return;
+    }
+    request.answered_late = true;
+    let late_by = call.received_at - request.deadline_at;
+    let record = LateRoutingResult {
+        event_id: request.event_id.clone(),
+        conversation_identifier: request.conversation.clone(),
+        seq: call.seq,
+        late_by_ms: u64::try_from(late_by.as_millis()).unwrap_or(u64::MAX),
+    };
+    warn!(event_id = %record.event_id, late_by_ms = record.late_by_ms, "fake salesforce received a late routing result");
+    late.push(record);
+}
+
+/// Reads what the window needs from a RoutingRequested payload.
+fn parse_request(payload: &str) -> Option<TrackedRequest> {
+    let envelope: Value = serde_json::from_str(payload).ok()?;
+    let routing = envelope.get("payload")?;
+    let channel_data: Value = routing
+        .get("routingParameters")?
+        .get("channelData")?
+        .as_str()
+        .and_then(|text| serde_json::from_str(text).ok())?;
+    let text = |value: Option<&Value>| {
+        value
+            .and_then(Value::as_str)
+            .filter(|text| !text.is_empty())
+            .map(str::to_owned)
+    };
+    Some(TrackedRequest {
+        event_id: text(channel_data.get("eventId"))?,
+        conversation: text(routing.get("conversationIdentifier"))
+            .or_else(|| text(channel_data.get("conversationId")))?,
+        channel: text(envelope.get("channelAddressIdentifier")).unwrap_or_default(),
+        recipient: envelope.get("recipient").cloned().unwrap_or(Value::Null),
+        routing_type: text(routing.get("routingType"))
+            .or_else(|| text(channel_data.get("routingType")))
+            .unwrap_or_else(|| "Transfer".to_owned()),
+        deadline_at: Instant::now(),
+        answered_on_time: false,
+        answered_late: false,
+        timed_out: false,
+    })
+}
+
+/// The `Interaction` event carrying a RoutingResult failure entry for `request`.
+fn timeout_event(request: &TrackedRequest) -> NewEvent {
+    let now_ms = wall_clock_ms();
+    let entry_id = uuid::Uuid::new_v4().to_string();
+    let payload = json!({
+        "conversationIdentifier": request.conversation,
+        "channelAddressIdentifier": request.channel,
+        "recipient": request.recipient,
+        "payload": {
+            "identifier": entry_id,
+            "entryType": "RoutingResult",
+            "entryPayload": {
+                "entryType": "RoutingResult",
+                "id": entry_id,
+                "routingType": request.routing_type,
+                "failureType": "RoutingError",
+                "errorMessages": [ROUTING_TIMEOUT_MESSAGE],
+                "isExternallyRouted": false,
+            },
+            "sender": {"appType": "conversation", "subject": "routing", "role": "System"},
+            "transcriptedTimestamp": now_ms,
+            "clientTimestamp": now_ms,
+            "clientDuration": 0,
+        },
+    });
+    NewEvent {
+        event_type: Some(INTERACTION.to_owned()),
+        payload: Some(payload.to_string()),
+        created_date: Some(now_ms),
+        ..NewEvent::default()
+    }
+}
+
+/// Drops the oldest finished requests beyond [`FINISHED_REQUESTS_KEPT`].
+fn forget_oldest_finished(requests: &mut Vec<TrackedRequest>) {
+    let finished = requests
+        .iter()
+        .filter(|request| !request.is_waiting())
+        .count();
+    let mut to_drop = finished.saturating_sub(FINISHED_REQUESTS_KEPT);
+    if to_drop == 0 {
+        return;
+    }
+    requests.retain(|request| {
+        if to_drop > 0 && !request.is_waiting() {
+            to_drop -= 1;
+            return false;
+        }
+        true
+    });
+}

@@ -1,0 +1,190 @@
+//! The fake REST query endpoint, `GET /services/data/{version}/query?q=…`, answering the one
+//! SOQL query the connector makes: the newest MessagingSession of a conversation.
+//!
+//! Accepted shape: `SELECT Id FROM MessagingSession WHERE Conversation.ConversationIdentifier
+//! = '<id>'`, optionally followed by `ORDER BY …` and `LIMIT n`. Sessions come from the
+//! [`InteractionFake`]'s conversation→workItem map (seeded, or created by `/interactions`).
+//! Anything else is refused as `MALFORMED_QUERY`, and tokens are checked against the shared
+//! [`TokenRegistry`]. Every query text is recorded. It must not import connector modules.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use super::interaction_service::InteractionFake;
+use super::tokens::{TokenRegistry, TokenStatus};
+
+/// The query's fixed beginning, compared case-insensitively with whitespace collapsed.
+const QUERY_PREFIX: &str =
+    "select id from messagingsession where conversation.conversationidentifier = '";
+
+/// The fake query endpoint's state.
+#[derive(Debug)]
+pub struct SoqlFake {
+    registry: Arc<TokenRegistry>,
+    interaction: Arc<InteractionFake>,
+    queries: Mutex<Vec<String>>,
+}
+
+impl SoqlFake {
+    /// A fake answering from `interaction`'s sessions, for tokens in `registry`.
+    pub fn new(registry: Arc<TokenRegistry>, interaction: Arc<InteractionFake>) -> Self {
+        Self {
+            registry,
+            interaction,
+            queries: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Every query text received, in order.
+    pub fn queries(&self) -> Vec<String> {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<String>> {
+        // A push cannot panic halfway; a poisoned lock is still consistent.
+        self.queries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The `GET /services/data/{version}/query` route.
+pub fn router(fake: Arc<SoqlFake>) -> Router {
+    Router::new()
+        .route("/services/data/{version}/query", get(query))
+        .with_state(fake)
+}
+
+async fn query(
+    State(fake): State<Arc<SoqlFake>>,
+    Path(version): Path<String>,
+    Query(parameters): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    if token.map(|token| fake.registry.status(token)) != Some(TokenStatus::Valid) {
+        return rest_error(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_SESSION_ID",
+            "Session expired or invalid",
+        );
+    }
+    if !is_api_version(&version) {
+        return rest_error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "The requested resource does not exist",
+        );
+    }
+    let Some(soql) = parameters.get("q") else {
+        return rest_error(
+            StatusCode::BAD_REQUEST,
+            "MALFORMED_QUERY",
+            "A query string is required",
+        );
+    };
+    fake.lock().push(soql.clone());
+    let Some(conversation) = conversation_of(soql) else {
+        return rest_error(
+            StatusCode::BAD_REQUEST,
+            "MALFORMED_QUERY",
+            "The fake answers only the MessagingSession-by-conversation query",
+        );
+    };
+    let records: Vec<Value> = fake
+        .interaction
+        .work_item_for(&conversation)
+        .into_iter()
+        .map(|id| {
+            json!({
+                "attributes": {
+                    "type": "MessagingSession",
+                    "url": format!("/services/data/{version}/sobjects/MessagingSession/{id}"),
+                },
+                "Id": id,
+            })
+        })
+        .collect();
+    Json(json!({"totalSize": records.len(), "done": true, "records": records})).into_response()
+}
+
+/// `v62.0` and the like.
+fn is_api_version(version: &str) -> bool {
+    let Some(number) = version.strip_prefix('v') else {
+        return false;
+    };
+    let mut parts = number.split('.');
+    let is_digits = |part: Option<&str>| {
+        part.is_some_and(|part| !part.is_empty() && part.bytes().all(|byte| byte.is_ascii_digit()))
+    };
+    is_digits(parts.next()) && is_digits(parts.next()) && parts.next().is_none()
+}
+
+/// The conversation id the query asks about, when it has the accepted shape.
+fn conversation_of(soql: &str) -> Option<String> {
+    let collapsed = soql.split_whitespace().collect::<Vec<_>>().join(" ");
+    let prefix = collapsed.get(..QUERY_PREFIX.len())?;
+    if !prefix.eq_ignore_ascii_case(QUERY_PREFIX) {
+        return None;
+    }
+    let rest = &collapsed[QUERY_PREFIX.len()..];
+    let (literal, tail) = rest.split_once('\'')?;
+    if literal.contains('\\') || literal.is_empty() {
+        return None;
+    }
+    let tail = tail.trim().to_ascii_lowercase();
+    let tail_ok = tail.is_empty() || tail.starts_with("order by ") || tail.starts_with("limit ");
+    tail_ok.then(|| literal.to_owned())
+}
+
+/// A REST API error in Salesforce's shape: `[{"message", "errorCode"}]`.
+fn rest_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!([{"message": message, "errorCode": code}])),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_session_query_is_understood() {
+        assert_eq!(
+            conversation_of(
+                "SELECT Id FROM MessagingSession WHERE Conversation.ConversationIdentifier = 'c-1' ORDER BY CreatedDate DESC LIMIT 1"
+            ),
+            Some("c-1".to_owned())
+        );
+        assert_eq!(
+            conversation_of("select id  from messagingsession where conversation.conversationidentifier = 'c-2'"),
+            Some("c-2".to_owned())
+        );
+        assert_eq!(conversation_of("SELECT Id FROM Case"), None);
+        assert_eq!(
+            conversation_of(
+                "SELECT Id FROM MessagingSession WHERE Conversation.ConversationIdentifier = 'a' OR Id != 'b'"
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn api_versions_look_like_v62_0() {
+        assert!(is_api_version("v62.0"));
+        assert!(!is_api_version("62.0"));
+        assert!(!is_api_version("v62"));
+    }
+}

@@ -1,0 +1,330 @@
+//! The armed routing requests in memory, and the claim that makes their decision happen once.
+//!
+//! Whoever decides first — the partner's answer, the sidecar, the decision timeout, a strategy
+//! or a cancelling RoutingResult entry — claims the request under one lock; everyone after
+//! that loses. A sidecar decision is handed to the request's task through a oneshot sent
+//! under the same lock, so a task that loses its claim always finds the winner's decision (or
+//! its cancellation) already there. Knows nothing about HTTP, the store or strategies.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::interaction::RoutingType;
+
+use super::deadline::Timeline;
+use super::pending::Decision;
+
+/// Who decided a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claimant {
+    /// The partner, in its answer to the delivery.
+    Partner,
+    /// The partner, through the sidecar.
+    Sidecar,
+    /// The decision timeout.
+    DecisionTimeout,
+    /// The `salesforce` or `reject` strategy.
+    Strategy,
+    /// A RoutingResult failure or cancel entry.
+    Cancellation,
+    /// An earlier run of the connector (the request resumed already decided).
+    Resumed,
+}
+
+/// A decision from the sidecar, and where to report whether it was posted.
+#[derive(Debug)]
+pub struct SidecarDecision {
+    /// What to post.
+    pub decision: Decision,
+    /// Receives the outcome of the post.
+    pub reply: oneshot::Sender<SidecarReply>,
+}
+
+/// What became of a sidecar decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SidecarReply {
+    /// Salesforce accepted the routingResult.
+    Posted {
+        /// Whether it reported success.
+        success: bool,
+    },
+    /// It could not be posted.
+    NotPosted {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What happened to a decision offered by the sidecar.
+#[derive(Debug)]
+pub enum SidecarOffer {
+    /// Taken; the reply will say whether it was posted.
+    Taken(oneshot::Receiver<SidecarReply>),
+    /// No armed request has this event id.
+    NotArmed,
+    /// Someone decided first.
+    AlreadyDecided(Claimant),
+    /// The decision deadline has passed.
+    TooLate,
+    /// This request does not take partner decisions (strategy `salesforce` or `reject`).
+    NotAccepted,
+}
+
+/// What the registry keeps per armed request.
+#[derive(Debug)]
+pub struct ArmedInfo {
+    /// The conversation, for cancellation.
+    pub conversation_identifier: String,
+    /// The routing type, for cancellation.
+    pub routing_type: Option<RoutingType>,
+    /// `CreatedDate`, epoch ms: entries transcribed before it cannot be about it.
+    pub created_date_ms: i64,
+    /// The request's deadlines.
+    pub timeline: Timeline,
+}
+
+/// What the request's task gets when it is armed.
+#[derive(Debug)]
+pub struct Registration {
+    /// Sidecar decisions (closed for requests that take none).
+    pub decisions: oneshot::Receiver<SidecarDecision>,
+    /// Cancelled when a RoutingResult entry cancels the request.
+    pub cancelled: CancellationToken,
+}
+
+#[derive(Debug)]
+struct ArmedRequest {
+    info: ArmedInfo,
+    /// Present while the sidecar may still decide.
+    decisions: Option<oneshot::Sender<SidecarDecision>>,
+    claimed_by: Option<Claimant>,
+    cancelled: CancellationToken,
+}
+
+/// Every armed request, by event id.
+#[derive(Debug, Default)]
+pub struct ActiveRequests {
+    requests: Mutex<HashMap<String, ArmedRequest>>,
+}
+
+impl ActiveRequests {
+    /// Arms `event_id`; `None` when it is armed already. `already_claimed` arms a request
+    /// decided earlier; `takes_sidecar` says whether the sidecar may decide it.
+    pub fn register(
+        &self,
+        event_id: &str,
+        info: ArmedInfo,
+        takes_sidecar: bool,
+        already_claimed: Option<Claimant>,
+    ) -> Option<Registration> {
+        let mut requests = self.lock();
+        if requests.contains_key(event_id) {
+            return None;
+        }
+        let (sender, receiver) = oneshot::channel();
+        let cancelled = CancellationToken::new();
+        let open = takes_sidecar && already_claimed.is_none();
+        requests.insert(
+            event_id.to_owned(),
+            ArmedRequest {
+                info,
+                decisions: open.then_some(sender),
+                claimed_by: already_claimed,
+                cancelled: cancelled.clone(),
+            },
+        );
+        Some(Registration {
+            decisions: receiver,
+            cancelled,
+        })
+    }
+
+    /// Claims `event_id` for `claimant`; true when nobody had.
+    pub fn claim(&self, event_id: &str, claimant: Claimant) -> bool {
+        let mut requests = self.lock();
+        let Some(request) = requests.get_mut(event_id) else {
+            return false;
+        };
+        if request.claimed_by.is_some() {
+            return false;
+        }
+        request.claimed_by = Some(claimant);
+        request.decisions = None;
+        true
+    }
+
+    /// Offers a sidecar decision for `event_id`.
+    pub fn offer(&self, event_id: &str, decision: Decision) -> SidecarOffer {
+        let mut requests = self.lock();
+        let Some(request) = requests.get_mut(event_id) else {
+            return SidecarOffer::NotArmed;
+        };
+        if let Some(claimant) = request.claimed_by {
+            return match claimant {
+                Claimant::DecisionTimeout => SidecarOffer::TooLate,
+                other => SidecarOffer::AlreadyDecided(other),
+            };
+        }
+        if Instant::now() >= request.info.timeline.decision_at {
+            return SidecarOffer::TooLate;
+        }
+        let Some(sender) = request.decisions.take() else {
+            return SidecarOffer::NotAccepted;
+        };
+        let (reply, outcome) = oneshot::channel();
+        if sender.send(SidecarDecision { decision, reply }).is_err() {
+            // The task is gone; it cannot post any more.
+            return SidecarOffer::TooLate;
+        }
+        request.claimed_by = Some(Claimant::Sidecar);
+        SidecarOffer::Taken(outcome)
+    }
+
+    /// Cancels every open request of `conversation` that a RoutingResult entry transcribed at
+    /// `transcribed_ms` for `routing_type` can be about; returns their event ids.
+    pub fn cancel_matching(
+        &self,
+        conversation: &str,
+        routing_type: Option<RoutingType>,
+        transcribed_ms: i64,
+    ) -> Vec<String> {
+        let mut requests = self.lock();
+        let mut cancelled = Vec::new();
+        for (event_id, request) in requests.iter_mut() {
+            let info = &request.info;
+            let same_type = match (routing_type, info.routing_type) {
+                (Some(entry_type), Some(request_type)) => entry_type == request_type,
+                _ => true,
+            };
+            let matches = info.conversation_identifier == conversation
+                && same_type
+                && info.created_date_ms <= transcribed_ms
+                && request.claimed_by.is_none();
+            if !matches {
+                continue;
+            }
+            request.claimed_by = Some(Claimant::Cancellation);
+            request.decisions = None;
+            request.cancelled.cancel();
+            cancelled.push(event_id.clone());
+        }
+        cancelled
+    }
+
+    /// Whether `event_id` is armed.
+    pub fn contains(&self, event_id: &str) -> bool {
+        self.lock().contains_key(event_id)
+    }
+
+    /// How many requests are armed.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Disarms `event_id`.
+    pub fn remove(&self, event_id: &str) {
+        self.lock().remove(event_id);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, ArmedRequest>> {
+        // Every critical section is a few map operations that cannot panic halfway.
+        self.requests
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn info(conversation: &str, decision_in: Duration) -> ArmedInfo {
+        let now = Instant::now();
+        ArmedInfo {
+            conversation_identifier: conversation.to_owned(),
+            routing_type: Some(RoutingType::Transfer),
+            created_date_ms: 1_000,
+            timeline: Timeline {
+                decision_at: now + decision_in,
+                deadline_at: now + decision_in * 2,
+            },
+        }
+    }
+
+    fn routed() -> Decision {
+        Decision::Routed {
+            externally_routed: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_first_claim_wins_and_the_sidecar_then_sees_it_decided() {
+        let active = ActiveRequests::default();
+        let mut registration = active
+            .register("e", info("c", Duration::from_secs(45)), true, None)
+            .unwrap();
+        assert!(active
+            .register("e", info("c", Duration::from_secs(45)), true, None)
+            .is_none());
+        assert!(matches!(
+            active.offer("e", routed()),
+            SidecarOffer::Taken(_)
+        ));
+        assert!(registration.decisions.try_recv().is_ok());
+        assert!(!active.claim("e", Claimant::DecisionTimeout));
+        assert!(matches!(
+            active.offer("e", routed()),
+            SidecarOffer::AlreadyDecided(Claimant::Sidecar)
+        ));
+        assert!(matches!(
+            active.offer("other", routed()),
+            SidecarOffer::NotArmed
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_timed_out_request_answers_the_sidecar_too_late() {
+        let active = ActiveRequests::default();
+        let _registration = active
+            .register("e", info("c", Duration::from_secs(45)), true, None)
+            .unwrap();
+        assert!(active.claim("e", Claimant::DecisionTimeout));
+        assert!(matches!(active.offer("e", routed()), SidecarOffer::TooLate));
+    }
+
+    #[tokio::test]
+    async fn cancellation_reaches_only_open_requests_it_can_be_about() {
+        let active = ActiveRequests::default();
+        let open = active
+            .register("open", info("c", Duration::from_secs(45)), true, None)
+            .unwrap();
+        let _decided = active
+            .register("decided", info("c", Duration::from_secs(45)), true, None)
+            .unwrap();
+        assert!(active.claim("decided", Claimant::Partner));
+        let _elsewhere = active
+            .register(
+                "elsewhere",
+                info("other", Duration::from_secs(45)),
+                true,
+                None,
+            )
+            .unwrap();
+        assert!(active
+            .cancel_matching("c", Some(RoutingType::Transfer), 999)
+            .is_empty());
+        assert!(active
+            .cancel_matching("c", Some(RoutingType::Initial), 2_000)
+            .is_empty());
+        assert_eq!(
+            active.cancel_matching("c", Some(RoutingType::Transfer), 2_000),
+            vec!["open".to_owned()]
+        );
+        assert!(open.cancelled.is_cancelled());
+    }
+}

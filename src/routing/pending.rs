@@ -1,0 +1,418 @@
+//! Durable pending routing requests and their exactly-once state machine:
+//! `Pending → Decided → Posted | Missed`, `Pending → Cancelled | Missed`.
+//!
+//! One record per `channelData.eventId`, written to the store before the pipeline may
+//! acknowledge the event, and rewritten (durably) at every transition. A redelivered request
+//! finds its record and is never posted twice; after a restart, non-terminal records resume
+//! with their original deadlines. Terminal records stay for [`TERMINAL_RECORD_RETENTION`] so
+//! late redeliveries are still recognised. Records are JSON; the store sees opaque bytes.
+//! Knows nothing about HTTP, strategies or the pipeline.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Store, StoreError};
+
+use super::RoutingError;
+
+/// Version of the record layout, bumped on incompatible changes.
+const RECORD_VERSION: u32 = 1;
+
+/// How long a finished record is kept after its deadline. Salesforce retains events for 72 h,
+/// so no redelivery can arrive later than that.
+pub const TERMINAL_RECORD_RETENTION: Duration = Duration::from_secs(72 * 60 * 60);
+
+/// What the routingResult says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Decision {
+    /// Routed; `externally_routed` when the target is outside this org.
+    #[serde(rename_all = "camelCase")]
+    Routed {
+        /// True for an external contact or another contact center.
+        externally_routed: bool,
+    },
+    /// Not routed; the message is shown to the rep.
+    #[serde(rename_all = "camelCase")]
+    Failed {
+        /// Why; Salesforce requires one.
+        error_message: String,
+    },
+}
+
+impl Decision {
+    /// Whether the routingResult reports success.
+    pub fn is_success(&self) -> bool {
+        matches!(self, Self::Routed { .. })
+    }
+}
+
+/// Who made the decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DecisionSource {
+    /// The partner's `200` answer to the `routing.requested` delivery.
+    Partner,
+    /// The partner, later, through the sidecar endpoint.
+    Sidecar,
+    /// Nobody decided by `CreatedDate + decision_timeout`.
+    DecisionTimeout,
+    /// The `salesforce` or `reject` strategy.
+    Strategy,
+}
+
+impl DecisionSource {
+    /// Lowercase name for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Partner => "partner",
+            Self::Sidecar => "sidecar",
+            Self::DecisionTimeout => "decision_timeout",
+            Self::Strategy => "strategy",
+        }
+    }
+}
+
+/// An `/agentWork` call still owed after routingResult was posted first (rep transfers that
+/// ran short of time); kept in the record so a restart still makes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentWorkFollowUp {
+    /// The rep's User id.
+    pub user_id: String,
+}
+
+/// Where a request is in its life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "camelCase")]
+pub enum PendingState {
+    /// Waiting for a decision.
+    Pending,
+    /// Decided, routingResult not yet accepted by Salesforce.
+    #[serde(rename_all = "camelCase")]
+    Decided {
+        /// What to post.
+        decision: Decision,
+        /// Who decided.
+        source: DecisionSource,
+        /// An `/agentWork` to make after posting.
+        follow_up: Option<AgentWorkFollowUp>,
+    },
+    /// Salesforce accepted the routingResult (terminal once `follow_up` is done).
+    #[serde(rename_all = "camelCase")]
+    Posted {
+        /// What was posted.
+        decision: Decision,
+        /// Who decided.
+        source: DecisionSource,
+        /// When Salesforce accepted it, epoch ms.
+        posted_ms: i64,
+        /// An `/agentWork` still to make.
+        follow_up: Option<AgentWorkFollowUp>,
+    },
+    /// No routingResult was accepted before the deadline (terminal).
+    Missed {
+        /// Why.
+        reason: String,
+    },
+    /// Salesforce reported the routing failed or was cancelled first; nothing is posted (terminal).
+    Cancelled {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl PendingState {
+    /// Lowercase name for logs and the sidecar's answers.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Decided { .. } => "decided",
+            Self::Posted { .. } => "posted",
+            Self::Missed { .. } => "missed",
+            Self::Cancelled { .. } => "cancelled",
+        }
+    }
+
+    /// Whether the request needs no more work.
+    pub fn is_terminal(&self) -> bool {
+        match self {
+            Self::Pending | Self::Decided { .. } => false,
+            Self::Posted { follow_up, .. } => follow_up.is_none(),
+            Self::Missed { .. } | Self::Cancelled { .. } => true,
+        }
+    }
+
+    /// Whether moving to `next` follows the state machine.
+    pub fn may_become(&self, next: &PendingState) -> bool {
+        use PendingState::*;
+        matches!(
+            (self, next),
+            (Pending, Decided { .. } | Missed { .. } | Cancelled { .. })
+                | (Decided { .. }, Posted { .. } | Missed { .. })
+                | (Posted { .. }, Posted { .. })
+        )
+    }
+}
+
+/// One routing request as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingRecord {
+    /// Layout version.
+    pub version: u32,
+    /// `channelData.eventId`, the key.
+    pub event_id: String,
+    /// The conversation, for cancellation and logs.
+    pub conversation_identifier: String,
+    /// `CreatedDate`, epoch ms.
+    pub created_date_ms: i64,
+    /// When the partner's time to decide ends, epoch ms (fixed at arrival, so a config change
+    /// never moves it).
+    pub decision_deadline_ms: i64,
+    /// When Salesforce stops waiting, epoch ms (fixed at arrival).
+    pub deadline_ms: i64,
+    /// The delivery's `Idempotency-Key`, the same after a restart.
+    pub idempotency_key: String,
+    /// The Pub/Sub replay id, hex.
+    pub replay_id: String,
+    /// The platform event's payload field exactly as received; decoded again on resume.
+    pub payload: String,
+    /// The MessagingSession id once resolved.
+    pub work_item_id: Option<String>,
+    /// Where the request is.
+    pub state: PendingState,
+}
+
+impl PendingRecord {
+    /// A new record in state `Pending` (or `state` for requests already past their deadline).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        event_id: String,
+        conversation_identifier: String,
+        created_date_ms: i64,
+        decision_deadline_ms: i64,
+        deadline_ms: i64,
+        idempotency_key: String,
+        replay_id: String,
+        payload: String,
+        state: PendingState,
+    ) -> Self {
+        Self {
+            version: RECORD_VERSION,
+            event_id,
+            conversation_identifier,
+            created_date_ms,
+            decision_deadline_ms,
+            deadline_ms,
+            idempotency_key,
+            replay_id,
+            payload,
+            work_item_id: None,
+            state,
+        }
+    }
+
+    /// Moves to `next`; a transition outside the state machine is a bug.
+    pub fn transition(&mut self, next: PendingState) {
+        debug_assert!(
+            self.state.may_become(&next),
+            "routing request {} may not go from {} to {}",
+            self.event_id,
+            self.state.name(),
+            next.name()
+        );
+        self.state = next;
+    }
+
+    /// Whether a terminal record is old enough to forget at `now_ms`.
+    pub fn is_expired(&self, now_ms: i64) -> bool {
+        let retention_ms = i64::try_from(TERMINAL_RECORD_RETENTION.as_millis()).unwrap_or(i64::MAX);
+        self.state.is_terminal() && now_ms >= self.deadline_ms.saturating_add(retention_ms)
+    }
+
+    fn encode(&self) -> Result<Vec<u8>, RoutingError> {
+        serde_json::to_vec(self).map_err(|error| RoutingError::CorruptRecord {
+            event_id: self.event_id.clone(),
+            reason: error.to_string(),
+        })
+    }
+
+    fn decode(event_id: &str, bytes: &[u8]) -> Result<Self, RoutingError> {
+        serde_json::from_slice(bytes).map_err(|error| RoutingError::CorruptRecord {
+            event_id: event_id.to_owned(),
+            reason: error.to_string(),
+        })
+    }
+}
+
+/// The pending-routing table, with async calls that never block the runtime on an fsync.
+#[derive(Debug, Clone)]
+pub struct PendingStore {
+    store: Store,
+}
+
+fn store_error(operation: &'static str) -> impl FnOnce(StoreError) -> RoutingError {
+    move |source| RoutingError::Store {
+        operation,
+        source: Box::new(source),
+    }
+}
+
+impl PendingStore {
+    /// The table in `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// Durably writes `record` unless its event id has one; returns whether it did.
+    pub async fn insert_if_absent(&self, record: &PendingRecord) -> Result<bool, RoutingError> {
+        let bytes = record.encode()?;
+        let event_id = record.event_id.clone();
+        self.store
+            .run_blocking(move |store| store.insert_pending_routing_if_absent(&event_id, &bytes))
+            .await
+            .map_err(store_error("insert pending routing request"))
+    }
+
+    /// Durably replaces the record of `record.event_id`.
+    pub async fn put(&self, record: &PendingRecord) -> Result<(), RoutingError> {
+        let bytes = record.encode()?;
+        let event_id = record.event_id.clone();
+        self.store
+            .run_blocking(move |store| store.put_pending_routing(&event_id, &bytes))
+            .await
+            .map_err(store_error("update pending routing request"))
+    }
+
+    /// The record of `event_id`, if any.
+    pub async fn get(&self, event_id: &str) -> Result<Option<PendingRecord>, RoutingError> {
+        let key = event_id.to_owned();
+        let bytes = self
+            .store
+            .run_blocking(move |store| store.get_pending_routing(&key))
+            .await
+            .map_err(store_error("read pending routing request"))?;
+        bytes
+            .map(|bytes| PendingRecord::decode(event_id, &bytes))
+            .transpose()
+    }
+
+    /// Every record that decodes; the ones that do not are returned as errors beside them.
+    pub async fn list(&self) -> Result<(Vec<PendingRecord>, Vec<RoutingError>), RoutingError> {
+        let rows = self
+            .store
+            .run_blocking(|store| store.list_pending_routing())
+            .await
+            .map_err(store_error("list pending routing requests"))?;
+        let mut records = Vec::with_capacity(rows.len());
+        let mut corrupt = Vec::new();
+        for (event_id, bytes) in rows {
+            match PendingRecord::decode(&event_id, &bytes) {
+                Ok(record) => records.push(record),
+                Err(error) => corrupt.push(error),
+            }
+        }
+        Ok((records, corrupt))
+    }
+
+    /// Durably forgets the record of `event_id`.
+    pub async fn remove(&self, event_id: &str) -> Result<(), RoutingError> {
+        let key = event_id.to_owned();
+        self.store
+            .run_blocking(move |store| store.remove_pending_routing(&key).map(drop))
+            .await
+            .map_err(store_error("remove pending routing request"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(state: PendingState) -> PendingRecord {
+        PendingRecord::new(
+            "e-1".into(),
+            "c-1".into(),
+            1_000,
+            46_000,
+            61_000,
+            "key".into(),
+            "0a".into(),
+            "{}".into(),
+            state,
+        )
+    }
+
+    #[test]
+    fn the_state_machine_allows_exactly_the_documented_transitions() {
+        let decided = PendingState::Decided {
+            decision: Decision::Routed {
+                externally_routed: false,
+            },
+            source: DecisionSource::Sidecar,
+            follow_up: None,
+        };
+        let posted = PendingState::Posted {
+            decision: Decision::Routed {
+                externally_routed: false,
+            },
+            source: DecisionSource::Sidecar,
+            posted_ms: 2_000,
+            follow_up: None,
+        };
+        let missed = PendingState::Missed {
+            reason: "late".into(),
+        };
+        let cancelled = PendingState::Cancelled {
+            reason: "cancelled".into(),
+        };
+        assert!(PendingState::Pending.may_become(&decided));
+        assert!(PendingState::Pending.may_become(&missed));
+        assert!(PendingState::Pending.may_become(&cancelled));
+        assert!(decided.may_become(&posted));
+        assert!(decided.may_become(&missed));
+        assert!(
+            !PendingState::Pending.may_become(&posted),
+            "posting needs a decision"
+        );
+        assert!(
+            !posted.may_become(&decided),
+            "a posted request is never decided again"
+        );
+        assert!(!missed.may_become(&decided));
+        assert!(!cancelled.may_become(&decided));
+        assert!(
+            !decided.may_become(&cancelled),
+            "a decision is never cancelled"
+        );
+    }
+
+    #[test]
+    fn records_round_trip_through_json() {
+        let original = record(PendingState::Decided {
+            decision: Decision::Failed {
+                error_message: "no rep available".into(),
+            },
+            source: DecisionSource::DecisionTimeout,
+            follow_up: Some(AgentWorkFollowUp {
+                user_id: "005xx".into(),
+            }),
+        });
+        let bytes = original.encode().unwrap();
+        assert_eq!(PendingRecord::decode("e-1", &bytes).unwrap(), original);
+        assert!(PendingRecord::decode("e-1", b"{").is_err());
+    }
+
+    #[test]
+    fn only_terminal_records_expire_and_only_after_retention() {
+        let retention_ms = TERMINAL_RECORD_RETENTION.as_millis() as i64;
+        let missed = record(PendingState::Missed {
+            reason: "late".into(),
+        });
+        assert!(!missed.is_expired(61_000 + retention_ms - 1));
+        assert!(missed.is_expired(61_000 + retention_ms));
+        assert!(!record(PendingState::Pending).is_expired(i64::MAX));
+    }
+}

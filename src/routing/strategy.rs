@@ -1,0 +1,348 @@
+//! Who decides a routing request (`routing.strategy`), and what the `salesforce` and `reject`
+//! strategies do (spec §3.3).
+//!
+//! - `partner`: the partner decides (see `partner.rs`).
+//! - `salesforce`: the connector acts itself. Queue or flow → `POST /route`, then routingResult;
+//!   rep → `POST /agentWork`, then routingResult, or routingResult first when time is short;
+//!   external contact → routingResult with `externallyRouted: true`; bot or unknown target →
+//!   routingResult `success=false`.
+//! - `reject`: routingResult `success=false` at once.
+//!
+//! Preliminary calls retry (429, 5xx, 10019, 10055, 10056, 10094) until the deadline minus a
+//! reserve for routingResult. Knows nothing about the store, the pipeline or Pub/Sub.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Deserialize;
+use tokio::time::Instant;
+use tracing::{error, info, warn};
+
+use crate::events::{self, RoutingRequestedEvent, RoutingTarget};
+use crate::interaction::{
+    retry_until, AgentWorkRequest, AgentWorkRoutingContext, Capacity, ErrorClass, FlowRouting,
+    InteractionClient, InteractionError, PostRouteRequest, RoutingInfo, RoutingType,
+};
+
+use super::deadline::Timeline;
+use super::pending::{AgentWorkFollowUp, Decision};
+
+/// The answer of the `reject` strategy.
+pub const REJECT_MESSAGE: &str = "transfers are not supported by this channel";
+
+/// Salesforce's error code for "an active AgentWork already exists": the work is done.
+pub const AGENT_WORK_EXISTS_CODE: i64 = 15109;
+
+/// Capacity an AgentWork created for a transfer takes.
+const AGENT_WORK_CAPACITY_WEIGHT: f64 = 1.0;
+
+/// The `routing.strategy` setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoutingStrategy {
+    /// The partner decides, in its answer or through the sidecar.
+    #[default]
+    Partner,
+    /// The connector routes through Salesforce itself.
+    Salesforce,
+    /// Every request is answered `success=false`.
+    Reject,
+}
+
+impl RoutingStrategy {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Partner => "partner",
+            Self::Salesforce => "salesforce",
+            Self::Reject => "reject",
+        }
+    }
+}
+
+impl fmt::Display for RoutingStrategy {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+/// The error for a strategy name that is not `partner`, `salesforce` or `reject`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("routing strategy must be partner, salesforce or reject, got {0:?}")]
+pub struct UnknownStrategy(pub String);
+
+impl FromStr for RoutingStrategy {
+    type Err = UnknownStrategy;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "partner" => Ok(Self::Partner),
+            "salesforce" => Ok(Self::Salesforce),
+            "reject" => Ok(Self::Reject),
+            _ => Err(UnknownStrategy(text.to_owned())),
+        }
+    }
+}
+
+/// The routing type of a request, as the Interaction Service spells it; `None` for a value
+/// this version does not know.
+pub fn wire_routing_type(event: &RoutingRequestedEvent) -> Option<RoutingType> {
+    let routing_type = event
+        .routing_type
+        .as_ref()
+        .unwrap_or(&event.routing_context.routing_type);
+    match routing_type {
+        events::RoutingType::Initial => Some(RoutingType::Initial),
+        events::RoutingType::Transfer => Some(RoutingType::Transfer),
+        events::RoutingType::Conference => Some(RoutingType::Conference),
+        events::RoutingType::Other(_) => None,
+    }
+}
+
+/// The requested target, reading the rep's id from `rep_user_field` of `routingParameters`
+/// when that is not the spec's `userId` (spec §7 gap 3).
+pub fn target_of(event: &RoutingRequestedEvent, rep_user_field: &str) -> RoutingTarget {
+    let target = event.target();
+    if rep_user_field == "userId" || matches!(target, RoutingTarget::Flow { .. }) {
+        return target;
+    }
+    match custom_rep_id(event, rep_user_field) {
+        Some(user_id) => RoutingTarget::Rep { user_id },
+        None => target,
+    }
+}
+
+/// A non-empty string at `routingParameters.<field>` of the raw routing payload.
+fn custom_rep_id(event: &RoutingRequestedEvent, field: &str) -> Option<String> {
+    let routing: serde_json::Value = serde_json::from_str(event.raw_routing()).ok()?;
+    routing
+        .get("routingParameters")?
+        .get(field)?
+        .as_str()
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+}
+
+/// What the `salesforce` strategy decided, and an `/agentWork` owed after posting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrategyPlan {
+    /// The routingResult to post.
+    pub decision: Decision,
+    /// An `/agentWork` to make after routingResult (rep transfers short of time).
+    pub follow_up: Option<AgentWorkFollowUp>,
+}
+
+impl StrategyPlan {
+    fn decided(decision: Decision) -> Self {
+        Self {
+            decision,
+            follow_up: None,
+        }
+    }
+
+    fn failed(error_message: String) -> Self {
+        Self::decided(Decision::Failed { error_message })
+    }
+}
+
+/// What the salesforce strategy needs to know about one request.
+#[derive(Debug, Clone, Copy)]
+pub struct SalesforceRequest<'a> {
+    /// `channelData.eventId`, the AgentWork's `routingCorrelationId`.
+    pub event_id: &'a str,
+    /// The conversation.
+    pub conversation_identifier: &'a str,
+    /// The routing type, when known.
+    pub routing_type: Option<RoutingType>,
+    /// The MessagingSession id.
+    pub work_item_id: &'a str,
+    /// The request's deadlines.
+    pub timeline: Timeline,
+    /// The configured window, for scaling reserves.
+    pub window: std::time::Duration,
+}
+
+impl SalesforceRequest<'_> {
+    /// `/route` and `/agentWork` require a routing type; an unknown one is sent as a transfer.
+    fn required_routing_type(&self) -> RoutingType {
+        self.routing_type.unwrap_or(RoutingType::Transfer)
+    }
+}
+
+/// The `reject` strategy's plan.
+pub fn reject() -> StrategyPlan {
+    StrategyPlan::failed(REJECT_MESSAGE.to_owned())
+}
+
+/// Carries out the `salesforce` strategy for `target` and says what to post.
+pub async fn route_in_salesforce(
+    client: &InteractionClient,
+    target: &RoutingTarget,
+    request: &SalesforceRequest<'_>,
+) -> StrategyPlan {
+    match target {
+        RoutingTarget::Queue { queue_id } => {
+            let routing_info = RoutingInfo {
+                queue_id: Some(queue_id.clone()),
+                ..RoutingInfo::default()
+            };
+            post_route(client, request, routing_info, "queue").await
+        }
+        RoutingTarget::Flow {
+            flow_id,
+            fallback_queue_id: Some(queue_id),
+        } => {
+            let routing_info = RoutingInfo {
+                flow: Some(FlowRouting {
+                    flow_id: flow_id.clone(),
+                    queue_id: queue_id.clone(),
+                }),
+                ..RoutingInfo::default()
+            };
+            post_route(client, request, routing_info, "flow").await
+        }
+        // Where a flow's fallback queue comes from is a spec gap; without one Salesforce
+        // answers 10024, so the request is answered as that failure without the call.
+        RoutingTarget::Flow {
+            fallback_queue_id: None,
+            ..
+        } => StrategyPlan::failed(
+            "flow transfer needs a fallback queue and the request names none".to_owned(),
+        ),
+        RoutingTarget::Rep { user_id } => assign_to_rep(client, request, user_id).await,
+        RoutingTarget::External { .. } => StrategyPlan::decided(Decision::Routed {
+            externally_routed: true,
+        }),
+        RoutingTarget::Bot { .. } => {
+            StrategyPlan::failed("transfers to bots are not supported by this channel".to_owned())
+        }
+        RoutingTarget::Unknown => StrategyPlan::failed(
+            "the routing request names no rep, queue, flow or external contact".to_owned(),
+        ),
+    }
+}
+
+/// `POST /route`, then a plan for routingResult.
+async fn post_route(
+    client: &InteractionClient,
+    request: &SalesforceRequest<'_>,
+    routing_info: RoutingInfo,
+    kind: &str,
+) -> StrategyPlan {
+    let body = PostRouteRequest {
+        conversation_identifier: request.conversation_identifier.to_owned(),
+        routing_type: request.required_routing_type(),
+        routing_info: Some(routing_info),
+    };
+    let until = request.timeline.preliminary_deadline(request.window);
+    let routed = bounded(until, || client.post_route(&body)).await;
+    match routed {
+        Ok(_) => {
+            info!(
+                event_id = request.event_id,
+                kind, "conversation routed through salesforce"
+            );
+            StrategyPlan::decided(Decision::Routed {
+                externally_routed: false,
+            })
+        }
+        Err(error) => {
+            warn!(event_id = request.event_id, kind, error = %error, "route request failed");
+            StrategyPlan::failed(format!("{kind} routing failed: {}", api_error_text(&error)))
+        }
+    }
+}
+
+/// `POST /agentWork` then routingResult; routingResult first when time is short.
+async fn assign_to_rep(
+    client: &InteractionClient,
+    request: &SalesforceRequest<'_>,
+    user_id: &str,
+) -> StrategyPlan {
+    let routed = Decision::Routed {
+        externally_routed: false,
+    };
+    let post_first = StrategyPlan {
+        decision: routed.clone(),
+        follow_up: Some(AgentWorkFollowUp {
+            user_id: user_id.to_owned(),
+        }),
+    };
+    if request
+        .timeline
+        .too_late_for_agent_work_first(request.window)
+    {
+        info!(
+            event_id = request.event_id,
+            "little time left, posting the routing result before agent work"
+        );
+        return post_first;
+    }
+    let until = request.timeline.preliminary_deadline(request.window);
+    match agent_work(client, request, user_id, until).await {
+        Ok(()) => StrategyPlan::decided(routed),
+        Err(error) if error.class() == ErrorClass::Permanent => StrategyPlan::failed(format!(
+            "the conversation could not be assigned to the rep: {}",
+            api_error_text(&error)
+        )),
+        Err(error) => {
+            warn!(event_id = request.event_id, error = %error, "agent work did not succeed in time, posting the routing result first");
+            post_first
+        }
+    }
+}
+
+/// `POST /agentWork` for `user_id`, retried until `until`; 15109 counts as done.
+pub async fn agent_work(
+    client: &InteractionClient,
+    request: &SalesforceRequest<'_>,
+    user_id: &str,
+    until: Instant,
+) -> Result<(), InteractionError> {
+    let body = AgentWorkRequest {
+        user_id: user_id.to_owned(),
+        work_item_id: request.work_item_id.to_owned(),
+        capacity: Some(Capacity::Weight(AGENT_WORK_CAPACITY_WEIGHT)),
+        routing_context: Some(AgentWorkRoutingContext {
+            conversation_identifier: request.conversation_identifier.to_owned(),
+            routing_type: request.required_routing_type(),
+            routing_correlation_id: request.event_id.to_owned(),
+        }),
+        agent_action_visibilities: None,
+    };
+    match bounded(until, || client.post_agent_work(&body)).await {
+        Ok(_) => Ok(()),
+        Err(error) if error.code() == Some(AGENT_WORK_EXISTS_CODE) => {
+            info!(
+                event_id = request.event_id,
+                "agent work already exists, counted as done"
+            );
+            Ok(())
+        }
+        Err(error) => {
+            error!(event_id = request.event_id, error = %error, "agent work failed");
+            Err(error)
+        }
+    }
+}
+
+/// Retries `op` until `until`, and cuts off an attempt still in flight there.
+pub async fn bounded<T, F, Fut>(until: Instant, op: F) -> Result<T, InteractionError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, InteractionError>>,
+{
+    match tokio::time::timeout_at(until, retry_until(until, op)).await {
+        Ok(result) => result,
+        Err(_elapsed) => Err(InteractionError::DeadlineExceeded),
+    }
+}
+
+/// Salesforce's message and code for the rep, else the error's text.
+fn api_error_text(error: &InteractionError) -> String {
+    match (error.message(), error.code()) {
+        (Some(message), Some(code)) => format!("{message} (code {code})"),
+        (Some(message), None) => message.to_owned(),
+        _ => error.to_string(),
+    }
+}
