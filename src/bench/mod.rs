@@ -4,6 +4,30 @@
 pub mod pipeline;
 pub mod pubsub;
 
+use crate::harness::FakeSalesforce;
+use crate::pubsub::{
+    EndpointConfig, PubSubCredentials, ReplayStart, StaticCredentials, SubscriberConfig,
+};
+use crate::secret::SecretString;
+
+/// A plaintext subscription to `fake` from EARLIEST, with its static token.
+pub fn earliest_subscription(fake: &FakeSalesforce) -> (SubscriberConfig, StaticCredentials) {
+    let endpoints = fake.endpoints();
+    let mut config = SubscriberConfig::new(endpoints.topic.clone());
+    config.endpoint = EndpointConfig {
+        url: endpoints.pubsub.clone(),
+        insecure: true,
+        ..EndpointConfig::default()
+    };
+    config.start = ReplayStart::Earliest;
+    let credentials = StaticCredentials(PubSubCredentials {
+        access_token: SecretString::new(endpoints.token.clone()),
+        instance_url: endpoints.instance_url.clone(),
+        tenant_id: endpoints.org_id.clone(),
+    });
+    (config, credentials)
+}
+
 /// A payload the size and shape of a real BYOC text message envelope.
 pub fn sample_text_message_payload(sequence: u64) -> String {
     serde_json::json!({

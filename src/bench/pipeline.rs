@@ -20,10 +20,7 @@ use crate::channel::{AnyChannel, WebhookChannel, WebhookOptions};
 use crate::harness::topic::NewEvent;
 use crate::harness::{FakeConfig, FakeSalesforce};
 use crate::pipeline::{Pipeline, PipelineSettings};
-use crate::pubsub::{
-    EndpointConfig, PubSubCredentials, ReplayStart, StaticCredentials, Subscriber, SubscriberConfig,
-};
-use crate::secret::SecretString;
+use crate::pubsub::Subscriber;
 use crate::store::{CheckpointWriter, Store, StoreOptions};
 
 /// Why a scenario failed.
@@ -102,18 +99,7 @@ async fn start_pipeline(
     store_dir: &std::path::Path,
 ) -> BenchResult<CancellationToken> {
     let endpoints = fake.endpoints().clone();
-    let mut config = SubscriberConfig::new(endpoints.topic.clone());
-    config.endpoint = EndpointConfig {
-        url: endpoints.pubsub.clone(),
-        insecure: true,
-        ..EndpointConfig::default()
-    };
-    config.start = ReplayStart::Earliest;
-    let credentials = StaticCredentials(PubSubCredentials {
-        access_token: SecretString::new(endpoints.token.clone()),
-        instance_url: endpoints.instance_url.clone(),
-        tenant_id: endpoints.org_id.clone(),
-    });
+    let (config, credentials) = super::earliest_subscription(fake);
     let shutdown = CancellationToken::new();
     let subscriber = Subscriber::spawn(config, credentials, shutdown.child_token())?;
     let store = Store::open(store_dir.join("bench.redb"), StoreOptions::default())?;

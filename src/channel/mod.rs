@@ -23,7 +23,7 @@ mod webhook;
 pub use retry::{deliver_with_retry, RetryPolicy, RetryStopped};
 pub use stdout::StdoutChannel;
 pub use webhook::{
-    PartnerResponse, WebhookChannel, WebhookError, WebhookOptions, EVENT_TYPE_HEADER,
+    redacted_url, PartnerResponse, WebhookChannel, WebhookError, WebhookOptions, EVENT_TYPE_HEADER,
     IDEMPOTENCY_KEY_HEADER, WEBHOOK_CONNECT_TIMEOUT, WEBHOOK_REQUEST_TIMEOUT,
     WEBHOOK_RESPONSE_BODY_LIMIT_BYTES,
 };

@@ -60,7 +60,7 @@ impl std::fmt::Debug for WebhookOptions {
 }
 
 /// The URL without its query or credentials, which may hold tokens.
-fn redacted_url(url: &str) -> String {
+pub fn redacted_url(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(parsed) => {
             let query = if parsed.query().is_some() {

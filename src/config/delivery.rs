@@ -175,21 +175,4 @@ pub(super) fn check_secret(key: &str, secret: Option<&SecretString>, problems: &
     }
 }
 
-/// The URL without its query or credentials, which may hold tokens.
-pub(super) fn redacted_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(parsed) => {
-            let query = if parsed.query().is_some() {
-                "?[redacted]"
-            } else {
-                ""
-            };
-            format!(
-                "{}{}{query}",
-                parsed.origin().ascii_serialization(),
-                parsed.path()
-            )
-        }
-        Err(_) => "[unparseable url]".to_owned(),
-    }
-}
+pub(super) use crate::channel::redacted_url;
