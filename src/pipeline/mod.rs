@@ -31,7 +31,7 @@ use crate::channel::retry::RetryPolicy;
 use crate::channel::{AnyChannel, Delivery};
 use crate::events::{decode_event, EventContext, FieldNames, OutboundEvent};
 use crate::pubsub::{AckHandle, ReceivedEvent, ReplayId, Subscriber, SubscriberItem};
-use crate::store::{CheckpointWriter, Store, StoreError};
+use crate::store::{CheckpointWriter, StoreError};
 use crate::telemetry::Telemetry;
 
 /// Default number of lanes delivering at once.
@@ -163,11 +163,6 @@ impl Pipeline {
     /// Counters, shared with whoever wants to watch.
     pub fn stats(&self) -> Arc<PipelineStats> {
         self.stats.clone()
-    }
-
-    /// The store the pipeline checkpoints into.
-    pub fn store(&self) -> &Store {
-        self.writer.store()
     }
 
     /// Runs until `shutdown` fires or the subscriber stops, then drains in-flight work for

@@ -451,8 +451,8 @@ impl<C: CredentialSource> StreamTask<C> {
             auth_refresh: String::new(),
         };
         let requests = fetch_requests(first_request, self.shared.clone());
-        let mut inbound = match self.client.subscribe(requests).await {
-            Ok((inbound, _credentials)) => inbound,
+        let (mut inbound, stream_credentials) = match self.client.subscribe(requests).await {
+            Ok((inbound, credentials)) => (inbound, credentials),
             Err(failure) => return not_healthy(StreamEnd::Failed(failure)),
         };
         self.shared
@@ -477,7 +477,12 @@ impl<C: CredentialSource> StreamTask<C> {
                     }
                 }
                 Ok(Err(status)) => {
-                    let failure = self.rejected_stream(status).await;
+                    // Report exactly the token this stream was opened with, so a token someone
+                    // else already replaced is not refreshed a second time.
+                    let failure = RpcError::Status {
+                        status,
+                        credentials: Box::new(stream_credentials),
+                    };
                     return StreamOutcome {
                         end: StreamEnd::Failed(failure),
                         healthy,
@@ -535,17 +540,6 @@ impl<C: CredentialSource> StreamTask<C> {
             }
         }
         Ok(())
-    }
-
-    /// Wraps a stream error with the credentials in use, for a precise refresh.
-    async fn rejected_stream(&self, status: tonic::Status) -> RpcError {
-        match self.client.credential_source().credentials().await {
-            Ok(credentials) => RpcError::Status {
-                status,
-                credentials: Box::new(credentials),
-            },
-            Err(err) => RpcError::Credentials(err),
-        }
     }
 
     fn new_backoff(&self) -> backon::ExponentialBackoff {

@@ -86,8 +86,7 @@ impl Partner {
         self.received.lock().unwrap().clone()
     }
 
-    /// Requests answered with 2xx (by recomputing the behaviour is not possible, so tests
-    /// that need it track statuses themselves); here: distinct sequence numbers seen.
+    /// The distinct message sequence numbers received so far (any answer, retries counted once).
     pub fn distinct_seqs(&self) -> std::collections::BTreeSet<u64> {
         self.received()
             .iter()
