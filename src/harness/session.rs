@@ -8,6 +8,7 @@
 //! recorded in a [`SessionLog`] so tests can check flow control from the server's side.
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{FutureExt, Stream, StreamExt};
@@ -116,6 +117,9 @@ pub(crate) async fn run<S>(
         let _ = session.outbound.send(Err(status)).await;
     }
 }
+
+/// How much of an injected delay is left to a precise OS sleep rather than tokio's timer.
+const TIMER_SLACK: Duration = Duration::from_millis(2);
 
 struct Session {
     fake: Arc<PubSubFake>,
@@ -349,10 +353,25 @@ impl Session {
         Ok(())
     }
 
+    /// Waits out the injected latency, to within a fraction of a millisecond.
+    ///
+    /// Tokio's timer rounds every deadline up to its next millisecond tick and wakes a little
+    /// later still, which added about 1.2 ms to each 20 ms delay: the fake was slower than it
+    /// claimed to be. So the timer covers all but the last [`TIMER_SLACK`], and a blocking thread,
+    /// whose OS sleep is precise, covers the rest.
     async fn delay(&self) {
         let latency = self.fake.faults.latency();
-        if !latency.is_zero() {
-            tokio::time::sleep(latency).await;
+        if latency.is_zero() {
+            return;
+        }
+        let deadline = std::time::Instant::now() + latency;
+        if let Some(coarse) = latency.checked_sub(TIMER_SLACK) {
+            tokio::time::sleep(coarse).await;
+        }
+        let rest = deadline.saturating_duration_since(std::time::Instant::now());
+        if !rest.is_zero() {
+            // The closure cannot panic; a join error would only mean the runtime is stopping.
+            let _ = tokio::task::spawn_blocking(move || std::thread::sleep(rest)).await;
         }
     }
 
