@@ -13,7 +13,6 @@ use std::sync::{Arc, OnceLock};
 
 use axum::response::IntoResponse;
 use std::time::Duration;
-use tower::ServiceExt;
 
 use std::sync::atomic::Ordering;
 
@@ -30,7 +29,9 @@ use crate::events::FieldNames;
 use crate::interaction::{InteractionClient, InteractionError};
 use crate::pipeline::{Pipeline, PipelineError, PipelineSettings, RoutingSink};
 use crate::pubsub::{ReplayId, Subscriber, SubscriberError};
-use crate::routing::{RoutingDeps, RoutingEngine, RoutingError};
+use crate::routing::{
+    decision_response, RoutingDeps, RoutingEngine, RoutingError, SIDECAR_DECISION_PATH,
+};
 use crate::server::{self, Readiness, ServerState};
 use crate::store::{CheckpointWriter, Store, StoreError};
 use crate::telemetry::Telemetry;
@@ -77,17 +78,27 @@ pub enum ConnectorError {
 
 /// Runs the connector described by `config` until `shutdown` fires.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), ConnectorError> {
-    let telemetry = Telemetry::new();
-    let readiness = Readiness::new();
     let listener = TcpListener::bind(config.server.listen)
         .await
         .map_err(|source| ConnectorError::Listen {
             address: config.server.listen,
             source,
         })?;
+    run_on(config, listener, shutdown).await
+}
+
+/// [`run`], serving the sidecar API on `listener` instead of binding `server.listen`, so an
+/// embedding harness can bind port 0 and know the address before the connector starts.
+pub async fn run_on(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), ConnectorError> {
+    let telemetry = Telemetry::new();
+    let readiness = Readiness::new();
     let server_stop = CancellationToken::new();
     // The sidecar routes exist from the start; they answer 503 until routing is running.
-    let sidecar: Arc<OnceLock<axum::Router>> = Arc::default();
+    let sidecar: Arc<OnceLock<RoutingEngine>> = Arc::default();
     let server = tokio::spawn(server::serve(
         listener,
         ServerState::new(readiness.clone(), telemetry.clone()),
@@ -112,7 +123,7 @@ async fn run_pipeline(
     shutdown: CancellationToken,
     readiness: &Readiness,
     telemetry: Telemetry,
-    sidecar: &OnceLock<axum::Router>,
+    sidecar: &OnceLock<RoutingEngine>,
 ) -> Result<(), ConnectorError> {
     let provider = TokenProvider::new(&config.auth)?;
     let Some(grant) = first_grant(&provider, &shutdown).await? else {
@@ -190,7 +201,7 @@ async fn run_pipeline(
     let resumed = engine.resume().await?;
     info!(?resumed, "pending routing requests resumed");
     // Set once; a second set cannot happen because run_pipeline runs once per process.
-    let _ = sidecar.set(engine.sidecar_router());
+    let _ = sidecar.set(engine.clone());
     let routing: Arc<dyn RoutingSink> = Arc::new(routing_sink::EngineSink(engine.clone()));
     let writer = CheckpointWriter::spawn(store);
     let acks = subscriber.acks();
@@ -239,16 +250,18 @@ async fn run_pipeline(
     Ok(())
 }
 
-/// Routes `/v1/...` sidecar calls to the routing engine's router once it exists.
-fn late_bound_sidecar(sidecar: Arc<OnceLock<axum::Router>>) -> axum::Router {
-    let handler = move |request: axum::extract::Request| {
-        let sidecar = sidecar.clone();
+/// Serves the sidecar decision endpoint, answering `503` until the routing engine exists.
+///
+/// The engine is late-bound rather than its router: a router called from inside another
+/// route's handler would see the outer route's path parameters as well as its own, and its
+/// `Path` extractor would then refuse every call with a `500`.
+fn late_bound_sidecar(engine: Arc<OnceLock<RoutingEngine>>) -> axum::Router {
+    let handler = move |axum::extract::Path(event_id): axum::extract::Path<String>,
+                        body: axum::body::Bytes| {
+        let engine = engine.clone();
         async move {
-            match sidecar.get() {
-                Some(router) => match router.clone().oneshot(request).await {
-                    Ok(response) => response,
-                    Err(never) => match never {},
-                },
+            match engine.get() {
+                Some(engine) => decision_response(engine, event_id, &body).await,
                 None => (
                     axum::http::StatusCode::SERVICE_UNAVAILABLE,
                     [(axum::http::header::RETRY_AFTER, "1")],
@@ -258,7 +271,7 @@ fn late_bound_sidecar(sidecar: Arc<OnceLock<axum::Router>>) -> axum::Router {
             }
         }
     };
-    axum::Router::new().route("/v1/{*rest}", axum::routing::any(handler))
+    axum::Router::new().route(SIDECAR_DECISION_PATH, axum::routing::post(handler))
 }
 
 /// Gets the first token, retrying transient failures until it works or shutdown fires;

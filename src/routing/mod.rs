@@ -46,7 +46,7 @@ pub use engine::{RequestStatus, RoutingEngine};
 pub use partner::{PartnerDecision, ROUTING_REQUESTED_TYPE};
 pub use pending::TERMINAL_RECORD_RETENTION;
 pub use resume::ResumeSummary;
-pub use sidecar::{SidecarOutcome, SIDECAR_DECISION_PATH};
+pub use sidecar::{decision_response, SidecarOutcome, SIDECAR_DECISION_PATH};
 pub use stats::{RoutingObserver, RoutingStats, RoutingStatsSnapshot};
 pub use strategy::{RoutingStrategy, UnknownStrategy, AGENT_WORK_EXISTS_CODE, REJECT_MESSAGE};
 pub use work_item::{session_query, LEARNED_SESSIONS_CAPACITY, MESSAGING_SESSION_PREFIX};

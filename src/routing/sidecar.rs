@@ -65,7 +65,13 @@ async fn decide(
     Path(event_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let decision = match PartnerDecision::from_json(&body) {
+    decision_response(&engine, event_id, &body).await
+}
+
+/// Handles one decision `body` for `event_id` and builds the endpoint's answer; for servers
+/// that route [`SIDECAR_DECISION_PATH`] themselves instead of merging [`router`].
+pub async fn decision_response(engine: &RoutingEngine, event_id: String, body: &[u8]) -> Response {
+    let decision = match PartnerDecision::from_json(body) {
         Ok(decision) => decision,
         Err(problem) => {
             return answer(

@@ -1,6 +1,8 @@
 //! Helpers for delivery tests: a real HTTP partner endpoint that records what it gets and
 //! answers as the test says, numbered text-message events, and a pipeline assembled over
-//! the fake Salesforce the way the connector assembles it.
+//! the fake Salesforce the way the connector assembles it; plus, for end-to-end tests, the
+//! real connector binary (config file, sidecar address, sidecar decisions, SIGKILL) and
+//! routing requests built from the fixtures.
 
 #![allow(dead_code)]
 
@@ -281,6 +283,28 @@ pub fn scratch_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// A [`scratch_dir`] removed on drop, so a failing test leaves nothing behind either.
+pub struct ScratchDir(std::path::PathBuf);
+
+impl ScratchDir {
+    /// A fresh scratch directory named after `name`.
+    pub fn new(name: &str) -> Self {
+        Self(scratch_dir(name))
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        // Best effort: a leftover temp dir is harmless.
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn rand_suffix() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -349,4 +373,227 @@ listen = "127.0.0.1:0"
         store = store_path.display(),
         routing = routing,
     )
+}
+
+/// Starts the fake Salesforce on loopback enforcing a routing window of `window` (the fake's
+/// default is Salesforce's 60 s; tests that shrink `routing.window_secs` shrink it to match).
+pub async fn start_fake_with_routing_window(window: Duration) -> FakeSalesforce {
+    byoc_connector::install_crypto_provider();
+    FakeSalesforce::start(byoc_connector::harness::FakeConfig {
+        routing_window: Some(window),
+        ..byoc_connector::harness::FakeConfig::default()
+    })
+    .await
+    .expect("fake salesforce starts")
+}
+
+/// The payload of `tests/fixtures/events/routing-requested-<kind>.json`, moved to
+/// `conversation`, with `event_id` as `channelData.eventId` (channelData is a JSON string).
+pub fn routing_request_payload(
+    kind: &str,
+    conversation: &str,
+    event_id: &str,
+) -> serde_json::Value {
+    let path = format!(
+        "{}/tests/fixtures/events/routing-requested-{kind}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let fixture: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut payload = fixture["payload"].clone();
+    let request = &mut payload["payload"];
+    request["conversationIdentifier"] = conversation.into();
+    let parameters = &mut request["routingParameters"];
+    let mut channel_data: serde_json::Value = serde_json::from_str(
+        parameters["channelData"]
+            .as_str()
+            .expect("channelData is a JSON string"),
+    )
+    .unwrap();
+    channel_data["eventId"] = event_id.into();
+    channel_data["conversationId"] = conversation.into();
+    parameters["channelData"] = channel_data.to_string().into();
+    payload
+}
+
+/// A `RoutingRequested` event carrying `payload`, with `CreatedDate` `created_ms`.
+pub fn routing_requested_event(payload: &serde_json::Value, created_ms: i64) -> NewEvent {
+    NewEvent {
+        event_type: Some("RoutingRequested".to_owned()),
+        payload: Some(payload.to_string()),
+        created_date: Some(created_ms),
+        ..NewEvent::default()
+    }
+}
+
+/// Wall-clock Unix epoch milliseconds, the unit of `CreatedDate`.
+pub fn epoch_ms() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(since_epoch.as_millis()).unwrap()
+}
+
+/// Longest the real binary may take to log its sidecar address.
+const CONNECTOR_START_LIMIT: Duration = Duration::from_secs(30);
+/// Longest a killed connector may take to be reaped.
+const CONNECTOR_EXIT_LIMIT: Duration = Duration::from_secs(10);
+/// Sidecar calls answered 503 (routing still starting or resuming) are retried this often…
+const SIDECAR_ATTEMPTS: u32 = 100;
+/// …this far apart.
+const SIDECAR_RETRY_DELAY: Duration = Duration::from_millis(100);
+/// The log line naming the sidecar server's bound address.
+const SIDECAR_LISTENING: &str = "sidecar server listening";
+
+/// The real `byoc-connector` binary running `run --config <file>`, killed on drop.
+///
+/// The sidecar address is read from the binary's own "sidecar server listening" log line
+/// rather than reserved up front: the config keeps `listen = "127.0.0.1:0"`, so there is no
+/// window between releasing a reserved port and the binary binding it in which another test
+/// (or process) could take it, and the address used is the one the binary actually bound.
+pub struct ConnectorProcess {
+    child: tokio::process::Child,
+    /// Where the sidecar API (`/v1/routing/{eventId}/result`, `/livez`, …) listens.
+    pub sidecar: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+    http: reqwest::Client,
+}
+
+impl ConnectorProcess {
+    /// Spawns the binary on `config` and waits (bounded) until its sidecar server listens.
+    pub async fn start(config: &Path) -> Self {
+        use tokio::io::AsyncBufReadExt;
+
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_byoc-connector"))
+            .args(["run", "--config"])
+            .arg(config)
+            .env(
+                "RUST_LOG",
+                "warn,byoc_connector::server=info,byoc_connector::routing=info",
+            )
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the connector binary starts");
+        let stderr = child.stderr.take().unwrap();
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (address_tx, address_rx) = tokio::sync::oneshot::channel();
+        let lines_log = log.clone();
+        // Drains stderr for the whole life of the process (a full pipe would block it) and
+        // hands over the first sidecar address; ends when the process closes stderr.
+        tokio::spawn(async move {
+            let mut address_tx = Some(address_tx);
+            let mut lines = tokio::io::BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(address) = sidecar_address_in(&line) {
+                    if let Some(sender) = address_tx.take() {
+                        let _ = sender.send(address);
+                    }
+                }
+                lines_log.lock().unwrap().push(line);
+            }
+        });
+        let sidecar = match tokio::time::timeout(CONNECTOR_START_LIMIT, address_rx).await {
+            Ok(Ok(address)) => address,
+            outcome => panic!(
+                "the connector did not log its sidecar address ({}); its log:\n{}",
+                if outcome.is_err() {
+                    "timed out"
+                } else {
+                    "it exited"
+                },
+                log.lock().unwrap().join("\n")
+            ),
+        };
+        assert!(sidecar.ip().is_loopback(), "sidecar on {sidecar}");
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Self {
+            child,
+            sidecar,
+            log,
+            http,
+        }
+    }
+
+    /// Everything the process logged so far, one JSON line each.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// `POST /v1/routing/{event_id}/result` with `decision`; returns the status and JSON body.
+    /// A `503` (routing starting, or the request not resumed yet) is retried, boundedly.
+    pub async fn decide(
+        &self,
+        event_id: &str,
+        decision: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let url = format!("http://{}/v1/routing/{event_id}/result", self.sidecar);
+        for _ in 0..SIDECAR_ATTEMPTS {
+            let response = self
+                .http
+                .post(&url)
+                .json(decision)
+                .send()
+                .await
+                .expect("the sidecar answers");
+            let status = response.status().as_u16();
+            if status != 503 {
+                let body = response.json().await.unwrap_or(serde_json::Value::Null);
+                return (status, body);
+            }
+            tokio::time::sleep(SIDECAR_RETRY_DELAY).await;
+        }
+        panic!(
+            "the sidecar still answered 503 after {SIDECAR_ATTEMPTS} attempts; log:\n{}",
+            self.log()
+        );
+    }
+
+    /// SIGKILLs the process (no shutdown, no drain, as in a crash) and reaps it.
+    pub async fn kill(mut self) {
+        self.child
+            .start_kill()
+            .expect("the connector can be killed");
+        tokio::time::timeout(CONNECTOR_EXIT_LIMIT, self.child.wait())
+            .await
+            .expect("the killed connector exits in time")
+            .unwrap();
+    }
+}
+
+/// The address in a JSON "sidecar server listening" log line.
+fn sidecar_address_in(line: &str) -> Option<SocketAddr> {
+    let entry: serde_json::Value = serde_json::from_str(line).ok()?;
+    // The binary logs JSON; fields are nested unless a subscriber flattens them.
+    let fields = entry.get("fields").unwrap_or(&entry);
+    if fields.get("message")?.as_str()? != SIDECAR_LISTENING {
+        return None;
+    }
+    fields.get("address")?.as_str()?.parse().ok()
+}
+
+/// Writes the connector's config for `fake` into `dir` and returns its path: deliveries go
+/// to `delivery_url`, the store lives in `dir`, `routing` is the `[routing]` body.
+pub fn write_connector_config(
+    fake: &FakeSalesforce,
+    dir: &Path,
+    delivery_url: &str,
+    routing: &str,
+) -> std::path::PathBuf {
+    let path = dir.join("connector.toml");
+    let config =
+        connector_config_toml_with_routing(fake, delivery_url, &dir.join("state.redb"), routing);
+    std::fs::write(&path, config).unwrap();
+    path
 }
