@@ -142,9 +142,16 @@ struct BenchArgs {
     /// Conversations the events are spread over (throughput)
     #[arg(long, default_value_t = 100)]
     conversations: u64,
-    /// Events per second (latency)
-    #[arg(long, default_value_t = 1_000)]
-    rate: u64,
+    /// Events per second (latency; default 1000) or routing requests per second in the
+    /// steady phase (routing; default 50)
+    #[arg(long)]
+    rate: Option<u64>,
+    /// Routing requests in the steady phase (routing)
+    #[arg(long, default_value_t = 500)]
+    requests: u64,
+    /// Routing requests published at once after the steady phase (routing)
+    #[arg(long, default_value_t = 200)]
+    burst: u64,
     /// Seconds to run (latency, stalled)
     #[arg(long, default_value_t = 10)]
     seconds: u64,
@@ -162,6 +169,9 @@ enum BenchScenario {
     Latency,
     /// Partner never answers: the connector's peak memory as the backlog grows
     Stalled,
+    /// RoutingRequested at --rate for --requests, then a --burst at once; partner decision ->
+    /// routingResult latency and misses
+    Routing,
 }
 
 /// Exit status for a configuration error (sysexits EX_USAGE, as linkerd2-proxy uses).
@@ -203,7 +213,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    init_logs();
+    init_logs("info");
     let shutdown = CancellationToken::new();
     let signal_shutdown = shutdown.clone();
     tokio::spawn(async move {
@@ -258,7 +268,7 @@ async fn dlq(action: DlqAction, config: Config) -> anyhow::Result<()> {
 }
 
 async fn fake_salesforce(args: FakeSalesforceArgs) -> anyhow::Result<()> {
-    init_logs();
+    init_logs("info");
     let config = FakeConfig {
         pubsub_listen: args.listen,
         http_listen: args.http_listen,
@@ -295,6 +305,9 @@ async fn fake_salesforce(args: FakeSalesforceArgs) -> anyhow::Result<()> {
 }
 
 async fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    // Warnings only: the scenarios' own components (the in-process connector) would otherwise
+    // log every request and measure their logging.
+    init_logs("warn");
     match args.scenario {
         BenchScenario::Pubsub => {
             let report = byoc_connector::bench::pubsub::run(
@@ -312,7 +325,19 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
             println!("{report}");
         }
         BenchScenario::Latency => {
-            let report = byoc_connector::bench::pipeline::latency(args.rate, args.seconds)
+            let report =
+                byoc_connector::bench::pipeline::latency(args.rate.unwrap_or(1_000), args.seconds)
+                    .await
+                    .map_err(|err| anyhow::anyhow!(err))?;
+            println!("{report}");
+        }
+        BenchScenario::Routing => {
+            let plan = byoc_connector::bench::routing::RoutingBenchPlan {
+                steady_requests: args.requests,
+                rate: args.rate.unwrap_or(50),
+                burst: args.burst,
+            };
+            let report = byoc_connector::bench::routing::run(plan)
                 .await
                 .map_err(|err| anyhow::anyhow!(err))?;
             println!("{report}");
@@ -341,9 +366,10 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_logs() {
+/// JSON logs on stderr, filtered by `RUST_LOG` or else at `default_level`.
+fn init_logs(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)

@@ -3,6 +3,10 @@
 
 pub mod pipeline;
 pub mod pubsub;
+pub mod routing;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::harness::FakeSalesforce;
 use crate::pubsub::{
@@ -55,4 +59,74 @@ pub fn sample_text_message_payload(sequence: u64) -> String {
         }
     })
     .to_string()
+}
+
+/// Why a scenario failed.
+pub type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// A fresh directory for one scenario's store and config, under the system temp dir.
+fn scratch_dir(name: &str) -> BenchResult<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("byoc-bench-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// The `p` quantile (0..=1) of `sorted`, zero when it is empty.
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1));
+    sorted.get(index).copied().unwrap_or_default()
+}
+
+/// A connector config for `fake`, delivering to `partner_url`, with `routing` as the body of
+/// its `[routing]` table.
+fn connector_config(
+    fake: &FakeSalesforce,
+    partner_url: &str,
+    store: &Path,
+    routing: &str,
+) -> String {
+    let endpoints = fake.endpoints();
+    format!(
+        "[pubsub]\nendpoint = \"{}\"\ninsecure = true\ntopic = \"{}\"\nstart = \"earliest\"\n\n\
+         [auth]\nkind = \"static\"\ntoken = \"{}\"\ninstance_url = \"{}\"\norg_id = \"{}\"\n\n\
+         [interaction]\nbase_url = \"{}\"\nauthorization_context = \"{}\"\ninsecure = true\n\n\
+         [delivery]\nkind = \"webhook\"\nurl = \"{partner_url}\"\n\n\
+         [store]\npath = \"{}\"\n\n[server]\nlisten = \"127.0.0.1:0\"\n\n[routing]\n{routing}\n",
+        endpoints.pubsub,
+        endpoints.topic,
+        endpoints.token,
+        endpoints.instance_url,
+        endpoints.org_id,
+        endpoints.instance_url,
+        endpoints.authorization_context,
+        store.display(),
+    )
+}
+
+/// Serves `app` on a fresh loopback port for the rest of the process; returns the address.
+async fn serve_loopback(app: axum::Router) -> BenchResult<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
+    let address = listener.local_addr()?;
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        // A partner that waits on Nagle's algorithm would measure itself, not the connector.
+        let _ = tcp.set_nodelay(true);
+    });
+    tokio::spawn(async move {
+        // The bench process exits when the scenario ends.
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(address)
+}
+
+/// The string value of the first `"key":"…"` in compact JSON `body`, found without parsing it,
+/// so a bench partner measures the connector rather than its own JSON parsing.
+fn field_in<'a>(body: &'a [u8], key: &str) -> Option<&'a str> {
+    let pattern = format!("\"{key}\":\"");
+    let pattern = pattern.as_bytes();
+    let start = body
+        .windows(pattern.len())
+        .position(|window| window == pattern)?
+        + pattern.len();
+    let end = start + body[start..].iter().position(|byte| *byte == b'"')?;
+    std::str::from_utf8(&body[start..end]).ok()
 }

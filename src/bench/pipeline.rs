@@ -5,7 +5,6 @@
 //! partner that never answers and reports its peak resident memory as the backlog in
 //! Salesforce grows. Figures are printed, never asserted.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,7 +14,7 @@ use axum::routing::post;
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 
-use super::sample_text_message_payload;
+use super::{connector_config, percentile, sample_text_message_payload, scratch_dir};
 use crate::channel::{AnyChannel, WebhookChannel, WebhookOptions};
 use crate::harness::topic::NewEvent;
 use crate::harness::{FakeConfig, FakeSalesforce};
@@ -23,8 +22,7 @@ use crate::pipeline::{Pipeline, PipelineSettings};
 use crate::pubsub::Subscriber;
 use crate::store::{CheckpointWriter, Store, StoreOptions};
 
-/// Why a scenario failed.
-pub type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+use super::BenchResult;
 
 /// What the benchmark partner does with each request.
 #[derive(Clone)]
@@ -51,11 +49,11 @@ async fn partner(State(state): State<PartnerState>, body: axum::body::Bytes) -> 
 
 /// The number at the end of the first `"identifier":"…-<seq>"` in the envelope.
 fn sequence_in(body: &[u8]) -> Option<u64> {
-    const KEY: &[u8] = b"\"identifier\":\"";
-    let start = body.windows(KEY.len()).position(|window| window == KEY)? + KEY.len();
-    let end = start + body[start..].iter().position(|byte| *byte == b'"')?;
-    let identifier = std::str::from_utf8(&body[start..end]).ok()?;
-    identifier.rsplit('-').next()?.parse().ok()
+    super::field_in(body, "identifier")?
+        .rsplit('-')
+        .next()?
+        .parse()
+        .ok()
 }
 
 async fn start_partner(stalled: bool) -> BenchResult<(String, Arc<Mutex<Vec<(u64, Instant)>>>)> {
@@ -67,17 +65,8 @@ async fn start_partner(stalled: bool) -> BenchResult<(String, Arc<Mutex<Vec<(u64
     let app = Router::new()
         .route("/webhook", post(partner))
         .with_state(state);
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-    let url = format!("http://{}/webhook", listener.local_addr()?);
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        // A partner that waits on Nagle's algorithm would measure itself, not the connector.
-        let _ = tcp.set_nodelay(true);
-    });
-    tokio::spawn(async move {
-        // The bench process exits when the scenario ends.
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok((url, received))
+    let address = super::serve_loopback(app).await?;
+    Ok((format!("http://{address}/webhook"), received))
 }
 
 fn message(seq: u64, conversations: u64) -> NewEvent {
@@ -122,12 +111,6 @@ async fn start_pipeline(
         }
     });
     Ok(shutdown)
-}
-
-fn scratch_dir(name: &str) -> BenchResult<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("byoc-bench-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
 }
 
 /// Throughput: `events` backlog events over `conversations` conversations.
@@ -198,12 +181,7 @@ pub async fn latency(rate: u64, seconds: u64) -> BenchResult<String> {
     shutdown.cancel();
     fake.shutdown().await;
     std::fs::remove_dir_all(&dir).ok();
-    let percentile = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
+    let percentile = |p: f64| percentile(&latencies, p);
     Ok(format!(
         "latency at {rate} events/s for {seconds} s ({} delivered): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (publish -> webhook receipt)",
         latencies.len(),
@@ -227,7 +205,12 @@ pub async fn stalled(backlogs: &[u64], seconds: u64) -> BenchResult<String> {
         let config_path = dir.join("connector.toml");
         std::fs::write(
             &config_path,
-            connector_config(&fake, &url, &dir.join("state.redb")),
+            connector_config(
+                &fake,
+                &url,
+                &dir.join("state.redb"),
+                "strategy = \"reject\"",
+            ),
         )?;
         let mut child = tokio::process::Command::new(std::env::current_exe()?)
             .arg("run")
@@ -255,23 +238,4 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn connector_config(fake: &FakeSalesforce, partner_url: &str, store: &std::path::Path) -> String {
-    let endpoints = fake.endpoints();
-    format!(
-        "[pubsub]\nendpoint = \"{}\"\ninsecure = true\ntopic = \"{}\"\nstart = \"earliest\"\n\n\
-         [auth]\nkind = \"static\"\ntoken = \"{}\"\ninstance_url = \"{}\"\norg_id = \"{}\"\n\n\
-         [interaction]\nbase_url = \"{}\"\nauthorization_context = \"{}\"\ninsecure = true\n\n\
-         [delivery]\nkind = \"webhook\"\nurl = \"{partner_url}\"\n\n\
-         [store]\npath = \"{}\"\n\n[server]\nlisten = \"127.0.0.1:0\"\n\n[routing]\nstrategy = \"reject\"\n",
-        endpoints.pubsub,
-        endpoints.topic,
-        endpoints.token,
-        endpoints.instance_url,
-        endpoints.org_id,
-        endpoints.instance_url,
-        endpoints.authorization_context,
-        store.display(),
-    )
 }
