@@ -176,6 +176,7 @@ fn a_config_file_is_read_from_its_path() {
 
     assert_eq!(config.pubsub.topic, "/event/Partner_Event__e");
     assert_eq!(config.pipeline.grace(), Duration::from_secs(5));
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -239,6 +240,7 @@ fn the_pubsub_section_builds_the_subscriber_configuration() {
         subscriber.corrupted_replay_policy,
         CorruptedReplayPolicy::Fail
     );
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]

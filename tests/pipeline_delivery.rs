@@ -47,9 +47,16 @@ async fn a_partner_outage_loses_nothing_keeps_order_and_holds_credit_within_the_
         }
     }))
     .await;
-    let dir = scratch_dir("outage");
+    let dir = ScratchDir::new("outage");
     fake.publish(&numbered_messages(1_000, 7)).unwrap();
-    let pipeline = start_pipeline(&fake, &dir.join("store.redb"), &partner.url, None, |_| {}).await;
+    let pipeline = start_pipeline(
+        &fake,
+        &dir.path().join("store.redb"),
+        &partner.url,
+        None,
+        |_| {},
+    )
+    .await;
     // While the partner is down, consumption stops at the credit window.
     tokio::time::sleep(Duration::from_secs(10)).await;
     let received_while_down = pipeline.stats.received.load(Ordering::SeqCst);
@@ -92,9 +99,16 @@ async fn a_permanently_refused_event_is_dead_lettered_and_the_conversation_moves
         }
     }))
     .await;
-    let dir = scratch_dir("refused");
+    let dir = ScratchDir::new("refused");
     fake.publish(&numbered_messages(10, 1)).unwrap();
-    let pipeline = start_pipeline(&fake, &dir.join("store.redb"), &partner.url, None, |_| {}).await;
+    let pipeline = start_pipeline(
+        &fake,
+        &dir.path().join("store.redb"),
+        &partner.url,
+        None,
+        |_| {},
+    )
+    .await;
     wait_until("all ten are attempted", Duration::from_secs(20), || {
         partner.distinct_seqs().len() == 10
     })
@@ -156,12 +170,19 @@ async fn a_slow_conversation_does_not_delay_the_others() {
         }
     }))
     .await;
-    let dir = scratch_dir("isolation");
+    let dir = ScratchDir::new("isolation");
     // Conversation 0 first, then 200 events of four other conversations.
     let mut events = vec![message_event(&slow, 0), message_event(&slow, 1)];
     events.extend((2..202).map(|seq| message_event(&conversation_name(1 + seq % 4), seq)));
     fake.publish(&events).unwrap();
-    let pipeline = start_pipeline(&fake, &dir.join("store.redb"), &partner.url, None, |_| {}).await;
+    let pipeline = start_pipeline(
+        &fake,
+        &dir.path().join("store.redb"),
+        &partner.url,
+        None,
+        |_| {},
+    )
+    .await;
     wait_until(
         "the other conversations are delivered",
         Duration::from_secs(20),
@@ -198,12 +219,12 @@ async fn a_slow_conversation_does_not_delay_the_others() {
 async fn deliveries_carry_a_signature_that_verifies_with_the_documented_algorithm() {
     let fake = start_fake(false, PubSubFakeConfig::default()).await;
     let partner = Partner::accepting().await;
-    let dir = scratch_dir("signature");
+    let dir = ScratchDir::new("signature");
     let secret = "whsec-test-1234";
     fake.publish(&numbered_messages(3, 1)).unwrap();
     let pipeline = start_pipeline(
         &fake,
-        &dir.join("store.redb"),
+        &dir.path().join("store.redb"),
         &partner.url,
         Some(secret),
         |_| {},
@@ -240,7 +261,7 @@ async fn deliveries_carry_a_signature_that_verifies_with_the_documented_algorith
 async fn undecodable_bytes_are_dead_lettered_raw_and_the_stream_moves_on() {
     let fake = start_fake(false, PubSubFakeConfig::default()).await;
     let partner = Partner::accepting().await;
-    let dir = scratch_dir("bad-bytes");
+    let dir = ScratchDir::new("bad-bytes");
     fake.publish(&numbered_messages(2, 1)).unwrap();
     let garbage = vec![0xff, 0xfe, 0x00, 0x42, 0x13];
     fake.pubsub().topic.append(vec![ProducerEvent {
@@ -251,7 +272,14 @@ async fn undecodable_bytes_are_dead_lettered_raw_and_the_stream_moves_on() {
     }]);
     fake.publish(&[message_event(&conversation_name(0), 2)])
         .unwrap();
-    let pipeline = start_pipeline(&fake, &dir.join("store.redb"), &partner.url, None, |_| {}).await;
+    let pipeline = start_pipeline(
+        &fake,
+        &dir.path().join("store.redb"),
+        &partner.url,
+        None,
+        |_| {},
+    )
+    .await;
     wait_until(
         "the events after the bad one arrive",
         Duration::from_secs(20),
@@ -269,7 +297,7 @@ async fn undecodable_bytes_are_dead_lettered_raw_and_the_stream_moves_on() {
     assert!(letters[0].decoded_json.is_none());
     assert!(!letters[0].reason.is_empty());
     pipeline.stop().await;
-    let checkpoint = pipeline_checkpoint(&dir.join("store.redb"), &fake);
+    let checkpoint = pipeline_checkpoint(&dir.path().join("store.redb"), &fake);
     assert_eq!(
         checkpoint,
         Some(fake.pubsub().topic.latest_id()),
