@@ -33,33 +33,7 @@ const ROUTING_RESULT_AGE_BUCKETS_SECONDS: [f64; 12] = [
     0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 40.0, 45.0, 50.0, 55.0, 60.0,
 ];
 
-/// Why the Pub/Sub subscriber opened a new stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ReconnectReason {
-    /// The stream was silent for longer than the keepalive timeout.
-    Watchdog,
-    /// The server ended the stream cleanly.
-    ServerClosed,
-    /// The RPC failed (network, UNAVAILABLE, RESOURCE_EXHAUSTED, …).
-    StreamFailed,
-    /// The token was rejected and refreshed first.
-    AuthRejected,
-    /// The stored replay id was refused and the corrupted-replay policy applied.
-    ReplayReset,
-}
-
-impl ReconnectReason {
-    /// The label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Watchdog => "watchdog",
-            Self::ServerClosed => "server_closed",
-            Self::StreamFailed => "stream_failed",
-            Self::AuthRejected => "auth_rejected",
-            Self::ReplayReset => "replay_reset",
-        }
-    }
-}
+pub use crate::pubsub::ReconnectReason;
 
 /// What a posted routingResult said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -265,7 +239,8 @@ impl Telemetry {
     pub fn delivery_retried(&self, status: Option<StatusCode>, attempt: u32, reason: &str) {
         let status =
             status.map_or_else(|| "transport".to_owned(), |code| code.as_u16().to_string());
-        warn!(status = %status, attempt, reason, "delivery failed, will retry");
+        // The retry loop already logs each failure at warn with its idempotency key.
+        debug!(status = %status, attempt, reason, "delivery retry counted");
         let labels = StatusLabels { status };
         self.metrics.delivery_retries.get_or_create(&labels).inc();
     }
@@ -300,7 +275,8 @@ impl Telemetry {
 
     /// The subscriber opened a new stream because the previous one ended for `reason`.
     pub fn subscriber_reconnected(&self, reason: ReconnectReason) {
-        warn!(reason = reason.as_str(), "pubsub subscriber reconnected");
+        // The subscriber already logs why the stream ended.
+        debug!(reason = reason.as_str(), "pubsub reconnect counted");
         let labels = ReasonLabels {
             reason: reason.as_str(),
         };

@@ -45,6 +45,7 @@ fn retryable(retry_after: Option<Duration>) -> DeliveryError {
     DeliveryError::Retryable {
         reason: "partner answered 503 Service Unavailable".to_owned(),
         retry_after,
+        status: Some(http::StatusCode::SERVICE_UNAVAILABLE),
     }
 }
 

@@ -7,6 +7,7 @@ mod support;
 use std::process::Stdio;
 use std::time::Duration;
 
+use byoc_connector::harness::faults::FaultRequest;
 use byoc_connector::harness::pubsub_fake::PubSubFakeConfig;
 use pipeline_support::*;
 use support::start_fake;
@@ -90,6 +91,30 @@ async fn sigterm_drains_checkpoints_and_exits_zero_with_readiness_and_metrics_on
     assert!(
         metrics.contains("byoc_events_received_total 20"),
         "{metrics}"
+    );
+    // A stream that fails is subscribed again, and the reconnect is counted with its reason.
+    fake.apply_faults(&FaultRequest {
+        unavailable_after_events: Some(0),
+        ..FaultRequest::default()
+    });
+    let mut counted = String::new();
+    for _ in 0..300 {
+        counted = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if counted.contains("byoc_subscriber_reconnects_total{reason=\"stream_failed\"} 1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        counted.contains("byoc_subscriber_reconnects_total{reason=\"stream_failed\"} 1"),
+        "{counted}"
     );
 
     let status = std::process::Command::new("kill")

@@ -76,6 +76,13 @@ async fn a_partner_outage_loses_nothing_keeps_order_and_holds_credit_within_the_
     })
     .await;
     assert_first_deliveries_in_order(&partner.received());
+    let metrics = pipeline.telemetry.encode().unwrap();
+    let retries = metric_value(&metrics, "byoc_delivery_retries_total{status=\"503\"}");
+    // At least the head of each of the 7 conversations was refused and retried.
+    assert!(
+        retries >= 7.0,
+        "every 503 is counted as a retry, got {retries}: {metrics}"
+    );
     for session in fake.pubsub().sessions() {
         for request in &session.fetch_requests {
             assert!(
@@ -330,4 +337,12 @@ fn pipeline_checkpoint(
         .load_checkpoint(&fake.endpoints().org_id, &fake.endpoints().topic)
         .unwrap()?;
     Some(u64::from_be_bytes(bytes.try_into().unwrap()))
+}
+
+/// The value of the sample named `series` (name and labels) in Prometheus text, or 0.
+fn metric_value(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
 }

@@ -12,7 +12,7 @@ use byoc_connector::harness::avro::EventSchemaSpec;
 use byoc_connector::harness::faults::FaultRequest;
 use byoc_connector::harness::pubsub_fake::PubSubFakeConfig;
 use byoc_connector::harness::topic::NewEvent;
-use byoc_connector::pubsub::{ReplayStart, Subscriber, SubscriberItem};
+use byoc_connector::pubsub::{ReconnectReason, ReplayStart, Subscriber, SubscriberItem};
 use support::*;
 use tokio_util::sync::CancellationToken;
 
@@ -64,6 +64,8 @@ async fn a_stalled_stream_is_detected_by_the_watchdog_and_subscribed_again() {
     let shutdown = CancellationToken::new();
     let mut config = subscriber_config(&fake);
     config.keepalive_timeout = Duration::from_secs(300);
+    let (observer, reconnects) = recording_reconnects();
+    config.on_reconnect = observer;
     let mut subscriber =
         Subscriber::spawn(config, static_credentials(&fake), shutdown.clone()).unwrap();
     let acks = subscriber.acks();
@@ -96,6 +98,10 @@ async fn a_stalled_stream_is_detected_by_the_watchdog_and_subscribed_again() {
         fake.pubsub().sessions().len() >= 2,
         "a new stream was opened"
     );
+    assert!(reconnects
+        .lock()
+        .unwrap()
+        .contains(&ReconnectReason::Watchdog));
     shutdown.cancel();
     subscriber.join().await.unwrap();
     fake.shutdown().await;
@@ -112,6 +118,8 @@ async fn unavailable_mid_stream_resubscribes_losing_nothing_and_redelivering_onl
     });
     let mut config = subscriber_config(&fake);
     config.start = ReplayStart::Earliest;
+    let (observer, reconnects) = recording_reconnects();
+    config.on_reconnect = observer;
     let window = config.max_in_flight as usize;
     let shutdown = CancellationToken::new();
     let mut subscriber =
@@ -153,6 +161,10 @@ async fn unavailable_mid_stream_resubscribes_losing_nothing_and_redelivering_onl
         resumed.replay_preset, "CUSTOM",
         "resumed from the last acknowledged id"
     );
+    assert_eq!(
+        reconnects.lock().unwrap().first(),
+        Some(&ReconnectReason::StreamFailed)
+    );
     shutdown.cancel();
     subscriber.join().await.unwrap();
     fake.shutdown().await;
@@ -186,6 +198,8 @@ async fn an_expired_token_mid_stream_is_refreshed_and_the_stream_resumes() {
     fake.publish(&numbered_events(0, 100)).unwrap();
     let mut config = subscriber_config(&fake);
     config.start = ReplayStart::Earliest;
+    let (observer, reconnects) = recording_reconnects();
+    config.on_reconnect = observer;
     let shutdown = CancellationToken::new();
     let mut subscriber = Subscriber::spawn(config, credentials.clone(), shutdown.clone()).unwrap();
     for expected in 0..100 {
@@ -215,6 +229,10 @@ async fn an_expired_token_mid_stream_is_refreshed_and_the_stream_resumes() {
             .load(Ordering::SeqCst)
             >= 1
     );
+    assert!(reconnects
+        .lock()
+        .unwrap()
+        .contains(&ReconnectReason::AuthRejected));
     shutdown.cancel();
     subscriber.join().await.unwrap();
     fake.shutdown().await;

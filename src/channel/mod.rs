@@ -20,7 +20,9 @@ pub mod signature;
 mod stdout;
 mod webhook;
 
-pub use retry::{deliver_with_retry, RetryPolicy, RetryStopped};
+pub use retry::{
+    deliver_with_retry, deliver_with_retry_observed, RetryNotice, RetryPolicy, RetryStopped,
+};
 pub use stdout::StdoutChannel;
 pub use webhook::{
     redacted_url, PartnerResponse, WebhookChannel, WebhookError, WebhookOptions, EVENT_TYPE_HEADER,
@@ -64,6 +66,8 @@ pub enum DeliveryError {
         reason: String,
         /// The partner's `Retry-After`, when it sent one.
         retry_after: Option<Duration>,
+        /// The HTTP status that failed; `None` for connect errors, timeouts and local I/O.
+        status: Option<http::StatusCode>,
     },
     /// Do not try again; dead-letter the event.
     #[error("delivery failed permanently: {0}")]

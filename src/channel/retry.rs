@@ -69,6 +69,19 @@ pub enum RetryStopped {
     Cancelled,
 }
 
+/// A failed attempt that is about to be retried, as reported to an observer.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryNotice<'a> {
+    /// The attempt that failed, from 1.
+    pub attempt: u64,
+    /// Its HTTP status; `None` for connect errors, timeouts and local I/O.
+    pub status: Option<StatusCode>,
+    /// What went wrong.
+    pub reason: &'a str,
+    /// The wait before the next attempt.
+    pub delay: Duration,
+}
+
 /// Delivers, retrying retryable failures forever, until delivered, refused or cancelled.
 ///
 /// Cancellation also abandons an attempt in flight: the partner may have received it, and the
@@ -78,6 +91,18 @@ pub async fn deliver_with_retry<C: Channel + ?Sized>(
     delivery: &Delivery,
     policy: &RetryPolicy,
     cancel: &CancellationToken,
+) -> Result<(), RetryStopped> {
+    deliver_with_retry_observed(channel, delivery, policy, cancel, |_| {}).await
+}
+
+/// [`deliver_with_retry`], telling `on_retry` about every failed attempt it retries (for
+/// metrics).
+pub async fn deliver_with_retry_observed<C: Channel + ?Sized>(
+    channel: &C,
+    delivery: &Delivery,
+    policy: &RetryPolicy,
+    cancel: &CancellationToken,
+    on_retry: impl Fn(&RetryNotice<'_>),
 ) -> Result<(), RetryStopped> {
     let mut backoff = ExponentialBuilder::new()
         .with_min_delay(policy.initial_delay)
@@ -93,13 +118,14 @@ pub async fn deliver_with_retry<C: Channel + ?Sized>(
             () = cancel.cancelled() => return Err(RetryStopped::Cancelled),
             outcome = channel.deliver(delivery) => outcome,
         };
-        let (reason, retry_after) = match outcome {
+        let (reason, retry_after, status) = match outcome {
             Ok(()) => return Ok(()),
             Err(DeliveryError::Permanent(failure)) => return Err(RetryStopped::Permanent(failure)),
             Err(DeliveryError::Retryable {
                 reason,
                 retry_after,
-            }) => (reason, retry_after),
+                status,
+            }) => (reason, retry_after, status),
         };
         // Without a limit the backoff never ends; the fallback only satisfies the type.
         let backoff_delay = backoff.next().unwrap_or(policy.max_delay);
@@ -113,6 +139,12 @@ pub async fn deliver_with_retry<C: Channel + ?Sized>(
             retry_in_ms = delay.as_millis(),
             "delivery failed, retrying"
         );
+        on_retry(&RetryNotice {
+            attempt,
+            status,
+            reason: &reason,
+            delay,
+        });
         tokio::select! {
             biased;
             () = cancel.cancelled() => return Err(RetryStopped::Cancelled),
@@ -138,6 +170,7 @@ pub fn classify_status(
         return Err(DeliveryError::Retryable {
             reason: format!("partner answered {status}"),
             retry_after,
+            status: Some(status),
         });
     }
     if status.is_client_error() {
@@ -152,6 +185,7 @@ pub fn classify_status(
     Err(DeliveryError::Retryable {
         reason: format!("partner answered unexpected status {status}; redirects are not followed"),
         retry_after,
+        status: Some(status),
     })
 }
 
@@ -180,6 +214,7 @@ pub fn classify_transport_error(error: reqwest::Error) -> DeliveryError {
     DeliveryError::Retryable {
         reason,
         retry_after: None,
+        status: None,
     }
 }
 

@@ -59,6 +59,7 @@ impl Channel for StdoutChannel {
         written.map_err(|error| DeliveryError::Retryable {
             reason: format!("cannot write to stdout: {error}"),
             retry_after: None,
+            status: None,
         })
     }
 }

@@ -28,7 +28,7 @@ use crate::config::Config;
 use crate::events::FieldNames;
 use crate::interaction::{InteractionClient, InteractionError};
 use crate::pipeline::{Pipeline, PipelineError, PipelineSettings, RoutingSink};
-use crate::pubsub::{ReplayId, Subscriber, SubscriberError};
+use crate::pubsub::{ReconnectObserver, ReplayId, Subscriber, SubscriberError};
 use crate::routing::{
     decision_response, RoutingDeps, RoutingEngine, RoutingError, SIDECAR_DECISION_PATH,
 };
@@ -155,8 +155,12 @@ async fn run_pipeline(
         None => AnyChannel::Stdout(StdoutChannel::new()),
     });
     let intake_stop = shutdown.child_token();
+    let mut subscriber_config = config.pubsub.subscriber_config(start);
+    let reconnects = telemetry.clone();
+    subscriber_config.on_reconnect =
+        ReconnectObserver::new(move |reason| reconnects.subscriber_reconnected(reason));
     let subscriber = Subscriber::spawn(
-        config.pubsub.subscriber_config(start),
+        subscriber_config,
         ProviderCredentials(provider.clone()),
         intake_stop.clone(),
     )?;

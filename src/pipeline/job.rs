@@ -14,10 +14,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::error;
 
 use super::watermark::Seq;
-use crate::channel::retry::{deliver_with_retry, RetryPolicy, RetryStopped};
+use crate::channel::retry::{deliver_with_retry_observed, RetryNotice, RetryPolicy, RetryStopped};
 use crate::channel::{AnyChannel, Delivery};
 use crate::events::{DecodedEvent, InteractionEvent};
 use crate::store::{NewDeadLetter, Store};
+use crate::telemetry::Telemetry;
 
 /// Where routing requests go instead of the partner webhook (implemented by the connector
 /// over the routing engine, so the pipeline does not depend on routing).
@@ -100,6 +101,8 @@ pub(crate) struct JobContext {
     pub(crate) routing: Option<Arc<dyn RoutingSink>>,
     /// Fires after the shutdown grace period: abandon retries.
     pub(crate) abandon: CancellationToken,
+    /// Counts delivery retries.
+    pub(crate) telemetry: Telemetry,
 }
 
 impl Job {
@@ -125,11 +128,18 @@ impl Job {
     }
 
     async fn deliver(&self, context: &JobContext, delivery: &Delivery) -> Outcome {
-        match deliver_with_retry(
+        let on_retry = |notice: &RetryNotice<'_>| {
+            let attempt = u32::try_from(notice.attempt).unwrap_or(u32::MAX);
+            context
+                .telemetry
+                .delivery_retried(notice.status, attempt, notice.reason);
+        };
+        match deliver_with_retry_observed(
             &*context.channel,
             delivery,
             &context.retry,
             &context.abandon,
+            on_retry,
         )
         .await
         {

@@ -145,6 +145,7 @@ impl Pipeline {
             store: writer.store().clone(),
             routing,
             abandon: CancellationToken::new(),
+            telemetry: telemetry.clone(),
         });
         Self {
             lanes: LaneScheduler::new(settings.max_in_flight),

@@ -27,5 +27,6 @@ pub use credentials::{CredentialError, CredentialSource, PubSubCredentials, Stat
 pub use received::{AvroDecodeError, ReceivedEvent, RestartPoint, SubscriberItem};
 pub use replay::ReplayId;
 pub use subscriber::{
-    AckHandle, CorruptedReplayPolicy, ReplayStart, Subscriber, SubscriberConfig, SubscriberError,
+    AckHandle, CorruptedReplayPolicy, ReconnectObserver, ReconnectReason, ReplayStart, Subscriber,
+    SubscriberConfig, SubscriberError,
 };

@@ -61,6 +61,62 @@ pub enum CorruptedReplayPolicy {
     Fail,
 }
 
+/// Why the Pub/Sub subscriber opened a new stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReconnectReason {
+    /// The stream was silent for longer than the keepalive timeout.
+    Watchdog,
+    /// The server ended the stream cleanly.
+    ServerClosed,
+    /// The RPC failed (network, UNAVAILABLE, RESOURCE_EXHAUSTED, …).
+    StreamFailed,
+    /// The token was rejected and refreshed first.
+    AuthRejected,
+    /// The stored replay id was refused and the corrupted-replay policy applied.
+    ReplayReset,
+}
+
+impl ReconnectReason {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Watchdog => "watchdog",
+            Self::ServerClosed => "server_closed",
+            Self::StreamFailed => "stream_failed",
+            Self::AuthRejected => "auth_rejected",
+            Self::ReplayReset => "replay_reset",
+        }
+    }
+}
+
+/// Told each time the subscriber is about to open a new stream after one ended, with why
+/// (the connector counts these as a metric). Does nothing by default.
+#[derive(Clone, Default)]
+pub struct ReconnectObserver(Option<Arc<dyn Fn(ReconnectReason) + Send + Sync>>);
+
+impl ReconnectObserver {
+    /// An observer calling `notify`.
+    pub fn new(notify: impl Fn(ReconnectReason) + Send + Sync + 'static) -> Self {
+        Self(Some(Arc::new(notify)))
+    }
+
+    fn notify(&self, reason: ReconnectReason) {
+        if let Some(notify) = &self.0 {
+            notify(reason);
+        }
+    }
+}
+
+impl std::fmt::Debug for ReconnectObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "ReconnectObserver(set)"
+        } else {
+            "ReconnectObserver(none)"
+        })
+    }
+}
+
 /// Everything the subscriber needs to know.
 #[derive(Debug, Clone)]
 pub struct SubscriberConfig {
@@ -80,6 +136,8 @@ pub struct SubscriberConfig {
     pub min_backoff: Duration,
     /// Longest reconnect delay.
     pub max_backoff: Duration,
+    /// Told about every reconnect.
+    pub on_reconnect: ReconnectObserver,
 }
 
 impl SubscriberConfig {
@@ -94,6 +152,7 @@ impl SubscriberConfig {
             corrupted_replay_policy: CorruptedReplayPolicy::default(),
             min_backoff: MIN_RECONNECT_BACKOFF,
             max_backoff: MAX_RECONNECT_BACKOFF,
+            on_reconnect: ReconnectObserver::default(),
         }
     }
 }
@@ -297,7 +356,7 @@ impl<C: CredentialSource> StreamTask<C> {
             if outcome.healthy {
                 backoff = self.new_backoff();
             }
-            match outcome.end {
+            let reason = match outcome.end {
                 StreamEnd::ConsumerGone => return Ok(()),
                 StreamEnd::Silent => {
                     self.shared
@@ -308,15 +367,24 @@ impl<C: CredentialSource> StreamTask<C> {
                         timeout_secs = self.config.keepalive_timeout.as_secs(),
                         "pubsub stream silent for too long; subscribing again"
                     );
+                    ReconnectReason::Watchdog
                 }
-                StreamEnd::Closed => info!("pubsub stream closed by the server; subscribing again"),
-                StreamEnd::Failed(failure) => {
-                    if self.handle_failure(failure).await? {
+                StreamEnd::Closed => {
+                    info!("pubsub stream closed by the server; subscribing again");
+                    ReconnectReason::ServerClosed
+                }
+                StreamEnd::Failed(failure) => match self.handle_failure(failure).await? {
+                    ReconnectReason::ReplayReset => {
+                        self.config
+                            .on_reconnect
+                            .notify(ReconnectReason::ReplayReset);
                         backoff = self.new_backoff();
                         continue;
                     }
-                }
-            }
+                    reason => reason,
+                },
+            };
+            self.config.on_reconnect.notify(reason);
             let delay = backoff.next().unwrap_or(self.config.max_backoff);
             debug!(
                 delay_ms = delay.as_millis() as u64,
@@ -329,9 +397,13 @@ impl<C: CredentialSource> StreamTask<C> {
         }
     }
 
-    /// Reacts to a failed stream. Returns `true` when the next attempt should start at
-    /// once (the position was reset), `Err` when the subscriber must stop.
-    async fn handle_failure(&mut self, failure: RpcError) -> Result<bool, SubscriberError> {
+    /// Reacts to a failed stream and says why the next stream is opened;
+    /// [`ReconnectReason::ReplayReset`] means at once (the position was reset), `Err` that the
+    /// subscriber must stop.
+    async fn handle_failure(
+        &mut self,
+        failure: RpcError,
+    ) -> Result<ReconnectReason, SubscriberError> {
         let (status, credentials) = match failure {
             RpcError::Status {
                 status,
@@ -339,7 +411,7 @@ impl<C: CredentialSource> StreamTask<C> {
             } => (status, credentials),
             other => {
                 warn!(error = %other, "pubsub call could not be made; retrying");
-                return Ok(false);
+                return Ok(ReconnectReason::StreamFailed);
             }
         };
         let error_code = status::error_code(&status).unwrap_or_default().to_owned();
@@ -354,11 +426,12 @@ impl<C: CredentialSource> StreamTask<C> {
                 if let Err(err) = self.client.credential_source().refresh(&credentials).await {
                     warn!(error = %err, "token refresh failed; retrying with backoff");
                 }
-                Ok(false)
+                Ok(ReconnectReason::AuthRejected)
             }
-            FailureKind::ReplayIdCorrupted => {
-                self.apply_corrupted_policy(&rpc_id).await.map(|()| true)
-            }
+            FailureKind::ReplayIdCorrupted => self
+                .apply_corrupted_policy(&rpc_id)
+                .await
+                .map(|()| ReconnectReason::ReplayReset),
             FailureKind::Transient => {
                 warn!(
                     code = ?status.code(),
@@ -367,7 +440,7 @@ impl<C: CredentialSource> StreamTask<C> {
                     %rpc_id,
                     "pubsub stream failed; subscribing again"
                 );
-                Ok(false)
+                Ok(ReconnectReason::StreamFailed)
             }
         }
     }

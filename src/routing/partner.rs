@@ -120,6 +120,7 @@ pub async fn ask_partner(
             DeliveryError::Retryable {
                 reason,
                 retry_after,
+                ..
             } => {
                 warn!(event_id, attempt, reason = %reason, "routing request delivery failed, retrying");
                 retry_after

@@ -193,6 +193,8 @@ pub struct RunningPipeline {
     pub stats: Arc<PipelineStats>,
     pub acks: AckHandle,
     pub store: Store,
+    /// The pipeline's metrics.
+    pub telemetry: byoc_connector::telemetry::Telemetry,
 }
 
 impl RunningPipeline {
@@ -241,13 +243,14 @@ pub async fn start_pipeline(
     settings.retry.max_delay = Duration::from_millis(500);
     tweak(&mut settings);
     let writer = CheckpointWriter::spawn(store.clone());
+    let telemetry = byoc_connector::telemetry::Telemetry::new();
     let pipeline = Pipeline::new(
         settings,
         subscriber,
         writer,
         channel,
         None,
-        byoc_connector::telemetry::Telemetry::new(),
+        telemetry.clone(),
     );
     let stats = pipeline.stats();
     let task = tokio::spawn(pipeline.run(shutdown.clone()));
@@ -257,6 +260,7 @@ pub async fn start_pipeline(
         stats,
         acks,
         store,
+        telemetry,
     }
 }
 

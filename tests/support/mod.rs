@@ -13,7 +13,8 @@ use byoc_connector::harness::topic::NewEvent;
 use byoc_connector::harness::{FakeConfig, FakeSalesforce};
 use byoc_connector::pubsub::{
     CredentialError, CredentialSource, EndpointConfig, PubSubCredentials, ReceivedEvent,
-    StaticCredentials, Subscriber, SubscriberConfig, SubscriberItem,
+    ReconnectObserver, ReconnectReason, StaticCredentials, Subscriber, SubscriberConfig,
+    SubscriberItem,
 };
 use byoc_connector::secret::SecretString;
 
@@ -178,4 +179,12 @@ pub async fn event_within(subscriber: &mut Subscriber, wait: Duration) -> Option
             Ok(None) | Err(_) => return None,
         }
     }
+}
+
+/// An observer recording every reconnect reason the subscriber reports.
+pub fn recording_reconnects() -> (ReconnectObserver, Arc<Mutex<Vec<ReconnectReason>>>) {
+    let reasons: Arc<Mutex<Vec<ReconnectReason>>> = Arc::default();
+    let recorded = reasons.clone();
+    let observer = ReconnectObserver::new(move |reason| recorded.lock().unwrap().push(reason));
+    (observer, reasons)
 }
