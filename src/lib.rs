@@ -14,6 +14,7 @@ pub mod bench_events;
 pub mod channel;
 pub mod config;
 pub mod connector;
+pub mod demo;
 pub mod dlq;
 pub mod events;
 pub mod harness;

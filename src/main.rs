@@ -26,6 +26,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Fake Salesforce + connector + a printing demo channel in one process: plays one
+    /// conversation and a routing request, then exits
+    Demo(DemoArgs),
     /// Run the connector (the long-running daemon or sidecar)
     Run(RunArgs),
     /// Inspect and act on dead letters in the store of a stopped connector
@@ -35,6 +38,13 @@ enum Command {
     FakeSalesforce(Box<FakeSalesforceArgs>),
     /// Run a benchmark scenario and print its figures
     Bench(BenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct DemoArgs {
+    /// Text messages to play before the routing request
+    #[arg(long, default_value_t = 4)]
+    messages: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -208,6 +218,7 @@ fn main() -> anyhow::Result<()> {
             }
             (Command::FakeSalesforce(args), _) => fake_salesforce(*args).await,
             (Command::Bench(args), _) => bench(args).await,
+            (Command::Demo(args), _) => demo(args).await,
         }
     })
 }
@@ -302,6 +313,17 @@ async fn fake_salesforce(args: FakeSalesforceArgs) -> anyhow::Result<()> {
     wait_for_stop_signal().await;
     fake.shutdown().await;
     Ok(())
+}
+
+async fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    // Warnings only, so the demo's own lines stay readable.
+    init_logs("warn");
+    let options = byoc_connector::demo::DemoOptions {
+        messages: args.messages,
+    };
+    byoc_connector::demo::run(options)
+        .await
+        .map_err(|err| anyhow::anyhow!(err))
 }
 
 async fn bench(args: BenchArgs) -> anyhow::Result<()> {

@@ -5,7 +5,9 @@ pub mod pipeline;
 pub mod pubsub;
 pub mod routing;
 
-use std::path::{Path, PathBuf};
+use crate::harness::samples::connector_config_toml as connector_config;
+
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::harness::FakeSalesforce;
@@ -34,31 +36,12 @@ pub fn earliest_subscription(fake: &FakeSalesforce) -> (SubscriberConfig, Static
 
 /// A payload the size and shape of a real BYOC text message envelope.
 pub fn sample_text_message_payload(sequence: u64) -> String {
-    serde_json::json!({
-        "conversationIdentifier": "9bc16b48-cd9b-4d8b-b7f2-a376f0a05c09",
-        "channelAddressIdentifier": "b0ffeafe-0d89-4338-b14a-172ad203f22a",
-        "recipient": {"appType": "custom", "subject": "end-user-42", "role": "EndUser"},
-        "payload": {
-            "senderDisplayName": "John Dow",
-            "identifier": format!("56e10dce-0000-4000-8000-{sequence:012}"),
-            "entryType": "Message",
-            "entryPayload": {
-                "entryType": "Message",
-                "id": format!("56e10dce-0000-4000-8000-{sequence:012}"),
-                "abstractMessage": {
-                    "messageType": "StaticContentMessage",
-                    "id": format!("56e10dce-0000-4000-8000-{sequence:012}"),
-                    "staticContent": {"formatType": "Text", "text": "Hi, how are you? This is a typical agent reply."}
-                },
-                "messageReason": null
-            },
-            "sender": {"appType": "agent", "subject": "005xx0000012345", "role": "Agent"},
-            "transcriptedTimestamp": 1690344475508_i64,
-            "clientTimestamp": 1690344475409_i64,
-            "clientDuration": 0
-        }
-    })
-    .to_string()
+    crate::harness::samples::text_message_payload(
+        "9bc16b48-cd9b-4d8b-b7f2-a376f0a05c09",
+        sequence,
+        "Hi, how are you? This is a typical agent reply.",
+        true,
+    )
 }
 
 /// Why a scenario failed.
@@ -75,32 +58,6 @@ fn scratch_dir(name: &str) -> BenchResult<PathBuf> {
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1));
     sorted.get(index).copied().unwrap_or_default()
-}
-
-/// A connector config for `fake`, delivering to `partner_url`, with `routing` as the body of
-/// its `[routing]` table.
-fn connector_config(
-    fake: &FakeSalesforce,
-    partner_url: &str,
-    store: &Path,
-    routing: &str,
-) -> String {
-    let endpoints = fake.endpoints();
-    format!(
-        "[pubsub]\nendpoint = \"{}\"\ninsecure = true\ntopic = \"{}\"\nstart = \"earliest\"\n\n\
-         [auth]\nkind = \"static\"\ntoken = \"{}\"\ninstance_url = \"{}\"\norg_id = \"{}\"\n\n\
-         [interaction]\nbase_url = \"{}\"\nauthorization_context = \"{}\"\ninsecure = true\n\n\
-         [delivery]\nkind = \"webhook\"\nurl = \"{partner_url}\"\n\n\
-         [store]\npath = \"{}\"\n\n[server]\nlisten = \"127.0.0.1:0\"\n\n[routing]\n{routing}\n",
-        endpoints.pubsub,
-        endpoints.topic,
-        endpoints.token,
-        endpoints.instance_url,
-        endpoints.org_id,
-        endpoints.instance_url,
-        endpoints.authorization_context,
-        store.display(),
-    )
 }
 
 /// Serves `app` on a fresh loopback port for the rest of the process; returns the address.

@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{connector_config, field_in, percentile, scratch_dir, serve_loopback, BenchResult};
 use crate::config::Config;
+use crate::harness::samples;
 use crate::harness::topic::NewEvent;
 use crate::harness::{FakeConfig, FakeSalesforce};
 
@@ -118,53 +119,9 @@ fn request_number(conversation: &str) -> Option<u64> {
     conversation.rsplit('-').next()?.parse().ok()
 }
 
-/// A queue transfer RoutingRequested for request `n`, created now.
+/// The RoutingRequested of request `n`, created now.
 fn routing_requested(n: u64) -> NewEvent {
-    let conversation = conversation_id(n);
-    let channel_data = json!({
-        "eventId": event_id(n),
-        "routerParticipantSubject": "cb1e4929-5a1b-4c7e-9d2f-0e1f2a3b4c5d",
-        "routingType": "Transfer",
-        "conversationId": conversation,
-    })
-    .to_string();
-    let payload = json!({
-        "channelAddressIdentifier": "b0ffeafe-0d89-4338-b14a-172ad203f22a",
-        "recipient": {"appType": "custom", "subject": "end-user-42", "role": "EndUser"},
-        "payload": {
-            "conversationIdentifier": conversation,
-            "routingType": "Transfer",
-            "workRecordId": null,
-            "routingParameters": {
-                "channelData": channel_data,
-                "isTransfer": true,
-                "flowId": null,
-                "queueId": "00Gxx000000Qabc",
-                "userId": null,
-                "botId": null,
-                "routingConfigId": null,
-                "serviceChannelId": null,
-                "skillsList": [],
-                "isFallbackOnPsrNotCreated": null,
-                "isEstimatedWaitTimeRequested": null,
-                "isScrt2": true,
-                "isUserRequired": null
-            }
-        }
-    });
-    NewEvent {
-        event_type: Some("RoutingRequested".to_owned()),
-        payload: Some(payload.to_string()),
-        created_date: Some(now_ms()),
-        ..NewEvent::default()
-    }
-}
-
-fn now_ms() -> i64 {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+    samples::routing_requested(&conversation_id(n), &event_id(n))
 }
 
 /// Figures of one phase.

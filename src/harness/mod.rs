@@ -14,6 +14,7 @@ pub mod oauth;
 pub mod pubsub_fake;
 pub mod routing_window;
 pub mod rpc_id;
+pub mod samples;
 pub mod session;
 pub mod soql;
 pub mod tls;
