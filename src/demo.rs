@@ -11,6 +11,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::embedded::{loopback_listener, serve_loopback, EmbeddedConnector, EmbeddedError};
+use crate::harness::samples::{routing_requested, text_message_payload};
+use crate::harness::topic::NewEvent;
+use crate::harness::{FakeConfig, FakeSalesforce};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -18,13 +22,6 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-
-use crate::config::Config;
-use crate::harness::samples::{connector_config_toml, routing_requested, text_message_payload};
-use crate::harness::topic::NewEvent;
-use crate::harness::{FakeConfig, FakeSalesforce};
 
 /// The demo conversation.
 const CONVERSATION: &str = "c0ffee00-0000-4000-8000-00000000d3e0";
@@ -47,7 +44,7 @@ const LINES: [&str; 4] = [
 const LIMIT: Duration = Duration::from_secs(30);
 
 /// Why the demo failed.
-pub type DemoError = Box<dyn std::error::Error + Send + Sync>;
+pub type DemoError = EmbeddedError;
 
 /// What the demo plays.
 #[derive(Debug, Clone, Copy)]
@@ -69,30 +66,22 @@ type SharedLog = Arc<Mutex<ChannelLog>>;
 pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
     let fake = FakeSalesforce::start(FakeConfig::default()).await?;
     let log = SharedLog::default();
-    let channel = start_demo_channel(log.clone()).await?;
-    let dir = std::env::temp_dir().join(format!("byoc-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let routing = format!(
-        "strategy = \"partner\"\nurl = \"http://{channel}/routing\"\ndecision_timeout_secs = 45"
-    );
-    let config = Config::from_toml_str(&connector_config_toml(
-        &fake,
-        &format!("http://{channel}/events"),
-        &dir.join("state.redb"),
-        &routing,
-    ))?;
-    let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
+    let app = Router::new()
+        .route("/events", post(delivery))
+        .route("/routing", post(routing))
+        .with_state(log.clone());
+    let channel = serve_loopback(app).await?;
+    let listener = loopback_listener().await?;
+    let sidecar = listener.local_addr()?;
+    let connector = EmbeddedConnector::start(&fake, "demo", listener, channel)?;
     let endpoints = fake.endpoints();
     println!(
         "demo: fake Salesforce Pub/Sub at {}, HTTP at {}; demo channel at http://{channel}; \
-         connector sidecar at http://{} (try /metrics); store {}",
+         connector sidecar at http://{sidecar} (try /metrics); store {}",
         endpoints.pubsub,
         endpoints.instance_url,
-        listener.local_addr()?,
-        dir.display()
+        connector.store_dir().display()
     );
-    let shutdown = CancellationToken::new();
-    let connector = tokio::spawn(crate::connector::run_on(config, listener, shutdown.clone()));
 
     fake.interaction()
         .seed_conversation(CONVERSATION, WORK_ITEM);
@@ -129,11 +118,9 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
             call.body["success"], call.body["workItemId"]
         );
     }
-    shutdown.cancel();
-    let stopped = connector.await;
+    let stopped = connector.stop().await;
     fake.shutdown().await;
-    std::fs::remove_dir_all(&dir).ok();
-    stopped??;
+    stopped?;
     let (delivered, asked) = log
         .lock()
         .map(|log| (log.deliveries.len(), log.routing_requests))
@@ -172,21 +159,6 @@ async fn wait_for(fake: &FakeSalesforce, log: &SharedLog, messages: u64) -> bool
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     false
-}
-
-/// Starts the demo channel on a loopback port; returns its address.
-async fn start_demo_channel(log: SharedLog) -> Result<std::net::SocketAddr, DemoError> {
-    let app = Router::new()
-        .route("/events", post(delivery))
-        .route("/routing", post(routing))
-        .with_state(log);
-    let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
-    let address = listener.local_addr()?;
-    tokio::spawn(async move {
-        // The demo process exits when the demo ends.
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok(address)
 }
 
 /// An event delivery: print it and accept it.

@@ -16,6 +16,7 @@ pub mod config;
 pub mod connector;
 pub mod demo;
 pub mod dlq;
+pub mod embedded;
 pub mod events;
 pub mod harness;
 pub mod interaction;

@@ -79,14 +79,7 @@ async fn sigterm_drains_checkpoints_and_exits_zero_with_readiness_and_metrics_on
             .status(),
         200
     );
-    let metrics = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape(&http, &base).await;
     assert!(metrics.contains("byoc_events_delivered_total"), "{metrics}");
     assert!(
         metrics.contains("byoc_events_received_total 20"),
@@ -99,14 +92,7 @@ async fn sigterm_drains_checkpoints_and_exits_zero_with_readiness_and_metrics_on
     });
     let mut counted = String::new();
     for _ in 0..300 {
-        counted = http
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        counted = scrape(&http, &base).await;
         if counted.contains("byoc_subscriber_reconnects_total{reason=\"stream_failed\"} 1") {
             break;
         }
@@ -139,4 +125,10 @@ async fn sigterm_drains_checkpoints_and_exits_zero_with_readiness_and_metrics_on
     fake.shutdown().await;
     drop(store);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The binary's `/metrics` text.
+async fn scrape(http: &reqwest::Client, base: &str) -> String {
+    let response = http.get(format!("{base}/metrics")).send().await.unwrap();
+    response.text().await.unwrap()
 }

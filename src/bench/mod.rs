@@ -5,9 +5,9 @@ pub mod pipeline;
 pub mod pubsub;
 pub mod routing;
 
+use crate::embedded::{scratch_dir, serve_loopback};
 use crate::harness::samples::connector_config_toml as connector_config;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::harness::FakeSalesforce;
@@ -45,34 +45,12 @@ pub fn sample_text_message_payload(sequence: u64) -> String {
 }
 
 /// Why a scenario failed.
-pub type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
-
-/// A fresh directory for one scenario's store and config, under the system temp dir.
-fn scratch_dir(name: &str) -> BenchResult<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("byoc-bench-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
-}
+pub type BenchResult<T> = Result<T, crate::embedded::EmbeddedError>;
 
 /// The `p` quantile (0..=1) of `sorted`, zero when it is empty.
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1));
     sorted.get(index).copied().unwrap_or_default()
-}
-
-/// Serves `app` on a fresh loopback port for the rest of the process; returns the address.
-async fn serve_loopback(app: axum::Router) -> BenchResult<std::net::SocketAddr> {
-    let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
-    let address = listener.local_addr()?;
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        // A partner that waits on Nagle's algorithm would measure itself, not the connector.
-        let _ = tcp.set_nodelay(true);
-    });
-    tokio::spawn(async move {
-        // The bench process exits when the scenario ends.
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok(address)
 }
 
 /// The string value of the first `"key":"…"` in compact JSON `body`, found without parsing it,

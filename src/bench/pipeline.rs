@@ -14,7 +14,9 @@ use axum::routing::post;
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 
-use super::{connector_config, percentile, sample_text_message_payload, scratch_dir};
+use super::{
+    connector_config, percentile, sample_text_message_payload, scratch_dir, serve_loopback,
+};
 use crate::channel::{AnyChannel, WebhookChannel, WebhookOptions};
 use crate::harness::topic::NewEvent;
 use crate::harness::{FakeConfig, FakeSalesforce};
@@ -65,7 +67,7 @@ async fn start_partner(stalled: bool) -> BenchResult<(String, Arc<Mutex<Vec<(u64
     let app = Router::new()
         .route("/webhook", post(partner))
         .with_state(state);
-    let address = super::serve_loopback(app).await?;
+    let address = serve_loopback(app).await?;
     Ok((format!("http://{address}/webhook"), received))
 }
 

@@ -22,10 +22,9 @@ use axum::routing::post;
 use axum::Router;
 use serde_json::json;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
-use super::{connector_config, field_in, percentile, scratch_dir, serve_loopback, BenchResult};
-use crate::config::Config;
+use super::{field_in, percentile, BenchResult};
+use crate::embedded::{loopback_listener, serve_loopback, EmbeddedConnector};
 use crate::harness::samples;
 use crate::harness::topic::NewEvent;
 use crate::harness::{FakeConfig, FakeSalesforce};
@@ -182,8 +181,7 @@ pub async fn run(plan: RoutingBenchPlan) -> BenchResult<String> {
         ..FakeConfig::default()
     })
     .await?;
-    let sidecar_listener =
-        tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
+    let sidecar_listener = loopback_listener().await?;
     let log = Arc::new(Mutex::new(PartnerLog::default()));
     let partner = PartnerState {
         log: log.clone(),
@@ -195,22 +193,8 @@ pub async fn run(plan: RoutingBenchPlan) -> BenchResult<String> {
         .route("/events", post(|| async { StatusCode::OK }))
         .with_state(partner);
     let partner_address = serve_loopback(app).await?;
-    let dir = scratch_dir("routing")?;
-    let routing = format!(
-        "strategy = \"partner\"\nurl = \"http://{partner_address}/routing\"\ndecision_timeout_secs = 45"
-    );
-    let config = Config::from_toml_str(&connector_config(
-        &fake,
-        &format!("http://{partner_address}/events"),
-        &dir.join("state.redb"),
-        &routing,
-    ))?;
-    let shutdown = CancellationToken::new();
-    let connector = tokio::spawn(crate::connector::run_on(
-        config,
-        sidecar_listener,
-        shutdown.clone(),
-    ));
+    let connector =
+        EmbeddedConnector::start(&fake, "bench-routing", sidecar_listener, partner_address)?;
 
     let mut created = HashMap::new();
     let steady: Vec<u64> = (0..plan.steady_requests).collect();
@@ -238,14 +222,8 @@ pub async fn run(plan: RoutingBenchPlan) -> BenchResult<String> {
     fake.publish(&events)?;
     let burst_report = finish_phase(&fake, &log, &burst, &created).await;
 
-    shutdown.cancel();
-    match connector.await {
-        Ok(Err(err)) => return Err(err.into()),
-        Err(join_error) => return Err(join_error.into()),
-        Ok(Ok(())) => {}
-    }
+    connector.stop().await?;
     fake.shutdown().await;
-    std::fs::remove_dir_all(&dir).ok();
     Ok(format!(
         "routing, steady {} requests/s ({} requests, even ones decided in the partner's answer, odd ones through the sidecar): {steady_report}\n\
          routing, burst of {} requests published at once: {burst_report}",

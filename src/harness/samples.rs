@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::topic::NewEvent;
+use super::topic::{wall_clock_ms, NewEvent};
 use super::FakeSalesforce;
 
 /// A text message `Interaction` payload in `conversation`, with `sequence` in its ids.
@@ -83,17 +83,9 @@ pub fn routing_requested(conversation: &str, event_id: &str) -> NewEvent {
     NewEvent {
         event_type: Some("RoutingRequested".to_owned()),
         payload: Some(payload.to_string()),
-        created_date: Some(now_ms()),
+        created_date: Some(wall_clock_ms()),
         ..NewEvent::default()
     }
-}
-
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> i64 {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// A connector config (TOML) for `fake` over plaintext loopback, from EARLIEST, delivering to

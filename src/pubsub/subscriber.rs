@@ -373,18 +373,14 @@ impl<C: CredentialSource> StreamTask<C> {
                     info!("pubsub stream closed by the server; subscribing again");
                     ReconnectReason::ServerClosed
                 }
-                StreamEnd::Failed(failure) => match self.handle_failure(failure).await? {
-                    ReconnectReason::ReplayReset => {
-                        self.config
-                            .on_reconnect
-                            .notify(ReconnectReason::ReplayReset);
-                        backoff = self.new_backoff();
-                        continue;
-                    }
-                    reason => reason,
-                },
+                StreamEnd::Failed(failure) => self.handle_failure(failure).await?,
             };
             self.config.on_reconnect.notify(reason);
+            if reason == ReconnectReason::ReplayReset {
+                // The position was reset: subscribe again at once.
+                backoff = self.new_backoff();
+                continue;
+            }
             let delay = backoff.next().unwrap_or(self.config.max_backoff);
             debug!(
                 delay_ms = delay.as_millis() as u64,
