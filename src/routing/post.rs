@@ -78,7 +78,6 @@ impl EngineInner {
                 let posted_ms = self.settings.clock.now_ms();
                 let age_ms = posted_ms.saturating_sub(record.created_date_ms).max(0);
                 let age = Duration::from_millis(u64::try_from(age_ms).unwrap_or(0));
-                self.stats.posted(&record.event_id, &decision, source, age);
                 record.transition(PendingState::Posted {
                     decision: decision.clone(),
                     source,
@@ -86,6 +85,8 @@ impl EngineInner {
                     follow_up: follow_up.clone(),
                 });
                 self.persist(&record).await;
+                // Counted once recorded, so whoever sees the count finds the `Posted` record.
+                self.stats.posted(&record.event_id, &decision, source, age);
                 reply_to(
                     reply,
                     SidecarReply::Posted {
