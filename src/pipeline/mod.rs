@@ -182,9 +182,12 @@ impl Pipeline {
             }
         }
         self.drain().await?;
-        self.writer.flush().await?;
+        // Close, not only flush: closing also waits for the writer task to end, so its store
+        // handle is gone when `run` returns and an embedder can reopen the file at once.
+        let Pipeline { writer, stats, .. } = self;
+        writer.close().await?;
         info!(
-            checkpoints = self.stats.checkpoints.load(Ordering::Relaxed),
+            checkpoints = stats.checkpoints.load(Ordering::Relaxed),
             "pipeline stopped"
         );
         Ok(())

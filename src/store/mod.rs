@@ -95,9 +95,9 @@ pub enum StoreError {
         /// The store file.
         path: PathBuf,
     },
-    /// Another process (usually a running connector) holds the file.
+    /// A running connector holds the file, in another process or in this one.
     #[error(
-        "store file {path} is in use by another process; stop the connector that uses it first",
+        "store file {path} is in use by a running connector; stop the connector that uses it first",
         path = path.display()
     )]
     Locked {

@@ -209,23 +209,36 @@ impl RunningPipeline {
     }
 }
 
-/// Starts subscriber + pipeline against `fake`, delivering to `partner_url`.
-pub async fn start_pipeline(
+/// A pipeline over the fake, assembled the way the connector assembles it, not yet running.
+pub struct AssembledPipeline {
+    pub pipeline: Pipeline,
+    /// Stops the pipeline (pass it to `run`) and, through a child token, its subscriber.
+    pub shutdown: CancellationToken,
+    pub acks: AckHandle,
+    pub store: Store,
+    pub telemetry: byoc_connector::telemetry::Telemetry,
+}
+
+/// Assembles subscriber + pipeline against `fake`, delivering to `partner_url`. Without a
+/// `start`, the subscription resumes after the stored checkpoint, or from the earliest event.
+pub fn assemble_pipeline(
     fake: &FakeSalesforce,
     store_path: &Path,
     partner_url: &str,
     secret: Option<&str>,
+    start: Option<ReplayStart>,
     tweak: impl FnOnce(&mut PipelineSettings),
-) -> RunningPipeline {
+) -> AssembledPipeline {
     let store = Store::open(store_path, StoreOptions::default()).unwrap();
     let topic = fake.endpoints().topic.clone();
     let org_id = fake.endpoints().org_id.clone();
     let mut config = super::support::subscriber_config(fake);
-    config.start = match store.load_checkpoint(&org_id, &topic).unwrap() {
-        Some(replay_id) => {
+    config.start = match (start, store.load_checkpoint(&org_id, &topic).unwrap()) {
+        (Some(start), _) => start,
+        (None, Some(replay_id)) => {
             ReplayStart::After(byoc_connector::pubsub::ReplayId::from_bytes(replay_id))
         }
-        None => ReplayStart::Earliest,
+        (None, None) => ReplayStart::Earliest,
     };
     let shutdown = CancellationToken::new();
     let subscriber = Subscriber::spawn(
@@ -252,6 +265,30 @@ pub async fn start_pipeline(
         None,
         telemetry.clone(),
     );
+    AssembledPipeline {
+        pipeline,
+        shutdown,
+        acks,
+        store,
+        telemetry,
+    }
+}
+
+/// Starts subscriber + pipeline against `fake`, delivering to `partner_url`.
+pub async fn start_pipeline(
+    fake: &FakeSalesforce,
+    store_path: &Path,
+    partner_url: &str,
+    secret: Option<&str>,
+    tweak: impl FnOnce(&mut PipelineSettings),
+) -> RunningPipeline {
+    let AssembledPipeline {
+        pipeline,
+        shutdown,
+        acks,
+        store,
+        telemetry,
+    } = assemble_pipeline(fake, store_path, partner_url, secret, None, tweak);
     let stats = pipeline.stats();
     let task = tokio::spawn(pipeline.run(shutdown.clone()));
     RunningPipeline {

@@ -1,0 +1,60 @@
+//! The connector embedded in a harness's own process (`connector::run_on`), the third way it
+//! is used: once `run_on` has returned, its store file is free, so the harness can inspect the
+//! checkpoint and dead letters (or run `dlq`) at once.
+
+mod pipeline_support;
+mod support;
+
+use std::time::Duration;
+
+use byoc_connector::config::Config;
+use byoc_connector::harness::pubsub_fake::PubSubFakeConfig;
+use byoc_connector::harness::samples::connector_config_toml;
+use byoc_connector::store::Store;
+use pipeline_support::*;
+use support::start_fake;
+use tokio_util::sync::CancellationToken;
+
+// Current-thread runtime on purpose: nothing else runs between `run_on` returning and the open
+// below, so a store handle that only a not-yet-scheduled task would drop is caught every time.
+#[tokio::test]
+async fn an_embedded_connector_releases_its_store_as_soon_as_it_returns() {
+    let fake = start_fake(false, PubSubFakeConfig::default()).await;
+    let partner = Partner::accepting().await;
+    let dir = ScratchDir::new("embedded-release");
+    let store_path = dir.path().join("state.redb");
+    fake.publish(&numbered_messages(20, 4)).unwrap();
+    let latest = fake.pubsub().topic.latest_id();
+    let config = Config::from_toml_str(&connector_config_toml(
+        &fake,
+        &partner.url,
+        &store_path,
+        "strategy = \"reject\"",
+    ))
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    let received = partner.received.clone();
+    let stopper = tokio::spawn(async move {
+        wait_until("every event is delivered", Duration::from_secs(20), || {
+            received.lock().unwrap().len() >= 20
+        })
+        .await;
+        stop.cancel();
+    });
+    byoc_connector::connector::run_on(config, listener, shutdown)
+        .await
+        .unwrap();
+    let store = match Store::open_existing(&store_path) {
+        Ok(store) => store,
+        Err(error) => panic!("the stopped connector still holds its store: {error}"),
+    };
+    let checkpoint = store
+        .load_checkpoint(&fake.endpoints().org_id, &fake.endpoints().topic)
+        .unwrap()
+        .map(|bytes| u64::from_be_bytes(bytes.try_into().unwrap()));
+    assert_eq!(checkpoint, Some(latest), "the final checkpoint was written");
+    stopper.await.unwrap();
+    fake.shutdown().await;
+}
