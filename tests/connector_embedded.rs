@@ -5,8 +5,6 @@
 mod pipeline_support;
 mod support;
 
-use std::time::Duration;
-
 use byoc_connector::config::Config;
 use byoc_connector::harness::pubsub_fake::PubSubFakeConfig;
 use byoc_connector::harness::samples::connector_config_toml;
@@ -34,15 +32,7 @@ async fn an_embedded_connector_releases_its_store_as_soon_as_it_returns() {
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let shutdown = CancellationToken::new();
-    let stop = shutdown.clone();
-    let received = partner.received.clone();
-    let stopper = tokio::spawn(async move {
-        wait_until("every event is delivered", Duration::from_secs(20), || {
-            received.lock().unwrap().len() >= 20
-        })
-        .await;
-        stop.cancel();
-    });
+    let stopper = partner.cancel_after(20, shutdown.clone());
     byoc_connector::connector::run_on(config, listener, shutdown)
         .await
         .unwrap();
@@ -50,10 +40,7 @@ async fn an_embedded_connector_releases_its_store_as_soon_as_it_returns() {
         Ok(store) => store,
         Err(error) => panic!("the stopped connector still holds its store: {error}"),
     };
-    let checkpoint = store
-        .load_checkpoint(&fake.endpoints().org_id, &fake.endpoints().topic)
-        .unwrap()
-        .map(|bytes| u64::from_be_bytes(bytes.try_into().unwrap()));
+    let checkpoint = stored_checkpoint(&store, &fake);
     assert_eq!(checkpoint, Some(latest), "the final checkpoint was written");
     stopper.await.unwrap();
     fake.shutdown().await;

@@ -35,14 +35,6 @@ fn keepalives_sent(fake: &FakeSalesforce) -> usize {
         .count()
 }
 
-/// The stored checkpoint of the fake's (org, topic), as the fake's numeric replay id.
-fn checkpoint_in(store: &Store, fake: &FakeSalesforce) -> Option<u64> {
-    let bytes = store
-        .load_checkpoint(&fake.endpoints().org_id, &fake.endpoints().topic)
-        .unwrap()?;
-    Some(u64::from_be_bytes(bytes.try_into().unwrap()))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_keepalive_does_not_move_the_checkpoint_while_an_event_is_in_flight() {
     let fake = start_fake(false, frequent_keepalives()).await;
@@ -84,7 +76,7 @@ async fn a_keepalive_does_not_move_the_checkpoint_while_an_event_is_in_flight() 
     // Longer than the writer's batch delay, so a checkpoint taken from a keepalive would be stored.
     tokio::time::sleep(StoreOptions::default().ack_batch_max_delay * 4).await;
     assert_eq!(
-        checkpoint_in(&pipeline.store, &fake),
+        stored_checkpoint(&pipeline.store, &fake),
         None,
         "a keepalive moved the checkpoint past an event still in flight"
     );
@@ -98,7 +90,7 @@ async fn a_keepalive_does_not_move_the_checkpoint_while_an_event_is_in_flight() 
     wait_until(
         "the checkpoint reaches the last event",
         Duration::from_secs(10),
-        || checkpoint_in(&pipeline.store, &fake) == Some(latest),
+        || stored_checkpoint(&pipeline.store, &fake) == Some(latest),
     )
     .await;
     pipeline.stop().await;
@@ -128,7 +120,7 @@ async fn an_idle_pipeline_checkpoints_the_position_a_keepalive_reports() {
     wait_until(
         "the keepalive position is checkpointed",
         Duration::from_secs(10),
-        || checkpoint_in(&store, &fake) == Some(latest),
+        || stored_checkpoint(&store, &fake) == Some(latest),
     )
     .await;
     assert!(partner.received().is_empty(), "nothing was delivered");
@@ -158,22 +150,14 @@ async fn the_store_file_is_free_as_soon_as_the_pipeline_has_stopped() {
         ..
     } = assemble_pipeline(&fake, &store_path, &partner.url, None, None, |_| {});
     drop(store);
-    let stop = shutdown.clone();
-    let received = partner.received.clone();
-    let stopper = tokio::spawn(async move {
-        wait_until("every event is delivered", Duration::from_secs(20), || {
-            received.lock().unwrap().len() >= 50
-        })
-        .await;
-        stop.cancel();
-    });
+    let stopper = partner.cancel_after(50, shutdown.clone());
     pipeline.run(shutdown).await.unwrap();
     let reopened = Store::open(&store_path, StoreOptions::default());
     let reopened = match reopened {
         Ok(store) => store,
         Err(error) => panic!("the stopped pipeline still holds its store: {error}"),
     };
-    assert_eq!(checkpoint_in(&reopened, &fake), Some(latest));
+    assert_eq!(stored_checkpoint(&reopened, &fake), Some(latest));
     stopper.await.unwrap();
     fake.shutdown().await;
 }

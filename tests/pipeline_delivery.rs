@@ -320,10 +320,7 @@ fn pipeline_checkpoint(
     // The pipeline has stopped, so the file is free at once (tests/pipeline_checkpoints.rs).
     let store = byoc_connector::store::Store::open(path, Default::default())
         .expect("the stopped pipeline released its store");
-    let bytes = store
-        .load_checkpoint(&fake.endpoints().org_id, &fake.endpoints().topic)
-        .unwrap()?;
-    Some(u64::from_be_bytes(bytes.try_into().unwrap()))
+    stored_checkpoint(&store, fake)
 }
 
 /// The value of the sample named `series` (name and labels) in Prometheus text, or 0.

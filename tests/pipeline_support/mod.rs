@@ -88,6 +88,25 @@ impl Partner {
         self.received.lock().unwrap().clone()
     }
 
+    /// Cancels `shutdown` once `count` requests have arrived (waiting at most 20 s), from a
+    /// task of its own, so the test's task can run the pipeline or connector itself.
+    pub fn cancel_after(
+        &self,
+        count: usize,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let received = self.received.clone();
+        tokio::spawn(async move {
+            wait_until(
+                "the partner gets every request",
+                Duration::from_secs(20),
+                || received.lock().unwrap().len() >= count,
+            )
+            .await;
+            shutdown.cancel();
+        })
+    }
+
     /// The distinct message sequence numbers received so far (any answer, retries counted once).
     pub fn distinct_seqs(&self) -> std::collections::BTreeSet<u64> {
         self.received()
@@ -299,6 +318,14 @@ pub async fn start_pipeline(
         store,
         telemetry,
     }
+}
+
+/// The checkpoint `store` holds for the fake's (org, topic), as the fake's numeric replay id.
+pub fn stored_checkpoint(store: &Store, fake: &FakeSalesforce) -> Option<u64> {
+    let bytes = store
+        .load_checkpoint(&fake.endpoints().org_id, &fake.endpoints().topic)
+        .unwrap()?;
+    Some(u64::from_be_bytes(bytes.try_into().unwrap()))
 }
 
 /// Waits (bounded) until `condition` holds, polling every 10 ms of tokio time.
