@@ -106,30 +106,23 @@ async fn an_idle_pipeline_checkpoints_the_position_a_keepalive_reports() {
     // keepalive tells it where the stream stands.
     fake.publish(&numbered_messages(5, 1)).unwrap();
     let latest = fake.pubsub().topic.latest_id();
-    let assembled = assemble_pipeline(
+    let pipeline = assemble_pipeline(
         &fake,
         &dir.path().join("store.redb"),
         &partner.url,
         None,
         Some(ReplayStart::Latest),
         |_| {},
-    );
-    let store = assembled.store.clone();
-    let shutdown = assembled.shutdown.clone();
-    let task = tokio::spawn(assembled.pipeline.run(assembled.shutdown));
+    )
+    .spawn();
     wait_until(
         "the keepalive position is checkpointed",
         Duration::from_secs(10),
-        || stored_checkpoint(&store, &fake) == Some(latest),
+        || stored_checkpoint(&pipeline.store, &fake) == Some(latest),
     )
     .await;
     assert!(partner.received().is_empty(), "nothing was delivered");
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(30), task)
-        .await
-        .expect("the pipeline stops in time")
-        .unwrap()
-        .unwrap();
+    pipeline.stop().await;
     fake.shutdown().await;
 }
 

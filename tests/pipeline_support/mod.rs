@@ -293,6 +293,22 @@ pub fn assemble_pipeline(
     }
 }
 
+impl AssembledPipeline {
+    /// Runs the pipeline on a task of its own.
+    pub fn spawn(self) -> RunningPipeline {
+        let stats = self.pipeline.stats();
+        let task = tokio::spawn(self.pipeline.run(self.shutdown.clone()));
+        RunningPipeline {
+            task,
+            shutdown: self.shutdown,
+            stats,
+            acks: self.acks,
+            store: self.store,
+            telemetry: self.telemetry,
+        }
+    }
+}
+
 /// Starts subscriber + pipeline against `fake`, delivering to `partner_url`.
 pub async fn start_pipeline(
     fake: &FakeSalesforce,
@@ -301,23 +317,7 @@ pub async fn start_pipeline(
     secret: Option<&str>,
     tweak: impl FnOnce(&mut PipelineSettings),
 ) -> RunningPipeline {
-    let AssembledPipeline {
-        pipeline,
-        shutdown,
-        acks,
-        store,
-        telemetry,
-    } = assemble_pipeline(fake, store_path, partner_url, secret, None, tweak);
-    let stats = pipeline.stats();
-    let task = tokio::spawn(pipeline.run(shutdown.clone()));
-    RunningPipeline {
-        task,
-        shutdown,
-        stats,
-        acks,
-        store,
-        telemetry,
-    }
+    assemble_pipeline(fake, store_path, partner_url, secret, None, tweak).spawn()
 }
 
 /// The checkpoint `store` holds for the fake's (org, topic), as the fake's numeric replay id.
