@@ -2,23 +2,18 @@
 //! Channel for CCaaS.
 //!
 //! The library holds every part of the connector (the Pub/Sub subscriber, the event
-//! model, delivery, routing) and the fake Salesforce used by tests and the demo. The
+//! model, delivery, routing). With the `harness` feature it also holds `dev`: the demo,
+//! the benchmarks and the embedded runner, which use the `fake-salesforce` crate. The
 //! binary only parses the command line and calls in here.
 
-#![forbid(unsafe_code)]
-#![deny(rust_2018_idioms)]
-
 pub mod auth;
-pub mod bench;
-pub mod bench_events;
 pub mod channel;
 pub mod config;
 pub mod connector;
-pub mod demo;
+#[cfg(feature = "harness")]
+pub mod dev;
 pub mod dlq;
-pub mod embedded;
 pub mod events;
-pub mod harness;
 pub mod interaction;
 pub mod pipeline;
 pub mod pubsub;

@@ -77,7 +77,7 @@ pub struct RoutingParameters {
     pub skills_list: Vec<Skill>,
     /// The `channelData` JSON string exactly as sent.
     pub channel_data: String,
-    /// An external contact's id. The spec does not name its field [gap]; see
+    /// An external contact's id. The spec does not name its field (a gap); see
     /// `external_contact_from` for the reading we chose.
     pub external_contact_id: Option<String>,
 }

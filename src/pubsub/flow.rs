@@ -59,7 +59,7 @@ impl CreditLedger {
 
     /// Starts a new stream: the old stream's outstanding credit is gone, so the first
     /// request asks for everything not in the consumer's hands. Zero means the consumer
-    /// holds the whole window and the stream must wait for [`CreditLedger::released`].
+    /// holds the whole window and the stream must wait for [`CreditLedger::release`].
     pub fn start_stream(&self) -> u32 {
         let mut state = self.lock();
         state.unrequested = 0;

@@ -20,7 +20,7 @@ use super::pending::Decision;
 
 /// Who decided a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Claimant {
+pub(super) enum Claimant {
     /// The partner, in its answer to the delivery.
     Partner,
     /// The partner, through the sidecar.
@@ -37,7 +37,7 @@ pub enum Claimant {
 
 /// A decision from the sidecar, and where to report whether it was posted.
 #[derive(Debug)]
-pub struct SidecarDecision {
+pub(super) struct SidecarDecision {
     /// What to post.
     pub decision: Decision,
     /// Receives the outcome of the post.
@@ -46,7 +46,7 @@ pub struct SidecarDecision {
 
 /// What became of a sidecar decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SidecarReply {
+pub(super) enum SidecarReply {
     /// Salesforce accepted the routingResult.
     Posted {
         /// Whether it reported success.
@@ -61,7 +61,7 @@ pub enum SidecarReply {
 
 /// What happened to a decision offered by the sidecar.
 #[derive(Debug)]
-pub enum SidecarOffer {
+pub(super) enum SidecarOffer {
     /// Taken; the reply will say whether it was posted.
     Taken(oneshot::Receiver<SidecarReply>),
     /// No armed request has this event id.
@@ -76,7 +76,7 @@ pub enum SidecarOffer {
 
 /// What the registry keeps per armed request.
 #[derive(Debug)]
-pub struct ArmedInfo {
+pub(super) struct ArmedInfo {
     /// The conversation, for cancellation.
     pub conversation_identifier: String,
     /// The routing type, for cancellation.
@@ -89,7 +89,7 @@ pub struct ArmedInfo {
 
 /// What the request's task gets when it is armed.
 #[derive(Debug)]
-pub struct Registration {
+pub(super) struct Registration {
     /// Sidecar decisions (closed for requests that take none).
     pub decisions: oneshot::Receiver<SidecarDecision>,
     /// Cancelled when a RoutingResult entry cancels the request.
@@ -107,14 +107,14 @@ struct ArmedRequest {
 
 /// Every armed request, by event id.
 #[derive(Debug, Default)]
-pub struct ActiveRequests {
+pub(super) struct ActiveRequests {
     requests: Mutex<HashMap<String, ArmedRequest>>,
 }
 
 impl ActiveRequests {
     /// Arms `event_id`; `None` when it is armed already. `already_claimed` arms a request
     /// decided earlier; `takes_sidecar` says whether the sidecar may decide it.
-    pub fn register(
+    pub(super) fn register(
         &self,
         event_id: &str,
         info: ArmedInfo,
@@ -144,7 +144,7 @@ impl ActiveRequests {
     }
 
     /// Claims `event_id` for `claimant`; true when nobody had.
-    pub fn claim(&self, event_id: &str, claimant: Claimant) -> bool {
+    pub(super) fn claim(&self, event_id: &str, claimant: Claimant) -> bool {
         let mut requests = self.lock();
         let Some(request) = requests.get_mut(event_id) else {
             return false;
@@ -158,7 +158,7 @@ impl ActiveRequests {
     }
 
     /// Offers a sidecar decision for `event_id`.
-    pub fn offer(&self, event_id: &str, decision: Decision) -> SidecarOffer {
+    pub(super) fn offer(&self, event_id: &str, decision: Decision) -> SidecarOffer {
         let mut requests = self.lock();
         let Some(request) = requests.get_mut(event_id) else {
             return SidecarOffer::NotArmed;
@@ -186,7 +186,7 @@ impl ActiveRequests {
 
     /// Cancels every open request of `conversation` that a RoutingResult entry transcribed at
     /// `transcribed_ms` for `routing_type` can be about; returns their event ids.
-    pub fn cancel_matching(
+    pub(super) fn cancel_matching(
         &self,
         conversation: &str,
         routing_type: Option<RoutingType>,
@@ -216,17 +216,17 @@ impl ActiveRequests {
     }
 
     /// Whether `event_id` is armed.
-    pub fn contains(&self, event_id: &str) -> bool {
+    pub(super) fn contains(&self, event_id: &str) -> bool {
         self.lock().contains_key(event_id)
     }
 
     /// How many requests are armed.
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.lock().len()
     }
 
     /// Disarms `event_id`.
-    pub fn remove(&self, event_id: &str) {
+    pub(super) fn remove(&self, event_id: &str) {
         self.lock().remove(event_id);
     }
 

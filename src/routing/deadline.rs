@@ -49,7 +49,7 @@ impl fmt::Debug for dyn Clock {
 }
 
 /// A duration in whole milliseconds, saturating.
-pub fn duration_ms(duration: Duration) -> i64 {
+pub(super) fn duration_ms(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
@@ -130,7 +130,7 @@ fn instant_at(at_ms: i64, now_ms: i64, now: Instant) -> Instant {
 }
 
 /// A duration as seconds for messages: `45` or `1.5`.
-pub fn seconds_text(duration: Duration) -> String {
+pub(super) fn seconds_text(duration: Duration) -> String {
     if duration.subsec_millis() == 0 {
         duration.as_secs().to_string()
     } else {

@@ -69,7 +69,7 @@ impl PartnerDecision {
 
 /// How the partner answered the delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PartnerAnswer {
+pub(super) enum PartnerAnswer {
     /// It decided in its answer.
     Decided(Decision),
     /// It took the request and will decide through the sidecar.
@@ -81,7 +81,7 @@ pub enum PartnerAnswer {
 }
 
 /// Delivers `body` to the partner until it answers or `decision_at` passes.
-pub async fn ask_partner(
+pub(super) async fn ask_partner(
     partner: &WebhookChannel,
     event_id: &str,
     idempotency_key: &str,

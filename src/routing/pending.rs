@@ -51,7 +51,7 @@ impl Decision {
 /// Who made the decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub enum DecisionSource {
+pub(crate) enum DecisionSource {
     /// The partner's `200` answer to the `routing.requested` delivery.
     Partner,
     /// The partner, later, through the sidecar endpoint.
@@ -64,7 +64,7 @@ pub enum DecisionSource {
 
 impl DecisionSource {
     /// Lowercase name for logs.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Partner => "partner",
             Self::Sidecar => "sidecar",
@@ -78,7 +78,7 @@ impl DecisionSource {
 /// ran short of time); kept in the record so a restart still makes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AgentWorkFollowUp {
+pub(super) struct AgentWorkFollowUp {
     /// The rep's User id.
     pub user_id: String,
 }
@@ -86,7 +86,7 @@ pub struct AgentWorkFollowUp {
 /// Where a request is in its life.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "camelCase")]
-pub enum PendingState {
+pub(super) enum PendingState {
     /// Waiting for a decision.
     Pending,
     /// Decided, routingResult not yet accepted by Salesforce.
@@ -125,7 +125,7 @@ pub enum PendingState {
 
 impl PendingState {
     /// Lowercase name for logs and the sidecar's answers.
-    pub fn name(&self) -> &'static str {
+    pub(super) fn name(&self) -> &'static str {
         match self {
             Self::Pending => "pending",
             Self::Decided { .. } => "decided",
@@ -136,7 +136,7 @@ impl PendingState {
     }
 
     /// Whether the request needs no more work.
-    pub fn is_terminal(&self) -> bool {
+    pub(super) fn is_terminal(&self) -> bool {
         match self {
             Self::Pending | Self::Decided { .. } => false,
             Self::Posted { follow_up, .. } => follow_up.is_none(),
@@ -145,7 +145,7 @@ impl PendingState {
     }
 
     /// Whether moving to `next` follows the state machine.
-    pub fn may_become(&self, next: &PendingState) -> bool {
+    pub(super) fn may_become(&self, next: &PendingState) -> bool {
         use PendingState::*;
         matches!(
             (self, next),
@@ -159,7 +159,7 @@ impl PendingState {
 /// One routing request as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PendingRecord {
+pub(super) struct PendingRecord {
     /// Layout version.
     pub version: u32,
     /// `channelData.eventId`, the key.
@@ -188,7 +188,7 @@ pub struct PendingRecord {
 impl PendingRecord {
     /// A new record in state `Pending` (or `state` for requests already past their deadline).
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
+    pub(super) fn new(
         event_id: String,
         conversation_identifier: String,
         created_date_ms: i64,
@@ -215,7 +215,7 @@ impl PendingRecord {
     }
 
     /// Moves to `next`; a transition outside the state machine is a bug.
-    pub fn transition(&mut self, next: PendingState) {
+    pub(super) fn transition(&mut self, next: PendingState) {
         debug_assert!(
             self.state.may_become(&next),
             "routing request {} may not go from {} to {}",
@@ -227,7 +227,7 @@ impl PendingRecord {
     }
 
     /// Whether a terminal record is old enough to forget at `now_ms`.
-    pub fn is_expired(&self, now_ms: i64) -> bool {
+    pub(super) fn is_expired(&self, now_ms: i64) -> bool {
         let retention_ms = i64::try_from(TERMINAL_RECORD_RETENTION.as_millis()).unwrap_or(i64::MAX);
         self.state.is_terminal() && now_ms >= self.deadline_ms.saturating_add(retention_ms)
     }
@@ -249,7 +249,7 @@ impl PendingRecord {
 
 /// The pending-routing table, with async calls that never block the runtime on an fsync.
 #[derive(Debug, Clone)]
-pub struct PendingStore {
+pub(super) struct PendingStore {
     store: Store,
 }
 
@@ -262,12 +262,15 @@ fn store_error(operation: &'static str) -> impl FnOnce(StoreError) -> RoutingErr
 
 impl PendingStore {
     /// The table in `store`.
-    pub fn new(store: Store) -> Self {
+    pub(super) fn new(store: Store) -> Self {
         Self { store }
     }
 
     /// Durably writes `record` unless its event id has one; returns whether it did.
-    pub async fn insert_if_absent(&self, record: &PendingRecord) -> Result<bool, RoutingError> {
+    pub(super) async fn insert_if_absent(
+        &self,
+        record: &PendingRecord,
+    ) -> Result<bool, RoutingError> {
         let bytes = record.encode()?;
         let event_id = record.event_id.clone();
         self.store
@@ -277,7 +280,7 @@ impl PendingStore {
     }
 
     /// Durably replaces the record of `record.event_id`.
-    pub async fn put(&self, record: &PendingRecord) -> Result<(), RoutingError> {
+    pub(super) async fn put(&self, record: &PendingRecord) -> Result<(), RoutingError> {
         let bytes = record.encode()?;
         let event_id = record.event_id.clone();
         self.store
@@ -287,7 +290,7 @@ impl PendingStore {
     }
 
     /// The record of `event_id`, if any.
-    pub async fn get(&self, event_id: &str) -> Result<Option<PendingRecord>, RoutingError> {
+    pub(super) async fn get(&self, event_id: &str) -> Result<Option<PendingRecord>, RoutingError> {
         let key = event_id.to_owned();
         let bytes = self
             .store
@@ -300,7 +303,9 @@ impl PendingStore {
     }
 
     /// Every record that decodes; the ones that do not are returned as errors beside them.
-    pub async fn list(&self) -> Result<(Vec<PendingRecord>, Vec<RoutingError>), RoutingError> {
+    pub(super) async fn list(
+        &self,
+    ) -> Result<(Vec<PendingRecord>, Vec<RoutingError>), RoutingError> {
         let rows = self
             .store
             .run_blocking(|store| store.list_pending_routing())
@@ -318,7 +323,7 @@ impl PendingStore {
     }
 
     /// Durably forgets the record of `event_id`.
-    pub async fn remove(&self, event_id: &str) -> Result<(), RoutingError> {
+    pub(super) async fn remove(&self, event_id: &str) -> Result<(), RoutingError> {
         let key = event_id.to_owned();
         self.store
             .run_blocking(move |store| store.remove_pending_routing(&key).map(drop))

@@ -54,7 +54,7 @@ pub enum SidecarOutcome {
 }
 
 /// The router, with `engine` as its state.
-pub fn router(engine: RoutingEngine) -> Router {
+pub(super) fn router(engine: RoutingEngine) -> Router {
     Router::new()
         .route(SIDECAR_DECISION_PATH, post(decide))
         .with_state(engine)
@@ -69,7 +69,7 @@ async fn decide(
 }
 
 /// Handles one decision `body` for `event_id` and builds the endpoint's answer; for servers
-/// that route [`SIDECAR_DECISION_PATH`] themselves instead of merging [`router`].
+/// that route [`SIDECAR_DECISION_PATH`] themselves instead of merging the engine's own router.
 pub async fn decision_response(engine: &RoutingEngine, event_id: String, body: &[u8]) -> Response {
     let decision = match PartnerDecision::from_json(body) {
         Ok(decision) => decision,

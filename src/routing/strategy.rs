@@ -86,7 +86,7 @@ impl FromStr for RoutingStrategy {
 
 /// The routing type of a request, as the Interaction Service spells it; `None` for a value
 /// this version does not know.
-pub fn wire_routing_type(event: &RoutingRequestedEvent) -> Option<RoutingType> {
+pub(super) fn wire_routing_type(event: &RoutingRequestedEvent) -> Option<RoutingType> {
     let routing_type = event
         .routing_type
         .as_ref()
@@ -101,7 +101,7 @@ pub fn wire_routing_type(event: &RoutingRequestedEvent) -> Option<RoutingType> {
 
 /// The requested target, reading the rep's id from `rep_user_field` of `routingParameters`
 /// when that is not the spec's `userId` (spec §7 gap 3).
-pub fn target_of(event: &RoutingRequestedEvent, rep_user_field: &str) -> RoutingTarget {
+pub(super) fn target_of(event: &RoutingRequestedEvent, rep_user_field: &str) -> RoutingTarget {
     let target = event.target();
     if rep_user_field == "userId" || matches!(target, RoutingTarget::Flow { .. }) {
         return target;
@@ -125,7 +125,7 @@ fn custom_rep_id(event: &RoutingRequestedEvent, field: &str) -> Option<String> {
 
 /// What the `salesforce` strategy decided, and an `/agentWork` owed after posting.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StrategyPlan {
+pub(super) struct StrategyPlan {
     /// The routingResult to post.
     pub decision: Decision,
     /// An `/agentWork` to make after routingResult (rep transfers short of time).
@@ -147,7 +147,7 @@ impl StrategyPlan {
 
 /// What the salesforce strategy needs to know about one request.
 #[derive(Debug, Clone, Copy)]
-pub struct SalesforceRequest<'a> {
+pub(super) struct SalesforceRequest<'a> {
     /// `channelData.eventId`, the AgentWork's `routingCorrelationId`.
     pub event_id: &'a str,
     /// The conversation.
@@ -170,12 +170,12 @@ impl SalesforceRequest<'_> {
 }
 
 /// The `reject` strategy's plan.
-pub fn reject() -> StrategyPlan {
+pub(super) fn reject() -> StrategyPlan {
     StrategyPlan::failed(REJECT_MESSAGE.to_owned())
 }
 
 /// Carries out the `salesforce` strategy for `target` and says what to post.
-pub async fn route_in_salesforce(
+pub(super) async fn route_in_salesforce(
     client: &InteractionClient,
     target: &RoutingTarget,
     request: &SalesforceRequest<'_>,
@@ -293,7 +293,7 @@ async fn assign_to_rep(
 }
 
 /// `POST /agentWork` for `user_id`, retried until `until`; 15109 counts as done.
-pub async fn agent_work(
+pub(super) async fn agent_work(
     client: &InteractionClient,
     request: &SalesforceRequest<'_>,
     user_id: &str,
@@ -327,7 +327,7 @@ pub async fn agent_work(
 }
 
 /// Retries `op` until `until`, and cuts off an attempt still in flight there.
-pub async fn bounded<T, F, Fut>(until: Instant, op: F) -> Result<T, InteractionError>
+pub(super) async fn bounded<T, F, Fut>(until: Instant, op: F) -> Result<T, InteractionError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, InteractionError>>,

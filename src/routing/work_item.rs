@@ -53,7 +53,7 @@ pub enum WorkItemError {
 
 /// Where a `workItemId` came from, for logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WorkItemSource {
+pub(super) enum WorkItemSource {
     /// The event's `workRecordId`.
     Event,
     /// The learned conversation→session map.
@@ -64,7 +64,7 @@ pub enum WorkItemSource {
 
 impl WorkItemSource {
     /// Lowercase name for logs.
-    pub fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Self::Event => "event",
             Self::Learned => "learned",
@@ -74,7 +74,7 @@ impl WorkItemSource {
 }
 
 /// Whether `id` looks like a MessagingSession id.
-pub fn is_messaging_session_id(id: &str) -> bool {
+pub(super) fn is_messaging_session_id(id: &str) -> bool {
     id.starts_with(MESSAGING_SESSION_PREFIX)
         && matches!(id.len(), 15 | 18)
         && id.bytes().all(|byte| byte.is_ascii_alphanumeric())
@@ -126,7 +126,7 @@ struct QueryRecord {
 
 /// Finds and remembers MessagingSession ids.
 #[derive(Debug)]
-pub struct WorkItemResolver {
+pub(super) struct WorkItemResolver {
     learned: Mutex<LearnedSessions>,
     http: reqwest::Client,
     tokens: TokenProvider,
@@ -138,7 +138,7 @@ pub struct WorkItemResolver {
 
 impl WorkItemResolver {
     /// A resolver querying with `http` and tokens from `tokens`.
-    pub fn new(
+    pub(super) fn new(
         http: reqwest::Client,
         tokens: TokenProvider,
         api_version: &str,
@@ -155,7 +155,7 @@ impl WorkItemResolver {
 
     /// Remembers that `conversation` is served by `session`; ignores ids that are not
     /// MessagingSession ids. Returns whether it learned.
-    pub fn learn(&self, conversation: &str, session: &str) -> bool {
+    pub(super) fn learn(&self, conversation: &str, session: &str) -> bool {
         if conversation.is_empty() || !is_messaging_session_id(session) {
             return false;
         }
@@ -164,13 +164,13 @@ impl WorkItemResolver {
     }
 
     /// The learned session of `conversation`.
-    pub fn learned(&self, conversation: &str) -> Option<String> {
+    pub(super) fn learned(&self, conversation: &str) -> Option<String> {
         self.lock().by_conversation.get(conversation).cloned()
     }
 
     /// The `workItemId` of a request: `work_record_id`, else learned, else queried (retrying
     /// until `deadline`).
-    pub async fn resolve(
+    pub(super) async fn resolve(
         &self,
         conversation: &str,
         work_record_id: Option<&str>,

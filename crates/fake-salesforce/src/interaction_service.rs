@@ -1,0 +1,428 @@
+//! Fake Salesforce Interaction Service: the `/api/v1/*` endpoints a BYOC CCaaS connector calls,
+//! the calls it recorded, and injected faults.
+//!
+//! Each call is checked like Salesforce would (headers in `checks`, body rules in
+//! `routing_rules` and `inbound_rules`), answered, and recorded with its arrival time, headers
+//! (`Authorization` redacted) and body. Tests read the recording through
+//! [`InteractionFake::calls`] or `GET /_harness/calls`, and queue 429/5xx answers through
+//! [`InteractionFake::inject_fault`] or `POST /_harness/interaction/faults`. Tokens are checked
+//! against the shared [`TokenRegistry`]. It must not import `auth` or `interaction`: it is an
+//! independent implementation that checks the connector's client.
+
+mod body;
+mod checks;
+mod control;
+mod faults;
+mod inbound_rules;
+mod routing_rules;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{patch, post};
+use axum::{Json, Router};
+use rand::distr::{Alphanumeric, SampleString};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::time::Instant;
+use tracing::debug;
+
+use crate::tokens::TokenRegistry;
+use body::{ParsedBody, UploadedFile};
+use checks::Refusal;
+pub use faults::{FaultError, InteractionFault};
+
+/// The endpoints the fake serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    RoutingResult,
+    PostRoute,
+    DeleteRoute,
+    PostAgentWork,
+    PatchAgentWork,
+    PostInteractions,
+    PatchCapabilities,
+    PostMessagingSession,
+}
+
+impl Endpoint {
+    fn method(self) -> Method {
+        match self {
+            Self::RoutingResult
+            | Self::PostRoute
+            | Self::PostAgentWork
+            | Self::PostInteractions
+            | Self::PostMessagingSession => Method::POST,
+            Self::DeleteRoute => Method::DELETE,
+            Self::PatchAgentWork | Self::PatchCapabilities => Method::PATCH,
+        }
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            Self::RoutingResult => "/api/v1/routingResult",
+            Self::PostRoute | Self::DeleteRoute => "/api/v1/route",
+            Self::PostAgentWork | Self::PatchAgentWork => "/api/v1/agentWork",
+            Self::PostInteractions => "/api/v1/interactions",
+            Self::PatchCapabilities => "/api/v1/capabilities",
+            Self::PostMessagingSession => "/api/v1/messagingSession",
+        }
+    }
+
+    /// Salesforce requires `AuthorizationContextType` here.
+    fn requires_context_type(self) -> bool {
+        self == Self::PatchAgentWork
+    }
+
+    fn is_multipart(self) -> bool {
+        self == Self::PostInteractions
+    }
+}
+
+/// One call as the fake saw it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedCall {
+    /// Arrival order, from 1.
+    pub seq: u64,
+    /// HTTP method.
+    pub method: String,
+    /// Request path, e.g. `/api/v1/routingResult`.
+    pub path: String,
+    /// Arrival time in Unix epoch milliseconds (wall clock, comparable with event `CreatedDate`).
+    pub received_at_ms: u64,
+    /// Arrival time on tokio's clock, for tests with paused time.
+    #[serde(skip)]
+    pub received_at: Instant,
+    /// Request headers, lower-case names; `Authorization` is `Bearer [redacted]`.
+    pub headers: BTreeMap<String, String>,
+    /// JSON body; for `/interactions`, `{"json": <json part>, "attachments": [{fileName, contentType, size}]}`.
+    pub body: Value,
+    /// Status the fake answered.
+    pub status: u16,
+    /// Body the fake answered.
+    pub response: Value,
+}
+
+/// Everything the fake remembers between calls.
+#[derive(Default)]
+struct FakeState {
+    next_seq: u64,
+    calls: Vec<RecordedCall>,
+    faults: Vec<InteractionFault>,
+    /// RequestIds already used: the fake refuses a reused one.
+    request_ids: HashSet<String>,
+    /// conversation → MessagingSession, and back.
+    work_item_by_conversation: HashMap<String, String>,
+    conversation_by_work_item: HashMap<String, String>,
+    /// (channelAddressIdentifier, end user) → conversation.
+    conversation_by_end_user: HashMap<(String, String), String>,
+    /// Active AgentWork per (user, work item), and each work id's key.
+    active_agent_work: HashMap<(String, String), String>,
+    agent_work_key: HashMap<String, (String, String)>,
+    /// The last accepted `PATCH /capabilities` body.
+    capabilities: Option<Value>,
+}
+
+/// The fake Interaction Service's state; share it as `Arc<InteractionFake>` with [`router`].
+pub struct InteractionFake {
+    registry: Arc<TokenRegistry>,
+    /// The only `AuthorizationContext` accepted (the channel definition's developer name).
+    authorization_context: String,
+    state: Mutex<FakeState>,
+}
+
+impl InteractionFake {
+    /// A fake accepting tokens from `registry` for the channel definition `authorization_context`.
+    pub fn new(registry: Arc<TokenRegistry>, authorization_context: impl Into<String>) -> Self {
+        Self {
+            registry,
+            authorization_context: authorization_context.into(),
+            state: Mutex::new(FakeState::default()),
+        }
+    }
+
+    /// Every recorded call, in arrival order.
+    pub fn calls(&self) -> Vec<RecordedCall> {
+        self.lock().calls.clone()
+    }
+
+    /// Recorded calls to one path (`/api/v1/routingResult` or `routingResult`).
+    pub fn calls_to(&self, path: &str) -> Vec<RecordedCall> {
+        let wanted = format!("/api/v1/{}", path.trim_start_matches("/api/v1/"));
+        self.lock()
+            .calls
+            .iter()
+            .filter(|call| call.path == wanted)
+            .cloned()
+            .collect()
+    }
+
+    /// Forgets the recorded calls.
+    pub fn clear_calls(&self) {
+        self.lock().calls.clear();
+    }
+
+    /// Queues a fault; faults are used in the order queued.
+    pub fn inject_fault(&self, fault: InteractionFault) -> Result<(), FaultError> {
+        if !(400..=599).contains(&fault.status) {
+            return Err(FaultError::BadStatus(fault.status));
+        }
+        self.lock().faults.push(fault);
+        Ok(())
+    }
+
+    /// Drops every queued fault.
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
+    /// Tells the fake that `conversation` belongs to MessagingSession `work_item` (for 15107).
+    pub fn seed_conversation(&self, conversation: &str, work_item: &str) {
+        let mut state = self.lock();
+        state
+            .work_item_by_conversation
+            .insert(conversation.to_owned(), work_item.to_owned());
+        state
+            .conversation_by_work_item
+            .insert(work_item.to_owned(), conversation.to_owned());
+    }
+
+    /// The MessagingSession the fake knows for `conversation`.
+    pub fn work_item_for(&self, conversation: &str) -> Option<String> {
+        self.lock()
+            .work_item_by_conversation
+            .get(conversation)
+            .cloned()
+    }
+
+    /// The last accepted `PATCH /capabilities` body.
+    pub fn capabilities(&self) -> Option<Value> {
+        self.lock().capabilities.clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, FakeState> {
+        // Each critical section is a few map operations that cannot panic halfway, so a
+        // poisoned lock still holds consistent state.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Marks `request_id` used; false when it already was.
+    fn remember_request_id(&self, request_id: &str) -> bool {
+        self.lock().request_ids.insert(request_id.to_owned())
+    }
+
+    /// Takes one use of the first queued fault matching `endpoint`.
+    fn take_fault(&self, endpoint: Endpoint) -> Option<Refusal> {
+        let mut state = self.lock();
+        let index = state
+            .faults
+            .iter()
+            .position(|fault| fault.matches(endpoint))?;
+        let fault = &mut state.faults[index];
+        fault.count -= 1;
+        let refusal = fault.refusal();
+        if fault.count == 0 {
+            state.faults.remove(index);
+        }
+        Some(refusal)
+    }
+
+    /// Whether the pair is consistent with what the fake knows (unknown pairs pass).
+    fn conversation_matches(&self, conversation: &str, work_item: &str) -> bool {
+        let state = self.lock();
+        let by_conversation = state.work_item_by_conversation.get(conversation);
+        let by_work_item = state.conversation_by_work_item.get(work_item);
+        by_conversation.is_none_or(|known| known == work_item)
+            && by_work_item.is_none_or(|known| known == conversation)
+    }
+
+    /// The conversation and MessagingSession of an end user on a channel, created on first contact.
+    fn conversation_of(&self, channel: &str, end_user: &str) -> (String, String) {
+        let key = (channel.to_owned(), end_user.to_owned());
+        let existing = {
+            let state = self.lock();
+            state
+                .conversation_by_end_user
+                .get(&key)
+                .and_then(|conversation| {
+                    let work_item = state.work_item_by_conversation.get(conversation)?;
+                    Some((conversation.clone(), work_item.clone()))
+                })
+        };
+        if let Some(pair) = existing {
+            return pair;
+        }
+        let conversation = uuid::Uuid::new_v4().to_string();
+        let work_item = random_record_id("0Mw");
+        self.seed_conversation(&conversation, &work_item);
+        self.lock()
+            .conversation_by_end_user
+            .insert(key, conversation.clone());
+        (conversation, work_item)
+    }
+
+    /// A new AgentWork id, or None when one is active for the pair (15109).
+    fn start_agent_work(&self, user: &str, work_item: &str) -> Option<String> {
+        let mut state = self.lock();
+        let key = (user.to_owned(), work_item.to_owned());
+        if state.active_agent_work.contains_key(&key) {
+            return None;
+        }
+        let work_id = random_record_id("0Bz");
+        state.active_agent_work.insert(key.clone(), work_id.clone());
+        state.agent_work_key.insert(work_id.clone(), key);
+        Some(work_id)
+    }
+
+    /// Ends an AgentWork, so a new one may be created for its pair.
+    fn finish_agent_work(&self, work_id: &str) {
+        let mut state = self.lock();
+        if let Some(key) = state.agent_work_key.remove(work_id) {
+            state.active_agent_work.remove(&key);
+        }
+    }
+
+    fn store_capabilities(&self, body: Value) {
+        self.lock().capabilities = Some(body);
+    }
+
+    /// Checks, answers and records one API call.
+    fn handle(&self, endpoint: Endpoint, headers: &HeaderMap, body: &ParsedBody) -> Response {
+        let received_at = Instant::now();
+        let received_at_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or_default();
+        let outcome = checks::check_headers(self, endpoint, headers)
+            .and_then(|()| self.take_fault(endpoint).map_or(Ok(()), Err))
+            .and_then(|()| self.apply_rules(endpoint, body));
+        let (status, response_body, response) = match outcome {
+            Ok((status, value)) => (status, value.clone(), (status, Json(value)).into_response()),
+            Err(refusal) => (refusal.status, refusal.body(), refusal.into_response()),
+        };
+        debug!(
+            path = endpoint.path(),
+            status = status.as_u16(),
+            "fake interaction service answered"
+        );
+        let mut state = self.lock();
+        state.next_seq += 1;
+        let call = RecordedCall {
+            seq: state.next_seq,
+            method: endpoint.method().to_string(),
+            path: endpoint.path().to_owned(),
+            received_at_ms,
+            received_at,
+            headers: body::redacted_headers(headers),
+            body: body.recorded(),
+            status: status.as_u16(),
+            response: response_body,
+        };
+        state.calls.push(call);
+        response
+    }
+
+    fn apply_rules(
+        &self,
+        endpoint: Endpoint,
+        body: &ParsedBody,
+    ) -> Result<(StatusCode, Value), Refusal> {
+        if let ParsedBody::Multipart { json, files } = body {
+            return inbound_rules::post_interactions(self, json.as_ref(), files);
+        }
+        let ParsedBody::Json(Some(json)) = body else {
+            return Err(Refusal::bad_request(10089, checks::INVALID_PARAMETERS));
+        };
+        match endpoint {
+            Endpoint::RoutingResult => routing_rules::routing_result(self, json),
+            Endpoint::PostRoute => routing_rules::post_route(self, json),
+            Endpoint::DeleteRoute => routing_rules::delete_route(json),
+            Endpoint::PostAgentWork => routing_rules::post_agent_work(self, json),
+            Endpoint::PatchAgentWork => routing_rules::patch_agent_work(self, json),
+            Endpoint::PatchCapabilities => inbound_rules::patch_capabilities(self, json),
+            Endpoint::PostMessagingSession => inbound_rules::post_messaging_session(json),
+            Endpoint::PostInteractions => Err(Refusal::bad_request(10016, checks::INVALID_HEADER)),
+        }
+    }
+}
+
+/// A random record id: the 3-character key prefix and 12 alphanumerics (15 characters).
+fn random_record_id(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        Alphanumeric.sample_string(&mut rand::rng(), 12)
+    )
+}
+
+async fn api_call(
+    fake: Arc<InteractionFake>,
+    endpoint: Endpoint,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let parsed = if endpoint.is_multipart() {
+        body::parse_multipart(&headers, body).await
+    } else {
+        ParsedBody::Json(serde_json::from_slice(&body).ok())
+    };
+    fake.handle(endpoint, &headers, &parsed)
+}
+
+/// Builds an axum handler for one endpoint.
+macro_rules! endpoint_handler {
+    ($endpoint:expr) => {
+        |State(fake): State<Arc<InteractionFake>>, headers: HeaderMap, body: Bytes| async move {
+            api_call(fake, $endpoint, headers, body).await
+        }
+    };
+}
+
+/// The fake's routes: `/api/v1/*`, `GET`/`DELETE /_harness/calls`, and
+/// `POST`/`DELETE /_harness/interaction/faults`, `POST /_harness/interaction/conversations`.
+pub fn router(state: Arc<InteractionFake>) -> Router {
+    Router::new()
+        .route(
+            "/api/v1/routingResult",
+            post(endpoint_handler!(Endpoint::RoutingResult)),
+        )
+        .route(
+            "/api/v1/route",
+            post(endpoint_handler!(Endpoint::PostRoute))
+                .delete(endpoint_handler!(Endpoint::DeleteRoute)),
+        )
+        .route(
+            "/api/v1/agentWork",
+            post(endpoint_handler!(Endpoint::PostAgentWork))
+                .patch(endpoint_handler!(Endpoint::PatchAgentWork)),
+        )
+        .route(
+            "/api/v1/interactions",
+            post(endpoint_handler!(Endpoint::PostInteractions)),
+        )
+        .route(
+            "/api/v1/capabilities",
+            patch(endpoint_handler!(Endpoint::PatchCapabilities)),
+        )
+        .route(
+            "/api/v1/messagingSession",
+            post(endpoint_handler!(Endpoint::PostMessagingSession)),
+        )
+        .merge(control::routes())
+        .with_state(state)
+}
+
+impl std::fmt::Debug for InteractionFake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InteractionFake")
+            .field("authorization_context", &self.authorization_context)
+            .finish_non_exhaustive()
+    }
+}

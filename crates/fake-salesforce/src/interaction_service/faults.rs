@@ -1,0 +1,95 @@
+//! Faults the fake Interaction Service injects on demand: "the next N calls to path P fail
+//! with status S", for 429 `Interaction request rate limit exceeded` and 5xx.
+//!
+//! The type is serde-deserializable so a control plane can forward JSON to
+//! [`super::InteractionFake::inject_fault`]. It knows nothing about the connector's client.
+
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use crate::interaction_service::checks::Refusal;
+use crate::interaction_service::Endpoint;
+
+/// "The next `count` calls to `path` fail with `status`", for 429 and 5xx on demand.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InteractionFault {
+    /// `/api/v1/routingResult` or `routingResult`; absent means any endpoint.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// HTTP method to match; absent means any.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Status to answer, 400–599 (429 and 5xx are the intended uses).
+    pub status: u16,
+    /// How many matching calls fail.
+    #[serde(default = "one")]
+    pub count: u32,
+    /// Code in the body; defaults to the status (Salesforce's table lists 500 as a code).
+    #[serde(default)]
+    pub code: Option<i64>,
+    /// Message in the body; defaults by status (429: `Interaction request rate limit exceeded`).
+    #[serde(default)]
+    pub message: Option<String>,
+    /// `Retry-After` seconds to send (Salesforce's use of it is undocumented).
+    #[serde(default)]
+    pub retry_after_secs: Option<u64>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl InteractionFault {
+    /// The next `count` calls to `path` answer 429 `Interaction request rate limit exceeded`.
+    pub fn rate_limit(path: &str, count: u32) -> Self {
+        Self::status(path, 429, count)
+    }
+
+    /// The next `count` calls to `path` answer `status` with the default body.
+    pub fn status(path: &str, status: u16, count: u32) -> Self {
+        Self {
+            path: Some(path.to_owned()),
+            method: None,
+            status,
+            count,
+            code: None,
+            message: None,
+            retry_after_secs: None,
+        }
+    }
+
+    pub(super) fn matches(&self, endpoint: Endpoint) -> bool {
+        let path_ok = self.path.as_deref().is_none_or(|path| {
+            let wanted = path.trim_start_matches("/api/v1/").trim_start_matches('/');
+            endpoint.path().trim_start_matches("/api/v1/") == wanted
+        });
+        let method_ok = self
+            .method
+            .as_deref()
+            .is_none_or(|method| method.eq_ignore_ascii_case(endpoint.method().as_str()));
+        path_ok && method_ok && self.count > 0
+    }
+
+    pub(super) fn refusal(&self) -> Refusal {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let default_message = if status == StatusCode::TOO_MANY_REQUESTS {
+            "Interaction request rate limit exceeded"
+        } else {
+            "An internal server error occured. Please contact Salesforce Support."
+        };
+        let message = self.message.as_deref().unwrap_or(default_message);
+        let mut refusal =
+            Refusal::new(status, self.code.unwrap_or(i64::from(self.status)), message);
+        refusal.retry_after_secs = self.retry_after_secs;
+        refusal
+    }
+}
+
+/// Why a fault was not queued.
+#[derive(Debug, thiserror::Error)]
+pub enum FaultError {
+    /// The status is not an error status.
+    #[error("fault status must be 400-599, got {0}")]
+    BadStatus(u16),
+}

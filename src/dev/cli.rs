@@ -1,0 +1,123 @@
+//! The `demo`, `fake-salesforce` and `bench` subcommands: their flags and what each runs.
+
+use std::time::Duration;
+
+use fake_salesforce::avro::{EventSchemaSpec, EventWriter, PlatformEventFields};
+
+/// Flags of `demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Text messages to play before the routing request
+    #[arg(long, default_value_t = 4)]
+    pub messages: u64,
+}
+
+/// Flags of `bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Which scenario to run
+    pub scenario: BenchScenario,
+    /// Events to push through
+    #[arg(long, default_value_t = 300_000)]
+    pub events: u64,
+    /// Added latency per server response, in milliseconds
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Conversations the events are spread over (throughput)
+    #[arg(long, default_value_t = 100)]
+    pub conversations: u64,
+    /// Events per second (latency; default 1000) or routing requests per second in the
+    /// steady phase (routing; default 50)
+    #[arg(long)]
+    pub rate: Option<u64>,
+    /// Routing requests in the steady phase (routing)
+    #[arg(long, default_value_t = 500)]
+    pub requests: u64,
+    /// Routing requests published at once after the steady phase (routing)
+    #[arg(long, default_value_t = 200)]
+    pub burst: u64,
+    /// Seconds to run (latency, stalled)
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+}
+
+/// The scenarios `bench` runs.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum BenchScenario {
+    /// Subscribe + decode against the fake on loopback
+    Pubsub,
+    /// Text message: Avro bytes -> OutboundEvent -> envelope JSON, on one core
+    Events,
+    /// Fake Pub/Sub -> pipeline -> local HTTP webhook, as fast as it goes
+    Throughput,
+    /// Publish at --rate events/s for --seconds; publish -> webhook latency percentiles
+    Latency,
+    /// Partner never answers: the connector's peak memory as the backlog grows
+    Stalled,
+    /// RoutingRequested at --rate for --requests, then a --burst at once; partner decision ->
+    /// routingResult latency and misses
+    Routing,
+}
+
+/// Runs `demo`; the caller sets up logging (warnings only keeps the demo's lines readable).
+pub async fn demo(args: DemoArgs) -> Result<(), String> {
+    let options = crate::dev::demo::DemoOptions {
+        messages: args.messages,
+    };
+    crate::dev::demo::run(options)
+        .await
+        .map_err(|err| err.to_string())
+}
+
+/// Runs one `bench` scenario and prints its report. The caller sets up logging: warnings only,
+/// or the in-process connector would log every request and the bench would measure logging.
+pub async fn bench(args: BenchArgs) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    match args.scenario {
+        BenchScenario::Pubsub => {
+            let report =
+                crate::dev::bench::pubsub::run(args.events, Duration::from_millis(args.latency_ms))
+                    .await?;
+            println!("{report}");
+        }
+        BenchScenario::Throughput => {
+            let report =
+                crate::dev::bench::pipeline::throughput(args.events, args.conversations).await?;
+            println!("{report}");
+        }
+        BenchScenario::Latency => {
+            let report =
+                crate::dev::bench::pipeline::latency(args.rate.unwrap_or(1_000), args.seconds)
+                    .await?;
+            println!("{report}");
+        }
+        BenchScenario::Routing => {
+            let plan = crate::dev::bench::routing::RoutingBenchPlan {
+                steady_requests: args.requests,
+                rate: args.rate.unwrap_or(50),
+                burst: args.burst,
+            };
+            let report = crate::dev::bench::routing::run(plan).await?;
+            println!("{report}");
+        }
+        BenchScenario::Stalled => {
+            let report =
+                crate::dev::bench::pipeline::stalled(&[10_000, 100_000, 300_000], args.seconds)
+                    .await?;
+            println!("{report}");
+        }
+        BenchScenario::Events => {
+            let writer = EventWriter::new(EventSchemaSpec::default())?;
+            let avro_bytes = writer.encode(&PlatformEventFields {
+                created_date_ms: 1_690_344_475_579,
+                created_by_id: "005000000000001AAA",
+                event_uuid: Some("5f0c7e5e-8d4b-4f6e-9b8e-2f1d4c3b2a10"),
+                event_type: Some("Interaction"),
+                payload: Some(crate::dev::bench::events::SAMPLE_TEXT_MESSAGE_PAYLOAD),
+            })?;
+            let schema_json = writer.spec().schema_json();
+            let report = crate::dev::bench::events::run(&avro_bytes, &schema_json, args.events)?;
+            println!("{report}");
+        }
+    }
+    Ok(())
+}

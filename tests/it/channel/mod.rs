@@ -1,0 +1,6 @@
+//! Integration tests of the channel area.
+
+mod retry;
+mod signature;
+mod stdout;
+mod webhook;

@@ -1,0 +1,106 @@
+//! `byoc-connector fake-salesforce` as another process would use it: the ready line,
+//! the control plane, and a TLS subscription trusting the written certificate.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::support::*;
+use byoc_connector::pubsub::{
+    EndpointConfig, PubSubCredentials, ReplayStart, StaticCredentials, Subscriber, SubscriberConfig,
+};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_prints_its_endpoints_and_publishes_through_the_control_plane() {
+    byoc_connector::install_crypto_provider();
+    let scratch = std::env::temp_dir().join(format!("byoc-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let cert_path = scratch.join("fake.pem");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_byoc-connector"))
+        .args(["fake-salesforce", "--tls", "--cert-out"])
+        .arg(&cert_path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("ready line in time")
+        .unwrap()
+        .expect("a ready line");
+    let endpoints: serde_json::Value = serde_json::from_str(&ready).unwrap();
+    for key in [
+        "pubsub",
+        "control",
+        "topic",
+        "token",
+        "orgId",
+        "instanceUrl",
+        "certificate",
+    ] {
+        assert!(
+            endpoints[key].is_string(),
+            "ready line names {key}: {ready}"
+        );
+    }
+    assert!(endpoints["pubsub"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://127.0.0.1:"));
+
+    let control = endpoints["control"].as_str().unwrap();
+    let http = reqwest::Client::new();
+    let published: serde_json::Value = http
+        .post(format!("{control}/_harness/publish"))
+        .json(&serde_json::json!({"events": [
+            {"eventType": "Interaction", "payload": {"seq": 0}},
+            {"eventType": "Interaction", "payload": "{\"seq\":1}"}
+        ]}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let replay_ids = published["replayIds"].as_array().expect("replay ids");
+    assert_eq!(replay_ids.len(), 2);
+    let bad = http
+        .post(format!("{control}/_harness/publish"))
+        .json(&serde_json::json!({"evnts": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400, "a malformed publish body is refused");
+
+    let mut config = SubscriberConfig::new(endpoints["topic"].as_str().unwrap());
+    config.endpoint = EndpointConfig {
+        url: endpoints["pubsub"].as_str().unwrap().to_owned(),
+        ca_certificate_pem: Some(std::fs::read_to_string(&cert_path).unwrap()),
+        ..EndpointConfig::default()
+    };
+    config.start = ReplayStart::Earliest;
+    let credentials = StaticCredentials(PubSubCredentials {
+        access_token: endpoints["token"].as_str().unwrap().into(),
+        instance_url: endpoints["instanceUrl"].as_str().unwrap().to_owned(),
+        tenant_id: endpoints["orgId"].as_str().unwrap().to_owned(),
+    });
+    let shutdown = CancellationToken::new();
+    let mut subscriber = Subscriber::spawn(config, credentials, shutdown.clone()).unwrap();
+    for expected in 0..2 {
+        let event = next_event(&mut subscriber).await;
+        assert_eq!(seq_of(&event), expected);
+        assert_eq!(
+            event.replay_id.as_u64(),
+            replay_ids[expected as usize].as_u64()
+        );
+    }
+    shutdown.cancel();
+    subscriber.join().await.unwrap();
+    child.kill().await.unwrap();
+    std::fs::remove_dir_all(&scratch).ok();
+}

@@ -1,0 +1,4 @@
+//! Integration tests of the cli area.
+
+mod demo;
+mod fake_salesforce;

@@ -1,0 +1,4 @@
+//! Integration tests of the config area.
+
+mod errors;
+mod load;

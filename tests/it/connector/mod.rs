@@ -1,0 +1,8 @@
+//! Integration tests of the connector area.
+
+mod crash;
+mod dlq;
+mod embedded;
+mod lifecycle;
+mod routing;
+mod routing_e2e;

@@ -1,0 +1,106 @@
+//! Issue 5 end to end through the real binary: a RoutingRequested published on the fake
+//! topic reaches the partner's routing URL, the partner decides at once, and the fake
+//! Interaction Service receives exactly one routingResult, inside the window, with the
+//! workItemId found through the fake's SOQL endpoint.
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::support::pipeline::*;
+use crate::support::start_fake;
+use axum::routing::post;
+use axum::Json;
+use fake_salesforce::pubsub_fake::PubSubFakeConfig;
+use fake_salesforce::topic::NewEvent;
+
+const CONVERSATION: &str = "9bc16b48-cd9b-4d8b-b7f2-a376f0a05c09";
+const WORK_ITEM: &str = "0MwXX0000000001AAA";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_routing_request_is_answered_once_with_the_partners_decision() {
+    let fake = start_fake(false, PubSubFakeConfig::default()).await;
+    fake.interaction()
+        .seed_conversation(CONVERSATION, WORK_ITEM);
+    let asked: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let asked_by_partner = asked.clone();
+    let app = axum::Router::new().route(
+        "/routing",
+        post(move |Json(envelope): Json<serde_json::Value>| {
+            let asked = asked_by_partner.clone();
+            async move {
+                asked.lock().unwrap().push(envelope);
+                Json(serde_json::json!({"success": true, "externallyRouted": false}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let routing_url = format!("http://{}/routing", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let deliveries = Partner::accepting().await;
+
+    let dir = scratch_dir("routing");
+    let config_path = dir.join("connector.toml");
+    let routing =
+        format!("strategy = \"partner\"\nurl = \"{routing_url}\"\ndecision_timeout_secs = 45");
+    let config = connector_config_toml_with_routing(
+        &fake,
+        &deliveries.url,
+        &dir.join("state.redb"),
+        &routing,
+    );
+    std::fs::write(&config_path, config).unwrap();
+    let fixture: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string("tests/fixtures/events/routing-requested-queue.json").unwrap(),
+    )
+    .unwrap();
+    fake.publish(&[NewEvent {
+        event_type: Some("RoutingRequested".to_owned()),
+        payload: Some(fixture["payload"].to_string()),
+        ..NewEvent::default()
+    }])
+    .unwrap();
+
+    let mut connector = tokio::process::Command::new(env!("CARGO_BIN_EXE_byoc-connector"))
+        .args(["run", "--config"])
+        .arg(&config_path)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let interaction = fake.interaction().clone();
+    wait_until(
+        "the routingResult is posted",
+        Duration::from_secs(30),
+        || !interaction.calls_to("routingResult").is_empty(),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let calls = interaction.calls_to("routingResult");
+    assert_eq!(calls.len(), 1, "exactly one routingResult");
+    let body = &calls[0].body;
+    assert_eq!(
+        calls[0].status, 202,
+        "the fake accepted it: {:?}",
+        calls[0].response
+    );
+    assert_eq!(body["success"], true);
+    assert_eq!(body["externallyRouted"], false);
+    assert_eq!(body["workItemId"], WORK_ITEM);
+    assert_eq!(body["conversationIdentifier"], CONVERSATION);
+    assert_eq!(body["routingType"], "Transfer");
+    let asked = asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0]["type"], "routing.requested");
+    assert!(asked[0]["deadline"].is_string());
+    let window = fake.routing_window().expect("the fake enforces the window");
+    window.check();
+    let report = window.report();
+    assert!(report.late.is_empty(), "posted inside the window");
+    assert_eq!(report.answered.len(), 1, "{report:?}");
+    connector.kill().await.ok();
+    fake.shutdown().await;
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,0 +1,6 @@
+//! Integration tests of the interaction area.
+
+mod body_rules;
+mod endpoints;
+mod header_rules;
+mod retry;

@@ -1,0 +1,4 @@
+//! Integration tests of the pipeline area.
+
+mod checkpoints;
+mod delivery;

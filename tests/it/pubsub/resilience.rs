@@ -1,0 +1,283 @@
+//! Keepalives, the silence watchdog, reconnects after failures, token refresh and schema
+//! changes, against the fake Pub/Sub server. Tests that wait for server timers run with
+//! paused tokio time, so minutes pass instantly.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::support::*;
+use byoc_connector::pubsub::{ReconnectReason, ReplayStart, Subscriber, SubscriberItem};
+use fake_salesforce::avro::EventSchemaSpec;
+use fake_salesforce::faults::FaultRequest;
+use fake_salesforce::pubsub_fake::PubSubFakeConfig;
+use fake_salesforce::topic::NewEvent;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test(start_paused = true)]
+async fn a_keepalive_reports_the_latest_replay_id_and_it_advances() {
+    let fake = start_fake(
+        false,
+        PubSubFakeConfig {
+            keepalive_interval: Duration::from_secs(60),
+            ..PubSubFakeConfig::default()
+        },
+    )
+    .await;
+    let replay_ids = fake.publish(&numbered_events(0, 5)).unwrap();
+    let shutdown = CancellationToken::new();
+    let mut subscriber = Subscriber::spawn(
+        subscriber_config(&fake),
+        static_credentials(&fake),
+        shutdown.clone(),
+    )
+    .unwrap();
+    match next_item_within(&mut subscriber, PAUSED_ITEM_TIMEOUT).await {
+        SubscriberItem::Keepalive { latest_replay_id } => {
+            assert_eq!(latest_replay_id.as_u64(), Some(replay_ids[4]));
+        }
+        other => panic!("expected a keepalive, got {other:?}"),
+    }
+    let newer = fake.publish(&numbered_events(5, 1)).unwrap();
+    let event = next_event(&mut subscriber).await;
+    subscriber.acks().ack(&event.replay_id);
+    match next_item_within(&mut subscriber, PAUSED_ITEM_TIMEOUT).await {
+        SubscriberItem::Keepalive { latest_replay_id } => {
+            assert_eq!(
+                latest_replay_id.as_u64(),
+                Some(newer[0]),
+                "the reported position advanced"
+            );
+        }
+        other => panic!("expected a keepalive, got {other:?}"),
+    }
+    shutdown.cancel();
+    subscriber.join().await.unwrap();
+    fake.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_stream_is_detected_by_the_watchdog_and_subscribed_again() {
+    let fake = start_fake(false, PubSubFakeConfig::default()).await;
+    let shutdown = CancellationToken::new();
+    let mut config = subscriber_config(&fake);
+    config.keepalive_timeout = Duration::from_secs(300);
+    let (observer, reconnects) = recording_reconnects();
+    config.on_reconnect = observer;
+    let mut subscriber =
+        Subscriber::spawn(config, static_credentials(&fake), shutdown.clone()).unwrap();
+    let acks = subscriber.acks();
+    // The first keepalive proves the stream is up; then the server goes silent.
+    assert!(matches!(
+        next_item_within(&mut subscriber, PAUSED_ITEM_TIMEOUT).await,
+        SubscriberItem::Keepalive { .. }
+    ));
+    fake.apply_faults(&FaultRequest {
+        stall: Some(true),
+        ..FaultRequest::default()
+    });
+    for _ in 0..100 {
+        if acks.stats().watchdog_timeouts.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    }
+    assert!(
+        acks.stats().watchdog_timeouts.load(Ordering::SeqCst) >= 1,
+        "the watchdog fired"
+    );
+    fake.apply_faults(&FaultRequest {
+        stall: Some(false),
+        ..FaultRequest::default()
+    });
+    fake.publish(&numbered_events(7, 1)).unwrap();
+    assert_eq!(seq_of(&next_event(&mut subscriber).await), 7);
+    assert!(
+        fake.pubsub().sessions().len() >= 2,
+        "a new stream was opened"
+    );
+    assert!(reconnects
+        .lock()
+        .unwrap()
+        .contains(&ReconnectReason::Watchdog));
+    shutdown.cancel();
+    subscriber.join().await.unwrap();
+    fake.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unavailable_mid_stream_resubscribes_losing_nothing_and_redelivering_only_the_unacked_window(
+) {
+    let fake = start_fake(true, PubSubFakeConfig::default()).await;
+    fake.publish(&numbered_events(0, 1_000)).unwrap();
+    fake.apply_faults(&FaultRequest {
+        unavailable_after_events: Some(300),
+        ..FaultRequest::default()
+    });
+    let mut config = subscriber_config(&fake);
+    config.start = ReplayStart::Earliest;
+    let (observer, reconnects) = recording_reconnects();
+    config.on_reconnect = observer;
+    let window = config.max_in_flight as usize;
+    let shutdown = CancellationToken::new();
+    let mut subscriber =
+        Subscriber::spawn(config, static_credentials(&fake), shutdown.clone()).unwrap();
+    let acks = subscriber.acks();
+    // Acknowledge with a lag of 50 events, like a consumer with work in flight.
+    let mut unacked = std::collections::VecDeque::new();
+    let mut seen = BTreeSet::new();
+    let mut deliveries = 0;
+    let mut last_first_delivery = None;
+    while seen.len() < 1_000 {
+        let event = next_event(&mut subscriber).await;
+        deliveries += 1;
+        let seq = seq_of(&event);
+        if seen.insert(seq) {
+            assert!(
+                last_first_delivery < Some(seq),
+                "first deliveries stay in order"
+            );
+            last_first_delivery = Some(seq);
+        }
+        unacked.push_back(event.replay_id.clone());
+        if unacked.len() > 50 {
+            acks.ack(&unacked.pop_front().unwrap());
+        }
+        assert!(deliveries < 2_000, "runaway redelivery");
+    }
+    let redelivered = deliveries - 1_000;
+    assert!(
+        redelivered <= window,
+        "redelivered {redelivered} events, more than the window"
+    );
+    assert!(
+        fake.pubsub().sessions().len() >= 2,
+        "the client subscribed again"
+    );
+    let resumed = &fake.pubsub().sessions()[1];
+    assert_eq!(
+        resumed.replay_preset, "CUSTOM",
+        "resumed from the last acknowledged id"
+    );
+    assert_eq!(
+        reconnects.lock().unwrap().first(),
+        Some(&ReconnectReason::StreamFailed)
+    );
+    shutdown.cancel();
+    subscriber.join().await.unwrap();
+    fake.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_exhausted_is_retried_with_backoff() {
+    let fake = start_fake(false, PubSubFakeConfig::default()).await;
+    fake.publish(&numbered_events(0, 3)).unwrap();
+    fake.apply_faults(&FaultRequest {
+        resource_exhausted_calls: Some(3),
+        ..FaultRequest::default()
+    });
+    let mut config = subscriber_config(&fake);
+    config.start = ReplayStart::Earliest;
+    let shutdown = CancellationToken::new();
+    let mut subscriber =
+        Subscriber::spawn(config, static_credentials(&fake), shutdown.clone()).unwrap();
+    for expected in 0..3 {
+        assert_eq!(seq_of(&next_event(&mut subscriber).await), expected);
+    }
+    shutdown.cancel();
+    subscriber.join().await.unwrap();
+    fake.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_mid_stream_is_refreshed_and_the_stream_resumes() {
+    let fake = start_fake(true, PubSubFakeConfig::default()).await;
+    let credentials = RefreshingCredentials::new(&fake, Duration::from_secs(3600));
+    fake.publish(&numbered_events(0, 100)).unwrap();
+    let mut config = subscriber_config(&fake);
+    config.start = ReplayStart::Earliest;
+    let (observer, reconnects) = recording_reconnects();
+    config.on_reconnect = observer;
+    let shutdown = CancellationToken::new();
+    let mut subscriber = Subscriber::spawn(config, credentials.clone(), shutdown.clone()).unwrap();
+    for expected in 0..100 {
+        let event = next_event(&mut subscriber).await;
+        assert_eq!(seq_of(&event), expected);
+        subscriber.acks().ack(&event.replay_id);
+    }
+    fake.apply_faults(&FaultRequest {
+        expire_tokens: Some(true),
+        ..FaultRequest::default()
+    });
+    fake.publish(&numbered_events(100, 100)).unwrap();
+    for expected in 100..200 {
+        let event = next_event(&mut subscriber).await;
+        assert_eq!(seq_of(&event), expected);
+        subscriber.acks().ack(&event.replay_id);
+    }
+    assert!(
+        credentials.refreshes.load(Ordering::SeqCst) >= 1,
+        "a new token was fetched"
+    );
+    assert!(
+        subscriber
+            .acks()
+            .stats()
+            .auth_refreshes
+            .load(Ordering::SeqCst)
+            >= 1
+    );
+    assert!(reconnects
+        .lock()
+        .unwrap()
+        .contains(&ReconnectReason::AuthRejected));
+    shutdown.cancel();
+    subscriber.join().await.unwrap();
+    fake.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_after_a_schema_change_decode_with_their_own_new_schema() {
+    #[derive(serde::Deserialize)]
+    #[allow(non_snake_case)]
+    struct RenamedRecord {
+        Body__c: Option<String>,
+    }
+    let fake = start_fake(false, PubSubFakeConfig::default()).await;
+    fake.publish(&numbered_events(0, 3)).unwrap();
+    let mut config = subscriber_config(&fake);
+    config.start = ReplayStart::Earliest;
+    let shutdown = CancellationToken::new();
+    let mut subscriber =
+        Subscriber::spawn(config, static_credentials(&fake), shutdown.clone()).unwrap();
+    let mut old_schema_ids = BTreeSet::new();
+    for expected in 0..3 {
+        let event = next_event(&mut subscriber).await;
+        assert_eq!(seq_of(&event), expected);
+        old_schema_ids.insert(event.schema_id.clone());
+        subscriber.acks().ack(&event.replay_id);
+    }
+    fake.pubsub()
+        .topic
+        .change_schema(EventSchemaSpec {
+            payload_field: "Body__c".to_owned(),
+            ..EventSchemaSpec::default()
+        })
+        .unwrap();
+    fake.publish(&[NewEvent {
+        event_type: Some("Interaction".to_owned()),
+        payload: Some("{\"seq\":3}".to_owned()),
+        ..NewEvent::default()
+    }])
+    .unwrap();
+    let event = next_event(&mut subscriber).await;
+    assert!(
+        !old_schema_ids.contains(&event.schema_id),
+        "the event names the new schema"
+    );
+    let record: RenamedRecord = event.decode().expect("decodes with the new writer schema");
+    assert_eq!(record.Body__c.as_deref(), Some("{\"seq\":3}"));
+    shutdown.cancel();
+    subscriber.join().await.unwrap();
+    fake.shutdown().await;
+}

@@ -1,0 +1,127 @@
+//! The subscriber against the fake Pub/Sub server over real sockets, with and without TLS:
+//! bulk delivery, flow control as the server sees it, and the wire rules the fake enforces.
+
+use crate::support::*;
+use byoc_connector::pubsub::{ReplayStart, Subscriber};
+use fake_salesforce::faults::FaultRequest;
+use fake_salesforce::pubsub_fake::PubSubFakeConfig;
+use tokio_util::sync::CancellationToken;
+
+async fn ten_thousand_events_arrive_in_order(tls: bool) {
+    let fake = start_fake(tls, PubSubFakeConfig::default()).await;
+    let replay_ids = fake.publish(&numbered_events(0, 10_000)).unwrap();
+    let mut config = subscriber_config(&fake);
+    config.start = ReplayStart::Earliest;
+    let shutdown = CancellationToken::new();
+    let mut subscriber =
+        Subscriber::spawn(config, static_credentials(&fake), shutdown.clone()).unwrap();
+    let acks = subscriber.acks();
+    for (expected_seq, expected_replay_id) in replay_ids.iter().enumerate() {
+        let event = next_event(&mut subscriber).await;
+        assert_eq!(
+            event.replay_id.as_u64(),
+            Some(*expected_replay_id),
+            "no gap, no duplicate"
+        );
+        assert_eq!(event.replay_id.as_bytes().len(), 8);
+        assert_eq!(seq_of(&event), expected_seq as u64);
+        acks.ack(&event.replay_id);
+    }
+    assert!(
+        event_within(&mut subscriber, std::time::Duration::from_millis(200))
+            .await
+            .is_none(),
+        "nothing after the last event"
+    );
+    assert_eq!(
+        fake.pubsub().sessions().len(),
+        1,
+        "one stream carried everything"
+    );
+    shutdown.cancel();
+    subscriber.join().await.unwrap();
+    fake.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_events_arrive_in_order_decoded_without_gaps_over_tls() {
+    ten_thousand_events_arrive_in_order(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_events_arrive_in_order_decoded_without_gaps_over_plaintext() {
+    ten_thousand_events_arrive_in_order(false).await;
+}
+
+/// With small server batches and a little latency per response, the client must top
+/// credit up while the server still has some: a client that waits for the window to
+/// drain would leave the server with events and no credit once per window.
+async fn credit_is_topped_up_before_the_window_drains(tls: bool, max_in_flight: u32) {
+    let fake = start_fake(
+        tls,
+        PubSubFakeConfig {
+            max_events_per_response: 10,
+            ..PubSubFakeConfig::default()
+        },
+    )
+    .await;
+    fake.apply_faults(&FaultRequest {
+        latency_ms: Some(2),
+        ..FaultRequest::default()
+    });
+    fake.publish(&numbered_events(0, 2_000)).unwrap();
+    let mut config = subscriber_config(&fake);
+    config.start = ReplayStart::Earliest;
+    config.max_in_flight = max_in_flight;
+    let shutdown = CancellationToken::new();
+    let mut subscriber =
+        Subscriber::spawn(config, static_credentials(&fake), shutdown.clone()).unwrap();
+    let acks = subscriber.acks();
+    for _ in 0..2_000 {
+        let event = next_event(&mut subscriber).await;
+        acks.ack(&event.replay_id);
+    }
+    let sessions = fake.pubsub().sessions();
+    assert_eq!(sessions.len(), 1);
+    let session = &sessions[0];
+    for request in &session.fetch_requests {
+        assert!(request.num_requested > 0);
+        assert!(
+            request.pending_before + request.num_requested <= max_in_flight as i32,
+            "client asked past its bound: {request:?}"
+        );
+    }
+    let top_ups = &session.fetch_requests[1..];
+    let early_top_ups = top_ups
+        .iter()
+        .filter(|request| request.pending_before > 0)
+        .count();
+    assert!(
+        early_top_ups * 10 >= top_ups.len() * 9,
+        "most top-ups must arrive while the server still has credit: {early_top_ups} of {}",
+        top_ups.len()
+    );
+    let starved = session
+        .responses
+        .iter()
+        .filter(|response| response.backlog_after)
+        .count();
+    assert!(
+        starved * 50 <= session.responses.len(),
+        "the server ran out of credit with events waiting {starved} times in {} responses",
+        session.responses.len()
+    );
+    shutdown.cancel();
+    subscriber.join().await.unwrap();
+    fake.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credit_never_exceeds_100_and_the_stream_never_pauses_at_a_window_boundary_over_tls() {
+    credit_is_topped_up_before_the_window_drains(true, 100).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credit_respects_a_configured_bound_below_100_over_plaintext() {
+    credit_is_topped_up_before_the_window_drains(false, 40).await;
+}

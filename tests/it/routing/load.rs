@@ -1,0 +1,91 @@
+//! 200 routing requests at once: every one is answered exactly once, before its deadline.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::support::routing::*;
+use byoc_connector::routing::RoutingStrategy;
+use futures::future::join_all;
+use serde_json::json;
+
+const WINDOW: Duration = Duration::from_secs(60);
+const DECISION_TIMEOUT: Duration = Duration::from_secs(45);
+const REQUESTS: usize = 200;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_simultaneous_requests_are_all_answered_once_before_their_deadlines() {
+    let salesforce = Salesforce::start().await;
+    // Half the requests are decided in the partner's answer, half later through the sidecar.
+    let partner = Partner::start(|request, _| {
+        let conversation = request.body["conversationIdentifier"]
+            .as_str()
+            .unwrap_or_default();
+        if conversation.ends_with(['0', '2', '4', '6', '8', 'a', 'c', 'e']) {
+            PartnerReply::decide(json!({"success": true}))
+        } else {
+            PartnerReply::accept()
+        }
+    })
+    .await;
+    let store = TempStore::new();
+    let engine = engine(
+        &salesforce,
+        store.open().await,
+        Some(&partner),
+        settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
+    );
+    let (sidecar, _server) = serve_sidecar(&engine).await;
+    let requests: Vec<RequestSpec> = (0..REQUESTS).map(|_| RequestSpec::transfer()).collect();
+
+    let accepted = join_all(
+        requests
+            .iter()
+            .map(|request| engine.on_routing_requested(request.input())),
+    )
+    .await;
+    assert!(accepted.iter().all(Result::is_ok));
+
+    assert!(wait_until(WAIT_LIMIT, || partner.requests().len() == REQUESTS).await);
+    let waiting: Vec<&RequestSpec> = requests
+        .iter()
+        .filter(|request| {
+            !request
+                .conversation
+                .ends_with(['0', '2', '4', '6', '8', 'a', 'c', 'e'])
+        })
+        .collect();
+    let decisions = join_all(
+        waiting
+            .iter()
+            .map(|request| sidecar_decide(&sidecar, &request.event_id, json!({"success": true}))),
+    )
+    .await;
+    assert!(
+        decisions.iter().all(|(status, _)| *status == 200),
+        "{decisions:?}"
+    );
+
+    let calls = wait_for_calls(&salesforce, "routingResult", REQUESTS).await;
+    assert_eq!(calls.len(), REQUESTS);
+    let created_by_conversation: HashMap<&str, i64> = requests
+        .iter()
+        .map(|request| (request.conversation.as_str(), request.created_date_ms))
+        .collect();
+    let mut answered: HashMap<&str, usize> = HashMap::new();
+    for call in &calls {
+        assert_eq!(call.status, 202);
+        let conversation = call.body["conversationIdentifier"].as_str().unwrap();
+        let created_ms = created_by_conversation[conversation];
+        assert_before_deadline(call, created_ms, WINDOW);
+        *answered.entry(conversation).or_default() += 1;
+    }
+    assert_eq!(answered.len(), REQUESTS);
+    assert!(answered.values().all(|count| *count == 1));
+    assert!(
+        wait_until(WAIT_LIMIT, || engine.stats().snapshot().posted_success
+            == REQUESTS as u64)
+        .await
+    );
+    assert_eq!(engine.stats().snapshot().missed, 0);
+    engine.shutdown().await;
+}

@@ -1,0 +1,10 @@
+//! Integration tests of the routing area.
+
+mod cancel;
+mod load;
+mod partner;
+mod restart;
+mod retries;
+mod salesforce;
+mod sidecar;
+mod window_fake;

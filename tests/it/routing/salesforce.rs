@@ -1,0 +1,308 @@
+//! Strategies `salesforce` and `reject`: the right Interaction Service calls, in the right
+//! order, with the right bodies, as the fake recorded them.
+
+use std::time::Duration;
+
+use crate::support::routing::*;
+use byoc_connector::interaction::{AgentWorkRequest, Capacity};
+use byoc_connector::routing::{RoutingSettings, RoutingStrategy, REJECT_MESSAGE};
+use serde_json::{json, Value};
+
+const WINDOW: Duration = Duration::from_secs(60);
+const DECISION_TIMEOUT: Duration = Duration::from_secs(45);
+const QUEUE_ID: &str = "00G5g000001abcd";
+const FLOW_ID: &str = "300SG00000jJder";
+const REP_ID: &str = "0055g00000ABCDE";
+
+fn salesforce_settings() -> RoutingSettings {
+    settings(RoutingStrategy::Salesforce, WINDOW, DECISION_TIMEOUT)
+}
+
+/// Runs one request with strategy `salesforce`; returns the routing calls the fake recorded.
+async fn route(
+    salesforce: &Salesforce,
+    request: &RequestSpec,
+    settings: RoutingSettings,
+    expected_calls: usize,
+) -> Vec<fake_salesforce::interaction_service::RecordedCall> {
+    let store = TempStore::new();
+    let engine = engine(salesforce, store.open().await, None, settings);
+    engine.on_routing_requested(request.input()).await.unwrap();
+    assert!(
+        wait_until(WAIT_LIMIT, || salesforce.calls_to("routingResult").len()
+            == 1)
+        .await,
+        "no routing result posted"
+    );
+    assert!(
+        wait_until(WAIT_LIMIT, || salesforce.routing_calls().len()
+            >= expected_calls)
+        .await
+    );
+    engine.shutdown().await;
+    let calls = salesforce.routing_calls();
+    assert_eq!(
+        calls.len(),
+        expected_calls,
+        "{:?}",
+        calls.iter().map(|call| &call.path).collect::<Vec<_>>()
+    );
+    for call in &calls {
+        assert!(
+            (200..300).contains(&call.status),
+            "{} answered {}: {}",
+            call.path,
+            call.status,
+            call.response
+        );
+        assert_before_deadline(call, request.created_date_ms, WINDOW);
+    }
+    calls
+}
+
+fn paths(calls: &[fake_salesforce::interaction_service::RecordedCall]) -> Vec<String> {
+    calls
+        .iter()
+        .map(|call| format!("{} {}", call.method, call.path))
+        .collect()
+}
+
+fn success_result(request: &RequestSpec, externally_routed: bool) -> Value {
+    json!({
+        "conversationIdentifier": request.conversation,
+        "workItemId": request.work_record_id,
+        "success": true,
+        "externallyRouted": externally_routed,
+        "routingType": "Transfer",
+    })
+}
+
+#[tokio::test]
+async fn a_queue_transfer_posts_route_then_a_success_result() {
+    let salesforce = Salesforce::start().await;
+    let request = RequestSpec::transfer().with_parameters(json!({"queueId": QUEUE_ID}));
+
+    let calls = route(&salesforce, &request, salesforce_settings(), 2).await;
+
+    assert_eq!(
+        paths(&calls),
+        ["POST /api/v1/route", "POST /api/v1/routingResult"]
+    );
+    assert_eq!(
+        calls[0].body,
+        json!({
+            "conversationIdentifier": request.conversation,
+            "routingType": "Transfer",
+            "routingInfo": {"queueId": QUEUE_ID},
+        })
+    );
+    assert_eq!(calls[1].body, success_result(&request, false));
+}
+
+#[tokio::test]
+async fn a_flow_transfer_routes_through_the_flow_with_its_fallback_queue() {
+    let salesforce = Salesforce::start().await;
+    let request =
+        RequestSpec::transfer().with_parameters(json!({"flowId": FLOW_ID, "queueId": QUEUE_ID}));
+
+    let calls = route(&salesforce, &request, salesforce_settings(), 2).await;
+
+    assert_eq!(
+        paths(&calls),
+        ["POST /api/v1/route", "POST /api/v1/routingResult"]
+    );
+    assert_eq!(
+        calls[0].body["routingInfo"],
+        json!({"flow": {"flowId": FLOW_ID, "queueId": QUEUE_ID}})
+    );
+    assert_eq!(calls[1].body, success_result(&request, false));
+}
+
+#[tokio::test]
+async fn a_flow_transfer_without_a_fallback_queue_is_answered_as_a_failure_without_routing() {
+    let salesforce = Salesforce::start().await;
+    let request = RequestSpec::transfer().with_parameters(json!({"flowId": FLOW_ID}));
+
+    let calls = route(&salesforce, &request, salesforce_settings(), 1).await;
+
+    assert_eq!(paths(&calls), ["POST /api/v1/routingResult"]);
+    assert_eq!(calls[0].body["success"], false);
+    assert_eq!(
+        calls[0].body["errorMessage"],
+        "flow transfer needs a fallback queue and the request names none"
+    );
+}
+
+#[tokio::test]
+async fn a_rep_transfer_creates_agent_work_then_posts_success() {
+    let salesforce = Salesforce::start().await;
+    let request = RequestSpec::transfer().with_parameters(json!({"userId": REP_ID}));
+
+    let calls = route(&salesforce, &request, salesforce_settings(), 2).await;
+
+    assert_eq!(
+        paths(&calls),
+        ["POST /api/v1/agentWork", "POST /api/v1/routingResult"]
+    );
+    assert_eq!(
+        calls[0].body,
+        json!({
+            "userId": REP_ID,
+            "workItemId": request.work_record_id,
+            "capacityWeight": 1.0,
+            "routingContext": {
+                "conversationIdentifier": request.conversation,
+                "routingType": "Transfer",
+                "routingCorrelationId": request.event_id,
+            },
+        })
+    );
+    assert_eq!(calls[1].body, success_result(&request, false));
+}
+
+#[tokio::test]
+async fn a_rep_transfer_whose_agent_work_exists_already_counts_it_done() {
+    let salesforce = Salesforce::start().await;
+    let request = RequestSpec::transfer().with_parameters(json!({"userId": REP_ID}));
+    let work_item = request.work_record_id.clone().unwrap();
+    salesforce
+        .client()
+        .post_agent_work(&AgentWorkRequest {
+            user_id: REP_ID.to_owned(),
+            work_item_id: work_item,
+            capacity: Some(Capacity::Weight(1.0)),
+            routing_context: None,
+            agent_action_visibilities: None,
+        })
+        .await
+        .unwrap();
+    salesforce.interaction.clear_calls();
+    let store = TempStore::new();
+    let engine = engine(&salesforce, store.open().await, None, salesforce_settings());
+
+    engine.on_routing_requested(request.input()).await.unwrap();
+
+    wait_for_calls(&salesforce, "routingResult", 1).await;
+    let calls = salesforce.routing_calls();
+    assert_eq!(
+        paths(&calls),
+        ["POST /api/v1/agentWork", "POST /api/v1/routingResult"]
+    );
+    assert_eq!(
+        calls[0].response["errorDetail"]["code"]
+            .as_i64()
+            .or(calls[0].response["code"].as_i64()),
+        Some(15109)
+    );
+    assert_eq!(calls[1].body, success_result(&request, false));
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_rep_transfer_short_of_time_posts_the_result_before_agent_work() {
+    let salesforce = Salesforce::start().await;
+    let request = RequestSpec::transfer()
+        .with_parameters(json!({"userId": REP_ID}))
+        .aged(Duration::from_secs(55));
+
+    let calls = route(&salesforce, &request, salesforce_settings(), 2).await;
+
+    assert_eq!(
+        paths(&calls),
+        ["POST /api/v1/routingResult", "POST /api/v1/agentWork"]
+    );
+    assert_eq!(calls[0].body, success_result(&request, false));
+    assert_eq!(
+        calls[1].body["routingContext"]["routingCorrelationId"],
+        json!(request.event_id)
+    );
+}
+
+#[tokio::test]
+async fn an_external_transfer_is_posted_as_externally_routed() {
+    let salesforce = Salesforce::start().await;
+    let request =
+        RequestSpec::transfer().with_parameters(json!({"externalContactId": "003ext0000001"}));
+
+    let calls = route(&salesforce, &request, salesforce_settings(), 1).await;
+
+    assert_eq!(paths(&calls), ["POST /api/v1/routingResult"]);
+    assert_eq!(calls[0].body, success_result(&request, true));
+}
+
+#[tokio::test]
+async fn bot_and_unknown_targets_are_answered_with_a_failure() {
+    let salesforce = Salesforce::start().await;
+    let bot = RequestSpec::transfer().with_parameters(json!({"botId": "0Xx5g0000000001"}));
+    let calls = route(&salesforce, &bot, salesforce_settings(), 1).await;
+    assert_eq!(calls[0].body["success"], false);
+    assert_eq!(
+        calls[0].body["errorMessage"],
+        "transfers to bots are not supported by this channel"
+    );
+
+    let salesforce = Salesforce::start().await;
+    let unknown = RequestSpec::transfer();
+    let calls = route(&salesforce, &unknown, salesforce_settings(), 1).await;
+    assert_eq!(calls[0].body["success"], false);
+    assert_eq!(
+        calls[0].body["errorMessage"],
+        "the routing request names no rep, queue, flow or external contact"
+    );
+}
+
+#[tokio::test]
+async fn a_queue_salesforce_refuses_is_answered_with_the_reason() {
+    let salesforce = Salesforce::start().await;
+    let request = RequestSpec::transfer().with_parameters(json!({"queueId": "not-a-queue"}));
+    let store = TempStore::new();
+    let engine = engine(&salesforce, store.open().await, None, salesforce_settings());
+
+    engine.on_routing_requested(request.input()).await.unwrap();
+
+    let results = wait_for_calls(&salesforce, "routingResult", 1).await;
+    assert_eq!(results[0].body["success"], false);
+    assert_eq!(
+        results[0].body["errorMessage"],
+        "queue routing failed: Specified Queue ID is invalid. (code 10032)"
+    );
+    assert_eq!(
+        salesforce.calls_to("route").len(),
+        1,
+        "a refusal is not retried"
+    );
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_rep_user_field_setting_reads_the_rep_from_another_parameter() {
+    let salesforce = Salesforce::start().await;
+    let request =
+        RequestSpec::transfer().with_parameters(json!({"userId": null, "agentId": REP_ID}));
+    let mut custom = salesforce_settings();
+    custom.rep_user_field = "agentId".to_owned();
+
+    let calls = route(&salesforce, &request, custom, 2).await;
+
+    assert_eq!(calls[0].path, "/api/v1/agentWork");
+    assert_eq!(calls[0].body["userId"], REP_ID);
+}
+
+#[tokio::test]
+async fn the_reject_strategy_answers_every_request_with_a_failure_at_once() {
+    let salesforce = Salesforce::start().await;
+    let request = RequestSpec::transfer().with_parameters(json!({"queueId": QUEUE_ID}));
+
+    let calls = route(
+        &salesforce,
+        &request,
+        settings(RoutingStrategy::Reject, WINDOW, DECISION_TIMEOUT),
+        1,
+    )
+    .await;
+
+    assert_eq!(paths(&calls), ["POST /api/v1/routingResult"]);
+    assert_eq!(calls[0].body["success"], false);
+    assert_eq!(calls[0].body["errorMessage"], REJECT_MESSAGE);
+    assert!((calls[0].received_at_ms as i64) < request.created_date_ms + 5_000);
+}

@@ -1,0 +1,174 @@
+//! The sidecar decision endpoint, `POST /v1/routing/{eventId}/result`: 200 posted, 400 bad
+//! body, 404 unknown, 409 already decided, 410 past the decision deadline.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::support::routing::*;
+use byoc_connector::routing::{RequestStatus, RoutingStrategy};
+use serde_json::json;
+
+const WINDOW: Duration = Duration::from_secs(60);
+const DECISION_TIMEOUT: Duration = Duration::from_secs(45);
+
+#[tokio::test]
+async fn a_decision_through_the_sidecar_is_posted_and_a_second_one_conflicts() {
+    let salesforce = Salesforce::start().await;
+    let partner = Partner::always(PartnerReply::accept()).await;
+    let store = TempStore::new();
+    let engine = engine(
+        &salesforce,
+        store.open().await,
+        Some(&partner),
+        settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
+    );
+    let (sidecar, _server) = serve_sidecar(&engine).await;
+    let request = RequestSpec::transfer();
+    engine.on_routing_requested(request.input()).await.unwrap();
+    assert!(wait_until(WAIT_LIMIT, || partner.requests().len() == 1).await);
+
+    let (status, body) = sidecar_decide(
+        &sidecar,
+        &request.event_id,
+        json!({"success": true, "externallyRouted": false}),
+    )
+    .await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "posted");
+    assert_eq!(body["success"], true);
+    let calls = salesforce.calls_to("routingResult");
+    assert_eq!(calls.len(), 1, "posted before the sidecar answered");
+    assert_eq!(calls[0].body["success"], true);
+    assert_eq!(calls[0].body["workItemId"], json!(request.work_record_id));
+    assert_before_deadline(&calls[0], request.created_date_ms, WINDOW);
+
+    let (second_status, second_body) = sidecar_decide(
+        &sidecar,
+        &request.event_id,
+        json!({"success": false, "errorMessage": "changed my mind"}),
+    )
+    .await;
+    assert_eq!(second_status, 409, "{second_body}");
+    assert_eq!(second_body["state"], "posted");
+    assert_eq!(salesforce.calls_to("routingResult").len(), 1);
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_sidecar_answers_410_after_the_deadline_404_for_unknown_requests_and_400_for_bad_bodies(
+) {
+    let window = Duration::from_secs(2);
+    let decision_timeout = Duration::from_secs(1);
+    let salesforce = Salesforce::start().await;
+    let partner = Partner::always(PartnerReply::accept()).await;
+    let store = TempStore::new();
+    let engine = engine(
+        &salesforce,
+        store.open().await,
+        Some(&partner),
+        settings(RoutingStrategy::Partner, window, decision_timeout),
+    );
+    let (sidecar, _server) = serve_sidecar(&engine).await;
+    let request = RequestSpec::transfer();
+    engine.on_routing_requested(request.input()).await.unwrap();
+
+    let (bad_status, bad_body) = sidecar_decide(
+        &sidecar,
+        &request.event_id,
+        json!({"externallyRouted": true}),
+    )
+    .await;
+    assert_eq!(bad_status, 400, "{bad_body}");
+
+    wait_for_calls(&salesforce, "routingResult", 1).await;
+    let deadline_ms = request.created_date_ms + window.as_millis() as i64;
+    assert!(wait_until(WAIT_LIMIT, || now_ms() > deadline_ms).await);
+    let (late_status, late_body) =
+        sidecar_decide(&sidecar, &request.event_id, json!({"success": true})).await;
+    assert_eq!(late_status, 410, "{late_body}");
+
+    let (unknown_status, _) =
+        sidecar_decide(&sidecar, "no-such-event", json!({"success": true})).await;
+    assert_eq!(unknown_status, 404);
+    assert_eq!(salesforce.calls_to("routingResult").len(), 1);
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_sidecar_decision_sent_before_the_partner_answers_is_taken() {
+    let salesforce = Salesforce::start().await;
+    let store = TempStore::new();
+    // The partner decides through the sidecar while its webhook answer is still open.
+    let sidecar_base: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    let statuses: Arc<Mutex<Vec<u16>>> = Arc::new(Mutex::new(Vec::new()));
+    let partner = {
+        let sidecar_base = sidecar_base.clone();
+        let statuses = statuses.clone();
+        Partner::start(move |request, _| {
+            let base = sidecar_base.lock().unwrap().clone().unwrap();
+            let channel_data: serde_json::Value = serde_json::from_str(
+                request.body["routing"]["routingParameters"]["channelData"]
+                    .as_str()
+                    .unwrap(),
+            )
+            .unwrap();
+            let event_id = channel_data["eventId"].as_str().unwrap().to_owned();
+            let statuses = statuses.clone();
+            tokio::spawn(async move {
+                let (status, _) = sidecar_decide(&base, &event_id, json!({"success": true})).await;
+                statuses.lock().unwrap().push(status);
+            });
+            PartnerReply {
+                delay: Duration::from_millis(500),
+                ..PartnerReply::accept()
+            }
+        })
+        .await
+    };
+    let engine = engine(
+        &salesforce,
+        store.open().await,
+        Some(&partner),
+        settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
+    );
+    let (sidecar, _server) = serve_sidecar(&engine).await;
+    *sidecar_base.lock().unwrap() = Some(sidecar);
+    let request = RequestSpec::transfer();
+
+    engine.on_routing_requested(request.input()).await.unwrap();
+
+    assert!(wait_until(WAIT_LIMIT, || statuses.lock().unwrap().len() == 1).await);
+    assert_eq!(*statuses.lock().unwrap(), vec![200]);
+    let calls = salesforce.calls_to("routingResult");
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].body["success"], true);
+    assert_eq!(
+        engine.request_status(&request.event_id).await.unwrap(),
+        Some(RequestStatus::Posted { success: true })
+    );
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_sidecar_refuses_decisions_when_the_strategy_is_not_partner() {
+    let salesforce = Salesforce::start().await;
+    let store = TempStore::new();
+    let engine = engine(
+        &salesforce,
+        store.open().await,
+        None,
+        settings(RoutingStrategy::Reject, WINDOW, DECISION_TIMEOUT),
+    );
+    let (sidecar, _server) = serve_sidecar(&engine).await;
+    let request = RequestSpec::transfer();
+    engine.on_routing_requested(request.input()).await.unwrap();
+    wait_for_calls(&salesforce, "routingResult", 1).await;
+
+    let (status, body) =
+        sidecar_decide(&sidecar, &request.event_id, json!({"success": true})).await;
+
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(salesforce.calls_to("routingResult").len(), 1);
+    engine.shutdown().await;
+}

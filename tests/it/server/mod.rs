@@ -1,0 +1,4 @@
+//! Integration tests of the server area.
+
+mod endpoints;
+mod telemetry;

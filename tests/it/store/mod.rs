@@ -1,0 +1,4 @@
+//! Integration tests of the store area.
+
+mod tables;
+mod writer;

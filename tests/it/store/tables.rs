@@ -1,0 +1,361 @@
+//! The store's tables, read back after each write and after reopening the file.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use byoc_connector::store::{
+    AckBatch, NewDeadLetter, Store, StoreError, StoreOptions, STORE_SCHEMA_VERSION,
+};
+
+const ORG: &str = "00Dxx0000001gEREAY";
+const TOPIC: &str = "/event/Byoc_Outbound__e";
+
+/// A fresh directory for one test's store file, removed when the test ends.
+struct TestDirectory(PathBuf);
+
+impl TestDirectory {
+    fn new() -> Self {
+        let path = std::env::temp_dir().join(format!("byoc-store-test-{}", uuid::Uuid::new_v4()));
+        Self(path)
+    }
+
+    /// The store file's path; the directory is created by `Store::open`.
+    fn store_path(&self) -> PathBuf {
+        self.0.join("store.redb")
+    }
+}
+
+impl Drop for TestDirectory {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn replay_id(value: u64) -> Vec<u8> {
+    value.to_be_bytes().to_vec()
+}
+
+fn batch_advancing_to(value: u64) -> AckBatch {
+    let mut batch = AckBatch::new();
+    batch.advance_checkpoint(ORG, TOPIC, replay_id(value));
+    batch
+}
+
+fn dead_letter(replay: u64, reason: &str) -> NewDeadLetter {
+    NewDeadLetter {
+        replay_id: replay_id(replay),
+        raw: vec![0x00, 0xff, 0x0a, 0x80],
+        decoded_json: None,
+        reason: reason.to_owned(),
+        attributes: BTreeMap::new(),
+    }
+}
+
+#[test]
+fn a_missing_store_file_is_created_with_its_directory() {
+    let directory = TestDirectory::new();
+    let path = directory.store_path();
+    assert!(!path.exists());
+    let store = Store::open(&path, StoreOptions::default()).unwrap();
+    assert!(path.exists());
+    assert_eq!(store.load_checkpoint(ORG, TOPIC).unwrap(), None);
+    assert_eq!(store.count_dead_letters().unwrap(), 0);
+    assert!(store.list_pending_routing().unwrap().is_empty());
+}
+
+#[test]
+fn checkpoints_round_trip_per_org_and_topic_and_survive_reopening() {
+    let directory = TestDirectory::new();
+    let path = directory.store_path();
+    {
+        let store = Store::open(&path, StoreOptions::default()).unwrap();
+        let mut batch = AckBatch::new();
+        batch.advance_checkpoint(ORG, TOPIC, replay_id(7));
+        batch.advance_checkpoint(ORG, "/event/Other__e", replay_id(3));
+        store.commit_ack_batch(&batch, SystemTime::now()).unwrap();
+    }
+    let store = Store::open(&path, StoreOptions::default()).unwrap();
+    assert_eq!(
+        store.load_checkpoint(ORG, TOPIC).unwrap(),
+        Some(replay_id(7))
+    );
+    assert_eq!(
+        store.load_checkpoint(ORG, "/event/Other__e").unwrap(),
+        Some(replay_id(3))
+    );
+    assert_eq!(store.load_checkpoint("00Dother", TOPIC).unwrap(), None);
+    assert_eq!(store.list_checkpoints().unwrap().len(), 2);
+    assert!(store.delete_checkpoint(ORG, TOPIC).unwrap());
+    assert_eq!(store.load_checkpoint(ORG, TOPIC).unwrap(), None);
+}
+
+#[test]
+fn a_checkpoint_moves_forward_by_big_endian_order() {
+    let directory = TestDirectory::new();
+    let store = Store::open(directory.store_path(), StoreOptions::default()).unwrap();
+    // 0x00ff < 0x0100: byte order and numeric order agree for equal lengths.
+    for value in [0x00ff_u64, 0x0100, 0x01_0000_0000] {
+        store
+            .commit_ack_batch(&batch_advancing_to(value), SystemTime::now())
+            .unwrap();
+        assert_eq!(
+            store.load_checkpoint(ORG, TOPIC).unwrap(),
+            Some(replay_id(value))
+        );
+    }
+}
+
+/// Debug builds catch the caller's bug with `debug_assert!`; release builds keep the stored one.
+#[test]
+#[cfg_attr(
+    debug_assertions,
+    should_panic(expected = "a new checkpoint is never before the stored one")
+)]
+fn a_checkpoint_never_moves_backwards() {
+    let directory = TestDirectory::new();
+    let store = Store::open(directory.store_path(), StoreOptions::default()).unwrap();
+    store
+        .commit_ack_batch(&batch_advancing_to(10), SystemTime::now())
+        .unwrap();
+    store
+        .commit_ack_batch(&batch_advancing_to(9), SystemTime::now())
+        .unwrap();
+    assert_eq!(
+        store.load_checkpoint(ORG, TOPIC).unwrap(),
+        Some(replay_id(10))
+    );
+}
+
+#[test]
+fn completed_keys_beyond_the_count_bound_are_pruned_oldest_first() {
+    let directory = TestDirectory::new();
+    let options = StoreOptions {
+        dedup_max_keys: 3,
+        ..StoreOptions::default()
+    };
+    let store = Store::open(directory.store_path(), options).unwrap();
+    let start = SystemTime::now();
+    for (second, key) in ["k1", "k2", "k3", "k4", "k5"].into_iter().enumerate() {
+        let mut batch = AckBatch::new();
+        batch.record_completed(key);
+        let at = start + Duration::from_secs(second as u64);
+        store.commit_ack_batch(&batch, at).unwrap();
+    }
+    assert_eq!(store.completed_key_count().unwrap(), 3);
+    assert!(!store.is_completed("k1").unwrap());
+    assert!(!store.is_completed("k2").unwrap());
+    for kept in ["k3", "k4", "k5"] {
+        assert!(store.is_completed(kept).unwrap(), "{kept} is kept");
+    }
+}
+
+#[test]
+fn completed_keys_older_than_the_age_bound_are_pruned() {
+    let directory = TestDirectory::new();
+    let options = StoreOptions {
+        dedup_max_age: Duration::from_secs(60),
+        ..StoreOptions::default()
+    };
+    let store = Store::open(directory.store_path(), options).unwrap();
+    let start = SystemTime::now();
+    let commit_at = |key: &str, seconds: u64| {
+        let mut batch = AckBatch::new();
+        batch.record_completed(key);
+        store
+            .commit_ack_batch(&batch, start + Duration::from_secs(seconds))
+            .unwrap();
+    };
+    commit_at("old", 0);
+    commit_at("middle", 30);
+    assert!(store.is_completed("old").unwrap());
+    commit_at("new", 61);
+    assert!(!store.is_completed("old").unwrap());
+    assert!(store.is_completed("middle").unwrap());
+    assert!(store.is_completed("new").unwrap());
+}
+
+#[test]
+fn dead_letters_keep_raw_bytes_exactly() {
+    let directory = TestDirectory::new();
+    let path = directory.store_path();
+    let every_byte: Vec<u8> = (0..=255u8).rev().chain(0..=255u8).collect();
+    let letter = NewDeadLetter {
+        replay_id: replay_id(42),
+        raw: every_byte.clone(),
+        decoded_json: Some(r#"{"b":1,"a":"\n"}"#.to_owned()),
+        reason: "avro decode failed: unexpected end of input".to_owned(),
+        attributes: BTreeMap::from([("schema_id".to_owned(), "abc".to_owned())]),
+    };
+    let recorded_at = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+    let id = {
+        let store = Store::open(&path, StoreOptions::default()).unwrap();
+        store.record_dead_letter(&letter, recorded_at).unwrap()
+    };
+    let store = Store::open(&path, StoreOptions::default()).unwrap();
+    let stored = store.get_dead_letter(id).unwrap().unwrap();
+    assert_eq!(stored.raw, every_byte);
+    assert_eq!(stored.replay_id, replay_id(42));
+    assert_eq!(stored.decoded_json, letter.decoded_json);
+    assert_eq!(stored.reason, letter.reason);
+    assert_eq!(stored.attributes, letter.attributes);
+    assert_eq!(stored.first_attempt_at, recorded_at);
+    assert_eq!(stored.last_attempt_at, recorded_at);
+    assert_eq!(stored.attempts, 1);
+}
+
+#[test]
+fn re_recording_a_replay_id_bumps_attempts_and_last_attempt_time() {
+    let directory = TestDirectory::new();
+    let store = Store::open(directory.store_path(), StoreOptions::default()).unwrap();
+    let first = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+    let second = first + Duration::from_secs(60);
+    let id = store
+        .record_dead_letter(&dead_letter(5, "partner rejected with 400"), first)
+        .unwrap();
+    let same_id = store
+        .record_dead_letter(&dead_letter(5, "partner rejected with 422"), second)
+        .unwrap();
+    assert_eq!(id, same_id);
+    let stored = store.get_dead_letter(id).unwrap().unwrap();
+    assert_eq!(stored.attempts, 2);
+    assert_eq!(stored.first_attempt_at, first);
+    assert_eq!(stored.last_attempt_at, second);
+    assert_eq!(stored.reason, "partner rejected with 422");
+    assert_eq!(store.count_dead_letters().unwrap(), 1);
+}
+
+#[test]
+fn dead_letters_are_listed_in_pages_removed_and_their_ids_never_reused() {
+    let directory = TestDirectory::new();
+    let store = Store::open(directory.store_path(), StoreOptions::default()).unwrap();
+    let now = SystemTime::now();
+    let ids: Vec<u64> = (1..=5)
+        .map(|replay| {
+            store
+                .record_dead_letter(&dead_letter(replay, "bad"), now)
+                .unwrap()
+        })
+        .collect();
+    assert!(ids.windows(2).all(|pair| pair[0] < pair[1]));
+
+    let first_page = store.list_dead_letters(None, 2).unwrap();
+    let second_page = store.list_dead_letters(Some(first_page[1].id), 10).unwrap();
+    let listed: Vec<u64> = first_page
+        .iter()
+        .chain(&second_page)
+        .map(|l| l.id)
+        .collect();
+    assert_eq!(listed, ids);
+
+    assert!(store.remove_dead_letter(ids[0]).unwrap());
+    assert!(!store.remove_dead_letter(ids[0]).unwrap());
+    assert_eq!(store.get_dead_letter(ids[0]).unwrap(), None);
+    assert_eq!(store.remove_all_dead_letters().unwrap(), 4);
+    assert_eq!(store.count_dead_letters().unwrap(), 0);
+
+    // The replay id index went with the letters: the same event becomes a new letter.
+    let next = store
+        .record_dead_letter(&dead_letter(1, "bad"), now)
+        .unwrap();
+    assert!(next > ids[4]);
+    assert_eq!(store.get_dead_letter(next).unwrap().unwrap().attempts, 1);
+}
+
+#[test]
+fn pending_routing_records_round_trip_and_survive_reopening() {
+    let directory = TestDirectory::new();
+    let path = directory.store_path();
+    {
+        let store = Store::open(&path, StoreOptions::default()).unwrap();
+        store
+            .put_pending_routing("evt-2", br#"{"state":"waiting"}"#)
+            .unwrap();
+        store.put_pending_routing("evt-1", b"\x00binary").unwrap();
+        store
+            .put_pending_routing("evt-2", br#"{"state":"posting"}"#)
+            .unwrap();
+    }
+    let store = Store::open(&path, StoreOptions::default()).unwrap();
+    assert_eq!(
+        store.get_pending_routing("evt-2").unwrap().as_deref(),
+        Some(&br#"{"state":"posting"}"#[..])
+    );
+    let listed = store.list_pending_routing().unwrap();
+    let ids: Vec<&str> = listed.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["evt-1", "evt-2"]);
+    assert!(store.remove_pending_routing("evt-1").unwrap());
+    assert!(!store.remove_pending_routing("evt-1").unwrap());
+    assert_eq!(store.get_pending_routing("evt-1").unwrap(), None);
+}
+
+#[test]
+fn inserting_a_pending_routing_record_if_absent_never_overwrites() {
+    let directory = TestDirectory::new();
+    let store = Store::open(directory.store_path(), StoreOptions::default()).unwrap();
+    assert!(store
+        .insert_pending_routing_if_absent("evt", b"first")
+        .unwrap());
+    assert!(!store
+        .insert_pending_routing_if_absent("evt", b"second")
+        .unwrap());
+    assert_eq!(
+        store.get_pending_routing("evt").unwrap().as_deref(),
+        Some(&b"first"[..])
+    );
+}
+
+#[test]
+fn opening_a_store_written_by_a_newer_schema_fails_naming_both_versions_and_the_path() {
+    let directory = TestDirectory::new();
+    let path = directory.store_path();
+    drop(Store::open(&path, StoreOptions::default()).unwrap());
+    let newer = STORE_SCHEMA_VERSION + 1;
+    {
+        // Written with redb directly, as a newer build would: the `meta` table's version.
+        let meta: redb::TableDefinition<'_, &str, u64> = redb::TableDefinition::new("meta");
+        let database = redb::Database::create(&path).unwrap();
+        let transaction = database.begin_write().unwrap();
+        transaction
+            .open_table(meta)
+            .unwrap()
+            .insert("schema_version", newer)
+            .unwrap();
+        transaction.commit().unwrap();
+    }
+    let error = Store::open(&path, StoreOptions::default()).unwrap_err();
+    assert!(
+        matches!(error, StoreError::NewerSchema { found, supported, .. }
+            if found == newer && supported == STORE_SCHEMA_VERSION),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(
+        message.contains(&format!("schema version {newer}")),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("up to version {STORE_SCHEMA_VERSION}")),
+        "{message}"
+    );
+}
+
+#[test]
+fn opening_an_existing_store_for_maintenance_never_creates_one() {
+    let directory = TestDirectory::new();
+    let path = directory.store_path();
+    let error = Store::open_existing(&path).unwrap_err();
+    assert!(matches!(error, StoreError::NotFound { .. }), "{error:?}");
+    assert!(!path.exists());
+}
+
+#[test]
+fn a_store_in_use_by_a_connector_is_refused_for_maintenance() {
+    let directory = TestDirectory::new();
+    let path = directory.store_path();
+    let _running = Store::open(&path, StoreOptions::default()).unwrap();
+    let error = Store::open_existing(&path).unwrap_err();
+    assert!(matches!(error, StoreError::Locked { .. }), "{error:?}");
+    assert!(error.to_string().contains("in use"), "{error}");
+}

@@ -1,0 +1,191 @@
+//! Shared helpers for integration tests: start the fake Salesforce, point a subscriber
+//! at it, and wait for items with bounded timeouts.
+
+pub mod config;
+pub mod events;
+pub mod pipeline;
+pub mod routing;
+pub mod salesforce;
+pub mod server;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use byoc_connector::pubsub::{
+    CredentialError, CredentialSource, EndpointConfig, PubSubCredentials, ReceivedEvent,
+    ReconnectObserver, ReconnectReason, StaticCredentials, Subscriber, SubscriberConfig,
+    SubscriberItem,
+};
+use byoc_connector::secret::SecretString;
+use fake_salesforce::pubsub_fake::PubSubFakeConfig;
+use fake_salesforce::tokens::TokenRegistry;
+use fake_salesforce::topic::NewEvent;
+use fake_salesforce::{FakeConfig, FakeSalesforce};
+
+/// Longest a test waits for one expected item before failing.
+pub const ITEM_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Starts the fake on loopback, with or without TLS.
+pub async fn start_fake(tls: bool, pubsub: PubSubFakeConfig) -> FakeSalesforce {
+    byoc_connector::install_crypto_provider();
+    FakeSalesforce::start(FakeConfig {
+        tls,
+        pubsub,
+        ..FakeConfig::default()
+    })
+    .await
+    .expect("fake salesforce starts")
+}
+
+/// A subscriber config for `fake`, trusting its certificate, with fast reconnects.
+pub fn subscriber_config(fake: &FakeSalesforce) -> SubscriberConfig {
+    let endpoints = fake.endpoints();
+    let mut config = SubscriberConfig::new(endpoints.topic.clone());
+    config.endpoint = EndpointConfig {
+        url: endpoints.pubsub.clone(),
+        insecure: !endpoints.tls,
+        ca_certificate_pem: fake.certificate_pem().map(str::to_owned),
+        ..EndpointConfig::default()
+    };
+    config.min_backoff = Duration::from_millis(10);
+    config.max_backoff = Duration::from_millis(200);
+    config
+}
+
+/// The fake's long-lived static token as credentials.
+pub fn static_credentials(fake: &FakeSalesforce) -> StaticCredentials {
+    let endpoints = fake.endpoints();
+    StaticCredentials(PubSubCredentials {
+        access_token: SecretString::new(endpoints.token.clone()),
+        instance_url: endpoints.instance_url.clone(),
+        tenant_id: endpoints.org_id.clone(),
+    })
+}
+
+/// Credentials that get a new expiring token from the fake on every refresh, and count
+/// how often they are asked.
+#[derive(Debug)]
+pub struct RefreshingCredentials {
+    tokens: Arc<TokenRegistry>,
+    instance_url: String,
+    lifetime: Duration,
+    current: Mutex<PubSubCredentials>,
+    /// Calls to `credentials()`.
+    pub asked: AtomicU32,
+    /// Calls to `refresh()`.
+    pub refreshes: AtomicU32,
+}
+
+impl RefreshingCredentials {
+    /// Starts with a freshly issued token valid for `lifetime`.
+    pub fn new(fake: &FakeSalesforce, lifetime: Duration) -> Arc<Self> {
+        let tokens = fake.tokens().clone();
+        let current = PubSubCredentials {
+            access_token: SecretString::new(tokens.issue(lifetime)),
+            instance_url: fake.endpoints().instance_url.clone(),
+            tenant_id: tokens.org_id().to_owned(),
+        };
+        Arc::new(Self {
+            instance_url: fake.endpoints().instance_url.clone(),
+            tokens,
+            lifetime,
+            current: Mutex::new(current),
+            asked: AtomicU32::new(0),
+            refreshes: AtomicU32::new(0),
+        })
+    }
+}
+
+impl CredentialSource for RefreshingCredentials {
+    async fn credentials(&self) -> Result<PubSubCredentials, CredentialError> {
+        self.asked.fetch_add(1, Ordering::SeqCst);
+        Ok(self.current.lock().unwrap().clone())
+    }
+
+    async fn refresh(
+        &self,
+        _rejected: &PubSubCredentials,
+    ) -> Result<PubSubCredentials, CredentialError> {
+        self.refreshes.fetch_add(1, Ordering::SeqCst);
+        let fresh = PubSubCredentials {
+            access_token: SecretString::new(self.tokens.issue(self.lifetime)),
+            instance_url: self.instance_url.clone(),
+            tenant_id: self.tokens.org_id().to_owned(),
+        };
+        *self.current.lock().unwrap() = fresh.clone();
+        Ok(fresh)
+    }
+}
+
+/// `count` Interaction events whose payload is `{"seq": n}` from `first_seq` on.
+pub fn numbered_events(first_seq: u64, count: u64) -> Vec<NewEvent> {
+    (first_seq..first_seq + count)
+        .map(|seq| NewEvent {
+            event_type: Some("Interaction".to_owned()),
+            payload: Some(format!("{{\"seq\":{seq}}}")),
+            ..NewEvent::default()
+        })
+        .collect()
+}
+
+/// The fields of the fake's default schema.
+#[derive(Debug, serde::Deserialize)]
+#[allow(non_snake_case)]
+pub struct DefaultRecord {
+    pub Payload__c: Option<String>,
+}
+
+/// Decodes the `seq` a numbered event carries.
+pub fn seq_of(event: &ReceivedEvent) -> u64 {
+    let record: DefaultRecord = event.decode().expect("event decodes");
+    let payload: serde_json::Value =
+        serde_json::from_str(&record.Payload__c.expect("payload")).unwrap();
+    payload["seq"].as_u64().expect("seq")
+}
+
+/// Longest a paused-time test waits (in virtual time) for one expected item.
+pub const PAUSED_ITEM_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// The next item, failing the test after [`ITEM_TIMEOUT`].
+pub async fn next_item(subscriber: &mut Subscriber) -> SubscriberItem {
+    next_item_within(subscriber, ITEM_TIMEOUT).await
+}
+
+/// The next item, failing the test after `wait`.
+pub async fn next_item_within(subscriber: &mut Subscriber, wait: Duration) -> SubscriberItem {
+    tokio::time::timeout(wait, subscriber.next())
+        .await
+        .expect("an item arrives in time")
+        .expect("the subscriber is still running")
+}
+
+/// The next event, skipping keepalives.
+pub async fn next_event(subscriber: &mut Subscriber) -> ReceivedEvent {
+    for _ in 0..10_000 {
+        if let SubscriberItem::Event(event) = next_item(subscriber).await {
+            return event;
+        }
+    }
+    panic!("no event among 10000 items");
+}
+
+/// Whether an event arrives within `wait` (keepalives are skipped).
+pub async fn event_within(subscriber: &mut Subscriber, wait: Duration) -> Option<ReceivedEvent> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, subscriber.next()).await {
+            Ok(Some(SubscriberItem::Event(event))) => return Some(event),
+            Ok(Some(_)) => continue,
+            Ok(None) | Err(_) => return None,
+        }
+    }
+}
+
+/// An observer recording every reconnect reason the subscriber reports.
+pub fn recording_reconnects() -> (ReconnectObserver, Arc<Mutex<Vec<ReconnectReason>>>) {
+    let reasons: Arc<Mutex<Vec<ReconnectReason>>> = Arc::default();
+    let recorded = reasons.clone();
+    let observer = ReconnectObserver::new(move |reason| recorded.lock().unwrap().push(reason));
+    (observer, reasons)
+}

@@ -1,0 +1,660 @@
+//! Helpers for delivery tests: a real HTTP partner endpoint that records what it gets and
+//! answers as the test says, numbered text-message events, and a pipeline assembled over
+//! the fake Salesforce the way the connector assembles it; plus, for end-to-end tests, the
+//! real connector binary (config file, sidecar address, sidecar decisions, SIGKILL) and
+//! routing requests built from the fixtures.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use byoc_connector::channel::{AnyChannel, WebhookChannel, WebhookOptions};
+use byoc_connector::pipeline::{Pipeline, PipelineSettings, PipelineStats};
+use byoc_connector::pubsub::{AckHandle, ReplayStart, Subscriber};
+use byoc_connector::secret::SecretString;
+use byoc_connector::store::{CheckpointWriter, Store, StoreOptions};
+use fake_salesforce::topic::NewEvent;
+use fake_salesforce::FakeSalesforce;
+use tokio_util::sync::CancellationToken;
+
+/// One request the partner received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub idempotency_key: String,
+    pub event_type: String,
+    pub signature: Option<String>,
+    pub conversation: String,
+    /// The `seq` the test put in the message text, when it is a numbered message.
+    pub seq: Option<u64>,
+    pub raw_body: Vec<u8>,
+    pub body: serde_json::Value,
+}
+
+/// How the partner answers one request: a status, after an optional delay.
+pub type Behaviour = Arc<dyn Fn(&Received) -> (StatusCode, Duration) + Send + Sync>;
+
+/// A partner endpoint on loopback.
+pub struct Partner {
+    pub url: String,
+    pub received: Arc<Mutex<Vec<Received>>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Clone)]
+struct PartnerState {
+    received: Arc<Mutex<Vec<Received>>>,
+    behaviour: Behaviour,
+}
+
+impl Partner {
+    /// Starts a partner answering with `behaviour`.
+    pub async fn start(behaviour: Behaviour) -> Self {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let state = PartnerState {
+            received: received.clone(),
+            behaviour,
+        };
+        let app = Router::new()
+            .route("/webhook", post(receive))
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
+        let url = format!("http://{}/webhook", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self {
+            url,
+            received,
+            server,
+        }
+    }
+
+    /// A partner that accepts everything at once.
+    pub async fn accepting() -> Self {
+        Self::start(Arc::new(|_| (StatusCode::OK, Duration::ZERO))).await
+    }
+
+    /// Everything received so far, in arrival order.
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Cancels `shutdown` once `count` requests have arrived (waiting at most 20 s), from a
+    /// task of its own, so the test's task can run the pipeline or connector itself.
+    pub fn cancel_after(
+        &self,
+        count: usize,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let received = self.received.clone();
+        tokio::spawn(async move {
+            wait_until(
+                "the partner gets every request",
+                Duration::from_secs(20),
+                || received.lock().unwrap().len() >= count,
+            )
+            .await;
+            shutdown.cancel();
+        })
+    }
+
+    /// The distinct message sequence numbers received so far (any answer, retries counted once).
+    pub fn distinct_seqs(&self) -> std::collections::BTreeSet<u64> {
+        self.received()
+            .iter()
+            .filter_map(|received| received.seq)
+            .collect()
+    }
+}
+
+impl Drop for Partner {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+async fn receive(
+    State(state): State<PartnerState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    let received = Received {
+        idempotency_key: header("idempotency-key").unwrap_or_default(),
+        event_type: header("x-byoc-event-type").unwrap_or_default(),
+        signature: header("x-byoc-signature"),
+        conversation: json["conversationIdentifier"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        seq: seq_in_text(&json),
+        raw_body: body.to_vec(),
+        body: json,
+    };
+    let (status, delay) = (state.behaviour)(&received);
+    state.received.lock().unwrap().push(received);
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    status
+}
+
+fn seq_in_text(body: &serde_json::Value) -> Option<u64> {
+    let text =
+        body["entry"]["entryPayload"]["abstractMessage"]["staticContent"]["text"].as_str()?;
+    text.strip_prefix("seq-")?.parse().ok()
+}
+
+/// A text message from an agent in `conversation` whose text is `seq-<seq>`.
+pub fn message_event(conversation: &str, seq: u64) -> NewEvent {
+    let entry_id = format!("00000000-0000-4000-8000-{seq:012}");
+    let payload = serde_json::json!({
+        "conversationIdentifier": conversation,
+        "channelAddressIdentifier": "b0ffeafe-0d89-4338-b14a-172ad203f22a",
+        "recipient": {"appType": "custom", "subject": "end-user-42", "role": "EndUser"},
+        "payload": {
+            "identifier": entry_id,
+            "entryType": "Message",
+            "entryPayload": {
+                "entryType": "Message",
+                "id": entry_id,
+                "abstractMessage": {
+                    "messageType": "StaticContentMessage",
+                    "id": entry_id,
+                    "staticContent": {"formatType": "Text", "text": format!("seq-{seq}")}
+                },
+                "messageReason": null
+            },
+            "sender": {"appType": "agent", "subject": "005xx0000012345", "role": "Agent"},
+            "transcriptedTimestamp": 1690344475508_i64,
+            "clientTimestamp": 1690344475409_i64,
+            "clientDuration": 0
+        }
+    });
+    NewEvent {
+        event_type: Some("Interaction".to_owned()),
+        payload: Some(payload.to_string()),
+        ..NewEvent::default()
+    }
+}
+
+/// `count` numbered messages spread round-robin over `conversations` conversations.
+pub fn numbered_messages(count: u64, conversations: u64) -> Vec<NewEvent> {
+    (0..count)
+        .map(|seq| message_event(&conversation_name(seq % conversations), seq))
+        .collect()
+}
+
+/// The conversation id used for conversation number `index`.
+pub fn conversation_name(index: u64) -> String {
+    format!("9bc16b48-cd9b-4d8b-b7f2-{index:012}")
+}
+
+/// A running pipeline and its handles.
+pub struct RunningPipeline {
+    pub task: tokio::task::JoinHandle<Result<(), byoc_connector::pipeline::PipelineError>>,
+    pub shutdown: CancellationToken,
+    pub stats: Arc<PipelineStats>,
+    pub acks: AckHandle,
+    pub store: Store,
+    /// The pipeline's metrics.
+    pub telemetry: byoc_connector::telemetry::Telemetry,
+}
+
+impl RunningPipeline {
+    /// Stops the pipeline and waits for its final checkpoint.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(60), self.task)
+            .await
+            .expect("the pipeline stops in time")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// A pipeline over the fake, assembled the way the connector assembles it, not yet running.
+pub struct AssembledPipeline {
+    pub pipeline: Pipeline,
+    /// Stops the pipeline (pass it to `run`) and, through a child token, its subscriber.
+    pub shutdown: CancellationToken,
+    pub acks: AckHandle,
+    pub store: Store,
+    pub telemetry: byoc_connector::telemetry::Telemetry,
+}
+
+/// Assembles subscriber + pipeline against `fake`, delivering to `partner_url`. Without a
+/// `start`, the subscription resumes after the stored checkpoint, or from the earliest event.
+pub fn assemble_pipeline(
+    fake: &FakeSalesforce,
+    store_path: &Path,
+    partner_url: &str,
+    secret: Option<&str>,
+    start: Option<ReplayStart>,
+    tweak: impl FnOnce(&mut PipelineSettings),
+) -> AssembledPipeline {
+    let store = Store::open(store_path, StoreOptions::default()).unwrap();
+    let topic = fake.endpoints().topic.clone();
+    let org_id = fake.endpoints().org_id.clone();
+    let mut config = crate::support::subscriber_config(fake);
+    config.start = match (start, store.load_checkpoint(&org_id, &topic).unwrap()) {
+        (Some(start), _) => start,
+        (None, Some(replay_id)) => {
+            ReplayStart::After(byoc_connector::pubsub::ReplayId::from_bytes(replay_id))
+        }
+        (None, None) => ReplayStart::Earliest,
+    };
+    let shutdown = CancellationToken::new();
+    let subscriber = Subscriber::spawn(
+        config,
+        crate::support::static_credentials(fake),
+        shutdown.child_token(),
+    )
+    .unwrap();
+    let acks = subscriber.acks();
+    let mut options = WebhookOptions::new(partner_url);
+    options.secret = secret.map(SecretString::new);
+    let channel = Arc::new(AnyChannel::Webhook(WebhookChannel::new(options).unwrap()));
+    let mut settings = PipelineSettings::new(org_id, topic);
+    settings.retry.initial_delay = Duration::from_millis(20);
+    settings.retry.max_delay = Duration::from_millis(500);
+    tweak(&mut settings);
+    let writer = CheckpointWriter::spawn(store.clone());
+    let telemetry = byoc_connector::telemetry::Telemetry::new();
+    let pipeline = Pipeline::new(
+        settings,
+        subscriber,
+        writer,
+        channel,
+        None,
+        telemetry.clone(),
+    );
+    AssembledPipeline {
+        pipeline,
+        shutdown,
+        acks,
+        store,
+        telemetry,
+    }
+}
+
+impl AssembledPipeline {
+    /// Runs the pipeline on a task of its own.
+    pub fn spawn(self) -> RunningPipeline {
+        let stats = self.pipeline.stats();
+        let task = tokio::spawn(self.pipeline.run(self.shutdown.clone()));
+        RunningPipeline {
+            task,
+            shutdown: self.shutdown,
+            stats,
+            acks: self.acks,
+            store: self.store,
+            telemetry: self.telemetry,
+        }
+    }
+}
+
+/// Starts subscriber + pipeline against `fake`, delivering to `partner_url`.
+pub async fn start_pipeline(
+    fake: &FakeSalesforce,
+    store_path: &Path,
+    partner_url: &str,
+    secret: Option<&str>,
+    tweak: impl FnOnce(&mut PipelineSettings),
+) -> RunningPipeline {
+    assemble_pipeline(fake, store_path, partner_url, secret, None, tweak).spawn()
+}
+
+/// The checkpoint `store` holds for the fake's (org, topic), as the fake's numeric replay id.
+pub fn stored_checkpoint(store: &Store, fake: &FakeSalesforce) -> Option<u64> {
+    let bytes = store
+        .load_checkpoint(&fake.endpoints().org_id, &fake.endpoints().topic)
+        .unwrap()?;
+    Some(u64::from_be_bytes(bytes.try_into().unwrap()))
+}
+
+/// Waits (bounded) until `condition` holds, polling every 10 ms of tokio time.
+pub async fn wait_until(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A fresh scratch directory under the system temp dir.
+pub fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "byoc-{name}-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A [`scratch_dir`] removed on drop, so a failing test leaves nothing behind either.
+pub struct ScratchDir(std::path::PathBuf);
+
+impl ScratchDir {
+    /// A fresh scratch directory named after `name`.
+    pub fn new(name: &str) -> Self {
+        Self(scratch_dir(name))
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        // Best effort: a leftover temp dir is harmless.
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64
+}
+
+/// A connector config file for the real binary, pointed at `fake` and `partner_url`.
+pub fn connector_config_toml(
+    fake: &FakeSalesforce,
+    partner_url: &str,
+    store_path: &Path,
+) -> String {
+    connector_config_toml_with_routing(fake, partner_url, store_path, "strategy = \"reject\"")
+}
+
+/// As [`connector_config_toml`], with `routing` as the body of the `[routing]` section.
+pub fn connector_config_toml_with_routing(
+    fake: &FakeSalesforce,
+    partner_url: &str,
+    store_path: &Path,
+    routing: &str,
+) -> String {
+    let endpoints = fake.endpoints();
+    format!(
+        r#"
+[pubsub]
+endpoint = "{pubsub}"
+insecure = true
+topic = "{topic}"
+start = "earliest"
+min_backoff_ms = 20
+max_backoff_ms = 500
+
+[auth]
+kind = "static"
+token = "{token}"
+instance_url = "{instance}"
+org_id = "{org}"
+
+[interaction]
+base_url = "{instance}"
+authorization_context = "{context}"
+insecure = true
+
+[delivery]
+kind = "webhook"
+url = "{partner_url}"
+
+[store]
+path = "{store}"
+ack_batch_max_delay_ms = 20
+
+[server]
+listen = "127.0.0.1:0"
+
+[routing]
+{routing}
+"#,
+        pubsub = endpoints.pubsub,
+        topic = endpoints.topic,
+        token = endpoints.token,
+        instance = endpoints.instance_url,
+        org = endpoints.org_id,
+        context = endpoints.authorization_context,
+        store = store_path.display(),
+        routing = routing,
+    )
+}
+
+/// Starts the fake Salesforce on loopback enforcing a routing window of `window` (the fake's
+/// default is Salesforce's 60 s; tests that shrink `routing.window_secs` shrink it to match).
+pub async fn start_fake_with_routing_window(window: Duration) -> FakeSalesforce {
+    byoc_connector::install_crypto_provider();
+    FakeSalesforce::start(fake_salesforce::FakeConfig {
+        routing_window: Some(window),
+        ..fake_salesforce::FakeConfig::default()
+    })
+    .await
+    .expect("fake salesforce starts")
+}
+
+/// The payload of `tests/fixtures/events/routing-requested-<kind>.json`, moved to
+/// `conversation`, with `event_id` as `channelData.eventId` (channelData is a JSON string).
+pub fn routing_request_payload(
+    kind: &str,
+    conversation: &str,
+    event_id: &str,
+) -> serde_json::Value {
+    let path = format!(
+        "{}/tests/fixtures/events/routing-requested-{kind}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let fixture: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut payload = fixture["payload"].clone();
+    let request = &mut payload["payload"];
+    request["conversationIdentifier"] = conversation.into();
+    let parameters = &mut request["routingParameters"];
+    let mut channel_data: serde_json::Value = serde_json::from_str(
+        parameters["channelData"]
+            .as_str()
+            .expect("channelData is a JSON string"),
+    )
+    .unwrap();
+    channel_data["eventId"] = event_id.into();
+    channel_data["conversationId"] = conversation.into();
+    parameters["channelData"] = channel_data.to_string().into();
+    payload
+}
+
+/// A `RoutingRequested` event carrying `payload`, with `CreatedDate` `created_ms`.
+pub fn routing_requested_event(payload: &serde_json::Value, created_ms: i64) -> NewEvent {
+    NewEvent {
+        event_type: Some("RoutingRequested".to_owned()),
+        payload: Some(payload.to_string()),
+        created_date: Some(created_ms),
+        ..NewEvent::default()
+    }
+}
+
+/// Wall-clock Unix epoch milliseconds, the unit of `CreatedDate`.
+pub fn epoch_ms() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(since_epoch.as_millis()).unwrap()
+}
+
+/// Longest the real binary may take to log its sidecar address.
+const CONNECTOR_START_LIMIT: Duration = Duration::from_secs(30);
+/// Longest a killed connector may take to be reaped.
+const CONNECTOR_EXIT_LIMIT: Duration = Duration::from_secs(10);
+/// Sidecar calls answered 503 (routing still starting or resuming) are retried this often…
+const SIDECAR_ATTEMPTS: u32 = 100;
+/// …this far apart.
+const SIDECAR_RETRY_DELAY: Duration = Duration::from_millis(100);
+/// The log line naming the sidecar server's bound address.
+const SIDECAR_LISTENING: &str = "sidecar server listening";
+
+/// The real `byoc-connector` binary running `run --config <file>`, killed on drop.
+///
+/// The sidecar address is read from the binary's own "sidecar server listening" log line
+/// rather than reserved up front: the config keeps `listen = "127.0.0.1:0"`, so there is no
+/// window between releasing a reserved port and the binary binding it in which another test
+/// (or process) could take it, and the address used is the one the binary actually bound.
+pub struct ConnectorProcess {
+    child: tokio::process::Child,
+    /// Where the sidecar API (`/v1/routing/{eventId}/result`, `/livez`, …) listens.
+    pub sidecar: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+    http: reqwest::Client,
+}
+
+impl ConnectorProcess {
+    /// Spawns the binary on `config` and waits (bounded) until its sidecar server listens.
+    pub async fn start(config: &Path) -> Self {
+        use tokio::io::AsyncBufReadExt;
+
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_byoc-connector"))
+            .args(["run", "--config"])
+            .arg(config)
+            .env(
+                "RUST_LOG",
+                "warn,byoc_connector::server=info,byoc_connector::routing=info",
+            )
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the connector binary starts");
+        let stderr = child.stderr.take().unwrap();
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (address_tx, address_rx) = tokio::sync::oneshot::channel();
+        let lines_log = log.clone();
+        // Drains stderr for the whole life of the process (a full pipe would block it) and
+        // hands over the first sidecar address; ends when the process closes stderr.
+        tokio::spawn(async move {
+            let mut address_tx = Some(address_tx);
+            let mut lines = tokio::io::BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(address) = sidecar_address_in(&line) {
+                    if let Some(sender) = address_tx.take() {
+                        let _ = sender.send(address);
+                    }
+                }
+                lines_log.lock().unwrap().push(line);
+            }
+        });
+        let sidecar = match tokio::time::timeout(CONNECTOR_START_LIMIT, address_rx).await {
+            Ok(Ok(address)) => address,
+            outcome => panic!(
+                "the connector did not log its sidecar address ({}); its log:\n{}",
+                if outcome.is_err() {
+                    "timed out"
+                } else {
+                    "it exited"
+                },
+                log.lock().unwrap().join("\n")
+            ),
+        };
+        assert!(sidecar.ip().is_loopback(), "sidecar on {sidecar}");
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Self {
+            child,
+            sidecar,
+            log,
+            http,
+        }
+    }
+
+    /// Everything the process logged so far, one JSON line each.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// `POST /v1/routing/{event_id}/result` with `decision`; returns the status and JSON body.
+    /// A `503` (routing starting, or the request not resumed yet) is retried, boundedly.
+    pub async fn decide(
+        &self,
+        event_id: &str,
+        decision: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let url = format!("http://{}/v1/routing/{event_id}/result", self.sidecar);
+        for _ in 0..SIDECAR_ATTEMPTS {
+            let response = self
+                .http
+                .post(&url)
+                .json(decision)
+                .send()
+                .await
+                .expect("the sidecar answers");
+            let status = response.status().as_u16();
+            if status != 503 {
+                let body = response.json().await.unwrap_or(serde_json::Value::Null);
+                return (status, body);
+            }
+            tokio::time::sleep(SIDECAR_RETRY_DELAY).await;
+        }
+        panic!(
+            "the sidecar still answered 503 after {SIDECAR_ATTEMPTS} attempts; log:\n{}",
+            self.log()
+        );
+    }
+
+    /// SIGKILLs the process (no shutdown, no drain, as in a crash) and reaps it.
+    pub async fn kill(mut self) {
+        self.child
+            .start_kill()
+            .expect("the connector can be killed");
+        tokio::time::timeout(CONNECTOR_EXIT_LIMIT, self.child.wait())
+            .await
+            .expect("the killed connector exits in time")
+            .unwrap();
+    }
+}
+
+/// The address in a JSON "sidecar server listening" log line.
+fn sidecar_address_in(line: &str) -> Option<SocketAddr> {
+    let entry: serde_json::Value = serde_json::from_str(line).ok()?;
+    // The binary logs JSON; fields are nested unless a subscriber flattens them.
+    let fields = entry.get("fields").unwrap_or(&entry);
+    if fields.get("message")?.as_str()? != SIDECAR_LISTENING {
+        return None;
+    }
+    fields.get("address")?.as_str()?.parse().ok()
+}
+
+/// Writes the connector's config for `fake` into `dir` and returns its path: deliveries go
+/// to `delivery_url`, the store lives in `dir`, `routing` is the `[routing]` body.
+pub fn write_connector_config(
+    fake: &FakeSalesforce,
+    dir: &Path,
+    delivery_url: &str,
+    routing: &str,
+) -> std::path::PathBuf {
+    let path = dir.join("connector.toml");
+    let config =
+        connector_config_toml_with_routing(fake, delivery_url, &dir.join("state.redb"), routing);
+    std::fs::write(&path, config).unwrap();
+    path
+}

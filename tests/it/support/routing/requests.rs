@@ -1,0 +1,172 @@
+//! Routing requests and Interaction events for the `routing_*` tests, built from JSON the way
+//! Salesforce sends them and decoded with the connector's own model.
+
+use std::time::Duration;
+
+use byoc_connector::events::{DecodedEvent, InteractionEvent, OutboundEvent};
+use byoc_connector::routing::RoutingRequestInput;
+use serde_json::{json, Value};
+
+use super::{now_ms, CHANNEL_ADDRESS};
+
+/// A routing request to build.
+#[derive(Debug, Clone)]
+pub struct RequestSpec {
+    pub event_id: String,
+    pub conversation: String,
+    pub routing_type: String,
+    pub work_record_id: Option<String>,
+    /// `routingParameters` besides `channelData`.
+    pub parameters: Value,
+    pub created_date_ms: i64,
+    pub idempotency_key: String,
+}
+
+impl RequestSpec {
+    /// A transfer created now, with a fresh event id, conversation and MessagingSession.
+    pub fn transfer() -> Self {
+        Self {
+            event_id: uuid::Uuid::new_v4().to_string(),
+            conversation: uuid::Uuid::new_v4().to_string(),
+            routing_type: "Transfer".to_owned(),
+            work_record_id: Some(session_id()),
+            parameters: json!({"flowId": null, "queueId": null, "userId": null, "isTransfer": true}),
+            created_date_ms: now_ms(),
+            idempotency_key: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    /// With these routing parameters.
+    pub fn with_parameters(mut self, parameters: Value) -> Self {
+        self.parameters = parameters;
+        self
+    }
+
+    /// Created `age` ago.
+    pub fn aged(mut self, age: Duration) -> Self {
+        self.created_date_ms = now_ms() - age.as_millis() as i64;
+        self
+    }
+
+    /// Without `workRecordId`.
+    pub fn without_work_record(mut self) -> Self {
+        self.work_record_id = None;
+        self
+    }
+
+    /// The payload field's JSON text.
+    pub fn payload_json(&self) -> String {
+        let channel_data = json!({
+            "eventId": self.event_id,
+            "routerParticipantSubject": "cb1e4929-6e0f-4b4a-9f4e-aaaaaaaaaaaa",
+            "routingType": self.routing_type,
+            "conversationId": self.conversation,
+        })
+        .to_string();
+        let mut parameters = self.parameters.clone();
+        parameters["channelData"] = Value::String(channel_data);
+        json!({
+            "channelAddressIdentifier": CHANNEL_ADDRESS,
+            "recipient": {"appType": "custom", "subject": "meu003", "role": "EndUser"},
+            "payload": {
+                "conversationIdentifier": self.conversation,
+                "routingType": self.routing_type,
+                "workRecordId": self.work_record_id,
+                "routingParameters": parameters,
+            },
+        })
+        .to_string()
+    }
+
+    /// The decoded event as the pipeline would have it.
+    pub fn decoded(&self) -> DecodedEvent {
+        let replay_id = 1_000_042u64.to_be_bytes().to_vec();
+        let event =
+            OutboundEvent::from_json("RoutingRequested", &self.payload_json(), &replay_id).unwrap();
+        DecodedEvent {
+            event,
+            created_date_ms: self.created_date_ms,
+            idempotency_key: self.idempotency_key.clone(),
+            replay_id,
+        }
+    }
+
+    /// The engine's input.
+    pub fn input(&self) -> RoutingRequestInput {
+        RoutingRequestInput::from_decoded(self.decoded()).unwrap()
+    }
+}
+
+/// A fresh MessagingSession id.
+pub fn session_id() -> String {
+    let digits: String = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+    format!("0Mw{digits}")
+}
+
+/// An Interaction event with a RoutingResult entry for `conversation`.
+pub fn routing_result_entry(
+    conversation: &str,
+    failure_type: &str,
+    record_id: Option<&str>,
+) -> InteractionEvent {
+    let entry_id = uuid::Uuid::new_v4().to_string();
+    let now = now_ms();
+    let payload = json!({
+        "conversationIdentifier": conversation,
+        "channelAddressIdentifier": CHANNEL_ADDRESS,
+        "recipient": {"appType": "custom", "subject": "meu003", "role": "EndUser"},
+        "payload": {
+            "identifier": entry_id,
+            "entryType": "RoutingResult",
+            "entryPayload": {
+                "entryType": "RoutingResult",
+                "id": entry_id,
+                "routingType": "Transfer",
+                "failureType": failure_type,
+                "errorMessages": if failure_type == "None" { json!([]) } else { json!(["routing failed"]) },
+                "recordId": record_id,
+            },
+            "sender": {"appType": "conversation", "subject": "routing", "role": "System"},
+            "transcriptedTimestamp": now,
+            "clientTimestamp": now,
+            "clientDuration": 0,
+        },
+    });
+    interaction_event(&payload.to_string())
+}
+
+/// An Interaction event with a SessionStatusChanged entry.
+pub fn session_status_entry(conversation: &str, session: &str) -> InteractionEvent {
+    let entry_id = uuid::Uuid::new_v4().to_string();
+    let now = now_ms();
+    let payload = json!({
+        "conversationIdentifier": conversation,
+        "channelAddressIdentifier": CHANNEL_ADDRESS,
+        "recipient": {"appType": "custom", "subject": "meu003", "role": "EndUser"},
+        "payload": {
+            "identifier": entry_id,
+            "entryType": "SessionStatusChanged",
+            "entryPayload": {
+                "entryType": "SessionStatusChanged",
+                "id": entry_id,
+                "conversationIdentifier": conversation,
+                "channelAddressIdentifier": CHANNEL_ADDRESS,
+                "sessionId": session,
+                "sessionStatus": "Active",
+                "sessionStartTime": now,
+            },
+            "sender": {"appType": "conversation", "subject": "system", "role": "System"},
+            "transcriptedTimestamp": now,
+            "clientTimestamp": now,
+            "clientDuration": 0,
+        },
+    });
+    interaction_event(&payload.to_string())
+}
+
+fn interaction_event(payload: &str) -> InteractionEvent {
+    match OutboundEvent::from_json("Interaction", payload, &[0; 8]).unwrap() {
+        OutboundEvent::Interaction(event) => event,
+        other => panic!("expected an interaction event, got {other:?}"),
+    }
+}
