@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::interaction::client::{json_body, Endpoint};
+use crate::interaction::record_id;
 use crate::interaction::{InteractionClient, InteractionError, RoutingType};
 
 /// How much of the rep's capacity the work takes: one of the two, never both (10013).
@@ -59,7 +60,8 @@ pub struct AgentActionVisibility {
 pub struct AgentWorkRequest {
     /// Salesforce User id (`005…`) of the rep.
     pub user_id: String,
-    /// MessagingSession id (`0Mw…`).
+    /// MessagingSession id (`0Mw…`), in either form; sent in its 15-character form.
+    #[serde(serialize_with = "record_id::serialize_short")]
     pub work_item_id: String,
     /// Capacity the work takes; `None` when a PendingServiceRouting already exists.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
@@ -125,8 +127,12 @@ pub struct PatchAgentWorkRequest {
     pub context_type: WorkContextType,
     /// New state.
     pub status: AgentWorkStatus,
-    /// MessagingSession id; required for Chatbot.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// MessagingSession id; required for Chatbot. Sent in its 15-character form, as the
+    /// other agentWork call requires.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "record_id::serialize_short_option"
+    )]
     pub work_item_id: Option<String>,
     /// Bot id; required for Chatbot.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -12,6 +12,7 @@ mod error;
 pub mod headers;
 mod interactions;
 mod messaging_session;
+mod record_id;
 mod retry;
 mod routing;
 

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::interaction::client::{json_body, Endpoint};
+use crate::interaction::record_id;
 use crate::interaction::{InteractionClient, InteractionError};
 
 /// The kind of routing a request is about.
@@ -41,7 +42,7 @@ pub enum RoutingOutcome {
 pub struct RoutingResultRequest {
     /// Conversation UUID.
     pub conversation_identifier: String,
-    /// MessagingSession id (`0Mw…`).
+    /// MessagingSession id (`0Mw…`), in either form; sent in its 15-character form.
     pub work_item_id: String,
     /// Success or failure, with what Salesforce requires for each.
     pub outcome: RoutingOutcome,
@@ -80,7 +81,7 @@ impl Serialize for RoutingResultRequest {
         };
         RoutingResultWire {
             conversation_identifier: &self.conversation_identifier,
-            work_item_id: &self.work_item_id,
+            work_item_id: record_id::short_form(&self.work_item_id),
             success,
             externally_routed,
             error_message,

@@ -183,7 +183,9 @@ impl InteractionFake {
     }
 
     /// Tells the fake that `conversation` belongs to MessagingSession `work_item` (for 15107).
+    /// Either form of the id may be given; the fake keeps the 15-character one.
     pub fn seed_conversation(&self, conversation: &str, work_item: &str) {
+        let work_item = crate::record_id::short_form(work_item);
         let mut state = self.lock();
         state
             .work_item_by_conversation
@@ -193,7 +195,7 @@ impl InteractionFake {
             .insert(work_item.to_owned(), conversation.to_owned());
     }
 
-    /// The MessagingSession the fake knows for `conversation`.
+    /// The MessagingSession the fake knows for `conversation`, in its 15-character form.
     pub fn work_item_for(&self, conversation: &str) -> Option<String> {
         self.lock()
             .work_item_by_conversation

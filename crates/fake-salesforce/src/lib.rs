@@ -40,6 +40,7 @@ pub mod faults;
 pub mod interaction_service;
 pub mod oauth;
 pub mod pubsub_fake;
+pub mod record_id;
 pub mod routing_window;
 pub mod rpc_id;
 pub mod samples;

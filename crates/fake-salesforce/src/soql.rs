@@ -106,6 +106,8 @@ async fn query(
         .work_item_for(&conversation)
         .into_iter()
         .map(|id| {
+            // The REST API answers with the 18-character form of every id.
+            let id = crate::record_id::long_form(&id);
             json!({
                 "attributes": {
                     "type": "MessagingSession",

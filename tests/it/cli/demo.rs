@@ -30,8 +30,7 @@ async fn the_demo_delivers_every_message_answers_the_routing_request_and_exits_z
         "{stdout}"
     );
     assert!(
-        stdout
-            .contains("salesforce <- routingResult success=true workItemId=\"0MwXX00000000D3AAA\""),
+        stdout.contains("salesforce <- routingResult success=true workItemId=\"0MwXX00000000D3\""),
         "{stdout}"
     );
     assert!(

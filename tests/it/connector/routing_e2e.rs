@@ -65,10 +65,16 @@ fn routing_calls(fake: &FakeSalesforce) -> Vec<RecordedCall> {
 }
 
 /// The routingResult body of a successful transfer.
+/// The 15-character form of a record id: the only one the Interaction Service takes in a
+/// `workItemId`, whichever form the connector learned.
+fn short_id(id: &str) -> &str {
+    &id[..15]
+}
+
 fn success_result(conversation: &str, work_item: &str, externally_routed: bool) -> Value {
     json!({
         "conversationIdentifier": conversation,
-        "workItemId": work_item,
+        "workItemId": short_id(work_item),
         "success": true,
         "externallyRouted": externally_routed,
         "routingType": "Transfer",
@@ -79,7 +85,7 @@ fn success_result(conversation: &str, work_item: &str, externally_routed: bool) 
 fn failure_result(conversation: &str, work_item: &str, error_message: &str) -> Value {
     json!({
         "conversationIdentifier": conversation,
-        "workItemId": work_item,
+        "workItemId": short_id(work_item),
         "success": false,
         "externallyRouted": false,
         "errorMessage": error_message,
@@ -332,7 +338,7 @@ async fn the_salesforce_strategy_makes_the_right_calls_in_order_once_each_inside
             "/api/v1/agentWork",
             json!({
                 "userId": REP_ID,
-                "workItemId": rep.work_item,
+                "workItemId": short_id(&rep.work_item),
                 "capacityWeight": 1.0,
                 "routingContext": {
                     "conversationIdentifier": rep.conversation,

@@ -117,6 +117,12 @@ async fn routing_result_rules_on_error_message_and_ids_are_enforced() {
             400,
             Some(10012),
         ),
+        // The API takes exactly 15 characters: the 18-character form SOQL returns is refused.
+        (
+            with(json!({"success": true, "workItemId": "0Mw5g0000000001AAA"})),
+            400,
+            Some(10012),
+        ),
         (
             with(json!({"success": true, "externallyRouted": null})),
             400,
@@ -300,4 +306,16 @@ async fn a_rejected_static_token_reports_an_auth_error_without_refreshing() {
     assert_eq!(err.class(), ErrorClass::Permanent);
     assert_eq!(fake.interaction.calls().len(), 1);
     assert_eq!(fake.oauth.token_requests(), 0);
+}
+
+#[tokio::test]
+async fn agent_work_takes_the_work_item_id_in_its_fifteen_character_form_only() {
+    let fake = Salesforce::start().await;
+    let body = |work_item: &str| json!({"userId": "0055g00000ABCDE", "workItemId": work_item, "capacityWeight": 1});
+
+    let long = send_json(&fake, Method::POST, "agentWork", body("0Mw5g0000000007AAA")).await;
+    let short = send_json(&fake, Method::POST, "agentWork", body("0Mw5g0000000007")).await;
+
+    assert_eq!(long, (400, Some(10012)));
+    assert_eq!(short, (202, None));
 }

@@ -209,15 +209,33 @@ pub(super) fn conversation_id(body: &Map<String, Value>) -> Result<&str, Refusal
     Ok(id)
 }
 
+/// The 10012 message.
+const INVALID_WORK_ITEM: &str = "Enter a valid workItemId for the MessagingSession ID.";
+
 /// A MessagingSession id (`0Mw`, 15 or 18 alphanumerics) in `field`, else 10012.
 pub(super) fn work_item_id<'a>(
     body: &'a Map<String, Value>,
     field: &str,
 ) -> Result<&'a str, Refusal> {
-    let message = "Enter a valid workItemId for the MessagingSession ID.";
-    let id = required_str(body, field, 10012, message)?;
+    let id = required_str(body, field, 10012, INVALID_WORK_ITEM)?;
     if !is_record_id(id, "0Mw") {
-        return Err(Refusal::bad_request(10012, message));
+        return Err(Refusal::bad_request(10012, INVALID_WORK_ITEM));
+    }
+    Ok(id)
+}
+
+/// A MessagingSession id in its 15-character form in `field`, else 10012.
+///
+/// `RoutingResultRequest.workItemId` and `AgentWorkRequest.workItemId` are `minLength: 15,
+/// maxLength: 15` in the official API definition, so the 18-character id that SOQL returns is
+/// refused here as Salesforce refuses it.
+pub(super) fn short_work_item_id<'a>(
+    body: &'a Map<String, Value>,
+    field: &str,
+) -> Result<&'a str, Refusal> {
+    let id = work_item_id(body, field)?;
+    if id.len() != crate::record_id::SHORT_ID_LEN {
+        return Err(Refusal::bad_request(10012, INVALID_WORK_ITEM));
     }
     Ok(id)
 }

@@ -7,10 +7,13 @@ use axum::http::StatusCode;
 use serde_json::{json, Value};
 
 use crate::interaction_service::checks::{
-    conversation_id, enum_field, is_record_id, object, required_bool, required_str, work_item_id,
-    ErrorShape, Refusal, INVALID_PARAMETERS, ROUTING_TYPES,
+    conversation_id, enum_field, is_record_id, object, required_bool, required_str,
+    short_work_item_id, work_item_id, ErrorShape, Refusal, INVALID_PARAMETERS, ROUTING_TYPES,
 };
 use crate::interaction_service::{random_record_id, InteractionFake};
+
+/// `RoutingResultRequest.conversationIdentifier` is `maxLength: 240`.
+const MAX_CONVERSATION_IDENTIFIER_LEN: usize = 240;
 
 /// `POST /routingResult`; errors in the `{success, errorDetail}` shape its response schema has.
 pub(super) fn routing_result(
@@ -24,7 +27,13 @@ pub(super) fn routing_result(
 fn check_routing_result(fake: &InteractionFake, body: &Value) -> Result<(), Refusal> {
     let body = object(body)?;
     let conversation = conversation_id(body)?;
-    let work_item = work_item_id(body, "workItemId")?;
+    if conversation.len() > MAX_CONVERSATION_IDENTIFIER_LEN {
+        return Err(Refusal::bad_request(
+            10018,
+            "The conversation identifier is not valid.",
+        ));
+    }
+    let work_item = short_work_item_id(body, "workItemId")?;
     let success = required_bool(body, "success")?;
     required_bool(body, "externallyRouted")?;
     enum_field(body, "routingType", &ROUTING_TYPES, false)?;
@@ -130,7 +139,7 @@ pub(super) fn post_agent_work(
     let body = object(body)?;
     // An external user id is allowed too, so only presence is checked.
     let user = required_str(body, "userId", 10089, INVALID_PARAMETERS)?;
-    let work_item = work_item_id(body, "workItemId")?;
+    let work_item = short_work_item_id(body, "workItemId")?;
     check_capacity(body)?;
     if let Some(context) = body
         .get("routingContext")
