@@ -87,7 +87,7 @@ pub fn router(fake: Arc<PubSubFake>, window: Option<Arc<RoutingWindow>>) -> Rout
 
 type Reply = (StatusCode, Json<Value>);
 
-fn bad_request(message: String) -> Reply {
+fn bad_request(message: &str) -> Reply {
     (StatusCode::BAD_REQUEST, Json(json!({ "error": message })))
 }
 
@@ -97,7 +97,7 @@ async fn publish(
 ) -> Reply {
     let Json(body) = match body {
         Ok(body) => body,
-        Err(rejection) => return bad_request(rejection.body_text()),
+        Err(rejection) => return bad_request(&rejection.body_text()),
     };
     let events: Vec<NewEvent> = body
         .events
@@ -111,7 +111,7 @@ async fn publish(
             }
             (StatusCode::OK, Json(json!({ "replayIds": replay_ids })))
         }
-        Err(err) => bad_request(err.to_string()),
+        Err(err) => bad_request(&err.to_string()),
     }
 }
 
@@ -124,7 +124,7 @@ async fn faults(
             state.fake.apply_faults(&request);
             (StatusCode::OK, Json(json!({ "applied": request })))
         }
-        Err(rejection) => bad_request(rejection.body_text()),
+        Err(rejection) => bad_request(&rejection.body_text()),
     }
 }
 
@@ -134,7 +134,7 @@ async fn schema(
 ) -> Reply {
     let Json(body) = match body {
         Ok(body) => body,
-        Err(rejection) => return bad_request(rejection.body_text()),
+        Err(rejection) => return bad_request(&rejection.body_text()),
     };
     let current = state.fake.topic.current_spec();
     let spec = EventSchemaSpec {
@@ -144,7 +144,7 @@ async fn schema(
     };
     match state.fake.topic.change_schema(spec) {
         Ok(schema_id) => (StatusCode::OK, Json(json!({ "schemaId": schema_id }))),
-        Err(err) => bad_request(err.to_string()),
+        Err(err) => bad_request(&err.to_string()),
     }
 }
 

@@ -140,8 +140,9 @@ impl Faults {
         match state.unavailable_after_events {
             None => wanted,
             Some(remaining) => {
-                let allowed = wanted.min(remaining as usize);
-                state.unavailable_after_events = Some(remaining - allowed as u64);
+                let allowed = wanted.min(usize::try_from(remaining).unwrap_or(usize::MAX));
+                state.unavailable_after_events =
+                    Some(remaining.saturating_sub(u64::try_from(allowed).unwrap_or(u64::MAX)));
                 allowed
             }
         }
@@ -150,7 +151,7 @@ impl Faults {
     fn lock(&self) -> MutexGuard<'_, FaultState> {
         self.state
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

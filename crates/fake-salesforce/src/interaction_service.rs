@@ -213,7 +213,7 @@ impl InteractionFake {
         // poisoned lock still holds consistent state.
         self.state
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Marks `request_id` used; false when it already was.

@@ -185,7 +185,7 @@ impl OAuthFake {
         // Each critical section is a single read or insert, so a poisoned lock is still usable.
         self.state
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Checks a JWT bearer assertion in Salesforce's order: client, signature, aud, sub, exp.

@@ -98,20 +98,26 @@ impl PubSubFake {
 
     /// Logs of every Subscribe stream so far, oldest first.
     pub fn sessions(&self) -> Vec<super::session::SessionLog> {
-        let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let sessions = self
+            .sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         sessions.iter().map(|record| record.snapshot()).collect()
     }
 
     /// Every call that passed authentication, oldest first.
     pub fn calls(&self) -> Vec<GrpcCall> {
-        self.calls.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     fn new_session(&self) -> Arc<SessionRecord> {
         let record = Arc::new(SessionRecord::default());
         self.sessions
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(record.clone());
         record
     }
@@ -156,7 +162,7 @@ impl PubSubFake {
         }
         self.calls
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(GrpcCall {
                 method,
                 client_trace_id: header("x-client-trace-id").map(str::to_owned),
@@ -422,7 +428,7 @@ impl PubSub for PubSubService {
         let commits = self.0.managed_commits.clone();
         let committed = commits
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&subscription)
             .cloned();
         // A managed subscription resumes after its last commit, else at the tip.
@@ -446,16 +452,17 @@ impl PubSub for PubSubService {
                             if let Some(commit) = &request.commit_replay_id_request {
                                 commits
                                     .lock()
-                                    .unwrap_or_else(|p| p.into_inner())
+                                    .unwrap_or_else(std::sync::PoisonError::into_inner)
                                     .insert(subscription.clone(), commit.replay_id.clone());
-                                acknowledged.lock().unwrap_or_else(|p| p.into_inner()).push(
-                                    CommitReplayResponse {
+                                acknowledged
+                                    .lock()
+                                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                    .push(CommitReplayResponse {
                                         commit_request_id: commit.commit_request_id.clone(),
                                         replay_id: commit.replay_id.clone(),
                                         error: None,
                                         process_time: super::topic::wall_clock_ms(),
-                                    },
-                                );
+                                    });
                             }
                             let commit_only = request.commit_replay_id_request.is_some()
                                 && request.num_requested == 0;
@@ -491,7 +498,7 @@ impl PubSub for PubSubService {
                     pending_num_requested: fetch.pending_num_requested,
                     commit_response: acknowledged
                         .lock()
-                        .unwrap_or_else(|p| p.into_inner())
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .drain(..)
                         .last(),
                 });

@@ -182,7 +182,7 @@ impl RoutingWindow {
                 }
             }
             let mut expired = Vec::new();
-            for request in state.requests.iter_mut() {
+            for request in &mut state.requests {
                 if request.is_waiting() && request.deadline_at <= now {
                     request.timed_out = true;
                     expired.push(timeout_event(request));
@@ -237,9 +237,9 @@ impl RoutingWindow {
                     }
                 };
                 tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = window.tracked.notified() => {}
-                    _ = sleep => {}
+                    () = shutdown.cancelled() => return,
+                    () = window.tracked.notified() => {}
+                    () = sleep => {}
                 }
             }
         })
@@ -258,7 +258,7 @@ impl RoutingWindow {
         // Every critical section only updates plain fields; a poisoned lock is still consistent.
         self.state
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -23,11 +23,10 @@ pub struct RpcId(pub String);
 impl RpcId {
     /// The id of `request`, or a fresh one when the layer is not installed.
     pub fn of<T>(request: &tonic::Request<T>) -> String {
-        request
-            .extensions()
-            .get::<RpcId>()
-            .map(|rpc_id| rpc_id.0.clone())
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+        request.extensions().get::<RpcId>().map_or_else(
+            || uuid::Uuid::new_v4().to_string(),
+            |rpc_id| rpc_id.0.clone(),
+        )
     }
 }
 

@@ -35,8 +35,8 @@ pub fn text_message_payload(conversation: &str, sequence: u64, text: &str, agent
                 "messageReason": null
             },
             "sender": sender,
-            "transcriptedTimestamp": 1690344475508_i64,
-            "clientTimestamp": 1690344475409_i64,
+            "transcriptedTimestamp": 1_690_344_475_508_i64,
+            "clientTimestamp": 1_690_344_475_409_i64,
             "clientDuration": 0
         }
     })

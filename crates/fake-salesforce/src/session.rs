@@ -77,7 +77,7 @@ impl SessionRecord {
     fn lock(&self) -> MutexGuard<'_, SessionLog> {
         self.0
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -105,7 +105,7 @@ pub(crate) async fn run<S>(
     let shutdown = session.fake.shutdown.clone();
     let end = tokio::select! {
         end = session.serve(inbound) => end,
-        _ = shutdown.cancelled() => Err(Status::unavailable("fake salesforce is shutting down")),
+        () = shutdown.cancelled() => Err(Status::unavailable("fake salesforce is shutting down")),
     };
     let reason = match &end {
         Ok(()) => "closed".to_owned(),
@@ -190,11 +190,11 @@ impl Session {
                 },
                 _ = faults_changed.changed() => {}
                 _ = appended.changed(), if !stalled => {}
-                _ = sleep_until(keepalive_at), if !stalled => {
+                () = sleep_until(keepalive_at), if !stalled => {
                     self.send_keepalive().await?;
                     keepalive_at = Instant::now() + keepalive_interval;
                 }
-                _ = sleep_until(idle_close_at.unwrap_or(keepalive_at)), if idle_close_at.is_some() && !stalled => {
+                () = sleep_until(idle_close_at.unwrap_or(keepalive_at)), if idle_close_at.is_some() && !stalled => {
                     return Ok(());
                 }
             }
@@ -226,7 +226,7 @@ impl Session {
         };
         {
             let mut log = self.record.lock();
-            log.replay_preset = preset.as_str_name().to_owned();
+            preset.as_str_name().clone_into(&mut log.replay_preset);
             log.replay_id = <[u8; 8]>::try_from(first.replay_id.as_ref())
                 .ok()
                 .map(u64::from_be_bytes);
@@ -265,7 +265,7 @@ impl Session {
             num_requested: request.num_requested,
             pending_before: self.pending,
         });
-        let max = MAX_OUTSTANDING_EVENTS as i32;
+        let max = i32::try_from(MAX_OUTSTANDING_EVENTS).unwrap_or(i32::MAX);
         self.pending = self.pending.saturating_add(request.num_requested).min(max);
         Ok(())
     }
@@ -285,7 +285,9 @@ impl Session {
     }
 
     async fn send_batch(&mut self) -> Result<(), Status> {
-        let max_events = (self.pending as usize).min(self.fake.config.max_events_per_response);
+        let max_events = usize::try_from(self.pending)
+            .unwrap_or(0)
+            .min(self.fake.config.max_events_per_response);
         let allowed = self.fake.faults.allow_events(max_events);
         if allowed == 0 {
             return Err(self.status(
@@ -308,10 +310,12 @@ impl Session {
         let last_sent = events
             .last()
             .and_then(|event| <[u8; 8]>::try_from(event.replay_id.as_ref()).ok())
-            .map(u64::from_be_bytes)
-            .unwrap_or(self.next_id.saturating_sub(1));
+            .map_or(self.next_id.saturating_sub(1), u64::from_be_bytes);
         self.next_id = last_sent + 1;
-        self.pending -= events.len() as i32;
+        // At most `pending` events are ever sent, so the count fits and never goes below zero.
+        self.pending = self
+            .pending
+            .saturating_sub(i32::try_from(events.len()).unwrap_or(i32::MAX));
         let count = events.len();
         let response = FetchResponse {
             events,

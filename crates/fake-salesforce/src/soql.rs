@@ -51,7 +51,7 @@ impl SoqlFake {
         // A push cannot panic halfway; a poisoned lock is still consistent.
         self.queries
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

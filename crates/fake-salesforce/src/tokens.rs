@@ -101,7 +101,7 @@ impl TokenRegistry {
         // critical section is a single insert or scan), so a poisoned lock is still usable.
         self.issued
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

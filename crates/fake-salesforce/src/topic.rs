@@ -118,7 +118,7 @@ impl TopicLog {
         let schema_id = schema_id_for(&schema_json);
         let mut inner = self.lock();
         inner.schemas.insert(schema_id.clone(), schema_json);
-        inner.current_schema_id = schema_id.clone();
+        inner.current_schema_id.clone_from(&schema_id);
         inner.writer = writer;
         Ok(schema_id)
     }
@@ -217,7 +217,7 @@ impl TopicLog {
     /// Up to `max` events from `first_id` on, as consumer events.
     pub fn read_from(&self, first_id: u64, max: usize) -> Vec<ConsumerEvent> {
         let inner = self.lock();
-        let start = first_id.saturating_sub(FIRST_REPLAY_ID) as usize;
+        let start = usize::try_from(first_id.saturating_sub(FIRST_REPLAY_ID)).unwrap_or(usize::MAX);
         inner
             .events
             .iter()
@@ -234,7 +234,7 @@ impl TopicLog {
     fn lock(&self) -> MutexGuard<'_, TopicInner> {
         self.inner
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -273,7 +273,7 @@ fn schema_id_for(schema_json: &str) -> String {
 pub fn wall_clock_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_millis() as i64)
+        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or_default()
 }
 
