@@ -1,7 +1,7 @@
 //! `[delivery]` and `[channel]`: where events go (the partner's webhook or stdout) and which
 //! channel addresses this connector serves.
 //!
-//! This file owns those keys and builds the webhook channel's [`WebhookOptions`]. The webhook
+//! This file owns those keys and builds the webhook channel's [`WebhookSettings`]. The webhook
 //! secret is a [`SecretString`] and URLs print without their query (it may carry a token), so
 //! `Debug` never shows either. It knows nothing about the envelope that is sent.
 
@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::error::Problems;
 use super::keys::example_hint;
 use super::pubsub::duration_ms;
-use crate::channel::{WebhookOptions, WEBHOOK_CONNECT_TIMEOUT, WEBHOOK_REQUEST_TIMEOUT};
+use crate::channel::{WebhookSettings, WEBHOOK_CONNECT_TIMEOUT, WEBHOOK_REQUEST_TIMEOUT};
 use crate::secret::SecretString;
 
 /// Which channel receives the events.
@@ -69,12 +69,12 @@ impl Default for DeliveryConfig {
 
 impl DeliveryConfig {
     /// The webhook channel's options; `None` for `kind = "stdout"`.
-    pub fn webhook_options(&self) -> Option<WebhookOptions> {
+    pub fn webhook_options(&self) -> Option<WebhookSettings> {
         if self.kind != DeliveryKind::Webhook {
             return None;
         }
         let url = self.url.clone()?;
-        Some(WebhookOptions {
+        Some(WebhookSettings {
             url,
             secret: self.secret.clone(),
             connect_timeout: Duration::from_millis(self.connect_timeout_ms),

@@ -1,7 +1,7 @@
 //! `[interaction]`: where the Interaction Service is and which channel definition the
 //! connector acts for.
 //!
-//! This file owns those keys and builds the interaction client's [`ClientOptions`]. It knows
+//! This file owns those keys and builds the interaction client's [`ClientSettings`]. It knows
 //! nothing about the requests the client sends.
 
 use std::time::Duration;
@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::error::Problems;
 use super::keys::example_hint;
 use crate::auth::url_policy::{require_tls_or_loopback, UrlPolicyError};
-use crate::interaction::{ClientOptions, DEFAULT_REQUEST_TIMEOUT};
+use crate::interaction::{ClientSettings, DEFAULT_REQUEST_TIMEOUT};
 
 /// The `[interaction]` section.
 #[derive(Debug, Clone, Deserialize)]
@@ -36,11 +36,11 @@ impl InteractionConfig {
     }
 
     /// The Interaction Service client's options.
-    pub fn client_options(&self) -> ClientOptions {
-        ClientOptions {
+    pub fn client_options(&self) -> ClientSettings {
+        ClientSettings {
             request_timeout: self.request_timeout(),
             insecure: self.insecure,
-            ..ClientOptions::default()
+            ..ClientSettings::default()
         }
     }
 

@@ -3,8 +3,8 @@
 //!
 //! This module owns every key, its default, its checks and the text an operator sees when a
 //! value is refused: the full key, what is wrong and a hint (G5), never a secret's value (G6).
-//! Each section lives in its own file and builds the options type of the module it configures
-//! (`SubscriberConfig`, `WebhookOptions`, `StoreOptions`, …). Loading is pure apart from reading
+//! Each section lives in its own file and builds the settings type of the module it configures
+//! (`SubscriberSettings`, `WebhookSettings`, `StoreSettings`, …). Loading is pure apart from reading
 //! the named files, so tests pass the environment in. It knows nothing about how those modules
 //! run. Every key is documented in the README's configuration reference.
 //!

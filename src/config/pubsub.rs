@@ -2,7 +2,7 @@
 //! subscriber paces and recovers.
 //!
 //! This file owns those keys, their defaults and checks, and builds the pubsub module's
-//! [`SubscriberConfig`]. It knows nothing about BYOC payloads beyond the two field names.
+//! [`SubscriberSettings`]. It knows nothing about BYOC payloads beyond the two field names.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,7 +16,7 @@ use crate::pubsub::subscriber::{
     ReconnectObserver, KEEPALIVE_TIMEOUT, MAX_RECONNECT_BACKOFF, MIN_RECONNECT_BACKOFF,
 };
 use crate::pubsub::{
-    CorruptedReplayPolicy, EndpointConfig, ReplayStart, SubscriberConfig, DEFAULT_PUBSUB_ENDPOINT,
+    CorruptedReplayPolicy, EndpointSettings, ReplayStart, SubscriberSettings, DEFAULT_PUBSUB_ENDPOINT,
 };
 
 /// Every custom platform event topic starts with this.
@@ -85,8 +85,8 @@ pub struct PubSubConfig {
 
 impl PubSubConfig {
     /// The subscriber's configuration, starting at `start` when nothing is checkpointed.
-    pub fn subscriber_config(&self, start: ReplayStart) -> SubscriberConfig {
-        SubscriberConfig {
+    pub fn subscriber_config(&self, start: ReplayStart) -> SubscriberSettings {
+        SubscriberSettings {
             endpoint: self.endpoint_config(),
             topic: self.topic.clone(),
             start,
@@ -108,12 +108,12 @@ impl PubSubConfig {
     }
 
     /// Where and how to connect.
-    pub fn endpoint_config(&self) -> EndpointConfig {
-        EndpointConfig {
+    pub fn endpoint_config(&self) -> EndpointSettings {
+        EndpointSettings {
             url: self.endpoint.clone(),
             insecure: self.insecure,
             ca_certificate_pem: self.ca_certificate_pem.clone(),
-            ..EndpointConfig::default()
+            ..EndpointSettings::default()
         }
     }
 

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::delivery::{check_http_url, check_secret, redacted_url};
 use super::error::Problems;
 use super::keys::example_hint;
-use crate::channel::{WebhookOptions, WEBHOOK_CONNECT_TIMEOUT, WEBHOOK_REQUEST_TIMEOUT};
+use crate::channel::{WebhookSettings, WEBHOOK_CONNECT_TIMEOUT, WEBHOOK_REQUEST_TIMEOUT};
 use crate::secret::SecretString;
 
 /// Salesforce's routing window: a routingResult must land within this of `CreatedDate`.
@@ -98,11 +98,11 @@ impl RoutingConfig {
 
     /// Options for POSTing routing requests to the partner; `None` unless the strategy is
     /// `partner`. One request may take no longer than the decision timeout.
-    pub fn webhook_options(&self) -> Option<WebhookOptions> {
+    pub fn webhook_options(&self) -> Option<WebhookSettings> {
         if self.strategy != RoutingStrategy::Partner {
             return None;
         }
-        Some(WebhookOptions {
+        Some(WebhookSettings {
             url: self.url.clone()?,
             secret: self.secret.clone(),
             connect_timeout: WEBHOOK_CONNECT_TIMEOUT,

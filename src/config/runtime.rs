@@ -1,6 +1,6 @@
 //! `[pipeline]`, `[store]` and `[server]`: the local knobs of the running connector.
 //!
-//! This file owns those keys and builds the store's [`StoreOptions`]. It knows nothing about
+//! This file owns those keys and builds the store's [`StoreSettings`]. It knows nothing about
 //! lanes, redb or axum beyond the numbers and the address they take.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::error::Problems;
 use super::pubsub::duration_ms;
 use crate::store::{
-    StoreOptions, DEFAULT_ACK_BATCH_MAX_ACKS, DEFAULT_ACK_BATCH_MAX_DELAY, DEFAULT_DEDUP_MAX_AGE,
+    StoreSettings, DEFAULT_ACK_BATCH_MAX_ACKS, DEFAULT_ACK_BATCH_MAX_DELAY, DEFAULT_DEDUP_MAX_AGE,
     DEFAULT_DEDUP_MAX_KEYS,
 };
 
@@ -103,13 +103,13 @@ impl Default for StoreConfig {
 
 impl StoreConfig {
     /// The store's options (the writer queue keeps its default).
-    pub fn store_options(&self) -> StoreOptions {
-        StoreOptions {
+    pub fn store_options(&self) -> StoreSettings {
+        StoreSettings {
             ack_batch_max_acks: self.ack_batch_max_acks,
             ack_batch_max_delay: Duration::from_millis(self.ack_batch_max_delay_ms),
             dedup_max_keys: self.dedup_max_keys,
             dedup_max_age: Duration::from_secs(self.dedup_max_age_secs),
-            ..StoreOptions::default()
+            ..StoreSettings::default()
         }
     }
 

@@ -19,7 +19,7 @@ pub const MAX_DECODED_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Where and how to connect.
 #[derive(Debug, Clone)]
-pub struct EndpointConfig {
+pub struct EndpointSettings {
     /// `https://host:port`, or `http://` for a loopback fake together with `insecure`.
     pub url: String,
     /// Allows plaintext; accepted only for loopback endpoints.
@@ -31,7 +31,7 @@ pub struct EndpointConfig {
     pub connect_timeout: Duration,
 }
 
-impl Default for EndpointConfig {
+impl Default for EndpointSettings {
     fn default() -> Self {
         Self {
             url: DEFAULT_PUBSUB_ENDPOINT.to_owned(),
@@ -73,7 +73,7 @@ pub enum ConnectionError {
 }
 
 /// Builds a lazily connecting channel; connection errors surface on the first RPC.
-pub fn connect_lazy(config: &EndpointConfig) -> Result<Channel, ConnectionError> {
+pub fn connect_lazy(config: &EndpointSettings) -> Result<Channel, ConnectionError> {
     let uri: Uri =
         config
             .url
@@ -131,11 +131,11 @@ pub fn is_loopback_host(host: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn config(url: &str, insecure: bool) -> EndpointConfig {
-        EndpointConfig {
+    fn config(url: &str, insecure: bool) -> EndpointSettings {
+        EndpointSettings {
             url: url.to_owned(),
             insecure,
-            ..EndpointConfig::default()
+            ..EndpointSettings::default()
         }
     }
 
@@ -161,7 +161,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_default_endpoint_uses_tls() {
-        connect_lazy(&EndpointConfig::default()).unwrap();
+        connect_lazy(&EndpointSettings::default()).unwrap();
         let bad = connect_lazy(&config("ftp://example.com", false)).unwrap_err();
         assert!(matches!(bad, ConnectionError::UnsupportedScheme { .. }));
     }

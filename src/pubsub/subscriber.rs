@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use super::client::{PubSubClient, RpcError};
-use super::connection::{connect_lazy, ConnectionError, EndpointConfig};
+use super::connection::{connect_lazy, ConnectionError, EndpointSettings};
 use super::credentials::CredentialSource;
 use super::flow::CreditLedger;
 use super::proto::{FetchRequest, FetchResponse, ReplayPreset};
@@ -119,9 +119,9 @@ impl std::fmt::Debug for ReconnectObserver {
 
 /// Everything the subscriber needs to know.
 #[derive(Debug, Clone)]
-pub struct SubscriberConfig {
+pub struct SubscriberSettings {
     /// Where to connect.
-    pub endpoint: EndpointConfig,
+    pub endpoint: EndpointSettings,
     /// `/event/<Name>__e`.
     pub topic: String,
     /// Position when nothing has been checkpointed yet.
@@ -140,11 +140,11 @@ pub struct SubscriberConfig {
     pub on_reconnect: ReconnectObserver,
 }
 
-impl SubscriberConfig {
+impl SubscriberSettings {
     /// Defaults for `topic` on the real endpoint.
     pub fn new(topic: impl Into<String>) -> Self {
         Self {
-            endpoint: EndpointConfig::default(),
+            endpoint: EndpointSettings::default(),
             topic: topic.into(),
             start: ReplayStart::Latest,
             max_in_flight: 100,
@@ -254,7 +254,7 @@ impl Subscriber {
     /// Starts subscribing in a background task until `shutdown` is cancelled, the
     /// receiver is dropped, or the corrupted-replay policy is `fail`.
     pub fn spawn<C: CredentialSource>(
-        config: SubscriberConfig,
+        config: SubscriberSettings,
         credentials: C,
         shutdown: CancellationToken,
     ) -> Result<Self, SubscriberError> {
@@ -325,7 +325,7 @@ struct StreamOutcome {
 }
 
 struct StreamTask<C> {
-    config: SubscriberConfig,
+    config: SubscriberSettings,
     /// Where to start when nothing is checkpointed; moved by the corrupted-replay policy.
     start: ReplayStart,
     client: PubSubClient<C>,

@@ -47,7 +47,7 @@ pub const DEFAULT_WRITER_QUEUE_CAPACITY: usize = 8_192;
 
 /// Tunables for the store and its batching writer.
 #[derive(Debug, Clone)]
-pub struct StoreOptions {
+pub struct StoreSettings {
     /// A batch is committed as soon as it holds this many acknowledgements.
     pub ack_batch_max_acks: usize,
     /// A batch is committed at most this long after its first acknowledgement.
@@ -60,7 +60,7 @@ pub struct StoreOptions {
     pub writer_queue_capacity: usize,
 }
 
-impl Default for StoreOptions {
+impl Default for StoreSettings {
     fn default() -> Self {
         Self {
             ack_batch_max_acks: DEFAULT_ACK_BATCH_MAX_ACKS,
@@ -164,7 +164,7 @@ struct StoreInner {
     database: redb::Database,
     // Kept for error messages and logs.
     path: PathBuf,
-    options: StoreOptions,
+    settings: StoreSettings,
 }
 
 impl std::fmt::Debug for Store {
@@ -177,8 +177,8 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Opens the store file at `path`, creating it (and its tables) if it is missing.
-    pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Self, StoreError> {
-        Self::open_with(path.as_ref(), options, CreateIfMissing::Yes)
+    pub fn open(path: impl AsRef<Path>, settings: StoreSettings) -> Result<Self, StoreError> {
+        Self::open_with(path.as_ref(), settings, CreateIfMissing::Yes)
     }
 
     /// Opens an existing store file for maintenance (the `dlq` commands); never creates one.
@@ -187,12 +187,12 @@ impl Store {
     /// always sees the state a stopped connector left. A file left by a killed connector is
     /// recovered on open, which is why this is not a pure read-only open.
     pub fn open_existing(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        Self::open_with(path.as_ref(), StoreOptions::default(), CreateIfMissing::No)
+        Self::open_with(path.as_ref(), StoreSettings::default(), CreateIfMissing::No)
     }
 
     fn open_with(
         path: &Path,
-        options: StoreOptions,
+        settings: StoreSettings,
         create: CreateIfMissing,
     ) -> Result<Self, StoreError> {
         let exists = path.exists();
@@ -224,7 +224,7 @@ impl Store {
             inner: Arc::new(StoreInner {
                 database,
                 path: path.to_owned(),
-                options,
+                settings,
             }),
         })
     }
@@ -234,9 +234,9 @@ impl Store {
         &self.inner.path
     }
 
-    /// The options the store was opened with.
-    pub fn options(&self) -> &StoreOptions {
-        &self.inner.options
+    /// The settings the store was opened with.
+    pub fn settings(&self) -> &StoreSettings {
+        &self.inner.settings
     }
 
     /// Runs blocking store work on tokio's blocking pool, so async callers never wait on an fsync.
