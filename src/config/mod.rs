@@ -37,7 +37,7 @@ pub use pubsub::{
     MAX_PUBSUB_IN_FLIGHT_EVENTS, TOPIC_PREFIX,
 };
 pub use routing::{
-    RoutingConfig, RoutingStrategy, DEFAULT_DECISION_TIMEOUT, DEFAULT_REP_USER_FIELD,
+    RoutingConfig, DEFAULT_DECISION_TIMEOUT, DEFAULT_REP_USER_FIELD,
     DEFAULT_SOQL_API_VERSION, ROUTING_WINDOW,
 };
 pub use runtime::{

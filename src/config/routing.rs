@@ -13,6 +13,7 @@ use super::delivery::{check_http_url, check_secret, redacted_url};
 use super::error::Problems;
 use super::keys::example_hint;
 use crate::channel::{WebhookSettings, WEBHOOK_CONNECT_TIMEOUT, WEBHOOK_REQUEST_TIMEOUT};
+use crate::routing::RoutingStrategy;
 use crate::secret::SecretString;
 
 /// Salesforce's routing window: a routingResult must land within this of `CreatedDate`.
@@ -23,19 +24,6 @@ pub const DEFAULT_DECISION_TIMEOUT: Duration = Duration::from_secs(45);
 pub const DEFAULT_REP_USER_FIELD: &str = "userId";
 /// Default REST API version of the MessagingSession SOQL query.
 pub const DEFAULT_SOQL_API_VERSION: &str = "62.0";
-
-/// Who decides where a routing request goes (DESIGN §5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RoutingStrategy {
-    /// The partner decides: the request is POSTed to `routing.url`.
-    #[default]
-    Partner,
-    /// The connector routes through the Interaction Service itself.
-    Salesforce,
-    /// Every request is answered `success=false` at once.
-    Reject,
-}
 
 /// The `[routing]` section.
 #[derive(Clone, Deserialize)]

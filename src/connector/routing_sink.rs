@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::config::{Config, RoutingStrategy as ConfiguredStrategy};
+use crate::config::Config;
 use crate::events::{DecodedEvent, InteractionEvent};
 use crate::pipeline::RoutingSink;
 use crate::routing::{
-    RoutingEngine, RoutingObserver, RoutingRequestInput, RoutingSettings, RoutingStrategy,
+    RoutingEngine, RoutingObserver, RoutingRequestInput, RoutingSettings,
 };
 use crate::telemetry::{RoutingOutcome, Telemetry};
 
@@ -74,11 +74,7 @@ impl RoutingObserver for TelemetryObserver {
 pub fn routing_settings(config: &Config) -> RoutingSettings {
     let routing = &config.routing;
     RoutingSettings {
-        strategy: match routing.strategy {
-            ConfiguredStrategy::Partner => RoutingStrategy::Partner,
-            ConfiguredStrategy::Salesforce => RoutingStrategy::Salesforce,
-            ConfiguredStrategy::Reject => RoutingStrategy::Reject,
-        },
+        strategy: routing.strategy,
         url: routing.url.clone(),
         secret: routing.secret.clone(),
         decision_timeout: routing.decision_timeout(),

@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use crate::support::config::{env, minimal_with, string, MINIMAL};
 use byoc_connector::auth::AuthConfig;
-use byoc_connector::config::{
-    Config, DeliveryKind, RoutingStrategy, StartPosition, DEFAULT_SERVER_LISTEN,
-};
+use byoc_connector::config::{Config, DeliveryKind, StartPosition, DEFAULT_SERVER_LISTEN};
 use byoc_connector::pubsub::{CorruptedReplayPolicy, ReplayStart, DEFAULT_PUBSUB_ENDPOINT};
+use byoc_connector::routing::RoutingStrategy;
 
 #[test]
 fn the_example_configuration_loads_with_the_values_it_documents() {
