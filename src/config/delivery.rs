@@ -99,13 +99,13 @@ impl DeliveryConfig {
             "delivery.connect_timeout_ms",
             self.connect_timeout_ms,
             1,
-            "the default is 5000",
+            &format!("the default is {}", duration_ms(WEBHOOK_CONNECT_TIMEOUT)),
         );
         problems.at_least(
             "delivery.request_timeout_ms",
             self.request_timeout_ms,
             1,
-            "the default is 30000",
+            &format!("the default is {}", duration_ms(WEBHOOK_REQUEST_TIMEOUT)),
         );
     }
 }

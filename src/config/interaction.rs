@@ -81,7 +81,7 @@ impl InteractionConfig {
             "interaction.request_timeout_secs",
             self.request_timeout_secs,
             1,
-            "the default is 20",
+            &format!("the default is {}", DEFAULT_REQUEST_TIMEOUT.as_secs()),
         );
     }
 }

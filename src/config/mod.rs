@@ -33,16 +33,11 @@ pub use env::{ENV_PREFIX, ENV_SEPARATOR};
 pub use error::{ConfigError, ConfigProblem};
 pub use interaction::InteractionConfig;
 pub use pubsub::{
-    PubSubConfig, StartPosition, DEFAULT_EVENT_TYPE_FIELD, DEFAULT_PAYLOAD_FIELD,
-    MAX_PUBSUB_IN_FLIGHT_EVENTS, TOPIC_PREFIX,
+    PubSubConfig, StartPosition, DEFAULT_EVENT_TYPE_FIELD, DEFAULT_PAYLOAD_FIELD, TOPIC_PREFIX,
 };
-pub use routing::{
-    RoutingConfig, DEFAULT_DECISION_TIMEOUT, DEFAULT_REP_USER_FIELD,
-    DEFAULT_SOQL_API_VERSION, ROUTING_WINDOW,
-};
+pub use routing::RoutingConfig;
 pub use runtime::{
-    PipelineConfig, ServerConfig, StoreConfig, DEFAULT_GRACE, DEFAULT_MAX_WATERMARK_LAG_EVENTS,
-    DEFAULT_PIPELINE_MAX_IN_FLIGHT, DEFAULT_SERVER_LISTEN, DEFAULT_STORE_PATH,
+    PipelineConfig, ServerConfig, StoreConfig, DEFAULT_SERVER_LISTEN, DEFAULT_STORE_PATH,
 };
 
 use self::error::Problems;

@@ -12,11 +12,13 @@ use serde::Deserialize;
 use super::error::Problems;
 use super::keys::example_hint;
 use crate::auth::url_policy::{require_tls_or_loopback, UrlPolicyError};
+use crate::pubsub::flow::MAX_OUTSTANDING_EVENTS;
 use crate::pubsub::subscriber::{
     ReconnectObserver, KEEPALIVE_TIMEOUT, MAX_RECONNECT_BACKOFF, MIN_RECONNECT_BACKOFF,
 };
 use crate::pubsub::{
-    CorruptedReplayPolicy, EndpointSettings, ReplayStart, SubscriberSettings, DEFAULT_PUBSUB_ENDPOINT,
+    CorruptedReplayPolicy, EndpointSettings, ReplayStart, SubscriberSettings,
+    DEFAULT_PUBSUB_ENDPOINT,
 };
 
 /// Every custom platform event topic starts with this.
@@ -25,8 +27,6 @@ pub const TOPIC_PREFIX: &str = "/event/";
 pub const DEFAULT_EVENT_TYPE_FIELD: &str = "EventType__c";
 /// The default name of the JSON payload field of the channel's platform event.
 pub const DEFAULT_PAYLOAD_FIELD: &str = "Payload__c";
-/// The Pub/Sub API never grants more than this many events per fetch.
-pub const MAX_PUBSUB_IN_FLIGHT_EVENTS: u32 = 100;
 
 /// Where a subscription starts when the store holds no checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -183,20 +183,29 @@ impl PubSubConfig {
             "pubsub.max_in_flight",
             u64::from(self.max_in_flight),
             1,
-            u64::from(MAX_PUBSUB_IN_FLIGHT_EVENTS),
-            "the Pub/Sub API grants at most 100 events per request; 100 is the usual choice",
+            u64::from(MAX_OUTSTANDING_EVENTS),
+            &format!(
+                "the Pub/Sub API grants at most {MAX_OUTSTANDING_EVENTS} events per request; \
+                 {MAX_OUTSTANDING_EVENTS} is the usual choice"
+            ),
         );
         problems.at_least(
             "pubsub.keepalive_timeout_secs",
             self.keepalive_timeout_secs,
             1,
-            "Salesforce sends a keepalive within 270 s; keep the default 300",
+            &format!(
+                "Salesforce sends a keepalive within 270 s; keep the default {}",
+                KEEPALIVE_TIMEOUT.as_secs()
+            ),
         );
         problems.at_least(
             "pubsub.min_backoff_ms",
             self.min_backoff_ms,
             1,
-            "reconnecting without a delay hammers the server; the default is 500",
+            &format!(
+                "reconnecting without a delay hammers the server; the default is {}",
+                duration_ms(MIN_RECONNECT_BACKOFF)
+            ),
         );
         if self.max_backoff_ms < self.min_backoff_ms {
             problems.push(
@@ -205,7 +214,11 @@ impl PubSubConfig {
                     "must be at least pubsub.min_backoff_ms ({}), got {}",
                     self.min_backoff_ms, self.max_backoff_ms
                 ),
-                "raise max_backoff_ms or lower min_backoff_ms; the defaults are 60000 and 500",
+                format!(
+                    "raise max_backoff_ms or lower min_backoff_ms; the defaults are {} and {}",
+                    duration_ms(MAX_RECONNECT_BACKOFF),
+                    duration_ms(MIN_RECONNECT_BACKOFF)
+                ),
             );
         }
     }
@@ -246,7 +259,7 @@ fn default_payload_field() -> String {
 }
 
 fn default_max_in_flight() -> u32 {
-    MAX_PUBSUB_IN_FLIGHT_EVENTS
+    MAX_OUTSTANDING_EVENTS
 }
 
 fn default_keepalive_timeout_secs() -> u64 {

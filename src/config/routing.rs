@@ -13,17 +13,11 @@ use super::delivery::{check_http_url, check_secret, redacted_url};
 use super::error::Problems;
 use super::keys::example_hint;
 use crate::channel::{WebhookSettings, WEBHOOK_CONNECT_TIMEOUT, WEBHOOK_REQUEST_TIMEOUT};
-use crate::routing::RoutingStrategy;
+use crate::events::ROUTING_WINDOW;
+use crate::routing::{
+    RoutingStrategy, DEFAULT_DECISION_TIMEOUT, DEFAULT_REP_USER_FIELD, DEFAULT_SOQL_API_VERSION,
+};
 use crate::secret::SecretString;
-
-/// Salesforce's routing window: a routingResult must land within this of `CreatedDate`.
-pub const ROUTING_WINDOW: Duration = Duration::from_secs(60);
-/// Default time after `CreatedDate` at which the connector gives up on the partner.
-pub const DEFAULT_DECISION_TIMEOUT: Duration = Duration::from_secs(45);
-/// Default `routingParameters` field carrying the rep's user id (a spec gap, so configurable).
-pub const DEFAULT_REP_USER_FIELD: &str = "userId";
-/// Default REST API version of the MessagingSession SOQL query.
-pub const DEFAULT_SOQL_API_VERSION: &str = "62.0";
 
 /// The `[routing]` section.
 #[derive(Clone, Deserialize)]
@@ -111,18 +105,22 @@ impl RoutingConfig {
             (_, None) => {}
         }
         check_secret("routing.secret", self.secret.as_ref(), problems);
+        let salesforce_window_secs = ROUTING_WINDOW.as_secs();
+        let default_decision_timeout_secs = DEFAULT_DECISION_TIMEOUT.as_secs();
         problems.within(
             "routing.window_secs",
             self.window_secs,
             1,
-            ROUTING_WINDOW.as_secs(),
-            "Salesforce allows 60 seconds; set a shorter window only in tests",
+            salesforce_window_secs,
+            &format!(
+                "Salesforce allows {salesforce_window_secs} seconds; set a shorter window only in tests"
+            ),
         );
         problems.at_least(
             "routing.decision_timeout_secs",
             self.decision_timeout_secs,
             1,
-            "the default is 45",
+            &format!("the default is {default_decision_timeout_secs}"),
         );
         if self.decision_timeout_secs >= self.window_secs {
             problems.push(
@@ -131,7 +129,10 @@ impl RoutingConfig {
                     "must be less than routing.window_secs ({}), got {}",
                     self.window_secs, self.decision_timeout_secs
                 ),
-                "leave time to post success=false before the window closes; the default is 45 of 60",
+                format!(
+                    "leave time to post success=false before the window closes; the default is \
+                     {default_decision_timeout_secs} of {salesforce_window_secs}"
+                ),
             );
         }
         if self.rep_user_field.trim().is_empty() {

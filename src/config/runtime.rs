@@ -11,17 +11,11 @@ use serde::Deserialize;
 
 use super::error::Problems;
 use super::pubsub::duration_ms;
+use crate::pipeline::{DEFAULT_GRACE, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_WATERMARK_LAG_EVENTS};
 use crate::store::{
     StoreSettings, DEFAULT_ACK_BATCH_MAX_ACKS, DEFAULT_ACK_BATCH_MAX_DELAY, DEFAULT_DEDUP_MAX_AGE,
-    DEFAULT_DEDUP_MAX_KEYS,
+    DEFAULT_DEDUP_MAX_KEYS, EVENT_RETENTION,
 };
-
-/// Default number of conversation lanes delivering at the same time.
-pub const DEFAULT_PIPELINE_MAX_IN_FLIGHT: usize = 64;
-/// Default number of events the checkpoint may trail the newest received event by.
-pub const DEFAULT_MAX_WATERMARK_LAG_EVENTS: u64 = 10_000;
-/// Default time given to in-flight work to finish on shutdown (G8).
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(20);
 /// Default store file, relative to the working directory.
 pub const DEFAULT_STORE_PATH: &str = "byoc-connector.redb";
 /// Default address of the sidecar server: loopback only, so the API is not exposed by accident.
@@ -35,7 +29,7 @@ pub struct PipelineConfig {
     /// Conversation lanes delivering concurrently.
     pub max_in_flight: usize,
     /// Events the checkpoint may trail the newest received one by before intake pauses.
-    pub max_watermark_lag: u64,
+    pub max_watermark_lag: usize,
     /// Seconds in-flight work gets to finish on shutdown.
     pub grace_secs: u64,
 }
@@ -43,7 +37,7 @@ pub struct PipelineConfig {
 impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
-            max_in_flight: DEFAULT_PIPELINE_MAX_IN_FLIGHT,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             max_watermark_lag: DEFAULT_MAX_WATERMARK_LAG_EVENTS,
             grace_secs: DEFAULT_GRACE.as_secs(),
         }
@@ -62,13 +56,13 @@ impl PipelineConfig {
             "pipeline.max_in_flight",
             u64::try_from(self.max_in_flight).unwrap_or(u64::MAX),
             1,
-            "at least one lane must deliver; the default is 64",
+            &format!("at least one lane must deliver; the default is {DEFAULT_MAX_IN_FLIGHT}"),
         );
         problems.at_least(
             "pipeline.max_watermark_lag",
-            self.max_watermark_lag,
+            u64::try_from(self.max_watermark_lag).unwrap_or(u64::MAX),
             1,
-            "the default is 10000",
+            &format!("the default is {DEFAULT_MAX_WATERMARK_LAG_EVENTS}"),
         );
     }
 }
@@ -126,19 +120,23 @@ impl StoreConfig {
             "store.ack_batch_max_acks",
             u64::try_from(self.ack_batch_max_acks).unwrap_or(u64::MAX),
             1,
-            "the default is 1000",
+            &format!("the default is {DEFAULT_ACK_BATCH_MAX_ACKS}"),
         );
         problems.at_least(
             "store.dedup_max_keys",
             u64::try_from(self.dedup_max_keys).unwrap_or(u64::MAX),
             1,
-            "the default is 200000",
+            &format!("the default is {DEFAULT_DEDUP_MAX_KEYS}"),
         );
         problems.at_least(
             "store.dedup_max_age_secs",
             self.dedup_max_age_secs,
             1,
-            "Salesforce retains events 72 hours; the default 259200 covers every redelivery",
+            &format!(
+                "Salesforce retains events {} hours; the default {} covers every redelivery",
+                EVENT_RETENTION.as_secs() / 3600,
+                DEFAULT_DEDUP_MAX_AGE.as_secs()
+            ),
         );
     }
 }

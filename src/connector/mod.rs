@@ -170,8 +170,7 @@ async fn run_pipeline(
         payload: config.pubsub.payload_field.clone(),
     };
     settings.max_in_flight = config.pipeline.max_in_flight;
-    settings.max_watermark_lag =
-        usize::try_from(config.pipeline.max_watermark_lag).unwrap_or(usize::MAX);
+    settings.max_watermark_lag = config.pipeline.max_watermark_lag;
     settings.grace = config.pipeline.grace();
     settings.channel_filter = config
         .channel

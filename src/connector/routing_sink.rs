@@ -13,9 +13,7 @@ use bytes::Bytes;
 use crate::config::Config;
 use crate::events::{DecodedEvent, InteractionEvent};
 use crate::pipeline::RoutingSink;
-use crate::routing::{
-    RoutingEngine, RoutingObserver, RoutingRequestInput, RoutingSettings,
-};
+use crate::routing::{RoutingEngine, RoutingObserver, RoutingRequestInput, RoutingSettings};
 use crate::telemetry::{RoutingOutcome, Telemetry};
 
 /// The pipeline's view of the routing engine.

@@ -37,7 +37,7 @@ use crate::telemetry::Telemetry;
 /// Default number of lanes delivering at once.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
 /// Default bound on events tracked behind the watermark before intake pauses.
-pub const DEFAULT_MAX_WATERMARK_LAG: usize = 10_000;
+pub const DEFAULT_MAX_WATERMARK_LAG_EVENTS: usize = 10_000;
 /// Default time in-flight work may take to finish on shutdown.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(20);
 
@@ -71,7 +71,7 @@ impl PipelineSettings {
             topic: topic.into(),
             field_names: FieldNames::default(),
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
-            max_watermark_lag: DEFAULT_MAX_WATERMARK_LAG,
+            max_watermark_lag: DEFAULT_MAX_WATERMARK_LAG_EVENTS,
             grace: DEFAULT_GRACE,
             channel_filter: None,
             retry: RetryPolicy::default(),

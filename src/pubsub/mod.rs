@@ -28,5 +28,5 @@ pub use received::{AvroDecodeError, ReceivedEvent, RestartPoint, SubscriberItem}
 pub use replay::ReplayId;
 pub use subscriber::{
     AckHandle, CorruptedReplayPolicy, ReconnectObserver, ReconnectReason, ReplayStart, Subscriber,
-    SubscriberSettings, SubscriberError,
+    SubscriberError, SubscriberSettings,
 };

@@ -22,7 +22,7 @@ use tracing::{debug, error, info, warn};
 use super::client::{PubSubClient, RpcError};
 use super::connection::{connect_lazy, ConnectionError, EndpointSettings};
 use super::credentials::CredentialSource;
-use super::flow::CreditLedger;
+use super::flow::{CreditLedger, MAX_OUTSTANDING_EVENTS};
 use super::proto::{FetchRequest, FetchResponse, ReplayPreset};
 use super::received::{ReceivedEvent, RestartPoint, SubscriberItem};
 use super::replay::ReplayId;
@@ -147,7 +147,7 @@ impl SubscriberSettings {
             endpoint: EndpointSettings::default(),
             topic: topic.into(),
             start: ReplayStart::Latest,
-            max_in_flight: 100,
+            max_in_flight: MAX_OUTSTANDING_EVENTS,
             keepalive_timeout: KEEPALIVE_TIMEOUT,
             corrupted_replay_policy: CorruptedReplayPolicy::default(),
             min_backoff: MIN_RECONNECT_BACKOFF,

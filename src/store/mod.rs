@@ -38,9 +38,12 @@ pub const DEFAULT_ACK_BATCH_MAX_DELAY: Duration = Duration::from_millis(50);
 /// Default number of completed idempotency keys kept for deduplication.
 pub const DEFAULT_DEDUP_MAX_KEYS: usize = 200_000;
 
-/// Default age after which a completed key is forgotten: Salesforce keeps events for 72 hours,
-/// so no redelivery can come later than that.
-pub const DEFAULT_DEDUP_MAX_AGE: Duration = Duration::from_secs(72 * 60 * 60);
+/// How long Salesforce retains an event: no redelivery can come later, so what is kept only
+/// to recognise redeliveries may be forgotten after it.
+pub const EVENT_RETENTION: Duration = Duration::from_secs(72 * 60 * 60);
+
+/// Default age after which a completed key is forgotten: no redelivery comes later.
+pub const DEFAULT_DEDUP_MAX_AGE: Duration = EVENT_RETENTION;
 
 /// Default number of acknowledgements the writer queue holds before callers wait.
 pub const DEFAULT_WRITER_QUEUE_CAPACITY: usize = 8_192;

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use crate::support::*;
 use byoc_connector::pubsub::{
-    EndpointSettings, PubSubCredentials, ReplayStart, StaticCredentials, Subscriber, SubscriberSettings,
+    EndpointSettings, PubSubCredentials, ReplayStart, StaticCredentials, Subscriber,
+    SubscriberSettings,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_util::sync::CancellationToken;

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use byoc_connector::pubsub::{
     CredentialError, CredentialSource, EndpointSettings, PubSubCredentials, ReceivedEvent,
-    ReconnectObserver, ReconnectReason, StaticCredentials, Subscriber, SubscriberSettings,
-    SubscriberItem,
+    ReconnectObserver, ReconnectReason, StaticCredentials, Subscriber, SubscriberItem,
+    SubscriberSettings,
 };
 use byoc_connector::secret::SecretString;
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
