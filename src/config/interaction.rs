@@ -1,7 +1,7 @@
 //! `[interaction]`: where the Interaction Service is and which channel definition the
 //! connector acts for.
 //!
-//! This file owns those keys and builds the interaction client's [`ClientSettings`]. It knows
+//! This file owns those keys and turns them into the interaction client's [`ClientSettings`]. It knows
 //! nothing about the requests the client sends.
 
 use std::time::Duration;
@@ -29,19 +29,22 @@ pub struct InteractionConfig {
     pub request_timeout_secs: u64,
 }
 
+/// The Interaction Service client's settings (`base_url` and `authorization_context` are
+/// arguments of its constructor).
+impl From<&InteractionConfig> for ClientSettings {
+    fn from(config: &InteractionConfig) -> Self {
+        Self {
+            request_timeout: config.request_timeout(),
+            insecure: config.insecure,
+            ..Self::default()
+        }
+    }
+}
+
 impl InteractionConfig {
     /// `request_timeout_secs` as a duration.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
-    }
-
-    /// The Interaction Service client's options.
-    pub fn client_options(&self) -> ClientSettings {
-        ClientSettings {
-            request_timeout: self.request_timeout(),
-            insecure: self.insecure,
-            ..ClientSettings::default()
-        }
     }
 
     /// Records every problem with these keys.

@@ -1,8 +1,9 @@
 //! `[pubsub]`: where the Pub/Sub API is, which topic carries the channel's events, and how the
 //! subscriber paces and recovers.
 //!
-//! This file owns those keys, their defaults and checks, and builds the pubsub module's
-//! [`SubscriberSettings`]. It knows nothing about BYOC payloads beyond the two field names.
+//! This file owns those keys and their checks (the defaults are the pubsub module's
+//! constants), and turns the section into the pubsub module's [`SubscriberSettings`] and the
+//! decoder's [`FieldNames`]. It knows nothing about BYOC payloads beyond the two field names.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use serde::Deserialize;
 use super::error::Problems;
 use super::keys::example_hint;
 use crate::auth::url_policy::{require_tls_or_loopback, UrlPolicyError};
+use crate::events::FieldNames;
 use crate::pubsub::flow::MAX_OUTSTANDING_EVENTS;
 use crate::pubsub::subscriber::{
     ReconnectObserver, KEEPALIVE_TIMEOUT, MAX_RECONNECT_BACKOFF, MIN_RECONNECT_BACKOFF,
@@ -83,40 +85,57 @@ pub struct PubSubConfig {
     pub max_backoff_ms: u64,
 }
 
-impl PubSubConfig {
-    /// The subscriber's configuration, starting at `start` when nothing is checkpointed.
-    pub fn subscriber_config(&self, start: ReplayStart) -> SubscriberSettings {
-        SubscriberSettings {
-            endpoint: self.endpoint_config(),
-            topic: self.topic.clone(),
-            start,
-            max_in_flight: self.max_in_flight,
-            keepalive_timeout: self.keepalive_timeout(),
-            corrupted_replay_policy: self.corrupted_replay_policy,
-            min_backoff: self.min_backoff(),
-            max_backoff: self.max_backoff(),
+/// The subscriber's settings. It starts at `pubsub.start`; the connector moves the start
+/// after the stored checkpoint when there is one, and sets the reconnect observer.
+impl From<&PubSubConfig> for SubscriberSettings {
+    fn from(config: &PubSubConfig) -> Self {
+        Self {
+            endpoint: config.into(),
+            topic: config.topic.clone(),
+            start: config.start.into(),
+            max_in_flight: config.max_in_flight,
+            keepalive_timeout: config.keepalive_timeout(),
+            corrupted_replay_policy: config.corrupted_replay_policy,
+            min_backoff: config.min_backoff(),
+            max_backoff: config.max_backoff(),
             on_reconnect: ReconnectObserver::default(),
         }
     }
+}
 
-    /// The configured start position as the subscriber's [`ReplayStart`].
-    pub fn replay_start(&self) -> ReplayStart {
-        match self.start {
-            StartPosition::Latest => ReplayStart::Latest,
-            StartPosition::Earliest => ReplayStart::Earliest,
+/// Where and how the subscriber connects.
+impl From<&PubSubConfig> for EndpointSettings {
+    fn from(config: &PubSubConfig) -> Self {
+        Self {
+            url: config.endpoint.clone(),
+            insecure: config.insecure,
+            ca_certificate_pem: config.ca_certificate_pem.clone(),
+            ..Self::default()
         }
     }
+}
 
-    /// Where and how to connect.
-    pub fn endpoint_config(&self) -> EndpointSettings {
-        EndpointSettings {
-            url: self.endpoint.clone(),
-            insecure: self.insecure,
-            ca_certificate_pem: self.ca_certificate_pem.clone(),
-            ..EndpointSettings::default()
+/// The platform event fields the decoder reads.
+impl From<&PubSubConfig> for FieldNames {
+    fn from(config: &PubSubConfig) -> Self {
+        Self {
+            event_type: config.event_type_field.clone(),
+            payload: config.payload_field.clone(),
         }
     }
+}
 
+/// The configured start position as the subscriber's [`ReplayStart`].
+impl From<StartPosition> for ReplayStart {
+    fn from(start: StartPosition) -> Self {
+        match start {
+            StartPosition::Latest => Self::Latest,
+            StartPosition::Earliest => Self::Earliest,
+        }
+    }
+}
+
+impl PubSubConfig {
     /// `keepalive_timeout_secs` as a duration.
     pub fn keepalive_timeout(&self) -> Duration {
         Duration::from_secs(self.keepalive_timeout_secs)

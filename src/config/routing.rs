@@ -1,8 +1,9 @@
 //! `[routing]`: who decides where a `RoutingRequested` goes, and the clock it must beat.
 //!
 //! This file owns those keys and their rules: the decision timeout must fall inside the
-//! 60-second window (G4), the window may only shrink (tests do that). It knows nothing about
-//! how a routingResult is posted; the routing module reads the durations from here.
+//! 60-second window (G4), the window may only shrink (tests do that). It turns the section into
+//! the routing engine's [`RoutingSettings`] and the partner webhook's [`WebhookSettings`]; it
+//! knows nothing about how a routingResult is posted.
 
 use std::fmt;
 use std::time::Duration;
@@ -12,10 +13,12 @@ use serde::Deserialize;
 use super::delivery::{check_http_url, check_secret, redacted_url};
 use super::error::Problems;
 use super::keys::example_hint;
+use super::Config;
 use crate::channel::{WebhookSettings, WEBHOOK_CONNECT_TIMEOUT, WEBHOOK_REQUEST_TIMEOUT};
 use crate::events::ROUTING_WINDOW;
 use crate::routing::{
-    RoutingStrategy, DEFAULT_DECISION_TIMEOUT, DEFAULT_REP_USER_FIELD, DEFAULT_SOQL_API_VERSION,
+    RoutingSettings, RoutingStrategy, DEFAULT_DECISION_TIMEOUT, DEFAULT_REP_USER_FIELD,
+    DEFAULT_SOQL_API_VERSION,
 };
 use crate::secret::SecretString;
 
@@ -67,6 +70,43 @@ impl Default for RoutingConfig {
     }
 }
 
+/// The routing engine's settings, from `[routing]` and, for the SOQL look-up's plaintext
+/// rule, `interaction.insecure`.
+impl From<&Config> for RoutingSettings {
+    fn from(config: &Config) -> Self {
+        let routing = &config.routing;
+        Self {
+            strategy: routing.strategy,
+            url: routing.url.clone(),
+            secret: routing.secret.clone(),
+            decision_timeout: routing.decision_timeout(),
+            window: routing.window(),
+            rep_user_field: routing.rep_user_field.clone(),
+            soql_api_version: routing.soql_api_version.clone(),
+            // The SOQL call goes to the instance URL; plaintext only where the Interaction
+            // Service is also allowed plaintext (the loopback fake).
+            insecure: config.interaction.insecure,
+            ..Self::default()
+        }
+    }
+}
+
+/// Settings for POSTing routing requests to the partner; `None` unless the strategy is
+/// `partner`. One request may take no longer than the decision timeout.
+impl From<&RoutingConfig> for Option<WebhookSettings> {
+    fn from(config: &RoutingConfig) -> Self {
+        if config.strategy != RoutingStrategy::Partner {
+            return None;
+        }
+        Some(WebhookSettings {
+            url: config.url.clone()?,
+            secret: config.secret.clone(),
+            connect_timeout: WEBHOOK_CONNECT_TIMEOUT,
+            request_timeout: WEBHOOK_REQUEST_TIMEOUT.min(config.decision_timeout()),
+        })
+    }
+}
+
 impl RoutingConfig {
     /// Time after `CreatedDate` at which the connector stops waiting for the partner.
     pub fn decision_timeout(&self) -> Duration {
@@ -76,20 +116,6 @@ impl RoutingConfig {
     /// Time after `CreatedDate` by which the routingResult must have landed.
     pub fn window(&self) -> Duration {
         Duration::from_secs(self.window_secs)
-    }
-
-    /// Options for POSTing routing requests to the partner; `None` unless the strategy is
-    /// `partner`. One request may take no longer than the decision timeout.
-    pub fn webhook_options(&self) -> Option<WebhookSettings> {
-        if self.strategy != RoutingStrategy::Partner {
-            return None;
-        }
-        Some(WebhookSettings {
-            url: self.url.clone()?,
-            secret: self.secret.clone(),
-            connect_timeout: WEBHOOK_CONNECT_TIMEOUT,
-            request_timeout: WEBHOOK_REQUEST_TIMEOUT.min(self.decision_timeout()),
-        })
     }
 
     /// Records every problem with these keys.

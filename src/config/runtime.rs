@@ -1,7 +1,8 @@
 //! `[pipeline]`, `[store]` and `[server]`: the local knobs of the running connector.
 //!
-//! This file owns those keys and builds the store's [`StoreSettings`]. It knows nothing about
-//! lanes, redb or axum beyond the numbers and the address they take.
+//! This file owns those keys and turns them into the pipeline's [`PipelineSettings`] and the
+//! store's [`StoreSettings`]. It knows nothing about lanes, redb or axum beyond the numbers
+//! and the address they take.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -11,7 +12,10 @@ use serde::Deserialize;
 
 use super::error::Problems;
 use super::pubsub::duration_ms;
-use crate::pipeline::{DEFAULT_GRACE, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_WATERMARK_LAG_EVENTS};
+use super::Config;
+use crate::pipeline::{
+    PipelineSettings, DEFAULT_GRACE, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_WATERMARK_LAG_EVENTS,
+};
 use crate::store::{
     StoreSettings, DEFAULT_ACK_BATCH_MAX_ACKS, DEFAULT_ACK_BATCH_MAX_DELAY, DEFAULT_DEDUP_MAX_AGE,
     DEFAULT_DEDUP_MAX_KEYS, EVENT_RETENTION,
@@ -40,6 +44,26 @@ impl Default for PipelineConfig {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             max_watermark_lag: DEFAULT_MAX_WATERMARK_LAG_EVENTS,
             grace_secs: DEFAULT_GRACE.as_secs(),
+        }
+    }
+}
+
+impl Config {
+    /// The pipeline's settings, from `[pipeline]`, `[pubsub]` (topic and field names) and
+    /// `[channel]`, for the org the access token belongs to: the org id is part of the
+    /// checkpoint key but is known only once the first token arrives, so it is an argument.
+    pub fn pipeline_settings(&self, org_id: impl Into<String>) -> PipelineSettings {
+        PipelineSettings {
+            field_names: (&self.pubsub).into(),
+            max_in_flight: self.pipeline.max_in_flight,
+            max_watermark_lag: self.pipeline.max_watermark_lag,
+            grace: self.pipeline.grace(),
+            channel_filter: self
+                .channel
+                .address_identifiers
+                .as_ref()
+                .map(|addresses| addresses.iter().cloned().collect()),
+            ..PipelineSettings::new(org_id, self.pubsub.topic.clone())
         }
     }
 }
@@ -95,18 +119,21 @@ impl Default for StoreConfig {
     }
 }
 
-impl StoreConfig {
-    /// The store's options (the writer queue keeps its default).
-    pub fn store_options(&self) -> StoreSettings {
-        StoreSettings {
-            ack_batch_max_acks: self.ack_batch_max_acks,
-            ack_batch_max_delay: Duration::from_millis(self.ack_batch_max_delay_ms),
-            dedup_max_keys: self.dedup_max_keys,
-            dedup_max_age: Duration::from_secs(self.dedup_max_age_secs),
-            ..StoreSettings::default()
+/// The store's settings (`path` is an argument of `Store::open`; the writer queue keeps its
+/// default).
+impl From<&StoreConfig> for StoreSettings {
+    fn from(config: &StoreConfig) -> Self {
+        Self {
+            ack_batch_max_acks: config.ack_batch_max_acks,
+            ack_batch_max_delay: Duration::from_millis(config.ack_batch_max_delay_ms),
+            dedup_max_keys: config.dedup_max_keys,
+            dedup_max_age: Duration::from_secs(config.dedup_max_age_secs),
+            ..Self::default()
         }
     }
+}
 
+impl StoreConfig {
     /// Records every problem with these keys.
     pub(super) fn validate(&self, problems: &mut Problems) {
         if self.path.as_os_str().is_empty() {
