@@ -68,9 +68,10 @@ pub struct PubSubConfig {
     /// Where to start when the store has no checkpoint yet.
     #[serde(default)]
     pub start: StartPosition,
-    /// Credit bound: events requested but not yet acknowledged (1..=100).
-    #[serde(default = "default_max_in_flight")]
-    pub max_in_flight: u32,
+    /// Pub/Sub flow-control credit: events requested from Salesforce but not yet acknowledged
+    /// (1..=100).
+    #[serde(default = "default_credit_window")]
+    pub credit_window: u32,
     /// A stream silent this long is torn down and opened again.
     #[serde(default = "default_keepalive_timeout_secs")]
     pub keepalive_timeout_secs: u64,
@@ -93,7 +94,7 @@ impl From<&PubSubConfig> for SubscriberSettings {
             endpoint: config.into(),
             topic: config.topic.clone(),
             start: config.start.into(),
-            max_in_flight: config.max_in_flight,
+            credit_window: config.credit_window,
             keepalive_timeout: config.keepalive_timeout(),
             corrupted_replay_policy: config.corrupted_replay_policy,
             min_backoff: config.min_backoff(),
@@ -199,8 +200,8 @@ impl PubSubConfig {
             }
         }
         problems.within(
-            "pubsub.max_in_flight",
-            u64::from(self.max_in_flight),
+            "pubsub.credit_window",
+            u64::from(self.credit_window),
             1,
             u64::from(MAX_OUTSTANDING_EVENTS),
             &format!(
@@ -277,7 +278,7 @@ fn default_payload_field() -> String {
     DEFAULT_PAYLOAD_FIELD.to_owned()
 }
 
-fn default_max_in_flight() -> u32 {
+fn default_credit_window() -> u32 {
     MAX_OUTSTANDING_EVENTS
 }
 

@@ -14,7 +14,8 @@ use super::error::Problems;
 use super::pubsub::duration_ms;
 use super::Config;
 use crate::pipeline::{
-    PipelineSettings, DEFAULT_GRACE, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_WATERMARK_LAG_EVENTS,
+    PipelineSettings, DEFAULT_GRACE, DEFAULT_MAX_CONCURRENT_CONVERSATIONS,
+    DEFAULT_MAX_WATERMARK_LAG_EVENTS,
 };
 use crate::store::{
     StoreSettings, DEFAULT_ACK_BATCH_MAX_ACKS, DEFAULT_ACK_BATCH_MAX_DELAY, DEFAULT_DEDUP_MAX_AGE,
@@ -31,7 +32,7 @@ pub const DEFAULT_SERVER_LISTEN: SocketAddr =
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineConfig {
     /// Conversation lanes delivering concurrently.
-    pub max_in_flight: usize,
+    pub max_concurrent_conversations: usize,
     /// Events the checkpoint may trail the newest received one by before intake pauses.
     pub max_watermark_lag: usize,
     /// Seconds in-flight work gets to finish on shutdown.
@@ -41,7 +42,7 @@ pub struct PipelineConfig {
 impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
-            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_concurrent_conversations: DEFAULT_MAX_CONCURRENT_CONVERSATIONS,
             max_watermark_lag: DEFAULT_MAX_WATERMARK_LAG_EVENTS,
             grace_secs: DEFAULT_GRACE.as_secs(),
         }
@@ -55,7 +56,7 @@ impl Config {
     pub fn pipeline_settings(&self, org_id: impl Into<String>) -> PipelineSettings {
         PipelineSettings {
             field_names: (&self.pubsub).into(),
-            max_in_flight: self.pipeline.max_in_flight,
+            max_concurrent_conversations: self.pipeline.max_concurrent_conversations,
             max_watermark_lag: self.pipeline.max_watermark_lag,
             grace: self.pipeline.grace(),
             channel_filter: self
@@ -77,10 +78,10 @@ impl PipelineConfig {
     /// Records every problem with these keys.
     pub(super) fn validate(&self, problems: &mut Problems) {
         problems.at_least(
-            "pipeline.max_in_flight",
-            u64::try_from(self.max_in_flight).unwrap_or(u64::MAX),
+            "pipeline.max_concurrent_conversations",
+            u64::try_from(self.max_concurrent_conversations).unwrap_or(u64::MAX),
             1,
-            &format!("at least one lane must deliver; the default is {DEFAULT_MAX_IN_FLIGHT}"),
+            &format!("at least one lane must deliver; the default is {DEFAULT_MAX_CONCURRENT_CONVERSATIONS}"),
         );
         problems.at_least(
             "pipeline.max_watermark_lag",

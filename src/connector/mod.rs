@@ -95,6 +95,7 @@ pub async fn run_on(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), ConnectorError> {
+    warn_about_deprecated_keys(&config);
     let telemetry = Telemetry::new();
     let readiness = Readiness::new();
     let server_stop = CancellationToken::new();
@@ -231,6 +232,18 @@ async fn run_pipeline(
         );
     }
     Ok(())
+}
+
+/// One warning per renamed key the configuration still gives under its old name.
+fn warn_about_deprecated_keys(config: &Config) {
+    for deprecated in &config.deprecated_keys {
+        warn!(
+            old_key = deprecated.old_key,
+            new_key = deprecated.new_key,
+            env_var = deprecated.env_var.as_deref(),
+            "config key is deprecated; rename it to the new key"
+        );
+    }
 }
 
 /// Serves the sidecar decision endpoint, answering `503` until the routing engine exists.

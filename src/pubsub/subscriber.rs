@@ -126,8 +126,8 @@ pub struct SubscriberSettings {
     pub topic: String,
     /// Position when nothing has been checkpointed yet.
     pub start: ReplayStart,
-    /// Credit bound; clamped to 1..=100.
-    pub max_in_flight: u32,
+    /// Flow-control credit: events requested but not yet acknowledged; clamped to 1..=100.
+    pub credit_window: u32,
     /// Silence after which a stream is torn down and opened again.
     pub keepalive_timeout: Duration,
     /// Reaction to a refused replay id.
@@ -147,7 +147,7 @@ impl SubscriberSettings {
             endpoint: EndpointSettings::default(),
             topic: topic.into(),
             start: ReplayStart::Latest,
-            max_in_flight: MAX_OUTSTANDING_EVENTS,
+            credit_window: MAX_OUTSTANDING_EVENTS,
             keepalive_timeout: KEEPALIVE_TIMEOUT,
             corrupted_replay_policy: CorruptedReplayPolicy::default(),
             min_backoff: MIN_RECONNECT_BACKOFF,
@@ -261,7 +261,7 @@ impl Subscriber {
         let channel = connect_lazy(&config.endpoint)?;
         let client = PubSubClient::new(channel, credentials);
         let shared = Arc::new(Shared {
-            ledger: CreditLedger::new(config.max_in_flight),
+            ledger: CreditLedger::new(config.credit_window),
             checkpoint: Mutex::new(None),
             stats: SubscriberStats::default(),
         });

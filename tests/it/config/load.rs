@@ -47,7 +47,7 @@ fn absent_optional_keys_take_their_documented_defaults() {
     assert_eq!(config.pubsub.event_type_field, "EventType__c");
     assert_eq!(config.pubsub.payload_field, "Payload__c");
     assert_eq!(config.pubsub.start, StartPosition::Latest);
-    assert_eq!(config.pubsub.max_in_flight, 100);
+    assert_eq!(config.pubsub.credit_window, 100);
     assert_eq!(config.pubsub.keepalive_timeout(), Duration::from_secs(300));
     assert_eq!(
         config.pubsub.corrupted_replay_policy,
@@ -62,7 +62,7 @@ fn absent_optional_keys_take_their_documented_defaults() {
     assert_eq!(config.delivery.connect_timeout_ms, 5_000);
     assert_eq!(config.delivery.request_timeout_ms, 30_000);
     assert!(config.channel.address_identifiers.is_none());
-    assert_eq!(config.pipeline.max_in_flight, 64);
+    assert_eq!(config.pipeline.max_concurrent_conversations, 64);
     assert_eq!(config.pipeline.max_watermark_lag, 10_000);
     assert_eq!(config.pipeline.grace(), Duration::from_secs(20));
     assert_eq!(config.store.path, PathBuf::from("byoc-connector.redb"));
@@ -85,7 +85,7 @@ fn environment_overrides_win_over_the_file_and_are_typed() {
     let config = Config::from_toml_str_with_env(
         MINIMAL,
         env(&[
-            ("BYOC__PIPELINE__MAX_IN_FLIGHT", "8"),
+            ("BYOC__PIPELINE__MAX_CONCURRENT_CONVERSATIONS", "8"),
             ("BYOC__PUBSUB__START", "earliest"),
             ("BYOC__DELIVERY__URL", "https://other.example/hook"),
             ("BYOC__DELIVERY__SECRET", "whsec-from-env"),
@@ -101,7 +101,7 @@ fn environment_overrides_win_over_the_file_and_are_typed() {
     )
     .unwrap();
 
-    assert_eq!(config.pipeline.max_in_flight, 8);
+    assert_eq!(config.pipeline.max_concurrent_conversations, 8);
     assert_eq!(config.pubsub.start, StartPosition::Earliest);
     assert_eq!(
         config.delivery.url.as_deref(),
@@ -216,7 +216,7 @@ fn the_pubsub_section_builds_the_subscriber_settings() {
             "pubsub.ca_certificate_file",
             string(ca_file.to_str().unwrap()),
         ),
-        ("pubsub.max_in_flight", crate::support::config::int(25)),
+        ("pubsub.credit_window", crate::support::config::int(25)),
         ("pubsub.corrupted_replay_policy", string("fail")),
         ("pubsub.start", string("earliest")),
     ]);
@@ -234,7 +234,7 @@ fn the_pubsub_section_builds_the_subscriber_settings() {
         .unwrap()
         .contains("BEGIN CERTIFICATE"));
     assert_eq!(subscriber.topic, "/event/Partner_Event__e");
-    assert_eq!(subscriber.max_in_flight, 25);
+    assert_eq!(subscriber.credit_window, 25);
     assert_eq!(
         subscriber.corrupted_replay_policy,
         CorruptedReplayPolicy::Fail

@@ -118,7 +118,7 @@ async fn unavailable_mid_stream_resubscribes_losing_nothing_and_redelivering_onl
     config.start = ReplayStart::Earliest;
     let (observer, reconnects) = recording_reconnects();
     config.on_reconnect = observer;
-    let window = config.max_in_flight as usize;
+    let window = config.credit_window as usize;
     let shutdown = CancellationToken::new();
     let mut subscriber =
         Subscriber::spawn(config, static_credentials(&fake), shutdown.clone()).unwrap();

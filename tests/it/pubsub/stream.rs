@@ -72,7 +72,7 @@ async fn credit_is_topped_up_before_the_window_drains(tls: bool, max_in_flight: 
     fake.publish(&numbered_events(0, 2_000)).unwrap();
     let mut config = subscriber_config(&fake);
     config.start = ReplayStart::Earliest;
-    config.max_in_flight = max_in_flight;
+    config.credit_window = max_in_flight;
     let shutdown = CancellationToken::new();
     let mut subscriber =
         Subscriber::spawn(config, static_credentials(&fake), shutdown.clone()).unwrap();
