@@ -131,7 +131,7 @@ pub fn is_loopback_host(host: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn config(url: &str, insecure: bool) -> EndpointSettings {
+    fn settings(url: &str, insecure: bool) -> EndpointSettings {
         EndpointSettings {
             url: url.to_owned(),
             insecure,
@@ -151,18 +151,18 @@ mod tests {
 
     #[tokio::test]
     async fn plaintext_needs_loopback_and_the_insecure_flag() {
-        let refused = connect_lazy(&config("http://127.0.0.1:7011", false)).unwrap_err();
+        let refused = connect_lazy(&settings("http://127.0.0.1:7011", false)).unwrap_err();
         assert!(refused.to_string().contains("insecure = true"), "{refused}");
         let remote =
-            connect_lazy(&config("http://api.pubsub.salesforce.com:7443", true)).unwrap_err();
+            connect_lazy(&settings("http://api.pubsub.salesforce.com:7443", true)).unwrap_err();
         assert!(remote.to_string().contains("only to loopback"), "{remote}");
-        connect_lazy(&config("http://127.0.0.1:7011", true)).unwrap();
+        connect_lazy(&settings("http://127.0.0.1:7011", true)).unwrap();
     }
 
     #[tokio::test]
     async fn the_default_endpoint_uses_tls() {
         connect_lazy(&EndpointSettings::default()).unwrap();
-        let bad = connect_lazy(&config("ftp://example.com", false)).unwrap_err();
+        let bad = connect_lazy(&settings("ftp://example.com", false)).unwrap_err();
         assert!(matches!(bad, ConnectionError::UnsupportedScheme { .. }));
     }
 }

@@ -38,8 +38,8 @@ pub async fn start_fake(tls: bool, pubsub: PubSubFakeConfig) -> FakeSalesforce {
     .expect("fake salesforce starts")
 }
 
-/// A subscriber config for `fake`, trusting its certificate, with fast reconnects.
-pub fn subscriber_config(fake: &FakeSalesforce) -> SubscriberSettings {
+/// Subscriber settings for `fake`, trusting its certificate, with fast reconnects.
+pub fn subscriber_settings(fake: &FakeSalesforce) -> SubscriberSettings {
     let endpoints = fake.endpoints();
     let mut config = SubscriberSettings::new(endpoints.topic.clone());
     config.endpoint = EndpointSettings {

@@ -249,7 +249,7 @@ pub fn assemble_pipeline(
     let store = Store::open(store_path, StoreSettings::default()).unwrap();
     let topic = fake.endpoints().topic.clone();
     let org_id = fake.endpoints().org_id.clone();
-    let mut config = crate::support::subscriber_config(fake);
+    let mut config = crate::support::subscriber_settings(fake);
     config.start = match (start, store.load_checkpoint(&org_id, &topic).unwrap()) {
         (Some(start), _) => start,
         (None, Some(replay_id)) => {
