@@ -1,8 +1,8 @@
 //! `[interaction]`: where the Interaction Service is and which channel definition the
 //! connector acts for.
 //!
-//! This file owns those keys and turns them into the interaction client's [`ClientSettings`]. It knows
-//! nothing about the requests the client sends.
+//! This file owns those keys and turns them into the interaction client's [`ClientSettings`].
+//! It knows nothing about the requests the client sends.
 
 use std::time::Duration;
 

@@ -139,7 +139,8 @@ impl RoutingConfig {
             1,
             salesforce_window_secs,
             &format!(
-                "Salesforce allows {salesforce_window_secs} seconds; set a shorter window only in tests"
+                "Salesforce allows {salesforce_window_secs} seconds; set a shorter window only \
+                 in tests"
             ),
         );
         problems.at_least(

@@ -21,6 +21,7 @@ use crate::store::{
     StoreSettings, DEFAULT_ACK_BATCH_MAX_ACKS, DEFAULT_ACK_BATCH_MAX_DELAY, DEFAULT_DEDUP_MAX_AGE,
     DEFAULT_DEDUP_MAX_KEYS, EVENT_RETENTION,
 };
+
 /// Default store file, relative to the working directory.
 pub const DEFAULT_STORE_PATH: &str = "byoc-connector.redb";
 /// Default address of the sidecar server: loopback only, so the API is not exposed by accident.
@@ -81,7 +82,10 @@ impl PipelineConfig {
             "pipeline.max_concurrent_conversations",
             u64::try_from(self.max_concurrent_conversations).unwrap_or(u64::MAX),
             1,
-            &format!("at least one lane must deliver; the default is {DEFAULT_MAX_CONCURRENT_CONVERSATIONS}"),
+            &format!(
+                "at least one lane must deliver; the default is \
+                 {DEFAULT_MAX_CONCURRENT_CONVERSATIONS}"
+            ),
         );
         problems.at_least(
             "pipeline.max_watermark_lag",
