@@ -208,6 +208,7 @@ impl Config {
             store: store?,
             server: server?,
             routing: routing?,
+            // `parse` fills these in: it moved the old keys before decoding.
             deprecated_keys: Vec::new(),
         })
     }
