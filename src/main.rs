@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use byoc_connector::channel::{AnyChannel, StdoutChannel, WebhookChannel};
+use byoc_connector::channel::AnyChannel;
 use byoc_connector::config::Config;
 #[cfg(feature = "harness")]
 use byoc_connector::dev::cli as dev;
@@ -163,10 +163,7 @@ async fn dlq(action: DlqAction, config: Config) -> anyhow::Result<()> {
         }
         DlqAction::Show { id } => println!("{:#}", dlq::show(&store, id)?),
         DlqAction::Replay { id, all } => {
-            let channel = match config.delivery.webhook_options() {
-                Some(options) => AnyChannel::Webhook(WebhookChannel::new(options)?),
-                None => AnyChannel::Stdout(StdoutChannel::new()),
-            };
+            let channel = AnyChannel::try_from(&config.delivery)?;
             if all {
                 let (replayed, failed) = dlq::replay_all(&store, &channel).await?;
                 println!("replayed {} dead letters", replayed.len());

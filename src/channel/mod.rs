@@ -25,8 +25,8 @@ pub use retry::{
 };
 pub use stdout::StdoutChannel;
 pub use webhook::{
-    redacted_url, PartnerResponse, WebhookChannel, WebhookError, WebhookOptions, EVENT_TYPE_HEADER,
-    IDEMPOTENCY_KEY_HEADER, WEBHOOK_CONNECT_TIMEOUT, WEBHOOK_REQUEST_TIMEOUT,
+    redacted_url, PartnerResponse, WebhookChannel, WebhookError, WebhookSettings,
+    EVENT_TYPE_HEADER, IDEMPOTENCY_KEY_HEADER, WEBHOOK_CONNECT_TIMEOUT, WEBHOOK_REQUEST_TIMEOUT,
     WEBHOOK_RESPONSE_BODY_LIMIT_BYTES,
 };
 

@@ -37,7 +37,7 @@ const USER_AGENT_VALUE: &str = concat!("byoc-connector/", env!("CARGO_PKG_VERSIO
 
 /// How to reach the partner.
 #[derive(Clone)]
-pub struct WebhookOptions {
+pub struct WebhookSettings {
     /// Where deliveries are POSTed.
     pub url: String,
     /// The signing secret; no `X-Byoc-Signature` without one.
@@ -48,9 +48,9 @@ pub struct WebhookOptions {
     pub request_timeout: Duration,
 }
 
-impl std::fmt::Debug for WebhookOptions {
+impl std::fmt::Debug for WebhookSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebhookOptions")
+        f.debug_struct("WebhookSettings")
             .field("url", &redacted_url(&self.url))
             .field("secret", &self.secret)
             .field("connect_timeout", &self.connect_timeout)
@@ -78,8 +78,8 @@ pub fn redacted_url(url: &str) -> String {
     }
 }
 
-impl WebhookOptions {
-    /// Options for `url` with default timeouts and no secret.
+impl WebhookSettings {
+    /// Settings for `url` with default timeouts and no secret.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -133,8 +133,8 @@ impl std::fmt::Debug for WebhookChannel {
 
 impl WebhookChannel {
     /// Builds the channel and its connection pool.
-    pub fn new(options: WebhookOptions) -> Result<Self, WebhookError> {
-        let url = reqwest::Url::parse(&options.url).map_err(|error| WebhookError::InvalidUrl {
+    pub fn new(settings: WebhookSettings) -> Result<Self, WebhookError> {
+        let url = reqwest::Url::parse(&settings.url).map_err(|error| WebhookError::InvalidUrl {
             reason: error.to_string(),
         })?;
         if !matches!(url.scheme(), "http" | "https") {
@@ -143,12 +143,12 @@ impl WebhookChannel {
             });
         }
         let client = reqwest::Client::builder()
-            .connect_timeout(options.connect_timeout)
-            .timeout(options.request_timeout)
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.request_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(WebhookError::Client)?;
-        let signer = options
+        let signer = settings
             .secret
             .as_ref()
             .filter(|secret| !secret.is_empty())

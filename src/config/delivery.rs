@@ -1,7 +1,8 @@
 //! `[delivery]` and `[channel]`: where events go (the partner's webhook or stdout) and which
 //! channel addresses this connector serves.
 //!
-//! This file owns those keys and builds the webhook channel's [`WebhookOptions`]. The webhook
+//! This file owns those keys and turns `[delivery]` into the webhook channel's
+//! [`WebhookSettings`] and the [`AnyChannel`] it selects. The webhook
 //! secret is a [`SecretString`] and URLs print without their query (it may carry a token), so
 //! `Debug` never shows either. It knows nothing about the envelope that is sent.
 
@@ -13,7 +14,10 @@ use serde::Deserialize;
 use super::error::Problems;
 use super::keys::example_hint;
 use super::pubsub::duration_ms;
-use crate::channel::{WebhookOptions, WEBHOOK_CONNECT_TIMEOUT, WEBHOOK_REQUEST_TIMEOUT};
+use crate::channel::{
+    AnyChannel, StdoutChannel, WebhookChannel, WebhookError, WebhookSettings,
+    WEBHOOK_CONNECT_TIMEOUT, WEBHOOK_REQUEST_TIMEOUT,
+};
 use crate::secret::SecretString;
 
 /// Which channel receives the events.
@@ -67,21 +71,35 @@ impl Default for DeliveryConfig {
     }
 }
 
-impl DeliveryConfig {
-    /// The webhook channel's options; `None` for `kind = "stdout"`.
-    pub fn webhook_options(&self) -> Option<WebhookOptions> {
-        if self.kind != DeliveryKind::Webhook {
+/// The webhook channel's settings; `None` for `kind = "stdout"`.
+impl From<&DeliveryConfig> for Option<WebhookSettings> {
+    fn from(config: &DeliveryConfig) -> Self {
+        if config.kind != DeliveryKind::Webhook {
             return None;
         }
-        let url = self.url.clone()?;
-        Some(WebhookOptions {
+        let url = config.url.clone()?;
+        Some(WebhookSettings {
             url,
-            secret: self.secret.clone(),
-            connect_timeout: Duration::from_millis(self.connect_timeout_ms),
-            request_timeout: Duration::from_millis(self.request_timeout_ms),
+            secret: config.secret.clone(),
+            connect_timeout: Duration::from_millis(config.connect_timeout_ms),
+            request_timeout: Duration::from_millis(config.request_timeout_ms),
         })
     }
+}
 
+/// The channel the section selects: the partner's webhook, or standard output.
+impl TryFrom<&DeliveryConfig> for AnyChannel {
+    type Error = WebhookError;
+
+    fn try_from(config: &DeliveryConfig) -> Result<Self, Self::Error> {
+        Ok(match Option::<WebhookSettings>::from(config) {
+            Some(settings) => Self::Webhook(WebhookChannel::new(settings)?),
+            None => Self::Stdout(StdoutChannel::new()),
+        })
+    }
+}
+
+impl DeliveryConfig {
     /// Records every problem with these keys.
     pub(super) fn validate(&self, problems: &mut Problems) {
         match (&self.kind, &self.url) {
@@ -99,13 +117,13 @@ impl DeliveryConfig {
             "delivery.connect_timeout_ms",
             self.connect_timeout_ms,
             1,
-            "the default is 5000",
+            &format!("the default is {}", duration_ms(WEBHOOK_CONNECT_TIMEOUT)),
         );
         problems.at_least(
             "delivery.request_timeout_ms",
             self.request_timeout_ms,
             1,
-            "the default is 30000",
+            &format!("the default is {}", duration_ms(WEBHOOK_REQUEST_TIMEOUT)),
         );
     }
 }

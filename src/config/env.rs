@@ -46,6 +46,14 @@ impl Overrides {
         self.0.iter().rev().find(|entry| entry.key() == key)
     }
 
+    /// Re-points the overrides that set `old_key` (dotted) at `new_key`, once the value has
+    /// moved there, so problems and string retries find them under the new name.
+    pub(super) fn rename(&mut self, old_key: &str, new_key: &str) {
+        for entry in self.0.iter_mut().filter(|entry| entry.key() == old_key) {
+            entry.path = new_key.split('.').map(str::to_owned).collect();
+        }
+    }
+
     /// How many overrides were stored as non-strings.
     pub(super) fn coerced_count(&self) -> usize {
         self.0.iter().filter(|entry| entry.coerced).count()

@@ -1,8 +1,8 @@
 //! `[interaction]`: where the Interaction Service is and which channel definition the
 //! connector acts for.
 //!
-//! This file owns those keys and builds the interaction client's [`ClientOptions`]. It knows
-//! nothing about the requests the client sends.
+//! This file owns those keys and turns them into the interaction client's [`ClientSettings`].
+//! It knows nothing about the requests the client sends.
 
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::error::Problems;
 use super::keys::example_hint;
 use crate::auth::url_policy::{require_tls_or_loopback, UrlPolicyError};
-use crate::interaction::{ClientOptions, DEFAULT_REQUEST_TIMEOUT};
+use crate::interaction::{ClientSettings, DEFAULT_REQUEST_TIMEOUT};
 
 /// The `[interaction]` section.
 #[derive(Debug, Clone, Deserialize)]
@@ -29,19 +29,22 @@ pub struct InteractionConfig {
     pub request_timeout_secs: u64,
 }
 
+/// The Interaction Service client's settings (`base_url` and `authorization_context` are
+/// arguments of its constructor).
+impl From<&InteractionConfig> for ClientSettings {
+    fn from(config: &InteractionConfig) -> Self {
+        Self {
+            request_timeout: config.request_timeout(),
+            insecure: config.insecure,
+            ..Self::default()
+        }
+    }
+}
+
 impl InteractionConfig {
     /// `request_timeout_secs` as a duration.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
-    }
-
-    /// The Interaction Service client's options.
-    pub fn client_options(&self) -> ClientOptions {
-        ClientOptions {
-            request_timeout: self.request_timeout(),
-            insecure: self.insecure,
-            ..ClientOptions::default()
-        }
     }
 
     /// Records every problem with these keys.
@@ -81,7 +84,7 @@ impl InteractionConfig {
             "interaction.request_timeout_secs",
             self.request_timeout_secs,
             1,
-            "the default is 20",
+            &format!("the default is {}", DEFAULT_REQUEST_TIMEOUT.as_secs()),
         );
     }
 }

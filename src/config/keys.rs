@@ -27,7 +27,7 @@ pub(super) const KEY_EXAMPLES: &[(&str, &str)] = &[
     ("pubsub.event_type_field", "\"EventType__c\""),
     ("pubsub.payload_field", "\"Payload__c\""),
     ("pubsub.start", "\"latest\" (or \"earliest\")"),
-    ("pubsub.max_in_flight", "100"),
+    ("pubsub.credit_window", "100"),
     ("pubsub.keepalive_timeout_secs", "300"),
     (
         "pubsub.corrupted_replay_policy",
@@ -72,7 +72,7 @@ pub(super) const KEY_EXAMPLES: &[(&str, &str)] = &[
     ("delivery.connect_timeout_ms", "5000"),
     ("delivery.request_timeout_ms", "30000"),
     ("channel.address_identifiers", "[\"+15550100\"]"),
-    ("pipeline.max_in_flight", "64"),
+    ("pipeline.max_concurrent_conversations", "64"),
     ("pipeline.max_watermark_lag", "10000"),
     ("pipeline.grace_secs", "20"),
     ("store.path", "\"/var/lib/byoc-connector/state.redb\""),

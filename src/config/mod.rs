@@ -1,12 +1,14 @@
 //! The connector's configuration: one TOML file plus `BYOC__SECTION__KEY` environment
 //! overrides, typed and validated when loaded.
 //!
-//! This module owns every key, its default, its checks and the text an operator sees when a
-//! value is refused: the full key, what is wrong and a hint (G5), never a secret's value (G6).
-//! Each section lives in its own file and builds the options type of the module it configures
-//! (`SubscriberConfig`, `WebhookOptions`, `StoreOptions`, …). Loading is pure apart from reading
-//! the named files, so tests pass the environment in. It knows nothing about how those modules
-//! run. Every key is documented in the README's configuration reference.
+//! This module owns every key, its checks and the text an operator sees when a value is
+//! refused: the full key, what is wrong and a hint (G5), never a secret's value (G6). A key's
+//! default is the constant of the module it configures, so each is defined once. Each section
+//! lives in its own file and turns itself into that module's settings with `From`/`TryFrom`
+//! (`SubscriberSettings`, `WebhookSettings`, `StoreSettings`, …); renamed keys still load under
+//! their old names and leave a [`DeprecatedKey`] notice. Loading is pure apart from reading the
+//! named files, so tests pass the environment in. It knows nothing about how those modules run.
+//! Every key is documented in the README's configuration reference.
 //!
 //! ```no_run
 //! # use byoc_connector::config::Config;
@@ -21,6 +23,7 @@ mod error;
 mod interaction;
 mod keys;
 mod pubsub;
+mod renamed;
 mod routing;
 mod runtime;
 
@@ -33,16 +36,12 @@ pub use env::{ENV_PREFIX, ENV_SEPARATOR};
 pub use error::{ConfigError, ConfigProblem};
 pub use interaction::InteractionConfig;
 pub use pubsub::{
-    PubSubConfig, StartPosition, DEFAULT_EVENT_TYPE_FIELD, DEFAULT_PAYLOAD_FIELD,
-    MAX_PUBSUB_IN_FLIGHT_EVENTS, TOPIC_PREFIX,
+    PubSubConfig, StartPosition, DEFAULT_EVENT_TYPE_FIELD, DEFAULT_PAYLOAD_FIELD, TOPIC_PREFIX,
 };
-pub use routing::{
-    RoutingConfig, RoutingStrategy, DEFAULT_DECISION_TIMEOUT, DEFAULT_REP_USER_FIELD,
-    DEFAULT_SOQL_API_VERSION, ROUTING_WINDOW,
-};
+pub use renamed::DeprecatedKey;
+pub use routing::RoutingConfig;
 pub use runtime::{
-    PipelineConfig, ServerConfig, StoreConfig, DEFAULT_GRACE, DEFAULT_MAX_WATERMARK_LAG_EVENTS,
-    DEFAULT_PIPELINE_MAX_IN_FLIGHT, DEFAULT_SERVER_LISTEN, DEFAULT_STORE_PATH,
+    PipelineConfig, ServerConfig, StoreConfig, DEFAULT_SERVER_LISTEN, DEFAULT_STORE_PATH,
 };
 
 use self::error::Problems;
@@ -73,6 +72,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// Who answers routing requests, and by when.
     pub routing: RoutingConfig,
+    /// Renamed keys given under their old names; the connector logs each once at start.
+    pub deprecated_keys: Vec<DeprecatedKey>,
 }
 
 impl Config {
@@ -133,7 +134,8 @@ impl Config {
             .parse()
             .map_err(|error: toml::de::Error| syntax_error(text, origin, &error))?;
         let mut problems = Problems::default();
-        let overrides = env::apply_overrides(&mut root, env, &mut problems);
+        let mut overrides = env::apply_overrides(&mut root, env, &mut problems);
+        let deprecated_keys = renamed::apply(&mut root, &mut overrides, &mut problems);
         let config = Self::decode(root, &overrides, &mut problems);
         let mut problems = problems.into_vec();
         for problem in &mut problems {
@@ -141,8 +143,12 @@ impl Config {
                 .for_key(&problem.key)
                 .map(|entry| entry.var.clone());
         }
+        renamed::name_as_written(&mut problems, &deprecated_keys);
         match config {
-            Some(config) if problems.is_empty() => Ok(config),
+            Some(config) if problems.is_empty() => Ok(Self {
+                deprecated_keys,
+                ..config
+            }),
             _ => Err(ConfigError::Invalid(problems)),
         }
     }
@@ -202,6 +208,8 @@ impl Config {
             store: store?,
             server: server?,
             routing: routing?,
+            // `parse` fills these in: it moved the old keys before decoding.
+            deprecated_keys: Vec::new(),
         })
     }
 }

@@ -1,8 +1,9 @@
 //! `[pubsub]`: where the Pub/Sub API is, which topic carries the channel's events, and how the
 //! subscriber paces and recovers.
 //!
-//! This file owns those keys, their defaults and checks, and builds the pubsub module's
-//! [`SubscriberConfig`]. It knows nothing about BYOC payloads beyond the two field names.
+//! This file owns those keys and their checks (the defaults are the pubsub module's
+//! constants), and turns the section into the pubsub module's [`SubscriberSettings`] and the
+//! decoder's [`FieldNames`]. It knows nothing about BYOC payloads beyond the two field names.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,11 +13,14 @@ use serde::Deserialize;
 use super::error::Problems;
 use super::keys::example_hint;
 use crate::auth::url_policy::{require_tls_or_loopback, UrlPolicyError};
+use crate::events::FieldNames;
+use crate::pubsub::flow::MAX_OUTSTANDING_EVENTS;
 use crate::pubsub::subscriber::{
     ReconnectObserver, KEEPALIVE_TIMEOUT, MAX_RECONNECT_BACKOFF, MIN_RECONNECT_BACKOFF,
 };
 use crate::pubsub::{
-    CorruptedReplayPolicy, EndpointConfig, ReplayStart, SubscriberConfig, DEFAULT_PUBSUB_ENDPOINT,
+    CorruptedReplayPolicy, EndpointSettings, ReplayStart, SubscriberSettings,
+    DEFAULT_PUBSUB_ENDPOINT,
 };
 
 /// Every custom platform event topic starts with this.
@@ -25,8 +29,6 @@ pub const TOPIC_PREFIX: &str = "/event/";
 pub const DEFAULT_EVENT_TYPE_FIELD: &str = "EventType__c";
 /// The default name of the JSON payload field of the channel's platform event.
 pub const DEFAULT_PAYLOAD_FIELD: &str = "Payload__c";
-/// The Pub/Sub API never grants more than this many events per fetch.
-pub const MAX_PUBSUB_IN_FLIGHT_EVENTS: u32 = 100;
 
 /// Where a subscription starts when the store holds no checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -66,9 +68,10 @@ pub struct PubSubConfig {
     /// Where to start when the store has no checkpoint yet.
     #[serde(default)]
     pub start: StartPosition,
-    /// Credit bound: events requested but not yet acknowledged (1..=100).
-    #[serde(default = "default_max_in_flight")]
-    pub max_in_flight: u32,
+    /// Pub/Sub flow-control credit: events requested from Salesforce but not yet acknowledged
+    /// (1..=100).
+    #[serde(default = "default_credit_window")]
+    pub credit_window: u32,
     /// A stream silent this long is torn down and opened again.
     #[serde(default = "default_keepalive_timeout_secs")]
     pub keepalive_timeout_secs: u64,
@@ -83,40 +86,57 @@ pub struct PubSubConfig {
     pub max_backoff_ms: u64,
 }
 
-impl PubSubConfig {
-    /// The subscriber's configuration, starting at `start` when nothing is checkpointed.
-    pub fn subscriber_config(&self, start: ReplayStart) -> SubscriberConfig {
-        SubscriberConfig {
-            endpoint: self.endpoint_config(),
-            topic: self.topic.clone(),
-            start,
-            max_in_flight: self.max_in_flight,
-            keepalive_timeout: self.keepalive_timeout(),
-            corrupted_replay_policy: self.corrupted_replay_policy,
-            min_backoff: self.min_backoff(),
-            max_backoff: self.max_backoff(),
+/// The subscriber's settings. It starts at `pubsub.start`; the connector moves the start
+/// after the stored checkpoint when there is one, and sets the reconnect observer.
+impl From<&PubSubConfig> for SubscriberSettings {
+    fn from(config: &PubSubConfig) -> Self {
+        Self {
+            endpoint: config.into(),
+            topic: config.topic.clone(),
+            start: config.start.into(),
+            credit_window: config.credit_window,
+            keepalive_timeout: config.keepalive_timeout(),
+            corrupted_replay_policy: config.corrupted_replay_policy,
+            min_backoff: config.min_backoff(),
+            max_backoff: config.max_backoff(),
             on_reconnect: ReconnectObserver::default(),
         }
     }
+}
 
-    /// The configured start position as the subscriber's [`ReplayStart`].
-    pub fn replay_start(&self) -> ReplayStart {
-        match self.start {
-            StartPosition::Latest => ReplayStart::Latest,
-            StartPosition::Earliest => ReplayStart::Earliest,
+/// Where and how the subscriber connects.
+impl From<&PubSubConfig> for EndpointSettings {
+    fn from(config: &PubSubConfig) -> Self {
+        Self {
+            url: config.endpoint.clone(),
+            insecure: config.insecure,
+            ca_certificate_pem: config.ca_certificate_pem.clone(),
+            ..Self::default()
         }
     }
+}
 
-    /// Where and how to connect.
-    pub fn endpoint_config(&self) -> EndpointConfig {
-        EndpointConfig {
-            url: self.endpoint.clone(),
-            insecure: self.insecure,
-            ca_certificate_pem: self.ca_certificate_pem.clone(),
-            ..EndpointConfig::default()
+/// The platform event fields the decoder reads.
+impl From<&PubSubConfig> for FieldNames {
+    fn from(config: &PubSubConfig) -> Self {
+        Self {
+            event_type: config.event_type_field.clone(),
+            payload: config.payload_field.clone(),
         }
     }
+}
 
+/// The configured start position as the subscriber's [`ReplayStart`].
+impl From<StartPosition> for ReplayStart {
+    fn from(start: StartPosition) -> Self {
+        match start {
+            StartPosition::Latest => Self::Latest,
+            StartPosition::Earliest => Self::Earliest,
+        }
+    }
+}
+
+impl PubSubConfig {
     /// `keepalive_timeout_secs` as a duration.
     pub fn keepalive_timeout(&self) -> Duration {
         Duration::from_secs(self.keepalive_timeout_secs)
@@ -180,23 +200,32 @@ impl PubSubConfig {
             }
         }
         problems.within(
-            "pubsub.max_in_flight",
-            u64::from(self.max_in_flight),
+            "pubsub.credit_window",
+            u64::from(self.credit_window),
             1,
-            u64::from(MAX_PUBSUB_IN_FLIGHT_EVENTS),
-            "the Pub/Sub API grants at most 100 events per request; 100 is the usual choice",
+            u64::from(MAX_OUTSTANDING_EVENTS),
+            &format!(
+                "the Pub/Sub API grants at most {MAX_OUTSTANDING_EVENTS} events per request; \
+                 {MAX_OUTSTANDING_EVENTS} is the usual choice"
+            ),
         );
         problems.at_least(
             "pubsub.keepalive_timeout_secs",
             self.keepalive_timeout_secs,
             1,
-            "Salesforce sends a keepalive within 270 s; keep the default 300",
+            &format!(
+                "Salesforce sends a keepalive within 270 s; keep the default {}",
+                KEEPALIVE_TIMEOUT.as_secs()
+            ),
         );
         problems.at_least(
             "pubsub.min_backoff_ms",
             self.min_backoff_ms,
             1,
-            "reconnecting without a delay hammers the server; the default is 500",
+            &format!(
+                "reconnecting without a delay hammers the server; the default is {}",
+                duration_ms(MIN_RECONNECT_BACKOFF)
+            ),
         );
         if self.max_backoff_ms < self.min_backoff_ms {
             problems.push(
@@ -205,7 +234,11 @@ impl PubSubConfig {
                     "must be at least pubsub.min_backoff_ms ({}), got {}",
                     self.min_backoff_ms, self.max_backoff_ms
                 ),
-                "raise max_backoff_ms or lower min_backoff_ms; the defaults are 60000 and 500",
+                format!(
+                    "raise max_backoff_ms or lower min_backoff_ms; the defaults are {} and {}",
+                    duration_ms(MAX_RECONNECT_BACKOFF),
+                    duration_ms(MIN_RECONNECT_BACKOFF)
+                ),
             );
         }
     }
@@ -245,8 +278,8 @@ fn default_payload_field() -> String {
     DEFAULT_PAYLOAD_FIELD.to_owned()
 }
 
-fn default_max_in_flight() -> u32 {
-    MAX_PUBSUB_IN_FLIGHT_EVENTS
+fn default_credit_window() -> u32 {
+    MAX_OUTSTANDING_EVENTS
 }
 
 fn default_keepalive_timeout_secs() -> u64 {

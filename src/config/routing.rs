@@ -1,8 +1,9 @@
 //! `[routing]`: who decides where a `RoutingRequested` goes, and the clock it must beat.
 //!
 //! This file owns those keys and their rules: the decision timeout must fall inside the
-//! 60-second window (G4), the window may only shrink (tests do that). It knows nothing about
-//! how a routingResult is posted; the routing module reads the durations from here.
+//! 60-second window (G4), the window may only shrink (tests do that). It turns the section into
+//! the routing engine's [`RoutingSettings`] and the partner webhook's [`WebhookSettings`]; it
+//! knows nothing about how a routingResult is posted.
 
 use std::fmt;
 use std::time::Duration;
@@ -12,30 +13,14 @@ use serde::Deserialize;
 use super::delivery::{check_http_url, check_secret, redacted_url};
 use super::error::Problems;
 use super::keys::example_hint;
-use crate::channel::{WebhookOptions, WEBHOOK_CONNECT_TIMEOUT, WEBHOOK_REQUEST_TIMEOUT};
+use super::Config;
+use crate::channel::{WebhookSettings, WEBHOOK_CONNECT_TIMEOUT, WEBHOOK_REQUEST_TIMEOUT};
+use crate::events::ROUTING_WINDOW;
+use crate::routing::{
+    RoutingSettings, RoutingStrategy, DEFAULT_DECISION_TIMEOUT, DEFAULT_REP_USER_FIELD,
+    DEFAULT_SOQL_API_VERSION,
+};
 use crate::secret::SecretString;
-
-/// Salesforce's routing window: a routingResult must land within this of `CreatedDate`.
-pub const ROUTING_WINDOW: Duration = Duration::from_secs(60);
-/// Default time after `CreatedDate` at which the connector gives up on the partner.
-pub const DEFAULT_DECISION_TIMEOUT: Duration = Duration::from_secs(45);
-/// Default `routingParameters` field carrying the rep's user id (a spec gap, so configurable).
-pub const DEFAULT_REP_USER_FIELD: &str = "userId";
-/// Default REST API version of the MessagingSession SOQL query.
-pub const DEFAULT_SOQL_API_VERSION: &str = "62.0";
-
-/// Who decides where a routing request goes (DESIGN §5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RoutingStrategy {
-    /// The partner decides: the request is POSTed to `routing.url`.
-    #[default]
-    Partner,
-    /// The connector routes through the Interaction Service itself.
-    Salesforce,
-    /// Every request is answered `success=false` at once.
-    Reject,
-}
 
 /// The `[routing]` section.
 #[derive(Clone, Deserialize)]
@@ -85,6 +70,43 @@ impl Default for RoutingConfig {
     }
 }
 
+/// The routing engine's settings, from `[routing]` and, for the SOQL look-up's plaintext
+/// rule, `interaction.insecure`.
+impl From<&Config> for RoutingSettings {
+    fn from(config: &Config) -> Self {
+        let routing = &config.routing;
+        Self {
+            strategy: routing.strategy,
+            url: routing.url.clone(),
+            secret: routing.secret.clone(),
+            decision_timeout: routing.decision_timeout(),
+            window: routing.window(),
+            rep_user_field: routing.rep_user_field.clone(),
+            soql_api_version: routing.soql_api_version.clone(),
+            // The SOQL call goes to the instance URL; plaintext only where the Interaction
+            // Service is also allowed plaintext (the loopback fake).
+            insecure: config.interaction.insecure,
+            ..Self::default()
+        }
+    }
+}
+
+/// Settings for POSTing routing requests to the partner; `None` unless the strategy is
+/// `partner`. One request may take no longer than the decision timeout.
+impl From<&RoutingConfig> for Option<WebhookSettings> {
+    fn from(config: &RoutingConfig) -> Self {
+        if config.strategy != RoutingStrategy::Partner {
+            return None;
+        }
+        Some(WebhookSettings {
+            url: config.url.clone()?,
+            secret: config.secret.clone(),
+            connect_timeout: WEBHOOK_CONNECT_TIMEOUT,
+            request_timeout: WEBHOOK_REQUEST_TIMEOUT.min(config.decision_timeout()),
+        })
+    }
+}
+
 impl RoutingConfig {
     /// Time after `CreatedDate` at which the connector stops waiting for the partner.
     pub fn decision_timeout(&self) -> Duration {
@@ -94,20 +116,6 @@ impl RoutingConfig {
     /// Time after `CreatedDate` by which the routingResult must have landed.
     pub fn window(&self) -> Duration {
         Duration::from_secs(self.window_secs)
-    }
-
-    /// Options for POSTing routing requests to the partner; `None` unless the strategy is
-    /// `partner`. One request may take no longer than the decision timeout.
-    pub fn webhook_options(&self) -> Option<WebhookOptions> {
-        if self.strategy != RoutingStrategy::Partner {
-            return None;
-        }
-        Some(WebhookOptions {
-            url: self.url.clone()?,
-            secret: self.secret.clone(),
-            connect_timeout: WEBHOOK_CONNECT_TIMEOUT,
-            request_timeout: WEBHOOK_REQUEST_TIMEOUT.min(self.decision_timeout()),
-        })
     }
 
     /// Records every problem with these keys.
@@ -123,18 +131,23 @@ impl RoutingConfig {
             (_, None) => {}
         }
         check_secret("routing.secret", self.secret.as_ref(), problems);
+        let salesforce_window_secs = ROUTING_WINDOW.as_secs();
+        let default_decision_timeout_secs = DEFAULT_DECISION_TIMEOUT.as_secs();
         problems.within(
             "routing.window_secs",
             self.window_secs,
             1,
-            ROUTING_WINDOW.as_secs(),
-            "Salesforce allows 60 seconds; set a shorter window only in tests",
+            salesforce_window_secs,
+            &format!(
+                "Salesforce allows {salesforce_window_secs} seconds; set a shorter window only \
+                 in tests"
+            ),
         );
         problems.at_least(
             "routing.decision_timeout_secs",
             self.decision_timeout_secs,
             1,
-            "the default is 45",
+            &format!("the default is {default_decision_timeout_secs}"),
         );
         if self.decision_timeout_secs >= self.window_secs {
             problems.push(
@@ -143,7 +156,10 @@ impl RoutingConfig {
                     "must be less than routing.window_secs ({}), got {}",
                     self.window_secs, self.decision_timeout_secs
                 ),
-                "leave time to post success=false before the window closes; the default is 45 of 60",
+                format!(
+                    "leave time to post success=false before the window closes; the default is \
+                     {default_decision_timeout_secs} of {salesforce_window_secs}"
+                ),
             );
         }
         if self.rep_user_field.trim().is_empty() {

@@ -1,7 +1,8 @@
 //! `[pipeline]`, `[store]` and `[server]`: the local knobs of the running connector.
 //!
-//! This file owns those keys and builds the store's [`StoreOptions`]. It knows nothing about
-//! lanes, redb or axum beyond the numbers and the address they take.
+//! This file owns those keys and turns them into the pipeline's [`PipelineSettings`] and the
+//! store's [`StoreSettings`]. It knows nothing about lanes, redb or axum beyond the numbers
+//! and the address they take.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -11,17 +12,16 @@ use serde::Deserialize;
 
 use super::error::Problems;
 use super::pubsub::duration_ms;
+use super::Config;
+use crate::pipeline::{
+    PipelineSettings, DEFAULT_GRACE, DEFAULT_MAX_CONCURRENT_CONVERSATIONS,
+    DEFAULT_MAX_WATERMARK_LAG_EVENTS,
+};
 use crate::store::{
-    StoreOptions, DEFAULT_ACK_BATCH_MAX_ACKS, DEFAULT_ACK_BATCH_MAX_DELAY, DEFAULT_DEDUP_MAX_AGE,
-    DEFAULT_DEDUP_MAX_KEYS,
+    StoreSettings, DEFAULT_ACK_BATCH_MAX_ACKS, DEFAULT_ACK_BATCH_MAX_DELAY, DEFAULT_DEDUP_MAX_AGE,
+    DEFAULT_DEDUP_MAX_KEYS, EVENT_RETENTION,
 };
 
-/// Default number of conversation lanes delivering at the same time.
-pub const DEFAULT_PIPELINE_MAX_IN_FLIGHT: usize = 64;
-/// Default number of events the checkpoint may trail the newest received event by.
-pub const DEFAULT_MAX_WATERMARK_LAG_EVENTS: u64 = 10_000;
-/// Default time given to in-flight work to finish on shutdown (G8).
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(20);
 /// Default store file, relative to the working directory.
 pub const DEFAULT_STORE_PATH: &str = "byoc-connector.redb";
 /// Default address of the sidecar server: loopback only, so the API is not exposed by accident.
@@ -33,9 +33,9 @@ pub const DEFAULT_SERVER_LISTEN: SocketAddr =
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineConfig {
     /// Conversation lanes delivering concurrently.
-    pub max_in_flight: usize,
+    pub max_concurrent_conversations: usize,
     /// Events the checkpoint may trail the newest received one by before intake pauses.
-    pub max_watermark_lag: u64,
+    pub max_watermark_lag: usize,
     /// Seconds in-flight work gets to finish on shutdown.
     pub grace_secs: u64,
 }
@@ -43,9 +43,29 @@ pub struct PipelineConfig {
 impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
-            max_in_flight: DEFAULT_PIPELINE_MAX_IN_FLIGHT,
+            max_concurrent_conversations: DEFAULT_MAX_CONCURRENT_CONVERSATIONS,
             max_watermark_lag: DEFAULT_MAX_WATERMARK_LAG_EVENTS,
             grace_secs: DEFAULT_GRACE.as_secs(),
+        }
+    }
+}
+
+impl Config {
+    /// The pipeline's settings, from `[pipeline]`, `[pubsub]` (topic and field names) and
+    /// `[channel]`, for the org the access token belongs to: the org id is part of the
+    /// checkpoint key but is known only once the first token arrives, so it is an argument.
+    pub fn pipeline_settings(&self, org_id: impl Into<String>) -> PipelineSettings {
+        PipelineSettings {
+            field_names: (&self.pubsub).into(),
+            max_concurrent_conversations: self.pipeline.max_concurrent_conversations,
+            max_watermark_lag: self.pipeline.max_watermark_lag,
+            grace: self.pipeline.grace(),
+            channel_filter: self
+                .channel
+                .address_identifiers
+                .as_ref()
+                .map(|addresses| addresses.iter().cloned().collect()),
+            ..PipelineSettings::new(org_id, self.pubsub.topic.clone())
         }
     }
 }
@@ -59,16 +79,19 @@ impl PipelineConfig {
     /// Records every problem with these keys.
     pub(super) fn validate(&self, problems: &mut Problems) {
         problems.at_least(
-            "pipeline.max_in_flight",
-            u64::try_from(self.max_in_flight).unwrap_or(u64::MAX),
+            "pipeline.max_concurrent_conversations",
+            u64::try_from(self.max_concurrent_conversations).unwrap_or(u64::MAX),
             1,
-            "at least one lane must deliver; the default is 64",
+            &format!(
+                "at least one lane must deliver; the default is \
+                 {DEFAULT_MAX_CONCURRENT_CONVERSATIONS}"
+            ),
         );
         problems.at_least(
             "pipeline.max_watermark_lag",
-            self.max_watermark_lag,
+            u64::try_from(self.max_watermark_lag).unwrap_or(u64::MAX),
             1,
-            "the default is 10000",
+            &format!("the default is {DEFAULT_MAX_WATERMARK_LAG_EVENTS}"),
         );
     }
 }
@@ -101,18 +124,21 @@ impl Default for StoreConfig {
     }
 }
 
-impl StoreConfig {
-    /// The store's options (the writer queue keeps its default).
-    pub fn store_options(&self) -> StoreOptions {
-        StoreOptions {
-            ack_batch_max_acks: self.ack_batch_max_acks,
-            ack_batch_max_delay: Duration::from_millis(self.ack_batch_max_delay_ms),
-            dedup_max_keys: self.dedup_max_keys,
-            dedup_max_age: Duration::from_secs(self.dedup_max_age_secs),
-            ..StoreOptions::default()
+/// The store's settings (`path` is an argument of `Store::open`; the writer queue keeps its
+/// default).
+impl From<&StoreConfig> for StoreSettings {
+    fn from(config: &StoreConfig) -> Self {
+        Self {
+            ack_batch_max_acks: config.ack_batch_max_acks,
+            ack_batch_max_delay: Duration::from_millis(config.ack_batch_max_delay_ms),
+            dedup_max_keys: config.dedup_max_keys,
+            dedup_max_age: Duration::from_secs(config.dedup_max_age_secs),
+            ..Self::default()
         }
     }
+}
 
+impl StoreConfig {
     /// Records every problem with these keys.
     pub(super) fn validate(&self, problems: &mut Problems) {
         if self.path.as_os_str().is_empty() {
@@ -126,19 +152,23 @@ impl StoreConfig {
             "store.ack_batch_max_acks",
             u64::try_from(self.ack_batch_max_acks).unwrap_or(u64::MAX),
             1,
-            "the default is 1000",
+            &format!("the default is {DEFAULT_ACK_BATCH_MAX_ACKS}"),
         );
         problems.at_least(
             "store.dedup_max_keys",
             u64::try_from(self.dedup_max_keys).unwrap_or(u64::MAX),
             1,
-            "the default is 200000",
+            &format!("the default is {DEFAULT_DEDUP_MAX_KEYS}"),
         );
         problems.at_least(
             "store.dedup_max_age_secs",
             self.dedup_max_age_secs,
             1,
-            "Salesforce retains events 72 hours; the default 259200 covers every redelivery",
+            &format!(
+                "Salesforce retains events {} hours; the default {} covers every redelivery",
+                EVENT_RETENTION.as_secs() / 3600,
+                DEFAULT_DEDUP_MAX_AGE.as_secs()
+            ),
         );
     }
 }

@@ -23,17 +23,18 @@ use tracing::{info, warn};
 
 use self::credentials::ProviderCredentials;
 use crate::auth::{AccessGrant, AuthError, TokenProvider};
-use crate::channel::{AnyChannel, StdoutChannel, WebhookChannel, WebhookError};
+use crate::channel::{AnyChannel, WebhookChannel, WebhookError, WebhookSettings};
 use crate::config::Config;
-use crate::events::FieldNames;
 use crate::interaction::{InteractionClient, InteractionError};
-use crate::pipeline::{Pipeline, PipelineError, PipelineSettings, RoutingSink};
-use crate::pubsub::{ReconnectObserver, ReplayId, Subscriber, SubscriberError};
+use crate::pipeline::{Pipeline, PipelineError, RoutingSink};
+use crate::pubsub::{
+    ReconnectObserver, ReplayId, ReplayStart, Subscriber, SubscriberError, SubscriberSettings,
+};
 use crate::routing::{
     decision_response, RoutingDeps, RoutingEngine, RoutingError, SIDECAR_DECISION_PATH,
 };
 use crate::server::{self, Readiness, ServerState};
-use crate::store::{CheckpointWriter, Store, StoreError};
+use crate::store::{CheckpointWriter, Store, StoreError, StoreSettings};
 use crate::telemetry::Telemetry;
 
 /// How often readiness checks whether the first stream is open.
@@ -94,6 +95,7 @@ pub async fn run_on(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), ConnectorError> {
+    warn_about_deprecated_keys(&config);
     let telemetry = Telemetry::new();
     let readiness = Readiness::new();
     let server_stop = CancellationToken::new();
@@ -130,67 +132,45 @@ async fn run_pipeline(
         return Ok(());
     };
     let org_id = grant.org_id.as_str().to_owned();
-    let topic = config.pubsub.topic.clone();
     let store_path = config.store.path.clone();
-    let store_options = config.store.store_options();
-    let store = tokio::task::spawn_blocking(move || Store::open(&store_path, store_options))
+    let store_settings = StoreSettings::from(&config.store);
+    let store = tokio::task::spawn_blocking(move || Store::open(&store_path, store_settings))
         .await
         .map_err(StoreError::TaskFailed)??;
     let checkpoint = {
-        let (org_id, topic) = (org_id.clone(), topic.clone());
+        let (org_id, topic) = (org_id.clone(), config.pubsub.topic.clone());
         store
             .run_blocking(move |store| store.load_checkpoint(&org_id, &topic))
             .await?
     };
-    let start = match checkpoint {
-        Some(replay_id) => {
-            let replay_id = ReplayId::from_bytes(replay_id);
-            info!(%replay_id, "resuming after the stored checkpoint");
-            crate::pubsub::ReplayStart::After(replay_id)
-        }
-        None => config.pubsub.replay_start(),
-    };
-    let channel = Arc::new(match config.delivery.webhook_options() {
-        Some(options) => AnyChannel::Webhook(WebhookChannel::new(options)?),
-        None => AnyChannel::Stdout(StdoutChannel::new()),
-    });
+    let mut subscriber_settings = SubscriberSettings::from(&config.pubsub);
+    if let Some(replay_id) = checkpoint {
+        let replay_id = ReplayId::from_bytes(replay_id);
+        info!(%replay_id, "resuming after the stored checkpoint");
+        subscriber_settings.start = ReplayStart::After(replay_id);
+    }
+    let channel = Arc::new(AnyChannel::try_from(&config.delivery)?);
     let intake_stop = shutdown.child_token();
-    let mut subscriber_config = config.pubsub.subscriber_config(start);
     let reconnects = telemetry.clone();
-    subscriber_config.on_reconnect =
+    subscriber_settings.on_reconnect =
         ReconnectObserver::new(move |reason| reconnects.subscriber_reconnected(reason));
     let subscriber = Subscriber::spawn(
-        subscriber_config,
+        subscriber_settings,
         ProviderCredentials(provider.clone()),
         intake_stop.clone(),
     )?;
-    let mut settings = PipelineSettings::new(org_id, topic);
-    settings.field_names = FieldNames {
-        event_type: config.pubsub.event_type_field.clone(),
-        payload: config.pubsub.payload_field.clone(),
-    };
-    settings.max_in_flight = config.pipeline.max_in_flight;
-    settings.max_watermark_lag =
-        usize::try_from(config.pipeline.max_watermark_lag).unwrap_or(usize::MAX);
-    settings.grace = config.pipeline.grace();
-    settings.channel_filter = config
-        .channel
-        .address_identifiers
-        .as_ref()
-        .map(|addresses| addresses.iter().cloned().collect());
-    let partner = config
-        .routing
-        .webhook_options()
+    let settings = config.pipeline_settings(org_id);
+    let partner = Option::<WebhookSettings>::from(&config.routing)
         .map(WebhookChannel::new)
         .transpose()?;
     let interaction = InteractionClient::new(
         &config.interaction.base_url,
         config.interaction.authorization_context.clone(),
         provider.clone(),
-        config.interaction.client_options(),
+        (&config.interaction).into(),
     )?;
     let engine = RoutingEngine::new(
-        routing_sink::routing_settings(&config),
+        (&config).into(),
         RoutingDeps {
             interaction,
             store: store.clone(),
@@ -252,6 +232,18 @@ async fn run_pipeline(
         );
     }
     Ok(())
+}
+
+/// One warning per renamed key the configuration still gives under its old name.
+fn warn_about_deprecated_keys(config: &Config) {
+    for deprecated in &config.deprecated_keys {
+        warn!(
+            old_key = deprecated.old_key,
+            new_key = deprecated.new_key,
+            env_var = deprecated.env_var.as_deref(),
+            "config key is deprecated; rename it to the new key"
+        );
+    }
 }
 
 /// Serves the sidecar decision endpoint, answering `503` until the routing engine exists.

@@ -10,12 +10,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::config::{Config, RoutingStrategy as ConfiguredStrategy};
 use crate::events::{DecodedEvent, InteractionEvent};
 use crate::pipeline::RoutingSink;
-use crate::routing::{
-    RoutingEngine, RoutingObserver, RoutingRequestInput, RoutingSettings, RoutingStrategy,
-};
+use crate::routing::{RoutingEngine, RoutingObserver, RoutingRequestInput};
 use crate::telemetry::{RoutingOutcome, Telemetry};
 
 /// The pipeline's view of the routing engine.
@@ -67,28 +64,6 @@ impl RoutingObserver for TelemetryObserver {
 
     fn pending_routing_requests(&self, count: usize) {
         self.0.set_pending_routing_requests(count);
-    }
-}
-
-/// The engine's settings from the `[routing]` and `[interaction]` sections.
-pub fn routing_settings(config: &Config) -> RoutingSettings {
-    let routing = &config.routing;
-    RoutingSettings {
-        strategy: match routing.strategy {
-            ConfiguredStrategy::Partner => RoutingStrategy::Partner,
-            ConfiguredStrategy::Salesforce => RoutingStrategy::Salesforce,
-            ConfiguredStrategy::Reject => RoutingStrategy::Reject,
-        },
-        url: routing.url.clone(),
-        secret: routing.secret.clone(),
-        decision_timeout: routing.decision_timeout(),
-        window: routing.window(),
-        rep_user_field: routing.rep_user_field.clone(),
-        soql_api_version: routing.soql_api_version.clone(),
-        // The SOQL call goes to the instance URL; plaintext only where the Interaction
-        // Service is also allowed plaintext (the loopback fake).
-        insecure: config.interaction.insecure,
-        ..RoutingSettings::default()
     }
 }
 

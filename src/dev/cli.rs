@@ -61,10 +61,10 @@ pub enum BenchScenario {
 
 /// Runs `demo`; the caller sets up logging (warnings only keeps the demo's lines readable).
 pub async fn demo(args: DemoArgs) -> Result<(), String> {
-    let options = crate::dev::demo::DemoOptions {
+    let settings = crate::dev::demo::DemoSettings {
         messages: args.messages,
     };
-    crate::dev::demo::run(options)
+    crate::dev::demo::run(settings)
         .await
         .map_err(|err| err.to_string())
 }

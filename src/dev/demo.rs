@@ -48,7 +48,7 @@ pub type DemoError = EmbeddedError;
 
 /// What the demo plays.
 #[derive(Debug, Clone, Copy)]
-pub struct DemoOptions {
+pub struct DemoSettings {
     /// Text messages before the routing request.
     pub messages: u64,
 }
@@ -63,7 +63,7 @@ struct ChannelLog {
 type SharedLog = Arc<Mutex<ChannelLog>>;
 
 /// Plays the demo, printing as it goes; fails if anything does not arrive in time.
-pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
+pub async fn run(settings: DemoSettings) -> Result<(), DemoError> {
     let fake = FakeSalesforce::start(FakeConfig::default()).await?;
     let log = SharedLog::default();
     let app = Router::new()
@@ -85,7 +85,7 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
 
     fake.interaction()
         .seed_conversation(CONVERSATION, WORK_ITEM);
-    let messages: Vec<NewEvent> = (0..options.messages)
+    let messages: Vec<NewEvent> = (0..settings.messages)
         .map(|n| {
             let line = LINES[usize::try_from(n).unwrap_or(0) % LINES.len()];
             NewEvent {
@@ -101,10 +101,10 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
     fake.publish(&[request])?;
     println!(
         "salesforce -> published {} messages and 1 routing request on {}",
-        options.messages, endpoints.topic
+        settings.messages, endpoints.topic
     );
 
-    let arrived = wait_for(&fake, &log, options.messages).await;
+    let arrived = wait_for(&fake, &log, settings.messages).await;
     let answer = fake
         .interaction()
         .calls_to("routingResult")
@@ -130,7 +130,7 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
             "the demo did not complete within {} s: {delivered} of {} messages delivered, \
              routingResult {}",
             LIMIT.as_secs(),
-            options.messages,
+            settings.messages,
             if answer.is_some() {
                 "posted"
             } else {

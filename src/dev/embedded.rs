@@ -65,9 +65,7 @@ impl EmbeddedConnector {
         partner: SocketAddr,
     ) -> Result<Self, EmbeddedError> {
         let dir = scratch_dir(name)?;
-        let routing = format!(
-            "strategy = \"partner\"\nurl = \"http://{partner}/routing\"\ndecision_timeout_secs = 45"
-        );
+        let routing = format!("strategy = \"partner\"\nurl = \"http://{partner}/routing\"");
         let config = Config::from_toml_str(&connector_config_toml(
             fake,
             &format!("http://{partner}/events"),

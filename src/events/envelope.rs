@@ -19,7 +19,7 @@ use super::time::write_rfc3339_millis;
 pub const ROUTING_WINDOW: Duration = Duration::from_secs(60);
 
 /// `ROUTING_WINDOW` in milliseconds, for arithmetic on epoch milliseconds.
-const ROUTING_WINDOW_MS: i64 = 60_000;
+const ROUTING_WINDOW_MS: i64 = ROUTING_WINDOW.as_millis() as i64;
 
 /// Room for the envelope's own members, on top of the spliced JSON.
 const ENVELOPE_OVERHEAD_BYTES: usize = 320;

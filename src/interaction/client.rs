@@ -29,7 +29,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Tunables of [`InteractionClient`].
 #[derive(Debug, Clone)]
-pub struct ClientOptions {
+pub struct ClientSettings {
     /// Sent as `AuthorizationContextType` on the endpoints that take it.
     pub authorization_context_type: AuthorizationContextType,
     /// Upper bound on one HTTP exchange.
@@ -38,7 +38,7 @@ pub struct ClientOptions {
     pub insecure: bool,
 }
 
-impl Default for ClientOptions {
+impl Default for ClientSettings {
     fn default() -> Self {
         Self {
             authorization_context_type: AuthorizationContextType::default(),
@@ -114,7 +114,7 @@ impl InteractionClient {
         base_url: &str,
         authorization_context: impl Into<String>,
         provider: TokenProvider,
-        options: ClientOptions,
+        settings: ClientSettings,
     ) -> Result<Self, InteractionError> {
         let authorization_context = authorization_context.into();
         if authorization_context.trim().is_empty()
@@ -128,11 +128,11 @@ impl InteractionClient {
         let base = url_policy::require_tls_or_loopback(
             "interaction.base_url",
             base_url,
-            options.insecure,
+            settings.insecure,
         )?;
         let api_base = api_base(base)?;
         let http = reqwest::Client::builder()
-            .timeout(options.request_timeout)
+            .timeout(settings.request_timeout)
             .connect_timeout(CONNECT_TIMEOUT)
             .build()
             .map_err(|err| InteractionError::Config {
@@ -143,7 +143,7 @@ impl InteractionClient {
                 http,
                 api_base,
                 authorization_context,
-                context_type: options.authorization_context_type,
+                context_type: settings.authorization_context_type,
                 provider,
             }),
         })

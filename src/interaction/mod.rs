@@ -25,7 +25,7 @@ pub use capabilities::{
     Capabilities, CapabilitiesRequest, CapabilitiesResponse, ChannelCapability, CustomIntegration,
     FormatTypeCapability, MessageTypeCapability,
 };
-pub use client::{Attachment, ClientOptions, InteractionClient, DEFAULT_REQUEST_TIMEOUT};
+pub use client::{Attachment, ClientSettings, InteractionClient, DEFAULT_REQUEST_TIMEOUT};
 pub use error::{classify, ErrorClass, InteractionError, AUTH_CODES, RETRYABLE_CODES};
 pub use headers::AuthorizationContextType;
 pub use interactions::{Interaction, InteractionRequest, InteractionResponse};

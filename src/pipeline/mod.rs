@@ -34,10 +34,10 @@ use crate::pubsub::{AckHandle, ReceivedEvent, ReplayId, Subscriber, SubscriberIt
 use crate::store::{CheckpointWriter, StoreError};
 use crate::telemetry::Telemetry;
 
-/// Default number of lanes delivering at once.
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+/// Default number of conversation lanes delivering at once.
+pub const DEFAULT_MAX_CONCURRENT_CONVERSATIONS: usize = 64;
 /// Default bound on events tracked behind the watermark before intake pauses.
-pub const DEFAULT_MAX_WATERMARK_LAG: usize = 10_000;
+pub const DEFAULT_MAX_WATERMARK_LAG_EVENTS: usize = 10_000;
 /// Default time in-flight work may take to finish on shutdown.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(20);
 
@@ -50,8 +50,8 @@ pub struct PipelineSettings {
     pub topic: String,
     /// Names of the event-type and payload fields.
     pub field_names: FieldNames,
-    /// Lanes delivering at once.
-    pub max_in_flight: usize,
+    /// Conversation lanes delivering at once; each lane keeps its conversation in order.
+    pub max_concurrent_conversations: usize,
     /// Events tracked behind the watermark before intake pauses; bounds memory when one
     /// conversation is stuck while others flow.
     pub max_watermark_lag: usize,
@@ -70,8 +70,8 @@ impl PipelineSettings {
             org_id: org_id.into(),
             topic: topic.into(),
             field_names: FieldNames::default(),
-            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
-            max_watermark_lag: DEFAULT_MAX_WATERMARK_LAG,
+            max_concurrent_conversations: DEFAULT_MAX_CONCURRENT_CONVERSATIONS,
+            max_watermark_lag: DEFAULT_MAX_WATERMARK_LAG_EVENTS,
             grace: DEFAULT_GRACE,
             channel_filter: None,
             retry: RetryPolicy::default(),
@@ -148,7 +148,7 @@ impl Pipeline {
             telemetry: telemetry.clone(),
         });
         Self {
-            lanes: LaneScheduler::new(settings.max_in_flight),
+            lanes: LaneScheduler::new(settings.max_concurrent_conversations),
             acks: subscriber.acks(),
             settings,
             subscriber,

@@ -19,7 +19,7 @@ pub const MAX_DECODED_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Where and how to connect.
 #[derive(Debug, Clone)]
-pub struct EndpointConfig {
+pub struct EndpointSettings {
     /// `https://host:port`, or `http://` for a loopback fake together with `insecure`.
     pub url: String,
     /// Allows plaintext; accepted only for loopback endpoints.
@@ -31,7 +31,7 @@ pub struct EndpointConfig {
     pub connect_timeout: Duration,
 }
 
-impl Default for EndpointConfig {
+impl Default for EndpointSettings {
     fn default() -> Self {
         Self {
             url: DEFAULT_PUBSUB_ENDPOINT.to_owned(),
@@ -73,7 +73,7 @@ pub enum ConnectionError {
 }
 
 /// Builds a lazily connecting channel; connection errors surface on the first RPC.
-pub fn connect_lazy(config: &EndpointConfig) -> Result<Channel, ConnectionError> {
+pub fn connect_lazy(config: &EndpointSettings) -> Result<Channel, ConnectionError> {
     let uri: Uri =
         config
             .url
@@ -131,11 +131,11 @@ pub fn is_loopback_host(host: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn config(url: &str, insecure: bool) -> EndpointConfig {
-        EndpointConfig {
+    fn settings(url: &str, insecure: bool) -> EndpointSettings {
+        EndpointSettings {
             url: url.to_owned(),
             insecure,
-            ..EndpointConfig::default()
+            ..EndpointSettings::default()
         }
     }
 
@@ -151,18 +151,18 @@ mod tests {
 
     #[tokio::test]
     async fn plaintext_needs_loopback_and_the_insecure_flag() {
-        let refused = connect_lazy(&config("http://127.0.0.1:7011", false)).unwrap_err();
+        let refused = connect_lazy(&settings("http://127.0.0.1:7011", false)).unwrap_err();
         assert!(refused.to_string().contains("insecure = true"), "{refused}");
         let remote =
-            connect_lazy(&config("http://api.pubsub.salesforce.com:7443", true)).unwrap_err();
+            connect_lazy(&settings("http://api.pubsub.salesforce.com:7443", true)).unwrap_err();
         assert!(remote.to_string().contains("only to loopback"), "{remote}");
-        connect_lazy(&config("http://127.0.0.1:7011", true)).unwrap();
+        connect_lazy(&settings("http://127.0.0.1:7011", true)).unwrap();
     }
 
     #[tokio::test]
     async fn the_default_endpoint_uses_tls() {
-        connect_lazy(&EndpointConfig::default()).unwrap();
-        let bad = connect_lazy(&config("ftp://example.com", false)).unwrap_err();
+        connect_lazy(&EndpointSettings::default()).unwrap();
+        let bad = connect_lazy(&settings("ftp://example.com", false)).unwrap_err();
         assert!(matches!(bad, ConnectionError::UnsupportedScheme { .. }));
     }
 }

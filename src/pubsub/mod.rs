@@ -22,11 +22,11 @@ pub mod proto {
 }
 
 pub use client::{PubSubClient, RpcError};
-pub use connection::{EndpointConfig, DEFAULT_PUBSUB_ENDPOINT};
+pub use connection::{EndpointSettings, DEFAULT_PUBSUB_ENDPOINT};
 pub use credentials::{CredentialError, CredentialSource, PubSubCredentials, StaticCredentials};
 pub use received::{AvroDecodeError, ReceivedEvent, RestartPoint, SubscriberItem};
 pub use replay::ReplayId;
 pub use subscriber::{
     AckHandle, CorruptedReplayPolicy, ReconnectObserver, ReconnectReason, ReplayStart, Subscriber,
-    SubscriberConfig, SubscriberError,
+    SubscriberError, SubscriberSettings,
 };

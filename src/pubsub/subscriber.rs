@@ -20,9 +20,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use super::client::{PubSubClient, RpcError};
-use super::connection::{connect_lazy, ConnectionError, EndpointConfig};
+use super::connection::{connect_lazy, ConnectionError, EndpointSettings};
 use super::credentials::CredentialSource;
-use super::flow::CreditLedger;
+use super::flow::{CreditLedger, MAX_OUTSTANDING_EVENTS};
 use super::proto::{FetchRequest, FetchResponse, ReplayPreset};
 use super::received::{ReceivedEvent, RestartPoint, SubscriberItem};
 use super::replay::ReplayId;
@@ -119,15 +119,15 @@ impl std::fmt::Debug for ReconnectObserver {
 
 /// Everything the subscriber needs to know.
 #[derive(Debug, Clone)]
-pub struct SubscriberConfig {
+pub struct SubscriberSettings {
     /// Where to connect.
-    pub endpoint: EndpointConfig,
+    pub endpoint: EndpointSettings,
     /// `/event/<Name>__e`.
     pub topic: String,
     /// Position when nothing has been checkpointed yet.
     pub start: ReplayStart,
-    /// Credit bound; clamped to 1..=100.
-    pub max_in_flight: u32,
+    /// Flow-control credit: events requested but not yet acknowledged; clamped to 1..=100.
+    pub credit_window: u32,
     /// Silence after which a stream is torn down and opened again.
     pub keepalive_timeout: Duration,
     /// Reaction to a refused replay id.
@@ -140,14 +140,14 @@ pub struct SubscriberConfig {
     pub on_reconnect: ReconnectObserver,
 }
 
-impl SubscriberConfig {
+impl SubscriberSettings {
     /// Defaults for `topic` on the real endpoint.
     pub fn new(topic: impl Into<String>) -> Self {
         Self {
-            endpoint: EndpointConfig::default(),
+            endpoint: EndpointSettings::default(),
             topic: topic.into(),
             start: ReplayStart::Latest,
-            max_in_flight: 100,
+            credit_window: MAX_OUTSTANDING_EVENTS,
             keepalive_timeout: KEEPALIVE_TIMEOUT,
             corrupted_replay_policy: CorruptedReplayPolicy::default(),
             min_backoff: MIN_RECONNECT_BACKOFF,
@@ -254,14 +254,14 @@ impl Subscriber {
     /// Starts subscribing in a background task until `shutdown` is cancelled, the
     /// receiver is dropped, or the corrupted-replay policy is `fail`.
     pub fn spawn<C: CredentialSource>(
-        config: SubscriberConfig,
+        config: SubscriberSettings,
         credentials: C,
         shutdown: CancellationToken,
     ) -> Result<Self, SubscriberError> {
         let channel = connect_lazy(&config.endpoint)?;
         let client = PubSubClient::new(channel, credentials);
         let shared = Arc::new(Shared {
-            ledger: CreditLedger::new(config.max_in_flight),
+            ledger: CreditLedger::new(config.credit_window),
             checkpoint: Mutex::new(None),
             stats: SubscriberStats::default(),
         });
@@ -325,7 +325,7 @@ struct StreamOutcome {
 }
 
 struct StreamTask<C> {
-    config: SubscriberConfig,
+    config: SubscriberSettings,
     /// Where to start when nothing is checkpointed; moved by the corrupted-replay policy.
     start: ReplayStart,
     client: PubSubClient<C>,

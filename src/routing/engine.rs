@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info, warn};
 
-use crate::channel::{WebhookChannel, WebhookOptions};
+use crate::channel::{WebhookChannel, WebhookSettings};
 use crate::events::{
     replay_id_hex, EntryPayload, InteractionEvent, RoutingFailureType, RoutingRequestedEvent,
 };
@@ -436,9 +436,9 @@ impl EngineInner {
 /// The partner channel from `routing.url` and `routing.secret`, when no channel was given.
 fn partner_from_settings(settings: &RoutingSettings) -> Option<WebhookChannel> {
     let url = settings.url.as_ref()?;
-    let mut options = WebhookOptions::new(url.clone());
-    options.secret = settings.secret.clone();
-    match WebhookChannel::new(options) {
+    let mut settings = WebhookSettings::new(url.clone());
+    settings.secret = settings.secret.clone();
+    match WebhookChannel::new(settings) {
         Ok(channel) => Some(channel),
         Err(problem) => {
             error!(error = %problem, "partner routing endpoint cannot be used");

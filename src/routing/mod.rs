@@ -34,7 +34,7 @@ use bytes::Bytes;
 
 use crate::auth::TokenProvider;
 use crate::channel::WebhookChannel;
-use crate::events::{DecodedEvent, OutboundEvent, RoutingRequestedEvent};
+use crate::events::{DecodedEvent, OutboundEvent, RoutingRequestedEvent, ROUTING_WINDOW};
 use crate::interaction::InteractionClient;
 use crate::secret::SecretString;
 use crate::store::{Store, StoreError};
@@ -51,8 +51,6 @@ pub use stats::{RoutingObserver, RoutingStats, RoutingStatsSnapshot};
 pub use strategy::{RoutingStrategy, UnknownStrategy, AGENT_WORK_EXISTS_CODE, REJECT_MESSAGE};
 pub use work_item::{session_query, LEARNED_SESSIONS_CAPACITY, MESSAGING_SESSION_PREFIX};
 
-/// Salesforce's routing window: a routingResult must arrive within this of `CreatedDate`.
-pub const DEFAULT_ROUTING_WINDOW: Duration = crate::events::ROUTING_WINDOW;
 /// Default time the partner has to decide, counted from `CreatedDate`; less than the window.
 pub const DEFAULT_DECISION_TIMEOUT: Duration = Duration::from_secs(45);
 /// Default `routingParameters` field carrying a rep's User id (spec §7 gap 3).
@@ -90,7 +88,7 @@ impl Default for RoutingSettings {
             url: None,
             secret: None,
             decision_timeout: DEFAULT_DECISION_TIMEOUT,
-            window: DEFAULT_ROUTING_WINDOW,
+            window: ROUTING_WINDOW,
             rep_user_field: DEFAULT_REP_USER_FIELD.to_owned(),
             soql_api_version: DEFAULT_SOQL_API_VERSION.to_owned(),
             insecure: false,

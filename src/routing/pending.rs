@@ -19,9 +19,9 @@ use super::RoutingError;
 /// Version of the record layout, bumped on incompatible changes.
 const RECORD_VERSION: u32 = 1;
 
-/// How long a finished record is kept after its deadline. Salesforce retains events for 72 h,
-/// so no redelivery can arrive later than that.
-pub const TERMINAL_RECORD_RETENTION: Duration = Duration::from_secs(72 * 60 * 60);
+/// How long a finished record is kept after its deadline: as long as Salesforce retains
+/// events, so no redelivery can arrive later than that.
+pub const TERMINAL_RECORD_RETENTION: Duration = crate::store::EVENT_RETENTION;
 
 /// What the routingResult says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

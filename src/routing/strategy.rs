@@ -36,7 +36,7 @@ pub const AGENT_WORK_EXISTS_CODE: i64 = 15109;
 /// Capacity an AgentWork created for a transfer takes.
 const AGENT_WORK_CAPACITY_WEIGHT: f64 = 1.0;
 
-/// The `routing.strategy` setting.
+/// Who decides a routing request (DESIGN §5); the config reads it from `routing.strategy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RoutingStrategy {

@@ -30,10 +30,11 @@ pub const LEARNED_SESSIONS_CAPACITY: usize = 100_000;
 
 /// Upper bound on one SOQL request.
 const SOQL_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// First delay between SOQL attempts (jitter adds up to 100%).
-const SOQL_RETRY_MIN_DELAY: Duration = Duration::from_millis(200);
+/// First delay between SOQL attempts (jitter adds up to 100%): the same bounds as the
+/// Interaction Service calls, which race the same routing deadline.
+const SOQL_RETRY_MIN_DELAY: Duration = crate::interaction::RETRY_MIN_DELAY;
 /// Longest delay between SOQL attempts.
-const SOQL_RETRY_MAX_DELAY: Duration = Duration::from_secs(5);
+const SOQL_RETRY_MAX_DELAY: Duration = crate::interaction::RETRY_MAX_DELAY;
 /// Longest `Retry-After` honoured.
 const SOQL_RETRY_AFTER_MAX: Duration = Duration::from_secs(10);
 

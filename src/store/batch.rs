@@ -77,7 +77,7 @@ impl Store {
     /// Blocking: call it from a blocking thread.
     pub fn commit_ack_batch(&self, batch: &AckBatch, now: SystemTime) -> Result<(), StoreError> {
         let now_ms = unix_millis(now);
-        let options = self.options();
+        let settings = self.settings();
         let transaction = self.begin_write()?;
         dedup::insert_in(&transaction, batch.completed_keys(), now_ms)?;
         for ((org, topic), replay_id) in &batch.checkpoints {
@@ -86,8 +86,8 @@ impl Store {
         let pruned = dedup::prune_in(
             &transaction,
             now_ms,
-            options.dedup_max_keys,
-            options.dedup_max_age,
+            settings.dedup_max_keys,
+            settings.dedup_max_age,
         )?;
         transaction
             .commit()

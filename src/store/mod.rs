@@ -38,16 +38,19 @@ pub const DEFAULT_ACK_BATCH_MAX_DELAY: Duration = Duration::from_millis(50);
 /// Default number of completed idempotency keys kept for deduplication.
 pub const DEFAULT_DEDUP_MAX_KEYS: usize = 200_000;
 
-/// Default age after which a completed key is forgotten: Salesforce keeps events for 72 hours,
-/// so no redelivery can come later than that.
-pub const DEFAULT_DEDUP_MAX_AGE: Duration = Duration::from_secs(72 * 60 * 60);
+/// How long Salesforce retains an event: no redelivery can come later, so what is kept only
+/// to recognise redeliveries may be forgotten after it.
+pub const EVENT_RETENTION: Duration = Duration::from_secs(72 * 60 * 60);
+
+/// Default age after which a completed key is forgotten: no redelivery comes later.
+pub const DEFAULT_DEDUP_MAX_AGE: Duration = EVENT_RETENTION;
 
 /// Default number of acknowledgements the writer queue holds before callers wait.
 pub const DEFAULT_WRITER_QUEUE_CAPACITY: usize = 8_192;
 
 /// Tunables for the store and its batching writer.
 #[derive(Debug, Clone)]
-pub struct StoreOptions {
+pub struct StoreSettings {
     /// A batch is committed as soon as it holds this many acknowledgements.
     pub ack_batch_max_acks: usize,
     /// A batch is committed at most this long after its first acknowledgement.
@@ -60,7 +63,7 @@ pub struct StoreOptions {
     pub writer_queue_capacity: usize,
 }
 
-impl Default for StoreOptions {
+impl Default for StoreSettings {
     fn default() -> Self {
         Self {
             ack_batch_max_acks: DEFAULT_ACK_BATCH_MAX_ACKS,
@@ -164,7 +167,7 @@ struct StoreInner {
     database: redb::Database,
     // Kept for error messages and logs.
     path: PathBuf,
-    options: StoreOptions,
+    settings: StoreSettings,
 }
 
 impl std::fmt::Debug for Store {
@@ -177,8 +180,8 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Opens the store file at `path`, creating it (and its tables) if it is missing.
-    pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Self, StoreError> {
-        Self::open_with(path.as_ref(), options, CreateIfMissing::Yes)
+    pub fn open(path: impl AsRef<Path>, settings: StoreSettings) -> Result<Self, StoreError> {
+        Self::open_with(path.as_ref(), settings, CreateIfMissing::Yes)
     }
 
     /// Opens an existing store file for maintenance (the `dlq` commands); never creates one.
@@ -187,12 +190,12 @@ impl Store {
     /// always sees the state a stopped connector left. A file left by a killed connector is
     /// recovered on open, which is why this is not a pure read-only open.
     pub fn open_existing(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        Self::open_with(path.as_ref(), StoreOptions::default(), CreateIfMissing::No)
+        Self::open_with(path.as_ref(), StoreSettings::default(), CreateIfMissing::No)
     }
 
     fn open_with(
         path: &Path,
-        options: StoreOptions,
+        settings: StoreSettings,
         create: CreateIfMissing,
     ) -> Result<Self, StoreError> {
         let exists = path.exists();
@@ -224,7 +227,7 @@ impl Store {
             inner: Arc::new(StoreInner {
                 database,
                 path: path.to_owned(),
-                options,
+                settings,
             }),
         })
     }
@@ -234,9 +237,9 @@ impl Store {
         &self.inner.path
     }
 
-    /// The options the store was opened with.
-    pub fn options(&self) -> &StoreOptions {
-        &self.inner.options
+    /// The settings the store was opened with.
+    pub fn settings(&self) -> &StoreSettings {
+        &self.inner.settings
     }
 
     /// Runs blocking store work on tokio's blocking pool, so async callers never wait on an fsync.

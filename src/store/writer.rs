@@ -61,7 +61,7 @@ enum Command {
 impl CheckpointWriter {
     /// Starts the writer task for `store`; call it inside a tokio runtime, once per store.
     pub fn spawn(store: Store) -> Self {
-        let (commands, receiver) = mpsc::channel(store.options().writer_queue_capacity.max(1));
+        let (commands, receiver) = mpsc::channel(store.settings().writer_queue_capacity.max(1));
         let shared = Arc::new(Shared {
             uncommitted_keys: Mutex::new(HashSet::new()),
             stopped_reason: Mutex::new(None),
@@ -174,8 +174,8 @@ enum Wake {
 }
 
 async fn run(store: Store, mut commands: mpsc::Receiver<Command>, shared: Arc<Shared>) {
-    let max_acks = store.options().ack_batch_max_acks.max(1);
-    let max_delay = store.options().ack_batch_max_delay;
+    let max_acks = store.settings().ack_batch_max_acks.max(1);
+    let max_delay = store.settings().ack_batch_max_delay;
     let mut batch = AckBatch::new();
     let mut batch_deadline: Option<Instant> = None;
     let mut flush_waiters: Vec<Reply> = Vec::new();

@@ -12,19 +12,19 @@ use crate::dev::samples::connector_config_toml as connector_config;
 use std::time::Duration;
 
 use crate::pubsub::{
-    EndpointConfig, PubSubCredentials, ReplayStart, StaticCredentials, SubscriberConfig,
+    EndpointSettings, PubSubCredentials, ReplayStart, StaticCredentials, SubscriberSettings,
 };
 use crate::secret::SecretString;
 use fake_salesforce::FakeSalesforce;
 
 /// A plaintext subscription to `fake` from EARLIEST, with its static token.
-pub fn earliest_subscription(fake: &FakeSalesforce) -> (SubscriberConfig, StaticCredentials) {
+pub fn earliest_subscription(fake: &FakeSalesforce) -> (SubscriberSettings, StaticCredentials) {
     let endpoints = fake.endpoints();
-    let mut config = SubscriberConfig::new(endpoints.topic.clone());
-    config.endpoint = EndpointConfig {
+    let mut config = SubscriberSettings::new(endpoints.topic.clone());
+    config.endpoint = EndpointSettings {
         url: endpoints.pubsub.clone(),
         insecure: true,
-        ..EndpointConfig::default()
+        ..EndpointSettings::default()
     };
     config.start = ReplayStart::Earliest;
     let credentials = StaticCredentials(PubSubCredentials {

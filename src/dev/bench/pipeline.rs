@@ -17,10 +17,10 @@ use tokio_util::sync::CancellationToken;
 use super::{
     connector_config, percentile, sample_text_message_payload, scratch_dir, serve_loopback,
 };
-use crate::channel::{AnyChannel, WebhookChannel, WebhookOptions};
+use crate::channel::{AnyChannel, WebhookChannel, WebhookSettings};
 use crate::pipeline::{Pipeline, PipelineSettings};
 use crate::pubsub::Subscriber;
-use crate::store::{CheckpointWriter, Store, StoreOptions};
+use crate::store::{CheckpointWriter, Store, StoreSettings};
 use fake_salesforce::topic::NewEvent;
 use fake_salesforce::{FakeConfig, FakeSalesforce};
 
@@ -93,9 +93,9 @@ async fn start_pipeline(
     let (config, credentials) = super::earliest_subscription(fake);
     let shutdown = CancellationToken::new();
     let subscriber = Subscriber::spawn(config, credentials, shutdown.child_token())?;
-    let store = Store::open(store_dir.join("bench.redb"), StoreOptions::default())?;
+    let store = Store::open(store_dir.join("bench.redb"), StoreSettings::default())?;
     let channel = Arc::new(AnyChannel::Webhook(WebhookChannel::new(
-        WebhookOptions::new(url),
+        WebhookSettings::new(url),
     )?));
     let settings = PipelineSettings::new(endpoints.org_id, endpoints.topic);
     let pipeline = Pipeline::new(

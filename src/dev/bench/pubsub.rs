@@ -110,7 +110,7 @@ pub async fn run(events: u64, latency: Duration) -> Result<PubSubBenchReport, Be
         ..FaultRequest::default()
     });
     let (config, credentials) = super::earliest_subscription(&fake);
-    let window = config.max_in_flight;
+    let window = config.credit_window;
     let shutdown = CancellationToken::new();
     let mut subscriber = Subscriber::spawn(config, credentials, shutdown.clone())?;
     let acks = subscriber.acks();

@@ -25,12 +25,10 @@ use tokio::time::Instant;
 
 use super::{field_in, percentile, BenchResult};
 use crate::dev::embedded::{loopback_listener, serve_loopback, EmbeddedConnector};
+use crate::events::ROUTING_WINDOW;
 use fake_salesforce::samples;
 use fake_salesforce::topic::NewEvent;
 use fake_salesforce::{FakeConfig, FakeSalesforce};
-
-/// Salesforce's routing window.
-const WINDOW: Duration = Duration::from_secs(60);
 
 /// Longest a phase waits for its routingResults (past the window, everything has an outcome).
 const PHASE_LIMIT: Duration = Duration::from_secs(75);
@@ -177,7 +175,7 @@ impl std::fmt::Display for PhaseReport {
 /// Runs the steady phase, then the burst; returns the printed figures.
 pub async fn run(plan: RoutingBenchPlan) -> BenchResult<String> {
     let fake = FakeSalesforce::start(FakeConfig {
-        routing_window: Some(WINDOW),
+        routing_window: Some(ROUTING_WINDOW),
         ..FakeConfig::default()
     })
     .await?;
@@ -284,7 +282,7 @@ async fn finish_phase(
         report.max_age = report
             .max_age
             .max(Duration::from_millis(u64::try_from(age_ms).unwrap_or(0)));
-        let window_ms = i64::try_from(WINDOW.as_millis()).unwrap_or(i64::MAX);
+        let window_ms = i64::try_from(ROUTING_WINDOW.as_millis()).unwrap_or(i64::MAX);
         if call.status == 202 && age_ms < window_ms {
             report.in_window += 1;
         }

@@ -13,7 +13,7 @@ use axum::Router;
 use byoc_connector::channel::signature::{self, SIGNATURE_TOLERANCE};
 use byoc_connector::channel::{
     deliver_with_retry, Channel, Delivery, DeliveryError, RetryPolicy, WebhookChannel,
-    WebhookOptions,
+    WebhookSettings,
 };
 use byoc_connector::secret::SecretString;
 use bytes::Bytes;
@@ -121,9 +121,9 @@ fn delivery() -> Delivery {
 }
 
 fn signed_channel(url: &str) -> WebhookChannel {
-    let options = WebhookOptions {
+    let options = WebhookSettings {
         secret: Some(SecretString::new(SECRET)),
-        ..WebhookOptions::new(url)
+        ..WebhookSettings::new(url)
     };
     WebhookChannel::new(options).unwrap()
 }
@@ -201,7 +201,7 @@ async fn a_2xx_answer_is_delivered_with_every_header_of_the_contract() {
 #[tokio::test]
 async fn deliveries_without_a_secret_carry_no_signature() {
     let partner = Partner::start(vec![]).await;
-    let channel = WebhookChannel::new(WebhookOptions::new(&partner.url)).unwrap();
+    let channel = WebhookChannel::new(WebhookSettings::new(&partner.url)).unwrap();
     channel.deliver(&delivery()).await.unwrap();
     assert!(partner.received()[0]
         .headers
@@ -333,9 +333,9 @@ async fn a_partner_slower_than_the_request_timeout_is_retryable() {
         ..Answer::status(200)
     }])
     .await;
-    let options = WebhookOptions {
+    let options = WebhookSettings {
         request_timeout: Duration::from_millis(200),
-        ..WebhookOptions::new(&partner.url)
+        ..WebhookSettings::new(&partner.url)
     };
     let channel = WebhookChannel::new(options).unwrap();
 
@@ -352,9 +352,9 @@ async fn errors_and_debug_output_never_show_the_secret_or_the_url_query() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     drop(listener);
-    let options = WebhookOptions {
+    let options = WebhookSettings {
         secret: Some(SecretString::new(SECRET)),
-        ..WebhookOptions::new(format!("http://{address}/hook?token=query-secret"))
+        ..WebhookSettings::new(format!("http://{address}/hook?token=query-secret"))
     };
     let shown_options = format!("{options:?}");
     let channel = WebhookChannel::new(options).unwrap();

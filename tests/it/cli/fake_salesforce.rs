@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use crate::support::*;
 use byoc_connector::pubsub::{
-    EndpointConfig, PubSubCredentials, ReplayStart, StaticCredentials, Subscriber, SubscriberConfig,
+    EndpointSettings, PubSubCredentials, ReplayStart, StaticCredentials, Subscriber,
+    SubscriberSettings,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_util::sync::CancellationToken;
@@ -77,11 +78,11 @@ async fn the_command_prints_its_endpoints_and_publishes_through_the_control_plan
         .unwrap();
     assert_eq!(bad.status(), 400, "a malformed publish body is refused");
 
-    let mut config = SubscriberConfig::new(endpoints["topic"].as_str().unwrap());
-    config.endpoint = EndpointConfig {
+    let mut config = SubscriberSettings::new(endpoints["topic"].as_str().unwrap());
+    config.endpoint = EndpointSettings {
         url: endpoints["pubsub"].as_str().unwrap().to_owned(),
         ca_certificate_pem: Some(std::fs::read_to_string(&cert_path).unwrap()),
-        ..EndpointConfig::default()
+        ..EndpointSettings::default()
     };
     config.start = ReplayStart::Earliest;
     let credentials = StaticCredentials(PubSubCredentials {

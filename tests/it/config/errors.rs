@@ -156,20 +156,20 @@ fn a_plaintext_endpoint_to_a_remote_host_is_refused_even_with_insecure() {
 }
 
 #[test]
-fn zero_in_flight_is_refused_for_the_subscriber_and_the_pipeline() {
+fn a_zero_credit_window_or_conversation_limit_is_refused() {
     let text = minimal_with(&[
-        ("pubsub.max_in_flight", int(0)),
-        ("pipeline.max_in_flight", int(0)),
+        ("pubsub.credit_window", int(0)),
+        ("pipeline.max_concurrent_conversations", int(0)),
     ]);
 
     let error = error_text(&text, &[]);
 
     assert!(
-        error.contains("pubsub.max_in_flight must be between 1 and 100, got 0"),
+        error.contains("pubsub.credit_window must be between 1 and 100, got 0"),
         "{error}"
     );
     assert!(
-        error.contains("pipeline.max_in_flight must be at least 1, got 0"),
+        error.contains("pipeline.max_concurrent_conversations must be at least 1, got 0"),
         "{error}"
     );
 }
@@ -178,7 +178,7 @@ fn zero_in_flight_is_refused_for_the_subscriber_and_the_pipeline() {
 fn every_problem_is_reported_on_its_own_line() {
     let text = minimal_with(&[
         ("pubsub.topic", string("Partner_Event__e")),
-        ("pipeline.max_in_flight", int(0)),
+        ("pipeline.max_concurrent_conversations", int(0)),
         ("store.color", string("blue")),
     ]);
 
@@ -205,11 +205,14 @@ fn a_value_of_the_wrong_type_names_the_expected_type() {
 
 #[test]
 fn a_bad_environment_value_names_the_variable_that_set_it() {
-    let error = error_text(MINIMAL, &[("BYOC__PIPELINE__MAX_IN_FLIGHT", "0")]);
+    let error = error_text(
+        MINIMAL,
+        &[("BYOC__PIPELINE__MAX_CONCURRENT_CONVERSATIONS", "0")],
+    );
 
     assert!(
         error.contains(
-            "pipeline.max_in_flight must be at least 1, got 0 (set by BYOC__PIPELINE__MAX_IN_FLIGHT)"
+            "pipeline.max_concurrent_conversations must be at least 1, got 0 (set by BYOC__PIPELINE__MAX_CONCURRENT_CONVERSATIONS)"
         ),
         "{error}"
     );

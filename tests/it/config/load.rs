@@ -1,5 +1,5 @@
 //! Loading a valid configuration: the example file, defaults, environment overrides and the
-//! conversions into each module's options.
+//! conversions into each module's settings.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,10 +7,13 @@ use std::time::Duration;
 
 use crate::support::config::{env, minimal_with, string, MINIMAL};
 use byoc_connector::auth::AuthConfig;
-use byoc_connector::config::{
-    Config, DeliveryKind, RoutingStrategy, StartPosition, DEFAULT_SERVER_LISTEN,
+use byoc_connector::channel::WebhookSettings;
+use byoc_connector::config::{Config, DeliveryKind, StartPosition, DEFAULT_SERVER_LISTEN};
+use byoc_connector::pubsub::{
+    CorruptedReplayPolicy, ReplayStart, SubscriberSettings, DEFAULT_PUBSUB_ENDPOINT,
 };
-use byoc_connector::pubsub::{CorruptedReplayPolicy, ReplayStart, DEFAULT_PUBSUB_ENDPOINT};
+use byoc_connector::routing::{RoutingSettings, RoutingStrategy};
+use byoc_connector::store::StoreSettings;
 
 #[test]
 fn the_example_configuration_loads_with_the_values_it_documents() {
@@ -44,7 +47,7 @@ fn absent_optional_keys_take_their_documented_defaults() {
     assert_eq!(config.pubsub.event_type_field, "EventType__c");
     assert_eq!(config.pubsub.payload_field, "Payload__c");
     assert_eq!(config.pubsub.start, StartPosition::Latest);
-    assert_eq!(config.pubsub.max_in_flight, 100);
+    assert_eq!(config.pubsub.credit_window, 100);
     assert_eq!(config.pubsub.keepalive_timeout(), Duration::from_secs(300));
     assert_eq!(
         config.pubsub.corrupted_replay_policy,
@@ -59,7 +62,7 @@ fn absent_optional_keys_take_their_documented_defaults() {
     assert_eq!(config.delivery.connect_timeout_ms, 5_000);
     assert_eq!(config.delivery.request_timeout_ms, 30_000);
     assert!(config.channel.address_identifiers.is_none());
-    assert_eq!(config.pipeline.max_in_flight, 64);
+    assert_eq!(config.pipeline.max_concurrent_conversations, 64);
     assert_eq!(config.pipeline.max_watermark_lag, 10_000);
     assert_eq!(config.pipeline.grace(), Duration::from_secs(20));
     assert_eq!(config.store.path, PathBuf::from("byoc-connector.redb"));
@@ -82,7 +85,7 @@ fn environment_overrides_win_over_the_file_and_are_typed() {
     let config = Config::from_toml_str_with_env(
         MINIMAL,
         env(&[
-            ("BYOC__PIPELINE__MAX_IN_FLIGHT", "8"),
+            ("BYOC__PIPELINE__MAX_CONCURRENT_CONVERSATIONS", "8"),
             ("BYOC__PUBSUB__START", "earliest"),
             ("BYOC__DELIVERY__URL", "https://other.example/hook"),
             ("BYOC__DELIVERY__SECRET", "whsec-from-env"),
@@ -98,7 +101,7 @@ fn environment_overrides_win_over_the_file_and_are_typed() {
     )
     .unwrap();
 
-    assert_eq!(config.pipeline.max_in_flight, 8);
+    assert_eq!(config.pipeline.max_concurrent_conversations, 8);
     assert_eq!(config.pubsub.start, StartPosition::Earliest);
     assert_eq!(
         config.delivery.url.as_deref(),
@@ -159,9 +162,9 @@ fn the_environment_alone_can_supply_every_required_key() {
     assert_eq!(config.pubsub.topic, "/event/Env_Event__e");
     assert!(matches!(config.auth, AuthConfig::Static(_)));
     assert_eq!(config.delivery.kind, DeliveryKind::Stdout);
-    assert!(config.delivery.webhook_options().is_none());
+    assert!(Option::<WebhookSettings>::from(&config.delivery).is_none());
     assert_eq!(config.routing.strategy, RoutingStrategy::Reject);
-    assert!(config.routing.webhook_options().is_none());
+    assert!(Option::<WebhookSettings>::from(&config.routing).is_none());
 }
 
 #[test]
@@ -198,7 +201,7 @@ fn every_auth_kind_decodes_to_its_own_variant() {
 }
 
 #[test]
-fn the_pubsub_section_builds_the_subscriber_configuration() {
+fn the_pubsub_section_builds_the_subscriber_settings() {
     let dir = scratch_dir("ca");
     let ca_file = dir.join("ca.pem");
     std::fs::write(
@@ -213,15 +216,13 @@ fn the_pubsub_section_builds_the_subscriber_configuration() {
             "pubsub.ca_certificate_file",
             string(ca_file.to_str().unwrap()),
         ),
-        ("pubsub.max_in_flight", crate::support::config::int(25)),
+        ("pubsub.credit_window", crate::support::config::int(25)),
         ("pubsub.corrupted_replay_policy", string("fail")),
         ("pubsub.start", string("earliest")),
     ]);
     let config = Config::from_toml_str(&text).unwrap();
 
-    let subscriber = config
-        .pubsub
-        .subscriber_config(config.pubsub.replay_start());
+    let subscriber = SubscriberSettings::from(&config.pubsub);
 
     assert_eq!(subscriber.start, ReplayStart::Earliest);
     assert_eq!(subscriber.endpoint.url, "http://127.0.0.1:7443");
@@ -233,7 +234,7 @@ fn the_pubsub_section_builds_the_subscriber_configuration() {
         .unwrap()
         .contains("BEGIN CERTIFICATE"));
     assert_eq!(subscriber.topic, "/event/Partner_Event__e");
-    assert_eq!(subscriber.max_in_flight, 25);
+    assert_eq!(subscriber.credit_window, 25);
     assert_eq!(
         subscriber.corrupted_replay_policy,
         CorruptedReplayPolicy::Fail
@@ -242,7 +243,7 @@ fn the_pubsub_section_builds_the_subscriber_configuration() {
 }
 
 #[test]
-fn delivery_store_and_routing_sections_build_their_module_options() {
+fn delivery_store_and_routing_sections_build_their_module_settings() {
     let text = minimal_with(&[
         ("delivery.secret", string("whsec")),
         (
@@ -261,19 +262,62 @@ fn delivery_store_and_routing_sections_build_their_module_options() {
     ]);
     let config = Config::from_toml_str(&text).unwrap();
 
-    let webhook = config.delivery.webhook_options().unwrap();
+    let webhook = Option::<WebhookSettings>::from(&config.delivery).unwrap();
     assert_eq!(webhook.url, "https://partner.example/byoc/events");
     assert_eq!(webhook.secret.unwrap().expose(), "whsec");
     assert_eq!(webhook.connect_timeout, Duration::from_millis(1_500));
     assert_eq!(webhook.request_timeout, Duration::from_secs(30));
 
-    let store = config.store.store_options();
+    let store = StoreSettings::from(&config.store);
     assert_eq!(store.ack_batch_max_acks, 10);
     assert_eq!(store.dedup_max_age, Duration::from_secs(3_600));
 
-    let routing = config.routing.webhook_options().unwrap();
+    let routing = Option::<WebhookSettings>::from(&config.routing).unwrap();
     assert_eq!(routing.url, "https://partner.example/byoc/routing");
     assert_eq!(routing.request_timeout, Duration::from_secs(10));
+}
+
+#[test]
+fn the_pipeline_and_routing_settings_gather_their_keys_from_every_section() {
+    let text = minimal_with(&[
+        ("pubsub.event_type_field", string("Kind__c")),
+        (
+            "pipeline.max_watermark_lag",
+            crate::support::config::int(500),
+        ),
+        ("pipeline.grace_secs", crate::support::config::int(7)),
+        (
+            "channel.address_identifiers",
+            Some(toml::Value::Array(vec![toml::Value::String(
+                "+15550100".to_owned(),
+            )])),
+        ),
+        ("routing.strategy", string("salesforce")),
+        ("routing.window_secs", crate::support::config::int(30)),
+        (
+            "routing.decision_timeout_secs",
+            crate::support::config::int(20),
+        ),
+        ("interaction.base_url", string("http://127.0.0.1:8443")),
+        ("interaction.insecure", Some(toml::Value::Boolean(true))),
+    ]);
+    let config = Config::from_toml_str(&text).unwrap();
+
+    let pipeline = config.pipeline_settings("00D000000000001");
+    assert_eq!(pipeline.org_id, "00D000000000001");
+    assert_eq!(pipeline.topic, "/event/Partner_Event__e");
+    assert_eq!(pipeline.field_names.event_type, "Kind__c");
+    assert_eq!(pipeline.field_names.payload, "Payload__c");
+    assert_eq!(pipeline.max_watermark_lag, 500);
+    assert_eq!(pipeline.grace, Duration::from_secs(7));
+    let channels = pipeline.channel_filter.unwrap();
+    assert!(channels.contains("+15550100") && channels.len() == 1);
+
+    let routing = RoutingSettings::from(&config);
+    assert_eq!(routing.strategy, RoutingStrategy::Salesforce);
+    assert_eq!(routing.window, Duration::from_secs(30));
+    assert_eq!(routing.decision_timeout, Duration::from_secs(20));
+    assert!(routing.insecure);
 }
 
 /// A fresh directory under the system temp dir for one test.

@@ -1,7 +1,7 @@
 //! Issue 3, test 4: every fixture, published through the fake Pub/Sub server and received by
 //! the subscriber, decodes to the same event as when its JSON is decoded directly.
 
-use crate::support::{next_event, start_fake, static_credentials, subscriber_config};
+use crate::support::{next_event, start_fake, static_credentials, subscriber_settings};
 use byoc_connector::events::{decode_event, EventContext, FieldNames};
 use byoc_connector::pubsub::{ReplayStart, Subscriber};
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
@@ -23,7 +23,7 @@ async fn every_fixture_decodes_the_same_after_a_trip_through_pubsub() {
         })
         .collect();
     fake.publish(&events).unwrap();
-    let mut config = subscriber_config(&fake);
+    let mut config = subscriber_settings(&fake);
     config.start = ReplayStart::Earliest;
     let shutdown = CancellationToken::new();
     let mut subscriber =

@@ -10,7 +10,7 @@ use crate::support::pipeline::*;
 use crate::support::start_fake;
 use axum::http::StatusCode;
 use byoc_connector::pubsub::ReplayStart;
-use byoc_connector::store::{Store, StoreOptions};
+use byoc_connector::store::{Store, StoreSettings};
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
 use fake_salesforce::FakeSalesforce;
 
@@ -71,7 +71,7 @@ async fn a_keepalive_does_not_move_the_checkpoint_while_an_event_is_in_flight() 
     )
     .await;
     // Longer than the writer's batch delay, so a checkpoint taken from a keepalive would be stored.
-    tokio::time::sleep(StoreOptions::default().ack_batch_max_delay * 4).await;
+    tokio::time::sleep(StoreSettings::default().ack_batch_max_delay * 4).await;
     assert_eq!(
         stored_checkpoint(&pipeline.store, &fake),
         None,
@@ -142,7 +142,7 @@ async fn the_store_file_is_free_as_soon_as_the_pipeline_has_stopped() {
     drop(store);
     let stopper = partner.cancel_after(50, shutdown.clone());
     pipeline.run(shutdown).await.unwrap();
-    let reopened = Store::open(&store_path, StoreOptions::default());
+    let reopened = Store::open(&store_path, StoreSettings::default());
     let reopened = match reopened {
         Ok(store) => store,
         Err(error) => panic!("the stopped pipeline still holds its store: {error}"),

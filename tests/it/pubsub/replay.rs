@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 async fn restart_from_a_stored_replay_id_delivers_exactly_the_events_after_it() {
     let fake = start_fake(true, PubSubFakeConfig::default()).await;
     let replay_ids = fake.publish(&numbered_events(0, 50)).unwrap();
-    let mut config = subscriber_config(&fake);
+    let mut config = subscriber_settings(&fake);
     config.start = ReplayStart::After(ReplayId::from_u64(replay_ids[19]));
     let shutdown = CancellationToken::new();
     let mut subscriber =
@@ -52,7 +52,7 @@ async fn restart_from_a_stored_replay_id_delivers_exactly_the_events_after_it() 
 async fn latest_start_delivers_only_events_published_after_subscribing() {
     let fake = start_fake(false, PubSubFakeConfig::default()).await;
     fake.publish(&numbered_events(0, 5)).unwrap();
-    let config = subscriber_config(&fake);
+    let config = subscriber_settings(&fake);
     let shutdown = CancellationToken::new();
     let mut subscriber =
         Subscriber::spawn(config, static_credentials(&fake), shutdown.clone()).unwrap();
@@ -86,7 +86,7 @@ async fn subscribe_after_expired_position(
         expire_through: Some(replay_ids[9]),
         ..FaultRequest::default()
     });
-    let mut config = subscriber_config(&fake);
+    let mut config = subscriber_settings(&fake);
     config.start = ReplayStart::After(ReplayId::from_u64(replay_ids[4]));
     config.corrupted_replay_policy = policy;
     let shutdown = CancellationToken::new();

@@ -27,7 +27,7 @@ async fn a_keepalive_reports_the_latest_replay_id_and_it_advances() {
     let replay_ids = fake.publish(&numbered_events(0, 5)).unwrap();
     let shutdown = CancellationToken::new();
     let mut subscriber = Subscriber::spawn(
-        subscriber_config(&fake),
+        subscriber_settings(&fake),
         static_credentials(&fake),
         shutdown.clone(),
     )
@@ -60,7 +60,7 @@ async fn a_keepalive_reports_the_latest_replay_id_and_it_advances() {
 async fn a_stalled_stream_is_detected_by_the_watchdog_and_subscribed_again() {
     let fake = start_fake(false, PubSubFakeConfig::default()).await;
     let shutdown = CancellationToken::new();
-    let mut config = subscriber_config(&fake);
+    let mut config = subscriber_settings(&fake);
     config.keepalive_timeout = Duration::from_secs(300);
     let (observer, reconnects) = recording_reconnects();
     config.on_reconnect = observer;
@@ -114,11 +114,11 @@ async fn unavailable_mid_stream_resubscribes_losing_nothing_and_redelivering_onl
         unavailable_after_events: Some(300),
         ..FaultRequest::default()
     });
-    let mut config = subscriber_config(&fake);
+    let mut config = subscriber_settings(&fake);
     config.start = ReplayStart::Earliest;
     let (observer, reconnects) = recording_reconnects();
     config.on_reconnect = observer;
-    let window = config.max_in_flight as usize;
+    let window = config.credit_window as usize;
     let shutdown = CancellationToken::new();
     let mut subscriber =
         Subscriber::spawn(config, static_credentials(&fake), shutdown.clone()).unwrap();
@@ -176,7 +176,7 @@ async fn resource_exhausted_is_retried_with_backoff() {
         resource_exhausted_calls: Some(3),
         ..FaultRequest::default()
     });
-    let mut config = subscriber_config(&fake);
+    let mut config = subscriber_settings(&fake);
     config.start = ReplayStart::Earliest;
     let shutdown = CancellationToken::new();
     let mut subscriber =
@@ -194,7 +194,7 @@ async fn an_expired_token_mid_stream_is_refreshed_and_the_stream_resumes() {
     let fake = start_fake(true, PubSubFakeConfig::default()).await;
     let credentials = RefreshingCredentials::new(&fake, Duration::from_secs(3600));
     fake.publish(&numbered_events(0, 100)).unwrap();
-    let mut config = subscriber_config(&fake);
+    let mut config = subscriber_settings(&fake);
     config.start = ReplayStart::Earliest;
     let (observer, reconnects) = recording_reconnects();
     config.on_reconnect = observer;
@@ -245,7 +245,7 @@ async fn events_after_a_schema_change_decode_with_their_own_new_schema() {
     }
     let fake = start_fake(false, PubSubFakeConfig::default()).await;
     fake.publish(&numbered_events(0, 3)).unwrap();
-    let mut config = subscriber_config(&fake);
+    let mut config = subscriber_settings(&fake);
     config.start = ReplayStart::Earliest;
     let shutdown = CancellationToken::new();
     let mut subscriber =

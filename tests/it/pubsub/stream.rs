@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 async fn ten_thousand_events_arrive_in_order(tls: bool) {
     let fake = start_fake(tls, PubSubFakeConfig::default()).await;
     let replay_ids = fake.publish(&numbered_events(0, 10_000)).unwrap();
-    let mut config = subscriber_config(&fake);
+    let mut config = subscriber_settings(&fake);
     config.start = ReplayStart::Earliest;
     let shutdown = CancellationToken::new();
     let mut subscriber =
@@ -70,9 +70,9 @@ async fn credit_is_topped_up_before_the_window_drains(tls: bool, max_in_flight: 
         ..FaultRequest::default()
     });
     fake.publish(&numbered_events(0, 2_000)).unwrap();
-    let mut config = subscriber_config(&fake);
+    let mut config = subscriber_settings(&fake);
     config.start = ReplayStart::Earliest;
-    config.max_in_flight = max_in_flight;
+    config.credit_window = max_in_flight;
     let shutdown = CancellationToken::new();
     let mut subscriber =
         Subscriber::spawn(config, static_credentials(&fake), shutdown.clone()).unwrap();

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::Code;
 
 fn raw_client(fake: &fake_salesforce::FakeSalesforce) -> RawClient<tonic::transport::Channel> {
-    RawClient::new(connect_lazy(&subscriber_config(fake).endpoint).unwrap())
+    RawClient::new(connect_lazy(&subscriber_settings(fake).endpoint).unwrap())
 }
 
 #[tokio::test]
@@ -62,7 +62,7 @@ async fn a_wrong_token_is_refused_and_a_successful_response_carries_an_rpc_id() 
     let mut credentials = static_credentials(&fake);
     credentials.0.access_token = "00DFAKE!not-issued".into();
     let client = PubSubClient::new(
-        connect_lazy(&subscriber_config(&fake).endpoint).unwrap(),
+        connect_lazy(&subscriber_settings(&fake).endpoint).unwrap(),
         credentials,
     );
     match client.get_topic(&fake.endpoints().topic).await {
@@ -70,7 +70,7 @@ async fn a_wrong_token_is_refused_and_a_successful_response_carries_an_rpc_id() 
         other => panic!("expected unauthenticated, got {other:?}"),
     }
     let client = PubSubClient::new(
-        connect_lazy(&subscriber_config(&fake).endpoint).unwrap(),
+        connect_lazy(&subscriber_settings(&fake).endpoint).unwrap(),
         static_credentials(&fake),
     );
     let topic = client.get_topic(&fake.endpoints().topic).await.unwrap();
@@ -99,7 +99,7 @@ async fn a_wrong_token_is_refused_and_a_successful_response_carries_an_rpc_id() 
 async fn every_rpc_carries_a_fresh_client_trace_id() {
     let fake = start_fake(true, PubSubFakeConfig::default()).await;
     fake.publish(&numbered_events(0, 1)).unwrap();
-    let mut config = subscriber_config(&fake);
+    let mut config = subscriber_settings(&fake);
     config.start = byoc_connector::pubsub::ReplayStart::Earliest;
     let shutdown = CancellationToken::new();
     let mut subscriber =
@@ -242,7 +242,7 @@ async fn a_later_request_naming_another_topic_is_invalid_and_custom_needs_an_id(
 async fn getschema_with_a_blank_id_is_invalid_and_publish_rejects_oversized_events() {
     let fake = start_fake(false, PubSubFakeConfig::default()).await;
     let client = PubSubClient::new(
-        connect_lazy(&subscriber_config(&fake).endpoint).unwrap(),
+        connect_lazy(&subscriber_settings(&fake).endpoint).unwrap(),
         static_credentials(&fake),
     );
     match client.get_schema("").await {

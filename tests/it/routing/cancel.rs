@@ -5,11 +5,10 @@
 use std::time::Duration;
 
 use crate::support::routing::*;
+use byoc_connector::events::ROUTING_WINDOW as WINDOW;
+use byoc_connector::routing::DEFAULT_DECISION_TIMEOUT as DECISION_TIMEOUT;
 use byoc_connector::routing::{RequestStatus, RoutingStrategy};
 use serde_json::json;
-
-const WINDOW: Duration = Duration::from_secs(60);
-const DECISION_TIMEOUT: Duration = Duration::from_secs(45);
 
 #[tokio::test]
 async fn a_failed_routing_result_entry_cancels_the_pending_request_and_nothing_is_posted() {

@@ -1,15 +1,14 @@
 //! 200 routing requests at once: every one is answered exactly once, before its deadline.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use crate::support::routing::*;
+use byoc_connector::events::ROUTING_WINDOW as WINDOW;
 use byoc_connector::routing::RoutingStrategy;
+use byoc_connector::routing::DEFAULT_DECISION_TIMEOUT as DECISION_TIMEOUT;
 use futures::future::join_all;
 use serde_json::json;
 
-const WINDOW: Duration = Duration::from_secs(60);
-const DECISION_TIMEOUT: Duration = Duration::from_secs(45);
 const REQUESTS: usize = 200;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,12 +5,11 @@ use std::time::Duration;
 
 use crate::support::routing::*;
 use byoc_connector::channel::signature;
+use byoc_connector::events::ROUTING_WINDOW as WINDOW;
+use byoc_connector::routing::DEFAULT_DECISION_TIMEOUT as DECISION_TIMEOUT;
 use byoc_connector::routing::{RequestStatus, RoutingStrategy};
 use byoc_connector::secret::SecretString;
 use serde_json::json;
-
-const WINDOW: Duration = Duration::from_secs(60);
-const DECISION_TIMEOUT: Duration = Duration::from_secs(45);
 
 #[tokio::test]
 async fn partner_decision_in_its_answer_is_posted_with_the_work_item_routing_type_and_headers() {

@@ -7,13 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support::routing::*;
+use byoc_connector::events::ROUTING_WINDOW as WINDOW;
+use byoc_connector::routing::DEFAULT_DECISION_TIMEOUT as DECISION_TIMEOUT;
 use byoc_connector::routing::{RequestStatus, RoutingEngine, RoutingSettings, RoutingStrategy};
 use fake_salesforce::interaction_service::InteractionFault;
 use serde_json::json;
 use tokio::runtime::Runtime;
-
-const WINDOW: Duration = Duration::from_secs(60);
-const DECISION_TIMEOUT: Duration = Duration::from_secs(45);
 
 /// A runtime standing for the first connector process.
 fn doomed_runtime() -> Runtime {

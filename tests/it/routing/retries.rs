@@ -5,12 +5,11 @@
 use std::time::Duration;
 
 use crate::support::routing::*;
+use byoc_connector::events::ROUTING_WINDOW as WINDOW;
+use byoc_connector::routing::DEFAULT_DECISION_TIMEOUT as DECISION_TIMEOUT;
 use byoc_connector::routing::{RequestStatus, RoutingStrategy};
 use fake_salesforce::interaction_service::InteractionFault;
 use serde_json::json;
-
-const WINDOW: Duration = Duration::from_secs(60);
-const DECISION_TIMEOUT: Duration = Duration::from_secs(45);
 
 #[tokio::test]
 async fn rate_limited_then_failing_interaction_service_is_retried_and_the_result_lands_before_the_deadline(

@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use crate::support::routing::*;
+use byoc_connector::events::ROUTING_WINDOW as WINDOW;
 use byoc_connector::interaction::{AgentWorkRequest, Capacity};
+use byoc_connector::routing::DEFAULT_DECISION_TIMEOUT as DECISION_TIMEOUT;
 use byoc_connector::routing::{RoutingSettings, RoutingStrategy, REJECT_MESSAGE};
 use serde_json::{json, Value};
 
-const WINDOW: Duration = Duration::from_secs(60);
-const DECISION_TIMEOUT: Duration = Duration::from_secs(45);
 const QUEUE_ID: &str = "00G5g000001abcd";
 const FLOW_ID: &str = "300SG00000jJder";
 const REP_ID: &str = "0055g00000ABCDE";

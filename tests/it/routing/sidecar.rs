@@ -5,11 +5,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::support::routing::*;
+use byoc_connector::events::ROUTING_WINDOW as WINDOW;
+use byoc_connector::routing::DEFAULT_DECISION_TIMEOUT as DECISION_TIMEOUT;
 use byoc_connector::routing::{RequestStatus, RoutingStrategy};
 use serde_json::json;
-
-const WINDOW: Duration = Duration::from_secs(60);
-const DECISION_TIMEOUT: Duration = Duration::from_secs(45);
 
 #[tokio::test]
 async fn a_decision_through_the_sidecar_is_posted_and_a_second_one_conflicts() {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use byoc_connector::store::{
-    AckBatch, NewDeadLetter, Store, StoreError, StoreOptions, STORE_SCHEMA_VERSION,
+    AckBatch, NewDeadLetter, Store, StoreError, StoreSettings, STORE_SCHEMA_VERSION,
 };
 
 const ORG: &str = "00Dxx0000001gEREAY";
@@ -57,7 +57,7 @@ fn a_missing_store_file_is_created_with_its_directory() {
     let directory = TestDirectory::new();
     let path = directory.store_path();
     assert!(!path.exists());
-    let store = Store::open(&path, StoreOptions::default()).unwrap();
+    let store = Store::open(&path, StoreSettings::default()).unwrap();
     assert!(path.exists());
     assert_eq!(store.load_checkpoint(ORG, TOPIC).unwrap(), None);
     assert_eq!(store.count_dead_letters().unwrap(), 0);
@@ -69,13 +69,13 @@ fn checkpoints_round_trip_per_org_and_topic_and_survive_reopening() {
     let directory = TestDirectory::new();
     let path = directory.store_path();
     {
-        let store = Store::open(&path, StoreOptions::default()).unwrap();
+        let store = Store::open(&path, StoreSettings::default()).unwrap();
         let mut batch = AckBatch::new();
         batch.advance_checkpoint(ORG, TOPIC, replay_id(7));
         batch.advance_checkpoint(ORG, "/event/Other__e", replay_id(3));
         store.commit_ack_batch(&batch, SystemTime::now()).unwrap();
     }
-    let store = Store::open(&path, StoreOptions::default()).unwrap();
+    let store = Store::open(&path, StoreSettings::default()).unwrap();
     assert_eq!(
         store.load_checkpoint(ORG, TOPIC).unwrap(),
         Some(replay_id(7))
@@ -93,7 +93,7 @@ fn checkpoints_round_trip_per_org_and_topic_and_survive_reopening() {
 #[test]
 fn a_checkpoint_moves_forward_by_big_endian_order() {
     let directory = TestDirectory::new();
-    let store = Store::open(directory.store_path(), StoreOptions::default()).unwrap();
+    let store = Store::open(directory.store_path(), StoreSettings::default()).unwrap();
     // 0x00ff < 0x0100: byte order and numeric order agree for equal lengths.
     for value in [0x00ff_u64, 0x0100, 0x01_0000_0000] {
         store
@@ -114,7 +114,7 @@ fn a_checkpoint_moves_forward_by_big_endian_order() {
 )]
 fn a_checkpoint_never_moves_backwards() {
     let directory = TestDirectory::new();
-    let store = Store::open(directory.store_path(), StoreOptions::default()).unwrap();
+    let store = Store::open(directory.store_path(), StoreSettings::default()).unwrap();
     store
         .commit_ack_batch(&batch_advancing_to(10), SystemTime::now())
         .unwrap();
@@ -130,9 +130,9 @@ fn a_checkpoint_never_moves_backwards() {
 #[test]
 fn completed_keys_beyond_the_count_bound_are_pruned_oldest_first() {
     let directory = TestDirectory::new();
-    let options = StoreOptions {
+    let options = StoreSettings {
         dedup_max_keys: 3,
-        ..StoreOptions::default()
+        ..StoreSettings::default()
     };
     let store = Store::open(directory.store_path(), options).unwrap();
     let start = SystemTime::now();
@@ -153,9 +153,9 @@ fn completed_keys_beyond_the_count_bound_are_pruned_oldest_first() {
 #[test]
 fn completed_keys_older_than_the_age_bound_are_pruned() {
     let directory = TestDirectory::new();
-    let options = StoreOptions {
+    let options = StoreSettings {
         dedup_max_age: Duration::from_secs(60),
-        ..StoreOptions::default()
+        ..StoreSettings::default()
     };
     let store = Store::open(directory.store_path(), options).unwrap();
     let start = SystemTime::now();
@@ -189,10 +189,10 @@ fn dead_letters_keep_raw_bytes_exactly() {
     };
     let recorded_at = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
     let id = {
-        let store = Store::open(&path, StoreOptions::default()).unwrap();
+        let store = Store::open(&path, StoreSettings::default()).unwrap();
         store.record_dead_letter(&letter, recorded_at).unwrap()
     };
-    let store = Store::open(&path, StoreOptions::default()).unwrap();
+    let store = Store::open(&path, StoreSettings::default()).unwrap();
     let stored = store.get_dead_letter(id).unwrap().unwrap();
     assert_eq!(stored.raw, every_byte);
     assert_eq!(stored.replay_id, replay_id(42));
@@ -207,7 +207,7 @@ fn dead_letters_keep_raw_bytes_exactly() {
 #[test]
 fn re_recording_a_replay_id_bumps_attempts_and_last_attempt_time() {
     let directory = TestDirectory::new();
-    let store = Store::open(directory.store_path(), StoreOptions::default()).unwrap();
+    let store = Store::open(directory.store_path(), StoreSettings::default()).unwrap();
     let first = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
     let second = first + Duration::from_secs(60);
     let id = store
@@ -228,7 +228,7 @@ fn re_recording_a_replay_id_bumps_attempts_and_last_attempt_time() {
 #[test]
 fn dead_letters_are_listed_in_pages_removed_and_their_ids_never_reused() {
     let directory = TestDirectory::new();
-    let store = Store::open(directory.store_path(), StoreOptions::default()).unwrap();
+    let store = Store::open(directory.store_path(), StoreSettings::default()).unwrap();
     let now = SystemTime::now();
     let ids: Vec<u64> = (1..=5)
         .map(|replay| {
@@ -267,7 +267,7 @@ fn pending_routing_records_round_trip_and_survive_reopening() {
     let directory = TestDirectory::new();
     let path = directory.store_path();
     {
-        let store = Store::open(&path, StoreOptions::default()).unwrap();
+        let store = Store::open(&path, StoreSettings::default()).unwrap();
         store
             .put_pending_routing("evt-2", br#"{"state":"waiting"}"#)
             .unwrap();
@@ -276,7 +276,7 @@ fn pending_routing_records_round_trip_and_survive_reopening() {
             .put_pending_routing("evt-2", br#"{"state":"posting"}"#)
             .unwrap();
     }
-    let store = Store::open(&path, StoreOptions::default()).unwrap();
+    let store = Store::open(&path, StoreSettings::default()).unwrap();
     assert_eq!(
         store.get_pending_routing("evt-2").unwrap().as_deref(),
         Some(&br#"{"state":"posting"}"#[..])
@@ -292,7 +292,7 @@ fn pending_routing_records_round_trip_and_survive_reopening() {
 #[test]
 fn inserting_a_pending_routing_record_if_absent_never_overwrites() {
     let directory = TestDirectory::new();
-    let store = Store::open(directory.store_path(), StoreOptions::default()).unwrap();
+    let store = Store::open(directory.store_path(), StoreSettings::default()).unwrap();
     assert!(store
         .insert_pending_routing_if_absent("evt", b"first")
         .unwrap());
@@ -309,7 +309,7 @@ fn inserting_a_pending_routing_record_if_absent_never_overwrites() {
 fn opening_a_store_written_by_a_newer_schema_fails_naming_both_versions_and_the_path() {
     let directory = TestDirectory::new();
     let path = directory.store_path();
-    drop(Store::open(&path, StoreOptions::default()).unwrap());
+    drop(Store::open(&path, StoreSettings::default()).unwrap());
     let newer = STORE_SCHEMA_VERSION + 1;
     {
         // Written with redb directly, as a newer build would: the `meta` table's version.
@@ -323,7 +323,7 @@ fn opening_a_store_written_by_a_newer_schema_fails_naming_both_versions_and_the_
             .unwrap();
         transaction.commit().unwrap();
     }
-    let error = Store::open(&path, StoreOptions::default()).unwrap_err();
+    let error = Store::open(&path, StoreSettings::default()).unwrap_err();
     assert!(
         matches!(error, StoreError::NewerSchema { found, supported, .. }
             if found == newer && supported == STORE_SCHEMA_VERSION),
@@ -354,7 +354,7 @@ fn opening_an_existing_store_for_maintenance_never_creates_one() {
 fn a_store_in_use_by_a_connector_is_refused_for_maintenance() {
     let directory = TestDirectory::new();
     let path = directory.store_path();
-    let _running = Store::open(&path, StoreOptions::default()).unwrap();
+    let _running = Store::open(&path, StoreSettings::default()).unwrap();
     let error = Store::open_existing(&path).unwrap_err();
     assert!(matches!(error, StoreError::Locked { .. }), "{error:?}");
     assert!(error.to_string().contains("in use"), "{error}");

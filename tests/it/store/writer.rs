@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use byoc_connector::store::{CheckpointWriter, Store, StoreError, StoreOptions};
+use byoc_connector::store::{CheckpointWriter, Store, StoreError, StoreSettings};
 
 const ORG: &str = "00Dxx0000001gEREAY";
 const TOPIC: &str = "/event/Byoc_Outbound__e";
@@ -33,10 +33,10 @@ impl Drop for TestDirectory {
 }
 
 fn open(path: &Path, max_acks: usize, max_delay: Duration) -> Store {
-    let options = StoreOptions {
+    let options = StoreSettings {
         ack_batch_max_acks: max_acks,
         ack_batch_max_delay: max_delay,
-        ..StoreOptions::default()
+        ..StoreSettings::default()
     };
     Store::open(path, options).unwrap()
 }
@@ -125,7 +125,7 @@ async fn flush_is_a_durable_barrier() {
     // A copy of the file taken right now is what a crash would leave on disk.
     let copy = path.with_file_name("crashed-copy.redb");
     std::fs::copy(&path, &copy).unwrap();
-    let reopened = Store::open(&copy, StoreOptions::default()).unwrap();
+    let reopened = Store::open(&copy, StoreSettings::default()).unwrap();
     assert!(reopened.is_completed("delivered-1").unwrap());
     assert!(reopened.is_completed("delivered-2").unwrap());
     assert_eq!(
@@ -163,6 +163,6 @@ async fn close_commits_what_is_pending_and_releases_the_file() {
 
     drop(other_handle);
     drop(store);
-    let reopened = Store::open(&path, StoreOptions::default()).unwrap();
+    let reopened = Store::open(&path, StoreSettings::default()).unwrap();
     assert!(reopened.is_completed("last").unwrap());
 }

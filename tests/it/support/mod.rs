@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use byoc_connector::pubsub::{
-    CredentialError, CredentialSource, EndpointConfig, PubSubCredentials, ReceivedEvent,
-    ReconnectObserver, ReconnectReason, StaticCredentials, Subscriber, SubscriberConfig,
-    SubscriberItem,
+    CredentialError, CredentialSource, EndpointSettings, PubSubCredentials, ReceivedEvent,
+    ReconnectObserver, ReconnectReason, StaticCredentials, Subscriber, SubscriberItem,
+    SubscriberSettings,
 };
 use byoc_connector::secret::SecretString;
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
@@ -38,15 +38,15 @@ pub async fn start_fake(tls: bool, pubsub: PubSubFakeConfig) -> FakeSalesforce {
     .expect("fake salesforce starts")
 }
 
-/// A subscriber config for `fake`, trusting its certificate, with fast reconnects.
-pub fn subscriber_config(fake: &FakeSalesforce) -> SubscriberConfig {
+/// Subscriber settings for `fake`, trusting its certificate, with fast reconnects.
+pub fn subscriber_settings(fake: &FakeSalesforce) -> SubscriberSettings {
     let endpoints = fake.endpoints();
-    let mut config = SubscriberConfig::new(endpoints.topic.clone());
-    config.endpoint = EndpointConfig {
+    let mut config = SubscriberSettings::new(endpoints.topic.clone());
+    config.endpoint = EndpointSettings {
         url: endpoints.pubsub.clone(),
         insecure: !endpoints.tls,
         ca_certificate_pem: fake.certificate_pem().map(str::to_owned),
-        ..EndpointConfig::default()
+        ..EndpointSettings::default()
     };
     config.min_backoff = Duration::from_millis(10);
     config.max_backoff = Duration::from_millis(200);

@@ -13,11 +13,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use byoc_connector::channel::{AnyChannel, WebhookChannel, WebhookOptions};
+use byoc_connector::channel::{AnyChannel, WebhookChannel, WebhookSettings};
 use byoc_connector::pipeline::{Pipeline, PipelineSettings, PipelineStats};
 use byoc_connector::pubsub::{AckHandle, ReplayStart, Subscriber};
 use byoc_connector::secret::SecretString;
-use byoc_connector::store::{CheckpointWriter, Store, StoreOptions};
+use byoc_connector::store::{CheckpointWriter, Store, StoreSettings};
 use fake_salesforce::topic::NewEvent;
 use fake_salesforce::FakeSalesforce;
 use tokio_util::sync::CancellationToken;
@@ -246,10 +246,10 @@ pub fn assemble_pipeline(
     start: Option<ReplayStart>,
     tweak: impl FnOnce(&mut PipelineSettings),
 ) -> AssembledPipeline {
-    let store = Store::open(store_path, StoreOptions::default()).unwrap();
+    let store = Store::open(store_path, StoreSettings::default()).unwrap();
     let topic = fake.endpoints().topic.clone();
     let org_id = fake.endpoints().org_id.clone();
-    let mut config = crate::support::subscriber_config(fake);
+    let mut config = crate::support::subscriber_settings(fake);
     config.start = match (start, store.load_checkpoint(&org_id, &topic).unwrap()) {
         (Some(start), _) => start,
         (None, Some(replay_id)) => {
@@ -265,7 +265,7 @@ pub fn assemble_pipeline(
     )
     .unwrap();
     let acks = subscriber.acks();
-    let mut options = WebhookOptions::new(partner_url);
+    let mut options = WebhookSettings::new(partner_url);
     options.secret = secret.map(SecretString::new);
     let channel = Arc::new(AnyChannel::Webhook(WebhookChannel::new(options).unwrap()));
     let mut settings = PipelineSettings::new(org_id, topic);

@@ -10,7 +10,7 @@ use byoc_connector::auth::{
 };
 use byoc_connector::interaction::{
     AgentWorkRequest, AgentWorkRoutingContext, AgentWorkStatus, Capabilities, CapabilitiesRequest,
-    Capacity, ChannelCapability, ClientOptions, DeleteRouteRequest, FlowRouting, Interaction,
+    Capacity, ChannelCapability, ClientSettings, DeleteRouteRequest, FlowRouting, Interaction,
     InteractionClient, InteractionRequest, MessagingSessionRequest, OperationBy,
     PatchAgentWorkRequest, PostRouteRequest, RoutingInfo, RoutingOutcome, RoutingResultRequest,
     RoutingType, SessionOperation, WorkContextType,
@@ -117,9 +117,9 @@ impl Salesforce {
 
     /// An Interaction Service client for this fake.
     pub fn client(&self, provider: TokenProvider) -> InteractionClient {
-        let options = ClientOptions {
+        let options = ClientSettings {
             insecure: true,
-            ..ClientOptions::default()
+            ..ClientSettings::default()
         };
         InteractionClient::new(&self.base_url, CHANNEL_DEFINITION, provider, options).unwrap()
     }

@@ -20,13 +20,13 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::Router;
 use byoc_connector::auth::{AuthConfig, StaticConfig, TokenProvider};
-use byoc_connector::channel::{WebhookChannel, WebhookOptions};
-use byoc_connector::interaction::{ClientOptions, InteractionClient};
+use byoc_connector::channel::{WebhookChannel, WebhookSettings};
+use byoc_connector::interaction::{ClientSettings, InteractionClient};
 use byoc_connector::routing::{
     Clock, RoutingDeps, RoutingEngine, RoutingSettings, RoutingStrategy, SystemClock,
 };
 use byoc_connector::secret::SecretString;
-use byoc_connector::store::{Store, StoreOptions};
+use byoc_connector::store::{Store, StoreSettings};
 use fake_salesforce::interaction_service::{self, InteractionFake, RecordedCall};
 use fake_salesforce::soql::{self, SoqlFake};
 use fake_salesforce::tokens::TokenRegistry;
@@ -125,9 +125,9 @@ impl Salesforce {
 
     /// A fresh Interaction Service client (its own connection pool).
     pub fn client(&self) -> InteractionClient {
-        let options = ClientOptions {
+        let options = ClientSettings {
             insecure: true,
-            ..ClientOptions::default()
+            ..ClientSettings::default()
         };
         InteractionClient::new(
             &self.base_url,
@@ -274,7 +274,7 @@ impl Partner {
 
     /// A signed webhook channel to it.
     pub fn channel(&self) -> WebhookChannel {
-        let mut options = WebhookOptions::new(self.url.clone());
+        let mut options = WebhookSettings::new(self.url.clone());
         options.secret = Some(SecretString::new(PARTNER_SECRET));
         WebhookChannel::new(options).unwrap()
     }
@@ -324,12 +324,12 @@ impl TempStore {
     pub async fn open(&self) -> Store {
         let max_attempts = 200;
         for _ in 0..max_attempts {
-            match Store::open(&self.path, StoreOptions::default()) {
+            match Store::open(&self.path, StoreSettings::default()) {
                 Ok(store) => return store,
                 Err(_) => tokio::time::sleep(POLL_INTERVAL).await,
             }
         }
-        Store::open(&self.path, StoreOptions::default()).unwrap()
+        Store::open(&self.path, StoreSettings::default()).unwrap()
     }
 }
 
