@@ -170,16 +170,16 @@ pub async fn next_event(subscriber: &mut Subscriber) -> ReceivedEvent {
     panic!("no event among 10000 items");
 }
 
-/// Whether an event arrives within `wait` (keepalives are skipped).
-pub async fn event_within(subscriber: &mut Subscriber, wait: Duration) -> Option<ReceivedEvent> {
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        match tokio::time::timeout_at(deadline, subscriber.next()).await {
-            Ok(Some(SubscriberItem::Event(event))) => return Some(event),
-            Ok(Some(_)) => continue,
-            Ok(None) | Err(_) => return None,
-        }
-    }
+/// Waits until the fake has a stream that started at `preset` (`LATEST`, `EARLIEST`,
+/// `CUSTOM`) and took its first credit: its start position is fixed then, so an event
+/// published afterwards is delivered on it.
+pub async fn wait_until_stream_positioned(fake: &FakeSalesforce, preset: &str) {
+    pipeline::wait_until("the stream is positioned", ITEM_TIMEOUT, || {
+        fake.pubsub().sessions().iter().any(|session| {
+            session.replay_preset == preset && !session.fetch_requests.is_empty()
+        })
+    })
+    .await;
 }
 
 /// An observer recording every reconnect reason the subscriber reports.
