@@ -12,6 +12,9 @@ use axum::http::StatusCode;
 use fake_salesforce::proto::ProducerEvent;
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
 
+/// Most events the subscriber holds without acknowledging them: Pub/Sub's credit bound.
+const CREDIT_WINDOW: u64 = 100;
+
 /// First deliveries of each conversation, in arrival order, must be in seq order.
 fn assert_first_deliveries_in_order(received: &[Received]) {
     let mut seen = BTreeSet::new();
@@ -54,14 +57,19 @@ async fn a_partner_outage_loses_nothing_keeps_order_and_holds_credit_within_the_
         |_| {},
     )
     .await;
-    // While the partner is down, consumption stops at the credit window.
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    // While the partner is down, consumption fills the credit window and stops there.
+    wait_until(
+        "the pipeline holds a full credit window",
+        Duration::from_secs(10),
+        || pipeline.stats.received.load(Ordering::SeqCst) >= CREDIT_WINDOW,
+    )
+    .await;
     let received_while_down = pipeline.stats.received.load(Ordering::SeqCst);
     assert!(
-        received_while_down <= 100,
+        received_while_down <= CREDIT_WINDOW,
         "took {received_while_down} events while the partner was down"
     );
-    assert!(pipeline.acks.in_hand() <= 100);
+    assert!(u64::from(pipeline.acks.in_hand()) <= CREDIT_WINDOW);
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(
         pipeline.stats.received.load(Ordering::SeqCst),
@@ -83,7 +91,7 @@ async fn a_partner_outage_loses_nothing_keeps_order_and_holds_credit_within_the_
     for session in fake.pubsub().sessions() {
         for request in &session.fetch_requests {
             assert!(
-                request.pending_before + request.num_requested <= 100,
+                i64::from(request.pending_before + request.num_requested) <= CREDIT_WINDOW as i64,
                 "credit over the bound: {request:?}"
             );
         }
