@@ -44,10 +44,30 @@ async fn a_failed_routing_result_entry_cancels_the_pending_request_and_nothing_i
         sidecar_decide(&sidecar, &request.event_id, json!({"success": true})).await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["state"], "cancelled");
-    // Past the decision timeout and the window: still nothing posted.
+    // Another conversation's request, left undecided, is answered at its decision timeout
+    // while the test watches: the engine does post to this fake in that time.
+    let undecided = RequestSpec::transfer();
+    engine
+        .on_routing_requested(undecided.input())
+        .await
+        .unwrap();
+    // Past the decision timeout and the window: nothing posted for the cancelled request.
     tokio::time::sleep(window + Duration::from_millis(200)).await;
-    assert!(salesforce.calls_to("routingResult").is_empty());
-    assert_eq!(engine.stats().snapshot().decision_timeouts, 0);
+    let calls = salesforce.calls_to("routingResult");
+    assert_eq!(
+        calls.len(),
+        1,
+        "only the undecided request is posted: {calls:?}"
+    );
+    assert_eq!(
+        calls[0].body["conversationIdentifier"],
+        json!(undecided.conversation)
+    );
+    assert_eq!(
+        engine.stats().snapshot().decision_timeouts,
+        1,
+        "the undecided one's only"
+    );
     engine.shutdown().await;
 }
 

@@ -83,7 +83,7 @@ async fn an_interaction_service_failing_until_the_deadline_is_a_counted_miss_wit
     ));
     let snapshot = engine.stats().snapshot();
     assert_eq!(snapshot.posted_failure + snapshot.posted_success, 0);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(QUIET_PERIOD).await;
     assert_eq!(
         salesforce.calls_to("routingResult").len(),
         calls.len(),

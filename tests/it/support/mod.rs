@@ -175,9 +175,10 @@ pub async fn next_event(subscriber: &mut Subscriber) -> ReceivedEvent {
 /// published afterwards is delivered on it.
 pub async fn wait_until_stream_positioned(fake: &FakeSalesforce, preset: &str) {
     pipeline::wait_until("the stream is positioned", ITEM_TIMEOUT, || {
-        fake.pubsub().sessions().iter().any(|session| {
-            session.replay_preset == preset && !session.fetch_requests.is_empty()
-        })
+        fake.pubsub()
+            .sessions()
+            .iter()
+            .any(|session| session.replay_preset == preset && !session.fetch_requests.is_empty())
     })
     .await;
 }

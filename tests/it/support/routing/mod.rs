@@ -48,6 +48,10 @@ pub const PARTNER_SECRET: &str = "whsec-routing-test-secret";
 pub const WAIT_LIMIT: Duration = Duration::from_secs(20);
 /// How often waiting loops look again.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// How long a test watches for something that must not happen. Tests watch only after seeing
+/// the engine do the expected thing against the same fakes, so a silent engine or a fake that
+/// records nothing cannot pass for a correct one.
+pub const QUIET_PERIOD: Duration = Duration::from_millis(500);
 
 /// Wall-clock epoch milliseconds now.
 pub fn now_ms() -> i64 {
