@@ -15,15 +15,12 @@ const DECISION_TIMEOUT: Duration = Duration::from_secs(45);
 async fn a_failed_routing_result_entry_cancels_the_pending_request_and_nothing_is_posted() {
     let window = Duration::from_secs(2);
     let decision_timeout = Duration::from_secs(1);
-    let salesforce = Salesforce::start().await;
     let partner = Partner::always(PartnerReply::accept()).await;
-    let store = TempStore::new();
-    let engine = engine(
-        &salesforce,
-        store.open().await,
+    let (salesforce, _store, engine) = start_engine(
         Some(&partner),
         settings(RoutingStrategy::Partner, window, decision_timeout),
-    );
+    )
+    .await;
     let (sidecar, _server) = serve_sidecar(&engine).await;
     let request = RequestSpec::transfer();
     engine.on_routing_requested(request.input()).await.unwrap();
@@ -73,15 +70,12 @@ async fn a_failed_routing_result_entry_cancels_the_pending_request_and_nothing_i
 
 #[tokio::test]
 async fn routing_result_entries_that_succeeded_or_concern_other_conversations_cancel_nothing() {
-    let salesforce = Salesforce::start().await;
     let partner = Partner::always(PartnerReply::accept()).await;
-    let store = TempStore::new();
-    let engine = engine(
-        &salesforce,
-        store.open().await,
+    let (_salesforce, _store, engine) = start_engine(
         Some(&partner),
         settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
-    );
+    )
+    .await;
     let (sidecar, _server) = serve_sidecar(&engine).await;
     let request = RequestSpec::transfer();
     engine.on_routing_requested(request.input()).await.unwrap();
@@ -102,15 +96,12 @@ async fn routing_result_entries_that_succeeded_or_concern_other_conversations_ca
 
 #[tokio::test]
 async fn the_work_item_is_learned_from_a_session_status_change_when_the_event_has_none() {
-    let salesforce = Salesforce::start().await;
     let partner = Partner::always(PartnerReply::decide(json!({"success": true}))).await;
-    let store = TempStore::new();
-    let engine = engine(
-        &salesforce,
-        store.open().await,
+    let (salesforce, _store, engine) = start_engine(
         Some(&partner),
         settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
-    );
+    )
+    .await;
     let request = RequestSpec::transfer().without_work_record();
     let session = session_id();
     engine.observe(&session_status_entry(&request.conversation, &session));
@@ -125,15 +116,12 @@ async fn the_work_item_is_learned_from_a_session_status_change_when_the_event_ha
 
 #[tokio::test]
 async fn the_work_item_is_learned_from_a_routing_result_record_id() {
-    let salesforce = Salesforce::start().await;
     let partner = Partner::always(PartnerReply::decide(json!({"success": true}))).await;
-    let store = TempStore::new();
-    let engine = engine(
-        &salesforce,
-        store.open().await,
+    let (salesforce, _store, engine) = start_engine(
         Some(&partner),
         settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
-    );
+    )
+    .await;
     let request = RequestSpec::transfer().without_work_record();
     let session = session_id();
     engine.observe(&routing_result_entry(
@@ -156,15 +144,12 @@ async fn the_work_item_is_learned_from_a_routing_result_record_id() {
 
 #[tokio::test]
 async fn the_work_item_is_queried_when_neither_the_event_nor_the_learned_map_has_it() {
-    let salesforce = Salesforce::start().await;
     let partner = Partner::always(PartnerReply::decide(json!({"success": true}))).await;
-    let store = TempStore::new();
-    let engine = engine(
-        &salesforce,
-        store.open().await,
+    let (salesforce, _store, engine) = start_engine(
         Some(&partner),
         settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
-    );
+    )
+    .await;
     let request = RequestSpec::transfer().without_work_record();
     let session = session_id();
     salesforce
@@ -197,15 +182,12 @@ async fn the_work_item_is_queried_when_neither_the_event_nor_the_learned_map_has
 
 #[tokio::test]
 async fn without_any_work_item_the_request_is_missed_and_nothing_is_posted() {
-    let salesforce = Salesforce::start().await;
     let partner = Partner::always(PartnerReply::decide(json!({"success": true}))).await;
-    let store = TempStore::new();
-    let engine = engine(
-        &salesforce,
-        store.open().await,
+    let (salesforce, _store, engine) = start_engine(
         Some(&partner),
         settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
-    );
+    )
+    .await;
     let request = RequestSpec::transfer().without_work_record();
 
     engine.on_routing_requested(request.input()).await.unwrap();

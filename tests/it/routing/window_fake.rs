@@ -180,16 +180,13 @@ async fn a_timely_routing_result_publishes_nothing_and_is_not_late() {
 #[tokio::test]
 async fn the_connectors_timeout_answer_lands_inside_the_fakes_window() {
     let window = Duration::from_secs(2);
-    let salesforce = Salesforce::start().await;
-    let (topic, routing_window, shutdown) = window_over(&salesforce, window);
     let partner = Partner::always(PartnerReply::accept()).await;
-    let store = TempStore::new();
-    let engine = engine(
-        &salesforce,
-        store.open().await,
+    let (salesforce, _store, engine) = start_engine(
         Some(&partner),
         settings(RoutingStrategy::Partner, window, Duration::from_secs(1)),
-    );
+    )
+    .await;
+    let (topic, routing_window, shutdown) = window_over(&salesforce, window);
     let request = RequestSpec::transfer();
     let unanswered = unanswered_after(&request);
     routing_window.track(&published(&request));

@@ -375,6 +375,18 @@ pub fn engine(
     RoutingEngine::new(settings, deps)
 }
 
+/// Starts the fake Salesforce and an engine on a fresh store file that delivers to `partner`;
+/// the [`TempStore`] must live as long as the engine.
+pub async fn start_engine(
+    partner: Option<&Partner>,
+    settings: RoutingSettings,
+) -> (Salesforce, TempStore, RoutingEngine) {
+    let salesforce = Salesforce::start().await;
+    let store = TempStore::new();
+    let engine = engine(&salesforce, store.open().await, partner, settings);
+    (salesforce, store, engine)
+}
+
 /// Serves `engine`'s sidecar router on a loopback port; returns its base URL.
 pub async fn serve_sidecar(engine: &RoutingEngine) -> (String, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
