@@ -6,7 +6,6 @@
 //! set `BYOC_CRASH_SEED` to it to replay the same kill points.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,19 +36,6 @@ fn crash_seed() -> u64 {
     since_epoch.as_nanos() as u64
 }
 
-fn spawn_connector(config_path: &std::path::Path) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_byoc-connector"))
-        .arg("run")
-        .arg("--config")
-        .arg(config_path)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the connector starts")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_three_random_points_loses_nothing_and_keeps_keys_and_order() {
     let seed = crash_seed();
@@ -61,18 +47,13 @@ async fn sigkill_at_three_random_points_loses_nothing_and_keeps_keys_and_order()
     // A little partner latency keeps deliveries in flight when the kill lands.
     let partner = Partner::start(Arc::new(|_| (StatusCode::OK, Duration::from_millis(1)))).await;
     let dir = scratch_dir("crash");
-    let config_path = dir.join("connector.toml");
-    std::fs::write(
-        &config_path,
-        connector_config_toml(&fake, &partner.url, &dir.join("state.redb")),
-    )
-    .unwrap();
+    let config_path = write_connector_config(&fake, &dir, &partner.url, REJECT_ROUTING);
     fake.publish(&numbered_messages(EVENTS, 50)).unwrap();
 
     let mut rng = StdRng::seed_from_u64(seed);
     let mut kill_points: Vec<usize> = (0..3).map(|_| rng.random_range(300..4_700)).collect();
     kill_points.sort_unstable();
-    let mut connector = spawn_connector(&config_path);
+    let mut connector = spawn_quiet_connector(&config_path);
     for kill_at in &kill_points {
         wait_until(
             "deliveries reach the kill point",
@@ -81,7 +62,7 @@ async fn sigkill_at_three_random_points_loses_nothing_and_keeps_keys_and_order()
         )
         .await;
         connector.kill().await.expect("SIGKILL");
-        connector = spawn_connector(&config_path);
+        connector = spawn_quiet_connector(&config_path);
     }
     wait_until("every event is delivered", Duration::from_secs(180), || {
         partner.distinct_seqs().len() as u64 == EVENTS

@@ -25,22 +25,16 @@ async fn dlq_lists_shows_and_replays_a_refused_event_with_its_original_key() {
     let fake = start_fake(false, PubSubFakeConfig::default()).await;
     let refusals = Arc::new(AtomicU32::new(0));
     let refusals_seen = refusals.clone();
-    let partner = Partner::start(Arc::new(move |received: &Received| {
-        if received.seq == Some(4) && refusals_seen.fetch_add(1, Ordering::SeqCst) == 0 {
-            (StatusCode::UNPROCESSABLE_ENTITY, Duration::ZERO)
-        } else {
-            (StatusCode::OK, Duration::ZERO)
-        }
-    }))
+    let partner = Partner::answering_when(
+        move |received| {
+            received.seq == Some(4) && refusals_seen.fetch_add(1, Ordering::SeqCst) == 0
+        },
+        (StatusCode::UNPROCESSABLE_ENTITY, Duration::ZERO),
+    )
     .await;
     let dir = scratch_dir("dlq");
     let store_path = dir.join("state.redb");
-    let config_path = dir.join("connector.toml");
-    std::fs::write(
-        &config_path,
-        connector_config_toml(&fake, &partner.url, &store_path),
-    )
-    .unwrap();
+    let config_path = write_connector_config(&fake, &dir, &partner.url, REJECT_ROUTING);
     fake.publish(&numbered_messages(8, 1)).unwrap();
     let pipeline = start_pipeline(&fake, &store_path, &partner.url, None, |_| {}).await;
     wait_until(

@@ -26,25 +26,15 @@ async fn a_keepalive_does_not_move_the_checkpoint_while_an_event_is_in_flight() 
     let fake = start_fake(false, frequent_keepalives()).await;
     let partner_up = Arc::new(AtomicBool::new(false));
     let up = partner_up.clone();
-    let partner = Partner::start(Arc::new(move |_| {
-        if up.load(Ordering::SeqCst) {
-            (StatusCode::OK, Duration::ZERO)
-        } else {
-            (StatusCode::SERVICE_UNAVAILABLE, Duration::ZERO)
-        }
-    }))
+    let partner = Partner::answering_when(
+        move |_| !up.load(Ordering::SeqCst),
+        (StatusCode::SERVICE_UNAVAILABLE, Duration::ZERO),
+    )
     .await;
     let dir = ScratchDir::new("keepalive-in-flight");
     fake.publish(&numbered_messages(3, 1)).unwrap();
     let latest = fake.pubsub().topic.latest_id();
-    let pipeline = start_pipeline(
-        &fake,
-        &dir.path().join("store.redb"),
-        &partner.url,
-        None,
-        |_| {},
-    )
-    .await;
+    let pipeline = start_default_pipeline(&fake, &dir, &partner).await;
     wait_until(
         "the first event is attempted",
         Duration::from_secs(10),

@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::task::JoinHandle;
+
 use byoc_connector::pubsub::{
     CredentialError, CredentialSource, EndpointConfig, PubSubCredentials, ReceivedEvent,
     ReconnectObserver, ReconnectReason, StaticCredentials, Subscriber, SubscriberConfig,
@@ -22,6 +24,16 @@ use fake_salesforce::pubsub_fake::PubSubFakeConfig;
 use fake_salesforce::tokens::TokenRegistry;
 use fake_salesforce::topic::NewEvent;
 use fake_salesforce::{FakeConfig, FakeSalesforce};
+
+/// Serves `app` on an ephemeral loopback port; returns the bound address and the server task.
+pub async fn serve_on_loopback(app: axum::Router) -> (std::net::SocketAddr, JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (address, server)
+}
 
 /// Longest a test waits for one expected item before failing.
 pub const ITEM_TIMEOUT: Duration = Duration::from_secs(20);

@@ -33,6 +33,8 @@ use fake_salesforce::tokens::TokenRegistry;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use super::serve_on_loopback;
+
 mod requests;
 pub use requests::*;
 
@@ -98,16 +100,13 @@ pub struct Salesforce {
 impl Salesforce {
     /// Binds 127.0.0.1:0 and serves both fakes.
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base_url = format!("http://{}", listener.local_addr().unwrap());
         let registry = Arc::new(TokenRegistry::new(ORG_ID, None));
         let interaction = Arc::new(InteractionFake::new(registry.clone(), CHANNEL_DEFINITION));
         let soql = Arc::new(SoqlFake::new(registry.clone(), interaction.clone()));
         let app =
             interaction_service::router(interaction.clone()).merge(soql::router(soql.clone()));
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        let (address, server) = serve_on_loopback(app).await;
+        let base_url = format!("http://{address}");
         Self {
             base_url,
             registry,
@@ -245,8 +244,6 @@ impl Partner {
     pub async fn start(
         script: impl Fn(&PartnerRequest, usize) -> PartnerReply + Send + Sync + 'static,
     ) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/routing", listener.local_addr().unwrap());
         let state = PartnerState {
             requests: Arc::new(Mutex::new(Vec::new())),
             attempts: Arc::new(AtomicUsize::new(0)),
@@ -256,11 +253,9 @@ impl Partner {
         let app = Router::new()
             .route("/routing", post(partner_handler))
             .with_state(state);
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        let (address, server) = serve_on_loopback(app).await;
         Self {
-            url,
+            url: format!("http://{address}/routing"),
             requests,
             server,
         }
@@ -389,13 +384,8 @@ pub async fn start_engine(
 
 /// Serves `engine`'s sidecar router on a loopback port; returns its base URL.
 pub async fn serve_sidecar(engine: &RoutingEngine) -> (String, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = engine.sidecar_router();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    (base, server)
+    let (address, server) = serve_on_loopback(engine.sidecar_router()).await;
+    (format!("http://{address}"), server)
 }
 
 /// Sends a decision to the sidecar; returns status and body.
