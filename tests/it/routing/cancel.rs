@@ -50,16 +50,7 @@ async fn a_failed_routing_result_entry_cancels_the_pending_request_and_nothing_i
         .unwrap();
     // Past the decision timeout and the window: nothing posted for the cancelled request.
     tokio::time::sleep(window + Duration::from_millis(200)).await;
-    let calls = salesforce.calls_to("routingResult");
-    assert_eq!(
-        calls.len(),
-        1,
-        "only the undecided request is posted: {calls:?}"
-    );
-    assert_eq!(
-        calls[0].body["conversationIdentifier"],
-        json!(undecided.conversation)
-    );
+    assert_only_routing_result_is_for(&salesforce, &undecided);
     assert_eq!(
         engine.stats().snapshot().decision_timeouts,
         1,

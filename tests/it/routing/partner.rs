@@ -207,16 +207,7 @@ async fn a_request_past_its_deadline_on_arrival_is_never_posted_and_counted_miss
     engine.on_routing_requested(fresh.input()).await.unwrap();
     wait_for_calls(&salesforce, "routingResult", 1).await;
     tokio::time::sleep(QUIET_PERIOD).await;
-    let calls = salesforce.calls_to("routingResult");
-    assert_eq!(
-        calls.len(),
-        1,
-        "only the fresh request is posted: {calls:?}"
-    );
-    assert_eq!(
-        calls[0].body["conversationIdentifier"],
-        json!(fresh.conversation)
-    );
+    assert_only_routing_result_is_for(&salesforce, &fresh);
     assert_eq!(
         partner.requests().len(),
         1,

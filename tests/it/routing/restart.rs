@@ -209,16 +209,7 @@ async fn requests_whose_deadline_passed_while_down_are_counted_missed_and_never_
     let (status, body) = sidecar_decide(&sidecar, &fresh.event_id, json!({"success": true})).await;
     assert_eq!(status, 200, "{body}");
     tokio::time::sleep(QUIET_PERIOD).await;
-    let calls = salesforce.calls_to("routingResult");
-    assert_eq!(
-        calls.len(),
-        1,
-        "only the fresh request is posted: {calls:?}"
-    );
-    assert_eq!(
-        calls[0].body["conversationIdentifier"],
-        json!(fresh.conversation)
-    );
+    assert_only_routing_result_is_for(&salesforce, &fresh);
     let asked_about_missed = partner
         .requests()
         .iter()

@@ -417,6 +417,18 @@ pub async fn wait_for_calls(
     salesforce.calls_to(path)
 }
 
+/// Asserts the fake received exactly one routingResult, and that it answers `request`.
+pub fn assert_only_routing_result_is_for(salesforce: &Salesforce, request: &RequestSpec) {
+    let calls = salesforce.calls_to("routingResult");
+    assert_eq!(calls.len(), 1, "one routingResult: {calls:?}");
+    assert_eq!(
+        calls[0].body["conversationIdentifier"],
+        json!(request.conversation),
+        "the routingResult answers {}",
+        request.event_id
+    );
+}
+
 /// Asserts `call` reached the fake before `created_ms + window`.
 pub fn assert_before_deadline(call: &RecordedCall, created_ms: i64, window: Duration) {
     let deadline_ms = created_ms + window.as_millis() as i64;
