@@ -7,6 +7,7 @@ pub mod pipeline;
 pub mod routing;
 pub mod salesforce;
 pub mod server;
+pub mod store;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
