@@ -150,6 +150,16 @@ async fn an_interaction_with_a_file_goes_out_as_json_and_attachments_parts() {
     assert_eq!(call.body["attachments"][0]["size"], file.len());
 }
 
+/// The JSON body of `GET url`.
+async fn get_json(url: &str) -> serde_json::Value {
+    let response = crate::support::salesforce::raw_http()
+        .get(url)
+        .send()
+        .await
+        .unwrap();
+    response.json().await.unwrap()
+}
+
 #[tokio::test]
 async fn recorded_calls_are_readable_over_the_control_plane_with_the_token_redacted() {
     let fake = Salesforce::start().await;
@@ -163,26 +173,12 @@ async fn recorded_calls_are_readable_over_the_control_plane_with_the_token_redac
         .await
         .unwrap();
 
-    let http = crate::support::salesforce::raw_http();
-    let all: serde_json::Value = http
-        .get(format!("{}/_harness/calls", fake.base_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let only_interactions: serde_json::Value = http
-        .get(format!(
-            "{}/_harness/calls?path=interactions",
-            fake.base_url
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all = get_json(&format!("{}/_harness/calls", fake.base_url)).await;
+    let only_interactions = get_json(&format!(
+        "{}/_harness/calls?path=interactions",
+        fake.base_url
+    ))
+    .await;
 
     let all = all.as_array().unwrap();
     assert_eq!(all.len(), 2);
