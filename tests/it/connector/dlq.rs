@@ -1,4 +1,4 @@
-//! Issue 4: the `dlq` commands on the store a stopped connector used: a refused event is
+//! The `dlq` commands on the store a stopped connector used: a refused event is
 //! listed, shown, replayed with its original key (and then gone), and purged.
 
 use std::sync::atomic::{AtomicU32, Ordering};

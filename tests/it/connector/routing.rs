@@ -1,4 +1,4 @@
-//! Issue 5 end to end through the real binary: a RoutingRequested published on the fake
+//! Routing end to end through the real binary: a RoutingRequested published on the fake
 //! topic reaches the partner's routing URL, the partner decides at once, and the fake
 //! Interaction Service receives exactly one routingResult, inside the window, with the
 //! workItemId found through the fake's SOQL endpoint.

@@ -1,4 +1,4 @@
-//! Issue 4: what the pipeline checkpoints and when it lets go of its store. A keepalive's
+//! What the pipeline checkpoints and when it lets go of its store. A keepalive's
 //! `latest_replay_id` is checkpointed only while nothing is in flight, and the store file is
 //! free the moment `Pipeline::run` returns (an embedding harness reopens it at once).
 

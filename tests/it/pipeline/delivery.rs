@@ -1,4 +1,4 @@
-//! Issue 4: delivery to a real HTTP partner from the fake Salesforce, through the pipeline:
+//! Delivery to a real HTTP partner from the fake Salesforce, through the pipeline:
 //! outages, permanent refusals, isolation between conversations, signatures, bad bytes.
 
 use std::collections::{BTreeMap, BTreeSet};
