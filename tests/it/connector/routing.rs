@@ -50,6 +50,8 @@ async fn a_routing_request_is_answered_once_with_the_partners_decision() {
         || !interaction.calls_to("routingResult").is_empty(),
     )
     .await;
+    // The binary runs in its own process, so only watching a while longer can show that no
+    // second routingResult follows the first.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let calls = interaction.calls_to("routingResult");
     assert_eq!(calls.len(), 1, "exactly one routingResult");
