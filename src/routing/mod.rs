@@ -58,7 +58,7 @@ pub const DEFAULT_REP_USER_FIELD: &str = "userId";
 /// Default REST API version of the MessagingSession query.
 pub const DEFAULT_SOQL_API_VERSION: &str = "62.0";
 
-/// How routing behaves; the lead maps `config::RoutingConfig` onto it.
+/// How routing behaves; `connector::routing_sink` builds it from `config::RoutingConfig`.
 #[derive(Clone)]
 pub struct RoutingSettings {
     /// Who decides: `partner`, `salesforce` or `reject`.

@@ -4,8 +4,8 @@
 //! answering a `routing.requested` delivery with `202`. Answers: `200` posted to Salesforce,
 //! `400` bad body, `404` unknown event id, `409` already decided, `410` past the decision
 //! deadline, `502` Salesforce did not accept the routingResult, `503` the request is being
-//! resumed (retry). The lead's server merges this router; it knows nothing about the server's
-//! other routes, Pub/Sub or the pipeline.
+//! resumed (retry). The connector's server serves this route beside its own; this module knows
+//! nothing about the server's other routes, Pub/Sub or the pipeline.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};

@@ -30,13 +30,7 @@ async fn a_token_that_expires_mid_run_is_refreshed_and_the_call_succeeds() {
     let second = provider.grant().await.unwrap();
     assert!(!second.same_token(&first));
     assert_eq!(fake.oauth.token_requests(), 2);
-    let statuses: Vec<u16> = fake
-        .interaction
-        .calls()
-        .iter()
-        .map(|call| call.status)
-        .collect();
-    assert_eq!(statuses, [200, 401, 200]);
+    assert_eq!(fake.call_statuses(), [200, 401, 200]);
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! Refusing a bad configuration: every problem names the full key, says what is wrong and
 //! gives a hint (G5), and a secret's value never shows (G6).
 
-use crate::support::config::{env, error_text, int, minimal_with, string, MINIMAL};
+use crate::support::config::{env, error_text, int, minimal_with, string, MINIMAL, MINIMAL_ENV};
 use byoc_connector::config::{Config, ConfigError};
 
 #[test]
@@ -328,27 +328,7 @@ fn secrets_never_appear_in_the_debug_output_of_a_loaded_config() {
 
 #[test]
 fn a_static_token_never_appears_in_debug_output() {
-    let config = Config::load(
-        None,
-        env(&[
-            ("BYOC__PUBSUB__TOPIC", "/event/Env_Event__e"),
-            ("BYOC__AUTH__KIND", "static"),
-            ("BYOC__AUTH__TOKEN", "00Dxx!static-token-hidden"),
-            (
-                "BYOC__AUTH__INSTANCE_URL",
-                "https://example.my.salesforce.com",
-            ),
-            ("BYOC__AUTH__ORG_ID", "00D000000000001AAA"),
-            (
-                "BYOC__INTERACTION__BASE_URL",
-                "https://example.my.salesforce-scrt.com",
-            ),
-            ("BYOC__INTERACTION__AUTHORIZATION_CONTEXT", "Env_Channel"),
-            ("BYOC__DELIVERY__KIND", "stdout"),
-            ("BYOC__ROUTING__STRATEGY", "reject"),
-        ]),
-    )
-    .unwrap();
+    let config = Config::load(None, env(MINIMAL_ENV)).unwrap();
 
     assert!(!format!("{config:?}").contains("static-token-hidden"));
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::support::config::{env, minimal_with, string, MINIMAL};
+use crate::support::config::{env, minimal_with, string, MINIMAL, MINIMAL_ENV};
 use byoc_connector::auth::AuthConfig;
 use byoc_connector::channel::WebhookSettings;
 use byoc_connector::config::{Config, DeliveryKind, StartPosition, DEFAULT_SERVER_LISTEN};
@@ -137,27 +137,7 @@ fn environment_values_that_look_like_numbers_stay_text_for_string_keys() {
 
 #[test]
 fn the_environment_alone_can_supply_every_required_key() {
-    let config = Config::load(
-        None,
-        env(&[
-            ("BYOC__PUBSUB__TOPIC", "/event/Env_Event__e"),
-            ("BYOC__AUTH__KIND", "static"),
-            ("BYOC__AUTH__TOKEN", "00Dxx!static-token"),
-            (
-                "BYOC__AUTH__INSTANCE_URL",
-                "https://example.my.salesforce.com",
-            ),
-            ("BYOC__AUTH__ORG_ID", "00D000000000001AAA"),
-            (
-                "BYOC__INTERACTION__BASE_URL",
-                "https://example.my.salesforce-scrt.com",
-            ),
-            ("BYOC__INTERACTION__AUTHORIZATION_CONTEXT", "Env_Channel"),
-            ("BYOC__DELIVERY__KIND", "stdout"),
-            ("BYOC__ROUTING__STRATEGY", "reject"),
-        ]),
-    )
-    .unwrap();
+    let config = Config::load(None, env(MINIMAL_ENV)).unwrap();
 
     assert_eq!(config.pubsub.topic, "/event/Env_Event__e");
     assert!(matches!(config.auth, AuthConfig::Static(_)));

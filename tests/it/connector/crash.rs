@@ -1,9 +1,11 @@
-//! Issue 4, test 3: the real binary is killed with SIGKILL at three random points of a
-//! 5,000-event stream and restarted each time. Every event is delivered at least once,
-//! first deliveries keep per-conversation order, and re-deliveries repeat the key.
+//! The real binary is killed with SIGKILL at three random points of a 5,000-event stream
+//! and restarted each time. Every event is delivered at least once, first deliveries keep
+//! per-conversation order, and re-deliveries repeat the key.
+//!
+//! The kill points come from a seeded RNG. The seed is printed before the test starts;
+//! set `BYOC_CRASH_SEED` to it to replay the same kill points.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,41 +13,47 @@ use crate::support::pipeline::*;
 use crate::support::start_fake;
 use axum::http::StatusCode;
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
-use rand::Rng;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 const EVENTS: u64 = 5_000;
 
-fn spawn_connector(config_path: &std::path::Path) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_byoc-connector"))
-        .arg("run")
-        .arg("--config")
-        .arg(config_path)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the connector starts")
+/// Names the environment variable that fixes the seed of the kill points.
+const SEED_VAR: &str = "BYOC_CRASH_SEED";
+
+/// The seed from [`SEED_VAR`] when set, else one from the clock, so every run tries new
+/// kill points but any failing run can be replayed.
+fn crash_seed() -> u64 {
+    if let Ok(text) = std::env::var(SEED_VAR) {
+        return text
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{SEED_VAR}={text:?} is not a u64"));
+    }
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970");
+    since_epoch.as_nanos() as u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_three_random_points_loses_nothing_and_keeps_keys_and_order() {
+    let seed = crash_seed();
+    eprintln!(
+        "crash test seed {seed}; reproduce with: {SEED_VAR}={seed} cargo test --test it \
+         sigkill_at_three_random_points -- --nocapture"
+    );
     let fake = start_fake(false, PubSubFakeConfig::default()).await;
     // A little partner latency keeps deliveries in flight when the kill lands.
     let partner = Partner::start(Arc::new(|_| (StatusCode::OK, Duration::from_millis(1)))).await;
     let dir = scratch_dir("crash");
-    let config_path = dir.join("connector.toml");
-    std::fs::write(
-        &config_path,
-        connector_config_toml(&fake, &partner.url, &dir.join("state.redb")),
-    )
-    .unwrap();
+    let config_path = write_connector_config(&fake, &dir, &partner.url, REJECT_ROUTING);
     fake.publish(&numbered_messages(EVENTS, 50)).unwrap();
 
-    let mut rng = rand::rng();
+    let mut rng = StdRng::seed_from_u64(seed);
     let mut kill_points: Vec<usize> = (0..3).map(|_| rng.random_range(300..4_700)).collect();
     kill_points.sort_unstable();
-    let mut connector = spawn_connector(&config_path);
+    let mut connector = spawn_quiet_connector(&config_path);
     for kill_at in &kill_points {
         wait_until(
             "deliveries reach the kill point",
@@ -54,7 +62,7 @@ async fn sigkill_at_three_random_points_loses_nothing_and_keeps_keys_and_order()
         )
         .await;
         connector.kill().await.expect("SIGKILL");
-        connector = spawn_connector(&config_path);
+        connector = spawn_quiet_connector(&config_path);
     }
     wait_until("every event is delivered", Duration::from_secs(180), || {
         partner.distinct_seqs().len() as u64 == EVENTS
@@ -101,7 +109,7 @@ async fn sigkill_at_three_random_points_loses_nothing_and_keeps_keys_and_order()
         "every event has its own key"
     );
     eprintln!(
-        "kill points {kill_points:?}: {} deliveries, {redeliveries} re-deliveries",
+        "seed {seed}, kill points {kill_points:?}: {} deliveries, {redeliveries} re-deliveries",
         received.len()
     );
     fake.shutdown().await;

@@ -1,4 +1,4 @@
-//! Issue 4: the `dlq` commands on the store a stopped connector used: a refused event is
+//! The `dlq` commands on the store a stopped connector used: a refused event is
 //! listed, shown, replayed with its original key (and then gone), and purged.
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -25,22 +25,16 @@ async fn dlq_lists_shows_and_replays_a_refused_event_with_its_original_key() {
     let fake = start_fake(false, PubSubFakeConfig::default()).await;
     let refusals = Arc::new(AtomicU32::new(0));
     let refusals_seen = refusals.clone();
-    let partner = Partner::start(Arc::new(move |received: &Received| {
-        if received.seq == Some(4) && refusals_seen.fetch_add(1, Ordering::SeqCst) == 0 {
-            (StatusCode::UNPROCESSABLE_ENTITY, Duration::ZERO)
-        } else {
-            (StatusCode::OK, Duration::ZERO)
-        }
-    }))
+    let partner = Partner::answering_when(
+        move |received| {
+            received.seq == Some(4) && refusals_seen.fetch_add(1, Ordering::SeqCst) == 0
+        },
+        (StatusCode::UNPROCESSABLE_ENTITY, Duration::ZERO),
+    )
     .await;
     let dir = scratch_dir("dlq");
     let store_path = dir.join("state.redb");
-    let config_path = dir.join("connector.toml");
-    std::fs::write(
-        &config_path,
-        connector_config_toml(&fake, &partner.url, &store_path),
-    )
-    .unwrap();
+    let config_path = write_connector_config(&fake, &dir, &partner.url, REJECT_ROUTING);
     fake.publish(&numbered_messages(8, 1)).unwrap();
     let pipeline = start_pipeline(&fake, &store_path, &partner.url, None, |_| {}).await;
     wait_until(
@@ -124,7 +118,7 @@ fn a_bad_config_exits_64_naming_the_key() {
     let config_path = dir.join("connector.toml");
     std::fs::write(
         &config_path,
-        "[pubsub]\ntopic = \"/event/X__e\"\nmax_in_flight = 0\n",
+        "[pubsub]\ntopic = \"/event/X__e\"\ncredit_window = 0\n",
     )
     .unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_byoc-connector"))
@@ -135,6 +129,6 @@ fn a_bad_config_exits_64_naming_the_key() {
         .unwrap();
     assert_eq!(output.status.code(), Some(64));
     let message = String::from_utf8_lossy(&output.stderr);
-    assert!(message.contains("pubsub.max_in_flight"), "{message}");
+    assert!(message.contains("pubsub.credit_window"), "{message}");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -1,14 +1,12 @@
 //! The real binary as an operator runs it: readiness turns on once subscribed, /metrics
 //! counts deliveries, and SIGTERM turns readiness off, drains, checkpoints and exits 0.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use crate::support::pipeline::*;
 use crate::support::start_fake;
 use fake_salesforce::faults::FaultRequest;
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_checkpoints_and_exits_zero_with_readiness_and_metrics_on_the_way() {
@@ -16,38 +14,11 @@ async fn sigterm_drains_checkpoints_and_exits_zero_with_readiness_and_metrics_on
     let partner = Partner::accepting().await;
     let dir = scratch_dir("lifecycle");
     let store_path = dir.join("state.redb");
-    let config_path = dir.join("connector.toml");
-    std::fs::write(
-        &config_path,
-        connector_config_toml(&fake, &partner.url, &store_path),
-    )
-    .unwrap();
+    let config_path = write_connector_config(&fake, &dir, &partner.url, REJECT_ROUTING);
     fake.publish(&numbered_messages(20, 2)).unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_byoc-connector"))
-        .args(["run", "--config"])
-        .arg(&config_path)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    // The JSON log names the address the sidecar server bound.
-    let mut logs = BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = logs.next_line().await.unwrap() {
-            let entry: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-            if entry["fields"]["message"] == "sidecar server listening" {
-                return entry["fields"]["address"].as_str().unwrap().to_owned();
-            }
-        }
-        panic!("the log ended before the server listened");
-    })
-    .await
-    .expect("the server listens in time");
-    tokio::spawn(async move { while let Ok(Some(_)) = logs.next_line().await {} });
+    let connector = ConnectorProcess::start(&config_path).await;
     let http = reqwest::Client::new();
-    let base = format!("http://{address}");
+    let base = format!("http://{}", connector.sidecar);
     wait_until("all 20 are delivered", Duration::from_secs(30), || {
         partner.distinct_seqs().len() == 20
     })
@@ -100,15 +71,7 @@ async fn sigterm_drains_checkpoints_and_exits_zero_with_readiness_and_metrics_on
         "{counted}"
     );
 
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().unwrap().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .expect("exits within the grace period")
-        .unwrap();
+    let exit = connector.terminate().await;
     assert_eq!(exit.code(), Some(0), "SIGTERM is a clean exit");
     let store = byoc_connector::store::Store::open_existing(&store_path).unwrap();
     let checkpoint = store

@@ -1,16 +1,13 @@
-//! Issue 5 end to end through the real binary: a RoutingRequested published on the fake
+//! Routing end to end through the real binary: a RoutingRequested published on the fake
 //! topic reaches the partner's routing URL, the partner decides at once, and the fake
 //! Interaction Service receives exactly one routingResult, inside the window, with the
 //! workItemId found through the fake's SOQL endpoint.
 
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::support::pipeline::*;
+use crate::support::routing::{Partner as RoutingPartner, PartnerReply};
 use crate::support::start_fake;
-use axum::routing::post;
-use axum::Json;
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
 use fake_salesforce::topic::NewEvent;
 
@@ -22,34 +19,18 @@ async fn a_routing_request_is_answered_once_with_the_partners_decision() {
     let fake = start_fake(false, PubSubFakeConfig::default()).await;
     fake.interaction()
         .seed_conversation(CONVERSATION, WORK_ITEM);
-    let asked: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
-    let asked_by_partner = asked.clone();
-    let app = axum::Router::new().route(
-        "/routing",
-        post(move |Json(envelope): Json<serde_json::Value>| {
-            let asked = asked_by_partner.clone();
-            async move {
-                asked.lock().unwrap().push(envelope);
-                Json(serde_json::json!({"success": true, "externallyRouted": false}))
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let routing_url = format!("http://{}/routing", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let routing_partner = RoutingPartner::always(PartnerReply::decide(
+        serde_json::json!({"success": true, "externallyRouted": false}),
+    ))
+    .await;
     let deliveries = Partner::accepting().await;
 
     let dir = scratch_dir("routing");
-    let config_path = dir.join("connector.toml");
-    let routing =
-        format!("strategy = \"partner\"\nurl = \"{routing_url}\"\ndecision_timeout_secs = 45");
-    let config = connector_config_toml_with_routing(
-        &fake,
-        &deliveries.url,
-        &dir.join("state.redb"),
-        &routing,
+    let routing = format!(
+        "strategy = \"partner\"\nurl = \"{}\"\ndecision_timeout_secs = 45",
+        routing_partner.url
     );
-    std::fs::write(&config_path, config).unwrap();
+    let config_path = write_connector_config(&fake, &dir, &deliveries.url, &routing);
     let fixture: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string("tests/fixtures/events/routing-requested-queue.json").unwrap(),
     )
@@ -61,15 +42,7 @@ async fn a_routing_request_is_answered_once_with_the_partners_decision() {
     }])
     .unwrap();
 
-    let mut connector = tokio::process::Command::new(env!("CARGO_BIN_EXE_byoc-connector"))
-        .args(["run", "--config"])
-        .arg(&config_path)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut connector = spawn_quiet_connector(&config_path);
     let interaction = fake.interaction().clone();
     wait_until(
         "the routingResult is posted",
@@ -77,6 +50,8 @@ async fn a_routing_request_is_answered_once_with_the_partners_decision() {
         || !interaction.calls_to("routingResult").is_empty(),
     )
     .await;
+    // The binary runs in its own process, so only watching a while longer can show that no
+    // second routingResult follows the first.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let calls = interaction.calls_to("routingResult");
     assert_eq!(calls.len(), 1, "exactly one routingResult");
@@ -92,10 +67,10 @@ async fn a_routing_request_is_answered_once_with_the_partners_decision() {
     assert_eq!(body["workItemId"], &WORK_ITEM[..15]);
     assert_eq!(body["conversationIdentifier"], CONVERSATION);
     assert_eq!(body["routingType"], "Transfer");
-    let asked = asked.lock().unwrap().clone();
+    let asked = routing_partner.requests();
     assert_eq!(asked.len(), 1);
-    assert_eq!(asked[0]["type"], "routing.requested");
-    assert!(asked[0]["deadline"].is_string());
+    assert_eq!(asked[0].body["type"], "routing.requested");
+    assert!(asked[0].body["deadline"].is_string());
     let window = fake.routing_window().expect("the fake enforces the window");
     window.check();
     let report = window.report();

@@ -1,4 +1,4 @@
-//! Issue 5's routing paths end to end through the real `byoc-connector` binary (`run --config`)
+//! The routing paths end to end through the real `byoc-connector` binary (`run --config`)
 //! against the in-process fake Salesforce: a partner that answers `202` and decides later
 //! through the running binary's sidecar endpoint (200 and exactly one routingResult as decided,
 //! then 409 for a second decision, 404 for an unknown event id, 400 for a bad body, 410 after

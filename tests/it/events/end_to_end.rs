@@ -1,4 +1,4 @@
-//! Issue 3, test 4: every fixture, published through the fake Pub/Sub server and received by
+//! Every fixture, published through the fake Pub/Sub server and received by
 //! the subscriber, decodes to the same event as when its JSON is decoded directly.
 
 use crate::support::{next_event, start_fake, static_credentials, subscriber_settings};

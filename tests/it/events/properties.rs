@@ -140,6 +140,18 @@ fn fixtures() -> Vec<Fixture> {
     all_fixtures()
 }
 
+/// The event type and payload of fixture `fixture_index` (modulo their number), and the JSON
+/// pointer to the field `pick` chooses in it.
+fn fixture_and_field(fixture_index: usize, pick: prop::sample::Index) -> (String, Value, String) {
+    let fixtures = fixtures();
+    let fixture = &fixtures[fixture_index % fixtures.len()];
+    let payload = fixture.payload_value();
+    let mut all = Vec::new();
+    pointers(&payload, String::new(), &mut all);
+    let pointer = pick.get(&all).clone();
+    (fixture.event_type.clone(), payload, pointer)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -183,14 +195,9 @@ proptest! {
 
     #[test]
     fn fixtures_with_a_field_deleted_never_panic(fixture_index in 0usize..64, pick in any::<prop::sample::Index>()) {
-        let fixtures = fixtures();
-        let fixture = &fixtures[fixture_index % fixtures.len()];
-        let mut payload = fixture.payload_value();
-        let mut all = Vec::new();
-        pointers(&payload, String::new(), &mut all);
-        let pointer = pick.get(&all).clone();
+        let (event_type, mut payload, pointer) = fixture_and_field(fixture_index, pick);
         delete_at(&mut payload, &pointer);
-        decode_and_check(&fixture.event_type, &payload.to_string());
+        decode_and_check(&event_type, &payload.to_string());
     }
 
     #[test]
@@ -199,15 +206,10 @@ proptest! {
         pick in any::<prop::sample::Index>(),
         replacement in arbitrary_json(),
     ) {
-        let fixtures = fixtures();
-        let fixture = &fixtures[fixture_index % fixtures.len()];
-        let mut payload = fixture.payload_value();
-        let mut all = Vec::new();
-        pointers(&payload, String::new(), &mut all);
-        let pointer = pick.get(&all).clone();
+        let (event_type, mut payload, pointer) = fixture_and_field(fixture_index, pick);
         if let Some(slot) = payload.pointer_mut(&pointer) {
             *slot = replacement;
         }
-        decode_and_check(&fixture.event_type, &payload.to_string());
+        decode_and_check(&event_type, &payload.to_string());
     }
 }

@@ -2,20 +2,15 @@
 //! the client's caller with its code and message.
 
 use crate::support::salesforce::{
-    sample_agent_work, sample_interaction, sample_routing_result, Salesforce, CHANNEL_DEFINITION,
-    ORG_ID_15,
+    open_conversation, sample_agent_work, sample_interaction, sample_routing_result, Salesforce,
+    CHANNEL_DEFINITION, ORG_ID_15,
 };
 use byoc_connector::auth::{AuthConfig, TokenProvider};
 use byoc_connector::interaction::{
-    Capacity, ErrorClass, InteractionClient, InteractionError, PostRouteRequest, RoutingInfo,
-    RoutingType,
+    Capacity, ErrorClass, InteractionError, PostRouteRequest, RoutingInfo, RoutingType,
 };
 use reqwest::Method;
 use serde_json::{json, Value};
-
-fn static_client(fake: &Salesforce) -> InteractionClient {
-    fake.client(TokenProvider::new(&AuthConfig::Static(fake.static_config())).unwrap())
-}
 
 /// The code of an error answer in either of Salesforce's shapes.
 fn code_of(body: &Value) -> Option<i64> {
@@ -50,7 +45,7 @@ async fn send_json(
 #[tokio::test]
 async fn a_permanent_error_reaches_the_caller_with_its_code_and_message() {
     let fake = Salesforce::start().await;
-    let client = static_client(&fake);
+    let client = fake.static_client();
     let conversation = uuid::Uuid::new_v4().to_string();
     fake.interaction
         .seed_conversation(&conversation, "0Mw5g0000000001");
@@ -138,13 +133,8 @@ async fn routing_result_rules_on_error_message_and_ids_are_enforced() {
 #[tokio::test]
 async fn agent_work_capacity_and_duplicates_are_enforced() {
     let fake = Salesforce::start().await;
-    let client = static_client(&fake);
-    let inbound = client
-        .post_interactions(&sample_interaction(), None)
-        .await
-        .unwrap();
-    let conversation = inbound.conversation_identifier.unwrap();
-    let work_item = inbound.work_item_ids[0].clone();
+    let client = fake.static_client();
+    let (conversation, work_item) = open_conversation(&client).await;
 
     let mut too_much = sample_agent_work(&conversation, &work_item);
     too_much.capacity = Some(Capacity::Percentage(150.0));
@@ -180,7 +170,7 @@ async fn agent_work_capacity_and_duplicates_are_enforced() {
 #[tokio::test]
 async fn route_needs_a_fallback_queue_for_a_flow_and_a_target_when_routing_info_is_given() {
     let fake = Salesforce::start().await;
-    let client = static_client(&fake);
+    let client = fake.static_client();
     let conversation = uuid::Uuid::new_v4().to_string();
 
     let no_target = PostRouteRequest {
@@ -222,7 +212,7 @@ async fn route_needs_a_fallback_queue_for_a_flow_and_a_target_when_routing_info_
 #[tokio::test]
 async fn interactions_ids_must_match_and_attachments_must_be_counted() {
     let fake = Salesforce::start().await;
-    let client = static_client(&fake);
+    let client = fake.static_client();
     let mut mismatched = sample_interaction();
     if let byoc_connector::interaction::Interaction::EntryInteraction { payload, .. } =
         &mut mismatched.interactions[0]
@@ -264,7 +254,7 @@ async fn interactions_ids_must_match_and_attachments_must_be_counted() {
 #[tokio::test]
 async fn the_same_end_user_keeps_one_conversation_and_work_item() {
     let fake = Salesforce::start().await;
-    let client = static_client(&fake);
+    let client = fake.static_client();
 
     let first = client
         .post_interactions(&sample_interaction(), None)

@@ -3,9 +3,10 @@
 use std::collections::HashSet;
 
 use crate::support::salesforce::{
-    sample_agent_work, sample_capabilities, sample_delete_route, sample_end_session,
-    sample_interaction, sample_patch_agent_work, sample_route, sample_routing_result, KeyFile,
-    Salesforce, CHANNEL_ADDRESS, CHANNEL_DEFINITION, END_USER, ORG_ID, ORG_ID_15,
+    open_conversation, sample_agent_work, sample_capabilities, sample_delete_route,
+    sample_end_session, sample_interaction, sample_patch_agent_work, sample_route,
+    sample_routing_result, KeyFile, Salesforce, CHANNEL_ADDRESS, CHANNEL_DEFINITION, END_USER,
+    ORG_ID, ORG_ID_15,
 };
 use byoc_connector::auth::{AuthConfig, TokenProvider};
 use byoc_connector::interaction::{Attachment, Interaction, InteractionClient, InteractionRequest};
@@ -16,12 +17,7 @@ async fn call_every_endpoint(client: &InteractionClient) {
         .patch_capabilities(&sample_capabilities())
         .await
         .unwrap();
-    let inbound = client
-        .post_interactions(&sample_interaction(), None)
-        .await
-        .unwrap();
-    let conversation = inbound.conversation_identifier.unwrap();
-    let work_item = inbound.work_item_ids[0].clone();
+    let (conversation, work_item) = open_conversation(client).await;
     let route = client
         .post_route(&sample_route(&conversation))
         .await
@@ -117,8 +113,7 @@ async fn an_18_character_org_id_goes_out_as_15_characters() {
 #[tokio::test]
 async fn an_interaction_with_a_file_goes_out_as_json_and_attachments_parts() {
     let fake = Salesforce::start().await;
-    let client =
-        fake.client(TokenProvider::new(&AuthConfig::Static(fake.static_config())).unwrap());
+    let client = fake.static_client();
     let file = bytes::Bytes::from_static(b"\x89PNG fake image bytes");
     let request = InteractionRequest {
         to: CHANNEL_ADDRESS.to_owned(),
@@ -155,11 +150,20 @@ async fn an_interaction_with_a_file_goes_out_as_json_and_attachments_parts() {
     assert_eq!(call.body["attachments"][0]["size"], file.len());
 }
 
+/// The JSON body of `GET url`.
+async fn get_json(url: &str) -> serde_json::Value {
+    let response = crate::support::salesforce::raw_http()
+        .get(url)
+        .send()
+        .await
+        .unwrap();
+    response.json().await.unwrap()
+}
+
 #[tokio::test]
 async fn recorded_calls_are_readable_over_the_control_plane_with_the_token_redacted() {
     let fake = Salesforce::start().await;
-    let client =
-        fake.client(TokenProvider::new(&AuthConfig::Static(fake.static_config())).unwrap());
+    let client = fake.static_client();
     client
         .patch_capabilities(&sample_capabilities())
         .await
@@ -169,26 +173,12 @@ async fn recorded_calls_are_readable_over_the_control_plane_with_the_token_redac
         .await
         .unwrap();
 
-    let http = crate::support::salesforce::raw_http();
-    let all: serde_json::Value = http
-        .get(format!("{}/_harness/calls", fake.base_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let only_interactions: serde_json::Value = http
-        .get(format!(
-            "{}/_harness/calls?path=interactions",
-            fake.base_url
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all = get_json(&format!("{}/_harness/calls", fake.base_url)).await;
+    let only_interactions = get_json(&format!(
+        "{}/_harness/calls?path=interactions",
+        fake.base_url
+    ))
+    .await;
 
     let all = all.as_array().unwrap();
     assert_eq!(all.len(), 2);

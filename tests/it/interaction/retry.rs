@@ -4,7 +4,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::support::salesforce::{sample_routing_result, Salesforce};
-use byoc_connector::auth::{AuthConfig, TokenProvider};
 use byoc_connector::interaction::{retry_until, ErrorClass, InteractionError};
 use fake_salesforce::interaction_service::InteractionFault;
 use tokio::time::Instant;
@@ -24,8 +23,7 @@ fn api_error(status: u16, code: Option<i64>, message: &str) -> InteractionError 
 #[tokio::test]
 async fn a_rate_limited_call_succeeds_when_retried_before_the_deadline() {
     let fake = Salesforce::start().await;
-    let client =
-        fake.client(TokenProvider::new(&AuthConfig::Static(fake.static_config())).unwrap());
+    let client = fake.static_client();
     fake.interaction
         .inject_fault(InteractionFault::rate_limit("routingResult", 2))
         .unwrap();
@@ -49,8 +47,7 @@ async fn a_rate_limited_call_succeeds_when_retried_before_the_deadline() {
 #[tokio::test]
 async fn a_server_error_injected_over_the_control_plane_is_retried() {
     let fake = Salesforce::start().await;
-    let client =
-        fake.client(TokenProvider::new(&AuthConfig::Static(fake.static_config())).unwrap());
+    let client = fake.static_client();
     let response = crate::support::salesforce::raw_http()
         .post(format!("{}/_harness/interaction/faults", fake.base_url))
         .json(&serde_json::json!({"path": "/api/v1/routingResult", "status": 503, "count": 1, "retryAfterSecs": 0}))
@@ -66,20 +63,13 @@ async fn a_server_error_injected_over_the_control_plane_is_retried() {
     .await
     .unwrap();
 
-    let statuses: Vec<u16> = fake
-        .interaction
-        .calls()
-        .iter()
-        .map(|call| call.status)
-        .collect();
-    assert_eq!(statuses, [503, 202]);
+    assert_eq!(fake.call_statuses(), [503, 202]);
 }
 
 #[tokio::test]
 async fn a_permanent_error_is_returned_at_once_without_retrying() {
     let fake = Salesforce::start().await;
-    let client =
-        fake.client(TokenProvider::new(&AuthConfig::Static(fake.static_config())).unwrap());
+    let client = fake.static_client();
     let request = sample_routing_result("not-a-uuid", "0Mw5g0000000001");
 
     let err = retry_until(Instant::now() + TEST_DEADLINE, || {

@@ -1,4 +1,4 @@
-//! Issue 4: what the pipeline checkpoints and when it lets go of its store. A keepalive's
+//! What the pipeline checkpoints and when it lets go of its store. A keepalive's
 //! `latest_replay_id` is checkpointed only while nothing is in flight, and the store file is
 //! free the moment `Pipeline::run` returns (an embedding harness reopens it at once).
 
@@ -12,7 +12,6 @@ use axum::http::StatusCode;
 use byoc_connector::pubsub::ReplayStart;
 use byoc_connector::store::{Store, StoreSettings};
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
-use fake_salesforce::FakeSalesforce;
 
 /// Keepalives every 50 ms, so a test sees many of them in well under a second.
 fn frequent_keepalives() -> PubSubFakeConfig {
@@ -22,40 +21,20 @@ fn frequent_keepalives() -> PubSubFakeConfig {
     }
 }
 
-/// Empty responses the fake has sent on every stream so far.
-fn keepalives_sent(fake: &FakeSalesforce) -> usize {
-    fake.pubsub()
-        .sessions()
-        .iter()
-        .flat_map(|session| session.responses.iter())
-        .filter(|response| response.events == 0)
-        .count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_keepalive_does_not_move_the_checkpoint_while_an_event_is_in_flight() {
     let fake = start_fake(false, frequent_keepalives()).await;
     let partner_up = Arc::new(AtomicBool::new(false));
     let up = partner_up.clone();
-    let partner = Partner::start(Arc::new(move |_| {
-        if up.load(Ordering::SeqCst) {
-            (StatusCode::OK, Duration::ZERO)
-        } else {
-            (StatusCode::SERVICE_UNAVAILABLE, Duration::ZERO)
-        }
-    }))
+    let partner = Partner::answering_when(
+        move |_| !up.load(Ordering::SeqCst),
+        (StatusCode::SERVICE_UNAVAILABLE, Duration::ZERO),
+    )
     .await;
     let dir = ScratchDir::new("keepalive-in-flight");
     fake.publish(&numbered_messages(3, 1)).unwrap();
     let latest = fake.pubsub().topic.latest_id();
-    let pipeline = start_pipeline(
-        &fake,
-        &dir.path().join("store.redb"),
-        &partner.url,
-        None,
-        |_| {},
-    )
-    .await;
+    let pipeline = start_default_pipeline(&fake, &dir, &partner).await;
     wait_until(
         "the first event is attempted",
         Duration::from_secs(10),
@@ -63,15 +42,22 @@ async fn a_keepalive_does_not_move_the_checkpoint_while_an_event_is_in_flight() 
     )
     .await;
     // Every keepalive from here on names `latest`, an event behind one still in flight.
-    let keepalives_before = keepalives_sent(&fake);
+    let keepalives_received = || pipeline.acks.stats().keepalives.load(Ordering::SeqCst);
+    let keepalives_before = keepalives_received();
     wait_until(
-        "the fake sends keepalives while the event is in flight",
+        "the subscriber hands keepalives to the pipeline while the event is in flight",
         Duration::from_secs(10),
-        || keepalives_sent(&fake) >= keepalives_before + 5,
+        || keepalives_received() >= keepalives_before + 5,
     )
     .await;
-    // Longer than the writer's batch delay, so a checkpoint taken from a keepalive would be stored.
+    // Longer than the writer's batch delay, so a checkpoint taken from a keepalive would be
+    // stored. The end of the test shows this store does get checkpoints once events complete.
     tokio::time::sleep(StoreSettings::default().ack_batch_max_delay * 4).await;
+    assert_eq!(
+        pipeline.stats.checkpoints.load(Ordering::SeqCst),
+        0,
+        "the pipeline asked for a checkpoint while an event was in flight"
+    );
     assert_eq!(
         stored_checkpoint(&pipeline.store, &fake),
         None,

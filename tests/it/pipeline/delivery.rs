@@ -1,9 +1,8 @@
-//! Issue 4: delivery to a real HTTP partner from the fake Salesforce, through the pipeline:
+//! Delivery to a real HTTP partner from the fake Salesforce, through the pipeline:
 //! outages, permanent refusals, isolation between conversations, signatures, bad bytes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support::pipeline::*;
@@ -11,6 +10,9 @@ use crate::support::start_fake;
 use axum::http::StatusCode;
 use fake_salesforce::proto::ProducerEvent;
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
+
+/// Most events the subscriber holds without acknowledging them: Pub/Sub's credit bound.
+const CREDIT_WINDOW: u64 = 100;
 
 /// First deliveries of each conversation, in arrival order, must be in seq order.
 fn assert_first_deliveries_in_order(received: &[Received]) {
@@ -36,32 +38,27 @@ async fn a_partner_outage_loses_nothing_keeps_order_and_holds_credit_within_the_
     let fake = start_fake(false, PubSubFakeConfig::default()).await;
     let outage = Duration::from_secs(20);
     let started = tokio::time::Instant::now();
-    let partner = Partner::start(Arc::new(move |_| {
-        if started.elapsed() < outage {
-            (StatusCode::SERVICE_UNAVAILABLE, Duration::ZERO)
-        } else {
-            (StatusCode::OK, Duration::ZERO)
-        }
-    }))
+    let partner = Partner::answering_when(
+        move |_| started.elapsed() < outage,
+        (StatusCode::SERVICE_UNAVAILABLE, Duration::ZERO),
+    )
     .await;
     let dir = ScratchDir::new("outage");
     fake.publish(&numbered_messages(1_000, 7)).unwrap();
-    let pipeline = start_pipeline(
-        &fake,
-        &dir.path().join("store.redb"),
-        &partner.url,
-        None,
-        |_| {},
+    let pipeline = start_default_pipeline(&fake, &dir, &partner).await;
+    // While the partner is down, consumption fills the credit window and stops there.
+    wait_until(
+        "the pipeline holds a full credit window",
+        Duration::from_secs(10),
+        || pipeline.stats.received.load(Ordering::SeqCst) >= CREDIT_WINDOW,
     )
     .await;
-    // While the partner is down, consumption stops at the credit window.
-    tokio::time::sleep(Duration::from_secs(10)).await;
     let received_while_down = pipeline.stats.received.load(Ordering::SeqCst);
     assert!(
-        received_while_down <= 100,
+        received_while_down <= CREDIT_WINDOW,
         "took {received_while_down} events while the partner was down"
     );
-    assert!(pipeline.acks.in_hand() <= 100);
+    assert!(u64::from(pipeline.acks.in_hand()) <= CREDIT_WINDOW);
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(
         pipeline.stats.received.load(Ordering::SeqCst),
@@ -83,7 +80,7 @@ async fn a_partner_outage_loses_nothing_keeps_order_and_holds_credit_within_the_
     for session in fake.pubsub().sessions() {
         for request in &session.fetch_requests {
             assert!(
-                request.pending_before + request.num_requested <= 100,
+                i64::from(request.pending_before + request.num_requested) <= CREDIT_WINDOW as i64,
                 "credit over the bound: {request:?}"
             );
         }
@@ -95,24 +92,14 @@ async fn a_partner_outage_loses_nothing_keeps_order_and_holds_credit_within_the_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permanently_refused_event_is_dead_lettered_and_the_conversation_moves_on() {
     let fake = start_fake(false, PubSubFakeConfig::default()).await;
-    let partner = Partner::start(Arc::new(|received: &Received| {
-        if received.seq == Some(4) {
-            (StatusCode::BAD_REQUEST, Duration::ZERO)
-        } else {
-            (StatusCode::OK, Duration::ZERO)
-        }
-    }))
+    let partner = Partner::answering_when(
+        |received| received.seq == Some(4),
+        (StatusCode::BAD_REQUEST, Duration::ZERO),
+    )
     .await;
     let dir = ScratchDir::new("refused");
     fake.publish(&numbered_messages(10, 1)).unwrap();
-    let pipeline = start_pipeline(
-        &fake,
-        &dir.path().join("store.redb"),
-        &partner.url,
-        None,
-        |_| {},
-    )
-    .await;
+    let pipeline = start_default_pipeline(&fake, &dir, &partner).await;
     wait_until("all ten are attempted", Duration::from_secs(20), || {
         partner.distinct_seqs().len() == 10
     })
@@ -166,27 +153,17 @@ async fn a_slow_conversation_does_not_delay_the_others() {
     let fake = start_fake(false, PubSubFakeConfig::default()).await;
     let slow = conversation_name(0);
     let slow_for_partner = slow.clone();
-    let partner = Partner::start(Arc::new(move |received: &Received| {
-        if received.conversation == slow_for_partner {
-            (StatusCode::OK, Duration::from_secs(3))
-        } else {
-            (StatusCode::OK, Duration::ZERO)
-        }
-    }))
+    let partner = Partner::answering_when(
+        move |received| received.conversation == slow_for_partner,
+        (StatusCode::OK, Duration::from_secs(3)),
+    )
     .await;
     let dir = ScratchDir::new("isolation");
     // Conversation 0 first, then 200 events of four other conversations.
     let mut events = vec![message_event(&slow, 0), message_event(&slow, 1)];
     events.extend((2..202).map(|seq| message_event(&conversation_name(1 + seq % 4), seq)));
     fake.publish(&events).unwrap();
-    let pipeline = start_pipeline(
-        &fake,
-        &dir.path().join("store.redb"),
-        &partner.url,
-        None,
-        |_| {},
-    )
-    .await;
+    let pipeline = start_default_pipeline(&fake, &dir, &partner).await;
     wait_until(
         "the other conversations are delivered",
         Duration::from_secs(20),
@@ -276,14 +253,7 @@ async fn undecodable_bytes_are_dead_lettered_raw_and_the_stream_moves_on() {
     }]);
     fake.publish(&[message_event(&conversation_name(0), 2)])
         .unwrap();
-    let pipeline = start_pipeline(
-        &fake,
-        &dir.path().join("store.redb"),
-        &partner.url,
-        None,
-        |_| {},
-    )
-    .await;
+    let pipeline = start_default_pipeline(&fake, &dir, &partner).await;
     wait_until(
         "the events after the bad one arrive",
         Duration::from_secs(20),

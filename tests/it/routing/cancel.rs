@@ -14,15 +14,12 @@ use serde_json::json;
 async fn a_failed_routing_result_entry_cancels_the_pending_request_and_nothing_is_posted() {
     let window = Duration::from_secs(2);
     let decision_timeout = Duration::from_secs(1);
-    let salesforce = Salesforce::start().await;
     let partner = Partner::always(PartnerReply::accept()).await;
-    let store = TempStore::new();
-    let engine = engine(
-        &salesforce,
-        store.open().await,
+    let (salesforce, _store, engine) = start_engine(
         Some(&partner),
         settings(RoutingStrategy::Partner, window, decision_timeout),
-    );
+    )
+    .await;
     let (sidecar, _server) = serve_sidecar(&engine).await;
     let request = RequestSpec::transfer();
     engine.on_routing_requested(request.input()).await.unwrap();
@@ -43,24 +40,32 @@ async fn a_failed_routing_result_entry_cancels_the_pending_request_and_nothing_i
         sidecar_decide(&sidecar, &request.event_id, json!({"success": true})).await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["state"], "cancelled");
-    // Past the decision timeout and the window: still nothing posted.
+    // Another conversation's request, left undecided, is answered at its decision timeout
+    // while the test watches: the engine does post to this fake in that time.
+    let undecided = RequestSpec::transfer();
+    engine
+        .on_routing_requested(undecided.input())
+        .await
+        .unwrap();
+    // Past the decision timeout and the window: nothing posted for the cancelled request.
     tokio::time::sleep(window + Duration::from_millis(200)).await;
-    assert!(salesforce.calls_to("routingResult").is_empty());
-    assert_eq!(engine.stats().snapshot().decision_timeouts, 0);
+    assert_only_routing_result_is_for(&salesforce, &undecided);
+    assert_eq!(
+        engine.stats().snapshot().decision_timeouts,
+        1,
+        "the undecided one's only"
+    );
     engine.shutdown().await;
 }
 
 #[tokio::test]
 async fn routing_result_entries_that_succeeded_or_concern_other_conversations_cancel_nothing() {
-    let salesforce = Salesforce::start().await;
     let partner = Partner::always(PartnerReply::accept()).await;
-    let store = TempStore::new();
-    let engine = engine(
-        &salesforce,
-        store.open().await,
+    let (_salesforce, _store, engine) = start_engine(
         Some(&partner),
         settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
-    );
+    )
+    .await;
     let (sidecar, _server) = serve_sidecar(&engine).await;
     let request = RequestSpec::transfer();
     engine.on_routing_requested(request.input()).await.unwrap();
@@ -81,15 +86,12 @@ async fn routing_result_entries_that_succeeded_or_concern_other_conversations_ca
 
 #[tokio::test]
 async fn the_work_item_is_learned_from_a_session_status_change_when_the_event_has_none() {
-    let salesforce = Salesforce::start().await;
     let partner = Partner::always(PartnerReply::decide(json!({"success": true}))).await;
-    let store = TempStore::new();
-    let engine = engine(
-        &salesforce,
-        store.open().await,
+    let (salesforce, _store, engine) = start_engine(
         Some(&partner),
         settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
-    );
+    )
+    .await;
     let request = RequestSpec::transfer().without_work_record();
     let session = session_id();
     engine.observe(&session_status_entry(&request.conversation, &session));
@@ -104,15 +106,12 @@ async fn the_work_item_is_learned_from_a_session_status_change_when_the_event_ha
 
 #[tokio::test]
 async fn the_work_item_is_learned_from_a_routing_result_record_id() {
-    let salesforce = Salesforce::start().await;
     let partner = Partner::always(PartnerReply::decide(json!({"success": true}))).await;
-    let store = TempStore::new();
-    let engine = engine(
-        &salesforce,
-        store.open().await,
+    let (salesforce, _store, engine) = start_engine(
         Some(&partner),
         settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
-    );
+    )
+    .await;
     let request = RequestSpec::transfer().without_work_record();
     let session = session_id();
     engine.observe(&routing_result_entry(
@@ -135,15 +134,12 @@ async fn the_work_item_is_learned_from_a_routing_result_record_id() {
 
 #[tokio::test]
 async fn the_work_item_is_queried_when_neither_the_event_nor_the_learned_map_has_it() {
-    let salesforce = Salesforce::start().await;
     let partner = Partner::always(PartnerReply::decide(json!({"success": true}))).await;
-    let store = TempStore::new();
-    let engine = engine(
-        &salesforce,
-        store.open().await,
+    let (salesforce, _store, engine) = start_engine(
         Some(&partner),
         settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
-    );
+    )
+    .await;
     let request = RequestSpec::transfer().without_work_record();
     let session = session_id();
     salesforce
@@ -176,15 +172,12 @@ async fn the_work_item_is_queried_when_neither_the_event_nor_the_learned_map_has
 
 #[tokio::test]
 async fn without_any_work_item_the_request_is_missed_and_nothing_is_posted() {
-    let salesforce = Salesforce::start().await;
     let partner = Partner::always(PartnerReply::decide(json!({"success": true}))).await;
-    let store = TempStore::new();
-    let engine = engine(
-        &salesforce,
-        store.open().await,
+    let (salesforce, _store, engine) = start_engine(
         Some(&partner),
         settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
-    );
+    )
+    .await;
     let request = RequestSpec::transfer().without_work_record();
 
     engine.on_routing_requested(request.input()).await.unwrap();

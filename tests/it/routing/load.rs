@@ -13,7 +13,6 @@ const REQUESTS: usize = 200;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_simultaneous_requests_are_all_answered_once_before_their_deadlines() {
-    let salesforce = Salesforce::start().await;
     // Half the requests are decided in the partner's answer, half later through the sidecar.
     let partner = Partner::start(|request, _| {
         let conversation = request.body["conversationIdentifier"]
@@ -26,13 +25,11 @@ async fn two_hundred_simultaneous_requests_are_all_answered_once_before_their_de
         }
     })
     .await;
-    let store = TempStore::new();
-    let engine = engine(
-        &salesforce,
-        store.open().await,
+    let (salesforce, _store, engine) = start_engine(
         Some(&partner),
         settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
-    );
+    )
+    .await;
     let (sidecar, _server) = serve_sidecar(&engine).await;
     let requests: Vec<RequestSpec> = (0..REQUESTS).map(|_| RequestSpec::transfer()).collect();
 

@@ -14,7 +14,12 @@ use serde_json::json;
 #[tokio::test]
 async fn rate_limited_then_failing_interaction_service_is_retried_and_the_result_lands_before_the_deadline(
 ) {
-    let salesforce = Salesforce::start().await;
+    let partner = Partner::always(PartnerReply::decide(json!({"success": true}))).await;
+    let (salesforce, _store, engine) = start_engine(
+        Some(&partner),
+        settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
+    )
+    .await;
     salesforce
         .interaction
         .inject_fault(InteractionFault::rate_limit("routingResult", 1))
@@ -23,14 +28,6 @@ async fn rate_limited_then_failing_interaction_service_is_retried_and_the_result
         .interaction
         .inject_fault(InteractionFault::status("routingResult", 500, 1))
         .unwrap();
-    let partner = Partner::always(PartnerReply::decide(json!({"success": true}))).await;
-    let store = TempStore::new();
-    let engine = engine(
-        &salesforce,
-        store.open().await,
-        Some(&partner),
-        settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
-    );
     let request = RequestSpec::transfer();
 
     engine.on_routing_requested(request.input()).await.unwrap();
@@ -49,18 +46,15 @@ async fn rate_limited_then_failing_interaction_service_is_retried_and_the_result
 async fn an_interaction_service_failing_until_the_deadline_is_a_counted_miss_with_nothing_late() {
     let window = Duration::from_secs(2);
     let decision_timeout = Duration::from_secs(1);
-    let salesforce = Salesforce::start().await;
+    let (salesforce, _store, engine) = start_engine(
+        None,
+        settings(RoutingStrategy::Reject, window, decision_timeout),
+    )
+    .await;
     salesforce
         .interaction
         .inject_fault(InteractionFault::status("routingResult", 503, 10_000))
         .unwrap();
-    let store = TempStore::new();
-    let engine = engine(
-        &salesforce,
-        store.open().await,
-        None,
-        settings(RoutingStrategy::Reject, window, decision_timeout),
-    );
     let request = RequestSpec::transfer();
 
     engine.on_routing_requested(request.input()).await.unwrap();
@@ -82,7 +76,7 @@ async fn an_interaction_service_failing_until_the_deadline_is_a_counted_miss_wit
     ));
     let snapshot = engine.stats().snapshot();
     assert_eq!(snapshot.posted_failure + snapshot.posted_success, 0);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(QUIET_PERIOD).await;
     assert_eq!(
         salesforce.calls_to("routingResult").len(),
         calls.len(),
@@ -93,19 +87,16 @@ async fn an_interaction_service_failing_until_the_deadline_is_a_counted_miss_wit
 
 #[tokio::test]
 async fn a_routing_result_salesforce_refuses_is_counted_refused_and_not_retried() {
-    let salesforce = Salesforce::start().await;
     let request = RequestSpec::transfer();
+    let (salesforce, _store, engine) = start_engine(
+        None,
+        settings(RoutingStrategy::Reject, WINDOW, DECISION_TIMEOUT),
+    )
+    .await;
     // The fake knows another session for this conversation: 15107 on the post.
     salesforce
         .interaction
         .seed_conversation(&request.conversation, &session_id());
-    let store = TempStore::new();
-    let engine = engine(
-        &salesforce,
-        store.open().await,
-        None,
-        settings(RoutingStrategy::Reject, WINDOW, DECISION_TIMEOUT),
-    );
 
     engine.on_routing_requested(request.input()).await.unwrap();
 

@@ -12,15 +12,12 @@ use serde_json::json;
 
 #[tokio::test]
 async fn a_decision_through_the_sidecar_is_posted_and_a_second_one_conflicts() {
-    let salesforce = Salesforce::start().await;
     let partner = Partner::always(PartnerReply::accept()).await;
-    let store = TempStore::new();
-    let engine = engine(
-        &salesforce,
-        store.open().await,
+    let (salesforce, _store, engine) = start_engine(
         Some(&partner),
         settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
-    );
+    )
+    .await;
     let (sidecar, _server) = serve_sidecar(&engine).await;
     let request = RequestSpec::transfer();
     engine.on_routing_requested(request.input()).await.unwrap();
@@ -59,15 +56,12 @@ async fn the_sidecar_answers_410_after_the_deadline_404_for_unknown_requests_and
 ) {
     let window = Duration::from_secs(2);
     let decision_timeout = Duration::from_secs(1);
-    let salesforce = Salesforce::start().await;
     let partner = Partner::always(PartnerReply::accept()).await;
-    let store = TempStore::new();
-    let engine = engine(
-        &salesforce,
-        store.open().await,
+    let (salesforce, _store, engine) = start_engine(
         Some(&partner),
         settings(RoutingStrategy::Partner, window, decision_timeout),
-    );
+    )
+    .await;
     let (sidecar, _server) = serve_sidecar(&engine).await;
     let request = RequestSpec::transfer();
     engine.on_routing_requested(request.input()).await.unwrap();
@@ -96,8 +90,6 @@ async fn the_sidecar_answers_410_after_the_deadline_404_for_unknown_requests_and
 
 #[tokio::test]
 async fn a_sidecar_decision_sent_before_the_partner_answers_is_taken() {
-    let salesforce = Salesforce::start().await;
-    let store = TempStore::new();
     // The partner decides through the sidecar while its webhook answer is still open.
     let sidecar_base: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
     let statuses: Arc<Mutex<Vec<u16>>> = Arc::new(Mutex::new(Vec::new()));
@@ -125,12 +117,11 @@ async fn a_sidecar_decision_sent_before_the_partner_answers_is_taken() {
         })
         .await
     };
-    let engine = engine(
-        &salesforce,
-        store.open().await,
+    let (salesforce, _store, engine) = start_engine(
         Some(&partner),
         settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
-    );
+    )
+    .await;
     let (sidecar, _server) = serve_sidecar(&engine).await;
     *sidecar_base.lock().unwrap() = Some(sidecar);
     let request = RequestSpec::transfer();
@@ -151,14 +142,11 @@ async fn a_sidecar_decision_sent_before_the_partner_answers_is_taken() {
 
 #[tokio::test]
 async fn the_sidecar_refuses_decisions_when_the_strategy_is_not_partner() {
-    let salesforce = Salesforce::start().await;
-    let store = TempStore::new();
-    let engine = engine(
-        &salesforce,
-        store.open().await,
+    let (salesforce, _store, engine) = start_engine(
         None,
         settings(RoutingStrategy::Reject, WINDOW, DECISION_TIMEOUT),
-    );
+    )
+    .await;
     let (sidecar, _server) = serve_sidecar(&engine).await;
     let request = RequestSpec::transfer();
     engine.on_routing_requested(request.input()).await.unwrap();

@@ -63,6 +63,15 @@ fn topic_events(topic: &TopicLog) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// A request for another conversation, created just after `request`, that nobody answers:
+/// its window closes after `request`'s, so the failure entry published for it shows that the
+/// window has checked `request`'s deadline too.
+fn unanswered_after(request: &RequestSpec) -> RequestSpec {
+    let mut unanswered = RequestSpec::transfer();
+    unanswered.created_date_ms = request.created_date_ms + 50;
+    unanswered
+}
+
 fn routing_result(request: &RequestSpec) -> RoutingResultRequest {
     RoutingResultRequest {
         conversation_identifier: request.conversation.clone(),
@@ -145,48 +154,57 @@ async fn a_timely_routing_result_publishes_nothing_and_is_not_late() {
     let salesforce = Salesforce::start().await;
     let (topic, routing_window, shutdown) = window_over(&salesforce, window);
     let request = RequestSpec::transfer();
+    let unanswered = unanswered_after(&request);
     routing_window.track(&published(&request));
+    routing_window.track(&published(&unanswered));
 
     salesforce
         .client()
         .routing_result(&routing_result(&request))
         .await
         .unwrap();
-    tokio::time::sleep(window + Duration::from_millis(300)).await;
+    assert!(wait_until(WAIT_LIMIT, || topic.latest_id() >= FIRST_REPLAY_ID).await);
 
     let report = routing_window.report();
     assert_eq!(report.answered, vec![request.event_id.clone()]);
     assert!(report.late.is_empty());
-    assert!(report.timed_out.is_empty());
-    assert_eq!(topic.latest_id(), FIRST_REPLAY_ID - 1, "nothing published");
+    assert_eq!(report.timed_out, vec![unanswered.event_id.clone()]);
+    assert_eq!(
+        topic.latest_id(),
+        FIRST_REPLAY_ID,
+        "nothing published for the answered request"
+    );
     shutdown.cancel();
 }
 
 #[tokio::test]
 async fn the_connectors_timeout_answer_lands_inside_the_fakes_window() {
     let window = Duration::from_secs(2);
-    let salesforce = Salesforce::start().await;
-    let (topic, routing_window, shutdown) = window_over(&salesforce, window);
     let partner = Partner::always(PartnerReply::accept()).await;
-    let store = TempStore::new();
-    let engine = engine(
-        &salesforce,
-        store.open().await,
+    let (salesforce, _store, engine) = start_engine(
         Some(&partner),
         settings(RoutingStrategy::Partner, window, Duration::from_secs(1)),
-    );
+    )
+    .await;
+    let (topic, routing_window, shutdown) = window_over(&salesforce, window);
     let request = RequestSpec::transfer();
+    let unanswered = unanswered_after(&request);
     routing_window.track(&published(&request));
+    routing_window.track(&published(&unanswered));
 
     engine.on_routing_requested(request.input()).await.unwrap();
     wait_for_calls(&salesforce, "routingResult", 1).await;
-    tokio::time::sleep(window).await;
+    assert!(wait_until(WAIT_LIMIT, || topic.latest_id() >= FIRST_REPLAY_ID).await);
 
     let report = routing_window.report();
     assert_eq!(report.answered, vec![request.event_id.clone()]);
     assert!(report.late.is_empty());
-    assert!(report.timed_out.is_empty());
-    assert_eq!(topic.latest_id(), FIRST_REPLAY_ID - 1);
+    assert_eq!(report.timed_out, vec![unanswered.event_id.clone()]);
+    assert_eq!(
+        topic.latest_id(),
+        FIRST_REPLAY_ID,
+        "nothing published for the answered request"
+    );
     engine.shutdown().await;
     shutdown.cancel();
 }

@@ -1,36 +1,15 @@
 //! The store's tables, read back after each write and after reopening the file.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+use crate::support::store::StoreDirectory;
 use byoc_connector::store::{
     AckBatch, NewDeadLetter, Store, StoreError, StoreSettings, STORE_SCHEMA_VERSION,
 };
 
 const ORG: &str = "00Dxx0000001gEREAY";
 const TOPIC: &str = "/event/Byoc_Outbound__e";
-
-/// A fresh directory for one test's store file, removed when the test ends.
-struct TestDirectory(PathBuf);
-
-impl TestDirectory {
-    fn new() -> Self {
-        let path = std::env::temp_dir().join(format!("byoc-store-test-{}", uuid::Uuid::new_v4()));
-        Self(path)
-    }
-
-    /// The store file's path; the directory is created by `Store::open`.
-    fn store_path(&self) -> PathBuf {
-        self.0.join("store.redb")
-    }
-}
-
-impl Drop for TestDirectory {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn replay_id(value: u64) -> Vec<u8> {
     value.to_be_bytes().to_vec()
@@ -54,7 +33,7 @@ fn dead_letter(replay: u64, reason: &str) -> NewDeadLetter {
 
 #[test]
 fn a_missing_store_file_is_created_with_its_directory() {
-    let directory = TestDirectory::new();
+    let directory = StoreDirectory::new();
     let path = directory.store_path();
     assert!(!path.exists());
     let store = Store::open(&path, StoreSettings::default()).unwrap();
@@ -66,7 +45,7 @@ fn a_missing_store_file_is_created_with_its_directory() {
 
 #[test]
 fn checkpoints_round_trip_per_org_and_topic_and_survive_reopening() {
-    let directory = TestDirectory::new();
+    let directory = StoreDirectory::new();
     let path = directory.store_path();
     {
         let store = Store::open(&path, StoreSettings::default()).unwrap();
@@ -92,7 +71,7 @@ fn checkpoints_round_trip_per_org_and_topic_and_survive_reopening() {
 
 #[test]
 fn a_checkpoint_moves_forward_by_big_endian_order() {
-    let directory = TestDirectory::new();
+    let directory = StoreDirectory::new();
     let store = Store::open(directory.store_path(), StoreSettings::default()).unwrap();
     // 0x00ff < 0x0100: byte order and numeric order agree for equal lengths.
     for value in [0x00ff_u64, 0x0100, 0x01_0000_0000] {
@@ -113,7 +92,7 @@ fn a_checkpoint_moves_forward_by_big_endian_order() {
     should_panic(expected = "a new checkpoint is never before the stored one")
 )]
 fn a_checkpoint_never_moves_backwards() {
-    let directory = TestDirectory::new();
+    let directory = StoreDirectory::new();
     let store = Store::open(directory.store_path(), StoreSettings::default()).unwrap();
     store
         .commit_ack_batch(&batch_advancing_to(10), SystemTime::now())
@@ -129,7 +108,7 @@ fn a_checkpoint_never_moves_backwards() {
 
 #[test]
 fn completed_keys_beyond_the_count_bound_are_pruned_oldest_first() {
-    let directory = TestDirectory::new();
+    let directory = StoreDirectory::new();
     let options = StoreSettings {
         dedup_max_keys: 3,
         ..StoreSettings::default()
@@ -152,7 +131,7 @@ fn completed_keys_beyond_the_count_bound_are_pruned_oldest_first() {
 
 #[test]
 fn completed_keys_older_than_the_age_bound_are_pruned() {
-    let directory = TestDirectory::new();
+    let directory = StoreDirectory::new();
     let options = StoreSettings {
         dedup_max_age: Duration::from_secs(60),
         ..StoreSettings::default()
@@ -177,7 +156,7 @@ fn completed_keys_older_than_the_age_bound_are_pruned() {
 
 #[test]
 fn dead_letters_keep_raw_bytes_exactly() {
-    let directory = TestDirectory::new();
+    let directory = StoreDirectory::new();
     let path = directory.store_path();
     let every_byte: Vec<u8> = (0..=255u8).rev().chain(0..=255u8).collect();
     let letter = NewDeadLetter {
@@ -206,7 +185,7 @@ fn dead_letters_keep_raw_bytes_exactly() {
 
 #[test]
 fn re_recording_a_replay_id_bumps_attempts_and_last_attempt_time() {
-    let directory = TestDirectory::new();
+    let directory = StoreDirectory::new();
     let store = Store::open(directory.store_path(), StoreSettings::default()).unwrap();
     let first = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
     let second = first + Duration::from_secs(60);
@@ -227,7 +206,7 @@ fn re_recording_a_replay_id_bumps_attempts_and_last_attempt_time() {
 
 #[test]
 fn dead_letters_are_listed_in_pages_removed_and_their_ids_never_reused() {
-    let directory = TestDirectory::new();
+    let directory = StoreDirectory::new();
     let store = Store::open(directory.store_path(), StoreSettings::default()).unwrap();
     let now = SystemTime::now();
     let ids: Vec<u64> = (1..=5)
@@ -264,7 +243,7 @@ fn dead_letters_are_listed_in_pages_removed_and_their_ids_never_reused() {
 
 #[test]
 fn pending_routing_records_round_trip_and_survive_reopening() {
-    let directory = TestDirectory::new();
+    let directory = StoreDirectory::new();
     let path = directory.store_path();
     {
         let store = Store::open(&path, StoreSettings::default()).unwrap();
@@ -291,7 +270,7 @@ fn pending_routing_records_round_trip_and_survive_reopening() {
 
 #[test]
 fn inserting_a_pending_routing_record_if_absent_never_overwrites() {
-    let directory = TestDirectory::new();
+    let directory = StoreDirectory::new();
     let store = Store::open(directory.store_path(), StoreSettings::default()).unwrap();
     assert!(store
         .insert_pending_routing_if_absent("evt", b"first")
@@ -307,7 +286,7 @@ fn inserting_a_pending_routing_record_if_absent_never_overwrites() {
 
 #[test]
 fn opening_a_store_written_by_a_newer_schema_fails_naming_both_versions_and_the_path() {
-    let directory = TestDirectory::new();
+    let directory = StoreDirectory::new();
     let path = directory.store_path();
     drop(Store::open(&path, StoreSettings::default()).unwrap());
     let newer = STORE_SCHEMA_VERSION + 1;
@@ -343,7 +322,7 @@ fn opening_a_store_written_by_a_newer_schema_fails_naming_both_versions_and_the_
 
 #[test]
 fn opening_an_existing_store_for_maintenance_never_creates_one() {
-    let directory = TestDirectory::new();
+    let directory = StoreDirectory::new();
     let path = directory.store_path();
     let error = Store::open_existing(&path).unwrap_err();
     assert!(matches!(error, StoreError::NotFound { .. }), "{error:?}");
@@ -352,7 +331,7 @@ fn opening_an_existing_store_for_maintenance_never_creates_one() {
 
 #[test]
 fn a_store_in_use_by_a_connector_is_refused_for_maintenance() {
-    let directory = TestDirectory::new();
+    let directory = StoreDirectory::new();
     let path = directory.store_path();
     let _running = Store::open(&path, StoreSettings::default()).unwrap();
     let error = Store::open_existing(&path).unwrap_err();

@@ -1,8 +1,9 @@
 //! The batching checkpoint writer: when it commits, and what a flush guarantees.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
+use crate::support::store::StoreDirectory;
 use byoc_connector::store::{CheckpointWriter, Store, StoreError, StoreSettings};
 
 const ORG: &str = "00Dxx0000001gEREAY";
@@ -10,27 +11,6 @@ const TOPIC: &str = "/event/Byoc_Outbound__e";
 
 /// Upper bound on polls while waiting for a commit; each poll sleeps 1 ms of (paused) time.
 const MAX_POLLS: usize = 5_000;
-
-/// A fresh directory for one test's store file, removed when the test ends.
-struct TestDirectory(PathBuf);
-
-impl TestDirectory {
-    fn new() -> Self {
-        let path = std::env::temp_dir().join(format!("byoc-store-test-{}", uuid::Uuid::new_v4()));
-        Self(path)
-    }
-
-    /// The store file's path; the directory is created by `Store::open`.
-    fn store_path(&self) -> PathBuf {
-        self.0.join("store.redb")
-    }
-}
-
-impl Drop for TestDirectory {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn open(path: &Path, max_acks: usize, max_delay: Duration) -> Store {
     let options = StoreSettings {
@@ -54,7 +34,7 @@ async fn wait_until_committed(store: &Store, key: &str) {
 
 #[tokio::test(start_paused = true)]
 async fn a_batch_is_committed_as_soon_as_it_holds_max_acks() {
-    let directory = TestDirectory::new();
+    let directory = StoreDirectory::new();
     let store = open(&directory.store_path(), 3, Duration::from_secs(3600));
     let writer = CheckpointWriter::spawn(store.clone());
     let started = tokio::time::Instant::now();
@@ -85,7 +65,7 @@ async fn a_batch_is_committed_as_soon_as_it_holds_max_acks() {
 
 #[tokio::test(start_paused = true)]
 async fn a_batch_is_committed_once_its_max_delay_has_passed() {
-    let directory = TestDirectory::new();
+    let directory = StoreDirectory::new();
     let max_delay = Duration::from_millis(50);
     let store = open(&directory.store_path(), 1_000, max_delay);
     let writer = CheckpointWriter::spawn(store.clone());
@@ -104,7 +84,7 @@ async fn a_batch_is_committed_once_its_max_delay_has_passed() {
 
 #[tokio::test]
 async fn flush_is_a_durable_barrier() {
-    let directory = TestDirectory::new();
+    let directory = StoreDirectory::new();
     let path = directory.store_path();
     let store = open(&path, 1_000, Duration::from_secs(3600));
     let writer = CheckpointWriter::spawn(store.clone());
@@ -136,7 +116,7 @@ async fn flush_is_a_durable_barrier() {
 
 #[tokio::test]
 async fn the_writer_reports_keys_of_the_open_batch_as_completed() {
-    let directory = TestDirectory::new();
+    let directory = StoreDirectory::new();
     let store = open(&directory.store_path(), 1_000, Duration::from_secs(3600));
     let writer = CheckpointWriter::spawn(store.clone());
     writer.record_completed("pending").await.unwrap();
@@ -147,7 +127,7 @@ async fn the_writer_reports_keys_of_the_open_batch_as_completed() {
 
 #[tokio::test]
 async fn close_commits_what_is_pending_and_releases_the_file() {
-    let directory = TestDirectory::new();
+    let directory = StoreDirectory::new();
     let path = directory.store_path();
     let store = open(&path, 1_000, Duration::from_secs(3600));
     let writer = CheckpointWriter::spawn(store.clone());

@@ -25,6 +25,26 @@ url = "https://partner.example/byoc/events"
 url = "https://partner.example/byoc/routing"
 "#;
 
+/// Every required key as an environment variable, for a configuration without a file: a
+/// static token (its secret part is `static-token-hidden`), stdout delivery, reject routing.
+pub const MINIMAL_ENV: &[(&str, &str)] = &[
+    ("BYOC__PUBSUB__TOPIC", "/event/Env_Event__e"),
+    ("BYOC__AUTH__KIND", "static"),
+    ("BYOC__AUTH__TOKEN", "00Dxx!static-token-hidden"),
+    (
+        "BYOC__AUTH__INSTANCE_URL",
+        "https://example.my.salesforce.com",
+    ),
+    ("BYOC__AUTH__ORG_ID", "00D000000000001AAA"),
+    (
+        "BYOC__INTERACTION__BASE_URL",
+        "https://example.my.salesforce-scrt.com",
+    ),
+    ("BYOC__INTERACTION__AUTHORIZATION_CONTEXT", "Env_Channel"),
+    ("BYOC__DELIVERY__KIND", "stdout"),
+    ("BYOC__ROUTING__STRATEGY", "reject"),
+];
+
 /// `MINIMAL` with each `(dotted key, value)` set, or removed when the value is `None`.
 pub fn minimal_with(edits: &[(&str, Option<toml::Value>)]) -> String {
     let mut root: toml::Table = MINIMAL.parse().unwrap();

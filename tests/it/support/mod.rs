@@ -7,10 +7,13 @@ pub mod pipeline;
 pub mod routing;
 pub mod salesforce;
 pub mod server;
+pub mod store;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::task::JoinHandle;
 
 use byoc_connector::pubsub::{
     CredentialError, CredentialSource, EndpointSettings, PubSubCredentials, ReceivedEvent,
@@ -22,6 +25,16 @@ use fake_salesforce::pubsub_fake::PubSubFakeConfig;
 use fake_salesforce::tokens::TokenRegistry;
 use fake_salesforce::topic::NewEvent;
 use fake_salesforce::{FakeConfig, FakeSalesforce};
+
+/// Serves `app` on an ephemeral loopback port; returns the bound address and the server task.
+pub async fn serve_on_loopback(app: axum::Router) -> (std::net::SocketAddr, JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (address, server)
+}
 
 /// Longest a test waits for one expected item before failing.
 pub const ITEM_TIMEOUT: Duration = Duration::from_secs(20);
@@ -170,16 +183,17 @@ pub async fn next_event(subscriber: &mut Subscriber) -> ReceivedEvent {
     panic!("no event among 10000 items");
 }
 
-/// Whether an event arrives within `wait` (keepalives are skipped).
-pub async fn event_within(subscriber: &mut Subscriber, wait: Duration) -> Option<ReceivedEvent> {
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        match tokio::time::timeout_at(deadline, subscriber.next()).await {
-            Ok(Some(SubscriberItem::Event(event))) => return Some(event),
-            Ok(Some(_)) => continue,
-            Ok(None) | Err(_) => return None,
-        }
-    }
+/// Waits until the fake has a stream that started at `preset` (`LATEST`, `EARLIEST`,
+/// `CUSTOM`) and took its first credit: its start position is fixed then, so an event
+/// published afterwards is delivered on it.
+pub async fn wait_until_stream_positioned(fake: &FakeSalesforce, preset: &str) {
+    pipeline::wait_until("the stream is positioned", ITEM_TIMEOUT, || {
+        fake.pubsub()
+            .sessions()
+            .iter()
+            .any(|session| session.replay_preset == preset && !session.fetch_requests.is_empty())
+    })
+    .await;
 }
 
 /// An observer recording every reconnect reason the subscriber reports.

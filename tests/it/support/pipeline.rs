@@ -62,15 +62,9 @@ impl Partner {
         let app = Router::new()
             .route("/webhook", post(receive))
             .with_state(state);
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .unwrap();
-        let url = format!("http://{}/webhook", listener.local_addr().unwrap());
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        let (address, server) = super::serve_on_loopback(app).await;
         Self {
-            url,
+            url: format!("http://{address}/webhook"),
             received,
             server,
         }
@@ -79,6 +73,22 @@ impl Partner {
     /// A partner that accepts everything at once.
     pub async fn accepting() -> Self {
         Self::start(Arc::new(|_| (StatusCode::OK, Duration::ZERO))).await
+    }
+
+    /// A partner that answers `answer` (a status, after a delay) to the requests `when` picks
+    /// and accepts the others at once.
+    pub async fn answering_when(
+        when: impl Fn(&Received) -> bool + Send + Sync + 'static,
+        answer: (StatusCode, Duration),
+    ) -> Self {
+        Self::start(Arc::new(move |received| {
+            if when(received) {
+                answer
+            } else {
+                (StatusCode::OK, Duration::ZERO)
+            }
+        }))
+        .await
     }
 
     /// Everything received so far, in arrival order.
@@ -318,6 +328,23 @@ pub async fn start_pipeline(
     assemble_pipeline(fake, store_path, partner_url, secret, None, tweak).spawn()
 }
 
+/// Starts subscriber + pipeline against `fake` with the usual settings, its store file in
+/// `dir`, delivering unsigned to `partner`.
+pub async fn start_default_pipeline(
+    fake: &FakeSalesforce,
+    dir: &ScratchDir,
+    partner: &Partner,
+) -> RunningPipeline {
+    start_pipeline(
+        fake,
+        &dir.path().join("store.redb"),
+        &partner.url,
+        None,
+        |_| {},
+    )
+    .await
+}
+
 /// The checkpoint `store` holds for the fake's (org, topic), as the fake's numeric replay id.
 pub fn stored_checkpoint(store: &Store, fake: &FakeSalesforce) -> Option<u64> {
     let bytes = store
@@ -378,17 +405,13 @@ fn rand_suffix() -> u64 {
         .subsec_nanos() as u64
 }
 
-/// A connector config file for the real binary, pointed at `fake` and `partner_url`.
-pub fn connector_config_toml(
-    fake: &FakeSalesforce,
-    partner_url: &str,
-    store_path: &Path,
-) -> String {
-    connector_config_toml_with_routing(fake, partner_url, store_path, "strategy = \"reject\"")
-}
+/// The `[routing]` body that answers every routing request `success: false` at once, for
+/// tests about delivery, not routing.
+pub const REJECT_ROUTING: &str = "strategy = \"reject\"";
 
-/// As [`connector_config_toml`], with `routing` as the body of the `[routing]` section.
-pub fn connector_config_toml_with_routing(
+/// A connector config for the real binary, pointed at `fake` and `partner_url`, with
+/// `routing` as the body of the `[routing]` section.
+fn connector_config_toml(
     fake: &FakeSalesforce,
     partner_url: &str,
     store_path: &Path,
@@ -500,8 +523,24 @@ pub fn epoch_ms() -> i64 {
     i64::try_from(since_epoch.as_millis()).unwrap()
 }
 
+/// Spawns the real binary on `config` with its output discarded, killed on drop: for tests
+/// that watch only the fakes.
+pub fn spawn_quiet_connector(config: &Path) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_byoc-connector"))
+        .args(["run", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the connector binary starts")
+}
+
 /// Longest the real binary may take to log its sidecar address.
 const CONNECTOR_START_LIMIT: Duration = Duration::from_secs(30);
+/// Longest a connector told to stop with SIGTERM may take to drain and exit.
+const CONNECTOR_GRACEFUL_EXIT_LIMIT: Duration = Duration::from_secs(30);
 /// Longest a killed connector may take to be reaped.
 const CONNECTOR_EXIT_LIMIT: Duration = Duration::from_secs(10);
 /// Sidecar calls answered 503 (routing still starting or resuming) are retried this often…
@@ -621,6 +660,21 @@ impl ConnectorProcess {
         );
     }
 
+    /// Sends SIGTERM (readiness off, drain, final checkpoint) and waits, at most for the
+    /// shutdown grace, until the process exits.
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("the connector is still running");
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "SIGTERM was sent");
+        tokio::time::timeout(CONNECTOR_GRACEFUL_EXIT_LIMIT, self.child.wait())
+            .await
+            .expect("the connector exits within its shutdown grace")
+            .unwrap()
+    }
+
     /// SIGKILLs the process (no shutdown, no drain, as in a crash) and reaps it.
     pub async fn kill(mut self) {
         self.child
@@ -653,8 +707,7 @@ pub fn write_connector_config(
     routing: &str,
 ) -> std::path::PathBuf {
     let path = dir.join("connector.toml");
-    let config =
-        connector_config_toml_with_routing(fake, delivery_url, &dir.join("state.redb"), routing);
+    let config = connector_config_toml(fake, delivery_url, &dir.join("state.redb"), routing);
     std::fs::write(&path, config).unwrap();
     path
 }

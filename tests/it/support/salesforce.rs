@@ -123,6 +123,31 @@ impl Salesforce {
         };
         InteractionClient::new(&self.base_url, CHANNEL_DEFINITION, provider, options).unwrap()
     }
+
+    /// An Interaction Service client for this fake that sends its static token.
+    pub fn static_client(&self) -> InteractionClient {
+        self.client(TokenProvider::new(&AuthConfig::Static(self.static_config())).unwrap())
+    }
+
+    /// The status of every Interaction Service call the fake recorded, in arrival order.
+    pub fn call_statuses(&self) -> Vec<u16> {
+        self.interaction
+            .calls()
+            .iter()
+            .map(|call| call.status)
+            .collect()
+    }
+}
+
+/// Posts the sample interaction through `client`; returns the conversation and the work item
+/// the fake opened for it.
+pub async fn open_conversation(client: &InteractionClient) -> (String, String) {
+    let inbound = client
+        .post_interactions(&sample_interaction(), None)
+        .await
+        .unwrap();
+    let conversation = inbound.conversation_identifier.unwrap();
+    (conversation, inbound.work_item_ids[0].clone())
 }
 
 /// Upper bound on one raw HTTP exchange in a test, so a hung fake fails the test instead of hanging it.

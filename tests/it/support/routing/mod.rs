@@ -33,6 +33,8 @@ use fake_salesforce::tokens::TokenRegistry;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use super::serve_on_loopback;
+
 mod requests;
 pub use requests::*;
 
@@ -48,6 +50,10 @@ pub const PARTNER_SECRET: &str = "whsec-routing-test-secret";
 pub const WAIT_LIMIT: Duration = Duration::from_secs(20);
 /// How often waiting loops look again.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// How long a test watches for something that must not happen. Tests watch only after seeing
+/// the engine do the expected thing against the same fakes, so a silent engine or a fake that
+/// records nothing cannot pass for a correct one.
+pub const QUIET_PERIOD: Duration = Duration::from_millis(500);
 
 /// Wall-clock epoch milliseconds now.
 pub fn now_ms() -> i64 {
@@ -94,16 +100,13 @@ pub struct Salesforce {
 impl Salesforce {
     /// Binds 127.0.0.1:0 and serves both fakes.
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base_url = format!("http://{}", listener.local_addr().unwrap());
         let registry = Arc::new(TokenRegistry::new(ORG_ID, None));
         let interaction = Arc::new(InteractionFake::new(registry.clone(), CHANNEL_DEFINITION));
         let soql = Arc::new(SoqlFake::new(registry.clone(), interaction.clone()));
         let app =
             interaction_service::router(interaction.clone()).merge(soql::router(soql.clone()));
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        let (address, server) = serve_on_loopback(app).await;
+        let base_url = format!("http://{address}");
         Self {
             base_url,
             registry,
@@ -241,8 +244,6 @@ impl Partner {
     pub async fn start(
         script: impl Fn(&PartnerRequest, usize) -> PartnerReply + Send + Sync + 'static,
     ) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/routing", listener.local_addr().unwrap());
         let state = PartnerState {
             requests: Arc::new(Mutex::new(Vec::new())),
             attempts: Arc::new(AtomicUsize::new(0)),
@@ -252,11 +253,9 @@ impl Partner {
         let app = Router::new()
             .route("/routing", post(partner_handler))
             .with_state(state);
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        let (address, server) = serve_on_loopback(app).await;
         Self {
-            url,
+            url: format!("http://{address}/routing"),
             requests,
             server,
         }
@@ -371,15 +370,22 @@ pub fn engine(
     RoutingEngine::new(settings, deps)
 }
 
+/// Starts the fake Salesforce and an engine on a fresh store file that delivers to `partner`;
+/// the [`TempStore`] must live as long as the engine.
+pub async fn start_engine(
+    partner: Option<&Partner>,
+    settings: RoutingSettings,
+) -> (Salesforce, TempStore, RoutingEngine) {
+    let salesforce = Salesforce::start().await;
+    let store = TempStore::new();
+    let engine = engine(&salesforce, store.open().await, partner, settings);
+    (salesforce, store, engine)
+}
+
 /// Serves `engine`'s sidecar router on a loopback port; returns its base URL.
 pub async fn serve_sidecar(engine: &RoutingEngine) -> (String, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = engine.sidecar_router();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    (base, server)
+    let (address, server) = serve_on_loopback(engine.sidecar_router()).await;
+    (format!("http://{address}"), server)
 }
 
 /// Sends a decision to the sidecar; returns status and body.
@@ -409,6 +415,18 @@ pub async fn wait_for_calls(
         salesforce.calls_to(path)
     );
     salesforce.calls_to(path)
+}
+
+/// Asserts the fake received exactly one routingResult, and that it answers `request`.
+pub fn assert_only_routing_result_is_for(salesforce: &Salesforce, request: &RequestSpec) {
+    let calls = salesforce.calls_to("routingResult");
+    assert_eq!(calls.len(), 1, "one routingResult: {calls:?}");
+    assert_eq!(
+        calls[0].body["conversationIdentifier"],
+        json!(request.conversation),
+        "the routingResult answers {}",
+        request.event_id
+    );
 }
 
 /// Asserts `call` reached the fake before `created_ms + window`.

@@ -109,63 +109,59 @@ pub fn routing_result_entry(
     failure_type: &str,
     record_id: Option<&str>,
 ) -> InteractionEvent {
-    let entry_id = uuid::Uuid::new_v4().to_string();
-    let now = now_ms();
-    let payload = json!({
-        "conversationIdentifier": conversation,
-        "channelAddressIdentifier": CHANNEL_ADDRESS,
-        "recipient": {"appType": "custom", "subject": "meu003", "role": "EndUser"},
-        "payload": {
-            "identifier": entry_id,
-            "entryType": "RoutingResult",
-            "entryPayload": {
-                "entryType": "RoutingResult",
-                "id": entry_id,
-                "routingType": "Transfer",
-                "failureType": failure_type,
-                "errorMessages": if failure_type == "None" { json!([]) } else { json!(["routing failed"]) },
-                "recordId": record_id,
-            },
-            "sender": {"appType": "conversation", "subject": "routing", "role": "System"},
-            "transcriptedTimestamp": now,
-            "clientTimestamp": now,
-            "clientDuration": 0,
-        },
+    let error_messages = if failure_type == "None" {
+        json!([])
+    } else {
+        json!(["routing failed"])
+    };
+    let entry = json!({
+        "routingType": "Transfer",
+        "failureType": failure_type,
+        "errorMessages": error_messages,
+        "recordId": record_id,
     });
-    interaction_event(&payload.to_string())
+    interaction_event(conversation, "RoutingResult", entry, "routing")
 }
 
 /// An Interaction event with a SessionStatusChanged entry.
 pub fn session_status_entry(conversation: &str, session: &str) -> InteractionEvent {
+    let entry = json!({
+        "conversationIdentifier": conversation,
+        "channelAddressIdentifier": CHANNEL_ADDRESS,
+        "sessionId": session,
+        "sessionStatus": "Active",
+        "sessionStartTime": now_ms(),
+    });
+    interaction_event(conversation, "SessionStatusChanged", entry, "system")
+}
+
+/// An Interaction event of `conversation` carrying `entry` (given its `entryType` and a fresh
+/// `id`), sent now by the conversation's system participant `sender_subject`.
+fn interaction_event(
+    conversation: &str,
+    entry_type: &str,
+    mut entry: Value,
+    sender_subject: &str,
+) -> InteractionEvent {
     let entry_id = uuid::Uuid::new_v4().to_string();
     let now = now_ms();
+    entry["entryType"] = json!(entry_type);
+    entry["id"] = json!(entry_id);
     let payload = json!({
         "conversationIdentifier": conversation,
         "channelAddressIdentifier": CHANNEL_ADDRESS,
         "recipient": {"appType": "custom", "subject": "meu003", "role": "EndUser"},
         "payload": {
             "identifier": entry_id,
-            "entryType": "SessionStatusChanged",
-            "entryPayload": {
-                "entryType": "SessionStatusChanged",
-                "id": entry_id,
-                "conversationIdentifier": conversation,
-                "channelAddressIdentifier": CHANNEL_ADDRESS,
-                "sessionId": session,
-                "sessionStatus": "Active",
-                "sessionStartTime": now,
-            },
-            "sender": {"appType": "conversation", "subject": "system", "role": "System"},
+            "entryType": entry_type,
+            "entryPayload": entry,
+            "sender": {"appType": "conversation", "subject": sender_subject, "role": "System"},
             "transcriptedTimestamp": now,
             "clientTimestamp": now,
             "clientDuration": 0,
         },
     });
-    interaction_event(&payload.to_string())
-}
-
-fn interaction_event(payload: &str) -> InteractionEvent {
-    match OutboundEvent::from_json("Interaction", payload, &[0; 8]).unwrap() {
+    match OutboundEvent::from_json("Interaction", &payload.to_string(), &[0; 8]).unwrap() {
         OutboundEvent::Interaction(event) => event,
         other => panic!("expected an interaction event, got {other:?}"),
     }
