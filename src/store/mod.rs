@@ -27,7 +27,7 @@ pub use batch::AckBatch;
 pub use checkpoint::{compare_replay_ids, Checkpoint};
 pub use dead_letter::{DeadLetter, NewDeadLetter};
 pub use schema_version::STORE_SCHEMA_VERSION;
-pub use writer::CheckpointWriter;
+pub use writer::{CheckpointWriter, WriterStop};
 
 /// Default number of acknowledgements that forces a commit of the ack batch.
 pub const DEFAULT_ACK_BATCH_MAX_ACKS: usize = 1_000;
@@ -136,11 +136,8 @@ pub enum StoreError {
         reason: String,
     },
     /// The checkpoint writer stopped, after a failed commit or a close.
-    #[error("checkpoint writer stopped: {reason}")]
-    WriterStopped {
-        /// Why it stopped.
-        reason: String,
-    },
+    #[error("checkpoint writer stopped: {0}")]
+    WriterStopped(#[source] writer::WriterStop),
     /// A blocking store task panicked or was cancelled.
     #[error("store task did not finish")]
     TaskFailed(#[source] tokio::task::JoinError),

@@ -33,6 +33,23 @@ impl std::fmt::Debug for CheckpointWriter {
     }
 }
 
+/// Why the checkpoint writer stopped; every waiter gets the same answer, so it is cheap to clone.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WriterStop {
+    /// Closed on purpose.
+    #[error("writer closed")]
+    Closed,
+    /// The task is gone without saying why (it panicked or its runtime shut down).
+    #[error("writer task ended")]
+    TaskEnded,
+    /// A commit failed; nothing after it was committed.
+    #[error("commit failed: {0}")]
+    CommitFailed(#[source] Arc<StoreError>),
+    /// The blocking commit task panicked or was cancelled.
+    #[error("commit task did not finish: {0}")]
+    CommitTaskFailed(#[source] Arc<tokio::task::JoinError>),
+}
+
 /// State shared between the handles and the task.
 struct Shared {
     // Keys submitted but not yet committed, so `is_completed` sees them before the commit.
@@ -40,12 +57,12 @@ struct Shared {
     // in the store.
     uncommitted_keys: Mutex<HashSet<String>>,
     // Why the task stopped, once it has.
-    stopped_reason: Mutex<Option<String>>,
+    stopped_reason: Mutex<Option<WriterStop>>,
     // The task, awaited by `close` so the file is released when it returns.
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
-type Reply = oneshot::Sender<Result<(), String>>;
+type Reply = oneshot::Sender<Result<(), WriterStop>>;
 
 enum Command {
     Completed(String),
@@ -150,11 +167,11 @@ impl CheckpointWriter {
 
     async fn await_reply(
         &self,
-        reply: oneshot::Receiver<Result<(), String>>,
+        reply: oneshot::Receiver<Result<(), WriterStop>>,
     ) -> Result<(), StoreError> {
         match reply.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(reason)) => Err(StoreError::WriterStopped { reason }),
+            Ok(Err(reason)) => Err(StoreError::WriterStopped(reason)),
             Err(_dropped) => Err(self.stopped_error()),
         }
     }
@@ -162,8 +179,8 @@ impl CheckpointWriter {
     fn stopped_error(&self) -> StoreError {
         let reason = lock(&self.shared.stopped_reason)
             .clone()
-            .unwrap_or_else(|| "writer task ended".to_owned());
-        StoreError::WriterStopped { reason }
+            .unwrap_or(WriterStop::TaskEnded);
+        StoreError::WriterStopped(reason)
     }
 }
 
@@ -238,13 +255,13 @@ async fn run(store: Store, mut commands: mpsc::Receiver<Command>, shared: Arc<Sh
             let _ = waiter.send(outcome.clone());
         }
         if let Err(reason) = &outcome {
-            tracing::error!(path = %store.path().display(), reason, "checkpoint writer stopped after a failed commit");
+            tracing::error!(path = %store.path().display(), reason = %error_chain(reason), "checkpoint writer stopped after a failed commit");
             *lock(&shared.stopped_reason) = Some(reason.clone());
             stop_after_commit = true;
         }
         if stop_after_commit {
             if outcome.is_ok() {
-                *lock(&shared.stopped_reason) = Some("writer closed".to_owned());
+                *lock(&shared.stopped_reason) = Some(WriterStop::Closed);
             }
             if let Some(reply) = close_reply {
                 let _ = reply.send(outcome);
@@ -255,7 +272,7 @@ async fn run(store: Store, mut commands: mpsc::Receiver<Command>, shared: Arc<Sh
 }
 
 /// Commits `batch` on the blocking pool and forgets its keys from the uncommitted set.
-async fn commit(store: &Store, batch: AckBatch, shared: &Shared) -> Result<(), String> {
+async fn commit(store: &Store, batch: AckBatch, shared: &Shared) -> Result<(), WriterStop> {
     if batch.is_empty() {
         return Ok(());
     }
@@ -267,10 +284,10 @@ async fn commit(store: &Store, batch: AckBatch, shared: &Shared) -> Result<(), S
     .await;
     let (batch, outcome) = match committed {
         Ok(committed) => committed,
-        Err(join_error) => return Err(format!("commit task did not finish: {join_error}")),
+        Err(join_error) => return Err(WriterStop::CommitTaskFailed(Arc::new(join_error))),
     };
     if let Err(error) = outcome {
-        return Err(error_chain(&error));
+        return Err(WriterStop::CommitFailed(Arc::new(error)));
     }
     let mut uncommitted_keys = lock(&shared.uncommitted_keys);
     for key in batch.completed_keys() {

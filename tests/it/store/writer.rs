@@ -137,7 +137,7 @@ async fn close_commits_what_is_pending_and_releases_the_file() {
 
     let error = other_handle.record_completed("too-late").await.unwrap_err();
     assert!(
-        matches!(error, StoreError::WriterStopped { .. }),
+        matches!(error, StoreError::WriterStopped(_)),
         "{error:?}"
     );
 
