@@ -197,11 +197,9 @@ async fn run_pipeline(
             partner,
             token_provider: provider.clone(),
             http: reqwest::Client::new(),
+            telemetry: telemetry.clone(),
         },
     );
-    engine
-        .stats()
-        .set_observer(routing_sink::observer(&telemetry));
     let resumed = engine.resume().await?;
     info!(?resumed, "pending routing requests resumed");
     // Set once; a second set cannot happen because run_pipeline runs once per process.
