@@ -2,7 +2,6 @@
 //! outages, permanent refusals, isolation between conversations, signatures, bad bytes.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,7 +55,7 @@ async fn a_partner_outage_loses_nothing_keeps_order_and_holds_credit_within_the_
     .await;
     // While the partner is down, consumption stops at the credit window.
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let received_while_down = pipeline.stats.received.load(Ordering::SeqCst);
+    let received_while_down = pipeline.telemetry.snapshot().events_received;
     assert!(
         received_while_down <= 100,
         "took {received_while_down} events while the partner was down"
@@ -64,7 +63,7 @@ async fn a_partner_outage_loses_nothing_keeps_order_and_holds_credit_within_the_
     assert!(pipeline.acks.in_hand() <= 100);
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(
-        pipeline.stats.received.load(Ordering::SeqCst),
+        pipeline.telemetry.snapshot().events_received,
         received_while_down,
         "no more events are taken while nothing completes"
     );
@@ -120,7 +119,7 @@ async fn a_permanently_refused_event_is_dead_lettered_and_the_conversation_moves
     wait_until(
         "the refusal is dead-lettered",
         Duration::from_secs(20),
-        || pipeline.stats.dead_lettered.load(Ordering::SeqCst) == 1,
+        || pipeline.telemetry.snapshot().events_dead_lettered == 1,
     )
     .await;
     let received = partner.received();
@@ -293,7 +292,7 @@ async fn undecodable_bytes_are_dead_lettered_raw_and_the_stream_moves_on() {
     wait_until(
         "the bad event is dead-lettered",
         Duration::from_secs(20),
-        || pipeline.stats.dead_lettered.load(Ordering::SeqCst) == 1,
+        || pipeline.telemetry.snapshot().events_dead_lettered == 1,
     )
     .await;
     let letters = pipeline.store.list_dead_letters(None, 10).unwrap();

@@ -14,10 +14,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
 use byoc_connector::channel::{AnyChannel, WebhookChannel, WebhookOptions};
-use byoc_connector::pipeline::{Pipeline, PipelineSettings, PipelineStats};
+use byoc_connector::pipeline::{Pipeline, PipelineSettings};
 use byoc_connector::pubsub::{AckHandle, ReplayStart, Subscriber};
 use byoc_connector::secret::SecretString;
 use byoc_connector::store::{CheckpointWriter, Store, StoreOptions};
+use byoc_connector::telemetry::Telemetry;
 use fake_salesforce::topic::NewEvent;
 use fake_salesforce::FakeSalesforce;
 use tokio_util::sync::CancellationToken;
@@ -207,11 +208,10 @@ pub fn conversation_name(index: u64) -> String {
 pub struct RunningPipeline {
     pub task: tokio::task::JoinHandle<Result<(), byoc_connector::pipeline::PipelineError>>,
     pub shutdown: CancellationToken,
-    pub stats: Arc<PipelineStats>,
     pub acks: AckHandle,
     pub store: Store,
-    /// The pipeline's metrics.
-    pub telemetry: byoc_connector::telemetry::Telemetry,
+    /// The pipeline's counts.
+    pub telemetry: Telemetry,
 }
 
 impl RunningPipeline {
@@ -233,7 +233,7 @@ pub struct AssembledPipeline {
     pub shutdown: CancellationToken,
     pub acks: AckHandle,
     pub store: Store,
-    pub telemetry: byoc_connector::telemetry::Telemetry,
+    pub telemetry: Telemetry,
 }
 
 /// Assembles subscriber + pipeline against `fake`, delivering to `partner_url`. Without a
@@ -258,6 +258,7 @@ pub fn assemble_pipeline(
         (None, None) => ReplayStart::Earliest,
     };
     let shutdown = CancellationToken::new();
+    let telemetry = Telemetry::new();
     let subscriber = Subscriber::spawn(
         config,
         crate::support::static_credentials(fake),
@@ -273,7 +274,6 @@ pub fn assemble_pipeline(
     settings.retry.max_delay = Duration::from_millis(500);
     tweak(&mut settings);
     let writer = CheckpointWriter::spawn(store.clone());
-    let telemetry = byoc_connector::telemetry::Telemetry::new();
     let pipeline = Pipeline::new(
         settings,
         subscriber,
@@ -294,12 +294,10 @@ pub fn assemble_pipeline(
 impl AssembledPipeline {
     /// Runs the pipeline on a task of its own.
     pub fn spawn(self) -> RunningPipeline {
-        let stats = self.pipeline.stats();
         let task = tokio::spawn(self.pipeline.run(self.shutdown.clone()));
         RunningPipeline {
             task,
             shutdown: self.shutdown,
-            stats,
             acks: self.acks,
             store: self.store,
             telemetry: self.telemetry,
