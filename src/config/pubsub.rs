@@ -12,9 +12,7 @@ use serde::Deserialize;
 use super::error::Problems;
 use super::keys::example_hint;
 use crate::auth::url_policy::{require_tls_or_loopback, UrlPolicyError};
-use crate::pubsub::subscriber::{
-    ReconnectObserver, KEEPALIVE_TIMEOUT, MAX_RECONNECT_BACKOFF, MIN_RECONNECT_BACKOFF,
-};
+use crate::pubsub::subscriber::{KEEPALIVE_TIMEOUT, MAX_RECONNECT_BACKOFF, MIN_RECONNECT_BACKOFF};
 use crate::pubsub::{
     CorruptedReplayPolicy, EndpointConfig, ReplayStart, SubscriberConfig, DEFAULT_PUBSUB_ENDPOINT,
 };
@@ -95,7 +93,6 @@ impl PubSubConfig {
             corrupted_replay_policy: self.corrupted_replay_policy,
             min_backoff: self.min_backoff(),
             max_backoff: self.max_backoff(),
-            on_reconnect: ReconnectObserver::default(),
         }
     }
 

@@ -4,7 +4,9 @@
 //!
 //! [`Telemetry`] owns the Prometheus registry and one method per occurrence, grouped by who
 //! reports it: `pipeline.rs` (`event_delivered`, `checkpoint_advanced`, …), `routing.rs`
-//! (`routing_deadline_missed`, …) and `subscriber.rs` (`subscriber_reconnected`). Callers never touch a metric or write the log line themselves; tests
+//! (`routing_deadline_missed`, …) and `subscriber.rs`, which implements the subscriber's
+//! [`SubscriberTelemetry`](crate::pubsub::SubscriberTelemetry) so `pubsub` reports without
+//! knowing this module. Callers never touch a metric or write the log line themselves; tests
 //! read the counts back through [`Telemetry::snapshot`]. Metric names start with `byoc_` and
 //! carry their unit. Labels only take values from closed sets (`&'static str` codes and small
 //! enums), never ids, URLs or secrets, so cardinality stays bounded. The list is documented in

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use crate::support::server::{get, start};
 use axum::Router;
+use byoc_connector::pubsub::{CorruptedReplayPolicy, SubscriberOccurrence, SubscriberTelemetry};
 use byoc_connector::server::METRICS_CONTENT_TYPE;
 use byoc_connector::telemetry::{
-    OutcomeCounts, ReconnectCounts, ReconnectReason, RoutingOutcome, Telemetry, TelemetrySnapshot,
+    OutcomeCounts, ReconnectCounts, RoutingOutcome, Telemetry, TelemetrySnapshot,
 };
 use http::StatusCode;
 
@@ -26,7 +27,14 @@ fn record_one_of_everything(telemetry: &Telemetry) {
     telemetry.duplicate_skipped("idem-key-4711");
     telemetry.event_filtered("other-channel-address");
     telemetry.checkpoint_advanced(36_392_539);
-    telemetry.subscriber_reconnected(ReconnectReason::Watchdog);
+    telemetry.emit(SubscriberOccurrence::StreamSilent {
+        timeout: Duration::from_secs(300),
+    });
+    telemetry.emit(SubscriberOccurrence::ReplayIdRefused {
+        lost_position: "00000000022c4e5c",
+        policy: CorruptedReplayPolicy::Fail,
+        rpc_id: "rpc-id-4712",
+    });
     telemetry.routing_result_posted(
         RoutingOutcome::Success,
         "partner",
@@ -77,6 +85,10 @@ async fn metrics_lists_every_byoc_metric_after_the_occurrences() {
     ] {
         assert!(body.contains(line), "missing `{line}` in:\n{body}");
     }
+    assert!(
+        !body.contains("reason=\"replay_reset\""),
+        "a refused replay id with policy fail stops the subscriber, it is no reconnect:\n{body}"
+    );
     assert!(body.trim_end().ends_with("# EOF"), "{body}");
 }
 
@@ -97,6 +109,8 @@ async fn metric_labels_never_carry_ids_keys_or_reasons() {
         "other-channel-address",
         "idem-key-4711",
         "00000000022c4e5b",
+        "00000000022c4e5c",
+        "rpc-id-4712",
         "payload is not json",
         "connect timed out",
     ] {

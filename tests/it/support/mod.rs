@@ -14,10 +14,11 @@ use std::time::Duration;
 
 use byoc_connector::pubsub::{
     CredentialError, CredentialSource, EndpointConfig, PubSubCredentials, ReceivedEvent,
-    ReconnectObserver, ReconnectReason, StaticCredentials, Subscriber, SubscriberConfig,
-    SubscriberItem,
+    ReconnectReason, StaticCredentials, Subscriber, SubscriberConfig, SubscriberItem,
+    SubscriberOccurrence, SubscriberTelemetry,
 };
 use byoc_connector::secret::SecretString;
+use byoc_connector::telemetry::Telemetry;
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
 use fake_salesforce::tokens::TokenRegistry;
 use fake_salesforce::topic::NewEvent;
@@ -182,10 +183,21 @@ pub async fn event_within(subscriber: &mut Subscriber, wait: Duration) -> Option
     }
 }
 
-/// An observer recording every reconnect reason the subscriber reports.
-pub fn recording_reconnects() -> (ReconnectObserver, Arc<Mutex<Vec<ReconnectReason>>>) {
-    let reasons: Arc<Mutex<Vec<ReconnectReason>>> = Arc::default();
-    let recorded = reasons.clone();
-    let observer = ReconnectObserver::new(move |reason| recorded.lock().unwrap().push(reason));
-    (observer, reasons)
+/// Subscriber telemetry that logs and counts as the connector's does, and also records every
+/// reconnect reason in order.
+#[derive(Clone, Default)]
+pub struct RecordingTelemetry {
+    /// Where the occurrences are logged and counted.
+    pub telemetry: Telemetry,
+    /// The reason of each reconnect, oldest first.
+    pub reconnects: Arc<Mutex<Vec<ReconnectReason>>>,
+}
+
+impl SubscriberTelemetry for RecordingTelemetry {
+    fn emit(&self, occurrence: SubscriberOccurrence<'_>) {
+        if let Some(reason) = occurrence.reconnect_reason() {
+            self.reconnects.lock().unwrap().push(reason);
+        }
+        self.telemetry.emit(occurrence);
+    }
 }

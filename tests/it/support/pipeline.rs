@@ -210,7 +210,7 @@ pub struct RunningPipeline {
     pub shutdown: CancellationToken,
     pub acks: AckHandle,
     pub store: Store,
-    /// The pipeline's counts.
+    /// The pipeline's and the subscriber's counts.
     pub telemetry: Telemetry,
 }
 
@@ -258,10 +258,12 @@ pub fn assemble_pipeline(
         (None, None) => ReplayStart::Earliest,
     };
     let shutdown = CancellationToken::new();
+    // One telemetry for both, as the connector assembles them.
     let telemetry = Telemetry::new();
     let subscriber = Subscriber::spawn(
         config,
         crate::support::static_credentials(fake),
+        telemetry.clone(),
         shutdown.child_token(),
     )
     .unwrap();
