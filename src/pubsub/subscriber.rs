@@ -6,14 +6,15 @@
 //! credit, each checkpoint moves the position a reconnect resumes after. A stream that is
 //! silent for `keepalive_timeout` is torn down; failures are retried with jittered
 //! exponential backoff, refreshing the token first on auth errors and applying the
-//! configured policy when the stored replay id is refused. It knows no BYOC.
+//! configured policy when the stored replay id is refused. A watch says whether a stream is
+//! open, and every notable occurrence goes to a [`SubscriberTelemetry`]. It knows no BYOC.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::{Stream, StreamExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -219,8 +220,9 @@ impl Subscriber {
         self.acks.clone()
     }
 
-    /// Whether a Subscribe stream is open: `true` while one is, `false` between streams and
-    /// once the subscriber has stopped.
+    /// Whether a Subscribe stream is open: `true` from the moment a stream's first request is
+    /// on the wire until the stream ends (whether or not the server has answered yet),
+    /// `false` between streams and once the subscriber has stopped.
     pub fn stream_open(&self) -> watch::Receiver<bool> {
         self.acks.shared.stream_open.subscribe()
     }
@@ -446,12 +448,30 @@ impl<C: CredentialSource> StreamTask<C> {
             num_requested: credit_as_i32(initial_credit),
             auth_refresh: String::new(),
         };
-        let requests = fetch_requests(first_request, self.shared.clone());
-        let (mut inbound, stream_credentials) = match self.client.subscribe(requests).await {
+        let (first_taken_tx, mut first_taken) = oneshot::channel();
+        let requests = fetch_requests(first_request, self.shared.clone(), first_taken_tx);
+        // The stream counts as open once the transport takes its first request, i.e. the
+        // connection is up and the call started. Servers in Java and Go send response
+        // headers only with the first response, which on a quiet topic is a keepalive minutes
+        // later, so waiting for `subscribe` to return would report a working stream as not
+        // open. Cleared however the stream ends.
+        let mut open = OpenStream::new(self.shared.clone());
+        let subscribed = {
+            let subscribing = self.client.subscribe(requests);
+            tokio::pin!(subscribing);
+            loop {
+                tokio::select! {
+                    biased;
+                    subscribed = &mut subscribing => break subscribed,
+                    Ok(()) = &mut first_taken, if !open.is_marked() => open.mark(),
+                }
+            }
+        };
+        let (mut inbound, stream_credentials) = match subscribed {
             Ok((inbound, credentials)) => (inbound, credentials),
             Err(failure) => return not_healthy(StreamEnd::Failed(failure)),
         };
-        let _open = OpenStream::mark(self.shared.clone());
+        open.mark();
         let mut healthy = false;
         loop {
             let next = tokio::time::timeout(self.config.keepalive_timeout, inbound.message()).await;
@@ -542,20 +562,37 @@ impl<C: CredentialSource> StreamTask<C> {
     }
 }
 
-/// A Subscribe stream marked open in [`Shared::stream_open`] until dropped, so the flag
-/// clears however the stream ends, including when shutdown drops the stream's future.
-struct OpenStream(Arc<Shared>);
+/// One Subscribe stream's entry in [`Shared::stream_open`]: marked open once the stream is,
+/// and cleared when dropped, so the flag clears however the stream ends, including when
+/// shutdown drops the stream's future.
+struct OpenStream {
+    shared: Arc<Shared>,
+    marked: bool,
+}
 
 impl OpenStream {
-    fn mark(shared: Arc<Shared>) -> Self {
-        set_stream_open(&shared, true);
-        Self(shared)
+    fn new(shared: Arc<Shared>) -> Self {
+        Self {
+            shared,
+            marked: false,
+        }
+    }
+
+    fn mark(&mut self) {
+        self.marked = true;
+        set_stream_open(&self.shared, true);
+    }
+
+    fn is_marked(&self) -> bool {
+        self.marked
     }
 }
 
 impl Drop for OpenStream {
     fn drop(&mut self) {
-        set_stream_open(&self.0, false);
+        if self.marked {
+            set_stream_open(&self.shared, false);
+        }
     }
 }
 
@@ -567,8 +604,13 @@ fn set_stream_open(shared: &Shared, open: bool) {
 }
 
 /// The request side of one Subscribe stream: the first request, then a top-up whenever
-/// the consumer has released enough credit.
-fn fetch_requests(first: FetchRequest, shared: Arc<Shared>) -> impl Stream<Item = FetchRequest> {
+/// the consumer has released enough credit. `first_taken` fires when the transport takes the
+/// first request.
+fn fetch_requests(
+    first: FetchRequest,
+    shared: Arc<Shared>,
+    first_taken: oneshot::Sender<()>,
+) -> impl Stream<Item = FetchRequest> {
     let signal = shared.ledger.top_up_signal();
     let top_ups = futures::stream::unfold((shared, signal), |(shared, mut signal)| async move {
         loop {
@@ -585,7 +627,12 @@ fn fetch_requests(first: FetchRequest, shared: Arc<Shared>) -> impl Stream<Item 
             }
         }
     });
-    futures::stream::once(async move { first }).chain(top_ups)
+    let first = futures::stream::once(async move {
+        // The stream task may have stopped listening already; then nothing needs to know.
+        let _ = first_taken.send(());
+        first
+    });
+    first.chain(top_ups)
 }
 
 fn credit_as_i32(credit: u32) -> i32 {

@@ -141,9 +141,13 @@ async fn credit_respects_a_configured_bound_below_100_over_plaintext() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_open_is_set_while_a_stream_is_open_and_cleared_when_it_drops_and_on_shutdown() {
     let fake = start_fake(false, PubSubFakeConfig::default()).await;
+    let mut config = subscriber_config(&fake);
+    // A reconnect delay long enough that the test surely sees the gap between two streams.
+    config.min_backoff = std::time::Duration::from_millis(300);
+    config.max_backoff = config.min_backoff;
     let shutdown = CancellationToken::new();
     let subscriber = Subscriber::spawn(
-        subscriber_config(&fake),
+        config,
         static_credentials(&fake),
         Telemetry::new(),
         shutdown.clone(),
@@ -151,10 +155,8 @@ async fn stream_open_is_set_while_a_stream_is_open_and_cleared_when_it_drops_and
     .unwrap();
     let mut stream_open = subscriber.stream_open();
     wait_for_stream_open(&mut stream_open, true).await;
-    // The stream fails, and the next three Subscribe calls are refused: no stream is open
-    // until one is accepted again.
+    // The stream fails: no stream is open until the next one starts after the delay.
     fake.apply_faults(&FaultRequest {
-        resource_exhausted_calls: Some(3),
         unavailable_after_events: Some(0),
         ..FaultRequest::default()
     });
