@@ -15,9 +15,7 @@ use super::keys::example_hint;
 use crate::auth::url_policy::{require_tls_or_loopback, UrlPolicyError};
 use crate::events::FieldNames;
 use crate::pubsub::flow::MAX_OUTSTANDING_EVENTS;
-use crate::pubsub::subscriber::{
-    ReconnectObserver, KEEPALIVE_TIMEOUT, MAX_RECONNECT_BACKOFF, MIN_RECONNECT_BACKOFF,
-};
+use crate::pubsub::subscriber::{KEEPALIVE_TIMEOUT, MAX_RECONNECT_BACKOFF, MIN_RECONNECT_BACKOFF};
 use crate::pubsub::{
     CorruptedReplayPolicy, EndpointSettings, ReplayStart, SubscriberSettings,
     DEFAULT_PUBSUB_ENDPOINT,
@@ -87,7 +85,7 @@ pub struct PubSubConfig {
 }
 
 /// The subscriber's settings. It starts at `pubsub.start`; the connector moves the start
-/// after the stored checkpoint when there is one, and sets the reconnect observer.
+/// after the stored checkpoint when there is one,.
 impl From<&PubSubConfig> for SubscriberSettings {
     fn from(config: &PubSubConfig) -> Self {
         Self {
@@ -99,7 +97,6 @@ impl From<&PubSubConfig> for SubscriberSettings {
             corrupted_replay_policy: config.corrupted_replay_policy,
             min_backoff: config.min_backoff(),
             max_backoff: config.max_backoff(),
-            on_reconnect: ReconnectObserver::default(),
         }
     }
 }

@@ -14,8 +14,6 @@ use std::sync::{Arc, OnceLock};
 use axum::response::IntoResponse;
 use std::time::Duration;
 
-use std::sync::atomic::Ordering;
-
 use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -27,9 +25,7 @@ use crate::channel::{AnyChannel, WebhookChannel, WebhookError, WebhookSettings};
 use crate::config::Config;
 use crate::interaction::{InteractionClient, InteractionError};
 use crate::pipeline::{Pipeline, PipelineError, RoutingSink};
-use crate::pubsub::{
-    ReconnectObserver, ReplayId, ReplayStart, Subscriber, SubscriberError, SubscriberSettings,
-};
+use crate::pubsub::{ReplayId, ReplayStart, Subscriber, SubscriberError, SubscriberSettings};
 use crate::routing::{
     decision_response, RoutingDeps, RoutingEngine, RoutingError, SIDECAR_DECISION_PATH,
 };
@@ -37,8 +33,6 @@ use crate::server::{self, Readiness, ServerState};
 use crate::store::{CheckpointWriter, Store, StoreError, StoreSettings};
 use crate::telemetry::Telemetry;
 
-/// How often readiness checks whether the first stream is open.
-const READINESS_POLL: Duration = Duration::from_millis(50);
 /// Longest wait between attempts to get the first access token.
 const MAX_STARTUP_AUTH_BACKOFF: Duration = Duration::from_secs(60);
 
@@ -151,12 +145,10 @@ async fn run_pipeline(
     }
     let channel = Arc::new(AnyChannel::try_from(&config.delivery)?);
     let intake_stop = shutdown.child_token();
-    let reconnects = telemetry.clone();
-    subscriber_settings.on_reconnect =
-        ReconnectObserver::new(move |reason| reconnects.subscriber_reconnected(reason));
     let subscriber = Subscriber::spawn(
         subscriber_settings,
         ProviderCredentials(provider.clone()),
+        telemetry.clone(),
         intake_stop.clone(),
     )?;
     let settings = config.pipeline_settings(org_id);
@@ -177,18 +169,16 @@ async fn run_pipeline(
             partner,
             token_provider: provider.clone(),
             http: reqwest::Client::new(),
+            telemetry: telemetry.clone(),
         },
     );
-    engine
-        .stats()
-        .set_observer(routing_sink::observer(&telemetry));
     let resumed = engine.resume().await?;
     info!(?resumed, "pending routing requests resumed");
     // Set once; a second set cannot happen because run_pipeline runs once per process.
     let _ = sidecar.set(engine.clone());
     let routing: Arc<dyn RoutingSink> = Arc::new(routing_sink::EngineSink(engine.clone()));
     let writer = CheckpointWriter::spawn(store);
-    let acks = subscriber.acks();
+    let mut stream_open = subscriber.stream_open();
     let pipeline = Pipeline::new(
         settings,
         subscriber,
@@ -202,16 +192,15 @@ async fn run_pipeline(
         let (readiness, shutdown, pipeline_stop) =
             (readiness.clone(), shutdown.clone(), pipeline_stop.clone());
         tokio::spawn(async move {
-            // Ready once the first stream is open; not ready from the first moment of shutdown.
-            let opened = async {
-                while acks.stats().streams_opened.load(Ordering::Relaxed) == 0 {
-                    tokio::time::sleep(READINESS_POLL).await;
-                }
-            };
+            // Ready once the first stream is open, and it stays ready while later streams
+            // reconnect; not ready from the first moment of shutdown. Waiting fails only when
+            // the subscriber is gone without ever opening a stream.
             tokio::select! {
                 _ = shutdown.cancelled() => {}
-                () = opened => {
-                    readiness.set_ready(true);
+                opened = async { stream_open.wait_for(|open| *open).await.is_ok() } => {
+                    if opened {
+                        readiness.set_ready(true);
+                    }
                     shutdown.cancelled().await;
                 }
             }

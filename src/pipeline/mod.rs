@@ -14,7 +14,6 @@ pub mod lanes;
 pub mod watermark;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -79,23 +78,6 @@ impl PipelineSettings {
     }
 }
 
-/// Counters of what the pipeline did.
-#[derive(Debug, Default)]
-pub struct PipelineStats {
-    /// Events taken from the subscriber.
-    pub received: AtomicU64,
-    /// Events delivered to the partner (or accepted by routing).
-    pub delivered: AtomicU64,
-    /// Events dead-lettered.
-    pub dead_lettered: AtomicU64,
-    /// Events skipped because their idempotency key was already completed.
-    pub duplicates_skipped: AtomicU64,
-    /// Events of other channels, completed without delivery.
-    pub filtered: AtomicU64,
-    /// Checkpoint advances.
-    pub checkpoints: AtomicU64,
-}
-
 /// Why the pipeline stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -116,8 +98,7 @@ pub struct Pipeline {
     /// Jobs started and not finished, lane or not. A finished job's task has dropped
     /// everything it held (store handles included) before `join_next` returns it.
     running: JoinSet<Done>,
-    stats: Arc<PipelineStats>,
-    /// Logs and metrics, in one place per occurrence.
+    /// Logs and counts every occurrence; the one source of the pipeline's counts.
     telemetry: Telemetry,
 }
 
@@ -156,14 +137,8 @@ impl Pipeline {
             jobs,
             watermark: Watermark::new(),
             running: JoinSet::new(),
-            stats: Arc::default(),
             telemetry,
         }
-    }
-
-    /// Counters, shared with whoever wants to watch.
-    pub fn stats(&self) -> Arc<PipelineStats> {
-        self.stats.clone()
     }
 
     /// Runs until `shutdown` fires or the subscriber stops, then drains in-flight work for
@@ -184,12 +159,11 @@ impl Pipeline {
         self.drain().await?;
         // Close, not only flush: closing also waits for the writer task to end, so its store
         // handle is gone when `run` returns and an embedder can reopen the file at once.
-        let Pipeline { writer, stats, .. } = self;
+        let Pipeline {
+            writer, telemetry, ..
+        } = self;
         writer.close().await?;
-        info!(
-            checkpoints = stats.checkpoints.load(Ordering::Relaxed),
-            "pipeline stopped"
-        );
+        telemetry.pipeline_stopped();
         Ok(())
     }
 
@@ -244,7 +218,6 @@ impl Pipeline {
     }
 
     async fn on_event(&mut self, event: ReceivedEvent) -> Result<(), PipelineError> {
-        self.stats.received.fetch_add(1, Ordering::Relaxed);
         self.telemetry.event_received();
         let seq = self.watermark.track(event.replay_id.clone());
         let mut job = Job {
@@ -283,15 +256,13 @@ impl Pipeline {
             }
         };
         if let Some(channels) = &self.settings.channel_filter {
-            if !channels.contains(decoded.event.channel_address_identifier()) {
-                self.stats.filtered.fetch_add(1, Ordering::Relaxed);
+            let channel = decoded.event.channel_address_identifier();
+            if !channels.contains(channel) {
+                self.telemetry.event_filtered(channel);
                 return self.complete(seq, None).await;
             }
         }
         if self.writer.is_completed(&decoded.idempotency_key)? {
-            self.stats
-                .duplicates_skipped
-                .fetch_add(1, Ordering::Relaxed);
             self.telemetry.duplicate_skipped(&decoded.idempotency_key);
             return self.complete(seq, None).await;
         }
@@ -348,13 +319,11 @@ impl Pipeline {
         }
         let completed = match done.outcome {
             Outcome::Delivered => {
-                self.stats.delivered.fetch_add(1, Ordering::Relaxed);
                 self.telemetry
                     .event_delivered(done.event_type, done.received_at.elapsed());
                 self.complete(done.seq, done.idempotency_key).await
             }
             Outcome::DeadLettered { kind, reason } => {
-                self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
                 self.telemetry
                     .event_dead_lettered(kind, &hex::encode(&done.replay_id), &reason);
                 self.complete(done.seq, None).await
@@ -396,7 +365,6 @@ impl Pipeline {
             self.telemetry.checkpoint_advanced(position);
         }
         self.acks.checkpoint(replay_id);
-        self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 }

@@ -14,6 +14,7 @@ pub mod replay;
 pub mod schema_cache;
 pub mod status;
 pub mod subscriber;
+pub mod telemetry;
 
 /// Code generated from `proto/pubsub_api.proto`.
 #[allow(missing_docs, clippy::all)]
@@ -27,6 +28,6 @@ pub use credentials::{CredentialError, CredentialSource, PubSubCredentials, Stat
 pub use received::{AvroDecodeError, ReceivedEvent, RestartPoint, SubscriberItem};
 pub use replay::ReplayId;
 pub use subscriber::{
-    AckHandle, CorruptedReplayPolicy, ReconnectObserver, ReconnectReason, ReplayStart, Subscriber,
-    SubscriberError, SubscriberSettings,
+    AckHandle, CorruptedReplayPolicy, ReplayStart, Subscriber, SubscriberError, SubscriberSettings,
 };
+pub use telemetry::{ReconnectReason, SubscriberOccurrence, SubscriberTelemetry};

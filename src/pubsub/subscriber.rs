@@ -6,18 +6,18 @@
 //! credit, each checkpoint moves the position a reconnect resumes after. A stream that is
 //! silent for `keepalive_timeout` is torn down; failures are retried with jittered
 //! exponential backoff, refreshing the token first on auth errors and applying the
-//! configured policy when the stored replay id is refused. It knows no BYOC.
+//! configured policy when the stored replay id is refused. A watch says whether a stream is
+//! open, and every notable occurrence goes to a [`SubscriberTelemetry`]. It knows no BYOC.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::{Stream, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 
 use super::client::{PubSubClient, RpcError};
 use super::connection::{connect_lazy, ConnectionError, EndpointSettings};
@@ -28,6 +28,7 @@ use super::received::{ReceivedEvent, RestartPoint, SubscriberItem};
 use super::replay::ReplayId;
 use super::schema_cache::SchemaCache;
 use super::status::{self, FailureKind};
+use super::telemetry::{ReconnectReason, SubscriberOccurrence, SubscriberTelemetry};
 
 /// Default silence after which a stream is presumed dead (Salesforce promises a keepalive
 /// within 270 s).
@@ -61,62 +62,6 @@ pub enum CorruptedReplayPolicy {
     Fail,
 }
 
-/// Why the Pub/Sub subscriber opened a new stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ReconnectReason {
-    /// The stream was silent for longer than the keepalive timeout.
-    Watchdog,
-    /// The server ended the stream cleanly.
-    ServerClosed,
-    /// The RPC failed (network, UNAVAILABLE, RESOURCE_EXHAUSTED, …).
-    StreamFailed,
-    /// The token was rejected and refreshed first.
-    AuthRejected,
-    /// The stored replay id was refused and the corrupted-replay policy applied.
-    ReplayReset,
-}
-
-impl ReconnectReason {
-    /// The label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Watchdog => "watchdog",
-            Self::ServerClosed => "server_closed",
-            Self::StreamFailed => "stream_failed",
-            Self::AuthRejected => "auth_rejected",
-            Self::ReplayReset => "replay_reset",
-        }
-    }
-}
-
-/// Told each time the subscriber is about to open a new stream after one ended, with why
-/// (the connector counts these as a metric). Does nothing by default.
-#[derive(Clone, Default)]
-pub struct ReconnectObserver(Option<Arc<dyn Fn(ReconnectReason) + Send + Sync>>);
-
-impl ReconnectObserver {
-    /// An observer calling `notify`.
-    pub fn new(notify: impl Fn(ReconnectReason) + Send + Sync + 'static) -> Self {
-        Self(Some(Arc::new(notify)))
-    }
-
-    fn notify(&self, reason: ReconnectReason) {
-        if let Some(notify) = &self.0 {
-            notify(reason);
-        }
-    }
-}
-
-impl std::fmt::Debug for ReconnectObserver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() {
-            "ReconnectObserver(set)"
-        } else {
-            "ReconnectObserver(none)"
-        })
-    }
-}
-
 /// Everything the subscriber needs to know.
 #[derive(Debug, Clone)]
 pub struct SubscriberSettings {
@@ -136,8 +81,6 @@ pub struct SubscriberSettings {
     pub min_backoff: Duration,
     /// Longest reconnect delay.
     pub max_backoff: Duration,
-    /// Told about every reconnect.
-    pub on_reconnect: ReconnectObserver,
 }
 
 impl SubscriberSettings {
@@ -152,7 +95,6 @@ impl SubscriberSettings {
             corrupted_replay_policy: CorruptedReplayPolicy::default(),
             min_backoff: MIN_RECONNECT_BACKOFF,
             max_backoff: MAX_RECONNECT_BACKOFF,
-            on_reconnect: ReconnectObserver::default(),
         }
     }
 }
@@ -171,28 +113,14 @@ pub enum SubscriberError {
     },
 }
 
-/// Counters for tests and metrics.
-#[derive(Debug, Default)]
-pub struct SubscriberStats {
-    /// Subscribe calls that were accepted.
-    pub streams_opened: AtomicU64,
-    /// Events handed to the consumer.
-    pub events_delivered: AtomicU64,
-    /// Empty keepalive batches.
-    pub keepalives: AtomicU64,
-    /// Streams torn down by the watchdog.
-    pub watchdog_timeouts: AtomicU64,
-    /// Token refreshes after an auth failure.
-    pub auth_refreshes: AtomicU64,
-}
-
 /// State shared between the stream task and the consumer's acks.
 #[derive(Debug)]
 struct Shared {
     ledger: CreditLedger,
     /// Where a reconnect resumes: the last checkpointed position.
     checkpoint: Mutex<Option<ReplayId>>,
-    stats: SubscriberStats,
+    /// Whether a Subscribe stream is open right now; the connector's readiness listens.
+    stream_open: watch::Sender<bool>,
 }
 
 impl Shared {
@@ -231,11 +159,6 @@ impl AckHandle {
         self.shared.set_checkpoint(Some(replay_id));
     }
 
-    /// Counters of the subscription.
-    pub fn stats(&self) -> &SubscriberStats {
-        &self.shared.stats
-    }
-
     /// Events delivered and not yet released.
     pub fn in_hand(&self) -> u32 {
         self.shared.ledger.in_hand()
@@ -252,10 +175,12 @@ pub struct Subscriber {
 
 impl Subscriber {
     /// Starts subscribing in a background task until `shutdown` is cancelled, the
-    /// receiver is dropped, or the corrupted-replay policy is `fail`.
+    /// receiver is dropped, or the corrupted-replay policy is `fail`; every notable
+    /// occurrence goes to `telemetry`.
     pub fn spawn<C: CredentialSource>(
         config: SubscriberSettings,
         credentials: C,
+        telemetry: impl SubscriberTelemetry,
         shutdown: CancellationToken,
     ) -> Result<Self, SubscriberError> {
         let channel = connect_lazy(&config.endpoint)?;
@@ -263,7 +188,7 @@ impl Subscriber {
         let shared = Arc::new(Shared {
             ledger: CreditLedger::new(config.credit_window),
             checkpoint: Mutex::new(None),
-            stats: SubscriberStats::default(),
+            stream_open: watch::Sender::new(false),
         });
         // Events are bounded by credit; room for a few keepalives and resets on top.
         let (items_tx, items) = mpsc::channel(shared.ledger.window() as usize + 16);
@@ -274,6 +199,8 @@ impl Subscriber {
             shared: shared.clone(),
             items: items_tx,
             schemas: SchemaCache::default(),
+            telemetry: Arc::new(telemetry),
+            handed_over_any: false,
         };
         let task = tokio::spawn(task.run(shutdown));
         Ok(Self {
@@ -291,6 +218,13 @@ impl Subscriber {
     /// A handle for acknowledging events, usable from any task.
     pub fn acks(&self) -> AckHandle {
         self.acks.clone()
+    }
+
+    /// Whether a Subscribe stream is open: `true` from the moment a stream's first request is
+    /// on the wire until the stream ends (whether or not the server has answered yet),
+    /// `false` between streams and once the subscriber has stopped.
+    pub fn stream_open(&self) -> watch::Receiver<bool> {
+        self.acks.shared.stream_open.subscribe()
     }
 
     /// Waits for the background task to stop and returns why it stopped.
@@ -332,6 +266,10 @@ struct StreamTask<C> {
     shared: Arc<Shared>,
     items: mpsc::Sender<SubscriberItem>,
     schemas: SchemaCache,
+    /// Logs and counts what happens to the streams.
+    telemetry: Arc<dyn SubscriberTelemetry>,
+    /// Whether any event was handed to the consumer yet, over all streams.
+    handed_over_any: bool,
 }
 
 impl<C: CredentialSource> StreamTask<C> {
@@ -359,23 +297,17 @@ impl<C: CredentialSource> StreamTask<C> {
             let reason = match outcome.end {
                 StreamEnd::ConsumerGone => return Ok(()),
                 StreamEnd::Silent => {
-                    self.shared
-                        .stats
-                        .watchdog_timeouts
-                        .fetch_add(1, Ordering::Relaxed);
-                    warn!(
-                        timeout_secs = self.config.keepalive_timeout.as_secs(),
-                        "pubsub stream silent for too long; subscribing again"
-                    );
+                    self.telemetry.emit(SubscriberOccurrence::StreamSilent {
+                        timeout: self.config.keepalive_timeout,
+                    });
                     ReconnectReason::Watchdog
                 }
                 StreamEnd::Closed => {
-                    info!("pubsub stream closed by the server; subscribing again");
+                    self.telemetry.emit(SubscriberOccurrence::StreamClosed);
                     ReconnectReason::ServerClosed
                 }
                 StreamEnd::Failed(failure) => self.handle_failure(failure).await?,
             };
-            self.config.on_reconnect.notify(reason);
             if reason == ReconnectReason::ReplayReset {
                 // The position was reset: subscribe again at once.
                 backoff = self.new_backoff();
@@ -406,7 +338,8 @@ impl<C: CredentialSource> StreamTask<C> {
                 credentials,
             } => (status, credentials),
             other => {
-                warn!(error = %other, "pubsub call could not be made; retrying");
+                self.telemetry
+                    .emit(SubscriberOccurrence::CallFailed { error: &other });
                 return Ok(ReconnectReason::StreamFailed);
             }
         };
@@ -414,11 +347,10 @@ impl<C: CredentialSource> StreamTask<C> {
         let rpc_id = status::rpc_id(&status).unwrap_or_default().to_owned();
         match status::classify(&status) {
             FailureKind::Auth => {
-                info!(%error_code, %rpc_id, "pubsub rejected the access token; refreshing it");
-                self.shared
-                    .stats
-                    .auth_refreshes
-                    .fetch_add(1, Ordering::Relaxed);
+                self.telemetry.emit(SubscriberOccurrence::TokenRejected {
+                    error_code: &error_code,
+                    rpc_id: &rpc_id,
+                });
                 if let Err(err) = self.client.credential_source().refresh(&credentials).await {
                     warn!(error = %err, "token refresh failed; retrying with backoff");
                 }
@@ -429,13 +361,11 @@ impl<C: CredentialSource> StreamTask<C> {
                 .await
                 .map(|()| ReconnectReason::ReplayReset),
             FailureKind::Transient => {
-                warn!(
-                    code = ?status.code(),
-                    message = status.message(),
-                    %error_code,
-                    %rpc_id,
-                    "pubsub stream failed; subscribing again"
-                );
+                self.telemetry.emit(SubscriberOccurrence::StreamFailed {
+                    status: &status,
+                    error_code: &error_code,
+                    rpc_id: &rpc_id,
+                });
                 Ok(ReconnectReason::StreamFailed)
             }
         }
@@ -445,12 +375,11 @@ impl<C: CredentialSource> StreamTask<C> {
         let (_, lost) = self.position();
         let lost_position = lost.as_ref().map(ToString::to_string).unwrap_or_default();
         let policy = self.config.corrupted_replay_policy;
-        error!(
-            lost_position,
-            ?policy,
+        self.telemetry.emit(SubscriberOccurrence::ReplayIdRefused {
+            lost_position: &lost_position,
+            policy,
             rpc_id,
-            "stored replay id refused as corrupted or outside retention; events after it may not be replayed"
-        );
+        });
         let restarted_from = match policy {
             CorruptedReplayPolicy::Fail => {
                 return Err(SubscriberError::ReplayIdCorrupted {
@@ -519,15 +448,30 @@ impl<C: CredentialSource> StreamTask<C> {
             num_requested: credit_as_i32(initial_credit),
             auth_refresh: String::new(),
         };
-        let requests = fetch_requests(first_request, self.shared.clone());
-        let (mut inbound, stream_credentials) = match self.client.subscribe(requests).await {
+        let (first_taken_tx, mut first_taken) = oneshot::channel();
+        let requests = fetch_requests(first_request, self.shared.clone(), first_taken_tx);
+        // The stream counts as open once the transport takes its first request, i.e. the
+        // connection is up and the call started. Servers in Java and Go send response
+        // headers only with the first response, which on a quiet topic is a keepalive minutes
+        // later, so waiting for `subscribe` to return would report a working stream as not
+        // open. Cleared however the stream ends.
+        let mut open = OpenStream::new(self.shared.clone());
+        let subscribed = {
+            let subscribing = self.client.subscribe(requests);
+            tokio::pin!(subscribing);
+            loop {
+                tokio::select! {
+                    biased;
+                    subscribed = &mut subscribing => break subscribed,
+                    Ok(()) = &mut first_taken, if !open.is_marked() => open.mark(),
+                }
+            }
+        };
+        let (mut inbound, stream_credentials) = match subscribed {
             Ok((inbound, credentials)) => (inbound, credentials),
             Err(failure) => return not_healthy(StreamEnd::Failed(failure)),
         };
-        self.shared
-            .stats
-            .streams_opened
-            .fetch_add(1, Ordering::Relaxed);
+        open.mark();
         let mut healthy = false;
         loop {
             let next = tokio::time::timeout(self.config.keepalive_timeout, inbound.message()).await;
@@ -568,9 +512,8 @@ impl<C: CredentialSource> StreamTask<C> {
     /// Hands one response's events (or its keepalive) to the consumer.
     async fn deliver(&mut self, response: FetchResponse) -> Result<(), StreamEnd> {
         if response.events.is_empty() {
-            self.shared.stats.keepalives.fetch_add(1, Ordering::Relaxed);
             let latest_replay_id = ReplayId::from_bytes(response.latest_replay_id);
-            if self.shared.stats.events_delivered.load(Ordering::Relaxed) == 0
+            if !self.handed_over_any
                 && self.shared.checkpoint().is_none()
                 && self.start == ReplayStart::Latest
             {
@@ -600,10 +543,7 @@ impl<C: CredentialSource> StreamTask<C> {
                 schema,
             };
             self.shared.ledger.on_delivered();
-            self.shared
-                .stats
-                .events_delivered
-                .fetch_add(1, Ordering::Relaxed);
+            self.handed_over_any = true;
             if self.items.send(SubscriberItem::Event(event)).await.is_err() {
                 return Err(StreamEnd::ConsumerGone);
             }
@@ -622,9 +562,55 @@ impl<C: CredentialSource> StreamTask<C> {
     }
 }
 
+/// One Subscribe stream's entry in [`Shared::stream_open`]: marked open once the stream is,
+/// and cleared when dropped, so the flag clears however the stream ends, including when
+/// shutdown drops the stream's future.
+struct OpenStream {
+    shared: Arc<Shared>,
+    marked: bool,
+}
+
+impl OpenStream {
+    fn new(shared: Arc<Shared>) -> Self {
+        Self {
+            shared,
+            marked: false,
+        }
+    }
+
+    fn mark(&mut self) {
+        self.marked = true;
+        set_stream_open(&self.shared, true);
+    }
+
+    fn is_marked(&self) -> bool {
+        self.marked
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        if self.marked {
+            set_stream_open(&self.shared, false);
+        }
+    }
+}
+
+/// Sets the stream-open flag, waking listeners only on a change.
+fn set_stream_open(shared: &Shared, open: bool) {
+    shared
+        .stream_open
+        .send_if_modified(|current| std::mem::replace(current, open) != open);
+}
+
 /// The request side of one Subscribe stream: the first request, then a top-up whenever
-/// the consumer has released enough credit.
-fn fetch_requests(first: FetchRequest, shared: Arc<Shared>) -> impl Stream<Item = FetchRequest> {
+/// the consumer has released enough credit. `first_taken` fires when the transport takes the
+/// first request.
+fn fetch_requests(
+    first: FetchRequest,
+    shared: Arc<Shared>,
+    first_taken: oneshot::Sender<()>,
+) -> impl Stream<Item = FetchRequest> {
     let signal = shared.ledger.top_up_signal();
     let top_ups = futures::stream::unfold((shared, signal), |(shared, mut signal)| async move {
         loop {
@@ -641,7 +627,12 @@ fn fetch_requests(first: FetchRequest, shared: Arc<Shared>) -> impl Stream<Item 
             }
         }
     });
-    futures::stream::once(async move { first }).chain(top_ups)
+    let first = futures::stream::once(async move {
+        // The stream task may have stopped listening already; then nothing needs to know.
+        let _ = first_taken.send(());
+        first
+    });
+    first.chain(top_ups)
 }
 
 fn credit_as_i32(credit: u32) -> i32 {

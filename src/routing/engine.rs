@@ -19,6 +19,7 @@ use crate::events::{
     replay_id_hex, EntryPayload, InteractionEvent, RoutingFailureType, RoutingRequestedEvent,
 };
 use crate::interaction::{InteractionClient, RoutingType};
+use crate::telemetry::Telemetry;
 
 use super::active::{ActiveRequests, ArmedInfo, Claimant, SidecarOffer, SidecarReply};
 use super::deadline::{RequestDeadlines, Timeline};
@@ -26,7 +27,6 @@ use super::partner::PartnerDecision;
 use super::pending::{DecisionSource, PendingRecord, PendingState, PendingStore};
 use super::request::Job;
 use super::sidecar::{self, SidecarOutcome};
-use super::stats::RoutingStats;
 use super::strategy::{wire_routing_type, RoutingStrategy};
 use super::work_item::WorkItemResolver;
 use super::{RoutingDeps, RoutingError, RoutingRequestInput, RoutingSettings};
@@ -66,7 +66,7 @@ pub(super) struct EngineInner {
     pub(super) partner: Option<WebhookChannel>,
     pub(super) resolver: WorkItemResolver,
     pub(super) active: ActiveRequests,
-    pub(super) stats: Arc<RoutingStats>,
+    pub(super) telemetry: Telemetry,
     pub(super) tasks: TaskTracker,
     pub(super) shutdown: CancellationToken,
     pub(super) pruner_started: AtomicBool,
@@ -118,7 +118,7 @@ impl RoutingEngine {
                 partner,
                 resolver,
                 active: ActiveRequests::default(),
-                stats: Arc::new(RoutingStats::default()),
+                telemetry: deps.telemetry,
                 tasks: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
                 pruner_started: AtomicBool::new(false),
@@ -126,9 +126,9 @@ impl RoutingEngine {
         }
     }
 
-    /// The counters, for metrics.
-    pub fn stats(&self) -> Arc<RoutingStats> {
-        self.inner.stats.clone()
+    /// Where this engine logs and counts what happens to its requests.
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.inner.telemetry
     }
 
     /// The settings in use (a too-long decision timeout already clamped).
@@ -180,7 +180,9 @@ impl RoutingEngine {
         }
         let timeline = deadlines.timeline(now_ms);
         let Some(registration) = inner.register(&record, &event, timeline, None) else {
-            inner.stats.duplicate(&event_id, "armed");
+            inner
+                .telemetry
+                .routing_request_redelivered(&event_id, "armed");
             return Ok(());
         };
         match inner.pending.insert_if_absent(&record).await {
@@ -211,11 +213,15 @@ impl RoutingEngine {
         let inner = &self.inner;
         let inserted = inner.pending.insert_if_absent(record).await?;
         match (&record.state, inserted) {
-            (PendingState::Missed { reason }, true) => inner.stats.missed(&record.event_id, reason),
+            (PendingState::Missed { reason }, true) => inner
+                .telemetry
+                .routing_deadline_missed(&record.event_id, reason),
             (PendingState::Pending, true) => {
                 info!(event_id = %record.event_id, "routing request recorded during shutdown, it resumes after restart")
             }
-            (_, false) => inner.stats.duplicate(&record.event_id, "stored"),
+            (_, false) => inner
+                .telemetry
+                .routing_request_redelivered(&record.event_id, "stored"),
             _ => {}
         }
         Ok(())
@@ -234,7 +240,9 @@ impl RoutingEngine {
             return Ok(());
         };
         if stored.state.is_terminal() || inner.active.contains(event_id) {
-            inner.stats.duplicate(event_id, stored.state.name());
+            inner
+                .telemetry
+                .routing_request_redelivered(event_id, stored.state.name());
             return Ok(());
         }
         info!(
@@ -405,14 +413,16 @@ impl EngineInner {
         let registration =
             self.active
                 .register(&record.event_id, info, takes_sidecar, already_claimed);
-        self.stats.set_pending(self.active.len());
+        self.telemetry
+            .set_pending_routing_requests(self.active.len());
         registration
     }
 
     /// Disarms `event_id`.
     pub(super) fn disarm(&self, event_id: &str) {
         self.active.remove(event_id);
-        self.stats.set_pending(self.active.len());
+        self.telemetry
+            .set_pending_routing_requests(self.active.len());
     }
 
     /// Runs a request's task on the tracker.
@@ -429,7 +439,8 @@ impl EngineInner {
         if let Err(problem) = self.pending.put(&record).await {
             error!(event_id = %record.event_id, error = %problem, "missed routing request could not be recorded");
         }
-        self.stats.missed(&record.event_id, reason);
+        self.telemetry
+            .routing_deadline_missed(&record.event_id, reason);
     }
 }
 

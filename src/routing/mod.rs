@@ -10,7 +10,8 @@
 //! (recovery after a restart), `partner`
 //! (the partner delivery and decision body), `strategy` (salesforce and reject),
 //! `work_item` (`workItemId` resolution), `request` (one request's life up to its decision), `post` (posting and recording it), `engine` (the public
-//! entry points), `sidecar` (the decision endpoint), `stats` (counters and their logs).
+//! entry points), `sidecar` (the decision endpoint). What happens to each request is logged and
+//! counted by the connector's `telemetry`, handed in with [`RoutingDeps`].
 //!
 //! Routing knows nothing about Pub/Sub or the pipeline: it gets typed events and bytes.
 
@@ -23,7 +24,6 @@ mod post;
 mod request;
 mod resume;
 mod sidecar;
-mod stats;
 mod strategy;
 mod work_item;
 
@@ -38,6 +38,7 @@ use crate::events::{DecodedEvent, OutboundEvent, RoutingRequestedEvent, ROUTING_
 use crate::interaction::InteractionClient;
 use crate::secret::SecretString;
 use crate::store::{Store, StoreError};
+use crate::telemetry::Telemetry;
 
 pub use deadline::{
     Clock, RequestDeadlines, SystemClock, AGENT_WORK_SAFETY_MARGIN, ROUTING_RESULT_RESERVE,
@@ -47,7 +48,6 @@ pub use partner::{PartnerDecision, ROUTING_REQUESTED_TYPE};
 pub use pending::TERMINAL_RECORD_RETENTION;
 pub use resume::ResumeSummary;
 pub use sidecar::{decision_response, SidecarOutcome, SIDECAR_DECISION_PATH};
-pub use stats::{RoutingObserver, RoutingStats, RoutingStatsSnapshot};
 pub use strategy::{RoutingStrategy, UnknownStrategy, AGENT_WORK_EXISTS_CODE, REJECT_MESSAGE};
 pub use work_item::{session_query, LEARNED_SESSIONS_CAPACITY, MESSAGING_SESSION_PREFIX};
 
@@ -126,6 +126,8 @@ pub struct RoutingDeps {
     pub token_provider: TokenProvider,
     /// HTTP client for the MessagingSession query.
     pub http: reqwest::Client,
+    /// Logs and counts what happens to each request.
+    pub telemetry: Telemetry,
 }
 
 /// One routing request as the pipeline hands it over.

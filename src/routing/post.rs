@@ -14,6 +14,7 @@ use tracing::error;
 
 use crate::events::RoutingRequestedEvent;
 use crate::interaction::{ErrorClass, InteractionError, RoutingOutcome, RoutingResultRequest};
+use crate::telemetry;
 
 use super::active::SidecarReply;
 use super::deadline::Timeline;
@@ -86,7 +87,17 @@ impl EngineInner {
                 });
                 self.persist(&record).await;
                 // Counted once recorded, so whoever sees the count finds the `Posted` record.
-                self.stats.posted(&record.event_id, &decision, source, age);
+                let outcome = if decision.is_success() {
+                    telemetry::RoutingOutcome::Success
+                } else {
+                    telemetry::RoutingOutcome::Failure
+                };
+                self.telemetry.routing_result_posted(
+                    outcome,
+                    source.as_str(),
+                    &record.event_id,
+                    age,
+                );
                 reply_to(
                     reply,
                     SidecarReply::Posted {
@@ -103,7 +114,8 @@ impl EngineInner {
                     reason: reason.clone(),
                 });
                 self.persist(&record).await;
-                self.stats.refused(&record.event_id, &reason);
+                self.telemetry
+                    .routing_result_refused(&record.event_id, &reason);
             }
             Posting::Missed(reason) => {
                 reply_to(reply, not_posted(&reason));

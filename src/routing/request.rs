@@ -157,12 +157,13 @@ impl EngineInner {
                     reason: CANCELLED_REASON.to_owned(),
                 });
                 self.persist(&record).await;
-                self.stats.cancelled(&record.event_id, CANCELLED_REASON);
+                self.telemetry
+                    .routing_request_cancelled(&record.event_id, CANCELLED_REASON);
             }
             return;
         };
         if source == DecisionSource::DecisionTimeout && record.state == PendingState::Pending {
-            self.stats.decision_timed_out(&record.event_id);
+            self.telemetry.routing_decision_timed_out(&record.event_id);
         }
         let work_item_id = match work_item {
             WorkItem::Found(work_item_id) => work_item_id,

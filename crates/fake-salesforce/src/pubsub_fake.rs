@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::stream::BoxStream;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -43,6 +44,10 @@ pub struct PubSubFakeConfig {
     pub idle_close_after: Option<Duration>,
     /// Most events in one response.
     pub max_events_per_response: usize,
+    /// Send a Subscribe stream's response headers together with its first response, as gRPC
+    /// servers in Java and Go do, instead of at once; on a quiet topic the client then hears
+    /// nothing until the first keepalive.
+    pub headers_with_first_response: bool,
 }
 
 impl Default for PubSubFakeConfig {
@@ -51,6 +56,7 @@ impl Default for PubSubFakeConfig {
             keepalive_interval: Duration::from_secs(60),
             idle_close_after: Some(Duration::from_secs(70)),
             max_events_per_response: 100,
+            headers_with_first_response: false,
         }
     }
 }
@@ -255,7 +261,7 @@ type ResponseStream<T> = ReceiverStream<Result<T, Status>>;
 
 #[tonic::async_trait]
 impl PubSub for PubSubService {
-    type SubscribeStream = ResponseStream<FetchResponse>;
+    type SubscribeStream = BoxStream<'static, Result<FetchResponse, Status>>;
     type PublishStreamStream = ResponseStream<PublishResponse>;
     type ManagedSubscribeStream = ResponseStream<ManagedFetchResponse>;
 
@@ -275,7 +281,7 @@ impl PubSub for PubSubService {
                 &rpc_id,
             ));
         }
-        let (outbound, responses) = mpsc::channel(4);
+        let (outbound, mut responses) = mpsc::channel(4);
         let record = self.0.new_session();
         let inbound = request.into_inner();
         tokio::spawn(session::run(
@@ -286,7 +292,20 @@ impl PubSub for PubSubService {
             outbound,
             record,
         ));
-        Ok(Response::new(ReceiverStream::new(responses)))
+        if !self.0.config.headers_with_first_response {
+            return Ok(Response::new(ReceiverStream::new(responses).boxed()));
+        }
+        // Returning from the handler sends the headers, so wait for the first response; a
+        // stream that fails first answers with trailers only, as those servers do.
+        match responses.recv().await {
+            Some(Ok(first)) => Ok(Response::new(
+                futures::stream::once(async { Ok(first) })
+                    .chain(ReceiverStream::new(responses))
+                    .boxed(),
+            )),
+            Some(Err(status)) => Err(status),
+            None => Ok(Response::new(futures::stream::empty().boxed())),
+        }
     }
 
     async fn get_schema(

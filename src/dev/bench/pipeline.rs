@@ -92,7 +92,13 @@ async fn start_pipeline(
     let endpoints = fake.endpoints().clone();
     let (config, credentials) = super::earliest_subscription(fake);
     let shutdown = CancellationToken::new();
-    let subscriber = Subscriber::spawn(config, credentials, shutdown.child_token())?;
+    let telemetry = crate::telemetry::Telemetry::new();
+    let subscriber = Subscriber::spawn(
+        config,
+        credentials,
+        telemetry.clone(),
+        shutdown.child_token(),
+    )?;
     let store = Store::open(store_dir.join("bench.redb"), StoreSettings::default())?;
     let channel = Arc::new(AnyChannel::Webhook(WebhookChannel::new(
         WebhookSettings::new(url),
@@ -104,7 +110,7 @@ async fn start_pipeline(
         CheckpointWriter::spawn(store),
         channel,
         None,
-        crate::telemetry::Telemetry::new(),
+        telemetry,
     );
     let stop = shutdown.clone();
     tokio::spawn(async move {

@@ -112,7 +112,12 @@ pub async fn run(events: u64, latency: Duration) -> Result<PubSubBenchReport, Be
     let (config, credentials) = super::earliest_subscription(&fake);
     let window = config.credit_window;
     let shutdown = CancellationToken::new();
-    let mut subscriber = Subscriber::spawn(config, credentials, shutdown.clone())?;
+    let mut subscriber = Subscriber::spawn(
+        config,
+        credentials,
+        crate::telemetry::Telemetry::new(),
+        shutdown.clone(),
+    )?;
     let acks = subscriber.acks();
     let mut received = 0;
     // Timed from the first event: connecting, GetTopic and GetSchema (each also delayed by the

@@ -9,6 +9,7 @@ use byoc_connector::pubsub::{
     EndpointSettings, PubSubCredentials, ReplayStart, StaticCredentials, Subscriber,
     SubscriberSettings,
 };
+use byoc_connector::telemetry::Telemetry;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
@@ -91,7 +92,8 @@ async fn the_command_prints_its_endpoints_and_publishes_through_the_control_plan
         tenant_id: endpoints["orgId"].as_str().unwrap().to_owned(),
     });
     let shutdown = CancellationToken::new();
-    let mut subscriber = Subscriber::spawn(config, credentials, shutdown.clone()).unwrap();
+    let mut subscriber =
+        Subscriber::spawn(config, credentials, Telemetry::new(), shutdown.clone()).unwrap();
     for expected in 0..2 {
         let event = next_event(&mut subscriber).await;
         assert_eq!(seq_of(&event), expected);

@@ -41,7 +41,7 @@ async fn dlq_lists_shows_and_replays_a_refused_event_with_its_original_key() {
         "the refusal is dead-lettered and the rest delivered",
         Duration::from_secs(20),
         || {
-            pipeline.stats.dead_lettered.load(Ordering::SeqCst) == 1
+            pipeline.telemetry.snapshot().events_dead_lettered == 1
                 && partner.distinct_seqs().len() == 8
         },
     )

@@ -4,5 +4,6 @@ mod crash;
 mod dlq;
 mod embedded;
 mod lifecycle;
+mod readiness;
 mod routing;
 mod routing_e2e;

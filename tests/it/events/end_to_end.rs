@@ -4,6 +4,7 @@
 use crate::support::{next_event, start_fake, static_credentials, subscriber_settings};
 use byoc_connector::events::{decode_event, EventContext, FieldNames};
 use byoc_connector::pubsub::{ReplayStart, Subscriber};
+use byoc_connector::telemetry::Telemetry;
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
 use fake_salesforce::topic::NewEvent;
 use tokio_util::sync::CancellationToken;
@@ -26,8 +27,13 @@ async fn every_fixture_decodes_the_same_after_a_trip_through_pubsub() {
     let mut config = subscriber_settings(&fake);
     config.start = ReplayStart::Earliest;
     let shutdown = CancellationToken::new();
-    let mut subscriber =
-        Subscriber::spawn(config, static_credentials(&fake), shutdown.clone()).unwrap();
+    let mut subscriber = Subscriber::spawn(
+        config,
+        static_credentials(&fake),
+        Telemetry::new(),
+        shutdown.clone(),
+    )
+    .unwrap();
     for fixture in &fixtures {
         let received = next_event(&mut subscriber).await;
         let schema = received.schema.as_ref().expect("writer schema");

@@ -21,6 +21,16 @@ fn frequent_keepalives() -> PubSubFakeConfig {
     }
 }
 
+/// Keepalives (responses without events) the fake has sent on every stream so far.
+fn keepalives_sent(fake: &fake_salesforce::FakeSalesforce) -> usize {
+    fake.pubsub()
+        .sessions()
+        .iter()
+        .flat_map(|session| session.responses.iter())
+        .filter(|response| response.events == 0)
+        .count()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_keepalive_does_not_move_the_checkpoint_while_an_event_is_in_flight() {
     let fake = start_fake(false, frequent_keepalives()).await;
@@ -42,19 +52,18 @@ async fn a_keepalive_does_not_move_the_checkpoint_while_an_event_is_in_flight() 
     )
     .await;
     // Every keepalive from here on names `latest`, an event behind one still in flight.
-    let keepalives_received = || pipeline.acks.stats().keepalives.load(Ordering::SeqCst);
-    let keepalives_before = keepalives_received();
+    let keepalives_before = keepalives_sent(&fake);
     wait_until(
-        "the subscriber hands keepalives to the pipeline while the event is in flight",
+        "the fake sends keepalives while the event is in flight",
         Duration::from_secs(10),
-        || keepalives_received() >= keepalives_before + 5,
+        || keepalives_sent(&fake) >= keepalives_before + 5,
     )
     .await;
     // Longer than the writer's batch delay, so a checkpoint taken from a keepalive would be
     // stored. The end of the test shows this store does get checkpoints once events complete.
     tokio::time::sleep(StoreSettings::default().ack_batch_max_delay * 4).await;
     assert_eq!(
-        pipeline.stats.checkpoints.load(Ordering::SeqCst),
+        pipeline.telemetry.snapshot().checkpoints,
         0,
         "the pipeline asked for a checkpoint while an event was in flight"
     );

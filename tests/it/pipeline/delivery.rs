@@ -2,7 +2,6 @@
 //! outages, permanent refusals, isolation between conversations, signatures, bad bytes.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::support::pipeline::*;
@@ -50,10 +49,10 @@ async fn a_partner_outage_loses_nothing_keeps_order_and_holds_credit_within_the_
     wait_until(
         "the pipeline holds a full credit window",
         Duration::from_secs(10),
-        || pipeline.stats.received.load(Ordering::SeqCst) >= CREDIT_WINDOW,
+        || pipeline.telemetry.snapshot().events_received >= CREDIT_WINDOW,
     )
     .await;
-    let received_while_down = pipeline.stats.received.load(Ordering::SeqCst);
+    let received_while_down = pipeline.telemetry.snapshot().events_received;
     assert!(
         received_while_down <= CREDIT_WINDOW,
         "took {received_while_down} events while the partner was down"
@@ -61,7 +60,7 @@ async fn a_partner_outage_loses_nothing_keeps_order_and_holds_credit_within_the_
     assert!(u64::from(pipeline.acks.in_hand()) <= CREDIT_WINDOW);
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(
-        pipeline.stats.received.load(Ordering::SeqCst),
+        pipeline.telemetry.snapshot().events_received,
         received_while_down,
         "no more events are taken while nothing completes"
     );
@@ -107,7 +106,7 @@ async fn a_permanently_refused_event_is_dead_lettered_and_the_conversation_moves
     wait_until(
         "the refusal is dead-lettered",
         Duration::from_secs(20),
-        || pipeline.stats.dead_lettered.load(Ordering::SeqCst) == 1,
+        || pipeline.telemetry.snapshot().events_dead_lettered == 1,
     )
     .await;
     let received = partner.received();
@@ -263,7 +262,7 @@ async fn undecodable_bytes_are_dead_lettered_raw_and_the_stream_moves_on() {
     wait_until(
         "the bad event is dead-lettered",
         Duration::from_secs(20),
-        || pipeline.stats.dead_lettered.load(Ordering::SeqCst) == 1,
+        || pipeline.telemetry.snapshot().events_dead_lettered == 1,
     )
     .await;
     let letters = pipeline.store.list_dead_letters(None, 10).unwrap();

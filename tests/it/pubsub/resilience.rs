@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::support::*;
 use byoc_connector::pubsub::{ReconnectReason, ReplayStart, Subscriber, SubscriberItem};
+use byoc_connector::telemetry::Telemetry;
 use fake_salesforce::avro::EventSchemaSpec;
 use fake_salesforce::faults::FaultRequest;
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
@@ -29,6 +30,7 @@ async fn a_keepalive_reports_the_latest_replay_id_and_it_advances() {
     let mut subscriber = Subscriber::spawn(
         subscriber_settings(&fake),
         static_credentials(&fake),
+        Telemetry::new(),
         shutdown.clone(),
     )
     .unwrap();
@@ -62,11 +64,14 @@ async fn a_stalled_stream_is_detected_by_the_watchdog_and_subscribed_again() {
     let shutdown = CancellationToken::new();
     let mut config = subscriber_settings(&fake);
     config.keepalive_timeout = Duration::from_secs(300);
-    let (observer, reconnects) = recording_reconnects();
-    config.on_reconnect = observer;
-    let mut subscriber =
-        Subscriber::spawn(config, static_credentials(&fake), shutdown.clone()).unwrap();
-    let acks = subscriber.acks();
+    let recorder = RecordingTelemetry::default();
+    let mut subscriber = Subscriber::spawn(
+        config,
+        static_credentials(&fake),
+        recorder.clone(),
+        shutdown.clone(),
+    )
+    .unwrap();
     // The first keepalive proves the stream is up; then the server goes silent.
     assert!(matches!(
         next_item_within(&mut subscriber, PAUSED_ITEM_TIMEOUT).await,
@@ -76,16 +81,14 @@ async fn a_stalled_stream_is_detected_by_the_watchdog_and_subscribed_again() {
         stall: Some(true),
         ..FaultRequest::default()
     });
+    let watchdog_fired = || recorder.telemetry.snapshot().subscriber_reconnects.watchdog;
     for _ in 0..100 {
-        if acks.stats().watchdog_timeouts.load(Ordering::SeqCst) > 0 {
+        if watchdog_fired() > 0 {
             break;
         }
         tokio::time::sleep(Duration::from_secs(30)).await;
     }
-    assert!(
-        acks.stats().watchdog_timeouts.load(Ordering::SeqCst) >= 1,
-        "the watchdog fired"
-    );
+    assert!(watchdog_fired() >= 1, "the watchdog fired");
     fake.apply_faults(&FaultRequest {
         stall: Some(false),
         ..FaultRequest::default()
@@ -96,7 +99,8 @@ async fn a_stalled_stream_is_detected_by_the_watchdog_and_subscribed_again() {
         fake.pubsub().sessions().len() >= 2,
         "a new stream was opened"
     );
-    assert!(reconnects
+    assert!(recorder
+        .reconnects
         .lock()
         .unwrap()
         .contains(&ReconnectReason::Watchdog));
@@ -116,12 +120,16 @@ async fn unavailable_mid_stream_resubscribes_losing_nothing_and_redelivering_onl
     });
     let mut config = subscriber_settings(&fake);
     config.start = ReplayStart::Earliest;
-    let (observer, reconnects) = recording_reconnects();
-    config.on_reconnect = observer;
+    let recorder = RecordingTelemetry::default();
     let window = config.credit_window as usize;
     let shutdown = CancellationToken::new();
-    let mut subscriber =
-        Subscriber::spawn(config, static_credentials(&fake), shutdown.clone()).unwrap();
+    let mut subscriber = Subscriber::spawn(
+        config,
+        static_credentials(&fake),
+        recorder.clone(),
+        shutdown.clone(),
+    )
+    .unwrap();
     let acks = subscriber.acks();
     // Acknowledge with a lag of 50 events, like a consumer with work in flight.
     let mut unacked = std::collections::VecDeque::new();
@@ -160,7 +168,7 @@ async fn unavailable_mid_stream_resubscribes_losing_nothing_and_redelivering_onl
         "resumed from the last acknowledged id"
     );
     assert_eq!(
-        reconnects.lock().unwrap().first(),
+        recorder.reconnects.lock().unwrap().first(),
         Some(&ReconnectReason::StreamFailed)
     );
     shutdown.cancel();
@@ -179,8 +187,13 @@ async fn resource_exhausted_is_retried_with_backoff() {
     let mut config = subscriber_settings(&fake);
     config.start = ReplayStart::Earliest;
     let shutdown = CancellationToken::new();
-    let mut subscriber =
-        Subscriber::spawn(config, static_credentials(&fake), shutdown.clone()).unwrap();
+    let mut subscriber = Subscriber::spawn(
+        config,
+        static_credentials(&fake),
+        Telemetry::new(),
+        shutdown.clone(),
+    )
+    .unwrap();
     for expected in 0..3 {
         assert_eq!(seq_of(&next_event(&mut subscriber).await), expected);
     }
@@ -196,10 +209,15 @@ async fn an_expired_token_mid_stream_is_refreshed_and_the_stream_resumes() {
     fake.publish(&numbered_events(0, 100)).unwrap();
     let mut config = subscriber_settings(&fake);
     config.start = ReplayStart::Earliest;
-    let (observer, reconnects) = recording_reconnects();
-    config.on_reconnect = observer;
+    let recorder = RecordingTelemetry::default();
     let shutdown = CancellationToken::new();
-    let mut subscriber = Subscriber::spawn(config, credentials.clone(), shutdown.clone()).unwrap();
+    let mut subscriber = Subscriber::spawn(
+        config,
+        credentials.clone(),
+        recorder.clone(),
+        shutdown.clone(),
+    )
+    .unwrap();
     for expected in 0..100 {
         let event = next_event(&mut subscriber).await;
         assert_eq!(seq_of(&event), expected);
@@ -220,14 +238,15 @@ async fn an_expired_token_mid_stream_is_refreshed_and_the_stream_resumes() {
         "a new token was fetched"
     );
     assert!(
-        subscriber
-            .acks()
-            .stats()
-            .auth_refreshes
-            .load(Ordering::SeqCst)
+        recorder
+            .telemetry
+            .snapshot()
+            .subscriber_reconnects
+            .auth_rejected
             >= 1
     );
-    assert!(reconnects
+    assert!(recorder
+        .reconnects
         .lock()
         .unwrap()
         .contains(&ReconnectReason::AuthRejected));
@@ -248,8 +267,13 @@ async fn events_after_a_schema_change_decode_with_their_own_new_schema() {
     let mut config = subscriber_settings(&fake);
     config.start = ReplayStart::Earliest;
     let shutdown = CancellationToken::new();
-    let mut subscriber =
-        Subscriber::spawn(config, static_credentials(&fake), shutdown.clone()).unwrap();
+    let mut subscriber = Subscriber::spawn(
+        config,
+        static_credentials(&fake),
+        Telemetry::new(),
+        shutdown.clone(),
+    )
+    .unwrap();
     let mut old_schema_ids = BTreeSet::new();
     for expected in 0..3 {
         let event = next_event(&mut subscriber).await;

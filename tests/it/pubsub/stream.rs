@@ -3,8 +3,10 @@
 
 use crate::support::*;
 use byoc_connector::pubsub::{ReplayStart, Subscriber};
+use byoc_connector::telemetry::Telemetry;
 use fake_salesforce::faults::FaultRequest;
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 async fn ten_thousand_events_arrive_in_order(tls: bool) {
@@ -13,8 +15,13 @@ async fn ten_thousand_events_arrive_in_order(tls: bool) {
     let mut config = subscriber_settings(&fake);
     config.start = ReplayStart::Earliest;
     let shutdown = CancellationToken::new();
-    let mut subscriber =
-        Subscriber::spawn(config, static_credentials(&fake), shutdown.clone()).unwrap();
+    let mut subscriber = Subscriber::spawn(
+        config,
+        static_credentials(&fake),
+        Telemetry::new(),
+        shutdown.clone(),
+    )
+    .unwrap();
     let acks = subscriber.acks();
     for (expected_seq, expected_replay_id) in replay_ids.iter().enumerate() {
         let event = next_event(&mut subscriber).await;
@@ -75,8 +82,13 @@ async fn credit_is_topped_up_before_the_window_drains(tls: bool, credit_window: 
     config.start = ReplayStart::Earliest;
     config.credit_window = credit_window;
     let shutdown = CancellationToken::new();
-    let mut subscriber =
-        Subscriber::spawn(config, static_credentials(&fake), shutdown.clone()).unwrap();
+    let mut subscriber = Subscriber::spawn(
+        config,
+        static_credentials(&fake),
+        Telemetry::new(),
+        shutdown.clone(),
+    )
+    .unwrap();
     let acks = subscriber.acks();
     for _ in 0..2_000 {
         let event = next_event(&mut subscriber).await;
@@ -125,4 +137,42 @@ async fn credit_never_exceeds_100_and_the_stream_never_pauses_at_a_window_bounda
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credit_respects_a_configured_bound_below_100_over_plaintext() {
     credit_is_topped_up_before_the_window_drains(false, 40).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_open_is_set_while_a_stream_is_open_and_cleared_when_it_drops_and_on_shutdown() {
+    let fake = start_fake(false, PubSubFakeConfig::default()).await;
+    let mut config = subscriber_settings(&fake);
+    // A reconnect delay long enough that the test surely sees the gap between two streams.
+    config.min_backoff = std::time::Duration::from_millis(300);
+    config.max_backoff = config.min_backoff;
+    let shutdown = CancellationToken::new();
+    let subscriber = Subscriber::spawn(
+        config,
+        static_credentials(&fake),
+        Telemetry::new(),
+        shutdown.clone(),
+    )
+    .unwrap();
+    let mut stream_open = subscriber.stream_open();
+    wait_for_stream_open(&mut stream_open, true).await;
+    // The stream fails: no stream is open until the next one starts after the delay.
+    fake.apply_faults(&FaultRequest {
+        unavailable_after_events: Some(0),
+        ..FaultRequest::default()
+    });
+    wait_for_stream_open(&mut stream_open, false).await;
+    wait_for_stream_open(&mut stream_open, true).await;
+    shutdown.cancel();
+    wait_for_stream_open(&mut stream_open, false).await;
+    subscriber.join().await.unwrap();
+    fake.shutdown().await;
+}
+
+/// Waits until the subscriber's stream-open flag reads `open`.
+async fn wait_for_stream_open(stream_open: &mut watch::Receiver<bool>, open: bool) {
+    tokio::time::timeout(ITEM_TIMEOUT, stream_open.wait_for(|now| *now == open))
+        .await
+        .expect("the flag changes in time")
+        .expect("the subscriber is still there");
 }

@@ -14,6 +14,7 @@ use byoc_connector::pubsub::status::{
     RPC_ID_TRAILER,
 };
 use byoc_connector::pubsub::{PubSubClient, RpcError, Subscriber};
+use byoc_connector::telemetry::Telemetry;
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
@@ -102,8 +103,13 @@ async fn every_rpc_carries_a_fresh_client_trace_id() {
     let mut config = subscriber_settings(&fake);
     config.start = byoc_connector::pubsub::ReplayStart::Earliest;
     let shutdown = CancellationToken::new();
-    let mut subscriber =
-        Subscriber::spawn(config, static_credentials(&fake), shutdown.clone()).unwrap();
+    let mut subscriber = Subscriber::spawn(
+        config,
+        static_credentials(&fake),
+        Telemetry::new(),
+        shutdown.clone(),
+    )
+    .unwrap();
     next_event(&mut subscriber).await;
     let calls = fake.pubsub().calls();
     let methods: BTreeSet<_> = calls.iter().map(|call| call.method).collect();

@@ -31,7 +31,14 @@ async fn a_failed_routing_result_entry_cancels_the_pending_request_and_nothing_i
         None,
     ));
 
-    assert!(wait_until(WAIT_LIMIT, || engine.stats().snapshot().cancelled == 1).await);
+    assert!(
+        wait_until(WAIT_LIMIT, || engine
+            .telemetry()
+            .snapshot()
+            .routing_requests_cancelled
+            == 1)
+        .await
+    );
     assert!(matches!(
         engine.request_status(&request.event_id).await.unwrap(),
         Some(RequestStatus::Cancelled { .. })
@@ -51,7 +58,7 @@ async fn a_failed_routing_result_entry_cancels_the_pending_request_and_nothing_i
     tokio::time::sleep(window + Duration::from_millis(200)).await;
     assert_only_routing_result_is_for(&salesforce, &undecided);
     assert_eq!(
-        engine.stats().snapshot().decision_timeouts,
+        engine.telemetry().snapshot().routing_decision_timeouts,
         1,
         "the undecided one's only"
     );
@@ -80,7 +87,7 @@ async fn routing_result_entries_that_succeeded_or_concern_other_conversations_ca
     let (status, body) =
         sidecar_decide(&sidecar, &request.event_id, json!({"success": true})).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(engine.stats().snapshot().cancelled, 0);
+    assert_eq!(engine.telemetry().snapshot().routing_requests_cancelled, 0);
     engine.shutdown().await;
 }
 
@@ -182,7 +189,14 @@ async fn without_any_work_item_the_request_is_missed_and_nothing_is_posted() {
 
     engine.on_routing_requested(request.input()).await.unwrap();
 
-    assert!(wait_until(WAIT_LIMIT, || engine.stats().snapshot().missed == 1).await);
+    assert!(
+        wait_until(WAIT_LIMIT, || engine
+            .telemetry()
+            .snapshot()
+            .routing_deadlines_missed
+            == 1)
+        .await
+    );
     let Some(RequestStatus::Missed { reason }) =
         engine.request_status(&request.event_id).await.unwrap()
     else {

@@ -78,10 +78,14 @@ async fn two_hundred_simultaneous_requests_are_all_answered_once_before_their_de
     assert_eq!(answered.len(), REQUESTS);
     assert!(answered.values().all(|count| *count == 1));
     assert!(
-        wait_until(WAIT_LIMIT, || engine.stats().snapshot().posted_success
+        wait_until(WAIT_LIMIT, || engine
+            .telemetry()
+            .snapshot()
+            .routing_results_posted
+            .success
             == REQUESTS as u64)
         .await
     );
-    assert_eq!(engine.stats().snapshot().missed, 0);
+    assert_eq!(engine.telemetry().snapshot().routing_deadlines_missed, 0);
     engine.shutdown().await;
 }

@@ -68,9 +68,15 @@ async fn partner_decision_in_its_answer_is_posted_with_the_work_item_routing_typ
     assert!(delivered[0].body["deadline"].is_string());
 
     assert!(
-        wait_until(WAIT_LIMIT, || engine.stats().snapshot().posted_success == 1).await,
+        wait_until(WAIT_LIMIT, || engine
+            .telemetry()
+            .snapshot()
+            .routing_results_posted
+            .success
+            == 1)
+        .await,
         "{:?}",
-        engine.stats().snapshot()
+        engine.telemetry().snapshot()
     );
     assert_eq!(
         engine.request_status(&request.event_id).await.unwrap(),
@@ -129,8 +135,16 @@ async fn silent_partner_gets_a_failure_posted_at_the_decision_timeout_before_the
         decision_ms - call.received_at_ms as i64
     );
     assert_before_deadline(call, request.created_date_ms, window);
-    assert!(wait_until(WAIT_LIMIT, || engine.stats().snapshot().posted_failure == 1).await);
-    assert_eq!(engine.stats().snapshot().decision_timeouts, 1);
+    assert!(
+        wait_until(WAIT_LIMIT, || engine
+            .telemetry()
+            .snapshot()
+            .routing_results_posted
+            .failure
+            == 1)
+        .await
+    );
+    assert_eq!(engine.telemetry().snapshot().routing_decision_timeouts, 1);
     engine.shutdown().await;
 }
 
@@ -195,7 +209,7 @@ async fn a_request_past_its_deadline_on_arrival_is_never_posted_and_counted_miss
 
     engine.on_routing_requested(request.input()).await.unwrap();
 
-    assert_eq!(engine.stats().snapshot().missed, 1);
+    assert_eq!(engine.telemetry().snapshot().routing_deadlines_missed, 1);
     assert!(matches!(
         engine.request_status(&request.event_id).await.unwrap(),
         Some(RequestStatus::Missed { .. })
@@ -214,8 +228,11 @@ async fn a_request_past_its_deadline_on_arrival_is_never_posted_and_counted_miss
     );
     // A redelivery is recognised and not counted twice.
     engine.on_routing_requested(request.input()).await.unwrap();
-    assert_eq!(engine.stats().snapshot().missed, 1);
-    assert_eq!(engine.stats().snapshot().duplicates, 1);
+    assert_eq!(engine.telemetry().snapshot().routing_deadlines_missed, 1);
+    assert_eq!(
+        engine.telemetry().snapshot().routing_requests_redelivered,
+        1
+    );
     engine.shutdown().await;
 }
 

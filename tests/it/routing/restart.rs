@@ -103,7 +103,10 @@ async fn a_request_pending_across_a_crash_is_posted_exactly_once_before_its_dead
     let calls = salesforce.calls_to("routingResult");
     assert_eq!(calls.len(), 1, "exactly one routingResult in total");
     assert_before_deadline(&calls[0], request.created_date_ms, WINDOW);
-    assert_eq!(second.stats().snapshot().duplicates, 1);
+    assert_eq!(
+        second.telemetry().snapshot().routing_requests_redelivered,
+        1
+    );
     assert_eq!(
         partner.requests().len(),
         2,
@@ -164,7 +167,15 @@ async fn a_request_decided_before_a_crash_posts_its_stored_decision_without_aski
         1,
         "the partner was not asked again"
     );
-    assert!(wait_until(WAIT_LIMIT, || second.stats().snapshot().posted_failure == 1).await);
+    assert!(
+        wait_until(WAIT_LIMIT, || second
+            .telemetry()
+            .snapshot()
+            .routing_results_posted
+            .failure
+            == 1)
+        .await
+    );
     second.shutdown().await;
 }
 
@@ -194,7 +205,7 @@ async fn requests_whose_deadline_passed_while_down_are_counted_missed_and_never_
 
     assert_eq!(summary.missed, 1);
     assert_eq!(summary.resumed, 0);
-    assert_eq!(second.stats().snapshot().missed, 1);
+    assert_eq!(second.telemetry().snapshot().routing_deadlines_missed, 1);
     assert!(matches!(
         second.request_status(&request.event_id).await.unwrap(),
         Some(RequestStatus::Missed { .. })

@@ -37,8 +37,16 @@ async fn rate_limited_then_failing_interaction_service_is_retried_and_the_result
     assert_eq!(statuses, vec![429, 500, 202]);
     assert!(calls.iter().all(|call| call.body == calls[0].body));
     assert_before_deadline(&calls[2], request.created_date_ms, WINDOW);
-    assert!(wait_until(WAIT_LIMIT, || engine.stats().snapshot().posted_success == 1).await);
-    assert_eq!(engine.stats().snapshot().missed, 0);
+    assert!(
+        wait_until(WAIT_LIMIT, || engine
+            .telemetry()
+            .snapshot()
+            .routing_results_posted
+            .success
+            == 1)
+        .await
+    );
+    assert_eq!(engine.telemetry().snapshot().routing_deadlines_missed, 0);
     engine.shutdown().await;
 }
 
@@ -60,9 +68,14 @@ async fn an_interaction_service_failing_until_the_deadline_is_a_counted_miss_wit
     engine.on_routing_requested(request.input()).await.unwrap();
 
     assert!(
-        wait_until(WAIT_LIMIT, || engine.stats().snapshot().missed == 1).await,
+        wait_until(WAIT_LIMIT, || engine
+            .telemetry()
+            .snapshot()
+            .routing_deadlines_missed
+            == 1)
+        .await,
         "{:?}",
-        engine.stats().snapshot()
+        engine.telemetry().snapshot()
     );
     let calls = salesforce.calls_to("routingResult");
     assert!(calls.len() >= 2, "retried: {} calls", calls.len());
@@ -74,8 +87,11 @@ async fn an_interaction_service_failing_until_the_deadline_is_a_counted_miss_wit
         engine.request_status(&request.event_id).await.unwrap(),
         Some(RequestStatus::Missed { .. })
     ));
-    let snapshot = engine.stats().snapshot();
-    assert_eq!(snapshot.posted_failure + snapshot.posted_success, 0);
+    let snapshot = engine.telemetry().snapshot();
+    assert_eq!(
+        snapshot.routing_results_posted.failure + snapshot.routing_results_posted.success,
+        0
+    );
     tokio::time::sleep(QUIET_PERIOD).await;
     assert_eq!(
         salesforce.calls_to("routingResult").len(),
@@ -100,10 +116,17 @@ async fn a_routing_result_salesforce_refuses_is_counted_refused_and_not_retried(
 
     engine.on_routing_requested(request.input()).await.unwrap();
 
-    assert!(wait_until(WAIT_LIMIT, || engine.stats().snapshot().refused == 1).await);
+    assert!(
+        wait_until(WAIT_LIMIT, || engine
+            .telemetry()
+            .snapshot()
+            .routing_results_refused
+            == 1)
+        .await
+    );
     let calls = salesforce.calls_to("routingResult");
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].status, 400);
-    assert_eq!(engine.stats().snapshot().missed, 1);
+    assert_eq!(engine.telemetry().snapshot().routing_deadlines_missed, 1);
     engine.shutdown().await;
 }

@@ -1,12 +1,15 @@
 //! `/metrics` over a real socket: every occurrence is counted under its `byoc_` name, and
-//! labels never carry ids or secrets.
+//! labels never carry ids or secrets; the snapshot reads back the same counts.
 
 use std::time::Duration;
 
 use crate::support::server::{get, start};
 use axum::Router;
+use byoc_connector::pubsub::{CorruptedReplayPolicy, SubscriberOccurrence, SubscriberTelemetry};
 use byoc_connector::server::METRICS_CONTENT_TYPE;
-use byoc_connector::telemetry::{ReconnectReason, RoutingOutcome, Telemetry};
+use byoc_connector::telemetry::{
+    OutcomeCounts, ReconnectCounts, RoutingOutcome, Telemetry, TelemetrySnapshot,
+};
 use http::StatusCode;
 
 /// Calls every telemetry method once (the delivery twice).
@@ -22,15 +25,27 @@ fn record_one_of_everything(telemetry: &Telemetry) {
     telemetry.delivery_retried(None, 2, "connect timed out");
     telemetry.event_dead_lettered("invalid_json", "00000000022c4e5b", "payload is not json");
     telemetry.duplicate_skipped("idem-key-4711");
+    telemetry.event_filtered("other-channel-address");
     telemetry.checkpoint_advanced(36_392_539);
-    telemetry.subscriber_reconnected(ReconnectReason::Watchdog);
+    telemetry.emit(SubscriberOccurrence::StreamSilent {
+        timeout: Duration::from_secs(300),
+    });
+    telemetry.emit(SubscriberOccurrence::ReplayIdRefused {
+        lost_position: "00000000022c4e5c",
+        policy: CorruptedReplayPolicy::Fail,
+        rpc_id: "rpc-id-4712",
+    });
     telemetry.routing_result_posted(
         RoutingOutcome::Success,
+        "partner",
         "0Mw-event-id-secret",
         Duration::from_secs(3),
     );
     telemetry.routing_deadline_missed("0Mw-missed-event", "interaction service kept failing");
     telemetry.routing_decision_timed_out("0Mw-timed-out-event");
+    telemetry.routing_result_refused("0Mw-refused-event", "15107");
+    telemetry.routing_request_cancelled("0Mw-cancelled-event", "salesforce cancelled it");
+    telemetry.routing_request_redelivered("0Mw-redelivered-event", "posted");
     telemetry.set_in_flight_events(7);
     telemetry.set_watermark_lag_events(42);
     telemetry.set_pending_routing_requests(3);
@@ -61,7 +76,8 @@ async fn metrics_lists_every_byoc_metric_after_the_occurrences() {
         "byoc_subscriber_reconnects_total{reason=\"watchdog\"} 1",
         "byoc_routing_results_posted_total{outcome=\"success\"} 1",
         "byoc_routing_result_age_seconds_count 1",
-        "byoc_routing_deadlines_missed_total 1",
+        // The refused result counts as missed too.
+        "byoc_routing_deadlines_missed_total 2",
         "byoc_routing_decision_timeouts_total 1",
         "byoc_in_flight_events 7",
         "byoc_watermark_lag_events 42",
@@ -69,6 +85,10 @@ async fn metrics_lists_every_byoc_metric_after_the_occurrences() {
     ] {
         assert!(body.contains(line), "missing `{line}` in:\n{body}");
     }
+    assert!(
+        !body.contains("reason=\"replay_reset\""),
+        "a refused replay id with policy fail stops the subscriber, it is no reconnect:\n{body}"
+    );
     assert!(body.trim_end().ends_with("# EOF"), "{body}");
 }
 
@@ -83,8 +103,14 @@ async fn metric_labels_never_carry_ids_keys_or_reasons() {
         "0Mw-event-id-secret",
         "0Mw-missed-event",
         "0Mw-timed-out-event",
+        "0Mw-refused-event",
+        "0Mw-cancelled-event",
+        "0Mw-redelivered-event",
+        "other-channel-address",
         "idem-key-4711",
         "00000000022c4e5b",
+        "00000000022c4e5c",
+        "rpc-id-4712",
         "payload is not json",
         "connect timed out",
     ] {
@@ -114,6 +140,42 @@ async fn every_metric_is_exposed_before_anything_happens() {
             "missing {name} in:\n{body}"
         );
     }
+}
+
+#[test]
+fn the_snapshot_reads_back_every_count() {
+    let telemetry = Telemetry::new();
+    record_one_of_everything(&telemetry);
+
+    assert_eq!(
+        telemetry.snapshot(),
+        TelemetrySnapshot {
+            events_received: 1,
+            events_delivered: 2,
+            delivery_retries: 2,
+            events_dead_lettered: 1,
+            duplicates_skipped: 1,
+            events_filtered: 1,
+            checkpoints: 1,
+            checkpoint_replay_id: 36_392_539,
+            subscriber_reconnects: ReconnectCounts {
+                watchdog: 1,
+                ..ReconnectCounts::default()
+            },
+            routing_results_posted: OutcomeCounts {
+                success: 1,
+                failure: 0,
+            },
+            routing_deadlines_missed: 2,
+            routing_decision_timeouts: 1,
+            routing_results_refused: 1,
+            routing_requests_cancelled: 1,
+            routing_requests_redelivered: 1,
+            in_flight_events: 7,
+            watermark_lag_events: 42,
+            pending_routing_requests: 3,
+        }
+    );
 }
 
 #[test]

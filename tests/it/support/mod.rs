@@ -17,10 +17,11 @@ use tokio::task::JoinHandle;
 
 use byoc_connector::pubsub::{
     CredentialError, CredentialSource, EndpointSettings, PubSubCredentials, ReceivedEvent,
-    ReconnectObserver, ReconnectReason, StaticCredentials, Subscriber, SubscriberItem,
-    SubscriberSettings,
+    ReconnectReason, StaticCredentials, Subscriber, SubscriberItem, SubscriberOccurrence,
+    SubscriberSettings, SubscriberTelemetry,
 };
 use byoc_connector::secret::SecretString;
+use byoc_connector::telemetry::Telemetry;
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
 use fake_salesforce::tokens::TokenRegistry;
 use fake_salesforce::topic::NewEvent;
@@ -196,10 +197,21 @@ pub async fn wait_until_stream_positioned(fake: &FakeSalesforce, preset: &str) {
     .await;
 }
 
-/// An observer recording every reconnect reason the subscriber reports.
-pub fn recording_reconnects() -> (ReconnectObserver, Arc<Mutex<Vec<ReconnectReason>>>) {
-    let reasons: Arc<Mutex<Vec<ReconnectReason>>> = Arc::default();
-    let recorded = reasons.clone();
-    let observer = ReconnectObserver::new(move |reason| recorded.lock().unwrap().push(reason));
-    (observer, reasons)
+/// Subscriber telemetry that logs and counts as the connector's does, and also records every
+/// reconnect reason in order.
+#[derive(Clone, Default)]
+pub struct RecordingTelemetry {
+    /// Where the occurrences are logged and counted.
+    pub telemetry: Telemetry,
+    /// The reason of each reconnect, oldest first.
+    pub reconnects: Arc<Mutex<Vec<ReconnectReason>>>,
+}
+
+impl SubscriberTelemetry for RecordingTelemetry {
+    fn emit(&self, occurrence: SubscriberOccurrence<'_>) {
+        if let Some(reason) = occurrence.reconnect_reason() {
+            self.reconnects.lock().unwrap().push(reason);
+        }
+        self.telemetry.emit(occurrence);
+    }
 }

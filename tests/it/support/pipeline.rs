@@ -14,10 +14,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
 use byoc_connector::channel::{AnyChannel, WebhookChannel, WebhookSettings};
-use byoc_connector::pipeline::{Pipeline, PipelineSettings, PipelineStats};
+use byoc_connector::pipeline::{Pipeline, PipelineSettings};
 use byoc_connector::pubsub::{AckHandle, ReplayStart, Subscriber};
 use byoc_connector::secret::SecretString;
 use byoc_connector::store::{CheckpointWriter, Store, StoreSettings};
+use byoc_connector::telemetry::Telemetry;
 use fake_salesforce::topic::NewEvent;
 use fake_salesforce::FakeSalesforce;
 use tokio_util::sync::CancellationToken;
@@ -217,11 +218,10 @@ pub fn conversation_name(index: u64) -> String {
 pub struct RunningPipeline {
     pub task: tokio::task::JoinHandle<Result<(), byoc_connector::pipeline::PipelineError>>,
     pub shutdown: CancellationToken,
-    pub stats: Arc<PipelineStats>,
     pub acks: AckHandle,
     pub store: Store,
-    /// The pipeline's metrics.
-    pub telemetry: byoc_connector::telemetry::Telemetry,
+    /// The pipeline's and the subscriber's counts.
+    pub telemetry: Telemetry,
 }
 
 impl RunningPipeline {
@@ -243,7 +243,7 @@ pub struct AssembledPipeline {
     pub shutdown: CancellationToken,
     pub acks: AckHandle,
     pub store: Store,
-    pub telemetry: byoc_connector::telemetry::Telemetry,
+    pub telemetry: Telemetry,
 }
 
 /// Assembles subscriber + pipeline against `fake`, delivering to `partner_url`. Without a
@@ -268,9 +268,12 @@ pub fn assemble_pipeline(
         (None, None) => ReplayStart::Earliest,
     };
     let shutdown = CancellationToken::new();
+    // One telemetry for both, as the connector assembles them.
+    let telemetry = Telemetry::new();
     let subscriber = Subscriber::spawn(
         config,
         crate::support::static_credentials(fake),
+        telemetry.clone(),
         shutdown.child_token(),
     )
     .unwrap();
@@ -283,7 +286,6 @@ pub fn assemble_pipeline(
     settings.retry.max_delay = Duration::from_millis(500);
     tweak(&mut settings);
     let writer = CheckpointWriter::spawn(store.clone());
-    let telemetry = byoc_connector::telemetry::Telemetry::new();
     let pipeline = Pipeline::new(
         settings,
         subscriber,
@@ -304,12 +306,10 @@ pub fn assemble_pipeline(
 impl AssembledPipeline {
     /// Runs the pipeline on a task of its own.
     pub fn spawn(self) -> RunningPipeline {
-        let stats = self.pipeline.stats();
         let task = tokio::spawn(self.pipeline.run(self.shutdown.clone()));
         RunningPipeline {
             task,
             shutdown: self.shutdown,
-            stats,
             acks: self.acks,
             store: self.store,
             telemetry: self.telemetry,
@@ -411,7 +411,7 @@ pub const REJECT_ROUTING: &str = "strategy = \"reject\"";
 
 /// A connector config for the real binary, pointed at `fake` and `partner_url`, with
 /// `routing` as the body of the `[routing]` section.
-fn connector_config_toml(
+pub fn connector_config_toml(
     fake: &FakeSalesforce,
     partner_url: &str,
     store_path: &Path,

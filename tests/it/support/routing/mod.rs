@@ -27,6 +27,7 @@ use byoc_connector::routing::{
 };
 use byoc_connector::secret::SecretString;
 use byoc_connector::store::{Store, StoreSettings};
+use byoc_connector::telemetry::Telemetry;
 use fake_salesforce::interaction_service::{self, InteractionFake, RecordedCall};
 use fake_salesforce::soql::{self, SoqlFake};
 use fake_salesforce::tokens::TokenRegistry;
@@ -366,6 +367,7 @@ pub fn engine(
         partner: partner.map(Partner::channel),
         token_provider: salesforce.token_provider(),
         http: reqwest::Client::new(),
+        telemetry: Telemetry::new(),
     };
     RoutingEngine::new(settings, deps)
 }

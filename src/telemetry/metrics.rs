@@ -1,0 +1,212 @@
+//! The Prometheus registry behind [`super::Telemetry`]: every `byoc_` metric, registered once,
+//! plus the few counts the snapshot reports that `/metrics` does not export.
+//!
+//! Only the occurrence methods in the sibling files bump these, so a metric can never exist
+//! without something feeding it. Nothing outside `telemetry` sees a metric type.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+
+/// Upper bounds of the delivery latency buckets: 1 ms to 5 minutes, since retries count.
+const DELIVERY_LATENCY_BUCKETS_SECONDS: [f64; 16] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+
+/// Upper bounds of the routing result age buckets, in seconds after `CreatedDate`: dense
+/// near the 45 s decision timeout and the 60 s window.
+const ROUTING_RESULT_AGE_BUCKETS_SECONDS: [f64; 12] = [
+    0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 40.0, 45.0, 50.0, 55.0, 60.0,
+];
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct EventTypeLabels {
+    pub(super) event_type: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct StatusLabels {
+    // An HTTP status code ("503") or "transport"; retryable statuses are 408, 429 and 5xx.
+    pub(super) status: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct ReasonLabels {
+    pub(super) reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct OutcomeLabels {
+    pub(super) outcome: &'static str,
+}
+
+/// Every metric, registered once in `registry`; the handles share state with it.
+#[derive(Debug)]
+pub(super) struct Metrics {
+    // Registered once at construction and only read afterwards, so no lock is needed.
+    pub(super) registry: Registry,
+    pub(super) events_received: Counter,
+    pub(super) events_delivered: Family<EventTypeLabels, Counter>,
+    pub(super) delivery_latency: Histogram,
+    pub(super) delivery_retries: Family<StatusLabels, Counter>,
+    pub(super) events_dead_lettered: Family<ReasonLabels, Counter>,
+    pub(super) duplicates_skipped: Counter,
+    pub(super) checkpoints: Counter,
+    pub(super) checkpoint_replay_id: Gauge,
+    pub(super) subscriber_reconnects: Family<ReasonLabels, Counter>,
+    pub(super) routing_results_posted: Family<OutcomeLabels, Counter>,
+    pub(super) routing_result_age: Histogram,
+    pub(super) routing_deadlines_missed: Counter,
+    pub(super) routing_decision_timeouts: Counter,
+    pub(super) in_flight_events: Gauge,
+    pub(super) watermark_lag_events: Gauge,
+    pub(super) pending_routing_requests: Gauge,
+    /// Counts the snapshot needs and `/metrics` cannot give back or does not show.
+    pub(super) unexported: Unexported,
+}
+
+/// Counters bumped beside the exported metrics but never registered: totals of labelled
+/// families (a family cannot be summed without knowing every label value) and occurrences
+/// that are logged and counted but have no metric of their own.
+#[derive(Debug, Default)]
+pub(super) struct Unexported {
+    /// Sum of `byoc_events_delivered_total` over its `event_type` labels.
+    pub(super) events_delivered: Counter,
+    /// Sum of `byoc_delivery_retries_total` over its `status` labels.
+    pub(super) delivery_retries: Counter,
+    /// Sum of `byoc_events_dead_lettered_total` over its `reason` labels.
+    pub(super) events_dead_lettered: Counter,
+    /// Events of other channels, completed without delivery.
+    pub(super) events_filtered: Counter,
+    /// routingResults Salesforce refused for good (each is also a missed deadline).
+    pub(super) routing_results_refused: Counter,
+    /// Routing requests cancelled by a RoutingResult failure or cancel entry.
+    pub(super) routing_requests_cancelled: Counter,
+    /// Redelivered RoutingRequested events recognised and not acted on again.
+    pub(super) routing_requests_redelivered: Counter,
+}
+
+impl Metrics {
+    /// A fresh registry with every `byoc_` metric at zero.
+    pub(super) fn new() -> Self {
+        let mut registry = Registry::default();
+        Self {
+            events_received: register(
+                &mut registry,
+                "byoc_events_received",
+                "Events received from the Pub/Sub API",
+            ),
+            events_delivered: register(
+                &mut registry,
+                "byoc_events_delivered",
+                "Events the partner channel accepted, by envelope type",
+            ),
+            delivery_latency: register_seconds(
+                &mut registry,
+                "byoc_delivery_latency",
+                "Time from receiving an event to the partner accepting it, retries included",
+                Histogram::new(DELIVERY_LATENCY_BUCKETS_SECONDS),
+            ),
+            delivery_retries: register(
+                &mut registry,
+                "byoc_delivery_retries",
+                "Delivery attempts that failed and will be retried, by HTTP status or transport",
+            ),
+            events_dead_lettered: register(
+                &mut registry,
+                "byoc_events_dead_lettered",
+                "Events written to the dead-letter store, by reason",
+            ),
+            duplicates_skipped: register(
+                &mut registry,
+                "byoc_duplicates_skipped",
+                "Events skipped because their idempotency key was already completed",
+            ),
+            checkpoints: register(
+                &mut registry,
+                "byoc_checkpoints",
+                "Times the durable checkpoint advanced",
+            ),
+            checkpoint_replay_id: register(
+                &mut registry,
+                "byoc_checkpoint_replay_id",
+                "Replay id of the latest checkpoint, as an integer",
+            ),
+            subscriber_reconnects: register(
+                &mut registry,
+                "byoc_subscriber_reconnects",
+                "New Pub/Sub streams opened after the previous one ended, by reason",
+            ),
+            routing_results_posted: register(
+                &mut registry,
+                "byoc_routing_results_posted",
+                "routingResult calls Salesforce accepted, by outcome",
+            ),
+            routing_result_age: register_seconds(
+                &mut registry,
+                "byoc_routing_result_age",
+                "Time from a routing request's CreatedDate to its routingResult being accepted",
+                Histogram::new(ROUTING_RESULT_AGE_BUCKETS_SECONDS),
+            ),
+            routing_deadlines_missed: register(
+                &mut registry,
+                "byoc_routing_deadlines_missed",
+                "Routing requests whose routingResult could not be posted inside the window",
+            ),
+            routing_decision_timeouts: register(
+                &mut registry,
+                "byoc_routing_decision_timeouts",
+                "Routing requests answered success=false because no decision came in time",
+            ),
+            in_flight_events: register(
+                &mut registry,
+                "byoc_in_flight_events",
+                "Events received and not yet complete",
+            ),
+            watermark_lag_events: register(
+                &mut registry,
+                "byoc_watermark_lag_events",
+                "Events between the checkpoint and the newest received event",
+            ),
+            pending_routing_requests: register(
+                &mut registry,
+                "byoc_pending_routing_requests",
+                "Routing requests waiting for their routingResult",
+            ),
+            unexported: Unexported::default(),
+            registry,
+        }
+    }
+}
+
+/// The value of `family`'s series for `labels`, without creating the series.
+pub(super) fn family_value<S>(family: &Family<S, Counter>, labels: &S) -> u64
+where
+    S: Clone + std::hash::Hash + Eq,
+{
+    family.get(labels).map_or(0, |counter| counter.get())
+}
+
+/// Registers `metric` under `name` (counters get `_total` appended by the encoder).
+fn register<M>(registry: &mut Registry, name: &str, help: &str) -> M
+where
+    M: prometheus_client::registry::Metric + Clone + Default,
+{
+    let metric = M::default();
+    registry.register(name, help, metric.clone());
+    metric
+}
+
+/// Registers `histogram` under `name` with unit seconds (`_seconds` is appended).
+fn register_seconds(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    histogram: Histogram,
+) -> Histogram {
+    registry.register_with_unit(name, help, Unit::Seconds, histogram.clone());
+    histogram
+}

@@ -1,0 +1,85 @@
+//! What happened to routing requests: results posted, refused or missed, decisions that timed
+//! out, requests cancelled or redelivered, and how many are pending. The routing engine
+//! reports here; nothing in this file knows strategies, HTTP or the store.
+
+use std::time::Duration;
+
+use tracing::{error, info, warn};
+
+use super::metrics::OutcomeLabels;
+use super::{saturating_i64, RoutingOutcome, Telemetry};
+
+impl Telemetry {
+    /// Salesforce accepted the routingResult for `event_id`, `age` after its `CreatedDate`;
+    /// `source` says who decided (`partner`, `sidecar`, `decision_timeout`, `strategy`).
+    pub fn routing_result_posted(
+        &self,
+        outcome: RoutingOutcome,
+        source: &'static str,
+        event_id: &str,
+        age: Duration,
+    ) {
+        info!(
+            outcome = outcome.as_str(),
+            source,
+            event_id,
+            age_ms = age.as_millis(),
+            "routing result posted"
+        );
+        let labels = OutcomeLabels {
+            outcome: outcome.as_str(),
+        };
+        self.metrics
+            .routing_results_posted
+            .get_or_create(&labels)
+            .inc();
+        self.metrics.routing_result_age.observe(age.as_secs_f64());
+    }
+
+    /// Salesforce refused the routingResult for `event_id` for good (a 4xx such as 15107); it
+    /// is a missed deadline too, logged and counted as one.
+    pub fn routing_result_refused(&self, event_id: &str, reason: &str) {
+        error!(event_id, reason, "routing result refused by salesforce");
+        self.metrics.unexported.routing_results_refused.inc();
+        self.routing_deadline_missed(event_id, reason);
+    }
+
+    /// No routingResult for `event_id` could be posted inside the window.
+    pub fn routing_deadline_missed(&self, event_id: &str, reason: &str) {
+        error!(event_id, reason, "routing deadline missed");
+        self.metrics.routing_deadlines_missed.inc();
+    }
+
+    /// No decision for `event_id` came by the decision timeout; `success=false` follows.
+    pub fn routing_decision_timed_out(&self, event_id: &str) {
+        warn!(
+            event_id,
+            "routing decision timed out, answering success=false"
+        );
+        self.metrics.routing_decision_timeouts.inc();
+    }
+
+    /// Salesforce reported the routing of `event_id` failed or was cancelled before the
+    /// connector answered; nothing is posted.
+    pub fn routing_request_cancelled(&self, event_id: &str, reason: &str) {
+        info!(
+            event_id,
+            reason, "routing request cancelled, nothing posted"
+        );
+        self.metrics.unexported.routing_requests_cancelled.inc();
+    }
+
+    /// A redelivered RoutingRequested for `event_id` was recognised; `state` is where the
+    /// request already is (`armed`, `stored`, `posted`, …).
+    pub fn routing_request_redelivered(&self, event_id: &str, state: &str) {
+        info!(event_id, state, "redelivered routing request ignored");
+        self.metrics.unexported.routing_requests_redelivered.inc();
+    }
+
+    /// Sets how many routing requests wait for their routingResult.
+    pub fn set_pending_routing_requests(&self, count: usize) {
+        self.metrics
+            .pending_routing_requests
+            .set(saturating_i64(count));
+    }
+}
