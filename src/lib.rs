@@ -13,6 +13,7 @@ pub mod connector;
 #[cfg(feature = "harness")]
 pub mod dev;
 pub mod dlq;
+mod error_chain;
 pub mod events;
 pub mod interaction;
 pub mod pipeline;

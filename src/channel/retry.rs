@@ -203,7 +203,7 @@ pub fn classify_transport_error(error: reqwest::Error) -> DeliveryError {
     } else {
         "transport error"
     };
-    let reason = format!("{kind}: {}", error_chain(&error));
+    let reason = format!("{kind}: {}", crate::error_chain::render(&error));
     if error.is_builder() {
         return DeliveryError::Permanent(PermanentFailure {
             status: None,
@@ -226,18 +226,6 @@ pub fn parse_retry_after(value: &HeaderValue, now: SystemTime) -> Option<Duratio
     }
     let date = httpdate::parse_http_date(value).ok()?;
     Some(date.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-/// The error and all its sources, joined with `: `.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut chain = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        chain.push_str(": ");
-        chain.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    chain
 }
 
 #[cfg(test)]

@@ -9,8 +9,13 @@ use std::pin::Pin;
 use bytes::Bytes;
 
 use crate::events::{DecodedEvent, InteractionEvent};
-use crate::pipeline::RoutingSink;
+use crate::pipeline::{RoutingSink, RoutingSinkError};
 use crate::routing::{RoutingEngine, RoutingRequestInput};
+
+/// The pipeline handed over an event that is not a RoutingRequested.
+#[derive(Debug, thiserror::Error)]
+#[error("the event is not a routing request")]
+struct NotARoutingRequest;
 
 /// The pipeline's view of the routing engine.
 #[derive(Debug, Clone)]
@@ -21,14 +26,14 @@ impl RoutingSink for EngineSink {
         &self,
         event: DecodedEvent,
         webhook_body: Bytes,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
+    ) -> Pin<Box<dyn Future<Output = Result<(), RoutingSinkError>> + Send + '_>> {
         Box::pin(async move {
             let input = RoutingRequestInput::with_body(event, webhook_body)
-                .map_err(|_| "the event is not a routing request".to_owned())?;
+                .map_err(|_| RoutingSinkError(Box::new(NotARoutingRequest)))?;
             self.0
                 .on_routing_requested(input)
                 .await
-                .map_err(|err| err.to_string())
+                .map_err(|err| RoutingSinkError(Box::new(err)))
         })
     }
 

@@ -28,11 +28,17 @@ pub trait RoutingSink: Send + Sync + 'static {
         &self,
         event: DecodedEvent,
         webhook_body: Bytes,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>>;
+    ) -> Pin<Box<dyn Future<Output = Result<(), RoutingSinkError>> + Send + '_>>;
 
     /// Sees every conversation entry (to learn sessions and cancel pending requests).
     fn observe(&self, event: &InteractionEvent);
 }
+
+/// Why routing could not take a request. The pipeline only logs it (with its whole source
+/// chain) and leaves the event incomplete, so it is handed over again after a restart.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct RoutingSinkError(pub Box<dyn std::error::Error + Send + Sync>);
 
 /// What a job does.
 pub(crate) enum Work {
@@ -180,8 +186,8 @@ impl Job {
         // unavailable) must not complete the event, so it is retried after a restart.
         match routing.on_routing_requested(event.clone(), body).await {
             Ok(()) => Outcome::Delivered,
-            Err(reason) => {
-                error!(%reason, "routing could not accept the request; it will be retried after a restart");
+            Err(error) => {
+                error!(error = %crate::error_chain::render(&error), "routing could not accept the request; it will be retried after a restart");
                 Outcome::Abandoned
             }
         }

@@ -22,8 +22,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-pub use self::job::RoutingSink;
 use self::job::{Done, Job, JobContext, Outcome, Work};
+pub use self::job::{RoutingSink, RoutingSinkError};
 use self::lanes::LaneScheduler;
 use self::watermark::Watermark;
 use crate::channel::retry::RetryPolicy;

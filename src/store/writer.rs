@@ -255,7 +255,7 @@ async fn run(store: Store, mut commands: mpsc::Receiver<Command>, shared: Arc<Sh
             let _ = waiter.send(outcome.clone());
         }
         if let Err(reason) = &outcome {
-            tracing::error!(path = %store.path().display(), reason = %error_chain(reason), "checkpoint writer stopped after a failed commit");
+            tracing::error!(path = %store.path().display(), reason = %crate::error_chain::render(reason), "checkpoint writer stopped after a failed commit");
             *lock(&shared.stopped_reason) = Some(reason.clone());
             stop_after_commit = true;
         }
@@ -294,18 +294,6 @@ async fn commit(store: &Store, batch: AckBatch, shared: &Shared) -> Result<(), W
         uncommitted_keys.remove(key);
     }
     Ok(())
-}
-
-/// The error and all its sources, joined with `: `.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut chain = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        chain.push_str(": ");
-        chain.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    chain
 }
 
 /// Locks a mutex whose data stays consistent even if a holder panicked.
