@@ -26,8 +26,6 @@ pub use client::{PubSubClient, RpcError};
 pub use connection::{EndpointSettings, DEFAULT_PUBSUB_ENDPOINT};
 pub use credentials::{CredentialError, CredentialSource, PubSubCredentials, StaticCredentials};
 pub use received::{AvroDecodeError, ReceivedEvent, RestartPoint, SubscriberItem};
-pub use replay::ReplayId;
-pub use subscriber::{
-    AckHandle, CorruptedReplayPolicy, ReplayStart, Subscriber, SubscriberError, SubscriberSettings,
-};
+pub use replay::{CorruptedReplayPolicy, ReplayId};
+pub use subscriber::{AckHandle, ReplayStart, Subscriber, SubscriberError, SubscriberSettings};
 pub use telemetry::{ReconnectReason, SubscriberOccurrence, SubscriberTelemetry};

@@ -92,6 +92,19 @@ impl fmt::Display for ReplayId {
     }
 }
 
+/// What to do when the server refuses the stored replay id as corrupted or expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CorruptedReplayPolicy {
+    /// Replay every retained event (duplicates are possible, loss is not beyond retention).
+    #[default]
+    Earliest,
+    /// Skip to the tip of the stream (events in between are lost).
+    Latest,
+    /// Stop the subscriber with an error.
+    Fail,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

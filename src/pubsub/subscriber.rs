@@ -25,7 +25,7 @@ use super::credentials::CredentialSource;
 use super::flow::{CreditLedger, MAX_OUTSTANDING_EVENTS};
 use super::proto::{FetchRequest, FetchResponse, ReplayPreset};
 use super::received::{ReceivedEvent, RestartPoint, SubscriberItem};
-use super::replay::ReplayId;
+use super::replay::{CorruptedReplayPolicy, ReplayId};
 use super::schema_cache::SchemaCache;
 use super::status::{self, FailureKind};
 use super::telemetry::{ReconnectReason, SubscriberOccurrence, SubscriberTelemetry};
@@ -47,19 +47,6 @@ pub enum ReplayStart {
     Earliest,
     /// Events after this stored position (exclusive).
     After(ReplayId),
-}
-
-/// What to do when the server refuses the stored replay id as corrupted or expired.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CorruptedReplayPolicy {
-    /// Replay every retained event (duplicates are possible, loss is not beyond retention).
-    #[default]
-    Earliest,
-    /// Skip to the tip of the stream (events in between are lost).
-    Latest,
-    /// Stop the subscriber with an error.
-    Fail,
 }
 
 /// Everything the subscriber needs to know.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tonic::Status;
 
 use super::client::RpcError;
-use super::subscriber::CorruptedReplayPolicy;
+use super::replay::CorruptedReplayPolicy;
 
 /// Why the Pub/Sub subscriber opened a new stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
