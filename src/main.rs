@@ -31,6 +31,9 @@ enum Command {
     Run(RunArgs),
     /// Inspect and act on dead letters in the store of a stopped connector
     Dlq(DlqArgs),
+    /// Print an example configuration, or the effective one and where each value came from
+    #[command(subcommand)]
+    Config(ConfigAction),
     /// Run a fake Salesforce (Pub/Sub gRPC + control plane) on loopback; prints one JSON
     /// line with its endpoints when ready
     #[cfg(feature = "harness")]
@@ -45,6 +48,19 @@ struct RunArgs {
     /// TOML configuration file; BYOC__SECTION__KEY environment variables override it
     #[arg(long, short, env = "BYOC_CONFIG")]
     config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigAction {
+    /// Print a complete, commented configuration that loads as is
+    Example,
+    /// Print the effective configuration, secrets redacted: every key's value and whether it
+    /// came from the file, the environment or the default
+    Show {
+        /// TOML configuration file; BYOC__SECTION__KEY environment variables override it
+        #[arg(long, short, env = "BYOC_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -94,6 +110,10 @@ fn main() -> anyhow::Result<()> {
     let config_path = match &cli.command {
         Command::Run(args) => Some(args.config.clone()),
         Command::Dlq(args) => Some(args.config.clone()),
+        Command::Config(action) => {
+            config_command(action);
+            return Ok(());
+        }
         #[cfg(feature = "harness")]
         Command::Demo(_) | Command::FakeSalesforce(_) | Command::Bench(_) => None,
     };
@@ -118,6 +138,7 @@ fn main() -> anyhow::Result<()> {
             (Command::Run(_) | Command::Dlq(_), None) => {
                 unreachable!("configuration is loaded above")
             }
+            (Command::Config(_), _) => unreachable!("config commands return above"),
             #[cfg(feature = "harness")]
             (Command::FakeSalesforce(args), _) => {
                 init_logs("info");
@@ -136,6 +157,22 @@ fn main() -> anyhow::Result<()> {
             }
         }
     })
+}
+
+/// `config example` and `config show`: print and return; a bad configuration exits like `run`.
+fn config_command(action: &ConfigAction) {
+    match action {
+        ConfigAction::Example => print!("{}", Config::example_toml()),
+        ConfigAction::Show { config } => {
+            match Config::load_effective(config.as_deref(), Config::environment()) {
+                Ok(effective) => print!("{effective}"),
+                Err(err) => {
+                    eprintln!("byoc-connector: invalid configuration\n{err}");
+                    std::process::exit(EXIT_BAD_CONFIG);
+                }
+            }
+        }
+    }
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {

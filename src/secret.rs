@@ -1,6 +1,6 @@
 //! A string that must never be shown: access tokens, client secrets, webhook secrets.
 //!
-//! `Debug` and `Display` print `[redacted]`, so a secret inside any config, error or log
+//! `Debug`, `Display` and `Serialize` give `[redacted]`, so a secret inside any config, error or log
 //! field stays hidden (guarantee G6). The only way to the value is `expose()`, which makes
 //! every use greppable. It knows nothing about where secrets come from.
 
@@ -51,6 +51,14 @@ impl fmt::Display for SecretString {
     }
 }
 
+/// Serializes as `[redacted]`, so a secret inside any serialized config stays hidden too; code
+/// that must send the value uses [`SecretString::expose`].
+impl serde::Serialize for SecretString {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("[redacted]")
+    }
+}
+
 impl<'de> serde::Deserialize<'de> for SecretString {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         String::deserialize(deserializer).map(Self)
@@ -67,5 +75,11 @@ mod tests {
         assert_eq!(format!("{secret:?}"), "[redacted]");
         assert_eq!(format!("{secret}"), "[redacted]");
         assert_eq!(secret.expose(), "00D!hunter2");
+    }
+
+    #[test]
+    fn serializing_never_shows_the_value() {
+        let secret = SecretString::new("00D!hunter2");
+        assert_eq!(serde_json::to_string(&secret).unwrap(), "\"[redacted]\"");
     }
 }

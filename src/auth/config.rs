@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::OrgId;
 use crate::secret::SecretString;
@@ -21,7 +21,7 @@ pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
 pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
 /// How the connector gets its Salesforce access token (`kind` selects the variant).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum AuthConfig {
     /// OAuth 2.0 JWT bearer flow with an RSA key: the default for daemons.
@@ -33,7 +33,7 @@ pub enum AuthConfig {
 }
 
 /// Keys of `kind = "jwt-bearer"`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct JwtBearerConfig {
     /// Consumer key of the External Client App or connected app (the JWT `iss`).
@@ -56,7 +56,7 @@ pub struct JwtBearerConfig {
 }
 
 /// Keys of `kind = "client-credentials"`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientCredentialsConfig {
     /// Consumer key of the External Client App or connected app.
@@ -77,7 +77,7 @@ pub struct ClientCredentialsConfig {
 }
 
 /// Keys of `kind = "static"`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StaticConfig {
     /// The access token, used as is.

@@ -9,7 +9,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::error::Problems;
 use super::keys::example_hint;
@@ -21,7 +21,7 @@ use crate::channel::{
 use crate::secret::SecretString;
 
 /// Which channel receives the events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryKind {
     /// HTTP POST to the partner (DESIGN §6).
@@ -32,12 +32,13 @@ pub enum DeliveryKind {
 }
 
 /// The `[delivery]` section.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DeliveryConfig {
     /// Which channel receives the events.
     pub kind: DeliveryKind,
     /// The partner's webhook; required when `kind = "webhook"`.
+    #[serde(serialize_with = "serialize_redacted_url")]
     pub url: Option<String>,
     /// Signs every delivery (`X-Byoc-Signature`) when set.
     pub secret: Option<SecretString>,
@@ -129,7 +130,7 @@ impl DeliveryConfig {
 }
 
 /// The `[channel]` section.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ChannelConfig {
     /// When set, events for other channel addresses are completed without delivery.
@@ -194,3 +195,14 @@ pub(super) fn check_secret(key: &str, secret: Option<&SecretString>, problems: &
 }
 
 pub(super) use crate::channel::redacted_url;
+
+/// Writes a URL without its query, which may carry a token, as `Debug` does.
+pub(super) fn serialize_redacted_url<S: Serializer>(
+    url: &Option<String>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(url) => serializer.serialize_some(&redacted_url(url)),
+        None => serializer.serialize_none(),
+    }
+}

@@ -6,6 +6,8 @@
 //! numeric secret), the decoder puts the original text back (see `decode`). This file knows
 //! the naming rule only, not which keys exist; values are never echoed in problems.
 
+use std::collections::BTreeMap;
+
 use toml::{Table, Value};
 
 use super::error::Problems;
@@ -52,6 +54,14 @@ impl Overrides {
         for entry in self.0.iter_mut().filter(|entry| entry.key() == old_key) {
             entry.path = new_key.split('.').map(str::to_owned).collect();
         }
+    }
+
+    /// Dotted key → the variable that set it (the last one, when several did).
+    pub(super) fn vars_by_key(&self) -> BTreeMap<String, String> {
+        self.0
+            .iter()
+            .map(|entry| (entry.key(), entry.var.clone()))
+            .collect()
     }
 
     /// How many overrides were stored as non-strings.
@@ -102,6 +112,13 @@ pub(super) fn apply_overrides(
         });
     }
     Overrides(applied)
+}
+
+/// The dotted key an override variable sets: `BYOC__DELIVERY__URL` → `delivery.url`; `None`
+/// for a name that does not follow the `BYOC__SECTION__KEY` rule. Whether the key exists is
+/// checked when the configuration is loaded.
+pub fn key_for_env_var(var: &str) -> Option<String> {
+    key_path(var).map(|path| path.join("."))
 }
 
 /// `BYOC__DELIVERY__URL` → `["delivery", "url"]`; `None` unless there are at least two

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::Problems;
 use super::keys::example_hint;
@@ -14,7 +14,7 @@ use crate::auth::url_policy::{require_tls_or_loopback, UrlPolicyError};
 use crate::interaction::{ClientSettings, DEFAULT_REQUEST_TIMEOUT};
 
 /// The `[interaction]` section.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct InteractionConfig {
     /// `https://<MyDomain>.my.salesforce-scrt.com`: the Interaction Service of the org.

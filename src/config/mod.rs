@@ -7,8 +7,9 @@
 //! lives in its own file and turns itself into that module's settings with `From`/`TryFrom`
 //! (`SubscriberSettings`, `WebhookSettings`, `StoreSettings`, …); renamed keys still load under
 //! their old names and leave a [`DeprecatedKey`] notice. Loading is pure apart from reading the
-//! named files, so tests pass the environment in. It knows nothing about how those modules run.
-//! Every key is documented in the README's configuration reference.
+//! named files, so tests pass the environment in. [`Config::load_effective`] also keeps where
+//! each value came from, for `config show` ([`EffectiveConfig`]). It knows nothing about how
+//! those modules run. Every key is documented in the README's configuration reference.
 //!
 //! ```no_run
 //! # use byoc_connector::config::Config;
@@ -26,13 +27,16 @@ mod pubsub;
 mod renamed;
 mod routing;
 mod runtime;
+mod show;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
+use serde::Serialize;
 use toml::Table;
 
 pub use delivery::{ChannelConfig, DeliveryConfig, DeliveryKind};
-pub use env::{ENV_PREFIX, ENV_SEPARATOR};
+pub use env::{key_for_env_var, ENV_PREFIX, ENV_SEPARATOR};
 pub use error::{ConfigError, ConfigProblem};
 pub use interaction::InteractionConfig;
 pub use pubsub::{
@@ -43,6 +47,7 @@ pub use routing::RoutingConfig;
 pub use runtime::{
     PipelineConfig, ServerConfig, StoreConfig, DEFAULT_SERVER_LISTEN, DEFAULT_STORE_PATH,
 };
+pub use show::{EffectiveConfig, ValueSource};
 
 use self::error::Problems;
 use crate::auth::AuthConfig;
@@ -52,7 +57,10 @@ use crate::auth::AuthConfig;
 const EXAMPLE_TOML: &str = include_str!("example.toml");
 
 /// The whole configuration, validated.
-#[derive(Debug, Clone)]
+///
+/// It serializes as TOML sections with secrets as `[redacted]`; that is what `config show`
+/// prints.
+#[derive(Debug, Clone, Serialize)]
 pub struct Config {
     /// The Pub/Sub API subscription.
     pub pubsub: PubSubConfig,
@@ -73,6 +81,7 @@ pub struct Config {
     /// Who answers routing requests, and by when.
     pub routing: RoutingConfig,
     /// Renamed keys given under their old names; the connector logs each once at start.
+    #[serde(skip)]
     pub deprecated_keys: Vec<DeprecatedKey>,
 }
 
@@ -83,14 +92,23 @@ impl Config {
         path: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
+        Self::load_effective(path, env).map(|effective| effective.config)
+    }
+
+    /// [`Config::load`], also keeping where each value came from (file, environment or
+    /// default), for `config show`.
+    pub fn load_effective(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<EffectiveConfig, ConfigError> {
         let Some(path) = path else {
-            return Self::parse("", "environment", env);
+            return Self::parse_effective("", "no config file", env);
         };
         let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.to_owned(),
             reason: error.to_string(),
         })?;
-        Self::parse(&text, &format!("config file {}", path.display()), env)
+        Self::parse_effective(&text, &format!("config file {}", path.display()), env)
     }
 
     /// Parses and validates TOML text, without environment overrides.
@@ -125,14 +143,34 @@ impl Config {
         EXAMPLE_TOML
     }
 
+    /// Every key the configuration accepts, dotted (`delivery.url`), in the order of the
+    /// configuration reference; renamed keys only under their new names.
+    pub fn known_keys() -> impl Iterator<Item = &'static str> {
+        keys::KEY_EXAMPLES.iter().map(|(key, _)| *key)
+    }
+
+    /// Whether the dotted `key` holds a secret, which is never shown.
+    pub fn is_secret_key(key: &str) -> bool {
+        keys::is_secret(key)
+    }
+
     fn parse(
         text: &str,
         origin: &str,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
+        Self::parse_effective(text, origin, env).map(|effective| effective.config)
+    }
+
+    fn parse_effective(
+        text: &str,
+        origin: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<EffectiveConfig, ConfigError> {
         let mut root: Table = text
             .parse()
             .map_err(|error: toml::de::Error| syntax_error(text, origin, &error))?;
+        let file_keys = dotted_keys(&root);
         let mut problems = Problems::default();
         let mut overrides = env::apply_overrides(&mut root, env, &mut problems);
         let deprecated_keys = renamed::apply(&mut root, &mut overrides, &mut problems);
@@ -145,10 +183,15 @@ impl Config {
         }
         renamed::name_as_written(&mut problems, &deprecated_keys);
         match config {
-            Some(config) if problems.is_empty() => Ok(Self {
-                deprecated_keys,
-                ..config
-            }),
+            Some(config) if problems.is_empty() => Ok(EffectiveConfig::new(
+                Self {
+                    deprecated_keys,
+                    ..config
+                },
+                origin.to_owned(),
+                file_keys,
+                overrides.vars_by_key(),
+            )),
             _ => Err(ConfigError::Invalid(problems)),
         }
     }
@@ -212,6 +255,14 @@ impl Config {
             deprecated_keys: Vec::new(),
         })
     }
+}
+
+/// `section.key` for every key of every section table in `root`.
+fn dotted_keys(root: &Table) -> BTreeSet<String> {
+    root.iter()
+        .filter_map(|(section, value)| Some((section, value.as_table()?)))
+        .flat_map(|(section, table)| table.keys().map(move |key| format!("{section}.{key}")))
+        .collect()
 }
 
 /// A syntax error with its position and the parser's expectation, but none of the text

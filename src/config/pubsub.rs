@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::error::Problems;
 use super::keys::example_hint;
@@ -29,7 +29,7 @@ pub const DEFAULT_EVENT_TYPE_FIELD: &str = "EventType__c";
 pub const DEFAULT_PAYLOAD_FIELD: &str = "Payload__c";
 
 /// Where a subscription starts when the store holds no checkpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StartPosition {
     /// Only events published from now on.
@@ -40,7 +40,7 @@ pub enum StartPosition {
 }
 
 /// The `[pubsub]` section.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PubSubConfig {
     /// `https://host:port` of the Pub/Sub API; `http://` only to loopback with `insecure`.
@@ -74,7 +74,7 @@ pub struct PubSubConfig {
     #[serde(default = "default_keepalive_timeout_secs")]
     pub keepalive_timeout_secs: u64,
     /// What to do when Salesforce refuses the stored replay id.
-    #[serde(default)]
+    #[serde(default, serialize_with = "serialize_corrupted_replay_policy")]
     pub corrupted_replay_policy: CorruptedReplayPolicy,
     /// First reconnect delay.
     #[serde(default = "default_min_backoff_ms")]
@@ -289,6 +289,19 @@ fn default_min_backoff_ms() -> u64 {
 
 fn default_max_backoff_ms() -> u64 {
     duration_ms(MAX_RECONNECT_BACKOFF)
+}
+
+/// Writes the policy as the key spells it (the policy lives in the pubsub module, which has
+/// no reason to know about serialization).
+fn serialize_corrupted_replay_policy<S: Serializer>(
+    policy: &CorruptedReplayPolicy,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(match policy {
+        CorruptedReplayPolicy::Earliest => "earliest",
+        CorruptedReplayPolicy::Latest => "latest",
+        CorruptedReplayPolicy::Fail => "fail",
+    })
 }
 
 /// Whole milliseconds of a default duration (they are all far below `u64::MAX` ms).

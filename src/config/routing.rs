@@ -8,9 +8,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 
-use super::delivery::{check_http_url, check_secret, redacted_url};
+use super::delivery::{check_http_url, check_secret, redacted_url, serialize_redacted_url};
 use super::error::Problems;
 use super::keys::example_hint;
 use super::Config;
@@ -23,12 +23,14 @@ use crate::routing::{
 use crate::secret::SecretString;
 
 /// The `[routing]` section.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RoutingConfig {
     /// Who decides.
+    #[serde(serialize_with = "serialize_strategy")]
     pub strategy: RoutingStrategy,
     /// Where routing requests are POSTed; required for `strategy = "partner"`.
+    #[serde(serialize_with = "serialize_redacted_url")]
     pub url: Option<String>,
     /// Signs routing webhooks like deliveries, when set.
     pub secret: Option<SecretString>,
@@ -190,4 +192,12 @@ fn is_api_version(version: &str) -> bool {
     let all_digits =
         |part: &str| !part.is_empty() && part.bytes().all(|byte| byte.is_ascii_digit());
     all_digits(major) && all_digits(minor)
+}
+
+/// Writes the strategy as the key spells it.
+fn serialize_strategy<S: Serializer>(
+    strategy: &RoutingStrategy,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(strategy.as_str())
 }

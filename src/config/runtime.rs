@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::Problems;
 use super::pubsub::duration_ms;
@@ -29,7 +29,7 @@ pub const DEFAULT_SERVER_LISTEN: SocketAddr =
     SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9464);
 
 /// The `[pipeline]` section.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineConfig {
     /// Conversation lanes delivering concurrently.
@@ -97,7 +97,7 @@ impl PipelineConfig {
 }
 
 /// The `[store]` section.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
     /// The redb file holding checkpoints, dedup keys, dead letters and pending routing.
@@ -174,7 +174,7 @@ impl StoreConfig {
 }
 
 /// The `[server]` section.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     /// Address of the sidecar API (`/livez`, `/readyz`, `/metrics`, routing decisions).

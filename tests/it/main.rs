@@ -12,6 +12,7 @@ mod channel;
 mod cli;
 mod config;
 mod connector;
+mod deploy;
 mod events;
 mod interaction;
 mod pipeline;

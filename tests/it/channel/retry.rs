@@ -4,9 +4,11 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use std::collections::BTreeSet;
+
 use byoc_connector::channel::{
-    deliver_with_retry, Channel, Delivery, DeliveryError, PermanentFailure, RetryPolicy,
-    RetryStopped,
+    deliver_with_retry, deliver_with_retry_observed, Channel, Delivery, DeliveryError,
+    PermanentFailure, RetryPolicy, RetryStopped,
 };
 use bytes::Bytes;
 use tokio::time::Instant;
@@ -113,6 +115,63 @@ async fn retryable_failures_are_retried_with_jittered_backoff_bounded_by_twice_t
         let waited = pair[1] - pair[0];
         assert!(waited >= policy.initial_delay, "{waited:?}");
         assert!(waited <= policy.max_delay * 2, "{waited:?}");
+    }
+}
+
+/// Lanes failing at the same moment, as when one partner outage hits every conversation.
+const FAILING_LANES: usize = 64;
+
+#[tokio::test(start_paused = true)]
+async fn lanes_failing_together_wait_different_jittered_delays() {
+    const RETRIES_PER_LANE: usize = 4;
+    let policy = RetryPolicy {
+        initial_delay: Duration::from_millis(250),
+        max_delay: Duration::from_secs(15),
+        ..RetryPolicy::default()
+    };
+    let delays_by_retry: Vec<Mutex<Vec<Duration>>> =
+        (0..RETRIES_PER_LANE).map(|_| Mutex::default()).collect();
+    let lanes = (0..FAILING_LANES).map(|_| {
+        let channel =
+            ScriptedChannel::failing_with((0..RETRIES_PER_LANE).map(|_| retryable(None)).collect());
+        let (policy, delays_by_retry) = (&policy, &delays_by_retry);
+        async move {
+            deliver_with_retry_observed(
+                &channel,
+                &delivery(),
+                policy,
+                &CancellationToken::new(),
+                |notice| {
+                    let retry = usize::try_from(notice.attempt - 1).unwrap();
+                    delays_by_retry[retry].lock().unwrap().push(notice.delay);
+                },
+            )
+            .await
+        }
+    });
+
+    for outcome in futures::future::join_all(lanes).await {
+        outcome.unwrap();
+    }
+
+    for (retry, delays) in delays_by_retry.iter().enumerate() {
+        let delays = delays.lock().unwrap();
+        assert_eq!(delays.len(), FAILING_LANES);
+        // Jitter adds up to 100% of the exponential base delay.
+        let base = policy.initial_delay * 2u32.pow(u32::try_from(retry).unwrap());
+        for delay in delays.iter() {
+            assert!(
+                *delay >= base && *delay < base * 2,
+                "retry {retry}: {delay:?}"
+            );
+        }
+        // A fixed jitter seed gives every lane the same delay; real jitter spreads them.
+        let distinct: BTreeSet<Duration> = delays.iter().copied().collect();
+        assert!(
+            distinct.len() >= FAILING_LANES / 2,
+            "retry {retry}: {FAILING_LANES} lanes waited only {} distinct delays: {distinct:?}",
+            distinct.len()
+        );
     }
 }
 

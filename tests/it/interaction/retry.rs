@@ -193,3 +193,42 @@ async fn a_deadline_already_passed_makes_no_call() {
     assert_eq!(calls, 0);
     assert!(matches!(err, InteractionError::DeadlineExceeded));
 }
+
+#[tokio::test(start_paused = true)]
+async fn calls_failing_together_are_retried_at_different_jittered_times() {
+    const FAILING_CALLS: usize = 64;
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(30);
+    let first_retry_at: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let calls = (0..FAILING_CALLS).map(|_| {
+        let first_retry_at = first_retry_at.clone();
+        let attempts = Arc::new(Mutex::new(0_u32));
+        retry_until(deadline, move || {
+            let (first_retry_at, attempts) = (first_retry_at.clone(), attempts.clone());
+            async move {
+                let mut attempts = attempts.lock().unwrap();
+                *attempts += 1;
+                if *attempts == 2 {
+                    first_retry_at.lock().unwrap().push(start.elapsed());
+                    return Ok(());
+                }
+                Err(api_error(503, None, "unavailable"))
+            }
+        })
+    });
+
+    for outcome in futures::future::join_all(calls).await {
+        outcome.unwrap();
+    }
+
+    let first_retry_at = first_retry_at.lock().unwrap();
+    assert_eq!(first_retry_at.len(), FAILING_CALLS);
+    // A fixed jitter seed sends every retry at the same instant: a burst at a recovering
+    // Salesforce. Paused time resolves to milliseconds, so allow some collisions.
+    let distinct: std::collections::BTreeSet<Duration> = first_retry_at.iter().copied().collect();
+    assert!(
+        distinct.len() >= FAILING_CALLS / 2,
+        "{FAILING_CALLS} calls retried at only {} distinct times: {distinct:?}",
+        distinct.len()
+    );
+}
