@@ -93,9 +93,9 @@ impl RoutingEngine {
         if settings.decision_timeout >= settings.window {
             let clamped = settings.window.mul_f64(0.75);
             warn!(
-                decision_timeout_ms = settings.decision_timeout.as_millis() as u64,
-                window_ms = settings.window.as_millis() as u64,
-                clamped_ms = clamped.as_millis() as u64,
+                decision_timeout_ms = settings.decision_timeout.as_millis(),
+                window_ms = settings.window.as_millis(),
+                clamped_ms = clamped.as_millis(),
                 "routing decision timeout is not shorter than the window, using three quarters of the window"
             );
             settings.decision_timeout = clamped;
@@ -217,7 +217,7 @@ impl RoutingEngine {
                 .telemetry
                 .routing_deadline_missed(&record.event_id, reason),
             (PendingState::Pending, true) => {
-                info!(event_id = %record.event_id, "routing request recorded during shutdown, it resumes after restart")
+                info!(event_id = %record.event_id, "routing request recorded during shutdown, it resumes after restart");
             }
             (_, false) => inner
                 .telemetry
@@ -447,9 +447,9 @@ impl EngineInner {
 /// The partner channel from `routing.url` and `routing.secret`, when no channel was given.
 fn partner_from_settings(settings: &RoutingSettings) -> Option<WebhookChannel> {
     let url = settings.url.as_ref()?;
-    let mut settings = WebhookSettings::new(url.clone());
-    settings.secret = settings.secret.clone();
-    match WebhookChannel::new(settings) {
+    let mut webhook = WebhookSettings::new(url.clone());
+    webhook.secret.clone_from(&settings.secret);
+    match WebhookChannel::new(webhook) {
         Ok(channel) => Some(channel),
         Err(problem) => {
             error!(error = %problem, "partner routing endpoint cannot be used");

@@ -297,3 +297,33 @@ async fn a_partner_refusal_is_answered_with_a_failure_at_once() {
     assert_eq!(partner.requests().len(), 1, "a refusal is not retried");
     engine.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_partner_built_from_routing_settings_signs_with_routing_secret() {
+    let partner = Partner::always(PartnerReply::decide(json!({"success": true}))).await;
+    let mut routing = settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT);
+    routing.url = Some(partner.url.clone());
+    routing.secret = Some(SecretString::new(PARTNER_SECRET));
+    // No partner channel handed in: the engine builds it from `routing.url` and `routing.secret`.
+    let (salesforce, _store, engine) = start_engine(None, routing).await;
+    let request = RequestSpec::transfer();
+
+    engine.on_routing_requested(request.input()).await.unwrap();
+
+    wait_for_calls(&salesforce, "routingResult", 1).await;
+    let delivered = partner.requests();
+    assert_eq!(delivered.len(), 1);
+    let signature_header = delivered[0]
+        .headers
+        .get("x-byoc-signature")
+        .expect("the routing request is signed with routing.secret")
+        .to_str()
+        .unwrap();
+    signature::verify(
+        &SecretString::new(PARTNER_SECRET),
+        signature_header,
+        &delivered[0].raw_body,
+        signature::SIGNATURE_TOLERANCE,
+    )
+    .unwrap();
+}
