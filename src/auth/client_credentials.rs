@@ -21,7 +21,7 @@ impl fmt::Debug for ClientCredentials {
         f.debug_struct("ClientCredentials")
             .field("client_id", &self.client_id)
             .field("client_secret", &self.client_secret)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

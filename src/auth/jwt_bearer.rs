@@ -45,7 +45,7 @@ impl fmt::Debug for JwtBearer {
             .field("username", &self.username)
             .field("audience", &self.audience)
             .field("key", &"[redacted]")
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

@@ -265,6 +265,6 @@ impl TokenProvider {
         self.inner
             .cached
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -6,6 +6,8 @@
 //! and the expected type are kept (guarantee G6). This file knows the section names and the
 //! `[auth]` kinds; what each key means lives in the section files.
 
+use std::fmt::Write as _;
+
 use serde::de::DeserializeOwned;
 use serde_path_to_error::Segment;
 use toml::{Table, Value};
@@ -107,7 +109,9 @@ pub(super) fn auth_section(
     decoded.map_err(|problem| problems.add(problem)).ok()
 }
 
-/// `Ok(None)` when absent, `Ok(Some(table))` when a table, `None` (problem recorded) otherwise.
+/// `Some(None)` when absent, `Some(Some(table))` when a table, `None` (problem recorded)
+/// otherwise: three outcomes, so the nested option is the honest type.
+#[allow(clippy::option_option)]
 fn take_table(root: &mut Table, name: &str, problems: &mut Problems) -> Option<Option<Table>> {
     match root.remove(name) {
         None => Some(None),
@@ -156,13 +160,15 @@ fn decode_table<T: DeserializeOwned>(
 /// `prefix` followed by the map keys and sequence indices of `path`.
 fn full_key(prefix: &str, path: &serde_path_to_error::Path) -> String {
     let mut key = prefix.to_owned();
-    for segment in path.iter() {
+    for segment in path {
         match segment {
             Segment::Map { key: part } | Segment::Enum { variant: part } => {
                 key.push('.');
                 key.push_str(part);
             }
-            Segment::Seq { index } => key.push_str(&format!("[{index}]")),
+            Segment::Seq { index } => {
+                let _ = write!(key, "[{index}]");
+            }
             Segment::Unknown => {}
         }
     }

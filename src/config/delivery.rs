@@ -197,6 +197,8 @@ pub(super) fn check_secret(key: &str, secret: Option<&SecretString>, problems: &
 pub(super) use crate::channel::redacted_url;
 
 /// Writes a URL without its query, which may carry a token, as `Debug` does.
+// serde's `serialize_with` hands the field over by reference.
+#[allow(clippy::ref_option, clippy::trivially_copy_pass_by_ref)]
 pub(super) fn serialize_redacted_url<S: Serializer>(
     url: &Option<String>,
     serializer: S,

@@ -157,7 +157,7 @@ impl PubSubConfig {
         let hint = "point it at a PEM file holding a CERTIFICATE block, or remove the key";
         match std::fs::read_to_string(path) {
             Ok(pem) if pem.contains("-----BEGIN CERTIFICATE-----") => {
-                self.ca_certificate_pem = Some(pem)
+                self.ca_certificate_pem = Some(pem);
             }
             Ok(_) => problems.push(
                 "pubsub.ca_certificate_file",
@@ -293,6 +293,8 @@ fn default_max_backoff_ms() -> u64 {
 
 /// Writes the policy as the key spells it (the policy lives in the pubsub module, which has
 /// no reason to know about serialization).
+// serde's `serialize_with` hands the field over by reference.
+#[allow(clippy::ref_option, clippy::trivially_copy_pass_by_ref)]
 fn serialize_corrupted_replay_policy<S: Serializer>(
     policy: &CorruptedReplayPolicy,
     serializer: S,

@@ -195,6 +195,8 @@ fn is_api_version(version: &str) -> bool {
 }
 
 /// Writes the strategy as the key spells it.
+// serde's `serialize_with` hands the field over by reference.
+#[allow(clippy::ref_option, clippy::trivially_copy_pass_by_ref)]
 fn serialize_strategy<S: Serializer>(
     strategy: &RoutingStrategy,
     serializer: S,

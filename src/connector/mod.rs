@@ -196,7 +196,7 @@ async fn run_pipeline(
             // reconnect; not ready from the first moment of shutdown. Waiting fails only when
             // the subscriber is gone without ever opening a stream.
             tokio::select! {
-                _ = shutdown.cancelled() => {}
+                () = shutdown.cancelled() => {}
                 opened = async { stream_open.wait_for(|open| *open).await.is_ok() } => {
                     if opened {
                         readiness.set_ready(true);
@@ -275,10 +275,10 @@ async fn first_grant(
             Ok(grant) => return Ok(Some(grant)),
             Err(err) if err.is_retryable() => {
                 let delay = backoff.next().unwrap_or(MAX_STARTUP_AUTH_BACKOFF);
-                warn!(error = %err, delay_ms = delay.as_millis() as u64, "cannot get an access token yet; retrying");
+                warn!(error = %err, delay_ms = delay.as_millis(), "cannot get an access token yet; retrying");
                 tokio::select! {
-                    _ = shutdown.cancelled() => return Ok(None),
-                    _ = tokio::time::sleep(delay) => {}
+                    () = shutdown.cancelled() => return Ok(None),
+                    () = tokio::time::sleep(delay) => {}
                 }
             }
             Err(err) => return Err(err.into()),

@@ -151,7 +151,7 @@ pub async fn run(settings: DemoSettings) -> Result<(), DemoError> {
 async fn wait_for(fake: &FakeSalesforce, log: &SharedLog, messages: u64) -> bool {
     let deadline = tokio::time::Instant::now() + LIMIT;
     while tokio::time::Instant::now() < deadline {
-        let delivered = log.lock().map(|log| log.deliveries.len()).unwrap_or(0);
+        let delivered = log.lock().map_or(0, |log| log.deliveries.len());
         let answered = !fake.interaction().calls_to("routingResult").is_empty();
         if delivered as u64 >= messages && answered {
             return true;

@@ -19,6 +19,7 @@ use super::time::write_rfc3339_millis;
 pub const ROUTING_WINDOW: Duration = Duration::from_secs(60);
 
 /// `ROUTING_WINDOW` in milliseconds, for arithmetic on epoch milliseconds.
+#[allow(clippy::cast_possible_truncation)] // 60 000 fits; `try_from` is not usable in a const.
 const ROUTING_WINDOW_MS: i64 = ROUTING_WINDOW.as_millis() as i64;
 
 /// Room for the envelope's own members, on top of the spliced JSON.
@@ -107,7 +108,7 @@ fn write_hex(out: &mut Vec<u8>, bytes: &[u8]) {
 fn write_json_string(out: &mut Vec<u8>, text: &str) {
     // A fold without early exit, so the compiler can vectorize the check.
     let needs_escaping = text.bytes().fold(false, |found, byte| {
-        found | (byte < 0x20) | (byte == b'"') | (byte == b'\\')
+        found || (byte < 0x20) || (byte == b'"') || (byte == b'\\')
     });
     if needs_escaping {
         // Serializing a &str into a Vec cannot fail: the writer is infallible.

@@ -77,7 +77,7 @@ pub fn decode_avro(
         .deserialize(state.deserializer())
         .map_err(|error| invalid_avro(error.to_string()))?;
     let mut rest = state.into_reader();
-    let trailing = rest.fill_buf().map(|left| left.len()).unwrap_or(0);
+    let trailing = rest.fill_buf().map_or(0, <[u8]>::len);
     if trailing > 0 {
         return Err(invalid_avro(format!(
             "{trailing} bytes left after the record; the schema does not match the data"
@@ -227,25 +227,25 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
         })? {
             match role {
                 FieldRole::CreatedDate => {
-                    collected.created_date_ms = map.next_value_seed(LongSeed)?
+                    collected.created_date_ms = map.next_value_seed(LongSeed)?;
                 }
                 FieldRole::CreatedById => {
-                    collected.created_by_id = map.next_value_seed(NullableStringSeed)?
+                    collected.created_by_id = map.next_value_seed(NullableStringSeed)?;
                 }
                 FieldRole::EventUuid => {
-                    collected.event_uuid = map.next_value_seed(NullableStringSeed)?
+                    collected.event_uuid = map.next_value_seed(NullableStringSeed)?;
                 }
                 FieldRole::EventType { exact: true } => {
-                    collected.event_type_exact = map.next_value_seed(NullableStringSeed)?
+                    collected.event_type_exact = map.next_value_seed(NullableStringSeed)?;
                 }
                 FieldRole::EventType { exact: false } => {
-                    collected.event_type_namespaced = map.next_value_seed(NullableStringSeed)?
+                    collected.event_type_namespaced = map.next_value_seed(NullableStringSeed)?;
                 }
                 FieldRole::Payload { exact: true } => {
-                    collected.payload_exact = map.next_value_seed(NullableStringSeed)?
+                    collected.payload_exact = map.next_value_seed(NullableStringSeed)?;
                 }
                 FieldRole::Payload { exact: false } => {
-                    collected.payload_namespaced = map.next_value_seed(NullableStringSeed)?
+                    collected.payload_namespaced = map.next_value_seed(NullableStringSeed)?;
                 }
                 FieldRole::Ignored => {
                     map.next_value::<IgnoredAny>()?;
@@ -269,7 +269,7 @@ impl<'de> DeserializeSeed<'de> for FieldRoleSeed<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for FieldRoleSeed<'_> {
+impl Visitor<'_> for FieldRoleSeed<'_> {
     type Value = FieldRole;
 
     fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -154,28 +154,28 @@ impl RoutingRequestedEvent {
     /// queue), then rep, queue, bot, external contact. Empty strings count as absent.
     pub fn target(&self) -> RoutingTarget {
         let parameters = &self.routing_parameters;
-        if let Some(flow_id) = present(&parameters.flow_id) {
+        if let Some(flow_id) = present(parameters.flow_id.as_deref()) {
             return RoutingTarget::Flow {
                 flow_id: flow_id.to_owned(),
-                fallback_queue_id: present(&parameters.queue_id).map(str::to_owned),
+                fallback_queue_id: present(parameters.queue_id.as_deref()).map(str::to_owned),
             };
         }
-        if let Some(user_id) = present(&parameters.user_id) {
+        if let Some(user_id) = present(parameters.user_id.as_deref()) {
             return RoutingTarget::Rep {
                 user_id: user_id.to_owned(),
             };
         }
-        if let Some(queue_id) = present(&parameters.queue_id) {
+        if let Some(queue_id) = present(parameters.queue_id.as_deref()) {
             return RoutingTarget::Queue {
                 queue_id: queue_id.to_owned(),
             };
         }
-        if let Some(bot_id) = present(&parameters.bot_id) {
+        if let Some(bot_id) = present(parameters.bot_id.as_deref()) {
             return RoutingTarget::Bot {
                 bot_id: bot_id.to_owned(),
             };
         }
-        if let Some(contact_id) = present(&parameters.external_contact_id) {
+        if let Some(contact_id) = present(parameters.external_contact_id.as_deref()) {
             return RoutingTarget::External {
                 contact_id: contact_id.to_owned(),
             };
@@ -199,8 +199,8 @@ impl RoutingRequestedEvent {
     }
 }
 
-fn present(value: &Option<String>) -> Option<&str> {
-    value.as_deref().filter(|text| !text.is_empty())
+fn present(value: Option<&str>) -> Option<&str> {
+    value.filter(|text| !text.is_empty())
 }
 
 /// `routingParameters` as sent; `channelData` stays optional here so its absence can
@@ -253,7 +253,7 @@ impl RoutingParametersFields {
     pub(crate) fn has_known_target(&self) -> bool {
         [&self.queue_id, &self.user_id, &self.flow_id, &self.bot_id]
             .into_iter()
-            .any(|id| present(id).is_some())
+            .any(|id| present(id.as_deref()).is_some())
     }
 }
 

@@ -94,10 +94,12 @@ impl InteractionError {
             Self::Api { status, code, .. } => classify(*status, *code),
             Self::Transport(err) if err.is_builder() => ErrorClass::Permanent,
             Self::Transport(_) => ErrorClass::Retryable,
-            Self::InvalidResponse { .. } => ErrorClass::Permanent,
             Self::Auth(err) if err.is_retryable() => ErrorClass::Retryable,
-            Self::Auth(_) => ErrorClass::Permanent,
-            Self::Config { .. } | Self::Url(_) | Self::DeadlineExceeded => ErrorClass::Permanent,
+            Self::InvalidResponse { .. }
+            | Self::Auth(_)
+            | Self::Config { .. }
+            | Self::Url(_)
+            | Self::DeadlineExceeded => ErrorClass::Permanent,
         }
     }
 

@@ -148,7 +148,7 @@ impl Pipeline {
             let intake_open = self.watermark.lag() < self.settings.max_watermark_lag;
             tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => break,
+                () = shutdown.cancelled() => break,
                 Some(done) = self.running.join_next() => self.on_done(done).await?,
                 item = self.subscriber.next(), if intake_open => match item {
                     Some(item) => self.on_item(item).await?,
@@ -181,7 +181,7 @@ impl Pipeline {
         while !self.running.is_empty() {
             tokio::select! {
                 Some(done) = self.running.join_next() => self.on_done(done).await?,
-                _ = &mut grace_over, if !self.jobs.abandon.is_cancelled() => {
+                () = &mut grace_over, if !self.jobs.abandon.is_cancelled() => {
                     warn!(in_flight = self.running.len(), "shutdown grace period over; abandoning in-flight deliveries");
                     self.jobs.abandon.cancel();
                 }

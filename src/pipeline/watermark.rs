@@ -47,7 +47,7 @@ impl Watermark {
 
     /// Marks `seq` complete. Returns the new watermark when it moved.
     pub fn complete(&mut self, seq: Seq) -> Option<ReplayId> {
-        let index = seq.0.checked_sub(self.first_seq)? as usize;
+        let index = usize::try_from(seq.0.checked_sub(self.first_seq)?).ok()?;
         let slot = self.slots.get_mut(index)?;
         debug_assert!(!slot.complete, "event {seq:?} completed twice");
         slot.complete = true;
@@ -105,7 +105,7 @@ mod tests {
                 complete[index] = true;
                 if let Some(replay_id) = watermark.complete(seqs[index]) {
                     let position = replay_id.as_u64().unwrap() - 1_000;
-                    prop_assert!(complete[..=position as usize].iter().all(|done| *done));
+                    prop_assert!(complete[..=usize::try_from(position).unwrap()].iter().all(|done| *done));
                     prop_assert!(last_watermark < Some(position), "the watermark only moves forward");
                     last_watermark = Some(position);
                 }

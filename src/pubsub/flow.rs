@@ -120,7 +120,7 @@ impl CreditLedger {
         // Every critical section is a few integer updates; a poisoned lock holds valid numbers.
         self.state
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -75,7 +75,7 @@ pub enum AvroDecodeError {
 impl ReceivedEvent {
     /// Decodes the payload with the event's own writer schema.
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, AvroDecodeError> {
-        let schema = self.schema.as_ref().map_err(|problem| problem.clone())?;
+        let schema = self.schema.as_ref().map_err(std::clone::Clone::clone)?;
         serde_avro_fast::from_datum_slice(&self.payload, schema).map_err(|err| {
             AvroDecodeError::Invalid {
                 schema_id: self.schema_id.clone(),

@@ -45,7 +45,7 @@ impl ReplayId {
     /// Lowercase hex of the raw bytes, the form used in logs and webhook envelopes.
     pub fn to_hex(&self) -> String {
         let mut hex = String::with_capacity(self.0.len() * 2);
-        for byte in self.0.iter() {
+        for byte in &self.0 {
             hex.push(char::from_digit(u32::from(byte >> 4), 16).unwrap_or('0'));
             hex.push(char::from_digit(u32::from(byte & 0x0f), 16).unwrap_or('0'));
         }

@@ -114,12 +114,15 @@ impl Shared {
     fn checkpoint(&self) -> Option<ReplayId> {
         self.checkpoint
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 
     fn set_checkpoint(&self, replay_id: Option<ReplayId>) {
-        *self.checkpoint.lock().unwrap_or_else(|p| p.into_inner()) = replay_id;
+        *self
+            .checkpoint
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = replay_id;
     }
 }
 
@@ -269,13 +272,13 @@ impl<C: CredentialSource> StreamTask<C> {
             if initial_credit == 0 {
                 debug!("consumer holds the whole credit window; waiting before subscribing");
                 tokio::select! {
-                    _ = shutdown.cancelled() => return Ok(()),
+                    () = shutdown.cancelled() => return Ok(()),
                     _ = credit_signal.changed() => continue,
                 }
             }
             let outcome = tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => return Ok(()),
+                () = shutdown.cancelled() => return Ok(()),
                 outcome = self.run_stream(initial_credit) => outcome,
             };
             if outcome.healthy {
@@ -302,12 +305,12 @@ impl<C: CredentialSource> StreamTask<C> {
             }
             let delay = backoff.next().unwrap_or(self.config.max_backoff);
             debug!(
-                delay_ms = delay.as_millis() as u64,
+                delay_ms = delay.as_millis(),
                 "waiting before subscribing again"
             );
             tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
-                _ = tokio::time::sleep(delay) => {}
+                () = shutdown.cancelled() => return Ok(()),
+                () = tokio::time::sleep(delay) => {}
             }
         }
     }

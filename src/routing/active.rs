@@ -234,7 +234,7 @@ impl ActiveRequests {
         // Every critical section is a few map operations that cannot panic halfway.
         self.requests
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

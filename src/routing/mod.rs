@@ -176,7 +176,7 @@ impl RoutingRequestInput {
                 idempotency_key,
                 webhook_body,
             }),
-            other => Err(Box::new(DecodedEvent {
+            other @ OutboundEvent::Interaction(_) => Err(Box::new(DecodedEvent {
                 event: other,
                 created_date_ms,
                 idempotency_key,

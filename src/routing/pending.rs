@@ -146,7 +146,7 @@ impl PendingState {
 
     /// Whether moving to `next` follows the state machine.
     pub(super) fn may_become(&self, next: &PendingState) -> bool {
-        use PendingState::*;
+        use PendingState::{Cancelled, Decided, Missed, Pending, Posted};
         matches!(
             (self, next),
             (Pending, Decided { .. } | Missed { .. } | Cancelled { .. })
@@ -308,7 +308,7 @@ impl PendingStore {
     ) -> Result<(Vec<PendingRecord>, Vec<RoutingError>), RoutingError> {
         let rows = self
             .store
-            .run_blocking(|store| store.list_pending_routing())
+            .run_blocking(super::super::store::Store::list_pending_routing)
             .await
             .map_err(store_error("list pending routing requests"))?;
         let mut records = Vec::with_capacity(rows.len());
@@ -412,7 +412,7 @@ mod tests {
 
     #[test]
     fn only_terminal_records_expire_and_only_after_retention() {
-        let retention_ms = TERMINAL_RECORD_RETENTION.as_millis() as i64;
+        let retention_ms = i64::try_from(TERMINAL_RECORD_RETENTION.as_millis()).unwrap();
         let missed = record(PendingState::Missed {
             reason: "late".into(),
         });

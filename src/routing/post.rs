@@ -63,8 +63,8 @@ impl EngineInner {
         } = verdict;
         record.work_item_id = Some(work_item_id.clone());
         let mut decided_record = record.clone();
-        let (_, posting) = tokio::join!(
-            self.record_decision(&mut decided_record, &decision, source, &follow_up),
+        let ((), posting) = tokio::join!(
+            self.record_decision(&mut decided_record, &decision, source, follow_up.as_ref()),
             self.post(
                 &record,
                 &event,
@@ -222,7 +222,7 @@ impl EngineInner {
         record: &mut PendingRecord,
         decision: &Decision,
         source: DecisionSource,
-        follow_up: &Option<AgentWorkFollowUp>,
+        follow_up: Option<&AgentWorkFollowUp>,
     ) {
         if record.state != PendingState::Pending {
             return;
@@ -230,7 +230,7 @@ impl EngineInner {
         record.transition(PendingState::Decided {
             decision: decision.clone(),
             source,
-            follow_up: follow_up.clone(),
+            follow_up: follow_up.cloned(),
         });
         self.persist(record).await;
     }

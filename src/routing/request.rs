@@ -168,7 +168,7 @@ impl EngineInner {
         let work_item_id = match work_item {
             WorkItem::Found(work_item_id) => work_item_id,
             WorkItem::ShuttingDown => {
-                self.record_decision(&mut record, &decision, source, &follow_up)
+                self.record_decision(&mut record, &decision, source, follow_up.as_ref())
                     .await;
                 reply_to(reply, not_posted("the connector is shutting down"));
                 return;
@@ -263,8 +263,8 @@ impl EngineInner {
         loop {
             tokio::select! {
                 biased;
-                _ = registration.cancelled.cancelled() => return Decided::Cancelled,
-                _ = self.shutdown.cancelled() => return Decided::ShuttingDown,
+                () = registration.cancelled.cancelled() => return Decided::Cancelled,
+                () = self.shutdown.cancelled() => return Decided::ShuttingDown,
                 received = &mut registration.decisions => {
                     return match received {
                         Ok(sidecar) => Decided::from_sidecar(sidecar),
@@ -272,7 +272,7 @@ impl EngineInner {
                         Err(_) => Decided::Cancelled,
                     };
                 }
-                _ = tokio::time::sleep_until(timeline.decision_at) => {
+                () = tokio::time::sleep_until(timeline.decision_at) => {
                     return self.claim_or_yield(event_id, Claimant::DecisionTimeout, timed_out, registration);
                 }
                 answer = &mut asking, if waiting_for_partner => {
@@ -353,8 +353,8 @@ impl EngineInner {
             timeline.deadline_at,
         );
         tokio::select! {
-            _ = self.shutdown.cancelled() => WorkItem::ShuttingDown,
-            _ = cancelled.cancelled() => WorkItem::Cancelled,
+            () = self.shutdown.cancelled() => WorkItem::ShuttingDown,
+            () = cancelled.cancelled() => WorkItem::Cancelled,
             resolved = resolving => match resolved {
                 Ok((work_item_id, source)) => {
                     debug!(event_id = %record.event_id, source = source.as_str(), "work item resolved");

@@ -159,8 +159,8 @@ impl EngineInner {
         self.tasks.spawn(async move {
             loop {
                 tokio::select! {
-                    _ = inner.shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(PRUNE_INTERVAL) => {}
+                    () = inner.shutdown.cancelled() => return,
+                    () = tokio::time::sleep(PRUNE_INTERVAL) => {}
                 }
                 inner.prune().await;
             }

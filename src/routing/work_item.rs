@@ -228,9 +228,9 @@ impl WorkItemResolver {
                 QueryFailure::Retryable(reason, asked_delay) => (reason, asked_delay),
             };
             let backoff = delays.next().unwrap_or(SOQL_RETRY_MAX_DELAY);
-            let delay = asked_delay
-                .map(|asked| asked.min(SOQL_RETRY_AFTER_MAX).max(backoff))
-                .unwrap_or(backoff);
+            let delay = asked_delay.map_or(backoff, |asked| {
+                asked.min(SOQL_RETRY_AFTER_MAX).max(backoff)
+            });
             if Instant::now() + delay >= deadline {
                 return Err(WorkItemError::Query(reason));
             }
@@ -317,7 +317,7 @@ impl WorkItemResolver {
         // Every critical section is one map update that cannot panic halfway.
         self.learned
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -157,47 +157,44 @@ impl Store {
                     .map(|metadata| (id, metadata)),
                 None => None,
             };
-            match existing {
-                Some((id, metadata)) => {
-                    let mut stored: StoredDeadLetter = serde_json::from_slice(&metadata)
-                        .map_err(|error| corrupt(id, error.to_string()))?;
-                    stored.attempts = stored.attempts.saturating_add(1);
-                    stored.last_attempt_ms = attempted_ms;
-                    stored.reason.clone_from(&letter.reason);
-                    stored.attributes.clone_from(&letter.attributes);
-                    if letter.decoded_json.is_some() {
-                        stored.decoded_json.clone_from(&letter.decoded_json);
-                    }
-                    letters
-                        .insert(id, encode(id, &stored)?.as_slice())
-                        .map_err(database_error("write dead letter"))?;
-                    id
+            if let Some((id, metadata)) = existing {
+                let mut stored: StoredDeadLetter = serde_json::from_slice(&metadata)
+                    .map_err(|error| corrupt(id, error.to_string()))?;
+                stored.attempts = stored.attempts.saturating_add(1);
+                stored.last_attempt_ms = attempted_ms;
+                stored.reason.clone_from(&letter.reason);
+                stored.attributes.clone_from(&letter.attributes);
+                if letter.decoded_json.is_some() {
+                    stored.decoded_json.clone_from(&letter.decoded_json);
                 }
-                None => {
-                    let id = next_dead_letter_id(&transaction)?;
-                    let stored = StoredDeadLetter {
-                        replay_id_hex: hex::encode(&letter.replay_id),
-                        decoded_json: letter.decoded_json.clone(),
-                        reason: letter.reason.clone(),
-                        attributes: letter.attributes.clone(),
-                        first_attempt_ms: attempted_ms,
-                        last_attempt_ms: attempted_ms,
-                        attempts: 1,
-                    };
-                    letters
-                        .insert(id, encode(id, &stored)?.as_slice())
-                        .map_err(database_error("write dead letter"))?;
-                    let mut payloads = transaction
-                        .open_table(DEAD_LETTER_PAYLOADS)
-                        .map_err(database_error("open dead letter payloads table"))?;
-                    payloads
-                        .insert(id, letter.raw.as_slice())
-                        .map_err(database_error("write dead letter payload"))?;
-                    by_replay_id
-                        .insert(letter.replay_id.as_slice(), id)
-                        .map_err(database_error("write dead letter replay id index"))?;
-                    id
-                }
+                letters
+                    .insert(id, encode(id, &stored)?.as_slice())
+                    .map_err(database_error("write dead letter"))?;
+                id
+            } else {
+                let id = next_dead_letter_id(&transaction)?;
+                let stored = StoredDeadLetter {
+                    replay_id_hex: hex::encode(&letter.replay_id),
+                    decoded_json: letter.decoded_json.clone(),
+                    reason: letter.reason.clone(),
+                    attributes: letter.attributes.clone(),
+                    first_attempt_ms: attempted_ms,
+                    last_attempt_ms: attempted_ms,
+                    attempts: 1,
+                };
+                letters
+                    .insert(id, encode(id, &stored)?.as_slice())
+                    .map_err(database_error("write dead letter"))?;
+                let mut payloads = transaction
+                    .open_table(DEAD_LETTER_PAYLOADS)
+                    .map_err(database_error("open dead letter payloads table"))?;
+                payloads
+                    .insert(id, letter.raw.as_slice())
+                    .map_err(database_error("write dead letter payload"))?;
+                by_replay_id
+                    .insert(letter.replay_id.as_slice(), id)
+                    .map_err(database_error("write dead letter replay id index"))?;
+                id
             }
         };
         transaction

@@ -50,6 +50,8 @@ pub type BenchResult<T> = Result<T, crate::dev::embedded::EmbeddedError>;
 
 /// The `p` quantile (0..=1) of `sorted`, zero when it is empty.
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    // `p` is in [0, 1], so the product is a non-negative index no larger than the length.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let index = ((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1));
     sorted.get(index).copied().unwrap_or_default()
 }

@@ -84,7 +84,7 @@ fn message(seq: u64, conversations: u64) -> NewEvent {
 }
 
 /// A pipeline over `fake` delivering to `url`, with its store in a temp dir.
-async fn start_pipeline(
+fn start_pipeline(
     fake: &FakeSalesforce,
     url: &str,
     store_dir: &std::path::Path,
@@ -131,15 +131,13 @@ pub async fn throughput(events: u64, conversations: u64) -> BenchResult<String> 
     let (url, received) = start_partner(false).await?;
     let dir = scratch_dir("throughput")?;
     let started = Instant::now();
-    let shutdown = start_pipeline(&fake, &url, &dir).await?;
+    let shutdown = start_pipeline(&fake, &url, &dir)?;
     let deadline = started + Duration::from_secs(600);
-    while (received.lock().map(|r| r.len()).unwrap_or(0) as u64) < events
-        && Instant::now() < deadline
-    {
+    while (received.lock().map_or(0, |r| r.len()) as u64) < events && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let elapsed = started.elapsed();
-    let delivered = received.lock().map(|r| r.len()).unwrap_or(0);
+    let delivered = received.lock().map_or(0, |r| r.len());
     shutdown.cancel();
     tokio::time::sleep(Duration::from_millis(200)).await;
     fake.shutdown().await;
@@ -156,10 +154,10 @@ pub async fn latency(rate: u64, seconds: u64) -> BenchResult<String> {
     let fake = FakeSalesforce::start(FakeConfig::default()).await?;
     let (url, received) = start_partner(false).await?;
     let dir = scratch_dir("latency")?;
-    let shutdown = start_pipeline(&fake, &url, &dir).await?;
+    let shutdown = start_pipeline(&fake, &url, &dir)?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let total = rate * seconds;
-    let mut published_at = Vec::with_capacity(total as usize);
+    let mut published_at = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
     let period = Duration::from_secs_f64(1.0 / rate as f64);
     let started = Instant::now();
     for seq in 0..total {
@@ -169,9 +167,7 @@ pub async fn latency(rate: u64, seconds: u64) -> BenchResult<String> {
         published_at.push(Instant::now());
     }
     let deadline = Instant::now() + Duration::from_secs(30);
-    while (received.lock().map(|r| r.len()).unwrap_or(0) as u64) < total
-        && Instant::now() < deadline
-    {
+    while (received.lock().map_or(0, |r| r.len()) as u64) < total && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let mut latencies: Vec<Duration> = received
@@ -181,7 +177,7 @@ pub async fn latency(rate: u64, seconds: u64) -> BenchResult<String> {
         .into_iter()
         .filter_map(|(seq, at)| {
             published_at
-                .get(seq as usize)
+                .get(usize::try_from(seq).unwrap_or(usize::MAX))
                 .map(|sent| at.saturating_duration_since(*sent))
         })
         .collect();

@@ -101,12 +101,13 @@ pub async fn run(events: u64, latency: Duration) -> Result<PubSubBenchReport, Be
         .collect();
     let mut published = 0;
     while published < events {
-        let count = (events - published).min(batch.len() as u64) as usize;
+        let count =
+            usize::try_from(events - published).map_or(batch.len(), |left| left.min(batch.len()));
         fake.publish(&batch[..count])?;
         published += count as u64;
     }
     fake.apply_faults(&FaultRequest {
-        latency_ms: Some(latency.as_millis() as u64),
+        latency_ms: Some(u64::try_from(latency.as_millis()).unwrap_or(u64::MAX)),
         ..FaultRequest::default()
     });
     let (config, credentials) = super::earliest_subscription(&fake);

@@ -150,10 +150,7 @@ fn independent_v1(secret: &str, timestamp: &str, body: &[u8]) -> String {
     message.extend_from_slice(body);
     let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes());
     let tag = aws_lc_rs::hmac::sign(&key, &message);
-    tag.as_ref()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    hex::encode(tag.as_ref())
 }
 
 #[tokio::test]

@@ -22,15 +22,12 @@ fn instructions() -> Vec<Instruction> {
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        match trimmed.strip_suffix('\\') {
-            Some(continued) => {
-                pending.push_str(continued);
-                pending.push(' ');
-            }
-            None => {
-                pending.push_str(trimmed);
-                joined.push(std::mem::take(&mut pending));
-            }
+        if let Some(continued) = trimmed.strip_suffix('\\') {
+            pending.push_str(continued);
+            pending.push(' ');
+        } else {
+            pending.push_str(trimmed);
+            joined.push(std::mem::take(&mut pending));
         }
     }
     joined

@@ -381,7 +381,9 @@ impl Manifests {
             .flat_map(|container| items(container, "/ports"))
             .find(|declared| text(declared, "/name") == Some(name))
             .and_then(|declared| declared.pointer("/containerPort")?.as_u64())
-            .map(|number| u16::try_from(number).unwrap())
-            .unwrap_or_else(|| panic!("{}: no container port named {name}", self.layout))
+            .map_or_else(
+                || panic!("{}: no container port named {name}", self.layout),
+                |number| u16::try_from(number).unwrap(),
+            )
     }
 }

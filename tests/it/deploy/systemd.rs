@@ -22,7 +22,7 @@ fn service_settings() -> BTreeMap<String, Vec<String>> {
             .strip_prefix('[')
             .and_then(|rest| rest.strip_suffix(']'))
         {
-            section = name.to_owned();
+            name.clone_into(&mut section);
             continue;
         }
         let (name, value) = line.split_once('=').expect("Name=value");

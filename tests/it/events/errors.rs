@@ -45,7 +45,7 @@ fn set(value: &mut Value, pointer: &str, new_value: Value) {
         other => {
             *other
                 .get_mut(key.parse::<usize>().expect("index"))
-                .expect("element") = new_value
+                .expect("element") = new_value;
         }
     }
 }

@@ -86,7 +86,9 @@ const EXPECTED_TYPES: &[(&str, &str)] = &[
 fn interaction_payload(name: &str) -> EntryPayload {
     match fixture(name).decode() {
         OutboundEvent::Interaction(event) => event.entry.payload,
-        other => panic!("{name} must be an interaction, got {other:?}"),
+        other @ OutboundEvent::RoutingRequested(_) => {
+            panic!("{name} must be an interaction, got {other:?}")
+        }
     }
 }
 
@@ -114,7 +116,9 @@ fn choices(name: &str) -> Choices {
 fn routing_target(name: &str) -> RoutingTarget {
     match fixture(name).decode() {
         OutboundEvent::RoutingRequested(request) => request.target(),
-        other => panic!("{name} must be a routing request, got {other:?}"),
+        other @ OutboundEvent::Interaction(_) => {
+            panic!("{name} must be a routing request, got {other:?}")
+        }
     }
 }
 
@@ -505,7 +509,10 @@ fn routing_request_exposes_event_id_context_and_parameters() {
         Some("cb1e4929-5a1b-4c7e-9d2f-0e1f2a3b4c5d")
     );
     assert_eq!(
-        request.routing_type.as_ref().map(|kind| kind.as_str()),
+        request
+            .routing_type
+            .as_ref()
+            .map(byoc_connector::events::RoutingType::as_str),
         Some("Transfer")
     );
     assert_eq!(request.work_record_id, None);

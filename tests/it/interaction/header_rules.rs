@@ -95,7 +95,7 @@ async fn every_header_rule_is_enforced_by_the_fake() {
                     h,
                     "authorization",
                     &format!("Basic {}", f.registry.static_token()),
-                )
+                );
             },
             status: 401,
             code: 10004,

@@ -284,8 +284,9 @@ fn pipeline_checkpoint(
     fake: &fake_salesforce::FakeSalesforce,
 ) -> Option<u64> {
     // The pipeline has stopped, so the file is free at once (tests/pipeline_checkpoints.rs).
-    let store = byoc_connector::store::Store::open(path, Default::default())
-        .expect("the stopped pipeline released its store");
+    let store =
+        byoc_connector::store::Store::open(path, byoc_connector::store::StoreSettings::default())
+            .expect("the stopped pipeline released its store");
     stored_checkpoint(&store, fake)
 }
 

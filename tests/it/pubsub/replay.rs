@@ -151,7 +151,7 @@ async fn corrupted_replay_id_with_policy_fail_stops_the_subscriber_with_the_lost
         .expect("stops in time");
     match stopped {
         Err(SubscriberError::ReplayIdCorrupted { lost }) => {
-            assert_eq!(lost, replay_ids[4].to_string())
+            assert_eq!(lost, replay_ids[4].to_string());
         }
         other => panic!("expected a corrupted-replay error, got {other:?}"),
     }

@@ -154,7 +154,7 @@ async fn stream_error(
             .await
             .expect("stream ends in time")
         {
-            Ok(Some(_)) => continue,
+            Ok(Some(_)) => {}
             Ok(None) => panic!("stream closed without an error"),
             Err(status) => return status,
         }

@@ -190,8 +190,8 @@ pub fn message_event(conversation: &str, seq: u64) -> NewEvent {
                 "messageReason": null
             },
             "sender": {"appType": "agent", "subject": "005xx0000012345", "role": "Agent"},
-            "transcriptedTimestamp": 1690344475508_i64,
-            "clientTimestamp": 1690344475409_i64,
+            "transcriptedTimestamp": 1_690_344_475_508_i64,
+            "clientTimestamp": 1_690_344_475_409_i64,
             "clientDuration": 0
         }
     });
@@ -399,10 +399,12 @@ impl Drop for ScratchDir {
 }
 
 fn rand_suffix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64
+    u64::from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos(),
+    )
 }
 
 /// The `[routing]` body that answers every routing request `success: false` at once, for

@@ -163,6 +163,8 @@ fn interaction_event(
     });
     match OutboundEvent::from_json("Interaction", &payload.to_string(), &[0; 8]).unwrap() {
         OutboundEvent::Interaction(event) => event,
-        other => panic!("expected an interaction event, got {other:?}"),
+        other @ OutboundEvent::RoutingRequested(_) => {
+            panic!("expected an interaction event, got {other:?}")
+        }
     }
 }
