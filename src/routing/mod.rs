@@ -2,10 +2,10 @@
 //! `CreatedDate + window` (DESIGN §5, G4).
 //!
 //! [`RoutingEngine`] takes decoded routing requests from the pipeline, records each durably
-//! (keyed by `channelData.eventId`) before the pipeline may acknowledge it, and then decides
-//! and posts in a background task: the partner decides (in its answer or through the sidecar
-//! endpoint), or the connector routes through Salesforce itself, or it rejects. Files, one
-//! concept each: `deadline` (clock and deadlines), `pending` (durable records and their state
+//! (keyed by `channelData.eventId`, else the platform event's id) before the pipeline may
+//! acknowledge it, and then decides and posts in a background task: the partner decides (in
+//! its answer or through the sidecar endpoint), or the connector routes through Salesforce
+//! itself, or it rejects. Files, one concept each: `deadline` (clock and deadlines), `pending` (durable records and their state
 //! machine), `active` (the in-memory claim that makes a decision happen once), `resume`
 //! (recovery after a restart), `partner`
 //! (the partner delivery and decision body), `strategy` (salesforce and reject),

@@ -1,7 +1,7 @@
 //! Durable pending routing requests and their exactly-once state machine:
 //! `Pending → Decided → Posted | Missed`, `Pending → Cancelled | Missed`.
 //!
-//! One record per `channelData.eventId`, written to the store before the pipeline may
+//! One record per request key (`channelData.eventId`, else the platform event's id), written to the store before the pipeline may
 //! acknowledge the event, and rewritten (durably) at every transition. A redelivered request
 //! finds its record and is never posted twice; after a restart, non-terminal records resume
 //! with their original deadlines. Terminal records stay for [`TERMINAL_RECORD_RETENTION`] so
@@ -185,7 +185,7 @@ impl PendingState {
 pub(super) struct PendingRecord {
     /// Layout version.
     pub version: u32,
-    /// `channelData.eventId`, the key.
+    /// The key: `channelData.eventId`, else the platform event's id.
     pub event_id: String,
     /// The conversation, for cancellation and logs.
     pub conversation_identifier: String,

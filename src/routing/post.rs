@@ -190,6 +190,7 @@ impl EngineInner {
         let now = Instant::now();
         let request = SalesforceRequest {
             event_id: &record.event_id,
+            routing_correlation_id: event.event_id(),
             conversation_identifier: &record.conversation_identifier,
             routing_type: wire_routing_type(&event),
             work_item_id: &work_item_id,

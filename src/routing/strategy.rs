@@ -97,10 +97,10 @@ impl FromStr for RoutingStrategy {
 /// The routing type of a request, as the Interaction Service spells it; `None` for a value
 /// this version does not know.
 pub(super) fn wire_routing_type(event: &RoutingRequestedEvent) -> Option<RoutingType> {
-    let routing_type = event
-        .routing_type
+    let routing_type = event.routing_type.as_ref().or(event
+        .routing_context
         .as_ref()
-        .unwrap_or(&event.routing_context.routing_type);
+        .map(|context| &context.routing_type))?;
     match routing_type {
         events::RoutingType::Initial => Some(RoutingType::Initial),
         events::RoutingType::Transfer => Some(RoutingType::Transfer),
@@ -161,8 +161,11 @@ impl StrategyPlan {
 /// What the salesforce strategy needs to know about one request.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct SalesforceRequest<'a> {
-    /// `channelData.eventId`, the AgentWork's `routingCorrelationId`.
+    /// The request's key, for logs.
     pub event_id: &'a str,
+    /// `channelData.eventId`, the AgentWork's `routingCorrelationId`; without it the optional
+    /// `routingContext` is left out rather than filled with an id Salesforce never issued.
+    pub routing_correlation_id: Option<&'a str>,
     /// The conversation.
     pub conversation_identifier: &'a str,
     /// The routing type, when known.
@@ -327,10 +330,12 @@ pub(super) async fn agent_work(
         user_id: user_id.to_owned(),
         work_item_id: request.work_item_id.to_owned(),
         capacity: Some(Capacity::Weight(AGENT_WORK_CAPACITY_WEIGHT)),
-        routing_context: Some(AgentWorkRoutingContext {
-            conversation_identifier: request.conversation_identifier.to_owned(),
-            routing_type: request.required_routing_type(),
-            routing_correlation_id: request.event_id.to_owned(),
+        routing_context: request.routing_correlation_id.map(|correlation_id| {
+            AgentWorkRoutingContext {
+                conversation_identifier: request.conversation_identifier.to_owned(),
+                routing_type: request.required_routing_type(),
+                routing_correlation_id: correlation_id.to_owned(),
+            }
         }),
         agent_action_visibilities: None,
     };
