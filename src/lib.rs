@@ -18,6 +18,7 @@ pub mod events;
 pub mod interaction;
 pub mod pipeline;
 pub mod pubsub;
+mod retry_after;
 pub mod routing;
 pub mod secret;
 pub mod server;

@@ -90,6 +90,7 @@ pub(super) const KEY_EXAMPLES: &[(&str, &str)] = &[
     ("routing.decision_timeout_secs", "45"),
     ("routing.window_secs", "60"),
     ("routing.rep_user_field", "\"userId\""),
+    ("routing.fallback_queue_id", "\"00G5g000001abcd\""),
     ("routing.soql_api_version", "\"62.0\""),
 ];
 

@@ -40,6 +40,8 @@ pub struct RoutingConfig {
     pub window_secs: u64,
     /// The `routingParameters` field carrying the rep's user id.
     pub rep_user_field: String,
+    /// A flow transfer's fallback queue (a Group id, `00G…`) when the request names none.
+    pub fallback_queue_id: Option<String>,
     /// REST API version of the MessagingSession SOQL query, e.g. `62.0`.
     pub soql_api_version: String,
 }
@@ -53,6 +55,7 @@ impl fmt::Debug for RoutingConfig {
             .field("decision_timeout_secs", &self.decision_timeout_secs)
             .field("window_secs", &self.window_secs)
             .field("rep_user_field", &self.rep_user_field)
+            .field("fallback_queue_id", &self.fallback_queue_id)
             .field("soql_api_version", &self.soql_api_version)
             .finish()
     }
@@ -67,6 +70,7 @@ impl Default for RoutingConfig {
             decision_timeout_secs: DEFAULT_DECISION_TIMEOUT.as_secs(),
             window_secs: ROUTING_WINDOW.as_secs(),
             rep_user_field: DEFAULT_REP_USER_FIELD.to_owned(),
+            fallback_queue_id: None,
             soql_api_version: DEFAULT_SOQL_API_VERSION.to_owned(),
         }
     }
@@ -84,6 +88,7 @@ impl From<&Config> for RoutingSettings {
             decision_timeout: routing.decision_timeout(),
             window: routing.window(),
             rep_user_field: routing.rep_user_field.clone(),
+            fallback_queue_id: routing.fallback_queue_id.clone(),
             soql_api_version: routing.soql_api_version.clone(),
             // The SOQL call goes to the instance URL; plaintext only where the Interaction
             // Service is also allowed plaintext (the loopback fake).
@@ -171,6 +176,19 @@ impl RoutingConfig {
                 example_hint("routing.rep_user_field"),
             );
         }
+        if let Some(queue_id) = &self.fallback_queue_id {
+            if !is_queue_id(queue_id) {
+                problems.push(
+                    "routing.fallback_queue_id",
+                    format!(
+                        "must be a queue's Group id: 15 or 18 letters and digits starting with \
+                         00G, got `{}`",
+                        queue_id.escape_debug()
+                    ),
+                    example_hint("routing.fallback_queue_id"),
+                );
+            }
+        }
         if !is_api_version(&self.soql_api_version) {
             problems.push(
                 "routing.soql_api_version",
@@ -182,6 +200,13 @@ impl RoutingConfig {
             );
         }
     }
+}
+
+/// A queue's record id: Group key prefix `00G`, 15 or 18 ASCII letters and digits.
+fn is_queue_id(id: &str) -> bool {
+    matches!(id.len(), 15 | 18)
+        && id.starts_with("00G")
+        && id.bytes().all(|byte| byte.is_ascii_alphanumeric())
 }
 
 /// `"62.0"`: digits, a dot, digits.

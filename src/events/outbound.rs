@@ -228,17 +228,21 @@ struct RoutingPayload {
     routing_type: Option<RoutingType>,
     work_record_id: Option<String>,
     routing_parameters: RoutingParameters,
-    routing_context: RoutingContext,
+    routing_context: Option<RoutingContext>,
+    channel_data_problem: Option<String>,
 }
 
 const ROUTING_PARAMETERS_PATH: [&str; 2] = ["payload", "routingParameters"];
 const CHANNEL_DATA_PATH: [&str; 3] = ["payload", "routingParameters", "channelData"];
+const CONVERSATION_IDENTIFIER_PATH: [&str; 2] = ["payload", "conversationIdentifier"];
 
 /// Decodes a routing request.
 ///
-/// The spec marks every field of the payload optional, but a request without
-/// `routingParameters.channelData` has no `eventId` to key it by (G4) and cannot be
-/// answered, so its absence is a decode error naming that path.
+/// Every payload field is optional in the schema, and Salesforce waits for an answer to every
+/// request, so missing or unreadable `routingParameters` or `channelData` still decode (the
+/// engine then keys the request by the platform event's id and answers what it can). Only a
+/// request that names no conversation at all, neither in `conversationIdentifier` nor in
+/// `channelData.conversationId`, cannot be answered; it fails naming that path.
 fn decode_routing_requested(
     payload_json: String,
     replay_id: &[u8],
@@ -257,6 +261,7 @@ fn decode_routing_requested(
             work_record_id: routing.work_record_id,
             routing_parameters: routing.routing_parameters,
             routing_context: routing.routing_context,
+            channel_data_problem: routing.channel_data_problem,
             source,
         },
     )))
@@ -266,35 +271,41 @@ fn decode_routing_payload(
     payload: RoutingPayloadFields<'_>,
     replay_id: &[u8],
 ) -> Result<RoutingPayload, DecodeError> {
-    let routing_parameters_raw = payload
-        .routing_parameters
-        .filter(|raw| raw.get() != "null")
-        .ok_or_else(|| missing_field(&ROUTING_PARAMETERS_PATH, replay_id))?;
-    let parameter_fields: RoutingParametersFields = parse_at(
-        routing_parameters_raw.get(),
-        &ROUTING_PARAMETERS_PATH,
-        replay_id,
-    )?;
-    let channel_data = parameter_fields
-        .channel_data
-        .clone()
-        .ok_or_else(|| missing_field(&CHANNEL_DATA_PATH, replay_id))?;
-    let routing_context = parse_channel_data(&channel_data, replay_id)?;
-    let external_contact_id = if parameter_fields.has_known_target() {
-        None
+    let routing_parameters_raw = payload.routing_parameters.filter(|raw| raw.get() != "null");
+    let parameter_fields: RoutingParametersFields = match routing_parameters_raw {
+        Some(raw) => parse_at(raw.get(), &ROUTING_PARAMETERS_PATH, replay_id)?,
+        None => RoutingParametersFields::default(),
+    };
+    let channel_data = parameter_fields.channel_data.clone().unwrap_or_default();
+    let (routing_context, channel_data_problem) = if channel_data.trim().is_empty() {
+        (None, None)
     } else {
-        external_contact_from(routing_parameters_raw)
+        match parse_channel_data(&channel_data, replay_id) {
+            Ok(context) => (Some(context), None),
+            Err(problem) => (None, Some(problem.to_string())),
+        }
+    };
+    let external_contact_id = match routing_parameters_raw {
+        Some(raw) if !parameter_fields.has_known_target() => external_contact_from(raw),
+        _ => None,
     };
     let conversation_identifier = payload
         .conversation_identifier
         .filter(|identifier| !identifier.is_empty())
-        .unwrap_or_else(|| routing_context.conversation_id.clone());
+        .or_else(|| {
+            routing_context
+                .as_ref()
+                .map(|context| context.conversation_id.clone())
+                .filter(|identifier| !identifier.is_empty())
+        })
+        .ok_or_else(|| missing_field(&CONVERSATION_IDENTIFIER_PATH, replay_id))?;
     Ok(RoutingPayload {
         conversation_identifier,
         routing_type: payload.routing_type,
         work_record_id: payload.work_record_id,
         routing_parameters: parameter_fields.into_parameters(channel_data, external_contact_id),
         routing_context,
+        channel_data_problem,
     })
 }
 

@@ -34,7 +34,8 @@ pub struct RoutingRequestedEvent {
     /// The end user (required).
     pub recipient: Participant,
     /// The conversation: `payload.conversationIdentifier`, or when that is absent
-    /// `channelData.conversationId`.
+    /// `channelData.conversationId`. A request naming neither cannot be answered and does not
+    /// decode.
     pub conversation_identifier: String,
     /// Why routing happens, as the payload states it.
     pub routing_type: Option<RoutingType>,
@@ -42,8 +43,11 @@ pub struct RoutingRequestedEvent {
     pub work_record_id: Option<String>,
     /// Where to route, and the flags Salesforce set.
     pub routing_parameters: RoutingParameters,
-    /// The request's identity, parsed from the JSON string `channelData`.
-    pub routing_context: RoutingContext,
+    /// The request's identity, parsed from the JSON string `channelData`; `None` when
+    /// `channelData` is absent or unreadable (every payload field is optional in the schema).
+    pub routing_context: Option<RoutingContext>,
+    /// Why `routing_context` is `None` although `channelData` was sent, for the logs.
+    pub channel_data_problem: Option<String>,
     /// The payload field as received; the webhook forwards its `payload` as `routing`.
     pub source: SourcePayload,
 }
@@ -75,7 +79,7 @@ pub struct RoutingParameters {
     pub is_user_required: Option<bool>,
     /// Skills the target must have.
     pub skills_list: Vec<Skill>,
-    /// The `channelData` JSON string exactly as sent.
+    /// The `channelData` JSON string exactly as sent; empty when absent.
     pub channel_data: String,
     /// An external contact's id. The spec does not name its field (a gap); see
     /// `external_contact_from` for the reading we chose.
@@ -183,9 +187,13 @@ impl RoutingRequestedEvent {
         RoutingTarget::Unknown
     }
 
-    /// The request's key: `channelData.eventId`.
-    pub fn event_id(&self) -> &str {
-        &self.routing_context.event_id
+    /// `channelData.eventId`, the originating routing event's UUID, when `channelData` gave one:
+    /// the request's key and `/agentWork`'s `routingCorrelationId`.
+    pub fn event_id(&self) -> Option<&str> {
+        self.routing_context
+            .as_ref()
+            .map(|context| context.event_id.as_str())
+            .filter(|event_id| !event_id.is_empty())
     }
 
     /// The envelope's `payload` (the `RoutingRequestedEvent`) exactly as Salesforce sent it.
@@ -203,9 +211,8 @@ fn present(value: Option<&str>) -> Option<&str> {
     value.filter(|text| !text.is_empty())
 }
 
-/// `routingParameters` as sent; `channelData` stays optional here so its absence can
-/// be reported with its path.
-#[derive(Deserialize)]
+/// `routingParameters` as sent; every field is optional.
+#[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct RoutingParametersFields {
     queue_id: Option<String>,
@@ -225,7 +232,7 @@ pub(crate) struct RoutingParametersFields {
 }
 
 impl RoutingParametersFields {
-    /// The typed parameters, once `channelData` is known to be present.
+    /// The typed parameters; `channel_data` is empty when absent.
     pub(crate) fn into_parameters(
         self,
         channel_data: String,

@@ -3,17 +3,18 @@
 //! Every call carries `Authorization: Bearer`, `OrgId` (15 characters), `AuthorizationContext`,
 //! `AuthorizationContextType` where the endpoint needs it, a fresh `RequestId` and a
 //! `Content-Type`. An auth-class answer refreshes the token through the [`TokenProvider`] once and
-//! repeats the call once. Retrying other errors is the caller's choice ([`super::retry_until`]).
+//! repeats the call once; 10005 (the AuthorizationContext does not match the token) is a
+//! configuration error, logged once per call naming the key, and never refreshed. Retrying other errors is the caller's choice ([`super::retry_until`]).
 //! The typed endpoint methods live in the sibling files. It knows nothing about Pub/Sub.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 use uuid::Uuid;
 
 use crate::auth::{url_policy, AccessGrant, AuthError, TokenProvider};
@@ -21,6 +22,7 @@ use crate::interaction::headers::{
     AuthorizationContextType, AUTHORIZATION_CONTEXT, AUTHORIZATION_CONTEXT_TYPE, ORG_ID, REQUEST_ID,
 };
 use crate::interaction::{ErrorClass, InteractionError};
+use crate::retry_after::parse_retry_after;
 
 /// Default upper bound on one HTTP exchange with the Interaction Service.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
@@ -225,7 +227,10 @@ impl InteractionClient {
         };
         let response = request.send().await.map_err(InteractionError::Transport)?;
         let status = response.status().as_u16();
-        let retry_after = retry_after(response.headers().get(RETRY_AFTER));
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|value| parse_retry_after(value, SystemTime::now()));
         let bytes = response
             .bytes()
             .await
@@ -233,7 +238,11 @@ impl InteractionClient {
         debug!(method = %endpoint.method, path = endpoint.path, %request_id, status, "interaction call answered");
         if !(200..300).contains(&status) {
             let err = InteractionError::from_error_body(status, &bytes, retry_after);
-            warn!(method = %endpoint.method, path = endpoint.path, %request_id, status, code = err.code(), error = %err, "interaction call failed");
+            if err.is_authorization_context_mismatch() {
+                error!(method = %endpoint.method, path = endpoint.path, %request_id, status, code = err.code(), authorization_context = %self.inner.authorization_context, "interaction service refused interaction.authorization_context for this token: set it to the developer name of a channel definition the token's user may act for; not retried");
+            } else {
+                warn!(method = %endpoint.method, path = endpoint.path, %request_id, status, code = err.code(), error = %err, "interaction call failed");
+            }
             return Err(err);
         }
         parse_success(status, &bytes)
@@ -292,12 +301,6 @@ fn multipart_form(
         form = form.part("attachments", file_part);
     }
     Ok(form)
-}
-
-/// `Retry-After` in seconds; the HTTP-date form is ignored.
-fn retry_after(value: Option<&HeaderValue>) -> Option<Duration> {
-    let seconds: u64 = value?.to_str().ok()?.trim().parse().ok()?;
-    Some(Duration::from_secs(seconds))
 }
 
 /// `{base}/api/v1/` whether or not the configured base already ends in `/api/v1`.

@@ -15,9 +15,13 @@ use crate::auth::{AuthError, UrlPolicyError};
 /// Salesforce codes that mean "try again later": org migration (10019), precondition failed
 /// (10055), processing aborted (10056), downstream timeout (10094).
 pub const RETRYABLE_CODES: [i64; 4] = [10019, 10055, 10056, 10094];
-/// Salesforce codes that mean the token is missing a scope (10003), invalid (10004), or not
-/// valid for the AuthorizationContext (10005).
-pub const AUTH_CODES: [i64; 3] = [10003, 10004, 10005];
+/// Salesforce codes that mean the token is missing a scope (10003) or invalid (10004): a fresh
+/// token may cure them.
+pub const AUTH_CODES: [i64; 2] = [10003, 10004];
+/// Salesforce's code for "the AuthorizationContext isn't valid for this token": the configured
+/// `interaction.authorization_context` names a channel definition the token's user may not act
+/// for. A fresh token for the same user cannot help, so it is neither refreshed nor retried.
+pub const AUTHORIZATION_CONTEXT_MISMATCH_CODE: i64 = 10005;
 /// Longest body excerpt kept as the message when the body is not Salesforce's error JSON.
 const MAX_RAW_MESSAGE_CHARS: usize = 200;
 
@@ -26,16 +30,18 @@ const MAX_RAW_MESSAGE_CHARS: usize = 200;
 pub enum ErrorClass {
     /// Try again later, with backoff (429, 5xx, transport, 10019, 10055, 10056, 10094).
     Retryable,
-    /// Refresh the token once, then try again (401, 10003, 10004, 10005).
+    /// Refresh the token once, then try again (401, 10003, 10004).
     Auth,
-    /// Trying again will not help; report it.
+    /// Trying again will not help; report it (10005, a configuration error, among them).
     Permanent,
 }
 
 /// Classifies an HTTP status and optional Salesforce code.
 pub fn classify(status: u16, code: Option<i64>) -> ErrorClass {
     let code_in = |codes: &[i64]| code.is_some_and(|code| codes.contains(&code));
-    if status == 401 || code_in(&AUTH_CODES) {
+    if code == Some(AUTHORIZATION_CONTEXT_MISMATCH_CODE) {
+        ErrorClass::Permanent
+    } else if status == 401 || code_in(&AUTH_CODES) {
         ErrorClass::Auth
     } else if status == 429 || (500..600).contains(&status) || code_in(&RETRYABLE_CODES) {
         ErrorClass::Retryable
@@ -56,7 +62,7 @@ pub enum InteractionError {
         code: Option<i64>,
         /// Salesforce's message, e.g. `Enter a valid header.`.
         message: String,
-        /// The `Retry-After` delay, when the answer carried one in seconds.
+        /// The `Retry-After` delay, when the answer carried one (seconds or an HTTP date).
         retry_after: Option<Duration>,
     },
     /// No HTTP answer: connect, TLS or timeout failure.
@@ -117,6 +123,12 @@ impl InteractionError {
             Self::Api { code, .. } => *code,
             _ => None,
         }
+    }
+
+    /// Whether Salesforce refused the configured `interaction.authorization_context` for this
+    /// token (10005): an operator must fix the configuration.
+    pub fn is_authorization_context_mismatch(&self) -> bool {
+        self.code() == Some(AUTHORIZATION_CONTEXT_MISMATCH_CODE)
     }
 
     /// Salesforce's error message, when it answered with one.
@@ -231,6 +243,8 @@ mod tests {
     fn classification_follows_status_then_code() {
         assert_eq!(classify(401, None), ErrorClass::Auth);
         assert_eq!(classify(403, Some(10003)), ErrorClass::Auth);
+        assert_eq!(classify(403, Some(10005)), ErrorClass::Permanent);
+        assert_eq!(classify(401, Some(10005)), ErrorClass::Permanent);
         assert_eq!(classify(429, None), ErrorClass::Retryable);
         assert_eq!(classify(503, Some(500)), ErrorClass::Retryable);
         assert_eq!(classify(400, Some(10094)), ErrorClass::Retryable);

@@ -26,7 +26,10 @@ pub use capabilities::{
     FormatTypeCapability, MessageTypeCapability,
 };
 pub use client::{Attachment, ClientSettings, InteractionClient, DEFAULT_REQUEST_TIMEOUT};
-pub use error::{classify, ErrorClass, InteractionError, AUTH_CODES, RETRYABLE_CODES};
+pub use error::{
+    classify, ErrorClass, InteractionError, AUTHORIZATION_CONTEXT_MISMATCH_CODE, AUTH_CODES,
+    RETRYABLE_CODES,
+};
 pub use headers::AuthorizationContextType;
 pub use interactions::{Interaction, InteractionRequest, InteractionResponse};
 pub use messaging_session::{

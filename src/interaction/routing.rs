@@ -34,6 +34,9 @@ pub enum RoutingOutcome {
     Failed {
         /// Why routing failed; Salesforce requires one (10034).
         error_message: String,
+        /// Whether the target was outside this org; `externallyRouted` is a required boolean
+        /// on failures too, so the partner's value is kept.
+        externally_routed: bool,
     },
 }
 
@@ -72,12 +75,16 @@ impl Serialize for RoutingResultRequest {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let (success, externally_routed, error_message) = match &self.outcome {
             RoutingOutcome::Routed { externally_routed } => (true, *externally_routed, None),
-            RoutingOutcome::Failed { error_message } if error_message.trim().is_empty() => {
-                (false, false, Some(UNSPECIFIED_FAILURE_MESSAGE))
+            RoutingOutcome::Failed {
+                error_message,
+                externally_routed,
+            } if error_message.trim().is_empty() => {
+                (false, *externally_routed, Some(UNSPECIFIED_FAILURE_MESSAGE))
             }
-            RoutingOutcome::Failed { error_message } => {
-                (false, false, Some(error_message.as_str()))
-            }
+            RoutingOutcome::Failed {
+                error_message,
+                externally_routed,
+            } => (false, *externally_routed, Some(error_message.as_str())),
         };
         RoutingResultWire {
             conversation_identifier: &self.conversation_identifier,
@@ -252,11 +259,13 @@ mod tests {
         let failed = RoutingResultRequest {
             outcome: RoutingOutcome::Failed {
                 error_message: " ".into(),
+                externally_routed: true,
             },
             ..routed
         };
         let json = serde_json::to_value(&failed).unwrap();
         assert_eq!(json["success"], false);
+        assert_eq!(json["externallyRouted"], true);
         assert_eq!(json["errorMessage"], UNSPECIFIED_FAILURE_MESSAGE);
     }
 }

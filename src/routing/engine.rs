@@ -1,6 +1,7 @@
 //! [`RoutingEngine`]: the entry points the pipeline, the sidecar and `main` call.
 //!
-//! A routing request is recorded durably, keyed by `channelData.eventId`, before
+//! A routing request is recorded durably, keyed by `channelData.eventId` (or, without one, the
+//! platform event's id), before
 //! `on_routing_requested` returns; then it is armed (registered for decisions, deadlines on
 //! tokio's clock) and its task runs in the background (see `request.rs`). `resume` re-arms
 //! what a previous run left with the original deadlines. `observe` learns session ids and
@@ -150,7 +151,7 @@ impl RoutingEngine {
             idempotency_key,
             webhook_body,
         } = request;
-        let event_id = event.event_id().to_owned();
+        let event_id = request_key(&event, &idempotency_key);
         let now_ms = inner.settings.clock.now_ms();
         let deadlines = RequestDeadlines::new(
             created_date_ms,
@@ -442,6 +443,26 @@ impl EngineInner {
         self.telemetry
             .routing_deadline_missed(&record.event_id, reason);
     }
+}
+
+/// The key of a request: `channelData.eventId`, or when `channelData` is absent or unreadable
+/// the platform event's own id (`EventUuid`, else `ProducerEvent.id`: the idempotency key), so
+/// the request is still answered and a redelivery still finds it.
+fn request_key(event: &RoutingRequestedEvent, idempotency_key: &str) -> String {
+    if let Some(event_id) = event.event_id() {
+        return event_id.to_owned();
+    }
+    let reason = event
+        .channel_data_problem
+        .as_deref()
+        .unwrap_or("routingParameters.channelData is absent");
+    warn!(
+        key = idempotency_key,
+        conversation_identifier = %event.conversation_identifier,
+        reason,
+        "routing request has no channelData.eventId, keyed by the platform event's id"
+    );
+    idempotency_key.to_owned()
 }
 
 /// The partner channel from `routing.url` and `routing.secret`, when no channel was given.

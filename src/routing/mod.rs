@@ -2,10 +2,10 @@
 //! `CreatedDate + window` (DESIGN §5, G4).
 //!
 //! [`RoutingEngine`] takes decoded routing requests from the pipeline, records each durably
-//! (keyed by `channelData.eventId`) before the pipeline may acknowledge it, and then decides
-//! and posts in a background task: the partner decides (in its answer or through the sidecar
-//! endpoint), or the connector routes through Salesforce itself, or it rejects. Files, one
-//! concept each: `deadline` (clock and deadlines), `pending` (durable records and their state
+//! (keyed by `channelData.eventId`, else the platform event's id) before the pipeline may
+//! acknowledge it, and then decides and posts in a background task: the partner decides (in
+//! its answer or through the sidecar endpoint), or the connector routes through Salesforce
+//! itself, or it rejects. Files, one concept each: `deadline` (clock and deadlines), `pending` (durable records and their state
 //! machine), `active` (the in-memory claim that makes a decision happen once), `resume`
 //! (recovery after a restart), `partner`
 //! (the partner delivery and decision body), `strategy` (salesforce and reject),
@@ -48,7 +48,10 @@ pub use partner::{PartnerDecision, ROUTING_REQUESTED_TYPE};
 pub use pending::TERMINAL_RECORD_RETENTION;
 pub use resume::ResumeSummary;
 pub use sidecar::{decision_response, SidecarOutcome, SIDECAR_DECISION_PATH};
-pub use strategy::{RoutingStrategy, UnknownStrategy, AGENT_WORK_EXISTS_CODE, REJECT_MESSAGE};
+pub use strategy::{
+    RoutingStrategy, UnknownStrategy, AGENT_WORK_EXISTS_CODE, EXTERNAL_CONFERENCE_MESSAGE,
+    NO_FALLBACK_QUEUE_MESSAGE, REJECT_MESSAGE,
+};
 pub use work_item::{session_query, LEARNED_SESSIONS_CAPACITY, MESSAGING_SESSION_PREFIX};
 
 /// Default time the partner has to decide, counted from `CreatedDate`; less than the window.
@@ -73,6 +76,8 @@ pub struct RoutingSettings {
     pub window: Duration,
     /// The `routingParameters` field carrying a rep's User id.
     pub rep_user_field: String,
+    /// A flow transfer's fallback queue (`00G…`) when the request names none.
+    pub fallback_queue_id: Option<String>,
     /// REST API version of the MessagingSession query, e.g. `62.0`.
     pub soql_api_version: String,
     /// Allow plain http to a loopback instance URL for the query (the harness only, G7).
@@ -90,6 +95,7 @@ impl Default for RoutingSettings {
             decision_timeout: DEFAULT_DECISION_TIMEOUT,
             window: ROUTING_WINDOW,
             rep_user_field: DEFAULT_REP_USER_FIELD.to_owned(),
+            fallback_queue_id: None,
             soql_api_version: DEFAULT_SOQL_API_VERSION.to_owned(),
             insecure: false,
             clock: Arc::new(SystemClock),
@@ -107,6 +113,7 @@ impl std::fmt::Debug for RoutingSettings {
             .field("decision_timeout", &self.decision_timeout)
             .field("window", &self.window)
             .field("rep_user_field", &self.rep_user_field)
+            .field("fallback_queue_id", &self.fallback_queue_id)
             .field("soql_api_version", &self.soql_api_version)
             .field("insecure", &self.insecure)
             .finish_non_exhaustive()

@@ -63,7 +63,10 @@ impl PartnerDecision {
             .error_message
             .filter(|message| !message.trim().is_empty())
             .unwrap_or_else(|| PARTNER_FAILURE_WITHOUT_MESSAGE.to_owned());
-        Decision::Failed { error_message }
+        Decision::Failed {
+            error_message,
+            externally_routed: self.externally_routed,
+        }
     }
 }
 
@@ -178,10 +181,17 @@ mod tests {
         let failed = PartnerDecision::from_json(br#"{"success":false,"errorMessage":" "}"#)
             .unwrap()
             .into_decision();
+        assert_eq!(failed, Decision::failed(PARTNER_FAILURE_WITHOUT_MESSAGE));
+        let failed_outside = PartnerDecision::from_json(
+            br#"{"success":false,"externallyRouted":true,"errorMessage":"busy"}"#,
+        )
+        .unwrap()
+        .into_decision();
         assert_eq!(
-            failed,
+            failed_outside,
             Decision::Failed {
-                error_message: PARTNER_FAILURE_WITHOUT_MESSAGE.to_owned()
+                error_message: "busy".to_owned(),
+                externally_routed: true
             }
         );
         assert!(PartnerDecision::from_json(br#"{"externallyRouted":true}"#).is_err());

@@ -1,7 +1,7 @@
 //! Durable pending routing requests and their exactly-once state machine:
 //! `Pending → Decided → Posted | Missed`, `Pending → Cancelled | Missed`.
 //!
-//! One record per `channelData.eventId`, written to the store before the pipeline may
+//! One record per request key (`channelData.eventId`, else the platform event's id), written to the store before the pipeline may
 //! acknowledge the event, and rewritten (durably) at every transition. A redelivered request
 //! finds its record and is never posted twice; after a restart, non-terminal records resume
 //! with their original deadlines. Terminal records stay for [`TERMINAL_RECORD_RETENTION`] so
@@ -38,10 +38,22 @@ pub enum Decision {
     Failed {
         /// Why; Salesforce requires one.
         error_message: String,
+        /// The partner's `externallyRouted`, which routingResult requires on failures too;
+        /// false for failures the connector decides (and in records written before it existed).
+        #[serde(default)]
+        externally_routed: bool,
     },
 }
 
 impl Decision {
+    /// A failure the connector decides itself: nothing was routed anywhere.
+    pub(crate) fn failed(error_message: impl Into<String>) -> Self {
+        Self::Failed {
+            error_message: error_message.into(),
+            externally_routed: false,
+        }
+    }
+
     /// Whether the routingResult reports success.
     pub fn is_success(&self) -> bool {
         matches!(self, Self::Routed { .. })
@@ -81,6 +93,17 @@ impl DecisionSource {
 pub(super) struct AgentWorkFollowUp {
     /// The rep's User id.
     pub user_id: String,
+}
+
+/// What `POST /route` answered: kept so a later cancellation (`DELETE /route`) or an
+/// `/agentWork` for the routed conversation can refer to the PendingServiceRouting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RouteReceipt {
+    /// The PendingServiceRouting Salesforce created.
+    pub psr_id: Option<String>,
+    /// The id Salesforce wants on a later `/agentWork` for this routing.
+    pub routing_correlation_id: Option<String>,
 }
 
 /// Where a request is in its life.
@@ -162,7 +185,7 @@ impl PendingState {
 pub(super) struct PendingRecord {
     /// Layout version.
     pub version: u32,
-    /// `channelData.eventId`, the key.
+    /// The key: `channelData.eventId`, else the platform event's id.
     pub event_id: String,
     /// The conversation, for cancellation and logs.
     pub conversation_identifier: String,
@@ -181,6 +204,9 @@ pub(super) struct PendingRecord {
     pub payload: String,
     /// The MessagingSession id once resolved.
     pub work_item_id: Option<String>,
+    /// What `POST /route` answered, for queue and flow transfers the connector routed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<RouteReceipt>,
     /// Where the request is.
     pub state: PendingState,
 }
@@ -210,6 +236,7 @@ impl PendingRecord {
             replay_id,
             payload,
             work_item_id: None,
+            route: None,
             state,
         }
     }
@@ -396,18 +423,41 @@ mod tests {
 
     #[test]
     fn records_round_trip_through_json() {
-        let original = record(PendingState::Decided {
+        let mut original = record(PendingState::Decided {
             decision: Decision::Failed {
                 error_message: "no rep available".into(),
+                externally_routed: true,
             },
             source: DecisionSource::DecisionTimeout,
             follow_up: Some(AgentWorkFollowUp {
                 user_id: "005xx".into(),
             }),
         });
+        original.route = Some(RouteReceipt {
+            psr_id: Some("0JRxx0000000001".into()),
+            routing_correlation_id: Some("corr-1".into()),
+        });
         let bytes = original.encode().unwrap();
         assert_eq!(PendingRecord::decode("e-1", &bytes).unwrap(), original);
         assert!(PendingRecord::decode("e-1", b"{").is_err());
+    }
+
+    #[test]
+    fn records_written_before_externally_routed_and_route_were_kept_still_decode() {
+        let mut current = record(PendingState::Decided {
+            decision: Decision::failed("no rep available"),
+            source: DecisionSource::Partner,
+            follow_up: None,
+        });
+        let mut old: serde_json::Value =
+            serde_json::from_slice(&current.encode().unwrap()).unwrap();
+        old["state"]["decision"]
+            .as_object_mut()
+            .unwrap()
+            .remove("externallyRouted");
+        let decoded = PendingRecord::decode("e-1", old.to_string().as_bytes()).unwrap();
+        current.route = None;
+        assert_eq!(decoded, current);
     }
 
     #[test]

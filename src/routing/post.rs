@@ -142,8 +142,12 @@ impl EngineInner {
             Decision::Routed { externally_routed } => RoutingOutcome::Routed {
                 externally_routed: *externally_routed,
             },
-            Decision::Failed { error_message } => RoutingOutcome::Failed {
+            Decision::Failed {
+                error_message,
+                externally_routed,
+            } => RoutingOutcome::Failed {
                 error_message: error_message.clone(),
+                externally_routed: *externally_routed,
             },
         };
         let request = RoutingResultRequest {
@@ -186,6 +190,7 @@ impl EngineInner {
         let now = Instant::now();
         let request = SalesforceRequest {
             event_id: &record.event_id,
+            routing_correlation_id: event.event_id(),
             conversation_identifier: &record.conversation_identifier,
             routing_type: wire_routing_type(&event),
             work_item_id: &work_item_id,
@@ -194,6 +199,7 @@ impl EngineInner {
                 deadline_at: now + FOLLOW_UP_BUDGET,
             },
             window: self.settings.window,
+            fallback_queue_id: self.settings.fallback_queue_id.as_deref(),
         };
         if agent_work(
             &self.interaction,

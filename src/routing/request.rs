@@ -21,7 +21,9 @@ use super::active::{Claimant, Registration, SidecarDecision, SidecarReply};
 use super::deadline::{seconds_text, Timeline};
 use super::engine::EngineInner;
 use super::partner::{ask_partner, PartnerAnswer};
-use super::pending::{AgentWorkFollowUp, Decision, DecisionSource, PendingRecord, PendingState};
+use super::pending::{
+    AgentWorkFollowUp, Decision, DecisionSource, PendingRecord, PendingState, RouteReceipt,
+};
 use super::post::{not_posted, reply_to, Verdict};
 use super::strategy::{
     reject, route_in_salesforce, target_of, wire_routing_type, RoutingStrategy, SalesforceRequest,
@@ -124,8 +126,11 @@ impl EngineInner {
                     .await;
                 let decided = match &work_item {
                     WorkItem::Found(work_item_id) => {
-                        self.decide_in_salesforce(&record, &event, work_item_id, timeline)
-                            .await
+                        let (decided, route) = self
+                            .decide_in_salesforce(&record, &event, work_item_id, timeline)
+                            .await;
+                        record.route = route;
+                        decided
                     }
                     WorkItem::ShuttingDown => Decided::ShuttingDown,
                     WorkItem::Cancelled => Decided::Cancelled,
@@ -211,10 +216,9 @@ impl EngineInner {
             (RoutingStrategy::Partner, Some(partner)) => partner,
             (RoutingStrategy::Partner, None) => {
                 let plan = StrategyPlan {
-                    decision: Decision::Failed {
-                        error_message: "no partner routing endpoint is configured".to_owned(),
-                    },
+                    decision: Decision::failed("no partner routing endpoint is configured"),
                     follow_up: None,
+                    route: None,
                 };
                 return self.claim_or_yield(
                     event_id,
@@ -233,12 +237,10 @@ impl EngineInner {
             }
         };
         let timed_out = Decided::Decision {
-            decision: Decision::Failed {
-                error_message: format!(
-                    "the partner made no routing decision within {} s",
-                    seconds_text(self.settings.decision_timeout)
-                ),
-            },
+            decision: Decision::failed(format!(
+                "the partner made no routing decision within {} s",
+                seconds_text(self.settings.decision_timeout)
+            )),
             source: DecisionSource::DecisionTimeout,
             follow_up: None,
             reply: None,
@@ -279,9 +281,7 @@ impl EngineInner {
                     waiting_for_partner = false;
                     let decision = match answer {
                         PartnerAnswer::Decided(decision) => decision,
-                        PartnerAnswer::Refused(reason) => Decision::Failed {
-                            error_message: format!("the partner refused the routing request: {reason}"),
-                        },
+                        PartnerAnswer::Refused(reason) => Decision::failed(format!("the partner refused the routing request: {reason}")),
                         PartnerAnswer::Accepted => continue,
                         PartnerAnswer::Unreachable(reason) => {
                             warn!(event_id, reason = %reason, "partner unreachable, waiting for the decision timeout");
@@ -313,27 +313,32 @@ impl EngineInner {
         }
     }
 
-    /// Carries out the `salesforce` strategy once the request is claimed.
+    /// Carries out the `salesforce` strategy once the request is claimed; also gives what
+    /// `POST /route` answered, for the record.
     async fn decide_in_salesforce(
         &self,
         record: &PendingRecord,
         event: &RoutingRequestedEvent,
         work_item_id: &str,
         timeline: Timeline,
-    ) -> Decided {
+    ) -> (Decided, Option<RouteReceipt>) {
         if !self.active.claim(&record.event_id, Claimant::Strategy) {
-            return Decided::Cancelled;
+            return (Decided::Cancelled, None);
         }
         let target = target_of(event, &self.settings.rep_user_field);
         let request = SalesforceRequest {
             event_id: &record.event_id,
+            routing_correlation_id: event.event_id(),
             conversation_identifier: &record.conversation_identifier,
             routing_type: wire_routing_type(event),
             work_item_id,
             timeline,
             window: self.settings.window,
+            fallback_queue_id: self.settings.fallback_queue_id.as_deref(),
         };
-        Decided::from_plan(route_in_salesforce(&self.interaction, &target, &request).await)
+        let mut plan = route_in_salesforce(&self.interaction, &target, &request).await;
+        let route = plan.route.take();
+        (Decided::from_plan(plan), route)
     }
 
     /// The request's `workItemId`, stopping early on shutdown.

@@ -2,9 +2,11 @@
 //! strategies do (spec §3.3).
 //!
 //! - `partner`: the partner decides (see `partner.rs`).
-//! - `salesforce`: the connector acts itself. Queue or flow → `POST /route`, then routingResult;
+//! - `salesforce`: the connector acts itself. Queue or flow → `POST /route`, then routingResult
+//!   (a flow's fallback queue is the request's `queueId`, else `routing.fallback_queue_id`);
 //!   rep → `POST /agentWork`, then routingResult, or routingResult first when time is short;
-//!   external contact → routingResult with `externallyRouted: true`; bot or unknown target →
+//!   external contact → routingResult with `externallyRouted: true`, except in a conference,
+//!   which BYOC CCaaS cannot hold with an external contact; bot or unknown target →
 //!   routingResult `success=false`.
 //! - `reject`: routingResult `success=false` at once.
 //!
@@ -25,13 +27,21 @@ use crate::interaction::{
 };
 
 use super::deadline::Timeline;
-use super::pending::{AgentWorkFollowUp, Decision};
+use super::pending::{AgentWorkFollowUp, Decision, RouteReceipt};
 
 /// The answer of the `reject` strategy.
 pub const REJECT_MESSAGE: &str = "transfers are not supported by this channel";
 
 /// Salesforce's error code for "an active AgentWork already exists": the work is done.
 pub const AGENT_WORK_EXISTS_CODE: i64 = 15109;
+
+/// The answer to a flow transfer when neither the request nor the config names a fallback queue.
+pub const NO_FALLBACK_QUEUE_MESSAGE: &str = "flow transfer needs a fallback queue: the request \
+     names none and routing.fallback_queue_id is not set";
+
+/// The answer to a conference with an external contact, which BYOC CCaaS does not offer.
+pub const EXTERNAL_CONFERENCE_MESSAGE: &str =
+    "BYOC CCaaS does not support conferencing an external contact";
 
 /// Capacity an AgentWork created for a transfer takes.
 const AGENT_WORK_CAPACITY_WEIGHT: f64 = 1.0;
@@ -87,10 +97,10 @@ impl FromStr for RoutingStrategy {
 /// The routing type of a request, as the Interaction Service spells it; `None` for a value
 /// this version does not know.
 pub(super) fn wire_routing_type(event: &RoutingRequestedEvent) -> Option<RoutingType> {
-    let routing_type = event
-        .routing_type
+    let routing_type = event.routing_type.as_ref().or(event
+        .routing_context
         .as_ref()
-        .unwrap_or(&event.routing_context.routing_type);
+        .map(|context| &context.routing_type))?;
     match routing_type {
         events::RoutingType::Initial => Some(RoutingType::Initial),
         events::RoutingType::Transfer => Some(RoutingType::Transfer),
@@ -130,6 +140,8 @@ pub(super) struct StrategyPlan {
     pub decision: Decision,
     /// An `/agentWork` to make after routingResult (rep transfers short of time).
     pub follow_up: Option<AgentWorkFollowUp>,
+    /// What `POST /route` answered, to keep in the request's record.
+    pub route: Option<RouteReceipt>,
 }
 
 impl StrategyPlan {
@@ -137,19 +149,23 @@ impl StrategyPlan {
         Self {
             decision,
             follow_up: None,
+            route: None,
         }
     }
 
-    fn failed(error_message: String) -> Self {
-        Self::decided(Decision::Failed { error_message })
+    fn failed(error_message: impl Into<String>) -> Self {
+        Self::decided(Decision::failed(error_message))
     }
 }
 
 /// What the salesforce strategy needs to know about one request.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct SalesforceRequest<'a> {
-    /// `channelData.eventId`, the AgentWork's `routingCorrelationId`.
+    /// The request's key, for logs.
     pub event_id: &'a str,
+    /// `channelData.eventId`, the AgentWork's `routingCorrelationId`; without it the optional
+    /// `routingContext` is left out rather than filled with an id Salesforce never issued.
+    pub routing_correlation_id: Option<&'a str>,
     /// The conversation.
     pub conversation_identifier: &'a str,
     /// The routing type, when known.
@@ -160,6 +176,8 @@ pub(super) struct SalesforceRequest<'a> {
     pub timeline: Timeline,
     /// The configured window, for scaling reserves.
     pub window: std::time::Duration,
+    /// `routing.fallback_queue_id`: a flow's fallback queue when the request names none.
+    pub fallback_queue_id: Option<&'a str>,
 }
 
 impl SalesforceRequest<'_> {
@@ -190,34 +208,34 @@ pub(super) async fn route_in_salesforce(
         }
         RoutingTarget::Flow {
             flow_id,
-            fallback_queue_id: Some(queue_id),
+            fallback_queue_id,
         } => {
+            // Salesforce's own example sends `"queueId": null` with a flow, and `/route`
+            // refuses a flow without a fallback queue (10024): the configured one fills in.
+            let Some(queue_id) = fallback_queue_id.as_deref().or(request.fallback_queue_id) else {
+                return StrategyPlan::failed(NO_FALLBACK_QUEUE_MESSAGE);
+            };
             let routing_info = RoutingInfo {
                 flow: Some(FlowRouting {
                     flow_id: flow_id.clone(),
-                    queue_id: queue_id.clone(),
+                    queue_id: queue_id.to_owned(),
                 }),
                 ..RoutingInfo::default()
             };
             post_route(client, request, routing_info, "flow").await
         }
-        // Where a flow's fallback queue comes from is a spec gap; without one Salesforce
-        // answers 10024, so the request is answered as that failure without the call.
-        RoutingTarget::Flow {
-            fallback_queue_id: None,
-            ..
-        } => StrategyPlan::failed(
-            "flow transfer needs a fallback queue and the request names none".to_owned(),
-        ),
         RoutingTarget::Rep { user_id } => assign_to_rep(client, request, user_id).await,
+        RoutingTarget::External { .. } if request.routing_type == Some(RoutingType::Conference) => {
+            StrategyPlan::failed(EXTERNAL_CONFERENCE_MESSAGE)
+        }
         RoutingTarget::External { .. } => StrategyPlan::decided(Decision::Routed {
             externally_routed: true,
         }),
         RoutingTarget::Bot { .. } => {
-            StrategyPlan::failed("transfers to bots are not supported by this channel".to_owned())
+            StrategyPlan::failed("transfers to bots are not supported by this channel")
         }
         RoutingTarget::Unknown => StrategyPlan::failed(
-            "the routing request names no rep, queue, flow or external contact".to_owned(),
+            "the routing request names no rep, queue, flow or external contact",
         ),
     }
 }
@@ -237,14 +255,22 @@ async fn post_route(
     let until = request.timeline.preliminary_deadline(request.window);
     let routed = bounded(until, || client.post_route(&body)).await;
     match routed {
-        Ok(_) => {
+        Ok(answer) => {
             info!(
                 event_id = request.event_id,
-                kind, "conversation routed through salesforce"
+                kind,
+                psr_id = answer.psr_id.as_deref(),
+                "conversation routed through salesforce"
             );
-            StrategyPlan::decided(Decision::Routed {
-                externally_routed: false,
-            })
+            StrategyPlan {
+                route: Some(RouteReceipt {
+                    psr_id: answer.psr_id,
+                    routing_correlation_id: answer.routing_correlation_id,
+                }),
+                ..StrategyPlan::decided(Decision::Routed {
+                    externally_routed: false,
+                })
+            }
         }
         Err(error) => {
             warn!(event_id = request.event_id, kind, error = %error, "route request failed");
@@ -267,6 +293,7 @@ async fn assign_to_rep(
         follow_up: Some(AgentWorkFollowUp {
             user_id: user_id.to_owned(),
         }),
+        route: None,
     };
     if request
         .timeline
@@ -303,10 +330,12 @@ pub(super) async fn agent_work(
         user_id: user_id.to_owned(),
         work_item_id: request.work_item_id.to_owned(),
         capacity: Some(Capacity::Weight(AGENT_WORK_CAPACITY_WEIGHT)),
-        routing_context: Some(AgentWorkRoutingContext {
-            conversation_identifier: request.conversation_identifier.to_owned(),
-            routing_type: request.required_routing_type(),
-            routing_correlation_id: request.event_id.to_owned(),
+        routing_context: request.routing_correlation_id.map(|correlation_id| {
+            AgentWorkRoutingContext {
+                conversation_identifier: request.conversation_identifier.to_owned(),
+                routing_type: request.required_routing_type(),
+                routing_correlation_id: correlation_id.to_owned(),
+            }
         }),
         agent_action_visibilities: None,
     };

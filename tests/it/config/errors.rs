@@ -85,6 +85,33 @@ fn a_url_that_does_not_parse_is_refused() {
 }
 
 #[test]
+fn a_fallback_queue_that_is_not_a_group_id_is_refused_naming_the_key() {
+    for bad in ["300SG00000jJder", "00G5g00000", "00G5g000001ab-d"] {
+        let text = minimal_with(&[("routing.fallback_queue_id", string(bad))]);
+
+        let error = error_text(&text, &[]);
+
+        assert!(
+            error.contains("routing.fallback_queue_id must be a queue's Group id"),
+            "{error}"
+        );
+        assert!(
+            error.contains("hint: write it like `fallback_queue_id = \"00G"),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn a_fallback_queue_in_either_id_form_is_accepted() {
+    for good in ["00G5g000001abcd", "00G5g000001abcdEAA"] {
+        let text = minimal_with(&[("routing.fallback_queue_id", string(good))]);
+        let config = Config::from_toml_str(&text).unwrap();
+        assert_eq!(config.routing.fallback_queue_id.as_deref(), Some(good));
+    }
+}
+
+#[test]
 fn a_webhook_delivery_without_url_is_refused() {
     let text = minimal_with(&[("delivery.url", None)]);
 

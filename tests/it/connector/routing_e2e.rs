@@ -329,7 +329,7 @@ async fn the_salesforce_strategy_makes_the_right_calls_in_order_once_each_inside
         failure_result(
             &flow_without_fallback.conversation,
             &flow_without_fallback.work_item,
-            "flow transfer needs a fallback queue and the request names none",
+            "flow transfer needs a fallback queue: the request names none and routing.fallback_queue_id is not set",
         ),
     )];
     let mut rep = SalesforceCase::new(4, "rep", "rep");

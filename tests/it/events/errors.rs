@@ -202,43 +202,67 @@ fn missing_recipient_subject_is_named_under_recipient() {
     );
 }
 
+/// Decodes an edited routing request that must still decode.
+fn routing_request(
+    edit: impl FnOnce(&mut Value),
+) -> Box<byoc_connector::events::RoutingRequestedEvent> {
+    let (event_type, payload) = edited("routing-requested-queue", edit);
+    match decode_value(&event_type, &payload) {
+        Ok(OutboundEvent::RoutingRequested(request)) => request,
+        other => panic!("must decode as a routing request: {other:?}"),
+    }
+}
+
 #[test]
-fn invalid_channel_data_is_rejected_naming_channel_data() {
-    let (event_type, payload) = edited("routing-requested-queue", |payload| {
+fn unreadable_channel_data_still_decodes_and_says_why_it_has_no_event_id() {
+    let request = routing_request(|payload| {
         set(
             payload,
             "/payload/routingParameters/channelData",
             json!("{not json"),
         );
     });
-    let error = decode_value(&event_type, &payload).expect_err("must be rejected");
-    assert!(
-        matches!(error, DecodeError::InvalidChannelData { .. }),
-        "{error:?}"
-    );
-    let message = error.to_string();
-    assert!(message.contains("channelData"), "{message}");
-    assert!(message.contains(REPLAY_ID_HEX), "{message}");
+    assert_eq!(request.event_id(), None);
+    let problem = request.channel_data_problem.clone().unwrap();
+    assert!(problem.contains("channelData"), "{problem}");
+    assert!(problem.contains(REPLAY_ID_HEX), "{problem}");
+    assert!(!request.conversation_identifier.is_empty());
 }
 
 #[test]
-fn channel_data_without_event_id_names_the_nested_path() {
-    let (event_type, payload) = edited("routing-requested-queue", |payload| {
+fn channel_data_without_event_id_still_decodes_naming_the_nested_path() {
+    let request = routing_request(|payload| {
         set(
             payload,
             "/payload/routingParameters/channelData",
             json!(r#"{"conversationId":"c-1","routingType":"Transfer"}"#),
         );
     });
-    assert_eq!(
-        missing_path(decode_value(&event_type, &payload)),
-        "payload.routingParameters.channelData.eventId"
+    assert_eq!(request.event_id(), None);
+    let problem = request.channel_data_problem.clone().unwrap();
+    assert!(
+        problem.contains("payload.routingParameters.channelData.eventId"),
+        "{problem}"
     );
 }
 
 #[test]
-fn routing_request_without_channel_data_is_rejected() {
-    let (event_type, payload) = edited("routing-requested-rep", |payload| {
+fn routing_request_without_channel_data_or_parameters_still_decodes() {
+    for pointer in [
+        "/payload/routingParameters/channelData",
+        "/payload/routingParameters",
+    ] {
+        let request = routing_request(|payload| set(payload, pointer, Value::Null));
+        assert_eq!(request.event_id(), None, "{pointer}");
+        assert_eq!(request.channel_data_problem, None, "{pointer}");
+        assert!(!request.conversation_identifier.is_empty(), "{pointer}");
+    }
+}
+
+#[test]
+fn routing_request_naming_no_conversation_is_rejected_naming_the_path() {
+    let (event_type, payload) = edited("routing-requested-queue", |payload| {
+        set(payload, "/payload/conversationIdentifier", Value::Null);
         set(
             payload,
             "/payload/routingParameters/channelData",
@@ -247,7 +271,7 @@ fn routing_request_without_channel_data_is_rejected() {
     });
     assert_eq!(
         missing_path(decode_value(&event_type, &payload)),
-        "payload.routingParameters.channelData"
+        "payload.conversationIdentifier"
     );
 }
 

@@ -496,16 +496,14 @@ fn routing_request_exposes_event_id_context_and_parameters() {
     else {
         panic!("must be a routing request");
     };
-    assert_eq!(request.event_id(), "d3bdacb1-7c2e-4f5a-8b9c-0d1e2f3a4b5c");
     assert_eq!(
-        request.routing_context.conversation_id,
-        request.conversation_identifier
+        request.event_id(),
+        Some("d3bdacb1-7c2e-4f5a-8b9c-0d1e2f3a4b5c")
     );
+    let context = request.routing_context.as_ref().unwrap();
+    assert_eq!(context.conversation_id, request.conversation_identifier);
     assert_eq!(
-        request
-            .routing_context
-            .router_participant_subject
-            .as_deref(),
+        context.router_participant_subject.as_deref(),
         Some("cb1e4929-5a1b-4c7e-9d2f-0e1f2a3b4c5d")
     );
     assert_eq!(

@@ -232,3 +232,74 @@ async fn calls_failing_together_are_retried_at_different_jittered_times() {
         distinct.len()
     );
 }
+
+#[tokio::test]
+async fn a_retry_after_given_as_an_http_date_is_honoured() {
+    let fake = Salesforce::start().await;
+    let client = fake.static_client();
+    let rate_limited_with_a_date = InteractionFault {
+        retry_after_date_in_secs: Some(2),
+        ..InteractionFault::rate_limit("routingResult", 1)
+    };
+    fake.interaction
+        .inject_fault(rate_limited_with_a_date.clone())
+        .unwrap();
+    let request = sample_routing_result(&uuid::Uuid::new_v4().to_string(), "0Mw5g0000000001");
+
+    let refused = client.routing_result(&request).await.unwrap_err();
+    let asked = refused
+        .retry_after()
+        .expect("the http-date Retry-After is read");
+    assert!(
+        asked > Duration::from_millis(500) && asked <= Duration::from_secs(2),
+        "{asked:?}"
+    );
+
+    fake.interaction.clear_calls();
+    fake.interaction
+        .inject_fault(rate_limited_with_a_date)
+        .unwrap();
+    retry_until(Instant::now() + TEST_DEADLINE, || {
+        client.routing_result(&request)
+    })
+    .await
+    .unwrap();
+    let calls = fake.interaction.calls_to("routingResult");
+    let statuses: Vec<u16> = calls.iter().map(|call| call.status).collect();
+    assert_eq!(statuses, [429, 202]);
+    let waited = calls[1].received_at - calls[0].received_at;
+    assert!(
+        waited >= Duration::from_millis(900),
+        "the retry came {waited:?} after the 429, before the date it named"
+    );
+}
+
+#[tokio::test]
+async fn an_authorization_context_the_token_may_not_use_is_neither_refreshed_nor_retried() {
+    let fake = Salesforce::start().await;
+    let key_file = crate::support::salesforce::KeyFile::registered();
+    let provider = fake.jwt_provider(&key_file);
+    let client = byoc_connector::interaction::InteractionClient::new(
+        &fake.base_url,
+        "Other_ChannelDefinition",
+        provider,
+        byoc_connector::interaction::ClientSettings {
+            insecure: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let request = sample_routing_result(&uuid::Uuid::new_v4().to_string(), "0Mw5g0000000001");
+
+    let err = retry_until(Instant::now() + TEST_DEADLINE, || {
+        client.routing_result(&request)
+    })
+    .await
+    .unwrap_err();
+
+    assert_eq!(err.code(), Some(10005));
+    assert!(err.is_authorization_context_mismatch());
+    assert_eq!(err.class(), ErrorClass::Permanent);
+    assert_eq!(fake.call_statuses(), [403], "one call, no retry");
+    assert_eq!(fake.oauth.token_requests(), 1, "no token refresh");
+}

@@ -7,4 +7,5 @@ mod restart;
 mod retries;
 mod salesforce;
 mod sidecar;
+mod tolerant;
 mod window_fake;

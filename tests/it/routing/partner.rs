@@ -103,6 +103,33 @@ async fn partner_failure_decision_is_posted_with_its_error_message() {
     let calls = wait_for_calls(&salesforce, "routingResult", 1).await;
     assert_eq!(calls[0].body["success"], false);
     assert_eq!(calls[0].body["errorMessage"], "no rep available");
+    assert_eq!(calls[0].body["externallyRouted"], false);
+    assert_eq!(calls[0].status, 202);
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn partner_failure_to_route_outside_the_org_keeps_externally_routed() {
+    let partner = Partner::always(PartnerReply::decide(json!({
+        "success": false, "externallyRouted": true, "errorMessage": "the other contact center is closed",
+    })))
+    .await;
+    let (salesforce, _store, engine) = start_engine(
+        Some(&partner),
+        settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
+    )
+    .await;
+    let request = RequestSpec::transfer();
+
+    engine.on_routing_requested(request.input()).await.unwrap();
+
+    let calls = wait_for_calls(&salesforce, "routingResult", 1).await;
+    assert_eq!(calls[0].body["success"], false);
+    assert_eq!(calls[0].body["externallyRouted"], true);
+    assert_eq!(
+        calls[0].body["errorMessage"],
+        "the other contact center is closed"
+    );
     assert_eq!(calls[0].status, 202);
     engine.shutdown().await;
 }

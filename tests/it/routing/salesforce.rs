@@ -7,7 +7,10 @@ use crate::support::routing::*;
 use byoc_connector::events::ROUTING_WINDOW as WINDOW;
 use byoc_connector::interaction::{AgentWorkRequest, Capacity};
 use byoc_connector::routing::DEFAULT_DECISION_TIMEOUT as DECISION_TIMEOUT;
-use byoc_connector::routing::{RoutingSettings, RoutingStrategy, REJECT_MESSAGE};
+use byoc_connector::routing::{
+    RequestStatus, RoutingSettings, RoutingStrategy, EXTERNAL_CONFERENCE_MESSAGE,
+    NO_FALLBACK_QUEUE_MESSAGE, REJECT_MESSAGE,
+};
 use serde_json::{json, Value};
 
 const QUEUE_ID: &str = "00G5g000001abcd";
@@ -118,19 +121,117 @@ async fn a_flow_transfer_routes_through_the_flow_with_its_fallback_queue() {
     assert_eq!(calls[1].body, success_result(&request, false));
 }
 
+/// Salesforce's own RoutingRequested example: a flow with `"queueId": null`.
+fn salesforce_example_flow_transfer() -> RequestSpec {
+    RequestSpec::transfer().with_parameters(json!({
+        "isTransfer": true, "flowId": FLOW_ID, "queueId": null, "userId": null, "botId": null,
+        "routingConfigId": null, "serviceChannelId": null, "skillsList": [],
+        "isFallbackOnPsrNotCreated": null, "isEstimatedWaitTimeRequested": null,
+        "isScrt2": true, "isUserRequired": null,
+    }))
+}
+
 #[tokio::test]
-async fn a_flow_transfer_without_a_fallback_queue_is_answered_as_a_failure_without_routing() {
+async fn a_flow_transfer_naming_no_queue_routes_with_the_configured_fallback_queue() {
     let salesforce = Salesforce::start().await;
-    let request = RequestSpec::transfer().with_parameters(json!({"flowId": FLOW_ID}));
+    let request = salesforce_example_flow_transfer();
+    let mut with_fallback = salesforce_settings();
+    with_fallback.fallback_queue_id = Some(QUEUE_ID.to_owned());
+
+    let calls = route(&salesforce, &request, with_fallback, 2).await;
+
+    assert_eq!(
+        paths(&calls),
+        ["POST /api/v1/route", "POST /api/v1/routingResult"]
+    );
+    assert_eq!(
+        calls[0].body["routingInfo"],
+        json!({"flow": {"flowId": FLOW_ID, "queueId": QUEUE_ID}})
+    );
+    assert_eq!(calls[1].body, success_result(&request, false));
+}
+
+#[tokio::test]
+async fn the_requests_own_queue_wins_over_the_configured_fallback_queue() {
+    let salesforce = Salesforce::start().await;
+    let own_queue = "00G5g000009wxyz";
+    let request =
+        RequestSpec::transfer().with_parameters(json!({"flowId": FLOW_ID, "queueId": own_queue}));
+    let mut with_fallback = salesforce_settings();
+    with_fallback.fallback_queue_id = Some(QUEUE_ID.to_owned());
+
+    let calls = route(&salesforce, &request, with_fallback, 2).await;
+
+    assert_eq!(calls[0].body["routingInfo"]["flow"]["queueId"], own_queue);
+}
+
+#[tokio::test]
+async fn a_flow_transfer_without_any_fallback_queue_is_answered_as_a_failure_naming_the_key() {
+    let salesforce = Salesforce::start().await;
+    let request = salesforce_example_flow_transfer();
 
     let calls = route(&salesforce, &request, salesforce_settings(), 1).await;
 
     assert_eq!(paths(&calls), ["POST /api/v1/routingResult"]);
     assert_eq!(calls[0].body["success"], false);
+    assert_eq!(calls[0].body["errorMessage"], NO_FALLBACK_QUEUE_MESSAGE);
+    assert!(NO_FALLBACK_QUEUE_MESSAGE.contains("routing.fallback_queue_id"));
+}
+
+#[tokio::test]
+async fn the_psr_and_correlation_id_from_route_are_kept_in_the_durable_record() {
+    let salesforce = Salesforce::start().await;
+    let request = RequestSpec::transfer().with_parameters(json!({"queueId": QUEUE_ID}));
+    let store_file = TempStore::new();
+    let store = store_file.open().await;
+    let engine = engine(&salesforce, store.clone(), None, salesforce_settings());
+
+    engine.on_routing_requested(request.input()).await.unwrap();
+    wait_for_calls(&salesforce, "routingResult", 1).await;
+    let mut posted = false;
+    for _ in 0..(WAIT_LIMIT.as_millis() / POLL_INTERVAL.as_millis()) {
+        let status = engine.request_status(&request.event_id).await.unwrap();
+        if matches!(status, Some(RequestStatus::Posted { success: true })) {
+            posted = true;
+            break;
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+    assert!(posted, "the request was never recorded as posted");
+
+    let answer = salesforce.calls_to("route")[0].response.clone();
+    let record: Value = serde_json::from_slice(
+        &store
+            .get_pending_routing(&request.event_id)
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["route"]["psrId"], answer["psrId"]);
     assert_eq!(
-        calls[0].body["errorMessage"],
-        "flow transfer needs a fallback queue and the request names none"
+        record["route"]["routingCorrelationId"],
+        answer["routingCorrelationId"]
     );
+    assert!(answer["psrId"]
+        .as_str()
+        .is_some_and(|id| id.starts_with("0JR")));
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_conference_with_an_external_contact_is_answered_as_not_supported() {
+    let salesforce = Salesforce::start().await;
+    let mut request =
+        RequestSpec::transfer().with_parameters(json!({"externalContactId": "003ext0000001"}));
+    request.routing_type = "Conference".to_owned();
+
+    let calls = route(&salesforce, &request, salesforce_settings(), 1).await;
+
+    assert_eq!(paths(&calls), ["POST /api/v1/routingResult"]);
+    assert_eq!(calls[0].body["success"], false);
+    assert_eq!(calls[0].body["externallyRouted"], false);
+    assert_eq!(calls[0].body["routingType"], "Conference");
+    assert_eq!(calls[0].body["errorMessage"], EXTERNAL_CONFERENCE_MESSAGE);
 }
 
 #[tokio::test]

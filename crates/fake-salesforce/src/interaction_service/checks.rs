@@ -34,8 +34,30 @@ pub(super) struct Refusal {
     pub(super) code: i64,
     pub(super) message: String,
     pub(super) shape: ErrorShape,
-    /// `Retry-After` seconds, for injected faults.
-    pub(super) retry_after_secs: Option<u64>,
+    /// `Retry-After`, for injected faults.
+    pub(super) retry_after: Option<RetryAfter>,
+}
+
+/// The two forms of `Retry-After` HTTP allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RetryAfter {
+    /// Delay seconds: `Retry-After: 2`.
+    Seconds(u64),
+    /// An HTTP date this far after the answer: `Retry-After: Sun, 06 Nov 1994 08:49:39 GMT`.
+    DateIn(std::time::Duration),
+}
+
+impl RetryAfter {
+    fn header_value(self) -> header::HeaderValue {
+        match self {
+            Self::Seconds(seconds) => header::HeaderValue::from(seconds),
+            Self::DateIn(ahead) => {
+                let date = httpdate::fmt_http_date(std::time::SystemTime::now() + ahead);
+                header::HeaderValue::from_str(&date)
+                    .unwrap_or_else(|_| header::HeaderValue::from_static("1"))
+            }
+        }
+    }
 }
 
 impl Refusal {
@@ -51,7 +73,7 @@ impl Refusal {
             code,
             message: message.to_owned(),
             shape: ErrorShape::Flat,
-            retry_after_secs: None,
+            retry_after: None,
         }
     }
 
@@ -75,10 +97,10 @@ impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         let body = self.body();
         let mut response = (self.status, Json(body)).into_response();
-        if let Some(seconds) = self.retry_after_secs {
+        if let Some(retry_after) = self.retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+                .insert(header::RETRY_AFTER, retry_after.header_value());
         }
         response
     }

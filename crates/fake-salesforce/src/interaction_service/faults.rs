@@ -7,7 +7,9 @@
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::interaction_service::checks::Refusal;
+use std::time::Duration;
+
+use crate::interaction_service::checks::{Refusal, RetryAfter};
 use crate::interaction_service::Endpoint;
 
 /// "The next `count` calls to `path` fail with `status`", for 429 and 5xx on demand.
@@ -34,6 +36,10 @@ pub struct InteractionFault {
     /// `Retry-After` seconds to send (Salesforce's use of it is undocumented).
     #[serde(default)]
     pub retry_after_secs: Option<u64>,
+    /// `Retry-After` in its other HTTP form, a date this many seconds after the answer; wins
+    /// over `retry_after_secs`. A date has whole seconds, so the wait is up to one less.
+    #[serde(default)]
+    pub retry_after_date_in_secs: Option<u64>,
 }
 
 fn one() -> u32 {
@@ -56,6 +62,7 @@ impl InteractionFault {
             code: None,
             message: None,
             retry_after_secs: None,
+            retry_after_date_in_secs: None,
         }
     }
 
@@ -81,7 +88,11 @@ impl InteractionFault {
         let message = self.message.as_deref().unwrap_or(default_message);
         let mut refusal =
             Refusal::new(status, self.code.unwrap_or(i64::from(self.status)), message);
-        refusal.retry_after_secs = self.retry_after_secs;
+        refusal.retry_after = match (self.retry_after_date_in_secs, self.retry_after_secs) {
+            (Some(ahead), _) => Some(RetryAfter::DateIn(Duration::from_secs(ahead))),
+            (None, Some(seconds)) => Some(RetryAfter::Seconds(seconds)),
+            (None, None) => None,
+        };
         refusal
     }
 }

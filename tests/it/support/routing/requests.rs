@@ -20,6 +20,8 @@ pub struct RequestSpec {
     pub parameters: Value,
     pub created_date_ms: i64,
     pub idempotency_key: String,
+    /// Send no `channelData` (every payload field is optional in the schema).
+    pub without_channel_data: bool,
 }
 
 impl RequestSpec {
@@ -33,6 +35,7 @@ impl RequestSpec {
             parameters: json!({"flowId": null, "queueId": null, "userId": null, "isTransfer": true}),
             created_date_ms: now_ms(),
             idempotency_key: uuid::Uuid::new_v4().to_string(),
+            without_channel_data: false,
         }
     }
 
@@ -46,6 +49,21 @@ impl RequestSpec {
     pub fn aged(mut self, age: Duration) -> Self {
         self.created_date_ms = now_ms() - age.as_millis() as i64;
         self
+    }
+
+    /// Without `routingParameters.channelData`: keyed by its platform event's id instead.
+    pub fn without_channel_data(mut self) -> Self {
+        self.without_channel_data = true;
+        self
+    }
+
+    /// The key the engine records the request under.
+    pub fn key(&self) -> &str {
+        if self.without_channel_data {
+            &self.idempotency_key
+        } else {
+            &self.event_id
+        }
     }
 
     /// Without `workRecordId`.
@@ -64,7 +82,9 @@ impl RequestSpec {
         })
         .to_string();
         let mut parameters = self.parameters.clone();
-        parameters["channelData"] = Value::String(channel_data);
+        if !self.without_channel_data {
+            parameters["channelData"] = Value::String(channel_data);
+        }
         json!({
             "channelAddressIdentifier": CHANNEL_ADDRESS,
             "recipient": {"appType": "custom", "subject": "meu003", "role": "EndUser"},
