@@ -283,7 +283,7 @@ fn pipeline_checkpoint(
     path: &std::path::Path,
     fake: &fake_salesforce::FakeSalesforce,
 ) -> Option<u64> {
-    // The pipeline has stopped, so the file is free at once (tests/pipeline_checkpoints.rs).
+    // The pipeline has stopped, so the file is free at once (see `pipeline::checkpoints`).
     let store =
         byoc_connector::store::Store::open(path, byoc_connector::store::StoreSettings::default())
             .expect("the stopped pipeline released its store");
