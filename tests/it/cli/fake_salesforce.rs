@@ -107,3 +107,68 @@ async fn the_command_prints_its_endpoints_and_publishes_through_the_control_plan
     child.kill().await.unwrap();
     std::fs::remove_dir_all(&scratch).ok();
 }
+
+/// The fake's flags as its command parses them.
+fn fake_flags(flags: &[&str]) -> fake_salesforce::cli::Args {
+    #[derive(clap::Parser)]
+    struct Command {
+        #[command(flatten)]
+        args: fake_salesforce::cli::Args,
+    }
+    let argv = std::iter::once("fake-salesforce").chain(flags.iter().copied());
+    <Command as clap::Parser>::try_parse_from(argv)
+        .unwrap()
+        .args
+}
+
+#[tokio::test]
+async fn a_jwt_client_whose_key_file_is_missing_or_not_a_key_is_refused_naming_the_file() {
+    let missing = fake_flags(&["--jwt-client", "bogus=/nonexistent/key.pem"]);
+    let error = fake_salesforce::cli::start(&missing).await.unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("bogus") && message.contains("/nonexistent/key.pem"),
+        "{message}"
+    );
+
+    let not_a_key = std::env::temp_dir().join(format!("byoc-not-a-key-{}.pem", std::process::id()));
+    std::fs::write(&not_a_key, "hello").unwrap();
+    let flags = format!("client={}", not_a_key.display());
+    let error = fake_salesforce::cli::start(&fake_flags(&["--jwt-client", &flags]))
+        .await
+        .unwrap_err();
+    std::fs::remove_file(&not_a_key).unwrap();
+    assert!(
+        error.to_string().contains("not an RSA public key"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_secret_client_given_on_the_command_line_can_get_a_token() {
+    let flags = fake_flags(&["--secret-client", "3MVG9cli.client=cli-secret"]);
+    let (fake, ready) = fake_salesforce::cli::start(&flags).await.unwrap();
+    let token_url = format!(
+        "{}/services/oauth2/token",
+        ready["loginUrl"].as_str().unwrap()
+    );
+    let http = reqwest::Client::new();
+    let grant = |secret: &'static str| {
+        http.post(&token_url)
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "3MVG9cli.client"),
+                ("client_secret", secret),
+            ])
+            .send()
+    };
+
+    let accepted = grant("cli-secret").await.unwrap();
+    let refused = grant("wrong").await.unwrap();
+
+    assert_eq!(accepted.status(), 200);
+    let body: serde_json::Value = accepted.json().await.unwrap();
+    assert!(body["access_token"].is_string(), "{body}");
+    assert_eq!(refused.status(), 400);
+    fake.shutdown().await;
+}
