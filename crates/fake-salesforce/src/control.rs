@@ -75,10 +75,17 @@ struct ControlState {
     window: Option<Arc<RoutingWindow>>,
 }
 
+/// The largest publish body the control plane takes: room for a benchmark's worth of events in
+/// one request (axum's 2 MB default held about 2,000).
+pub const MAX_PUBLISH_BODY_BYTES: usize = 256 * 1024 * 1024;
+
 /// The control-plane routes over `fake`.
 pub fn router(fake: Arc<PubSubFake>, window: Option<Arc<RoutingWindow>>) -> Router {
     Router::new()
-        .route("/_harness/publish", post(publish))
+        .route(
+            "/_harness/publish",
+            post(publish).layer(axum::extract::DefaultBodyLimit::max(MAX_PUBLISH_BODY_BYTES)),
+        )
         .route("/_harness/faults", post(faults))
         .route("/_harness/schema", post(schema))
         .route("/_harness/subscriptions", get(subscriptions))

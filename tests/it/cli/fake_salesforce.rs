@@ -172,3 +172,29 @@ async fn a_secret_client_given_on_the_command_line_can_get_a_token() {
     assert_eq!(refused.status(), 400);
     fake.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_control_plane_takes_a_publish_larger_than_axums_default_limit() {
+    let (fake, ready) = fake_salesforce::cli::start(&fake_flags(&[])).await.unwrap();
+    let control = ready["control"].as_str().unwrap();
+    // About 4 MB: twice the 2 MB that a default axum body limit refuses.
+    let text = "x".repeat(1_000);
+    let events: Vec<serde_json::Value> = (0..4_000)
+        .map(|seq| {
+            serde_json::json!({"eventType": "Interaction",
+                               "payload": {"conversationIdentifier": format!("c-{seq}"), "text": text}})
+        })
+        .collect();
+
+    let response = reqwest::Client::new()
+        .post(format!("{control}/_harness/publish"))
+        .json(&serde_json::json!({ "events": events }))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["replayIds"].as_array().unwrap().len(), 4_000);
+    fake.shutdown().await;
+}
