@@ -205,6 +205,9 @@ impl Store {
             CreateIfMissing::No => redb::Database::open(path),
             CreateIfMissing::Yes => {
                 create_parent_directory(path)?;
+                if !exists {
+                    create_private_file(path)?;
+                }
                 // `create` opens an existing store and initialises a missing or empty file.
                 redb::Database::create(path)
             }
@@ -270,6 +273,8 @@ impl Store {
     }
 }
 
+/// Creates the store's missing parent directories, readable by the connector's user only: dead
+/// letters hold message text.
 fn create_parent_directory(path: &Path) -> Result<(), StoreError> {
     let Some(parent) = path
         .parent()
@@ -277,10 +282,32 @@ fn create_parent_directory(path: &Path) -> Result<(), StoreError> {
     else {
         return Ok(());
     };
-    std::fs::create_dir_all(parent).map_err(|source| StoreError::Open {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(parent).map_err(|source| StoreError::Open {
         path: path.to_owned(),
         source: redb::Error::Io(source),
     })
+}
+
+/// Creates the empty store file readable and writable by the connector's user only; redb then
+/// initialises it. An existing file keeps the permissions its owner gave it.
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        // Someone created it in between: open what is there.
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::Open {
+            path: path.to_owned(),
+            source: redb::Error::Io(source),
+        }),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -43,6 +43,26 @@ fn a_missing_store_file_is_created_with_its_directory() {
     assert!(store.list_pending_routing().unwrap().is_empty());
 }
 
+#[cfg(unix)]
+#[test]
+fn a_new_store_file_and_its_new_directories_are_private_to_the_connector_user() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let directory = StoreDirectory::new();
+    let nested = directory
+        .store_path()
+        .with_file_name("state")
+        .join("nested");
+    let path = nested.join("connector.redb");
+
+    drop(Store::open(&path, StoreSettings::default()).unwrap());
+
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600, "dead letters hold message text");
+    assert_eq!(mode(&nested), 0o700);
+    assert_eq!(mode(nested.parent().unwrap()), 0o700);
+}
+
 #[test]
 fn checkpoints_round_trip_per_org_and_topic_and_survive_reopening() {
     let directory = StoreDirectory::new();
