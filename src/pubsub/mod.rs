@@ -11,6 +11,7 @@ pub mod credentials;
 pub mod flow;
 pub mod received;
 pub mod replay;
+mod requests;
 pub mod schema_cache;
 pub mod status;
 pub mod subscriber;

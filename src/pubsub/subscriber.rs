@@ -2,18 +2,18 @@
 //! reconnect forever.
 //!
 //! One task owns the gRPC stream. It hands events to the consumer through a bounded
-//! channel and takes acknowledgements back through an [`AckHandle`]: each release tops up
-//! credit, each checkpoint moves the position a reconnect resumes after. A stream that is
-//! silent for `keepalive_timeout` is torn down; failures are retried with jittered
-//! exponential backoff, refreshing the token first on auth errors and applying the
-//! configured policy when the stored replay id is refused. It knows no BYOC.
+//! channel and takes acknowledgements back through an [`AckHandle`]: releases top up credit
+//! (in batches, see [`super::flow`]), each checkpoint moves the position a reconnect
+//! resumes after. A stream that is silent for `keepalive_timeout` is torn down; failures
+//! are retried with jittered exponential backoff, refreshing the token first on auth errors
+//! and applying the configured policy when the stored replay id is refused. It knows no
+//! BYOC.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +26,7 @@ use super::flow::{CreditLedger, MAX_OUTSTANDING_EVENTS};
 use super::proto::{FetchRequest, FetchResponse, ReplayPreset};
 use super::received::{ReceivedEvent, RestartPoint, SubscriberItem};
 use super::replay::ReplayId;
+use super::requests::{credit_as_i32, fetch_requests};
 use super::schema_cache::SchemaCache;
 use super::status::{self, FailureKind};
 
@@ -189,7 +190,8 @@ pub struct SubscriberStats {
 /// State shared between the stream task and the consumer's acks.
 #[derive(Debug)]
 struct Shared {
-    ledger: CreditLedger,
+    /// Shared with each stream's request side, which sends the top-ups.
+    ledger: Arc<CreditLedger>,
     /// Where a reconnect resumes: the last checkpointed position.
     checkpoint: Mutex<Option<ReplayId>>,
     stats: SubscriberStats,
@@ -261,7 +263,7 @@ impl Subscriber {
         let channel = connect_lazy(&config.endpoint)?;
         let client = PubSubClient::new(channel, credentials);
         let shared = Arc::new(Shared {
-            ledger: CreditLedger::new(config.credit_window),
+            ledger: Arc::new(CreditLedger::new(config.credit_window)),
             checkpoint: Mutex::new(None),
             stats: SubscriberStats::default(),
         });
@@ -519,7 +521,7 @@ impl<C: CredentialSource> StreamTask<C> {
             num_requested: credit_as_i32(initial_credit),
             auth_refresh: String::new(),
         };
-        let requests = fetch_requests(first_request, self.shared.clone());
+        let requests = fetch_requests(first_request, self.shared.ledger.clone());
         let (mut inbound, stream_credentials) = match self.client.subscribe(requests).await {
             Ok((inbound, credentials)) => (inbound, credentials),
             Err(failure) => return not_healthy(StreamEnd::Failed(failure)),
@@ -620,34 +622,4 @@ impl<C: CredentialSource> StreamTask<C> {
             .without_max_times()
             .build()
     }
-}
-
-/// The request side of one Subscribe stream: the first request, then a top-up whenever
-/// the consumer has released enough credit.
-fn fetch_requests(first: FetchRequest, shared: Arc<Shared>) -> impl Stream<Item = FetchRequest> {
-    let signal = shared.ledger.top_up_signal();
-    let top_ups = futures::stream::unfold((shared, signal), |(shared, mut signal)| async move {
-        loop {
-            signal.borrow_and_update();
-            if let Some(credit) = shared.ledger.take_top_up() {
-                let request = FetchRequest {
-                    num_requested: credit_as_i32(credit),
-                    ..FetchRequest::default()
-                };
-                return Some((request, (shared, signal)));
-            }
-            if signal.changed().await.is_err() {
-                return None;
-            }
-        }
-    });
-    futures::stream::once(async move { first }).chain(top_ups)
-}
-
-fn credit_as_i32(credit: u32) -> i32 {
-    debug_assert!(
-        credit > 0,
-        "a fetch request must ask for at least one event"
-    );
-    i32::try_from(credit).unwrap_or(i32::MAX)
 }

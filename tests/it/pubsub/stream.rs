@@ -1,6 +1,8 @@
 //! The subscriber against the fake Pub/Sub server over real sockets, with and without TLS:
 //! bulk delivery, flow control as the server sees it, and the wire rules the fake enforces.
 
+use std::time::Duration;
+
 use crate::support::*;
 use byoc_connector::pubsub::{ReplayStart, Subscriber};
 use fake_salesforce::faults::FaultRequest;
@@ -125,4 +127,39 @@ async fn credit_never_exceeds_100_and_the_stream_never_pauses_at_a_window_bounda
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credit_respects_a_configured_bound_below_100_over_plaintext() {
     credit_is_topped_up_before_the_window_drains(false, 40).await;
+}
+
+/// A consumer slower than the stream holds the whole window and releases one event at a
+/// time. Topping up per release would cost a `FetchRequest` (and a one-event response) per
+/// event; batching costs one per quarter window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_consumer_costs_one_fetch_request_per_quarter_window_not_one_per_event() {
+    const EVENTS: u64 = 1_000;
+    let fake = start_fake(false, PubSubFakeConfig::default()).await;
+    fake.publish(&numbered_events(0, EVENTS)).unwrap();
+    let mut config = subscriber_settings(&fake);
+    config.start = ReplayStart::Earliest;
+    let shutdown = CancellationToken::new();
+    let mut subscriber =
+        Subscriber::spawn(config, static_credentials(&fake), shutdown.clone()).unwrap();
+    let acks = subscriber.acks();
+    for _ in 0..EVENTS {
+        let event = next_event(&mut subscriber).await;
+        // The partner's work: far slower than a loopback round trip.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        acks.ack(&event.replay_id);
+    }
+    let sessions = fake.pubsub().sessions();
+    assert_eq!(sessions.len(), 1, "one stream carried everything");
+    let requests = sessions[0].fetch_requests.len() as u64;
+    // The first request, one per 25 events, and slack for a scheduler pause longer than the held-credit linger.
+    let bound = EVENTS / 25 + 8;
+    assert!(
+        requests <= bound,
+        "{requests} fetch requests for {EVENTS} events (at most {bound}): {:?}",
+        sessions[0].fetch_requests
+    );
+    shutdown.cancel();
+    subscriber.join().await.unwrap();
+    fake.shutdown().await;
 }

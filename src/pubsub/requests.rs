@@ -1,0 +1,67 @@
+//! The request side of one Subscribe stream: its first `FetchRequest`, then a top-up
+//! whenever the credit ledger has credit to send back.
+//!
+//! A top-up goes out as soon as the ledger has a batch. Released credit below a batch is
+//! held back while the consumer keeps releasing, and sent anyway once the server owes
+//! nothing and the consumer has released nothing for [`HELD_CREDIT_LINGER`].
+
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+
+use super::flow::{CreditLedger, HELD_CREDIT_LINGER};
+use super::proto::FetchRequest;
+
+/// The requests of one Subscribe stream: `first`, then the ledger's top-ups until the
+/// ledger's signal closes or the stream is dropped.
+pub(crate) fn fetch_requests(
+    first: FetchRequest,
+    ledger: Arc<CreditLedger>,
+) -> impl Stream<Item = FetchRequest> {
+    let signal = ledger.top_up_signal();
+    let top_ups = futures::stream::unfold((ledger, signal), |(ledger, mut signal)| async move {
+        let credit = next_top_up(&ledger, &mut signal).await?;
+        let request = FetchRequest {
+            num_requested: credit_as_i32(credit),
+            ..FetchRequest::default()
+        };
+        Some((request, (ledger, signal)))
+    });
+    futures::stream::once(async move { first }).chain(top_ups)
+}
+
+/// Waits until the ledger has credit to send back; `None` once the ledger is gone.
+async fn next_top_up(
+    ledger: &CreditLedger,
+    signal: &mut tokio::sync::watch::Receiver<u64>,
+) -> Option<u32> {
+    loop {
+        signal.borrow_and_update();
+        if let Some(credit) = ledger.take_top_up() {
+            return Some(credit);
+        }
+        let Some(mark) = ledger.held_credit() else {
+            signal.changed().await.ok()?;
+            continue;
+        };
+        // Every release while credit is held back bumps the signal, so the linger starts
+        // again from the consumer's latest release.
+        tokio::select! {
+            changed = signal.changed() => changed.ok()?,
+            () = tokio::time::sleep(HELD_CREDIT_LINGER) => {
+                if let Some(credit) = ledger.take_held_credit(mark) {
+                    return Some(credit);
+                }
+            }
+        }
+    }
+}
+
+/// A credit as the proto's `num_requested`.
+pub(crate) fn credit_as_i32(credit: u32) -> i32 {
+    debug_assert!(
+        credit > 0,
+        "a fetch request must ask for at least one event"
+    );
+    i32::try_from(credit).unwrap_or(i32::MAX)
+}
