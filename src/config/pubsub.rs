@@ -19,7 +19,7 @@ use crate::pubsub::subscriber::{
     ReconnectObserver, KEEPALIVE_TIMEOUT, MAX_RECONNECT_BACKOFF, MIN_RECONNECT_BACKOFF,
 };
 use crate::pubsub::{
-    CorruptedReplayPolicy, EndpointSettings, ReplayStart, SubscriberSettings,
+    CorruptedReplayPolicy, EndpointSettings, FetchRequestObserver, ReplayStart, SubscriberSettings,
     DEFAULT_PUBSUB_ENDPOINT,
 };
 
@@ -87,7 +87,7 @@ pub struct PubSubConfig {
 }
 
 /// The subscriber's settings. It starts at `pubsub.start`; the connector moves the start
-/// after the stored checkpoint when there is one, and sets the reconnect observer.
+/// after the stored checkpoint when there is one, and sets the observers.
 impl From<&PubSubConfig> for SubscriberSettings {
     fn from(config: &PubSubConfig) -> Self {
         Self {
@@ -100,6 +100,7 @@ impl From<&PubSubConfig> for SubscriberSettings {
             min_backoff: config.min_backoff(),
             max_backoff: config.max_backoff(),
             on_reconnect: ReconnectObserver::default(),
+            on_fetch_request: FetchRequestObserver::default(),
         }
     }
 }

@@ -11,7 +11,7 @@ pub mod credentials;
 pub mod flow;
 pub mod received;
 pub mod replay;
-mod requests;
+pub mod requests;
 pub mod schema_cache;
 pub mod status;
 pub mod subscriber;
@@ -27,6 +27,7 @@ pub use connection::{EndpointSettings, DEFAULT_PUBSUB_ENDPOINT};
 pub use credentials::{CredentialError, CredentialSource, PubSubCredentials, StaticCredentials};
 pub use received::{AvroDecodeError, ReceivedEvent, RestartPoint, SubscriberItem};
 pub use replay::ReplayId;
+pub use requests::FetchRequestObserver;
 pub use subscriber::{
     AckHandle, CorruptedReplayPolicy, ReconnectObserver, ReconnectReason, ReplayStart, Subscriber,
     SubscriberError, SubscriberSettings,

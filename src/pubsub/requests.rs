@@ -3,7 +3,8 @@
 //!
 //! A top-up goes out as soon as the ledger has a batch. Released credit below a batch is
 //! held back while the consumer keeps releasing, and sent anyway once the server owes
-//! nothing and the consumer has released nothing for [`HELD_CREDIT_LINGER`].
+//! nothing and the consumer has released nothing for [`HELD_CREDIT_LINGER`]. Every request
+//! that leaves is told to a [`FetchRequestObserver`], so the connector can count them.
 
 use std::sync::Arc;
 
@@ -12,11 +13,40 @@ use futures::{Stream, StreamExt};
 use super::flow::{CreditLedger, HELD_CREDIT_LINGER};
 use super::proto::FetchRequest;
 
+/// Told the credit of every `FetchRequest` the subscriber sends, first requests and
+/// top-ups alike (the connector counts them as a metric). Does nothing by default.
+#[derive(Clone, Default)]
+pub struct FetchRequestObserver(Option<Arc<dyn Fn(u32) + Send + Sync>>);
+
+impl FetchRequestObserver {
+    /// An observer calling `notify` with each request's `num_requested`.
+    pub fn new(notify: impl Fn(u32) + Send + Sync + 'static) -> Self {
+        Self(Some(Arc::new(notify)))
+    }
+
+    fn notify(&self, credit: u32) {
+        if let Some(notify) = &self.0 {
+            notify(credit);
+        }
+    }
+}
+
+impl std::fmt::Debug for FetchRequestObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "FetchRequestObserver(set)"
+        } else {
+            "FetchRequestObserver(none)"
+        })
+    }
+}
+
 /// The requests of one Subscribe stream: `first`, then the ledger's top-ups until the
 /// ledger's signal closes or the stream is dropped.
 pub(crate) fn fetch_requests(
     first: FetchRequest,
     ledger: Arc<CreditLedger>,
+    observer: FetchRequestObserver,
 ) -> impl Stream<Item = FetchRequest> {
     let signal = ledger.top_up_signal();
     let top_ups = futures::stream::unfold((ledger, signal), |(ledger, mut signal)| async move {
@@ -27,7 +57,11 @@ pub(crate) fn fetch_requests(
         };
         Some((request, (ledger, signal)))
     });
-    futures::stream::once(async move { first }).chain(top_ups)
+    futures::stream::once(async move { first })
+        .chain(top_ups)
+        .inspect(move |request| {
+            observer.notify(u32::try_from(request.num_requested).unwrap_or_default());
+        })
 }
 
 /// Waits until the ledger has credit to send back; `None` once the ledger is gone.

@@ -26,7 +26,7 @@ use super::flow::{CreditLedger, MAX_OUTSTANDING_EVENTS};
 use super::proto::{FetchRequest, FetchResponse, ReplayPreset};
 use super::received::{ReceivedEvent, RestartPoint, SubscriberItem};
 use super::replay::ReplayId;
-use super::requests::{credit_as_i32, fetch_requests};
+use super::requests::{credit_as_i32, fetch_requests, FetchRequestObserver};
 use super::schema_cache::SchemaCache;
 use super::status::{self, FailureKind};
 
@@ -139,6 +139,8 @@ pub struct SubscriberSettings {
     pub max_backoff: Duration,
     /// Told about every reconnect.
     pub on_reconnect: ReconnectObserver,
+    /// Told about every `FetchRequest` sent.
+    pub on_fetch_request: FetchRequestObserver,
 }
 
 impl SubscriberSettings {
@@ -154,6 +156,7 @@ impl SubscriberSettings {
             min_backoff: MIN_RECONNECT_BACKOFF,
             max_backoff: MAX_RECONNECT_BACKOFF,
             on_reconnect: ReconnectObserver::default(),
+            on_fetch_request: FetchRequestObserver::default(),
         }
     }
 }
@@ -521,7 +524,11 @@ impl<C: CredentialSource> StreamTask<C> {
             num_requested: credit_as_i32(initial_credit),
             auth_refresh: String::new(),
         };
-        let requests = fetch_requests(first_request, self.shared.ledger.clone());
+        let requests = fetch_requests(
+            first_request,
+            self.shared.ledger.clone(),
+            self.config.on_fetch_request.clone(),
+        );
         let (mut inbound, stream_credentials) = match self.client.subscribe(requests).await {
             Ok((inbound, credentials)) => (inbound, credentials),
             Err(failure) => return not_healthy(StreamEnd::Failed(failure)),

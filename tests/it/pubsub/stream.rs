@@ -1,10 +1,13 @@
 //! The subscriber against the fake Pub/Sub server over real sockets, with and without TLS:
 //! bulk delivery, flow control as the server sees it, and the wire rules the fake enforces.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::pipeline::wait_until;
 use crate::support::*;
-use byoc_connector::pubsub::{ReplayStart, Subscriber};
+use byoc_connector::pubsub::{FetchRequestObserver, ReplayStart, Subscriber};
 use fake_salesforce::faults::FaultRequest;
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
 use tokio_util::sync::CancellationToken;
@@ -139,6 +142,11 @@ async fn a_slow_consumer_costs_one_fetch_request_per_quarter_window_not_one_per_
     fake.publish(&numbered_events(0, EVENTS)).unwrap();
     let mut config = subscriber_settings(&fake);
     config.start = ReplayStart::Earliest;
+    let observed_requests = Arc::new(AtomicU64::new(0));
+    let counter = observed_requests.clone();
+    config.on_fetch_request = FetchRequestObserver::new(move |_credit| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
     let shutdown = CancellationToken::new();
     let mut subscriber =
         Subscriber::spawn(config, static_credentials(&fake), shutdown.clone()).unwrap();
@@ -149,10 +157,26 @@ async fn a_slow_consumer_costs_one_fetch_request_per_quarter_window_not_one_per_
         tokio::time::sleep(Duration::from_millis(1)).await;
         acks.ack(&event.replay_id);
     }
+    let recorded_requests = || {
+        fake.pubsub()
+            .sessions()
+            .iter()
+            .map(|session| session.fetch_requests.len() as u64)
+            .sum::<u64>()
+    };
+    // The last window's releases are still being requested back; wait until the server has
+    // every request the subscriber reported sending.
+    wait_until(
+        "the fake records every request the observer saw",
+        ITEM_TIMEOUT,
+        || recorded_requests() == observed_requests.load(Ordering::SeqCst),
+    )
+    .await;
     let sessions = fake.pubsub().sessions();
     assert_eq!(sessions.len(), 1, "one stream carried everything");
-    let requests = sessions[0].fetch_requests.len() as u64;
-    // The first request, one per 25 events, and slack for a scheduler pause longer than the held-credit linger.
+    let requests = recorded_requests();
+    // The first request, one per 25 events, the top-ups for the last window once the topic
+    // ran dry, and slack for a scheduler pause longer than the held-credit linger.
     let bound = EVENTS / 25 + 8;
     assert!(
         requests <= bound,
