@@ -136,10 +136,7 @@ async fn close_commits_what_is_pending_and_releases_the_file() {
     writer.close().await.unwrap();
 
     let error = other_handle.record_completed("too-late").await.unwrap_err();
-    assert!(
-        matches!(error, StoreError::WriterStopped(_)),
-        "{error:?}"
-    );
+    assert!(matches!(error, StoreError::WriterStopped(_)), "{error:?}");
 
     drop(other_handle);
     drop(store);
