@@ -1,10 +1,11 @@
 //! The request side of one Subscribe stream: its first `FetchRequest`, then a top-up
 //! whenever the credit ledger has credit to send back.
 //!
-//! A top-up goes out as soon as the ledger has a batch. Released credit below a batch is
-//! held back while the consumer keeps releasing, and sent anyway once the server owes
-//! nothing and the consumer has released nothing for [`HELD_CREDIT_LINGER`]. Every request
-//! that leaves is told to a [`FetchRequestObserver`], so the connector can count them.
+//! A top-up goes out as soon as the ledger has one due (a batch, or the leftover once a
+//! consumer has caught up; see [`super::flow`]). Released credit below a batch is held back
+//! while the consumer keeps releasing, and sent anyway once the server owes nothing and the
+//! consumer has released nothing for [`HELD_CREDIT_LINGER`]. Every request that leaves is
+//! told to a [`FetchRequestObserver`], so the connector can count them.
 
 use std::sync::Arc;
 
@@ -78,8 +79,9 @@ async fn next_top_up(
             signal.changed().await.ok()?;
             continue;
         };
-        // Every release while credit is held back bumps the signal, so the linger starts
-        // again from the consumer's latest release.
+        // Releases during the linger do not wake us; if the consumer released anything
+        // since `mark`, taking fails and the next turn lingers again from a fresh mark. So
+        // held-back credit goes out between one and two lingers after the last release.
         tokio::select! {
             changed = signal.changed() => changed.ok()?,
             () = tokio::time::sleep(HELD_CREDIT_LINGER) => {
