@@ -1,18 +1,44 @@
 //! The stdout channel: one JSON envelope per line, for demos, pipes and debugging.
 //!
-//! Each delivery writes its body and a newline under one lock, so concurrent lanes never
-//! interleave lines. It writes through tokio, so a slow reader of the pipe never blocks the
-//! executor. It knows nothing about what the body holds, only that it is one line of JSON.
+//! One writer task owns the output. Deliveries queue their lines to it; each time it wakes it
+//! takes everything queued, writes it with one write and one flush, and only then tells those
+//! deliveries they are done. So lines from concurrent lanes never interleave, a busy stream
+//! costs one trip through tokio's blocking pool per batch rather than per line, and a
+//! delivery counts as complete (its event may be checkpointed) only once its line has been
+//! handed to the operating system: a crash before that replays the event rather than losing
+//! it. If a write fails, every delivery of that batch fails and is retried; lines of the
+//! batch that did get out appear again, which at-least-once delivery allows (the idempotency
+//! key tells them apart). It knows nothing about what the body holds, only that it is one
+//! line of JSON.
 
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use bytes::Bytes;
 use tokio::io::{AsyncWrite, AsyncWriteExt as _};
-use tokio::sync::Mutex;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{Channel, Delivery, DeliveryError};
 
+/// Lines that may wait for the writer before a delivery waits to queue its own.
+const LINE_QUEUE_CAPACITY: usize = 1024;
+/// Most lines written (and flushed) together.
+const MAX_LINES_PER_WRITE: usize = 512;
+
+type BoxedWriter = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// A line waiting for the writer, and where to say whether it was written.
+struct QueuedLine {
+    body: Bytes,
+    written: oneshot::Sender<Result<(), String>>,
+}
+
 /// Writes each delivery's body as one line.
 pub struct StdoutChannel {
-    // Held for a whole line, so lines from concurrent deliveries never mix.
-    writer: Mutex<Box<dyn AsyncWrite + Send + Unpin>>,
+    lines: mpsc::Sender<QueuedLine>,
+    /// The writer and the queue's receiving end until the first delivery starts the writer
+    /// task: a channel may be built outside a runtime, a delivery always runs inside one.
+    unstarted: Mutex<Option<(BoxedWriter, mpsc::Receiver<QueuedLine>)>>,
+    started: OnceLock<()>,
 }
 
 impl std::fmt::Debug for StdoutChannel {
@@ -35,9 +61,26 @@ impl StdoutChannel {
 
     /// A channel writing to `writer` instead, for tests and pipes.
     pub fn with_writer(writer: impl AsyncWrite + Send + Unpin + 'static) -> Self {
+        let (lines, queued) = mpsc::channel(LINE_QUEUE_CAPACITY);
+        let writer: BoxedWriter = Box::new(writer);
         Self {
-            writer: Mutex::new(Box::new(writer)),
+            lines,
+            unstarted: Mutex::new(Some((writer, queued))),
+            started: OnceLock::new(),
         }
+    }
+
+    fn start_writer(&self) {
+        self.started.get_or_init(|| {
+            let unstarted = self
+                .unstarted
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some((writer, queued)) = unstarted {
+                tokio::spawn(write_lines(writer, queued));
+            }
+        });
     }
 }
 
@@ -47,19 +90,52 @@ impl Channel for StdoutChannel {
             !delivery.body.contains(&b'\n'),
             "a delivery body is compact json without raw newlines"
         );
-        let mut line = Vec::with_capacity(delivery.body.len() + 1);
-        line.extend_from_slice(&delivery.body);
-        line.push(b'\n');
-        let mut writer = self.writer.lock().await;
+        self.start_writer();
+        let (written, outcome) = oneshot::channel();
+        let line = QueuedLine {
+            body: delivery.body.clone(),
+            written,
+        };
+        if self.lines.send(line).await.is_err() {
+            return Err(write_failed("the stdout writer has stopped"));
+        }
+        match outcome.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => Err(write_failed(&reason)),
+            Err(_writer_gone) => Err(write_failed("the stdout writer has stopped")),
+        }
+    }
+}
+
+fn write_failed(reason: &str) -> DeliveryError {
+    DeliveryError::Retryable {
+        reason: format!("cannot write to stdout: {reason}"),
+        retry_after: None,
+        status: None,
+    }
+}
+
+/// The writer task: drains the queue in batches until every channel handle is gone.
+async fn write_lines(mut writer: BoxedWriter, mut queued: mpsc::Receiver<QueuedLine>) {
+    let mut batch = Vec::with_capacity(MAX_LINES_PER_WRITE);
+    let mut bytes = Vec::new();
+    while queued.recv_many(&mut batch, MAX_LINES_PER_WRITE).await > 0 {
+        bytes.clear();
+        for line in &batch {
+            bytes.extend_from_slice(&line.body);
+            bytes.push(b'\n');
+        }
+        // The flush is what makes the lines the operating system's: tokio's stdout returns
+        // from a write before its blocking write has run.
         let written = async {
-            writer.write_all(&line).await?;
+            writer.write_all(&bytes).await?;
             writer.flush().await
         }
-        .await;
-        written.map_err(|error| DeliveryError::Retryable {
-            reason: format!("cannot write to stdout: {error}"),
-            retry_after: None,
-            status: None,
-        })
+        .await
+        .map_err(|error| error.to_string());
+        for line in batch.drain(..) {
+            // The delivery may have been cancelled meanwhile; nobody is waiting then.
+            let _ = line.written.send(written.clone());
+        }
     }
 }

@@ -17,7 +17,7 @@ use crate::events::FieldNames;
 use crate::pubsub::flow::MAX_OUTSTANDING_EVENTS;
 use crate::pubsub::subscriber::{KEEPALIVE_TIMEOUT, MAX_RECONNECT_BACKOFF, MIN_RECONNECT_BACKOFF};
 use crate::pubsub::{
-    CorruptedReplayPolicy, EndpointSettings, ReplayStart, SubscriberSettings,
+    CorruptedReplayPolicy, EndpointSettings, FetchRequestObserver, ReplayStart, SubscriberSettings,
     DEFAULT_PUBSUB_ENDPOINT,
 };
 
@@ -85,7 +85,7 @@ pub struct PubSubConfig {
 }
 
 /// The subscriber's settings. It starts at `pubsub.start`; the connector moves the start
-/// after the stored checkpoint when there is one,.
+/// after the stored checkpoint when there is one; the connector sets the observers.
 impl From<&PubSubConfig> for SubscriberSettings {
     fn from(config: &PubSubConfig) -> Self {
         Self {
@@ -97,6 +97,7 @@ impl From<&PubSubConfig> for SubscriberSettings {
             corrupted_replay_policy: config.corrupted_replay_policy,
             min_backoff: config.min_backoff(),
             max_backoff: config.max_backoff(),
+            on_fetch_request: FetchRequestObserver::default(),
         }
     }
 }

@@ -25,7 +25,9 @@ use crate::channel::{AnyChannel, WebhookChannel, WebhookError, WebhookSettings};
 use crate::config::Config;
 use crate::interaction::{InteractionClient, InteractionError};
 use crate::pipeline::{Pipeline, PipelineError, RoutingSink};
-use crate::pubsub::{ReplayId, ReplayStart, Subscriber, SubscriberError, SubscriberSettings};
+use crate::pubsub::{
+    FetchRequestObserver, ReplayId, ReplayStart, Subscriber, SubscriberError, SubscriberSettings,
+};
 use crate::routing::{
     decision_response, RoutingDeps, RoutingEngine, RoutingError, SIDECAR_DECISION_PATH,
 };
@@ -145,6 +147,9 @@ async fn run_pipeline(
     }
     let channel = Arc::new(AnyChannel::try_from(&config.delivery)?);
     let intake_stop = shutdown.child_token();
+    let fetches = telemetry.clone();
+    subscriber_settings.on_fetch_request =
+        FetchRequestObserver::new(move |credit| fetches.fetch_request_sent(credit));
     let subscriber = Subscriber::spawn(
         subscriber_settings,
         ProviderCredentials(provider.clone()),

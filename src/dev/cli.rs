@@ -23,6 +23,10 @@ pub struct BenchArgs {
     /// Added latency per server response, in milliseconds
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
+    /// Time the consumer takes over each event before acknowledging it, in milliseconds
+    /// (pubsub; 0 is a fast consumer)
+    #[arg(long, default_value_t = 0)]
+    pub ack_delay_ms: u64,
     /// Conversations the events are spread over (throughput)
     #[arg(long, default_value_t = 100)]
     pub conversations: u64,
@@ -74,9 +78,12 @@ pub async fn demo(args: DemoArgs) -> Result<(), String> {
 pub async fn bench(args: BenchArgs) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     match args.scenario {
         BenchScenario::Pubsub => {
-            let report =
-                crate::dev::bench::pubsub::run(args.events, Duration::from_millis(args.latency_ms))
-                    .await?;
+            let report = crate::dev::bench::pubsub::run(
+                args.events,
+                Duration::from_millis(args.latency_ms),
+                Duration::from_millis(args.ack_delay_ms),
+            )
+            .await?;
             println!("{report}");
         }
         BenchScenario::Throughput => {

@@ -2,18 +2,19 @@
 //! reconnect forever.
 //!
 //! One task owns the gRPC stream. It hands events to the consumer through a bounded
-//! channel and takes acknowledgements back through an [`AckHandle`]: each release tops up
-//! credit, each checkpoint moves the position a reconnect resumes after. A stream that is
-//! silent for `keepalive_timeout` is torn down; failures are retried with jittered
-//! exponential backoff, refreshing the token first on auth errors and applying the
-//! configured policy when the stored replay id is refused. A watch says whether a stream is
-//! open, and every notable occurrence goes to a [`SubscriberTelemetry`]. It knows no BYOC.
+//! channel and takes acknowledgements back through an [`AckHandle`]: releases top up credit
+//! (in batches, see [`super::flow`]), each checkpoint moves the position a reconnect
+//! resumes after. A stream that is silent for `keepalive_timeout` is torn down; failures
+//! are retried with jittered exponential backoff, refreshing the token first on auth errors
+//! and applying the configured policy when the stored replay id is refused. A watch says
+//! whether a stream is open, and every notable occurrence goes to a [`SubscriberTelemetry`].
+//! It knows no BYOC.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use futures::{Stream, StreamExt};
+
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +27,7 @@ use super::flow::{CreditLedger, MAX_OUTSTANDING_EVENTS};
 use super::proto::{FetchRequest, FetchResponse, ReplayPreset};
 use super::received::{ReceivedEvent, RestartPoint, SubscriberItem};
 use super::replay::{CorruptedReplayPolicy, ReplayId};
+use super::requests::{credit_as_i32, fetch_requests, FetchRequestObserver};
 use super::schema_cache::SchemaCache;
 use super::status::{self, FailureKind};
 use super::telemetry::{ReconnectReason, SubscriberOccurrence, SubscriberTelemetry};
@@ -68,6 +70,8 @@ pub struct SubscriberSettings {
     pub min_backoff: Duration,
     /// Longest reconnect delay.
     pub max_backoff: Duration,
+    /// Told about every `FetchRequest` sent.
+    pub on_fetch_request: FetchRequestObserver,
 }
 
 impl SubscriberSettings {
@@ -82,6 +86,7 @@ impl SubscriberSettings {
             corrupted_replay_policy: CorruptedReplayPolicy::default(),
             min_backoff: MIN_RECONNECT_BACKOFF,
             max_backoff: MAX_RECONNECT_BACKOFF,
+            on_fetch_request: FetchRequestObserver::default(),
         }
     }
 }
@@ -103,7 +108,8 @@ pub enum SubscriberError {
 /// State shared between the stream task and the consumer's acks.
 #[derive(Debug)]
 struct Shared {
-    ledger: CreditLedger,
+    /// Shared with each stream's request side, which sends the top-ups.
+    ledger: Arc<CreditLedger>,
     /// Where a reconnect resumes: the last checkpointed position.
     checkpoint: Mutex<Option<ReplayId>>,
     /// Whether a Subscribe stream is open right now; the connector's readiness listens.
@@ -176,7 +182,7 @@ impl Subscriber {
         let channel = connect_lazy(&config.endpoint)?;
         let client = PubSubClient::new(channel, credentials);
         let shared = Arc::new(Shared {
-            ledger: CreditLedger::new(config.credit_window),
+            ledger: Arc::new(CreditLedger::new(config.credit_window)),
             checkpoint: Mutex::new(None),
             stream_open: watch::Sender::new(false),
         });
@@ -439,7 +445,12 @@ impl<C: CredentialSource> StreamTask<C> {
             auth_refresh: String::new(),
         };
         let (first_taken_tx, mut first_taken) = oneshot::channel();
-        let requests = fetch_requests(first_request, self.shared.clone(), first_taken_tx);
+        let requests = fetch_requests(
+            first_request,
+            self.shared.ledger.clone(),
+            self.config.on_fetch_request.clone(),
+            first_taken_tx,
+        );
         // The stream counts as open once the transport takes its first request, i.e. the
         // connection is up and the call started. Servers in Java and Go send response
         // headers only with the first response, which on a quiet topic is a keepalive minutes
@@ -591,44 +602,4 @@ fn set_stream_open(shared: &Shared, open: bool) {
     shared
         .stream_open
         .send_if_modified(|current| std::mem::replace(current, open) != open);
-}
-
-/// The request side of one Subscribe stream: the first request, then a top-up whenever
-/// the consumer has released enough credit. `first_taken` fires when the transport takes the
-/// first request.
-fn fetch_requests(
-    first: FetchRequest,
-    shared: Arc<Shared>,
-    first_taken: oneshot::Sender<()>,
-) -> impl Stream<Item = FetchRequest> {
-    let signal = shared.ledger.top_up_signal();
-    let top_ups = futures::stream::unfold((shared, signal), |(shared, mut signal)| async move {
-        loop {
-            signal.borrow_and_update();
-            if let Some(credit) = shared.ledger.take_top_up() {
-                let request = FetchRequest {
-                    num_requested: credit_as_i32(credit),
-                    ..FetchRequest::default()
-                };
-                return Some((request, (shared, signal)));
-            }
-            if signal.changed().await.is_err() {
-                return None;
-            }
-        }
-    });
-    let first = futures::stream::once(async move {
-        // The stream task may have stopped listening already; then nothing needs to know.
-        let _ = first_taken.send(());
-        first
-    });
-    first.chain(top_ups)
-}
-
-fn credit_as_i32(credit: u32) -> i32 {
-    debug_assert!(
-        credit > 0,
-        "a fetch request must ask for at least one event"
-    );
-    i32::try_from(credit).unwrap_or(i32::MAX)
 }

@@ -55,6 +55,7 @@ pub(super) struct Metrics {
     pub(super) events_dead_lettered: Family<ReasonLabels, Counter>,
     pub(super) duplicates_skipped: Counter,
     pub(super) checkpoints: Counter,
+    pub(super) fetch_requests: Counter,
     pub(super) checkpoint_replay_id: Gauge,
     pub(super) subscriber_reconnects: Family<ReasonLabels, Counter>,
     pub(super) routing_results_posted: Family<OutcomeLabels, Counter>,
@@ -129,6 +130,11 @@ impl Metrics {
                 &mut registry,
                 "byoc_checkpoints",
                 "Times the durable checkpoint advanced",
+            ),
+            fetch_requests: register(
+                &mut registry,
+                "byoc_pubsub_fetch_requests",
+                "FetchRequests sent on Subscribe streams (first requests and credit top-ups)",
             ),
             checkpoint_replay_id: register(
                 &mut registry,

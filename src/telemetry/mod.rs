@@ -85,6 +85,8 @@ pub struct TelemetrySnapshot {
     pub events_filtered: u64,
     /// Times the durable checkpoint advanced.
     pub checkpoints: u64,
+    /// `byoc_pubsub_fetch_requests_total`.
+    pub pubsub_fetch_requests: u64,
     /// Replay id of the latest checkpoint, as an integer.
     pub checkpoint_replay_id: i64,
     /// New Pub/Sub streams opened after the previous one ended, by reason.
@@ -177,6 +179,7 @@ impl Telemetry {
             duplicates_skipped: metrics.duplicates_skipped.get(),
             events_filtered: unexported.events_filtered.get(),
             checkpoints: metrics.checkpoints.get(),
+            pubsub_fetch_requests: metrics.fetch_requests.get(),
             checkpoint_replay_id: metrics.checkpoint_replay_id.get(),
             subscriber_reconnects: ReconnectCounts {
                 watchdog: reconnects(ReconnectReason::Watchdog),

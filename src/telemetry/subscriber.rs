@@ -2,7 +2,7 @@
 //! refused. `pubsub` describes each occurrence through its own
 //! [`SubscriberTelemetry`] trait; this file logs it and counts the reconnect that follows.
 
-use tracing::{error, info, warn};
+use tracing::{error, info, trace, warn};
 
 use super::metrics::ReasonLabels;
 use super::Telemetry;
@@ -57,5 +57,13 @@ impl SubscriberTelemetry for Telemetry {
                 .get_or_create(&labels)
                 .inc();
         }
+    }
+}
+
+impl Telemetry {
+    /// A `FetchRequest` asking for `credit` events left on a Subscribe stream.
+    pub fn fetch_request_sent(&self, credit: u32) {
+        trace!(credit, "pubsub fetch request sent");
+        self.metrics.fetch_requests.inc();
     }
 }

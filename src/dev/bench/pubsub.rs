@@ -2,14 +2,18 @@
 //!
 //! The fake's log is filled first, then one subscriber reads it from EARLIEST, decoding
 //! every event with its writer schema and acknowledging it at once, as a fast consumer
-//! would. With `latency`, every server response is delayed, and the figure is compared
-//! with the flow-control ceiling of `window / latency`.
+//! would, or after `ack_delay`, as a slow partner would. With `latency`, every server
+//! response is delayed, and the figure is compared with the flow-control ceiling of
+//! `window / latency`. The `FetchRequest`s the subscriber sent are counted too: flow
+//! control should cost one per quarter window, fast consumer or slow.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::pubsub::{Subscriber, SubscriberItem};
+use crate::pubsub::{FetchRequestObserver, Subscriber, SubscriberItem};
 use fake_salesforce::faults::FaultRequest;
 use fake_salesforce::topic::NewEvent;
 use fake_salesforce::{FakeConfig, FakeSalesforce};
@@ -25,12 +29,21 @@ pub struct PubSubBenchReport {
     pub latency: Duration,
     /// Credit window used.
     pub window: u32,
+    /// How long the consumer took over each event before acknowledging it.
+    pub ack_delay: Duration,
+    /// `FetchRequest`s the subscriber sent, the first one included.
+    pub fetch_requests: u64,
 }
 
 impl PubSubBenchReport {
     /// Events per second.
     pub fn events_per_second(&self) -> f64 {
         self.events as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
+    }
+
+    /// `FetchRequest`s sent per event consumed.
+    pub fn fetch_requests_per_event(&self) -> f64 {
+        self.fetch_requests as f64 / self.events.max(1) as f64
     }
 }
 
@@ -53,7 +66,15 @@ impl std::fmt::Display for PubSubBenchReport {
                 100.0 * self.events_per_second() / ceiling
             )?;
         }
-        Ok(())
+        if !self.ack_delay.is_zero() {
+            write!(f, " (ack delay {} ms)", self.ack_delay.as_millis())?;
+        }
+        write!(
+            f,
+            "; {} fetch requests = {:.4} per event",
+            self.fetch_requests,
+            self.fetch_requests_per_event()
+        )
     }
 }
 
@@ -88,8 +109,13 @@ pub enum BenchError {
     Ended(u64),
 }
 
-/// Runs the scenario with `events` events and `latency` per response.
-pub async fn run(events: u64, latency: Duration) -> Result<PubSubBenchReport, BenchError> {
+/// Runs the scenario with `events` events, `latency` per response and `ack_delay` per event
+/// in the consumer.
+pub async fn run(
+    events: u64,
+    latency: Duration,
+    ack_delay: Duration,
+) -> Result<PubSubBenchReport, BenchError> {
     let fake = FakeSalesforce::start(FakeConfig::default()).await?;
     let payload = super::sample_text_message_payload(1);
     let batch: Vec<NewEvent> = (0..1000)
@@ -110,8 +136,13 @@ pub async fn run(events: u64, latency: Duration) -> Result<PubSubBenchReport, Be
         latency_ms: Some(u64::try_from(latency.as_millis()).unwrap_or(u64::MAX)),
         ..FaultRequest::default()
     });
-    let (config, credentials) = super::earliest_subscription(&fake);
+    let (mut config, credentials) = super::earliest_subscription(&fake);
     let window = config.credit_window;
+    let fetch_requests = Arc::new(AtomicU64::new(0));
+    let counted = fetch_requests.clone();
+    config.on_fetch_request = FetchRequestObserver::new(move |_credit| {
+        counted.fetch_add(1, Ordering::Relaxed);
+    });
     let shutdown = CancellationToken::new();
     let mut subscriber = Subscriber::spawn(
         config,
@@ -130,6 +161,9 @@ pub async fn run(events: u64, latency: Duration) -> Result<PubSubBenchReport, Be
                 started.get_or_insert_with(Instant::now);
                 let record: BenchRecord = event.decode()?;
                 std::hint::black_box(record);
+                if !ack_delay.is_zero() {
+                    tokio::time::sleep(ack_delay).await;
+                }
                 acks.ack(&event.replay_id);
                 received += 1;
             }
@@ -138,6 +172,9 @@ pub async fn run(events: u64, latency: Duration) -> Result<PubSubBenchReport, Be
         }
     }
     let elapsed = started.map(|started| started.elapsed()).unwrap_or_default();
+    // Read before stopping: only the requests that served these events count, not the
+    // last window's top-ups sent after the final acknowledgement.
+    let fetch_requests = fetch_requests.load(Ordering::Relaxed);
     shutdown.cancel();
     // The subscriber stops on cancellation; its result does not change the figures.
     let _ = subscriber.join().await;
@@ -147,5 +184,7 @@ pub async fn run(events: u64, latency: Duration) -> Result<PubSubBenchReport, Be
         elapsed,
         latency,
         window,
+        ack_delay,
+        fetch_requests,
     })
 }

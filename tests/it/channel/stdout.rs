@@ -1,52 +1,184 @@
-//! The stdout channel: one JSON envelope per line.
+//! The stdout channel: one JSON envelope per line, whole even when deliveries are
+//! concurrent, and a delivery is done only once its line has been written and flushed.
 
-use std::sync::Arc;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 use byoc_connector::channel::{Channel, Delivery, StdoutChannel};
 use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncReadExt as _;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite};
+
+fn delivery(body: String) -> Delivery {
+    Delivery {
+        body: Bytes::from(body),
+        idempotency_key: "key".to_owned(),
+        event_type: "interaction.message".to_owned(),
+    }
+}
+
+/// Reads `reader` until `lines` newlines have arrived.
+async fn read_lines(mut reader: impl AsyncRead + Unpin, lines: usize) -> Vec<String> {
+    let mut output = BytesMut::new();
+    let mut newlines = 0;
+    while newlines < lines {
+        let before = output.len();
+        if reader.read_buf(&mut output).await.unwrap() == 0 {
+            break;
+        }
+        newlines += output[before..]
+            .iter()
+            .filter(|byte| **byte == b'\n')
+            .count();
+    }
+    String::from_utf8(output.to_vec())
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
 
 #[tokio::test]
 async fn stdout_channel_writes_one_whole_line_per_delivery_even_when_concurrent() {
-    let (writer, mut reader) = tokio::io::duplex(64);
+    let (writer, reader) = tokio::io::duplex(64);
     let channel = Arc::new(StdoutChannel::with_writer(writer));
     let bodies: Vec<String> = (0..20)
         .map(|i| format!(r#"{{"id":"e{i}","pad":"{}"}}"#, "x".repeat(100 + i)))
         .collect();
 
-    let reading = tokio::spawn(async move {
-        let mut output = BytesMut::new();
-        while output.iter().filter(|byte| **byte == b'\n').count() < 20 {
-            if reader.read_buf(&mut output).await.unwrap() == 0 {
-                break;
-            }
-        }
-        output
-    });
+    let reading = tokio::spawn(read_lines(reader, 20));
     let mut writers = Vec::new();
     for body in bodies.clone() {
         let channel = channel.clone();
         writers.push(tokio::spawn(async move {
-            let delivery = Delivery {
-                body: Bytes::from(body),
-                idempotency_key: "key".to_owned(),
-                event_type: "interaction.message".to_owned(),
-            };
-            channel.deliver(&delivery).await.unwrap();
+            channel.deliver(&delivery(body)).await.unwrap();
         }));
     }
     for writer in writers {
         writer.await.unwrap();
     }
 
-    let output = reading.await.unwrap();
-    let mut lines: Vec<String> = String::from_utf8(output.to_vec())
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let mut lines = reading.await.unwrap();
     let mut expected = bodies;
     lines.sort();
     expected.sort();
     assert_eq!(lines, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_deliveries_come_out_as_whole_lines_never_mixed() {
+    const DELIVERIES: usize = 500;
+    // A pipe far smaller than one line, so every line takes many partial writes.
+    let (writer, reader) = tokio::io::duplex(256);
+    let channel = Arc::new(StdoutChannel::with_writer(writer));
+    let bodies: Vec<String> = (0..DELIVERIES)
+        .map(|i| format!(r#"{{"id":"e{i}","pad":"{}"}}"#, "x".repeat(i % 7 * 700)))
+        .collect();
+    let reading = tokio::spawn(read_lines(reader, DELIVERIES));
+    let mut deliveries = tokio::task::JoinSet::new();
+    for body in bodies.clone() {
+        let channel = channel.clone();
+        deliveries.spawn(async move { channel.deliver(&delivery(body)).await });
+    }
+    while let Some(delivered) = deliveries.join_next().await {
+        delivered.unwrap().unwrap();
+    }
+    let mut lines = reading.await.unwrap();
+    let mut expected = bodies;
+    lines.sort();
+    expected.sort();
+    assert_eq!(lines.len(), DELIVERIES);
+    assert!(lines == expected, "a line was split, mixed or lost");
+}
+
+/// An output that records what was written and what was flushed, and whether any flush
+/// ended inside a line.
+#[derive(Clone, Default)]
+struct RecordingOutput {
+    written: Arc<Mutex<Vec<u8>>>,
+    flushed: Arc<Mutex<Vec<u8>>>,
+    flush_inside_a_line: Arc<Mutex<bool>>,
+}
+
+impl AsyncWrite for RecordingOutput {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        bytes: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        // A short write, so a line reaches the output in pieces.
+        let accepted = bytes.len().min(100);
+        self.written
+            .lock()
+            .unwrap()
+            .extend_from_slice(&bytes[..accepted]);
+        Poll::Ready(Ok(accepted))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let written = std::mem::take(&mut *self.written.lock().unwrap());
+        if written.last().is_some_and(|byte| *byte != b'\n') {
+            *self.flush_inside_a_line.lock().unwrap() = true;
+        }
+        self.flushed.lock().unwrap().extend_from_slice(&written);
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_flush(context)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_is_done_only_once_its_line_is_written_and_flushed() {
+    let output = RecordingOutput::default();
+    let channel = Arc::new(StdoutChannel::with_writer(output.clone()));
+    let mut deliveries = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let (channel, output) = (channel.clone(), output.clone());
+        deliveries.spawn(async move {
+            let line = format!(r#"{{"id":"e{i}","pad":"{}"}}"#, "y".repeat(i * 3));
+            channel.deliver(&delivery(line.clone())).await.unwrap();
+            let flushed = String::from_utf8(output.flushed.lock().unwrap().clone()).unwrap();
+            assert!(
+                flushed.lines().any(|flushed_line| flushed_line == line),
+                "delivery {i} reported done before its line was flushed"
+            );
+        });
+    }
+    while let Some(delivered) = deliveries.join_next().await {
+        delivered.unwrap();
+    }
+    assert!(
+        !*output.flush_inside_a_line.lock().unwrap(),
+        "every flush ends at a line boundary"
+    );
+}
+
+/// An output whose every write fails, like a closed pipe.
+struct BrokenOutput;
+
+impl AsyncWrite for BrokenOutput {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, _: &[u8]) -> Poll<io::Result<usize>> {
+        Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test]
+async fn a_failed_write_fails_the_delivery_as_retryable() {
+    let channel = StdoutChannel::with_writer(BrokenOutput);
+    let error = channel
+        .deliver(&delivery(r#"{"id":"e1"}"#.to_owned()))
+        .await
+        .unwrap_err();
+    assert!(error.is_retryable(), "{error:?}");
 }

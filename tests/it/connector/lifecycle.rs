@@ -53,6 +53,15 @@ async fn sigterm_drains_checkpoints_and_exits_zero_with_readiness_and_metrics_on
         metrics.contains("byoc_events_received_total 20"),
         "{metrics}"
     );
+    // The running binary counts the FetchRequests its subscriber sends (the first one at least).
+    assert!(
+        !metrics.contains("byoc_pubsub_fetch_requests_total 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("byoc_pubsub_fetch_requests_total"),
+        "{metrics}"
+    );
     // A stream that fails is subscribed again, and the reconnect is counted with its reason.
     fake.apply_faults(&FaultRequest {
         unavailable_after_events: Some(0),

@@ -1,4 +1,5 @@
 //! Integration tests of the pipeline area.
 
 mod checkpoints;
+mod credit;
 mod delivery;

@@ -1,8 +1,13 @@
 //! The subscriber against the fake Pub/Sub server over real sockets, with and without TLS:
 //! bulk delivery, flow control as the server sees it, and the wire rules the fake enforces.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::support::pipeline::wait_until;
 use crate::support::*;
-use byoc_connector::pubsub::{ReplayStart, Subscriber};
+use byoc_connector::pubsub::{FetchRequestObserver, ReplayStart, Subscriber};
 use byoc_connector::telemetry::Telemetry;
 use fake_salesforce::faults::FaultRequest;
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
@@ -175,4 +180,65 @@ async fn wait_for_stream_open(stream_open: &mut watch::Receiver<bool>, open: boo
         .await
         .expect("the flag changes in time")
         .expect("the subscriber is still there");
+}
+
+/// A consumer slower than the stream holds the whole window and releases one event at a
+/// time. Topping up per release would cost a `FetchRequest` (and a one-event response) per
+/// event; batching costs one per quarter window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_consumer_costs_one_fetch_request_per_quarter_window_not_one_per_event() {
+    const EVENTS: u64 = 1_000;
+    let fake = start_fake(false, PubSubFakeConfig::default()).await;
+    fake.publish(&numbered_events(0, EVENTS)).unwrap();
+    let mut config = subscriber_settings(&fake);
+    config.start = ReplayStart::Earliest;
+    let observed_requests = Arc::new(AtomicU64::new(0));
+    let counter = observed_requests.clone();
+    config.on_fetch_request = FetchRequestObserver::new(move |_credit| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    let shutdown = CancellationToken::new();
+    let mut subscriber = Subscriber::spawn(
+        config,
+        static_credentials(&fake),
+        Telemetry::new(),
+        shutdown.clone(),
+    )
+    .unwrap();
+    let acks = subscriber.acks();
+    for _ in 0..EVENTS {
+        let event = next_event(&mut subscriber).await;
+        // The partner's work: far slower than a loopback round trip.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        acks.ack(&event.replay_id);
+    }
+    let recorded_requests = || {
+        fake.pubsub()
+            .sessions()
+            .iter()
+            .map(|session| session.fetch_requests.len() as u64)
+            .sum::<u64>()
+    };
+    // The last window's releases are still being requested back; wait until the server has
+    // every request the subscriber reported sending.
+    wait_until(
+        "the fake records every request the observer saw",
+        ITEM_TIMEOUT,
+        || recorded_requests() == observed_requests.load(Ordering::SeqCst),
+    )
+    .await;
+    let sessions = fake.pubsub().sessions();
+    assert_eq!(sessions.len(), 1, "one stream carried everything");
+    let requests = recorded_requests();
+    // The first request, one per 25 events, the top-ups for the last window once the topic
+    // ran dry, and slack for a scheduler pause longer than the held-credit linger.
+    let bound = EVENTS / 25 + 8;
+    assert!(
+        requests <= bound,
+        "{requests} fetch requests for {EVENTS} events (at most {bound}): {:?}",
+        sessions[0].fetch_requests
+    );
+    shutdown.cancel();
+    subscriber.join().await.unwrap();
+    fake.shutdown().await;
 }

@@ -15,6 +15,7 @@ use http::StatusCode;
 /// Calls every telemetry method once (the delivery twice).
 fn record_one_of_everything(telemetry: &Telemetry) {
     telemetry.event_received();
+    telemetry.fetch_request_sent(100);
     telemetry.event_delivered("interaction.message", Duration::from_millis(12));
     telemetry.event_delivered("interaction.message", Duration::from_millis(30));
     telemetry.delivery_retried(
@@ -72,6 +73,7 @@ async fn metrics_lists_every_byoc_metric_after_the_occurrences() {
         "byoc_events_dead_lettered_total{reason=\"invalid_json\"} 1",
         "byoc_duplicates_skipped_total 1",
         "byoc_checkpoints_total 1",
+        "byoc_pubsub_fetch_requests_total 1",
         "byoc_checkpoint_replay_id 36392539",
         "byoc_subscriber_reconnects_total{reason=\"watchdog\"} 1",
         "byoc_routing_results_posted_total{outcome=\"success\"} 1",
@@ -157,6 +159,7 @@ fn the_snapshot_reads_back_every_count() {
             duplicates_skipped: 1,
             events_filtered: 1,
             checkpoints: 1,
+            pubsub_fetch_requests: 1,
             checkpoint_replay_id: 36_392_539,
             subscriber_reconnects: ReconnectCounts {
                 watchdog: 1,
