@@ -6,6 +6,8 @@
 //! the benchmarks and the embedded runner, which use the `fake-salesforce` crate. The
 //! binary only parses the command line and calls in here.
 
+#![forbid(unsafe_code)]
+
 pub mod auth;
 pub mod channel;
 pub mod config;

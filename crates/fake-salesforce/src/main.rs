@@ -1,6 +1,8 @@
 //! The `fake-salesforce` command: a fake Salesforce on loopback that prints one JSON line
 //! naming its endpoints when ready, for integration tests in any language.
 
+#![forbid(unsafe_code)]
+
 use clap::Parser;
 
 /// A fake Salesforce (Pub/Sub API, OAuth, Interaction Service, control plane) on loopback.
