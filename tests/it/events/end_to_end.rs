@@ -1,10 +1,9 @@
 //! Every fixture, published through the fake Pub/Sub server and received by
 //! the subscriber, decodes to the same event as when its JSON is decoded directly.
 
-use crate::support::{next_event, start_fake, static_credentials, subscriber_settings};
+use crate::support::{next_event, spawn_subscriber, start_fake, subscriber_settings};
 use byoc_connector::events::{decode_event, EventContext, FieldNames};
-use byoc_connector::pubsub::{ReplayStart, Subscriber};
-use byoc_connector::telemetry::Telemetry;
+use byoc_connector::pubsub::ReplayStart;
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
 use fake_salesforce::topic::NewEvent;
 use tokio_util::sync::CancellationToken;
@@ -27,13 +26,7 @@ async fn every_fixture_decodes_the_same_after_a_trip_through_pubsub() {
     let mut config = subscriber_settings(&fake);
     config.start = ReplayStart::Earliest;
     let shutdown = CancellationToken::new();
-    let mut subscriber = Subscriber::spawn(
-        config,
-        static_credentials(&fake),
-        Telemetry::new(),
-        shutdown.clone(),
-    )
-    .unwrap();
+    let mut subscriber = spawn_subscriber(config, &fake, &shutdown);
     for fixture in &fixtures {
         let received = next_event(&mut subscriber).await;
         let schema = received.schema.as_ref().expect("writer schema");

@@ -6,7 +6,6 @@ use byoc_connector::pubsub::{
     CorruptedReplayPolicy, ReplayId, ReplayStart, RestartPoint, Subscriber, SubscriberError,
     SubscriberItem,
 };
-use byoc_connector::telemetry::Telemetry;
 use fake_salesforce::faults::FaultRequest;
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
 use tokio_util::sync::CancellationToken;
@@ -18,13 +17,7 @@ async fn restart_from_a_stored_replay_id_delivers_exactly_the_events_after_it() 
     let mut config = subscriber_settings(&fake);
     config.start = ReplayStart::After(ReplayId::from_u64(replay_ids[19]));
     let shutdown = CancellationToken::new();
-    let mut subscriber = Subscriber::spawn(
-        config,
-        static_credentials(&fake),
-        Telemetry::new(),
-        shutdown.clone(),
-    )
-    .unwrap();
+    let mut subscriber = spawn_subscriber(config, &fake, &shutdown);
     for expected in 20..50 {
         let event = next_event(&mut subscriber).await;
         assert_eq!(seq_of(&event), expected);
@@ -56,13 +49,7 @@ async fn latest_start_delivers_only_events_published_after_subscribing() {
     fake.publish(&numbered_events(0, 5)).unwrap();
     let config = subscriber_settings(&fake);
     let shutdown = CancellationToken::new();
-    let mut subscriber = Subscriber::spawn(
-        config,
-        static_credentials(&fake),
-        Telemetry::new(),
-        shutdown.clone(),
-    )
-    .unwrap();
+    let mut subscriber = spawn_subscriber(config, &fake, &shutdown);
     wait_until_stream_positioned(&fake, "LATEST").await;
     fake.publish(&numbered_events(100, 1)).unwrap();
     assert_eq!(seq_of(&next_event(&mut subscriber).await), 100);
@@ -90,13 +77,7 @@ async fn subscribe_after_expired_position(
     config.start = ReplayStart::After(ReplayId::from_u64(replay_ids[4]));
     config.corrupted_replay_policy = policy;
     let shutdown = CancellationToken::new();
-    let subscriber = Subscriber::spawn(
-        config,
-        static_credentials(&fake),
-        Telemetry::new(),
-        shutdown.clone(),
-    )
-    .unwrap();
+    let subscriber = spawn_subscriber(config, &fake, &shutdown);
     (fake, subscriber, replay_ids, shutdown)
 }
 

@@ -187,13 +187,7 @@ async fn resource_exhausted_is_retried_with_backoff() {
     let mut config = subscriber_settings(&fake);
     config.start = ReplayStart::Earliest;
     let shutdown = CancellationToken::new();
-    let mut subscriber = Subscriber::spawn(
-        config,
-        static_credentials(&fake),
-        Telemetry::new(),
-        shutdown.clone(),
-    )
-    .unwrap();
+    let mut subscriber = spawn_subscriber(config, &fake, &shutdown);
     for expected in 0..3 {
         assert_eq!(seq_of(&next_event(&mut subscriber).await), expected);
     }
@@ -267,13 +261,7 @@ async fn events_after_a_schema_change_decode_with_their_own_new_schema() {
     let mut config = subscriber_settings(&fake);
     config.start = ReplayStart::Earliest;
     let shutdown = CancellationToken::new();
-    let mut subscriber = Subscriber::spawn(
-        config,
-        static_credentials(&fake),
-        Telemetry::new(),
-        shutdown.clone(),
-    )
-    .unwrap();
+    let mut subscriber = spawn_subscriber(config, &fake, &shutdown);
     let mut old_schema_ids = BTreeSet::new();
     for expected in 0..3 {
         let event = next_event(&mut subscriber).await;

@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use crate::support::pipeline::wait_until;
 use crate::support::*;
-use byoc_connector::pubsub::{FetchRequestObserver, ReplayStart, Subscriber};
-use byoc_connector::telemetry::Telemetry;
+use byoc_connector::pubsub::{FetchRequestObserver, ReplayStart};
 use fake_salesforce::faults::FaultRequest;
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
 use tokio::sync::watch;
@@ -20,13 +19,7 @@ async fn ten_thousand_events_arrive_in_order(tls: bool) {
     let mut config = subscriber_settings(&fake);
     config.start = ReplayStart::Earliest;
     let shutdown = CancellationToken::new();
-    let mut subscriber = Subscriber::spawn(
-        config,
-        static_credentials(&fake),
-        Telemetry::new(),
-        shutdown.clone(),
-    )
-    .unwrap();
+    let mut subscriber = spawn_subscriber(config, &fake, &shutdown);
     let acks = subscriber.acks();
     for (expected_seq, expected_replay_id) in replay_ids.iter().enumerate() {
         let event = next_event(&mut subscriber).await;
@@ -87,13 +80,7 @@ async fn credit_is_topped_up_before_the_window_drains(tls: bool, credit_window: 
     config.start = ReplayStart::Earliest;
     config.credit_window = credit_window;
     let shutdown = CancellationToken::new();
-    let mut subscriber = Subscriber::spawn(
-        config,
-        static_credentials(&fake),
-        Telemetry::new(),
-        shutdown.clone(),
-    )
-    .unwrap();
+    let mut subscriber = spawn_subscriber(config, &fake, &shutdown);
     let acks = subscriber.acks();
     for _ in 0..2_000 {
         let event = next_event(&mut subscriber).await;
@@ -152,13 +139,7 @@ async fn stream_open_is_set_while_a_stream_is_open_and_cleared_when_it_drops_and
     config.min_backoff = std::time::Duration::from_millis(300);
     config.max_backoff = config.min_backoff;
     let shutdown = CancellationToken::new();
-    let subscriber = Subscriber::spawn(
-        config,
-        static_credentials(&fake),
-        Telemetry::new(),
-        shutdown.clone(),
-    )
-    .unwrap();
+    let subscriber = spawn_subscriber(config, &fake, &shutdown);
     let mut stream_open = subscriber.stream_open();
     wait_for_stream_open(&mut stream_open, true).await;
     // The stream fails: no stream is open until the next one starts after the delay.
@@ -198,13 +179,7 @@ async fn a_slow_consumer_costs_one_fetch_request_per_quarter_window_not_one_per_
         counter.fetch_add(1, Ordering::SeqCst);
     });
     let shutdown = CancellationToken::new();
-    let mut subscriber = Subscriber::spawn(
-        config,
-        static_credentials(&fake),
-        Telemetry::new(),
-        shutdown.clone(),
-    )
-    .unwrap();
+    let mut subscriber = spawn_subscriber(config, &fake, &shutdown);
     let acks = subscriber.acks();
     for _ in 0..EVENTS {
         let event = next_event(&mut subscriber).await;

@@ -13,8 +13,7 @@ use byoc_connector::pubsub::status::{
     AUTH_ERROR, ERROR_CODE_TRAILER, REPLAY_ID_VALIDATION_FAILED, REQUESTED_EVENTS_INVALID,
     RPC_ID_TRAILER,
 };
-use byoc_connector::pubsub::{PubSubClient, RpcError, Subscriber};
-use byoc_connector::telemetry::Telemetry;
+use byoc_connector::pubsub::{PubSubClient, RpcError};
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
@@ -103,13 +102,7 @@ async fn every_rpc_carries_a_fresh_client_trace_id() {
     let mut config = subscriber_settings(&fake);
     config.start = byoc_connector::pubsub::ReplayStart::Earliest;
     let shutdown = CancellationToken::new();
-    let mut subscriber = Subscriber::spawn(
-        config,
-        static_credentials(&fake),
-        Telemetry::new(),
-        shutdown.clone(),
-    )
-    .unwrap();
+    let mut subscriber = spawn_subscriber(config, &fake, &shutdown);
     next_event(&mut subscriber).await;
     let calls = fake.pubsub().calls();
     let methods: BTreeSet<_> = calls.iter().map(|call| call.method).collect();

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use byoc_connector::pubsub::{
     CredentialError, CredentialSource, EndpointSettings, PubSubCredentials, ReceivedEvent,
@@ -214,4 +215,20 @@ impl SubscriberTelemetry for RecordingTelemetry {
         }
         self.telemetry.emit(occurrence);
     }
+}
+
+/// Spawns a subscriber on `fake` with its static token and a fresh telemetry handle, stopped
+/// by `shutdown`.
+pub fn spawn_subscriber(
+    settings: SubscriberSettings,
+    fake: &FakeSalesforce,
+    shutdown: &CancellationToken,
+) -> Subscriber {
+    Subscriber::spawn(
+        settings,
+        static_credentials(fake),
+        Telemetry::new(),
+        shutdown.clone(),
+    )
+    .unwrap()
 }
