@@ -1,7 +1,7 @@
 //! Every config key with an example value, and which keys hold secrets.
 //!
 //! Hints for missing or mistyped keys come from here, so an operator always sees a value that
-//! would be accepted. The list mirrors the README's configuration reference; a test checks that the example
+//! would be accepted. The list mirrors docs/configuration.md; a test checks that the example
 //! file sets only keys listed here. It knows nothing about defaults or validation rules.
 
 /// Keys whose values are secrets: no problem text ever quotes them (guarantee G6).
@@ -102,7 +102,7 @@ pub(super) fn is_secret(key: &str) -> bool {
 /// "write it like `leaf = example` in [section]" for a known key, a generic hint otherwise.
 pub(super) fn example_hint(key: &str) -> String {
     let Some((_, example)) = KEY_EXAMPLES.iter().find(|(known, _)| *known == key) else {
-        return "see the configuration reference in the README for the keys and their types"
+        return "see docs/configuration.md for the keys and their types"
             .to_owned();
     };
     match key.split_once('.') {

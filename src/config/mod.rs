@@ -9,7 +9,7 @@
 //! their old names and leave a [`DeprecatedKey`] notice. Loading is pure apart from reading the
 //! named files, so tests pass the environment in. [`Config::load_effective`] also keeps where
 //! each value came from, for `config show` ([`EffectiveConfig`]). It knows nothing about how
-//! those modules run. Every key is documented in the README's configuration reference.
+//! those modules run. Every key is documented in docs/configuration.md.
 //!
 //! ```no_run
 //! # use byoc_connector::config::Config;

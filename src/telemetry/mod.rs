@@ -10,7 +10,7 @@
 //! read the counts back through [`Telemetry::snapshot`]. Metric names start with `byoc_` and
 //! carry their unit. Labels only take values from closed sets (`&'static str` codes and small
 //! enums), never ids, URLs or secrets, so cardinality stays bounded. The list is documented in
-//! the README (Metrics). This module knows nothing about HTTP serving: `server` encodes the
+//! docs/metrics.md. This module knows nothing about HTTP serving: `server` encodes the
 //! registry on scrape.
 
 mod metrics;

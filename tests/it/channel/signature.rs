@@ -1,11 +1,11 @@
-//! The webhook signature, as the README's webhook contract documents it for partners.
+//! The webhook signature, as docs/partner-webhook.md documents it for partners.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use byoc_connector::channel::signature::{sign, verify, verify_at, SignatureError};
 use byoc_connector::secret::SecretString;
 
-/// The worked example of the README's webhook contract; its `v1` was computed with `openssl dgst`.
+/// The worked example of the webhook contract in docs/partner-webhook.md; its `v1` was computed with `openssl dgst`.
 const DOC_SECRET: &str = "whsec_example";
 const DOC_TIMESTAMP: u64 = 1_700_000_000;
 const DOC_BODY: &[u8] = br#"{"id":"evt_1","type":"interaction.message"}"#;

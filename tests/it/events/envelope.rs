@@ -84,16 +84,16 @@ fn routing_envelope_carries_routing_and_a_deadline_sixty_seconds_after_creation(
     );
 }
 
-/// The replay id and `EventUuid` the examples in the README were produced with.
+/// The replay id and `EventUuid` the examples in `docs/events.md` were produced with.
 const DOCS_REPLAY_ID: [u8; 8] = [0, 0, 0, 0, 0, 0x22, 0xc4, 0x5b];
 const DOCS_EVENT_UUID: &str = "6c7d5a0e-1f7b-4c8e-9d2a-3b4c5d6e7f80";
 
 #[test]
-fn every_example_in_the_events_readme_is_what_the_connector_sends_for_its_fixture() {
-    let readme_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
-    let readme = std::fs::read_to_string(readme_path).expect("README.md exists");
+fn every_example_in_the_events_doc_is_what_the_connector_sends_for_its_fixture() {
+    let doc_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/events.md");
+    let doc = std::fs::read_to_string(doc_path).expect("docs/events.md exists");
     let mut examples = 0;
-    for section in readme.split("\n#### `").skip(1) {
+    for section in doc.split("\n#### `").skip(1) {
         let Some(fixture_name) = section
             .split("Fixture `tests/fixtures/events/")
             .nth(1)

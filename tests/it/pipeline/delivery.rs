@@ -216,7 +216,7 @@ async fn deliveries_carry_a_signature_that_verifies_with_the_documented_algorith
     .await;
     for delivery in partner.received() {
         let header = delivery.signature.clone().expect("signed");
-        // As the README documents: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>.
+        // As docs/partner-webhook.md documents: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>.
         let (timestamp, signature) = header
             .split_once(",v1=")
             .map(|(t, v1)| (t.trim_start_matches("t=").to_owned(), v1.to_owned()))
