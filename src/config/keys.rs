@@ -10,6 +10,7 @@ pub(super) const SECRET_KEYS: &[&str] = &[
     "auth.token",
     "delivery.secret",
     "routing.secret",
+    "server.sidecar_token",
 ];
 
 /// `(key, example)`: the example is written as TOML would hold it.
@@ -81,6 +82,11 @@ pub(super) const KEY_EXAMPLES: &[(&str, &str)] = &[
     ("store.dedup_max_keys", "200000"),
     ("store.dedup_max_age_secs", "259200"),
     ("server.listen", "\"127.0.0.1:9464\""),
+    ("server.sidecar_listen", "\"127.0.0.1:9465\""),
+    (
+        "server.sidecar_token",
+        "\"...\" (a long random bearer token)",
+    ),
     (
         "routing.strategy",
         "\"partner\" (or \"salesforce\", \"reject\")",

@@ -45,7 +45,8 @@ pub use pubsub::{
 pub use renamed::DeprecatedKey;
 pub use routing::RoutingConfig;
 pub use runtime::{
-    PipelineConfig, ServerConfig, StoreConfig, DEFAULT_SERVER_LISTEN, DEFAULT_STORE_PATH,
+    PipelineConfig, ServerConfig, StoreConfig, DEFAULT_SERVER_LISTEN, DEFAULT_SIDECAR_LISTEN,
+    DEFAULT_STORE_PATH,
 };
 pub use show::{EffectiveConfig, ValueSource};
 
@@ -76,7 +77,7 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     /// The durable state file.
     pub store: StoreConfig,
-    /// The sidecar HTTP server.
+    /// The ops and sidecar HTTP listeners.
     pub server: ServerConfig,
     /// Who answers routing requests, and by when.
     pub routing: RoutingConfig,
@@ -238,6 +239,9 @@ impl Config {
             section.validate(problems);
         }
         if let Some(section) = &routing {
+            section.validate(problems);
+        }
+        if let Some(section) = &server {
             section.validate(problems);
         }
 

@@ -17,6 +17,7 @@ use crate::pipeline::{
     PipelineSettings, DEFAULT_GRACE, DEFAULT_MAX_CONCURRENT_CONVERSATIONS,
     DEFAULT_MAX_WATERMARK_LAG_EVENTS,
 };
+use crate::secret::SecretString;
 use crate::store::{
     StoreSettings, DEFAULT_ACK_BATCH_MAX_ACKS, DEFAULT_ACK_BATCH_MAX_DELAY, DEFAULT_DEDUP_MAX_AGE,
     DEFAULT_DEDUP_MAX_KEYS, EVENT_RETENTION,
@@ -24,9 +25,12 @@ use crate::store::{
 
 /// Default store file, relative to the working directory.
 pub const DEFAULT_STORE_PATH: &str = "byoc-connector.redb";
-/// Default address of the sidecar server: loopback only, so the API is not exposed by accident.
+/// Default address of the ops server (`/livez`, `/readyz`, `/metrics`): loopback only.
 pub const DEFAULT_SERVER_LISTEN: SocketAddr =
     SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9464);
+/// Default address of the sidecar API: loopback only, so it is not exposed by accident.
+pub const DEFAULT_SIDECAR_LISTEN: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9465);
 
 /// The `[pipeline]` section.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -173,18 +177,46 @@ impl StoreConfig {
     }
 }
 
-/// The `[server]` section.
+/// The `[server]` section: the ops listener and the sidecar API listener.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
-    /// Address of the sidecar API (`/livez`, `/readyz`, `/metrics`, routing decisions).
+    /// Address of the ops server (`/livez`, `/readyz`, `/metrics`).
     pub listen: SocketAddr,
+    /// Address of the sidecar API (routing decisions, partner → Salesforce calls).
+    pub sidecar_listen: SocketAddr,
+    /// Bearer token the sidecar API requires; mandatory when `sidecar_listen` is not loopback.
+    pub sidecar_token: Option<SecretString>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: DEFAULT_SERVER_LISTEN,
+            sidecar_listen: DEFAULT_SIDECAR_LISTEN,
+            sidecar_token: None,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// A sidecar bound beyond loopback needs a token; a token is never empty.
+    pub(super) fn validate(&self, problems: &mut Problems) {
+        match &self.sidecar_token {
+            Some(token) if token.expose().trim().is_empty() => problems.push(
+                "server.sidecar_token",
+                "is empty",
+                "set a long random token, or remove the key on a loopback-only sidecar",
+            ),
+            None if !self.sidecar_listen.ip().is_loopback() => problems.push(
+                "server.sidecar_token",
+                format!(
+                    "is required because server.sidecar_listen {} is not a loopback address",
+                    self.sidecar_listen
+                ),
+                "set a long random token (e.g. BYOC__SERVER__SIDECAR_TOKEN from a secret), or bind the sidecar to 127.0.0.1",
+            ),
+            _ => {}
         }
     }
 }

@@ -31,7 +31,7 @@ use crate::pubsub::{
 use crate::routing::{
     decision_response, RoutingDeps, RoutingEngine, RoutingError, SIDECAR_DECISION_PATH,
 };
-use crate::server::{self, Readiness, ServerState};
+use crate::server::{self, Readiness, ServerState, SidecarAuth};
 use crate::store::{CheckpointWriter, Store, StoreError, StoreSettings};
 use crate::telemetry::Telemetry;
 
@@ -62,54 +62,108 @@ pub enum ConnectorError {
     /// Routing could not resume its pending requests.
     #[error("cannot resume pending routing requests: {0}")]
     Routing(#[from] RoutingError),
-    /// The sidecar server could not listen.
-    #[error("cannot listen on {address}: {source}")]
+    /// A listener could not be bound.
+    #[error("cannot listen on {key} {address}: {source}")]
     Listen {
-        /// The configured `server.listen`.
+        /// The config key: `server.listen` or `server.sidecar_listen`.
+        key: &'static str,
+        /// The configured address.
         address: std::net::SocketAddr,
         /// The OS error.
         #[source]
         source: std::io::Error,
     },
+    /// The sidecar listens beyond loopback without `server.sidecar_token`.
+    #[error("server.sidecar_token is required: the sidecar API listens on {address}, which is not a loopback address")]
+    UnprotectedSidecar {
+        /// Where the sidecar listens.
+        address: std::net::SocketAddr,
+    },
+}
+
+/// The two bound listeners the connector serves on (DESIGN §7).
+#[derive(Debug)]
+pub struct Listeners {
+    /// `/livez`, `/readyz`, `/metrics`.
+    pub ops: TcpListener,
+    /// The sidecar API.
+    pub sidecar: TcpListener,
+}
+
+impl Listeners {
+    /// Binds `server.listen` and `server.sidecar_listen`.
+    pub async fn bind(config: &crate::config::ServerConfig) -> Result<Self, ConnectorError> {
+        let bind = |key: &'static str, address: std::net::SocketAddr| async move {
+            TcpListener::bind(address)
+                .await
+                .map_err(|source| ConnectorError::Listen {
+                    key,
+                    address,
+                    source,
+                })
+        };
+        Ok(Self {
+            ops: bind("server.listen", config.listen).await?,
+            sidecar: bind("server.sidecar_listen", config.sidecar_listen).await?,
+        })
+    }
+
+    /// Two listeners on fresh loopback ports, for harnesses that need the addresses first.
+    pub async fn loopback() -> std::io::Result<Self> {
+        let localhost = (std::net::Ipv4Addr::LOCALHOST, 0);
+        Ok(Self {
+            ops: TcpListener::bind(localhost).await?,
+            sidecar: TcpListener::bind(localhost).await?,
+        })
+    }
 }
 
 /// Runs the connector described by `config` until `shutdown` fires.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), ConnectorError> {
-    let listener = TcpListener::bind(config.server.listen)
-        .await
-        .map_err(|source| ConnectorError::Listen {
-            address: config.server.listen,
-            source,
-        })?;
-    run_on(config, listener, shutdown).await
+    let listeners = Listeners::bind(&config.server).await?;
+    run_on(config, listeners, shutdown).await
 }
 
-/// [`run`], serving the sidecar API on `listener` instead of binding `server.listen`, so an
-/// embedding harness can bind port 0 and know the address before the connector starts.
+/// [`run`], serving on `listeners` instead of binding `server.listen` and
+/// `server.sidecar_listen`, so an embedding harness can bind port 0 and know the addresses
+/// before the connector starts.
 pub async fn run_on(
     config: Config,
-    listener: TcpListener,
+    listeners: Listeners,
     shutdown: CancellationToken,
 ) -> Result<(), ConnectorError> {
     warn_about_deprecated_keys(&config);
+    let auth = SidecarAuth::new(config.server.sidecar_token.clone());
+    if let Ok(address) = listeners.sidecar.local_addr() {
+        if !address.ip().is_loopback() && !auth.is_required() {
+            return Err(ConnectorError::UnprotectedSidecar { address });
+        }
+    }
     let telemetry = Telemetry::new();
     let readiness = Readiness::new();
     let server_stop = CancellationToken::new();
     // The sidecar routes exist from the start; they answer 503 until routing is running.
     let sidecar: Arc<OnceLock<RoutingEngine>> = Arc::default();
-    let server = tokio::spawn(server::serve(
-        listener,
+    let ops = tokio::spawn(server::serve_ops(
+        listeners.ops,
         ServerState::new(readiness.clone(), telemetry.clone()),
+        server_stop.clone(),
+    ));
+    let sidecar_server = tokio::spawn(server::serve_sidecar(
+        listeners.sidecar,
         late_bound_sidecar(sidecar.clone()),
+        auth,
         server_stop.clone(),
     ));
     let outcome = run_pipeline(config, shutdown, &readiness, telemetry, &sidecar).await;
     readiness.set_ready(false);
     server_stop.cancel();
-    match server.await {
-        Ok(Err(err)) => warn!(error = %err, "sidecar server failed"),
-        Err(join_error) => warn!(error = %join_error, "sidecar server task failed"),
-        Ok(Ok(())) => {}
+    for (name, server) in [("ops", ops), ("sidecar", sidecar_server)] {
+        match server.await {
+            Ok(Err(err)) => warn!(server = name, error = %err, "server failed"),
+            Err(join_error) => warn!(server = name, error = %join_error, "server task failed"),
+            Ok(Ok(())) => {}
+        }
     }
     outcome
 }

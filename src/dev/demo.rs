@@ -11,7 +11,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::dev::embedded::{loopback_listener, serve_loopback, EmbeddedConnector, EmbeddedError};
+use crate::connector::Listeners;
+use crate::dev::embedded::{serve_loopback, EmbeddedConnector, EmbeddedError};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -71,13 +72,13 @@ pub async fn run(settings: DemoSettings) -> Result<(), DemoError> {
         .route("/routing", post(routing))
         .with_state(log.clone());
     let channel = serve_loopback(app).await?;
-    let listener = loopback_listener().await?;
-    let sidecar = listener.local_addr()?;
-    let connector = EmbeddedConnector::start(&fake, "demo", listener, channel)?;
+    let listeners = Listeners::loopback().await?;
+    let (ops, sidecar) = (listeners.ops.local_addr()?, listeners.sidecar.local_addr()?);
+    let connector = EmbeddedConnector::start(&fake, "demo", listeners, channel)?;
     let endpoints = fake.endpoints();
     println!(
         "demo: fake Salesforce Pub/Sub at {}, HTTP at {}; demo channel at http://{channel}; \
-         connector sidecar at http://{sidecar} (try /metrics); store {}",
+         connector sidecar API at http://{sidecar}, ops at http://{ops} (try /metrics); store {}",
         endpoints.pubsub,
         endpoints.instance_url,
         connector.store_dir().display()

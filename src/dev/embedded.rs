@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::connector::ConnectorError;
+use crate::connector::{ConnectorError, Listeners};
 use crate::dev::samples::connector_config_toml;
 use fake_salesforce::FakeSalesforce;
 
@@ -55,13 +55,13 @@ pub struct EmbeddedConnector {
 }
 
 impl EmbeddedConnector {
-    /// Starts a connector on `fake` with strategy `partner`, serving its sidecar API on
-    /// `listener` and its store in a scratch directory named after `name`. The partner at
+    /// Starts a connector on `fake` with strategy `partner`, serving on `listeners` and its
+    /// store in a scratch directory named after `name`. The partner at
     /// `partner` takes deliveries at `/events` and routing requests at `/routing`.
     pub fn start(
         fake: &FakeSalesforce,
         name: &str,
-        listener: TcpListener,
+        listeners: Listeners,
         partner: SocketAddr,
     ) -> Result<Self, EmbeddedError> {
         let dir = scratch_dir(name)?;
@@ -73,7 +73,11 @@ impl EmbeddedConnector {
             &routing,
         ))?;
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(crate::connector::run_on(config, listener, shutdown.clone()));
+        let task = tokio::spawn(crate::connector::run_on(
+            config,
+            listeners,
+            shutdown.clone(),
+        ));
         Ok(Self {
             dir,
             shutdown,

@@ -20,7 +20,7 @@ pub fn connector_config_toml(
          [auth]\nkind = \"static\"\ntoken = \"{}\"\ninstance_url = \"{}\"\norg_id = \"{}\"\n\n\
          [interaction]\nbase_url = \"{}\"\nauthorization_context = \"{}\"\ninsecure = true\n\n\
          [delivery]\nkind = \"webhook\"\nurl = \"{delivery_url}\"\n\n\
-         [store]\npath = \"{}\"\n\n[server]\nlisten = \"127.0.0.1:0\"\n\n[routing]\n{routing}\n",
+         [store]\npath = \"{}\"\n\n[server]\nlisten = \"127.0.0.1:0\"\nsidecar_listen = \"127.0.0.1:0\"\n\n[routing]\n{routing}\n",
         endpoints.pubsub,
         endpoints.topic,
         endpoints.token,

@@ -1,10 +1,13 @@
-//! The sidecar HTTP server: `/livez`, `/readyz`, `/metrics`, plus the routes other modules
-//! hand in (the routing decision endpoint, the Interaction Service pass-through).
+//! The connector's two HTTP listeners (DESIGN §7): ops (`/livez`, `/readyz`, `/metrics`, safe
+//! to expose to the cluster) and the sidecar API (the routes other modules hand in, behind a
+//! bearer token when one is configured).
 //!
-//! This module owns the listener's lifetime and the three operational endpoints. It takes its
-//! listener, state and shutdown token as arguments, so tests start it on `127.0.0.1:0`. It
-//! knows nothing about routing or Salesforce: those routes arrive ready-made in `extra`.
+//! This module owns both listeners' lifetimes, the three operational endpoints and the token
+//! check. It takes listeners, state and shutdown tokens as arguments, so tests start it on
+//! `127.0.0.1:0`. It knows nothing about routing or Salesforce: the sidecar's routes arrive
+//! ready-made.
 
+mod bearer;
 mod readiness;
 
 use std::io;
@@ -18,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
+pub use bearer::SidecarAuth;
 pub use readiness::Readiness;
 
 use crate::telemetry::Telemetry;
@@ -53,26 +57,52 @@ pub fn operational_router(state: ServerState) -> Router {
         .with_state(state)
 }
 
-/// Serves the operational routes merged with `extra` on `listener` until `shutdown` is
-/// cancelled, then lets in-flight requests finish.
+/// Serves the operational routes on `listener` until `shutdown` is cancelled, then lets
+/// in-flight requests finish.
 ///
-/// Cancel `shutdown` only after the connector has drained, so `/metrics` and the routing
-/// endpoint keep answering during the drain. `extra` must not define the operational paths
-/// (axum refuses overlapping routes when merging).
-pub async fn serve(
+/// Cancel `shutdown` only after the connector has drained, so `/metrics` keeps answering
+/// during the drain.
+pub async fn serve_ops(
     listener: TcpListener,
     state: ServerState,
-    extra: Router,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
     let address = listener.local_addr()?;
-    info!(%address, "sidecar server listening");
-    let app = operational_router(state).merge(extra);
+    info!(%address, "ops server listening");
+    axum::serve(listener, operational_router(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await?;
+    info!(%address, "ops server stopped");
+    Ok(())
+}
+
+/// Serves the sidecar API `routes` on `listener`, each request checked by `auth`, until
+/// `shutdown` is cancelled, then lets in-flight requests finish.
+pub async fn serve_sidecar(
+    listener: TcpListener,
+    routes: Router,
+    auth: SidecarAuth,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    let address = listener.local_addr()?;
+    info!(%address, token_required = auth.is_required(), "sidecar server listening");
+    // The fallback comes before the layer so unknown paths are behind the token too.
+    let app = routes
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            auth,
+            bearer::require_bearer,
+        ));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await?;
     info!(%address, "sidecar server stopped");
     Ok(())
+}
+
+/// `404` for a path the sidecar does not serve.
+async fn not_found() -> StatusCode {
+    StatusCode::NOT_FOUND
 }
 
 /// Always 200 while the process runs.

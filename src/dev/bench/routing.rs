@@ -24,7 +24,8 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::{field_in, percentile, BenchResult};
-use crate::dev::embedded::{loopback_listener, serve_loopback, EmbeddedConnector};
+use crate::connector::Listeners;
+use crate::dev::embedded::{serve_loopback, EmbeddedConnector};
 use crate::events::ROUTING_WINDOW;
 use fake_salesforce::samples;
 use fake_salesforce::topic::NewEvent;
@@ -179,20 +180,19 @@ pub async fn run(plan: RoutingBenchPlan) -> BenchResult<String> {
         ..FakeConfig::default()
     })
     .await?;
-    let sidecar_listener = loopback_listener().await?;
+    let listeners = Listeners::loopback().await?;
     let log = Arc::new(Mutex::new(PartnerLog::default()));
     let partner = PartnerState {
         log: log.clone(),
         http: reqwest::Client::builder().tcp_nodelay(true).build()?,
-        sidecar: format!("http://{}", sidecar_listener.local_addr()?),
+        sidecar: format!("http://{}", listeners.sidecar.local_addr()?),
     };
     let app = Router::new()
         .route("/routing", post(route))
         .route("/events", post(|| async { StatusCode::OK }))
         .with_state(partner);
     let partner_address = serve_loopback(app).await?;
-    let connector =
-        EmbeddedConnector::start(&fake, "bench-routing", sidecar_listener, partner_address)?;
+    let connector = EmbeddedConnector::start(&fake, "bench-routing", listeners, partner_address)?;
 
     let mut created = HashMap::new();
     let steady: Vec<u64> = (0..plan.steady_requests).collect();

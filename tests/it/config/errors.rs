@@ -359,3 +359,33 @@ fn a_static_token_never_appears_in_debug_output() {
 
     assert!(!format!("{config:?}").contains("static-token-hidden"));
 }
+
+#[test]
+fn a_sidecar_bound_beyond_loopback_without_a_token_is_refused_naming_server_sidecar_token() {
+    let text = minimal_with(&[("server.sidecar_listen", string("0.0.0.0:9465"))]);
+
+    let error = error_text(&text, &[]);
+
+    assert!(
+        error.contains("server.sidecar_token is required"),
+        "{error}"
+    );
+    assert!(error.contains("0.0.0.0:9465"), "{error}");
+}
+
+#[test]
+fn a_sidecar_token_from_the_environment_admits_a_wide_sidecar_and_never_shows() {
+    let token = "sidecar-token-value-4f1c";
+    let text = minimal_with(&[("server.sidecar_listen", string("0.0.0.0:9465"))]);
+
+    let config =
+        Config::from_toml_str_with_env(&text, env(&[("BYOC__SERVER__SIDECAR_TOKEN", token)]))
+            .unwrap();
+
+    assert_eq!(
+        config.server.sidecar_token.as_ref().map(|t| t.expose()),
+        Some(token)
+    );
+    assert!(!format!("{config:?}").contains(token));
+    assert!(!toml::to_string(&config).unwrap().contains(token));
+}

@@ -27,10 +27,12 @@ async fn an_embedded_connector_releases_its_store_as_soon_as_it_returns() {
         "strategy = \"reject\"",
     ))
     .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listeners = byoc_connector::connector::Listeners::loopback()
+        .await
+        .unwrap();
     let shutdown = CancellationToken::new();
     let stopper = partner.cancel_after(20, shutdown.clone());
-    byoc_connector::connector::run_on(config, listener, shutdown)
+    byoc_connector::connector::run_on(config, listeners, shutdown)
         .await
         .unwrap();
     let store = match Store::open_existing(&store_path) {

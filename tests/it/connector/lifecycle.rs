@@ -18,7 +18,7 @@ async fn sigterm_drains_checkpoints_and_exits_zero_with_readiness_and_metrics_on
     fake.publish(&numbered_messages(20, 2)).unwrap();
     let connector = ConnectorProcess::start(&config_path).await;
     let http = reqwest::Client::new();
-    let base = format!("http://{}", connector.sidecar);
+    let base = format!("http://{}", connector.ops);
     wait_until("all 20 are delivered", Duration::from_secs(30), || {
         partner.distinct_seqs().len() == 20
     })

@@ -38,12 +38,14 @@ async fn readyz_turns_ready_on_a_quiet_topic_before_any_response_and_not_ready_o
         REJECT_ROUTING,
     ))
     .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let listeners = byoc_connector::connector::Listeners::loopback()
+        .await
+        .unwrap();
+    let base = format!("http://{}", listeners.ops.local_addr().unwrap());
     let shutdown = CancellationToken::new();
     let connector = tokio::spawn(byoc_connector::connector::run_on(
         config,
-        listener,
+        listeners,
         shutdown.clone(),
     ));
     let http = reqwest::Client::new();

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use super::{assert_binary_accepts, config_reads_env_var, read_deploy_file, store_dir};
-use byoc_connector::config::{Config, DEFAULT_SERVER_LISTEN};
+use byoc_connector::config::{Config, DEFAULT_SERVER_LISTEN, DEFAULT_SIDECAR_LISTEN};
 
 /// One instruction, continuation lines joined: `("RUN", "cargo build …")`.
 struct Instruction {
@@ -187,7 +187,7 @@ fn the_store_of_every_shipped_config_is_on_the_image_volume() {
 }
 
 #[test]
-fn the_image_exposes_the_listener_port_of_every_shipped_config() {
+fn the_image_exposes_the_ops_and_sidecar_ports_of_every_shipped_config() {
     let instructions = instructions();
     let runtime = runtime_stage(&instructions);
     let exposed: BTreeSet<u16> = arguments_of(runtime, "EXPOSE")
@@ -196,11 +196,16 @@ fn the_image_exposes_the_listener_port_of_every_shipped_config() {
         .map(|port| port.trim_end_matches("/tcp").parse().unwrap())
         .collect();
 
-    let mut expected = BTreeSet::from([DEFAULT_SERVER_LISTEN.port()]);
+    let mut expected =
+        BTreeSet::from([DEFAULT_SERVER_LISTEN.port(), DEFAULT_SIDECAR_LISTEN.port()]);
     for pod in super::manifests::connector_pods() {
         expected.insert(pod.config.server.listen.port());
+        expected.insert(pod.config.server.sidecar_listen.port());
     }
-    assert_eq!(exposed, expected, "EXPOSE vs server.listen");
+    assert_eq!(
+        exposed, expected,
+        "EXPOSE vs server.listen and server.sidecar_listen"
+    );
 }
 
 #[test]

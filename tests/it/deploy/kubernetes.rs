@@ -82,6 +82,31 @@ fn the_connector_config_loads_from_the_configmap_with_the_pods_environment() {
 }
 
 #[test]
+fn a_sidecar_api_reachable_from_other_pods_takes_its_token_from_a_secret() {
+    for pod in connector_pods() {
+        if pod.config.server.sidecar_listen.ip().is_loopback() {
+            continue;
+        }
+        assert!(
+            pod.config.server.sidecar_token.is_some(),
+            "{}: no sidecar token",
+            pod.layout
+        );
+        let from_secret = items(&pod.manifests.container, "/env")
+            .iter()
+            .any(|variable| {
+                text(variable, "/name") == Some("BYOC__SERVER__SIDECAR_TOKEN")
+                    && variable.pointer("/valueFrom/secretKeyRef").is_some()
+            });
+        assert!(
+            from_secret,
+            "{}: the token is not from a Secret",
+            pod.layout
+        );
+    }
+}
+
+#[test]
 fn every_environment_variable_of_the_connector_is_one_the_config_reads() {
     for pod in connector_pods() {
         for (name, _) in &pod.env {
@@ -96,7 +121,7 @@ fn every_environment_variable_of_the_connector_is_one_the_config_reads() {
 
 #[tokio::test]
 async fn probes_ask_routes_the_connector_serves_on_the_port_it_listens_on() {
-    let server = start(axum::Router::new()).await;
+    let server = start().await;
     server.readiness.set_ready(true);
     for pod in connector_pods() {
         let layout = pod.layout;
@@ -148,7 +173,7 @@ async fn probes_ask_routes_the_connector_serves_on_the_port_it_listens_on() {
 }
 
 #[test]
-fn every_port_aimed_at_the_connector_is_the_one_it_listens_on() {
+fn every_port_aimed_at_the_connector_is_one_it_listens_on_beyond_loopback() {
     for pod in connector_pods() {
         let layout = pod.layout;
         let declared: Vec<u16> = items(&pod.manifests.container, "/ports")
@@ -160,8 +185,8 @@ fn every_port_aimed_at_the_connector_is_the_one_it_listens_on() {
             .collect();
         assert_eq!(
             declared,
-            [pod.listen_port()],
-            "{layout}: containerPort vs server.listen"
+            pod.exposed_ports(),
+            "{layout}: containerPort vs server.listen and a non-loopback server.sidecar_listen"
         );
         let labels = pod
             .manifests
@@ -182,9 +207,9 @@ fn every_port_aimed_at_the_connector_is_the_one_it_listens_on() {
         {
             for port in items(service, "/spec/ports") {
                 let target = port.get("targetPort").or(port.get("port")).unwrap();
-                assert_eq!(
-                    pod.manifests.resolve_port(target),
-                    pod.listen_port(),
+                assert!(
+                    pod.exposed_ports()
+                        .contains(&pod.manifests.resolve_port(target)),
                     "{layout}: Service targetPort"
                 );
             }
@@ -334,7 +359,8 @@ fn in_the_sidecar_layout_the_app_and_the_connector_talk_over_localhost() {
             "{url}: no app container listens there"
         );
     }
-    let connector_address = format!("127.0.0.1:{}", pod.listen_port());
+    assert!(pod.config.server.sidecar_listen.ip().is_loopback());
+    let connector_address = format!("127.0.0.1:{}", pod.sidecar_port());
     let app_env_points_at_connector = items(pod.manifests.pod_spec(), "/containers")
         .iter()
         .filter(|container| text(container, "/name") != Some(CONNECTOR_CONTAINER))

@@ -147,9 +147,23 @@ impl ConnectorPod {
         }
     }
 
-    /// The port of `server.listen`.
+    /// The port of `server.listen` (ops).
     pub fn listen_port(&self) -> u16 {
         self.config.server.listen.port()
+    }
+
+    /// The port of `server.sidecar_listen`.
+    pub fn sidecar_port(&self) -> u16 {
+        self.config.server.sidecar_listen.port()
+    }
+
+    /// The ports reachable from outside the pod: ops, and the sidecar when it is not loopback.
+    pub fn exposed_ports(&self) -> Vec<u16> {
+        let mut ports = vec![self.listen_port()];
+        if !self.config.server.sidecar_listen.ip().is_loopback() {
+            ports.push(self.sidecar_port());
+        }
+        ports
     }
 }
 

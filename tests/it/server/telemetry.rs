@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use crate::support::server::{get, start};
-use axum::Router;
 use byoc_connector::pubsub::{CorruptedReplayPolicy, SubscriberOccurrence, SubscriberTelemetry};
 use byoc_connector::server::METRICS_CONTENT_TYPE;
 use byoc_connector::telemetry::{
@@ -54,7 +53,7 @@ fn record_one_of_everything(telemetry: &Telemetry) {
 
 #[tokio::test]
 async fn metrics_lists_every_byoc_metric_after_the_occurrences() {
-    let server = start(Router::new()).await;
+    let server = start().await;
     record_one_of_everything(&server.telemetry);
 
     let response = get(server.address, "/metrics").await;
@@ -125,7 +124,7 @@ async fn metric_labels_never_carry_ids_keys_or_reasons() {
 
 #[tokio::test]
 async fn every_metric_is_exposed_before_anything_happens() {
-    let server = start(Router::new()).await;
+    let server = start().await;
 
     let body = get(server.address, "/metrics").await.body;
 

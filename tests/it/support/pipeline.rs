@@ -451,6 +451,7 @@ ack_batch_max_delay_ms = 20
 
 [server]
 listen = "127.0.0.1:0"
+sidecar_listen = "127.0.0.1:0"
 
 [routing]
 {routing}
@@ -551,6 +552,8 @@ const SIDECAR_ATTEMPTS: u32 = 100;
 const SIDECAR_RETRY_DELAY: Duration = Duration::from_millis(100);
 /// The log line naming the sidecar server's bound address.
 const SIDECAR_LISTENING: &str = "sidecar server listening";
+/// The log line naming the ops server's bound address.
+const OPS_LISTENING: &str = "ops server listening";
 
 /// The real `byoc-connector` binary running `run --config <file>`, killed on drop.
 ///
@@ -560,8 +563,10 @@ const SIDECAR_LISTENING: &str = "sidecar server listening";
 /// (or process) could take it, and the address used is the one the binary actually bound.
 pub struct ConnectorProcess {
     child: tokio::process::Child,
-    /// Where the sidecar API (`/v1/routing/{eventId}/result`, `/livez`, …) listens.
+    /// Where the sidecar API (`/v1/routing/{eventId}/result`, `/v1/…`) listens.
     pub sidecar: SocketAddr,
+    /// Where `/livez`, `/readyz` and `/metrics` are served.
+    pub ops: SocketAddr,
     log: Arc<Mutex<Vec<String>>>,
     http: reqwest::Client,
 }
@@ -589,21 +594,24 @@ impl ConnectorProcess {
         let (address_tx, address_rx) = tokio::sync::oneshot::channel();
         let lines_log = log.clone();
         // Drains stderr for the whole life of the process (a full pipe would block it) and
-        // hands over the first sidecar address; ends when the process closes stderr.
+        // hands over the first sidecar and ops addresses; ends when the process closes stderr.
         tokio::spawn(async move {
             let mut address_tx = Some(address_tx);
+            let (mut sidecar, mut ops) = (None, None);
             let mut lines = tokio::io::BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(address) = sidecar_address_in(&line) {
+                sidecar = sidecar.or_else(|| listening_address_in(&line, SIDECAR_LISTENING));
+                ops = ops.or_else(|| listening_address_in(&line, OPS_LISTENING));
+                if let (Some(sidecar), Some(ops)) = (sidecar, ops) {
                     if let Some(sender) = address_tx.take() {
-                        let _ = sender.send(address);
+                        let _ = sender.send((sidecar, ops));
                     }
                 }
                 lines_log.lock().unwrap().push(line);
             }
         });
-        let sidecar = match tokio::time::timeout(CONNECTOR_START_LIMIT, address_rx).await {
-            Ok(Ok(address)) => address,
+        let (sidecar, ops) = match tokio::time::timeout(CONNECTOR_START_LIMIT, address_rx).await {
+            Ok(Ok(addresses)) => addresses,
             outcome => panic!(
                 "the connector did not log its sidecar address ({}); its log:\n{}",
                 if outcome.is_err() {
@@ -623,6 +631,7 @@ impl ConnectorProcess {
         Self {
             child,
             sidecar,
+            ops,
             log,
             http,
         }
@@ -689,12 +698,12 @@ impl ConnectorProcess {
     }
 }
 
-/// The address in a JSON "sidecar server listening" log line.
-fn sidecar_address_in(line: &str) -> Option<SocketAddr> {
+/// The address in a JSON log line whose message is `message`.
+fn listening_address_in(line: &str, message: &str) -> Option<SocketAddr> {
     let entry: serde_json::Value = serde_json::from_str(line).ok()?;
     // The binary logs JSON; fields are nested unless a subscriber flattens them.
     let fields = entry.get("fields").unwrap_or(&entry);
-    if fields.get("message")?.as_str()? != SIDECAR_LISTENING {
+    if fields.get("message")?.as_str()? != message {
         return None;
     }
     fields.get("address")?.as_str()?.parse().ok()

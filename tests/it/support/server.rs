@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use byoc_connector::server::{serve, Readiness, ServerState};
+use byoc_connector::server::{serve_ops, serve_sidecar, Readiness, ServerState, SidecarAuth};
 use byoc_connector::telemetry::Telemetry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -30,15 +30,32 @@ pub struct RunningServer {
     pub task: JoinHandle<std::io::Result<()>>,
 }
 
-/// Starts the server on an ephemeral loopback port with `extra` routes.
-pub async fn start(extra: Router) -> RunningServer {
+/// Starts the ops server on an ephemeral loopback port.
+pub async fn start() -> RunningServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let readiness = Readiness::new();
     let telemetry = Telemetry::new();
     let shutdown = CancellationToken::new();
     let state = ServerState::new(readiness.clone(), telemetry.clone());
-    let task = tokio::spawn(serve(listener, state, extra, shutdown.clone()));
+    let task = tokio::spawn(serve_ops(listener, state, shutdown.clone()));
+    RunningServer {
+        address,
+        readiness,
+        telemetry,
+        shutdown,
+        task,
+    }
+}
+
+/// Starts the sidecar server on an ephemeral loopback port with `routes` behind `auth`.
+pub async fn start_sidecar(routes: Router, auth: SidecarAuth) -> RunningServer {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let readiness = Readiness::new();
+    let telemetry = Telemetry::new();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(serve_sidecar(listener, routes, auth, shutdown.clone()));
     RunningServer {
         address,
         readiness,
