@@ -17,6 +17,7 @@ pub mod dev;
 pub mod dlq;
 mod error_chain;
 pub mod events;
+pub mod inbound;
 pub mod interaction;
 pub mod pipeline;
 pub mod pubsub;

@@ -23,6 +23,7 @@ use self::credentials::ProviderCredentials;
 use crate::auth::{AccessGrant, AuthError, TokenProvider};
 use crate::channel::{AnyChannel, WebhookChannel, WebhookError, WebhookSettings};
 use crate::config::Config;
+use crate::inbound::{Inbound, InboundSlot};
 use crate::interaction::{InteractionClient, InteractionError};
 use crate::pipeline::{Pipeline, PipelineError, RoutingSink};
 use crate::pubsub::{
@@ -144,6 +145,7 @@ pub async fn run_on(
     let server_stop = CancellationToken::new();
     // The sidecar routes exist from the start; they answer 503 until routing is running.
     let sidecar: Arc<OnceLock<RoutingEngine>> = Arc::default();
+    let inbound: InboundSlot = Arc::default();
     let ops = tokio::spawn(server::serve_ops(
         listeners.ops,
         ServerState::new(readiness.clone(), telemetry.clone()),
@@ -151,11 +153,18 @@ pub async fn run_on(
     ));
     let sidecar_server = tokio::spawn(server::serve_sidecar(
         listeners.sidecar,
-        late_bound_sidecar(sidecar.clone()),
+        sidecar_routes(sidecar.clone(), inbound.clone()),
         auth,
         server_stop.clone(),
     ));
-    let outcome = run_pipeline(config, shutdown, &readiness, telemetry, &sidecar).await;
+    let outcome = run_pipeline(
+        config,
+        shutdown,
+        &readiness,
+        telemetry,
+        (&sidecar, &inbound),
+    )
+    .await;
     readiness.set_ready(false);
     server_stop.cancel();
     for (name, server) in [("ops", ops), ("sidecar", sidecar_server)] {
@@ -175,7 +184,7 @@ async fn run_pipeline(
     shutdown: CancellationToken,
     readiness: &Readiness,
     telemetry: Telemetry,
-    sidecar: &OnceLock<RoutingEngine>,
+    (sidecar, inbound): (&OnceLock<RoutingEngine>, &OnceLock<Inbound>),
 ) -> Result<(), ConnectorError> {
     let provider = TokenProvider::new(&config.auth)?;
     let Some(grant) = first_grant(&provider, &shutdown).await? else {
@@ -220,6 +229,17 @@ async fn run_pipeline(
         provider.clone(),
         (&config.interaction).into(),
     )?;
+    // Set once, like the routing engine below; the same client, so its rate limiter counts
+    // the sidecar's calls and routing's together.
+    let _ = inbound.set(Inbound::new(
+        interaction.clone(),
+        store.clone(),
+        config
+            .channel
+            .address_identifiers
+            .clone()
+            .unwrap_or_default(),
+    ));
     let engine = RoutingEngine::new(
         (&config).into(),
         RoutingDeps {
@@ -292,6 +312,14 @@ fn warn_about_deprecated_keys(config: &Config) {
             "config key is deprecated; rename it to the new key"
         );
     }
+}
+
+/// Every sidecar route: the routing decision, the inbound partner → Salesforce routes and the
+/// OpenAPI document.
+fn sidecar_routes(engine: Arc<OnceLock<RoutingEngine>>, inbound: InboundSlot) -> axum::Router {
+    late_bound_sidecar(engine)
+        .merge(crate::inbound::router(inbound))
+        .merge(crate::inbound::openapi::router())
 }
 
 /// Serves the sidecar decision endpoint, answering `503` until the routing engine exists.

@@ -4,7 +4,8 @@
 //! `AuthorizationContextType` where the endpoint needs it, a fresh `RequestId` and a
 //! `Content-Type`. An auth-class answer refreshes the token through the [`TokenProvider`] once and
 //! repeats the call once; 10005 (the AuthorizationContext does not match the token) is a
-//! configuration error, logged once per call naming the key, and never refreshed. Retrying other errors is the caller's choice ([`super::retry_until`]).
+//! configuration error, logged once per call naming the key, and never refreshed. Every
+//! attempt first takes a token from the client's [`RateLimiter`], shared by all clones. Retrying other errors is the caller's choice ([`super::retry_until`]).
 //! The typed endpoint methods live in the sibling files. It knows nothing about Pub/Sub.
 
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use crate::auth::{url_policy, AccessGrant, AuthError, TokenProvider};
 use crate::interaction::headers::{
     AuthorizationContextType, AUTHORIZATION_CONTEXT, AUTHORIZATION_CONTEXT_TYPE, ORG_ID, REQUEST_ID,
 };
-use crate::interaction::{ErrorClass, InteractionError};
+use crate::interaction::{ErrorClass, InteractionError, RateLimiter};
 use crate::retry_after::parse_retry_after;
 
 /// Default upper bound on one HTTP exchange with the Interaction Service.
@@ -91,6 +92,8 @@ struct ClientInner {
     authorization_context: String,
     context_type: AuthorizationContextType,
     provider: TokenProvider,
+    /// Shared by every clone, so all calls of this org (sidecar and routing) count.
+    limiter: RateLimiter,
 }
 
 /// Client of the Interaction Service REST API; cheap to clone.
@@ -147,6 +150,7 @@ impl InteractionClient {
                 authorization_context,
                 context_type: settings.authorization_context_type,
                 provider,
+                limiter: RateLimiter::default(),
             }),
         })
     }
@@ -197,6 +201,7 @@ impl InteractionClient {
                 .map_err(|err| InteractionError::Config {
                     problem: format!("cannot build the url for {}: {err}", endpoint.path),
                 })?;
+        self.inner.limiter.acquire().await;
         let request_id = Uuid::new_v4();
         let mut bearer = HeaderValue::from_str(&format!("Bearer {}", grant.access_token.expose()))
             .map_err(|_| {

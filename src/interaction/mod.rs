@@ -5,17 +5,23 @@
 //! helper bounded by a deadline ([`retry_until`]). Tokens come from [`crate::auth`]. It knows
 //! nothing about Pub/Sub, nor about when or why a call is made.
 
+mod acknowledgement;
 mod agent_work;
 mod capabilities;
 mod client;
 mod error;
 pub mod headers;
 mod interactions;
+mod limiter;
 mod messaging_session;
 mod record_id;
 mod retry;
 mod routing;
 
+pub use acknowledgement::{
+    Acknowledgement, AcknowledgementRequest, AcknowledgementResponse, AcknowledgementType,
+    Participant, MAX_ACKNOWLEDGEMENTS,
+};
 pub use agent_work::{
     AgentAction, AgentActionVisibility, AgentWorkRequest, AgentWorkResponse,
     AgentWorkRoutingContext, AgentWorkStatus, Capacity, PatchAgentWorkRequest,
@@ -32,6 +38,7 @@ pub use error::{
 };
 pub use headers::AuthorizationContextType;
 pub use interactions::{Interaction, InteractionRequest, InteractionResponse};
+pub use limiter::{RateLimiter, DEFAULT_BURST, DEFAULT_RATE, INTERACTION_RATE_LIMIT};
 pub use messaging_session::{
     MessagingSessionRequest, MessagingSessionResponse, OperationBy, SessionOperation,
 };

@@ -1,5 +1,5 @@
 //! The connector's durable state: one redb file with checkpoints, completed idempotency keys,
-//! dead letters and pending routing requests.
+//! dead letters, pending routing requests and the sidecar's recent answers.
 //!
 //! This module owns the file: opening or creating it, its schema version, and every table in
 //! it. Each table lives in its own file (`checkpoint`, `dedup`, `dead_letter`,
@@ -17,6 +17,7 @@ mod dead_letter;
 mod dedup;
 mod pending_routing;
 mod schema_version;
+mod sidecar_answers;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +28,7 @@ pub use batch::AckBatch;
 pub use checkpoint::{compare_replay_ids, Checkpoint};
 pub use dead_letter::{DeadLetter, NewDeadLetter};
 pub use schema_version::STORE_SCHEMA_VERSION;
+pub use sidecar_answers::{DEFAULT_SIDECAR_ANSWER_MAX_AGE, DEFAULT_SIDECAR_ANSWER_MAX_KEYS};
 pub use writer::{CheckpointWriter, WriterStop};
 
 /// Default number of acknowledgements that forces a commit of the ack batch.

@@ -9,6 +9,7 @@
 //! against the shared [`TokenRegistry`]. It must not import `auth` or `interaction`: it is an
 //! independent implementation that checks the connector's client.
 
+mod ack_rules;
 mod body;
 mod checks;
 mod control;
@@ -48,6 +49,7 @@ enum Endpoint {
     PostInteractions,
     PatchCapabilities,
     PostMessagingSession,
+    PostAcknowledgement,
 }
 
 impl Endpoint {
@@ -57,7 +59,8 @@ impl Endpoint {
             | Self::PostRoute
             | Self::PostAgentWork
             | Self::PostInteractions
-            | Self::PostMessagingSession => Method::POST,
+            | Self::PostMessagingSession
+            | Self::PostAcknowledgement => Method::POST,
             Self::DeleteRoute => Method::DELETE,
             Self::PatchAgentWork | Self::PatchCapabilities => Method::PATCH,
         }
@@ -71,6 +74,7 @@ impl Endpoint {
             Self::PostInteractions => "/api/v1/interactions",
             Self::PatchCapabilities => "/api/v1/capabilities",
             Self::PostMessagingSession => "/api/v1/messagingSession",
+            Self::PostAcknowledgement => "/api/v1/acknowledgement",
         }
     }
 
@@ -127,6 +131,8 @@ struct FakeState {
     agent_work_key: HashMap<String, (String, String)>,
     /// The last accepted `PATCH /capabilities` body.
     capabilities: Option<Value>,
+    /// Client-generated conversation entry ids already stored (10073 on reuse).
+    entry_ids: HashSet<String>,
 }
 
 /// The fake Interaction Service's state; share it as `Arc<InteractionFake>` with [`router`].
@@ -292,6 +298,18 @@ impl InteractionFake {
         }
     }
 
+    /// Stores `ids` as used entry ids, all or none; false when any was already used.
+    fn claim_entry_ids(&self, ids: &[&str]) -> bool {
+        let mut state = self.lock();
+        if ids.iter().any(|id| state.entry_ids.contains(*id)) {
+            return false;
+        }
+        state
+            .entry_ids
+            .extend(ids.iter().map(|id| (*id).to_owned()));
+        true
+    }
+
     fn store_capabilities(&self, body: Value) {
         self.lock().capabilities = Some(body);
     }
@@ -351,6 +369,7 @@ impl InteractionFake {
             Endpoint::PatchAgentWork => routing_rules::patch_agent_work(self, json),
             Endpoint::PatchCapabilities => inbound_rules::patch_capabilities(self, json),
             Endpoint::PostMessagingSession => inbound_rules::post_messaging_session(json),
+            Endpoint::PostAcknowledgement => ack_rules::post_acknowledgement(self, json),
             Endpoint::PostInteractions => Err(Refusal::bad_request(10016, checks::INVALID_HEADER)),
         }
     }
@@ -416,6 +435,10 @@ pub fn router(state: Arc<InteractionFake>) -> Router {
         .route(
             "/api/v1/messagingSession",
             post(endpoint_handler!(Endpoint::PostMessagingSession)),
+        )
+        .route(
+            "/api/v1/acknowledgement",
+            post(endpoint_handler!(Endpoint::PostAcknowledgement)),
         )
         .merge(control::routes())
         .with_state(state)

@@ -383,7 +383,11 @@ fn a_sidecar_token_from_the_environment_admits_a_wide_sidecar_and_never_shows() 
             .unwrap();
 
     assert_eq!(
-        config.server.sidecar_token.as_ref().map(|t| t.expose()),
+        config
+            .server
+            .sidecar_token
+            .as_ref()
+            .map(byoc_connector::secret::SecretString::expose),
         Some(token)
     );
     assert!(!format!("{config:?}").contains(token));

@@ -3,4 +3,5 @@
 mod body_rules;
 mod endpoints;
 mod header_rules;
+mod inbound_rules;
 mod retry;

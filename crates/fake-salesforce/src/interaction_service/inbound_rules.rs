@@ -8,11 +8,16 @@
 use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
 
+use crate::interaction_service::ack_rules::DUPLICATE_ENTRY;
 use crate::interaction_service::checks::{
     conversation_id, enum_field, object, required_str, ErrorShape, Refusal, INVALID_PARAMETERS,
 };
 use crate::interaction_service::{InteractionFake, UploadedFile};
 
+/// Longest `to` (channelAddressIdentifier).
+const MAX_TO_CHARS: usize = 240;
+/// Longest `from` (the end user's client id).
+const MAX_FROM_CHARS: usize = 255;
 /// Largest attachment Salesforce accepts.
 const MAX_ATTACHMENT_BYTES: usize = 25 * 1024 * 1024;
 /// Message types an end user may send (10062).
@@ -59,7 +64,7 @@ pub(super) fn post_interactions(
     let body = json_part.ok_or_else(|| Refusal::bad_request(10089, INVALID_PARAMETERS))?;
     let body = object(body)?;
     let to = required_str(body, "to", 10027, "The provided \"to\" field isn't valid.")?;
-    if uuid::Uuid::parse_str(to).is_err() {
+    if uuid::Uuid::parse_str(to).is_err() || to.chars().count() > MAX_TO_CHARS {
         return Err(Refusal::bad_request(
             10027,
             "The provided \"to\" field isn't valid.",
@@ -71,6 +76,12 @@ pub(super) fn post_interactions(
         10028,
         "The provided \"from\" field isn't valid.",
     )?;
+    if from.chars().count() > MAX_FROM_CHARS {
+        return Err(Refusal::bad_request(
+            10028,
+            "The provided \"from\" field isn't valid.",
+        ));
+    }
     let list_message = "The provided interaction list isn't valid.";
     let interactions = body
         .get("interactions")
@@ -78,16 +89,17 @@ pub(super) fn post_interactions(
         .filter(|items| items.len() == 1)
         .ok_or_else(|| Refusal::bad_request(10029, list_message))?;
     let mut attachment_items = 0;
+    let mut entry_ids = Vec::new();
     for item in interactions {
         let item = object(item)?;
         if !item.get("timestamp").is_some_and(Value::is_i64) {
             return Err(Refusal::bad_request(10029, list_message));
         }
         match item.get("interactionType").and_then(Value::as_str) {
-            Some("EntryInteraction") => check_entry(item)?,
+            Some("EntryInteraction") => entry_ids.push(check_entry(item)?),
             Some("AttachmentInteraction") => {
                 attachment_items += 1;
-                check_attachment(item, files)?;
+                entry_ids.push(check_attachment(item, files)?);
             }
             _ => return Err(Refusal::bad_request(10029, list_message)),
         }
@@ -98,6 +110,17 @@ pub(super) fn post_interactions(
             "The number of interactions of type AttachmentInteraction does not match the number of attachment files.",
         ));
     }
+    if files.len() > 1 {
+        return Err(Refusal::bad_request(
+            10011,
+            "The number of interactions of type AttachmentInteraction does not match the number of attachment files.",
+        ));
+    }
+    // Every entry id is client-generated and must be new (10073), so a retried call that
+    // reached Salesforce the first time cannot store a second entry.
+    if !fake.claim_entry_ids(&entry_ids) {
+        return Err(Refusal::bad_request(10073, DUPLICATE_ENTRY));
+    }
     let (conversation, work_item) = fake.conversation_of(to, from);
     Ok((
         StatusCode::ACCEPTED,
@@ -105,8 +128,9 @@ pub(super) fn post_interactions(
     ))
 }
 
-/// An EntryInteraction: ids present and equal (10059, 10060), end-user message types (10062).
-fn check_entry(item: &Map<String, Value>) -> Result<(), Refusal> {
+/// An EntryInteraction: ids present and equal (10059, 10060), end-user message types (10062),
+/// a text message's text present (10089); returns the entry id.
+fn check_entry(item: &Map<String, Value>) -> Result<&str, Refusal> {
     let payload = item
         .get("payload")
         .ok_or_else(|| Refusal::bad_request(10029, "The provided interaction list isn't valid."))?;
@@ -115,7 +139,7 @@ fn check_entry(item: &Map<String, Value>) -> Result<(), Refusal> {
     let entry_id = required_str(payload, "id", 10059, empty_id)?;
     let entry_type = required_str(payload, "entryType", 10089, INVALID_PARAMETERS)?;
     if entry_type != "Message" {
-        return Ok(());
+        return Ok(entry_id);
     }
     let message = payload
         .get("abstractMessage")
@@ -135,13 +159,16 @@ fn check_entry(item: &Map<String, Value>) -> Result<(), Refusal> {
             "Invalid message type. Only StaticContentMessage, ChoicesResponseMessage, and FormResponseMessage types are supported for messages sent from an end user.",
         ));
     }
-    Ok(())
+    Ok(entry_id)
 }
 
 /// An AttachmentInteraction: id (10007), contentLength (10010) matching the file (10051), file
-/// present (10009) and small enough (10008).
-fn check_attachment(item: &Map<String, Value>, files: &[UploadedFile]) -> Result<(), Refusal> {
-    required_str(item, "id", 10007, "The file ID field is empty.")?;
+/// present (10009) and small enough (10008); returns its id.
+fn check_attachment<'a>(
+    item: &'a Map<String, Value>,
+    files: &[UploadedFile],
+) -> Result<&'a str, Refusal> {
+    let id = required_str(item, "id", 10007, "The file ID field is empty.")?;
     let content_length = item
         .get("contentLength")
         .and_then(Value::as_u64)
@@ -169,7 +196,7 @@ fn check_attachment(item: &Map<String, Value>, files: &[UploadedFile]) -> Result
             "The file size (in bytes) of uploaded attachment is incorrect.",
         ));
     }
-    Ok(())
+    Ok(id)
 }
 
 /// `PATCH /capabilities`; errors in the `{success, errorDetail}` shape its response schema has.

@@ -1,0 +1,79 @@
+//! The sidecar's partner → Salesforce routes (DESIGN §7): typed JSON calls that the connector
+//! turns into Interaction Service calls, so the partner never builds Salesforce headers,
+//! multipart bodies or tokens.
+//!
+//! Every write takes an `Idempotency-Key` ([`idempotency`]): the client entry ids derive from
+//! it and the first final answer is kept in the store, so a retried call — also after a
+//! restart — never creates a second ConversationEntry. Retryable failures (429, 5xx) are
+//! retried, `Retry-After` honoured, within the caller's deadline (`Request-Timeout-Ms`). The
+//! routes are served before the connector has a token: they answer `503` until
+//! [`InboundSlot`] is filled. It knows nothing about Pub/Sub, routing or the server's other
+//! routes.
+
+mod answer;
+mod idempotency;
+pub mod openapi;
+mod request;
+mod routes;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+
+use crate::interaction::InteractionClient;
+use crate::store::Store;
+
+pub use routes::{
+    router, AGENT_WORK_PATH, MESSAGES_PATH, RECEIPTS_PATH, SESSION_PATH, TYPING_PATH,
+};
+
+/// The caller's deadline header: milliseconds the whole call may take, retries included.
+pub const REQUEST_TIMEOUT_HEADER: &str = "request-timeout-ms";
+/// The deadline when the caller gives none.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
+/// The longest deadline a caller may ask for.
+pub const MAX_DEADLINE: Duration = Duration::from_secs(60);
+
+/// What the inbound routes call through; set once the connector has its client and store.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    client: InteractionClient,
+    store: Store,
+    channel_addresses: Vec<String>,
+}
+
+impl Inbound {
+    /// Routes calling `client`, keeping answers in `store`; `channel_addresses` are the
+    /// configured `channel.address_identifiers` (one of them is the default `to`).
+    pub fn new(client: InteractionClient, store: Store, channel_addresses: Vec<String>) -> Self {
+        Self {
+            client,
+            store,
+            channel_addresses,
+        }
+    }
+}
+
+/// Filled once the connector is running; the routes answer `503` before.
+pub type InboundSlot = Arc<OnceLock<Inbound>>;
+
+/// The caller's deadline from `Request-Timeout-Ms`, or the `400` naming the header.
+fn deadline(headers: &HeaderMap) -> Result<Duration, answer::Answer> {
+    let Some(value) = headers.get(REQUEST_TIMEOUT_HEADER) else {
+        return Ok(DEFAULT_DEADLINE);
+    };
+    let max = u64::try_from(MAX_DEADLINE.as_millis()).unwrap_or(u64::MAX);
+    value
+        .to_str()
+        .ok()
+        .and_then(|text| text.trim().parse::<u64>().ok())
+        .filter(|ms| (1..=max).contains(ms))
+        .map(Duration::from_millis)
+        .ok_or_else(|| {
+            answer::Answer::invalid(
+                "Request-Timeout-Ms",
+                format!("an integer number of milliseconds, 1..={max}"),
+            )
+        })
+}
