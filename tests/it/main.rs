@@ -33,5 +33,6 @@ mod pipeline;
 mod pubsub;
 mod routing;
 mod server;
+mod state;
 mod store;
 mod support;
