@@ -17,13 +17,20 @@ use std::time::Duration;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use self::credentials::ProviderCredentials;
 use crate::auth::{AccessGrant, AuthError, TokenProvider};
 use crate::channel::{AnyChannel, WebhookChannel, WebhookError, WebhookSettings};
 use crate::config::Config;
-use crate::interaction::{InteractionClient, InteractionError};
+use crate::conversation::{
+    self, ConversationObserver, ConversationServices, ConversationTracker, DeliveryFailureNotifier,
+    RefusalSettings, SessionLearner,
+};
+use crate::interaction::{
+    retry_until, CapabilitiesRequest, ErrorClass, InteractionClient, InteractionError,
+    RegisteredCapabilities,
+};
 use crate::pipeline::{Pipeline, PipelineError, RoutingSink};
 use crate::pubsub::{
     FetchRequestObserver, ReplayId, ReplayStart, Subscriber, SubscriberError, SubscriberSettings,
@@ -34,6 +41,9 @@ use crate::routing::{
 use crate::server::{self, Readiness, ServerState};
 use crate::store::{CheckpointWriter, Store, StoreError, StoreSettings};
 use crate::telemetry::Telemetry;
+
+/// How long one round of capabilities registration retries before logging and starting over.
+const CAPABILITIES_RETRY_WINDOW: Duration = Duration::from_secs(60);
 
 /// Longest wait between attempts to get the first access token.
 const MAX_STARTUP_AUTH_BACKOFF: Duration = Duration::from_secs(60);
@@ -62,6 +72,9 @@ pub enum ConnectorError {
     /// Routing could not resume its pending requests.
     #[error("cannot resume pending routing requests: {0}")]
     Routing(#[from] RoutingError),
+    /// Salesforce refused the `[capabilities]` registration (retrying cannot help).
+    #[error("salesforce refused the capabilities registration (PATCH /capabilities): {0}; check the [capabilities] section")]
+    Capabilities(#[source] InteractionError),
     /// The sidecar server could not listen.
     #[error("cannot listen on {address}: {source}")]
     Listen {
@@ -97,13 +110,21 @@ pub async fn run_on(
     let server_stop = CancellationToken::new();
     // The sidecar routes exist from the start; they answer 503 until routing is running.
     let sidecar: Arc<OnceLock<RoutingEngine>> = Arc::default();
+    let conversations: Arc<OnceLock<ConversationServices>> = Arc::default();
+    let late = LateBound {
+        routing: sidecar.clone(),
+        conversations: conversations.clone(),
+        capabilities: Arc::default(),
+    };
+    let routes =
+        late_bound_sidecar(sidecar.clone()).merge(conversation::router(conversations.clone()));
     let server = tokio::spawn(server::serve(
         listener,
         ServerState::new(readiness.clone(), telemetry.clone()),
-        late_bound_sidecar(sidecar.clone()),
+        routes,
         server_stop.clone(),
     ));
-    let outcome = run_pipeline(config, shutdown, &readiness, telemetry, &sidecar).await;
+    let outcome = run_pipeline(config, shutdown, &readiness, telemetry, &late).await;
     readiness.set_ready(false);
     server_stop.cancel();
     match server.await {
@@ -114,6 +135,18 @@ pub async fn run_on(
     outcome
 }
 
+/// What the sidecar routes use, set once `run_pipeline` has built it.
+struct LateBound {
+    /// The decision endpoint's engine.
+    routing: Arc<OnceLock<RoutingEngine>>,
+    /// The conversation routes' services.
+    conversations: Arc<OnceLock<ConversationServices>>,
+    /// What Salesforce accepted from `[capabilities]`: the send-message route checks a
+    /// message's format, text length and attachment type and size against it. Unset when
+    /// nothing is registered.
+    capabilities: Arc<OnceLock<RegisteredCapabilities>>,
+}
+
 /// Everything but the sidecar server: readiness goes on once subscribed and off first on
 /// shutdown (G8), then intake stops, in-flight work drains and the checkpoint is written.
 async fn run_pipeline(
@@ -121,7 +154,7 @@ async fn run_pipeline(
     shutdown: CancellationToken,
     readiness: &Readiness,
     telemetry: Telemetry,
-    sidecar: &OnceLock<RoutingEngine>,
+    late: &LateBound,
 ) -> Result<(), ConnectorError> {
     let provider = TokenProvider::new(&config.auth)?;
     let Some(grant) = first_grant(&provider, &shutdown).await? else {
@@ -139,6 +172,25 @@ async fn run_pipeline(
             .run_blocking(move |store| store.load_checkpoint(&org_id, &topic))
             .await?
     };
+    let interaction = InteractionClient::new(
+        &config.interaction.base_url,
+        config.interaction.authorization_context.clone(),
+        provider.clone(),
+        (&config.interaction).into(),
+    )?;
+    // Before subscribing: readiness waits for the registration, and a refusal stops the
+    // connector before it consumes anything.
+    let registration = config.capabilities.request(
+        grant.org_id.as_15(),
+        &config.interaction.authorization_context,
+    );
+    if let Some(request) = registration {
+        let Some(registered) = register_capabilities(&interaction, &request, &shutdown).await?
+        else {
+            return Ok(());
+        };
+        let _ = late.capabilities.set(registered);
+    }
     let mut subscriber_settings = SubscriberSettings::from(&config.pubsub);
     if let Some(replay_id) = checkpoint {
         let replay_id = ReplayId::from_bytes(replay_id);
@@ -160,16 +212,12 @@ async fn run_pipeline(
     let partner = Option::<WebhookSettings>::from(&config.routing)
         .map(WebhookChannel::new)
         .transpose()?;
-    let interaction = InteractionClient::new(
-        &config.interaction.base_url,
-        config.interaction.authorization_context.clone(),
-        provider.clone(),
-        (&config.interaction).into(),
-    )?;
+    let writer = CheckpointWriter::spawn(store.clone());
+    let tracker = ConversationTracker::spawn(writer.clone());
     let engine = RoutingEngine::new(
         (&config).into(),
         RoutingDeps {
-            interaction,
+            interaction: interaction.clone(),
             store: store.clone(),
             partner,
             token_provider: provider.clone(),
@@ -179,10 +227,22 @@ async fn run_pipeline(
     );
     let resumed = engine.resume().await?;
     info!(?resumed, "pending routing requests resumed");
+    engine.set_session_lookup(Arc::new(tracker.clone()));
+    let notifier = DeliveryFailureNotifier::new(interaction.clone(), tracker.clone());
+    let observer = ConversationObserver::new(
+        tracker.clone(),
+        notifier.clone(),
+        &RefusalSettings::from(&config.delivery),
+    );
+    interaction.observe_interactions(Arc::new(SessionLearner(tracker.clone())));
     // Set once; a second set cannot happen because run_pipeline runs once per process.
-    let _ = sidecar.set(engine.clone());
+    let _ = late.routing.set(engine.clone());
+    let _ = late.conversations.set(ConversationServices {
+        tracker: tracker.clone(),
+        notifier,
+        routing: Some(engine.clone()),
+    });
     let routing: Arc<dyn RoutingSink> = Arc::new(routing_sink::EngineSink(engine.clone()));
-    let writer = CheckpointWriter::spawn(store);
     let mut stream_open = subscriber.stream_open();
     let pipeline = Pipeline::new(
         settings,
@@ -191,7 +251,8 @@ async fn run_pipeline(
         channel,
         Some(routing),
         telemetry,
-    );
+    )
+    .with_observer(Arc::new(observer));
     let pipeline_stop = CancellationToken::new();
     {
         let (readiness, shutdown, pipeline_stop) =
@@ -225,6 +286,8 @@ async fn run_pipeline(
             "routing did not stop within the grace period; pending requests resume after restart"
         );
     }
+    // The writer is closed by now: what the tracker still applies stays in memory only.
+    tracker.close().await;
     Ok(())
 }
 
@@ -262,6 +325,43 @@ fn late_bound_sidecar(engine: Arc<OnceLock<RoutingEngine>>) -> axum::Router {
         }
     };
     axum::Router::new().route(SIDECAR_DECISION_PATH, axum::routing::post(handler))
+}
+
+/// Registers `request`, retrying retryable answers until it is accepted, refused or shutdown
+/// fires (`None`).
+async fn register_capabilities(
+    interaction: &InteractionClient,
+    request: &CapabilitiesRequest,
+    shutdown: &CancellationToken,
+) -> Result<Option<RegisteredCapabilities>, ConnectorError> {
+    loop {
+        let deadline = tokio::time::Instant::now() + CAPABILITIES_RETRY_WINDOW;
+        let attempt = retry_until(deadline, || interaction.patch_capabilities(request));
+        let outcome = tokio::select! {
+            () = shutdown.cancelled() => return Ok(None),
+            outcome = attempt => outcome,
+        };
+        match outcome {
+            Ok(_) => {
+                let registered = RegisteredCapabilities::from_registration(&request.capabilities);
+                info!(
+                    formats = registered.formats.len(),
+                    "capabilities registered with salesforce"
+                );
+                return Ok(Some(registered));
+            }
+            Err(error)
+                if error.class() == ErrorClass::Retryable
+                    || matches!(error, InteractionError::DeadlineExceeded) =>
+            {
+                warn!(error = %error, "capabilities not registered yet; retrying");
+            }
+            Err(error) => {
+                error!(status = error.status(), code = error.code(), error = %error, "salesforce refused the capabilities registration");
+                return Err(ConnectorError::Capabilities(error));
+            }
+        }
+    }
 }
 
 /// Gets the first token, retrying transient failures until it works or shutdown fires;

@@ -7,7 +7,7 @@
 //! configuration error, logged once per call naming the key, and never refreshed. Retrying other errors is the caller's choice ([`super::retry_until`]).
 //! The typed endpoint methods live in the sibling files. It knows nothing about Pub/Sub.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
@@ -21,7 +21,7 @@ use crate::auth::{url_policy, AccessGrant, AuthError, TokenProvider};
 use crate::interaction::headers::{
     AuthorizationContextType, AUTHORIZATION_CONTEXT, AUTHORIZATION_CONTEXT_TYPE, ORG_ID, REQUEST_ID,
 };
-use crate::interaction::{ErrorClass, InteractionError};
+use crate::interaction::{ErrorClass, InteractionError, InteractionsObserver};
 use crate::retry_after::parse_retry_after;
 
 /// Default upper bound on one HTTP exchange with the Interaction Service.
@@ -91,6 +91,9 @@ struct ClientInner {
     authorization_context: String,
     context_type: AuthorizationContextType,
     provider: TokenProvider,
+    /// Told about every accepted `/interactions` answer; set once, after construction, because
+    /// the observer is usually built from parts that need this client.
+    interactions_observer: OnceLock<Arc<dyn InteractionsObserver>>,
 }
 
 /// Client of the Interaction Service REST API; cheap to clone.
@@ -147,8 +150,20 @@ impl InteractionClient {
                 authorization_context,
                 context_type: settings.authorization_context_type,
                 provider,
+                interactions_observer: OnceLock::new(),
             }),
         })
+    }
+
+    /// Sets the observer of accepted `/interactions` answers for this client and all its clones;
+    /// false when one was set already (the first one stays).
+    pub fn observe_interactions(&self, observer: Arc<dyn InteractionsObserver>) -> bool {
+        self.inner.interactions_observer.set(observer).is_ok()
+    }
+
+    /// The observer of accepted `/interactions` answers, when one is set.
+    pub(crate) fn interactions_observer(&self) -> Option<&Arc<dyn InteractionsObserver>> {
+        self.inner.interactions_observer.get()
     }
 
     /// Sends one call; on an auth-class answer refreshes the token once and sends it again.

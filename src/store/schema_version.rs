@@ -57,6 +57,7 @@ pub(crate) fn check_or_initialize(
     super::dedup::create_tables(&transaction)?;
     super::dead_letter::create_tables(&transaction)?;
     super::pending_routing::create_tables(&transaction)?;
+    super::conversation::create_tables(&transaction)?;
     transaction
         .commit()
         .map_err(database_error("commit schema check"))
