@@ -100,26 +100,30 @@ fn store_failed() -> Response {
         .into_response()
 }
 
-/// The path's conversation identifier, or the `400` it deserves.
-fn checked_identifier(conversation: &str) -> Result<(), Response> {
-    if conversation.trim().is_empty() {
-        return Err(invalid("conversationIdentifier", "must not be empty"));
+/// A field of the request and the rule it breaks; answered as a `400`.
+#[derive(Debug)]
+struct FieldError {
+    field: &'static str,
+    rule: String,
+}
+
+impl IntoResponse for FieldError {
+    fn into_response(self) -> Response {
+        invalid(self.field, &self.rule)
     }
-    if conversation.chars().count() > MAX_IDENTIFIER_CHARS {
-        return Err(invalid(
-            "conversationIdentifier",
-            "must be at most 240 characters",
-        ));
-    }
-    Ok(())
+}
+
+/// Checks the path's conversation identifier.
+fn checked_identifier(conversation: &str) -> Result<(), FieldError> {
+    bounded("conversationIdentifier", conversation, MAX_IDENTIFIER_CHARS).map(drop)
 }
 
 async fn show(State(services): State<Services>, Path(conversation): Path<String>) -> Response {
     let Some(services) = services.get() else {
         return starting();
     };
-    if let Err(response) = checked_identifier(&conversation) {
-        return response;
+    if let Err(problem) = checked_identifier(&conversation) {
+        return problem.into_response();
     }
     let state = match services.tracker.get(&conversation) {
         Ok(state) => state,
@@ -188,17 +192,24 @@ fn body_problem(error: &serde_path_to_error::Error<serde_json::Error>) -> Respon
     invalid(&path, "must be a string")
 }
 
-/// `value` trimmed, or the `400` for an empty or too long `field`.
-fn bounded<'a>(field: &str, value: &'a str, max_chars: usize) -> Result<&'a str, Response> {
+/// `value` trimmed, unless it is empty or longer than `max_chars`.
+fn bounded<'a>(
+    field: &'static str,
+    value: &'a str,
+    max_chars: usize,
+) -> Result<&'a str, FieldError> {
     let value = value.trim();
     if value.is_empty() {
-        return Err(invalid(field, "must not be empty"));
+        return Err(FieldError {
+            field,
+            rule: "must not be empty".to_owned(),
+        });
     }
     if value.chars().count() > max_chars {
-        return Err(invalid(
+        return Err(FieldError {
             field,
-            &format!("must be at most {max_chars} characters"),
-        ));
+            rule: format!("must be at most {max_chars} characters"),
+        });
     }
     Ok(value)
 }
@@ -211,8 +222,8 @@ async fn report_failure(
     let Some(services) = services.get() else {
         return starting();
     };
-    if let Err(response) = checked_identifier(&conversation) {
-        return response;
+    if let Err(problem) = checked_identifier(&conversation) {
+        return problem.into_response();
     }
     let deserializer = &mut serde_json::Deserializer::from_slice(&body);
     let request: DeliveryFailureBody = match serde_path_to_error::deserialize(deserializer) {
@@ -231,9 +242,8 @@ async fn report_failure(
             ),
         );
     }
-    let known = match services.tracker.get(&conversation) {
-        Ok(known) => known,
-        Err(_) => return store_failed(),
+    let Ok(known) = services.tracker.get(&conversation) else {
+        return store_failed();
     };
     let end_user = request.end_user_client_id.clone().or_else(|| {
         known
@@ -258,15 +268,15 @@ async fn report_failure(
     });
     let (end_user, channel) = match checked {
         Ok(checked) => checked,
-        Err(response) => return response,
+        Err(problem) => return problem.into_response(),
     };
     if let Some(failed) = &request.failed_conversation_entry_identifier {
-        if let Err(response) = bounded(
+        if let Err(problem) = bounded(
             "failedConversationEntryIdentifier",
             failed,
             MAX_IDENTIFIER_CHARS,
         ) {
-            return response;
+            return problem.into_response();
         }
     }
     let entry_id = new_entry_id();
@@ -300,7 +310,7 @@ fn salesforce_refused(error: &crate::interaction::InteractionError) -> Response 
     let status = match error.class() {
         ErrorClass::Retryable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorClass::Auth => StatusCode::BAD_GATEWAY,
-        _ => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorClass::Permanent => StatusCode::UNPROCESSABLE_ENTITY,
     };
     let mut error_body = json!({"code": "salesforce_refused", "message": error.to_string()});
     if let Some(code) = error.code() {

@@ -167,15 +167,12 @@ async fn run(
             .by_conversation
             .get(&conversation)
             .cloned();
-        let mut state = match cached {
-            Some(state) => state,
-            None => {
-                let store = lock(&inner.store).clone();
-                store
-                    .and_then(|store| load(&store, &conversation).ok().flatten())
-                    .unwrap_or_else(|| ConversationState::new(&conversation))
-            }
-        };
+        let mut state = cached.unwrap_or_else(|| {
+            let store = lock(&inner.store).clone();
+            store
+                .and_then(|store| load(&store, &conversation).ok().flatten())
+                .unwrap_or_else(|| ConversationState::new(&conversation))
+        });
         state.apply(update);
         let record = match serde_json::to_vec(&state) {
             Ok(record) => record,

@@ -114,7 +114,7 @@ async fn a_refused_registration_stops_the_connector_naming_what_salesforce_refus
     let mut text = error.to_string();
     let mut source = std::error::Error::source(&error);
     while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
+        text = format!("{text}: {cause}");
         source = cause.source();
     }
     assert!(text.contains("capabilities"), "{text}");
