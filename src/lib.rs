@@ -12,6 +12,7 @@ pub mod auth;
 pub mod channel;
 pub mod config;
 pub mod connector;
+pub mod conversation;
 #[cfg(feature = "harness")]
 pub mod dev;
 pub mod dlq;

@@ -28,6 +28,7 @@ pub(super) const SECTIONS: &[&str] = &[
     "store",
     "server",
     "routing",
+    "capabilities",
 ];
 
 /// The values `auth.kind` accepts, as `crate::auth::AuthConfig` spells its tag.

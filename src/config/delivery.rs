@@ -18,6 +18,8 @@ use crate::channel::{
     AnyChannel, StdoutChannel, WebhookChannel, WebhookError, WebhookSettings,
     WEBHOOK_CONNECT_TIMEOUT, WEBHOOK_REQUEST_TIMEOUT,
 };
+use crate::conversation::{RefusalSettings, DEFAULT_REFUSAL_ERROR_CODE};
+use crate::interaction::{is_messaging_error_code, MESSAGING_ERROR_CODES};
 use crate::secret::SecretString;
 
 /// Which channel receives the events.
@@ -46,6 +48,11 @@ pub struct DeliveryConfig {
     pub connect_timeout_ms: u64,
     /// Limit for one request, response body included.
     pub request_timeout_ms: u64,
+    /// When the partner refuses a message for good, also send MessageDeliveryFailed to
+    /// Salesforce so the rep learns it did not arrive.
+    pub report_refusals: bool,
+    /// The messaging error code sent when the refusal's body names no valid `errorCode`.
+    pub refusal_error_code: String,
 }
 
 impl fmt::Debug for DeliveryConfig {
@@ -56,6 +63,8 @@ impl fmt::Debug for DeliveryConfig {
             .field("secret", &self.secret)
             .field("connect_timeout_ms", &self.connect_timeout_ms)
             .field("request_timeout_ms", &self.request_timeout_ms)
+            .field("report_refusals", &self.report_refusals)
+            .field("refusal_error_code", &self.refusal_error_code)
             .finish()
     }
 }
@@ -68,6 +77,18 @@ impl Default for DeliveryConfig {
             secret: None,
             connect_timeout_ms: duration_ms(WEBHOOK_CONNECT_TIMEOUT),
             request_timeout_ms: duration_ms(WEBHOOK_REQUEST_TIMEOUT),
+            report_refusals: true,
+            refusal_error_code: DEFAULT_REFUSAL_ERROR_CODE.to_owned(),
+        }
+    }
+}
+
+/// What the connector does with a message the partner refused for good.
+impl From<&DeliveryConfig> for RefusalSettings {
+    fn from(config: &DeliveryConfig) -> Self {
+        Self {
+            report: config.report_refusals,
+            default_code: config.refusal_error_code.clone(),
         }
     }
 }
@@ -120,6 +141,19 @@ impl DeliveryConfig {
             1,
             &format!("the default is {}", duration_ms(WEBHOOK_CONNECT_TIMEOUT)),
         );
+        if !is_messaging_error_code(&self.refusal_error_code) {
+            problems.push(
+                "delivery.refusal_error_code",
+                format!(
+                    "must be a messaging error code, got {:?}",
+                    self.refusal_error_code
+                ),
+                format!(
+                    "use one of {}; the default is {DEFAULT_REFUSAL_ERROR_CODE}",
+                    MESSAGING_ERROR_CODES.join(", ")
+                ),
+            );
+        }
         problems.at_least(
             "delivery.request_timeout_ms",
             self.request_timeout_ms,

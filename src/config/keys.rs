@@ -72,6 +72,8 @@ pub(super) const KEY_EXAMPLES: &[(&str, &str)] = &[
     ("delivery.secret", "\"...\" (a shared signing secret)"),
     ("delivery.connect_timeout_ms", "5000"),
     ("delivery.request_timeout_ms", "30000"),
+    ("delivery.report_refusals", "true"),
+    ("delivery.refusal_error_code", "\"3001\""),
     ("channel.address_identifiers", "[\"+15550100\"]"),
     ("pipeline.max_concurrent_conversations", "64"),
     ("pipeline.max_watermark_lag", "10000"),
@@ -98,6 +100,22 @@ pub(super) const KEY_EXAMPLES: &[(&str, &str)] = &[
     ("routing.rep_user_field", "\"userId\""),
     ("routing.fallback_queue_id", "\"00G5g000001abcd\""),
     ("routing.soql_api_version", "\"62.0\""),
+    ("capabilities.register", "true"),
+    (
+        "capabilities.file",
+        "\"/etc/byoc-connector/capabilities.json\"",
+    ),
+    ("capabilities.integration_namespace", "\"00D000000000001\""),
+    (
+        "capabilities.formats",
+        "[\"StaticContentMessage:Text\", \"StaticContentMessage:Attachments\"]",
+    ),
+    ("capabilities.text_max_length", "2000"),
+    (
+        "capabilities.attachment_mime_types",
+        "[\"image/png\", \"application/pdf\"]",
+    ),
+    ("capabilities.attachment_max_size_kb", "25600"),
 ];
 
 /// Whether `key` holds a secret.
@@ -108,8 +126,7 @@ pub(super) fn is_secret(key: &str) -> bool {
 /// "write it like `leaf = example` in [section]" for a known key, a generic hint otherwise.
 pub(super) fn example_hint(key: &str) -> String {
     let Some((_, example)) = KEY_EXAMPLES.iter().find(|(known, _)| *known == key) else {
-        return "see docs/configuration.md for the keys and their types"
-            .to_owned();
+        return "see docs/configuration.md for the keys and their types".to_owned();
     };
     match key.split_once('.') {
         Some((section, leaf)) => format!("write it like `{leaf} = {example}` in [{section}]"),

@@ -17,6 +17,7 @@
 //! # Ok::<(), byoc_connector::config::ConfigError>(())
 //! ```
 
+mod capabilities;
 mod decode;
 mod delivery;
 mod env;
@@ -35,6 +36,7 @@ use std::path::Path;
 use serde::Serialize;
 use toml::Table;
 
+pub use capabilities::CapabilitiesConfig;
 pub use delivery::{ChannelConfig, DeliveryConfig, DeliveryKind};
 pub use env::{key_for_env_var, ENV_PREFIX, ENV_SEPARATOR};
 pub use error::{ConfigError, ConfigProblem};
@@ -81,6 +83,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// Who answers routing requests, and by when.
     pub routing: RoutingConfig,
+    /// What is registered with `PATCH /capabilities` at start.
+    pub capabilities: CapabilitiesConfig,
     /// Renamed keys given under their old names; the connector logs each once at start.
     #[serde(skip)]
     pub deprecated_keys: Vec<DeprecatedKey>,
@@ -216,6 +220,8 @@ impl Config {
         let store = decode::section::<StoreConfig>(&mut root, "store", overrides, problems);
         let server = decode::section::<ServerConfig>(&mut root, "server", overrides, problems);
         let routing = decode::section::<RoutingConfig>(&mut root, "routing", overrides, problems);
+        let mut capabilities =
+            decode::section::<CapabilitiesConfig>(&mut root, "capabilities", overrides, problems);
 
         // Sections that decoded are validated even when others did not, so one run reports
         // as many problems as possible.
@@ -244,6 +250,10 @@ impl Config {
         if let Some(section) = &server {
             section.validate(problems);
         }
+        if let Some(section) = &mut capabilities {
+            section.read_files(problems);
+            section.validate(problems);
+        }
 
         Some(Self {
             pubsub: pubsub?,
@@ -255,6 +265,7 @@ impl Config {
             store: store?,
             server: server?,
             routing: routing?,
+            capabilities: capabilities?,
             // `parse` fills these in: it moved the old keys before decoding.
             deprecated_keys: Vec::new(),
         })

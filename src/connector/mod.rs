@@ -17,14 +17,21 @@ use std::time::Duration;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use self::credentials::ProviderCredentials;
 use crate::auth::{AccessGrant, AuthError, TokenProvider};
 use crate::channel::{AnyChannel, WebhookChannel, WebhookError, WebhookSettings};
 use crate::config::Config;
+use crate::conversation::{
+    self, ConversationObserver, ConversationServices, ConversationTracker, DeliveryFailureNotifier,
+    RefusalSettings, SessionLearner,
+};
 use crate::inbound::{Inbound, InboundSlot};
-use crate::interaction::{InteractionClient, InteractionError};
+use crate::interaction::{
+    retry_until, CapabilitiesRequest, ErrorClass, InteractionClient, InteractionError,
+    RegisteredCapabilities,
+};
 use crate::pipeline::{Pipeline, PipelineError, RoutingSink};
 use crate::pubsub::{
     FetchRequestObserver, ReplayId, ReplayStart, Subscriber, SubscriberError, SubscriberSettings,
@@ -35,6 +42,9 @@ use crate::routing::{
 use crate::server::{self, Readiness, ServerState, SidecarAuth};
 use crate::store::{CheckpointWriter, Store, StoreError, StoreSettings};
 use crate::telemetry::Telemetry;
+
+/// How long one round of capabilities registration retries before logging and starting over.
+const CAPABILITIES_RETRY_WINDOW: Duration = Duration::from_secs(60);
 
 /// Longest wait between attempts to get the first access token.
 const MAX_STARTUP_AUTH_BACKOFF: Duration = Duration::from_secs(60);
@@ -63,6 +73,9 @@ pub enum ConnectorError {
     /// Routing could not resume its pending requests.
     #[error("cannot resume pending routing requests: {0}")]
     Routing(#[from] RoutingError),
+    /// Salesforce refused the `[capabilities]` registration (retrying cannot help).
+    #[error("salesforce refused the capabilities registration (PATCH /capabilities): {0}; check the [capabilities] section")]
+    Capabilities(#[source] InteractionError),
     /// A listener could not be bound.
     #[error("cannot listen on {key} {address}: {source}")]
     Listen {
@@ -146,6 +159,13 @@ pub async fn run_on(
     // The sidecar routes exist from the start; they answer 503 until routing is running.
     let sidecar: Arc<OnceLock<RoutingEngine>> = Arc::default();
     let inbound: InboundSlot = Arc::default();
+    let conversations: Arc<OnceLock<ConversationServices>> = Arc::default();
+    let late = LateBound {
+        routing: sidecar.clone(),
+        inbound: inbound.clone(),
+        conversations: conversations.clone(),
+        capabilities: Arc::default(),
+    };
     let ops = tokio::spawn(server::serve_ops(
         listeners.ops,
         ServerState::new(readiness.clone(), telemetry.clone()),
@@ -153,18 +173,11 @@ pub async fn run_on(
     ));
     let sidecar_server = tokio::spawn(server::serve_sidecar(
         listeners.sidecar,
-        sidecar_routes(sidecar.clone(), inbound.clone()),
+        sidecar_routes(sidecar.clone(), inbound.clone(), conversations.clone()),
         auth,
         server_stop.clone(),
     ));
-    let outcome = run_pipeline(
-        config,
-        shutdown,
-        &readiness,
-        telemetry,
-        (&sidecar, &inbound),
-    )
-    .await;
+    let outcome = run_pipeline(config, shutdown, &readiness, telemetry, &late).await;
     readiness.set_ready(false);
     server_stop.cancel();
     for (name, server) in [("ops", ops), ("sidecar", sidecar_server)] {
@@ -177,6 +190,20 @@ pub async fn run_on(
     outcome
 }
 
+/// What the sidecar routes use, set once `run_pipeline` has built it.
+struct LateBound {
+    /// The decision endpoint's engine.
+    routing: Arc<OnceLock<RoutingEngine>>,
+    /// The inbound partner → Salesforce routes' state.
+    inbound: InboundSlot,
+    /// The conversation routes' services.
+    conversations: Arc<OnceLock<ConversationServices>>,
+    /// What Salesforce accepted from `[capabilities]`: the send-message route checks a
+    /// message's format, text length and attachment type and size against it. Unset when
+    /// nothing is registered.
+    capabilities: Arc<OnceLock<RegisteredCapabilities>>,
+}
+
 /// Everything but the sidecar server: readiness goes on once subscribed and off first on
 /// shutdown (G8), then intake stops, in-flight work drains and the checkpoint is written.
 async fn run_pipeline(
@@ -184,7 +211,7 @@ async fn run_pipeline(
     shutdown: CancellationToken,
     readiness: &Readiness,
     telemetry: Telemetry,
-    (sidecar, inbound): (&OnceLock<RoutingEngine>, &OnceLock<Inbound>),
+    late: &LateBound,
 ) -> Result<(), ConnectorError> {
     let provider = TokenProvider::new(&config.auth)?;
     let Some(grant) = first_grant(&provider, &shutdown).await? else {
@@ -202,6 +229,25 @@ async fn run_pipeline(
             .run_blocking(move |store| store.load_checkpoint(&org_id, &topic))
             .await?
     };
+    let interaction = InteractionClient::new(
+        &config.interaction.base_url,
+        config.interaction.authorization_context.clone(),
+        provider.clone(),
+        (&config.interaction).into(),
+    )?;
+    // Before subscribing: readiness waits for the registration, and a refusal stops the
+    // connector before it consumes anything.
+    let registration = config.capabilities.request(
+        grant.org_id.as_15(),
+        &config.interaction.authorization_context,
+    );
+    if let Some(request) = registration {
+        let Some(registered) = register_capabilities(&interaction, &request, &shutdown).await?
+        else {
+            return Ok(());
+        };
+        let _ = late.capabilities.set(registered);
+    }
     let mut subscriber_settings = SubscriberSettings::from(&config.pubsub);
     if let Some(replay_id) = checkpoint {
         let replay_id = ReplayId::from_bytes(replay_id);
@@ -223,15 +269,9 @@ async fn run_pipeline(
     let partner = Option::<WebhookSettings>::from(&config.routing)
         .map(WebhookChannel::new)
         .transpose()?;
-    let interaction = InteractionClient::new(
-        &config.interaction.base_url,
-        config.interaction.authorization_context.clone(),
-        provider.clone(),
-        (&config.interaction).into(),
-    )?;
     // Set once, like the routing engine below; the same client, so its rate limiter counts
     // the sidecar's calls and routing's together.
-    let _ = inbound.set(Inbound::new(
+    let _ = late.inbound.set(Inbound::new(
         interaction.clone(),
         store.clone(),
         config
@@ -240,10 +280,12 @@ async fn run_pipeline(
             .clone()
             .unwrap_or_default(),
     ));
+    let writer = CheckpointWriter::spawn(store.clone());
+    let tracker = ConversationTracker::spawn(writer.clone());
     let engine = RoutingEngine::new(
         (&config).into(),
         RoutingDeps {
-            interaction,
+            interaction: interaction.clone(),
             store: store.clone(),
             partner,
             token_provider: provider.clone(),
@@ -253,10 +295,22 @@ async fn run_pipeline(
     );
     let resumed = engine.resume().await?;
     info!(?resumed, "pending routing requests resumed");
+    engine.set_session_lookup(Arc::new(tracker.clone()));
+    let notifier = DeliveryFailureNotifier::new(interaction.clone(), tracker.clone());
+    let observer = ConversationObserver::new(
+        tracker.clone(),
+        notifier.clone(),
+        &RefusalSettings::from(&config.delivery),
+    );
+    interaction.observe_interactions(Arc::new(SessionLearner(tracker.clone())));
     // Set once; a second set cannot happen because run_pipeline runs once per process.
-    let _ = sidecar.set(engine.clone());
+    let _ = late.routing.set(engine.clone());
+    let _ = late.conversations.set(ConversationServices {
+        tracker: tracker.clone(),
+        notifier,
+        routing: Some(engine.clone()),
+    });
     let routing: Arc<dyn RoutingSink> = Arc::new(routing_sink::EngineSink(engine.clone()));
-    let writer = CheckpointWriter::spawn(store);
     let mut stream_open = subscriber.stream_open();
     let pipeline = Pipeline::new(
         settings,
@@ -265,7 +319,8 @@ async fn run_pipeline(
         channel,
         Some(routing),
         telemetry,
-    );
+    )
+    .with_observer(Arc::new(observer));
     let pipeline_stop = CancellationToken::new();
     {
         let (readiness, shutdown, pipeline_stop) =
@@ -299,6 +354,8 @@ async fn run_pipeline(
             "routing did not stop within the grace period; pending requests resume after restart"
         );
     }
+    // The writer is closed by now: what the tracker still applies stays in memory only.
+    tracker.close().await;
     Ok(())
 }
 
@@ -314,11 +371,16 @@ fn warn_about_deprecated_keys(config: &Config) {
     }
 }
 
-/// Every sidecar route: the routing decision, the inbound partner → Salesforce routes and the
-/// OpenAPI document.
-fn sidecar_routes(engine: Arc<OnceLock<RoutingEngine>>, inbound: InboundSlot) -> axum::Router {
+/// Every sidecar route: the routing decision, the inbound partner → Salesforce routes, the
+/// conversation routes and the OpenAPI document.
+fn sidecar_routes(
+    engine: Arc<OnceLock<RoutingEngine>>,
+    inbound: InboundSlot,
+    conversations: Arc<OnceLock<ConversationServices>>,
+) -> axum::Router {
     late_bound_sidecar(engine)
         .merge(crate::inbound::router(inbound))
+        .merge(conversation::router(conversations))
         .merge(crate::inbound::openapi::router())
 }
 
@@ -344,6 +406,43 @@ fn late_bound_sidecar(engine: Arc<OnceLock<RoutingEngine>>) -> axum::Router {
         }
     };
     axum::Router::new().route(SIDECAR_DECISION_PATH, axum::routing::post(handler))
+}
+
+/// Registers `request`, retrying retryable answers until it is accepted, refused or shutdown
+/// fires (`None`).
+async fn register_capabilities(
+    interaction: &InteractionClient,
+    request: &CapabilitiesRequest,
+    shutdown: &CancellationToken,
+) -> Result<Option<RegisteredCapabilities>, ConnectorError> {
+    loop {
+        let deadline = tokio::time::Instant::now() + CAPABILITIES_RETRY_WINDOW;
+        let attempt = retry_until(deadline, || interaction.patch_capabilities(request));
+        let outcome = tokio::select! {
+            () = shutdown.cancelled() => return Ok(None),
+            outcome = attempt => outcome,
+        };
+        match outcome {
+            Ok(_) => {
+                let registered = RegisteredCapabilities::from_registration(&request.capabilities);
+                info!(
+                    formats = registered.formats.len(),
+                    "capabilities registered with salesforce"
+                );
+                return Ok(Some(registered));
+            }
+            Err(error)
+                if error.class() == ErrorClass::Retryable
+                    || matches!(error, InteractionError::DeadlineExceeded) =>
+            {
+                warn!(error = %error, "capabilities not registered yet; retrying");
+            }
+            Err(error) => {
+                error!(status = error.status(), code = error.code(), error = %error, "salesforce refused the capabilities registration");
+                return Err(ConnectorError::Capabilities(error));
+            }
+        }
+    }
 }
 
 /// Gets the first token, retrying transient failures until it works or shutdown fires;

@@ -8,7 +8,7 @@
 //! attempt first takes a token from the client's [`RateLimiter`], shared by all clones. Retrying other errors is the caller's choice ([`super::retry_until`]).
 //! The typed endpoint methods live in the sibling files. It knows nothing about Pub/Sub.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
@@ -22,7 +22,7 @@ use crate::auth::{url_policy, AccessGrant, AuthError, TokenProvider};
 use crate::interaction::headers::{
     AuthorizationContextType, AUTHORIZATION_CONTEXT, AUTHORIZATION_CONTEXT_TYPE, ORG_ID, REQUEST_ID,
 };
-use crate::interaction::{ErrorClass, InteractionError, RateLimiter};
+use crate::interaction::{ErrorClass, InteractionError, InteractionsObserver, RateLimiter};
 use crate::retry_after::parse_retry_after;
 
 /// Default upper bound on one HTTP exchange with the Interaction Service.
@@ -94,6 +94,9 @@ struct ClientInner {
     provider: TokenProvider,
     /// Shared by every clone, so all calls of this org (sidecar and routing) count.
     limiter: RateLimiter,
+    /// Told about every accepted `/interactions` answer; set once, after construction, because
+    /// the observer is usually built from parts that need this client.
+    interactions_observer: OnceLock<Arc<dyn InteractionsObserver>>,
 }
 
 /// Client of the Interaction Service REST API; cheap to clone.
@@ -151,8 +154,20 @@ impl InteractionClient {
                 context_type: settings.authorization_context_type,
                 provider,
                 limiter: RateLimiter::default(),
+                interactions_observer: OnceLock::new(),
             }),
         })
+    }
+
+    /// Sets the observer of accepted `/interactions` answers for this client and all its clones;
+    /// false when one was set already (the first one stays).
+    pub fn observe_interactions(&self, observer: Arc<dyn InteractionsObserver>) -> bool {
+        self.inner.interactions_observer.set(observer).is_ok()
+    }
+
+    /// The observer of accepted `/interactions` answers, when one is set.
+    pub(crate) fn interactions_observer(&self) -> Option<&Arc<dyn InteractionsObserver>> {
+        self.inner.interactions_observer.get()
     }
 
     /// Sends one call; on an auth-class answer refreshes the token once and sends it again.

@@ -98,6 +98,15 @@ pub struct InteractionResponse {
     pub id: Option<String>,
 }
 
+/// Sees every accepted `POST /interactions` answer, whoever made the call (the sidecar's
+/// routes, the connector's own delivery-failure notices): the place to learn what Salesforce
+/// returned, such as the MessagingSession that serves a conversation. Called on the caller's
+/// task after the answer is parsed, so it must not block.
+pub trait InteractionsObserver: Send + Sync + 'static {
+    /// `request` was accepted with `response`.
+    fn interactions_answered(&self, request: &InteractionRequest, response: &InteractionResponse);
+}
+
 const POST_INTERACTIONS: Endpoint = Endpoint {
     method: Method::POST,
     path: "interactions",
@@ -114,11 +123,16 @@ impl InteractionClient {
         let json = serde_json::to_vec(request).map_err(|err| InteractionError::Config {
             problem: format!("cannot serialise the request body: {err}"),
         })?;
-        self.call(
-            &POST_INTERACTIONS,
-            RequestBody::Multipart { json, attachment },
-        )
-        .await
+        let response: InteractionResponse = self
+            .call(
+                &POST_INTERACTIONS,
+                RequestBody::Multipart { json, attachment },
+            )
+            .await?;
+        if let Some(observer) = self.interactions_observer() {
+            observer.interactions_answered(request, &response);
+        }
+        Ok(response)
     }
 }
 

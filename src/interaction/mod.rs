@@ -9,6 +9,7 @@ mod acknowledgement;
 mod agent_work;
 mod capabilities;
 mod client;
+mod delivery_failed;
 mod error;
 pub mod headers;
 mod interactions;
@@ -28,16 +29,20 @@ pub use agent_work::{
     PatchAgentWorkResponse, WorkContextType,
 };
 pub use capabilities::{
-    Capabilities, CapabilitiesRequest, CapabilitiesResponse, ChannelCapability, CustomIntegration,
-    FormatTypeCapability, MessageTypeCapability,
+    Capabilities, CapabilitiesRequest, CapabilitiesResponse, CapabilityViolation,
+    ChannelCapability, CustomIntegration, FormatTypeCapability, MessageTypeCapability,
+    RegisteredCapabilities, FORMAT_TYPES, MESSAGE_TYPES,
 };
 pub use client::{Attachment, ClientSettings, InteractionClient, DEFAULT_REQUEST_TIMEOUT};
+pub use delivery_failed::{is_messaging_error_code, DeliveryFailure, MESSAGING_ERROR_CODES};
 pub use error::{
     classify, ErrorClass, InteractionError, AUTHORIZATION_CONTEXT_MISMATCH_CODE, AUTH_CODES,
     RETRYABLE_CODES,
 };
 pub use headers::AuthorizationContextType;
-pub use interactions::{Interaction, InteractionRequest, InteractionResponse};
+pub use interactions::{
+    Interaction, InteractionRequest, InteractionResponse, InteractionsObserver,
+};
 pub use limiter::{RateLimiter, DEFAULT_BURST, DEFAULT_RATE, INTERACTION_RATE_LIMIT};
 pub use messaging_session::{
     MessagingSessionRequest, MessagingSessionResponse, OperationBy, SessionOperation,

@@ -15,7 +15,7 @@ use tracing::error;
 
 use super::watermark::Seq;
 use crate::channel::retry::{deliver_with_retry_observed, RetryNotice, RetryPolicy, RetryStopped};
-use crate::channel::{AnyChannel, Delivery};
+use crate::channel::{AnyChannel, Delivery, PermanentFailure};
 use crate::events::{DecodedEvent, InteractionEvent};
 use crate::store::{NewDeadLetter, Store};
 use crate::telemetry::Telemetry;
@@ -32,6 +32,49 @@ pub trait RoutingSink: Send + Sync + 'static {
 
     /// Sees every conversation entry (to learn sessions and cancel pending requests).
     fn observe(&self, event: &InteractionEvent);
+}
+
+/// Hears what became of each conversation entry (implemented by the connector, so the
+/// pipeline knows neither conversation state nor the Interaction Service). Every method is
+/// called on the delivery path and must return at once: hand the work to another task.
+pub trait EntryObserver: Send + Sync + 'static {
+    /// Sees every conversation entry as it is dispatched.
+    fn seen(&self, event: &InteractionEvent);
+    /// The partner accepted `entry`.
+    fn delivered(&self, entry: &EntryRef);
+    /// The partner refused `entry` for good; its dead letter is recorded already.
+    fn refused(&self, entry: &EntryRef, refusal: &PermanentFailure);
+}
+
+/// The conversation entry a delivery carries, for an [`EntryObserver`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryRef {
+    /// The conversation.
+    pub conversation_identifier: String,
+    /// The channel.
+    pub channel_address_identifier: String,
+    /// The end user the entry went to (`recipient.subject`).
+    pub end_user_client_id: String,
+    /// The ConversationEntry's identifier.
+    pub entry_identifier: String,
+    /// The webhook `type`, e.g. `interaction.message`.
+    pub event_type: &'static str,
+    /// The event's replay id, hex.
+    pub replay_id: String,
+}
+
+impl EntryRef {
+    /// The entry of `event`, delivered under replay id `replay_id`.
+    pub fn of(event: &InteractionEvent, replay_id: &[u8]) -> Self {
+        Self {
+            conversation_identifier: event.conversation_identifier.clone(),
+            channel_address_identifier: event.channel_address_identifier.clone(),
+            end_user_client_id: event.recipient.subject.clone(),
+            entry_identifier: event.entry.identifier.clone(),
+            event_type: event.entry.payload.event_type_name(),
+            replay_id: hex::encode(replay_id),
+        }
+    }
 }
 
 /// Why routing could not take a request. The pipeline only logs it (with its whole source
@@ -69,6 +112,8 @@ pub(crate) struct Job {
     pub(crate) event_type: &'static str,
     /// When the event was taken from the subscriber, for the delivery latency.
     pub(crate) received_at: std::time::Instant,
+    /// The conversation entry delivered, when an observer wants to hear of it.
+    pub(crate) entry: Option<EntryRef>,
     pub(crate) work: Work,
 }
 
@@ -109,6 +154,8 @@ pub(crate) struct JobContext {
     pub(crate) abandon: CancellationToken,
     /// Counts delivery retries.
     pub(crate) telemetry: Telemetry,
+    /// Hears what became of conversation entries.
+    pub(crate) observer: Option<Arc<dyn EntryObserver>>,
 }
 
 impl Job {
@@ -149,7 +196,12 @@ impl Job {
         )
         .await
         {
-            Ok(()) => Outcome::Delivered,
+            Ok(()) => {
+                if let (Some(observer), Some(entry)) = (&context.observer, &self.entry) {
+                    observer.delivered(entry);
+                }
+                Outcome::Delivered
+            }
             Err(RetryStopped::Cancelled) => Outcome::Abandoned,
             Err(RetryStopped::Permanent(failure)) => {
                 let mut attributes = BTreeMap::from([
@@ -166,14 +218,22 @@ impl Job {
                 attributes.insert("response_body_prefix".to_owned(), body_prefix);
                 let envelope = String::from_utf8_lossy(&delivery.body).into_owned();
                 let reason = format!("partner refused the delivery: {}", failure.reason);
-                self.dead_letter(
-                    context,
-                    "delivery_rejected",
-                    reason,
-                    Some(envelope),
-                    attributes,
-                )
-                .await
+                let outcome = self
+                    .dead_letter(
+                        context,
+                        "delivery_rejected",
+                        reason,
+                        Some(envelope),
+                        attributes,
+                    )
+                    .await;
+                let dead_lettered = matches!(outcome, Outcome::DeadLettered { .. });
+                if let (true, Some(observer), Some(entry)) =
+                    (dead_lettered, &context.observer, &self.entry)
+                {
+                    observer.refused(entry, &failure);
+                }
+                outcome
             }
         }
     }

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use self::job::{Done, Job, JobContext, Outcome, Work};
-pub use self::job::{RoutingSink, RoutingSinkError};
+pub use self::job::{EntryObserver, EntryRef, RoutingSink, RoutingSinkError};
 use self::lanes::LaneScheduler;
 use self::watermark::Watermark;
 use crate::channel::retry::RetryPolicy;
@@ -127,6 +127,7 @@ impl Pipeline {
             routing,
             abandon: CancellationToken::new(),
             telemetry: telemetry.clone(),
+            observer: None,
         });
         Self {
             lanes: LaneScheduler::new(settings.max_concurrent_conversations),
@@ -139,6 +140,15 @@ impl Pipeline {
             running: JoinSet::new(),
             telemetry,
         }
+    }
+
+    /// Tells `observer` what becomes of every conversation entry. Call it before [`Pipeline::run`].
+    #[must_use]
+    pub fn with_observer(mut self, observer: Arc<dyn EntryObserver>) -> Self {
+        if let Some(jobs) = Arc::get_mut(&mut self.jobs) {
+            jobs.observer = Some(observer);
+        }
+        self
     }
 
     /// Runs until `shutdown` fires or the subscriber stops, then drains in-flight work for
@@ -229,6 +239,7 @@ impl Pipeline {
             idempotency_key: None,
             event_type: "undecodable",
             received_at: std::time::Instant::now(),
+            entry: None,
             work: Work::DeadLetter {
                 kind: "undecodable",
                 reason: String::new(),
@@ -276,8 +287,14 @@ impl Pipeline {
                 self.start(job);
             }
             (event, routing) => {
-                if let (OutboundEvent::Interaction(interaction), Some(routing)) = (event, routing) {
-                    routing.observe(interaction);
+                if let OutboundEvent::Interaction(interaction) = event {
+                    if let Some(routing) = routing {
+                        routing.observe(interaction);
+                    }
+                    if let Some(observer) = &self.jobs.observer {
+                        observer.seen(interaction);
+                        job.entry = Some(EntryRef::of(interaction, &job.replay_id));
+                    }
                 }
                 let lane = decoded.event.conversation_identifier().to_owned();
                 job.work = Work::Deliver(Delivery {

@@ -220,6 +220,29 @@ impl ActiveRequests {
         self.lock().contains_key(event_id)
     }
 
+    /// The armed requests of `conversation`, ordered by event id: (event id, routing type,
+    /// CreatedDate in epoch ms, whether a decision has claimed it).
+    pub(super) fn of_conversation(
+        &self,
+        conversation: &str,
+    ) -> Vec<(String, Option<RoutingType>, i64, bool)> {
+        let mut found: Vec<_> = self
+            .lock()
+            .iter()
+            .filter(|(_, armed)| armed.info.conversation_identifier == conversation)
+            .map(|(event_id, armed)| {
+                (
+                    event_id.clone(),
+                    armed.info.routing_type,
+                    armed.info.created_date_ms,
+                    armed.claimed_by.is_some(),
+                )
+            })
+            .collect();
+        found.sort_by(|left, right| left.0.cmp(&right.0));
+        found
+    }
+
     /// How many requests are armed.
     pub(super) fn len(&self) -> usize {
         self.lock().len()

@@ -59,6 +59,30 @@ pub enum RequestStatus {
     },
 }
 
+/// Finds the MessagingSession of a conversation from what the connector stored (the
+/// conversation state), so routing needs no SOQL after a restart either.
+pub trait SessionLookup: Send + Sync + 'static {
+    /// The MessagingSession id (15 characters) serving `conversation`, when known.
+    fn session_of(&self, conversation: &str) -> Option<String>;
+}
+
+/// A routing request still waiting for its routingResult, as the sidecar shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingRouting {
+    /// `channelData.eventId` (or the platform event's id).
+    pub event_id: String,
+    /// `Initial`, `Transfer` or `Conference`, when the request says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing_type: Option<String>,
+    /// The event's CreatedDate, epoch milliseconds.
+    pub created_date_ms: i64,
+    /// When Salesforce stops waiting for the routingResult, epoch milliseconds.
+    pub deadline_ms: i64,
+    /// Whether a decision was taken and is being posted.
+    pub decided: bool,
+}
+
 /// The shared state behind every clone of the engine.
 pub(super) struct EngineInner {
     pub(super) settings: RoutingSettings,
@@ -305,6 +329,32 @@ impl RoutingEngine {
     /// proxied `/interactions` answer); returns whether the id was a MessagingSession id.
     pub fn learn_work_item(&self, conversation: &str, work_item_id: &str) -> bool {
         self.inner.resolver.learn(conversation, work_item_id)
+    }
+
+    /// Where routing finds a conversation's MessagingSession when it has not learned it in
+    /// this run: consulted after the learned map and before SOQL. Set once; false when one
+    /// was set already.
+    pub fn set_session_lookup(&self, lookup: Arc<dyn SessionLookup>) -> bool {
+        self.inner.resolver.set_lookup(lookup)
+    }
+
+    /// The routing requests of `conversation` still waiting for their routingResult.
+    pub fn pending_for(&self, conversation: &str) -> Vec<PendingRouting> {
+        let window_ms = i64::try_from(self.inner.settings.window.as_millis()).unwrap_or(i64::MAX);
+        self.inner
+            .active
+            .of_conversation(conversation)
+            .into_iter()
+            .map(
+                |(event_id, routing_type, created_date_ms, decided)| PendingRouting {
+                    event_id,
+                    routing_type: routing_type.map(|kind| format!("{kind:?}")),
+                    created_date_ms,
+                    deadline_ms: created_date_ms.saturating_add(window_ms),
+                    decided,
+                },
+            )
+            .collect()
     }
 
     /// A partner decision for `event_id` (the sidecar endpoint calls this); waits until the

@@ -43,7 +43,7 @@ use crate::telemetry::Telemetry;
 pub use deadline::{
     Clock, RequestDeadlines, SystemClock, AGENT_WORK_SAFETY_MARGIN, ROUTING_RESULT_RESERVE,
 };
-pub use engine::{RequestStatus, RoutingEngine};
+pub use engine::{PendingRouting, RequestStatus, RoutingEngine, SessionLookup};
 pub use partner::{PartnerDecision, ROUTING_REQUESTED_TYPE};
 pub use pending::TERMINAL_RECORD_RETENTION;
 pub use resume::ResumeSummary;

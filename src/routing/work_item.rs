@@ -11,7 +11,7 @@
 //! never reaches routingResult. Knows nothing about strategies, the store or Pub/Sub.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -20,6 +20,7 @@ use serde::Deserialize;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
+use super::engine::SessionLookup;
 use crate::auth::{url_policy, AccessGrant, TokenProvider};
 
 /// Key prefix of MessagingSession record ids.
@@ -126,9 +127,10 @@ struct QueryRecord {
 }
 
 /// Finds and remembers MessagingSession ids.
-#[derive(Debug)]
 pub(super) struct WorkItemResolver {
     learned: Mutex<LearnedSessions>,
+    /// The stored conversation→session map, consulted before SOQL.
+    lookup: OnceLock<Arc<dyn SessionLookup>>,
     http: reqwest::Client,
     tokens: TokenProvider,
     /// e.g. `62.0`, without the `v`.
@@ -147,6 +149,7 @@ impl WorkItemResolver {
     ) -> Self {
         Self {
             learned: Mutex::new(LearnedSessions::default()),
+            lookup: OnceLock::new(),
             http,
             tokens,
             api_version: api_version.trim_start_matches(['v', 'V']).to_owned(),
@@ -162,6 +165,11 @@ impl WorkItemResolver {
         }
         self.lock().learn(conversation, session);
         true
+    }
+
+    /// Sets the stored conversation→session lookup; false when one was set already.
+    pub(super) fn set_lookup(&self, lookup: Arc<dyn SessionLookup>) -> bool {
+        self.lookup.set(lookup).is_ok()
     }
 
     /// The learned session of `conversation`.
@@ -181,6 +189,15 @@ impl WorkItemResolver {
             return Ok((id.to_owned(), WorkItemSource::Event));
         }
         if let Some(id) = self.learned(conversation) {
+            return Ok((id, WorkItemSource::Learned));
+        }
+        let stored = self
+            .lookup
+            .get()
+            .and_then(|lookup| lookup.session_of(conversation))
+            .filter(|id| is_messaging_session_id(id));
+        if let Some(id) = stored {
+            self.learn(conversation, &id);
             return Ok((id, WorkItemSource::Learned));
         }
         let id = self.query(conversation, deadline).await?;
@@ -336,6 +353,15 @@ pub fn session_query(conversation: &str) -> Result<String, WorkItemError> {
         "SELECT Id FROM MessagingSession WHERE Conversation.ConversationIdentifier = \
          '{conversation}' ORDER BY CreatedDate DESC LIMIT 1"
     ))
+}
+
+impl std::fmt::Debug for WorkItemResolver {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("WorkItemResolver")
+            .field("api_version", &self.api_version)
+            .finish_non_exhaustive()
+    }
 }
 
 #[cfg(test)]

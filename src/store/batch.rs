@@ -1,7 +1,8 @@
 //! An ack batch: the acknowledgements gathered between two commits, committed in one
 //! durable transaction.
 //!
-//! A batch holds completed idempotency keys and the furthest checkpoint per (org, topic).
+//! A batch holds completed idempotency keys, the furthest checkpoint per (org, topic) and
+//! conversation state records.
 //! Committing it writes both atomically and prunes the dedup set. It knows nothing about when
 //! batches are cut; that is the writer's job.
 
@@ -10,7 +11,7 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use super::checkpoint::compare_replay_ids;
-use super::{checkpoint, database_error, dedup, unix_millis, Store, StoreError};
+use super::{checkpoint, conversation, database_error, dedup, unix_millis, Store, StoreError};
 
 /// Acknowledgements waiting to be committed together.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -19,6 +20,8 @@ pub struct AckBatch {
     completed_keys: Vec<String>,
     // Only the furthest checkpoint per (org, topic) matters.
     checkpoints: BTreeMap<(String, String), Vec<u8>>,
+    // Conversation state records; the last one per conversation wins.
+    conversations: BTreeMap<String, Vec<u8>>,
     // Every call counts towards the batch size, including checkpoints merged away.
     acks: usize,
 }
@@ -54,6 +57,12 @@ impl AckBatch {
         }
     }
 
+    /// Replaces the batch's record of `conversation`; committed with the acknowledgements.
+    pub fn put_conversation(&mut self, conversation: impl Into<String>, record: Vec<u8>) {
+        self.acks += 1;
+        self.conversations.insert(conversation.into(), record);
+    }
+
     /// How many acknowledgements the batch holds.
     pub fn len(&self) -> usize {
         self.acks
@@ -83,6 +92,7 @@ impl Store {
         for ((org, topic), replay_id) in &batch.checkpoints {
             checkpoint::advance_in(&transaction, org, topic, replay_id)?;
         }
+        conversation::put_in(&transaction, &batch.conversations)?;
         let pruned = dedup::prune_in(
             &transaction,
             now_ms,

@@ -1,9 +1,9 @@
 //! The connector's durable state: one redb file with checkpoints, completed idempotency keys,
-//! dead letters, pending routing requests and the sidecar's recent answers.
+//! dead letters, pending routing requests, conversation state and the sidecar's recent answers.
 //!
 //! This module owns the file: opening or creating it, its schema version, and every table in
 //! it. Each table lives in its own file (`checkpoint`, `dedup`, `dead_letter`,
-//! `pending_routing`), and the hot path of acknowledgements goes through the batching
+//! `pending_routing`, `conversation`), and the hot path of acknowledgements goes through the batching
 //! [`CheckpointWriter`]. The store knows nothing about Pub/Sub, gRPC or BYOC payloads: replay
 //! ids, keys and records are opaque bytes and strings to it.
 //!
@@ -13,6 +13,7 @@
 
 mod batch;
 mod checkpoint;
+mod conversation;
 mod dead_letter;
 mod dedup;
 mod pending_routing;

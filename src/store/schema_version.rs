@@ -58,6 +58,7 @@ pub(crate) fn check_or_initialize(
     super::dead_letter::create_tables(&transaction)?;
     super::pending_routing::create_tables(&transaction)?;
     super::sidecar_answers::create_tables(&transaction)?;
+    super::conversation::create_tables(&transaction)?;
     transaction
         .commit()
         .map_err(database_error("commit schema check"))

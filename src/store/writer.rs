@@ -71,6 +71,10 @@ enum Command {
         topic: String,
         replay_id: Vec<u8>,
     },
+    Conversation {
+        conversation: String,
+        record: Vec<u8>,
+    },
     Flush(Reply),
     Close(Reply),
 }
@@ -124,6 +128,19 @@ impl CheckpointWriter {
             org: org.to_owned(),
             topic: topic.to_owned(),
             replay_id: replay_id.into(),
+        })
+        .await
+    }
+
+    /// Replaces the stored state of `conversation`; committed with the next batch.
+    pub async fn record_conversation(
+        &self,
+        conversation: impl Into<String>,
+        record: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        self.send(Command::Conversation {
+            conversation: conversation.into(),
+            record,
         })
         .await
     }
@@ -217,6 +234,10 @@ async fn run(store: Store, mut commands: mpsc::Receiver<Command>, shared: Arc<Sh
                     topic,
                     replay_id,
                 })) => batch.advance_checkpoint(&org, &topic, replay_id),
+                Wake::Command(Some(Command::Conversation {
+                    conversation,
+                    record,
+                })) => batch.put_conversation(conversation, record),
                 Wake::Command(Some(Command::Flush(reply))) => {
                     flush_waiters.push(reply);
                     commit_now = true;

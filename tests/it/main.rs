@@ -34,5 +34,6 @@ mod pubsub;
 mod routing;
 mod server;
 mod sidecar;
+mod state;
 mod store;
 mod support;

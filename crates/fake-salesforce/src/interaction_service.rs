@@ -11,6 +11,7 @@
 
 mod ack_rules;
 mod body;
+mod capabilities_rules;
 mod checks;
 mod control;
 mod faults;
@@ -367,7 +368,7 @@ impl InteractionFake {
             Endpoint::DeleteRoute => routing_rules::delete_route(json),
             Endpoint::PostAgentWork => routing_rules::post_agent_work(self, json),
             Endpoint::PatchAgentWork => routing_rules::patch_agent_work(self, json),
-            Endpoint::PatchCapabilities => inbound_rules::patch_capabilities(self, json),
+            Endpoint::PatchCapabilities => capabilities_rules::patch_capabilities(self, json),
             Endpoint::PostMessagingSession => inbound_rules::post_messaging_session(json),
             Endpoint::PostAcknowledgement => ack_rules::post_acknowledgement(self, json),
             Endpoint::PostInteractions => Err(Refusal::bad_request(10016, checks::INVALID_HEADER)),

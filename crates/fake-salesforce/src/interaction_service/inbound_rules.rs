@@ -1,16 +1,16 @@
-//! Body rules of the fake's inbound endpoints: `interactions`, `capabilities`, `messagingSession`.
+//! Body rules of the fake's inbound endpoints: `interactions` and `messagingSession`.
 //!
 //! `POST /interactions` learns the conversation and MessagingSession of each (channel, end user)
 //! pair, which later lets `routingResult` check 15107. Codes from Salesforce's error table:
 //! 10007–10011, 10018, 10020, 10027–10029, 10037, 10047, 10048, 10050, 10051, 10059, 10060,
-//! 10062, 10071. It knows nothing about the connector's client.
+//! 10062, 10071; a MessageDeliveryFailed entry's recipient and errorCode (10089). It knows nothing about the connector's client.
 
 use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
 
 use crate::interaction_service::ack_rules::DUPLICATE_ENTRY;
 use crate::interaction_service::checks::{
-    conversation_id, enum_field, object, required_str, ErrorShape, Refusal, INVALID_PARAMETERS,
+    conversation_id, enum_field, object, required_str, Refusal, INVALID_PARAMETERS,
 };
 use crate::interaction_service::{InteractionFake, UploadedFile};
 
@@ -20,41 +20,17 @@ const MAX_TO_CHARS: usize = 240;
 const MAX_FROM_CHARS: usize = 255;
 /// Largest attachment Salesforce accepts.
 const MAX_ATTACHMENT_BYTES: usize = 25 * 1024 * 1024;
+/// The messaging error codes a MessageDeliveryFailed entry may carry (Messaging admin guide).
+pub(super) const MESSAGING_ERROR_CODES: [&str; 20] = [
+    "0001", "0002", "0003", "0004", "0005", "0006", "1001", "1002", "1003", "1004", "2001", "2002",
+    "2004", "3001", "3002", "3003", "3004", "3005", "3006", "3007",
+];
 /// Message types an end user may send (10062).
 const END_USER_MESSAGE_TYPES: [&str; 3] = [
     "StaticContentMessage",
     "ChoicesResponseMessage",
     "FormResponseMessage",
 ];
-/// Message types a channel may register (10047).
-const MESSAGE_TYPES: [&str; 5] = [
-    "StaticContentMessage",
-    "ChoicesMessage",
-    "ChoicesResponseMessage",
-    "FormMessage",
-    "FormResponseMessage",
-];
-/// Format types a channel may register (10048).
-const FORMAT_TYPES: [&str; 17] = [
-    "Text",
-    "Attachments",
-    "RichLink",
-    "Media",
-    "Links",
-    "WebView",
-    "Application",
-    "ExperienceType",
-    "Buttons",
-    "QuickReplies",
-    "ListPicker",
-    "Carousel",
-    "TimePicker",
-    "MessageDefinition",
-    "Selections",
-    "Inputs",
-    "Result",
-];
-
 /// `POST /interactions`: `json` is the parsed `json` part (None when missing or not JSON).
 pub(super) fn post_interactions(
     fake: &InteractionFake,
@@ -96,7 +72,7 @@ pub(super) fn post_interactions(
             return Err(Refusal::bad_request(10029, list_message));
         }
         match item.get("interactionType").and_then(Value::as_str) {
-            Some("EntryInteraction") => entry_ids.push(check_entry(item)?),
+            Some("EntryInteraction") => entry_ids.push(check_entry(item, from)?),
             Some("AttachmentInteraction") => {
                 attachment_items += 1;
                 entry_ids.push(check_attachment(item, files)?);
@@ -129,8 +105,9 @@ pub(super) fn post_interactions(
 }
 
 /// An EntryInteraction: ids present and equal (10059, 10060), end-user message types (10062),
-/// a text message's text present (10089); returns the entry id.
-fn check_entry(item: &Map<String, Value>) -> Result<&str, Refusal> {
+/// a text message's text present (10089), a MessageDeliveryFailed entry's recipient and code;
+/// returns the entry id.
+fn check_entry<'a>(item: &'a Map<String, Value>, from: &str) -> Result<&'a str, Refusal> {
     let payload = item
         .get("payload")
         .ok_or_else(|| Refusal::bad_request(10029, "The provided interaction list isn't valid."))?;
@@ -138,6 +115,10 @@ fn check_entry(item: &Map<String, Value>) -> Result<&str, Refusal> {
     let empty_id = "Interaction ID or Message ID is empty.";
     let entry_id = required_str(payload, "id", 10059, empty_id)?;
     let entry_type = required_str(payload, "entryType", 10089, INVALID_PARAMETERS)?;
+    if entry_type == "MessageDeliveryFailed" {
+        check_delivery_failed(payload, from)?;
+        return Ok(entry_id);
+    }
     if entry_type != "Message" {
         return Ok(entry_id);
     }
@@ -160,6 +141,32 @@ fn check_entry(item: &Map<String, Value>) -> Result<&str, Refusal> {
         ));
     }
     Ok(entry_id)
+}
+
+/// A MessageDeliveryFailed entry: `recipient` is the end user who sent the request
+/// (`{appType: custom, role: EndUser, subject: from}`), `errorCode` one of the messaging error
+/// codes, `failedConversationEntryIdentifier` and `errorMessage` strings when present. Which
+/// code Salesforce answers for these is not documented: 10089.
+fn check_delivery_failed(payload: &Map<String, Value>, from: &str) -> Result<(), Refusal> {
+    let recipient = payload
+        .get("recipient")
+        .and_then(Value::as_object)
+        .ok_or_else(|| Refusal::bad_request(10089, INVALID_PARAMETERS))?;
+    enum_field(recipient, "appType", &["custom"], true)?;
+    enum_field(recipient, "role", &["EndUser"], true)?;
+    if recipient.get("subject").and_then(Value::as_str) != Some(from) {
+        return Err(Refusal::bad_request(10089, INVALID_PARAMETERS));
+    }
+    enum_field(payload, "errorCode", &MESSAGING_ERROR_CODES, true)?;
+    for optional_text in ["failedConversationEntryIdentifier", "errorMessage"] {
+        if payload
+            .get(optional_text)
+            .is_some_and(|value| !value.is_string())
+        {
+            return Err(Refusal::bad_request(10089, INVALID_PARAMETERS));
+        }
+    }
+    Ok(())
 }
 
 /// An AttachmentInteraction: id (10007), contentLength (10010) matching the file (10051), file
@@ -197,85 +204,6 @@ fn check_attachment<'a>(
         ));
     }
     Ok(id)
-}
-
-/// `PATCH /capabilities`; errors in the `{success, errorDetail}` shape its response schema has.
-pub(super) fn patch_capabilities(
-    fake: &InteractionFake,
-    body: &Value,
-) -> Result<(StatusCode, Value), Refusal> {
-    check_capabilities(body).map_err(|refusal| refusal.shaped(ErrorShape::Detail))?;
-    fake.store_capabilities(body.clone());
-    Ok((StatusCode::OK, json!({"success": true})))
-}
-
-fn check_capabilities(body: &Value) -> Result<(), Refusal> {
-    let capabilities = object(body)?
-        .get("capabilities")
-        .ok_or_else(|| Refusal::bad_request(10089, INVALID_PARAMETERS))?;
-    let capabilities = object(capabilities)?;
-    if capabilities.get("appType").and_then(Value::as_str) != Some("custom") {
-        return Err(Refusal::bad_request(
-            10037,
-            "The AppType provided is not supported.",
-        ));
-    }
-    let channels = capabilities
-        .get("channelCapabilities")
-        .and_then(Value::as_array)
-        .filter(|channels| !channels.is_empty())
-        .ok_or_else(|| Refusal::bad_request(10089, INVALID_PARAMETERS))?;
-    for channel in channels {
-        check_channel_capability(object(channel)?)?;
-    }
-    Ok(())
-}
-
-fn check_channel_capability(channel: &Map<String, Value>) -> Result<(), Refusal> {
-    let integration_message = "Specified custom integration is invalid.";
-    let integration = channel
-        .get("customIntegration")
-        .and_then(Value::as_object)
-        .ok_or_else(|| Refusal::bad_request(10050, integration_message))?;
-    if integration
-        .get("customIntegrationType")
-        .and_then(Value::as_str)
-        != Some("CustomChannelIntegration")
-    {
-        return Err(Refusal::bad_request(10050, integration_message));
-    }
-    required_str(
-        integration,
-        "integrationNamespace",
-        10050,
-        integration_message,
-    )?;
-    required_str(
-        integration,
-        "conversationChannelDefinitionDevName",
-        10050,
-        integration_message,
-    )?;
-    let message_types = channel
-        .get("messageTypeCapabilities")
-        .and_then(Value::as_array)
-        .filter(|types| !types.is_empty())
-        .ok_or_else(|| Refusal::bad_request(10047, "Specified Message Type is invalid."))?;
-    for message_type in message_types {
-        let message_type = object(message_type)?;
-        enum_field(message_type, "messageType", &MESSAGE_TYPES, true)
-            .map_err(|_| Refusal::bad_request(10047, "Specified Message Type is invalid."))?;
-        let formats = message_type
-            .get("formatTypeCapabilities")
-            .and_then(Value::as_array)
-            .filter(|formats| !formats.is_empty())
-            .ok_or_else(|| Refusal::bad_request(10048, "Specified Format Type is invalid."))?;
-        for format in formats {
-            enum_field(object(format)?, "formatType", &FORMAT_TYPES, true)
-                .map_err(|_| Refusal::bad_request(10048, "Specified Format Type is invalid."))?;
-        }
-    }
-    Ok(())
 }
 
 /// `POST /messagingSession`.

@@ -1,0 +1,221 @@
+//! Body rules of the fake's `PATCH /capabilities`, from the official `CapabilitiesRequest`
+//! schema: `appType` (10037), `channelCapabilities` with at least one item, `channelType` only
+//! `custom`, the custom integration (10050), message types (10047) and format types (10048)
+//! with at least one format each, field restrictions (a JSON path, a known
+//! `fieldRestrictionType` and that type's required fields) and progress indicators (10098 when
+//! the list is empty). What fails without a code of its own is 10089. An accepted body is kept
+//! for tests to read. It knows nothing about the connector's client.
+
+use axum::http::StatusCode;
+use serde_json::{json, Map, Value};
+
+use crate::interaction_service::checks::{
+    enum_field, object, required_str, ErrorShape, Refusal, INVALID_PARAMETERS,
+};
+use crate::interaction_service::InteractionFake;
+
+/// Message types a channel may register (10047).
+const MESSAGE_TYPES: [&str; 5] = [
+    "StaticContentMessage",
+    "ChoicesMessage",
+    "ChoicesResponseMessage",
+    "FormMessage",
+    "FormResponseMessage",
+];
+/// Format types a channel may register (10048).
+const FORMAT_TYPES: [&str; 17] = [
+    "Text",
+    "Attachments",
+    "RichLink",
+    "Media",
+    "Links",
+    "WebView",
+    "Application",
+    "ExperienceType",
+    "Buttons",
+    "QuickReplies",
+    "ListPicker",
+    "Carousel",
+    "TimePicker",
+    "MessageDefinition",
+    "Selections",
+    "Inputs",
+    "Result",
+];
+/// `AppType`.
+const APP_TYPES: [&str; 6] = [
+    "custom",
+    "agent",
+    "chatbot",
+    "conversation",
+    "live_message",
+    "iamessage",
+];
+/// `CapabilityEncoding`.
+const ENCODINGS: [&str; 3] = ["UTF8", "GSM", "UCS2"];
+/// `DimensionType`.
+const DIMENSION_TYPES: [&str; 2] = ["PIXEL", "RATIO"];
+
+/// `PATCH /capabilities`; errors in the `{success, errorDetail}` shape its response schema has.
+pub(super) fn patch_capabilities(
+    fake: &InteractionFake,
+    body: &Value,
+) -> Result<(StatusCode, Value), Refusal> {
+    check_capabilities(body).map_err(|refusal| refusal.shaped(ErrorShape::Detail))?;
+    fake.store_capabilities(body.clone());
+    Ok((StatusCode::OK, json!({"success": true})))
+}
+
+fn invalid() -> Refusal {
+    Refusal::bad_request(10089, INVALID_PARAMETERS)
+}
+
+/// A non-empty array field, or `refusal`.
+fn non_empty_array<'a>(
+    body: &'a Map<String, Value>,
+    field: &str,
+    refusal: impl FnOnce() -> Refusal,
+) -> Result<&'a Vec<Value>, Refusal> {
+    body.get(field)
+        .and_then(Value::as_array)
+        .filter(|items| !items.is_empty())
+        .ok_or_else(refusal)
+}
+
+fn check_capabilities(body: &Value) -> Result<(), Refusal> {
+    let capabilities = object(body)?.get("capabilities").ok_or_else(invalid)?;
+    let capabilities = object(capabilities)?;
+    let app_type = capabilities.get("appType").and_then(Value::as_str);
+    if !app_type.is_some_and(|app| APP_TYPES.contains(&app)) {
+        return Err(invalid());
+    }
+    // A BYOC channel registers for its own app type only.
+    if app_type != Some("custom") {
+        return Err(Refusal::bad_request(
+            10037,
+            "The AppType provided is not supported.",
+        ));
+    }
+    for channel in non_empty_array(capabilities, "channelCapabilities", invalid)? {
+        check_channel_capability(object(channel)?)?;
+    }
+    Ok(())
+}
+
+fn check_channel_capability(channel: &Map<String, Value>) -> Result<(), Refusal> {
+    enum_field(channel, "channelType", &["custom"], false)?;
+    let integration_message = "Specified custom integration is invalid.";
+    let integration = channel
+        .get("customIntegration")
+        .and_then(Value::as_object)
+        .ok_or_else(|| Refusal::bad_request(10050, integration_message))?;
+    if integration
+        .get("customIntegrationType")
+        .and_then(Value::as_str)
+        != Some("CustomChannelIntegration")
+    {
+        return Err(Refusal::bad_request(10050, integration_message));
+    }
+    required_str(
+        integration,
+        "integrationNamespace",
+        10050,
+        integration_message,
+    )?;
+    required_str(
+        integration,
+        "conversationChannelDefinitionDevName",
+        10050,
+        integration_message,
+    )?;
+    let message_type_refusal = || Refusal::bad_request(10047, "Specified Message Type is invalid.");
+    for message_type in non_empty_array(channel, "messageTypeCapabilities", message_type_refusal)? {
+        let message_type = object(message_type)?;
+        enum_field(message_type, "messageType", &MESSAGE_TYPES, true)
+            .map_err(|_| message_type_refusal())?;
+        check_formats(message_type)?;
+    }
+    if let Some(indicators) = channel.get("progressIndicatorTypeCapabilities") {
+        let indicators = indicators
+            .as_array()
+            .filter(|items| !items.is_empty())
+            .ok_or_else(|| {
+                Refusal::bad_request(
+                    10098,
+                    "The progressIndicatorCapability parameter can't be empty. Please provide a valid value or remove the parameter from the payload and try again.",
+                )
+            })?;
+        for indicator in indicators {
+            let indicator = object(indicator)?;
+            enum_field(
+                indicator,
+                "progressIndicatorType",
+                &["ProgressUpdateIndicator"],
+                true,
+            )?;
+            check_formats(indicator)?;
+        }
+    }
+    Ok(())
+}
+
+/// `formatTypeCapabilities`: at least one, each a known format type (10048) whose restrictions
+/// are well formed.
+fn check_formats(owner: &Map<String, Value>) -> Result<(), Refusal> {
+    let format_refusal = || Refusal::bad_request(10048, "Specified Format Type is invalid.");
+    for format in non_empty_array(owner, "formatTypeCapabilities", format_refusal)? {
+        let format = object(format)?;
+        enum_field(format, "formatType", &FORMAT_TYPES, true).map_err(|_| format_refusal())?;
+        if let Some(restrictions) = format.get("capabilityFieldRestriction") {
+            for restriction in restrictions.as_array().ok_or_else(invalid)? {
+                check_field_restriction(object(restriction)?)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One `CapabilityFieldRestriction`: `fieldJsonPath` (root and child operators only) and a
+/// `restriction` with the required fields of its `fieldRestrictionType`.
+fn check_field_restriction(item: &Map<String, Value>) -> Result<(), Refusal> {
+    let path = required_str(item, "fieldJsonPath", 10089, INVALID_PARAMETERS)?;
+    if !path.starts_with('$') {
+        return Err(invalid());
+    }
+    let restriction = object(item.get("restriction").ok_or_else(invalid)?)?;
+    let kind = restriction
+        .get("fieldRestrictionType")
+        .and_then(Value::as_str)
+        .ok_or_else(invalid)?;
+    let is_int = |field: &str| restriction.get(field).is_some_and(Value::is_i64);
+    let is_number = |field: &str| restriction.get(field).is_some_and(Value::is_number);
+    let has_str = |field: &str| {
+        restriction
+            .get(field)
+            .and_then(Value::as_str)
+            .is_some_and(|value| !value.trim().is_empty())
+    };
+    let well_formed = match kind {
+        "StringFieldRestriction" => {
+            enum_field(restriction, "encoding", &ENCODINGS, true)?;
+            is_int("maxLength")
+        }
+        "MimeTypeRestriction" => has_str("mimeType"),
+        "FileSizeRestriction" => is_int("maxSizeInKb"),
+        "DimensionRestriction" => {
+            enum_field(restriction, "dimensionType", &DIMENSION_TYPES, true)?;
+            is_number("x") && is_number("y")
+        }
+        "ArrayRestriction" => is_int("maxItems"),
+        "RequiredFieldRestriction" => restriction
+            .get("fieldRequired")
+            .is_some_and(Value::is_boolean),
+        "TypeRestriction" => has_str("type"),
+        _ => false,
+    };
+    if well_formed {
+        Ok(())
+    } else {
+        Err(invalid())
+    }
+}

@@ -1,0 +1,194 @@
+//! [`ConversationTracker`]: takes updates without waiting, applies them on its own task and
+//! hands each changed record to the checkpoint writer, which commits it with the next ack
+//! batch.
+//!
+//! Callers on the delivery path only `try_send` an update; reading a record from the store,
+//! applying the change and serializing it happen on the tracker's task, so conversation state
+//! never holds up a delivery or an acknowledgement. Recent records stay in a bounded cache
+//! for the sidecar's reads. An update that finds the queue full is dropped and counted in a
+//! warning: the state is informative, the stream is not. It knows nothing about HTTP.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use super::state::{ConversationState, Update};
+use crate::store::{CheckpointWriter, Store, StoreError};
+
+/// Updates queued before new ones are dropped.
+pub const UPDATE_QUEUE_CAPACITY: usize = 16_384;
+/// Records kept in memory; older ones are read back from the store.
+pub const CACHED_CONVERSATIONS: usize = 10_000;
+
+/// Recent records, the oldest insertions forgotten first.
+#[derive(Default)]
+struct Cache {
+    by_conversation: HashMap<String, ConversationState>,
+    insertion_order: VecDeque<String>,
+}
+
+impl Cache {
+    fn put(&mut self, state: ConversationState) {
+        let conversation = state.conversation_identifier.clone();
+        if self
+            .by_conversation
+            .insert(conversation.clone(), state)
+            .is_none()
+        {
+            self.insertion_order.push_back(conversation);
+        }
+        while self.insertion_order.len() > CACHED_CONVERSATIONS {
+            if let Some(oldest) = self.insertion_order.pop_front() {
+                self.by_conversation.remove(&oldest);
+            }
+        }
+    }
+}
+
+struct Inner {
+    /// Taken by `close`, which ends the task.
+    updates: Mutex<Option<mpsc::Sender<Update>>>,
+    cache: Mutex<Cache>,
+    /// Taken by `close`, so a handle kept somewhere no longer holds the store file open.
+    store: Mutex<Option<Store>>,
+    /// The task, awaited by `close`.
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// Keeps every conversation's state; cheap to clone.
+#[derive(Clone)]
+pub struct ConversationTracker {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ConversationTracker {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("ConversationTracker")
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConversationTracker {
+    /// Starts the tracker's task, writing through `writer`; call it inside a tokio runtime.
+    /// The task ends when every handle is gone.
+    pub fn spawn(writer: CheckpointWriter) -> Self {
+        let (updates, receiver) = mpsc::channel(UPDATE_QUEUE_CAPACITY);
+        let inner = Arc::new(Inner {
+            updates: Mutex::new(Some(updates)),
+            cache: Mutex::new(Cache::default()),
+            store: Mutex::new(Some(writer.store().clone())),
+            task: Mutex::new(None),
+        });
+        let task = tokio::spawn(run(Arc::downgrade(&inner), receiver, writer));
+        *lock(&inner.task) = Some(task);
+        Self { inner }
+    }
+
+    /// Applies what is queued, stops the task and lets go of the store, so the file is free
+    /// when the connector returns; later updates are dropped and reads see the cache only.
+    pub async fn close(&self) {
+        lock(&self.inner.updates).take();
+        let task = lock(&self.inner.task).take();
+        if let Some(task) = task {
+            if let Err(error) = task.await {
+                warn!(error = %error, "conversation tracker task failed");
+            }
+        }
+        lock(&self.inner.store).take();
+    }
+
+    /// Queues `update` without waiting; drops it (with a warning) when the queue is full.
+    pub fn update(&self, update: Update) {
+        let Some(updates) = lock(&self.inner.updates).clone() else {
+            debug!(conversation_id = %update.conversation, "conversation state update after close, dropped");
+            return;
+        };
+        if let Err(error) = updates.try_send(update) {
+            let conversation = match &error {
+                mpsc::error::TrySendError::Full(update)
+                | mpsc::error::TrySendError::Closed(update) => update.conversation.clone(),
+            };
+            warn!(conversation_id = %conversation, "conversation state update dropped, the tracker is behind");
+        }
+    }
+
+    /// The state of `conversation`: the cache, else the store; `None` when never seen.
+    pub fn get(&self, conversation: &str) -> Result<Option<ConversationState>, StoreError> {
+        if let Some(state) = lock(&self.inner.cache).by_conversation.get(conversation) {
+            return Ok(Some(state.clone()));
+        }
+        let store = lock(&self.inner.store).clone();
+        match store {
+            Some(store) => load(&store, conversation),
+            None => Ok(None),
+        }
+    }
+
+    /// The MessagingSession (15 characters) serving `conversation`, when known.
+    pub fn session_of(&self, conversation: &str) -> Option<String> {
+        match self.get(conversation) {
+            Ok(state) => state?.session.map(|session| session.id),
+            Err(error) => {
+                warn!(conversation_id = conversation, error = %error, "cannot read conversation state");
+                None
+            }
+        }
+    }
+}
+
+/// The stored record of `conversation`; a corrupt one counts as absent, with a warning.
+fn load(store: &Store, conversation: &str) -> Result<Option<ConversationState>, StoreError> {
+    let Some(bytes) = store.conversation_state(conversation)? else {
+        return Ok(None);
+    };
+    match serde_json::from_slice(&bytes) {
+        Ok(state) => Ok(Some(state)),
+        Err(error) => {
+            warn!(conversation_id = conversation, error = %error, "stored conversation state is unreadable, starting afresh");
+            Ok(None)
+        }
+    }
+}
+
+async fn run(
+    inner: std::sync::Weak<Inner>,
+    mut updates: mpsc::Receiver<Update>,
+    writer: CheckpointWriter,
+) {
+    while let Some(update) = updates.recv().await {
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let conversation = update.conversation.clone();
+        let cached = lock(&inner.cache)
+            .by_conversation
+            .get(&conversation)
+            .cloned();
+        let mut state = cached.unwrap_or_else(|| {
+            let store = lock(&inner.store).clone();
+            store
+                .and_then(|store| load(&store, &conversation).ok().flatten())
+                .unwrap_or_else(|| ConversationState::new(&conversation))
+        });
+        state.apply(update);
+        let record = match serde_json::to_vec(&state) {
+            Ok(record) => record,
+            Err(error) => {
+                warn!(conversation_id = %conversation, error = %error, "cannot serialise conversation state");
+                continue;
+            }
+        };
+        lock(&inner.cache).put(state);
+        if let Err(error) = writer.record_conversation(conversation, record).await {
+            debug!(error = %error, "conversation state not stored, the writer stopped");
+        }
+    }
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
