@@ -173,8 +173,12 @@ impl EngineInner {
         let work_item_id = match work_item {
             WorkItem::Found(work_item_id) => work_item_id,
             WorkItem::ShuttingDown => {
-                self.record_decision(&mut record, &decision, source, follow_up.as_ref())
-                    .await;
+                if let Err(problem) = self
+                    .record_decision(&mut record, &decision, source, follow_up.as_ref())
+                    .await
+                {
+                    warn!(event_id = %record.event_id, error = %problem, "routing decision not recorded at shutdown, the request resumes undecided");
+                }
                 reply_to(reply, not_posted("the connector is shutting down"));
                 return;
             }

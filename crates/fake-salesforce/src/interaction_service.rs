@@ -35,7 +35,7 @@ use tracing::debug;
 use crate::tokens::TokenRegistry;
 use body::{ParsedBody, UploadedFile};
 use checks::Refusal;
-pub use faults::{FaultError, InteractionFault};
+pub use faults::{FaultError, InteractionFault, ResponseHold};
 
 /// The endpoints the fake serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +115,7 @@ struct FakeState {
     next_seq: u64,
     calls: Vec<RecordedCall>,
     faults: Vec<InteractionFault>,
+    holds: Vec<ResponseHold>,
     /// RequestIds already used: the fake refuses a reused one.
     request_ids: HashSet<String>,
     /// conversation → MessagingSession, and back.
@@ -177,9 +178,29 @@ impl InteractionFake {
         Ok(())
     }
 
-    /// Drops every queued fault.
+    /// Drops every queued fault and hold.
     pub fn clear_faults(&self) {
-        self.lock().faults.clear();
+        let mut state = self.lock();
+        state.faults.clear();
+        state.holds.clear();
+    }
+
+    /// Queues a hold: matching calls are answered and recorded at once, their responses sent late.
+    pub fn hold_responses(&self, hold: ResponseHold) {
+        self.lock().holds.push(hold);
+    }
+
+    /// Takes one use of the first queued hold matching `endpoint`.
+    fn take_hold(&self, endpoint: Endpoint) -> Option<std::time::Duration> {
+        let mut state = self.lock();
+        let index = state.holds.iter().position(|hold| hold.matches(endpoint))?;
+        let hold = &mut state.holds[index];
+        hold.count -= 1;
+        let held = std::time::Duration::from_millis(hold.hold_ms);
+        if hold.count == 0 {
+            state.holds.remove(index);
+        }
+        Some(held)
     }
 
     /// Tells the fake that `conversation` belongs to MessagingSession `work_item` (for 15107).
@@ -296,8 +317,13 @@ impl InteractionFake {
         self.lock().capabilities = Some(body);
     }
 
-    /// Checks, answers and records one API call.
-    fn handle(&self, endpoint: Endpoint, headers: &HeaderMap, body: &ParsedBody) -> Response {
+    /// Checks, answers and records one API call; also says how long to hold the answer.
+    fn handle(
+        &self,
+        endpoint: Endpoint,
+        headers: &HeaderMap,
+        body: &ParsedBody,
+    ) -> (Response, Option<std::time::Duration>) {
         let received_at = Instant::now();
         let received_at_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -329,7 +355,8 @@ impl InteractionFake {
             response: response_body,
         };
         state.calls.push(call);
-        response
+        drop(state);
+        (response, self.take_hold(endpoint))
     }
 
     fn apply_rules(
@@ -375,7 +402,11 @@ async fn api_call(
     } else {
         ParsedBody::Json(serde_json::from_slice(&body).ok())
     };
-    fake.handle(endpoint, &headers, &parsed)
+    let (response, hold) = fake.handle(endpoint, &headers, &parsed);
+    if let Some(hold) = hold {
+        tokio::time::sleep(hold).await;
+    }
+    response
 }
 
 /// Builds an axum handler for one endpoint.

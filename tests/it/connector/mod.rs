@@ -6,4 +6,5 @@ mod embedded;
 mod lifecycle;
 mod readiness;
 mod routing;
+mod routing_crash;
 mod routing_e2e;
