@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tracing::error;
 
 use crate::events::RoutingRequestedEvent;
@@ -38,6 +39,8 @@ pub(super) struct Verdict {
     pub(super) follow_up: Option<AgentWorkFollowUp>,
     /// Set when the sidecar decided: it waits to hear whether the post succeeded.
     pub(super) reply: Option<oneshot::Sender<SidecarReply>>,
+    /// Cancelled when a RoutingResult entry reports the routing failed or cancelled.
+    pub(super) cancelled: CancellationToken,
 }
 
 /// How posting ended.
@@ -45,6 +48,8 @@ enum Posting {
     Posted,
     Refused(String),
     Missed(String),
+    /// A RoutingResult entry cancelled the request before Salesforce accepted a post.
+    Cancelled,
 }
 
 impl EngineInner {
@@ -63,6 +68,7 @@ impl EngineInner {
             source,
             follow_up,
             reply,
+            cancelled,
         } = verdict;
         record.work_item_id = Some(work_item_id.clone());
         // Durable before posted: a restart re-posts this stored decision instead of deciding
@@ -79,16 +85,17 @@ impl EngineInner {
                 .routing_deadline_missed(&record.event_id, &reason);
             return;
         }
-        let posting = self
-            .post(
-                &record,
-                &event,
-                &work_item_id,
-                &decision,
-                timeline.deadline_at,
-            )
-            .await;
+        let posting = tokio::select! {
+            biased;
+            () = cancelled.cancelled() => Posting::Cancelled,
+            posting = self.post(&record, &event, &work_item_id, &decision, timeline.deadline_at) => posting,
+        };
+        if matches!(posting, Posting::Posted) {
+            // Salesforce has the answer: a cancellation arriving now no longer applies.
+            self.active.mark_posted(&record.event_id);
+        }
         match posting {
+            Posting::Cancelled => self.cancel(record, reply).await,
             Posting::Posted => {
                 let posted_ms = self.settings.clock.now_ms();
                 let age_ms = posted_ms.saturating_sub(record.created_date_ms).max(0);

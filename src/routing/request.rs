@@ -30,9 +30,6 @@ use super::strategy::{
     StrategyPlan,
 };
 
-/// The reason recorded for requests a RoutingResult entry cancelled.
-const CANCELLED_REASON: &str = "salesforce reported the routing failed or was cancelled";
-
 /// An armed request, handed to its task.
 pub(super) struct Job {
     pub(super) record: PendingRecord,
@@ -126,10 +123,11 @@ impl EngineInner {
                     .await;
                 let decided = match &work_item {
                     WorkItem::Found(work_item_id) => {
-                        let (decided, route) = self
+                        let (decided, route, agent_work_id) = self
                             .decide_in_salesforce(&record, &event, work_item_id, timeline)
                             .await;
                         record.route = route;
+                        record.agent_work_id = agent_work_id;
                         decided
                     }
                     WorkItem::ShuttingDown => Decided::ShuttingDown,
@@ -158,12 +156,7 @@ impl EngineInner {
         } = decided
         else {
             if matches!(decided, Decided::Cancelled) {
-                record.transition(PendingState::Cancelled {
-                    reason: CANCELLED_REASON.to_owned(),
-                });
-                self.persist(&record).await;
-                self.telemetry
-                    .routing_request_cancelled(&record.event_id, CANCELLED_REASON);
+                self.cancel(record, None).await;
             }
             return;
         };
@@ -188,11 +181,8 @@ impl EngineInner {
                 self.mark_missed(record, &reason).await;
                 return;
             }
-            // Cancellation reaches only undecided requests, so a decided one never sees it.
             WorkItem::Cancelled => {
-                let reason = "the request was cancelled while its workItemId was resolved";
-                reply_to(reply, not_posted(reason));
-                self.mark_missed(record, reason).await;
+                self.cancel(record, reply).await;
                 return;
             }
         };
@@ -201,6 +191,7 @@ impl EngineInner {
             source,
             follow_up,
             reply,
+            cancelled: registration.cancelled.clone(),
         };
         self.post_decision(record, event, timeline, verdict, work_item_id)
             .await;
@@ -223,6 +214,7 @@ impl EngineInner {
                     decision: Decision::failed("no partner routing endpoint is configured"),
                     follow_up: None,
                     route: None,
+                    agent_work_id: None,
                 };
                 return self.claim_or_yield(
                     event_id,
@@ -318,16 +310,16 @@ impl EngineInner {
     }
 
     /// Carries out the `salesforce` strategy once the request is claimed; also gives what
-    /// `POST /route` answered, for the record.
+    /// `POST /route` answered and the AgentWork created, for the record.
     async fn decide_in_salesforce(
         &self,
         record: &PendingRecord,
         event: &RoutingRequestedEvent,
         work_item_id: &str,
         timeline: Timeline,
-    ) -> (Decided, Option<RouteReceipt>) {
+    ) -> (Decided, Option<RouteReceipt>, Option<String>) {
         if !self.active.claim(&record.event_id, Claimant::Strategy) {
-            return (Decided::Cancelled, None);
+            return (Decided::Cancelled, None, None);
         }
         let target = target_of(event, &self.settings.rep_user_field);
         let request = SalesforceRequest {
@@ -342,7 +334,8 @@ impl EngineInner {
         };
         let mut plan = route_in_salesforce(&self.interaction, &target, &request).await;
         let route = plan.route.take();
-        (Decided::from_plan(plan), route)
+        let agent_work_id = plan.agent_work_id.take();
+        (Decided::from_plan(plan), route, agent_work_id)
     }
 
     /// The request's `workItemId`, stopping early on shutdown.

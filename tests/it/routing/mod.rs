@@ -1,6 +1,7 @@
 //! Integration tests of the routing area.
 
 mod cancel;
+mod cleanup;
 mod load;
 mod partner;
 mod restart;
