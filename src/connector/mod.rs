@@ -29,7 +29,8 @@ use crate::pubsub::{
     FetchRequestObserver, ReplayId, ReplayStart, Subscriber, SubscriberError, SubscriberSettings,
 };
 use crate::routing::{
-    decision_response, RoutingDeps, RoutingEngine, RoutingError, SIDECAR_DECISION_PATH,
+    assign_response, decision_response, RoutingDeps, RoutingEngine, RoutingError,
+    SIDECAR_ASSIGN_PATH, SIDECAR_DECISION_PATH,
 };
 use crate::server::{self, Readiness, ServerState};
 use crate::store::{CheckpointWriter, Store, StoreError, StoreSettings};
@@ -240,28 +241,47 @@ fn warn_about_deprecated_keys(config: &Config) {
     }
 }
 
-/// Serves the sidecar decision endpoint, answering `503` until the routing engine exists.
+/// Serves the sidecar routing endpoints (decision and assignment), answering `503` until the
+/// routing engine exists.
 ///
 /// The engine is late-bound rather than its router: a router called from inside another
 /// route's handler would see the outer route's path parameters as well as its own, and its
 /// `Path` extractor would then refuse every call with a `500`.
 fn late_bound_sidecar(engine: Arc<OnceLock<RoutingEngine>>) -> axum::Router {
-    let handler = move |axum::extract::Path(event_id): axum::extract::Path<String>,
-                        body: axum::body::Bytes| {
+    let assign_engine = engine.clone();
+    let decide = move |axum::extract::Path(event_id): axum::extract::Path<String>,
+                       body: axum::body::Bytes| {
         let engine = engine.clone();
         async move {
             match engine.get() {
                 Some(engine) => decision_response(engine, event_id, &body).await,
-                None => (
-                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    [(axum::http::header::RETRY_AFTER, "1")],
-                    "routing is starting",
-                )
-                    .into_response(),
+                None => routing_starting(),
             }
         }
     };
-    axum::Router::new().route(SIDECAR_DECISION_PATH, axum::routing::post(handler))
+    let assign = move |axum::extract::Path(event_id): axum::extract::Path<String>,
+                       body: axum::body::Bytes| {
+        let engine = assign_engine.clone();
+        async move {
+            match engine.get() {
+                Some(engine) => assign_response(engine, event_id, &body).await,
+                None => routing_starting(),
+            }
+        }
+    };
+    axum::Router::new()
+        .route(SIDECAR_DECISION_PATH, axum::routing::post(decide))
+        .route(SIDECAR_ASSIGN_PATH, axum::routing::post(assign))
+}
+
+/// The sidecar's answer while the routing engine is not built yet.
+fn routing_starting() -> axum::response::Response {
+    (
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        [(axum::http::header::RETRY_AFTER, "1")],
+        "routing is starting",
+    )
+        .into_response()
 }
 
 /// Gets the first token, retrying transient failures until it works or shutdown fires;

@@ -40,6 +40,8 @@ pub(super) enum Claimant {
 pub(super) struct SidecarDecision {
     /// What to post.
     pub decision: Decision,
+    /// The rep (User id) to create an AgentWork for before posting, from the assign route.
+    pub assign: Option<String>,
     /// Receives the outcome of the post.
     pub reply: oneshot::Sender<SidecarReply>,
 }
@@ -160,8 +162,13 @@ impl ActiveRequests {
         true
     }
 
-    /// Offers a sidecar decision for `event_id`.
-    pub(super) fn offer(&self, event_id: &str, decision: Decision) -> SidecarOffer {
+    /// Offers a sidecar decision for `event_id`, with the rep to assign first, if any.
+    pub(super) fn offer(
+        &self,
+        event_id: &str,
+        decision: Decision,
+        assign: Option<String>,
+    ) -> SidecarOffer {
         let mut requests = self.lock();
         let Some(request) = requests.get_mut(event_id) else {
             return SidecarOffer::NotArmed;
@@ -179,7 +186,12 @@ impl ActiveRequests {
             return SidecarOffer::NotAccepted;
         };
         let (reply, outcome) = oneshot::channel();
-        if sender.send(SidecarDecision { decision, reply }).is_err() {
+        let offered = SidecarDecision {
+            decision,
+            assign,
+            reply,
+        };
+        if sender.send(offered).is_err() {
             // The task is gone; it cannot post any more.
             return SidecarOffer::TooLate;
         }
@@ -288,17 +300,17 @@ mod tests {
             .register("e", info("c", Duration::from_secs(45)), true, None)
             .is_none());
         assert!(matches!(
-            active.offer("e", routed()),
+            active.offer("e", routed(), None),
             SidecarOffer::Taken(_)
         ));
         assert!(registration.decisions.try_recv().is_ok());
         assert!(!active.claim("e", Claimant::DecisionTimeout));
         assert!(matches!(
-            active.offer("e", routed()),
+            active.offer("e", routed(), None),
             SidecarOffer::AlreadyDecided(Claimant::Sidecar)
         ));
         assert!(matches!(
-            active.offer("other", routed()),
+            active.offer("other", routed(), None),
             SidecarOffer::NotArmed
         ));
     }
@@ -310,7 +322,10 @@ mod tests {
             .register("e", info("c", Duration::from_secs(45)), true, None)
             .unwrap();
         assert!(active.claim("e", Claimant::DecisionTimeout));
-        assert!(matches!(active.offer("e", routed()), SidecarOffer::TooLate));
+        assert!(matches!(
+            active.offer("e", routed(), None),
+            SidecarOffer::TooLate
+        ));
     }
 
     #[tokio::test]

@@ -49,7 +49,9 @@ pub use engine::{RequestStatus, RoutingEngine};
 pub use partner::{PartnerDecision, ROUTING_REQUESTED_TYPE};
 pub use pending::TERMINAL_RECORD_RETENTION;
 pub use resume::ResumeSummary;
-pub use sidecar::{decision_response, SidecarOutcome, SIDECAR_DECISION_PATH};
+pub use sidecar::{
+    assign_response, decision_response, SidecarOutcome, SIDECAR_ASSIGN_PATH, SIDECAR_DECISION_PATH,
+};
 pub use strategy::{
     RoutingStrategy, UnknownStrategy, AGENT_WORK_EXISTS_CODE, EXTERNAL_CONFERENCE_MESSAGE,
     NO_FALLBACK_QUEUE_MESSAGE, REJECT_MESSAGE,

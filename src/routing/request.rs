@@ -26,8 +26,8 @@ use super::pending::{
 };
 use super::post::{not_posted, reply_to, Verdict};
 use super::strategy::{
-    reject, route_in_salesforce, target_of, wire_routing_type, RoutingStrategy, SalesforceRequest,
-    StrategyPlan,
+    assign_to_rep, reject, route_in_salesforce, target_of, wire_routing_type, RoutingStrategy,
+    SalesforceRequest, StrategyPlan,
 };
 
 /// An armed request, handed to its task.
@@ -47,6 +47,8 @@ enum Decided {
         follow_up: Option<AgentWorkFollowUp>,
         /// Set when the sidecar decided: it waits to hear whether the post succeeded.
         reply: Option<oneshot::Sender<SidecarReply>>,
+        /// The rep the partner assigned through the sidecar: an AgentWork comes first.
+        assign: Option<String>,
     },
     Cancelled,
     ShuttingDown,
@@ -59,6 +61,7 @@ impl Decided {
             source: DecisionSource::Strategy,
             follow_up: plan.follow_up,
             reply: None,
+            assign: None,
         }
     }
 
@@ -68,6 +71,7 @@ impl Decided {
             source: DecisionSource::Sidecar,
             follow_up: None,
             reply: Some(sidecar.reply),
+            assign: sidecar.assign,
         }
     }
 }
@@ -114,6 +118,7 @@ impl EngineInner {
                     source,
                     follow_up,
                     reply: None,
+                    assign: None,
                 };
                 (decided, work_item)
             }
@@ -149,10 +154,11 @@ impl EngineInner {
             _ => return,
         };
         let Decided::Decision {
-            decision,
+            mut decision,
             source,
-            follow_up,
+            mut follow_up,
             reply,
+            assign,
         } = decided
         else {
             if matches!(decided, Decided::Cancelled) {
@@ -165,6 +171,11 @@ impl EngineInner {
         }
         let work_item_id = match work_item {
             WorkItem::Found(work_item_id) => work_item_id,
+            // An assignment's AgentWork is not made yet: the request resumes undecided.
+            WorkItem::ShuttingDown if assign.is_some() => {
+                reply_to(reply, not_posted("the connector is shutting down"));
+                return;
+            }
             WorkItem::ShuttingDown => {
                 if let Err(problem) = self
                     .record_decision(&mut record, &decision, source, follow_up.as_ref())
@@ -186,6 +197,14 @@ impl EngineInner {
                 return;
             }
         };
+        if let Some(user_id) = assign {
+            let plan = self
+                .assign_rep(&record, &event, &work_item_id, timeline, &user_id)
+                .await;
+            decision = plan.decision;
+            follow_up = plan.follow_up;
+            record.agent_work_id = plan.agent_work_id;
+        }
         let verdict = Verdict {
             decision,
             source,
@@ -240,6 +259,7 @@ impl EngineInner {
             source: DecisionSource::DecisionTimeout,
             follow_up: None,
             reply: None,
+            assign: None,
         };
         if Instant::now() >= timeline.decision_at {
             return self.claim_or_yield(
@@ -284,7 +304,7 @@ impl EngineInner {
                             continue;
                         }
                     };
-                    let decided = Decided::Decision { decision, source: DecisionSource::Partner, follow_up: None, reply: None };
+                    let decided = Decided::Decision { decision, source: DecisionSource::Partner, follow_up: None, reply: None, assign: None };
                     return self.claim_or_yield(event_id, Claimant::Partner, decided, registration);
                 }
             }
@@ -336,6 +356,34 @@ impl EngineInner {
         let route = plan.route.take();
         let agent_work_id = plan.agent_work_id.take();
         (Decided::from_plan(plan), route, agent_work_id)
+    }
+
+    /// Creates the AgentWork for the rep the partner assigned, then says what to post: the
+    /// `routingCorrelationId` is the one `/route` returned when there was one, else the
+    /// event's id (a direct rep transfer).
+    async fn assign_rep(
+        &self,
+        record: &PendingRecord,
+        event: &RoutingRequestedEvent,
+        work_item_id: &str,
+        timeline: Timeline,
+        user_id: &str,
+    ) -> StrategyPlan {
+        let from_route = record
+            .route
+            .as_ref()
+            .and_then(|route| route.routing_correlation_id.as_deref());
+        let request = SalesforceRequest {
+            event_id: &record.event_id,
+            routing_correlation_id: from_route.or(event.event_id()),
+            conversation_identifier: &record.conversation_identifier,
+            routing_type: wire_routing_type(event),
+            work_item_id,
+            timeline,
+            window: self.settings.window,
+            fallback_queue_id: self.settings.fallback_queue_id.as_deref(),
+        };
+        assign_to_rep(&self.interaction, &request, user_id).await
     }
 
     /// The request's `workItemId`, stopping early on shutdown.

@@ -283,7 +283,7 @@ async fn post_route(
 }
 
 /// `POST /agentWork` then routingResult; routingResult first when time is short.
-async fn assign_to_rep(
+pub(super) async fn assign_to_rep(
     client: &InteractionClient,
     request: &SalesforceRequest<'_>,
     user_id: &str,
