@@ -23,13 +23,15 @@ use self::credentials::ProviderCredentials;
 use crate::auth::{AccessGrant, AuthError, TokenProvider};
 use crate::channel::{AnyChannel, WebhookChannel, WebhookError, WebhookSettings};
 use crate::config::Config;
-use crate::interaction::{InteractionClient, InteractionError};
+use crate::interaction::{
+    ClientSettings, ConfigErrorObserver, InteractionClient, InteractionError,
+};
 use crate::pipeline::{Pipeline, PipelineError, RoutingSink};
 use crate::pubsub::{
     FetchRequestObserver, ReplayId, ReplayStart, Subscriber, SubscriberError, SubscriberSettings,
 };
 use crate::routing::{
-    assign_response, decision_response, RoutingDeps, RoutingEngine, RoutingError,
+    assign_response, decision_response, RoutingDeps, RoutingEngine, RoutingError, RoutingSettings,
     SIDECAR_ASSIGN_PATH, SIDECAR_DECISION_PATH,
 };
 use crate::server::{self, Readiness, ServerState};
@@ -161,14 +163,25 @@ async fn run_pipeline(
     let partner = Option::<WebhookSettings>::from(&config.routing)
         .map(WebhookChannel::new)
         .transpose()?;
+    let skew = telemetry.clone();
+    provider
+        .salesforce_clock()
+        .on_estimate(move |seconds| skew.set_clock_skew(seconds));
+    let mut client_settings = ClientSettings::from(&config.interaction);
+    let mismatches = telemetry.clone();
+    client_settings.on_config_error =
+        ConfigErrorObserver::new(move || mismatches.authorization_context_mismatch());
     let interaction = InteractionClient::new(
         &config.interaction.base_url,
         config.interaction.authorization_context.clone(),
         provider.clone(),
-        (&config.interaction).into(),
+        client_settings,
     )?;
+    let mut routing_settings = RoutingSettings::from(&config);
+    // Deadlines count from CreatedDate, stamped on Salesforce's clock.
+    routing_settings.clock = Arc::new(provider.salesforce_clock().clone());
     let engine = RoutingEngine::new(
-        (&config).into(),
+        routing_settings,
         RoutingDeps {
             interaction,
             store: store.clone(),

@@ -25,7 +25,9 @@ pub use capabilities::{
     Capabilities, CapabilitiesRequest, CapabilitiesResponse, ChannelCapability, CustomIntegration,
     FormatTypeCapability, MessageTypeCapability,
 };
-pub use client::{Attachment, ClientSettings, InteractionClient, DEFAULT_REQUEST_TIMEOUT};
+pub use client::{
+    Attachment, ClientSettings, ConfigErrorObserver, InteractionClient, DEFAULT_REQUEST_TIMEOUT,
+};
 pub use error::{
     classify, ErrorClass, InteractionError, AUTHORIZATION_CONTEXT_MISMATCH_CODE, AUTH_CODES,
     RETRYABLE_CODES,

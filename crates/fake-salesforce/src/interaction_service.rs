@@ -133,6 +133,8 @@ struct FakeState {
 /// The fake Interaction Service's state; share it as `Arc<InteractionFake>` with [`router`].
 pub struct InteractionFake {
     registry: Arc<TokenRegistry>,
+    /// How far ahead of the local clock (negative: behind) the `Date` of every answer is.
+    date_skew_ms: std::sync::atomic::AtomicI64,
     /// The only `AuthorizationContext` accepted (the channel definition's developer name).
     authorization_context: String,
     state: Mutex<FakeState>,
@@ -143,6 +145,7 @@ impl InteractionFake {
     pub fn new(registry: Arc<TokenRegistry>, authorization_context: impl Into<String>) -> Self {
         Self {
             registry,
+            date_skew_ms: std::sync::atomic::AtomicI64::new(0),
             authorization_context: authorization_context.into(),
             state: Mutex::new(FakeState::default()),
         }
@@ -183,6 +186,28 @@ impl InteractionFake {
         let mut state = self.lock();
         state.faults.clear();
         state.holds.clear();
+    }
+
+    /// Makes every answer's `Date` header `skew_secs` ahead of the local clock (negative:
+    /// behind), as from a Salesforce whose clock differs from the client's.
+    pub fn set_date_skew(&self, skew_secs: i64) {
+        self.date_skew_ms.store(
+            skew_secs.saturating_mul(1000),
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+
+    /// The `Date` header of an answer sent now.
+    fn date_header(&self) -> Option<axum::http::HeaderValue> {
+        let skew_ms = self.date_skew_ms.load(std::sync::atomic::Ordering::SeqCst);
+        let skew = std::time::Duration::from_millis(skew_ms.unsigned_abs());
+        let now = SystemTime::now();
+        let date = if skew_ms >= 0 {
+            now.checked_add(skew)
+        } else {
+            now.checked_sub(skew)
+        }?;
+        axum::http::HeaderValue::from_str(&httpdate::fmt_http_date(date)).ok()
     }
 
     /// Queues a hold: matching calls are answered and recorded at once, their responses sent late.
@@ -332,10 +357,15 @@ impl InteractionFake {
         let outcome = checks::check_headers(self, endpoint, headers)
             .and_then(|()| self.take_fault(endpoint).map_or(Ok(()), Err))
             .and_then(|()| self.apply_rules(endpoint, body));
-        let (status, response_body, response) = match outcome {
+        let (status, response_body, mut response) = match outcome {
             Ok((status, value)) => (status, value.clone(), (status, Json(value)).into_response()),
             Err(refusal) => (refusal.status, refusal.body(), refusal.into_response()),
         };
+        if let Some(date) = self.date_header() {
+            response
+                .headers_mut()
+                .insert(axum::http::header::DATE, date);
+        }
         debug!(
             path = endpoint.path(),
             status = status.as_u16(),

@@ -2,6 +2,7 @@
 
 mod cancel;
 mod cleanup;
+mod clock;
 mod load;
 mod partner;
 mod restart;

@@ -1,6 +1,6 @@
 //! The fake Interaction Service's control plane for tests in any language:
 //! `GET`/`DELETE /_harness/calls`, `POST`/`DELETE /_harness/interaction/faults`,
-//! `POST /_harness/interaction/holds` and `POST /_harness/interaction/conversations`.
+//! `POST /_harness/interaction/holds`, `POST /_harness/interaction/clock` and `POST /_harness/interaction/conversations`.
 //!
 //! It knows nothing about the connector's client.
 
@@ -25,6 +25,7 @@ pub(super) fn routes() -> Router<Arc<InteractionFake>> {
             post(add_fault).delete(clear_faults),
         )
         .route("/_harness/interaction/holds", post(add_hold))
+        .route("/_harness/interaction/clock", post(set_clock))
         .route(
             "/_harness/interaction/conversations",
             post(seed_conversation),
@@ -72,6 +73,22 @@ async fn add_hold(
     Json(hold): Json<ResponseHold>,
 ) -> StatusCode {
     fake.hold_responses(hold);
+    StatusCode::NO_CONTENT
+}
+
+/// Body of `POST /_harness/interaction/clock`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ClockSkew {
+    /// How far ahead of the local clock (negative: behind) every answer's `Date` is.
+    date_skew_secs: i64,
+}
+
+async fn set_clock(
+    State(fake): State<Arc<InteractionFake>>,
+    Json(skew): Json<ClockSkew>,
+) -> StatusCode {
+    fake.set_date_skew(skew.date_skew_secs);
     StatusCode::NO_CONTENT
 }
 
