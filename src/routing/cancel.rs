@@ -68,10 +68,10 @@ impl EngineInner {
         let until = Instant::now() + CLEANUP_BUDGET;
         match bounded(until, || self.interaction.delete_route(&body)).await {
             Ok(_) => {
-                info!(event_id = %record.event_id, "pending service routing of a cancelled request deleted")
+                info!(event_id = %record.event_id, "pending service routing of a cancelled request deleted");
             }
             Err(problem) => {
-                warn!(event_id = %record.event_id, error = %problem, "pending service routing of a cancelled request could not be deleted")
+                warn!(event_id = %record.event_id, error = %problem, "pending service routing of a cancelled request could not be deleted");
             }
         }
     }
@@ -90,10 +90,10 @@ impl EngineInner {
         let until = Instant::now() + CLEANUP_BUDGET;
         match bounded(until, || self.interaction.patch_agent_work(&body)).await {
             Ok(_) => {
-                info!(event_id = %record.event_id, "agent work of a cancelled request cancelled")
+                info!(event_id = %record.event_id, "agent work of a cancelled request cancelled");
             }
             Err(problem) => {
-                warn!(event_id = %record.event_id, error = %problem, "agent work of a cancelled request could not be cancelled")
+                warn!(event_id = %record.event_id, error = %problem, "agent work of a cancelled request could not be cancelled");
             }
         }
     }

@@ -227,7 +227,7 @@ mod tests {
             Ok("0055g00000REP01".to_owned())
         );
         for bad in [
-            r#"{}"#,
+            "{}",
             r#"{"userId":7}"#,
             r#"{"userId":"0055g00000REP0"}"#,
             r#"{"userId":"00G5g00000REP01"}"#,

@@ -219,13 +219,13 @@ impl InteractionFake {
     fn take_hold(&self, endpoint: Endpoint) -> Option<std::time::Duration> {
         let mut state = self.lock();
         let index = state.holds.iter().position(|hold| hold.matches(endpoint))?;
-        let hold = &mut state.holds[index];
-        hold.count -= 1;
-        let held = std::time::Duration::from_millis(hold.hold_ms);
-        if hold.count == 0 {
+        let queued = &mut state.holds[index];
+        queued.count -= 1;
+        let delay = std::time::Duration::from_millis(queued.hold_ms);
+        if queued.count == 0 {
             state.holds.remove(index);
         }
-        Some(held)
+        Some(delay)
     }
 
     /// Tells the fake that `conversation` belongs to MessagingSession `work_item` (for 15107).

@@ -127,7 +127,7 @@ async fn kill_at(point: CrashPoint, source: Source, case: u32) {
         }
         CrashPoint::AcceptedNotRecorded => {
             fake.interaction()
-                .hold_responses(ResponseHold::new("routingResult", HOLD, 1))
+                .hold_responses(ResponseHold::new("routingResult", HOLD, 1));
         }
     }
     let payload = routing_request_payload("queue", &conversation, &event_id);
