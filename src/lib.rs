@@ -24,6 +24,7 @@ pub mod pipeline;
 pub mod pubsub;
 mod retry_after;
 pub mod routing;
+pub mod salesforce_clock;
 pub mod secret;
 pub mod server;
 pub mod store;

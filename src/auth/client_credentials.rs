@@ -7,6 +7,7 @@ use std::fmt;
 
 use crate::auth::token_endpoint::{FetchedGrant, TokenEndpoint};
 use crate::auth::{AuthError, ClientCredentialsConfig};
+use crate::salesforce_clock::SalesforceClock;
 use crate::secret::SecretString;
 
 /// Exchanges the consumer key and secret for access tokens.
@@ -27,7 +28,10 @@ impl fmt::Debug for ClientCredentials {
 
 impl ClientCredentials {
     /// Checks the login URL and keeps the credentials.
-    pub(crate) fn new(config: &ClientCredentialsConfig) -> Result<Self, AuthError> {
+    pub(crate) fn new(
+        config: &ClientCredentialsConfig,
+        clock: SalesforceClock,
+    ) -> Result<Self, AuthError> {
         if config.client_secret.is_empty() {
             return Err(AuthError::Config {
                 key: "auth.client_secret",
@@ -37,7 +41,7 @@ impl ClientCredentials {
         Ok(Self {
             client_id: config.client_id.clone(),
             client_secret: config.client_secret.clone(),
-            endpoint: TokenEndpoint::new(&config.login_url, config.insecure)?,
+            endpoint: TokenEndpoint::new(&config.login_url, config.insecure, clock)?,
         })
     }
 

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::auth::token_endpoint::{FetchedGrant, TokenEndpoint};
 use crate::auth::{AuthError, JwtBearerConfig};
+use crate::salesforce_clock::SalesforceClock;
 
 /// How far in the future the assertion's `exp` is set; Salesforce accepts at most 3 minutes.
 const ASSERTION_LIFETIME: Duration = Duration::from_secs(3 * 60);
@@ -53,8 +54,8 @@ impl JwtBearer {
     /// Reads and parses the private key file, and checks the login URL.
     ///
     /// Reads a small file synchronously: call at start-up.
-    pub(crate) fn new(config: &JwtBearerConfig) -> Result<Self, AuthError> {
-        let endpoint = TokenEndpoint::new(&config.login_url, config.insecure)?;
+    pub(crate) fn new(config: &JwtBearerConfig, clock: SalesforceClock) -> Result<Self, AuthError> {
+        let endpoint = TokenEndpoint::new(&config.login_url, config.insecure, clock)?;
         let pem = std::fs::read(&config.private_key_file).map_err(|err| AuthError::Config {
             key: "auth.private_key_file",
             problem: format!("cannot read {}: {err}", config.private_key_file.display()),

@@ -13,6 +13,7 @@
 //!
 //! It knows nothing about Pub/Sub, the Interaction Service or BYOC payloads.
 
+use crate::salesforce_clock::SalesforceClock;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -70,6 +71,8 @@ struct ProviderInner {
     refresh_lock: tokio::sync::Mutex<LastFetch>,
     /// Token requests finished so far; a waiter that sees it change shares that request's outcome.
     fetches_finished: AtomicU64,
+    /// Salesforce's clock as its answers' `Date` headers show it.
+    clock: SalesforceClock,
 }
 
 /// Hands out access tokens; cheap to clone, and clones share one cache.
@@ -90,13 +93,14 @@ impl fmt::Debug for TokenProvider {
 impl TokenProvider {
     /// Builds a provider; reads and parses the private key file of `jwt-bearer` (call at start-up).
     pub fn new(config: &AuthConfig) -> Result<Self, AuthError> {
+        let clock = SalesforceClock::default();
         let (source, policy) = match config {
             AuthConfig::JwtBearer(jwt) => (
-                GrantSource::JwtBearer(JwtBearer::new(jwt)?),
+                GrantSource::JwtBearer(JwtBearer::new(jwt, clock.clone())?),
                 RefreshPolicy::from_secs(jwt.token_lifetime_secs, jwt.refresh_margin_secs),
             ),
             AuthConfig::ClientCredentials(cc) => (
-                GrantSource::ClientCredentials(ClientCredentials::new(cc)?),
+                GrantSource::ClientCredentials(ClientCredentials::new(cc, clock.clone())?),
                 RefreshPolicy::from_secs(cc.token_lifetime_secs, cc.refresh_margin_secs),
             ),
             AuthConfig::Static(static_config) => (
@@ -112,8 +116,15 @@ impl TokenProvider {
                 cached: Mutex::new(None),
                 refresh_lock: tokio::sync::Mutex::new(LastFetch::default()),
                 fetches_finished: AtomicU64::new(0),
+                clock,
             }),
         })
+    }
+
+    /// Salesforce's clock, learnt from the `Date` of token responses and of every call made
+    /// with this provider's tokens.
+    pub fn salesforce_clock(&self) -> &SalesforceClock {
+        &self.inner.clock
     }
 
     /// The configured kind: `jwt-bearer`, `client-credentials` or `static`.

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use tracing::debug;
 
 use crate::auth::{url_policy, AccessGrant, AuthError, OrgId};
+use crate::salesforce_clock::SalesforceClock;
 use crate::secret::SecretString;
 
 /// Upper bound on one token or userinfo request, connect included.
@@ -56,11 +57,17 @@ pub(crate) struct TokenEndpoint {
     http: reqwest::Client,
     token_url: Url,
     userinfo_url: Url,
+    /// Learns Salesforce's clock from each answer's `Date`.
+    clock: SalesforceClock,
 }
 
 impl TokenEndpoint {
     /// Endpoints under `login_url`, checked against the TLS rule.
-    pub(crate) fn new(login_url: &str, insecure: bool) -> Result<Self, AuthError> {
+    pub(crate) fn new(
+        login_url: &str,
+        insecure: bool,
+        clock: SalesforceClock,
+    ) -> Result<Self, AuthError> {
         let base = url_policy::require_tls_or_loopback("auth.login_url", login_url, insecure)?;
         let join = |path: &str| {
             base.join(path).map_err(|err| AuthError::Config {
@@ -82,12 +89,14 @@ impl TokenEndpoint {
             http,
             token_url,
             userinfo_url,
+            clock,
         })
     }
 
     /// Posts `form` to the token endpoint and resolves the grant's org id.
     pub(crate) async fn exchange(&self, form: &[(&str, &str)]) -> Result<FetchedGrant, AuthError> {
         debug!(url = %self.token_url, "requesting access token");
+        let sent = std::time::SystemTime::now();
         let response = self
             .http
             .post(self.token_url.clone())
@@ -96,6 +105,11 @@ impl TokenEndpoint {
             .await
             .map_err(AuthError::Transport)?;
         let status = response.status();
+        self.clock.observe_date(
+            response.headers().get(reqwest::header::DATE),
+            sent,
+            std::time::SystemTime::now(),
+        );
         let body = response.bytes().await.map_err(AuthError::Transport)?;
         if !status.is_success() {
             return Err(refusal(status, &body));

@@ -29,15 +29,16 @@ use crate::conversation::{
 };
 use crate::inbound::{Inbound, InboundSlot};
 use crate::interaction::{
-    retry_until, CapabilitiesRequest, ErrorClass, InteractionClient, InteractionError,
-    RegisteredCapabilities,
+    retry_until, CapabilitiesRequest, ClientSettings, ConfigErrorObserver, ErrorClass,
+    InteractionClient, InteractionError, RegisteredCapabilities,
 };
 use crate::pipeline::{Pipeline, PipelineError, RoutingSink};
 use crate::pubsub::{
     FetchRequestObserver, ReplayId, ReplayStart, Subscriber, SubscriberError, SubscriberSettings,
 };
 use crate::routing::{
-    decision_response, RoutingDeps, RoutingEngine, RoutingError, SIDECAR_DECISION_PATH,
+    assign_response, decision_response, RoutingDeps, RoutingEngine, RoutingError, RoutingSettings,
+    SIDECAR_ASSIGN_PATH, SIDECAR_DECISION_PATH,
 };
 use crate::server::{self, Readiness, ServerState, SidecarAuth};
 use crate::store::{CheckpointWriter, Store, StoreError, StoreSettings};
@@ -229,11 +230,19 @@ async fn run_pipeline(
             .run_blocking(move |store| store.load_checkpoint(&org_id, &topic))
             .await?
     };
+    let skew = telemetry.clone();
+    provider
+        .salesforce_clock()
+        .on_estimate(move |seconds| skew.set_clock_skew(seconds));
+    let mut client_settings = ClientSettings::from(&config.interaction);
+    let mismatches = telemetry.clone();
+    client_settings.on_config_error =
+        ConfigErrorObserver::new(move || mismatches.authorization_context_mismatch());
     let interaction = InteractionClient::new(
         &config.interaction.base_url,
         config.interaction.authorization_context.clone(),
         provider.clone(),
-        (&config.interaction).into(),
+        client_settings,
     )?;
     // Before subscribing: readiness waits for the registration, and a refusal stops the
     // connector before it consumes anything.
@@ -282,8 +291,11 @@ async fn run_pipeline(
     ));
     let writer = CheckpointWriter::spawn(store.clone());
     let tracker = ConversationTracker::spawn(writer.clone());
+    let mut routing_settings = RoutingSettings::from(&config);
+    // Deadlines count from CreatedDate, stamped on Salesforce's clock.
+    routing_settings.clock = Arc::new(provider.salesforce_clock().clone());
     let engine = RoutingEngine::new(
-        (&config).into(),
+        routing_settings,
         RoutingDeps {
             interaction: interaction.clone(),
             store: store.clone(),
@@ -371,8 +383,8 @@ fn warn_about_deprecated_keys(config: &Config) {
     }
 }
 
-/// Every sidecar route: the routing decision, the inbound partner → Salesforce routes, the
-/// conversation routes and the OpenAPI document.
+/// Every sidecar route: the routing decision and assignment, the inbound partner → Salesforce
+/// routes, the conversation routes and the OpenAPI document.
 fn sidecar_routes(
     engine: Arc<OnceLock<RoutingEngine>>,
     inbound: InboundSlot,
@@ -384,28 +396,47 @@ fn sidecar_routes(
         .merge(crate::inbound::openapi::router())
 }
 
-/// Serves the sidecar decision endpoint, answering `503` until the routing engine exists.
+/// Serves the sidecar routing endpoints (decision and assignment), answering `503` until the
+/// routing engine exists.
 ///
 /// The engine is late-bound rather than its router: a router called from inside another
 /// route's handler would see the outer route's path parameters as well as its own, and its
 /// `Path` extractor would then refuse every call with a `500`.
 fn late_bound_sidecar(engine: Arc<OnceLock<RoutingEngine>>) -> axum::Router {
-    let handler = move |axum::extract::Path(event_id): axum::extract::Path<String>,
-                        body: axum::body::Bytes| {
+    let assign_engine = engine.clone();
+    let decide = move |axum::extract::Path(event_id): axum::extract::Path<String>,
+                       body: axum::body::Bytes| {
         let engine = engine.clone();
         async move {
             match engine.get() {
                 Some(engine) => decision_response(engine, event_id, &body).await,
-                None => (
-                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    [(axum::http::header::RETRY_AFTER, "1")],
-                    "routing is starting",
-                )
-                    .into_response(),
+                None => routing_starting(),
             }
         }
     };
-    axum::Router::new().route(SIDECAR_DECISION_PATH, axum::routing::post(handler))
+    let assign = move |axum::extract::Path(event_id): axum::extract::Path<String>,
+                       body: axum::body::Bytes| {
+        let engine = assign_engine.clone();
+        async move {
+            match engine.get() {
+                Some(engine) => assign_response(engine, event_id, &body).await,
+                None => routing_starting(),
+            }
+        }
+    };
+    axum::Router::new()
+        .route(SIDECAR_DECISION_PATH, axum::routing::post(decide))
+        .route(SIDECAR_ASSIGN_PATH, axum::routing::post(assign))
+}
+
+/// The sidecar's answer while the routing engine is not built yet.
+fn routing_starting() -> axum::response::Response {
+    (
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        [(axum::http::header::RETRY_AFTER, "1")],
+        "routing is starting",
+    )
+        .into_response()
 }
 
 /// Registers `request`, retrying retryable answers until it is accepted, refused or shutdown

@@ -4,14 +4,18 @@
 //! `AuthorizationContextType` where the endpoint needs it, a fresh `RequestId` and a
 //! `Content-Type`. An auth-class answer refreshes the token through the [`TokenProvider`] once and
 //! repeats the call once; 10005 (the AuthorizationContext does not match the token) is a
-//! configuration error, logged once per call naming the key, and never refreshed. Every
-//! attempt first takes a token from the client's [`RateLimiter`], shared by all clones. Retrying other errors is the caller's choice ([`super::retry_until`]).
-//! The typed endpoint methods live in the sibling files. It knows nothing about Pub/Sub.
+//! configuration error: never refreshed, logged once naming the key, and reported on every
+//! occurrence to the settings' observer. Every answer's `Date` feeds the provider's
+//! [`crate::salesforce_clock::SalesforceClock`]. Every attempt first takes a token from the
+//! client's [`RateLimiter`], shared by all clones. Retrying other errors is the caller's choice
+//! ([`super::retry_until`]). The typed endpoint methods live in the sibling files. It knows
+//! nothing about Pub/Sub.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, DATE, RETRY_AFTER};
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -39,6 +43,8 @@ pub struct ClientSettings {
     pub request_timeout: Duration,
     /// Allow plain http to a loopback base URL (the harness only).
     pub insecure: bool,
+    /// Told of every 10005 (AuthorizationContext does not match the token), e.g. to count it.
+    pub on_config_error: ConfigErrorObserver,
 }
 
 impl Default for ClientSettings {
@@ -47,7 +53,35 @@ impl Default for ClientSettings {
             authorization_context_type: AuthorizationContextType::default(),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             insecure: false,
+            on_config_error: ConfigErrorObserver::default(),
         }
+    }
+}
+
+/// Called on every 10005 answer; does nothing unless built with [`ConfigErrorObserver::new`].
+#[derive(Clone, Default)]
+pub struct ConfigErrorObserver(Option<Arc<dyn Fn() + Send + Sync>>);
+
+impl ConfigErrorObserver {
+    /// An observer calling `observer` on every 10005.
+    pub fn new(observer: impl Fn() + Send + Sync + 'static) -> Self {
+        Self(Some(Arc::new(observer)))
+    }
+
+    fn notify(&self) {
+        if let Some(observer) = &self.0 {
+            observer();
+        }
+    }
+}
+
+impl std::fmt::Debug for ConfigErrorObserver {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(if self.0.is_some() {
+            "ConfigErrorObserver(set)"
+        } else {
+            "ConfigErrorObserver(none)"
+        })
     }
 }
 
@@ -97,6 +131,10 @@ struct ClientInner {
     /// Told about every accepted `/interactions` answer; set once, after construction, because
     /// the observer is usually built from parts that need this client.
     interactions_observer: OnceLock<Arc<dyn InteractionsObserver>>,
+    /// Told about every 10005 (AuthorizationContext mismatch).
+    on_config_error: ConfigErrorObserver,
+    /// Set once the 10005 configuration error has been logged: it is logged once, not per call.
+    config_error_logged: AtomicBool,
 }
 
 /// Client of the Interaction Service REST API; cheap to clone.
@@ -155,6 +193,8 @@ impl InteractionClient {
                 provider,
                 limiter: RateLimiter::default(),
                 interactions_observer: OnceLock::new(),
+                on_config_error: settings.on_config_error,
+                config_error_logged: AtomicBool::new(false),
             }),
         })
     }
@@ -245,8 +285,14 @@ impl InteractionClient {
                 request.multipart(multipart_form(json, attachment.as_ref())?)
             }
         };
+        let sent = SystemTime::now();
         let response = request.send().await.map_err(InteractionError::Transport)?;
         let status = response.status().as_u16();
+        self.inner.provider.salesforce_clock().observe_date(
+            response.headers().get(DATE),
+            sent,
+            SystemTime::now(),
+        );
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)
@@ -259,6 +305,13 @@ impl InteractionClient {
         if !(200..300).contains(&status) {
             let err = InteractionError::from_error_body(status, &bytes, retry_after);
             if err.is_authorization_context_mismatch() {
+                self.inner.on_config_error.notify();
+            }
+            if err.is_authorization_context_mismatch()
+                && self.inner.config_error_logged.swap(true, Ordering::Relaxed)
+            {
+                debug!(method = %endpoint.method, path = endpoint.path, %request_id, "interaction service refused the authorization context again");
+            } else if err.is_authorization_context_mismatch() {
                 error!(method = %endpoint.method, path = endpoint.path, %request_id, status, code = err.code(), authorization_context = %self.inner.authorization_context, "interaction service refused interaction.authorization_context for this token: set it to the developer name of a channel definition the token's user may act for; not retried");
             } else {
                 warn!(method = %endpoint.method, path = endpoint.path, %request_id, status, code = err.code(), error = %err, "interaction call failed");

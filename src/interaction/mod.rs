@@ -33,7 +33,9 @@ pub use capabilities::{
     ChannelCapability, CustomIntegration, FormatTypeCapability, MessageTypeCapability,
     RegisteredCapabilities, FORMAT_TYPES, MESSAGE_TYPES,
 };
-pub use client::{Attachment, ClientSettings, InteractionClient, DEFAULT_REQUEST_TIMEOUT};
+pub use client::{
+    Attachment, ClientSettings, ConfigErrorObserver, InteractionClient, DEFAULT_REQUEST_TIMEOUT,
+};
 pub use delivery_failed::{is_messaging_error_code, DeliveryFailure, MESSAGING_ERROR_CODES};
 pub use error::{
     classify, ErrorClass, InteractionError, AUTHORIZATION_CONTEXT_MISMATCH_CODE, AUTH_CODES,

@@ -40,6 +40,8 @@ pub(super) enum Claimant {
 pub(super) struct SidecarDecision {
     /// What to post.
     pub decision: Decision,
+    /// The rep (User id) to create an AgentWork for before posting, from the assign route.
+    pub assign: Option<String>,
     /// Receives the outcome of the post.
     pub reply: oneshot::Sender<SidecarReply>,
 }
@@ -103,6 +105,8 @@ struct ArmedRequest {
     decisions: Option<oneshot::Sender<SidecarDecision>>,
     claimed_by: Option<Claimant>,
     cancelled: CancellationToken,
+    /// Salesforce accepted the routingResult: nothing cancels the request any more.
+    posted: bool,
 }
 
 /// Every armed request, by event id.
@@ -135,6 +139,7 @@ impl ActiveRequests {
                 decisions: open.then_some(sender),
                 claimed_by: already_claimed,
                 cancelled: cancelled.clone(),
+                posted: false,
             },
         );
         Some(Registration {
@@ -157,8 +162,13 @@ impl ActiveRequests {
         true
     }
 
-    /// Offers a sidecar decision for `event_id`.
-    pub(super) fn offer(&self, event_id: &str, decision: Decision) -> SidecarOffer {
+    /// Offers a sidecar decision for `event_id`, with the rep to assign first, if any.
+    pub(super) fn offer(
+        &self,
+        event_id: &str,
+        decision: Decision,
+        assign: Option<String>,
+    ) -> SidecarOffer {
         let mut requests = self.lock();
         let Some(request) = requests.get_mut(event_id) else {
             return SidecarOffer::NotArmed;
@@ -176,7 +186,12 @@ impl ActiveRequests {
             return SidecarOffer::NotAccepted;
         };
         let (reply, outcome) = oneshot::channel();
-        if sender.send(SidecarDecision { decision, reply }).is_err() {
+        let offered = SidecarDecision {
+            decision,
+            assign,
+            reply,
+        };
+        if sender.send(offered).is_err() {
             // The task is gone; it cannot post any more.
             return SidecarOffer::TooLate;
         }
@@ -184,8 +199,10 @@ impl ActiveRequests {
         SidecarOffer::Taken(outcome)
     }
 
-    /// Cancels every open request of `conversation` that a RoutingResult entry transcribed at
-    /// `transcribed_ms` for `routing_type` can be about; returns their event ids.
+    /// Cancels every request of `conversation` whose routingResult Salesforce has not accepted
+    /// and that a RoutingResult entry transcribed at `transcribed_ms` for `routing_type` can be
+    /// about; returns their event ids. An undecided request is claimed by the cancellation; a
+    /// decided one keeps its claim and its task stops posting and cleans up.
     pub(super) fn cancel_matching(
         &self,
         conversation: &str,
@@ -203,16 +220,27 @@ impl ActiveRequests {
             let matches = info.conversation_identifier == conversation
                 && same_type
                 && info.created_date_ms <= transcribed_ms
-                && request.claimed_by.is_none();
+                && !request.posted
+                && !request.cancelled.is_cancelled();
             if !matches {
                 continue;
             }
-            request.claimed_by = Some(Claimant::Cancellation);
-            request.decisions = None;
+            if request.claimed_by.is_none() {
+                request.claimed_by = Some(Claimant::Cancellation);
+                request.decisions = None;
+            }
             request.cancelled.cancel();
             cancelled.push(event_id.clone());
         }
         cancelled
+    }
+
+    /// Records that Salesforce accepted `event_id`'s routingResult: no cancellation reaches it
+    /// any more.
+    pub(super) fn mark_posted(&self, event_id: &str) {
+        if let Some(request) = self.lock().get_mut(event_id) {
+            request.posted = true;
+        }
     }
 
     /// Whether `event_id` is armed.
@@ -295,17 +323,17 @@ mod tests {
             .register("e", info("c", Duration::from_secs(45)), true, None)
             .is_none());
         assert!(matches!(
-            active.offer("e", routed()),
+            active.offer("e", routed(), None),
             SidecarOffer::Taken(_)
         ));
         assert!(registration.decisions.try_recv().is_ok());
         assert!(!active.claim("e", Claimant::DecisionTimeout));
         assert!(matches!(
-            active.offer("e", routed()),
+            active.offer("e", routed(), None),
             SidecarOffer::AlreadyDecided(Claimant::Sidecar)
         ));
         assert!(matches!(
-            active.offer("other", routed()),
+            active.offer("other", routed(), None),
             SidecarOffer::NotArmed
         ));
     }
@@ -317,19 +345,23 @@ mod tests {
             .register("e", info("c", Duration::from_secs(45)), true, None)
             .unwrap();
         assert!(active.claim("e", Claimant::DecisionTimeout));
-        assert!(matches!(active.offer("e", routed()), SidecarOffer::TooLate));
+        assert!(matches!(
+            active.offer("e", routed(), None),
+            SidecarOffer::TooLate
+        ));
     }
 
     #[tokio::test]
-    async fn cancellation_reaches_only_open_requests_it_can_be_about() {
+    async fn cancellation_reaches_only_unposted_requests_it_can_be_about() {
         let active = ActiveRequests::default();
         let open = active
             .register("open", info("c", Duration::from_secs(45)), true, None)
             .unwrap();
-        let _decided = active
-            .register("decided", info("c", Duration::from_secs(45)), true, None)
+        let _posted = active
+            .register("posted", info("c", Duration::from_secs(45)), true, None)
             .unwrap();
-        assert!(active.claim("decided", Claimant::Partner));
+        assert!(active.claim("posted", Claimant::Partner));
+        active.mark_posted("posted");
         let _elsewhere = active
             .register(
                 "elsewhere",

@@ -42,6 +42,14 @@ impl Clock for SystemClock {
     }
 }
 
+/// Salesforce's clock, as its `Date` headers show it: deadlines counted from `CreatedDate`
+/// (stamped by Salesforce) then hold however far the local clock is off.
+impl Clock for crate::salesforce_clock::SalesforceClock {
+    fn now_ms(&self) -> i64 {
+        crate::salesforce_clock::SalesforceClock::now_ms(self)
+    }
+}
+
 impl fmt::Debug for dyn Clock {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter.write_str("Clock")

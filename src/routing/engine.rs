@@ -25,7 +25,7 @@ use crate::telemetry::Telemetry;
 use super::active::{ActiveRequests, ArmedInfo, Claimant, SidecarOffer, SidecarReply};
 use super::deadline::{RequestDeadlines, Timeline};
 use super::partner::PartnerDecision;
-use super::pending::{DecisionSource, PendingRecord, PendingState, PendingStore};
+use super::pending::{Decision, DecisionSource, PendingRecord, PendingState, PendingStore};
 use super::request::Job;
 use super::sidecar::{self, SidecarOutcome};
 use super::strategy::{wire_routing_type, RoutingStrategy};
@@ -364,8 +364,31 @@ impl RoutingEngine {
         event_id: &str,
         decision: PartnerDecision,
     ) -> Result<SidecarOutcome, RoutingError> {
+        self.offer(event_id, decision.into_decision(), None).await
+    }
+
+    /// The rep the partner found for `event_id` (the sidecar's assign route calls this):
+    /// creates the AgentWork for `user_id` and posts routingResult in the documented order;
+    /// waits until the routingResult is posted or cannot be.
+    pub async fn assign(
+        &self,
+        event_id: &str,
+        user_id: String,
+    ) -> Result<SidecarOutcome, RoutingError> {
+        let routed = Decision::Routed {
+            externally_routed: false,
+        };
+        self.offer(event_id, routed, Some(user_id)).await
+    }
+
+    async fn offer(
+        &self,
+        event_id: &str,
+        decision: Decision,
+        assign: Option<String>,
+    ) -> Result<SidecarOutcome, RoutingError> {
         let inner = &self.inner;
-        match inner.active.offer(event_id, decision.into_decision()) {
+        match inner.active.offer(event_id, decision, assign) {
             SidecarOffer::Taken(reply) => Ok(match reply.await {
                 Ok(SidecarReply::Posted { success }) => SidecarOutcome::Posted { success },
                 Ok(SidecarReply::NotPosted { reason }) => SidecarOutcome::NotPosted { reason },

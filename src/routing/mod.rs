@@ -9,13 +9,14 @@
 //! machine), `active` (the in-memory claim that makes a decision happen once), `resume`
 //! (recovery after a restart), `partner`
 //! (the partner delivery and decision body), `strategy` (salesforce and reject),
-//! `work_item` (`workItemId` resolution), `request` (one request's life up to its decision), `post` (posting and recording it), `engine` (the public
+//! `work_item` (`workItemId` resolution), `request` (one request's life up to its decision), `post` (posting and recording it), `cancel` (a cancelled request's cleanup in Salesforce and notice to the partner), `engine` (the public
 //! entry points), `sidecar` (the decision endpoint). What happens to each request is logged and
 //! counted by the connector's `telemetry`, handed in with [`RoutingDeps`].
 //!
 //! Routing knows nothing about Pub/Sub or the pipeline: it gets typed events and bytes.
 
 mod active;
+mod cancel;
 mod deadline;
 mod engine;
 mod partner;
@@ -40,6 +41,7 @@ use crate::secret::SecretString;
 use crate::store::{Store, StoreError};
 use crate::telemetry::Telemetry;
 
+pub use cancel::ROUTING_CANCELLED_TYPE;
 pub use deadline::{
     Clock, RequestDeadlines, SystemClock, AGENT_WORK_SAFETY_MARGIN, ROUTING_RESULT_RESERVE,
 };
@@ -47,7 +49,9 @@ pub use engine::{PendingRouting, RequestStatus, RoutingEngine, SessionLookup};
 pub use partner::{PartnerDecision, ROUTING_REQUESTED_TYPE};
 pub use pending::TERMINAL_RECORD_RETENTION;
 pub use resume::ResumeSummary;
-pub use sidecar::{decision_response, SidecarOutcome, SIDECAR_DECISION_PATH};
+pub use sidecar::{
+    assign_response, decision_response, SidecarOutcome, SIDECAR_ASSIGN_PATH, SIDECAR_DECISION_PATH,
+};
 pub use strategy::{
     RoutingStrategy, UnknownStrategy, AGENT_WORK_EXISTS_CODE, EXTERNAL_CONFERENCE_MESSAGE,
     NO_FALLBACK_QUEUE_MESSAGE, REJECT_MESSAGE,

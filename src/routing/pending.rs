@@ -1,5 +1,5 @@
 //! Durable pending routing requests and their exactly-once state machine:
-//! `Pending → Decided → Posted | Missed`, `Pending → Cancelled | Missed`.
+//! `Pending → Decided → Posted | Missed | Cancelled`, `Pending → Cancelled | Missed`.
 //!
 //! One record per request key (`channelData.eventId`, else the platform event's id), written to the store before the pipeline may
 //! acknowledge the event, and rewritten (durably) at every transition. A redelivered request
@@ -139,7 +139,8 @@ pub(super) enum PendingState {
         /// Why.
         reason: String,
     },
-    /// Salesforce reported the routing failed or was cancelled first; nothing is posted (terminal).
+    /// Salesforce reported the routing failed or was cancelled before it accepted a
+    /// routingResult; nothing more is posted (terminal).
     Cancelled {
         /// Why.
         reason: String,
@@ -173,7 +174,10 @@ impl PendingState {
         matches!(
             (self, next),
             (Pending, Decided { .. } | Missed { .. } | Cancelled { .. })
-                | (Decided { .. }, Posted { .. } | Missed { .. })
+                | (
+                    Decided { .. },
+                    Posted { .. } | Missed { .. } | Cancelled { .. }
+                )
                 | (Posted { .. }, Posted { .. })
         )
     }
@@ -207,6 +211,9 @@ pub(super) struct PendingRecord {
     /// What `POST /route` answered, for queue and flow transfers the connector routed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route: Option<RouteReceipt>,
+    /// The AgentWork (`0Bz…`) created for this request, so a cancellation can withdraw it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_work_id: Option<String>,
     /// Where the request is.
     pub state: PendingState,
 }
@@ -237,6 +244,7 @@ impl PendingRecord {
             payload,
             work_item_id: None,
             route: None,
+            agent_work_id: None,
             state,
         }
     }
@@ -416,8 +424,12 @@ mod tests {
         assert!(!missed.may_become(&decided));
         assert!(!cancelled.may_become(&decided));
         assert!(
-            !decided.may_become(&cancelled),
-            "a decision is never cancelled"
+            decided.may_become(&cancelled),
+            "a decision not yet accepted can still be cancelled"
+        );
+        assert!(
+            !posted.may_become(&cancelled),
+            "an accepted routingResult is never cancelled"
         );
     }
 

@@ -1,7 +1,9 @@
 //! Posting a decided request's routingResult, and recording every step of that durably.
 //!
-//! The `Decided` record is written while the routingResult is in flight and `Posted` or
-//! `Missed` after it, so a crash can at worst repeat a post whose answer was lost. Posts retry
+//! The `Decided` record is committed before the routingResult is posted, and `Posted` or
+//! `Missed` after it: a crash before the commit leaves the request undecided (nothing was
+//! posted), a crash after it makes the restart post the stored decision again, so a crash can
+//! at worst repeat the same answer, never send a different one. Posts retry
 //! (429, 5xx, 10019, 10055, 10056, 10094) until the deadline and are cut off there: nothing is
 //! ever posted at or after it. An `/agentWork` owed after routingResult (rep transfers short of
 //! time) is made last. Knows nothing about Pub/Sub or the sidecar's HTTP side.
@@ -10,6 +12,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tracing::error;
 
 use crate::events::RoutingRequestedEvent;
@@ -21,6 +24,7 @@ use super::deadline::Timeline;
 use super::engine::EngineInner;
 use super::pending::{AgentWorkFollowUp, Decision, DecisionSource, PendingRecord, PendingState};
 use super::strategy::{agent_work, bounded, wire_routing_type, SalesforceRequest};
+use super::RoutingError;
 
 /// Time an `/agentWork` owed after routingResult may take.
 const FOLLOW_UP_BUDGET: Duration = Duration::from_secs(30);
@@ -35,6 +39,8 @@ pub(super) struct Verdict {
     pub(super) follow_up: Option<AgentWorkFollowUp>,
     /// Set when the sidecar decided: it waits to hear whether the post succeeded.
     pub(super) reply: Option<oneshot::Sender<SidecarReply>>,
+    /// Cancelled when a RoutingResult entry reports the routing failed or cancelled.
+    pub(super) cancelled: CancellationToken,
 }
 
 /// How posting ended.
@@ -42,6 +48,8 @@ enum Posting {
     Posted,
     Refused(String),
     Missed(String),
+    /// A RoutingResult entry cancelled the request before Salesforce accepted a post.
+    Cancelled,
 }
 
 impl EngineInner {
@@ -60,21 +68,34 @@ impl EngineInner {
             source,
             follow_up,
             reply,
+            cancelled,
         } = verdict;
         record.work_item_id = Some(work_item_id.clone());
-        let mut decided_record = record.clone();
-        let ((), posting) = tokio::join!(
-            self.record_decision(&mut decided_record, &decision, source, follow_up.as_ref()),
-            self.post(
-                &record,
-                &event,
-                &work_item_id,
-                &decision,
-                timeline.deadline_at
-            ),
-        );
-        let mut record = decided_record;
+        // Durable before posted: a restart re-posts this stored decision instead of deciding
+        // again, so a crash can repeat this answer but never send a different one.
+        if let Err(problem) = self
+            .record_decision(&mut record, &decision, source, follow_up.as_ref())
+            .await
+        {
+            let reason =
+                format!("the decision could not be recorded, so it was not posted: {problem}");
+            error!(event_id = %record.event_id, error = %problem, "routing decision not recorded, not posting it");
+            reply_to(reply, not_posted(&reason));
+            self.telemetry
+                .routing_deadline_missed(&record.event_id, &reason);
+            return;
+        }
+        let posting = tokio::select! {
+            biased;
+            () = cancelled.cancelled() => Posting::Cancelled,
+            posting = self.post(&record, &event, &work_item_id, &decision, timeline.deadline_at) => posting,
+        };
+        if matches!(posting, Posting::Posted) {
+            // Salesforce has the answer: a cancellation arriving now no longer applies.
+            self.active.mark_posted(&record.event_id);
+        }
         match posting {
+            Posting::Cancelled => self.cancel(record, reply).await,
             Posting::Posted => {
                 let posted_ms = self.settings.clock.now_ms();
                 let age_ms = posted_ms.saturating_sub(record.created_date_ms).max(0);
@@ -222,23 +243,24 @@ impl EngineInner {
         self.persist(&record).await;
     }
 
-    /// Records the decision (state `Decided`) of a request still `Pending`.
+    /// Durably records the decision (state `Decided`) of a request still `Pending`; a record
+    /// already decided (resumed) is left as it is, with the decision it holds.
     pub(super) async fn record_decision(
         &self,
         record: &mut PendingRecord,
         decision: &Decision,
         source: DecisionSource,
         follow_up: Option<&AgentWorkFollowUp>,
-    ) {
+    ) -> Result<(), RoutingError> {
         if record.state != PendingState::Pending {
-            return;
+            return Ok(());
         }
         record.transition(PendingState::Decided {
             decision: decision.clone(),
             source,
             follow_up: follow_up.cloned(),
         });
-        self.persist(record).await;
+        self.pending.put(record).await
     }
 
     /// Writes `record`; a failure is logged (the request goes on from memory).

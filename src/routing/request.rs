@@ -26,12 +26,9 @@ use super::pending::{
 };
 use super::post::{not_posted, reply_to, Verdict};
 use super::strategy::{
-    reject, route_in_salesforce, target_of, wire_routing_type, RoutingStrategy, SalesforceRequest,
-    StrategyPlan,
+    assign_to_rep, reject, route_in_salesforce, target_of, wire_routing_type, RoutingStrategy,
+    SalesforceRequest, StrategyPlan,
 };
-
-/// The reason recorded for requests a RoutingResult entry cancelled.
-const CANCELLED_REASON: &str = "salesforce reported the routing failed or was cancelled";
 
 /// An armed request, handed to its task.
 pub(super) struct Job {
@@ -50,6 +47,8 @@ enum Decided {
         follow_up: Option<AgentWorkFollowUp>,
         /// Set when the sidecar decided: it waits to hear whether the post succeeded.
         reply: Option<oneshot::Sender<SidecarReply>>,
+        /// The rep the partner assigned through the sidecar: an AgentWork comes first.
+        assign: Option<String>,
     },
     Cancelled,
     ShuttingDown,
@@ -62,6 +61,7 @@ impl Decided {
             source: DecisionSource::Strategy,
             follow_up: plan.follow_up,
             reply: None,
+            assign: None,
         }
     }
 
@@ -71,6 +71,7 @@ impl Decided {
             source: DecisionSource::Sidecar,
             follow_up: None,
             reply: Some(sidecar.reply),
+            assign: sidecar.assign,
         }
     }
 }
@@ -117,6 +118,7 @@ impl EngineInner {
                     source,
                     follow_up,
                     reply: None,
+                    assign: None,
                 };
                 (decided, work_item)
             }
@@ -126,10 +128,11 @@ impl EngineInner {
                     .await;
                 let decided = match &work_item {
                     WorkItem::Found(work_item_id) => {
-                        let (decided, route) = self
+                        let (decided, route, agent_work_id) = self
                             .decide_in_salesforce(&record, &event, work_item_id, timeline)
                             .await;
                         record.route = route;
+                        record.agent_work_id = agent_work_id;
                         decided
                     }
                     WorkItem::ShuttingDown => Decided::ShuttingDown,
@@ -151,19 +154,15 @@ impl EngineInner {
             _ => return,
         };
         let Decided::Decision {
-            decision,
+            mut decision,
             source,
-            follow_up,
+            mut follow_up,
             reply,
+            assign,
         } = decided
         else {
             if matches!(decided, Decided::Cancelled) {
-                record.transition(PendingState::Cancelled {
-                    reason: CANCELLED_REASON.to_owned(),
-                });
-                self.persist(&record).await;
-                self.telemetry
-                    .routing_request_cancelled(&record.event_id, CANCELLED_REASON);
+                self.cancel(record, None).await;
             }
             return;
         };
@@ -172,9 +171,18 @@ impl EngineInner {
         }
         let work_item_id = match work_item {
             WorkItem::Found(work_item_id) => work_item_id,
+            // An assignment's AgentWork is not made yet: the request resumes undecided.
+            WorkItem::ShuttingDown if assign.is_some() => {
+                reply_to(reply, not_posted("the connector is shutting down"));
+                return;
+            }
             WorkItem::ShuttingDown => {
-                self.record_decision(&mut record, &decision, source, follow_up.as_ref())
-                    .await;
+                if let Err(problem) = self
+                    .record_decision(&mut record, &decision, source, follow_up.as_ref())
+                    .await
+                {
+                    warn!(event_id = %record.event_id, error = %problem, "routing decision not recorded at shutdown, the request resumes undecided");
+                }
                 reply_to(reply, not_posted("the connector is shutting down"));
                 return;
             }
@@ -184,19 +192,25 @@ impl EngineInner {
                 self.mark_missed(record, &reason).await;
                 return;
             }
-            // Cancellation reaches only undecided requests, so a decided one never sees it.
             WorkItem::Cancelled => {
-                let reason = "the request was cancelled while its workItemId was resolved";
-                reply_to(reply, not_posted(reason));
-                self.mark_missed(record, reason).await;
+                self.cancel(record, reply).await;
                 return;
             }
         };
+        if let Some(user_id) = assign {
+            let plan = self
+                .assign_rep(&record, &event, &work_item_id, timeline, &user_id)
+                .await;
+            decision = plan.decision;
+            follow_up = plan.follow_up;
+            record.agent_work_id = plan.agent_work_id;
+        }
         let verdict = Verdict {
             decision,
             source,
             follow_up,
             reply,
+            cancelled: registration.cancelled.clone(),
         };
         self.post_decision(record, event, timeline, verdict, work_item_id)
             .await;
@@ -219,6 +233,7 @@ impl EngineInner {
                     decision: Decision::failed("no partner routing endpoint is configured"),
                     follow_up: None,
                     route: None,
+                    agent_work_id: None,
                 };
                 return self.claim_or_yield(
                     event_id,
@@ -244,6 +259,7 @@ impl EngineInner {
             source: DecisionSource::DecisionTimeout,
             follow_up: None,
             reply: None,
+            assign: None,
         };
         if Instant::now() >= timeline.decision_at {
             return self.claim_or_yield(
@@ -288,7 +304,7 @@ impl EngineInner {
                             continue;
                         }
                     };
-                    let decided = Decided::Decision { decision, source: DecisionSource::Partner, follow_up: None, reply: None };
+                    let decided = Decided::Decision { decision, source: DecisionSource::Partner, follow_up: None, reply: None, assign: None };
                     return self.claim_or_yield(event_id, Claimant::Partner, decided, registration);
                 }
             }
@@ -314,16 +330,16 @@ impl EngineInner {
     }
 
     /// Carries out the `salesforce` strategy once the request is claimed; also gives what
-    /// `POST /route` answered, for the record.
+    /// `POST /route` answered and the AgentWork created, for the record.
     async fn decide_in_salesforce(
         &self,
         record: &PendingRecord,
         event: &RoutingRequestedEvent,
         work_item_id: &str,
         timeline: Timeline,
-    ) -> (Decided, Option<RouteReceipt>) {
+    ) -> (Decided, Option<RouteReceipt>, Option<String>) {
         if !self.active.claim(&record.event_id, Claimant::Strategy) {
-            return (Decided::Cancelled, None);
+            return (Decided::Cancelled, None, None);
         }
         let target = target_of(event, &self.settings.rep_user_field);
         let request = SalesforceRequest {
@@ -338,7 +354,36 @@ impl EngineInner {
         };
         let mut plan = route_in_salesforce(&self.interaction, &target, &request).await;
         let route = plan.route.take();
-        (Decided::from_plan(plan), route)
+        let agent_work_id = plan.agent_work_id.take();
+        (Decided::from_plan(plan), route, agent_work_id)
+    }
+
+    /// Creates the AgentWork for the rep the partner assigned, then says what to post: the
+    /// `routingCorrelationId` is the one `/route` returned when there was one, else the
+    /// event's id (a direct rep transfer).
+    async fn assign_rep(
+        &self,
+        record: &PendingRecord,
+        event: &RoutingRequestedEvent,
+        work_item_id: &str,
+        timeline: Timeline,
+        user_id: &str,
+    ) -> StrategyPlan {
+        let from_route = record
+            .route
+            .as_ref()
+            .and_then(|route| route.routing_correlation_id.as_deref());
+        let request = SalesforceRequest {
+            event_id: &record.event_id,
+            routing_correlation_id: from_route.or(event.event_id()),
+            conversation_identifier: &record.conversation_identifier,
+            routing_type: wire_routing_type(event),
+            work_item_id,
+            timeline,
+            window: self.settings.window,
+            fallback_queue_id: self.settings.fallback_queue_id.as_deref(),
+        };
+        assign_to_rep(&self.interaction, &request, user_id).await
     }
 
     /// The request's `workItemId`, stopping early on shutdown.

@@ -142,6 +142,8 @@ pub(super) struct StrategyPlan {
     pub follow_up: Option<AgentWorkFollowUp>,
     /// What `POST /route` answered, to keep in the request's record.
     pub route: Option<RouteReceipt>,
+    /// The AgentWork `POST /agentWork` created, to keep in the request's record.
+    pub agent_work_id: Option<String>,
 }
 
 impl StrategyPlan {
@@ -150,6 +152,7 @@ impl StrategyPlan {
             decision,
             follow_up: None,
             route: None,
+            agent_work_id: None,
         }
     }
 
@@ -280,7 +283,7 @@ async fn post_route(
 }
 
 /// `POST /agentWork` then routingResult; routingResult first when time is short.
-async fn assign_to_rep(
+pub(super) async fn assign_to_rep(
     client: &InteractionClient,
     request: &SalesforceRequest<'_>,
     user_id: &str,
@@ -294,6 +297,7 @@ async fn assign_to_rep(
             user_id: user_id.to_owned(),
         }),
         route: None,
+        agent_work_id: None,
     };
     if request
         .timeline
@@ -307,7 +311,10 @@ async fn assign_to_rep(
     }
     let until = request.timeline.preliminary_deadline(request.window);
     match agent_work(client, request, user_id, until).await {
-        Ok(()) => StrategyPlan::decided(routed),
+        Ok(agent_work_id) => StrategyPlan {
+            agent_work_id,
+            ..StrategyPlan::decided(routed)
+        },
         Err(error) if error.class() == ErrorClass::Permanent => StrategyPlan::failed(format!(
             "the conversation could not be assigned to the rep: {}",
             api_error_text(&error)
@@ -319,13 +326,14 @@ async fn assign_to_rep(
     }
 }
 
-/// `POST /agentWork` for `user_id`, retried until `until`; 15109 counts as done.
+/// `POST /agentWork` for `user_id`, retried until `until`; 15109 counts as done. Gives the
+/// AgentWork id Salesforce returned, if any.
 pub(super) async fn agent_work(
     client: &InteractionClient,
     request: &SalesforceRequest<'_>,
     user_id: &str,
     until: Instant,
-) -> Result<(), InteractionError> {
+) -> Result<Option<String>, InteractionError> {
     let body = AgentWorkRequest {
         user_id: user_id.to_owned(),
         work_item_id: request.work_item_id.to_owned(),
@@ -340,13 +348,13 @@ pub(super) async fn agent_work(
         agent_action_visibilities: None,
     };
     match bounded(until, || client.post_agent_work(&body)).await {
-        Ok(_) => Ok(()),
+        Ok(answer) => Ok(answer.work_id().map(str::to_owned)),
         Err(error) if error.code() == Some(AGENT_WORK_EXISTS_CODE) => {
             info!(
                 event_id = request.event_id,
                 "agent work already exists, counted as done"
             );
-            Ok(())
+            Ok(None)
         }
         Err(error) => {
             error!(event_id = request.event_id, error = %error, "agent work failed");

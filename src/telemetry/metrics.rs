@@ -65,6 +65,8 @@ pub(super) struct Metrics {
     pub(super) in_flight_events: Gauge,
     pub(super) watermark_lag_events: Gauge,
     pub(super) pending_routing_requests: Gauge,
+    pub(super) clock_skew: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub(super) authorization_context_mismatches: Counter,
     /// Counts the snapshot needs and `/metrics` cannot give back or does not show.
     pub(super) unexported: Unexported,
 }
@@ -181,6 +183,21 @@ impl Metrics {
                 &mut registry,
                 "byoc_pending_routing_requests",
                 "Routing requests waiting for their routingResult",
+            ),
+            clock_skew: {
+                let gauge = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+                registry.register_with_unit(
+                    "byoc_clock_skew",
+                    "Salesforce's clock minus the local clock, estimated from the Date headers of its answers",
+                    Unit::Seconds,
+                    gauge.clone(),
+                );
+                gauge
+            },
+            authorization_context_mismatches: register(
+                &mut registry,
+                "byoc_authorization_context_mismatches",
+                "Interaction Service calls refused with 10005: interaction.authorization_context does not match the token",
             ),
             unexported: Unexported::default(),
             registry,

@@ -82,4 +82,15 @@ impl Telemetry {
             .pending_routing_requests
             .set(saturating_i64(count));
     }
+
+    /// Sets the estimated skew of Salesforce's clock, in seconds (Salesforce minus local).
+    pub fn set_clock_skew(&self, seconds: f64) {
+        self.metrics.clock_skew.set(seconds);
+    }
+
+    /// The Interaction Service refused a call with 10005 (a configuration error, logged once by
+    /// the client); counted every time.
+    pub fn authorization_context_mismatch(&self) {
+        self.metrics.authorization_context_mismatches.inc();
+    }
 }

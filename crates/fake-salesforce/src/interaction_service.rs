@@ -37,7 +37,7 @@ use tracing::debug;
 use crate::tokens::TokenRegistry;
 use body::{ParsedBody, UploadedFile};
 use checks::Refusal;
-pub use faults::{FaultError, InteractionFault};
+pub use faults::{FaultError, InteractionFault, ResponseHold};
 
 /// The endpoints the fake serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +120,7 @@ struct FakeState {
     next_seq: u64,
     calls: Vec<RecordedCall>,
     faults: Vec<InteractionFault>,
+    holds: Vec<ResponseHold>,
     /// RequestIds already used: the fake refuses a reused one.
     request_ids: HashSet<String>,
     /// conversation → MessagingSession, and back.
@@ -139,6 +140,8 @@ struct FakeState {
 /// The fake Interaction Service's state; share it as `Arc<InteractionFake>` with [`router`].
 pub struct InteractionFake {
     registry: Arc<TokenRegistry>,
+    /// How far ahead of the local clock (negative: behind) the `Date` of every answer is.
+    date_skew_ms: std::sync::atomic::AtomicI64,
     /// The only `AuthorizationContext` accepted (the channel definition's developer name).
     authorization_context: String,
     state: Mutex<FakeState>,
@@ -149,6 +152,7 @@ impl InteractionFake {
     pub fn new(registry: Arc<TokenRegistry>, authorization_context: impl Into<String>) -> Self {
         Self {
             registry,
+            date_skew_ms: std::sync::atomic::AtomicI64::new(0),
             authorization_context: authorization_context.into(),
             state: Mutex::new(FakeState::default()),
         }
@@ -184,9 +188,51 @@ impl InteractionFake {
         Ok(())
     }
 
-    /// Drops every queued fault.
+    /// Drops every queued fault and hold.
     pub fn clear_faults(&self) {
-        self.lock().faults.clear();
+        let mut state = self.lock();
+        state.faults.clear();
+        state.holds.clear();
+    }
+
+    /// Makes every answer's `Date` header `skew_secs` ahead of the local clock (negative:
+    /// behind), as from a Salesforce whose clock differs from the client's.
+    pub fn set_date_skew(&self, skew_secs: i64) {
+        self.date_skew_ms.store(
+            skew_secs.saturating_mul(1000),
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+
+    /// The `Date` header of an answer sent now.
+    fn date_header(&self) -> Option<axum::http::HeaderValue> {
+        let skew_ms = self.date_skew_ms.load(std::sync::atomic::Ordering::SeqCst);
+        let skew = std::time::Duration::from_millis(skew_ms.unsigned_abs());
+        let now = SystemTime::now();
+        let date = if skew_ms >= 0 {
+            now.checked_add(skew)
+        } else {
+            now.checked_sub(skew)
+        }?;
+        axum::http::HeaderValue::from_str(&httpdate::fmt_http_date(date)).ok()
+    }
+
+    /// Queues a hold: matching calls are answered and recorded at once, their responses sent late.
+    pub fn hold_responses(&self, hold: ResponseHold) {
+        self.lock().holds.push(hold);
+    }
+
+    /// Takes one use of the first queued hold matching `endpoint`.
+    fn take_hold(&self, endpoint: Endpoint) -> Option<std::time::Duration> {
+        let mut state = self.lock();
+        let index = state.holds.iter().position(|hold| hold.matches(endpoint))?;
+        let queued = &mut state.holds[index];
+        queued.count -= 1;
+        let delay = std::time::Duration::from_millis(queued.hold_ms);
+        if queued.count == 0 {
+            state.holds.remove(index);
+        }
+        Some(delay)
     }
 
     /// Tells the fake that `conversation` belongs to MessagingSession `work_item` (for 15107).
@@ -315,8 +361,13 @@ impl InteractionFake {
         self.lock().capabilities = Some(body);
     }
 
-    /// Checks, answers and records one API call.
-    fn handle(&self, endpoint: Endpoint, headers: &HeaderMap, body: &ParsedBody) -> Response {
+    /// Checks, answers and records one API call; also says how long to hold the answer.
+    fn handle(
+        &self,
+        endpoint: Endpoint,
+        headers: &HeaderMap,
+        body: &ParsedBody,
+    ) -> (Response, Option<std::time::Duration>) {
         let received_at = Instant::now();
         let received_at_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -325,10 +376,15 @@ impl InteractionFake {
         let outcome = checks::check_headers(self, endpoint, headers)
             .and_then(|()| self.take_fault(endpoint).map_or(Ok(()), Err))
             .and_then(|()| self.apply_rules(endpoint, body));
-        let (status, response_body, response) = match outcome {
+        let (status, response_body, mut response) = match outcome {
             Ok((status, value)) => (status, value.clone(), (status, Json(value)).into_response()),
             Err(refusal) => (refusal.status, refusal.body(), refusal.into_response()),
         };
+        if let Some(date) = self.date_header() {
+            response
+                .headers_mut()
+                .insert(axum::http::header::DATE, date);
+        }
         debug!(
             path = endpoint.path(),
             status = status.as_u16(),
@@ -348,7 +404,8 @@ impl InteractionFake {
             response: response_body,
         };
         state.calls.push(call);
-        response
+        drop(state);
+        (response, self.take_hold(endpoint))
     }
 
     fn apply_rules(
@@ -395,7 +452,11 @@ async fn api_call(
     } else {
         ParsedBody::Json(serde_json::from_slice(&body).ok())
     };
-    fake.handle(endpoint, &headers, &parsed)
+    let (response, hold) = fake.handle(endpoint, &headers, &parsed);
+    if let Some(hold) = hold {
+        tokio::time::sleep(hold).await;
+    }
+    response
 }
 
 /// Builds an axum handler for one endpoint.

@@ -6,4 +6,6 @@ mod embedded;
 mod lifecycle;
 mod readiness;
 mod routing;
+mod routing_assign;
+mod routing_crash;
 mod routing_e2e;

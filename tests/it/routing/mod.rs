@@ -1,6 +1,8 @@
 //! Integration tests of the routing area.
 
 mod cancel;
+mod cleanup;
+mod clock;
 mod load;
 mod partner;
 mod restart;

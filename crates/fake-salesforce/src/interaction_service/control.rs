@@ -1,6 +1,6 @@
 //! The fake Interaction Service's control plane for tests in any language:
-//! `GET`/`DELETE /_harness/calls`, `POST`/`DELETE /_harness/interaction/faults` and
-//! `POST /_harness/interaction/conversations`.
+//! `GET`/`DELETE /_harness/calls`, `POST`/`DELETE /_harness/interaction/faults`,
+//! `POST /_harness/interaction/holds`, `POST /_harness/interaction/clock` and `POST /_harness/interaction/conversations`.
 //!
 //! It knows nothing about the connector's client.
 
@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::interaction_service::{InteractionFake, InteractionFault, RecordedCall};
+use crate::interaction_service::{InteractionFake, InteractionFault, RecordedCall, ResponseHold};
 
 /// The control routes, to be merged into the fake's router before its state is attached.
 pub(super) fn routes() -> Router<Arc<InteractionFake>> {
@@ -24,6 +24,8 @@ pub(super) fn routes() -> Router<Arc<InteractionFake>> {
             "/_harness/interaction/faults",
             post(add_fault).delete(clear_faults),
         )
+        .route("/_harness/interaction/holds", post(add_hold))
+        .route("/_harness/interaction/clock", post(set_clock))
         .route(
             "/_harness/interaction/conversations",
             post(seed_conversation),
@@ -64,6 +66,30 @@ async fn add_fault(
         )
             .into_response(),
     }
+}
+
+async fn add_hold(
+    State(fake): State<Arc<InteractionFake>>,
+    Json(hold): Json<ResponseHold>,
+) -> StatusCode {
+    fake.hold_responses(hold);
+    StatusCode::NO_CONTENT
+}
+
+/// Body of `POST /_harness/interaction/clock`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ClockSkew {
+    /// How far ahead of the local clock (negative: behind) every answer's `Date` is.
+    date_skew_secs: i64,
+}
+
+async fn set_clock(
+    State(fake): State<Arc<InteractionFake>>,
+    Json(skew): Json<ClockSkew>,
+) -> StatusCode {
+    fake.set_date_skew(skew.date_skew_secs);
+    StatusCode::NO_CONTENT
 }
 
 async fn clear_faults(State(fake): State<Arc<InteractionFake>>) -> StatusCode {

@@ -104,3 +104,39 @@ pub enum FaultError {
     #[error("fault status must be 400-599, got {0}")]
     BadStatus(u16),
 }
+
+/// "Hold the answer of the next `count` calls to `path` for `hold_ms`": the call is checked,
+/// answered and recorded at once (so a test sees it), and only the response is sent late. A
+/// client killed meanwhile never learns what Salesforce made of its call; queue an
+/// [`InteractionFault`] beside the hold to make that answer a refusal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResponseHold {
+    /// `/api/v1/routingResult` or `routingResult`; absent means any endpoint.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// How long the response is held, in milliseconds.
+    pub hold_ms: u64,
+    /// How many matching calls are held.
+    #[serde(default = "one")]
+    pub count: u32,
+}
+
+impl ResponseHold {
+    /// Holds the answers of the next `count` calls to `path` for `hold`.
+    pub fn new(path: &str, hold: Duration, count: u32) -> Self {
+        Self {
+            path: Some(path.to_owned()),
+            hold_ms: u64::try_from(hold.as_millis()).unwrap_or(u64::MAX),
+            count,
+        }
+    }
+
+    pub(super) fn matches(&self, endpoint: Endpoint) -> bool {
+        let path_ok = self.path.as_deref().is_none_or(|path| {
+            let wanted = path.trim_start_matches("/api/v1/").trim_start_matches('/');
+            endpoint.path().trim_start_matches("/api/v1/") == wanted
+        });
+        path_ok && self.count > 0
+    }
+}

@@ -1,0 +1,139 @@
+//! Ending a request that a RoutingResult failure or cancel entry cancelled before Salesforce
+//! accepted its routingResult: record it `Cancelled`, then undo what it left in Salesforce
+//! (`DELETE /route` when `/route` created a PendingServiceRouting, `PATCH /agentWork`
+//! `Cancel` when an AgentWork was created) and tell the partner with a `routing.cancelled`
+//! envelope on its routing webhook.
+//!
+//! Cleanup calls retry like the other routing calls, within [`CLEANUP_BUDGET`]; a failure is
+//! logged and changes nothing else. `DELETE /route` is sent without `cancelReason`, which orgs
+//! that do not support it refuse (10076). Knows nothing about Pub/Sub or the sidecar.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::json;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use crate::channel::Delivery;
+use crate::interaction::{
+    AgentWorkStatus, DeleteRouteRequest, PatchAgentWorkRequest, WorkContextType,
+};
+
+use super::active::SidecarReply;
+use super::engine::EngineInner;
+use super::pending::{PendingRecord, PendingState};
+use super::post::{not_posted, reply_to};
+use super::strategy::bounded;
+
+/// The webhook `type` and `X-Byoc-Event-Type` of the cancellation notice.
+pub const ROUTING_CANCELLED_TYPE: &str = "routing.cancelled";
+
+/// The reason recorded for requests a RoutingResult entry cancelled.
+pub(super) const CANCELLED_REASON: &str = "salesforce reported the routing failed or was cancelled";
+
+/// Time each cleanup call (and the partner notice) may take, retries included.
+const CLEANUP_BUDGET: Duration = Duration::from_secs(20);
+
+impl EngineInner {
+    /// Records `record` cancelled, answers a waiting sidecar call, then cleans up.
+    pub(super) async fn cancel(
+        &self,
+        mut record: PendingRecord,
+        reply: Option<oneshot::Sender<SidecarReply>>,
+    ) {
+        reply_to(reply, not_posted(CANCELLED_REASON));
+        record.transition(PendingState::Cancelled {
+            reason: CANCELLED_REASON.to_owned(),
+        });
+        self.persist(&record).await;
+        self.telemetry
+            .routing_request_cancelled(&record.event_id, CANCELLED_REASON);
+        tokio::join!(
+            self.delete_route(&record),
+            self.cancel_agent_work(&record),
+            self.notify_partner(&record),
+        );
+    }
+
+    async fn delete_route(&self, record: &PendingRecord) {
+        if record.route.is_none() {
+            return;
+        }
+        let body = DeleteRouteRequest {
+            conversation_identifier: record.conversation_identifier.clone(),
+            cancel_reason: None,
+        };
+        let until = Instant::now() + CLEANUP_BUDGET;
+        match bounded(until, || self.interaction.delete_route(&body)).await {
+            Ok(_) => {
+                info!(event_id = %record.event_id, "pending service routing of a cancelled request deleted");
+            }
+            Err(problem) => {
+                warn!(event_id = %record.event_id, error = %problem, "pending service routing of a cancelled request could not be deleted");
+            }
+        }
+    }
+
+    async fn cancel_agent_work(&self, record: &PendingRecord) {
+        let Some(work_id) = &record.agent_work_id else {
+            return;
+        };
+        let body = PatchAgentWorkRequest {
+            work_id: work_id.clone(),
+            context_type: WorkContextType::Agent,
+            status: AgentWorkStatus::Cancel,
+            work_item_id: None,
+            bot_id: None,
+        };
+        let until = Instant::now() + CLEANUP_BUDGET;
+        match bounded(until, || self.interaction.patch_agent_work(&body)).await {
+            Ok(_) => {
+                info!(event_id = %record.event_id, "agent work of a cancelled request cancelled");
+            }
+            Err(problem) => {
+                warn!(event_id = %record.event_id, error = %problem, "agent work of a cancelled request could not be cancelled");
+            }
+        }
+    }
+
+    /// Delivers the `routing.cancelled` envelope, retrying transient failures briefly.
+    async fn notify_partner(&self, record: &PendingRecord) {
+        let Some(partner) = &self.partner else {
+            return;
+        };
+        let body = json!({
+            "id": format!("{}:cancelled", record.event_id),
+            "type": ROUTING_CANCELLED_TYPE,
+            "eventId": record.event_id,
+            "conversationIdentifier": record.conversation_identifier,
+            "reason": CANCELLED_REASON,
+        });
+        let delivery = Delivery {
+            idempotency_key: format!("{}:cancelled", record.idempotency_key),
+            event_type: ROUTING_CANCELLED_TYPE.to_owned(),
+            body: Bytes::from(body.to_string()),
+        };
+        let until = Instant::now() + CLEANUP_BUDGET;
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let outcome = tokio::time::timeout_at(until, partner.post(&delivery)).await;
+            let retryable = match outcome {
+                Ok(Ok(_)) => return,
+                Ok(Err(problem)) if problem.is_retryable() => problem.to_string(),
+                Ok(Err(problem)) => {
+                    warn!(event_id = %record.event_id, error = %problem, "partner refused the routing cancellation notice");
+                    return;
+                }
+                Err(_elapsed) => "the partner did not answer in time".to_owned(),
+            };
+            if Instant::now() + delay >= until {
+                warn!(event_id = %record.event_id, reason = %retryable, "routing cancellation notice not delivered");
+                return;
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+    }
+}
