@@ -1,5 +1,6 @@
 //! Integration tests of the connector area.
 
+mod clock;
 mod crash;
 mod dlq;
 mod embedded;

@@ -99,15 +99,46 @@ async fn a_request_stamped_on_a_skewed_salesforce_clock_gets_its_full_window_and
         "posted {after:?} after arrival: at the 3 s decision timeout on salesforce's clock"
     );
     assert_eq!(posted[0].status, 202);
-    assert!(matches!(
-        engine.request_status(request.key()).await.unwrap(),
-        Some(RequestStatus::Posted { success: false })
-    ));
+    let mut status = None;
+    for _ in 0..200 {
+        status = engine.request_status(request.key()).await.unwrap();
+        if matches!(status, Some(RequestStatus::Posted { .. })) {
+            break;
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+    assert_eq!(status, Some(RequestStatus::Posted { success: false }));
     engine.shutdown().await;
 }
 
+/// A tracing writer that appends to a shared buffer.
+#[derive(Clone, Default)]
+struct CapturedLogs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[tokio::test]
-async fn an_authorization_context_mismatch_is_counted_every_time_and_never_refreshed() {
+async fn an_authorization_context_mismatch_is_logged_once_counted_every_time_and_never_refreshed() {
+    let logs = CapturedLogs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // A second, global dispatcher makes tracing ask this test's capture too (see auth/secrets.rs).
+    let _ = tracing::subscriber::set_global_default(tracing::subscriber::NoSubscriber::default());
+    let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::callsite::rebuild_interest_cache();
     let salesforce = Salesforce::start().await;
     let telemetry = Telemetry::new();
     let mismatches = telemetry.clone();
@@ -143,5 +174,12 @@ async fn an_authorization_context_mismatch_is_counted_every_time_and_never_refre
     assert!(
         metrics.contains("byoc_authorization_context_mismatches_total 2"),
         "{metrics}"
+    );
+    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert_eq!(
+        text.matches("refused interaction.authorization_context")
+            .count(),
+        1,
+        "one clear log line, not one per call:\n{text}"
     );
 }
