@@ -104,9 +104,49 @@ enum DlqAction {
 /// Exit status for a configuration error (sysexits EX_USAGE, as linkerd2-proxy uses).
 const EXIT_BAD_CONFIG: i32 = 64;
 
-fn main() -> anyhow::Result<()> {
+/// Exit status for any other failure.
+const EXIT_FAILURE: i32 = 1;
+
+fn main() {
     byoc_connector::install_crypto_provider();
     let cli = Cli::parse();
+    if let Err(err) = dispatch(cli) {
+        eprintln!("byoc-connector: {}", error_chain(&err));
+        std::process::exit(EXIT_FAILURE);
+    }
+}
+
+/// The error and each of its causes once: a cause whose text the message already holds (a
+/// `"cannot authenticate: {0}"` wrapper) is not repeated.
+fn error_chain(err: &anyhow::Error) -> String {
+    let mut text = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
+/// Prints every configuration problem at once and exits 64 (before anything binds).
+fn exit_bad_config(path: Option<&std::path::Path>, err: &impl std::fmt::Display) -> ! {
+    match path {
+        Some(_) => eprintln!("byoc-connector: invalid configuration\n{err}"),
+        None => eprintln!(
+            "byoc-connector: invalid configuration\n\
+             no config file: --config was not given and BYOC_CONFIG is not set, so only \
+             BYOC__SECTION__KEY environment variables were read ({} set)\n{err}\n\
+             hint: `byoc-connector config example > connector.toml`, edit it, then pass \
+             --config connector.toml",
+            Config::environment().len()
+        ),
+    }
+    std::process::exit(EXIT_BAD_CONFIG);
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let config_path = match &cli.command {
         Command::Run(args) => Some(args.config.clone()),
         Command::Dlq(args) => Some(args.config.clone()),
@@ -120,20 +160,24 @@ fn main() -> anyhow::Result<()> {
     let config = match config_path {
         Some(path) => match Config::load(path.as_deref(), Config::environment()) {
             Ok(config) => Some(config),
-            Err(err) => {
-                eprintln!("byoc-connector: invalid configuration\n{err}");
-                std::process::exit(EXIT_BAD_CONFIG);
-            }
+            Err(err) => exit_bad_config(path.as_deref(), &err),
         },
         None => None,
     };
+    if let (Command::Run(args), Some(config)) = (&cli.command, &config) {
+        // What validation can foresee (a port in use) fails here, with the same exit status,
+        // before the connector binds or connects anything.
+        if let Err(err) = byoc_connector::connector::preflight(config) {
+            exit_bad_config(args.config.as_deref(), &err);
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
     runtime.block_on(async move {
         match (cli.command, config) {
-            (Command::Run(_), Some(config)) => run(config).await,
+            (Command::Run(args), Some(config)) => run(config, args.config.is_none()).await,
             (Command::Dlq(args), Some(config)) => dlq(args.action, config).await,
             (Command::Run(_) | Command::Dlq(_), None) => {
                 unreachable!("configuration is loaded above")
@@ -166,17 +210,19 @@ fn config_command(action: &ConfigAction) {
         ConfigAction::Show { config } => {
             match Config::load_effective(config.as_deref(), Config::environment()) {
                 Ok(effective) => print!("{effective}"),
-                Err(err) => {
-                    eprintln!("byoc-connector: invalid configuration\n{err}");
-                    std::process::exit(EXIT_BAD_CONFIG);
-                }
+                Err(err) => exit_bad_config(config.as_deref(), &err),
             }
         }
     }
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+async fn run(config: Config, without_file: bool) -> anyhow::Result<()> {
     init_logs("info");
+    if without_file {
+        tracing::info!(
+            "no config file (--config or BYOC_CONFIG); configured by BYOC__ environment variables only"
+        );
+    }
     let shutdown = CancellationToken::new();
     let signal_shutdown = shutdown.clone();
     tokio::spawn(async move {

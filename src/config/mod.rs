@@ -17,6 +17,7 @@
 //! # Ok::<(), byoc_connector::config::ConfigError>(())
 //! ```
 
+mod auth;
 mod decode;
 mod delivery;
 mod env;
@@ -221,6 +222,9 @@ impl Config {
         if let Some(section) = &mut pubsub {
             section.validate(problems);
             section.read_files(problems);
+        }
+        if let Some(section) = &auth {
+            auth::validate(section, problems);
         }
         if let Some(section) = &interaction {
             section.validate(problems);

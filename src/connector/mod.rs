@@ -7,7 +7,10 @@
 //! the grace period and writes the final checkpoint. It owns no protocol logic itself.
 
 pub mod credentials;
+mod preflight;
 pub mod routing_sink;
+
+pub use preflight::preflight;
 
 use std::sync::{Arc, OnceLock};
 
