@@ -18,6 +18,7 @@ pub mod dlq;
 mod error_chain;
 pub mod events;
 pub mod interaction;
+mod log_value;
 pub mod pipeline;
 pub mod pubsub;
 mod retry_after;

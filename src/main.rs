@@ -15,10 +15,31 @@ use tokio_util::sync::CancellationToken;
 
 /// Connects a partner messaging channel to Salesforce Bring Your Own Channel for CCaaS.
 #[derive(Debug, Parser)]
-#[command(name = "byoc-connector", version, about)]
+#[command(
+    name = "byoc-connector",
+    version,
+    about,
+    after_help = "Logs go to stderr. RUST_LOG picks what is logged, e.g. RUST_LOG=info (the \
+                  default for run), RUST_LOG=debug, or per module: \
+                  RUST_LOG=info,byoc_connector::routing=debug."
+)]
 struct Cli {
+    /// Log line format: text on a terminal and json otherwise (auto), or either always
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto, env = "BYOC_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// `text` when stderr is a terminal, `json` otherwise.
+    Auto,
+    /// One JSON object per line, for log collectors.
+    Json,
+    /// Human-readable lines.
+    Text,
 }
 
 #[derive(Debug, Subcommand)]
@@ -104,12 +125,16 @@ enum DlqAction {
 /// Exit status for a configuration error (sysexits EX_USAGE, as linkerd2-proxy uses).
 const EXIT_BAD_CONFIG: i32 = 64;
 
+/// The `--log-format` given, read once logging starts.
+static LOG_FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
+
 /// Exit status for any other failure.
 const EXIT_FAILURE: i32 = 1;
 
 fn main() {
     byoc_connector::install_crypto_provider();
     let cli = Cli::parse();
+    LOG_FORMAT.get_or_init(|| cli.log_format);
     if let Err(err) = dispatch(cli) {
         eprintln!("byoc-connector: {}", error_chain(&err));
         std::process::exit(EXIT_FAILURE);
@@ -273,15 +298,26 @@ async fn dlq(action: DlqAction, config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// JSON logs on stderr, filtered by `RUST_LOG` or else at `default_level`.
+/// Logs on stderr in the `--log-format` chosen, filtered by `RUST_LOG` or else at
+/// `default_level`.
 fn init_logs(default_level: &str) {
+    use std::io::IsTerminal;
+
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    tracing_subscriber::fmt()
-        .json()
+    let format = match LOG_FORMAT.get().copied().unwrap_or(LogFormat::Auto) {
+        LogFormat::Auto if std::io::stderr().is_terminal() => LogFormat::Text,
+        LogFormat::Auto => LogFormat::Json,
+        chosen => chosen,
+    };
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if format == LogFormat::Json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
 }
 
 async fn wait_for_stop_signal() {

@@ -180,8 +180,8 @@ async fn run_pipeline(
             telemetry: telemetry.clone(),
         },
     );
-    let resumed = engine.resume().await?;
-    info!(?resumed, "pending routing requests resumed");
+    // The engine logs the resume summary itself.
+    engine.resume().await?;
     // Set once; a second set cannot happen because run_pipeline runs once per process.
     let _ = sidecar.set(engine.clone());
     let routing: Arc<dyn RoutingSink> = Arc::new(routing_sink::EngineSink(engine.clone()));
@@ -283,7 +283,7 @@ async fn first_grant(
             Ok(grant) => return Ok(Some(grant)),
             Err(err) if err.is_retryable() => {
                 let delay = backoff.next().unwrap_or(MAX_STARTUP_AUTH_BACKOFF);
-                warn!(error = %err, delay_ms = delay.as_millis(), "cannot get an access token yet; retrying");
+                warn!(error = %err, delay_ms = crate::log_value::millis(delay), "cannot get an access token yet; retrying");
                 tokio::select! {
                     () = shutdown.cancelled() => return Ok(None),
                     () = tokio::time::sleep(delay) => {}

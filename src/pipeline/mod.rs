@@ -295,8 +295,17 @@ impl Pipeline {
     }
 
     fn start(&mut self, job: Job) {
+        use tracing::Instrument as _;
+
         let context = self.jobs.clone();
-        self.running.spawn(job.run(context));
+        // Every line a job logs (a retry, a refusal) names the event it concerns.
+        let span = tracing::info_span!(
+            "event",
+            replay_id = %hex::encode(&job.replay_id),
+            conversation_id = job.lane.as_deref(),
+            idempotency_key = job.idempotency_key.as_deref(),
+        );
+        self.running.spawn(job.run(context).instrument(span));
     }
 
     async fn on_done(
@@ -324,8 +333,12 @@ impl Pipeline {
                 self.complete(done.seq, done.idempotency_key).await
             }
             Outcome::DeadLettered { kind, reason } => {
-                self.telemetry
-                    .event_dead_lettered(kind, &hex::encode(&done.replay_id), &reason);
+                self.telemetry.event_dead_lettered(
+                    kind,
+                    &hex::encode(&done.replay_id),
+                    done.lane.as_deref(),
+                    &reason,
+                );
                 self.complete(done.seq, None).await
             }
             Outcome::Abandoned => Ok(()),

@@ -114,8 +114,11 @@ impl EngineInner {
                     reason: reason.clone(),
                 });
                 self.persist(&record).await;
-                self.telemetry
-                    .routing_result_refused(&record.event_id, &reason);
+                self.telemetry.routing_result_refused(
+                    &record.event_id,
+                    &record.conversation_identifier,
+                    &reason,
+                );
             }
             Posting::Missed(reason) => {
                 reply_to(reply, not_posted(&reason));

@@ -4,3 +4,4 @@ mod config;
 mod config_errors;
 mod demo;
 mod fake_salesforce;
+mod logs;

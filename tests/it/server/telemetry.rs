@@ -24,7 +24,12 @@ fn record_one_of_everything(telemetry: &Telemetry) {
         "partner answered 503",
     );
     telemetry.delivery_retried(None, 2, "connect timed out");
-    telemetry.event_dead_lettered("invalid_json", "00000000022c4e5b", "payload is not json");
+    telemetry.event_dead_lettered(
+        "invalid_json",
+        "00000000022c4e5b",
+        Some("conversation-1"),
+        "payload is not json",
+    );
     telemetry.duplicate_skipped("idem-key-4711");
     telemetry.event_filtered("other-channel-address");
     telemetry.checkpoint_advanced(36_392_539);
@@ -42,9 +47,13 @@ fn record_one_of_everything(telemetry: &Telemetry) {
         "0Mw-event-id-secret",
         Duration::from_secs(3),
     );
-    telemetry.routing_deadline_missed("0Mw-missed-event", "interaction service kept failing");
+    telemetry.routing_deadline_missed(
+        "0Mw-missed-event",
+        "conversation-2",
+        "interaction service kept failing",
+    );
     telemetry.routing_decision_timed_out("0Mw-timed-out-event");
-    telemetry.routing_result_refused("0Mw-refused-event", "15107");
+    telemetry.routing_result_refused("0Mw-refused-event", "conversation-1", "15107");
     telemetry.routing_request_cancelled("0Mw-cancelled-event", "salesforce cancelled it");
     telemetry.routing_request_redelivered("0Mw-redelivered-event", "posted");
     telemetry.set_in_flight_events(7);
