@@ -142,6 +142,10 @@ async fn run_pipeline(
             .run_blocking(move |store| store.load_checkpoint(&org_id, &topic))
             .await?
     };
+    let dead_letters = store
+        .run_blocking(|store| store.count_dead_letters())
+        .await?;
+    telemetry.set_dead_letters(dead_letters);
     let mut subscriber_settings = SubscriberSettings::from(&config.pubsub);
     if let Some(replay_id) = checkpoint {
         let replay_id = ReplayId::from_bytes(replay_id);
@@ -187,6 +191,10 @@ async fn run_pipeline(
     let routing: Arc<dyn RoutingSink> = Arc::new(routing_sink::EngineSink(engine.clone()));
     let writer = CheckpointWriter::spawn(store);
     let mut stream_open = subscriber.stream_open();
+    tokio::spawn(mirror_stream_state(
+        subscriber.stream_open(),
+        telemetry.clone(),
+    ));
     let pipeline = Pipeline::new(
         settings,
         subscriber,
@@ -229,6 +237,22 @@ async fn run_pipeline(
         );
     }
     Ok(())
+}
+
+/// Keeps `byoc_pubsub_stream_connected` equal to whether a Subscribe stream is open, until
+/// the subscriber is gone.
+async fn mirror_stream_state(
+    mut stream_open: tokio::sync::watch::Receiver<bool>,
+    telemetry: Telemetry,
+) {
+    loop {
+        let open = *stream_open.borrow_and_update();
+        telemetry.set_stream_connected(open);
+        if stream_open.changed().await.is_err() {
+            telemetry.set_stream_connected(false);
+            return;
+        }
+    }
 }
 
 /// One warning per renamed key the configuration still gives under its old name.

@@ -192,7 +192,13 @@ impl Pipeline {
 
     async fn on_item(&mut self, item: SubscriberItem) -> Result<(), PipelineError> {
         match item {
-            SubscriberItem::Event(event) => self.on_event(event).await,
+            SubscriberItem::Event(event) => {
+                let handled = self.on_event(event).await;
+                // Published on arrival too, not only on completion: while deliveries fail
+                // nothing completes, and the gauges must show the events waiting.
+                self.publish_gauges();
+                handled
+            }
             SubscriberItem::Keepalive { latest_replay_id } => {
                 if self.watermark.is_idle() {
                     self.checkpoint(latest_replay_id).await?;
@@ -343,11 +349,16 @@ impl Pipeline {
             }
             Outcome::Abandoned => Ok(()),
         };
+        self.publish_gauges();
+        completed
+    }
+
+    /// Publishes the in-flight count and the watermark lag.
+    fn publish_gauges(&self) {
         self.telemetry
             .set_in_flight_events(self.running.len() + self.lanes.queued());
         self.telemetry
             .set_watermark_lag_events(self.watermark.lag() as u64);
-        completed
     }
 
     /// Completes one event: records its key, releases its credit, moves the watermark.

@@ -13,8 +13,10 @@
 //! the README (Metrics). This module knows nothing about HTTP serving: `server` encodes the
 //! registry on scrape.
 
+mod health;
 mod metrics;
 mod pipeline;
+mod process;
 mod routing;
 mod subscriber;
 
@@ -51,6 +53,11 @@ impl RoutingOutcome {
 #[derive(Clone)]
 pub struct Telemetry {
     metrics: Arc<Metrics>,
+    /// When the checkpoint last advanced (or the first event started waiting), for
+    /// `byoc_checkpoint_age_seconds`.
+    checkpoint_clock: Arc<health::CheckpointClock>,
+    /// The last CPU reading, so the CPU counter only moves forward by the difference.
+    last_cpu_seconds: Arc<std::sync::Mutex<f64>>,
 }
 
 impl fmt::Debug for Telemetry {
@@ -141,11 +148,20 @@ impl Telemetry {
     pub fn new() -> Self {
         Self {
             metrics: Arc::new(Metrics::new()),
+            checkpoint_clock: Arc::default(),
+            last_cpu_seconds: Arc::default(),
         }
+    }
+
+    /// Every metric family's name as `/metrics` shows it (counters end in `_total`): what
+    /// dashboards, alert rules and documentation may use.
+    pub fn family_names() -> Vec<String> {
+        Metrics::family_names()
     }
 
     /// The Prometheus (OpenMetrics) text exposition of every metric.
     pub fn encode(&self) -> Result<String, fmt::Error> {
+        self.refresh_sampled_metrics();
         let mut text = String::new();
         encode(&mut text, &self.metrics.registry)?;
         Ok(text)

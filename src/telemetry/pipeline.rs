@@ -68,6 +68,7 @@ impl Telemetry {
             .events_dead_lettered
             .get_or_create(&labels)
             .inc();
+        self.metrics.dead_letters.inc();
         self.metrics.unexported.events_dead_lettered.inc();
     }
 
@@ -90,6 +91,7 @@ impl Telemetry {
     pub fn checkpoint_advanced(&self, replay_id: u64) {
         debug!(replay_id, "checkpoint advanced");
         self.metrics.checkpoints.inc();
+        self.restart_checkpoint_clock();
         self.metrics
             .checkpoint_replay_id
             .set(i64::try_from(replay_id).unwrap_or(i64::MAX));
@@ -110,6 +112,7 @@ impl Telemetry {
 
     /// Sets how many events lie between the checkpoint and the newest received event.
     pub fn set_watermark_lag_events(&self, lag: u64) {
+        self.track_waiting(lag);
         self.metrics
             .watermark_lag_events
             .set(i64::try_from(lag).unwrap_or(i64::MAX));

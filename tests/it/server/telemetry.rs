@@ -97,7 +97,7 @@ async fn metrics_lists_every_byoc_metric_after_the_occurrences() {
         assert!(body.contains(line), "missing `{line}` in:\n{body}");
     }
     assert!(
-        !body.contains("reason=\"replay_reset\""),
+        body.contains("byoc_subscriber_reconnects_total{reason=\"replay_reset\"} 0"),
         "a refused replay id with policy fail stops the subscriber, it is no reconnect:\n{body}"
     );
     assert!(body.trim_end().ends_with("# EOF"), "{body}");
