@@ -58,7 +58,9 @@ pub(super) fn section<T: DeserializeOwned>(
 ) -> Option<T> {
     let table = take_table(root, name, problems)?.unwrap_or_default();
     let (decoded, found) = decode_table(name, table, overrides);
-    found.into_iter().for_each(|problem| problems.add(problem));
+    for problem in found {
+        problems.add(problem);
+    }
     decoded
 }
 
@@ -113,7 +115,9 @@ pub(super) fn auth_section(
             }],
         ),
     };
-    found.into_iter().for_each(|problem| problems.add(problem));
+    for problem in found {
+        problems.add(problem);
+    }
     decoded
 }
 

@@ -142,9 +142,7 @@ async fn run_pipeline(
             .run_blocking(move |store| store.load_checkpoint(&org_id, &topic))
             .await?
     };
-    let dead_letters = store
-        .run_blocking(|store| store.count_dead_letters())
-        .await?;
+    let dead_letters = store.run_blocking(Store::count_dead_letters).await?;
     telemetry.set_dead_letters(dead_letters);
     let mut subscriber_settings = SubscriberSettings::from(&config.pubsub);
     if let Some(replay_id) = checkpoint {

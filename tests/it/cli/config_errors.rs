@@ -120,16 +120,17 @@ strategy = "reject"
     let malformed = byoc(&["run", "--config", path.to_str().unwrap()], &[]);
     std::fs::remove_file(path).unwrap();
 
-    for output in [&unreadable] {
-        assert_eq!(output.status.code(), Some(64), "{}", stderr(output));
-        let error = stderr(output);
-        assert!(
-            error.contains(
-                "auth.private_key_file is unusable: cannot read /nonexistent/byoc-key.pem"
-            ),
-            "{error}"
-        );
-    }
+    assert_eq!(
+        unreadable.status.code(),
+        Some(64),
+        "{}",
+        stderr(&unreadable)
+    );
+    let error = stderr(&unreadable);
+    assert!(
+        error.contains("auth.private_key_file is unusable: cannot read /nonexistent/byoc-key.pem"),
+        "{error}"
+    );
     assert_eq!(malformed.status.code(), Some(64));
     let error = stderr(&malformed);
     assert!(

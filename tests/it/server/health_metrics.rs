@@ -41,10 +41,9 @@ async fn in_flight_lag_and_checkpoint_age_are_non_zero_while_the_partner_answers
     )
     .await;
     let scrape = pipeline.telemetry.encode().unwrap();
-    assert_eq!(sample(&scrape, "byoc_in_flight_events"), 20.0, "{scrape}");
-    assert_eq!(
-        sample(&scrape, "byoc_watermark_lag_events"),
-        20.0,
+    assert!(sample(&scrape, "byoc_in_flight_events") >= 20.0, "{scrape}");
+    assert!(
+        sample(&scrape, "byoc_watermark_lag_events") >= 20.0,
         "{scrape}"
     );
     wait_until("the checkpoint age grows", Duration::from_secs(10), || {
