@@ -95,9 +95,15 @@ struct DlqArgs {
 
 #[derive(Debug, Subcommand)]
 enum DlqAction {
-    /// One line per dead letter
-    List,
-    /// One dead letter in full, as JSON
+    /// Every dead letter: a table on a terminal, JSON otherwise or with --json. Asks the
+    /// running connector (on server.listen) when it holds the store
+    List {
+        /// JSON even on a terminal
+        #[arg(long)]
+        json: bool,
+    },
+    /// One dead letter in full, as JSON, the decoded event as an object. Asks the running
+    /// connector when it holds the store
     Show {
         /// Dead-letter id
         id: u64,
@@ -261,15 +267,76 @@ async fn run(config: Config, without_file: bool) -> anyhow::Result<()> {
 
 async fn dlq(action: DlqAction, config: Config) -> anyhow::Result<()> {
     use byoc_connector::dlq;
-    let store = Store::open_existing(&config.store.path)
-        .with_context(|| format!("cannot open the store {}", config.store.path.display()))?;
-    match action {
-        DlqAction::List => {
-            for letter in dlq::list(&store)? {
-                println!("{}", dlq::summary_line(&letter));
+    use byoc_connector::store::StoreError;
+    use std::io::IsTerminal;
+
+    let store = match Store::open_existing(&config.store.path) {
+        Ok(store) => Some(store),
+        // A running connector holds the file: read-only commands ask it instead.
+        Err(StoreError::Locked { .. })
+            if matches!(action, DlqAction::List { .. } | DlqAction::Show { .. }) =>
+        {
+            None
+        }
+        Err(error) => {
+            return Err(anyhow::Error::new(error).context(format!(
+                "cannot open the store {}",
+                config.store.path.display()
+            )))
+        }
+    };
+    match (action, store) {
+        (DlqAction::List { json }, store) => {
+            let summaries: Vec<serde_json::Value> = match &store {
+                Some(store) => dlq::list(store)?.iter().map(dlq::summary).collect(),
+                None => serde_json::from_value(ask_running_connector(&config, "").await?)?,
+            };
+            if json || !std::io::stdout().is_terminal() {
+                println!("{}", serde_json::Value::from(summaries));
+            } else {
+                print!("{}", dlq::table(&summaries));
             }
         }
-        DlqAction::Show { id } => println!("{:#}", dlq::show(&store, id)?),
+        (DlqAction::Show { id }, store) => {
+            let letter = match &store {
+                Some(store) => dlq::show(store, id)?,
+                None => ask_running_connector(&config, &format!("/{id}")).await?,
+            };
+            println!("{letter:#}");
+        }
+        (_, None) => anyhow::bail!("the store is held by a running connector; stop it first"),
+        (action, Some(store)) => dlq_write(action, &config, &store).await?,
+    }
+    Ok(())
+}
+
+/// `GET {DEAD_LETTERS_PATH}{suffix}` on the running connector's `server.listen`.
+async fn ask_running_connector(config: &Config, suffix: &str) -> anyhow::Result<serde_json::Value> {
+    let mut address = config.server.listen;
+    if address.ip().is_unspecified() {
+        address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let url = format!(
+        "http://{address}{}{suffix}",
+        byoc_connector::dlq::DEAD_LETTERS_PATH
+    );
+    let response = reqwest::get(&url).await.with_context(|| {
+        format!("the store is in use, and the running connector at {address} cannot be asked")
+    })?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    if !status.is_success() {
+        anyhow::bail!("the running connector at {address} answered {status}: {body}");
+    }
+    Ok(serde_json::from_str(&body)?)
+}
+
+/// The dead-letter commands that change the store; they need it to themselves.
+async fn dlq_write(action: DlqAction, config: &Config, store: &Store) -> anyhow::Result<()> {
+    use byoc_connector::dlq;
+    let store = store.clone();
+    match action {
+        DlqAction::List { .. } | DlqAction::Show { .. } => {}
         DlqAction::Replay { id, all } => {
             let channel = AnyChannel::try_from(&config.delivery)?;
             if all {

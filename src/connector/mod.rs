@@ -100,13 +100,22 @@ pub async fn run_on(
     let server_stop = CancellationToken::new();
     // The sidecar routes exist from the start; they answer 503 until routing is running.
     let sidecar: Arc<OnceLock<RoutingEngine>> = Arc::default();
+    // The dead letters are read through the store the pipeline opens; 503 until then.
+    let dead_letter_store: Arc<OnceLock<Store>> = Arc::default();
     let server = tokio::spawn(server::serve(
         listener,
         ServerState::new(readiness.clone(), telemetry.clone()),
-        late_bound_sidecar(sidecar.clone()),
+        late_bound_sidecar(sidecar.clone()).merge(crate::dlq::router(dead_letter_store.clone())),
         server_stop.clone(),
     ));
-    let outcome = run_pipeline(config, shutdown, &readiness, telemetry, &sidecar).await;
+    let outcome = run_pipeline(
+        config,
+        shutdown,
+        &readiness,
+        telemetry,
+        (&sidecar, &dead_letter_store),
+    )
+    .await;
     readiness.set_ready(false);
     server_stop.cancel();
     match server.await {
@@ -124,7 +133,7 @@ async fn run_pipeline(
     shutdown: CancellationToken,
     readiness: &Readiness,
     telemetry: Telemetry,
-    sidecar: &OnceLock<RoutingEngine>,
+    (sidecar, dead_letter_store): (&OnceLock<RoutingEngine>, &OnceLock<Store>),
 ) -> Result<(), ConnectorError> {
     let provider = TokenProvider::new(&config.auth)?;
     let Some(grant) = first_grant(&provider, &shutdown).await? else {
@@ -144,6 +153,8 @@ async fn run_pipeline(
     };
     let dead_letters = store.run_blocking(Store::count_dead_letters).await?;
     telemetry.set_dead_letters(dead_letters);
+    // Set once; run_pipeline runs once per process.
+    let _ = dead_letter_store.set(store.clone());
     let mut subscriber_settings = SubscriberSettings::from(&config.pubsub);
     if let Some(replay_id) = checkpoint {
         let replay_id = ReplayId::from_bytes(replay_id);
