@@ -7,6 +7,7 @@
 
 mod http;
 
+use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -95,14 +96,16 @@ pub fn table(summaries: &[serde_json::Value]) -> String {
             serde_json::Value::Null => String::new(),
             other => other.to_string(),
         };
-        text.push_str(&format!(
-            "{:<6} {:<18} {:<8} {:<24} {}\n",
+        // Writing into a String cannot fail.
+        let _ = writeln!(
+            text,
+            "{:<6} {:<18} {:<8} {:<24} {}",
             field("id"),
             field("replayId"),
             field("attempts"),
             field("lastAttemptAt"),
             field("reason")
-        ));
+        );
     }
     text
 }

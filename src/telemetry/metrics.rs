@@ -202,7 +202,7 @@ impl Metrics {
             dead_letters: register(
                 &mut registry,
                 "byoc_dead_letters",
-                "Dead letters in the store now (set at start and on every change this process makes)",
+                "Dead letters in the store (counted at start and after each new one)",
             ),
             stream_connected: register(
                 &mut registry,

@@ -68,7 +68,6 @@ impl Telemetry {
             .events_dead_lettered
             .get_or_create(&labels)
             .inc();
-        self.metrics.dead_letters.inc();
         self.metrics.unexported.events_dead_lettered.inc();
     }
 
