@@ -4,13 +4,16 @@
 //!
 //! [`Telemetry`] owns the Prometheus registry and one method per occurrence, grouped by who
 //! reports it: `pipeline.rs` (`event_delivered`, `checkpoint_advanced`, …), `routing.rs`
-//! (`routing_deadline_missed`, …) and `subscriber.rs`, which implements the subscriber's
+//! (`routing_deadline_missed`, …), `health.rs` (dead letters, stream state, checkpoint age,
+//! read with `process.rs`'s `/proc` figures at each scrape) and `subscriber.rs`, which
+//! implements the subscriber's
 //! [`SubscriberTelemetry`](crate::pubsub::SubscriberTelemetry) so `pubsub` reports without
 //! knowing this module. Callers never touch a metric or write the log line themselves; tests
 //! read the counts back through [`Telemetry::snapshot`]. Metric names start with `byoc_` and
 //! carry their unit. Labels only take values from closed sets (`&'static str` codes and small
-//! enums), never ids, URLs or secrets, so cardinality stays bounded. The list is documented in
-//! the README (Metrics). This module knows nothing about HTTP serving: `server` encodes the
+//! enums), never ids, URLs or secrets, so cardinality stays bounded. Every family has a
+//! sample from the first scrape; the list is documented in `docs/metrics.md`. This module
+//! knows nothing about HTTP serving: `server` encodes the
 //! registry on scrape.
 
 mod health;
