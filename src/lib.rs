@@ -20,6 +20,7 @@ mod error_chain;
 pub mod events;
 pub mod inbound;
 pub mod interaction;
+mod log_value;
 pub mod pipeline;
 pub mod pubsub;
 mod retry_after;

@@ -15,10 +15,31 @@ use tokio_util::sync::CancellationToken;
 
 /// Connects a partner messaging channel to Salesforce Bring Your Own Channel for CCaaS.
 #[derive(Debug, Parser)]
-#[command(name = "byoc-connector", version, about)]
+#[command(
+    name = "byoc-connector",
+    version,
+    about,
+    after_help = "Logs go to stderr. RUST_LOG picks what is logged, e.g. RUST_LOG=info (the \
+                  default for run), RUST_LOG=debug, or per module: \
+                  RUST_LOG=info,byoc_connector::routing=debug."
+)]
 struct Cli {
+    /// Log line format: text on a terminal and json otherwise (auto), or either always
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto, env = "BYOC_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// `text` when stderr is a terminal, `json` otherwise.
+    Auto,
+    /// One JSON object per line, for log collectors.
+    Json,
+    /// Human-readable lines.
+    Text,
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,9 +95,15 @@ struct DlqArgs {
 
 #[derive(Debug, Subcommand)]
 enum DlqAction {
-    /// One line per dead letter
-    List,
-    /// One dead letter in full, as JSON
+    /// Every dead letter: a table on a terminal, JSON otherwise or with --json. Asks the
+    /// running connector (on server.sidecar_listen) when it holds the store
+    List {
+        /// JSON even on a terminal
+        #[arg(long)]
+        json: bool,
+    },
+    /// One dead letter in full, as JSON, the decoded event as an object. Asks the running
+    /// connector when it holds the store
     Show {
         /// Dead-letter id
         id: u64,
@@ -104,9 +131,53 @@ enum DlqAction {
 /// Exit status for a configuration error (sysexits EX_USAGE, as linkerd2-proxy uses).
 const EXIT_BAD_CONFIG: i32 = 64;
 
-fn main() -> anyhow::Result<()> {
+/// The `--log-format` given, read once logging starts.
+static LOG_FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
+
+/// Exit status for any other failure.
+const EXIT_FAILURE: i32 = 1;
+
+fn main() {
     byoc_connector::install_crypto_provider();
     let cli = Cli::parse();
+    LOG_FORMAT.get_or_init(|| cli.log_format);
+    if let Err(err) = dispatch(cli) {
+        eprintln!("byoc-connector: {}", error_chain(&err));
+        std::process::exit(EXIT_FAILURE);
+    }
+}
+
+/// The error and each of its causes once: a cause whose text the message already holds (a
+/// `"cannot authenticate: {0}"` wrapper) is not repeated.
+fn error_chain(err: &anyhow::Error) -> String {
+    let mut text = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
+/// Prints every configuration problem at once and exits 64 (before anything binds).
+fn exit_bad_config(path: Option<&std::path::Path>, err: &impl std::fmt::Display) -> ! {
+    match path {
+        Some(_) => eprintln!("byoc-connector: invalid configuration\n{err}"),
+        None => eprintln!(
+            "byoc-connector: invalid configuration\n\
+             no config file: --config was not given and BYOC_CONFIG is not set, so only \
+             BYOC__SECTION__KEY environment variables were read ({} set)\n{err}\n\
+             hint: `byoc-connector config example > connector.toml`, edit it, then pass \
+             --config connector.toml",
+            Config::environment().len()
+        ),
+    }
+    std::process::exit(EXIT_BAD_CONFIG);
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let config_path = match &cli.command {
         Command::Run(args) => Some(args.config.clone()),
         Command::Dlq(args) => Some(args.config.clone()),
@@ -120,20 +191,24 @@ fn main() -> anyhow::Result<()> {
     let config = match config_path {
         Some(path) => match Config::load(path.as_deref(), Config::environment()) {
             Ok(config) => Some(config),
-            Err(err) => {
-                eprintln!("byoc-connector: invalid configuration\n{err}");
-                std::process::exit(EXIT_BAD_CONFIG);
-            }
+            Err(err) => exit_bad_config(path.as_deref(), &err),
         },
         None => None,
     };
+    if let (Command::Run(args), Some(config)) = (&cli.command, &config) {
+        // What validation can foresee (a port in use) fails here, with the same exit status,
+        // before the connector binds or connects anything.
+        if let Err(err) = byoc_connector::connector::preflight(config) {
+            exit_bad_config(args.config.as_deref(), &err);
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
     runtime.block_on(async move {
         match (cli.command, config) {
-            (Command::Run(_), Some(config)) => run(config).await,
+            (Command::Run(args), Some(config)) => run(config, args.config.is_none()).await,
             (Command::Dlq(args), Some(config)) => dlq(args.action, config).await,
             (Command::Run(_) | Command::Dlq(_), None) => {
                 unreachable!("configuration is loaded above")
@@ -166,17 +241,19 @@ fn config_command(action: &ConfigAction) {
         ConfigAction::Show { config } => {
             match Config::load_effective(config.as_deref(), Config::environment()) {
                 Ok(effective) => print!("{effective}"),
-                Err(err) => {
-                    eprintln!("byoc-connector: invalid configuration\n{err}");
-                    std::process::exit(EXIT_BAD_CONFIG);
-                }
+                Err(err) => exit_bad_config(config.as_deref(), &err),
             }
         }
     }
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+async fn run(config: Config, without_file: bool) -> anyhow::Result<()> {
     init_logs("info");
+    if without_file {
+        tracing::info!(
+            "no config file (--config or BYOC_CONFIG); configured by BYOC__ environment variables only"
+        );
+    }
     let shutdown = CancellationToken::new();
     let signal_shutdown = shutdown.clone();
     tokio::spawn(async move {
@@ -190,15 +267,82 @@ async fn run(config: Config) -> anyhow::Result<()> {
 
 async fn dlq(action: DlqAction, config: Config) -> anyhow::Result<()> {
     use byoc_connector::dlq;
-    let store = Store::open_existing(&config.store.path)
-        .with_context(|| format!("cannot open the store {}", config.store.path.display()))?;
-    match action {
-        DlqAction::List => {
-            for letter in dlq::list(&store)? {
-                println!("{}", dlq::summary_line(&letter));
+    use byoc_connector::store::StoreError;
+    use std::io::IsTerminal;
+
+    let store = match Store::open_existing(&config.store.path) {
+        Ok(store) => Some(store),
+        // A running connector holds the file: read-only commands ask it instead.
+        Err(StoreError::Locked { .. })
+            if matches!(action, DlqAction::List { .. } | DlqAction::Show { .. }) =>
+        {
+            None
+        }
+        Err(error) => {
+            return Err(anyhow::Error::new(error).context(format!(
+                "cannot open the store {}",
+                config.store.path.display()
+            )))
+        }
+    };
+    match (action, store) {
+        (DlqAction::List { json }, store) => {
+            let summaries: Vec<serde_json::Value> = match &store {
+                Some(store) => dlq::list(store)?.iter().map(dlq::summary).collect(),
+                None => serde_json::from_value(ask_running_connector(&config, "").await?)?,
+            };
+            if json || !std::io::stdout().is_terminal() {
+                println!("{}", serde_json::Value::from(summaries));
+            } else {
+                print!("{}", dlq::table(&summaries));
             }
         }
-        DlqAction::Show { id } => println!("{:#}", dlq::show(&store, id)?),
+        (DlqAction::Show { id }, store) => {
+            let letter = match &store {
+                Some(store) => dlq::show(store, id)?,
+                None => ask_running_connector(&config, &format!("/{id}")).await?,
+            };
+            println!("{letter:#}");
+        }
+        (_, None) => anyhow::bail!("the store is held by a running connector; stop it first"),
+        (action, Some(store)) => dlq_write(action, &config, &store).await?,
+    }
+    Ok(())
+}
+
+/// `GET {DEAD_LETTERS_PATH}{suffix}` on the running connector's sidecar listener
+/// (`server.sidecar_listen`), with `server.sidecar_token` when one is set: dead letters hold
+/// message text, so they are served only there.
+async fn ask_running_connector(config: &Config, suffix: &str) -> anyhow::Result<serde_json::Value> {
+    let mut address = config.server.sidecar_listen;
+    if address.ip().is_unspecified() {
+        address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let url = format!(
+        "http://{address}{}{suffix}",
+        byoc_connector::dlq::DEAD_LETTERS_PATH
+    );
+    let mut request = reqwest::Client::new().get(&url);
+    if let Some(token) = &config.server.sidecar_token {
+        request = request.bearer_auth(token.expose());
+    }
+    let response = request.send().await.with_context(|| {
+        format!("the store is in use, and the running connector at {address} cannot be asked")
+    })?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    if !status.is_success() {
+        anyhow::bail!("the running connector at {address} answered {status}: {body}");
+    }
+    Ok(serde_json::from_str(&body)?)
+}
+
+/// The dead-letter commands that change the store; they need it to themselves.
+async fn dlq_write(action: DlqAction, config: &Config, store: &Store) -> anyhow::Result<()> {
+    use byoc_connector::dlq;
+    let store = store.clone();
+    match action {
+        DlqAction::List { .. } | DlqAction::Show { .. } => {}
         DlqAction::Replay { id, all } => {
             let channel = AnyChannel::try_from(&config.delivery)?;
             if all {
@@ -227,15 +371,26 @@ async fn dlq(action: DlqAction, config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// JSON logs on stderr, filtered by `RUST_LOG` or else at `default_level`.
+/// Logs on stderr in the `--log-format` chosen, filtered by `RUST_LOG` or else at
+/// `default_level`.
 fn init_logs(default_level: &str) {
+    use std::io::IsTerminal;
+
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    tracing_subscriber::fmt()
-        .json()
+    let format = match LOG_FORMAT.get().copied().unwrap_or(LogFormat::Auto) {
+        LogFormat::Auto if std::io::stderr().is_terminal() => LogFormat::Text,
+        LogFormat::Auto => LogFormat::Json,
+        chosen => chosen,
+    };
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if format == LogFormat::Json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
 }
 
 async fn wait_for_stop_signal() {

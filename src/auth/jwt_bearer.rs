@@ -28,6 +28,24 @@ struct AssertionClaims<'a> {
     exp: u64,
 }
 
+/// Reads and parses the RSA private key at `path`; configuration checks call it too, so an
+/// unreadable or malformed key is refused before the connector starts anything.
+pub(crate) fn load_private_key(path: &std::path::Path) -> Result<EncodingKey, AuthError> {
+    let pem = std::fs::read(path).map_err(|err| AuthError::Config {
+        key: "auth.private_key_file",
+        problem: format!("cannot read {}: {err}", path.display()),
+    })?;
+    // The parser's error text is not forwarded: it is not needed to fix the problem and we
+    // do not want any part of the file to reach a log.
+    EncodingKey::from_rsa_pem(&pem).map_err(|_| AuthError::Config {
+        key: "auth.private_key_file",
+        problem: format!(
+            "{} is not a pem-encoded rsa private key (pkcs#8 PRIVATE KEY or pkcs#1 RSA PRIVATE KEY)",
+            path.display()
+        ),
+    })
+}
+
 /// Signs assertions and exchanges them for access tokens.
 pub(crate) struct JwtBearer {
     client_id: String,
@@ -56,19 +74,7 @@ impl JwtBearer {
     /// Reads a small file synchronously: call at start-up.
     pub(crate) fn new(config: &JwtBearerConfig, clock: SalesforceClock) -> Result<Self, AuthError> {
         let endpoint = TokenEndpoint::new(&config.login_url, config.insecure, clock)?;
-        let pem = std::fs::read(&config.private_key_file).map_err(|err| AuthError::Config {
-            key: "auth.private_key_file",
-            problem: format!("cannot read {}: {err}", config.private_key_file.display()),
-        })?;
-        // The parser's error text is not forwarded: it is not needed to fix the problem and we
-        // do not want any part of the file to reach a log.
-        let key = EncodingKey::from_rsa_pem(&pem).map_err(|_| AuthError::Config {
-            key: "auth.private_key_file",
-            problem: format!(
-                "{} is not a pem-encoded rsa private key (pkcs#8 PRIVATE KEY or pkcs#1 RSA PRIVATE KEY)",
-                config.private_key_file.display()
-            ),
-        })?;
+        let key = load_private_key(&config.private_key_file)?;
         Ok(Self {
             client_id: config.client_id.clone(),
             username: config.username.clone(),

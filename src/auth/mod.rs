@@ -22,6 +22,7 @@ pub use config::{
 };
 pub use error::AuthError;
 pub use grant::AccessGrant;
+pub(crate) use jwt_bearer::load_private_key;
 pub use org_id::{OrgId, OrgIdError};
 pub use provider::TokenProvider;
 pub use url_policy::UrlPolicyError;

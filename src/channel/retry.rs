@@ -135,8 +135,8 @@ pub async fn deliver_with_retry_observed<C: Channel + ?Sized>(
             idempotency_key = %delivery.idempotency_key,
             event_type = %delivery.event_type,
             reason = %reason,
-            retry_after_ms = retry_after.map(|retry_after| retry_after.as_millis()),
-            retry_in_ms = delay.as_millis(),
+            retry_after_ms = retry_after.map(crate::log_value::millis),
+            retry_in_ms = crate::log_value::millis(delay),
             "delivery failed, retrying"
         );
         on_retry(&RetryNotice {

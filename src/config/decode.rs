@@ -14,7 +14,7 @@ use toml::{Table, Value};
 
 use super::env::{set_path, Overrides};
 use super::error::{ConfigProblem, Problems};
-use super::keys::{example_hint, is_secret};
+use super::keys::{example_hint, is_secret, KEY_EXAMPLES};
 use crate::auth::AuthConfig;
 
 /// Every top-level section, in the order the documentation lists them.
@@ -58,9 +58,11 @@ pub(super) fn section<T: DeserializeOwned>(
     problems: &mut Problems,
 ) -> Option<T> {
     let table = take_table(root, name, problems)?.unwrap_or_default();
-    decode_table(name, table, overrides)
-        .map_err(|problem| problems.add(problem))
-        .ok()
+    let (decoded, found) = decode_table(name, table, overrides);
+    for problem in found {
+        problems.add(problem);
+    }
+    decoded
 }
 
 /// Decodes `[auth]`: `kind` picks the variant of [`AuthConfig`], the other keys fill it.
@@ -94,20 +96,38 @@ pub(super) fn auth_section(
     };
     // Decoding the variant's own struct (rather than the tagged enum) keeps serde's key path,
     // so problems name `auth.client_id` instead of just `auth`.
-    let decoded = match kind.as_str() {
-        "jwt-bearer" => decode_table("auth", table, overrides).map(AuthConfig::JwtBearer),
-        "client-credentials" => {
-            decode_table("auth", table, overrides).map(AuthConfig::ClientCredentials)
-        }
-        "static" => decode_table("auth", table, overrides).map(AuthConfig::Static),
-        unknown => Err(ConfigProblem {
-            key: "auth.kind".to_owned(),
-            problem: format!("has unknown value `{unknown}`"),
-            hint: format!("use one of {AUTH_KINDS}"),
-            env_var: None,
-        }),
+    let (decoded, found) = match kind.as_str() {
+        "jwt-bearer" => with_variant(
+            decode_table("auth", table, overrides),
+            AuthConfig::JwtBearer,
+        ),
+        "client-credentials" => with_variant(
+            decode_table("auth", table, overrides),
+            AuthConfig::ClientCredentials,
+        ),
+        "static" => with_variant(decode_table("auth", table, overrides), AuthConfig::Static),
+        unknown => (
+            None,
+            vec![ConfigProblem {
+                key: "auth.kind".to_owned(),
+                problem: format!("has unknown value `{unknown}`"),
+                hint: format!("use one of {AUTH_KINDS}"),
+                env_var: None,
+            }],
+        ),
     };
-    decoded.map_err(|problem| problems.add(problem)).ok()
+    for problem in found {
+        problems.add(problem);
+    }
+    decoded
+}
+
+/// Wraps a decoded `[auth]` variant in [`AuthConfig`].
+fn with_variant<T>(
+    (decoded, problems): (Option<T>, Vec<ConfigProblem>),
+    variant: fn(T) -> AuthConfig,
+) -> (Option<AuthConfig>, Vec<ConfigProblem>) {
+    (decoded.map(variant), problems)
 }
 
 /// `Some(None)` when absent, `Some(Some(table))` when a table, `None` (problem recorded)
@@ -128,19 +148,30 @@ fn take_table(root: &mut Table, name: &str, problems: &mut Problems) -> Option<O
     }
 }
 
-/// Decodes one table whose keys live under `prefix`.
+/// How many keys of one section can be reported before decoding gives up on it; far more
+/// than any real mistake, it only bounds the loop.
+const MAX_PROBLEMS_PER_SECTION: usize = 64;
+
+/// Decodes one table whose keys live under `prefix`, reporting every bad key, not just the
+/// first one serde stops at.
 ///
-/// An environment value stored as a number or boolean for a key that wants a string is put
-/// back as the original text and the table decoded again, once per such value at most.
+/// After each refusal the offending key is taken out (a wrong or unknown value) or filled
+/// with its documented example (a missing one) and the table is decoded again, so the next
+/// problem shows too. The value that comes back then holds placeholders; it is only returned
+/// so the section's own checks can run on its other keys, and the problems keep the whole
+/// configuration from loading. An environment value stored as a number or boolean for a key
+/// that wants a string is put back as the original text and the table decoded again, once
+/// per such value at most.
 fn decode_table<T: DeserializeOwned>(
     prefix: &str,
     mut table: Table,
     overrides: &Overrides,
-) -> Result<T, ConfigProblem> {
+) -> (Option<T>, Vec<ConfigProblem>) {
     let mut retries_left = overrides.coerced_count();
-    loop {
+    let mut problems: Vec<ConfigProblem> = Vec::new();
+    while problems.len() < MAX_PROBLEMS_PER_SECTION {
         let error = match serde_path_to_error::deserialize(Value::Table(table.clone())) {
-            Ok(decoded) => return Ok(decoded),
+            Ok(decoded) => return (Some(decoded), problems),
             Err(error) => error,
         };
         let key = full_key(prefix, error.path());
@@ -154,8 +185,56 @@ fn decode_table<T: DeserializeOwned>(
                 }
             }
         }
-        return Err(problem);
+        let already_reported = problems.iter().any(|known| known.key == problem.key);
+        let repaired = !already_reported && repair(&mut table, prefix, shape, &problem.key);
+        if !already_reported {
+            problems.push(problem);
+        }
+        if !repaired {
+            break;
+        }
     }
+    (None, problems)
+}
+
+/// Changes `table` so the problem with `key` cannot stop decoding again: a missing key gets
+/// its example value, any other bad key is removed. `false` when neither is possible.
+fn repair(table: &mut Table, prefix: &str, shape: Shape, key: &str) -> bool {
+    let Some(relative) = key
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('.'))
+    else {
+        return false;
+    };
+    // `address_identifiers[0]` → the whole `address_identifiers` goes.
+    let relative = relative.split('[').next().unwrap_or(relative);
+    let path: Vec<&str> = relative.split('.').collect();
+    let Some((leaf, parents)) = path.split_last() else {
+        return false;
+    };
+    let mut parent = &mut *table;
+    for part in parents {
+        match parent.get_mut(*part) {
+            Some(Value::Table(next)) => parent = next,
+            _ => return false,
+        }
+    }
+    if shape == Shape::Missing {
+        return match example_value(key) {
+            Some(example) => parent.insert((*leaf).to_owned(), example).is_none(),
+            None => false,
+        };
+    }
+    parent.remove(*leaf).is_some()
+}
+
+/// The documented example of `key` as a TOML value (`"\"62.0\""` → the string `62.0`).
+fn example_value(key: &str) -> Option<Value> {
+    let (_, example) = KEY_EXAMPLES.iter().find(|(known, _)| *known == key)?;
+    // Examples may carry a remark after the value: `"static" (or "stdout")`.
+    let literal = example.split(" (").next().unwrap_or(example);
+    let document: Table = format!("value = {literal}").parse().ok()?;
+    document.get("value").cloned()
 }
 
 /// `prefix` followed by the map keys and sequence indices of `path`.
@@ -181,6 +260,8 @@ fn full_key(prefix: &str, path: &serde_path_to_error::Path) -> String {
 enum Shape {
     /// The value has the wrong type; an environment value may deserve a second try as a string.
     WrongType,
+    /// A required key is absent.
+    Missing,
     /// Anything else.
     Other,
 }
@@ -209,7 +290,7 @@ fn describe(key: &str, message: &str) -> (Shape, ConfigProblem) {
     if let Some((field, _)) = quoted_after(message, "missing field `") {
         let key = child_key(key, field);
         let hint = example_hint(&key);
-        return (Shape::Other, problem(key, "is missing".into(), hint));
+        return (Shape::Missing, problem(key, "is missing".into(), hint));
     }
     if let Some(rest) = message.strip_prefix("invalid type: ") {
         let (found, expected) = split_expected(rest);

@@ -117,8 +117,14 @@ impl Problems {
         }
     }
 
-    /// The recorded problems, in order.
+    /// The recorded problems, in order, one per key: a key that could not be decoded holds
+    /// a placeholder while the rest of its section is checked, so a later complaint about
+    /// that key would be about the placeholder, not the operator's value.
     pub(super) fn into_vec(self) -> Vec<ConfigProblem> {
+        let mut seen = std::collections::HashSet::new();
         self.0
+            .into_iter()
+            .filter(|problem| seen.insert(problem.key.clone()))
+            .collect()
     }
 }

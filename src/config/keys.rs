@@ -83,6 +83,8 @@ pub(super) const KEY_EXAMPLES: &[(&str, &str)] = &[
     ("store.ack_batch_max_delay_ms", "50"),
     ("store.dedup_max_keys", "200000"),
     ("store.dedup_max_age_secs", "259200"),
+    ("store.dead_letter_max_age_days", "30"),
+    ("store.dead_letter_max_count", "100000"),
     ("server.listen", "\"127.0.0.1:9464\""),
     ("server.sidecar_listen", "\"127.0.0.1:9465\""),
     (

@@ -17,6 +17,7 @@
 //! # Ok::<(), byoc_connector::config::ConfigError>(())
 //! ```
 
+mod auth;
 mod capabilities;
 mod decode;
 mod delivery;
@@ -228,6 +229,9 @@ impl Config {
         if let Some(section) = &mut pubsub {
             section.validate(problems);
             section.read_files(problems);
+        }
+        if let Some(section) = &auth {
+            auth::validate(section, problems);
         }
         if let Some(section) = &interaction {
             section.validate(problems);

@@ -19,7 +19,8 @@ use crate::pipeline::{
 };
 use crate::secret::SecretString;
 use crate::store::{
-    StoreSettings, DEFAULT_ACK_BATCH_MAX_ACKS, DEFAULT_ACK_BATCH_MAX_DELAY, DEFAULT_DEDUP_MAX_AGE,
+    StoreSettings, DEFAULT_ACK_BATCH_MAX_ACKS, DEFAULT_ACK_BATCH_MAX_DELAY,
+    DEFAULT_DEAD_LETTER_MAX_AGE, DEFAULT_DEAD_LETTER_MAX_COUNT, DEFAULT_DEDUP_MAX_AGE,
     DEFAULT_DEDUP_MAX_KEYS, EVENT_RETENTION,
 };
 
@@ -100,6 +101,9 @@ impl PipelineConfig {
     }
 }
 
+/// Seconds in a day, for `store.dead_letter_max_age_days`.
+const SECONDS_PER_DAY: u64 = 24 * 60 * 60;
+
 /// The `[store]` section.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -114,6 +118,10 @@ pub struct StoreConfig {
     pub dedup_max_keys: usize,
     /// Completed idempotency keys older than this are forgotten.
     pub dedup_max_age_secs: u64,
+    /// Dead letters older than this many days are removed (0 keeps them).
+    pub dead_letter_max_age_days: u64,
+    /// At most this many dead letters are kept, the oldest removed first (0: no limit).
+    pub dead_letter_max_count: u64,
 }
 
 impl Default for StoreConfig {
@@ -124,6 +132,8 @@ impl Default for StoreConfig {
             ack_batch_max_delay_ms: duration_ms(DEFAULT_ACK_BATCH_MAX_DELAY),
             dedup_max_keys: DEFAULT_DEDUP_MAX_KEYS,
             dedup_max_age_secs: DEFAULT_DEDUP_MAX_AGE.as_secs(),
+            dead_letter_max_age_days: DEFAULT_DEAD_LETTER_MAX_AGE.as_secs() / SECONDS_PER_DAY,
+            dead_letter_max_count: DEFAULT_DEAD_LETTER_MAX_COUNT,
         }
     }
 }
@@ -137,6 +147,15 @@ impl From<&StoreConfig> for StoreSettings {
             ack_batch_max_delay: Duration::from_millis(config.ack_batch_max_delay_ms),
             dedup_max_keys: config.dedup_max_keys,
             dedup_max_age: Duration::from_secs(config.dedup_max_age_secs),
+            dead_letter_max_age: (config.dead_letter_max_age_days > 0).then(|| {
+                Duration::from_secs(
+                    config
+                        .dead_letter_max_age_days
+                        .saturating_mul(SECONDS_PER_DAY),
+                )
+            }),
+            dead_letter_max_count: (config.dead_letter_max_count > 0)
+                .then_some(config.dead_letter_max_count),
             ..Self::default()
         }
     }

@@ -7,7 +7,10 @@
 //! the grace period and writes the final checkpoint. It owns no protocol logic itself.
 
 pub mod credentials;
+mod preflight;
 pub mod routing_sink;
+
+pub use preflight::preflight;
 
 use std::sync::{Arc, OnceLock};
 
@@ -159,6 +162,8 @@ pub async fn run_on(
     let server_stop = CancellationToken::new();
     // The sidecar routes exist from the start; they answer 503 until routing is running.
     let sidecar: Arc<OnceLock<RoutingEngine>> = Arc::default();
+    // The dead letters are read through the store the pipeline opens; 503 until then.
+    let dead_letter_store: Arc<OnceLock<Store>> = Arc::default();
     let inbound: InboundSlot = Arc::default();
     let conversations: Arc<OnceLock<ConversationServices>> = Arc::default();
     let late = LateBound {
@@ -166,6 +171,7 @@ pub async fn run_on(
         inbound: inbound.clone(),
         conversations: conversations.clone(),
         capabilities: Arc::default(),
+        dead_letters: dead_letter_store.clone(),
     };
     let ops = tokio::spawn(server::serve_ops(
         listeners.ops,
@@ -174,7 +180,12 @@ pub async fn run_on(
     ));
     let sidecar_server = tokio::spawn(server::serve_sidecar(
         listeners.sidecar,
-        sidecar_routes(sidecar.clone(), inbound.clone(), conversations.clone()),
+        sidecar_routes(
+            sidecar.clone(),
+            inbound.clone(),
+            conversations.clone(),
+            dead_letter_store,
+        ),
         auth,
         server_stop.clone(),
     ));
@@ -197,6 +208,8 @@ struct LateBound {
     routing: Arc<OnceLock<RoutingEngine>>,
     /// The inbound partner → Salesforce routes' state.
     inbound: InboundSlot,
+    /// The store the dead-letter routes read, once the pipeline opened it.
+    dead_letters: Arc<OnceLock<Store>>,
     /// The conversation routes' services.
     conversations: Arc<OnceLock<ConversationServices>>,
     /// What Salesforce accepted from `[capabilities]`: the send-message route checks a
@@ -230,6 +243,10 @@ async fn run_pipeline(
             .run_blocking(move |store| store.load_checkpoint(&org_id, &topic))
             .await?
     };
+    let dead_letters = store.run_blocking(Store::count_dead_letters).await?;
+    telemetry.set_dead_letters(dead_letters);
+    // Set once; run_pipeline runs once per process.
+    let _ = late.dead_letters.set(store.clone());
     let skew = telemetry.clone();
     provider
         .salesforce_clock()
@@ -305,8 +322,8 @@ async fn run_pipeline(
             telemetry: telemetry.clone(),
         },
     );
-    let resumed = engine.resume().await?;
-    info!(?resumed, "pending routing requests resumed");
+    // The engine logs the resume summary itself.
+    engine.resume().await?;
     engine.set_session_lookup(Arc::new(tracker.clone()));
     let notifier = DeliveryFailureNotifier::new(interaction.clone(), tracker.clone());
     let observer = ConversationObserver::new(
@@ -324,6 +341,10 @@ async fn run_pipeline(
     });
     let routing: Arc<dyn RoutingSink> = Arc::new(routing_sink::EngineSink(engine.clone()));
     let mut stream_open = subscriber.stream_open();
+    tokio::spawn(mirror_stream_state(
+        subscriber.stream_open(),
+        telemetry.clone(),
+    ));
     let pipeline = Pipeline::new(
         settings,
         subscriber,
@@ -371,6 +392,22 @@ async fn run_pipeline(
     Ok(())
 }
 
+/// Keeps `byoc_pubsub_stream_connected` equal to whether a Subscribe stream is open, until
+/// the subscriber is gone.
+async fn mirror_stream_state(
+    mut stream_open: tokio::sync::watch::Receiver<bool>,
+    telemetry: Telemetry,
+) {
+    loop {
+        let open = *stream_open.borrow_and_update();
+        telemetry.set_stream_connected(open);
+        if stream_open.changed().await.is_err() {
+            telemetry.set_stream_connected(false);
+            return;
+        }
+    }
+}
+
 /// One warning per renamed key the configuration still gives under its old name.
 fn warn_about_deprecated_keys(config: &Config) {
     for deprecated in &config.deprecated_keys {
@@ -384,15 +421,17 @@ fn warn_about_deprecated_keys(config: &Config) {
 }
 
 /// Every sidecar route: the routing decision and assignment, the inbound partner → Salesforce
-/// routes, the conversation routes and the OpenAPI document.
+/// routes, the conversation routes, the dead letters and the OpenAPI document.
 fn sidecar_routes(
     engine: Arc<OnceLock<RoutingEngine>>,
     inbound: InboundSlot,
     conversations: Arc<OnceLock<ConversationServices>>,
+    dead_letters: Arc<OnceLock<Store>>,
 ) -> axum::Router {
     late_bound_sidecar(engine)
         .merge(crate::inbound::router(inbound))
         .merge(conversation::router(conversations))
+        .merge(crate::dlq::router(dead_letters))
         .merge(crate::inbound::openapi::router())
 }
 
@@ -492,7 +531,7 @@ async fn first_grant(
             Ok(grant) => return Ok(Some(grant)),
             Err(err) if err.is_retryable() => {
                 let delay = backoff.next().unwrap_or(MAX_STARTUP_AUTH_BACKOFF);
-                warn!(error = %err, delay_ms = delay.as_millis(), "cannot get an access token yet; retrying");
+                warn!(error = %err, delay_ms = crate::log_value::millis(delay), "cannot get an access token yet; retrying");
                 tokio::select! {
                     () = shutdown.cancelled() => return Ok(None),
                     () = tokio::time::sleep(delay) => {}

@@ -19,7 +19,7 @@ use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, DATE, RETRY_AFTE
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, info};
 use uuid::Uuid;
 
 use crate::auth::{url_policy, AccessGrant, AuthError, TokenProvider};
@@ -314,7 +314,8 @@ impl InteractionClient {
             } else if err.is_authorization_context_mismatch() {
                 error!(method = %endpoint.method, path = endpoint.path, %request_id, status, code = err.code(), authorization_context = %self.inner.authorization_context, "interaction service refused interaction.authorization_context for this token: set it to the developer name of a channel definition the token's user may act for; not retried");
             } else {
-                warn!(method = %endpoint.method, path = endpoint.path, %request_id, status, code = err.code(), error = %err, "interaction call failed");
+                // The caller reports the outcome (retry, refusal, missed deadline) in one line.
+                debug!(method = %endpoint.method, path = endpoint.path, %request_id, status, code = err.code(), error = %err, "interaction call failed");
             }
             return Err(err);
         }

@@ -60,7 +60,7 @@ where
             warn!(attempt, status = err.status(), code = err.code(), error = %err, "giving up on interaction call, the next attempt would start after the deadline");
             return Err(err);
         }
-        warn!(attempt, status = err.status(), code = err.code(), delay_ms = delay.as_millis(), error = %err, "interaction call failed, retrying");
+        warn!(attempt, status = err.status(), code = err.code(), delay_ms = crate::log_value::millis(delay), error = %err, "interaction call failed, retrying");
         tokio::time::sleep_until(wake_at).await;
     }
 }

@@ -271,10 +271,17 @@ impl Job {
         };
         let recorded = context
             .store
-            .run_blocking(move |store| store.record_dead_letter(&letter, SystemTime::now()))
+            .run_blocking(move |store| {
+                store.record_dead_letter(&letter, SystemTime::now())?;
+                // Retention may have removed older letters in the same transaction.
+                store.count_dead_letters()
+            })
             .await;
         match recorded {
-            Ok(_id) => Outcome::DeadLettered { kind, reason },
+            Ok(count) => {
+                context.telemetry.set_dead_letters(count);
+                Outcome::DeadLettered { kind, reason }
+            }
             Err(err) => {
                 // Without a durable dead letter the event must stay incomplete.
                 error!(error = %err, replay_id = %hex::encode(&self.replay_id), "cannot record a dead letter");

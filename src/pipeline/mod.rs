@@ -202,7 +202,13 @@ impl Pipeline {
 
     async fn on_item(&mut self, item: SubscriberItem) -> Result<(), PipelineError> {
         match item {
-            SubscriberItem::Event(event) => self.on_event(event).await,
+            SubscriberItem::Event(event) => {
+                let handled = self.on_event(event).await;
+                // Published on arrival too, not only on completion: while deliveries fail
+                // nothing completes, and the gauges must show the events waiting.
+                self.publish_gauges();
+                handled
+            }
             SubscriberItem::Keepalive { latest_replay_id } => {
                 if self.watermark.is_idle() {
                     self.checkpoint(latest_replay_id).await?;
@@ -312,8 +318,17 @@ impl Pipeline {
     }
 
     fn start(&mut self, job: Job) {
+        use tracing::Instrument as _;
+
         let context = self.jobs.clone();
-        self.running.spawn(job.run(context));
+        // Every line a job logs (a retry, a refusal) names the event it concerns.
+        let span = tracing::info_span!(
+            "event",
+            replay_id = %hex::encode(&job.replay_id),
+            conversation_id = job.lane.as_deref(),
+            idempotency_key = job.idempotency_key.as_deref(),
+        );
+        self.running.spawn(job.run(context).instrument(span));
     }
 
     async fn on_done(
@@ -341,17 +356,26 @@ impl Pipeline {
                 self.complete(done.seq, done.idempotency_key).await
             }
             Outcome::DeadLettered { kind, reason } => {
-                self.telemetry
-                    .event_dead_lettered(kind, &hex::encode(&done.replay_id), &reason);
+                self.telemetry.event_dead_lettered(
+                    kind,
+                    &hex::encode(&done.replay_id),
+                    done.lane.as_deref(),
+                    &reason,
+                );
                 self.complete(done.seq, None).await
             }
             Outcome::Abandoned => Ok(()),
         };
+        self.publish_gauges();
+        completed
+    }
+
+    /// Publishes the in-flight count and the watermark lag.
+    fn publish_gauges(&self) {
         self.telemetry
             .set_in_flight_events(self.running.len() + self.lanes.queued());
         self.telemetry
             .set_watermark_lag_events(self.watermark.lag() as u64);
-        completed
     }
 
     /// Completes one event: records its key, releases its credit, moves the watermark.

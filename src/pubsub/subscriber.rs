@@ -311,7 +311,7 @@ impl<C: CredentialSource> StreamTask<C> {
             }
             let delay = backoff.next().unwrap_or(self.config.max_backoff);
             debug!(
-                delay_ms = delay.as_millis(),
+                delay_ms = crate::log_value::millis(delay),
                 "waiting before subscribing again"
             );
             tokio::select! {

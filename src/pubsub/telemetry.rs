@@ -29,6 +29,15 @@ pub enum ReconnectReason {
 }
 
 impl ReconnectReason {
+    /// Every reason, so each metric series can exist from the start.
+    pub const ALL: [Self; 5] = [
+        Self::Watchdog,
+        Self::ServerClosed,
+        Self::StreamFailed,
+        Self::AuthRejected,
+        Self::ReplayReset,
+    ];
+
     /// The label value.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -118,9 +118,9 @@ impl RoutingEngine {
         if settings.decision_timeout >= settings.window {
             let clamped = settings.window.mul_f64(0.75);
             warn!(
-                decision_timeout_ms = settings.decision_timeout.as_millis(),
-                window_ms = settings.window.as_millis(),
-                clamped_ms = clamped.as_millis(),
+                decision_timeout_ms = crate::log_value::millis(settings.decision_timeout),
+                window_ms = crate::log_value::millis(settings.window),
+                clamped_ms = crate::log_value::millis(clamped),
                 "routing decision timeout is not shorter than the window, using three quarters of the window"
             );
             settings.decision_timeout = clamped;
@@ -238,9 +238,11 @@ impl RoutingEngine {
         let inner = &self.inner;
         let inserted = inner.pending.insert_if_absent(record).await?;
         match (&record.state, inserted) {
-            (PendingState::Missed { reason }, true) => inner
-                .telemetry
-                .routing_deadline_missed(&record.event_id, reason),
+            (PendingState::Missed { reason }, true) => inner.telemetry.routing_deadline_missed(
+                &record.event_id,
+                &record.conversation_identifier,
+                reason,
+            ),
             (PendingState::Pending, true) => {
                 info!(event_id = %record.event_id, "routing request recorded during shutdown, it resumes after restart");
             }
@@ -513,8 +515,11 @@ impl EngineInner {
         if let Err(problem) = self.pending.put(&record).await {
             error!(event_id = %record.event_id, error = %problem, "missed routing request could not be recorded");
         }
-        self.telemetry
-            .routing_deadline_missed(&record.event_id, reason);
+        self.telemetry.routing_deadline_missed(
+            &record.event_id,
+            &record.conversation_identifier,
+            reason,
+        );
     }
 }
 

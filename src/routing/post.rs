@@ -79,10 +79,12 @@ impl EngineInner {
         {
             let reason =
                 format!("the decision could not be recorded, so it was not posted: {problem}");
-            error!(event_id = %record.event_id, error = %problem, "routing decision not recorded, not posting it");
             reply_to(reply, not_posted(&reason));
-            self.telemetry
-                .routing_deadline_missed(&record.event_id, &reason);
+            self.telemetry.routing_deadline_missed(
+                &record.event_id,
+                &record.conversation_identifier,
+                &reason,
+            );
             return;
         }
         let posting = tokio::select! {
@@ -135,8 +137,11 @@ impl EngineInner {
                     reason: reason.clone(),
                 });
                 self.persist(&record).await;
-                self.telemetry
-                    .routing_result_refused(&record.event_id, &reason);
+                self.telemetry.routing_result_refused(
+                    &record.event_id,
+                    &record.conversation_identifier,
+                    &reason,
+                );
             }
             Posting::Missed(reason) => {
                 reply_to(reply, not_posted(&reason));

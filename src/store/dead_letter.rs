@@ -197,6 +197,11 @@ impl Store {
                 id
             }
         };
+        let retention = DeadLetterRetention {
+            max_age: self.settings().dead_letter_max_age,
+            max_count: self.settings().dead_letter_max_count,
+        };
+        prune(&transaction, &retention, attempted_ms, id)?;
         transaction
             .commit()
             .map_err(database_error("commit dead letter"))?;
@@ -342,6 +347,69 @@ impl Store {
             .commit()
             .map_err(database_error("commit dead letter removal"))?;
         Ok(removed)
+    }
+}
+
+/// How long and how many dead letters are kept; the writer enforces it each time it records
+/// one, in the same transaction.
+struct DeadLetterRetention {
+    max_age: Option<std::time::Duration>,
+    max_count: Option<u64>,
+}
+
+/// Removes, oldest id first, the letters first dead-lettered more than `max_age` before
+/// `now_ms` and those beyond `max_count`; never the letter `keep_id` just recorded.
+fn prune(
+    transaction: &redb::WriteTransaction,
+    retention: &DeadLetterRetention,
+    now_ms: u64,
+    keep_id: u64,
+) -> Result<(), StoreError> {
+    let mut letters = transaction
+        .open_table(DEAD_LETTERS)
+        .map_err(database_error("open dead letters table"))?;
+    let mut payloads = transaction
+        .open_table(DEAD_LETTER_PAYLOADS)
+        .map_err(database_error("open dead letter payloads table"))?;
+    let mut by_replay_id = transaction
+        .open_table(DEAD_LETTERS_BY_REPLAY_ID)
+        .map_err(database_error("open dead letter replay id index"))?;
+    let cutoff_ms = retention
+        .max_age
+        .map(|max_age| now_ms.saturating_sub(unix_millis(SystemTime::UNIX_EPOCH + max_age)));
+    let mut count = letters
+        .len()
+        .map_err(database_error("count dead letters"))?;
+    loop {
+        let Some((id, metadata)) = letters
+            .first()
+            .map_err(database_error("read oldest dead letter"))?
+            .map(|(id, metadata)| (id.value(), metadata.value().to_vec()))
+        else {
+            return Ok(());
+        };
+        if id == keep_id {
+            return Ok(());
+        }
+        let stored: StoredDeadLetter =
+            serde_json::from_slice(&metadata).map_err(|error| corrupt(id, error.to_string()))?;
+        let too_many = retention.max_count.is_some_and(|max| count > max);
+        let too_old = cutoff_ms.is_some_and(|cutoff| stored.first_attempt_ms < cutoff);
+        if !too_many && !too_old {
+            return Ok(());
+        }
+        letters
+            .remove(id)
+            .map_err(database_error("remove dead letter"))?;
+        payloads
+            .remove(id)
+            .map_err(database_error("remove dead letter payload"))?;
+        let replay_id = hex::decode(&stored.replay_id_hex)
+            .map_err(|error| corrupt(id, format!("replay id: {error}")))?;
+        by_replay_id
+            .remove(replay_id.as_slice())
+            .map_err(database_error("remove dead letter replay id index"))?;
+        count = count.saturating_sub(1);
     }
 }
 

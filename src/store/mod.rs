@@ -47,6 +47,10 @@ pub const EVENT_RETENTION: Duration = Duration::from_secs(72 * 60 * 60);
 
 /// Default age after which a completed key is forgotten: no redelivery comes later.
 pub const DEFAULT_DEDUP_MAX_AGE: Duration = EVENT_RETENTION;
+/// How long dead letters are kept by default: 30 days to inspect and replay them.
+pub const DEFAULT_DEAD_LETTER_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+/// How many dead letters are kept by default, oldest removed first.
+pub const DEFAULT_DEAD_LETTER_MAX_COUNT: u64 = 100_000;
 
 /// Default number of acknowledgements the writer queue holds before callers wait.
 pub const DEFAULT_WRITER_QUEUE_CAPACITY: usize = 8_192;
@@ -64,6 +68,11 @@ pub struct StoreSettings {
     pub dedup_max_age: Duration,
     /// Bound of the queue in front of the writer, so a slow disk slows acknowledgements.
     pub writer_queue_capacity: usize,
+    /// Dead letters first recorded longer ago than this are removed when another is
+    /// recorded; `None` keeps them (they hold message text, so a limit is the default).
+    pub dead_letter_max_age: Option<Duration>,
+    /// The oldest dead letters beyond this many are removed when another is recorded.
+    pub dead_letter_max_count: Option<u64>,
 }
 
 impl Default for StoreSettings {
@@ -74,6 +83,8 @@ impl Default for StoreSettings {
             dedup_max_keys: DEFAULT_DEDUP_MAX_KEYS,
             dedup_max_age: DEFAULT_DEDUP_MAX_AGE,
             writer_queue_capacity: DEFAULT_WRITER_QUEUE_CAPACITY,
+            dead_letter_max_age: Some(DEFAULT_DEAD_LETTER_MAX_AGE),
+            dead_letter_max_count: Some(DEFAULT_DEAD_LETTER_MAX_COUNT),
         }
     }
 }

@@ -10,6 +10,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
+use std::sync::atomic::AtomicU64;
 
 /// Upper bounds of the delivery latency buckets: 1 ms to 5 minutes, since retries count.
 const DELIVERY_LATENCY_BUCKETS_SECONDS: [f64; 16] = [
@@ -36,6 +37,15 @@ pub(super) struct StatusLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(super) struct ReasonLabels {
     pub(super) reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct BuildLabels {
+    pub(super) version: &'static str,
+    /// `release` or `debug`.
+    pub(super) profile: &'static str,
+    /// Whether the harness (fake Salesforce, demo, bench) is compiled in.
+    pub(super) harness: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -67,6 +77,13 @@ pub(super) struct Metrics {
     pub(super) pending_routing_requests: Gauge,
     pub(super) clock_skew: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub(super) authorization_context_mismatches: Counter,
+    pub(super) dead_letters: Gauge,
+    pub(super) stream_connected: Gauge,
+    pub(super) checkpoint_age: Gauge,
+    pub(super) build_info: Family<BuildLabels, Gauge>,
+    pub(super) process_resident_memory: Gauge,
+    pub(super) process_cpu: Counter<f64, AtomicU64>,
+    pub(super) process_open_fds: Gauge,
     /// Counts the snapshot needs and `/metrics` cannot give back or does not show.
     pub(super) unexported: Unexported,
 }
@@ -199,11 +216,123 @@ impl Metrics {
                 "byoc_authorization_context_mismatches",
                 "Interaction Service calls refused with 10005: interaction.authorization_context does not match the token",
             ),
+            dead_letters: register(
+                &mut registry,
+                "byoc_dead_letters",
+                "Dead letters in the store (counted at start and after each new one)",
+            ),
+            stream_connected: register(
+                &mut registry,
+                "byoc_pubsub_stream_connected",
+                "1 while a Subscribe stream is open, 0 otherwise",
+            ),
+            checkpoint_age: register(
+                &mut registry,
+                "byoc_checkpoint_age_seconds",
+                "Seconds since the checkpoint last advanced while events wait for it; 0 when none wait",
+            ),
+            build_info: register(
+                &mut registry,
+                "byoc_build_info",
+                "Always 1; the labels say which build runs",
+            ),
+            process_resident_memory: register(
+                &mut registry,
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes (Linux)",
+            ),
+            process_cpu: register(
+                &mut registry,
+                "process_cpu_seconds",
+                "User and system CPU time spent, in seconds (Linux)",
+            ),
+            process_open_fds: register(
+                &mut registry,
+                "process_open_fds",
+                "Open file descriptors (Linux)",
+            ),
             unexported: Unexported::default(),
             registry,
         }
+        .with_every_closed_series()
+    }
+
+    /// Creates every series whose label values form a closed set, so each exists at zero
+    /// from the first scrape (an absent series reads as "no data", not as "no failures").
+    fn with_every_closed_series(self) -> Self {
+        for reason in crate::pubsub::ReconnectReason::ALL {
+            let _series = self.subscriber_reconnects.get_or_create(&ReasonLabels {
+                reason: reason.as_str(),
+            });
+        }
+        for outcome in ["success", "failure"] {
+            let _series = self
+                .routing_results_posted
+                .get_or_create(&OutcomeLabels { outcome });
+        }
+        for status in RETRY_STATUSES_AT_START {
+            let _series = self.delivery_retries.get_or_create(&StatusLabels {
+                status: (*status).to_owned(),
+            });
+        }
+        for event_type in DELIVERED_TYPES_AT_START {
+            let _series = self
+                .events_delivered
+                .get_or_create(&EventTypeLabels { event_type });
+        }
+        for reason in DEAD_LETTER_REASONS_AT_START {
+            let _series = self
+                .events_dead_lettered
+                .get_or_create(&ReasonLabels { reason });
+        }
+        self.build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+                profile: if cfg!(debug_assertions) {
+                    "debug"
+                } else {
+                    "release"
+                },
+                harness: if cfg!(feature = "harness") {
+                    "true"
+                } else {
+                    "false"
+                },
+            })
+            .set(1);
+        self
+    }
+
+    /// Every metric family's name as a scrape shows it (counters with `_total`).
+    pub(super) fn family_names() -> Vec<String> {
+        let mut text = String::new();
+        let metrics = Self::new();
+        // Encoding a fresh registry cannot fail: it writes into a String.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &metrics.registry);
+        text.lines()
+            .filter_map(|line| line.strip_prefix("# TYPE "))
+            .filter_map(|rest| {
+                let (name, kind) = rest.split_once(' ')?;
+                Some(match kind {
+                    "counter" => format!("{name}_total"),
+                    _ => name.to_owned(),
+                })
+            })
+            .collect()
     }
 }
+
+/// Delivery retry series shown at zero from the start: the statuses a failing partner most
+/// often answers, and connection failures. Others appear when first seen.
+const RETRY_STATUSES_AT_START: &[&str] = &["transport", "429", "500", "502", "503", "504"];
+
+/// Delivered event types shown at zero from the start: the messages and routing requests
+/// every channel carries. The other entry types appear when first delivered.
+const DELIVERED_TYPES_AT_START: &[&str] = &["interaction.message", "routing.requested"];
+
+/// Dead-letter reasons shown at zero from the start: a partner's refusal and undecodable
+/// input. Finer decode reasons appear when first seen.
+const DEAD_LETTER_REASONS_AT_START: &[&str] = &["delivery_rejected", "undecodable"];
 
 /// The value of `family`'s series for `labels`, without creating the series.
 pub(super) fn family_value<S>(family: &Family<S, Counter>, labels: &S) -> u64

@@ -4,17 +4,22 @@
 //!
 //! [`Telemetry`] owns the Prometheus registry and one method per occurrence, grouped by who
 //! reports it: `pipeline.rs` (`event_delivered`, `checkpoint_advanced`, …), `routing.rs`
-//! (`routing_deadline_missed`, …) and `subscriber.rs`, which implements the subscriber's
+//! (`routing_deadline_missed`, …), `health.rs` (dead letters, stream state, checkpoint age,
+//! read with `process.rs`'s `/proc` figures at each scrape) and `subscriber.rs`, which
+//! implements the subscriber's
 //! [`SubscriberTelemetry`](crate::pubsub::SubscriberTelemetry) so `pubsub` reports without
 //! knowing this module. Callers never touch a metric or write the log line themselves; tests
 //! read the counts back through [`Telemetry::snapshot`]. Metric names start with `byoc_` and
 //! carry their unit. Labels only take values from closed sets (`&'static str` codes and small
-//! enums), never ids, URLs or secrets, so cardinality stays bounded. The list is documented in
-//! docs/metrics.md. This module knows nothing about HTTP serving: `server` encodes the
+//! enums), never ids, URLs or secrets, so cardinality stays bounded. Every family has a
+//! sample from the first scrape; the list is documented in `docs/metrics.md`. This module
+//! knows nothing about HTTP serving: `server` encodes the
 //! registry on scrape.
 
+mod health;
 mod metrics;
 mod pipeline;
+mod process;
 mod routing;
 mod subscriber;
 
@@ -51,6 +56,11 @@ impl RoutingOutcome {
 #[derive(Clone)]
 pub struct Telemetry {
     metrics: Arc<Metrics>,
+    /// When the checkpoint last advanced (or the first event started waiting), for
+    /// `byoc_checkpoint_age_seconds`.
+    checkpoint_clock: Arc<health::CheckpointClock>,
+    /// The last CPU reading, so the CPU counter only moves forward by the difference.
+    last_cpu_seconds: Arc<std::sync::Mutex<f64>>,
 }
 
 impl fmt::Debug for Telemetry {
@@ -141,11 +151,20 @@ impl Telemetry {
     pub fn new() -> Self {
         Self {
             metrics: Arc::new(Metrics::new()),
+            checkpoint_clock: Arc::default(),
+            last_cpu_seconds: Arc::default(),
         }
+    }
+
+    /// Every metric family's name as `/metrics` shows it (counters end in `_total`): what
+    /// dashboards, alert rules and documentation may use.
+    pub fn family_names() -> Vec<String> {
+        Metrics::family_names()
     }
 
     /// The Prometheus (OpenMetrics) text exposition of every metric.
     pub fn encode(&self) -> Result<String, fmt::Error> {
+        self.refresh_sampled_metrics();
         let mut text = String::new();
         encode(&mut text, &self.metrics.registry)?;
         Ok(text)

@@ -21,7 +21,7 @@ impl Telemetry {
     pub fn event_delivered(&self, event_type: &'static str, latency: Duration) {
         debug!(
             event_type,
-            latency_ms = latency.as_millis(),
+            latency_ms = crate::log_value::millis(latency),
             "event delivered"
         );
         let labels = EventTypeLabels { event_type };
@@ -32,10 +32,16 @@ impl Telemetry {
 
     /// A delivery attempt failed retryably; `status` is `None` for connect errors and timeouts.
     pub fn delivery_retried(&self, status: Option<StatusCode>, attempt: u32, reason: &str) {
-        let status =
-            status.map_or_else(|| "transport".to_owned(), |code| code.as_u16().to_string());
+        let status_code = status.map(|code| code.as_u16());
         // The retry loop already logs each failure at warn with its idempotency key.
-        debug!(status = %status, attempt, reason, "delivery retry counted");
+        debug!(
+            status = status_code,
+            transport_error = status_code.is_none(),
+            attempt,
+            reason,
+            "delivery retry counted"
+        );
+        let status = status_code.map_or_else(|| "transport".to_owned(), |code| code.to_string());
         let labels = StatusLabels { status };
         self.metrics.delivery_retries.get_or_create(&labels).inc();
         self.metrics.unexported.delivery_retries.inc();
@@ -43,8 +49,18 @@ impl Telemetry {
 
     /// An event went to the dead-letter store; `reason_kind` is a stable code such as
     /// `DecodeError::kind()` or `delivery_rejected`.
-    pub fn event_dead_lettered(&self, reason_kind: &'static str, replay_id: &str, reason: &str) {
-        warn!(reason_kind, replay_id, reason, "event dead-lettered");
+    /// `conversation_id` is the event's lane, when it has one.
+    pub fn event_dead_lettered(
+        &self,
+        reason_kind: &'static str,
+        replay_id: &str,
+        conversation_id: Option<&str>,
+        reason: &str,
+    ) {
+        warn!(
+            reason_kind,
+            replay_id, conversation_id, reason, "event dead-lettered"
+        );
         let labels = ReasonLabels {
             reason: reason_kind,
         };
@@ -74,6 +90,7 @@ impl Telemetry {
     pub fn checkpoint_advanced(&self, replay_id: u64) {
         debug!(replay_id, "checkpoint advanced");
         self.metrics.checkpoints.inc();
+        self.restart_checkpoint_clock();
         self.metrics
             .checkpoint_replay_id
             .set(i64::try_from(replay_id).unwrap_or(i64::MAX));
@@ -94,6 +111,7 @@ impl Telemetry {
 
     /// Sets how many events lie between the checkpoint and the newest received event.
     pub fn set_watermark_lag_events(&self, lag: u64) {
+        self.track_waiting(lag);
         self.metrics
             .watermark_lag_events
             .set(i64::try_from(lag).unwrap_or(i64::MAX));

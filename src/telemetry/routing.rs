@@ -23,7 +23,7 @@ impl Telemetry {
             outcome = outcome.as_str(),
             source,
             event_id,
-            age_ms = age.as_millis(),
+            age_ms = crate::log_value::millis(age),
             "routing result posted"
         );
         let labels = OutcomeLabels {
@@ -38,15 +38,21 @@ impl Telemetry {
 
     /// Salesforce refused the routingResult for `event_id` for good (a 4xx such as 15107); it
     /// is a missed deadline too, logged and counted as one.
-    pub fn routing_result_refused(&self, event_id: &str, reason: &str) {
-        error!(event_id, reason, "routing result refused by salesforce");
+    /// One line says both.
+    pub fn routing_result_refused(&self, event_id: &str, conversation_id: &str, reason: &str) {
+        error!(
+            event_id,
+            conversation_id,
+            reason,
+            "routing result refused by salesforce; routing deadline missed"
+        );
         self.metrics.unexported.routing_results_refused.inc();
-        self.routing_deadline_missed(event_id, reason);
+        self.metrics.routing_deadlines_missed.inc();
     }
 
     /// No routingResult for `event_id` could be posted inside the window.
-    pub fn routing_deadline_missed(&self, event_id: &str, reason: &str) {
-        error!(event_id, reason, "routing deadline missed");
+    pub fn routing_deadline_missed(&self, event_id: &str, conversation_id: &str, reason: &str) {
+        error!(event_id, conversation_id, reason, "routing deadline missed");
         self.metrics.routing_deadlines_missed.inc();
     }
 

@@ -26,8 +26,9 @@ impl SubscriberTelemetry for Telemetry {
                 error_code,
                 rpc_id,
             } => warn!(
-                code = ?status.code(),
-                message = status.message(),
+                grpc_code = i32::from(status.code()),
+                grpc_status = ?status.code(),
+                grpc_message = status.message(),
                 %error_code,
                 %rpc_id,
                 "pubsub stream failed; subscribing again"

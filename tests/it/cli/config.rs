@@ -38,7 +38,7 @@ url = "https://partner.example/byoc/routing"
 
 /// Runs the binary with `args` and exactly the `BYOC…` variables of `env`, so the test
 /// machine's own environment cannot change the outcome.
-fn byoc(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(super) fn byoc(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_byoc-connector"));
     command.args(args);
     for (name, _) in std::env::vars_os() {
@@ -50,17 +50,17 @@ fn byoc(args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 /// A fresh file holding `text`.
-fn config_file(text: &str) -> PathBuf {
+pub(super) fn config_file(text: &str) -> PathBuf {
     let path = std::env::temp_dir().join(format!("byoc-cli-config-{}.toml", uuid::Uuid::new_v4()));
     std::fs::write(&path, text).unwrap();
     path
 }
 
-fn stdout(output: &Output) -> String {
+pub(super) fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()
 }
 
-fn stderr(output: &Output) -> String {
+pub(super) fn stderr(output: &Output) -> String {
     String::from_utf8(output.stderr.clone()).unwrap()
 }
 

@@ -1,5 +1,7 @@
 //! Integration tests of the cli area.
 
 mod config;
+mod config_errors;
 mod demo;
 mod fake_salesforce;
+mod logs;

@@ -1,5 +1,6 @@
 //! The `dlq` commands on the store a stopped connector used: a refused event is
-//! listed, shown, replayed with its original key (and then gone), and purged.
+//! listed, shown, replayed with its original key (and then gone), and purged; and `list` and
+//! `show` while a connector runs and holds the store, through its HTTP API.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -61,12 +62,17 @@ async fn dlq_lists_shows_and_replays_a_refused_event_with_its_original_key() {
         "{}",
         String::from_utf8_lossy(&listed.stderr)
     );
-    let listing = String::from_utf8(listed.stdout).unwrap();
-    assert_eq!(listing.lines().count(), 1, "{listing}");
-    let id = listing.split('\t').next().unwrap().to_owned();
+    // Not a terminal: JSON.
+    let listing: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listing.as_array().unwrap().len(), 1, "{listing}");
+    let id = listing[0]["id"].to_string();
     assert!(
-        listing.contains("422"),
+        listing[0]["reason"].as_str().unwrap().contains("422"),
         "the reason names the status: {listing}"
+    );
+    assert!(
+        listing[0]["lastAttemptAt"].as_str().unwrap().ends_with('Z'),
+        "{listing}"
     );
 
     let shown = dlq(&config_path, &["show", &id]);
@@ -74,6 +80,10 @@ async fn dlq_lists_shows_and_replays_a_refused_event_with_its_original_key() {
     let letter: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
     assert_eq!(letter["attributes"]["idempotency_key"], original_key);
     assert!(!letter["rawHex"].as_str().unwrap().is_empty());
+    assert!(
+        letter["decoded"].is_object(),
+        "the event as JSON, not as a string: {letter}"
+    );
 
     let replayed = dlq(&config_path, &["replay", &id]);
     assert!(
@@ -96,8 +106,9 @@ async fn dlq_lists_shows_and_replays_a_refused_event_with_its_original_key() {
         "the replay carries the original envelope"
     );
     let after = dlq(&config_path, &["list"]);
-    assert!(
-        String::from_utf8(after.stdout).unwrap().trim().is_empty(),
+    assert_eq!(
+        String::from_utf8(after.stdout).unwrap().trim(),
+        "[]",
         "a replayed letter is removed"
     );
 
@@ -131,4 +142,68 @@ fn a_bad_config_exits_64_naming_the_key() {
     let message = String::from_utf8_lossy(&output.stderr);
     assert!(message.contains("pubsub.credit_window"), "{message}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dlq_list_and_show_work_while_the_connector_holds_the_store() {
+    let fake = start_fake(false, PubSubFakeConfig::default()).await;
+    let partner = Partner::answering_when(
+        |received| received.seq == Some(1),
+        (StatusCode::UNPROCESSABLE_ENTITY, Duration::ZERO),
+    )
+    .await;
+    let dir = ScratchDir::new("dlq-running");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config_path = write_connector_config(&fake, dir.path(), &partner.url, REJECT_ROUTING);
+    let text = std::fs::read_to_string(&config_path).unwrap().replace(
+        "sidecar_listen = \"127.0.0.1:0\"",
+        &format!("sidecar_listen = \"127.0.0.1:{port}\""),
+    );
+    assert!(text.contains(&format!("sidecar_listen = \"127.0.0.1:{port}\"")));
+    std::fs::write(&config_path, text).unwrap();
+    let connector = ConnectorProcess::start(&config_path).await;
+    fake.publish(&numbered_messages(3, 1)).unwrap();
+    wait_until(
+        "the refusal is dead-lettered",
+        Duration::from_secs(20),
+        || partner.distinct_seqs().len() == 3,
+    )
+    .await;
+
+    let mut listing = serde_json::Value::Null;
+    for _ in 0..100 {
+        let listed = dlq(&config_path, &["list", "--json"]);
+        assert!(
+            listed.status.success(),
+            "{}",
+            String::from_utf8_lossy(&listed.stderr)
+        );
+        listing = serde_json::from_slice(&listed.stdout).unwrap();
+        if listing
+            .as_array()
+            .is_some_and(|letters| !letters.is_empty())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(listing.as_array().unwrap().len(), 1, "{listing}");
+    let id = listing[0]["id"].to_string();
+    let shown = dlq(&config_path, &["show", &id]);
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    let letter: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(letter["id"].to_string(), id);
+    assert!(letter["decoded"].is_object(), "{letter}");
+    let purge = dlq(&config_path, &["purge", &id]);
+    assert!(!purge.status.success(), "purging needs the store to itself");
+    assert!(String::from_utf8_lossy(&purge.stderr).contains("in use by a running connector"));
+    connector.kill().await;
 }

@@ -9,6 +9,7 @@
 mod dockerfile;
 mod kubernetes;
 mod manifests;
+mod monitoring;
 mod systemd;
 
 use std::path::PathBuf;

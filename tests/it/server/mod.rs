@@ -1,4 +1,5 @@
 //! Integration tests of the server area.
 
 mod endpoints;
+mod health_metrics;
 mod telemetry;

@@ -23,7 +23,12 @@ fn record_one_of_everything(telemetry: &Telemetry) {
         "partner answered 503",
     );
     telemetry.delivery_retried(None, 2, "connect timed out");
-    telemetry.event_dead_lettered("invalid_json", "00000000022c4e5b", "payload is not json");
+    telemetry.event_dead_lettered(
+        "invalid_json",
+        "00000000022c4e5b",
+        Some("conversation-1"),
+        "payload is not json",
+    );
     telemetry.duplicate_skipped("idem-key-4711");
     telemetry.event_filtered("other-channel-address");
     telemetry.checkpoint_advanced(36_392_539);
@@ -41,9 +46,13 @@ fn record_one_of_everything(telemetry: &Telemetry) {
         "0Mw-event-id-secret",
         Duration::from_secs(3),
     );
-    telemetry.routing_deadline_missed("0Mw-missed-event", "interaction service kept failing");
+    telemetry.routing_deadline_missed(
+        "0Mw-missed-event",
+        "conversation-2",
+        "interaction service kept failing",
+    );
     telemetry.routing_decision_timed_out("0Mw-timed-out-event");
-    telemetry.routing_result_refused("0Mw-refused-event", "15107");
+    telemetry.routing_result_refused("0Mw-refused-event", "conversation-1", "15107");
     telemetry.routing_request_cancelled("0Mw-cancelled-event", "salesforce cancelled it");
     telemetry.routing_request_redelivered("0Mw-redelivered-event", "posted");
     telemetry.set_in_flight_events(7);
@@ -87,7 +96,7 @@ async fn metrics_lists_every_byoc_metric_after_the_occurrences() {
         assert!(body.contains(line), "missing `{line}` in:\n{body}");
     }
     assert!(
-        !body.contains("reason=\"replay_reset\""),
+        body.contains("byoc_subscriber_reconnects_total{reason=\"replay_reset\"} 0"),
         "a refused replay id with policy fail stops the subscriber, it is no reconnect:\n{body}"
     );
     assert!(body.trim_end().ends_with("# EOF"), "{body}");

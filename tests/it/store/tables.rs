@@ -358,3 +358,61 @@ fn a_store_in_use_by_a_connector_is_refused_for_maintenance() {
     assert!(matches!(error, StoreError::Locked { .. }), "{error:?}");
     assert!(error.to_string().contains("in use"), "{error}");
 }
+
+#[test]
+fn recording_a_dead_letter_removes_the_oldest_beyond_the_configured_count() {
+    let directory = StoreDirectory::new();
+    let settings = StoreSettings {
+        dead_letter_max_count: Some(2),
+        ..StoreSettings::default()
+    };
+    let store = Store::open(directory.store_path(), settings).unwrap();
+    let now = SystemTime::now();
+    let ids: Vec<u64> = (1..=3)
+        .map(|replay| {
+            store
+                .record_dead_letter(&dead_letter(replay, "bad"), now)
+                .unwrap()
+        })
+        .collect();
+
+    assert_eq!(store.count_dead_letters().unwrap(), 2);
+    assert!(store.get_dead_letter(ids[0]).unwrap().is_none());
+    assert!(store.get_dead_letter(ids[2]).unwrap().is_some());
+    // The removed letter's replay id is free again: recording it makes a new letter.
+    let again = store
+        .record_dead_letter(&dead_letter(1, "bad again"), now)
+        .unwrap();
+    assert!(again > ids[2]);
+}
+
+#[test]
+fn recording_a_dead_letter_removes_those_older_than_the_configured_age() {
+    let directory = StoreDirectory::new();
+    let settings = StoreSettings {
+        dead_letter_max_age: Some(Duration::from_secs(7 * 24 * 3600)),
+        ..StoreSettings::default()
+    };
+    let store = Store::open(directory.store_path(), settings).unwrap();
+    let now = SystemTime::now();
+    let old = store
+        .record_dead_letter(
+            &dead_letter(1, "old"),
+            now - Duration::from_secs(8 * 24 * 3600),
+        )
+        .unwrap();
+    let recent = store
+        .record_dead_letter(
+            &dead_letter(2, "recent"),
+            now - Duration::from_secs(24 * 3600),
+        )
+        .unwrap();
+
+    store
+        .record_dead_letter(&dead_letter(3, "new"), now)
+        .unwrap();
+
+    assert!(store.get_dead_letter(old).unwrap().is_none());
+    assert!(store.get_dead_letter(recent).unwrap().is_some());
+    assert_eq!(store.count_dead_letters().unwrap(), 2);
+}

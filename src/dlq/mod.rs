@@ -1,17 +1,23 @@
 //! The dead-letter operations behind `byoc-connector dlq`: list, show, replay, purge.
 //!
-//! They work on the store a stopped connector used (a running connector holds the file,
-//! and the store refuses a second opener). Replay re-delivers the stored envelope with its
+//! They work on the store a stopped connector used; a running connector holds the file, and
+//! serves the read-only ones over HTTP instead ([`router`], in `http.rs`). Replay re-delivers the stored envelope with its
 //! original `Idempotency-Key` through the configured channel and removes the letter only
 //! when the partner accepts it. It knows nothing about Pub/Sub or the pipeline.
 
+mod http;
+
+use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use serde_json::json;
 
 use crate::channel::{AnyChannel, Channel, Delivery, DeliveryError};
+use crate::events::format_rfc3339_millis;
 use crate::store::{DeadLetter, Store, StoreError};
+
+pub use http::{router, DEAD_LETTERS_PATH};
 
 /// Page size when walking every dead letter.
 const LIST_PAGE: usize = 500;
@@ -60,30 +66,67 @@ pub fn list(store: &Store) -> Result<Vec<DeadLetter>, DlqError> {
     Ok(letters)
 }
 
-/// One line per letter for `dlq list`.
-pub fn summary_line(letter: &DeadLetter) -> String {
-    format!(
-        "{id}\treplay_id={replay}\tattempts={attempts}\tlast={last}\t{reason}",
-        id = letter.id,
-        replay = hex::encode(&letter.replay_id),
-        attempts = letter.attempts,
-        last = unix_seconds(letter.last_attempt_at),
-        reason = letter.reason,
-    )
+/// One letter without its payload, as `dlq list` and `GET /v1/dead-letters` give it.
+pub fn summary(letter: &DeadLetter) -> serde_json::Value {
+    json!({
+        "id": letter.id,
+        "replayId": hex::encode(&letter.replay_id),
+        "reason": letter.reason,
+        "attempts": letter.attempts,
+        "firstAttemptAt": rfc3339(letter.first_attempt_at),
+        "lastAttemptAt": rfc3339(letter.last_attempt_at),
+        "conversationId": letter.attributes.get("conversation_id"),
+        "eventType": letter.attributes.get("event_type"),
+    })
 }
 
-/// The full letter as JSON for `dlq show` (raw bytes in hex).
+/// A table of summaries ([`summary`]) for a terminal: one row per letter, or a sentence
+/// when there is none.
+pub fn table(summaries: &[serde_json::Value]) -> String {
+    if summaries.is_empty() {
+        return "no dead letters\n".to_owned();
+    }
+    let mut text = format!(
+        "{:<6} {:<18} {:<8} {:<24} {}\n",
+        "ID", "REPLAY ID", "ATTEMPTS", "LAST ATTEMPT (UTC)", "REASON"
+    );
+    for letter in summaries {
+        let field = |name: &str| match &letter[name] {
+            serde_json::Value::String(text) => text.clone(),
+            serde_json::Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        // Writing into a String cannot fail.
+        let _ = writeln!(
+            text,
+            "{:<6} {:<18} {:<8} {:<24} {}",
+            field("id"),
+            field("replayId"),
+            field("attempts"),
+            field("lastAttemptAt"),
+            field("reason")
+        );
+    }
+    text
+}
+
+/// The full letter as JSON for `dlq show`: raw bytes in hex, and the decoded event as a JSON
+/// object when it is one (as text otherwise).
 pub fn show(store: &Store, id: u64) -> Result<serde_json::Value, DlqError> {
     let letter = store.get_dead_letter(id)?.ok_or(DlqError::NotFound(id))?;
+    let decoded = letter.decoded_json.as_deref().map(|text| {
+        serde_json::from_str::<serde_json::Value>(text)
+            .unwrap_or_else(|_| serde_json::Value::String(text.to_owned()))
+    });
     Ok(json!({
         "id": letter.id,
         "replayId": hex::encode(&letter.replay_id),
         "reason": letter.reason,
         "attempts": letter.attempts,
-        "firstAttemptAt": unix_seconds(letter.first_attempt_at),
-        "lastAttemptAt": unix_seconds(letter.last_attempt_at),
+        "firstAttemptAt": rfc3339(letter.first_attempt_at),
+        "lastAttemptAt": rfc3339(letter.last_attempt_at),
         "attributes": letter.attributes,
-        "decodedJson": letter.decoded_json,
+        "decoded": decoded,
         "rawHex": hex::encode(&letter.raw),
     }))
 }
@@ -143,8 +186,32 @@ pub fn purge_all(store: &Store) -> Result<u64, DlqError> {
     Ok(store.remove_all_dead_letters()?)
 }
 
-fn unix_seconds(at: SystemTime) -> u64 {
-    at.duration_since(UNIX_EPOCH)
+/// `at` as an RFC 3339 UTC time with milliseconds.
+fn rfc3339(at: SystemTime) -> String {
+    let millis = at
+        .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
-        .as_secs()
+        .as_millis();
+    format_rfc3339_millis(i64::try_from(millis).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_says_when_there_is_nothing_and_gives_one_row_per_letter() {
+        assert_eq!(table(&[]), "no dead letters\n");
+        let letter = json!({
+            "id": 7, "replayId": "00000000000f4245", "attempts": 2,
+            "lastAttemptAt": "2026-12-02T02:33:09.265Z", "reason": "partner answered 422",
+        });
+        let text = table(&[letter]);
+        let rows: Vec<&str> = text.lines().collect();
+        assert_eq!(rows.len(), 2, "{text}");
+        assert!(rows[0].starts_with("ID"));
+        assert!(rows[1].starts_with("7 "), "{text}");
+        assert!(rows[1].contains("2026-12-02T02:33:09.265Z"), "{text}");
+        assert!(rows[1].ends_with("partner answered 422"), "{text}");
+    }
 }
