@@ -38,6 +38,10 @@ use body::{ParsedBody, UploadedFile};
 use checks::Refusal;
 pub use faults::{FaultError, InteractionFault};
 
+/// Largest `/interactions` body the fake reads: Salesforce's 25 MB file limit plus 1 MB for
+/// the `json` part and the multipart framing.
+const MAX_INTERACTIONS_BODY_BYTES: usize = 26 * 1024 * 1024;
+
 /// The endpoints the fake serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Endpoint {
@@ -397,6 +401,17 @@ async fn api_call(
     fake.handle(endpoint, &headers, &parsed)
 }
 
+/// `POST /interactions`: the multipart body is read from the request itself, so the route's
+/// body limit applies to its parts.
+async fn interactions_call(
+    State(fake): State<Arc<InteractionFake>>,
+    request: axum::extract::Request,
+) -> Response {
+    let headers = request.headers().clone();
+    let parsed = body::parse_multipart_request(request).await;
+    fake.handle(Endpoint::PostInteractions, &headers, &parsed)
+}
+
 /// Builds an axum handler for one endpoint.
 macro_rules! endpoint_handler {
     ($endpoint:expr) => {
@@ -426,7 +441,11 @@ pub fn router(state: Arc<InteractionFake>) -> Router {
         )
         .route(
             "/api/v1/interactions",
-            post(endpoint_handler!(Endpoint::PostInteractions)),
+            // Room for a 25 MB file and the rest of the form, so a larger file meets the
+            // 10008 rule rather than the HTTP server's default limit.
+            post(interactions_call).layer(axum::extract::DefaultBodyLimit::max(
+                MAX_INTERACTIONS_BODY_BYTES,
+            )),
         )
         .route(
             "/api/v1/capabilities",
