@@ -11,6 +11,7 @@
 //! routes.
 
 mod answer;
+mod attachment;
 mod idempotency;
 pub mod openapi;
 mod request;
@@ -24,6 +25,7 @@ use axum::http::HeaderMap;
 use crate::interaction::InteractionClient;
 use crate::store::Store;
 
+pub use attachment::ATTACHMENT_PATH;
 pub use routes::{
     router, AGENT_WORK_PATH, MESSAGES_PATH, RECEIPTS_PATH, SESSION_PATH, TYPING_PATH,
 };

@@ -1,7 +1,8 @@
 //! The inbound routes' handlers: parse and check the body, recall a kept answer, call the
 //! Interaction Service with retries inside the deadline, keep the final answer.
 //!
-//! Paths: `POST /v1/messages`, `POST /v1/typing`,
+//! Paths: `POST /v1/messages` (and `POST /v1/messages/attachment`, in `attachment`),
+//! `POST /v1/typing`,
 //! `POST /v1/conversations/{conversationIdentifier}/receipts`,
 //! `POST /v1/conversations/{conversationIdentifier}/session`, `PATCH /v1/agent-work/{workId}`.
 //! It knows nothing about the server that serves them.
@@ -45,6 +46,10 @@ pub const AGENT_WORK_PATH: &str = "/v1/agent-work/{work_id}";
 pub fn router(slot: InboundSlot) -> Router {
     Router::new()
         .route(MESSAGES_PATH, post(send_message))
+        .route(
+            super::ATTACHMENT_PATH,
+            post(super::attachment::send_attachment),
+        )
         .route(TYPING_PATH, post(typing))
         .route(RECEIPTS_PATH, post(receipts))
         .route(SESSION_PATH, post(session))
@@ -53,7 +58,7 @@ pub fn router(slot: InboundSlot) -> Router {
 }
 
 /// Wall-clock epoch milliseconds, the unit of the API's timestamps.
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))

@@ -17,6 +17,7 @@ mod messaging_session;
 mod record_id;
 mod retry;
 mod routing;
+mod streamed;
 
 pub use acknowledgement::{
     Acknowledgement, AcknowledgementRequest, AcknowledgementResponse, AcknowledgementType,
@@ -48,3 +49,4 @@ pub use routing::{
     PostRouteResponse, RoutingInfo, RoutingOutcome, RoutingResultRequest, RoutingResultResponse,
     RoutingType,
 };
+pub use streamed::{StreamError, StreamedFile, MAX_ATTACHMENT_BYTES};

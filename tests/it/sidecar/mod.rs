@@ -4,6 +4,7 @@
 //! message passed on, idempotency across a restart, retries inside the caller's deadline,
 //! the bearer token, and the OpenAPI document.
 
+mod attachment;
 mod inbound;
 mod openapi;
 
