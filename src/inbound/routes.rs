@@ -12,8 +12,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
+use axum::http::Method;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{patch, post};
+use axum::routing::{patch, post, MethodRouter};
 use axum::Router;
 use serde_json::json;
 use tokio::time::Instant;
@@ -36,25 +37,44 @@ pub const MESSAGES_PATH: &str = "/v1/messages";
 /// `POST /v1/typing`.
 pub const TYPING_PATH: &str = "/v1/typing";
 /// `POST /v1/conversations/{conversationIdentifier}/receipts`.
-pub const RECEIPTS_PATH: &str = "/v1/conversations/{conversation_identifier}/receipts";
+pub const RECEIPTS_PATH: &str = "/v1/conversations/{conversationIdentifier}/receipts";
 /// `POST /v1/conversations/{conversationIdentifier}/session`.
-pub const SESSION_PATH: &str = "/v1/conversations/{conversation_identifier}/session";
+pub const SESSION_PATH: &str = "/v1/conversations/{conversationIdentifier}/session";
 /// `PATCH /v1/agent-work/{workId}`.
-pub const AGENT_WORK_PATH: &str = "/v1/agent-work/{work_id}";
+pub const AGENT_WORK_PATH: &str = "/v1/agent-work/{workId}";
+
+/// Every inbound route: method, path and handler; the router and [`served`] both read it.
+fn table() -> Vec<(Method, &'static str, MethodRouter<InboundSlot>)> {
+    vec![
+        (Method::POST, MESSAGES_PATH, post(send_message)),
+        (
+            Method::POST,
+            super::ATTACHMENT_PATH,
+            post(super::attachment::send_attachment),
+        ),
+        (Method::POST, TYPING_PATH, post(typing)),
+        (Method::POST, RECEIPTS_PATH, post(receipts)),
+        (Method::POST, SESSION_PATH, post(session)),
+        (Method::PATCH, AGENT_WORK_PATH, patch(agent_work)),
+    ]
+}
 
 /// The inbound routes, answering `503` until `slot` is filled.
 pub fn router(slot: InboundSlot) -> Router {
-    Router::new()
-        .route(MESSAGES_PATH, post(send_message))
-        .route(
-            super::ATTACHMENT_PATH,
-            post(super::attachment::send_attachment),
-        )
-        .route(TYPING_PATH, post(typing))
-        .route(RECEIPTS_PATH, post(receipts))
-        .route(SESSION_PATH, post(session))
-        .route(AGENT_WORK_PATH, patch(agent_work))
+    table()
+        .into_iter()
+        .fold(Router::new(), |router, (_, path, handler)| {
+            router.route(path, handler)
+        })
         .with_state(slot)
+}
+
+/// The method and path of every inbound route.
+pub fn served() -> Vec<(Method, &'static str)> {
+    table()
+        .into_iter()
+        .map(|(method, path, _)| (method, path))
+        .collect()
 }
 
 /// Wall-clock epoch milliseconds, the unit of the API's timestamps.
