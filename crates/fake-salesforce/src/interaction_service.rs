@@ -13,6 +13,7 @@ mod ack_rules;
 mod body;
 mod checks;
 mod control;
+mod conversation_rules;
 mod faults;
 mod inbound_rules;
 mod routing_rules;
@@ -54,6 +55,7 @@ enum Endpoint {
     PatchCapabilities,
     PostMessagingSession,
     PostAcknowledgement,
+    PostConversation,
 }
 
 impl Endpoint {
@@ -64,7 +66,8 @@ impl Endpoint {
             | Self::PostAgentWork
             | Self::PostInteractions
             | Self::PostMessagingSession
-            | Self::PostAcknowledgement => Method::POST,
+            | Self::PostAcknowledgement
+            | Self::PostConversation => Method::POST,
             Self::DeleteRoute => Method::DELETE,
             Self::PatchAgentWork | Self::PatchCapabilities => Method::PATCH,
         }
@@ -79,6 +82,7 @@ impl Endpoint {
             Self::PatchCapabilities => "/api/v1/capabilities",
             Self::PostMessagingSession => "/api/v1/messagingSession",
             Self::PostAcknowledgement => "/api/v1/acknowledgement",
+            Self::PostConversation => "/api/v1/conversation",
         }
     }
 
@@ -374,6 +378,7 @@ impl InteractionFake {
             Endpoint::PatchCapabilities => inbound_rules::patch_capabilities(self, json),
             Endpoint::PostMessagingSession => inbound_rules::post_messaging_session(json),
             Endpoint::PostAcknowledgement => ack_rules::post_acknowledgement(self, json),
+            Endpoint::PostConversation => conversation_rules::post_conversation(self, json),
             Endpoint::PostInteractions => Err(Refusal::bad_request(10016, checks::INVALID_HEADER)),
         }
     }
@@ -458,6 +463,10 @@ pub fn router(state: Arc<InteractionFake>) -> Router {
         .route(
             "/api/v1/acknowledgement",
             post(endpoint_handler!(Endpoint::PostAcknowledgement)),
+        )
+        .route(
+            "/api/v1/conversation",
+            post(endpoint_handler!(Endpoint::PostConversation)),
         )
         .merge(control::routes())
         .with_state(state)

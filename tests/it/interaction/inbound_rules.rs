@@ -250,3 +250,49 @@ async fn an_attachment_of_25_mb_is_taken_and_one_byte_more_is_refused_with_10008
         assert_eq!((status, body["code"].as_i64()), expected, "{size} bytes");
     }
 }
+
+#[tokio::test]
+async fn conversation_needs_a_channel_and_exactly_one_custom_end_user_with_a_subject() {
+    let fake = Salesforce::start().await;
+    let end_user = json!({"appType": "custom", "role": "EndUser", "subject": END_USER});
+    let cases = [
+        (
+            json!({"channelAddressIdentifier": CHANNEL_ADDRESS, "participants": [end_user]}),
+            202,
+            None,
+        ),
+        (json!({"participants": [end_user]}), 400, Some(10052)),
+        (
+            json!({"channelAddressIdentifier": CHANNEL_ADDRESS, "participants": []}),
+            400,
+            Some(10053),
+        ),
+        (
+            json!({"channelAddressIdentifier": CHANNEL_ADDRESS, "participants": [end_user, end_user]}),
+            400,
+            Some(10053),
+        ),
+        (
+            json!({"channelAddressIdentifier": CHANNEL_ADDRESS,
+                   "participants": [{"appType": "agent", "role": "Agent", "subject": "005"}]}),
+            400,
+            Some(10053),
+        ),
+        (
+            json!({"channelAddressIdentifier": CHANNEL_ADDRESS,
+                   "participants": [{"appType": "custom", "role": "EndUser", "subject": ""}]}),
+            400,
+            Some(10054),
+        ),
+        (
+            json!({"channelAddressIdentifier": CHANNEL_ADDRESS, "participants": [end_user],
+                   "routingAttributes": {"tier": 3}}),
+            400,
+            Some(10089),
+        ),
+    ];
+    for (body, status, code) in cases {
+        let outcome = send_json(&fake, Method::POST, "conversation", &body).await;
+        assert_eq!(outcome, (status, code), "body: {body}");
+    }
+}
