@@ -27,7 +27,8 @@ use crate::store::Store;
 
 pub use attachment::ATTACHMENT_PATH;
 pub use routes::{
-    router, served, AGENT_WORK_PATH, MESSAGES_PATH, RECEIPTS_PATH, SESSION_PATH, TYPING_PATH,
+    router, served, AGENT_WORK_PATH, CONVERSATIONS_PATH, MESSAGES_PATH, RECEIPTS_PATH,
+    SESSION_PATH, TYPING_PATH,
 };
 
 /// The caller's deadline header: milliseconds the whole call may take, retries included.

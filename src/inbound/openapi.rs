@@ -143,6 +143,12 @@ pub fn document() -> Value {
                 "requestBody": {"required": true, "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
                 "responses": write_responses("202", "Accepted: entryId, conversationIdentifier, messagingSessionId.")
             }},
+            super::CONVERSATIONS_PATH: {"post": {
+                "summary": "Start a conversation with an end user (POST /conversation); an existing one is returned.",
+                "parameters": write_parameters(),
+                "requestBody": json_body(object(json!({"endUserClientId": string(255), "channelAddressIdentifier": string(240), "routingAttributes": {"type": "object", "additionalProperties": {"type": "string"}}}), &["endUserClientId"])),
+                "responses": write_responses("202", "Accepted: conversationIdentifier, messagingSessionId.")
+            }},
             super::TYPING_PATH: {"post": {
                 "summary": "The end user started or stopped typing.",
                 "parameters": write_parameters(),

@@ -23,17 +23,20 @@ use super::answer::Answer;
 use super::idempotency::{CallKey, DUPLICATE_ENTRY_CODE};
 use super::request::{
     channel_address, check_length, parse, AgentWorkChange, OperationBy, Receipts, SendMessage,
-    SessionChange, SessionOperation, Typing, TypingState, MAX_ADDRESS_CHARS, MAX_END_USER_CHARS,
+    SessionChange, SessionOperation, StartConversation, Typing, TypingState, MAX_ADDRESS_CHARS,
+    MAX_END_USER_CHARS,
 };
 use super::{deadline, Inbound, InboundSlot};
 use crate::interaction::{
-    self, retry_until, Acknowledgement, AcknowledgementRequest, AgentWorkStatus, Interaction,
-    InteractionError, InteractionRequest, MessagingSessionRequest, Participant,
-    PatchAgentWorkRequest, WorkContextType,
+    self, retry_until, Acknowledgement, AcknowledgementRequest, AgentWorkStatus,
+    ConversationRequest, Interaction, InteractionError, InteractionRequest,
+    MessagingSessionRequest, Participant, PatchAgentWorkRequest, WorkContextType,
 };
 
 /// `POST /v1/messages`.
 pub const MESSAGES_PATH: &str = "/v1/messages";
+/// `POST /v1/conversations`.
+pub const CONVERSATIONS_PATH: &str = "/v1/conversations";
 /// `POST /v1/typing`.
 pub const TYPING_PATH: &str = "/v1/typing";
 /// `POST /v1/conversations/{conversationIdentifier}/receipts`.
@@ -53,6 +56,7 @@ fn table() -> Vec<(Method, &'static str, MethodRouter<InboundSlot>)> {
             post(super::attachment::send_attachment),
         ),
         (Method::POST, TYPING_PATH, post(typing)),
+        (Method::POST, CONVERSATIONS_PATH, post(start_conversation)),
         (Method::POST, RECEIPTS_PATH, post(receipts)),
         (Method::POST, SESSION_PATH, post(session)),
         (Method::PATCH, AGENT_WORK_PATH, patch(agent_work)),
@@ -186,6 +190,59 @@ async fn send_message_inner(
                     json!({"entryId": entry_id, "alreadyCreated": true}),
                 )
             },
+        )
+    })
+    .await)
+}
+
+async fn start_conversation(
+    State(slot): State<InboundSlot>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    either(start_conversation_inner(&slot, &headers, &body).await)
+}
+
+async fn start_conversation_inner(
+    slot: &InboundSlot,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Answer, Answer> {
+    let request: StartConversation = parse(body)?;
+    check_length(
+        "endUserClientId",
+        &request.end_user_client_id,
+        MAX_END_USER_CHARS,
+    )?;
+    let within = deadline(headers)?;
+    let inbound = running(slot)?;
+    let channel = channel_address(
+        request.channel_address_identifier.as_deref(),
+        &inbound.channel_addresses,
+    )?;
+    let key = CallKey::from_headers(
+        headers,
+        "conversations",
+        format!("{channel}\u{1f}{}", request.end_user_client_id),
+    )?;
+    let call = ConversationRequest {
+        channel_address_identifier: channel,
+        participants: vec![Participant::end_user(request.end_user_client_id)],
+        routing_attributes: request.routing_attributes,
+    };
+    let client = inbound.client.clone();
+    Ok(once(inbound, &key, within, |deadline| async move {
+        let outcome = retry_until(deadline, || client.post_conversation(&call)).await;
+        settle(
+            outcome,
+            |response| {
+                Answer::ok(
+                    StatusCode::ACCEPTED,
+                    json!({"conversationIdentifier": response.conversation_identifier,
+                           "messagingSessionId": response.messaging_session_id}),
+                )
+            },
+            || Answer::ok(StatusCode::ACCEPTED, json!({"alreadyCreated": true})),
         )
     })
     .await)

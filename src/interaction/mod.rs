@@ -9,6 +9,7 @@ mod acknowledgement;
 mod agent_work;
 mod capabilities;
 mod client;
+mod conversation;
 mod error;
 pub mod headers;
 mod interactions;
@@ -33,6 +34,7 @@ pub use capabilities::{
     FormatTypeCapability, MessageTypeCapability,
 };
 pub use client::{Attachment, ClientSettings, InteractionClient, DEFAULT_REQUEST_TIMEOUT};
+pub use conversation::{ConversationRequest, ConversationResponse};
 pub use error::{
     classify, ErrorClass, InteractionError, AUTHORIZATION_CONTEXT_MISMATCH_CODE, AUTH_CODES,
     RETRYABLE_CODES,
