@@ -17,7 +17,7 @@ use serde_json::json;
 use super::answer::Answer;
 use super::idempotency::{CallKey, DUPLICATE_ENTRY_CODE};
 use super::request::{channel_address, check_length, MAX_END_USER_CHARS};
-use super::{deadline, InboundSlot};
+use super::{deadline_or, InboundSlot, DEFAULT_ATTACHMENT_DEADLINE};
 use crate::interaction::{Interaction, InteractionRequest, StreamedFile, MAX_ATTACHMENT_BYTES};
 
 /// `POST /v1/messages/attachment`.
@@ -97,7 +97,7 @@ fn prepare(
                 format!("required: the file's size, 1..={MAX_ATTACHMENT_BYTES} bytes (Salesforce's 25 MB)"),
             )
         })?;
-    let within = deadline(headers)?;
+    let within = deadline_or(headers, DEFAULT_ATTACHMENT_DEADLINE)?;
     let inbound = slot.get().ok_or_else(Answer::starting)?;
     let to = channel_address(
         field("channelAddressIdentifier"),

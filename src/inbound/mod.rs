@@ -35,6 +35,9 @@ pub use routes::{
 pub const REQUEST_TIMEOUT_HEADER: &str = "request-timeout-ms";
 /// The deadline when the caller gives none.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
+/// The deadline of an attachment upload when the caller gives none: up to 25 MB must cross
+/// twice, so it gets the longest.
+pub const DEFAULT_ATTACHMENT_DEADLINE: Duration = MAX_DEADLINE;
 /// The longest deadline a caller may ask for.
 pub const MAX_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -63,8 +66,13 @@ pub type InboundSlot = Arc<OnceLock<Inbound>>;
 
 /// The caller's deadline from `Request-Timeout-Ms`, or the `400` naming the header.
 fn deadline(headers: &HeaderMap) -> Result<Duration, answer::Answer> {
+    deadline_or(headers, DEFAULT_DEADLINE)
+}
+
+/// [`deadline`] with `default` when the caller gives none.
+fn deadline_or(headers: &HeaderMap, default: Duration) -> Result<Duration, answer::Answer> {
     let Some(value) = headers.get(REQUEST_TIMEOUT_HEADER) else {
-        return Ok(DEFAULT_DEADLINE);
+        return Ok(default);
     };
     let max = u64::try_from(MAX_DEADLINE.as_millis()).unwrap_or(u64::MAX);
     value

@@ -33,7 +33,7 @@ fn write_parameters() -> Value {
         {"name": "Idempotency-Key", "in": "header", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 255},
          "description": "The same on every retry of one call. The connector derives the Salesforce entry ids from it (and the conversation, or the channel address and end user), and replays the first final answer for 24 hours, also after a restart."},
         {"name": "Request-Timeout-Ms", "in": "header", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 60000, "default": 10000},
-         "description": "How long the whole call may take, retries of 429 and 5xx (honouring Retry-After) included. Past it the answer is 504; retry with the same key."}
+         "description": "How long the whole call may take, retries of 429 and 5xx (honouring Retry-After) included (default 10000; 60000 for attachments). Past it the answer is 504; retry with the same key."}
     ])
 }
 
