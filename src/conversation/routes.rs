@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use tracing::warn;
 
 use super::notice::{new_entry_id, DeliveryFailureNotifier, FailureNotice, ReportedBy};
@@ -70,7 +70,7 @@ fn invalid(field: &str, rule: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
         Json(
-            json!({"error": {"code": "invalid_request", "field": field, "rule": rule,
+            json!({"error": {"kind": "invalid_request", "field": field, "rule": rule,
                               "message": format!("{field} {rule}")}}),
         ),
     )
@@ -80,7 +80,7 @@ fn invalid(field: &str, rule: &str) -> Response {
 fn starting() -> Response {
     let mut response = (
         StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({"error": {"code": "starting", "message": "the connector is starting"}})),
+        Json(json!({"error": {"kind": "starting", "message": "the connector is starting"}})),
     )
         .into_response();
     response.headers_mut().insert(
@@ -94,7 +94,7 @@ fn store_failed() -> Response {
     (
         StatusCode::INTERNAL_SERVER_ERROR,
         Json(
-            json!({"error": {"code": "store_failed", "message": "the conversation store failed"}}),
+            json!({"error": {"kind": "store_failed", "message": "the conversation store failed"}}),
         ),
     )
         .into_response()
@@ -143,7 +143,7 @@ async fn show(State(services): State<Services>, Path(conversation): Path<String>
         return (
             StatusCode::NOT_FOUND,
             Json(
-                json!({"error": {"code": "not_found", "conversationIdentifier": conversation,
+                json!({"error": {"kind": "not_found", "conversationIdentifier": conversation,
                                   "message": "the connector knows no such conversation"}}),
             ),
         )
@@ -312,12 +312,11 @@ fn salesforce_refused(error: &crate::interaction::InteractionError) -> Response 
         ErrorClass::Auth => StatusCode::BAD_GATEWAY,
         ErrorClass::Permanent => StatusCode::UNPROCESSABLE_ENTITY,
     };
-    let mut error_body = json!({"code": "salesforce_refused", "message": error.to_string()});
-    if let Some(code) = error.code() {
-        error_body["salesforceCode"] = Value::from(code);
-    }
-    if let Some(message) = error.message() {
-        error_body["salesforceMessage"] = Value::from(message);
-    }
+    // The same shape as the inbound routes' errors: Salesforce's own answer under `salesforce`.
+    let error_body = json!({
+        "kind": "salesforce_refused",
+        "message": error.to_string(),
+        "salesforce": {"status": error.status(), "code": error.code(), "message": error.message()},
+    });
     (status, Json(json!({"error": error_body}))).into_response()
 }

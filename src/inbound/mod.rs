@@ -11,6 +11,7 @@
 //! routes.
 
 mod answer;
+mod attachment;
 mod idempotency;
 pub mod openapi;
 mod request;
@@ -24,14 +25,19 @@ use axum::http::HeaderMap;
 use crate::interaction::InteractionClient;
 use crate::store::Store;
 
+pub use attachment::ATTACHMENT_PATH;
 pub use routes::{
-    router, AGENT_WORK_PATH, MESSAGES_PATH, RECEIPTS_PATH, SESSION_PATH, TYPING_PATH,
+    router, served, AGENT_WORK_PATH, CONVERSATIONS_PATH, MESSAGES_PATH, RECEIPTS_PATH,
+    SESSION_PATH, TYPING_PATH,
 };
 
 /// The caller's deadline header: milliseconds the whole call may take, retries included.
 pub const REQUEST_TIMEOUT_HEADER: &str = "request-timeout-ms";
 /// The deadline when the caller gives none.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
+/// The deadline of an attachment upload when the caller gives none: up to 25 MB must cross
+/// twice, so it gets the longest.
+pub const DEFAULT_ATTACHMENT_DEADLINE: Duration = MAX_DEADLINE;
 /// The longest deadline a caller may ask for.
 pub const MAX_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -60,8 +66,13 @@ pub type InboundSlot = Arc<OnceLock<Inbound>>;
 
 /// The caller's deadline from `Request-Timeout-Ms`, or the `400` naming the header.
 fn deadline(headers: &HeaderMap) -> Result<Duration, answer::Answer> {
+    deadline_or(headers, DEFAULT_DEADLINE)
+}
+
+/// [`deadline`] with `default` when the caller gives none.
+fn deadline_or(headers: &HeaderMap, default: Duration) -> Result<Duration, answer::Answer> {
     let Some(value) = headers.get(REQUEST_TIMEOUT_HEADER) else {
-        return Ok(DEFAULT_DEADLINE);
+        return Ok(default);
     };
     let max = u64::try_from(MAX_DEADLINE.as_millis()).unwrap_or(u64::MAX);
     value

@@ -80,6 +80,16 @@ pub(crate) struct SendMessage {
     pub(crate) routing_attributes: Option<Map<String, Value>>,
 }
 
+/// `POST /v1/conversations`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct StartConversation {
+    pub(crate) channel_address_identifier: Option<String>,
+    pub(crate) end_user_client_id: String,
+    #[serde(default)]
+    pub(crate) routing_attributes: Option<std::collections::BTreeMap<String, String>>,
+}
+
 /// Whether the end user started or stopped typing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,7 +1,8 @@
 //! The inbound routes' handlers: parse and check the body, recall a kept answer, call the
 //! Interaction Service with retries inside the deadline, keep the final answer.
 //!
-//! Paths: `POST /v1/messages`, `POST /v1/typing`,
+//! Paths: `POST /v1/messages` (and `POST /v1/messages/attachment`, in `attachment`),
+//! `POST /v1/typing`,
 //! `POST /v1/conversations/{conversationIdentifier}/receipts`,
 //! `POST /v1/conversations/{conversationIdentifier}/session`, `PATCH /v1/agent-work/{workId}`.
 //! It knows nothing about the server that serves them.
@@ -11,8 +12,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
+use axum::http::Method;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{patch, post};
+use axum::routing::{patch, post, MethodRouter};
 use axum::Router;
 use serde_json::json;
 use tokio::time::Instant;
@@ -21,39 +23,66 @@ use super::answer::Answer;
 use super::idempotency::{CallKey, DUPLICATE_ENTRY_CODE};
 use super::request::{
     channel_address, check_length, parse, AgentWorkChange, OperationBy, Receipts, SendMessage,
-    SessionChange, SessionOperation, Typing, TypingState, MAX_ADDRESS_CHARS, MAX_END_USER_CHARS,
+    SessionChange, SessionOperation, StartConversation, Typing, TypingState, MAX_ADDRESS_CHARS,
+    MAX_END_USER_CHARS,
 };
 use super::{deadline, Inbound, InboundSlot};
 use crate::interaction::{
-    self, retry_until, Acknowledgement, AcknowledgementRequest, AgentWorkStatus, Interaction,
-    InteractionError, InteractionRequest, MessagingSessionRequest, Participant,
-    PatchAgentWorkRequest, WorkContextType,
+    self, retry_until, Acknowledgement, AcknowledgementRequest, AgentWorkStatus,
+    ConversationRequest, Interaction, InteractionError, InteractionRequest,
+    MessagingSessionRequest, Participant, PatchAgentWorkRequest, WorkContextType,
 };
 
 /// `POST /v1/messages`.
 pub const MESSAGES_PATH: &str = "/v1/messages";
+/// `POST /v1/conversations`.
+pub const CONVERSATIONS_PATH: &str = "/v1/conversations";
 /// `POST /v1/typing`.
 pub const TYPING_PATH: &str = "/v1/typing";
 /// `POST /v1/conversations/{conversationIdentifier}/receipts`.
-pub const RECEIPTS_PATH: &str = "/v1/conversations/{conversation_identifier}/receipts";
+pub const RECEIPTS_PATH: &str = "/v1/conversations/{conversationIdentifier}/receipts";
 /// `POST /v1/conversations/{conversationIdentifier}/session`.
-pub const SESSION_PATH: &str = "/v1/conversations/{conversation_identifier}/session";
+pub const SESSION_PATH: &str = "/v1/conversations/{conversationIdentifier}/session";
 /// `PATCH /v1/agent-work/{workId}`.
-pub const AGENT_WORK_PATH: &str = "/v1/agent-work/{work_id}";
+pub const AGENT_WORK_PATH: &str = "/v1/agent-work/{workId}";
+
+/// Every inbound route: method, path and handler; the router and [`served`] both read it.
+fn table() -> Vec<(Method, &'static str, MethodRouter<InboundSlot>)> {
+    vec![
+        (Method::POST, MESSAGES_PATH, post(send_message)),
+        (
+            Method::POST,
+            super::ATTACHMENT_PATH,
+            post(super::attachment::send_attachment),
+        ),
+        (Method::POST, TYPING_PATH, post(typing)),
+        (Method::POST, CONVERSATIONS_PATH, post(start_conversation)),
+        (Method::POST, RECEIPTS_PATH, post(receipts)),
+        (Method::POST, SESSION_PATH, post(session)),
+        (Method::PATCH, AGENT_WORK_PATH, patch(agent_work)),
+    ]
+}
 
 /// The inbound routes, answering `503` until `slot` is filled.
 pub fn router(slot: InboundSlot) -> Router {
-    Router::new()
-        .route(MESSAGES_PATH, post(send_message))
-        .route(TYPING_PATH, post(typing))
-        .route(RECEIPTS_PATH, post(receipts))
-        .route(SESSION_PATH, post(session))
-        .route(AGENT_WORK_PATH, patch(agent_work))
+    table()
+        .into_iter()
+        .fold(Router::new(), |router, (_, path, handler)| {
+            router.route(path, handler)
+        })
         .with_state(slot)
 }
 
+/// The method and path of every inbound route.
+pub fn served() -> Vec<(Method, &'static str)> {
+    table()
+        .into_iter()
+        .map(|(method, path, _)| (method, path))
+        .collect()
+}
+
 /// Wall-clock epoch milliseconds, the unit of the API's timestamps.
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
@@ -161,6 +190,59 @@ async fn send_message_inner(
                     json!({"entryId": entry_id, "alreadyCreated": true}),
                 )
             },
+        )
+    })
+    .await)
+}
+
+async fn start_conversation(
+    State(slot): State<InboundSlot>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    either(start_conversation_inner(&slot, &headers, &body).await)
+}
+
+async fn start_conversation_inner(
+    slot: &InboundSlot,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Answer, Answer> {
+    let request: StartConversation = parse(body)?;
+    check_length(
+        "endUserClientId",
+        &request.end_user_client_id,
+        MAX_END_USER_CHARS,
+    )?;
+    let within = deadline(headers)?;
+    let inbound = running(slot)?;
+    let channel = channel_address(
+        request.channel_address_identifier.as_deref(),
+        &inbound.channel_addresses,
+    )?;
+    let key = CallKey::from_headers(
+        headers,
+        "conversations",
+        format!("{channel}\u{1f}{}", request.end_user_client_id),
+    )?;
+    let call = ConversationRequest {
+        channel_address_identifier: channel,
+        participants: vec![Participant::end_user(request.end_user_client_id)],
+        routing_attributes: request.routing_attributes,
+    };
+    let client = inbound.client.clone();
+    Ok(once(inbound, &key, within, |deadline| async move {
+        let outcome = retry_until(deadline, || client.post_conversation(&call)).await;
+        settle(
+            outcome,
+            |response| {
+                Answer::ok(
+                    StatusCode::ACCEPTED,
+                    json!({"conversationIdentifier": response.conversation_identifier,
+                           "messagingSessionId": response.messaging_session_id}),
+                )
+            },
+            || Answer::ok(StatusCode::ACCEPTED, json!({"alreadyCreated": true})),
         )
     })
     .await)

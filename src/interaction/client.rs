@@ -26,7 +26,10 @@ use crate::auth::{url_policy, AccessGrant, AuthError, TokenProvider};
 use crate::interaction::headers::{
     AuthorizationContextType, AUTHORIZATION_CONTEXT, AUTHORIZATION_CONTEXT_TYPE, ORG_ID, REQUEST_ID,
 };
-use crate::interaction::{ErrorClass, InteractionError, InteractionsObserver, RateLimiter};
+use crate::interaction::streamed::CountedBody;
+use crate::interaction::{
+    ErrorClass, InteractionError, InteractionsObserver, RateLimiter, StreamedFile,
+};
 use crate::retry_after::parse_retry_after;
 
 /// Default upper bound on one HTTP exchange with the Interaction Service.
@@ -116,6 +119,12 @@ pub(crate) enum RequestBody {
     Multipart {
         json: Vec<u8>,
         attachment: Option<Attachment>,
+    },
+    /// `multipart/form-data` with part `json` and a streamed `attachments` part; the stream
+    /// is taken by the first attempt, so it is sent once.
+    MultipartStream {
+        json: Vec<u8>,
+        file: std::sync::Mutex<Option<StreamedFile>>,
     },
 }
 
@@ -284,6 +293,16 @@ impl InteractionClient {
             RequestBody::Multipart { json, attachment } => {
                 request.multipart(multipart_form(json, attachment.as_ref())?)
             }
+            RequestBody::MultipartStream { json, file } => {
+                let file = file
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take()
+                    .ok_or_else(|| InteractionError::Config {
+                        problem: "a streamed attachment can be sent only once".to_owned(),
+                    })?;
+                request.multipart(streamed_form(json, file)?)
+            }
         };
         let sent = SystemTime::now();
         let response = request.send().await.map_err(InteractionError::Transport)?;
@@ -375,6 +394,28 @@ fn multipart_form(
         form = form.part("attachments", file_part);
     }
     Ok(form)
+}
+
+/// The multipart body of `POST /interactions` with a streamed file.
+fn streamed_form(
+    json: &[u8],
+    file: StreamedFile,
+) -> Result<reqwest::multipart::Form, InteractionError> {
+    let json_part = reqwest::multipart::Part::bytes(json.to_vec())
+        .mime_str("application/json")
+        .map_err(|err| InteractionError::Config {
+            problem: format!("json part: {err}"),
+        })?;
+    let body = reqwest::Body::wrap(CountedBody::new(file.body, file.length));
+    let file_part = reqwest::multipart::Part::stream_with_length(body, file.length)
+        .file_name(file.file_name)
+        .mime_str(&file.mime_type)
+        .map_err(|err| InteractionError::Config {
+            problem: format!("attachment mime type {:?}: {err}", file.mime_type),
+        })?;
+    Ok(reqwest::multipart::Form::new()
+        .part("json", json_part)
+        .part("attachments", file_part))
 }
 
 /// `{base}/api/v1/` whether or not the configured base already ends in `/api/v1`.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::interaction::client::{Attachment, Endpoint, RequestBody};
-use crate::interaction::{InteractionClient, InteractionError};
+use crate::interaction::{InteractionClient, InteractionError, StreamedFile};
 
 /// One item of `interactions` (Salesforce takes exactly one per request).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -133,6 +133,25 @@ impl InteractionClient {
             observer.interactions_answered(request, &response);
         }
         Ok(response)
+    }
+}
+
+impl InteractionClient {
+    /// `POST /interactions` with one file streamed from `file` as it arrives. Sent once: a
+    /// stream cannot be replayed, so neither an auth refresh nor a retry repeats it.
+    pub async fn post_interactions_streamed(
+        &self,
+        request: &InteractionRequest,
+        file: StreamedFile,
+    ) -> Result<InteractionResponse, InteractionError> {
+        let json = serde_json::to_vec(request).map_err(|err| InteractionError::Config {
+            problem: format!("cannot serialise the request body: {err}"),
+        })?;
+        let body = RequestBody::MultipartStream {
+            json,
+            file: std::sync::Mutex::new(Some(file)),
+        };
+        self.call(&POST_INTERACTIONS, body).await
     }
 }
 

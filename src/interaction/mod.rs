@@ -9,6 +9,7 @@ mod acknowledgement;
 mod agent_work;
 mod capabilities;
 mod client;
+mod conversation;
 mod delivery_failed;
 mod error;
 pub mod headers;
@@ -18,6 +19,7 @@ mod messaging_session;
 mod record_id;
 mod retry;
 mod routing;
+mod streamed;
 
 pub use acknowledgement::{
     Acknowledgement, AcknowledgementRequest, AcknowledgementResponse, AcknowledgementType,
@@ -36,6 +38,7 @@ pub use capabilities::{
 pub use client::{
     Attachment, ClientSettings, ConfigErrorObserver, InteractionClient, DEFAULT_REQUEST_TIMEOUT,
 };
+pub use conversation::{ConversationRequest, ConversationResponse};
 pub use delivery_failed::{is_messaging_error_code, DeliveryFailure, MESSAGING_ERROR_CODES};
 pub use error::{
     classify, ErrorClass, InteractionError, AUTHORIZATION_CONTEXT_MISMATCH_CODE, AUTH_CODES,
@@ -55,3 +58,4 @@ pub use routing::{
     PostRouteResponse, RoutingInfo, RoutingOutcome, RoutingResultRequest, RoutingResultResponse,
     RoutingType,
 };
+pub use streamed::{StreamError, StreamedFile, MAX_ATTACHMENT_BYTES};

@@ -14,6 +14,7 @@ mod body;
 mod capabilities_rules;
 mod checks;
 mod control;
+mod conversation_rules;
 mod faults;
 mod inbound_rules;
 mod routing_rules;
@@ -39,6 +40,10 @@ use body::{ParsedBody, UploadedFile};
 use checks::Refusal;
 pub use faults::{FaultError, InteractionFault, ResponseHold};
 
+/// Largest `/interactions` body the fake reads: Salesforce's 25 MB file limit plus 1 MB for
+/// the `json` part and the multipart framing.
+const MAX_INTERACTIONS_BODY_BYTES: usize = 26 * 1024 * 1024;
+
 /// The endpoints the fake serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Endpoint {
@@ -51,6 +56,7 @@ enum Endpoint {
     PatchCapabilities,
     PostMessagingSession,
     PostAcknowledgement,
+    PostConversation,
 }
 
 impl Endpoint {
@@ -61,7 +67,8 @@ impl Endpoint {
             | Self::PostAgentWork
             | Self::PostInteractions
             | Self::PostMessagingSession
-            | Self::PostAcknowledgement => Method::POST,
+            | Self::PostAcknowledgement
+            | Self::PostConversation => Method::POST,
             Self::DeleteRoute => Method::DELETE,
             Self::PatchAgentWork | Self::PatchCapabilities => Method::PATCH,
         }
@@ -76,6 +83,7 @@ impl Endpoint {
             Self::PatchCapabilities => "/api/v1/capabilities",
             Self::PostMessagingSession => "/api/v1/messagingSession",
             Self::PostAcknowledgement => "/api/v1/acknowledgement",
+            Self::PostConversation => "/api/v1/conversation",
         }
     }
 
@@ -428,6 +436,7 @@ impl InteractionFake {
             Endpoint::PatchCapabilities => capabilities_rules::patch_capabilities(self, json),
             Endpoint::PostMessagingSession => inbound_rules::post_messaging_session(json),
             Endpoint::PostAcknowledgement => ack_rules::post_acknowledgement(self, json),
+            Endpoint::PostConversation => conversation_rules::post_conversation(self, json),
             Endpoint::PostInteractions => Err(Refusal::bad_request(10016, checks::INVALID_HEADER)),
         }
     }
@@ -453,6 +462,21 @@ async fn api_call(
         ParsedBody::Json(serde_json::from_slice(&body).ok())
     };
     let (response, hold) = fake.handle(endpoint, &headers, &parsed);
+    if let Some(hold) = hold {
+        tokio::time::sleep(hold).await;
+    }
+    response
+}
+
+/// `POST /interactions`: the multipart body is read from the request itself, so the route's
+/// body limit applies to its parts.
+async fn interactions_call(
+    State(fake): State<Arc<InteractionFake>>,
+    request: axum::extract::Request,
+) -> Response {
+    let headers = request.headers().clone();
+    let parsed = body::parse_multipart_request(request).await;
+    let (response, hold) = fake.handle(Endpoint::PostInteractions, &headers, &parsed);
     if let Some(hold) = hold {
         tokio::time::sleep(hold).await;
     }
@@ -488,7 +512,11 @@ pub fn router(state: Arc<InteractionFake>) -> Router {
         )
         .route(
             "/api/v1/interactions",
-            post(endpoint_handler!(Endpoint::PostInteractions)),
+            // Room for a 25 MB file and the rest of the form, so a larger file meets the
+            // 10008 rule rather than the HTTP server's default limit.
+            post(interactions_call).layer(axum::extract::DefaultBodyLimit::max(
+                MAX_INTERACTIONS_BODY_BYTES,
+            )),
         )
         .route(
             "/api/v1/capabilities",
@@ -501,6 +529,10 @@ pub fn router(state: Arc<InteractionFake>) -> Router {
         .route(
             "/api/v1/acknowledgement",
             post(endpoint_handler!(Endpoint::PostAcknowledgement)),
+        )
+        .route(
+            "/api/v1/conversation",
+            post(endpoint_handler!(Endpoint::PostConversation)),
         )
         .merge(control::routes())
         .with_state(state)

@@ -215,3 +215,84 @@ async fn interactions_refuse_long_addresses_and_more_than_one_file() {
         (400, Some(10009))
     );
 }
+
+#[tokio::test]
+async fn an_attachment_of_25_mb_is_taken_and_one_byte_more_is_refused_with_10008() {
+    let fake = Salesforce::start().await;
+    let limit = 25 * 1024 * 1024;
+    for (size, expected) in [(limit, (202, None)), (limit + 1, (400, Some(10008)))] {
+        let json = json!({"to": CHANNEL_ADDRESS, "from": END_USER, "interactions": [
+            {"interactionType": "AttachmentInteraction", "timestamp": 1_700_000_000_000_i64,
+             "id": uuid::Uuid::new_v4().to_string(), "attachmentIndex": 0, "contentLength": size}]});
+        let form = reqwest::multipart::Form::new()
+            .part(
+                "json",
+                reqwest::multipart::Part::text(json.to_string())
+                    .mime_str("application/json")
+                    .unwrap(),
+            )
+            .part(
+                "attachments",
+                reqwest::multipart::Part::bytes(vec![1u8; size]).file_name("big.bin"),
+            );
+        let response = reqwest::Client::new()
+            .post(format!("{}/api/v1/interactions", fake.base_url))
+            .bearer_auth(fake.registry.static_token())
+            .header("OrgId", ORG_ID_15)
+            .header("AuthorizationContext", CHANNEL_DEFINITION)
+            .header("RequestId", uuid::Uuid::new_v4().to_string())
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!((status, body["code"].as_i64()), expected, "{size} bytes");
+    }
+}
+
+#[tokio::test]
+async fn conversation_needs_a_channel_and_exactly_one_custom_end_user_with_a_subject() {
+    let fake = Salesforce::start().await;
+    let end_user = json!({"appType": "custom", "role": "EndUser", "subject": END_USER});
+    let cases = [
+        (
+            json!({"channelAddressIdentifier": CHANNEL_ADDRESS, "participants": [end_user]}),
+            202,
+            None,
+        ),
+        (json!({"participants": [end_user]}), 400, Some(10052)),
+        (
+            json!({"channelAddressIdentifier": CHANNEL_ADDRESS, "participants": []}),
+            400,
+            Some(10053),
+        ),
+        (
+            json!({"channelAddressIdentifier": CHANNEL_ADDRESS, "participants": [end_user, end_user]}),
+            400,
+            Some(10053),
+        ),
+        (
+            json!({"channelAddressIdentifier": CHANNEL_ADDRESS,
+                   "participants": [{"appType": "agent", "role": "Agent", "subject": "005"}]}),
+            400,
+            Some(10053),
+        ),
+        (
+            json!({"channelAddressIdentifier": CHANNEL_ADDRESS,
+                   "participants": [{"appType": "custom", "role": "EndUser", "subject": ""}]}),
+            400,
+            Some(10054),
+        ),
+        (
+            json!({"channelAddressIdentifier": CHANNEL_ADDRESS, "participants": [end_user],
+                   "routingAttributes": {"tier": 3}}),
+            400,
+            Some(10089),
+        ),
+    ];
+    for (body, status, code) in cases {
+        let outcome = send_json(&fake, Method::POST, "conversation", &body).await;
+        assert_eq!(outcome, (status, code), "body: {body}");
+    }
+}

@@ -360,3 +360,42 @@ async fn with_a_token_every_sidecar_route_requires_the_bearer_and_a_401_says_not
     assert_eq!(status, 202);
     assert!(!sidecar.connector.log().contains("t0k3n-for-the-sidecar"));
 }
+
+#[tokio::test]
+async fn starting_a_conversation_makes_one_conversation_call_and_a_retry_replays_its_answer() {
+    let sidecar = Sidecar::start().await;
+    let body = json!({"endUserClientId": END_USER, "routingAttributes": {"tier": "gold"}});
+
+    let (status, first) = sidecar.post("/v1/conversations", "start-1", &body).await;
+    let (_, again) = sidecar.post("/v1/conversations", "start-1", &body).await;
+
+    assert_eq!(status, 202, "{first}");
+    assert_eq!(again, first);
+    let calls = sidecar.fake.interaction().calls_to("conversation");
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].body["channelAddressIdentifier"], CHANNEL);
+    assert_eq!(
+        calls[0].body["participants"],
+        json!([{"appType": "custom", "role": "EndUser", "subject": END_USER}])
+    );
+    assert_eq!(calls[0].body["routingAttributes"]["tier"], "gold");
+    assert_eq!(
+        first["conversationIdentifier"],
+        calls[0].response["conversationIdentifier"]
+    );
+    assert_eq!(
+        first["messagingSessionId"],
+        calls[0].response["messagingSessionId"]
+    );
+    let (status, refused) = sidecar
+        .post(
+            "/v1/conversations",
+            "start-2",
+            &json!({"endUserClientId": END_USER, "routingAttributes": {"tier": 3}}),
+        )
+        .await;
+    assert_eq!(
+        (status, refused["error"]["field"].clone()),
+        (400, json!("routingAttributes.tier"))
+    );
+}

@@ -4,6 +4,7 @@
 //! message passed on, idempotency across a restart, retries inside the caller's deadline,
 //! the bearer token, and the OpenAPI document.
 
+mod attachment;
 mod inbound;
 mod openapi;
 
@@ -21,6 +22,27 @@ use serde_json::Value;
 pub const CHANNEL: &str = "b0ffeafe-0d89-4338-b14a-172ad203f22a";
 /// The end user of the tests.
 pub const END_USER: &str = "end-user-7";
+
+/// Waits (bounded) until the connector reports ready on its ops listener: by then it holds a
+/// token and the sidecar's inbound routes are live.
+async fn wait_ready(http: &reqwest::Client, connector: &ConnectorProcess) {
+    let url = format!("http://{}/readyz", connector.ops);
+    for _ in 0..200 {
+        let ready = http
+            .get(&url)
+            .send()
+            .await
+            .is_ok_and(|response| response.status() == 200);
+        if ready {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "the connector did not become ready; log:\n{}",
+        connector.log()
+    );
+}
 
 /// A fake Salesforce and the real binary in front of it, with its sidecar API.
 pub struct Sidecar {
@@ -49,16 +71,18 @@ impl Sidecar {
         let text = format!("{text}\n[channel]\naddress_identifiers = [\"{CHANNEL}\"]\n");
         std::fs::write(&config, text).unwrap();
         let connector = ConnectorProcess::start(&config).await;
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        wait_ready(&http, &connector).await;
         Self {
             fake,
             dir,
             config,
             connector,
-            http: reqwest::Client::builder()
-                .no_proxy()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap(),
+            http,
         }
     }
 
@@ -84,6 +108,7 @@ impl Sidecar {
         connector.kill().await;
         between();
         let connector = ConnectorProcess::start(&config).await;
+        wait_ready(&http, &connector).await;
         Self {
             fake,
             dir,

@@ -56,7 +56,7 @@ async fn the_state_is_built_from_the_stream_and_survives_a_restart() {
         .get(&format!("/v1/conversations/{CONVERSATION}"))
         .await;
     assert_eq!(status, 404, "{body}");
-    assert_eq!(body["error"]["code"], "not_found");
+    assert_eq!(body["error"]["kind"], "not_found");
     let (status, body) = connector
         .get(&format!("/v1/conversations/{}", "c".repeat(241)))
         .await;

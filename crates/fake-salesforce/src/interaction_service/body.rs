@@ -63,10 +63,15 @@ impl ParsedBody {
 
 /// Reads a multipart body; malformed input yields whatever parts were readable.
 pub(super) async fn parse_multipart(headers: &HeaderMap, body: Bytes) -> ParsedBody {
-    let mut json = None;
-    let mut files = Vec::new();
     let mut request = Request::new(Body::from(body));
     *request.headers_mut() = headers.clone();
+    parse_multipart_request(request).await
+}
+
+/// [`parse_multipart`] on the request itself, within the body limit its route set.
+pub(super) async fn parse_multipart_request(request: Request) -> ParsedBody {
+    let mut json = None;
+    let mut files = Vec::new();
     let Ok(mut multipart) = Multipart::from_request(request, &()).await else {
         return ParsedBody::Multipart { json, files };
     };
