@@ -15,6 +15,7 @@ mod messaging_session;
 mod record_id;
 mod retry;
 mod routing;
+pub mod rules;
 
 pub use agent_work::{
     AgentAction, AgentActionVisibility, AgentWorkRequest, AgentWorkResponse,

@@ -2,5 +2,6 @@
 
 mod body_rules;
 mod endpoints;
+mod field_rules;
 mod header_rules;
 mod retry;

@@ -13,6 +13,11 @@ use crate::interaction_service::checks::{
 };
 use crate::interaction_service::{InteractionFake, UploadedFile};
 
+/// `InteractionRequestJson.from`: `maxLength: 255`.
+const MAX_FROM_CHARS: usize = 255;
+/// `CustomChannelIntegration.integrationNamespace` and `conversationChannelDefinitionDevName`:
+/// `maxLength: 240`.
+const MAX_INTEGRATION_NAME_CHARS: usize = 240;
 /// Largest attachment Salesforce accepts.
 const MAX_ATTACHMENT_BYTES: usize = 25 * 1024 * 1024;
 /// Message types an end user may send (10062).
@@ -71,6 +76,13 @@ pub(super) fn post_interactions(
         10028,
         "The provided \"from\" field isn't valid.",
     )?;
+    // `InteractionRequestJson.from` is `maxLength: 255` (`to`, 240, is a UUID above).
+    if from.chars().count() > MAX_FROM_CHARS {
+        return Err(Refusal::bad_request(
+            10028,
+            "The provided \"from\" field isn't valid.",
+        ));
+    }
     let list_message = "The provided interaction list isn't valid.";
     let interactions = body
         .get("interactions")
@@ -217,18 +229,15 @@ fn check_channel_capability(channel: &Map<String, Value>) -> Result<(), Refusal>
     {
         return Err(Refusal::bad_request(10050, integration_message));
     }
-    required_str(
-        integration,
+    for field in [
         "integrationNamespace",
-        10050,
-        integration_message,
-    )?;
-    required_str(
-        integration,
         "conversationChannelDefinitionDevName",
-        10050,
-        integration_message,
-    )?;
+    ] {
+        let name = required_str(integration, field, 10050, integration_message)?;
+        if name.chars().count() > MAX_INTEGRATION_NAME_CHARS {
+            return Err(Refusal::bad_request(10050, integration_message));
+        }
+    }
     let message_types = channel
         .get("messageTypeCapabilities")
         .and_then(Value::as_array)
