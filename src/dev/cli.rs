@@ -61,6 +61,9 @@ pub enum BenchScenario {
     /// RoutingRequested at --rate for --requests, then a --burst at once; partner decision ->
     /// routingResult latency and misses
     Routing,
+    /// --events messages, then as many with one RoutingRequested in ten (events/s of both),
+    /// then --requests routing requests at --rate and a --burst at once
+    Mixed,
 }
 
 /// Runs `demo`; the caller sets up logging (warnings only keeps the demo's lines readable).
@@ -104,6 +107,17 @@ pub async fn bench(args: BenchArgs) -> Result<(), Box<dyn std::error::Error + Se
                 burst: args.burst,
             };
             let report = crate::dev::bench::routing::run(plan).await?;
+            println!("{report}");
+        }
+        BenchScenario::Mixed => {
+            let plan = crate::dev::bench::mixed::MixedBenchPlan {
+                events: args.events,
+                routing_every: 10,
+                rate: args.rate.unwrap_or(50),
+                steady_requests: args.requests,
+                burst: args.burst,
+            };
+            let report = crate::dev::bench::mixed::run(plan).await?;
             println!("{report}");
         }
         BenchScenario::Stalled => {

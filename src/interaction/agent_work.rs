@@ -164,6 +164,7 @@ impl InteractionClient {
         &self,
         request: &AgentWorkRequest,
     ) -> Result<AgentWorkResponse, InteractionError> {
+        super::rules::post_agent_work(request)?;
         self.call(&POST_AGENT_WORK, json_body(request)?).await
     }
 
@@ -172,6 +173,7 @@ impl InteractionClient {
         &self,
         request: &PatchAgentWorkRequest,
     ) -> Result<PatchAgentWorkResponse, InteractionError> {
+        super::rules::patch_agent_work(request)?;
         self.call(&PATCH_AGENT_WORK, json_body(request)?).await
     }
 }

@@ -307,6 +307,7 @@ impl InteractionClient {
         &self,
         request: &CapabilitiesRequest,
     ) -> Result<CapabilitiesResponse, InteractionError> {
+        super::rules::patch_capabilities(request)?;
         self.call(&PATCH_CAPABILITIES, json_body(request)?).await
     }
 }

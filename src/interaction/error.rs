@@ -88,6 +88,14 @@ pub enum InteractionError {
     /// The base URL breaks the TLS rule or does not parse.
     #[error(transparent)]
     Url(#[from] UrlPolicyError),
+    /// The request breaks a field rule of the API definition; it was not sent.
+    #[error("request field {field} breaks the interaction service's rule: it {rule}")]
+    InvalidRequest {
+        /// The field, as the API names it.
+        field: &'static str,
+        /// The rule it breaks.
+        rule: String,
+    },
     /// [`crate::interaction::retry_until`] was called after its deadline.
     #[error("the deadline passed before the call could be made")]
     DeadlineExceeded,
@@ -104,6 +112,7 @@ impl InteractionError {
             Self::InvalidResponse { .. }
             | Self::Auth(_)
             | Self::Config { .. }
+            | Self::InvalidRequest { .. }
             | Self::Url(_)
             | Self::DeadlineExceeded => ErrorClass::Permanent,
         }

@@ -120,6 +120,7 @@ impl InteractionClient {
         request: &InteractionRequest,
         attachment: Option<Attachment>,
     ) -> Result<InteractionResponse, InteractionError> {
+        super::rules::post_interactions(request)?;
         let json = serde_json::to_vec(request).map_err(|err| InteractionError::Config {
             problem: format!("cannot serialise the request body: {err}"),
         })?;

@@ -19,6 +19,7 @@ mod messaging_session;
 mod record_id;
 mod retry;
 mod routing;
+pub mod rules;
 mod streamed;
 
 pub use acknowledgement::{

@@ -218,6 +218,7 @@ impl InteractionClient {
         &self,
         request: &RoutingResultRequest,
     ) -> Result<RoutingResultResponse, InteractionError> {
+        super::rules::routing_result(request)?;
         self.call(&ROUTING_RESULT, json_body(request)?).await
     }
 
@@ -226,6 +227,7 @@ impl InteractionClient {
         &self,
         request: &PostRouteRequest,
     ) -> Result<PostRouteResponse, InteractionError> {
+        super::rules::post_route(request)?;
         self.call(&POST_ROUTE, json_body(request)?).await
     }
 
@@ -234,6 +236,7 @@ impl InteractionClient {
         &self,
         request: &DeleteRouteRequest,
     ) -> Result<DeleteRouteResponse, InteractionError> {
+        super::rules::delete_route(request)?;
         self.call(&DELETE_ROUTE, json_body(request)?).await
     }
 }

@@ -19,12 +19,14 @@ mod active;
 mod cancel;
 mod deadline;
 mod engine;
+mod group_commit;
 mod partner;
 mod pending;
 mod post;
 mod request;
 mod resume;
 mod sidecar;
+mod soql_batch;
 mod strategy;
 mod work_item;
 

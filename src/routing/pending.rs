@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Store, StoreError};
+use crate::store::{PendingRoutingWrite, Store, StoreError};
+
+use super::group_commit::GroupCommitter;
 
 use super::RoutingError;
 
@@ -282,10 +284,12 @@ impl PendingRecord {
     }
 }
 
-/// The pending-routing table, with async calls that never block the runtime on an fsync.
+/// The pending-routing table, with async calls that never block the runtime on an fsync;
+/// inserts and puts share group commits (`group_commit.rs`).
 #[derive(Debug, Clone)]
 pub(super) struct PendingStore {
     store: Store,
+    writes: GroupCommitter,
 }
 
 fn store_error(operation: &'static str) -> impl FnOnce(StoreError) -> RoutingError {
@@ -298,7 +302,10 @@ fn store_error(operation: &'static str) -> impl FnOnce(StoreError) -> RoutingErr
 impl PendingStore {
     /// The table in `store`.
     pub(super) fn new(store: Store) -> Self {
-        Self { store }
+        Self {
+            writes: GroupCommitter::new(store.clone()),
+            store,
+        }
     }
 
     /// Durably writes `record` unless its event id has one; returns whether it did.
@@ -306,21 +313,26 @@ impl PendingStore {
         &self,
         record: &PendingRecord,
     ) -> Result<bool, RoutingError> {
-        let bytes = record.encode()?;
-        let event_id = record.event_id.clone();
-        self.store
-            .run_blocking(move |store| store.insert_pending_routing_if_absent(&event_id, &bytes))
+        self.writes
+            .write(PendingRoutingWrite {
+                event_id: record.event_id.clone(),
+                record: record.encode()?,
+                replace: false,
+            })
             .await
             .map_err(store_error("insert pending routing request"))
     }
 
     /// Durably replaces the record of `record.event_id`.
     pub(super) async fn put(&self, record: &PendingRecord) -> Result<(), RoutingError> {
-        let bytes = record.encode()?;
-        let event_id = record.event_id.clone();
-        self.store
-            .run_blocking(move |store| store.put_pending_routing(&event_id, &bytes))
+        self.writes
+            .write(PendingRoutingWrite {
+                event_id: record.event_id.clone(),
+                record: record.encode()?,
+                replace: true,
+            })
             .await
+            .map(drop)
             .map_err(store_error("update pending routing request"))
     }
 

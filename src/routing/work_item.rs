@@ -20,8 +20,10 @@ use serde::Deserialize;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use super::engine::SessionLookup;
 use crate::auth::{url_policy, AccessGrant, TokenProvider};
+
+use super::engine::SessionLookup;
+use super::soql_batch::{BatchAnswer, QueryBatcher};
 
 /// Key prefix of MessagingSession record ids.
 pub const MESSAGING_SESSION_PREFIX: &str = "0Mw";
@@ -107,23 +109,41 @@ impl LearnedSessions {
 }
 
 /// One attempt's failure, classified.
-enum QueryFailure {
+pub(super) enum QueryFailure {
     Retryable(String, Option<Duration>),
     Rejected(AccessGrant),
     Permanent(String),
 }
 
-/// The SOQL answer shape (`records[].Id`).
+/// The SOQL answer shape (`records[].Id`, and the conversation a batched query names).
 #[derive(Deserialize)]
-struct QueryAnswer {
+pub(super) struct QueryAnswer {
+    /// Whether every record is in this answer (more than 2,000 come in further batches).
+    #[serde(default = "all_done")]
+    pub(super) done: bool,
     #[serde(default)]
-    records: Vec<QueryRecord>,
+    pub(super) records: Vec<QueryRecord>,
 }
 
+fn all_done() -> bool {
+    true
+}
+
+/// One MessagingSession row.
 #[derive(Deserialize)]
-struct QueryRecord {
+pub(super) struct QueryRecord {
     #[serde(rename = "Id")]
-    id: Option<String>,
+    pub(super) id: Option<String>,
+    /// `Conversation.ConversationIdentifier`, selected by the batched query.
+    #[serde(rename = "Conversation")]
+    pub(super) conversation: Option<ConversationField>,
+}
+
+/// The `Conversation` relationship of a row.
+#[derive(Deserialize)]
+pub(super) struct ConversationField {
+    #[serde(rename = "ConversationIdentifier")]
+    pub(super) identifier: Option<String>,
 }
 
 /// Finds and remembers MessagingSession ids.
@@ -131,6 +151,14 @@ pub(super) struct WorkItemResolver {
     learned: Mutex<LearnedSessions>,
     /// The stored conversation→session map, consulted before SOQL.
     lookup: OnceLock<Arc<dyn SessionLookup>>,
+    client: Arc<SoqlClient>,
+    /// Look-ups that arrive together share one `… IN (…)` query.
+    batches: QueryBatcher,
+}
+
+/// Sends SOQL queries to the REST API; shared with the batching task.
+#[derive(Debug)]
+pub(super) struct SoqlClient {
     http: reqwest::Client,
     tokens: TokenProvider,
     /// e.g. `62.0`, without the `v`.
@@ -147,13 +175,17 @@ impl WorkItemResolver {
         api_version: &str,
         insecure: bool,
     ) -> Self {
-        Self {
-            learned: Mutex::new(LearnedSessions::default()),
-            lookup: OnceLock::new(),
+        let client = Arc::new(SoqlClient {
             http,
             tokens,
             api_version: api_version.trim_start_matches(['v', 'V']).to_owned(),
             insecure,
+        });
+        Self {
+            learned: Mutex::new(LearnedSessions::default()),
+            lookup: OnceLock::new(),
+            batches: QueryBatcher::new(client.clone()),
+            client,
         }
     }
 
@@ -200,14 +232,43 @@ impl WorkItemResolver {
             self.learn(conversation, &id);
             return Ok((id, WorkItemSource::Learned));
         }
-        let id = self.query(conversation, deadline).await?;
+        let soql = session_query(conversation)?;
+        let id = match self.batches.look_up(conversation, deadline).await {
+            BatchAnswer::Found(id) => id,
+            BatchAnswer::NotFound => return Err(WorkItemError::NotFound(conversation.to_owned())),
+            // The shared query failed or its answer was cut short: ask alone, with retries.
+            BatchAnswer::AskAlone => self.client.query(conversation, &soql, deadline).await?,
+        };
         self.learn(conversation, &id);
         Ok((id, WorkItemSource::Query))
     }
 
-    /// Queries the newest MessagingSession of `conversation`.
-    async fn query(&self, conversation: &str, deadline: Instant) -> Result<String, WorkItemError> {
-        let soql = session_query(conversation)?;
+    fn lock(&self) -> MutexGuard<'_, LearnedSessions> {
+        // Every critical section is one map update that cannot panic halfway.
+        self.learned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl std::fmt::Debug for WorkItemResolver {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("WorkItemResolver")
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SoqlClient {
+    /// Queries the newest MessagingSession of `conversation` with `soql`, retrying until
+    /// `deadline`.
+    async fn query(
+        &self,
+        conversation: &str,
+        soql: &str,
+        deadline: Instant,
+    ) -> Result<String, WorkItemError> {
         let mut delays = ExponentialBuilder::default()
             .with_min_delay(SOQL_RETRY_MIN_DELAY)
             .with_max_delay(SOQL_RETRY_MAX_DELAY)
@@ -221,9 +282,15 @@ impl WorkItemResolver {
             .await
             .map_err(|error| WorkItemError::Query(error.to_string()))?;
         loop {
-            let failure = match self.attempt(&grant, &soql, deadline).await {
-                Ok(Some(id)) => return Ok(id),
-                Ok(None) => return Err(WorkItemError::NotFound(conversation.to_owned())),
+            let failure = match self.attempt(&grant, soql, deadline).await {
+                Ok(answer) => {
+                    return answer
+                        .records
+                        .into_iter()
+                        .filter_map(|record| record.id)
+                        .find(|id| is_messaging_session_id(id))
+                        .ok_or_else(|| WorkItemError::NotFound(conversation.to_owned()))
+                }
                 Err(failure) => failure,
             };
             let (reason, asked_delay) = match failure {
@@ -256,13 +323,18 @@ impl WorkItemResolver {
         }
     }
 
-    /// One query; `Ok(None)` when it found nothing.
-    async fn attempt(
+    /// The current access grant.
+    pub(super) async fn grant(&self) -> Option<AccessGrant> {
+        self.tokens.grant().await.ok()
+    }
+
+    /// One query and its answer.
+    pub(super) async fn attempt(
         &self,
         grant: &AccessGrant,
         soql: &str,
         deadline: Instant,
-    ) -> Result<Option<String>, QueryFailure> {
+    ) -> Result<QueryAnswer, QueryFailure> {
         let mut url = url_policy::require_tls_or_loopback(
             "auth.instance_url",
             &grant.instance_url,
@@ -320,48 +392,31 @@ impl WorkItemResolver {
                 status.as_u16()
             )));
         }
-        let answer: QueryAnswer = serde_json::from_slice(&body).map_err(|error| {
+        serde_json::from_slice(&body).map_err(|error| {
             QueryFailure::Permanent(format!("answer is not a query result: {error}"))
-        })?;
-        Ok(answer
-            .records
-            .into_iter()
-            .filter_map(|record| record.id)
-            .find(|id| is_messaging_session_id(id)))
+        })
     }
+}
 
-    fn lock(&self) -> MutexGuard<'_, LearnedSessions> {
-        // Every critical section is one map update that cannot panic halfway.
-        self.learned
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
+/// Whether `conversation` may be put into a SOQL literal: plain letters, digits and `-`.
+pub(super) fn is_plain_identifier(conversation: &str) -> bool {
+    !conversation.is_empty()
+        && conversation.len() <= 64
+        && conversation
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
 }
 
 /// The SOQL text for `conversation`; refuses ids that are not plain identifiers, so nothing
 /// from an event is ever interpreted as SOQL.
 pub fn session_query(conversation: &str) -> Result<String, WorkItemError> {
-    let is_plain = !conversation.is_empty()
-        && conversation.len() <= 64
-        && conversation
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-');
-    if !is_plain {
+    if !is_plain_identifier(conversation) {
         return Err(WorkItemError::UnsafeConversationId(conversation.to_owned()));
     }
     Ok(format!(
         "SELECT Id FROM MessagingSession WHERE Conversation.ConversationIdentifier = \
          '{conversation}' ORDER BY CreatedDate DESC LIMIT 1"
     ))
-}
-
-impl std::fmt::Debug for WorkItemResolver {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter
-            .debug_struct("WorkItemResolver")
-            .field("api_version", &self.api_version)
-            .finish_non_exhaustive()
-    }
 }
 
 #[cfg(test)]

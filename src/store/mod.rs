@@ -28,6 +28,7 @@ use std::time::Duration;
 pub use batch::AckBatch;
 pub use checkpoint::{compare_replay_ids, Checkpoint};
 pub use dead_letter::{DeadLetter, NewDeadLetter};
+pub(crate) use pending_routing::PendingRoutingWrite;
 pub use schema_version::STORE_SCHEMA_VERSION;
 pub use sidecar_answers::{DEFAULT_SIDECAR_ANSWER_MAX_AGE, DEFAULT_SIDECAR_ANSWER_MAX_KEYS};
 pub use writer::{CheckpointWriter, WriterStop};

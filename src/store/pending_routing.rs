@@ -19,7 +19,59 @@ pub(crate) fn create_tables(transaction: &redb::WriteTransaction) -> Result<(), 
     Ok(())
 }
 
+/// One write of a group commit: a record to insert unless its event id has one, or to put.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingRoutingWrite {
+    /// The record's event id.
+    pub(crate) event_id: String,
+    /// The serialized record.
+    pub(crate) record: Vec<u8>,
+    /// Replace a record already there (`put`), or keep it (`insert if absent`).
+    pub(crate) replace: bool,
+}
+
 impl Store {
+    /// Durably applies `writes` in order in one transaction (one fsync for all of them);
+    /// returns, per write, whether it wrote (a put always does).
+    ///
+    /// Blocking: async callers use [`Store::run_blocking`].
+    pub(crate) fn write_pending_routing_batch(
+        &self,
+        writes: &[PendingRoutingWrite],
+    ) -> Result<Vec<bool>, StoreError> {
+        let transaction = self.begin_write()?;
+        let mut wrote = Vec::with_capacity(writes.len());
+        {
+            let mut pending = transaction
+                .open_table(PENDING_ROUTING)
+                .map_err(database_error("open pending routing table"))?;
+            for write in writes {
+                let present = !write.replace
+                    && pending
+                        .get(write.event_id.as_str())
+                        .map_err(database_error("read pending routing request"))?
+                        .is_some();
+                if !present {
+                    pending
+                        .insert(write.event_id.as_str(), write.record.as_slice())
+                        .map_err(database_error("write pending routing request"))?;
+                }
+                wrote.push(!present);
+            }
+        }
+        if !wrote.contains(&true) {
+            // Nothing changed: skip the fsync.
+            transaction
+                .abort()
+                .map_err(database_error("abort pending routing batch"))?;
+            return Ok(wrote);
+        }
+        transaction
+            .commit()
+            .map_err(database_error("commit pending routing batch"))?;
+        Ok(wrote)
+    }
+
     /// Durably stores the record of `event_id`, replacing any previous one.
     ///
     /// Blocking: async callers use [`Store::run_blocking`].

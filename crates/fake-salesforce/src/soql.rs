@@ -1,17 +1,23 @@
-//! The fake REST query endpoint, `GET /services/data/{version}/query?q=…`, answering the one
-//! SOQL query the connector makes: the newest MessagingSession of a conversation.
+//! The fake REST query endpoint, `GET /services/data/{version}/query?q=…`, answering the two
+//! SOQL queries the connector makes: the newest MessagingSession of a conversation, and the
+//! sessions of several conversations at once.
 //!
-//! Accepted shape: `SELECT Id FROM MessagingSession WHERE Conversation.ConversationIdentifier
-//! = '<id>'`, optionally followed by `ORDER BY …` and `LIMIT n`. Sessions come from the
-//! [`InteractionFake`]'s conversation→workItem map (seeded, or created by `/interactions`).
-//! Anything else is refused as `MALFORMED_QUERY`, and tokens are checked against the shared
-//! [`TokenRegistry`]. Every query text is recorded. It must not import connector modules.
+//! Accepted shapes: `SELECT Id FROM MessagingSession WHERE Conversation.ConversationIdentifier
+//! = '<id>'` and `SELECT Id, Conversation.ConversationIdentifier FROM MessagingSession WHERE
+//! Conversation.ConversationIdentifier IN ('<id>', …)`, each optionally followed by
+//! `ORDER BY …` and `LIMIT n`. Sessions come from the [`InteractionFake`]'s
+//! conversation→workItem map (seeded, or created by `/interactions`); ids are answered in their
+//! 18-character form and relationship fields as nested objects, as the REST API does.
+//! Anything else is refused as `MALFORMED_QUERY`, a URI longer than Salesforce's 16,384 bytes
+//! with `414`, and an answer holds at most 2,000 rows (`done: false` beyond, as Salesforce cuts
+//! a query's first batch). Tokens are checked against the shared [`TokenRegistry`]. Every query
+//! text is recorded. It must not import connector modules.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -23,6 +29,12 @@ use super::tokens::{TokenRegistry, TokenStatus};
 /// The query's fixed beginning, compared case-insensitively with whitespace collapsed.
 const QUERY_PREFIX: &str =
     "select id from messagingsession where conversation.conversationidentifier = '";
+/// The batched query's fixed beginning, the same way.
+const BATCH_QUERY_PREFIX: &str = "select id, conversation.conversationidentifier from messagingsession where conversation.conversationidentifier in (";
+/// Longest request URI Salesforce's REST API takes (longer ones get `414 URI Too Long`).
+pub const MAX_URI_BYTES: usize = 16_384;
+/// Most rows in one query answer; the rest would come through `nextRecordsUrl`.
+pub const MAX_ROWS_PER_ANSWER: usize = 2_000;
 
 /// The fake query endpoint's state.
 #[derive(Debug)]
@@ -65,9 +77,17 @@ pub fn router(fake: Arc<SoqlFake>) -> Router {
 async fn query(
     State(fake): State<Arc<SoqlFake>>,
     Path(version): Path<String>,
+    uri: Uri,
     Query(parameters): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
+    if uri.to_string().len() > MAX_URI_BYTES {
+        return rest_error(
+            StatusCode::URI_TOO_LONG,
+            "URI_TOO_LONG",
+            "The request URI is longer than 16,384 bytes",
+        );
+    }
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -94,30 +114,85 @@ async fn query(
         );
     };
     fake.lock().push(soql.clone());
-    let Some(conversation) = conversation_of(soql) else {
+    let Some(query) = parse(soql) else {
         return rest_error(
             StatusCode::BAD_REQUEST,
             "MALFORMED_QUERY",
-            "The fake answers only the MessagingSession-by-conversation query",
+            "The fake answers only the MessagingSession-by-conversation queries",
         );
     };
-    let records: Vec<Value> = fake
-        .interaction
-        .work_item_for(&conversation)
-        .into_iter()
-        .map(|id| {
+    let mut records: Vec<Value> = Vec::new();
+    for conversation in &query.conversations {
+        if let Some(id) = fake.interaction.work_item_for(conversation) {
             // The REST API answers with the 18-character form of every id.
             let id = crate::record_id::long_form(&id);
-            json!({
+            let mut record = json!({
                 "attributes": {
                     "type": "MessagingSession",
                     "url": format!("/services/data/{version}/sobjects/MessagingSession/{id}"),
                 },
                 "Id": id,
-            })
-        })
-        .collect();
-    Json(json!({"totalSize": records.len(), "done": true, "records": records})).into_response()
+            });
+            if query.batched {
+                record["Conversation"] = json!({
+                    "attributes": {"type": "Conversation"},
+                    "ConversationIdentifier": conversation,
+                });
+            }
+            records.push(record);
+        }
+    }
+    let total = records.len();
+    let done = total <= MAX_ROWS_PER_ANSWER;
+    records.truncate(MAX_ROWS_PER_ANSWER);
+    let mut answer = json!({"totalSize": total, "done": done, "records": records});
+    if !done {
+        answer["nextRecordsUrl"] = json!(format!("/services/data/{version}/query/01gFAKE-2000"));
+    }
+    Json(answer).into_response()
+}
+
+/// A query the fake understands: the conversations it names, and whether it is the batched
+/// form (which selects the conversation too).
+#[derive(Debug, PartialEq, Eq)]
+struct SessionQuery {
+    conversations: Vec<String>,
+    batched: bool,
+}
+
+fn parse(soql: &str) -> Option<SessionQuery> {
+    if let Some(conversation) = conversation_of(soql) {
+        return Some(SessionQuery {
+            conversations: vec![conversation],
+            batched: false,
+        });
+    }
+    conversations_of(soql).map(|conversations| SessionQuery {
+        conversations,
+        batched: true,
+    })
+}
+
+/// The conversation ids a batched query asks about, when it has the accepted shape.
+fn conversations_of(soql: &str) -> Option<Vec<String>> {
+    let collapsed = soql.split_whitespace().collect::<Vec<_>>().join(" ");
+    let prefix = collapsed.get(..BATCH_QUERY_PREFIX.len())?;
+    if !prefix.eq_ignore_ascii_case(BATCH_QUERY_PREFIX) {
+        return None;
+    }
+    let rest = &collapsed[BATCH_QUERY_PREFIX.len()..];
+    let (list, tail) = rest.split_once(')')?;
+    let mut conversations = Vec::new();
+    for literal in list.split(',') {
+        let literal = literal.trim().strip_prefix('\'')?.strip_suffix('\'')?;
+        if literal.is_empty() || literal.contains(['\'', '\\']) {
+            return None;
+        }
+        conversations.push(literal.to_owned());
+    }
+    let tail = tail.trim().to_ascii_lowercase();
+    let tail_ok = tail.is_empty() || tail.starts_with("order by ") || tail.starts_with("limit ");
+    (tail_ok && !conversations.is_empty()).then_some(conversations)
 }
 
 /// `v62.0` and the like.
@@ -178,6 +253,28 @@ mod tests {
         assert_eq!(
             conversation_of(
                 "SELECT Id FROM MessagingSession WHERE Conversation.ConversationIdentifier = 'a' OR Id != 'b'"
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn the_batched_session_query_is_understood() {
+        assert_eq!(
+            conversations_of(
+                "SELECT Id, Conversation.ConversationIdentifier FROM MessagingSession WHERE Conversation.ConversationIdentifier IN ('c-1','c-2', 'c-3') ORDER BY CreatedDate DESC"
+            ),
+            Some(vec!["c-1".to_owned(), "c-2".to_owned(), "c-3".to_owned()])
+        );
+        assert_eq!(
+            conversations_of(
+                "SELECT Id, Conversation.ConversationIdentifier FROM MessagingSession WHERE Conversation.ConversationIdentifier IN ('a', b)"
+            ),
+            None
+        );
+        assert_eq!(
+            conversations_of(
+                "SELECT Id, Conversation.ConversationIdentifier FROM MessagingSession WHERE Conversation.ConversationIdentifier IN ('a') OR Id != 'b'"
             ),
             None
         );

@@ -2,6 +2,7 @@
 //! printed, never asserted by tests.
 
 pub mod events;
+pub mod mixed;
 pub mod pipeline;
 pub mod pubsub;
 pub mod routing;

@@ -71,7 +71,7 @@ async fn start_partner(stalled: bool) -> BenchResult<(String, Arc<Mutex<Vec<(u64
     Ok((format!("http://{address}/webhook"), received))
 }
 
-fn message(seq: u64, conversations: u64) -> NewEvent {
+pub(super) fn message(seq: u64, conversations: u64) -> NewEvent {
     let payload = sample_text_message_payload(seq).replace(
         "9bc16b48-cd9b-4d8b-b7f2-a376f0a05c09",
         &format!("9bc16b48-cd9b-4d8b-b7f2-{:012}", seq % conversations),

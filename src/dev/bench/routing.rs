@@ -32,7 +32,7 @@ use fake_salesforce::topic::NewEvent;
 use fake_salesforce::{FakeConfig, FakeSalesforce};
 
 /// Longest a phase waits for its routingResults (past the window, everything has an outcome).
-const PHASE_LIMIT: Duration = Duration::from_secs(75);
+pub(super) const PHASE_LIMIT: Duration = Duration::from_secs(75);
 
 /// The shape of one run.
 #[derive(Debug, Clone, Copy)]
@@ -47,7 +47,7 @@ pub struct RoutingBenchPlan {
 
 /// What the bench partner saw and decided.
 #[derive(Default)]
-struct PartnerLog {
+pub(super) struct PartnerLog {
     /// Decision time per request number.
     decided: HashMap<u64, Instant>,
     /// Sidecar answers other than `200`, with the request number.
@@ -55,10 +55,10 @@ struct PartnerLog {
 }
 
 #[derive(Clone)]
-struct PartnerState {
-    log: Arc<Mutex<PartnerLog>>,
-    http: reqwest::Client,
-    sidecar: String,
+pub(super) struct PartnerState {
+    pub(super) log: Arc<Mutex<PartnerLog>>,
+    pub(super) http: reqwest::Client,
+    pub(super) sidecar: String,
 }
 
 impl PartnerState {
@@ -70,7 +70,7 @@ impl PartnerState {
 }
 
 /// The routing URL: decide now for even requests, later through the sidecar for odd ones.
-async fn route(State(partner): State<PartnerState>, body: Bytes) -> Response {
+pub(super) async fn route(State(partner): State<PartnerState>, body: Bytes) -> Response {
     let Some(n) = field_in(&body, "conversationIdentifier").and_then(request_number) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
@@ -100,7 +100,7 @@ async fn route(State(partner): State<PartnerState>, body: Bytes) -> Response {
     StatusCode::ACCEPTED.into_response()
 }
 
-fn conversation_id(n: u64) -> String {
+pub(super) fn conversation_id(n: u64) -> String {
     format!("c0ffee00-0000-4000-8000-{n:012}")
 }
 
@@ -108,7 +108,7 @@ fn event_id(n: u64) -> String {
     format!("e7e7e7e7-0000-4000-8000-{n:012}")
 }
 
-fn work_item_id(n: u64) -> String {
+pub(super) fn work_item_id(n: u64) -> String {
     format!("0Mw{n:012}AAA")
 }
 
@@ -118,12 +118,12 @@ fn request_number(conversation: &str) -> Option<u64> {
 }
 
 /// The RoutingRequested of request `n`, created now.
-fn routing_requested(n: u64) -> NewEvent {
+pub(super) fn routing_requested(n: u64) -> NewEvent {
     samples::routing_requested(&conversation_id(n), &event_id(n))
 }
 
 /// Figures of one phase.
-struct PhaseReport {
+pub(super) struct PhaseReport {
     requests: usize,
     /// Decision → receipt, for requests decided in the answer and through the sidecar.
     answered_in_reply: Vec<Duration>,
@@ -231,7 +231,7 @@ pub async fn run(plan: RoutingBenchPlan) -> BenchResult<String> {
 
 /// Waits until every request in `numbers` has a routingResult (or the limit passes), then
 /// measures them. `created` holds each request's CreatedDate (epoch ms).
-async fn finish_phase(
+pub(super) async fn finish_phase(
     fake: &FakeSalesforce,
     log: &Mutex<PartnerLog>,
     numbers: &[u64],

@@ -136,16 +136,63 @@ async fn agent_work_capacity_and_duplicates_are_enforced() {
     let client = fake.static_client();
     let (conversation, work_item) = open_conversation(&client).await;
 
+    // The client refuses both before sending; the fake refuses them as Salesforce does.
     let mut too_much = sample_agent_work(&conversation, &work_item);
     too_much.capacity = Some(Capacity::Percentage(150.0));
     let err = client.post_agent_work(&too_much).await.unwrap_err();
-    assert_eq!(err.code(), Some(10015));
-
+    assert!(
+        matches!(
+            err,
+            InteractionError::InvalidRequest {
+                field: "capacityPercentage",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let mut negative = sample_agent_work(&conversation, &work_item);
     negative.capacity = Some(Capacity::Weight(-1.0));
+    let err = client.post_agent_work(&negative).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            InteractionError::InvalidRequest {
+                field: "capacityWeight",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        fake.interaction.calls_to("agentWork").is_empty(),
+        "nothing was sent"
+    );
+    let raw = |capacity: Value| {
+        let mut body = json!({"userId": "0055g00000ABCDE", "workItemId": work_item});
+        for (key, value) in capacity.as_object().unwrap() {
+            body[key] = value.clone();
+        }
+        body
+    };
     assert_eq!(
-        client.post_agent_work(&negative).await.unwrap_err().code(),
-        Some(10014)
+        send_json(
+            &fake,
+            Method::POST,
+            "agentWork",
+            raw(json!({"capacityPercentage": 150}))
+        )
+        .await,
+        (400, Some(10015))
+    );
+    assert_eq!(
+        send_json(
+            &fake,
+            Method::POST,
+            "agentWork",
+            raw(json!({"capacityWeight": -1}))
+        )
+        .await,
+        (400, Some(10014))
     );
 
     let both = json!({"userId": "0055g00000ABCDE", "workItemId": work_item,
@@ -228,15 +275,27 @@ async fn interactions_ids_must_match_and_attachments_must_be_counted() {
         Some(10060)
     );
 
+    // Two interactions: the client refuses before sending, the fake answers 10029.
     let mut two = sample_interaction();
     two.interactions.push(two.interactions[0].clone());
+    let err = client.post_interactions(&two, None).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            InteractionError::InvalidRequest {
+                field: "interactions",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(
-        client
-            .post_interactions(&two, None)
-            .await
-            .unwrap_err()
-            .code(),
-        Some(10029)
+        crate::interaction::field_rules::send_interactions_json(
+            &fake,
+            serde_json::to_value(&two).unwrap()
+        )
+        .await,
+        (400, Some(10029))
     );
 
     let file = byoc_connector::interaction::Attachment {

@@ -2,6 +2,7 @@
 
 mod body_rules;
 mod endpoints;
+mod field_rules;
 mod header_rules;
 mod inbound_rules;
 mod retry;

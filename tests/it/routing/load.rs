@@ -89,3 +89,59 @@ async fn two_hundred_simultaneous_requests_are_all_answered_once_before_their_de
     assert_eq!(engine.telemetry().snapshot().routing_deadlines_missed, 0);
     engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_look_ups_shares_batched_in_queries_and_every_request_gets_its_session() {
+    let partner = Partner::always(PartnerReply::decide(json!({"success": true}))).await;
+    let (salesforce, _store, engine) = start_engine(
+        Some(&partner),
+        settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
+    )
+    .await;
+    let requests: Vec<RequestSpec> = (0..REQUESTS)
+        .map(|_| RequestSpec::transfer().without_work_record())
+        .collect();
+    let mut sessions = HashMap::new();
+    for request in &requests {
+        let session = session_id();
+        salesforce
+            .interaction
+            .seed_conversation(&request.conversation, &session);
+        sessions.insert(request.conversation.clone(), session);
+    }
+
+    let accepted = join_all(
+        requests
+            .iter()
+            .map(|request| engine.on_routing_requested(request.input())),
+    )
+    .await;
+    assert!(accepted.iter().all(Result::is_ok));
+    // Accepted means recorded: the pipeline checkpoints the event on this answer, so each
+    // record must already be committed (group commit answers only after the commit).
+    for request in &requests {
+        let status = engine.request_status(&request.event_id).await.unwrap();
+        assert!(
+            status.is_some(),
+            "{} accepted but not recorded",
+            request.event_id
+        );
+    }
+
+    let calls = wait_for_calls(&salesforce, "routingResult", REQUESTS).await;
+    assert_eq!(calls.len(), REQUESTS);
+    for call in &calls {
+        assert_eq!(call.status, 202, "{:?}", call.body);
+        let conversation = call.body["conversationIdentifier"].as_str().unwrap();
+        // The fake answers SOQL with 18-character ids; the body carries the 15-character form.
+        assert_eq!(call.body["workItemId"], sessions[conversation]);
+    }
+    let queries = salesforce.soql.queries();
+    assert!(
+        queries.len() < REQUESTS / 4,
+        "{} queries for {REQUESTS} look-ups",
+        queries.len()
+    );
+    assert!(queries.iter().any(|query| query.contains(" IN (")));
+    engine.shutdown().await;
+}

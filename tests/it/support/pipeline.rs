@@ -256,6 +256,19 @@ pub fn assemble_pipeline(
     start: Option<ReplayStart>,
     tweak: impl FnOnce(&mut PipelineSettings),
 ) -> AssembledPipeline {
+    assemble_routed_pipeline(fake, store_path, partner_url, secret, start, tweak, None)
+}
+
+/// [`assemble_pipeline`] handing RoutingRequested events to `routing`.
+pub fn assemble_routed_pipeline(
+    fake: &FakeSalesforce,
+    store_path: &Path,
+    partner_url: &str,
+    secret: Option<&str>,
+    start: Option<ReplayStart>,
+    tweak: impl FnOnce(&mut PipelineSettings),
+    routing: Option<Arc<dyn byoc_connector::pipeline::RoutingSink>>,
+) -> AssembledPipeline {
     let store = Store::open(store_path, StoreSettings::default()).unwrap();
     let topic = fake.endpoints().topic.clone();
     let org_id = fake.endpoints().org_id.clone();
@@ -291,7 +304,7 @@ pub fn assemble_pipeline(
         subscriber,
         writer,
         channel,
-        None,
+        routing,
         telemetry.clone(),
     );
     AssembledPipeline {

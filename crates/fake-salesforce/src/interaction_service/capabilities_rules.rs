@@ -14,6 +14,10 @@ use crate::interaction_service::checks::{
 };
 use crate::interaction_service::InteractionFake;
 
+/// `CustomChannelIntegration.integrationNamespace` and `conversationChannelDefinitionDevName`:
+/// `maxLength: 240`.
+const MAX_INTEGRATION_NAME_CHARS: usize = 240;
+
 /// Message types a channel may register (10047).
 const MESSAGE_TYPES: [&str; 5] = [
     "StaticContentMessage",
@@ -116,18 +120,15 @@ fn check_channel_capability(channel: &Map<String, Value>) -> Result<(), Refusal>
     {
         return Err(Refusal::bad_request(10050, integration_message));
     }
-    required_str(
-        integration,
+    for field in [
         "integrationNamespace",
-        10050,
-        integration_message,
-    )?;
-    required_str(
-        integration,
         "conversationChannelDefinitionDevName",
-        10050,
-        integration_message,
-    )?;
+    ] {
+        let name = required_str(integration, field, 10050, integration_message)?;
+        if name.chars().count() > MAX_INTEGRATION_NAME_CHARS {
+            return Err(Refusal::bad_request(10050, integration_message));
+        }
+    }
     let message_type_refusal = || Refusal::bad_request(10047, "Specified Message Type is invalid.");
     for message_type in non_empty_array(channel, "messageTypeCapabilities", message_type_refusal)? {
         let message_type = object(message_type)?;

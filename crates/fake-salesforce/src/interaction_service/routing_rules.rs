@@ -150,6 +150,7 @@ pub(super) fn post_agent_work(
         enum_field(context, "routingType", &ROUTING_TYPES, true)?;
         required_str(context, "routingCorrelationId", 10089, INVALID_PARAMETERS)?;
     }
+    check_action_visibilities(body)?;
     let Some(work_id) = fake.start_agent_work(user, work_item) else {
         return Err(Refusal::bad_request(
             15109,
@@ -160,6 +161,28 @@ pub(super) fn post_agent_work(
         StatusCode::ACCEPTED,
         json!({"success": true, "agentWorkId": work_id}),
     ))
+}
+
+/// `agentActionVisibilities`: an array of `{agentAction: Transfer|Conference, visible: bool}`,
+/// both required (`AgentActionVisibilityItem`); anything else is 10089.
+fn check_action_visibilities(body: &serde_json::Map<String, Value>) -> Result<(), Refusal> {
+    let Some(items) = body
+        .get("agentActionVisibilities")
+        .filter(|items| !items.is_null())
+    else {
+        return Ok(());
+    };
+    let items = items
+        .as_array()
+        .ok_or_else(|| Refusal::bad_request(10089, INVALID_PARAMETERS))?;
+    for item in items {
+        let item = object(item)?;
+        enum_field(item, "agentAction", &["Transfer", "Conference"], true)
+            .map_err(|_| Refusal::bad_request(10089, INVALID_PARAMETERS))?;
+        required_bool(item, "visible")
+            .map_err(|_| Refusal::bad_request(10089, INVALID_PARAMETERS))?;
+    }
+    Ok(())
 }
 
 /// Weight or percentage, not both (10013); weight ≥ 0 (10014); percentage 0–100 (10015).

@@ -1,0 +1,98 @@
+//! A RoutingRequested is checkpointed only once routing says its request is durably recorded:
+//! while the hand-off is pending, later messages are delivered but the checkpoint stays
+//! before the routing event, so a crash then replays it.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::support::pipeline::*;
+use crate::support::start_fake;
+use byoc_connector::events::{DecodedEvent, InteractionEvent};
+use byoc_connector::pipeline::{RoutingSink, RoutingSinkError};
+use bytes::Bytes;
+use fake_salesforce::pubsub_fake::PubSubFakeConfig;
+use tokio::sync::Semaphore;
+
+/// A routing sink that takes a request only when the test lets it.
+struct GatedSink {
+    gate: Arc<Semaphore>,
+    handed: AtomicUsize,
+}
+
+impl RoutingSink for GatedSink {
+    fn on_routing_requested(
+        &self,
+        _event: DecodedEvent,
+        _webhook_body: Bytes,
+    ) -> Pin<Box<dyn Future<Output = Result<(), RoutingSinkError>> + Send + '_>> {
+        Box::pin(async move {
+            self.handed.fetch_add(1, Ordering::SeqCst);
+            let permit = self.gate.acquire().await;
+            drop(permit);
+            Ok(())
+        })
+    }
+
+    fn observe(&self, _event: &InteractionEvent) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checkpoint_waits_for_routing_to_record_the_request_while_messages_flow_past() {
+    let fake = start_fake(false, PubSubFakeConfig::default()).await;
+    let partner = Partner::accepting().await;
+    let dir = ScratchDir::new("routing-handoff");
+    fake.publish(&numbered_messages(1, 1)).unwrap();
+    let before_routing = fake.pubsub().topic.latest_id();
+    let payload = routing_request_payload(
+        "queue",
+        "0a0a0a0a-0000-4000-8000-000000000001",
+        "e0e0e0e0-0000-4000-8000-000000000001",
+    );
+    fake.publish(&[routing_requested_event(&payload, epoch_ms())])
+        .unwrap();
+    let later: Vec<_> = (1..5).map(|seq| message_event("later", seq)).collect();
+    fake.publish(&later).unwrap();
+    let latest = fake.pubsub().topic.latest_id();
+    let sink = Arc::new(GatedSink {
+        gate: Arc::new(Semaphore::new(0)),
+        handed: AtomicUsize::new(0),
+    });
+    let routing: Arc<dyn RoutingSink> = sink.clone();
+    let pipeline = assemble_routed_pipeline(
+        &fake,
+        &dir.path().join("store.redb"),
+        &partner.url,
+        None,
+        None,
+        |_| {},
+        Some(routing),
+    )
+    .spawn();
+
+    wait_until(
+        "every message is delivered and the request handed over",
+        Duration::from_secs(10),
+        || partner.received().len() == 5 && sink.handed.load(Ordering::SeqCst) == 1,
+    )
+    .await;
+    // Longer than the checkpoint writer's batch delay: whatever it may commit, it has.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        stored_checkpoint(&pipeline.store, &fake),
+        Some(before_routing),
+        "the checkpoint must stop before the routing request routing has not recorded"
+    );
+
+    sink.gate.add_permits(1);
+    wait_until(
+        "the checkpoint passes the routing request once it is recorded",
+        Duration::from_secs(10),
+        || stored_checkpoint(&pipeline.store, &fake) == Some(latest),
+    )
+    .await;
+    pipeline.stop().await;
+    fake.shutdown().await;
+}
