@@ -3,3 +3,4 @@
 mod checkpoints;
 mod credit;
 mod delivery;
+mod resume;
