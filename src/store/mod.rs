@@ -27,7 +27,7 @@ pub use batch::AckBatch;
 pub use checkpoint::{compare_replay_ids, Checkpoint};
 pub use dead_letter::{DeadLetter, NewDeadLetter};
 pub use schema_version::STORE_SCHEMA_VERSION;
-pub use writer::{CheckpointWriter, WriterStop};
+pub use writer::{CheckpointWriter, WriterHealth, WriterStop};
 
 /// Default number of acknowledgements that forces a commit of the ack batch.
 pub const DEFAULT_ACK_BATCH_MAX_ACKS: usize = 1_000;
@@ -48,6 +48,15 @@ pub const DEFAULT_DEDUP_MAX_AGE: Duration = EVENT_RETENTION;
 /// Default number of acknowledgements the writer queue holds before callers wait.
 pub const DEFAULT_WRITER_QUEUE_CAPACITY: usize = 8_192;
 
+/// Default number of times a failed commit is retried before the writer gives up.
+pub const DEFAULT_COMMIT_RETRIES: usize = 8;
+
+/// Default first delay before a failed commit is retried; it doubles, with jitter.
+pub const DEFAULT_COMMIT_RETRY_MIN_DELAY: Duration = Duration::from_millis(100);
+
+/// Default longest delay between two attempts at a failed commit.
+pub const DEFAULT_COMMIT_RETRY_MAX_DELAY: Duration = Duration::from_secs(2);
+
 /// Tunables for the store and its batching writer.
 #[derive(Debug, Clone)]
 pub struct StoreSettings {
@@ -61,6 +70,12 @@ pub struct StoreSettings {
     pub dedup_max_age: Duration,
     /// Bound of the queue in front of the writer, so a slow disk slows acknowledgements.
     pub writer_queue_capacity: usize,
+    /// A failed commit (or dead-letter write) is retried this many times before it is fatal.
+    pub commit_retries: usize,
+    /// First delay before a failed write is retried.
+    pub commit_retry_min_delay: Duration,
+    /// Longest delay between two attempts at a failed write.
+    pub commit_retry_max_delay: Duration,
 }
 
 impl Default for StoreSettings {
@@ -71,6 +86,9 @@ impl Default for StoreSettings {
             dedup_max_keys: DEFAULT_DEDUP_MAX_KEYS,
             dedup_max_age: DEFAULT_DEDUP_MAX_AGE,
             writer_queue_capacity: DEFAULT_WRITER_QUEUE_CAPACITY,
+            commit_retries: DEFAULT_COMMIT_RETRIES,
+            commit_retry_min_delay: DEFAULT_COMMIT_RETRY_MIN_DELAY,
+            commit_retry_max_delay: DEFAULT_COMMIT_RETRY_MAX_DELAY,
         }
     }
 }
@@ -252,6 +270,20 @@ impl Store {
         tokio::task::spawn_blocking(move || work(&store))
             .await
             .map_err(StoreError::TaskFailed)?
+    }
+
+    /// A fresh backoff for retrying a failed write: jittered, doubling from
+    /// `commit_retry_min_delay` up to `commit_retry_max_delay`, `commit_retries` times.
+    pub fn write_retry_backoff(&self) -> backon::ExponentialBackoff {
+        use backon::BackoffBuilder as _;
+        let settings = self.settings();
+        backon::ExponentialBuilder::default()
+            .with_min_delay(settings.commit_retry_min_delay)
+            .with_max_delay(settings.commit_retry_max_delay)
+            .with_factor(2.0)
+            .with_jitter()
+            .with_max_times(settings.commit_retries)
+            .build()
     }
 
     pub(crate) fn database(&self) -> &redb::Database {

@@ -7,3 +7,4 @@ mod lifecycle;
 mod readiness;
 mod routing;
 mod routing_e2e;
+mod store_failure;
