@@ -291,7 +291,7 @@ impl Pipeline {
                 return self.complete(seq, None).await;
             }
         }
-        if self.writer.is_completed(&decoded.idempotency_key)? {
+        if self.writer.is_completed(&decoded.idempotency_key).await? {
             self.telemetry.duplicate_skipped(&decoded.idempotency_key);
             return self.complete(seq, None).await;
         }

@@ -15,6 +15,7 @@ mod batch;
 mod checkpoint;
 mod dead_letter;
 mod dedup;
+mod key_index;
 mod pending_routing;
 mod schema_version;
 mod writer;

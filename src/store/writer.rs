@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::key_index::{fingerprint, KeyIndex, Lookup};
 use super::{AckBatch, Store, StoreError};
 
 /// Async handle to the batching writer; clones share the same task and batch.
@@ -72,6 +73,8 @@ struct Shared {
     // A key leaves the set only after its commit, so a reader that misses it here finds it
     // in the store.
     uncommitted_keys: Mutex<HashSet<String>>,
+    // Fingerprints of completed keys, so most lookups need no store read; see `KeyIndex`.
+    index: Mutex<KeyIndex>,
     // Why the task stopped, once it has.
     stopped_reason: Mutex<Option<WriterStop>>,
     // The task, awaited by `close` so the file is released when it returns.
@@ -98,6 +101,7 @@ impl CheckpointWriter {
         let shared = Arc::new(Shared {
             health: watch::Sender::new(WriterHealth::Healthy),
             uncommitted_keys: Mutex::new(HashSet::new()),
+            index: Mutex::new(KeyIndex::new(store.settings().dedup_max_keys)),
             stopped_reason: Mutex::new(None),
             task: Mutex::new(None),
         });
@@ -134,6 +138,7 @@ impl CheckpointWriter {
     ) -> Result<(), StoreError> {
         let idempotency_key = idempotency_key.into();
         lock(&self.shared.uncommitted_keys).insert(idempotency_key.clone());
+        lock(&self.shared.index).insert(fingerprint(&idempotency_key));
         let sent = self.send(Command::Completed(idempotency_key.clone())).await;
         if sent.is_err() {
             // It will never be committed, so it must not count as completed.
@@ -178,13 +183,20 @@ impl CheckpointWriter {
 
     /// Whether the key is completed, committed or still waiting in the current batch.
     ///
-    /// A point read, cheap enough to call from async code.
-    pub fn is_completed(&self, idempotency_key: &str) -> Result<bool, StoreError> {
+    /// Answered from memory when the key is new or still uncommitted; only a key the index
+    /// may have seen is read from the store, on the blocking pool.
+    pub async fn is_completed(&self, idempotency_key: &str) -> Result<bool, StoreError> {
         // The set first, then the store: see `Shared::uncommitted_keys`.
         if lock(&self.shared.uncommitted_keys).contains(idempotency_key) {
             return Ok(true);
         }
-        self.store.is_completed(idempotency_key)
+        if lock(&self.shared.index).lookup(fingerprint(idempotency_key)) == Lookup::New {
+            return Ok(false);
+        }
+        let key = idempotency_key.to_owned();
+        self.store
+            .run_blocking(move |store| store.is_completed(&key))
+            .await
     }
 
     async fn send(&self, command: Command) -> Result<(), StoreError> {
@@ -220,6 +232,7 @@ enum Wake {
 }
 
 async fn run(store: Store, mut commands: mpsc::Receiver<Command>, shared: Arc<Shared>) {
+    load_index(&store, &shared).await;
     let max_acks = store.settings().ack_batch_max_acks.max(1);
     let max_delay = store.settings().ack_batch_max_delay;
     let mut batch = AckBatch::new();
@@ -365,6 +378,19 @@ fn forget_committed_keys(batch: &AckBatch, shared: &Shared) {
     let mut uncommitted_keys = lock(&shared.uncommitted_keys);
     for key in batch.completed_keys() {
         uncommitted_keys.remove(key);
+    }
+}
+
+/// Loads the store's completed keys into the index. On failure the index stays unloaded and
+/// every lookup reads the store, which is slower but still right.
+async fn load_index(store: &Store, shared: &Shared) {
+    let loaded = store.run_blocking(Store::completed_key_fingerprints).await;
+    match loaded {
+        Ok(fingerprints) => lock(&shared.index).load(fingerprints),
+        Err(error) => tracing::warn!(
+            reason = %crate::error_chain::render(&error),
+            "cannot load the completed keys; every duplicate check reads the store"
+        ),
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod pipeline;
+pub mod process;
 pub mod pubsub;
 pub mod routing;
 

@@ -2,5 +2,6 @@
 
 mod checkpoints;
 mod credit;
+mod dedup;
 mod delivery;
 mod resume;
