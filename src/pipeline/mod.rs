@@ -91,7 +91,7 @@ pub enum PipelineError {
         replay_id: String,
         /// Why the store refused it.
         #[source]
-        source: StoreError,
+        source: Box<StoreError>,
     },
 }
 
@@ -360,7 +360,7 @@ impl Pipeline {
             Outcome::Abandoned => Ok(()),
             Outcome::StoreFailed(source) => Err(PipelineError::DeadLetter {
                 replay_id: hex::encode(&done.replay_id),
-                source,
+                source: Box::new(source),
             }),
         };
         self.telemetry

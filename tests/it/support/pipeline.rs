@@ -700,13 +700,13 @@ impl ConnectorProcess {
 
     /// Waits, at most `limit`, until the process exits on its own.
     pub async fn exit_within(mut self, limit: Duration) -> std::process::ExitStatus {
-        match tokio::time::timeout(limit, self.child.wait()).await {
-            Ok(status) => status.unwrap(),
-            Err(_) => panic!(
+        let Ok(status) = tokio::time::timeout(limit, self.child.wait()).await else {
+            panic!(
                 "the connector did not exit within {limit:?}; its log:\n{}",
                 self.log()
-            ),
-        }
+            )
+        };
+        status.unwrap()
     }
 
     /// SIGKILLs the process (no shutdown, no drain, as in a crash) and reaps it.
