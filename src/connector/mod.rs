@@ -44,7 +44,7 @@ use crate::routing::{
     SIDECAR_ASSIGN_PATH, SIDECAR_DECISION_PATH,
 };
 use crate::server::{self, Readiness, ServerState, SidecarAuth};
-use crate::store::{CheckpointWriter, Store, StoreError, StoreSettings};
+use crate::store::{CheckpointWriter, Store, StoreError, StoreSettings, WriterHealth};
 use crate::telemetry::Telemetry;
 
 /// How long one round of capabilities registration retries before logging and starting over.
@@ -345,6 +345,7 @@ async fn run_pipeline(
         subscriber.stream_open(),
         telemetry.clone(),
     ));
+    let mut store_health = writer.health();
     let pipeline = Pipeline::new(
         settings,
         subscriber,
@@ -360,16 +361,15 @@ async fn run_pipeline(
             (readiness.clone(), shutdown.clone(), pipeline_stop.clone());
         tokio::spawn(async move {
             // Ready once the first stream is open, and it stays ready while later streams
-            // reconnect; not ready from the first moment of shutdown. Waiting fails only when
-            // the subscriber is gone without ever opening a stream.
-            tokio::select! {
-                () = shutdown.cancelled() => {}
-                opened = async { stream_open.wait_for(|open| *open).await.is_ok() } => {
-                    if opened {
-                        readiness.set_ready(true);
-                    }
-                    shutdown.cancelled().await;
-                }
+            // reconnect, but not while the store fails its writes; not ready from the first
+            // moment of shutdown. Waiting fails only when the subscriber is gone without ever
+            // opening a stream.
+            let opened = tokio::select! {
+                () = shutdown.cancelled() => false,
+                opened = async { stream_open.wait_for(|open| *open).await.is_ok() } => opened,
+            };
+            if opened {
+                follow_store_health(&readiness, &mut store_health, &shutdown).await;
             }
             readiness.set_ready(false);
             pipeline_stop.cancel();
@@ -404,6 +404,28 @@ async fn mirror_stream_state(
         if stream_open.changed().await.is_err() {
             telemetry.set_stream_connected(false);
             return;
+        }
+    }
+}
+
+/// Keeps readiness on while the store commits and off while its writes fail, until shutdown.
+async fn follow_store_health(
+    readiness: &Readiness,
+    store_health: &mut tokio::sync::watch::Receiver<WriterHealth>,
+    shutdown: &CancellationToken,
+) {
+    loop {
+        let healthy = *store_health.borrow_and_update() == WriterHealth::Healthy;
+        readiness.set_ready(healthy);
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            changed = store_health.changed() => {
+                if changed.is_err() {
+                    // The writer is gone (the pipeline stopped): nothing changes any more.
+                    shutdown.cancelled().await;
+                    return;
+                }
+            }
         }
     }
 }

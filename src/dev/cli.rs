@@ -43,6 +43,10 @@ pub struct BenchArgs {
     /// Seconds to run (latency, stalled)
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
+    /// The npm comparison script (`bench/npm/consume.mjs`), run with `node` on the same fake
+    /// and stream after the connector (process)
+    #[arg(long)]
+    pub npm_script: Option<std::path::PathBuf>,
 }
 
 /// The scenarios `bench` runs.
@@ -58,6 +62,9 @@ pub enum BenchScenario {
     Latency,
     /// Partner never answers: the connector's peak memory as the backlog grows
     Stalled,
+    /// The release binary and `fake-salesforce` as separate processes over TLS: --events to
+    /// stdout with durable checkpoints, and the npm client with --npm-script
+    Process,
     /// RoutingRequested at --rate for --requests, then a --burst at once; partner decision ->
     /// routingResult latency and misses
     Routing,
@@ -118,6 +125,14 @@ pub async fn bench(args: BenchArgs) -> Result<(), Box<dyn std::error::Error + Se
                 burst: args.burst,
             };
             let report = crate::dev::bench::mixed::run(plan).await?;
+            println!("{report}");
+        }
+        BenchScenario::Process => {
+            let plan = crate::dev::bench::process::ProcessBenchPlan {
+                events: args.events,
+                npm_script: args.npm_script,
+            };
+            let report = crate::dev::bench::process::run(plan).await?;
             println!("{report}");
         }
         BenchScenario::Stalled => {

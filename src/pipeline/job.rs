@@ -11,7 +11,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
-use tracing::error;
+use tracing::{error, warn};
 
 use super::watermark::Seq;
 use crate::channel::retry::{deliver_with_retry_observed, RetryNotice, RetryPolicy, RetryStopped};
@@ -118,7 +118,7 @@ pub(crate) struct Job {
 }
 
 /// How a job ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) enum Outcome {
     /// Delivered (or accepted by routing): record the key, then complete.
     Delivered,
@@ -131,6 +131,8 @@ pub(crate) enum Outcome {
     },
     /// Stopped by shutdown: the event stays incomplete and is delivered again later.
     Abandoned,
+    /// The store refused the dead letter, retries included: the pipeline must stop.
+    StoreFailed(crate::store::StoreError),
 }
 
 /// A finished job, sent back to the dispatcher.
@@ -269,24 +271,42 @@ impl Job {
             reason: reason.clone(),
             attributes,
         };
-        let recorded = context
-            .store
-            .run_blocking(move |store| {
-                store.record_dead_letter(&letter, SystemTime::now())?;
-                // Retention may have removed older letters in the same transaction.
-                store.count_dead_letters()
-            })
-            .await;
-        match recorded {
-            Ok(count) => {
-                context.telemetry.set_dead_letters(count);
-                Outcome::DeadLettered { kind, reason }
+        let mut backoff = context.store.write_retry_backoff();
+        let mut attempt: u32 = 1;
+        loop {
+            let letter = letter.clone();
+            let recorded = context
+                .store
+                .run_blocking(move |store| {
+                    store.record_dead_letter(&letter, SystemTime::now())?;
+                    // Retention may have removed older letters in the same transaction.
+                    store.count_dead_letters()
+                })
+                .await;
+            let error = match recorded {
+                Ok(count) => {
+                    context.telemetry.set_dead_letters(count);
+                    return Outcome::DeadLettered { kind, reason };
+                }
+                Err(error) => error,
+            };
+            // Without a durable dead letter the event must stay incomplete; a store that keeps
+            // failing stops the pipeline rather than stalling it silently.
+            let Some(delay) = backoff.next() else {
+                return Outcome::StoreFailed(error);
+            };
+            warn!(
+                attempt,
+                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                error = %crate::error_chain::render(&error),
+                replay_id = %hex::encode(&self.replay_id),
+                "cannot record a dead letter; retrying"
+            );
+            tokio::select! {
+                () = context.abandon.cancelled() => return Outcome::Abandoned,
+                () = tokio::time::sleep(delay) => {}
             }
-            Err(err) => {
-                // Without a durable dead letter the event must stay incomplete.
-                error!(error = %err, replay_id = %hex::encode(&self.replay_id), "cannot record a dead letter");
-                Outcome::Abandoned
-            }
+            attempt += 1;
         }
     }
 }

@@ -30,7 +30,7 @@ use crate::channel::retry::RetryPolicy;
 use crate::channel::{AnyChannel, Delivery};
 use crate::events::{decode_event, EventContext, FieldNames, OutboundEvent};
 use crate::pubsub::{AckHandle, ReceivedEvent, ReplayId, Subscriber, SubscriberItem};
-use crate::store::{CheckpointWriter, StoreError};
+use crate::store::{CheckpointWriter, StoreError, WriterHealth};
 use crate::telemetry::Telemetry;
 
 /// Default number of conversation lanes delivering at once.
@@ -81,9 +81,18 @@ impl PipelineSettings {
 /// Why the pipeline stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
-    /// The store failed; nothing more can be checkpointed safely.
+    /// The store failed, retries included; nothing more can be checkpointed safely.
     #[error("checkpoint store failed: {0}")]
     Store(#[from] StoreError),
+    /// A dead letter could not be written, retries included; the event cannot complete.
+    #[error("cannot record a dead letter for replay id {replay_id}: {source}")]
+    DeadLetter {
+        /// The event's replay id, hex.
+        replay_id: String,
+        /// Why the store refused it.
+        #[source]
+        source: Box<StoreError>,
+    },
 }
 
 /// The running pipeline's parts.
@@ -92,6 +101,8 @@ pub struct Pipeline {
     subscriber: Subscriber,
     acks: AckHandle,
     writer: CheckpointWriter,
+    /// The writer's health: the pipeline stops when commits have failed for good.
+    writer_health: tokio::sync::watch::Receiver<WriterHealth>,
     jobs: Arc<JobContext>,
     watermark: Watermark,
     lanes: LaneScheduler<Job>,
@@ -134,6 +145,7 @@ impl Pipeline {
             acks: subscriber.acks(),
             settings,
             subscriber,
+            writer_health: writer.health(),
             writer,
             jobs,
             watermark: Watermark::new(),
@@ -160,6 +172,7 @@ impl Pipeline {
                 biased;
                 () = shutdown.cancelled() => break,
                 Some(done) = self.running.join_next() => self.on_done(done).await?,
+                Ok(()) = self.writer_health.changed() => self.check_writer()?,
                 item = self.subscriber.next(), if intake_open => match item {
                     Some(item) => self.on_item(item).await?,
                     None => break,
@@ -175,6 +188,22 @@ impl Pipeline {
         writer.close().await?;
         telemetry.pipeline_stopped();
         Ok(())
+    }
+
+    /// Fails once the writer has given up: nothing can be checkpointed any more, so the
+    /// process must stop loudly rather than stall with the watermark stuck.
+    fn check_writer(&mut self) -> Result<(), PipelineError> {
+        if *self.writer_health.borrow_and_update() != WriterHealth::Failed {
+            return Ok(());
+        }
+        let reason = self
+            .writer
+            .stop_reason()
+            .unwrap_or(StoreError::WriterStopped(
+                crate::store::WriterStop::TaskEnded,
+            ));
+        error!(error = %crate::error_chain::render(&reason), "checkpoint store failed; stopping");
+        Err(PipelineError::Store(reason))
     }
 
     async fn drain(&mut self) -> Result<(), PipelineError> {
@@ -279,7 +308,7 @@ impl Pipeline {
                 return self.complete(seq, None).await;
             }
         }
-        if self.writer.is_completed(&decoded.idempotency_key)? {
+        if self.writer.is_completed(&decoded.idempotency_key).await? {
             self.telemetry.duplicate_skipped(&decoded.idempotency_key);
             return self.complete(seq, None).await;
         }
@@ -365,6 +394,10 @@ impl Pipeline {
                 self.complete(done.seq, None).await
             }
             Outcome::Abandoned => Ok(()),
+            Outcome::StoreFailed(source) => Err(PipelineError::DeadLetter {
+                replay_id: hex::encode(&done.replay_id),
+                source: Box::new(source),
+            }),
         };
         self.publish_gauges();
         completed

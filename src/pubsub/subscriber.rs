@@ -3,8 +3,9 @@
 //!
 //! One task owns the gRPC stream. It hands events to the consumer through a bounded
 //! channel and takes acknowledgements back through an [`AckHandle`]: releases top up credit
-//! (in batches, see [`super::flow`]), each checkpoint moves the position a reconnect
-//! resumes after. A stream that is silent for `keepalive_timeout` is torn down; failures
+//! (in batches, see [`super::flow`]). A reconnect resumes after the last event handed to the
+//! consumer in this process (the consumer holds every event not yet checkpointed), or after a
+//! newer checkpointed keepalive position. A stream that is silent for `keepalive_timeout` is torn down; failures
 //! are retried with jittered exponential backoff, refreshing the token first on auth errors
 //! and applying the configured policy when the stored replay id is refused. A watch says
 //! whether a stream is open, and every notable occurrence goes to a [`SubscriberTelemetry`].
@@ -110,25 +111,47 @@ pub enum SubscriberError {
 struct Shared {
     /// Shared with each stream's request side, which sends the top-ups.
     ledger: Arc<CreditLedger>,
-    /// Where a reconnect resumes: the last checkpointed position.
-    checkpoint: Mutex<Option<ReplayId>>,
+    /// Where a reconnect resumes: the newest of the last event handed to the consumer in
+    /// this process and the last checkpointed position. The consumer still holds every
+    /// event handed over and not yet checkpointed, so resuming after the last one loses
+    /// nothing and fetches nothing twice; the stored checkpoint stays the low watermark a
+    /// new process resumes after.
+    resume_after: Mutex<Option<ReplayId>>,
     /// Whether a Subscribe stream is open right now; the connector's readiness listens.
     stream_open: watch::Sender<bool>,
 }
 
 impl Shared {
-    fn checkpoint(&self) -> Option<ReplayId> {
-        self.checkpoint
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+    fn resume_after(&self) -> Option<ReplayId> {
+        self.lock_resume_after().clone()
     }
 
-    fn set_checkpoint(&self, replay_id: Option<ReplayId>) {
-        *self
-            .checkpoint
+    /// Forgets the position (the server refused it).
+    fn clear_resume_after(&self) {
+        *self.lock_resume_after() = None;
+    }
+
+    /// An event was handed to the consumer: it is the newest position in this process.
+    fn handed_over(&self, replay_id: &ReplayId) {
+        *self.lock_resume_after() = Some(replay_id.clone());
+    }
+
+    /// A checkpoint moves the position only forward: it is behind the last event handed
+    /// over unless it is a keepalive's position on an idle stream.
+    fn checkpointed(&self, replay_id: ReplayId) {
+        let mut resume_after = self.lock_resume_after();
+        let moves_forward = resume_after
+            .as_ref()
+            .is_none_or(|current| replay_id.is_at_or_after(current));
+        if moves_forward {
+            *resume_after = Some(replay_id);
+        }
+    }
+
+    fn lock_resume_after(&self) -> std::sync::MutexGuard<'_, Option<ReplayId>> {
+        self.resume_after
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = replay_id;
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -150,9 +173,10 @@ impl AckHandle {
         self.shared.ledger.release(count);
     }
 
-    /// Every event up to `replay_id` is complete: a reconnect resumes after it.
+    /// Every event up to `replay_id` is complete: a reconnect resumes after it, unless
+    /// later events were already handed over (the consumer holds those).
     pub fn checkpoint(&self, replay_id: ReplayId) {
-        self.shared.set_checkpoint(Some(replay_id));
+        self.shared.checkpointed(replay_id);
     }
 
     /// Events delivered and not yet released.
@@ -183,7 +207,7 @@ impl Subscriber {
         let client = PubSubClient::new(channel, credentials);
         let shared = Arc::new(Shared {
             ledger: Arc::new(CreditLedger::new(config.credit_window)),
-            checkpoint: Mutex::new(None),
+            resume_after: Mutex::new(None),
             stream_open: watch::Sender::new(false),
         });
         // Events are bounded by credit; room for a few keepalives and resets on top.
@@ -391,7 +415,7 @@ impl<C: CredentialSource> StreamTask<C> {
                 RestartPoint::Latest
             }
         };
-        self.shared.set_checkpoint(None);
+        self.shared.clear_resume_after();
         // Ignoring a send failure is fine: a gone consumer ends the task on the next stream.
         let _ = self
             .items
@@ -405,8 +429,8 @@ impl<C: CredentialSource> StreamTask<C> {
 
     /// The replay preset and id for the next first `FetchRequest`.
     fn position(&self) -> (ReplayPreset, Option<ReplayId>) {
-        if let Some(checkpoint) = self.shared.checkpoint() {
-            return (ReplayPreset::Custom, Some(checkpoint));
+        if let Some(resume_after) = self.shared.resume_after() {
+            return (ReplayPreset::Custom, Some(resume_after));
         }
         match &self.start {
             ReplayStart::Latest => (ReplayPreset::Latest, None),
@@ -515,7 +539,7 @@ impl<C: CredentialSource> StreamTask<C> {
         if response.events.is_empty() {
             let latest_replay_id = ReplayId::from_bytes(response.latest_replay_id);
             if !self.handed_over_any
-                && self.shared.checkpoint().is_none()
+                && self.shared.resume_after().is_none()
                 && self.start == ReplayStart::Latest
             {
                 // Nothing was delivered yet, so resuming after this position skips nothing and
@@ -544,6 +568,7 @@ impl<C: CredentialSource> StreamTask<C> {
                 schema,
             };
             self.shared.ledger.on_delivered();
+            self.shared.handed_over(&event.replay_id);
             self.handed_over_any = true;
             if self.items.send(SubscriberItem::Event(event)).await.is_err() {
                 return Err(StreamEnd::ConsumerGone);

@@ -123,6 +123,24 @@ impl Store {
         Ok(found.is_some())
     }
 
+    /// The fingerprints of every completed key, oldest first, for the writer's in-memory index.
+    pub(crate) fn completed_key_fingerprints(&self) -> Result<Vec<u64>, StoreError> {
+        let transaction = self.begin_read()?;
+        let by_age = transaction
+            .open_table(COMPLETED_BY_AGE)
+            .map_err(database_error("open completed keys age index"))?;
+        let mut fingerprints = Vec::new();
+        for entry in by_age
+            .iter()
+            .map_err(database_error("list completed keys"))?
+        {
+            let (key, _) = entry.map_err(database_error("list completed keys"))?;
+            let (_, key) = key.value();
+            fingerprints.push(super::key_index::fingerprint(key));
+        }
+        Ok(fingerprints)
+    }
+
     /// How many completed keys the store holds.
     pub fn completed_key_count(&self) -> Result<u64, StoreError> {
         let transaction = self.begin_read()?;

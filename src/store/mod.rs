@@ -16,6 +16,7 @@ mod checkpoint;
 mod conversation;
 mod dead_letter;
 mod dedup;
+mod key_index;
 mod pending_routing;
 mod schema_version;
 mod sidecar_answers;
@@ -31,7 +32,7 @@ pub use dead_letter::{DeadLetter, NewDeadLetter};
 pub(crate) use pending_routing::PendingRoutingWrite;
 pub use schema_version::STORE_SCHEMA_VERSION;
 pub use sidecar_answers::{DEFAULT_SIDECAR_ANSWER_MAX_AGE, DEFAULT_SIDECAR_ANSWER_MAX_KEYS};
-pub use writer::{CheckpointWriter, WriterStop};
+pub use writer::{CheckpointWriter, WriterHealth, WriterStop};
 
 /// Default number of acknowledgements that forces a commit of the ack batch.
 pub const DEFAULT_ACK_BATCH_MAX_ACKS: usize = 1_000;
@@ -56,6 +57,15 @@ pub const DEFAULT_DEAD_LETTER_MAX_COUNT: u64 = 100_000;
 /// Default number of acknowledgements the writer queue holds before callers wait.
 pub const DEFAULT_WRITER_QUEUE_CAPACITY: usize = 8_192;
 
+/// Default number of times a failed commit is retried before the writer gives up.
+pub const DEFAULT_COMMIT_RETRIES: usize = 8;
+
+/// Default first delay before a failed commit is retried; it doubles, with jitter.
+pub const DEFAULT_COMMIT_RETRY_MIN_DELAY: Duration = Duration::from_millis(100);
+
+/// Default longest delay between two attempts at a failed commit.
+pub const DEFAULT_COMMIT_RETRY_MAX_DELAY: Duration = Duration::from_secs(2);
+
 /// Tunables for the store and its batching writer.
 #[derive(Debug, Clone)]
 pub struct StoreSettings {
@@ -74,6 +84,12 @@ pub struct StoreSettings {
     pub dead_letter_max_age: Option<Duration>,
     /// The oldest dead letters beyond this many are removed when another is recorded.
     pub dead_letter_max_count: Option<u64>,
+    /// A failed commit (or dead-letter write) is retried this many times before it is fatal.
+    pub commit_retries: usize,
+    /// First delay before a failed write is retried.
+    pub commit_retry_min_delay: Duration,
+    /// Longest delay between two attempts at a failed write.
+    pub commit_retry_max_delay: Duration,
 }
 
 impl Default for StoreSettings {
@@ -86,6 +102,9 @@ impl Default for StoreSettings {
             writer_queue_capacity: DEFAULT_WRITER_QUEUE_CAPACITY,
             dead_letter_max_age: Some(DEFAULT_DEAD_LETTER_MAX_AGE),
             dead_letter_max_count: Some(DEFAULT_DEAD_LETTER_MAX_COUNT),
+            commit_retries: DEFAULT_COMMIT_RETRIES,
+            commit_retry_min_delay: DEFAULT_COMMIT_RETRY_MIN_DELAY,
+            commit_retry_max_delay: DEFAULT_COMMIT_RETRY_MAX_DELAY,
         }
     }
 }
@@ -267,6 +286,20 @@ impl Store {
         tokio::task::spawn_blocking(move || work(&store))
             .await
             .map_err(StoreError::TaskFailed)?
+    }
+
+    /// A fresh backoff for retrying a failed write: jittered, doubling from
+    /// `commit_retry_min_delay` up to `commit_retry_max_delay`, `commit_retries` times.
+    pub fn write_retry_backoff(&self) -> backon::ExponentialBackoff {
+        use backon::BackoffBuilder as _;
+        let settings = self.settings();
+        backon::ExponentialBuilder::default()
+            .with_min_delay(settings.commit_retry_min_delay)
+            .with_max_delay(settings.commit_retry_max_delay)
+            .with_factor(2.0)
+            .with_jitter()
+            .with_max_times(settings.commit_retries)
+            .build()
     }
 
     pub(crate) fn database(&self) -> &redb::Database {

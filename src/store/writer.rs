@@ -3,18 +3,21 @@
 //! Callers hand it completed keys and checkpoint advances; one task gathers them into an
 //! [`AckBatch`] and commits it every `ack_batch_max_acks` acknowledgements or
 //! `ack_batch_max_delay` after the batch's first one, whichever comes first. Commits run on the
-//! blocking pool, one at a time, and each is durable. A failed commit stops the writer: every
-//! later call returns [`StoreError::WriterStopped`], and the events it held are redelivered
-//! after a restart, which at-least-once allows. It knows nothing about what the keys mean.
+//! blocking pool, one at a time, and each is durable. A failed commit is retried with jittered
+//! backoff (the writer reports [`WriterHealth::Retrying`] meanwhile); when the retries run out
+//! the writer stops and reports [`WriterHealth::Failed`], every later call returns
+//! [`StoreError::WriterStopped`], and the events it held are redelivered after a restart,
+//! which at-least-once allows. It knows nothing about what the keys mean.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::key_index::{fingerprint, KeyIndex, Lookup};
 use super::{AckBatch, Store, StoreError};
 
 /// Async handle to the batching writer; clones share the same task and batch.
@@ -50,12 +53,28 @@ pub enum WriterStop {
     CommitTaskFailed(#[source] Arc<tokio::task::JoinError>),
 }
 
+/// Whether the writer can commit; the pipeline stops on `Failed`, readiness is off unless
+/// `Healthy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriterHealth {
+    /// Commits succeed (or none has been tried).
+    Healthy,
+    /// A commit failed and is being retried.
+    Retrying,
+    /// Commits kept failing; the writer has stopped.
+    Failed,
+}
+
 /// State shared between the handles and the task.
 struct Shared {
+    // Whether commits succeed; see `WriterHealth`.
+    health: watch::Sender<WriterHealth>,
     // Keys submitted but not yet committed, so `is_completed` sees them before the commit.
     // A key leaves the set only after its commit, so a reader that misses it here finds it
     // in the store.
     uncommitted_keys: Mutex<HashSet<String>>,
+    // Fingerprints of completed keys, so most lookups need no store read; see `KeyIndex`.
+    index: Mutex<KeyIndex>,
     // Why the task stopped, once it has.
     stopped_reason: Mutex<Option<WriterStop>>,
     // The task, awaited by `close` so the file is released when it returns.
@@ -84,7 +103,9 @@ impl CheckpointWriter {
     pub fn spawn(store: Store) -> Self {
         let (commands, receiver) = mpsc::channel(store.settings().writer_queue_capacity.max(1));
         let shared = Arc::new(Shared {
+            health: watch::Sender::new(WriterHealth::Healthy),
             uncommitted_keys: Mutex::new(HashSet::new()),
+            index: Mutex::new(KeyIndex::new(store.settings().dedup_max_keys)),
             stopped_reason: Mutex::new(None),
             task: Mutex::new(None),
         });
@@ -102,6 +123,18 @@ impl CheckpointWriter {
         &self.store
     }
 
+    /// Whether commits succeed, and every change of it.
+    pub fn health(&self) -> watch::Receiver<WriterHealth> {
+        self.shared.health.subscribe()
+    }
+
+    /// Why the writer stopped, once it has (closed, or a commit failed for good).
+    pub fn stop_reason(&self) -> Option<StoreError> {
+        lock(&self.shared.stopped_reason)
+            .clone()
+            .map(StoreError::WriterStopped)
+    }
+
     /// Marks a delivery's idempotency key as completed; committed with the next batch.
     pub async fn record_completed(
         &self,
@@ -109,6 +142,7 @@ impl CheckpointWriter {
     ) -> Result<(), StoreError> {
         let idempotency_key = idempotency_key.into();
         lock(&self.shared.uncommitted_keys).insert(idempotency_key.clone());
+        lock(&self.shared.index).insert(fingerprint(&idempotency_key));
         let sent = self.send(Command::Completed(idempotency_key.clone())).await;
         if sent.is_err() {
             // It will never be committed, so it must not count as completed.
@@ -166,13 +200,20 @@ impl CheckpointWriter {
 
     /// Whether the key is completed, committed or still waiting in the current batch.
     ///
-    /// A point read, cheap enough to call from async code.
-    pub fn is_completed(&self, idempotency_key: &str) -> Result<bool, StoreError> {
+    /// Answered from memory when the key is new or still uncommitted; only a key the index
+    /// may have seen is read from the store, on the blocking pool.
+    pub async fn is_completed(&self, idempotency_key: &str) -> Result<bool, StoreError> {
         // The set first, then the store: see `Shared::uncommitted_keys`.
         if lock(&self.shared.uncommitted_keys).contains(idempotency_key) {
             return Ok(true);
         }
-        self.store.is_completed(idempotency_key)
+        if lock(&self.shared.index).lookup(fingerprint(idempotency_key)) == Lookup::New {
+            return Ok(false);
+        }
+        let key = idempotency_key.to_owned();
+        self.store
+            .run_blocking(move |store| store.is_completed(&key))
+            .await
     }
 
     async fn send(&self, command: Command) -> Result<(), StoreError> {
@@ -208,6 +249,7 @@ enum Wake {
 }
 
 async fn run(store: Store, mut commands: mpsc::Receiver<Command>, shared: Arc<Shared>) {
+    load_index(&store, &shared).await;
     let max_acks = store.settings().ack_batch_max_acks.max(1);
     let max_delay = store.settings().ack_batch_max_delay;
     let mut batch = AckBatch::new();
@@ -269,7 +311,7 @@ async fn run(store: Store, mut commands: mpsc::Receiver<Command>, shared: Arc<Sh
         if !commit_now && batch.len() < max_acks {
             continue;
         }
-        let outcome = commit(&store, std::mem::take(&mut batch), &shared).await;
+        let outcome = commit_with_retry(&store, std::mem::take(&mut batch), &shared).await;
         batch_deadline = None;
         for waiter in flush_waiters.drain(..) {
             // A waiter that gave up no longer needs the answer.
@@ -292,29 +334,92 @@ async fn run(store: Store, mut commands: mpsc::Receiver<Command>, shared: Arc<Sh
     }
 }
 
-/// Commits `batch` on the blocking pool and forgets its keys from the uncommitted set.
-async fn commit(store: &Store, batch: AckBatch, shared: &Shared) -> Result<(), WriterStop> {
+/// Commits `batch`, retrying a failure with jittered backoff; reports the writer's health on
+/// the way and `Failed` once the retries run out.
+async fn commit_with_retry(
+    store: &Store,
+    batch: AckBatch,
+    shared: &Shared,
+) -> Result<(), WriterStop> {
     if batch.is_empty() {
         return Ok(());
     }
+    let mut backoff = store.write_retry_backoff();
+    let mut batch = batch;
+    let mut attempt: u32 = 1;
+    loop {
+        let (returned, failure) = match commit(store, batch).await {
+            Ok(committed) => {
+                forget_committed_keys(&committed, shared);
+                set_health(shared, WriterHealth::Healthy);
+                return Ok(());
+            }
+            Err(failed) => failed,
+        };
+        let retry = returned.zip(backoff.next());
+        let Some((returned, delay)) = retry else {
+            set_health(shared, WriterHealth::Failed);
+            return Err(failure);
+        };
+        tracing::warn!(
+            path = %store.path().display(),
+            attempt,
+            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            reason = %crate::error_chain::render(&failure),
+            "store commit failed; retrying"
+        );
+        set_health(shared, WriterHealth::Retrying);
+        tokio::time::sleep(delay).await;
+        batch = returned;
+        attempt += 1;
+    }
+}
+
+/// Commits `batch` once on the blocking pool; on failure, hands the batch back when it
+/// survived (it does not when the blocking task panicked).
+async fn commit(
+    store: &Store,
+    batch: AckBatch,
+) -> Result<AckBatch, (Option<AckBatch>, WriterStop)> {
     let committing_store = store.clone();
     let committed = tokio::task::spawn_blocking(move || {
         let outcome = committing_store.commit_ack_batch(&batch, SystemTime::now());
         (batch, outcome)
     })
     .await;
-    let (batch, outcome) = match committed {
-        Ok(committed) => committed,
-        Err(join_error) => return Err(WriterStop::CommitTaskFailed(Arc::new(join_error))),
-    };
-    if let Err(error) = outcome {
-        return Err(WriterStop::CommitFailed(Arc::new(error)));
+    match committed {
+        Ok((batch, Ok(()))) => Ok(batch),
+        Ok((batch, Err(error))) => Err((Some(batch), WriterStop::CommitFailed(Arc::new(error)))),
+        Err(join_error) => Err((None, WriterStop::CommitTaskFailed(Arc::new(join_error)))),
     }
+}
+
+/// Forgets a committed batch's keys from the uncommitted set: the store has them now.
+fn forget_committed_keys(batch: &AckBatch, shared: &Shared) {
     let mut uncommitted_keys = lock(&shared.uncommitted_keys);
     for key in batch.completed_keys() {
         uncommitted_keys.remove(key);
     }
-    Ok(())
+}
+
+/// Loads the store's completed keys into the index. On failure the index stays unloaded and
+/// every lookup reads the store, which is slower but still right.
+async fn load_index(store: &Store, shared: &Shared) {
+    let loaded = store.run_blocking(Store::completed_key_fingerprints).await;
+    match loaded {
+        Ok(fingerprints) => lock(&shared.index).load(fingerprints),
+        Err(error) => tracing::warn!(
+            reason = %crate::error_chain::render(&error),
+            "cannot load the completed keys; every duplicate check reads the store"
+        ),
+    }
+}
+
+/// Reports the writer's health, waking watchers only on a change.
+fn set_health(shared: &Shared, health: WriterHealth) {
+    shared
+        .health
+        .send_if_modified(|current| std::mem::replace(current, health) != health);
 }
 
 /// Locks a mutex whose data stays consistent even if a holder panicked.

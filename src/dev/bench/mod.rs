@@ -4,6 +4,7 @@
 pub mod events;
 pub mod mixed;
 pub mod pipeline;
+pub mod process;
 pub mod pubsub;
 pub mod routing;
 

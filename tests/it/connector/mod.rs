@@ -10,3 +10,4 @@ mod routing;
 mod routing_assign;
 mod routing_crash;
 mod routing_e2e;
+mod store_failure;

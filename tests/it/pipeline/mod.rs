@@ -2,5 +2,7 @@
 
 mod checkpoints;
 mod credit;
+mod dedup;
 mod delivery;
+mod resume;
 mod routing_handoff;

@@ -120,9 +120,9 @@ async fn the_writer_reports_keys_of_the_open_batch_as_completed() {
     let store = open(&directory.store_path(), 1_000, Duration::from_secs(3600));
     let writer = CheckpointWriter::spawn(store.clone());
     writer.record_completed("pending").await.unwrap();
-    assert!(writer.is_completed("pending").unwrap());
+    assert!(writer.is_completed("pending").await.unwrap());
     assert!(!store.is_completed("pending").unwrap());
-    assert!(!writer.is_completed("never-seen").unwrap());
+    assert!(!writer.is_completed("never-seen").await.unwrap());
 }
 
 #[tokio::test]

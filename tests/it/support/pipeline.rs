@@ -587,11 +587,32 @@ pub struct ConnectorProcess {
 impl ConnectorProcess {
     /// Spawns the binary on `config` and waits (bounded) until its sidecar server listens.
     pub async fn start(config: &Path) -> Self {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_byoc-connector"));
+        command.args(["run", "--config"]).arg(config);
+        Self::spawn(command).await
+    }
+
+    /// [`ConnectorProcess::start`], with no file the process writes allowed to grow past
+    /// `max_file_bytes` (rounded down to 512-byte blocks): a write beyond fails with EFBIG, as
+    /// on a full disk. The shell ignores SIGXFSZ, which the binary inherits, so the write
+    /// fails instead of killing the process.
+    pub async fn start_with_file_size_limit(config: &Path, max_file_bytes: u64) -> Self {
+        let mut command = tokio::process::Command::new("sh");
+        command
+            .arg("-c")
+            .arg(r#"trap '' XFSZ; ulimit -f "$1" || exit 99; shift; exec "$@""#)
+            .arg("sh")
+            .arg((max_file_bytes / 512).to_string())
+            .arg(env!("CARGO_BIN_EXE_byoc-connector"))
+            .args(["run", "--config"])
+            .arg(config);
+        Self::spawn(command).await
+    }
+
+    async fn spawn(mut command: tokio::process::Command) -> Self {
         use tokio::io::AsyncBufReadExt;
 
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_byoc-connector"))
-            .args(["run", "--config"])
-            .arg(config)
+        let mut child = command
             .env(
                 "RUST_LOG",
                 "warn,byoc_connector::server=info,byoc_connector::routing=info",
@@ -697,6 +718,17 @@ impl ConnectorProcess {
             .await
             .expect("the connector exits within its shutdown grace")
             .unwrap()
+    }
+
+    /// Waits, at most `limit`, until the process exits on its own.
+    pub async fn exit_within(mut self, limit: Duration) -> std::process::ExitStatus {
+        let Ok(status) = tokio::time::timeout(limit, self.child.wait()).await else {
+            panic!(
+                "the connector did not exit within {limit:?}; its log:\n{}",
+                self.log()
+            )
+        };
+        status.unwrap()
     }
 
     /// SIGKILLs the process (no shutdown, no drain, as in a crash) and reaps it.

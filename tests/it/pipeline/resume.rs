@@ -1,0 +1,110 @@
+//! Where a subscription resumes after its stream drops inside one process: after the last
+//! event handed to the pipeline, not at the stored checkpoint and never at LATEST again, while
+//! the stored checkpoint stays the low watermark.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::support::pipeline::*;
+use crate::support::start_fake;
+use axum::http::StatusCode;
+use byoc_connector::pubsub::ReplayStart;
+use fake_salesforce::faults::FaultRequest;
+use fake_salesforce::pubsub_fake::PubSubFakeConfig;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_latest_stream_dropped_before_any_ack_resumes_after_the_last_received_event() {
+    // No keepalive before the events: a keepalive position would hide the gap.
+    let fake = start_fake(
+        false,
+        PubSubFakeConfig {
+            keepalive_interval: Duration::from_secs(3_600),
+            ..PubSubFakeConfig::default()
+        },
+    )
+    .await;
+    // The partner refuses everything until released, so nothing is acknowledged.
+    let partner_up = Arc::new(AtomicBool::new(false));
+    let up = partner_up.clone();
+    let partner = Partner::answering_when(
+        move |_| !up.load(Ordering::SeqCst),
+        (StatusCode::SERVICE_UNAVAILABLE, Duration::ZERO),
+    )
+    .await;
+    let dir = ScratchDir::new("resume-latest");
+    let pipeline = assemble_pipeline(
+        &fake,
+        &dir.path().join("store.redb"),
+        &partner.url,
+        None,
+        Some(ReplayStart::Latest),
+        |_| {},
+    )
+    .spawn();
+    wait_until("the first stream is open", Duration::from_secs(10), || {
+        !fake.pubsub().sessions().is_empty()
+    })
+    .await;
+    // The stream ends right after five events, and the next subscribes are refused, so the
+    // events published next land in the gap between two streams.
+    fake.apply_faults(&FaultRequest {
+        unavailable_after_events: Some(5),
+        resource_exhausted_calls: Some(1_000),
+        ..FaultRequest::default()
+    });
+    // One conversation each, so every event is attempted while the partner refuses.
+    let messages = |seqs: std::ops::Range<u64>| {
+        seqs.map(|seq| message_event(&conversation_name(seq), seq))
+            .collect::<Vec<_>>()
+    };
+    fake.publish(&messages(0..5)).unwrap();
+    wait_until(
+        "the five events reach the partner",
+        Duration::from_secs(10),
+        || partner.distinct_seqs().len() == 5,
+    )
+    .await;
+    let fifth = fake.pubsub().topic.latest_id();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    fake.publish(&messages(5..10)).unwrap();
+    assert_eq!(
+        stored_checkpoint(&pipeline.store, &fake),
+        None,
+        "nothing is acknowledged yet"
+    );
+    fake.apply_faults(&FaultRequest {
+        resource_exhausted_calls: Some(0),
+        ..FaultRequest::default()
+    });
+    wait_until("a second stream is open", Duration::from_secs(10), || {
+        fake.pubsub()
+            .sessions()
+            .get(1)
+            .is_some_and(|session| !session.replay_preset.is_empty())
+    })
+    .await;
+    let resumed = fake.pubsub().sessions()[1].clone();
+    assert_eq!(resumed.replay_preset, "CUSTOM");
+    assert_eq!(
+        resumed.replay_id,
+        Some(fifth),
+        "resumed after the last event received"
+    );
+    partner_up.store(true, Ordering::SeqCst);
+    wait_until(
+        "every event, the gap's included, reaches the partner",
+        Duration::from_secs(20),
+        || partner.distinct_seqs().len() == 10,
+    )
+    .await;
+    let last = fake.pubsub().topic.latest_id();
+    wait_until(
+        "the checkpoint reaches the last event",
+        Duration::from_secs(10),
+        || stored_checkpoint(&pipeline.store, &fake) == Some(last),
+    )
+    .await;
+    pipeline.stop().await;
+    fake.shutdown().await;
+}
