@@ -5,7 +5,7 @@
 //! local clock that runs off would move every deadline by as much. Each answer's `Date` (whole
 //! seconds) is compared with the middle of its exchange; the estimate starts at the first
 //! sample and then follows an average of the later ones, so the one-second resolution of the
-//! header evens out. Past [`SKEW_WARNING`] a warning is logged once. An observer set by the
+//! header evens out; an estimate within that resolution is not applied to deadlines. Past [`SKEW_WARNING`] a warning is logged once. An observer set by the
 //! connector turns each estimate into a metric. Knows nothing about routing or telemetry.
 
 use std::fmt;
@@ -18,6 +18,10 @@ use tracing::warn;
 
 /// A skew larger than this is logged as a warning (once).
 pub const SKEW_WARNING: Duration = Duration::from_secs(2);
+
+/// The `Date` header's resolution: an estimate this close to zero is within its error, so
+/// deadlines keep the local clock rather than moving by up to half a second with each sample.
+const HEADER_RESOLUTION_MS: i64 = 1_000;
 
 /// Weight of a new sample in the running estimate, in quarters.
 const NEW_SAMPLE_QUARTERS: i64 = 1;
@@ -60,9 +64,19 @@ impl SalesforceClock {
         self.inner.skew_ms.load(Ordering::Relaxed)
     }
 
+    /// The skew deadlines use: the estimate, or 0 while it is within the header's resolution.
+    pub fn applied_skew_ms(&self) -> i64 {
+        let estimate = self.skew_ms();
+        if estimate.abs() <= HEADER_RESOLUTION_MS {
+            0
+        } else {
+            estimate
+        }
+    }
+
     /// Now on Salesforce's clock, in Unix epoch milliseconds.
     pub fn now_ms(&self) -> i64 {
-        epoch_ms(SystemTime::now()).saturating_add(self.skew_ms())
+        epoch_ms(SystemTime::now()).saturating_add(self.applied_skew_ms())
     }
 
     /// Learns from one answer's `Date` header, for an exchange sent at `sent` and answered at
@@ -137,5 +151,20 @@ mod tests {
         clock.observe_date(None, local, local);
         clock.observe_date(Some(&HeaderValue::from_static("soon")), local, local);
         assert_eq!(clock.skew_ms(), 30_500 - 30_000 / 4, "no date, no change");
+        assert_eq!(clock.applied_skew_ms(), clock.skew_ms());
+    }
+
+    #[test]
+    fn a_skew_within_the_headers_one_second_resolution_leaves_deadlines_on_the_local_clock() {
+        let clock = SalesforceClock::default();
+        let local = UNIX_EPOCH + Duration::from_millis(1_800_000_000_700);
+        // The header says 1_800_000_000 s; the middle of that second is 200 ms behind us.
+        clock.observe_date(Some(&date_header(local)), local, local);
+        assert_eq!(clock.skew_ms(), -200);
+        assert_eq!(clock.applied_skew_ms(), 0);
+        let before = epoch_ms(SystemTime::now());
+        let now = clock.now_ms();
+        let after = epoch_ms(SystemTime::now());
+        assert!(before <= now && now <= after);
     }
 }

@@ -38,7 +38,7 @@ async fn a_store_that_cannot_grow_turns_readiness_off_and_exits_non_zero() {
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
-    let readyz = format!("http://{}/readyz", connector.sidecar);
+    let readyz = format!("http://{}/readyz", connector.ops);
     let status = |http: reqwest::Client, url: String| async move {
         http.get(url)
             .send()
