@@ -2,7 +2,7 @@
 //! turns into Interaction Service calls, so the partner never builds Salesforce headers,
 //! multipart bodies or tokens.
 //!
-//! Every write takes an `Idempotency-Key` ([`idempotency`]): the client entry ids derive from
+//! Every write takes an `Idempotency-Key` (see `idempotency.rs`): the client entry ids derive from
 //! it and the first final answer is kept in the store, so a retried call — also after a
 //! restart — never creates a second ConversationEntry. Retryable failures (429, 5xx) are
 //! retried, `Retry-After` honoured, within the caller's deadline (`Request-Timeout-Ms`). The
