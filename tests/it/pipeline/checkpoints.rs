@@ -11,6 +11,7 @@ use crate::support::start_fake;
 use axum::http::StatusCode;
 use byoc_connector::pubsub::ReplayStart;
 use byoc_connector::store::{Store, StoreSettings};
+use fake_salesforce::faults::FaultRequest;
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
 
 /// Keepalives every 50 ms, so a test sees many of them in well under a second.
@@ -115,6 +116,65 @@ async fn an_idle_pipeline_checkpoints_the_position_a_keepalive_reports() {
     .await;
     assert!(partner.received().is_empty(), "nothing was delivered");
     pipeline.stop().await;
+    fake.shutdown().await;
+}
+
+/// After a stream reset the subscriber resumes at the stored checkpoint and hands over again
+/// the events still being delivered. Their second copies can complete after every first copy
+/// did, so the watermark yields an older replay id than it already checkpointed; the pipeline
+/// must not send that backwards (a debug build's writer asserted it never happens and died,
+/// stopping the connector). Found by the fault soak.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_handed_over_again_after_a_stream_reset_never_move_the_checkpoint_back() {
+    let fake = start_fake(false, PubSubFakeConfig::default()).await;
+    // seq 0's first attempt ends last, so both first copies complete together and checkpoint
+    // seq 1; seq 0's second copy is quick and seq 1's slow, so seq 0 completes again alone.
+    let attempts = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let partner = Partner::start(Arc::new(move |received: &Received| {
+        let mut attempts = attempts.lock().unwrap();
+        let attempt: &mut u32 = attempts.entry(received.seq).or_default();
+        *attempt += 1;
+        let delay_ms = match (received.seq, *attempt) {
+            (Some(0), 1) => 2_000,
+            (Some(1), 1) => 1_000,
+            (Some(1), _) => 3_000,
+            _ => 0,
+        };
+        (StatusCode::OK, Duration::from_millis(delay_ms))
+    }))
+    .await;
+    let dir = ScratchDir::new("reset-in-flight");
+    fake.publish(&numbered_messages(2, 2)).unwrap();
+    let latest = fake.pubsub().topic.latest_id();
+    let pipeline = start_default_pipeline(&fake, &dir, &partner).await;
+    wait_until("both events are attempted", Duration::from_secs(10), || {
+        partner.received().len() == 2
+    })
+    .await;
+    fake.apply_faults(&FaultRequest {
+        unavailable_after_events: Some(0),
+        ..FaultRequest::default()
+    });
+    wait_until(
+        "both events are delivered twice",
+        Duration::from_secs(20),
+        || partner.received().len() == 4,
+    )
+    .await;
+    wait_until(
+        "the checkpoint reaches the last event",
+        Duration::from_secs(10),
+        || stored_checkpoint(&pipeline.store, &fake) == Some(latest),
+    )
+    .await;
+    assert_eq!(
+        fake.pubsub().sessions().len(),
+        2,
+        "the stream was reset once and subscribed again"
+    );
+    pipeline.stop().await;
+    let reopened = Store::open(&dir.path().join("store.redb"), StoreSettings::default()).unwrap();
+    assert_eq!(stored_checkpoint(&reopened, &fake), Some(latest));
     fake.shutdown().await;
 }
 
