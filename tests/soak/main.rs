@@ -89,7 +89,7 @@ fn routing_event(fixture: &Value, conversation: &str, event_id: &str, created_ms
     NewEvent {
         event_type: Some("RoutingRequested".to_owned()),
         payload: Some(payload.to_string()),
-        created_date: Some(created_ms as i64),
+        created_date: Some(created_ms.cast_signed()),
         ..NewEvent::default()
     }
 }
@@ -227,7 +227,7 @@ async fn soak() -> anyhow::Result<Verdict> {
 
     let mut rng = StdRng::seed_from_u64(seed);
     let stop = CancellationToken::new();
-    let publisher = tokio::spawn(publish(
+    let publishing = tokio::spawn(publish(
         fake.clone(),
         StdRng::seed_from_u64(rng.random()),
         stop.clone(),
@@ -243,7 +243,7 @@ async fn soak() -> anyhow::Result<Verdict> {
     let chaos = tokio::spawn(chaos.run(stop.clone()));
     tokio::time::sleep(Duration::from_secs(secs)).await;
     stop.cancel();
-    let published = publisher.await??;
+    let published = publishing.await??;
     let (connector, report) = chaos.await??;
     let fault_phase = started.elapsed();
 
@@ -251,24 +251,25 @@ async fn soak() -> anyhow::Result<Verdict> {
     let exit = connector.terminate().await?;
     let calls = fake.interaction().calls_to("routingResult");
     let window = fake.routing_window().map(|window| window.report());
-    let log = partner.log.lock().unwrap();
-
     let mut verdict = Verdict::default();
     verdict.summary.push(format!(
         "seed {seed}; faults for {} s, quiet after {} s more; exit on SIGTERM: {exit}",
         fault_phase.as_secs(),
-        (started.elapsed() - fault_phase).as_secs()
+        started.elapsed().saturating_sub(fault_phase).as_secs()
     ));
-    verdict::judge_messages(&published, &log, &mut verdict);
-    verdict::judge_routing(
-        seed,
-        &published,
-        &log,
-        &calls,
-        &report,
-        window.as_ref(),
-        &mut verdict,
-    );
+    {
+        let log = partner.log.lock().unwrap();
+        verdict::judge_messages(&published, &log, &mut verdict);
+        verdict::judge_routing(
+            seed,
+            &published,
+            &log,
+            &calls,
+            &report,
+            window.as_ref(),
+            &mut verdict,
+        );
+    }
     let faults: u32 = report.counts.values().sum();
     verdict
         .summary
@@ -299,7 +300,6 @@ async fn soak() -> anyhow::Result<Verdict> {
         // Logs are kept only when something went wrong.
         let _ = std::fs::remove_dir_all(&dir);
     }
-    drop(log);
     if let Ok(fake) = Arc::try_unwrap(fake) {
         fake.shutdown().await;
     }

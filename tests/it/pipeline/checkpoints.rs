@@ -173,7 +173,7 @@ async fn events_handed_over_again_after_a_stream_reset_never_move_the_checkpoint
         "the stream was reset once and subscribed again"
     );
     pipeline.stop().await;
-    let reopened = Store::open(&dir.path().join("store.redb"), StoreSettings::default()).unwrap();
+    let reopened = Store::open(dir.path().join("store.redb"), StoreSettings::default()).unwrap();
     assert_eq!(stored_checkpoint(&reopened, &fake), Some(latest));
     fake.shutdown().await;
 }
