@@ -27,7 +27,7 @@ async fn the_binary_exports_the_skew_of_salesforces_date_headers() {
     })
     .await;
 
-    let metrics = reqwest::get(format!("http://{}/metrics", connector.sidecar))
+    let metrics = reqwest::get(format!("http://{}/metrics", connector.ops))
         .await
         .unwrap()
         .text()
