@@ -30,7 +30,7 @@ use crate::channel::retry::RetryPolicy;
 use crate::channel::{AnyChannel, Delivery};
 use crate::events::{decode_event, EventContext, FieldNames, OutboundEvent};
 use crate::pubsub::{AckHandle, ReceivedEvent, ReplayId, Subscriber, SubscriberItem};
-use crate::store::{CheckpointWriter, StoreError, WriterHealth};
+use crate::store::{compare_replay_ids, CheckpointWriter, StoreError, WriterHealth};
 use crate::telemetry::Telemetry;
 
 /// Default number of conversation lanes delivering at once.
@@ -105,6 +105,11 @@ pub struct Pipeline {
     writer_health: tokio::sync::watch::Receiver<WriterHealth>,
     jobs: Arc<JobContext>,
     watermark: Watermark,
+    /// The last replay id checkpointed: checkpoints only move forward. After a stream reset
+    /// the subscriber resumes at the checkpoint and hands over again events still in flight;
+    /// their second copies can complete after newer events did, and the watermark then yields
+    /// an older id.
+    checkpointed: Option<ReplayId>,
     lanes: LaneScheduler<Job>,
     /// Jobs started and not finished, lane or not. A finished job's task has dropped
     /// everything it held (store handles included) before `join_next` returns it.
@@ -149,6 +154,7 @@ impl Pipeline {
             writer,
             jobs,
             watermark: Watermark::new(),
+            checkpointed: None,
             running: JoinSet::new(),
             telemetry,
         }
@@ -252,6 +258,7 @@ impl Pipeline {
                 // can be checkpointed again.
                 error!(lost = ?lost, ?restarted_from, "subscription restarted after a refused replay id");
                 self.writer.flush().await?;
+                self.checkpointed = None;
                 let (org, topic) = (self.settings.org_id.clone(), self.settings.topic.clone());
                 self.writer
                     .store()
@@ -428,6 +435,13 @@ impl Pipeline {
     }
 
     async fn checkpoint(&mut self, replay_id: ReplayId) -> Result<(), PipelineError> {
+        let moves_back = self.checkpointed.as_ref().is_some_and(|last| {
+            compare_replay_ids(replay_id.as_bytes(), last.as_bytes()) == std::cmp::Ordering::Less
+        });
+        if moves_back {
+            return Ok(());
+        }
+        self.checkpointed = Some(replay_id.clone());
         self.writer
             .advance_checkpoint(
                 &self.settings.org_id,

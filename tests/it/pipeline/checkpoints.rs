@@ -11,6 +11,7 @@ use crate::support::start_fake;
 use axum::http::StatusCode;
 use byoc_connector::pubsub::ReplayStart;
 use byoc_connector::store::{Store, StoreSettings};
+use fake_salesforce::faults::FaultRequest;
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
 
 /// Keepalives every 50 ms, so a test sees many of them in well under a second.
@@ -115,6 +116,64 @@ async fn an_idle_pipeline_checkpoints_the_position_a_keepalive_reports() {
     .await;
     assert!(partner.received().is_empty(), "nothing was delivered");
     pipeline.stop().await;
+    fake.shutdown().await;
+}
+
+/// The fault soak found a stream reset while events were still being delivered, out of order,
+/// stopping the connector: the subscriber resumed at the stored checkpoint and handed those
+/// events over again, their second copies completed after the first ones, the watermark
+/// yielded an older replay id than it had checkpointed, and a debug build's writer asserted.
+/// Now the new stream resumes after the last event received (nothing is handed over twice),
+/// and the pipeline never sends a checkpoint behind the last one in any case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_reset_while_events_complete_out_of_order_neither_redelivers_them_nor_moves_the_checkpoint_back(
+) {
+    let fake = start_fake(false, PubSubFakeConfig::default()).await;
+    // seq 0's first attempt ends last; a second attempt of either would be quick for seq 0 and
+    // slow for seq 1, the order that once moved the checkpoint back.
+    let attempts = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let partner = Partner::start(Arc::new(move |received: &Received| {
+        let mut attempts = attempts.lock().unwrap();
+        let attempt: &mut u32 = attempts.entry(received.seq).or_default();
+        *attempt += 1;
+        let delay_ms = match (received.seq, *attempt) {
+            (Some(0), 1) => 2_000,
+            (Some(1), 1) => 1_000,
+            (Some(1), _) => 3_000,
+            _ => 0,
+        };
+        (StatusCode::OK, Duration::from_millis(delay_ms))
+    }))
+    .await;
+    let dir = ScratchDir::new("reset-in-flight");
+    fake.publish(&numbered_messages(2, 2)).unwrap();
+    let latest = fake.pubsub().topic.latest_id();
+    let pipeline = start_default_pipeline(&fake, &dir, &partner).await;
+    wait_until("both events are attempted", Duration::from_secs(10), || {
+        partner.received().len() == 2
+    })
+    .await;
+    fake.apply_faults(&FaultRequest {
+        unavailable_after_events: Some(0),
+        ..FaultRequest::default()
+    });
+    wait_until(
+        "the stream is reset and subscribed again",
+        Duration::from_secs(20),
+        || fake.pubsub().sessions().len() == 2,
+    )
+    .await;
+    wait_until(
+        "the checkpoint reaches the last event",
+        Duration::from_secs(10),
+        || stored_checkpoint(&pipeline.store, &fake) == Some(latest),
+    )
+    .await;
+    // The new stream resumed after the last event received, so nothing was handed over again.
+    assert_eq!(partner.received().len(), 2, "each event was attempted once");
+    pipeline.stop().await;
+    let reopened = Store::open(dir.path().join("store.redb"), StoreSettings::default()).unwrap();
+    assert_eq!(stored_checkpoint(&reopened, &fake), Some(latest));
     fake.shutdown().await;
 }
 
