@@ -43,6 +43,10 @@ pub struct BenchArgs {
     /// Seconds to run (latency, stalled)
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
+    /// Run the pipeline without the conversation-state tracker the connector adds to it, to
+    /// measure what keeping state costs (throughput, latency)
+    #[arg(long)]
+    pub without_conversation_state: bool,
 }
 
 /// The scenarios `bench` runs.
@@ -87,14 +91,21 @@ pub async fn bench(args: BenchArgs) -> Result<(), Box<dyn std::error::Error + Se
             println!("{report}");
         }
         BenchScenario::Throughput => {
-            let report =
-                crate::dev::bench::pipeline::throughput(args.events, args.conversations).await?;
+            let report = crate::dev::bench::pipeline::throughput(
+                args.events,
+                args.conversations,
+                !args.without_conversation_state,
+            )
+            .await?;
             println!("{report}");
         }
         BenchScenario::Latency => {
-            let report =
-                crate::dev::bench::pipeline::latency(args.rate.unwrap_or(1_000), args.seconds)
-                    .await?;
+            let report = crate::dev::bench::pipeline::latency(
+                args.rate.unwrap_or(1_000),
+                args.seconds,
+                !args.without_conversation_state,
+            )
+            .await?;
             println!("{report}");
         }
         BenchScenario::Routing => {
