@@ -20,7 +20,7 @@ use serde::Deserialize;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use super::engine::SessionLookup;
+use super::views::SessionLookup;
 use crate::auth::{url_policy, AccessGrant, TokenProvider};
 
 /// Key prefix of MessagingSession record ids.
