@@ -328,7 +328,7 @@ async fn run_pipeline(
     let notifier = DeliveryFailureNotifier::new(interaction.clone(), tracker.clone());
     let observer = ConversationObserver::new(
         tracker.clone(),
-        notifier.clone(),
+        Some(notifier.clone()),
         &RefusalSettings::from(&config.delivery),
     );
     interaction.observe_interactions(Arc::new(SessionLearner(tracker.clone())));

@@ -57,12 +57,12 @@ impl ConversationObserver {
     /// An observer over `tracker`; `notifier` reports refusals when `refusals.report` is on.
     pub fn new(
         tracker: ConversationTracker,
-        notifier: DeliveryFailureNotifier,
+        notifier: Option<DeliveryFailureNotifier>,
         refusals: &RefusalSettings,
     ) -> Self {
         Self {
             tracker,
-            notifier: refusals.report.then_some(notifier),
+            notifier: notifier.filter(|_| refusals.report),
             default_code: refusals.default_code.clone(),
         }
     }

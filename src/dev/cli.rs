@@ -47,6 +47,10 @@ pub struct BenchArgs {
     /// and stream after the connector (process)
     #[arg(long)]
     pub npm_script: Option<std::path::PathBuf>,
+    /// Run the pipeline without the conversation-state tracker the connector adds to it, to
+    /// measure what keeping state costs (throughput, latency)
+    #[arg(long)]
+    pub without_conversation_state: bool,
 }
 
 /// The scenarios `bench` runs.
@@ -97,14 +101,21 @@ pub async fn bench(args: BenchArgs) -> Result<(), Box<dyn std::error::Error + Se
             println!("{report}");
         }
         BenchScenario::Throughput => {
-            let report =
-                crate::dev::bench::pipeline::throughput(args.events, args.conversations).await?;
+            let report = crate::dev::bench::pipeline::throughput(
+                args.events,
+                args.conversations,
+                !args.without_conversation_state,
+            )
+            .await?;
             println!("{report}");
         }
         BenchScenario::Latency => {
-            let report =
-                crate::dev::bench::pipeline::latency(args.rate.unwrap_or(1_000), args.seconds)
-                    .await?;
+            let report = crate::dev::bench::pipeline::latency(
+                args.rate.unwrap_or(1_000),
+                args.seconds,
+                !args.without_conversation_state,
+            )
+            .await?;
             println!("{report}");
         }
         BenchScenario::Routing => {

@@ -29,6 +29,7 @@ use super::pending::{Decision, DecisionSource, PendingRecord, PendingState, Pend
 use super::request::Job;
 use super::sidecar::{self, SidecarOutcome};
 use super::strategy::{wire_routing_type, RoutingStrategy};
+use super::views::{PendingRouting, SessionLookup};
 use super::work_item::WorkItemResolver;
 use super::{RoutingDeps, RoutingError, RoutingRequestInput, RoutingSettings};
 
@@ -57,30 +58,6 @@ pub enum RequestStatus {
         /// Why.
         reason: String,
     },
-}
-
-/// Finds the MessagingSession of a conversation from what the connector stored (the
-/// conversation state), so routing needs no SOQL after a restart either.
-pub trait SessionLookup: Send + Sync + 'static {
-    /// The MessagingSession id (15 characters) serving `conversation`, when known.
-    fn session_of(&self, conversation: &str) -> Option<String>;
-}
-
-/// A routing request still waiting for its routingResult, as the sidecar shows it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PendingRouting {
-    /// `channelData.eventId` (or the platform event's id).
-    pub event_id: String,
-    /// `Initial`, `Transfer` or `Conference`, when the request says.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub routing_type: Option<String>,
-    /// The event's CreatedDate, epoch milliseconds.
-    pub created_date_ms: i64,
-    /// When Salesforce stops waiting for the routingResult, epoch milliseconds.
-    pub deadline_ms: i64,
-    /// Whether a decision was taken and is being posted.
-    pub decided: bool,
 }
 
 /// The shared state behind every clone of the engine.

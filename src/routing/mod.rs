@@ -28,6 +28,7 @@ mod resume;
 mod sidecar;
 mod soql_batch;
 mod strategy;
+mod views;
 mod work_item;
 
 use std::sync::Arc;
@@ -47,7 +48,7 @@ pub use cancel::ROUTING_CANCELLED_TYPE;
 pub use deadline::{
     Clock, RequestDeadlines, SystemClock, AGENT_WORK_SAFETY_MARGIN, ROUTING_RESULT_RESERVE,
 };
-pub use engine::{PendingRouting, RequestStatus, RoutingEngine, SessionLookup};
+pub use engine::{RequestStatus, RoutingEngine};
 pub use partner::{PartnerDecision, ROUTING_REQUESTED_TYPE};
 pub use pending::TERMINAL_RECORD_RETENTION;
 pub use resume::ResumeSummary;
@@ -58,6 +59,7 @@ pub use strategy::{
     RoutingStrategy, UnknownStrategy, AGENT_WORK_EXISTS_CODE, EXTERNAL_CONFERENCE_MESSAGE,
     NO_FALLBACK_QUEUE_MESSAGE, REJECT_MESSAGE,
 };
+pub use views::{PendingRouting, SessionLookup};
 pub use work_item::{session_query, LEARNED_SESSIONS_CAPACITY, MESSAGING_SESSION_PREFIX};
 
 /// Default time the partner has to decide, counted from `CreatedDate`; less than the window.

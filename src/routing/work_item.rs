@@ -22,8 +22,8 @@ use tracing::{debug, warn};
 
 use crate::auth::{url_policy, AccessGrant, TokenProvider};
 
-use super::engine::SessionLookup;
 use super::soql_batch::{BatchAnswer, QueryBatcher};
+use super::views::SessionLookup;
 
 /// Key prefix of MessagingSession record ids.
 pub const MESSAGING_SESSION_PREFIX: &str = "0Mw";

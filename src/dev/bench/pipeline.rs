@@ -18,6 +18,7 @@ use super::{
     connector_config, percentile, sample_text_message_payload, scratch_dir, serve_loopback,
 };
 use crate::channel::{AnyChannel, WebhookChannel, WebhookSettings};
+use crate::conversation::{ConversationObserver, ConversationTracker, RefusalSettings};
 use crate::pipeline::{Pipeline, PipelineSettings};
 use crate::pubsub::Subscriber;
 use crate::store::{CheckpointWriter, Store, StoreSettings};
@@ -83,11 +84,13 @@ pub(super) fn message(seq: u64, conversations: u64) -> NewEvent {
     }
 }
 
-/// A pipeline over `fake` delivering to `url`, with its store in a temp dir.
+/// A pipeline over `fake` delivering to `url`, with its store in a temp dir; with
+/// `conversation_state`, the connector's conversation tracker observes it as in `run`.
 fn start_pipeline(
     fake: &FakeSalesforce,
     url: &str,
     store_dir: &std::path::Path,
+    conversation_state: bool,
 ) -> BenchResult<CancellationToken> {
     let endpoints = fake.endpoints().clone();
     let (config, credentials) = super::earliest_subscription(fake);
@@ -104,14 +107,18 @@ fn start_pipeline(
         WebhookSettings::new(url),
     )?));
     let settings = PipelineSettings::new(endpoints.org_id, endpoints.topic);
-    let pipeline = Pipeline::new(
-        settings,
-        subscriber,
-        CheckpointWriter::spawn(store),
-        channel,
-        None,
-        telemetry,
-    );
+    let writer = CheckpointWriter::spawn(store);
+    let observer = conversation_state.then(|| {
+        ConversationObserver::new(
+            ConversationTracker::spawn(writer.clone()),
+            None,
+            &RefusalSettings::default(),
+        )
+    });
+    let mut pipeline = Pipeline::new(settings, subscriber, writer, channel, None, telemetry);
+    if let Some(observer) = observer {
+        pipeline = pipeline.with_observer(Arc::new(observer));
+    }
     let stop = shutdown.clone();
     tokio::spawn(async move {
         if let Err(err) = pipeline.run(stop).await {
@@ -122,7 +129,11 @@ fn start_pipeline(
 }
 
 /// Throughput: `events` backlog events over `conversations` conversations.
-pub async fn throughput(events: u64, conversations: u64) -> BenchResult<String> {
+pub async fn throughput(
+    events: u64,
+    conversations: u64,
+    conversation_state: bool,
+) -> BenchResult<String> {
     let fake = FakeSalesforce::start(FakeConfig::default()).await?;
     let batch: Vec<NewEvent> = (0..events).map(|seq| message(seq, conversations)).collect();
     for chunk in batch.chunks(1_000) {
@@ -131,7 +142,7 @@ pub async fn throughput(events: u64, conversations: u64) -> BenchResult<String> 
     let (url, received) = start_partner(false).await?;
     let dir = scratch_dir("throughput")?;
     let started = Instant::now();
-    let shutdown = start_pipeline(&fake, &url, &dir)?;
+    let shutdown = start_pipeline(&fake, &url, &dir, conversation_state)?;
     let deadline = started + Duration::from_secs(600);
     while (received.lock().map_or(0, |r| r.len()) as u64) < events && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -150,11 +161,11 @@ pub async fn throughput(events: u64, conversations: u64) -> BenchResult<String> 
 }
 
 /// Latency: publish `rate` events/s for `seconds`, report publish → receipt percentiles.
-pub async fn latency(rate: u64, seconds: u64) -> BenchResult<String> {
+pub async fn latency(rate: u64, seconds: u64, conversation_state: bool) -> BenchResult<String> {
     let fake = FakeSalesforce::start(FakeConfig::default()).await?;
     let (url, received) = start_partner(false).await?;
     let dir = scratch_dir("latency")?;
-    let shutdown = start_pipeline(&fake, &url, &dir)?;
+    let shutdown = start_pipeline(&fake, &url, &dir, conversation_state)?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let total = rate * seconds;
     let mut published_at = Vec::with_capacity(usize::try_from(total).unwrap_or(0));

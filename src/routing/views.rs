@@ -1,0 +1,28 @@
+//! What routing shows to and asks of the rest of the connector about a conversation: the
+//! routing requests still pending for it ([`PendingRouting`], for the sidecar's conversation
+//! state) and where a MessagingSession it has not learned may be stored ([`SessionLookup`]).
+//! Plain types; it knows nothing about how either is produced.
+
+/// Finds the MessagingSession of a conversation from what the connector stored (the
+/// conversation state), so routing needs no SOQL after a restart either.
+pub trait SessionLookup: Send + Sync + 'static {
+    /// The MessagingSession id (15 characters) serving `conversation`, when known.
+    fn session_of(&self, conversation: &str) -> Option<String>;
+}
+
+/// A routing request still waiting for its routingResult, as the sidecar shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingRouting {
+    /// `channelData.eventId` (or the platform event's id).
+    pub event_id: String,
+    /// `Initial`, `Transfer` or `Conference`, when the request says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing_type: Option<String>,
+    /// The event's CreatedDate, epoch milliseconds.
+    pub created_date_ms: i64,
+    /// When Salesforce stops waiting for the routingResult, epoch milliseconds.
+    pub deadline_ms: i64,
+    /// Whether a decision was taken and is being posted.
+    pub decided: bool,
+}
