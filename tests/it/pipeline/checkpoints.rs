@@ -119,18 +119,15 @@ async fn an_idle_pipeline_checkpoints_the_position_a_keepalive_reports() {
     fake.shutdown().await;
 }
 
-/// The fault soak found a stream reset while events were still being delivered, out of order,
-/// stopping the connector: the subscriber resumed at the stored checkpoint and handed those
-/// events over again, their second copies completed after the first ones, the watermark
-/// yielded an older replay id than it had checkpointed, and a debug build's writer asserted.
-/// Now the new stream resumes after the last event received (nothing is handed over twice),
-/// and the pipeline never sends a checkpoint behind the last one in any case.
+/// A stream reset while events are still being delivered, completing out of order: the new
+/// stream resumes after the last event received, so nothing is handed over twice and the
+/// checkpoint only moves forward to the last event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_reset_while_events_complete_out_of_order_neither_redelivers_them_nor_moves_the_checkpoint_back(
 ) {
     let fake = start_fake(false, PubSubFakeConfig::default()).await;
     // seq 0's first attempt ends last; a second attempt of either would be quick for seq 0 and
-    // slow for seq 1, the order that once moved the checkpoint back.
+    // slow for seq 1, so a second copy would complete behind the newer event.
     let attempts = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
     let partner = Partner::start(Arc::new(move |received: &Received| {
         let mut attempts = attempts.lock().unwrap();
