@@ -45,7 +45,10 @@ pub(super) async fn check(config: &Config, grant: &AccessGrant) -> Outcome {
     }
     let (reasons, hints): (Vec<String>, Vec<String>) = problems.into_iter().unzip();
     Outcome::fail(
-        format!("{name} does not match the configuration: {}", reasons.join("; ")),
+        format!(
+            "{name} does not match the configuration: {}",
+            reasons.join("; ")
+        ),
         hints.join("; "),
     )
 }

@@ -38,17 +38,14 @@ pub(super) async fn interaction_service(config: &Config, provider: TokenProvider
             )
         }
     };
-    let answer = match tokio::time::timeout(STEP_TIMEOUT, client.probe_authorization()).await {
-        Ok(answer) => answer,
-        Err(_) => {
-            return Outcome::fail(
-                format!(
-                    "POST /routingResult got no answer within {} s",
-                    STEP_TIMEOUT.as_secs()
-                ),
-                "check interaction.base_url and that this machine may reach it",
-            )
-        }
+    let Ok(answer) = tokio::time::timeout(STEP_TIMEOUT, client.probe_authorization()).await else {
+        return Outcome::fail(
+            format!(
+                "POST /routingResult got no answer within {} s",
+                STEP_TIMEOUT.as_secs()
+            ),
+            "check interaction.base_url and that this machine may reach it",
+        );
     };
     probe_outcome(context, answer)
 }
@@ -58,9 +55,8 @@ pub(crate) fn probe_outcome(
     context: &str,
     answer: Result<serde_json::Value, InteractionError>,
 ) -> Outcome {
-    let error = match answer {
-        Ok(_) => return Outcome::Pass(format!("{context} accepted")),
-        Err(error) => error,
+    let Err(error) = answer else {
+        return Outcome::Pass(format!("{context} accepted"));
     };
     let refused = |hint: &str| {
         Outcome::fail(
@@ -92,9 +88,9 @@ pub(crate) fn probe_outcome(
             "{context} accepted (the empty probe was refused for its body, code {code}, as \
              intended)"
         )),
-        (None, None) if matches!(error, InteractionError::Auth(_)) => refused(
-            "the token was refused and could not be renewed: check the [auth] section",
-        ),
+        (None, None) if matches!(error, InteractionError::Auth(_)) => {
+            refused("the token was refused and could not be renewed: check the [auth] section")
+        }
         (None, None) => refused(
             "check interaction.base_url (https://<MyDomain>.my.salesforce-scrt.com) and that \
              this machine may reach it",

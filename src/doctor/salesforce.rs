@@ -14,7 +14,9 @@ use super::Outcome;
 use crate::auth::{url_policy, AccessGrant, AuthConfig, TokenProvider};
 use crate::config::Config;
 use crate::pubsub::connection::connect_lazy;
-use crate::pubsub::{EndpointSettings, PubSubClient, PubSubCredentials, RpcError, StaticCredentials};
+use crate::pubsub::{
+    EndpointSettings, PubSubClient, PubSubCredentials, RpcError, StaticCredentials,
+};
 
 /// Longest wait for any one network step.
 pub(super) const STEP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -136,7 +138,10 @@ pub(super) async fn pubsub(config: &Config, grant: &AccessGrant) -> Outcome {
         Err(_) => return no_answer("GetSchema"),
     };
     let wanted = [
-        ("pubsub.event_type_field", config.pubsub.event_type_field.as_str()),
+        (
+            "pubsub.event_type_field",
+            config.pubsub.event_type_field.as_str(),
+        ),
         ("pubsub.payload_field", config.pubsub.payload_field.as_str()),
     ];
     let problems = field_problems(&schema.schema_json, &wanted);
@@ -201,7 +206,10 @@ fn no_answer(rpc: &str) -> Outcome {
 /// A refused or failed Pub/Sub call, with what to change for its code.
 fn rpc_failure(rpc: &str, subject: &str, error: &RpcError) -> Outcome {
     let RpcError::Status { status, .. } = error else {
-        return Outcome::fail(format!("{rpc} {subject}: {error}"), "check the [auth] section");
+        return Outcome::fail(
+            format!("{rpc} {subject}: {error}"),
+            "check the [auth] section",
+        );
     };
     let hint = match status.code() {
         Code::NotFound | Code::InvalidArgument if rpc == "GetTopic" => {

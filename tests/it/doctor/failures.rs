@@ -5,7 +5,7 @@ use fake_salesforce::avro::EventSchemaSpec;
 use fake_salesforce::channel_definition::ChannelDefinition;
 use toml::Value;
 
-use super::{assert_fails, step, stdout, Setup, EXIT_CHECK_FAILED};
+use super::{assert_fails, stdout, step, Setup, EXIT_CHECK_FAILED};
 
 fn text(value: &str) -> Value {
     Value::String(value.to_owned())
@@ -58,8 +58,16 @@ async fn credentials_the_fake_refuses_fail_step_2_without_printing_the_secret() 
         "auth.client_secret",
     );
     assert!(step(&output, 3).ends_with("skipped (needs 2. token obtained)"));
-    assert!(step(&output, 7).starts_with("[pass]"), "{}", stdout(&output));
-    assert!(step(&output, 8).starts_with("[pass]"), "{}", stdout(&output));
+    assert!(
+        step(&output, 7).starts_with("[pass]"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(
+        step(&output, 8).starts_with("[pass]"),
+        "{}",
+        stdout(&output)
+    );
     assert!(!stdout(&output).contains("wrong-secret-5e1"));
     assert!(!stdout(&output).contains("the-right-secret"));
 }
@@ -150,7 +158,11 @@ async fn an_authorization_context_the_token_may_not_use_fails_step_6_with_10005(
 
     let output = setup.doctor(&config, &[]).await;
 
-    assert!(step(&output, 5).starts_with("[pass]"), "{}", stdout(&output));
+    assert!(
+        step(&output, 5).starts_with("[pass]"),
+        "{}",
+        stdout(&output)
+    );
     assert_fails(
         &output,
         EXIT_CHECK_FAILED,

@@ -144,12 +144,18 @@ async fn every_step_passes_against_a_matching_fake_and_nothing_is_recorded() {
         )),
         "{text}"
     );
-    assert!(step(&output, 4).contains("EventType__c and Payload__c"), "{text}");
+    assert!(
+        step(&output, 4).contains("EventType__c and Payload__c"),
+        "{text}"
+    );
     assert!(step(&output, 5).contains("RoutingOwner Partner"), "{text}");
     assert!(step(&output, 7).contains("http 405"), "{text}");
     assert!(step(&output, 8).contains("does not exist yet"), "{text}");
     assert!(text.ends_with("8 passed, 0 failed, 0 skipped\n"), "{text}");
-    assert!(!text.contains(&endpoints.token), "the token is printed:\n{text}");
+    assert!(
+        !text.contains(&endpoints.token),
+        "the token is printed:\n{text}"
+    );
     // The probe was refused for its body, so nothing was recorded; no delivery, no store.
     let probes = setup.fake.interaction().calls_to("/api/v1/routingResult");
     assert_eq!(probes.len(), 1);
@@ -169,7 +175,10 @@ async fn json_output_has_one_entry_per_step() {
     let steps = report["steps"].as_array().unwrap();
     assert_eq!(steps.len(), 8);
     assert_eq!(steps[5]["step"], "interaction_service");
-    assert!(steps.iter().all(|step| step["status"] == "pass"), "{report}");
+    assert!(
+        steps.iter().all(|step| step["status"] == "pass"),
+        "{report}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
