@@ -280,6 +280,8 @@ fn doctor(args: &DoctorArgs) -> ! {
             std::process::exit(EXIT_FAILURE);
         }
     };
+    // Quiet unless RUST_LOG asks: the report is the output.
+    init_logs("off");
     let report = runtime.block_on(byoc_connector::doctor::run(
         args.config.as_deref(),
         Config::environment(),

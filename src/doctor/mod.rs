@@ -93,6 +93,10 @@ pub enum Status {
 pub struct StepReport {
     /// Which step.
     pub step: Step,
+    /// The step's number, from 1.
+    pub number: usize,
+    /// What the step checks.
+    pub title: &'static str,
     /// How it ended.
     pub status: Status,
     /// What was found (pass), why it failed (fail), or what it needed (skipped).
@@ -162,12 +166,7 @@ impl Report {
                 Status::Skipped => "[skip]",
             };
             let detail = line.detail.replace('\n', "\n       ");
-            let _ = writeln!(
-                text,
-                "{label} {}. {}: {detail}",
-                line.step.number(),
-                line.step.title()
-            );
+            let _ = writeln!(text, "{label} {}. {}: {detail}", line.number, line.title);
             if let Some(hint) = &line.hint {
                 let _ = writeln!(text, "       hint: {}", hint.replace('\n', "\n       "));
             }
@@ -195,6 +194,8 @@ impl Report {
         };
         self.steps.push(StepReport {
             step,
+            number: step.number(),
+            title: step.title(),
             status,
             detail,
             hint,
@@ -205,6 +206,8 @@ impl Report {
     fn skip(&mut self, step: Step, needs: Step) {
         self.steps.push(StepReport {
             step,
+            number: step.number(),
+            title: step.title(),
             status: Status::Skipped,
             detail: format!("skipped (needs {}. {})", needs.number(), needs.title()),
             hint: None,

@@ -168,3 +168,52 @@ fn without_url(error: reqwest::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(status: u16, code: Option<i64>) -> Result<serde_json::Value, InteractionError> {
+        Err(InteractionError::Api {
+            status,
+            code,
+            message: "refused".to_owned(),
+            retry_after: None,
+        })
+    }
+
+    fn passes(answer: Result<serde_json::Value, InteractionError>) -> bool {
+        matches!(probe_outcome("Def", answer), Outcome::Pass(_))
+    }
+
+    #[test]
+    fn only_a_refusal_of_the_body_passes() {
+        assert!(passes(api(400, Some(10018))));
+        assert!(passes(api(400, Some(10089))));
+        for (status, code) in [
+            (403, Some(10005)),
+            (400, Some(10005)),
+            (401, Some(10004)),
+            (400, Some(10003)),
+            (400, Some(10016)),
+            (400, None),
+            (404, None),
+            (429, None),
+            (503, Some(503)),
+        ] {
+            assert!(!passes(api(status, code)), "{status} {code:?}");
+        }
+    }
+
+    #[test]
+    fn each_failure_hints_at_the_key_to_change() {
+        let Outcome::Fail { hint, .. } = probe_outcome("Def", api(403, Some(10005))) else {
+            panic!("10005 passed");
+        };
+        assert!(hint.contains("interaction.authorization_context"), "{hint}");
+        let Outcome::Fail { hint, .. } = probe_outcome("Def", api(401, Some(10004))) else {
+            panic!("10004 passed");
+        };
+        assert!(hint.contains("interaction_api"), "{hint}");
+    }
+}

@@ -7,7 +7,8 @@
 //! object does not have is refused with `INVALID_FIELD`, as the REST API does. The record
 //! starts out matching the fake's topic and schema, `RoutingOwner = Partner`,
 //! `ConsentOwner = Salesforce`; tests replace or remove it to make a setup check fail. Whether
-//! a real org answers the event fields bare (`Payload__c`) or qualified
+//! `GET`/`PUT`/`DELETE /_harness/channel-definition` read, replace and remove it over HTTP
+//! (the router is in [`crate::soql`]). Whether a real org answers the event fields bare (`Payload__c`) or qualified
 //! (`Byoc_Event__e.Payload__c`) is unverified; the fake answers them bare, as the sample
 //! connector reads them. It knows nothing about the connector.
 
@@ -31,8 +32,10 @@ const FIELDS: [&str; 9] = [
     "ConversationVendorInfoId",
 ];
 
-/// One ConversationChannelDefinition record, by its SOQL field names.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One ConversationChannelDefinition record; as JSON (the control plane's
+/// `/_harness/channel-definition`), by its SOQL field names.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct ChannelDefinition {
     /// `Id`, 15 characters (answered in the 18-character form).
     pub id: String,

@@ -12,7 +12,8 @@
 //! Anything else is refused as `MALFORMED_QUERY`, a URI longer than Salesforce's 16,384 bytes
 //! with `414`, and an answer holds at most 2,000 rows (`done: false` beyond, as Salesforce cuts
 //! a query's first batch). Tokens are checked against the shared [`TokenRegistry`]. Every query
-//! text is recorded. It must not import connector modules.
+//! text is recorded. The control plane's `/_harness/channel-definition` routes live here too,
+//! beside the record they change. It must not import connector modules.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -88,11 +89,41 @@ impl SoqlFake {
     }
 }
 
-/// The `GET /services/data/{version}/query` route.
+/// The `GET /services/data/{version}/query` route, and the control plane's
+/// `GET`/`PUT`/`DELETE /_harness/channel-definition`.
 pub fn router(fake: Arc<SoqlFake>) -> Router {
     Router::new()
         .route("/services/data/{version}/query", get(query))
+        .route(
+            "/_harness/channel-definition",
+            get(show_definition)
+                .put(replace_definition)
+                .delete(remove_definition),
+        )
         .with_state(fake)
+}
+
+/// `GET /_harness/channel-definition`: the record, `404` when the org has none.
+async fn show_definition(State(fake): State<Arc<SoqlFake>>) -> Response {
+    match fake.channel_definition() {
+        Some(definition) => Json(definition).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// `PUT /_harness/channel-definition`: replaces the record (every field, PascalCase).
+async fn replace_definition(
+    State(fake): State<Arc<SoqlFake>>,
+    Json(definition): Json<ChannelDefinition>,
+) -> StatusCode {
+    fake.set_channel_definition(Some(definition));
+    StatusCode::NO_CONTENT
+}
+
+/// `DELETE /_harness/channel-definition`: the org has no channel definition any more.
+async fn remove_definition(State(fake): State<Arc<SoqlFake>>) -> StatusCode {
+    fake.set_channel_definition(None);
+    StatusCode::NO_CONTENT
 }
 
 async fn query(

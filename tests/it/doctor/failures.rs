@@ -211,3 +211,34 @@ async fn a_store_under_a_file_fails_step_8() {
         "store.path",
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_consent_owner_set_over_the_control_plane_fails_step_5() {
+    let setup = Setup::start().await;
+    let control = format!(
+        "{}/_harness/channel-definition",
+        setup.fake.endpoints().control
+    );
+    let http = reqwest::Client::new();
+    let mut definition: serde_json::Value = http
+        .get(&control)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    definition["ConsentOwner"] = serde_json::json!("Partner");
+    let replaced = http.put(&control).json(&definition).send().await.unwrap();
+    assert_eq!(replaced.status(), 204);
+
+    let output = setup.doctor(&setup.config(&[]), &[]).await;
+
+    assert_fails(
+        &output,
+        EXIT_CHECK_FAILED,
+        5,
+        "ConsentOwner is Partner, but the connector sends no consent updates",
+        "ConsentOwner to Salesforce",
+    );
+}

@@ -175,6 +175,7 @@ async fn json_output_has_one_entry_per_step() {
     let steps = report["steps"].as_array().unwrap();
     assert_eq!(steps.len(), 8);
     assert_eq!(steps[5]["step"], "interaction_service");
+    assert_eq!(steps[5]["number"], 6);
     assert!(
         steps.iter().all(|step| step["status"] == "pass"),
         "{report}"
@@ -182,7 +183,7 @@ async fn json_output_has_one_entry_per_step() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_store_held_by_a_running_connector_passes_with_that_note_and_is_left_alone() {
+async fn a_store_held_by_a_running_connector_passes_with_that_note_and_a_stopped_one_is_opened() {
     let setup = Setup::start().await;
     let store = byoc_connector::store::Store::open(
         setup.store_path(),
@@ -199,4 +200,10 @@ async fn a_store_held_by_a_running_connector_passes_with_that_note_and_is_left_a
         stdout(&output)
     );
     drop(store);
+    let stopped = setup.doctor(&setup.config(&[]), &[]).await;
+    assert!(
+        step(&stopped, 8).contains("opened for writing"),
+        "{}",
+        stdout(&stopped)
+    );
 }
