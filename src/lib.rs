@@ -16,6 +16,7 @@ pub mod conversation;
 #[cfg(feature = "harness")]
 pub mod dev;
 pub mod dlq;
+pub mod doctor;
 mod error_chain;
 pub mod events;
 pub mod inbound;

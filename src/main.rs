@@ -52,6 +52,10 @@ enum Command {
     Run(RunArgs),
     /// Inspect and act on dead letters in the store of a stopped connector
     Dlq(DlqArgs),
+    /// Check a setup step by step: config, token, org, Pub/Sub topic and schema, channel
+    /// definition, Interaction Service, partner webhook, store. Exits 0 when every step
+    /// passes, 64 when the configuration is refused, 69 when another step fails
+    Doctor(DoctorArgs),
     /// Print an example configuration, or the effective one and where each value came from
     #[command(subcommand)]
     Config(ConfigAction),
@@ -69,6 +73,16 @@ struct RunArgs {
     /// TOML configuration file; BYOC__SECTION__KEY environment variables override it
     #[arg(long, short, env = "BYOC_CONFIG")]
     config: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct DoctorArgs {
+    /// TOML configuration file; BYOC__SECTION__KEY environment variables override it
+    #[arg(long, short, env = "BYOC_CONFIG")]
+    config: Option<PathBuf>,
+    /// One JSON object instead of the lines
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,6 +151,10 @@ static LOG_FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
 /// Exit status for any other failure.
 const EXIT_FAILURE: i32 = 1;
 
+/// Exit status of `doctor` when a step other than the configuration fails (sysexits
+/// EX_UNAVAILABLE).
+const EXIT_CHECK_FAILED: i32 = 69;
+
 fn main() {
     byoc_connector::install_crypto_provider();
     let cli = Cli::parse();
@@ -185,6 +203,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             config_command(action);
             return Ok(());
         }
+        Command::Doctor(args) => doctor(args),
         #[cfg(feature = "harness")]
         Command::Demo(_) | Command::FakeSalesforce(_) | Command::Bench(_) => None,
     };
@@ -213,7 +232,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             (Command::Run(_) | Command::Dlq(_), None) => {
                 unreachable!("configuration is loaded above")
             }
-            (Command::Config(_), _) => unreachable!("config commands return above"),
+            (Command::Config(_) | Command::Doctor(_), _) => {
+                unreachable!("config and doctor commands return above")
+            }
             #[cfg(feature = "harness")]
             (Command::FakeSalesforce(args), _) => {
                 init_logs("info");
@@ -245,6 +266,42 @@ fn config_command(action: &ConfigAction) {
             }
         }
     }
+}
+
+/// `doctor`: every step's line (or one JSON object), then the exit status it calls for.
+fn doctor(args: &DoctorArgs) -> ! {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("byoc-connector: cannot start the tokio runtime: {error}");
+            std::process::exit(EXIT_FAILURE);
+        }
+    };
+    // Quiet unless RUST_LOG asks: the report is the output.
+    init_logs("off");
+    let report = runtime.block_on(byoc_connector::doctor::run(
+        args.config.as_deref(),
+        Config::environment(),
+    ));
+    if args.json {
+        match serde_json::to_string(&report) {
+            Ok(json) => println!("{json}"),
+            Err(error) => eprintln!("byoc-connector: cannot write the report as json: {error}"),
+        }
+    } else {
+        print!("{}", report.to_text());
+    }
+    let code = if report.passed() {
+        0
+    } else if report.config_invalid() {
+        EXIT_BAD_CONFIG
+    } else {
+        EXIT_CHECK_FAILED
+    };
+    std::process::exit(code);
 }
 
 async fn run(config: Config, without_file: bool) -> anyhow::Result<()> {

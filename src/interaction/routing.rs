@@ -1,4 +1,5 @@
-//! `POST /routingResult`, `POST /route` and `DELETE /route`: the partner-owned routing calls.
+//! `POST /routingResult`, `POST /route` and `DELETE /route`: the partner-owned routing calls,
+//! and the setup check's empty `routingResult` probe.
 //!
 //! [`RoutingOutcome`] makes Salesforce's `success`/`errorMessage` rule (10033, 10034) impossible
 //! to break. It knows nothing about routing strategy or deadlines.
@@ -7,7 +8,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::interaction::client::{json_body, Endpoint};
+use crate::interaction::client::{json_body, Endpoint, RequestBody};
 use crate::interaction::record_id;
 use crate::interaction::{InteractionClient, InteractionError};
 
@@ -229,6 +230,15 @@ impl InteractionClient {
     ) -> Result<PostRouteResponse, InteractionError> {
         super::rules::post_route(request)?;
         self.call(&POST_ROUTE, json_body(request)?).await
+    }
+
+    /// `POST /routingResult` with an empty JSON object, which Salesforce must refuse for its
+    /// body: the answer shows whether the token and `AuthorizationContext` pass the checks
+    /// made before the body's, and nothing can be recorded. The setup check's probe; its
+    /// `Ok` would mean Salesforce accepted an empty routing result.
+    pub async fn probe_authorization(&self) -> Result<Value, InteractionError> {
+        self.call(&ROUTING_RESULT, RequestBody::Json(b"{}".to_vec()))
+            .await
     }
 
     /// `DELETE /route`: cancels a pending route.

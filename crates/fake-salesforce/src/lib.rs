@@ -36,6 +36,7 @@
 #![forbid(unsafe_code)]
 
 pub mod avro;
+pub mod channel_definition;
 pub mod cli;
 pub mod control;
 pub mod faults;
@@ -272,6 +273,10 @@ impl FakeSalesforce {
             config.channel_definition.clone(),
         ));
         let soql = Arc::new(soql::SoqlFake::new(tokens.clone(), interaction.clone()));
+        soql.set_channel_definition(Some(channel_definition::ChannelDefinition::matching(
+            &config.schema,
+            &config.channel_definition,
+        )));
         let publisher: routing_window::Publisher = {
             let pubsub = pubsub.clone();
             Arc::new(move |events: &[NewEvent]| pubsub.topic.publish(events))
@@ -375,7 +380,7 @@ impl FakeSalesforce {
         Ok(replay_ids)
     }
 
-    /// The fake SOQL endpoint (MessagingSession look-ups).
+    /// The fake SOQL endpoint (MessagingSession look-ups, the ConversationChannelDefinition).
     pub fn soql(&self) -> &Arc<soql::SoqlFake> {
         &self.soql
     }

@@ -1,6 +1,7 @@
-//! The fake REST query endpoint, `GET /services/data/{version}/query?q=…`, answering the two
-//! SOQL queries the connector makes: the newest MessagingSession of a conversation, and the
-//! sessions of several conversations at once.
+//! The fake REST query endpoint, `GET /services/data/{version}/query?q=…`, answering the
+//! SOQL queries the connector makes: the newest MessagingSession of a conversation, the
+//! sessions of several conversations at once, and the org's ConversationChannelDefinition by
+//! developer name ([`crate::channel_definition`]).
 //!
 //! Accepted shapes: `SELECT Id FROM MessagingSession WHERE Conversation.ConversationIdentifier
 //! = '<id>'` and `SELECT Id, Conversation.ConversationIdentifier FROM MessagingSession WHERE
@@ -11,7 +12,8 @@
 //! Anything else is refused as `MALFORMED_QUERY`, a URI longer than Salesforce's 16,384 bytes
 //! with `414`, and an answer holds at most 2,000 rows (`done: false` beyond, as Salesforce cuts
 //! a query's first batch). Tokens are checked against the shared [`TokenRegistry`]. Every query
-//! text is recorded. It must not import connector modules.
+//! text is recorded. The control plane's `/_harness/channel-definition` routes live here too,
+//! beside the record they change. It must not import connector modules.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -23,6 +25,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use super::channel_definition::{self, ChannelDefinition, QueryError};
 use super::interaction_service::InteractionFake;
 use super::tokens::{TokenRegistry, TokenStatus};
 
@@ -42,6 +45,7 @@ pub struct SoqlFake {
     registry: Arc<TokenRegistry>,
     interaction: Arc<InteractionFake>,
     queries: Mutex<Vec<String>>,
+    channel_definition: Mutex<Option<ChannelDefinition>>,
 }
 
 impl SoqlFake {
@@ -51,7 +55,25 @@ impl SoqlFake {
             registry,
             interaction,
             queries: Mutex::new(Vec::new()),
+            channel_definition: Mutex::new(None),
         }
+    }
+
+    /// Replaces the org's ConversationChannelDefinition record; `None` removes it, so queries
+    /// for it find nothing.
+    pub fn set_channel_definition(&self, definition: Option<ChannelDefinition>) {
+        *self
+            .channel_definition
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = definition;
+    }
+
+    /// The org's ConversationChannelDefinition record, when it has one.
+    pub fn channel_definition(&self) -> Option<ChannelDefinition> {
+        self.channel_definition
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Every query text received, in order.
@@ -67,11 +89,41 @@ impl SoqlFake {
     }
 }
 
-/// The `GET /services/data/{version}/query` route.
+/// The `GET /services/data/{version}/query` route, and the control plane's
+/// `GET`/`PUT`/`DELETE /_harness/channel-definition`.
 pub fn router(fake: Arc<SoqlFake>) -> Router {
     Router::new()
         .route("/services/data/{version}/query", get(query))
+        .route(
+            "/_harness/channel-definition",
+            get(show_definition)
+                .put(replace_definition)
+                .delete(remove_definition),
+        )
         .with_state(fake)
+}
+
+/// `GET /_harness/channel-definition`: the record, `404` when the org has none.
+async fn show_definition(State(fake): State<Arc<SoqlFake>>) -> Response {
+    match fake.channel_definition() {
+        Some(definition) => Json(definition).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// `PUT /_harness/channel-definition`: replaces the record (every field, PascalCase).
+async fn replace_definition(
+    State(fake): State<Arc<SoqlFake>>,
+    Json(definition): Json<ChannelDefinition>,
+) -> StatusCode {
+    fake.set_channel_definition(Some(definition));
+    StatusCode::NO_CONTENT
+}
+
+/// `DELETE /_harness/channel-definition`: the org has no channel definition any more.
+async fn remove_definition(State(fake): State<Arc<SoqlFake>>) -> StatusCode {
+    fake.set_channel_definition(None);
+    StatusCode::NO_CONTENT
 }
 
 async fn query(
@@ -114,6 +166,27 @@ async fn query(
         );
     };
     fake.lock().push(soql.clone());
+    match channel_definition::parse(soql) {
+        Ok(query) => return definition_answer(&fake, &query, &version),
+        Err(QueryError::InvalidField(field)) => {
+            return rest_error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_FIELD",
+                &format!(
+                    "No such column '{field}' on entity '{}'",
+                    channel_definition::OBJECT
+                ),
+            )
+        }
+        Err(QueryError::Malformed) => {
+            return rest_error(
+                StatusCode::BAD_REQUEST,
+                "MALFORMED_QUERY",
+                "The fake answers only the ConversationChannelDefinition-by-DeveloperName query",
+            )
+        }
+        Err(QueryError::NotThisObject) => {}
+    }
     let Some(query) = parse(soql) else {
         return rest_error(
             StatusCode::BAD_REQUEST,
@@ -150,6 +223,21 @@ async fn query(
         answer["nextRecordsUrl"] = json!(format!("/services/data/{version}/query/01gFAKE-2000"));
     }
     Json(answer).into_response()
+}
+
+/// The answer to a channel-definition query: the record when its developer name matches.
+fn definition_answer(
+    fake: &SoqlFake,
+    query: &channel_definition::DefinitionQuery,
+    version: &str,
+) -> Response {
+    let records: Vec<Value> = fake
+        .channel_definition()
+        .filter(|definition| definition.developer_name == query.developer_name)
+        .map(|definition| definition.as_record(&query.fields, version))
+        .into_iter()
+        .collect();
+    Json(json!({"totalSize": records.len(), "done": true, "records": records})).into_response()
 }
 
 /// A query the fake understands: the conversations it names, and whether it is the batched
