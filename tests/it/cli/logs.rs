@@ -271,24 +271,7 @@ fn text_format_writes_plain_lines_and_help_documents_rust_log() {
     assert!(help.contains("--log-format"), "{help}");
 
     for (format, json) in [("text", false), ("json", true)] {
-        let dir = ScratchDir::new("log-format");
-        let store = dir.path().join("state.redb");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_byoc-connector"))
-            .args(["run", "--log-format", format])
-            .envs(crate::support::config::MINIMAL_ENV.iter().copied())
-            .env("BYOC__SERVER__LISTEN", "127.0.0.1:0")
-            .env("BYOC__STORE__PATH", &store)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut first_line = String::new();
-        BufReader::new(child.stderr.take().unwrap())
-            .read_line(&mut first_line)
-            .unwrap();
-        child.kill().unwrap();
-        child.wait().unwrap();
+        let first_line = first_log_line(None, Some(format), None);
         assert!(first_line.contains("no config file"), "{first_line}");
         assert_eq!(first_line.starts_with('{'), json, "{format}: {first_line}");
         if !json {
@@ -297,15 +280,18 @@ fn text_format_writes_plain_lines_and_help_documents_rust_log() {
     }
 }
 
-/// The first line the binary logs when `run` with a config file whose `[log] format` is
-/// `file_format`, `--log-format flag` and `BYOC_LOG_FORMAT=env` when given; every other key
+/// The first line the binary logs on `run` with, when given, a config file whose `[log]
+/// format` is `file_format`, `--log-format flag` and `BYOC_LOG_FORMAT=env`; every other key
 /// comes from the environment.
-fn first_log_line(file_format: &str, flag: Option<&str>, env: Option<&str>) -> String {
-    let dir = ScratchDir::new("log-format-file");
-    let config = dir.path().join("connector.toml");
-    std::fs::write(&config, format!("[log]\nformat = \"{file_format}\"\n")).unwrap();
+fn first_log_line(file_format: Option<&str>, flag: Option<&str>, env: Option<&str>) -> String {
+    let dir = ScratchDir::new("log-format");
     let mut command = Command::new(env!("CARGO_BIN_EXE_byoc-connector"));
-    command.args(["run", "--config"]).arg(&config);
+    command.arg("run");
+    if let Some(file_format) = file_format {
+        let config = dir.path().join("connector.toml");
+        std::fs::write(&config, format!("[log]\nformat = \"{file_format}\"\n")).unwrap();
+        command.arg("--config").arg(&config);
+    }
     if let Some(flag) = flag {
         command.args(["--log-format", flag]);
     }
@@ -350,24 +336,13 @@ fn is_json_log_line(line: &str) -> bool {
 #[test]
 fn the_config_files_log_format_applies_unless_the_flag_or_the_environment_says_otherwise() {
     // stderr is a pipe here, so `auto` (the default) would write JSON.
-    assert!(!is_json_log_line(&first_log_line("text", None, None)));
-    assert!(is_json_log_line(&first_log_line("json", None, None)));
+    let (text, json) = (Some("text"), Some("json"));
+    assert!(!is_json_log_line(&first_log_line(text, None, None)));
+    assert!(is_json_log_line(&first_log_line(json, None, None)));
     // BYOC_LOG_FORMAT wins over the file, --log-format over both.
-    assert!(is_json_log_line(&first_log_line(
-        "text",
-        None,
-        Some("json")
-    )));
-    assert!(is_json_log_line(&first_log_line(
-        "text",
-        Some("json"),
-        None
-    )));
-    assert!(!is_json_log_line(&first_log_line(
-        "json",
-        Some("text"),
-        Some("json")
-    )));
+    assert!(is_json_log_line(&first_log_line(text, None, json)));
+    assert!(is_json_log_line(&first_log_line(text, json, None)));
+    assert!(!is_json_log_line(&first_log_line(json, text, json)));
 }
 
 #[test]

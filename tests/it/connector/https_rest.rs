@@ -8,9 +8,10 @@ use std::time::Duration;
 use crate::support::pipeline::*;
 use crate::support::start_fake;
 use byoc_connector::config::Config;
-use byoc_connector::connector::{run_on, Listeners};
+use byoc_connector::connector::{run_on, ConnectorError, Listeners};
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
 use fake_salesforce::FakeSalesforce;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 const CLIENT_ID: &str = "3MVG9https.client";
@@ -64,6 +65,16 @@ strategy = "reject"
     )
 }
 
+/// Starts the connector on `config` in this process; cancelling the token stops it.
+async fn spawn_connector(
+    config: Config,
+) -> (CancellationToken, JoinHandle<Result<(), ConnectorError>>) {
+    let shutdown = CancellationToken::new();
+    let listeners = Listeners::loopback().await.unwrap();
+    let connector = tokio::spawn(run_on(config, listeners, shutdown.clone()));
+    (shutdown, connector)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connector_gets_its_token_queries_and_posts_routing_results_over_https() {
     const CONVERSATION: &str = "2a0c6c2e-1f43-4d1e-9f61-000000000901";
@@ -91,12 +102,7 @@ async fn the_connector_gets_its_token_queries_and_posts_routing_results_over_htt
     fake.publish(&[routing_requested_event(&payload, epoch_ms())])
         .unwrap();
 
-    let shutdown = CancellationToken::new();
-    let connector = tokio::spawn(run_on(
-        config,
-        Listeners::loopback().await.unwrap(),
-        shutdown.clone(),
-    ));
+    let (shutdown, connector) = spawn_connector(config).await;
     wait_until("a routingResult is posted", Duration::from_secs(20), || {
         !fake.interaction().calls_to("routingResult").is_empty()
     })
@@ -133,12 +139,7 @@ async fn without_the_fakes_certificate_the_connector_gets_no_token() {
     ))
     .unwrap();
 
-    let shutdown = CancellationToken::new();
-    let connector = tokio::spawn(run_on(
-        config,
-        Listeners::loopback().await.unwrap(),
-        shutdown.clone(),
-    ));
+    let (shutdown, connector) = spawn_connector(config).await;
     // The token request fails its handshake and is retried; it never reaches the token endpoint.
     tokio::time::sleep(Duration::from_secs(2)).await;
     shutdown.cancel();
