@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use byoc_connector::channel::AnyChannel;
-use byoc_connector::config::Config;
+use byoc_connector::config::{Config, LogFormat};
 #[cfg(feature = "harness")]
 use byoc_connector::dev::cli as dev;
 use byoc_connector::store::Store;
@@ -24,22 +24,12 @@ use tokio_util::sync::CancellationToken;
                   RUST_LOG=info,byoc_connector::routing=debug."
 )]
 struct Cli {
-    /// Log line format: text on a terminal and json otherwise (auto), or either always
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto, env = "BYOC_LOG_FORMAT")]
-    log_format: LogFormat,
+    /// Log line format: text on a terminal and json otherwise (auto), or either always; wins
+    /// over the config file's log.format [default: auto]
+    #[arg(long, global = true, value_enum, env = "BYOC_LOG_FORMAT")]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,
-}
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum LogFormat {
-    /// `text` when stderr is a terminal, `json` otherwise.
-    Auto,
-    /// One JSON object per line, for log collectors.
-    Json,
-    /// Human-readable lines.
-    Text,
 }
 
 #[derive(Debug, Subcommand)]
@@ -145,9 +135,6 @@ enum DlqAction {
 /// Exit status for a configuration error (sysexits EX_USAGE, as linkerd2-proxy uses).
 const EXIT_BAD_CONFIG: i32 = 64;
 
-/// The `--log-format` given, read once logging starts.
-static LOG_FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
-
 /// Exit status for any other failure.
 const EXIT_FAILURE: i32 = 1;
 
@@ -158,7 +145,6 @@ const EXIT_CHECK_FAILED: i32 = 69;
 fn main() {
     byoc_connector::install_crypto_provider();
     let cli = Cli::parse();
-    LOG_FORMAT.get_or_init(|| cli.log_format);
     if let Err(err) = dispatch(cli) {
         eprintln!("byoc-connector: {}", error_chain(&err));
         std::process::exit(EXIT_FAILURE);
@@ -221,13 +207,23 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             exit_bad_config(args.config.as_deref(), &err);
         }
     }
+    // Logging starts only now, after the configuration is loaded: `--log-format` or
+    // `BYOC_LOG_FORMAT`, else the file's `log.format`, else auto. Nothing is logged before this
+    // point; configuration errors go to stderr as plain text whatever the format.
+    let log_format = cli
+        .log_format
+        .or(config.as_ref().map(|config| config.log.format))
+        .unwrap_or_default();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
     runtime.block_on(async move {
         match (cli.command, config) {
-            (Command::Run(args), Some(config)) => run(config, args.config.is_none()).await,
+            (Command::Run(args), Some(config)) => {
+                init_logs("info", log_format);
+                run(config, args.config.is_none()).await
+            }
             (Command::Dlq(args), Some(config)) => dlq(args.action, config).await,
             (Command::Run(_) | Command::Dlq(_), None) => {
                 unreachable!("configuration is loaded above")
@@ -237,18 +233,18 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
             #[cfg(feature = "harness")]
             (Command::FakeSalesforce(args), _) => {
-                init_logs("info");
+                init_logs("info", log_format);
                 fake_salesforce::cli::run(&args, wait_for_stop_signal()).await?;
                 Ok(())
             }
             #[cfg(feature = "harness")]
             (Command::Bench(args), _) => {
-                init_logs("warn");
+                init_logs("warn", log_format);
                 dev::bench(args).await.map_err(|err| anyhow::anyhow!(err))
             }
             #[cfg(feature = "harness")]
             (Command::Demo(args), _) => {
-                init_logs("warn");
+                init_logs("warn", log_format);
                 dev::demo(args).await.map_err(|err| anyhow::anyhow!(err))
             }
         }
@@ -305,7 +301,6 @@ fn doctor(args: &DoctorArgs) -> ! {
 }
 
 async fn run(config: Config, without_file: bool) -> anyhow::Result<()> {
-    init_logs("info");
     if without_file {
         tracing::info!(
             "no config file (--config or BYOC_CONFIG); configured by BYOC__ environment variables only"
@@ -428,14 +423,13 @@ async fn dlq_write(action: DlqAction, config: &Config, store: &Store) -> anyhow:
     Ok(())
 }
 
-/// Logs on stderr in the `--log-format` chosen, filtered by `RUST_LOG` or else at
-/// `default_level`.
-fn init_logs(default_level: &str) {
+/// Logs on stderr in `format`, filtered by `RUST_LOG` or else at `default_level`.
+fn init_logs(default_level: &str, format: LogFormat) {
     use std::io::IsTerminal;
 
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    let format = match LOG_FORMAT.get().copied().unwrap_or(LogFormat::Auto) {
+    let format = match format {
         LogFormat::Auto if std::io::stderr().is_terminal() => LogFormat::Text,
         LogFormat::Auto => LogFormat::Json,
         chosen => chosen,

@@ -30,6 +30,7 @@ impl ClientCredentials {
     /// Checks the login URL and keeps the credentials.
     pub(crate) fn new(
         config: &ClientCredentialsConfig,
+        ca_certificate_pem: Option<&str>,
         clock: SalesforceClock,
     ) -> Result<Self, AuthError> {
         if config.client_secret.is_empty() {
@@ -41,7 +42,12 @@ impl ClientCredentials {
         Ok(Self {
             client_id: config.client_id.clone(),
             client_secret: config.client_secret.clone(),
-            endpoint: TokenEndpoint::new(&config.login_url, config.insecure, clock)?,
+            endpoint: TokenEndpoint::new(
+                &config.login_url,
+                config.insecure,
+                ca_certificate_pem,
+                clock,
+            )?,
         })
     }
 

@@ -72,8 +72,17 @@ impl JwtBearer {
     /// Reads and parses the private key file, and checks the login URL.
     ///
     /// Reads a small file synchronously: call at start-up.
-    pub(crate) fn new(config: &JwtBearerConfig, clock: SalesforceClock) -> Result<Self, AuthError> {
-        let endpoint = TokenEndpoint::new(&config.login_url, config.insecure, clock)?;
+    pub(crate) fn new(
+        config: &JwtBearerConfig,
+        ca_certificate_pem: Option<&str>,
+        clock: SalesforceClock,
+    ) -> Result<Self, AuthError> {
+        let endpoint = TokenEndpoint::new(
+            &config.login_url,
+            config.insecure,
+            ca_certificate_pem,
+            clock,
+        )?;
         let key = load_private_key(&config.private_key_file)?;
         Ok(Self {
             client_id: config.client_id.clone(),

@@ -93,14 +93,27 @@ impl fmt::Debug for TokenProvider {
 impl TokenProvider {
     /// Builds a provider; reads and parses the private key file of `jwt-bearer` (call at start-up).
     pub fn new(config: &AuthConfig) -> Result<Self, AuthError> {
+        Self::with_ca_certificate(config, None)
+    }
+
+    /// [`TokenProvider::new`], its token endpoint also trusting `ca_certificate_pem` (the
+    /// content of `pubsub.ca_certificate_file`) on top of the system's roots.
+    pub fn with_ca_certificate(
+        config: &AuthConfig,
+        ca_certificate_pem: Option<&str>,
+    ) -> Result<Self, AuthError> {
         let clock = SalesforceClock::default();
         let (source, policy) = match config {
             AuthConfig::JwtBearer(jwt) => (
-                GrantSource::JwtBearer(JwtBearer::new(jwt, clock.clone())?),
+                GrantSource::JwtBearer(JwtBearer::new(jwt, ca_certificate_pem, clock.clone())?),
                 RefreshPolicy::from_secs(jwt.token_lifetime_secs, jwt.refresh_margin_secs),
             ),
             AuthConfig::ClientCredentials(cc) => (
-                GrantSource::ClientCredentials(ClientCredentials::new(cc, clock.clone())?),
+                GrantSource::ClientCredentials(ClientCredentials::new(
+                    cc,
+                    ca_certificate_pem,
+                    clock.clone(),
+                )?),
                 RefreshPolicy::from_secs(cc.token_lifetime_secs, cc.refresh_margin_secs),
             ),
             AuthConfig::Static(static_config) => (

@@ -62,10 +62,12 @@ pub(crate) struct TokenEndpoint {
 }
 
 impl TokenEndpoint {
-    /// Endpoints under `login_url`, checked against the TLS rule.
+    /// Endpoints under `login_url`, checked against the TLS rule, trusting
+    /// `ca_certificate_pem` on top of the system's roots.
     pub(crate) fn new(
         login_url: &str,
         insecure: bool,
+        ca_certificate_pem: Option<&str>,
         clock: SalesforceClock,
     ) -> Result<Self, AuthError> {
         let base = url_policy::require_tls_or_loopback("auth.login_url", login_url, insecure)?;
@@ -77,7 +79,11 @@ impl TokenEndpoint {
         };
         let token_url = join("/services/oauth2/token")?;
         let userinfo_url = join("/services/oauth2/userinfo")?;
-        let http = reqwest::Client::builder()
+        let http = url_policy::client_builder(ca_certificate_pem)
+            .map_err(|err| AuthError::Config {
+                key: "pubsub.ca_certificate_file",
+                problem: format!("is not a usable trust anchor: {err}"),
+            })?
             .timeout(TOKEN_REQUEST_TIMEOUT)
             .connect_timeout(TOKEN_CONNECT_TIMEOUT)
             .build()

@@ -1,8 +1,11 @@
-//! The TLS rule for every Salesforce endpoint the connector calls (guarantee G7).
+//! The TLS rule for every Salesforce endpoint the connector calls (guarantee G7), and the
+//! extra trust anchor its HTTPS clients accept.
 //!
 //! `https` is always allowed. Plain `http` is allowed only to a loopback host (the harness) and
 //! only when the operator said `insecure = true`. The Interaction Service client applies the
-//! same rule, so it lives here as a small public function. It knows nothing about tokens.
+//! same rule, so it lives here as a small public function. `pubsub.ca_certificate_file` (e.g.
+//! the fake Salesforce's self-signed certificate) is trusted on top of the system's roots by
+//! every client built with [`client_builder`]. It knows nothing about tokens.
 
 use std::net::IpAddr;
 
@@ -35,6 +38,20 @@ pub enum UrlPolicyError {
         /// The scheme found.
         scheme: String,
     },
+}
+
+/// An HTTP client builder trusting `ca_certificate_pem` (PEM certificates, from
+/// `pubsub.ca_certificate_file`) on top of the system's roots; the system's roots alone
+/// when `None`. Fails when the PEM holds no usable certificate.
+pub fn client_builder(
+    ca_certificate_pem: Option<&str>,
+) -> Result<reqwest::ClientBuilder, reqwest::Error> {
+    let builder = reqwest::Client::builder();
+    let Some(pem) = ca_certificate_pem else {
+        return Ok(builder);
+    };
+    let anchors = reqwest::Certificate::from_pem_bundle(pem.as_bytes())?;
+    Ok(builder.tls_certs_merge(anchors))
 }
 
 /// Parses `url` and enforces the TLS rule; `key` names the config key in errors.

@@ -29,6 +29,7 @@ pub(super) const SECTIONS: &[&str] = &[
     "server",
     "routing",
     "capabilities",
+    "log",
 ];
 
 /// The values `auth.kind` accepts, as `crate::auth::AuthConfig` spells its tag.

@@ -118,6 +118,7 @@ pub(super) const KEY_EXAMPLES: &[(&str, &str)] = &[
         "[\"image/png\", \"application/pdf\"]",
     ),
     ("capabilities.attachment_max_size_kb", "25600"),
+    ("log.format", "\"auto\" (or \"json\", \"text\")"),
 ];
 
 /// Whether `key` holds a secret.

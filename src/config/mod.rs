@@ -25,6 +25,7 @@ mod env;
 mod error;
 mod interaction;
 mod keys;
+mod log;
 mod pubsub;
 mod renamed;
 mod routing;
@@ -42,6 +43,7 @@ pub use delivery::{ChannelConfig, DeliveryConfig, DeliveryKind};
 pub use env::{key_for_env_var, ENV_PREFIX, ENV_SEPARATOR};
 pub use error::{ConfigError, ConfigProblem};
 pub use interaction::InteractionConfig;
+pub use log::{LogConfig, LogFormat};
 pub use pubsub::{
     PubSubConfig, StartPosition, DEFAULT_EVENT_TYPE_FIELD, DEFAULT_PAYLOAD_FIELD, TOPIC_PREFIX,
 };
@@ -86,6 +88,8 @@ pub struct Config {
     pub routing: RoutingConfig,
     /// What is registered with `PATCH /capabilities` at start.
     pub capabilities: CapabilitiesConfig,
+    /// How log lines are written.
+    pub log: LogConfig,
     /// Renamed keys given under their old names; the connector logs each once at start.
     #[serde(skip)]
     pub deprecated_keys: Vec<DeprecatedKey>,
@@ -223,6 +227,7 @@ impl Config {
         let routing = decode::section::<RoutingConfig>(&mut root, "routing", overrides, problems);
         let mut capabilities =
             decode::section::<CapabilitiesConfig>(&mut root, "capabilities", overrides, problems);
+        let log = decode::section::<LogConfig>(&mut root, "log", overrides, problems);
 
         // Sections that decoded are validated even when others did not, so one run reports
         // as many problems as possible.
@@ -270,6 +275,7 @@ impl Config {
             server: server?,
             routing: routing?,
             capabilities: capabilities?,
+            log: log?,
             // `parse` fills these in: it moved the old keys before decoding.
             deprecated_keys: Vec::new(),
         })

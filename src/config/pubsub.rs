@@ -49,7 +49,8 @@ pub struct PubSubConfig {
     /// Allows plaintext to a loopback endpoint: the fake Salesforce only (G7).
     #[serde(default)]
     pub insecure: bool,
-    /// An extra PEM trust anchor, e.g. the fake's self-signed certificate.
+    /// An extra PEM trust anchor, e.g. the fake's self-signed certificate; the connector
+    /// trusts it for every Salesforce connection, REST calls included.
     #[serde(default)]
     pub ca_certificate_file: Option<PathBuf>,
     /// The content of `ca_certificate_file`, read when the config is loaded.

@@ -227,7 +227,9 @@ async fn run_pipeline(
     telemetry: Telemetry,
     late: &LateBound,
 ) -> Result<(), ConnectorError> {
-    let provider = TokenProvider::new(&config.auth)?;
+    // One trust anchor for every connection to Salesforce, Pub/Sub and REST alike.
+    let ca_certificate_pem = config.pubsub.ca_certificate_pem.as_deref();
+    let provider = TokenProvider::with_ca_certificate(&config.auth, ca_certificate_pem)?;
     let Some(grant) = first_grant(&provider, &shutdown).await? else {
         return Ok(());
     };
@@ -252,6 +254,7 @@ async fn run_pipeline(
         .salesforce_clock()
         .on_estimate(move |seconds| skew.set_clock_skew(seconds));
     let mut client_settings = ClientSettings::from(&config.interaction);
+    client_settings.ca_certificate_pem = config.pubsub.ca_certificate_pem.clone();
     let mismatches = telemetry.clone();
     client_settings.on_config_error =
         ConfigErrorObserver::new(move || mismatches.authorization_context_mismatch());
@@ -318,7 +321,7 @@ async fn run_pipeline(
             store: store.clone(),
             partner,
             token_provider: provider.clone(),
-            http: reqwest::Client::new(),
+            http: soql_client(ca_certificate_pem)?,
             telemetry: telemetry.clone(),
         },
     );
@@ -539,6 +542,17 @@ async fn register_capabilities(
 
 /// Gets the first token, retrying transient failures until it works or shutdown fires;
 /// `None` means shutdown came first.
+/// The REST API client (SOQL), trusting the same extra anchor as every Salesforce call.
+fn soql_client(ca_certificate_pem: Option<&str>) -> Result<reqwest::Client, ConnectorError> {
+    crate::auth::url_policy::client_builder(ca_certificate_pem)
+        .and_then(reqwest::ClientBuilder::build)
+        .map_err(|err| {
+            ConnectorError::Interaction(InteractionError::Config {
+                problem: format!("cannot build the rest api client: {err}"),
+            })
+        })
+}
+
 async fn first_grant(
     provider: &TokenProvider,
     shutdown: &CancellationToken,

@@ -46,6 +46,8 @@ pub struct ClientSettings {
     pub request_timeout: Duration,
     /// Allow plain http to a loopback base URL (the harness only).
     pub insecure: bool,
+    /// PEM certificates trusted on top of the system's roots (`pubsub.ca_certificate_file`).
+    pub ca_certificate_pem: Option<String>,
     /// Told of every 10005 (AuthorizationContext does not match the token), e.g. to count it.
     pub on_config_error: ConfigErrorObserver,
 }
@@ -56,6 +58,7 @@ impl Default for ClientSettings {
             authorization_context_type: AuthorizationContextType::default(),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             insecure: false,
+            ca_certificate_pem: None,
             on_config_error: ConfigErrorObserver::default(),
         }
     }
@@ -186,7 +189,10 @@ impl InteractionClient {
             settings.insecure,
         )?;
         let api_base = api_base(base)?;
-        let http = reqwest::Client::builder()
+        let http = url_policy::client_builder(settings.ca_certificate_pem.as_deref())
+            .map_err(|err| InteractionError::Config {
+                problem: format!("pubsub.ca_certificate_file is not a usable trust anchor: {err}"),
+            })?
             .timeout(settings.request_timeout)
             .connect_timeout(CONNECT_TIMEOUT)
             .build()

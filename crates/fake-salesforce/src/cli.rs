@@ -17,10 +17,14 @@ pub struct Args {
     /// Pub/Sub gRPC address (loopback only)
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
-    /// HTTP address for the control plane (loopback only)
+    /// HTTP address for the control plane and the REST side (loopback only)
     #[arg(long, default_value = "127.0.0.1:0")]
     pub http_listen: SocketAddr,
-    /// Serve Pub/Sub over TLS with a generated self-signed certificate
+    /// HTTPS address for the REST side with --tls (loopback only)
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub https_listen: SocketAddr,
+    /// Serve Pub/Sub, and the REST side on --https-listen, over TLS with a generated
+    /// self-signed certificate; the ready line's instanceUrl is then https
     #[arg(long)]
     pub tls: bool,
     /// Write the self-signed certificate (PEM) here, for clients to trust
@@ -112,6 +116,7 @@ impl Args {
         FakeConfig {
             pubsub_listen: self.listen,
             http_listen: self.http_listen,
+            https_listen: self.https_listen,
             tls: self.tls,
             static_token: self.static_token.clone(),
             schema: EventSchemaSpec {

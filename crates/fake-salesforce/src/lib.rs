@@ -44,6 +44,7 @@ pub mod interaction_service;
 pub mod oauth;
 pub mod pubsub_fake;
 pub mod record_id;
+mod rest_tls;
 pub mod routing_window;
 pub mod rpc_id;
 pub mod samples;
@@ -64,6 +65,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Extension;
 use futures::StreamExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -73,7 +75,7 @@ use tokio_util::sync::CancellationToken;
 use self::avro::{EncodeError, EventSchemaSpec};
 use self::faults::FaultRequest;
 use self::interaction_service::InteractionFake;
-use self::oauth::{OAuthFake, OAuthSettings};
+use self::oauth::{OAuthFake, OAuthSettings, ServedAt};
 use self::pubsub_fake::{PubSubFake, PubSubFakeConfig, PubSubService};
 use self::rpc_id::RpcIdLayer;
 use self::tls::SelfSignedCertificate;
@@ -95,9 +97,12 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(72 * 3600);
 pub struct FakeConfig {
     /// Pub/Sub gRPC address; loopback only.
     pub pubsub_listen: SocketAddr,
-    /// HTTP address (control plane, OAuth, Interaction Service); loopback only.
+    /// HTTP address (control plane, OAuth, Interaction Service, SOQL); loopback only.
     pub http_listen: SocketAddr,
-    /// Serve Pub/Sub over TLS with a generated self-signed certificate.
+    /// HTTPS address of the same REST side when `tls` is on; loopback only.
+    pub https_listen: SocketAddr,
+    /// Serve Pub/Sub, and the REST side on `https_listen` too, over TLS with a generated
+    /// self-signed certificate.
     pub tls: bool,
     /// The org tokens belong to.
     pub org_id: String,
@@ -124,6 +129,7 @@ impl Default for FakeConfig {
         Self {
             pubsub_listen: loopback_any_port,
             http_listen: loopback_any_port,
+            https_listen: loopback_any_port,
             tls: false,
             org_id: FAKE_ORG_ID.to_owned(),
             static_token: None,
@@ -143,13 +149,17 @@ impl Default for FakeConfig {
 pub struct Endpoints {
     /// Pub/Sub gRPC URL (`https://` with TLS, else `http://`).
     pub pubsub: String,
-    /// Control plane base URL.
+    /// Control plane base URL (plain http).
     pub control: String,
-    /// Instance URL for the `instanceurl` header and REST calls.
+    /// Instance URL for the `instanceurl` header and REST calls (SOQL): `https://` with TLS,
+    /// which clients that refuse a plain-http instance accept once they trust the certificate.
     pub instance_url: String,
-    /// OAuth login URL (`/services/oauth2/token`, `/services/oauth2/userinfo`).
+    /// The same REST side over plain http (the control plane's port), TLS or not.
+    pub http_instance_url: String,
+    /// OAuth login URL (`/services/oauth2/token`, `/services/oauth2/userinfo`): `https://`
+    /// with TLS. Tokens name the instance on the scheme they were asked for on.
     pub login_url: String,
-    /// Interaction Service base URL (`/api/v1/...` below it).
+    /// Interaction Service base URL (`/api/v1/...` below it): `https://` with TLS.
     pub interaction: String,
     /// The `AuthorizationContext` the Interaction Service accepts.
     pub authorization_context: String,
@@ -159,7 +169,7 @@ pub struct Endpoints {
     pub token: String,
     /// The fake org id.
     pub org_id: String,
-    /// Whether Pub/Sub uses TLS.
+    /// Whether Pub/Sub and the REST side use TLS.
     pub tls: bool,
 }
 
@@ -211,7 +221,11 @@ pub struct FakeSalesforce {
 impl FakeSalesforce {
     /// Binds every port and starts serving.
     pub async fn start(config: FakeConfig) -> Result<Self, HarnessError> {
-        for address in [config.pubsub_listen, config.http_listen] {
+        for address in [
+            config.pubsub_listen,
+            config.http_listen,
+            config.https_listen,
+        ] {
             if !address.ip().is_loopback() {
                 return Err(HarnessError::NotLoopback(address));
             }
@@ -233,6 +247,13 @@ impl FakeSalesforce {
         let grpc_address = local_address(&grpc_listener, config.pubsub_listen)?;
         let http_listener = bind(config.http_listen).await?;
         let http_address = local_address(&http_listener, config.http_listen)?;
+        let tls_rest_listener = if config.tls {
+            let listener = bind(config.https_listen).await?;
+            let address = local_address(&listener, config.https_listen)?;
+            Some((listener, address))
+        } else {
+            None
+        };
 
         let certificate = config
             .tls
@@ -265,9 +286,15 @@ impl FakeSalesforce {
         });
 
         let http_base = format!("http://{http_address}");
-        let mut oauth_settings = OAuthSettings::new(http_base.clone());
+        let tls_rest_base = tls_rest_listener
+            .as_ref()
+            .map(|(_, address)| format!("https://{address}"));
+        // The REST side's own URL: https when TLS is on, which is what real clients insist on.
+        let rest_base = tls_rest_base.clone().unwrap_or_else(|| http_base.clone());
+        let mut oauth_settings = OAuthSettings::new(rest_base.clone());
         oauth_settings.token_lifetime = config.token_lifetime;
         let oauth = Arc::new(OAuthFake::new(tokens.clone(), oauth_settings));
+        oauth.add_audience(&http_base);
         let interaction = Arc::new(InteractionFake::new(
             tokens.clone(),
             config.channel_definition.clone(),
@@ -297,23 +324,29 @@ impl FakeSalesforce {
             http_router = http_router.merge(routing_window::router(window.clone()));
             servers.push(window.spawn(shutdown.clone()));
         }
-        let http_shutdown = shutdown.clone();
-        let http_server = tokio::spawn(async move {
-            if let Err(err) = axum::serve(http_listener, http_router)
-                .with_graceful_shutdown(http_shutdown.cancelled_owned())
-                .await
-            {
-                tracing::error!(error = %err, "fake salesforce http server failed");
-            }
-        });
+        if let (Some((listener, address)), Some(certificate), Some(base)) =
+            (tls_rest_listener, &certificate, &tls_rest_base)
+        {
+            let tls = rest_tls::TlsListener::spawn(
+                listener,
+                address,
+                certificate.rest_server_config()?,
+                shutdown.clone(),
+            );
+            let router = http_router.clone().layer(Extension(ServedAt(base.clone())));
+            servers.push(serve_http(tls, router, &shutdown));
+        }
+        let router = http_router.layer(Extension(ServedAt(http_base.clone())));
+        let http_server = serve_http(http_listener, router, &shutdown);
 
         let scheme = if config.tls { "https" } else { "http" };
         let endpoints = Endpoints {
             pubsub: format!("{scheme}://{grpc_address}"),
             control: http_base.clone(),
-            instance_url: http_base.clone(),
-            login_url: http_base.clone(),
-            interaction: http_base,
+            instance_url: rest_base.clone(),
+            http_instance_url: http_base,
+            login_url: rest_base.clone(),
+            interaction: rest_base,
             authorization_context: config.channel_definition.clone(),
             topic: pubsub.topic.topic_name().to_owned(),
             token: tokens.static_token().to_owned(),
@@ -403,6 +436,23 @@ impl FakeSalesforce {
             let _ = server.await;
         }
     }
+}
+
+/// Serves `router` on `listener` until `shutdown`.
+fn serve_http<L>(listener: L, router: axum::Router, shutdown: &CancellationToken) -> JoinHandle<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+        {
+            tracing::error!(error = %err, "fake salesforce http server failed");
+        }
+    })
 }
 
 async fn bind(address: SocketAddr) -> Result<TcpListener, HarnessError> {

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, State};
+use axum::extract::{Extension, Form, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -59,6 +59,19 @@ impl OAuthSettings {
             user_id: "005000000000001AAA".to_owned(),
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
         }
+    }
+}
+
+/// The base URL of the listener a request arrived on (`http://…` or `https://…`), which the
+/// fake sets as a request extension: a token response names the instance on the scheme the
+/// client logged in with. Without it, [`OAuthSettings::base_url`] is used.
+#[derive(Debug, Clone)]
+pub struct ServedAt(pub String);
+
+impl ServedAt {
+    /// The base URL of `served`, else `fallback`.
+    fn or<'a>(served: Option<&'a Extension<Self>>, fallback: &'a str) -> &'a str {
+        served.map_or(fallback, |Extension(Self(base))| base.as_str())
     }
 }
 
@@ -173,9 +186,13 @@ impl OAuthFake {
 
     /// The identity URL of the configured user.
     pub fn identity_url(&self) -> String {
+        self.identity_url_at(&self.settings.base_url)
+    }
+
+    /// The identity URL of the configured user under `base`.
+    fn identity_url_at(&self, base: &str) -> String {
         format!(
-            "{}/id/{}/{}",
-            self.settings.base_url,
+            "{base}/id/{}/{}",
             self.registry.org_id(),
             self.settings.user_id
         )
@@ -231,8 +248,8 @@ impl OAuthFake {
         check_exp(claims.exp.as_ref())
     }
 
-    /// A new token and the Salesforce-shaped success body.
-    fn issue(&self, grant_type: &str) -> Response {
+    /// A new token and the Salesforce-shaped success body naming the instance at `base`.
+    fn issue(&self, grant_type: &str, base: &str) -> Response {
         let (lifetime, with_identity_url) = {
             let state = self.lock();
             (state.token_lifetime, state.identity_url_in_response)
@@ -243,14 +260,14 @@ impl OAuthFake {
         let issued_at_ms = unix_now().as_millis().to_string();
         let mut body = json!({
             "access_token": token,
-            "instance_url": self.settings.base_url,
+            "instance_url": base,
             "token_type": "Bearer",
             "issued_at": issued_at_ms,
             "signature": Alphanumeric.sample_string(&mut rand::rng(), 43),
             "scope": GRANTED_SCOPES,
         });
         if with_identity_url {
-            body["id"] = Value::String(self.identity_url());
+            body["id"] = Value::String(self.identity_url_at(base));
         }
         (StatusCode::OK, Json(body)).into_response()
     }
@@ -327,6 +344,7 @@ pub fn router(state: Arc<OAuthFake>) -> Router {
 
 async fn token(
     State(fake): State<Arc<OAuthFake>>,
+    served: Option<Extension<ServedAt>>,
     form: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Response {
     fake.token_requests.fetch_add(1, Ordering::SeqCst);
@@ -353,7 +371,10 @@ async fn token(
         )),
     };
     match outcome {
-        Ok(()) => fake.issue(grant_type),
+        Ok(()) => fake.issue(
+            grant_type,
+            ServedAt::or(served.as_ref(), &fake.settings.base_url),
+        ),
         Err(refusal) => {
             debug!(
                 grant_type,
@@ -390,7 +411,11 @@ fn check_client_secret(
     }
 }
 
-async fn userinfo(State(fake): State<Arc<OAuthFake>>, headers: HeaderMap) -> Response {
+async fn userinfo(
+    State(fake): State<Arc<OAuthFake>>,
+    served: Option<Extension<ServedAt>>,
+    headers: HeaderMap,
+) -> Response {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -405,7 +430,7 @@ async fn userinfo(State(fake): State<Arc<OAuthFake>>, headers: HeaderMap) -> Res
         return refusal.into_response();
     }
     let body = json!({
-        "sub": fake.identity_url(),
+        "sub": fake.identity_url_at(ServedAt::or(served.as_ref(), &fake.settings.base_url)),
         "user_id": fake.settings.user_id,
         "organization_id": fake.registry.org_id(),
         "preferred_username": fake.settings.username,

@@ -234,7 +234,7 @@ async fn run_connector(
         "[pubsub]\nendpoint = \"{pubsub}\"\nca_certificate_file = \"{cert}\"\ntopic = \"{topic}\"\n\
          start = \"earliest\"\n\n\
          [auth]\nkind = \"static\"\ntoken = \"{token}\"\ninstance_url = \"{instance}\"\norg_id = \"{org}\"\n\n\
-         [interaction]\nbase_url = \"{instance}\"\nauthorization_context = \"bench\"\ninsecure = true\n\n\
+         [interaction]\nbase_url = \"{instance}\"\nauthorization_context = \"bench\"\n\n\
          [delivery]\nkind = \"stdout\"\n\n\
          [store]\npath = \"{store}\"\n\n[server]\nlisten = \"{listen}\"\n\n\
          [routing]\nstrategy = \"reject\"\n",
@@ -330,10 +330,7 @@ async fn run_npm(script: &Path, fake: &RunningFake, events: u64) -> BenchResult<
             "PUBSUB_ENDPOINT",
             fake.pubsub.trim_start_matches("https://"),
         )
-        .env(
-            "INSTANCE_URL",
-            fake.instance_url.replacen("http://", "https://", 1),
-        )
+        .env("INSTANCE_URL", &fake.instance_url)
         .env("ACCESS_TOKEN", &fake.token)
         .env("ORG_ID", &fake.org_id)
         .env("TOPIC", &fake.topic)

@@ -1,5 +1,6 @@
 //! `byoc-connector fake-salesforce` as another process would use it: the ready line,
-//! the control plane, and a TLS subscription trusting the written certificate.
+//! the control plane, the https instance URL, and a TLS subscription trusting the written
+//! certificate.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -22,6 +23,7 @@ async fn the_command_prints_its_endpoints_and_publishes_through_the_control_plan
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_byoc-connector"))
         .args(["fake-salesforce", "--tls", "--cert-out"])
         .arg(&cert_path)
+        .args(["--secret-client", "3MVG9ready.client=ready-secret"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -41,6 +43,7 @@ async fn the_command_prints_its_endpoints_and_publishes_through_the_control_plan
         "token",
         "orgId",
         "instanceUrl",
+        "httpInstanceUrl",
         "certificate",
     ] {
         assert!(
@@ -52,6 +55,13 @@ async fn the_command_prints_its_endpoints_and_publishes_through_the_control_plan
         .as_str()
         .unwrap()
         .starts_with("https://127.0.0.1:"));
+    assert!(endpoints["httpInstanceUrl"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://127.0.0.1:"));
+    let instance_url = endpoints["instanceUrl"].as_str().unwrap();
+    assert!(instance_url.starts_with("https://127.0.0.1:"), "{ready}");
+    assert_https_instance_answers_token_requests(instance_url, &cert_path).await;
 
     let control = endpoints["control"].as_str().unwrap();
     let http = reqwest::Client::new();
@@ -106,6 +116,32 @@ async fn the_command_prints_its_endpoints_and_publishes_through_the_control_plan
     subscriber.join().await.unwrap();
     child.kill().await.unwrap();
     std::fs::remove_dir_all(&scratch).ok();
+}
+
+/// `instance_url` answers `/services/oauth2/token` over TLS to a client that trusts only the
+/// fake's certificate, and the token names that same https instance.
+async fn assert_https_instance_answers_token_requests(
+    instance_url: &str,
+    cert_path: &std::path::Path,
+) {
+    let pem = std::fs::read(cert_path).unwrap();
+    let only_the_fake = reqwest::Client::builder()
+        .tls_certs_only(reqwest::Certificate::from_pem_bundle(&pem).unwrap())
+        .build()
+        .unwrap();
+    let response = only_the_fake
+        .post(format!("{instance_url}/services/oauth2/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "3MVG9ready.client"),
+            ("client_secret", "ready-secret"),
+        ])
+        .send()
+        .await
+        .expect("the https instance url answers over tls");
+    assert_eq!(response.status(), 200);
+    let grant: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(grant["instance_url"], instance_url, "{grant}");
 }
 
 /// The fake's flags as its command parses them.

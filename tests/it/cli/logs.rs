@@ -1,7 +1,8 @@
 //! The connector's log lines, read as a log collector reads them: a full run of the real
 //! binary (retries, a dead letter, a refused routingResult, a failed Pub/Sub stream) emits
 //! JSON lines with one key per name, numbers as numbers, the ids each problem concerns, one
-//! line per refusal and the resume summary once; `--log-format text` and `--help` too.
+//! line per refusal and the resume summary once; `--log-format text` and `--help` too; the
+//! config file's `log.format` and the order flag, environment, file.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -270,28 +271,104 @@ fn text_format_writes_plain_lines_and_help_documents_rust_log() {
     assert!(help.contains("--log-format"), "{help}");
 
     for (format, json) in [("text", false), ("json", true)] {
-        let dir = ScratchDir::new("log-format");
-        let store = dir.path().join("state.redb");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_byoc-connector"))
-            .args(["run", "--log-format", format])
-            .envs(crate::support::config::MINIMAL_ENV.iter().copied())
-            .env("BYOC__SERVER__LISTEN", "127.0.0.1:0")
-            .env("BYOC__STORE__PATH", &store)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut first_line = String::new();
-        BufReader::new(child.stderr.take().unwrap())
-            .read_line(&mut first_line)
-            .unwrap();
-        child.kill().unwrap();
-        child.wait().unwrap();
+        let first_line = first_log_line(None, Some(format), None);
         assert!(first_line.contains("no config file"), "{first_line}");
         assert_eq!(first_line.starts_with('{'), json, "{format}: {first_line}");
         if !json {
             assert!(first_line.contains("INFO"), "{first_line}");
         }
     }
+}
+
+/// The first line the binary logs on `run` with, when given, a config file whose `[log]
+/// format` is `file_format`, `--log-format flag` and `BYOC_LOG_FORMAT=env`; every other key
+/// comes from the environment.
+fn first_log_line(file_format: Option<&str>, flag: Option<&str>, env: Option<&str>) -> String {
+    let dir = ScratchDir::new("log-format");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_byoc-connector"));
+    command.arg("run");
+    if let Some(file_format) = file_format {
+        let config = dir.path().join("connector.toml");
+        std::fs::write(&config, format!("[log]\nformat = \"{file_format}\"\n")).unwrap();
+        command.arg("--config").arg(&config);
+    }
+    if let Some(flag) = flag {
+        command.args(["--log-format", flag]);
+    }
+    command.env_remove("BYOC_LOG_FORMAT");
+    if let Some(env) = env {
+        command.env("BYOC_LOG_FORMAT", env);
+    }
+    let mut child = command
+        .envs(crate::support::config::MINIMAL_ENV.iter().copied())
+        .env("BYOC__SERVER__LISTEN", "127.0.0.1:0")
+        .env("BYOC__SERVER__SIDECAR_LISTEN", "127.0.0.1:0")
+        .env("BYOC__STORE__PATH", dir.path().join("state.redb"))
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first_line = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut first_line)
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    first_line
+}
+
+/// Whether `line` is a JSON log line; panics on a line that is neither JSON nor a text log
+/// line (a configuration error, or nothing at all).
+fn is_json_log_line(line: &str) -> bool {
+    if serde_json::from_str::<Value>(line).is_ok() {
+        return true;
+    }
+    assert!(
+        ["INFO", "WARN", "ERROR"]
+            .iter()
+            .any(|level| line.contains(level)),
+        "not a log line: {line:?}"
+    );
+    false
+}
+
+#[test]
+fn the_config_files_log_format_applies_unless_the_flag_or_the_environment_says_otherwise() {
+    // stderr is a pipe here, so `auto` (the default) would write JSON.
+    let (text, json) = (Some("text"), Some("json"));
+    assert!(!is_json_log_line(&first_log_line(text, None, None)));
+    assert!(is_json_log_line(&first_log_line(json, None, None)));
+    // BYOC_LOG_FORMAT wins over the file, --log-format over both.
+    assert!(is_json_log_line(&first_log_line(text, None, json)));
+    assert!(is_json_log_line(&first_log_line(text, json, None)));
+    assert!(!is_json_log_line(&first_log_line(json, text, json)));
+}
+
+#[test]
+fn a_bad_log_format_in_the_file_is_a_config_error_naming_the_key_and_the_values() {
+    use super::config::{byoc, config_file, stderr, stdout};
+    let text = format!(
+        "{}\n[log]\nformat = \"yaml\"\n",
+        crate::support::config::MINIMAL
+    );
+    let path = config_file(&text);
+    let refused = byoc(&["run", "--config", path.to_str().unwrap()], &[]);
+    std::fs::write(&path, text.replace("yaml", "text")).unwrap();
+    let shown = byoc(&["config", "show", "--config", path.to_str().unwrap()], &[]);
+    std::fs::remove_file(path).unwrap();
+
+    assert_eq!(refused.status.code(), Some(64));
+    let error = stderr(&refused);
+    assert!(
+        error.contains("log.format has unknown value `yaml`"),
+        "{error}"
+    );
+    assert!(error.contains("`auto`, `json`, `text`"), "{error}");
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    assert!(
+        stdout(&shown).contains("[log]\nformat = \"text\"  # file"),
+        "{}",
+        stdout(&shown)
+    );
 }

@@ -4,6 +4,7 @@ mod clock;
 mod crash;
 mod dlq;
 mod embedded;
+mod https_rest;
 mod lifecycle;
 mod readiness;
 mod routing;
