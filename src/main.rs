@@ -189,7 +189,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             config_command(action);
             return Ok(());
         }
-        Command::Doctor(args) => doctor(args),
+        Command::Doctor(args) => doctor(args, cli.log_format.unwrap_or_default()),
         #[cfg(feature = "harness")]
         Command::Demo(_) | Command::FakeSalesforce(_) | Command::Bench(_) => None,
     };
@@ -265,7 +265,7 @@ fn config_command(action: &ConfigAction) {
 }
 
 /// `doctor`: every step's line (or one JSON object), then the exit status it calls for.
-fn doctor(args: &DoctorArgs) -> ! {
+fn doctor(args: &DoctorArgs, log_format: LogFormat) -> ! {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -276,8 +276,8 @@ fn doctor(args: &DoctorArgs) -> ! {
             std::process::exit(EXIT_FAILURE);
         }
     };
-    // Quiet unless RUST_LOG asks: the report is the output.
-    init_logs("off");
+    // Quiet unless RUST_LOG asks (in --log-format or BYOC_LOG_FORMAT): the report is the output.
+    init_logs("off", log_format);
     let report = runtime.block_on(byoc_connector::doctor::run(
         args.config.as_deref(),
         Config::environment(),

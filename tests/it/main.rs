@@ -27,6 +27,7 @@ mod cli;
 mod config;
 mod connector;
 mod deploy;
+mod docs;
 mod doctor;
 mod events;
 mod interaction;
