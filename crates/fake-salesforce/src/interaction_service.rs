@@ -15,7 +15,9 @@ mod capabilities_rules;
 mod checks;
 mod control;
 mod conversation_rules;
+mod endpoint;
 mod faults;
+mod history_rules;
 mod inbound_rules;
 mod routing_rules;
 
@@ -25,7 +27,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{patch, post};
 use axum::{Json, Router};
@@ -38,64 +40,12 @@ use tracing::debug;
 use crate::tokens::TokenRegistry;
 use body::{ParsedBody, UploadedFile};
 use checks::Refusal;
+use endpoint::Endpoint;
 pub use faults::{FaultError, InteractionFault, ResponseHold};
 
 /// Largest `/interactions` body the fake reads: Salesforce's 25 MB file limit plus 1 MB for
 /// the `json` part and the multipart framing.
 const MAX_INTERACTIONS_BODY_BYTES: usize = 26 * 1024 * 1024;
-
-/// The endpoints the fake serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Endpoint {
-    RoutingResult,
-    PostRoute,
-    DeleteRoute,
-    PostAgentWork,
-    PatchAgentWork,
-    PostInteractions,
-    PatchCapabilities,
-    PostMessagingSession,
-    PostAcknowledgement,
-    PostConversation,
-}
-
-impl Endpoint {
-    fn method(self) -> Method {
-        match self {
-            Self::RoutingResult
-            | Self::PostRoute
-            | Self::PostAgentWork
-            | Self::PostInteractions
-            | Self::PostMessagingSession
-            | Self::PostAcknowledgement
-            | Self::PostConversation => Method::POST,
-            Self::DeleteRoute => Method::DELETE,
-            Self::PatchAgentWork | Self::PatchCapabilities => Method::PATCH,
-        }
-    }
-
-    fn path(self) -> &'static str {
-        match self {
-            Self::RoutingResult => "/api/v1/routingResult",
-            Self::PostRoute | Self::DeleteRoute => "/api/v1/route",
-            Self::PostAgentWork | Self::PatchAgentWork => "/api/v1/agentWork",
-            Self::PostInteractions => "/api/v1/interactions",
-            Self::PatchCapabilities => "/api/v1/capabilities",
-            Self::PostMessagingSession => "/api/v1/messagingSession",
-            Self::PostAcknowledgement => "/api/v1/acknowledgement",
-            Self::PostConversation => "/api/v1/conversation",
-        }
-    }
-
-    /// Salesforce requires `AuthorizationContextType` here.
-    fn requires_context_type(self) -> bool {
-        self == Self::PatchAgentWork
-    }
-
-    fn is_multipart(self) -> bool {
-        self == Self::PostInteractions
-    }
-}
 
 /// One call as the fake saw it.
 #[derive(Debug, Clone, Serialize)]
@@ -143,6 +93,9 @@ struct FakeState {
     capabilities: Option<Value>,
     /// Client-generated conversation entry ids already stored (10073 on reuse).
     entry_ids: HashSet<String>,
+    /// Whether the channel's Consent Owner is the partner (`PATCH /consent` refused with
+    /// 10022 otherwise); Salesforce owns consent unless a test says so.
+    partner_owns_consent: bool,
 }
 
 /// The fake Interaction Service's state; share it as `Arc<InteractionFake>` with [`router`].
@@ -264,6 +217,16 @@ impl InteractionFake {
             .cloned()
     }
 
+    /// Sets whether the channel's Consent Owner is the partner, as in the channel's setup.
+    pub fn set_partner_owns_consent(&self, partner: bool) {
+        self.lock().partner_owns_consent = partner;
+    }
+
+    /// Whether the channel's Consent Owner is the partner.
+    fn partner_owns_consent(&self) -> bool {
+        self.lock().partner_owns_consent
+    }
+
     /// The last accepted `PATCH /capabilities` body.
     pub fn capabilities(&self) -> Option<Value> {
         self.lock().capabilities.clone()
@@ -330,6 +293,14 @@ impl InteractionFake {
             .conversation_by_end_user
             .insert(key, conversation.clone());
         (conversation, work_item)
+    }
+
+    /// The conversation of a MessagingSession (15-character id) the fake knows.
+    fn conversation_of_session(&self, work_item: &str) -> Option<String> {
+        self.lock()
+            .conversation_by_work_item
+            .get(work_item)
+            .cloned()
     }
 
     /// A new AgentWork id, or None when one is active for the pair (15109).
@@ -437,6 +408,11 @@ impl InteractionFake {
             Endpoint::PostMessagingSession => inbound_rules::post_messaging_session(json),
             Endpoint::PostAcknowledgement => ack_rules::post_acknowledgement(self, json),
             Endpoint::PostConversation => conversation_rules::post_conversation(self, json),
+            Endpoint::PatchConsent => conversation_rules::patch_consent(self, json),
+            Endpoint::PostParticipant => conversation_rules::post_participant(self, json),
+            Endpoint::PostConversationHistory => {
+                history_rules::post_conversation_history(self, json)
+            }
             Endpoint::PostInteractions => Err(Refusal::bad_request(10016, checks::INVALID_HEADER)),
         }
     }
@@ -533,6 +509,18 @@ pub fn router(state: Arc<InteractionFake>) -> Router {
         .route(
             "/api/v1/conversation",
             post(endpoint_handler!(Endpoint::PostConversation)),
+        )
+        .route(
+            "/api/v1/consent",
+            patch(endpoint_handler!(Endpoint::PatchConsent)),
+        )
+        .route(
+            "/api/v1/participant",
+            post(endpoint_handler!(Endpoint::PostParticipant)),
+        )
+        .route(
+            "/api/v1/conversationHistory",
+            post(endpoint_handler!(Endpoint::PostConversationHistory)),
         )
         .merge(control::routes())
         .with_state(state)
