@@ -169,6 +169,20 @@ impl DeliveryConfig {
 pub struct ChannelConfig {
     /// When set, events for other channel addresses are completed without delivery.
     pub address_identifiers: Option<Vec<String>>,
+    /// Who owns the end users' messaging consent, as the channel's "Consent Owner" setting in
+    /// Salesforce says; the sidecar's consent route sends only when it is the partner.
+    pub consent_owner: ConsentOwner,
+}
+
+/// The channel's Consent Owner setting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsentOwner {
+    /// Salesforce keeps consent; `PATCH /consent` is refused (10022).
+    #[default]
+    Salesforce,
+    /// The partner's channel keeps consent and reports it with `PATCH /consent`.
+    Partner,
 }
 
 impl ChannelConfig {

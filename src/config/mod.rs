@@ -39,7 +39,7 @@ use serde::Serialize;
 use toml::Table;
 
 pub use capabilities::CapabilitiesConfig;
-pub use delivery::{ChannelConfig, DeliveryConfig, DeliveryKind};
+pub use delivery::{ChannelConfig, ConsentOwner, DeliveryConfig, DeliveryKind};
 pub use env::{key_for_env_var, ENV_PREFIX, ENV_SEPARATOR};
 pub use error::{ConfigError, ConfigProblem};
 pub use interaction::InteractionConfig;

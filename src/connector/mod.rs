@@ -25,7 +25,7 @@ use tracing::{error, info, warn};
 use self::credentials::ProviderCredentials;
 use crate::auth::{AccessGrant, AuthError, TokenProvider};
 use crate::channel::{AnyChannel, WebhookChannel, WebhookError, WebhookSettings};
-use crate::config::Config;
+use crate::config::{Config, ConsentOwner};
 use crate::conversation::{
     self, ConversationObserver, ConversationServices, ConversationTracker, DeliveryFailureNotifier,
     RefusalSettings, SessionLearner,
@@ -170,7 +170,6 @@ pub async fn run_on(
         routing: sidecar.clone(),
         inbound: inbound.clone(),
         conversations: conversations.clone(),
-        capabilities: Arc::default(),
         dead_letters: dead_letter_store.clone(),
     };
     let ops = tokio::spawn(server::serve_ops(
@@ -212,10 +211,6 @@ struct LateBound {
     dead_letters: Arc<OnceLock<Store>>,
     /// The conversation routes' services.
     conversations: Arc<OnceLock<ConversationServices>>,
-    /// What Salesforce accepted from `[capabilities]`: the send-message route checks a
-    /// message's format, text length and attachment type and size against it. Unset when
-    /// nothing is registered.
-    capabilities: Arc<OnceLock<RegisteredCapabilities>>,
 }
 
 /// Everything but the sidecar server: readiness goes on once subscribed and off first on
@@ -270,12 +265,13 @@ async fn run_pipeline(
         grant.org_id.as_15(),
         &config.interaction.authorization_context,
     );
+    // What Salesforce accepted: the sidecar's sends are checked against it.
+    let mut registered = None;
     if let Some(request) = registration {
-        let Some(registered) = register_capabilities(&interaction, &request, &shutdown).await?
-        else {
+        let Some(accepted) = register_capabilities(&interaction, &request, &shutdown).await? else {
             return Ok(());
         };
-        let _ = late.capabilities.set(registered);
+        registered = Some(accepted);
     }
     let mut subscriber_settings = SubscriberSettings::from(&config.pubsub);
     if let Some(replay_id) = checkpoint {
@@ -298,17 +294,6 @@ async fn run_pipeline(
     let partner = Option::<WebhookSettings>::from(&config.routing)
         .map(WebhookChannel::new)
         .transpose()?;
-    // Set once, like the routing engine below; the same client, so its rate limiter counts
-    // the sidecar's calls and routing's together.
-    let _ = late.inbound.set(Inbound::new(
-        interaction.clone(),
-        store.clone(),
-        config
-            .channel
-            .address_identifiers
-            .clone()
-            .unwrap_or_default(),
-    ));
     let writer = CheckpointWriter::spawn(store.clone());
     let tracker = ConversationTracker::spawn(writer.clone());
     let mut routing_settings = RoutingSettings::from(&config);
@@ -339,9 +324,25 @@ async fn run_pipeline(
     let _ = late.routing.set(engine.clone());
     let _ = late.conversations.set(ConversationServices {
         tracker: tracker.clone(),
-        notifier,
         routing: Some(engine.clone()),
     });
+    // Set once, like the routing engine; the same client, so its rate limiter counts the
+    // sidecar's calls and routing's together.
+    let _ = late.inbound.set(
+        Inbound::new(
+            interaction.clone(),
+            store.clone(),
+            config
+                .channel
+                .address_identifiers
+                .clone()
+                .unwrap_or_default(),
+        )
+        .with_capabilities(registered)
+        .with_partner_consent(config.channel.consent_owner == ConsentOwner::Partner)
+        .with_conversations(tracker.clone(), notifier.clone()),
+    );
+
     let routing: Arc<dyn RoutingSink> = Arc::new(routing_sink::EngineSink(engine.clone()));
     let mut stream_open = subscriber.stream_open();
     tokio::spawn(mirror_stream_state(

@@ -3,8 +3,7 @@
 //!
 //! It owns the conversation state record ([`state`]), the tracker that keeps it in the store
 //! off the delivery path ([`tracker`]), the MessageDeliveryFailed notices ([`notice`]), the
-//! sidecar routes `GET /v1/conversations/{conversationIdentifier}` and
-//! `POST /v1/conversations/{conversationIdentifier}/delivery-failures` ([`routes`]), and the
+//! sidecar route `GET /v1/conversations/{conversationIdentifier}` ([`routes`]), and the
 //! observers through which the pipeline, the Interaction Service client and routing reach it
 //! ([`ConversationObserver`]). It knows nothing about Pub/Sub or the server's listeners.
 
@@ -22,7 +21,7 @@ use crate::pipeline::{EntryObserver, EntryRef};
 use crate::routing::SessionLookup;
 
 pub use notice::{DeliveryFailureNotifier, FailureNotice, ReportedBy, DEFAULT_REFUSAL_ERROR_CODE};
-pub use routes::{router, ConversationServices, CONVERSATION_PATH, DELIVERY_FAILURES_PATH};
+pub use routes::{router, ConversationServices, CONVERSATION_PATH};
 pub use state::{ConversationState, Update};
 pub use tracker::ConversationTracker;
 

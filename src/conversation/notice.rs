@@ -74,6 +74,18 @@ impl DeliveryFailureNotifier {
         notice: &FailureNotice,
         reported_by: ReportedBy,
     ) -> Result<InteractionResponse, InteractionError> {
+        let deadline = tokio::time::Instant::now() + NOTICE_DEADLINE;
+        self.report_until(notice, reported_by, deadline).await
+    }
+
+    /// Sends `notice`, retrying retryable answers until `deadline`, and records it in the
+    /// conversation state once Salesforce accepted it.
+    pub async fn report_until(
+        &self,
+        notice: &FailureNotice,
+        reported_by: ReportedBy,
+        deadline: tokio::time::Instant,
+    ) -> Result<InteractionResponse, InteractionError> {
         let now_ms = now_ms();
         let request = InteractionRequest {
             to: notice.channel_address_identifier.clone(),
@@ -81,7 +93,6 @@ impl DeliveryFailureNotifier {
             routing_attributes: None,
             interactions: vec![Interaction::delivery_failed(&notice.failure, now_ms)],
         };
-        let deadline = tokio::time::Instant::now() + NOTICE_DEADLINE;
         let response =
             retry_until(deadline, || self.client.post_interactions(&request, None)).await?;
         info!(

@@ -31,10 +31,21 @@ impl Answer {
 
     /// `400`: the request breaks `rule` on `field`; nothing was sent to Salesforce.
     pub(crate) fn invalid(field: &str, rule: impl Into<String>) -> Self {
+        Self::refused(StatusCode::BAD_REQUEST, "invalid_request", field, rule)
+    }
+
+    /// `409`: the connector's configuration `field` forbids the call (`rule` says why);
+    /// nothing was sent to Salesforce, which would refuse it too.
+    pub(crate) fn not_allowed(field: &str, rule: impl Into<String>) -> Self {
+        Self::refused(StatusCode::CONFLICT, "not_allowed", field, rule)
+    }
+
+    fn refused(status: StatusCode, kind: &str, field: &str, rule: impl Into<String>) -> Self {
         let rule = rule.into();
+        let message = format!("{field}: {rule}");
         Self {
-            status: StatusCode::BAD_REQUEST.as_u16(),
-            body: json!({"error": {"kind": "invalid_request", "field": field, "rule": rule}}),
+            status: status.as_u16(),
+            body: json!({"error": {"kind": kind, "field": field, "rule": rule, "message": message}}),
         }
     }
 

@@ -1,6 +1,9 @@
 //! `POST /v1/messages/attachment`: one file per call, up to Salesforce's 25 MB, streamed from
 //! the partner's request body into the multipart body of `POST /interactions`.
 //!
+//! The file's type and size are checked against the registered capabilities (its
+//! `MimeTypeRestriction`s and `FileSizeRestriction`) before anything is read or sent.
+//!
 //! The file is the raw request body; its `Content-Type` and `Content-Length` (required, so the
 //! size is checked before anything is sent) are passed on, and the rest comes in the query:
 //! `endUserClientId`, `fileName`, optional `text` and `channelAddressIdentifier`. A stream can
@@ -15,10 +18,14 @@ use axum::http::{header, HeaderMap, StatusCode};
 use serde_json::json;
 
 use super::answer::Answer;
-use super::idempotency::{CallKey, DUPLICATE_ENTRY_CODE};
-use super::request::{channel_address, check_length, MAX_END_USER_CHARS};
-use super::{deadline_or, InboundSlot, DEFAULT_ATTACHMENT_DEADLINE};
-use crate::interaction::{Interaction, InteractionRequest, StreamedFile, MAX_ATTACHMENT_BYTES};
+use super::idempotency::CallKey;
+use super::messages::already_created;
+use super::request::{check_length, MAX_END_USER_CHARS};
+use super::write::{now_ms, settle, Write};
+use super::{InboundSlot, DEFAULT_ATTACHMENT_DEADLINE};
+use crate::interaction::{
+    CapabilityViolation, Interaction, InteractionRequest, StreamedFile, MAX_ATTACHMENT_BYTES,
+};
 
 /// `POST /v1/messages/attachment`.
 pub const ATTACHMENT_PATH: &str = "/v1/messages/attachment";
@@ -39,16 +46,25 @@ pub(super) async fn send_attachment(
     headers: HeaderMap,
     body: Body,
 ) -> Answer {
-    match prepare(&slot, &query, &headers) {
-        Ok(prepared) => prepared.send(&slot, body).await,
+    let write = match Write::begin_within(&slot, &headers, DEFAULT_ATTACHMENT_DEADLINE) {
+        Ok(write) => write,
+        Err(answer) => return answer,
+    };
+    match prepare(&write, &query, &headers) {
+        Ok(prepared) => prepared.send(&write, body).await,
         Err(answer) => answer,
     }
+}
+
+/// A MIME type without its parameters (`text/plain; charset=utf-8` → `text/plain`), as
+/// registrations name types.
+fn mime_essence(mime_type: &str) -> &str {
+    mime_type.split(';').next().unwrap_or_default().trim()
 }
 
 /// A checked upload, ready to stream.
 struct Prepared {
     key: CallKey,
-    within: std::time::Duration,
     request: InteractionRequest,
     entry_id: String,
     file_name: String,
@@ -57,7 +73,7 @@ struct Prepared {
 }
 
 fn prepare(
-    slot: &InboundSlot,
+    write: &Write<'_>,
     query: &HashMap<String, String>,
     headers: &HeaderMap,
 ) -> Result<Prepared, Answer> {
@@ -97,20 +113,25 @@ fn prepare(
                 format!("required: the file's size, 1..={MAX_ATTACHMENT_BYTES} bytes (Salesforce's 25 MB)"),
             )
         })?;
-    let within = deadline_or(headers, DEFAULT_ATTACHMENT_DEADLINE)?;
-    let inbound = slot.get().ok_or_else(Answer::starting)?;
-    let to = channel_address(
-        field("channelAddressIdentifier"),
-        &inbound.channel_addresses,
-    )?;
-    let key = CallKey::from_headers(headers, "attachment", format!("{to}\u{1f}{end_user}"))?;
+    if let Some(registered) = &write.inbound.capabilities {
+        registered
+            .check_attachment(mime_essence(&mime_type), length)
+            .map_err(|violation| match violation {
+                CapabilityViolation::AttachmentTooLarge { .. } => {
+                    Answer::invalid("Content-Length", violation.to_string())
+                }
+                _ => Answer::invalid("Content-Type", violation.to_string()),
+            })?;
+    }
+    let to = write.channel(field("channelAddressIdentifier"))?;
+    let key = write.key("attachment", format!("{to}\u{1f}{end_user}"))?;
     let entry_id = key.entry_id(0);
     let request = InteractionRequest {
         to,
         from: end_user.to_owned(),
         routing_attributes: None,
         interactions: vec![Interaction::AttachmentInteraction {
-            timestamp: super::routes::now_ms(),
+            timestamp: now_ms(),
             id: entry_id.clone(),
             attachment_index: 0,
             content_length: length,
@@ -119,7 +140,6 @@ fn prepare(
     };
     Ok(Prepared {
         key,
-        within,
         request,
         entry_id,
         file_name: file_name.to_owned(),
@@ -129,39 +149,31 @@ fn prepare(
 }
 
 impl Prepared {
-    async fn send(self, slot: &InboundSlot, body: Body) -> Answer {
-        let Some(inbound) = slot.get() else {
-            return Answer::starting();
-        };
-        match self.key.recall(&inbound.store).await {
-            Ok(Some(kept)) => return kept,
-            Ok(None) => {}
-            Err(failed) => return failed,
-        }
+    /// Streams the file once; a stream cannot be replayed, so nothing is retried here.
+    async fn send(self, write: &Write<'_>, body: Body) -> Answer {
         let file = StreamedFile {
             file_name: self.file_name,
             mime_type: self.mime_type,
             length: self.length,
             body,
         };
-        let call = inbound
-            .client
-            .post_interactions_streamed(&self.request, file);
-        let entry_id = self.entry_id;
-        let answer = match tokio::time::timeout(self.within, call).await {
-            Err(_) => Answer::deadline_exceeded(),
-            Ok(Ok(response)) => Answer::ok(
-                StatusCode::ACCEPTED,
-                json!({"entryId": entry_id,
-                       "conversationIdentifier": response.conversation_identifier,
-                       "messagingSessionId": response.work_item_ids.first()}),
-            ),
-            Ok(Err(error)) if error.code() == Some(DUPLICATE_ENTRY_CODE) => Answer::ok(
-                StatusCode::ACCEPTED,
-                json!({"entryId": entry_id, "alreadyCreated": true}),
-            ),
-            Ok(Err(error)) => Answer::from_interaction(&error),
-        };
-        self.key.remember(&inbound.store, answer).await
+        let (request, entry_id) = (self.request, self.entry_id);
+        let client = &write.inbound.client;
+        write
+            .once_with(&self.key, |_| async {
+                settle(
+                    client.post_interactions_streamed(&request, file).await,
+                    |response| {
+                        Answer::ok(
+                            StatusCode::ACCEPTED,
+                            json!({"entryId": entry_id,
+                                   "conversationIdentifier": response.conversation_identifier,
+                                   "messagingSessionId": response.work_item_ids.first()}),
+                        )
+                    },
+                    || already_created(&entry_id),
+                )
+            })
+            .await
     }
 }

@@ -12,23 +12,29 @@
 
 mod answer;
 mod attachment;
+mod conversation_writes;
+mod delivery_failures;
+mod history;
 mod idempotency;
+mod messages;
 pub mod openapi;
 mod request;
 mod routes;
+mod write;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::http::HeaderMap;
 
-use crate::interaction::InteractionClient;
+use crate::conversation::{ConversationTracker, DeliveryFailureNotifier};
+use crate::interaction::{InteractionClient, RegisteredCapabilities};
 use crate::store::Store;
 
 pub use attachment::ATTACHMENT_PATH;
 pub use routes::{
-    router, served, AGENT_WORK_PATH, CONVERSATIONS_PATH, MESSAGES_PATH, RECEIPTS_PATH,
-    SESSION_PATH, TYPING_PATH,
+    router, served, AGENT_WORK_PATH, CONSENT_PATH, CONVERSATIONS_PATH, DELIVERY_FAILURES_PATH,
+    HISTORY_PATH, MESSAGES_PATH, PARTICIPANT_PATH, RECEIPTS_PATH, SESSION_PATH, TYPING_PATH,
 };
 
 /// The caller's deadline header: milliseconds the whole call may take, retries included.
@@ -47,6 +53,13 @@ pub struct Inbound {
     client: InteractionClient,
     store: Store,
     channel_addresses: Vec<String>,
+    /// What Salesforce accepted from `[capabilities]`: messages are checked against it before
+    /// they are sent. `None` when nothing was registered.
+    capabilities: Option<RegisteredCapabilities>,
+    /// Whether the channel's Consent Owner is the partner; the consent route sends only then.
+    partner_owns_consent: bool,
+    /// The conversation states and the notifier the delivery-failure route uses.
+    conversations: Option<(ConversationTracker, DeliveryFailureNotifier)>,
 }
 
 impl Inbound {
@@ -57,19 +70,44 @@ impl Inbound {
             client,
             store,
             channel_addresses,
+            capabilities: None,
+            partner_owns_consent: false,
+            conversations: None,
         }
+    }
+
+    /// Checks messages against `registered` capabilities before sending them.
+    #[must_use]
+    pub fn with_capabilities(mut self, registered: Option<RegisteredCapabilities>) -> Self {
+        self.capabilities = registered;
+        self
+    }
+
+    /// Whether the channel's Consent Owner is the partner (`channel.consent_owner`).
+    #[must_use]
+    pub fn with_partner_consent(mut self, partner_owns_consent: bool) -> Self {
+        self.partner_owns_consent = partner_owns_consent;
+        self
+    }
+
+    /// Serves the delivery-failure route: `tracker` names a known conversation's end user and
+    /// channel, `notifier` sends and records the failure.
+    #[must_use]
+    pub fn with_conversations(
+        mut self,
+        tracker: ConversationTracker,
+        notifier: DeliveryFailureNotifier,
+    ) -> Self {
+        self.conversations = Some((tracker, notifier));
+        self
     }
 }
 
 /// Filled once the connector is running; the routes answer `503` before.
 pub type InboundSlot = Arc<OnceLock<Inbound>>;
 
-/// The caller's deadline from `Request-Timeout-Ms`, or the `400` naming the header.
-fn deadline(headers: &HeaderMap) -> Result<Duration, answer::Answer> {
-    deadline_or(headers, DEFAULT_DEADLINE)
-}
-
-/// [`deadline`] with `default` when the caller gives none.
+/// The caller's deadline from `Request-Timeout-Ms` (`default` when it gives none), or the
+/// `400` naming the header.
 fn deadline_or(headers: &HeaderMap, default: Duration) -> Result<Duration, answer::Answer> {
     let Some(value) = headers.get(REQUEST_TIMEOUT_HEADER) else {
         return Ok(default);

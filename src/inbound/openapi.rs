@@ -9,8 +9,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::conversation::{CONVERSATION_PATH, DELIVERY_FAILURES_PATH};
+use crate::conversation::CONVERSATION_PATH;
 use crate::dlq::DEAD_LETTERS_PATH;
+use crate::interaction::MESSAGING_ERROR_CODES;
 use crate::routing::{SIDECAR_ASSIGN_PATH, SIDECAR_DECISION_PATH};
 
 /// One dead letter, in axum's path syntax.
@@ -30,7 +31,6 @@ pub fn served_routes() -> Vec<(Method, &'static str)> {
     routes.push((Method::POST, SIDECAR_DECISION_PATH));
     routes.push((Method::POST, SIDECAR_ASSIGN_PATH));
     routes.push((Method::GET, CONVERSATION_PATH));
-    routes.push((Method::POST, DELIVERY_FAILURES_PATH));
     routes.push((Method::GET, DEAD_LETTERS_PATH));
     routes.push((Method::GET, DEAD_LETTER_PATH));
     routes.push((Method::GET, OPENAPI_PATH));
@@ -86,6 +86,40 @@ fn object(properties: Value, required: &[&str]) -> Value {
     json!({"type": "object", "additionalProperties": false, "properties": properties, "required": required})
 }
 
+/// A write's answers plus the `409` of a call the configuration forbids.
+fn with_conflict(mut responses: Value) -> Value {
+    responses["409"] = json!({"description": "The connector's configuration forbids the call; `error.field` names the key and `error.rule` why. Nothing was sent to Salesforce.",
+                              "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    responses
+}
+
+/// The body of the history import.
+fn history_schema() -> Value {
+    let epoch_ms =
+        json!({"type": "integer", "format": "int64", "description": "Epoch milliseconds."});
+    let participant = object(
+        json!({"subject": string(255), "role": {"type": "string", "enum": ["EndUser", "Chatbot"]}, "displayName": {"type": "string"},
+               "joinedTime": epoch_ms, "leftTime": {"type": "integer", "format": "int64", "description": "Required for a chatbot, absent for the end user; after joinedTime."}}),
+        &["subject", "role", "joinedTime"],
+    );
+    let entry = object(
+        json!({"sender": {"type": "string", "description": "The subject of one of the participants."}, "text": {"type": "string", "minLength": 1},
+               "clientTimestamp": {"type": "integer", "format": "int64", "description": "Epoch ms within the last 24 hours, while the sender was in the conversation."}}),
+        &["sender", "clientTimestamp", "text"],
+    );
+    let session = object(
+        json!({"type": {"type": "string", "enum": ["Establish", "Attach"]}, "startTime": epoch_ms, "sessionId": {"type": "string", "description": "Required for Attach."}}),
+        &["type"],
+    );
+    object(
+        json!({"channelAddressIdentifier": string(240),
+               "participants": {"type": "array", "minItems": 1, "maxItems": 3, "items": participant, "description": "Exactly one EndUser."},
+               "entries": {"type": "array", "minItems": 1, "maxItems": 25, "items": entry},
+               "messagingSession": session}),
+        &["participants", "entries"],
+    )
+}
+
 /// The document.
 pub fn document() -> Value {
     let mut message = end_user_address();
@@ -134,7 +168,7 @@ pub fn document() -> Value {
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "Required when server.sidecar_token is set (always when the sidecar listens beyond loopback)."}},
             "schemas": {"Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
-                "kind": {"type": "string", "enum": ["invalid_request", "salesforce_refused", "salesforce_unavailable", "salesforce_unreachable", "salesforce_call_failed", "starting", "deadline_exceeded", "store_failed"]},
+                "kind": {"type": "string", "enum": ["invalid_request", "not_allowed", "salesforce_refused", "salesforce_unavailable", "salesforce_unreachable", "salesforce_call_failed", "starting", "deadline_exceeded", "store_failed"]},
                 "field": {"type": "string"}, "rule": {"type": "string"}, "message": {"type": "string"},
                 "salesforce": {"type": "object", "properties": {"status": {"type": "integer"}, "code": {"type": "integer"}, "message": {"type": "string"}}}
             }}}}}
@@ -200,11 +234,28 @@ pub fn document() -> Value {
                 "parameters": [path_parameter("conversationIdentifier")],
                 "responses": {"200": {"description": "The conversation state.", "content": {"application/json": {"schema": {"type": "object"}}}}, "400": {"description": "The identifier breaks a rule."}, "404": {"description": "Not seen by this connector."}, "503": {"description": "Starting; retry."}}
             }},
-            "/v1/conversations/{conversationIdentifier}/delivery-failures": {"post": {
+            super::DELIVERY_FAILURES_PATH: {"post": {
                 "summary": "The partner's channel could not deliver an entry: a MessageDeliveryFailed entry tells the rep (POST /interactions).",
-                "parameters": [path_parameter("conversationIdentifier")],
-                "requestBody": json_body(object(json!({"errorCode": {"type": "string", "description": "A messaging error code (docs/delivery-failures.md)."}, "failedConversationEntryIdentifier": string(240), "errorMessage": {"type": "string"}, "endUserClientId": string(255), "channelAddressIdentifier": string(240)}), &["errorCode"])),
-                "responses": write_responses("202", "Accepted: conversationIdentifier, entryId, errorCode.")
+                "parameters": with_path(path_parameter("conversationIdentifier")),
+                "requestBody": json_body(object(json!({"errorCode": {"type": "string", "enum": MESSAGING_ERROR_CODES, "description": "A messaging error code (docs/delivery-failures.md)."}, "failedConversationEntryIdentifier": string(240), "errorMessage": {"type": "string"}, "endUserClientId": string(255), "channelAddressIdentifier": string(240)}), &["errorCode"])),
+                "responses": write_responses("202", "Accepted: conversationIdentifier, entryId, errorCode (or alreadyCreated: true).")
+            }},
+            super::PARTICIPANT_PATH: {"delete": {
+                "summary": "Remove a rep from the conversation (POST /participant, operation Remove).",
+                "parameters": with_path(path_parameter("conversationIdentifier")).as_array().cloned().unwrap_or_default().into_iter().chain([json!({"name": "userId", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^005[A-Za-z0-9]{12}([A-Za-z0-9]{3})?$"}, "description": "The rep's User id; sent in its 15-character form."})]).collect::<Vec<_>>(),
+                "responses": write_responses("200", "Removed: conversationIdentifier, removed (the 15-character User id).")
+            }},
+            super::CONSENT_PATH: {"patch": {
+                "summary": "Set the end user's messaging consent (PATCH /consent). Only when channel.consent_owner is \"partner\"; otherwise 409 naming that key.",
+                "parameters": write_parameters(),
+                "requestBody": json_body(object(json!({"endUserClientId": string(240), "channelAddressIdentifier": string(240), "consentStatus": {"type": "string", "enum": ["OptedOut", "ImplicitlyOptedIn", "ExplicitlyOptedIn", "DoublyOptedIn"]}}), &["endUserClientId", "consentStatus"])),
+                "responses": with_conflict(write_responses("200", "Stored: endUserClientId, consentStatus."))
+            }},
+            super::HISTORY_PATH: {"post": {
+                "summary": "Import up to 25 earlier text entries, none older than 24 hours, between the end user and up to two chatbots (POST /conversationHistory).",
+                "parameters": write_parameters(),
+                "requestBody": json_body(history_schema()),
+                "responses": write_responses("202", "Accepted: conversationIdentifier, messagingSessionId, entryIds (or alreadyCreated: true).")
             }},
             "/v1/dead-letters": {"get": {
                 "summary": "The running connector's dead letters, oldest first (summaries).",

@@ -181,6 +181,15 @@ pub(crate) struct SessionChange {
     pub(crate) session_id: Option<String>,
 }
 
+/// `PATCH /v1/consent`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct ConsentChange {
+    pub(crate) channel_address_identifier: Option<String>,
+    pub(crate) end_user_client_id: String,
+    pub(crate) consent_status: crate::interaction::ConsentStatus,
+}
+
 /// Accept, Decline or Close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub(crate) enum WorkStatus {

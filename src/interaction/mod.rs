@@ -9,10 +9,12 @@ mod acknowledgement;
 mod agent_work;
 mod capabilities;
 mod client;
+mod consent;
 mod conversation;
 mod delivery_failed;
 mod error;
 pub mod headers;
+mod history;
 mod interactions;
 mod limiter;
 mod messaging_session;
@@ -39,6 +41,7 @@ pub use capabilities::{
 pub use client::{
     Attachment, ClientSettings, ConfigErrorObserver, InteractionClient, DEFAULT_REQUEST_TIMEOUT,
 };
+pub use consent::{ConsentRequest, ConsentStatus, RemoveParticipantRequest, SuccessResponse};
 pub use conversation::{ConversationRequest, ConversationResponse};
 pub use delivery_failed::{is_messaging_error_code, DeliveryFailure, MESSAGING_ERROR_CODES};
 pub use error::{
@@ -46,6 +49,10 @@ pub use error::{
     RETRYABLE_CODES,
 };
 pub use headers::AuthorizationContextType;
+pub use history::{
+    ConversationHistoryRequest, ConversationHistoryResponse, HistoryEntry, HistoryParticipant,
+    HistorySession, MAX_HISTORY_AGE, MAX_HISTORY_ENTRIES, MAX_HISTORY_PARTICIPANTS,
+};
 pub use interactions::{
     Interaction, InteractionRequest, InteractionResponse, InteractionsObserver,
 };

@@ -1,8 +1,8 @@
 //! Fake Salesforce Interaction Service: the `/api/v1/*` endpoints a BYOC CCaaS connector calls,
 //! the calls it recorded, and injected faults.
 //!
-//! Each call is checked like Salesforce would (headers in `checks`, body rules in
-//! `routing_rules` and `inbound_rules`), answered, and recorded with its arrival time, headers
+//! Each call (routes in `routes`, endpoints in `endpoint`) is checked like Salesforce would
+//! (headers in `checks`, body rules in one `*_rules` module per area), answered, and recorded with its arrival time, headers
 //! (`Authorization` redacted) and body. Tests read the recording through
 //! [`InteractionFake::calls`] or `GET /_harness/calls`, and queue 429/5xx answers through
 //! [`InteractionFake::inject_fault`] or `POST /_harness/interaction/faults`. Tokens are checked
@@ -15,20 +15,20 @@ mod capabilities_rules;
 mod checks;
 mod control;
 mod conversation_rules;
+mod endpoint;
 mod faults;
+mod history_rules;
 mod inbound_rules;
+mod routes;
 mod routing_rules;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{patch, post};
-use axum::{Json, Router};
+use axum::Json;
 use rand::distr::{Alphanumeric, SampleString};
 use serde::Serialize;
 use serde_json::Value;
@@ -38,64 +38,9 @@ use tracing::debug;
 use crate::tokens::TokenRegistry;
 use body::{ParsedBody, UploadedFile};
 use checks::Refusal;
+use endpoint::Endpoint;
 pub use faults::{FaultError, InteractionFault, ResponseHold};
-
-/// Largest `/interactions` body the fake reads: Salesforce's 25 MB file limit plus 1 MB for
-/// the `json` part and the multipart framing.
-const MAX_INTERACTIONS_BODY_BYTES: usize = 26 * 1024 * 1024;
-
-/// The endpoints the fake serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Endpoint {
-    RoutingResult,
-    PostRoute,
-    DeleteRoute,
-    PostAgentWork,
-    PatchAgentWork,
-    PostInteractions,
-    PatchCapabilities,
-    PostMessagingSession,
-    PostAcknowledgement,
-    PostConversation,
-}
-
-impl Endpoint {
-    fn method(self) -> Method {
-        match self {
-            Self::RoutingResult
-            | Self::PostRoute
-            | Self::PostAgentWork
-            | Self::PostInteractions
-            | Self::PostMessagingSession
-            | Self::PostAcknowledgement
-            | Self::PostConversation => Method::POST,
-            Self::DeleteRoute => Method::DELETE,
-            Self::PatchAgentWork | Self::PatchCapabilities => Method::PATCH,
-        }
-    }
-
-    fn path(self) -> &'static str {
-        match self {
-            Self::RoutingResult => "/api/v1/routingResult",
-            Self::PostRoute | Self::DeleteRoute => "/api/v1/route",
-            Self::PostAgentWork | Self::PatchAgentWork => "/api/v1/agentWork",
-            Self::PostInteractions => "/api/v1/interactions",
-            Self::PatchCapabilities => "/api/v1/capabilities",
-            Self::PostMessagingSession => "/api/v1/messagingSession",
-            Self::PostAcknowledgement => "/api/v1/acknowledgement",
-            Self::PostConversation => "/api/v1/conversation",
-        }
-    }
-
-    /// Salesforce requires `AuthorizationContextType` here.
-    fn requires_context_type(self) -> bool {
-        self == Self::PatchAgentWork
-    }
-
-    fn is_multipart(self) -> bool {
-        self == Self::PostInteractions
-    }
-}
+pub use routes::router;
 
 /// One call as the fake saw it.
 #[derive(Debug, Clone, Serialize)]
@@ -143,6 +88,9 @@ struct FakeState {
     capabilities: Option<Value>,
     /// Client-generated conversation entry ids already stored (10073 on reuse).
     entry_ids: HashSet<String>,
+    /// Whether the channel's Consent Owner is the partner (`PATCH /consent` refused with
+    /// 10022 otherwise); Salesforce owns consent unless a test says so.
+    partner_owns_consent: bool,
 }
 
 /// The fake Interaction Service's state; share it as `Arc<InteractionFake>` with [`router`].
@@ -264,6 +212,16 @@ impl InteractionFake {
             .cloned()
     }
 
+    /// Sets whether the channel's Consent Owner is the partner, as in the channel's setup.
+    pub fn set_partner_owns_consent(&self, partner: bool) {
+        self.lock().partner_owns_consent = partner;
+    }
+
+    /// Whether the channel's Consent Owner is the partner.
+    fn partner_owns_consent(&self) -> bool {
+        self.lock().partner_owns_consent
+    }
+
     /// The last accepted `PATCH /capabilities` body.
     pub fn capabilities(&self) -> Option<Value> {
         self.lock().capabilities.clone()
@@ -330,6 +288,14 @@ impl InteractionFake {
             .conversation_by_end_user
             .insert(key, conversation.clone());
         (conversation, work_item)
+    }
+
+    /// The conversation of a MessagingSession (15-character id) the fake knows.
+    fn conversation_of_session(&self, work_item: &str) -> Option<String> {
+        self.lock()
+            .conversation_by_work_item
+            .get(work_item)
+            .cloned()
     }
 
     /// A new AgentWork id, or None when one is active for the pair (15109).
@@ -437,6 +403,11 @@ impl InteractionFake {
             Endpoint::PostMessagingSession => inbound_rules::post_messaging_session(json),
             Endpoint::PostAcknowledgement => ack_rules::post_acknowledgement(self, json),
             Endpoint::PostConversation => conversation_rules::post_conversation(self, json),
+            Endpoint::PatchConsent => conversation_rules::patch_consent(self, json),
+            Endpoint::PostParticipant => conversation_rules::post_participant(self, json),
+            Endpoint::PostConversationHistory => {
+                history_rules::post_conversation_history(self, json)
+            }
             Endpoint::PostInteractions => Err(Refusal::bad_request(10016, checks::INVALID_HEADER)),
         }
     }
@@ -448,94 +419,6 @@ fn random_record_id(prefix: &str) -> String {
         "{prefix}{}",
         Alphanumeric.sample_string(&mut rand::rng(), 12)
     )
-}
-
-async fn api_call(
-    fake: Arc<InteractionFake>,
-    endpoint: Endpoint,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let parsed = if endpoint.is_multipart() {
-        body::parse_multipart(&headers, body).await
-    } else {
-        ParsedBody::Json(serde_json::from_slice(&body).ok())
-    };
-    let (response, hold) = fake.handle(endpoint, &headers, &parsed);
-    if let Some(hold) = hold {
-        tokio::time::sleep(hold).await;
-    }
-    response
-}
-
-/// `POST /interactions`: the multipart body is read from the request itself, so the route's
-/// body limit applies to its parts.
-async fn interactions_call(
-    State(fake): State<Arc<InteractionFake>>,
-    request: axum::extract::Request,
-) -> Response {
-    let headers = request.headers().clone();
-    let parsed = body::parse_multipart_request(request).await;
-    let (response, hold) = fake.handle(Endpoint::PostInteractions, &headers, &parsed);
-    if let Some(hold) = hold {
-        tokio::time::sleep(hold).await;
-    }
-    response
-}
-
-/// Builds an axum handler for one endpoint.
-macro_rules! endpoint_handler {
-    ($endpoint:expr) => {
-        |State(fake): State<Arc<InteractionFake>>, headers: HeaderMap, body: Bytes| async move {
-            api_call(fake, $endpoint, headers, body).await
-        }
-    };
-}
-
-/// The fake's routes: `/api/v1/*`, `GET`/`DELETE /_harness/calls`, and
-/// `POST`/`DELETE /_harness/interaction/faults`, `POST /_harness/interaction/conversations`.
-pub fn router(state: Arc<InteractionFake>) -> Router {
-    Router::new()
-        .route(
-            "/api/v1/routingResult",
-            post(endpoint_handler!(Endpoint::RoutingResult)),
-        )
-        .route(
-            "/api/v1/route",
-            post(endpoint_handler!(Endpoint::PostRoute))
-                .delete(endpoint_handler!(Endpoint::DeleteRoute)),
-        )
-        .route(
-            "/api/v1/agentWork",
-            post(endpoint_handler!(Endpoint::PostAgentWork))
-                .patch(endpoint_handler!(Endpoint::PatchAgentWork)),
-        )
-        .route(
-            "/api/v1/interactions",
-            // Room for a 25 MB file and the rest of the form, so a larger file meets the
-            // 10008 rule rather than the HTTP server's default limit.
-            post(interactions_call).layer(axum::extract::DefaultBodyLimit::max(
-                MAX_INTERACTIONS_BODY_BYTES,
-            )),
-        )
-        .route(
-            "/api/v1/capabilities",
-            patch(endpoint_handler!(Endpoint::PatchCapabilities)),
-        )
-        .route(
-            "/api/v1/messagingSession",
-            post(endpoint_handler!(Endpoint::PostMessagingSession)),
-        )
-        .route(
-            "/api/v1/acknowledgement",
-            post(endpoint_handler!(Endpoint::PostAcknowledgement)),
-        )
-        .route(
-            "/api/v1/conversation",
-            post(endpoint_handler!(Endpoint::PostConversation)),
-        )
-        .merge(control::routes())
-        .with_state(state)
 }
 
 impl std::fmt::Debug for InteractionFake {

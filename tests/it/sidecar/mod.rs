@@ -5,8 +5,14 @@
 //! the bearer token, and the OpenAPI document.
 
 mod attachment;
+mod capabilities;
+mod consent;
+mod delivery_failures;
+mod fake_rules;
+mod history;
 mod inbound;
 mod openapi;
+mod participant;
 
 use std::time::Duration;
 
@@ -56,6 +62,12 @@ pub struct Sidecar {
 impl Sidecar {
     /// Starts the fake and the binary, with `server_extra` appended to `[server]`.
     pub async fn start_with(server_extra: &str) -> Self {
+        Self::start_configured(server_extra, "").await
+    }
+
+    /// [`Sidecar::start_with`], with `tail` appended to the config after `[channel]`'s
+    /// addresses: more `[channel]` keys first, then any further sections.
+    pub async fn start_configured(server_extra: &str, tail: &str) -> Self {
         let fake = start_fake(false, PubSubFakeConfig::default()).await;
         let dir = ScratchDir::new("sidecar");
         let config = write_connector_config(
@@ -68,7 +80,7 @@ impl Sidecar {
             "sidecar_listen = \"127.0.0.1:0\"\n",
             &format!("sidecar_listen = \"127.0.0.1:0\"\n{server_extra}"),
         );
-        let text = format!("{text}\n[channel]\naddress_identifiers = [\"{CHANNEL}\"]\n");
+        let text = format!("{text}\n[channel]\naddress_identifiers = [\"{CHANNEL}\"]\n{tail}");
         std::fs::write(&config, text).unwrap();
         let connector = ConnectorProcess::start(&config).await;
         let http = reqwest::Client::builder()
@@ -147,6 +159,17 @@ impl Sidecar {
             return (status, body);
         }
         panic!("the sidecar kept answering 503 starting");
+    }
+
+    /// `PATCH path` with an `Idempotency-Key`.
+    pub async fn patch(&self, path: &str, key: &str, body: &Value) -> (u16, Value) {
+        self.send(
+            reqwest::Method::PATCH,
+            path,
+            &[("idempotency-key", key)],
+            body,
+        )
+        .await
     }
 
     /// `POST path` with an `Idempotency-Key`.

@@ -26,6 +26,7 @@ async fn the_openapi_document_is_served_and_every_route_it_documents_is_served_o
                 "06f6c69b-0000-4000-8000-000000000001",
             )
             .replace("{workId}", "0Bz5g0000000001")
+            .replace("{userId}", "005xx000001Abcd")
             .replace("{eventId}", "unknown-event");
         for method in methods.as_object().unwrap().keys() {
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();

@@ -126,11 +126,13 @@ impl Embedded {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    /// `POST path` on the sidecar with a raw body: status and JSON body.
+    /// `POST path` on the sidecar with a raw body and a fresh `Idempotency-Key`: status and
+    /// JSON body.
     pub async fn post(&self, path: &str, body: &str) -> (u16, Value) {
         let response = raw_http()
             .post(format!("http://{}{path}", self.sidecar))
             .header("content-type", "application/json")
+            .header("idempotency-key", uuid::Uuid::new_v4().to_string())
             .body(body.to_owned())
             .send()
             .await

@@ -1,16 +1,35 @@
-//! Body rules of the fake's `POST /conversation` (starting a conversation proactively).
+//! Body rules of the fake's conversation-level endpoints: `POST /conversation` (starting a
+//! conversation proactively), `PATCH /consent` and `POST /participant` (removing a rep).
 //!
-//! As the official definition states them: `channelAddressIdentifier` required (10052),
-//! exactly one participant (10053), the end user of a custom channel with a subject (10054),
-//! `routingAttributes` an object of strings. The first call for a (channel, end user) pair
-//! creates the conversation and its MessagingSession; later calls return them. It knows
-//! nothing about the connector's client.
+//! As the official definition states them. `/conversation`: `channelAddressIdentifier`
+//! required (10052), exactly one participant (10053), the end user of a custom channel with a
+//! subject (10054), `routingAttributes` an object of strings; the first call for a (channel,
+//! end user) pair creates the conversation and its MessagingSession, later calls return them.
+//! `/consent`: both ids required and at most 240 characters, `consentStatus` a `ConsentEnum`
+//! (10021), refused with 10022 unless the channel's Consent Owner is the partner.
+//! `/participant`: a conversation UUID (10018), `operation` Remove (10097), exactly one
+//! participant, an `agent`/`Agent` (10037, 10038) whose subject is a 15-character User id as
+//! the README's example states (10036). It knows nothing about the connector's client.
 
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use crate::interaction_service::checks::{object, required_str, Refusal, INVALID_PARAMETERS};
+use crate::interaction_service::ack_rules::{APP_TYPES, ROLES};
+use crate::interaction_service::checks::{
+    conversation_id, enum_field, is_record_id, object, required_str, ErrorShape, Refusal,
+    INVALID_PARAMETERS,
+};
 use crate::interaction_service::InteractionFake;
+
+/// `ConsentRequest.channelAddressIdentifier` and `endUserClientId`: `maxLength: 240`.
+const MAX_CONSENT_ID_CHARS: usize = 240;
+/// `ConsentEnum`.
+const CONSENT_STATUSES: [&str; 4] = [
+    "OptedOut",
+    "ImplicitlyOptedIn",
+    "ExplicitlyOptedIn",
+    "DoublyOptedIn",
+];
 
 /// `POST /conversation`.
 pub(super) fn post_conversation(
@@ -59,4 +78,94 @@ pub(super) fn post_conversation(
         StatusCode::ACCEPTED,
         json!({"conversationIdentifier": conversation, "messagingSessionId": work_item, "success": true}),
     ))
+}
+
+/// `PATCH /consent`; refusals come as a `ConsentResponse` (`success: false, errorDetail`), the
+/// only answer the official definition gives this endpoint.
+pub(super) fn patch_consent(
+    fake: &InteractionFake,
+    body: &Value,
+) -> Result<(StatusCode, Value), Refusal> {
+    consent_rules(fake, body).map_err(|refusal| refusal.shaped(ErrorShape::Detail))
+}
+
+fn consent_rules(fake: &InteractionFake, body: &Value) -> Result<(StatusCode, Value), Refusal> {
+    let body = object(body)?;
+    let channel = required_str(
+        body,
+        "channelAddressIdentifier",
+        10069,
+        "Specify a valid channel address identifier or check your authorization configuration.",
+    )?;
+    let end_user = required_str(
+        body,
+        "endUserClientId",
+        10020,
+        "The endUserClientId provided is not valid.",
+    )?;
+    if channel.chars().count() > MAX_CONSENT_ID_CHARS
+        || end_user.chars().count() > MAX_CONSENT_ID_CHARS
+    {
+        return Err(Refusal::bad_request(10089, INVALID_PARAMETERS));
+    }
+    let status = body.get("consentStatus").and_then(Value::as_str);
+    if !status.is_some_and(|status| CONSENT_STATUSES.contains(&status)) {
+        return Err(Refusal::bad_request(
+            10021,
+            "Enter a valid Consent Status Enum value.",
+        ));
+    }
+    if !fake.partner_owns_consent() {
+        return Err(Refusal::bad_request(
+            10022,
+            "Cannot update Consent Status where the Consent Owner of the channel is not set to Partner.",
+        ));
+    }
+    Ok((StatusCode::OK, json!({"success": true})))
+}
+
+/// `POST /participant`.
+pub(super) fn post_participant(
+    _fake: &InteractionFake,
+    body: &Value,
+) -> Result<(StatusCode, Value), Refusal> {
+    let body = object(body)?;
+    conversation_id(body)?;
+    if body.get("operation").and_then(Value::as_str) != Some("Remove") {
+        return Err(Refusal::bad_request(
+            10097,
+            "Invalid operation. Please provide a valid operation for Participant API.",
+        ));
+    }
+    let participant = body
+        .get("participants")
+        .and_then(Value::as_array)
+        .filter(|items| items.len() == 1)
+        .and_then(|items| items[0].as_object())
+        .ok_or_else(|| Refusal::bad_request(10089, INVALID_PARAMETERS))?;
+    enum_field(participant, "appType", &APP_TYPES, true)?;
+    enum_field(participant, "role", &ROLES, true)?;
+    if participant.get("appType").and_then(Value::as_str) != Some("agent") {
+        return Err(Refusal::bad_request(
+            10037,
+            "The AppType provided is not supported.",
+        ));
+    }
+    if participant.get("role").and_then(Value::as_str) != Some("Agent") {
+        return Err(Refusal::bad_request(
+            10038,
+            "The Participant Role provided is not supported.",
+        ));
+    }
+    let subject = participant
+        .get("subject")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if subject.len() != crate::record_id::SHORT_ID_LEN || !is_record_id(subject, "005") {
+        return Err(Refusal::bad_request(
+            10036,
+            "The participant does not exist.",
+        ));
+    }
+    Ok((StatusCode::OK, json!({"success": true})))
 }

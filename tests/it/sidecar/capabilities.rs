@@ -1,0 +1,66 @@
+//! Sends are checked against the registered `[capabilities]`: an attachment of a type or size
+//! the registration does not allow, or a text longer than registered, is refused naming the
+//! header or field and the rule, before anything reaches Salesforce.
+
+use serde_json::{json, Value};
+
+use super::{Sidecar, END_USER};
+
+const REGISTERED: &str = "\n[capabilities]\nregister = true\n\
+    formats = [\"StaticContentMessage:Text\", \"StaticContentMessage:Attachments\"]\n\
+    text_max_length = 10\nattachment_mime_types = [\"image/png\"]\nattachment_max_size_kb = 1\n";
+
+async fn upload(sidecar: &Sidecar, key: &str, mime_type: &str, size: usize) -> (u16, Value) {
+    let url = sidecar.url(&format!(
+        "/v1/messages/attachment?endUserClientId={END_USER}&fileName=f"
+    ));
+    let response = sidecar
+        .http
+        .post(url)
+        .header("idempotency-key", key)
+        .header("content-type", mime_type)
+        .body(vec![7u8; size])
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn an_attachment_of_an_unregistered_type_or_over_the_registered_size_is_refused_before_salesforce(
+) {
+    let sidecar = Sidecar::start_configured("", REGISTERED).await;
+
+    let (status, wrong_type) = upload(&sidecar, "a-1", "application/pdf", 10).await;
+    assert_eq!(status, 400, "{wrong_type}");
+    assert_eq!(wrong_type["error"]["field"], "Content-Type");
+    assert!(wrong_type["error"]["rule"]
+        .as_str()
+        .unwrap()
+        .contains("application/pdf"));
+    let (status, too_big) = upload(&sidecar, "a-2", "image/png", 1025).await;
+    assert_eq!(status, 400, "{too_big}");
+    assert_eq!(too_big["error"]["field"], "Content-Length");
+    assert!(too_big["error"]["rule"].as_str().unwrap().contains("1024"));
+    let (status, long_text) = sidecar
+        .post(
+            "/v1/messages",
+            "t-1",
+            &json!({"endUserClientId": END_USER, "text": "eleven char"}),
+        )
+        .await;
+    assert_eq!(
+        (status, &long_text["error"]["field"]),
+        (400, &json!("text"))
+    );
+    assert!(sidecar
+        .fake
+        .interaction()
+        .calls_to("interactions")
+        .is_empty());
+
+    let (status, fits) = upload(&sidecar, "a-3", "image/png", 1024).await;
+    assert_eq!(status, 202, "{fits}");
+    assert_eq!(sidecar.fake.interaction().calls_to("interactions").len(), 1);
+}
