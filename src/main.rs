@@ -42,6 +42,8 @@ enum Command {
     Run(RunArgs),
     /// Inspect and act on dead letters in the store of a stopped connector
     Dlq(DlqArgs),
+    /// List, set (replay from a point) or reset the stream checkpoint of a stopped connector
+    Checkpoint(CheckpointArgs),
     /// Check a setup step by step: config, token, org, Pub/Sub topic and schema, channel
     /// definition, Interaction Service, partner webhook, store. Exits 0 when every step
     /// passes, 64 when the configuration is refused, 69 when another step fails
@@ -95,6 +97,36 @@ struct DlqArgs {
     config: Option<PathBuf>,
     #[command(subcommand)]
     action: DlqAction,
+}
+
+#[derive(Debug, clap::Args)]
+struct CheckpointArgs {
+    /// The connector's configuration (for the store path and the topic)
+    #[arg(long, short, env = "BYOC_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    action: CheckpointAction,
+}
+
+#[derive(Debug, Subcommand)]
+enum CheckpointAction {
+    /// Every checkpoint: org, topic and the replay id resumed after, as JSON lines
+    List,
+    /// Resume after this replay id on the next start (forwards or back, inside Salesforce's
+    /// retention); the org defaults to the one that has a checkpoint of the topic
+    Set {
+        /// Replay id as hex, as `checkpoint list` shows it
+        replay_id: String,
+        /// Org id, when the store has no checkpoint of the topic yet or several orgs have one
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Forget the checkpoint: the next start begins at pubsub.start (latest or earliest)
+    Reset {
+        /// Org id, when several orgs have a checkpoint of the topic
+        #[arg(long)]
+        org: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -185,6 +217,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let config_path = match &cli.command {
         Command::Run(args) => Some(args.config.clone()),
         Command::Dlq(args) => Some(args.config.clone()),
+        Command::Checkpoint(args) => Some(args.config.clone()),
         Command::Config(action) => {
             config_command(action);
             return Ok(());
@@ -225,7 +258,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 run(config, args.config.is_none()).await
             }
             (Command::Dlq(args), Some(config)) => dlq(args.action, config).await,
-            (Command::Run(_) | Command::Dlq(_), None) => {
+            (Command::Checkpoint(args), Some(config)) => checkpoint(args.action, &config),
+            (Command::Run(_) | Command::Dlq(_) | Command::Checkpoint(_), None) => {
                 unreachable!("configuration is loaded above")
             }
             (Command::Config(_) | Command::Doctor(_), _) => {
@@ -358,6 +392,40 @@ async fn dlq(action: DlqAction, config: Config) -> anyhow::Result<()> {
         }
         (_, None) => anyhow::bail!("the store is held by a running connector; stop it first"),
         (action, Some(store)) => dlq_write(action, &config, &store).await?,
+    }
+    Ok(())
+}
+
+/// `checkpoint list|set|reset` on the store of a stopped connector.
+fn checkpoint(action: CheckpointAction, config: &Config) -> anyhow::Result<()> {
+    use byoc_connector::store::operator;
+    let store = Store::open_existing(&config.store.path)
+        .with_context(|| format!("cannot open the store {}", config.store.path.display()))?;
+    let topic = config.pubsub.topic.as_str();
+    match action {
+        CheckpointAction::List => {
+            for checkpoint in operator::list(&store)? {
+                println!("{}", serde_json::to_string(&checkpoint)?);
+            }
+        }
+        CheckpointAction::Set { replay_id, org } => {
+            let org = operator::resolve_org(&store, org.as_deref(), topic)?;
+            let replaced = operator::set(&store, &org, topic, &replay_id)?;
+            println!(
+                "checkpoint of {topic} for org {org}: {} -> {}; the next start resumes after it",
+                replaced.as_deref().unwrap_or("none"),
+                replay_id.trim().to_ascii_lowercase()
+            );
+        }
+        CheckpointAction::Reset { org } => {
+            let org = operator::resolve_org(&store, org.as_deref(), topic)?;
+            let existed = operator::reset(&store, &org, topic)?;
+            println!(
+                "checkpoint of {topic} for org {org} {}; the next start begins at pubsub.start ({:?})",
+                if existed { "forgotten" } else { "was not set" },
+                config.pubsub.start
+            );
+        }
     }
     Ok(())
 }

@@ -4,8 +4,9 @@
 //!
 //! It must name the configured topic's platform event and event fields, have
 //! `RoutingOwner = Partner` (every `routing.strategy` answers `RoutingRequested` events, which
-//! Salesforce sends only then) and `ConsentOwner = Salesforce` (the connector sends no consent
-//! updates; an empty value is Salesforce's documented default). Whether SOQL answers the event
+//! Salesforce sends only then) and the `ConsentOwner` that `channel.consent_owner` says (the
+//! sidecar's consent route sends only when it is the partner; an empty value is Salesforce's
+//! documented default). Whether SOQL answers the event
 //! fields bare (`Payload__c`) or qualified (`Event__e.Payload__c`) is unverified, so both are
 //! accepted. It knows nothing about the other steps.
 
@@ -15,7 +16,7 @@ use serde_json::Value;
 use super::salesforce::STEP_TIMEOUT;
 use super::Outcome;
 use crate::auth::{url_policy, AccessGrant};
-use crate::config::{Config, TOPIC_PREFIX};
+use crate::config::{Config, ConsentOwner, TOPIC_PREFIX};
 
 /// The fields read, by their SOQL names.
 const QUERY_FIELDS: &str = "Id, DeveloperName, RoutingOwner, ConsentOwner, CustomPlatformEvent, \
@@ -166,10 +167,18 @@ pub(crate) fn mismatches(config: &Config, record: &Value) -> Vec<(String, String
         ));
     }
     let consent = consent_owner(record);
-    if consent != "Salesforce" {
+    let (expected, configured) = match config.channel.consent_owner {
+        ConsentOwner::Salesforce => ("Salesforce", "salesforce"),
+        ConsentOwner::Partner => ("Partner", "partner"),
+    };
+    if consent != expected {
         problems.push((
-            format!("ConsentOwner is {consent}, but the connector sends no consent updates"),
-            "set the channel definition's ConsentOwner to Salesforce".to_owned(),
+            format!("ConsentOwner is {consent}, channel.consent_owner is \"{configured}\""),
+            format!(
+                "set channel.consent_owner = \"{}\", or the channel definition's ConsentOwner \
+                 to {expected}",
+                consent.to_ascii_lowercase()
+            ),
         ));
     }
     problems
@@ -227,5 +236,24 @@ mod tests {
         assert!(problems[0].1.contains("pubsub.topic = \"/event/Other__e\""));
         assert!(problems[1].0.starts_with("RoutingOwner is Salesforce"));
         assert!(problems[2].0.starts_with("ConsentOwner is Partner"));
+        assert!(problems[2]
+            .1
+            .contains("channel.consent_owner = \"partner\""));
+    }
+
+    #[test]
+    fn a_partner_consent_owner_matches_when_the_config_says_partner() {
+        let mut record = record();
+        record["ConsentOwner"] = json!("Partner");
+        let mut config = config();
+        config.channel.consent_owner = ConsentOwner::Partner;
+        assert_eq!(mismatches(&config, &record), Vec::new());
+        let mut salesforce_owned = super::tests::record();
+        salesforce_owned["ConsentOwner"] = json!("Salesforce");
+        let problems = mismatches(&config, &salesforce_owned);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0]
+            .0
+            .contains("channel.consent_owner is \"partner\""));
     }
 }

@@ -119,8 +119,34 @@ impl Store {
         Ok(listed)
     }
 
+    /// Sets the checkpoint of (org, topic) to `replay_id`, forwards or back, and returns the one
+    /// it replaced: the next subscription resumes after it. Meant for operators replaying
+    /// from a point, with the connector stopped; the pipeline only ever advances.
+    pub fn set_checkpoint(
+        &self,
+        org: &str,
+        topic: &str,
+        replay_id: &[u8],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let transaction = self.begin_write()?;
+        let replaced = {
+            let mut checkpoints = transaction
+                .open_table(CHECKPOINTS)
+                .map_err(database_error("open checkpoints table"))?;
+            let replaced = checkpoints
+                .insert((org, topic), replay_id)
+                .map_err(database_error("write checkpoint"))?;
+            replaced.map(|guard| guard.value().to_vec())
+        };
+        transaction
+            .commit()
+            .map_err(database_error("commit checkpoint"))?;
+        Ok(replaced)
+    }
+
     /// Forgets the checkpoint of (org, topic), so the next subscription starts from the
-    /// configured default; the only way a checkpoint moves back, meant for operators.
+    /// configured default; with [`Store::set_checkpoint`], the only ways a checkpoint moves
+    /// back, meant for operators.
     pub fn delete_checkpoint(&self, org: &str, topic: &str) -> Result<bool, StoreError> {
         let transaction = self.begin_write()?;
         let existed = {

@@ -17,6 +17,7 @@ mod conversation;
 mod dead_letter;
 mod dedup;
 mod key_index;
+pub mod operator;
 mod pending_routing;
 mod schema_version;
 mod sidecar_answers;

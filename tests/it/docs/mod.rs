@@ -23,7 +23,10 @@ fn markdown_files() -> Vec<PathBuf> {
     for dir in ["docs", "deploy", "bench", "crates"] {
         collect_markdown(&root().join(dir), &mut files);
     }
-    assert!(files.len() > 10, "the walk found too few documents: {files:?}");
+    assert!(
+        files.len() > 10,
+        "the walk found too few documents: {files:?}"
+    );
     files
 }
 
@@ -97,8 +100,15 @@ fn every_relative_link_in_the_documentation_resolves_to_a_file_of_the_repository
             }
         }
     }
-    assert!(checked > 20, "too few relative links were found ({checked})");
-    assert!(broken.is_empty(), "links that resolve to nothing:\n{}", broken.join("\n"));
+    assert!(
+        checked > 20,
+        "too few relative links were found ({checked})"
+    );
+    assert!(
+        broken.is_empty(),
+        "links that resolve to nothing:\n{}",
+        broken.join("\n")
+    );
 }
 
 /// The ```toml blocks of `text`, with the line each starts on.
@@ -120,11 +130,14 @@ fn toml_blocks(text: &str) -> Vec<(usize, String)> {
     blocks
 }
 
-/// `overlay`'s keys written over `base`, section by section.
+/// `overlay`'s keys written over `base`, section by section. A section that names its `kind`
+/// (`[auth] kind = "static"`) replaces the example's: its keys belong to that kind only.
 fn lay_over(base: &mut toml::Table, overlay: toml::Table) {
     for (key, value) in overlay {
         match (base.get_mut(&key), value) {
-            (Some(toml::Value::Table(base_table)), toml::Value::Table(table)) => {
+            (Some(toml::Value::Table(base_table)), toml::Value::Table(table))
+                if !table.contains_key("kind") =>
+            {
                 lay_over(base_table, table);
             }
             (_, value) => {
@@ -153,11 +166,7 @@ fn with_stand_in_files(config: &mut toml::Table, dir: &Path) {
     if let Some(toml::Value::Table(capabilities)) = config.get_mut("capabilities") {
         if capabilities.contains_key("file") {
             let file = dir.join("capabilities.json");
-            std::fs::write(
-                &file,
-                r#"{"appType": "custom", "channelCapabilities": []}"#,
-            )
-            .unwrap();
+            std::fs::write(&file, r#"{"appType": "custom", "channelCapabilities": []}"#).unwrap();
             capabilities.insert("file".into(), file.display().to_string().into());
         }
     }
@@ -174,7 +183,11 @@ fn every_toml_block_in_the_readme_and_docs_loads_as_a_configuration() {
     let mut checked = 0;
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
-        let shown = file.strip_prefix(root()).unwrap_or(&file).display().to_string();
+        let shown = file
+            .strip_prefix(root())
+            .unwrap_or(&file)
+            .display()
+            .to_string();
         for (line, block) in toml_blocks(&text) {
             checked += 1;
             let overlay: toml::Table = match block.parse() {

@@ -238,7 +238,7 @@ async fn a_partner_consent_owner_set_over_the_control_plane_fails_step_5() {
         &output,
         EXIT_CHECK_FAILED,
         5,
-        "ConsentOwner is Partner, but the connector sends no consent updates",
-        "ConsentOwner to Salesforce",
+        "ConsentOwner is Partner, channel.consent_owner is \"salesforce\"",
+        "set channel.consent_owner = \"partner\"",
     );
 }
