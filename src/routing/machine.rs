@@ -91,6 +91,8 @@ pub(super) struct Setup {
     pub agent_work_margin: Duration,
     /// The `success=false` message when the partner decides nothing in time.
     pub timeout_message: String,
+    /// A previous run posted this decision but still owes its `/agentWork`.
+    pub owed_follow_up: Option<Verdict>,
 }
 
 /// A failed `/route` or `/agentWork` call.
@@ -244,6 +246,8 @@ pub(super) enum Action {
     },
     /// `POST /agentWork`, retried until `until`; answers with `Input::AgentWork`.
     PostAgentWork {
+        /// The MessagingSession to give the rep.
+        work_item_id: String,
         /// The rep.
         user_id: String,
         /// The `routingCorrelationId` to send, if any.
@@ -279,6 +283,8 @@ pub(super) enum Action {
     Cleanup(Cleanup),
     /// Make the `/agentWork` owed after routingResult; answers with `Input::FollowUpDone`.
     FollowUp {
+        /// The MessagingSession to give the rep.
+        work_item_id: String,
         /// The rep.
         user_id: String,
         /// The `routingCorrelationId` to send, if any.

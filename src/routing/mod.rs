@@ -18,15 +18,15 @@
 mod active;
 mod cancel;
 mod deadline;
+mod driver;
 mod engine;
 mod group_commit;
-// Wired into the request tasks by the driver in the next step.
-#[allow(dead_code)]
+mod live;
 mod machine;
 mod partner;
 mod pending;
+mod ports;
 mod post;
-mod request;
 mod resume;
 mod sidecar;
 mod soql_batch;
@@ -55,14 +55,12 @@ pub use engine::{RequestStatus, RoutingEngine};
 pub use partner::{PartnerDecision, ROUTING_REQUESTED_TYPE};
 pub use pending::TERMINAL_RECORD_RETENTION;
 pub use resume::ResumeSummary;
-pub use sidecar::{
-    assign_response, decision_response, SidecarOutcome, SIDECAR_ASSIGN_PATH, SIDECAR_DECISION_PATH,
-};
+pub use sidecar::{assign_response, decision_response, SIDECAR_ASSIGN_PATH, SIDECAR_DECISION_PATH};
 pub use strategy::{
     RoutingStrategy, UnknownStrategy, AGENT_WORK_EXISTS_CODE, EXTERNAL_CONFERENCE_MESSAGE,
     NO_FALLBACK_QUEUE_MESSAGE, REJECT_MESSAGE,
 };
-pub use views::{PendingRouting, SessionLookup};
+pub use views::{PendingRouting, SessionLookup, SidecarOutcome};
 pub use work_item::{session_query, LEARNED_SESSIONS_CAPACITY, MESSAGING_SESSION_PREFIX};
 
 /// Default time the partner has to decide, counted from `CreatedDate`; less than the window.

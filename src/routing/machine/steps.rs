@@ -65,6 +65,10 @@ impl Machine {
         if self.phase != Phase::Idle {
             return;
         }
+        if let Some(posted) = self.setup.owed_follow_up.clone() {
+            self.follow_up(posted, actions);
+            return;
+        }
         actions.push(Action::Wake {
             timer: Timer::Deadline,
             at: self.setup.deadline_at,
@@ -208,7 +212,11 @@ impl Machine {
             source,
             user_id: user_id.clone(),
         });
+        let Some(work_item_id) = self.known_work_item() else {
+            return;
+        };
         actions.push(Action::PostAgentWork {
+            work_item_id,
             user_id,
             correlation_id,
             until: self.preliminary_deadline(),
@@ -395,16 +403,7 @@ impl Machine {
                 }));
                 let success = verdict.decision.is_success();
                 self.reply(SidecarReply::Posted { success }, actions);
-                match verdict.follow_up.clone() {
-                    Some(owed) => {
-                        actions.push(Action::FollowUp {
-                            user_id: owed.user_id,
-                            correlation_id: self.setup.correlation_id.clone(),
-                        });
-                        self.phase = Phase::FollowingUp(verdict);
-                    }
-                    None => self.phase = Phase::Done(End::Posted),
-                }
+                self.follow_up(verdict, actions);
             }
             PostOutcome::Refused(reason) => {
                 self.reply(not_posted(&reason), actions);
@@ -413,6 +412,21 @@ impl Machine {
                 self.phase = Phase::Done(End::Missed);
             }
             PostOutcome::Missed(reason) => self.miss(reason, actions),
+        }
+    }
+
+    /// Makes the `/agentWork` a rep transfer short of time owes after routingResult.
+    fn follow_up(&mut self, verdict: Verdict, actions: &mut Vec<Action>) {
+        match (verdict.follow_up.clone(), self.known_work_item()) {
+            (Some(owed), Some(work_item_id)) => {
+                actions.push(Action::FollowUp {
+                    work_item_id,
+                    user_id: owed.user_id,
+                    correlation_id: self.setup.correlation_id.clone(),
+                });
+                self.phase = Phase::FollowingUp(verdict);
+            }
+            _ => self.phase = Phase::Done(End::Posted),
         }
     }
 

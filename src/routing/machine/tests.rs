@@ -25,6 +25,7 @@ fn setup(plan: Plan) -> Setup {
         result_reserve: Duration::from_secs(5),
         agent_work_margin: Duration::from_secs(10),
         timeout_message: "the partner made no routing decision within 45 s".to_owned(),
+        owed_follow_up: None,
     }
 }
 
