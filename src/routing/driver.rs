@@ -285,3 +285,6 @@ impl<P: RoutingPorts> Driver<'_, P> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -368,6 +368,7 @@ pub(super) struct Machine {
     cancel_pending: bool,
 }
 
+mod ending;
 mod steps;
 
 #[cfg(test)]
