@@ -3,7 +3,7 @@
 //! A routing request is recorded durably, keyed by `channelData.eventId` (or, without one, the
 //! platform event's id), before
 //! `on_routing_requested` returns; then it is armed (registered for decisions, deadlines on
-//! tokio's clock) and its task runs in the background (see `request.rs`). `resume` re-arms
+//! tokio's clock) and its task runs in the background (`driver.rs` over `machine.rs`). `resume` re-arms
 //! what a previous run left with the original deadlines. `observe` learns session ids and
 //! cancels requests Salesforce reports failed. Knows nothing about Pub/Sub or the pipeline.
 
