@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::support::pipeline::*;
 use crate::support::start_fake;
 use axum::http::StatusCode;
+use fake_salesforce::interaction_service::InteractionFault;
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
 use fake_salesforce::topic::NewEvent;
 use serde_json::json;
@@ -102,4 +103,60 @@ async fn a_cancel_entry_ends_a_pending_request_in_the_binary_and_tells_the_partn
         "a cancelled request is never answered"
     );
     assert!(fake.interaction().calls_to("route").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_entry_while_the_routing_result_is_refused_deletes_the_route_the_binary_made() {
+    const CONVERSATION: &str = "2a0c6c2e-1f43-4d1e-9f61-000000000302";
+    const WORK_ITEM: &str = "0MwXX0000000302AAA";
+    const EVENT_ID: &str = "e2e00003-0000-4000-8000-000000000302";
+    let fake = start_fake(false, PubSubFakeConfig::default()).await;
+    let mut refused = InteractionFault::status("routingResult", 503, 100_000);
+    refused.retry_after_secs = Some(0);
+    fake.interaction().inject_fault(refused).unwrap();
+    let deliveries = Partner::accepting().await;
+    let dir = ScratchDir::new("e2e-cancel-route");
+    let config = write_connector_config(
+        &fake,
+        dir.path(),
+        &deliveries.url,
+        "strategy = \"salesforce\"",
+    );
+    fake.interaction()
+        .seed_conversation(CONVERSATION, WORK_ITEM);
+    let payload = routing_request_payload("queue", CONVERSATION, EVENT_ID);
+    fake.publish(&[routing_requested_event(&payload, epoch_ms())])
+        .unwrap();
+    let connector = ConnectorProcess::start(&config).await;
+    wait_until("the binary tries to post its routingResult", WAIT, || {
+        !fake.interaction().calls_to("routingResult").is_empty()
+    })
+    .await;
+    assert_eq!(fake.interaction().calls_to("route").len(), 1);
+
+    fake.publish(&[routing_result_event(CONVERSATION, "Cancelled")])
+        .unwrap();
+
+    wait_until(
+        "the binary deletes its pending service routing",
+        WAIT,
+        || {
+            fake.interaction()
+                .calls()
+                .iter()
+                .any(|call| call.path == "/api/v1/route" && call.method == "DELETE")
+        },
+    )
+    .await;
+    tokio::time::sleep(GRACE).await;
+    let results = fake.interaction().calls_to("routingResult");
+    let settled = results.len();
+    tokio::time::sleep(GRACE).await;
+    assert_eq!(
+        fake.interaction().calls_to("routingResult").len(),
+        settled,
+        "no routingResult after the cancellation\n{}",
+        connector.log()
+    );
+    assert!(results.iter().all(|call| call.status == 503));
 }
