@@ -27,7 +27,9 @@ impl Machine {
                 }
             }
             Input::Sidecar { decision, assign } => {
-                if matches!(self.phase, Phase::Deciding | Phase::Yielded) {
+                // Only the partner strategies take the partner's decisions.
+                let takes_sidecar = matches!(self.setup.plan, Plan::Partner | Plan::NoPartner);
+                if takes_sidecar && matches!(self.phase, Phase::Deciding | Phase::Yielded) {
                     self.sidecar_waiting = true;
                     let verdict = verdict(decision, DecisionSource::Sidecar);
                     self.decided(verdict, assign, now, &mut actions);
