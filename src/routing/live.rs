@@ -15,7 +15,7 @@ use crate::interaction::RoutingInfo;
 use crate::telemetry;
 
 use super::active::Claimant;
-use super::deadline::{seconds_text, AGENT_WORK_SAFETY_MARGIN, ROUTING_RESULT_RESERVE};
+use super::deadline::{agent_work_margin, result_reserve, seconds_text};
 use super::driver::{drive, Job};
 use super::engine::EngineInner;
 use super::machine::{
@@ -102,8 +102,8 @@ impl EngineInner {
             correlation_id: event.event_id().map(str::to_owned),
             decision_at: request.timeline.decision_at.saturating_duration_since(base),
             deadline_at: request.timeline.deadline_at.saturating_duration_since(base),
-            result_reserve: ROUTING_RESULT_RESERVE.min(settings.window / 6),
-            agent_work_margin: AGENT_WORK_SAFETY_MARGIN.min(settings.window / 6),
+            result_reserve: result_reserve(settings.window),
+            agent_work_margin: agent_work_margin(settings.window),
             timeout_message: format!(
                 "the partner made no routing decision within {} s",
                 seconds_text(settings.decision_timeout)
