@@ -98,6 +98,18 @@ pub(super) struct Registration {
     pub cancelled: CancellationToken,
 }
 
+impl Registration {
+    /// A registration for a task that is not armed (an owed `/agentWork` after a restart):
+    /// no decision and no cancellation ever reach it.
+    pub(super) fn detached() -> Self {
+        let (_sender, decisions) = oneshot::channel();
+        Self {
+            decisions,
+            cancelled: CancellationToken::new(),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct ArmedRequest {
     info: ArmedInfo,

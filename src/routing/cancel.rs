@@ -1,5 +1,5 @@
-//! Ending a request that a RoutingResult failure or cancel entry cancelled before Salesforce
-//! accepted its routingResult: record it `Cancelled`, then undo what it left in Salesforce
+//! Cleaning up after a request that a RoutingResult failure or cancel entry cancelled before
+//! Salesforce accepted its routingResult (the machine has it recorded `Cancelled`): undo what it left in Salesforce
 //! (`DELETE /route` when `/route` created a PendingServiceRouting, `PATCH /agentWork`
 //! `Cancel` when an AgentWork was created) and tell the partner with a `routing.cancelled`
 //! envelope on its routing webhook.
@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::json;
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
@@ -21,44 +20,30 @@ use crate::interaction::{
     AgentWorkStatus, DeleteRouteRequest, PatchAgentWorkRequest, WorkContextType,
 };
 
-use super::active::SidecarReply;
 use super::engine::EngineInner;
-use super::pending::{PendingRecord, PendingState};
-use super::post::{not_posted, reply_to};
+use super::machine::{Cleanup, CANCELLED_REASON};
+use super::pending::PendingRecord;
 use super::strategy::bounded;
 
 /// The webhook `type` and `X-Byoc-Event-Type` of the cancellation notice.
 pub const ROUTING_CANCELLED_TYPE: &str = "routing.cancelled";
 
-/// The reason recorded for requests a RoutingResult entry cancelled.
-pub(super) const CANCELLED_REASON: &str = "salesforce reported the routing failed or was cancelled";
-
 /// Time each cleanup call (and the partner notice) may take, retries included.
 const CLEANUP_BUDGET: Duration = Duration::from_secs(20);
 
 impl EngineInner {
-    /// Records `record` cancelled, answers a waiting sidecar call, then cleans up.
-    pub(super) async fn cancel(
-        &self,
-        mut record: PendingRecord,
-        reply: Option<oneshot::Sender<SidecarReply>>,
-    ) {
-        reply_to(reply, not_posted(CANCELLED_REASON));
-        record.transition(PendingState::Cancelled {
-            reason: CANCELLED_REASON.to_owned(),
-        });
-        self.persist(&record).await;
-        self.telemetry
-            .routing_request_cancelled(&record.event_id, CANCELLED_REASON);
+    /// Undoes what a cancelled request left in Salesforce and tells the partner; the
+    /// record is already written `Cancelled`.
+    pub(super) async fn clean_up_cancelled(&self, record: &PendingRecord, cleanup: Cleanup) {
         tokio::join!(
-            self.delete_route(&record),
-            self.cancel_agent_work(&record),
-            self.notify_partner(&record),
+            self.delete_route(record, cleanup.delete_route),
+            self.cancel_agent_work(record, cleanup.cancel_agent_work.as_deref()),
+            self.notify_partner(record),
         );
     }
 
-    async fn delete_route(&self, record: &PendingRecord) {
-        if record.route.is_none() {
+    async fn delete_route(&self, record: &PendingRecord, psr_created: bool) {
+        if !psr_created {
             return;
         }
         let body = DeleteRouteRequest {
@@ -76,12 +61,12 @@ impl EngineInner {
         }
     }
 
-    async fn cancel_agent_work(&self, record: &PendingRecord) {
-        let Some(work_id) = &record.agent_work_id else {
+    async fn cancel_agent_work(&self, record: &PendingRecord, work_id: Option<&str>) {
+        let Some(work_id) = work_id else {
             return;
         };
         let body = PatchAgentWorkRequest {
-            work_id: work_id.clone(),
+            work_id: work_id.to_owned(),
             context_type: WorkContextType::Agent,
             status: AgentWorkStatus::Cancel,
             work_item_id: None,

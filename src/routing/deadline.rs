@@ -108,24 +108,16 @@ pub struct Timeline {
     pub deadline_at: Instant,
 }
 
-impl Timeline {
-    /// Time left before the routingResult deadline.
-    pub fn remaining(&self) -> Duration {
-        self.deadline_at.saturating_duration_since(Instant::now())
-    }
+/// Time kept for routingResult after a preliminary call, for a `window`: a shrunken window
+/// keeps a sixth of itself.
+pub(super) fn result_reserve(window: Duration) -> Duration {
+    ROUTING_RESULT_RESERVE.min(window / 6)
+}
 
-    /// The end of the time preliminary calls may use, keeping a reserve for routingResult.
-    pub fn preliminary_deadline(&self, window: Duration) -> Instant {
-        let reserve = ROUTING_RESULT_RESERVE.min(window / 6);
-        self.deadline_at
-            .checked_sub(reserve)
-            .unwrap_or(self.deadline_at)
-    }
-
-    /// Whether so little time is left that a rep transfer should post routingResult first.
-    pub fn too_late_for_agent_work_first(&self, window: Duration) -> bool {
-        self.remaining() < AGENT_WORK_SAFETY_MARGIN.min(window / 6)
-    }
+/// Below this much time left a rep transfer posts routingResult before `/agentWork`, for a
+/// `window`: a shrunken window uses a sixth of itself.
+pub(super) fn agent_work_margin(window: Duration) -> Duration {
+    AGENT_WORK_SAFETY_MARGIN.min(window / 6)
 }
 
 /// The tokio instant of epoch `at_ms`, given that epoch `now_ms` is tokio's `now`.
@@ -149,6 +141,7 @@ pub(super) fn seconds_text(duration: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::ROUTING_WINDOW;
 
     #[test]
     fn deadlines_count_from_created_date_not_from_receipt() {
@@ -176,18 +169,13 @@ mod tests {
         );
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn reserves_scale_down_with_a_shrunken_window() {
-        let deadlines = RequestDeadlines::new(0, Duration::from_secs(2), Duration::from_secs(3));
-        let timeline = deadlines.timeline(0);
+    #[test]
+    fn reserves_scale_down_with_a_shrunken_window() {
         let window = Duration::from_secs(3);
-        assert_eq!(
-            timeline.deadline_at - timeline.preliminary_deadline(window),
-            Duration::from_millis(500)
-        );
-        assert!(!timeline.too_late_for_agent_work_first(window));
-        tokio::time::advance(Duration::from_millis(2_600)).await;
-        assert!(timeline.too_late_for_agent_work_first(window));
+        assert_eq!(result_reserve(window), Duration::from_millis(500));
+        assert_eq!(agent_work_margin(window), Duration::from_millis(500));
+        assert_eq!(result_reserve(ROUTING_WINDOW), ROUTING_RESULT_RESERVE);
+        assert_eq!(agent_work_margin(ROUTING_WINDOW), AGENT_WORK_SAFETY_MARGIN);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! A routing request is recorded durably, keyed by `channelData.eventId` (or, without one, the
 //! platform event's id), before
 //! `on_routing_requested` returns; then it is armed (registered for decisions, deadlines on
-//! tokio's clock) and its task runs in the background (see `request.rs`). `resume` re-arms
+//! tokio's clock) and its task runs in the background (`driver.rs` over `machine.rs`). `resume` re-arms
 //! what a previous run left with the original deadlines. `observe` learns session ids and
 //! cancels requests Salesforce reports failed. Knows nothing about Pub/Sub or the pipeline.
 
@@ -24,11 +24,12 @@ use crate::telemetry::Telemetry;
 
 use super::active::{ActiveRequests, ArmedInfo, Claimant, SidecarOffer, SidecarReply};
 use super::deadline::{RequestDeadlines, Timeline};
+use super::driver::Job;
 use super::partner::PartnerDecision;
 use super::pending::{Decision, DecisionSource, PendingRecord, PendingState, PendingStore};
-use super::request::Job;
-use super::sidecar::{self, SidecarOutcome};
+use super::ports::Request;
 use super::strategy::{wire_routing_type, RoutingStrategy};
+use super::views::SidecarOutcome;
 use super::views::{PendingRouting, SessionLookup};
 use super::work_item::WorkItemResolver;
 use super::{RoutingDeps, RoutingError, RoutingRequestInput, RoutingSettings};
@@ -190,10 +191,12 @@ impl RoutingEngine {
         match inner.pending.insert_if_absent(&record).await {
             Ok(true) => {
                 inner.spawn(Job {
-                    record,
-                    event,
-                    body: webhook_body,
-                    timeline,
+                    request: Request {
+                        record,
+                        event,
+                        body: webhook_body,
+                        timeline,
+                    },
                     registration,
                 });
                 Ok(())
@@ -430,11 +433,6 @@ impl RoutingEngine {
             PendingState::Missed { reason } => RequestStatus::Missed { reason },
             PendingState::Cancelled { reason } => RequestStatus::Cancelled { reason },
         }))
-    }
-
-    /// The sidecar's `POST /v1/routing/{eventId}/result` route, with this engine as state.
-    pub fn sidecar_router(&self) -> axum::Router {
-        sidecar::router(self.clone())
     }
 
     /// Stops: requests waiting for a decision stay pending in the store and resume after a

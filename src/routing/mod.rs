@@ -3,29 +3,37 @@
 //!
 //! [`RoutingEngine`] takes decoded routing requests from the pipeline, records each durably
 //! (keyed by `channelData.eventId`, else the platform event's id) before the pipeline may
-//! acknowledge it, and then decides and posts in a background task: the partner decides (in
-//! its answer or through the sidecar endpoint), or the connector routes through Salesforce
-//! itself, or it rejects. Files, one concept each: `deadline` (clock and deadlines), `pending` (durable records and their state
-//! machine), `active` (the in-memory claim that makes a decision happen once), `resume`
-//! (recovery after a restart), `partner`
-//! (the partner delivery and decision body), `strategy` (salesforce and reject),
-//! `work_item` (`workItemId` resolution), `request` (one request's life up to its decision), `post` (posting and recording it), `cancel` (a cancelled request's cleanup in Salesforce and notice to the partner), `engine` (the public
-//! entry points), `sidecar` (the decision endpoint). What happens to each request is logged and
-//! counted by the connector's `telemetry`, handed in with [`RoutingDeps`].
+//! acknowledge it, and then runs it in a background task: the partner decides (in its answer
+//! or through the sidecar endpoint), or the connector routes through Salesforce itself, or it
+//! rejects. Files, one concept each: `machine` (one request's life as a pure state machine,
+//! `(state, input) → (state, actions)`), `driver` (the thin task that feeds it and carries its
+//! actions out), `ports` (the `RoutingPorts` trait the driver calls), `live` (the
+//! ports over the real clients), `deadline` (clock and deadlines), `pending` (durable
+//! records), `active` (the in-memory claim that makes a decision happen once), `resume`
+//! (recovery after a restart), `partner` (the partner delivery and decision body), `strategy`
+//! (salesforce and reject), `work_item`, `soql` and `soql_batch` (`workItemId` resolution), `post`
+//! (the routingResult call), `cancel` (a cancelled request's cleanup in Salesforce and notice
+//! to the partner), `engine` (the public entry points), `sidecar` (the decision endpoints).
+//! What happens to each request is logged and counted by the connector's `telemetry`, handed
+//! in with [`RoutingDeps`].
 //!
 //! Routing knows nothing about Pub/Sub or the pipeline: it gets typed events and bytes.
 
 mod active;
 mod cancel;
 mod deadline;
+mod driver;
 mod engine;
 mod group_commit;
+mod live;
+mod machine;
 mod partner;
 mod pending;
+mod ports;
 mod post;
-mod request;
 mod resume;
 mod sidecar;
+mod soql;
 mod soql_batch;
 mod strategy;
 mod views;
@@ -52,15 +60,14 @@ pub use engine::{RequestStatus, RoutingEngine};
 pub use partner::{PartnerDecision, ROUTING_REQUESTED_TYPE};
 pub use pending::TERMINAL_RECORD_RETENTION;
 pub use resume::ResumeSummary;
-pub use sidecar::{
-    assign_response, decision_response, SidecarOutcome, SIDECAR_ASSIGN_PATH, SIDECAR_DECISION_PATH,
-};
+pub use sidecar::{assign_response, decision_response, SIDECAR_ASSIGN_PATH, SIDECAR_DECISION_PATH};
+pub use soql::{session_query, MESSAGING_SESSION_PREFIX};
 pub use strategy::{
     RoutingStrategy, UnknownStrategy, AGENT_WORK_EXISTS_CODE, EXTERNAL_CONFERENCE_MESSAGE,
     NO_FALLBACK_QUEUE_MESSAGE, REJECT_MESSAGE,
 };
-pub use views::{PendingRouting, SessionLookup};
-pub use work_item::{session_query, LEARNED_SESSIONS_CAPACITY, MESSAGING_SESSION_PREFIX};
+pub use views::{PendingRouting, SessionLookup, SidecarOutcome};
+pub use work_item::LEARNED_SESSIONS_CAPACITY;
 
 /// Default time the partner has to decide, counted from `CreatedDate`; less than the window.
 pub const DEFAULT_DECISION_TIMEOUT: Duration = Duration::from_secs(45);

@@ -19,10 +19,12 @@ use crate::events::{
 };
 
 use super::active::Claimant;
+use super::active::Registration;
 use super::deadline::RequestDeadlines;
+use super::driver::Job;
 use super::engine::{EngineInner, RoutingEngine};
 use super::pending::{PendingRecord, PendingState};
-use super::request::Job;
+use super::ports::Request;
 use super::RoutingError;
 
 /// How often finished records older than their retention are forgotten.
@@ -120,8 +122,16 @@ impl EngineInner {
         } = &record.state
         {
             let inner = self.clone();
-            self.tasks
-                .spawn(async move { inner.follow_up(record, event).await });
+            let job = Job {
+                request: Request {
+                    record,
+                    event,
+                    body,
+                    timeline: deadlines.timeline(now_ms),
+                },
+                registration: Registration::detached(),
+            };
+            self.tasks.spawn(inner.run_follow_up(job));
             return Ok(Armed::FollowUp);
         }
         if record.state.is_terminal() {
@@ -141,10 +151,12 @@ impl EngineInner {
             return Ok(Armed::Nothing);
         };
         self.spawn(Job {
-            record,
-            event,
-            body,
-            timeline,
+            request: Request {
+                record,
+                event,
+                body,
+                timeline,
+            },
             registration,
         });
         Ok(Armed::Resumed)

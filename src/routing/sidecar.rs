@@ -21,6 +21,7 @@ use tracing::{error, info};
 
 use super::engine::RoutingEngine;
 use super::partner::PartnerDecision;
+use super::views::SidecarOutcome;
 
 /// The decision endpoint's route, in axum's path syntax.
 pub const SIDECAR_DECISION_PATH: &str = "/v1/routing/{event_id}/result";
@@ -34,40 +35,14 @@ const USER_ID_PREFIX: &str = "005";
 /// Seconds a `503` asks the partner to wait before retrying.
 const RESUMING_RETRY_AFTER_SECS: u32 = 1;
 
-/// What became of a partner decision sent to the sidecar.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SidecarOutcome {
-    /// Salesforce accepted the routingResult (`200`).
-    Posted {
-        /// Whether it reported success.
-        success: bool,
-    },
-    /// The decision was taken but Salesforce did not accept it before the deadline (`502`).
-    NotPosted {
-        /// Why.
-        reason: String,
-    },
-    /// No such routing request (`404`).
-    Unknown,
-    /// Someone decided first (`409`).
-    AlreadyDecided {
-        /// The request's state: `decided`, `posted`, `cancelled` or `missed`.
-        state: String,
-    },
-    /// The partner's time to decide is over (`410`).
-    PastDeadline,
-    /// The routing strategy is not `partner`, so partner decisions are not taken (`409`).
-    NotAccepted,
-    /// The request is stored but not armed yet, e.g. during start-up (`503`).
-    Resuming,
-}
-
-/// The router, with `engine` as its state.
-pub(super) fn router(engine: RoutingEngine) -> Router {
-    Router::new()
-        .route(SIDECAR_DECISION_PATH, post(decide))
-        .route(SIDECAR_ASSIGN_PATH, post(assign))
-        .with_state(engine)
+impl RoutingEngine {
+    /// The sidecar's routing routes (`result` and `assign`), with this engine as state.
+    pub fn sidecar_router(&self) -> Router {
+        Router::new()
+            .route(SIDECAR_DECISION_PATH, post(decide))
+            .route(SIDECAR_ASSIGN_PATH, post(assign))
+            .with_state(self.clone())
+    }
 }
 
 async fn assign(

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::work_item::{is_messaging_session_id, session_query, QueryAnswer, SoqlClient};
+use super::soql::{is_messaging_session_id, session_query, QueryAnswer, SoqlClient};
 
 /// Longest `q=` value of a batched query once URL-encoded, leaving room under Salesforce's
 /// recommended 2,000-character URI for the instance URL and path.

@@ -26,8 +26,8 @@ use crate::interaction::{
     InteractionClient, InteractionError, PostRouteRequest, RoutingInfo, RoutingType,
 };
 
-use super::deadline::Timeline;
-use super::pending::{AgentWorkFollowUp, Decision, RouteReceipt};
+use super::machine::{CallFailure, Target};
+use super::pending::{Decision, RouteReceipt};
 
 /// The answer of the `reject` strategy.
 pub const REJECT_MESSAGE: &str = "transfers are not supported by this channel";
@@ -133,41 +133,13 @@ fn custom_rep_id(event: &RoutingRequestedEvent, field: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// What the `salesforce` strategy decided, and an `/agentWork` owed after posting.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct StrategyPlan {
-    /// The routingResult to post.
-    pub decision: Decision,
-    /// An `/agentWork` to make after routingResult (rep transfers short of time).
-    pub follow_up: Option<AgentWorkFollowUp>,
-    /// What `POST /route` answered, to keep in the request's record.
-    pub route: Option<RouteReceipt>,
-    /// The AgentWork `POST /agentWork` created, to keep in the request's record.
-    pub agent_work_id: Option<String>,
-}
-
-impl StrategyPlan {
-    fn decided(decision: Decision) -> Self {
-        Self {
-            decision,
-            follow_up: None,
-            route: None,
-            agent_work_id: None,
-        }
-    }
-
-    fn failed(error_message: impl Into<String>) -> Self {
-        Self::decided(Decision::failed(error_message))
-    }
-}
-
-/// What the salesforce strategy needs to know about one request.
+/// What the salesforce strategy needs to know about one request's calls.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct SalesforceRequest<'a> {
     /// The request's key, for logs.
     pub event_id: &'a str,
-    /// `channelData.eventId`, the AgentWork's `routingCorrelationId`; without it the optional
-    /// `routingContext` is left out rather than filled with an id Salesforce never issued.
+    /// The AgentWork's `routingCorrelationId`; without it the optional `routingContext` is
+    /// left out rather than filled with an id Salesforce never issued.
     pub routing_correlation_id: Option<&'a str>,
     /// The conversation.
     pub conversation_identifier: &'a str,
@@ -175,12 +147,6 @@ pub(super) struct SalesforceRequest<'a> {
     pub routing_type: Option<RoutingType>,
     /// The MessagingSession id.
     pub work_item_id: &'a str,
-    /// The request's deadlines.
-    pub timeline: Timeline,
-    /// The configured window, for scaling reserves.
-    pub window: std::time::Duration,
-    /// `routing.fallback_queue_id`: a flow's fallback queue when the request names none.
-    pub fallback_queue_id: Option<&'a str>,
 }
 
 impl SalesforceRequest<'_> {
@@ -190,74 +156,67 @@ impl SalesforceRequest<'_> {
     }
 }
 
-/// The `reject` strategy's plan.
-pub(super) fn reject() -> StrategyPlan {
-    StrategyPlan::failed(REJECT_MESSAGE.to_owned())
-}
-
-/// Carries out the `salesforce` strategy for `target` and says what to post.
-pub(super) async fn route_in_salesforce(
-    client: &InteractionClient,
-    target: &RoutingTarget,
-    request: &SalesforceRequest<'_>,
-) -> StrategyPlan {
+/// What the `salesforce` strategy does for `target`: the calls themselves are the machine's.
+pub(super) fn plan_target(
+    target: RoutingTarget,
+    routing_type: Option<RoutingType>,
+    fallback_queue_id: Option<&str>,
+) -> Target {
     match target {
-        RoutingTarget::Queue { queue_id } => {
-            let routing_info = RoutingInfo {
-                queue_id: Some(queue_id.clone()),
+        RoutingTarget::Queue { queue_id } => Target::Route {
+            routing_info: RoutingInfo {
+                queue_id: Some(queue_id),
                 ..RoutingInfo::default()
-            };
-            post_route(client, request, routing_info, "queue").await
-        }
+            },
+            kind: "queue",
+        },
         RoutingTarget::Flow {
             flow_id,
-            fallback_queue_id,
+            fallback_queue_id: requested,
         } => {
             // Salesforce's own example sends `"queueId": null` with a flow, and `/route`
             // refuses a flow without a fallback queue (10024): the configured one fills in.
-            let Some(queue_id) = fallback_queue_id.as_deref().or(request.fallback_queue_id) else {
-                return StrategyPlan::failed(NO_FALLBACK_QUEUE_MESSAGE);
+            let Some(queue_id) = requested.or_else(|| fallback_queue_id.map(str::to_owned)) else {
+                return Target::Answer(Decision::failed(NO_FALLBACK_QUEUE_MESSAGE));
             };
-            let routing_info = RoutingInfo {
-                flow: Some(FlowRouting {
-                    flow_id: flow_id.clone(),
-                    queue_id: queue_id.to_owned(),
-                }),
-                ..RoutingInfo::default()
-            };
-            post_route(client, request, routing_info, "flow").await
+            Target::Route {
+                routing_info: RoutingInfo {
+                    flow: Some(FlowRouting { flow_id, queue_id }),
+                    ..RoutingInfo::default()
+                },
+                kind: "flow",
+            }
         }
-        RoutingTarget::Rep { user_id } => assign_to_rep(client, request, user_id).await,
-        RoutingTarget::External { .. } if request.routing_type == Some(RoutingType::Conference) => {
-            StrategyPlan::failed(EXTERNAL_CONFERENCE_MESSAGE)
+        RoutingTarget::Rep { user_id } => Target::Rep { user_id },
+        RoutingTarget::External { .. } if routing_type == Some(RoutingType::Conference) => {
+            Target::Answer(Decision::failed(EXTERNAL_CONFERENCE_MESSAGE))
         }
-        RoutingTarget::External { .. } => StrategyPlan::decided(Decision::Routed {
+        RoutingTarget::External { .. } => Target::Answer(Decision::Routed {
             externally_routed: true,
         }),
-        RoutingTarget::Bot { .. } => {
-            StrategyPlan::failed("transfers to bots are not supported by this channel")
-        }
-        RoutingTarget::Unknown => StrategyPlan::failed(
+        RoutingTarget::Bot { .. } => Target::Answer(Decision::failed(
+            "transfers to bots are not supported by this channel",
+        )),
+        RoutingTarget::Unknown => Target::Answer(Decision::failed(
             "the routing request names no rep, queue, flow or external contact",
-        ),
+        )),
     }
 }
 
-/// `POST /route`, then a plan for routingResult.
-async fn post_route(
+/// `POST /route` for `routing_info`, retried until `until`.
+pub(super) async fn post_route(
     client: &InteractionClient,
     request: &SalesforceRequest<'_>,
     routing_info: RoutingInfo,
     kind: &str,
-) -> StrategyPlan {
+    until: Instant,
+) -> Result<RouteReceipt, CallFailure> {
     let body = PostRouteRequest {
         conversation_identifier: request.conversation_identifier.to_owned(),
         routing_type: request.required_routing_type(),
         routing_info: Some(routing_info),
     };
-    let until = request.timeline.preliminary_deadline(request.window);
-    let routed = bounded(until, || client.post_route(&body)).await;
-    match routed {
+    match bounded(until, || client.post_route(&body)).await {
         Ok(answer) => {
             info!(
                 event_id = request.event_id,
@@ -265,64 +224,23 @@ async fn post_route(
                 psr_id = answer.psr_id.as_deref(),
                 "conversation routed through salesforce"
             );
-            StrategyPlan {
-                route: Some(RouteReceipt {
-                    psr_id: answer.psr_id,
-                    routing_correlation_id: answer.routing_correlation_id,
-                }),
-                ..StrategyPlan::decided(Decision::Routed {
-                    externally_routed: false,
-                })
-            }
+            Ok(RouteReceipt {
+                psr_id: answer.psr_id,
+                routing_correlation_id: answer.routing_correlation_id,
+            })
         }
         Err(error) => {
             warn!(event_id = request.event_id, kind, error = %error, "route request failed");
-            StrategyPlan::failed(format!("{kind} routing failed: {}", api_error_text(&error)))
+            Err(call_failure(&error))
         }
     }
 }
 
-/// `POST /agentWork` then routingResult; routingResult first when time is short.
-pub(super) async fn assign_to_rep(
-    client: &InteractionClient,
-    request: &SalesforceRequest<'_>,
-    user_id: &str,
-) -> StrategyPlan {
-    let routed = Decision::Routed {
-        externally_routed: false,
-    };
-    let post_first = StrategyPlan {
-        decision: routed.clone(),
-        follow_up: Some(AgentWorkFollowUp {
-            user_id: user_id.to_owned(),
-        }),
-        route: None,
-        agent_work_id: None,
-    };
-    if request
-        .timeline
-        .too_late_for_agent_work_first(request.window)
-    {
-        info!(
-            event_id = request.event_id,
-            "little time left, posting the routing result before agent work"
-        );
-        return post_first;
-    }
-    let until = request.timeline.preliminary_deadline(request.window);
-    match agent_work(client, request, user_id, until).await {
-        Ok(agent_work_id) => StrategyPlan {
-            agent_work_id,
-            ..StrategyPlan::decided(routed)
-        },
-        Err(error) if error.class() == ErrorClass::Permanent => StrategyPlan::failed(format!(
-            "the conversation could not be assigned to the rep: {}",
-            api_error_text(&error)
-        )),
-        Err(error) => {
-            warn!(event_id = request.event_id, error = %error, "agent work did not succeed in time, posting the routing result first");
-            post_first
-        }
+/// A failed call as the machine sees it.
+pub(super) fn call_failure(error: &InteractionError) -> CallFailure {
+    CallFailure {
+        text: api_error_text(error),
+        permanent: error.class() == ErrorClass::Permanent,
     }
 }
 

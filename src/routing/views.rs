@@ -1,6 +1,7 @@
 //! What routing shows to and asks of the rest of the connector about a conversation: the
 //! routing requests still pending for it ([`PendingRouting`], for the sidecar's conversation
-//! state) and where a MessagingSession it has not learned may be stored ([`SessionLookup`]).
+//! state), where a MessagingSession it has not learned may be stored ([`SessionLookup`]), and
+//! what became of a decision sent to the sidecar ([`SidecarOutcome`]).
 //! Plain types; it knows nothing about how either is produced.
 
 /// Finds the MessagingSession of a conversation from what the connector stored (the
@@ -25,4 +26,32 @@ pub struct PendingRouting {
     pub deadline_ms: i64,
     /// Whether a decision was taken and is being posted.
     pub decided: bool,
+}
+
+/// What became of a partner decision sent to the sidecar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SidecarOutcome {
+    /// Salesforce accepted the routingResult (`200`).
+    Posted {
+        /// Whether it reported success.
+        success: bool,
+    },
+    /// The decision was taken but Salesforce did not accept it before the deadline (`502`).
+    NotPosted {
+        /// Why.
+        reason: String,
+    },
+    /// No such routing request (`404`).
+    Unknown,
+    /// Someone decided first (`409`).
+    AlreadyDecided {
+        /// The request's state: `decided`, `posted`, `cancelled` or `missed`.
+        state: String,
+    },
+    /// The partner's time to decide is over (`410`).
+    PastDeadline,
+    /// The routing strategy is not `partner`, so partner decisions are not taken (`409`).
+    NotAccepted,
+    /// The request is stored but not armed yet, e.g. during start-up (`503`).
+    Resuming,
 }

@@ -9,6 +9,7 @@ mod lifecycle;
 mod readiness;
 mod routing;
 mod routing_assign;
+mod routing_cancel;
 mod routing_crash;
 mod routing_e2e;
 mod store_failure;

@@ -1,0 +1,279 @@
+//! The engine's [`RoutingPorts`]: the real partner channel, SOQL resolver, Interaction
+//! Service client, store and telemetry; and a request's task, which builds its machine from
+//! the record and the settings and hands both to the driver.
+//!
+//! Knows nothing about the machine's rules nor about Pub/Sub or the sidecar's HTTP side.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use crate::interaction::RoutingInfo;
+use crate::telemetry;
+
+use super::active::Claimant;
+use super::deadline::{agent_work_margin, result_reserve, seconds_text};
+use super::driver::{drive, Job};
+use super::engine::EngineInner;
+use super::machine::{
+    CallFailure, Cleanup, Count, Machine, PartnerReply, Plan, PostOutcome, Setup, Verdict,
+    CANCELLED_REASON,
+};
+use super::partner::{ask_partner, PartnerAnswer};
+use super::pending::{Decision, PendingRecord, PendingState, RouteReceipt};
+use super::ports::{Request, RoutingPorts};
+use super::post::{post_routing_result, ResultTarget};
+use super::strategy::{
+    agent_work, call_failure, plan_target, post_route, target_of, wire_routing_type,
+    RoutingStrategy, SalesforceRequest,
+};
+use super::RoutingError;
+
+impl EngineInner {
+    /// The request's task: runs its machine to the end (or to shutdown), then disarms it.
+    pub(super) async fn run(self: Arc<Self>, job: Job) {
+        let event_id = job.request.record.event_id.clone();
+        let machine = Machine::new(self.setup_for(&job.request));
+        drive(&*self, machine, job, &self.shutdown).await;
+        self.disarm(&event_id);
+    }
+
+    /// The task of a request posted by a previous run that still owes its `/agentWork`:
+    /// not armed, so nothing disarms.
+    pub(super) async fn run_follow_up(self: Arc<Self>, job: Job) {
+        let machine = Machine::new(self.setup_for(&job.request));
+        drive(&*self, machine, job, &self.shutdown).await;
+    }
+
+    /// What the machine starts from: the plan from the settings and the request, the rest
+    /// from the record.
+    fn setup_for(&self, request: &Request) -> Setup {
+        let settings = &self.settings;
+        let event = &request.event;
+        let plan = match (settings.strategy, &self.partner) {
+            (RoutingStrategy::Partner, Some(_)) => Plan::Partner,
+            (RoutingStrategy::Partner, None) => Plan::NoPartner,
+            (RoutingStrategy::Reject, _) => Plan::Reject,
+            (RoutingStrategy::Salesforce, _) => Plan::Salesforce(plan_target(
+                target_of(event, &settings.rep_user_field),
+                wire_routing_type(event),
+                settings.fallback_queue_id.as_deref(),
+            )),
+        };
+        let record = &request.record;
+        let (resumed, owed_follow_up) = match &record.state {
+            PendingState::Decided {
+                decision,
+                source,
+                follow_up,
+            } => (
+                Some(Verdict {
+                    decision: decision.clone(),
+                    source: *source,
+                    follow_up: follow_up.clone(),
+                }),
+                None,
+            ),
+            PendingState::Posted {
+                decision,
+                source,
+                follow_up: follow_up @ Some(_),
+                ..
+            } => (
+                None,
+                Some(Verdict {
+                    decision: decision.clone(),
+                    source: *source,
+                    follow_up: follow_up.clone(),
+                }),
+            ),
+            _ => (None, None),
+        };
+        let base = Instant::now();
+        Setup {
+            plan,
+            resumed,
+            work_item_id: record.work_item_id.clone(),
+            route: record.route.clone(),
+            agent_work_id: record.agent_work_id.clone(),
+            correlation_id: event.event_id().map(str::to_owned),
+            decision_at: request.timeline.decision_at.saturating_duration_since(base),
+            deadline_at: request.timeline.deadline_at.saturating_duration_since(base),
+            result_reserve: result_reserve(settings.window),
+            agent_work_margin: agent_work_margin(settings.window),
+            timeout_message: format!(
+                "the partner made no routing decision within {} s",
+                seconds_text(settings.decision_timeout)
+            ),
+            owed_follow_up,
+        }
+    }
+}
+
+fn salesforce_request<'a>(
+    request: &'a Request,
+    work_item_id: &'a str,
+    correlation_id: Option<&'a str>,
+) -> SalesforceRequest<'a> {
+    SalesforceRequest {
+        event_id: &request.record.event_id,
+        routing_correlation_id: correlation_id,
+        conversation_identifier: &request.record.conversation_identifier,
+        routing_type: wire_routing_type(&request.event),
+        work_item_id,
+    }
+}
+
+impl RoutingPorts for EngineInner {
+    async fn ask_partner(&self, request: &Request) -> PartnerReply {
+        let Some(partner) = &self.partner else {
+            return PartnerReply::Unreachable;
+        };
+        let event_id = request.record.event_id.as_str();
+        let answer = ask_partner(
+            partner,
+            event_id,
+            &request.record.idempotency_key,
+            request.body.clone(),
+            request.timeline.decision_at,
+        )
+        .await;
+        match answer {
+            PartnerAnswer::Decided(decision) => PartnerReply::Decided(decision),
+            PartnerAnswer::Accepted => PartnerReply::Accepted,
+            PartnerAnswer::Refused(reason) => PartnerReply::Refused(reason),
+            PartnerAnswer::Unreachable(reason) => {
+                warn!(event_id, reason = %reason, "partner unreachable, waiting for the decision timeout");
+                PartnerReply::Unreachable
+            }
+        }
+    }
+
+    async fn resolve_work_item(&self, request: &Request) -> Result<String, String> {
+        let resolved = self
+            .resolver
+            .resolve(
+                &request.record.conversation_identifier,
+                request.event.work_record_id.as_deref(),
+                request.timeline.deadline_at,
+            )
+            .await;
+        match resolved {
+            Ok((work_item_id, source)) => {
+                debug!(event_id = %request.record.event_id, source = source.as_str(), "work item resolved");
+                Ok(work_item_id)
+            }
+            Err(problem) => Err(problem.to_string()),
+        }
+    }
+
+    fn claim(&self, request: &Request, claimant: Claimant) -> bool {
+        self.active.claim(&request.record.event_id, claimant)
+    }
+
+    async fn post_route(
+        &self,
+        request: &Request,
+        routing_info: RoutingInfo,
+        kind: &'static str,
+        until: Instant,
+    ) -> Result<RouteReceipt, CallFailure> {
+        let call = salesforce_request(request, "", None);
+        post_route(&self.interaction, &call, routing_info, kind, until).await
+    }
+
+    async fn post_agent_work(
+        &self,
+        request: &Request,
+        work_item_id: String,
+        user_id: String,
+        correlation_id: Option<String>,
+        until: Instant,
+    ) -> Result<Option<String>, CallFailure> {
+        let call = salesforce_request(request, &work_item_id, correlation_id.as_deref());
+        agent_work(&self.interaction, &call, &user_id, until)
+            .await
+            .map_err(|error| call_failure(&error))
+    }
+
+    async fn post_routing_result(
+        &self,
+        request: &Request,
+        decision: Decision,
+        work_item_id: String,
+    ) -> PostOutcome {
+        let target = ResultTarget {
+            conversation_identifier: &request.record.conversation_identifier,
+            work_item_id: &work_item_id,
+            routing_type: wire_routing_type(&request.event),
+        };
+        post_routing_result(
+            &self.interaction,
+            target,
+            &decision,
+            request.timeline.deadline_at,
+        )
+        .await
+    }
+
+    fn write(
+        &self,
+        record: &PendingRecord,
+    ) -> impl Future<Output = Result<(), RoutingError>> + Send {
+        self.pending.put(record)
+    }
+
+    fn mark_posted(&self, request: &Request) {
+        self.active.mark_posted(&request.record.event_id);
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.settings.clock.now_ms()
+    }
+
+    fn count(&self, record: &PendingRecord, count: Count) {
+        let event_id = record.event_id.as_str();
+        let conversation = record.conversation_identifier.as_str();
+        match count {
+            Count::DecisionTimedOut => self.telemetry.routing_decision_timed_out(event_id),
+            Count::Posted { source, success } => {
+                let age_ms = self
+                    .settings
+                    .clock
+                    .now_ms()
+                    .saturating_sub(record.created_date_ms)
+                    .max(0);
+                let age = Duration::from_millis(u64::try_from(age_ms).unwrap_or(0));
+                let outcome = if success {
+                    telemetry::RoutingOutcome::Success
+                } else {
+                    telemetry::RoutingOutcome::Failure
+                };
+                self.telemetry
+                    .routing_result_posted(outcome, source.as_str(), event_id, age);
+            }
+            Count::Refused(reason) => {
+                self.telemetry
+                    .routing_result_refused(event_id, conversation, &reason);
+            }
+            Count::Missed(reason) => {
+                self.telemetry
+                    .routing_deadline_missed(event_id, conversation, &reason);
+            }
+            Count::Cancelled => self
+                .telemetry
+                .routing_request_cancelled(event_id, CANCELLED_REASON),
+        }
+    }
+
+    fn clean_up(
+        &self,
+        record: &PendingRecord,
+        cleanup: Cleanup,
+    ) -> impl Future<Output = ()> + Send {
+        self.clean_up_cancelled(record, cleanup)
+    }
+}
