@@ -238,7 +238,7 @@ async fn publish_paced(
     plan: &ProcessBenchPlan,
     rate: u64,
 ) -> BenchResult<HashMap<u64, Instant>> {
-    let per_tick = (rate * PACE_TICK.as_millis() as u64 / 1_000).max(1);
+    let per_tick = (rate * u64::try_from(PACE_TICK.as_millis()).unwrap_or(10) / 1_000).max(1);
     let mut ticks = tokio::time::interval(PACE_TICK);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut published = HashMap::new();
