@@ -1,8 +1,9 @@
 //! Channels: where a delivery goes, and how a failed delivery is classified.
 //!
 //! This module owns the [`Channel`] trait, the [`Delivery`] it carries and the
-//! [`DeliveryError`] classes, plus the two channels: `webhook` (HTTP POST to the partner,
-//! signed) and `stdout` (one JSON line per delivery). Retrying is separate from sending: the
+//! [`DeliveryError`] classes, plus the channels: `webhook` (HTTP POST to the partner,
+//! signed), its batched form `batch` (many events per POST, each with its own result) and
+//! `stdout` (one JSON line per delivery). Retrying is separate from sending: the
 //! `retry` module decides what is retryable and how long to wait. A channel sees only bytes and
 //! two header values; it knows nothing about Pub/Sub, gRPC or the BYOC payload inside the body.
 //!
@@ -15,11 +16,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+mod batch;
 pub mod retry;
 pub mod signature;
 mod stdout;
 mod webhook;
 
+pub use batch::{
+    batch_body, BatchedWebhook, BATCHES_IN_FLIGHT, BATCH_MAX_EVENTS_LIMIT, BATCH_SIZE_HEADER,
+};
 pub use retry::{
     deliver_with_retry, deliver_with_retry_observed, RetryNotice, RetryPolicy, RetryStopped,
 };
@@ -101,8 +106,10 @@ pub trait Channel: Send + Sync {
 /// The channel chosen by configuration.
 #[derive(Debug)]
 pub enum AnyChannel {
-    /// HTTP POST to the partner's webhook.
+    /// HTTP POST to the partner's webhook, one event per request.
     Webhook(WebhookChannel),
+    /// HTTP POST to the partner's webhook, up to `delivery.batch_max_events` per request.
+    BatchedWebhook(BatchedWebhook),
     /// One JSON line per delivery on standard output.
     Stdout(StdoutChannel),
 }
@@ -111,6 +118,7 @@ impl Channel for AnyChannel {
     async fn deliver(&self, delivery: &Delivery) -> Result<(), DeliveryError> {
         match self {
             Self::Webhook(channel) => channel.deliver(delivery).await,
+            Self::BatchedWebhook(channel) => channel.deliver(delivery).await,
             Self::Stdout(channel) => channel.deliver(delivery).await,
         }
     }

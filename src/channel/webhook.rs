@@ -33,7 +33,7 @@ pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 /// The header carrying the envelope's `type`.
 pub const EVENT_TYPE_HEADER: &str = "x-byoc-event-type";
 
-const USER_AGENT_VALUE: &str = concat!("byoc-connector/", env!("CARGO_PKG_VERSION"));
+pub(super) const USER_AGENT_VALUE: &str = concat!("byoc-connector/", env!("CARGO_PKG_VERSION"));
 
 /// How to reach the partner.
 #[derive(Clone)]
@@ -205,18 +205,38 @@ impl WebhookChannel {
             EVENT_TYPE_HEADER,
             header_value("X-Byoc-Event-Type", &delivery.event_type)?,
         );
+        self.sign_into(&mut headers, &delivery.body)?;
+        Ok(headers)
+    }
+
+    /// Adds `X-Byoc-Signature` over `body` when a secret is configured.
+    pub(super) fn sign_into(
+        &self,
+        headers: &mut HeaderMap,
+        body: &[u8],
+    ) -> Result<(), DeliveryError> {
         if let Some(signer) = &self.signer {
             let timestamp = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or(Duration::ZERO)
                 .as_secs();
-            let signature = signer.sign(timestamp, &delivery.body);
+            let signature = signer.sign(timestamp, body);
             headers.insert(
                 SIGNATURE_HEADER,
                 header_value("X-Byoc-Signature", &signature)?,
             );
         }
-        Ok(headers)
+        Ok(())
+    }
+
+    /// The pooled HTTP client.
+    pub(super) fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Where deliveries go.
+    pub(super) fn url(&self) -> &reqwest::Url {
+        &self.url
     }
 }
 
@@ -238,7 +258,7 @@ fn header_value(name: &str, value: &str) -> Result<HeaderValue, DeliveryError> {
 }
 
 /// Reads at most `limit` bytes of the body; the rest is left unread.
-async fn read_body_prefix(
+pub(super) async fn read_body_prefix(
     mut response: reqwest::Response,
     limit: usize,
 ) -> Result<Bytes, reqwest::Error> {

@@ -15,8 +15,8 @@ use super::error::Problems;
 use super::keys::example_hint;
 use super::pubsub::duration_ms;
 use crate::channel::{
-    AnyChannel, StdoutChannel, WebhookChannel, WebhookError, WebhookSettings,
-    WEBHOOK_CONNECT_TIMEOUT, WEBHOOK_REQUEST_TIMEOUT,
+    AnyChannel, BatchedWebhook, StdoutChannel, WebhookChannel, WebhookError, WebhookSettings,
+    BATCH_MAX_EVENTS_LIMIT, WEBHOOK_CONNECT_TIMEOUT, WEBHOOK_REQUEST_TIMEOUT,
 };
 use crate::conversation::{RefusalSettings, DEFAULT_REFUSAL_ERROR_CODE};
 use crate::interaction::{is_messaging_error_code, MESSAGING_ERROR_CODES};
@@ -53,6 +53,8 @@ pub struct DeliveryConfig {
     pub report_refusals: bool,
     /// The messaging error code sent when the refusal's body names no valid `errorCode`.
     pub refusal_error_code: String,
+    /// Most events per webhook request; 1 sends one event per request, more sends batches.
+    pub batch_max_events: usize,
 }
 
 impl fmt::Debug for DeliveryConfig {
@@ -65,6 +67,7 @@ impl fmt::Debug for DeliveryConfig {
             .field("request_timeout_ms", &self.request_timeout_ms)
             .field("report_refusals", &self.report_refusals)
             .field("refusal_error_code", &self.refusal_error_code)
+            .field("batch_max_events", &self.batch_max_events)
             .finish()
     }
 }
@@ -79,6 +82,7 @@ impl Default for DeliveryConfig {
             request_timeout_ms: duration_ms(WEBHOOK_REQUEST_TIMEOUT),
             report_refusals: true,
             refusal_error_code: DEFAULT_REFUSAL_ERROR_CODE.to_owned(),
+            batch_max_events: 1,
         }
     }
 }
@@ -115,6 +119,9 @@ impl TryFrom<&DeliveryConfig> for AnyChannel {
 
     fn try_from(config: &DeliveryConfig) -> Result<Self, Self::Error> {
         Ok(match Option::<WebhookSettings>::from(config) {
+            Some(settings) if config.batch_max_events > 1 => Self::BatchedWebhook(
+                BatchedWebhook::new(WebhookChannel::new(settings)?, config.batch_max_events),
+            ),
             Some(settings) => Self::Webhook(WebhookChannel::new(settings)?),
             None => Self::Stdout(StdoutChannel::new()),
         })
@@ -152,6 +159,21 @@ impl DeliveryConfig {
                     "use one of {}; the default is {DEFAULT_REFUSAL_ERROR_CODE}",
                     MESSAGING_ERROR_CODES.join(", ")
                 ),
+            );
+        }
+        problems.within(
+            "delivery.batch_max_events",
+            u64::try_from(self.batch_max_events).unwrap_or(u64::MAX),
+            1,
+            u64::try_from(BATCH_MAX_EVENTS_LIMIT).unwrap_or(u64::MAX),
+            "1 (the default) sends one event per request; more sends batches \
+             (docs/partner-webhook.md)",
+        );
+        if self.kind == DeliveryKind::Stdout && self.batch_max_events > 1 {
+            problems.push(
+                "delivery.batch_max_events",
+                "applies only to kind = \"webhook\"",
+                "remove the key, or set kind = \"webhook\"",
             );
         }
         problems.at_least(

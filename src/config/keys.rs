@@ -74,6 +74,7 @@ pub(super) const KEY_EXAMPLES: &[(&str, &str)] = &[
     ("delivery.request_timeout_ms", "30000"),
     ("delivery.report_refusals", "true"),
     ("delivery.refusal_error_code", "\"3001\""),
+    ("delivery.batch_max_events", "1"),
     ("channel.address_identifiers", "[\"+15550100\"]"),
     ("pipeline.max_concurrent_conversations", "64"),
     ("pipeline.max_watermark_lag", "10000"),

@@ -47,10 +47,28 @@ pub struct BenchArgs {
     /// and stream after the connector (process)
     #[arg(long)]
     pub npm_script: Option<std::path::PathBuf>,
+    /// Where the connector delivers (process)
+    #[arg(long, value_enum, default_value_t = ProcessDeliveryArg::Stdout)]
+    pub delivery: ProcessDeliveryArg,
+    /// Most events per webhook request, `delivery.batch_max_events` (process, webhook)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub batch: u16,
+    /// One RoutingRequested in ten events, answered by the `reject` strategy (process)
+    #[arg(long)]
+    pub routing_mix: bool,
     /// Run the pipeline without the conversation-state tracker the connector adds to it, to
     /// measure what keeping state costs (throughput, latency)
     #[arg(long)]
     pub without_conversation_state: bool,
+}
+
+/// Where `bench process` has the connector deliver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProcessDeliveryArg {
+    /// One JSON line per event into a file
+    Stdout,
+    /// A webhook served inside the bench (batched with --batch)
+    Webhook,
 }
 
 /// The scenarios `bench` runs.
@@ -67,7 +85,8 @@ pub enum BenchScenario {
     /// Partner never answers: the connector's peak memory as the backlog grows
     Stalled,
     /// The release binary and `fake-salesforce` as separate processes over TLS: --events to
-    /// stdout with durable checkpoints, and the npm client with --npm-script
+    /// --delivery (stdout or a webhook, --batch N) with durable checkpoints, --routing-mix,
+    /// --rate for publish -> partner latency, and the npm client with --npm-script
     Process,
     /// RoutingRequested at --rate for --requests, then a --burst at once; partner decision ->
     /// routingResult latency and misses
@@ -139,9 +158,20 @@ pub async fn bench(args: BenchArgs) -> Result<(), Box<dyn std::error::Error + Se
             println!("{report}");
         }
         BenchScenario::Process => {
-            let plan = crate::dev::bench::process::ProcessBenchPlan {
+            use crate::dev::bench::process::{ProcessBenchPlan, ProcessDelivery};
+            let delivery = match (args.delivery, args.batch) {
+                (ProcessDeliveryArg::Stdout, _) => ProcessDelivery::Stdout,
+                (ProcessDeliveryArg::Webhook, batch) => ProcessDelivery::Webhook {
+                    batch: usize::from(batch),
+                },
+            };
+            let plan = ProcessBenchPlan {
                 events: args.events,
                 npm_script: args.npm_script,
+                delivery,
+                conversations: args.conversations,
+                routing_every: args.routing_mix.then_some(10),
+                rate: args.rate,
             };
             let report = crate::dev::bench::process::run(plan).await?;
             println!("{report}");

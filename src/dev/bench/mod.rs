@@ -4,7 +4,10 @@
 pub mod events;
 pub mod mixed;
 pub mod pipeline;
+pub mod proc_stats;
 pub mod process;
+pub mod process_partner;
+pub mod process_report;
 pub mod pubsub;
 pub mod routing;
 

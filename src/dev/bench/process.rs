@@ -2,22 +2,33 @@
 //! another, over TLS, with durable checkpoints, as an operator runs it.
 //!
 //! It starts `<this binary> fake-salesforce --tls`, publishes the events through the fake's
-//! control plane, then runs `<this binary> run` from EARLIEST with delivery to stdout into a
-//! file and times the first to the last delivered line. CPU time of each process comes from
+//! control plane, then runs `<this binary> run` from EARLIEST and times the first to the last
+//! delivery: to stdout into a file, or to a webhook served inside the bench (one event per
+//! request, or batches with `--batch`). With `--rate` the events are published at that pace
+//! while the connector runs, and each one's publish → partner latency is measured (webhook
+//! only; publish and arrival are read from the same clock). Optionally one event in ten is a
+//! RoutingRequested, answered by the `reject` strategy. CPU time of each process comes from
 //! `/proc/<pid>/stat` over that window, FetchRequests from the connector's `/metrics`. With
 //! an npm script (`bench/npm/consume.mjs`), the npm `salesforce-pubsub-api-client` then
 //! consumes the same stream from the same fake, for a comparison in one run. It knows the
 //! binary's command line and config file, not its internals; Linux only (`/proc`).
 
-use std::fmt;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncSeekExt};
 use tokio::process::{Child, Command};
 
-use super::{sample_text_message_payload, BenchResult};
+use super::proc_stats::{
+    command_output, cpu_time, free_loopback_port, machine, metric, metric_sum, peak_rss_kb,
+};
+use super::process_partner::PartnerLog;
+pub use super::process_report::{ConsumerFigures, ProcessReport};
+use super::BenchResult;
 
 /// Events per control-plane publish request.
 const PUBLISH_CHUNK: u64 = 5_000;
@@ -25,8 +36,23 @@ const PUBLISH_CHUNK: u64 = 5_000;
 const RUN_LIMIT: Duration = Duration::from_secs(600);
 /// How often the output file is polled for new lines.
 const POLL: Duration = Duration::from_millis(2);
-/// Clock ticks per second of `/proc/<pid>/stat` times (`USER_HZ`, 100 on Linux).
-const CLOCK_TICKS_PER_SEC: f64 = 100.0;
+
+/// How often a paced publisher publishes.
+const PACE_TICK: Duration = Duration::from_millis(10);
+/// How long the bench waits for the routing results after the last message.
+const ROUTING_LIMIT: Duration = Duration::from_secs(60);
+
+/// Where the connector delivers in `bench process`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessDelivery {
+    /// One JSON line per event on stdout, into a file.
+    Stdout,
+    /// A webhook inside the bench; `batch` is `delivery.batch_max_events`.
+    Webhook {
+        /// Most events per request; 1 is one event per request.
+        batch: usize,
+    },
+}
 
 /// What `bench process` runs.
 #[derive(Debug, Clone)]
@@ -35,95 +61,45 @@ pub struct ProcessBenchPlan {
     pub events: u64,
     /// The npm comparison script, run with `node` after the connector when given.
     pub npm_script: Option<PathBuf>,
+    /// Where the connector delivers.
+    pub delivery: ProcessDelivery,
+    /// Conversations the messages are spread over.
+    pub conversations: u64,
+    /// One event in this many is a RoutingRequested, when set.
+    pub routing_every: Option<u64>,
+    /// Publish at this many events per second while the connector runs, instead of a backlog
+    /// published before it starts.
+    pub rate: Option<u64>,
 }
 
-/// One consumer's figures over the window from its first to its last event.
-#[derive(Debug, Clone)]
-pub struct ConsumerFigures {
-    /// Events counted.
-    pub events: u64,
-    /// First to last event.
-    pub elapsed: Duration,
-    /// CPU seconds of the consumer process over the window.
-    pub consumer_cpu: Duration,
-    /// CPU seconds of the fake over the window.
-    pub fake_cpu: Duration,
-    /// FetchRequests the consumer sent, when known.
-    pub fetch_requests: Option<u64>,
-    /// The consumer's peak resident set, in kB.
-    pub peak_rss_kb: Option<u64>,
-}
-
-impl ConsumerFigures {
-    fn events_per_sec(&self) -> f64 {
-        self.events as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
+impl ProcessBenchPlan {
+    fn is_routing(&self, sequence: u64) -> bool {
+        self.routing_every
+            .is_some_and(|every| every > 0 && sequence % every == every - 1)
     }
 
-    fn micros_per_event(&self, cpu: Duration) -> f64 {
-        cpu.as_secs_f64() * 1e6 / self.events.max(1) as f64
+    fn messages(&self) -> u64 {
+        (0..self.events)
+            .filter(|sequence| !self.is_routing(*sequence))
+            .count() as u64
     }
-}
 
-/// The figures of one `bench process` run.
-#[derive(Debug, Clone)]
-pub struct ProcessReport {
-    /// The connector's run.
-    pub connector: ConsumerFigures,
-    /// The npm client's run, when a script was given.
-    pub npm: Option<ConsumerFigures>,
-    /// `uname -srm`, CPU model and count.
-    pub machine: String,
-    /// UTC date and time of the run.
-    pub date: String,
-}
-
-impl fmt::Display for ProcessReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "bench process: separate processes, TLS, durable checkpoints"
-        )?;
-        writeln!(f, "  machine: {}", self.machine)?;
-        writeln!(f, "  date:    {}", self.date)?;
-        write_figures(f, "connector (run, stdout to a file)", &self.connector)?;
-        if let Some(npm) = &self.npm {
-            write_figures(f, "npm salesforce-pubsub-api-client 5.5.2", npm)?;
-            writeln!(
-                f,
-                "  connector / npm: {:.2}x events/s",
-                self.connector.events_per_sec() / npm.events_per_sec().max(f64::EPSILON)
-            )?;
-        }
-        Ok(())
+    fn describe(&self) -> String {
+        let delivery = match self.delivery {
+            ProcessDelivery::Stdout => "stdout to a file".to_owned(),
+            ProcessDelivery::Webhook { batch: 1 } => "webhook, one event per request".to_owned(),
+            ProcessDelivery::Webhook { batch } => format!("webhook, batches of up to {batch}"),
+        };
+        let routing = match self.routing_every {
+            Some(every) if every > 0 => format!(", one RoutingRequested in {every}"),
+            _ => String::new(),
+        };
+        let pace = match self.rate {
+            Some(rate) => format!(", published at {rate} events/s"),
+            None => ", backlog published before the start".to_owned(),
+        };
+        format!("{delivery}{routing}{pace}")
     }
-}
-
-fn write_figures(f: &mut fmt::Formatter<'_>, name: &str, figures: &ConsumerFigures) -> fmt::Result {
-    writeln!(f, "  {name}")?;
-    writeln!(
-        f,
-        "    {} events in {:.3} s: {:.0} events/s",
-        figures.events,
-        figures.elapsed.as_secs_f64(),
-        figures.events_per_sec()
-    )?;
-    writeln!(
-        f,
-        "    CPU per event: consumer {:.1} us, fake {:.1} us",
-        figures.micros_per_event(figures.consumer_cpu),
-        figures.micros_per_event(figures.fake_cpu)
-    )?;
-    if let Some(requests) = figures.fetch_requests {
-        writeln!(
-            f,
-            "    FetchRequests: {requests} ({:.4} per event)",
-            requests as f64 / figures.events.max(1) as f64
-        )?;
-    }
-    if let Some(rss) = figures.peak_rss_kb {
-        writeln!(f, "    peak RSS: {:.1} MB", rss as f64 / 1024.0)?;
-    }
-    Ok(())
 }
 
 /// The fake, as its ready line describes it.
@@ -144,8 +120,10 @@ pub async fn run(plan: ProcessBenchPlan) -> BenchResult<ProcessReport> {
     let binary = std::env::current_exe()?;
     let dir = crate::dev::embedded::scratch_dir("bench-process")?;
     let mut fake = start_fake(&binary, &dir).await?;
-    publish(&fake, plan.events).await?;
-    let connector = run_connector(&binary, &dir, &fake, plan.events).await?;
+    if plan.rate.is_none() {
+        publish(&fake, &plan, 0..plan.events).await?;
+    }
+    let connector = run_connector(&binary, &dir, &fake, &plan).await?;
     let npm = match &plan.npm_script {
         Some(script) => Some(run_npm(script, &fake, plan.events).await?),
         None => None,
@@ -155,10 +133,12 @@ pub async fn run(plan: ProcessBenchPlan) -> BenchResult<ProcessReport> {
     // Best effort: a leftover temp dir is harmless.
     let _ = std::fs::remove_dir_all(&dir);
     Ok(ProcessReport {
+        variant: plan.describe(),
         connector,
         npm,
         machine: machine(),
         date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        load: command_output("uptime", &[]),
     })
 }
 
@@ -201,41 +181,112 @@ async fn start_fake(binary: &Path, dir: &Path) -> BenchResult<RunningFake> {
     })
 }
 
-/// Publishes `events` text messages over 100 conversations through the control plane.
-async fn publish(fake: &RunningFake, events: u64) -> BenchResult<()> {
+/// Publishes the events numbered `sequences` through the control plane: text messages spread
+/// over the plan's conversations, with a RoutingRequested (a conversation of its own) where the
+/// plan mixes them in.
+async fn publish(
+    fake: &RunningFake,
+    plan: &ProcessBenchPlan,
+    sequences: std::ops::Range<u64>,
+) -> BenchResult<()> {
     let http = reqwest::Client::builder().no_proxy().build()?;
-    let mut published = 0;
-    while published < events {
-        let chunk = PUBLISH_CHUNK.min(events - published);
-        let items: Vec<serde_json::Value> = (published..published + chunk)
-            .map(|sequence| {
-                let payload = sample_text_message_payload(sequence);
-                serde_json::json!({"eventType": "Interaction", "payload": payload})
-            })
+    let mut next = sequences.start;
+    while next < sequences.end {
+        let chunk = PUBLISH_CHUNK.min(sequences.end - next);
+        let items: Vec<serde_json::Value> = (next..next + chunk)
+            .map(|sequence| publish_item(plan, sequence))
             .collect();
         http.post(format!("{}/_harness/publish", fake.control))
             .json(&serde_json::json!({ "events": items }))
             .send()
             .await?
             .error_for_status()?;
-        published += chunk;
+        next += chunk;
     }
     Ok(())
+}
+
+fn publish_item(plan: &ProcessBenchPlan, sequence: u64) -> serde_json::Value {
+    if plan.is_routing(sequence) {
+        let event = fake_salesforce::samples::routing_requested(
+            &super::routing::conversation_id(sequence),
+            &format!("e7e7e7e7-0000-4000-8000-{sequence:012}"),
+        );
+        return serde_json::json!({
+            "eventType": event.event_type,
+            "payload": event.payload,
+            "createdDate": event.created_date,
+        });
+    }
+    let conversation = format!(
+        "9bc16b48-cd9b-4d8b-b7f2-{:012}",
+        sequence % plan.conversations.max(1)
+    );
+    let payload = fake_salesforce::samples::text_message_payload(
+        &conversation,
+        sequence,
+        "Hi, how are you? This is a typical agent reply.",
+        true,
+    );
+    serde_json::json!({"eventType": "Interaction", "payload": payload})
+}
+
+/// Publishes every event at `rate` per second, in small chunks; returns each message's
+/// publish time (taken just before its chunk is sent, so the latency includes the publish).
+async fn publish_paced(
+    fake: &RunningFake,
+    plan: &ProcessBenchPlan,
+    rate: u64,
+) -> BenchResult<HashMap<u64, Instant>> {
+    let per_tick = (rate * u64::try_from(PACE_TICK.as_millis()).unwrap_or(10) / 1_000).max(1);
+    let mut ticks = tokio::time::interval(PACE_TICK);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut published = HashMap::new();
+    let mut next = 0;
+    while next < plan.events {
+        ticks.tick().await;
+        let end = (next + per_tick).min(plan.events);
+        let at = Instant::now();
+        publish(fake, plan, next..end).await?;
+        published.extend(
+            (next..end)
+                .filter(|s| !plan.is_routing(*s))
+                .map(|s| (s, at)),
+        );
+        next = end;
+    }
+    Ok(published)
 }
 
 async fn run_connector(
     binary: &Path,
     dir: &Path,
     fake: &RunningFake,
-    events: u64,
+    plan: &ProcessBenchPlan,
 ) -> BenchResult<ConsumerFigures> {
     let listen = free_loopback_port()?;
+    let partner_log = Arc::new(PartnerLog::default());
+    let delivery = match plan.delivery {
+        ProcessDelivery::Stdout => "kind = \"stdout\"\n".to_owned(),
+        ProcessDelivery::Webhook { batch } => {
+            let url = super::process_partner::start(partner_log.clone()).await?;
+            format!("kind = \"webhook\"\nurl = \"{url}\"\nbatch_max_events = {batch}\n")
+        }
+    };
+    // A batch holds one event per conversation, so batches need as many lanes at once.
+    let lanes = match plan.delivery {
+        ProcessDelivery::Webhook { batch } if batch > 1 => {
+            (batch * crate::channel::BATCHES_IN_FLIGHT).max(64)
+        }
+        _ => crate::pipeline::DEFAULT_MAX_CONCURRENT_CONVERSATIONS,
+    };
     let config = format!(
         "[pubsub]\nendpoint = \"{pubsub}\"\nca_certificate_file = \"{cert}\"\ntopic = \"{topic}\"\n\
          start = \"earliest\"\n\n\
          [auth]\nkind = \"static\"\ntoken = \"{token}\"\ninstance_url = \"{instance}\"\norg_id = \"{org}\"\n\n\
          [interaction]\nbase_url = \"{instance}\"\nauthorization_context = \"bench\"\n\n\
-         [delivery]\nkind = \"stdout\"\n\n\
+         [delivery]\n{delivery}\n\
+         [pipeline]\nmax_concurrent_conversations = {lanes}\n\n\
          [store]\npath = \"{store}\"\n\n[server]\nlisten = \"{listen}\"\n\n\
          [routing]\nstrategy = \"reject\"\n",
         pubsub = fake.pubsub,
@@ -260,23 +311,97 @@ async fn run_connector(
         .kill_on_drop(true)
         .spawn()?;
     let pid = child.id().ok_or("the connector has no pid")?;
-    let window = watch_lines(&output_path, events, pid, fake.pid).await?;
-    let metrics = reqwest::Client::builder()
-        .no_proxy()
-        .build()?
-        .get(format!("http://{listen}/metrics"))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let messages = plan.messages();
+    let watch = async {
+        match plan.delivery {
+            ProcessDelivery::Stdout => watch_lines(&output_path, messages, pid, fake.pid).await,
+            ProcessDelivery::Webhook { .. } => {
+                watch_partner(&partner_log, messages, pid, fake.pid).await
+            }
+        }
+    };
+    let (window, published) = match plan.rate {
+        Some(rate) => {
+            let (window, published) = tokio::join!(watch, publish_paced(fake, plan, rate));
+            (window?, published?)
+        }
+        None => (watch.await?, HashMap::new()),
+    };
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let metrics_url = format!("http://{listen}/metrics");
+    let routed = plan.events - messages;
+    let routing_deadline = Instant::now() + ROUTING_LIMIT;
+    let metrics = loop {
+        let metrics = http.get(&metrics_url).send().await?.text().await?;
+        let posted = metric_sum(&metrics, "byoc_routing_results_posted_total");
+        if posted >= routed || Instant::now() > routing_deadline {
+            break metrics;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let fetch_requests = metric(&metrics, "byoc_pubsub_fetch_requests_total");
     let peak_rss_kb = peak_rss_kb(pid);
     child.start_kill()?;
     child.wait().await?;
+    let webhook = matches!(plan.delivery, ProcessDelivery::Webhook { .. });
     Ok(ConsumerFigures {
         fetch_requests,
         peak_rss_kb,
+        requests: webhook.then(|| partner_log.requests.load(Ordering::Relaxed)),
+        latencies: if webhook {
+            partner_log.latencies(&published)
+        } else {
+            Vec::new()
+        },
+        routing: (routed > 0).then(|| {
+            (
+                routed,
+                metric_sum(&metrics, "byoc_routing_results_posted_total"),
+            )
+        }),
         ..window
+    })
+}
+
+/// Waits until the bench's webhook has `events` distinct events; the window runs from the
+/// first arrival to the last.
+async fn watch_partner(
+    log: &PartnerLog,
+    events: u64,
+    consumer: u32,
+    fake: u32,
+) -> BenchResult<ConsumerFigures> {
+    let deadline = Instant::now() + RUN_LIMIT;
+    let mut start: Option<(Duration, Duration)> = None;
+    loop {
+        let arrived = log
+            .arrivals
+            .lock()
+            .map_or(0, |arrivals| arrivals.len() as u64);
+        if start.is_none() && arrived > 0 {
+            start = Some((cpu_time(consumer)?, cpu_time(fake)?));
+        }
+        if arrived >= events {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(format!("only {arrived} of {events} events within {RUN_LIMIT:?}").into());
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    let (consumer_cpu, fake_cpu) = start.ok_or("no event was delivered")?;
+    let (first, last) = log
+        .span
+        .lock()
+        .ok()
+        .and_then(|span| *span)
+        .ok_or("no event was delivered")?;
+    Ok(ConsumerFigures {
+        events: log.events.load(Ordering::Relaxed),
+        elapsed: last - first,
+        consumer_cpu: cpu_time(consumer)?.saturating_sub(consumer_cpu),
+        fake_cpu: cpu_time(fake)?.saturating_sub(fake_cpu),
+        ..ConsumerFigures::empty()
     })
 }
 
@@ -317,8 +442,7 @@ async fn watch_lines(
         elapsed: started.elapsed(),
         consumer_cpu: cpu_time(consumer)?.saturating_sub(consumer_cpu),
         fake_cpu: cpu_time(fake)?.saturating_sub(fake_cpu),
-        fetch_requests: None,
-        peak_rss_kb: None,
+        ..ConsumerFigures::empty()
     })
 }
 
@@ -366,83 +490,7 @@ async fn run_npm(script: &Path, fake: &RunningFake, events: u64) -> BenchResult<
         elapsed: ended - started,
         consumer_cpu: consumer_end.saturating_sub(consumer_start),
         fake_cpu: fake_end.saturating_sub(fake_start),
-        fetch_requests: None,
         peak_rss_kb: peak_rss,
+        ..ConsumerFigures::empty()
     })
-}
-
-/// User plus system CPU time of a process, from `/proc/<pid>/stat`.
-fn cpu_time(pid: u32) -> BenchResult<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // The command name may hold spaces; the fields after its closing parenthesis do not.
-    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    let ticks: u64 = [11, 12]
-        .iter()
-        .map(|index| {
-            fields
-                .get(*index)
-                .and_then(|value| value.parse::<u64>().ok())
-        })
-        .sum::<Option<u64>>()
-        .ok_or("unexpected /proc/<pid>/stat format")?;
-    Ok(Duration::from_secs_f64(ticks as f64 / CLOCK_TICKS_PER_SEC))
-}
-
-/// Peak resident set (`VmHWM`) of a process, in kB.
-fn peak_rss_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
-}
-
-/// The value of an unlabelled counter in Prometheus text.
-fn metric(text: &str, name: &str) -> Option<u64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|value| value.trim().parse::<f64>().ok())
-        // Counters are whole numbers well below 2^53.
-        .map(|value| {
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            let whole = value as u64;
-            whole
-        })
-}
-
-/// A loopback port free right now, for the connector's sidecar server.
-fn free_loopback_port() -> BenchResult<std::net::SocketAddr> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?)
-}
-
-fn machine() -> String {
-    let cpus = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find_map(|line| line.strip_prefix("model name"))
-                .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
-        })
-        .unwrap_or_default();
-    format!(
-        "{}, {model}, {cpus} CPUs",
-        command_output("uname", &["-srm"])
-    )
-}
-
-fn command_output(program: &str, args: &[&str]) -> String {
-    std::process::Command::new(program)
-        .args(args)
-        .output()
-        .ok()
-        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-        .unwrap_or_default()
 }

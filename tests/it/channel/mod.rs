@@ -1,5 +1,6 @@
 //! Integration tests of the channel area.
 
+mod batch;
 mod retry;
 mod signature;
 mod stdout;

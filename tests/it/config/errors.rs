@@ -393,3 +393,43 @@ fn a_sidecar_token_from_the_environment_admits_a_wide_sidecar_and_never_shows() 
     assert!(!format!("{config:?}").contains(token));
     assert!(!toml::to_string(&config).unwrap().contains(token));
 }
+
+#[test]
+fn batch_max_events_is_refused_outside_its_range_and_with_stdout() {
+    for bad in [0, 1_001] {
+        let text = minimal_with(&[("delivery.batch_max_events", int(bad))]);
+        let error = error_text(&text, &[]);
+        assert!(
+            error.contains("delivery.batch_max_events must be between 1 and 1000"),
+            "{error}"
+        );
+    }
+    let text = minimal_with(&[
+        ("delivery.kind", string("stdout")),
+        ("delivery.url", None),
+        ("delivery.batch_max_events", int(5)),
+    ]);
+    let error = error_text(&text, &[]);
+    assert!(
+        error.contains("delivery.batch_max_events applies only to kind = \"webhook\""),
+        "{error}"
+    );
+}
+
+#[test]
+fn batch_max_events_of_one_keeps_one_event_per_request_and_more_selects_batches() {
+    use byoc_connector::channel::AnyChannel;
+    let channel_for = |edits: &[(&str, Option<toml::Value>)]| {
+        let config = Config::from_toml_str_with_env(&minimal_with(edits), env(&[])).unwrap();
+        AnyChannel::try_from(&config.delivery).unwrap()
+    };
+    assert!(matches!(channel_for(&[]), AnyChannel::Webhook(_)));
+    assert!(matches!(
+        channel_for(&[("delivery.batch_max_events", int(1))]),
+        AnyChannel::Webhook(_)
+    ));
+    assert!(matches!(
+        channel_for(&[("delivery.batch_max_events", int(50))]),
+        AnyChannel::BatchedWebhook(_)
+    ));
+}

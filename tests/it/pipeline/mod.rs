@@ -1,5 +1,6 @@
 //! Integration tests of the pipeline area.
 
+mod batch;
 mod checkpoints;
 mod credit;
 mod dedup;

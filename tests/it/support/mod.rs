@@ -1,6 +1,7 @@
 //! Shared helpers for integration tests: start the fake Salesforce, point a subscriber
 //! at it, and wait for items with bounded timeouts.
 
+pub mod batch;
 pub mod config;
 pub mod events;
 pub mod pipeline;

@@ -163,7 +163,7 @@ async fn receive(
     status
 }
 
-fn seq_in_text(body: &serde_json::Value) -> Option<u64> {
+pub fn seq_in_text(body: &serde_json::Value) -> Option<u64> {
     let text =
         body["entry"]["entryPayload"]["abstractMessage"]["staticContent"]["text"].as_str()?;
     text.strip_prefix("seq-")?.parse().ok()
@@ -269,6 +269,21 @@ pub fn assemble_routed_pipeline(
     tweak: impl FnOnce(&mut PipelineSettings),
     routing: Option<Arc<dyn byoc_connector::pipeline::RoutingSink>>,
 ) -> AssembledPipeline {
+    let mut options = WebhookSettings::new(partner_url);
+    options.secret = secret.map(SecretString::new);
+    let channel = AnyChannel::Webhook(WebhookChannel::new(options).unwrap());
+    assemble_pipeline_over(fake, store_path, channel, start, tweak, routing)
+}
+
+/// [`assemble_routed_pipeline`] delivering through `channel`, as configuration would build it.
+pub fn assemble_pipeline_over(
+    fake: &FakeSalesforce,
+    store_path: &Path,
+    channel: AnyChannel,
+    start: Option<ReplayStart>,
+    tweak: impl FnOnce(&mut PipelineSettings),
+    routing: Option<Arc<dyn byoc_connector::pipeline::RoutingSink>>,
+) -> AssembledPipeline {
     let store = Store::open(store_path, StoreSettings::default()).unwrap();
     let topic = fake.endpoints().topic.clone();
     let org_id = fake.endpoints().org_id.clone();
@@ -291,9 +306,7 @@ pub fn assemble_routed_pipeline(
     )
     .unwrap();
     let acks = subscriber.acks();
-    let mut options = WebhookSettings::new(partner_url);
-    options.secret = secret.map(SecretString::new);
-    let channel = Arc::new(AnyChannel::Webhook(WebhookChannel::new(options).unwrap()));
+    let channel = Arc::new(channel);
     let mut settings = PipelineSettings::new(org_id, topic);
     settings.retry.initial_delay = Duration::from_millis(20);
     settings.retry.max_delay = Duration::from_millis(500);

@@ -1,0 +1,386 @@
+//! The batched webhook: deliveries that wait at the same time share one POST, and each gets
+//! its own fate from the partner's per-event results (docs/partner-webhook.md, "Batches").
+//!
+//! Every [`BatchedWebhook::deliver`] call queues its delivery and waits for its own result.
+//! One task collects what is queued into batches of at most `max_events` and posts them, with
+//! at most [`BATCHES_IN_FLIGHT`] requests open at once: while those are out, new deliveries
+//! queue, so batches grow with load and stay single under light load, with no added wait.
+//! Order per conversation is the caller's: the pipeline delivers one event per conversation at
+//! a time and waits for its result, so a batch never holds two events of one conversation.
+//! This file owns the batch body and the reading of the batch response; the statuses mean what
+//! they mean for one event (`retry::classify_status`). It knows nothing about the envelopes.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use serde::Deserialize;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tracing::warn;
+
+use super::retry::{classify_status, classify_transport_error, parse_retry_after};
+use super::webhook::{read_body_prefix, USER_AGENT_VALUE};
+use super::{
+    Delivery, DeliveryError, WebhookChannel, PERMANENT_FAILURE_BODY_PREFIX_BYTES,
+    WEBHOOK_RESPONSE_BODY_LIMIT_BYTES,
+};
+
+/// The header carrying the number of events in a batch request.
+pub const BATCH_SIZE_HEADER: &str = "x-byoc-batch-size";
+
+/// Batch requests open at once; more deliveries wait and join the next batch.
+pub const BATCHES_IN_FLIGHT: usize = 4;
+
+/// The largest `delivery.batch_max_events` accepted.
+pub const BATCH_MAX_EVENTS_LIMIT: usize = 1_000;
+
+/// One queued delivery and where its result goes.
+struct Pending {
+    delivery: Delivery,
+    reply: oneshot::Sender<Result<(), DeliveryError>>,
+}
+
+/// Delivers through a [`WebhookChannel`], many events per POST.
+pub struct BatchedWebhook {
+    channel: WebhookChannel,
+    max_events: usize,
+    // Started by the first delivery, so the channel can be built outside a runtime.
+    queue: OnceLock<mpsc::UnboundedSender<Pending>>,
+}
+
+impl std::fmt::Debug for BatchedWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchedWebhook")
+            .field("channel", &self.channel)
+            .field("max_events", &self.max_events)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BatchedWebhook {
+    /// Batches of at most `max_events` (at least one) through `channel`.
+    pub fn new(channel: WebhookChannel, max_events: usize) -> Self {
+        Self {
+            channel,
+            max_events: max_events.clamp(1, BATCH_MAX_EVENTS_LIMIT),
+            queue: OnceLock::new(),
+        }
+    }
+
+    /// The single-event channel underneath, for calls that need the partner's own answer.
+    pub fn single(&self) -> &WebhookChannel {
+        &self.channel
+    }
+
+    /// Queues one delivery and waits for its own result.
+    pub async fn deliver(&self, delivery: &Delivery) -> Result<(), DeliveryError> {
+        let queue = self.queue.get_or_init(|| {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            tokio::spawn(collect(self.channel.clone(), self.max_events, receiver));
+            sender
+        });
+        let (reply, result) = oneshot::channel();
+        let pending = Pending {
+            delivery: delivery.clone(),
+            reply,
+        };
+        if queue.send(pending).is_err() {
+            return Err(retryable("the batch sender has stopped".to_owned(), None));
+        }
+        result
+            .await
+            .unwrap_or_else(|_| Err(retryable("the batch was dropped".to_owned(), None)))
+    }
+}
+
+/// Takes what is queued, up to `max_events` at a time, and posts it; ends with the queue.
+async fn collect(
+    channel: WebhookChannel,
+    max_events: usize,
+    mut queue: mpsc::UnboundedReceiver<Pending>,
+) {
+    let slots = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
+    loop {
+        // Waiting for a slot first lets the queue fill while every slot is busy.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(first) = queue.recv().await else {
+            return;
+        };
+        let mut batch = Vec::with_capacity(max_events.min(64));
+        batch.push(first);
+        while batch.len() < max_events {
+            match queue.try_recv() {
+                Ok(pending) => batch.push(pending),
+                Err(_) => break,
+            }
+        }
+        // A caller that gave up (shutdown) needs no request.
+        batch.retain(|pending| !pending.reply.is_closed());
+        if batch.is_empty() {
+            continue;
+        }
+        let channel = channel.clone();
+        tokio::spawn(async move {
+            let deliveries: Vec<&Delivery> =
+                batch.iter().map(|pending| &pending.delivery).collect();
+            let results = channel.post_batch(&deliveries).await;
+            for (pending, result) in batch.into_iter().zip(results) {
+                // The caller may have given up meanwhile; its event is delivered again later.
+                let _ = pending.reply.send(result);
+            }
+            drop(slot);
+        });
+    }
+}
+
+/// The batch body: `{"events":[{"idempotencyKey":…,"type":…,"event":<envelope>},…]}`, with
+/// each envelope's bytes as they are (they are compact JSON already).
+pub fn batch_body(deliveries: &[&Delivery]) -> Bytes {
+    let size: usize = deliveries
+        .iter()
+        .map(|delivery| delivery.body.len() + delivery.idempotency_key.len() + 64)
+        .sum();
+    let mut body = BytesMut::with_capacity(size + 16).writer();
+    body.get_mut().put_slice(b"{\"events\":[");
+    for (index, delivery) in deliveries.iter().enumerate() {
+        if index > 0 {
+            body.get_mut().put_u8(b',');
+        }
+        body.get_mut().put_slice(b"{\"idempotencyKey\":");
+        // Writing a string into memory cannot fail.
+        let _ = serde_json::to_writer(&mut body, &delivery.idempotency_key);
+        body.get_mut().put_slice(b",\"type\":");
+        let _ = serde_json::to_writer(&mut body, &delivery.event_type);
+        body.get_mut().put_slice(b",\"event\":");
+        body.get_mut().put_slice(&delivery.body);
+        body.get_mut().put_u8(b'}');
+    }
+    body.get_mut().put_slice(b"]}");
+    body.into_inner().freeze()
+}
+
+impl WebhookChannel {
+    /// Posts `deliveries` as one batch and returns each one's result, in the same order.
+    pub async fn post_batch(&self, deliveries: &[&Delivery]) -> Vec<Result<(), DeliveryError>> {
+        let all = |error: DeliveryError| vec![Err(error); deliveries.len()];
+        let body = batch_body(deliveries);
+        let mut headers = HeaderMap::with_capacity(4);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+        headers.insert(BATCH_SIZE_HEADER, HeaderValue::from(deliveries.len()));
+        if let Err(error) = self.sign_into(&mut headers, &body) {
+            return all(error);
+        }
+        let sent = self
+            .client()
+            .post(self.url().clone())
+            .headers(headers)
+            .body(body)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(error) => return all(classify_transport_error(error)),
+        };
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|value| parse_retry_after(value, SystemTime::now()));
+        if !status.is_success() {
+            // The whole batch failed: every event gets what a single event would get.
+            let body_prefix = read_body_prefix(response, PERMANENT_FAILURE_BODY_PREFIX_BYTES)
+                .await
+                .unwrap_or_default();
+            return match classify_status(status, retry_after, body_prefix) {
+                Err(error) => all(error),
+                Ok(()) => all(retryable(format!("partner answered {status}"), None)),
+            };
+        }
+        let body = match read_body_prefix(response, WEBHOOK_RESPONSE_BODY_LIMIT_BYTES).await {
+            Ok(body) => body,
+            Err(error) => return all(classify_transport_error(error)),
+        };
+        match parse_results(&body) {
+            Ok(results) => per_event(deliveries, &results, retry_after),
+            Err(problem) => {
+                warn!(
+                    events = deliveries.len(),
+                    %status,
+                    problem = %problem,
+                    "partner's batch response is malformed; retrying every event of the batch"
+                );
+                all(retryable(
+                    format!("partner's batch response is malformed: {problem}"),
+                    Some(status),
+                ))
+            }
+        }
+    }
+}
+
+/// One event's result as the partner wrote it.
+#[derive(Deserialize)]
+struct EventResult<'a> {
+    #[serde(rename = "idempotencyKey", borrow)]
+    idempotency_key: std::borrow::Cow<'a, str>,
+    status: u16,
+    #[serde(rename = "retryAfter", default)]
+    retry_after: Option<u64>,
+}
+
+/// A result with its raw JSON, kept for a dead letter (its `errorCode` names the refusal).
+struct ParsedResult<'a> {
+    result: EventResult<'a>,
+    raw: &'a serde_json::value::RawValue,
+}
+
+fn parse_results(body: &[u8]) -> Result<Vec<ParsedResult<'_>>, String> {
+    #[derive(Deserialize)]
+    struct Answer<'a> {
+        #[serde(borrow)]
+        results: Vec<&'a serde_json::value::RawValue>,
+    }
+    let answer: Answer<'_> = serde_json::from_slice(body)
+        .map_err(|error| format!("expected {{\"results\": [...]}}: {error}"))?;
+    answer
+        .results
+        .into_iter()
+        .map(|raw| {
+            let result: EventResult<'_> = serde_json::from_str(raw.get()).map_err(|error| {
+                format!("a result is not {{\"idempotencyKey\", \"status\"}}: {error}")
+            })?;
+            Ok(ParsedResult { result, raw })
+        })
+        .collect()
+}
+
+/// Each delivery's fate from its own result, classified as the single-event contract says.
+fn per_event(
+    deliveries: &[&Delivery],
+    results: &[ParsedResult<'_>],
+    header_retry_after: Option<Duration>,
+) -> Vec<Result<(), DeliveryError>> {
+    deliveries
+        .iter()
+        .map(|delivery| {
+            let Some(parsed) = results
+                .iter()
+                .find(|parsed| parsed.result.idempotency_key == delivery.idempotency_key)
+            else {
+                warn!(
+                    idempotency_key = %delivery.idempotency_key,
+                    "partner's batch response has no result for an event; retrying it"
+                );
+                return Err(retryable(
+                    "partner's batch response has no result for this event".to_owned(),
+                    None,
+                ));
+            };
+            let Ok(status) = StatusCode::from_u16(parsed.result.status) else {
+                return Err(retryable(
+                    format!(
+                        "partner's batch result has an invalid status {}",
+                        parsed.result.status
+                    ),
+                    None,
+                ));
+            };
+            let retry_after = parsed
+                .result
+                .retry_after
+                .map(Duration::from_secs)
+                .or(header_retry_after);
+            let raw = parsed.raw.get().as_bytes();
+            let prefix =
+                Bytes::copy_from_slice(&raw[..raw.len().min(PERMANENT_FAILURE_BODY_PREFIX_BYTES)]);
+            classify_status(status, retry_after, prefix)
+        })
+        .collect()
+}
+
+fn retryable(reason: String, status: Option<StatusCode>) -> DeliveryError {
+    DeliveryError::Retryable {
+        reason,
+        retry_after: None,
+        status,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(key: &str, body: &str) -> Delivery {
+        Delivery {
+            idempotency_key: key.to_owned(),
+            event_type: "interaction.message".to_owned(),
+            body: Bytes::from(body.to_owned()),
+        }
+    }
+
+    #[test]
+    fn the_batch_body_wraps_each_envelope_with_its_key_and_type() {
+        let first = delivery("k\"1", r#"{"a":1}"#);
+        let second = delivery("k2", r#"{"b":[2]}"#);
+        let body = batch_body(&[&first, &second]);
+        let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            parsed,
+            serde_json::json!({"events": [
+                {"idempotencyKey": "k\"1", "type": "interaction.message", "event": {"a": 1}},
+                {"idempotencyKey": "k2", "type": "interaction.message", "event": {"b": [2]}},
+            ]})
+        );
+    }
+
+    #[test]
+    fn results_map_to_fates_by_key_as_a_single_event_status_would() {
+        let (ok, later, refused, missing) = (
+            delivery("ok", "{}"),
+            delivery("later", "{}"),
+            delivery("refused", "{}"),
+            delivery("missing", "{}"),
+        );
+        let body = br#"{"results":[
+            {"idempotencyKey":"refused","status":422,"errorCode":"2002"},
+            {"idempotencyKey":"later","status":503,"retryAfter":7},
+            {"idempotencyKey":"ok","status":200}]}"#;
+        let results = parse_results(body).unwrap();
+        let fates = per_event(&[&ok, &later, &refused, &missing], &results, None);
+        assert_eq!(fates[0], Ok(()));
+        assert!(fates[1].as_ref().is_err_and(DeliveryError::is_retryable));
+        assert_eq!(
+            fates[1].as_ref().err().and_then(DeliveryError::retry_after),
+            Some(Duration::from_secs(7))
+        );
+        let Err(DeliveryError::Permanent(failure)) = &fates[2] else {
+            panic!("422 is permanent: {:?}", fates[2]);
+        };
+        assert!(std::str::from_utf8(&failure.body_prefix)
+            .unwrap()
+            .contains(r#""errorCode":"2002""#));
+        assert!(fates[3].as_ref().is_err_and(DeliveryError::is_retryable));
+    }
+
+    #[test]
+    fn a_response_without_results_is_malformed() {
+        for body in [
+            &b""[..],
+            b"{}",
+            b"[]",
+            b"{\"results\":[{\"status\":200}]}",
+            b"ok",
+        ] {
+            assert!(
+                parse_results(body).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! The figures `bench process` prints: one consumer's run (events/s, CPU per event, requests,
+//! latency, memory) and the report of a whole run. Pure formatting; it measures nothing.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::percentile;
+
+/// One consumer's figures over the window from its first to its last event.
+#[derive(Debug, Clone)]
+pub struct ConsumerFigures {
+    /// Events counted.
+    pub events: u64,
+    /// First to last event.
+    pub elapsed: Duration,
+    /// CPU seconds of the consumer process over the window.
+    pub consumer_cpu: Duration,
+    /// CPU seconds of the fake over the window.
+    pub fake_cpu: Duration,
+    /// FetchRequests the consumer sent, when known.
+    pub fetch_requests: Option<u64>,
+    /// The consumer's peak resident set, in kB.
+    pub peak_rss_kb: Option<u64>,
+    /// Webhook requests, when delivering to the webhook.
+    pub requests: Option<u64>,
+    /// Publish → partner latency of each event, sorted, when published at a pace.
+    pub latencies: Vec<Duration>,
+    /// RoutingRequested events and the routing results posted for them, when mixed in.
+    pub routing: Option<(u64, u64)>,
+}
+
+impl ConsumerFigures {
+    /// No events yet.
+    pub(super) fn empty() -> Self {
+        Self {
+            events: 0,
+            elapsed: Duration::ZERO,
+            consumer_cpu: Duration::ZERO,
+            fake_cpu: Duration::ZERO,
+            fetch_requests: None,
+            peak_rss_kb: None,
+            requests: None,
+            latencies: Vec::new(),
+            routing: None,
+        }
+    }
+
+    pub(super) fn events_per_sec(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
+    }
+
+    fn micros_per_event(&self, cpu: Duration) -> f64 {
+        cpu.as_secs_f64() * 1e6 / self.events.max(1) as f64
+    }
+}
+
+/// The figures of one `bench process` run.
+#[derive(Debug, Clone)]
+pub struct ProcessReport {
+    /// What the connector's run did.
+    pub variant: String,
+    /// The connector's run.
+    pub connector: ConsumerFigures,
+    /// The npm client's run, when a script was given.
+    pub npm: Option<ConsumerFigures>,
+    /// `uname -srm`, CPU model and count.
+    pub machine: String,
+    /// UTC date and time of the run.
+    pub date: String,
+    /// `uptime` at the end of the run: the machine is shared.
+    pub load: String,
+}
+
+impl fmt::Display for ProcessReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "bench process: separate processes, TLS, durable checkpoints"
+        )?;
+        writeln!(f, "  machine: {}", self.machine)?;
+        writeln!(f, "  date:    {}", self.date)?;
+        writeln!(f, "  load:    {}", self.load)?;
+        write_figures(
+            f,
+            &format!("connector (run, {})", self.variant),
+            &self.connector,
+        )?;
+        if let Some(npm) = &self.npm {
+            write_figures(f, "npm salesforce-pubsub-api-client 5.5.2", npm)?;
+            writeln!(
+                f,
+                "  connector / npm: {:.2}x events/s",
+                self.connector.events_per_sec() / npm.events_per_sec().max(f64::EPSILON)
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn write_figures(f: &mut fmt::Formatter<'_>, name: &str, figures: &ConsumerFigures) -> fmt::Result {
+    writeln!(f, "  {name}")?;
+    writeln!(
+        f,
+        "    {} events in {:.3} s: {:.0} events/s",
+        figures.events,
+        figures.elapsed.as_secs_f64(),
+        figures.events_per_sec()
+    )?;
+    writeln!(
+        f,
+        "    CPU per event: consumer {:.1} us, fake {:.1} us",
+        figures.micros_per_event(figures.consumer_cpu),
+        figures.micros_per_event(figures.fake_cpu)
+    )?;
+    if let Some(requests) = figures.fetch_requests {
+        writeln!(
+            f,
+            "    FetchRequests: {requests} ({:.4} per event)",
+            requests as f64 / figures.events.max(1) as f64
+        )?;
+    }
+    if let Some(rss) = figures.peak_rss_kb {
+        writeln!(f, "    peak RSS: {:.1} MB", rss as f64 / 1024.0)?;
+    }
+    if let Some(requests) = figures.requests {
+        writeln!(
+            f,
+            "    webhook requests: {requests} ({:.1} events per request)",
+            figures.events as f64 / requests.max(1) as f64
+        )?;
+    }
+    if !figures.latencies.is_empty() {
+        let ms = |p: f64| percentile(&figures.latencies, p).as_secs_f64() * 1e3;
+        writeln!(
+            f,
+            "    publish -> partner over {} events: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            figures.latencies.len(),
+            ms(0.50),
+            ms(0.99),
+            ms(1.0)
+        )?;
+    }
+    if let Some((requested, posted)) = figures.routing {
+        writeln!(
+            f,
+            "    routing: {requested} RoutingRequested, {posted} routingResults posted"
+        )?;
+    }
+    Ok(())
+}
