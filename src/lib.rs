@@ -18,6 +18,7 @@ pub mod dev;
 pub mod dlq;
 mod error_chain;
 pub mod events;
+pub mod fuzzing;
 pub mod inbound;
 pub mod interaction;
 mod log_value;

@@ -157,7 +157,7 @@ async fn show(State(services): State<Services>, Path(conversation): Path<String>
 /// The body of `POST …/delivery-failures`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct DeliveryFailureBody {
+pub(crate) struct DeliveryFailureBody {
     error_code: String,
     #[serde(default)]
     failed_conversation_entry_identifier: Option<String>,
@@ -167,6 +167,28 @@ struct DeliveryFailureBody {
     end_user_client_id: Option<String>,
     #[serde(default)]
     channel_address_identifier: Option<String>,
+}
+
+/// Parses a delivery-failure body and checks its error code, or the `400` naming the field.
+pub(crate) fn parse_failure_body(body: &[u8]) -> Result<DeliveryFailureBody, Response> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(body);
+    let request: DeliveryFailureBody = match serde_path_to_error::deserialize(deserializer) {
+        Ok(request) => request,
+        Err(error) if error.inner().is_syntax() || error.inner().is_eof() => {
+            return Err(invalid("body", "must be a JSON object"))
+        }
+        Err(error) => return Err(body_problem(&error)),
+    };
+    if !is_messaging_error_code(&request.error_code) {
+        return Err(invalid(
+            "errorCode",
+            &format!(
+                "must be one of the messaging error codes {}",
+                MESSAGING_ERROR_CODES.join(", ")
+            ),
+        ));
+    }
+    Ok(request)
 }
 
 /// The field serde stopped at and why, as a `400`.
@@ -225,23 +247,10 @@ async fn report_failure(
     if let Err(problem) = checked_identifier(&conversation) {
         return problem.into_response();
     }
-    let deserializer = &mut serde_json::Deserializer::from_slice(&body);
-    let request: DeliveryFailureBody = match serde_path_to_error::deserialize(deserializer) {
+    let request = match parse_failure_body(&body) {
         Ok(request) => request,
-        Err(error) if error.inner().is_syntax() || error.inner().is_eof() => {
-            return invalid("body", "must be a JSON object")
-        }
-        Err(error) => return body_problem(&error),
+        Err(problem) => return problem,
     };
-    if !is_messaging_error_code(&request.error_code) {
-        return invalid(
-            "errorCode",
-            &format!(
-                "must be one of the messaging error codes {}",
-                MESSAGING_ERROR_CODES.join(", ")
-            ),
-        );
-    }
     let Ok(known) = services.tracker.get(&conversation) else {
         return store_failed();
     };

@@ -28,6 +28,7 @@ mod config;
 mod connector;
 mod deploy;
 mod events;
+mod fuzz;
 mod interaction;
 mod pipeline;
 mod pubsub;
