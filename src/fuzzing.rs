@@ -113,6 +113,10 @@ impl Target {
 
 /// Avro bytes → record → event. The first byte picks the schema (even: [`PLAIN_SCHEMA`], odd:
 /// [`RICH_SCHEMA`]); the rest is one Avro datum, as a Pub/Sub `ConsumerEvent` carries it.
+///
+/// # Panics
+/// When the decoder panics, or a decoded event's webhook body is not a JSON object: a
+/// finding.
 pub fn avro_record(input: &[u8]) {
     let Some((&selector, datum)) = input.split_first() else {
         return;
@@ -137,6 +141,10 @@ pub fn avro_record(input: &[u8]) {
 /// Payload JSON → `OutboundEvent`. The first byte picks the event type (even: `Interaction`,
 /// odd: `RoutingRequested`); the rest is the payload text, which must be UTF-8 as Avro strings
 /// are.
+///
+/// # Panics
+/// When the decoder panics, or a decoded event's webhook body is not a JSON object: a
+/// finding.
 pub fn outbound_event(input: &[u8]) {
     let Some((&selector, payload)) = input.split_first() else {
         return;
@@ -157,6 +165,10 @@ pub fn outbound_event(input: &[u8]) {
 /// `channelData` → routing context. The input (lossily UTF-8) is the `channelData` string of
 /// an otherwise valid routing request, which must decode whatever `channelData` holds: a bad
 /// one is reported on the event, never a reason to leave Salesforce without an answer.
+///
+/// # Panics
+/// When the routing request fails to decode or panics, or its webhook body is not a JSON
+/// object: a finding.
 pub fn channel_data(input: &[u8]) {
     let channel_data = String::from_utf8_lossy(input);
     let payload = serde_json::json!({
@@ -180,6 +192,9 @@ pub fn channel_data(input: &[u8]) {
 }
 
 /// The config file → `Config`, validated as `run` does it, without environment overrides.
+///
+/// # Panics
+/// When loading panics, or an error says nothing: a finding.
 pub fn config_file(input: &[u8]) {
     let Ok(text) = std::str::from_utf8(input) else {
         return;
@@ -195,6 +210,10 @@ pub fn config_file(input: &[u8]) {
 /// router with the connector not started, so a body that passes every check gets `503` and
 /// one that does not gets a `4xx`; the routing and delivery-failure bodies go through the
 /// functions their handlers call before anything else.
+///
+/// # Panics
+/// When a check panics, a bad body gets anything but a `4xx` (or `503` once it passes every
+/// check), or an accepted `userId` is not a 15-character User id: a finding.
 pub fn sidecar_body(input: &[u8]) {
     let Some((&selector, body)) = input.split_first() else {
         return;

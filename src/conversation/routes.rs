@@ -170,23 +170,23 @@ pub(crate) struct DeliveryFailureBody {
 }
 
 /// Parses a delivery-failure body and checks its error code, or the `400` naming the field.
-pub(crate) fn parse_failure_body(body: &[u8]) -> Result<DeliveryFailureBody, Response> {
+pub(crate) fn parse_failure_body(body: &[u8]) -> Result<DeliveryFailureBody, Box<Response>> {
     let deserializer = &mut serde_json::Deserializer::from_slice(body);
     let request: DeliveryFailureBody = match serde_path_to_error::deserialize(deserializer) {
         Ok(request) => request,
         Err(error) if error.inner().is_syntax() || error.inner().is_eof() => {
-            return Err(invalid("body", "must be a JSON object"))
+            return Err(Box::new(invalid("body", "must be a JSON object")))
         }
-        Err(error) => return Err(body_problem(&error)),
+        Err(error) => return Err(Box::new(body_problem(&error))),
     };
     if !is_messaging_error_code(&request.error_code) {
-        return Err(invalid(
+        return Err(Box::new(invalid(
             "errorCode",
             &format!(
                 "must be one of the messaging error codes {}",
                 MESSAGING_ERROR_CODES.join(", ")
             ),
-        ));
+        )));
     }
     Ok(request)
 }
@@ -249,7 +249,7 @@ async fn report_failure(
     }
     let request = match parse_failure_body(&body) {
         Ok(request) => request,
-        Err(problem) => return problem,
+        Err(problem) => return *problem,
     };
     let Ok(known) = services.tracker.get(&conversation) else {
         return store_failed();
