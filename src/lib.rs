@@ -19,6 +19,7 @@ pub mod dlq;
 pub mod doctor;
 mod error_chain;
 pub mod events;
+pub mod fuzzing;
 pub mod inbound;
 pub mod interaction;
 mod log_value;

@@ -60,6 +60,7 @@ pub use engine::{RequestStatus, RoutingEngine};
 pub use partner::{PartnerDecision, ROUTING_REQUESTED_TYPE};
 pub use pending::TERMINAL_RECORD_RETENTION;
 pub use resume::ResumeSummary;
+pub(crate) use sidecar::user_id_from;
 pub use sidecar::{assign_response, decision_response, SIDECAR_ASSIGN_PATH, SIDECAR_DECISION_PATH};
 pub use soql::{session_query, MESSAGING_SESSION_PREFIX};
 pub use strategy::{

@@ -55,14 +55,16 @@ async fn assign(
 
 /// Why an assignment body is refused: the field and the rule it breaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct BadField {
-    field: &'static str,
-    rule: String,
+pub(crate) struct BadField {
+    /// The field, `body` when the body is not a JSON object.
+    pub(crate) field: &'static str,
+    /// The rule it breaks.
+    pub(crate) rule: String,
 }
 
 /// The rep's User id from an assignment body `{"userId": "005…"}`, in its 15-character form
 /// (the form `workItemId` must take too; the YAML sets no length on `userId`).
-fn user_id_from(body: &[u8]) -> Result<String, BadField> {
+pub(crate) fn user_id_from(body: &[u8]) -> Result<String, BadField> {
     let rule = "userId must be a 15- or 18-character Salesforce User id starting with 005";
     let body: serde_json::Value = serde_json::from_slice(body).map_err(|problem| BadField {
         field: "body",

@@ -30,6 +30,7 @@ mod deploy;
 mod docs;
 mod doctor;
 mod events;
+mod fuzz;
 mod interaction;
 mod pipeline;
 mod pubsub;

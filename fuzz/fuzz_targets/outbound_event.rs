@@ -1,0 +1,6 @@
+//! Fuzz target: `byoc_connector::fuzzing::outbound_event` on every input libFuzzer makes.
+//! `fuzz_target!` expands to the one unsafe block libFuzzer's C entry point needs, so this
+//! crate cannot forbid unsafe code; the library it calls does.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|input: &[u8]| byoc_connector::fuzzing::outbound_event(input));
