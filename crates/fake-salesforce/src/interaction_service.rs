@@ -112,6 +112,10 @@ pub struct RecordedCall {
     /// Arrival time on tokio's clock, for tests with paused time.
     #[serde(skip)]
     pub received_at: Instant,
+    /// Microseconds the fake spent on the call, from its handler's start (before the body is
+    /// read) to its answer, held answers not included: the Interaction Service's own time,
+    /// which benchmarks subtract from what a client of the connector sees.
+    pub handling_micros: u64,
     /// Request headers, lower-case names; `Authorization` is `Bearer [redacted]`.
     pub headers: BTreeMap<String, String>,
     /// JSON body; for `/interactions`, `{"json": <json part>, "attachments": [{fileName, contentType, size}]}`.
@@ -370,11 +374,13 @@ impl InteractionFake {
     }
 
     /// Checks, answers and records one API call; also says how long to hold the answer.
+    /// `started` is when the call's handler started, on the local clock.
     fn handle(
         &self,
         endpoint: Endpoint,
         headers: &HeaderMap,
         body: &ParsedBody,
+        started: std::time::Instant,
     ) -> (Response, Option<std::time::Duration>) {
         let received_at = Instant::now();
         let received_at_ms = SystemTime::now()
@@ -410,6 +416,7 @@ impl InteractionFake {
             body: body.recorded(),
             status: status.as_u16(),
             response: response_body,
+            handling_micros: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         };
         state.calls.push(call);
         drop(state);
@@ -456,12 +463,14 @@ async fn api_call(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // The body was read before the handler started; a JSON body is small.
+    let started = std::time::Instant::now();
     let parsed = if endpoint.is_multipart() {
         body::parse_multipart(&headers, body).await
     } else {
         ParsedBody::Json(serde_json::from_slice(&body).ok())
     };
-    let (response, hold) = fake.handle(endpoint, &headers, &parsed);
+    let (response, hold) = fake.handle(endpoint, &headers, &parsed, started);
     if let Some(hold) = hold {
         tokio::time::sleep(hold).await;
     }
@@ -474,9 +483,10 @@ async fn interactions_call(
     State(fake): State<Arc<InteractionFake>>,
     request: axum::extract::Request,
 ) -> Response {
+    let started = std::time::Instant::now();
     let headers = request.headers().clone();
     let parsed = body::parse_multipart_request(request).await;
-    let (response, hold) = fake.handle(Endpoint::PostInteractions, &headers, &parsed);
+    let (response, hold) = fake.handle(Endpoint::PostInteractions, &headers, &parsed, started);
     if let Some(hold) = hold {
         tokio::time::sleep(hold).await;
     }
