@@ -7,6 +7,7 @@ pub mod pipeline;
 pub mod process;
 pub mod pubsub;
 pub mod routing;
+pub mod sidecar;
 
 use crate::dev::embedded::{scratch_dir, serve_loopback};
 use crate::dev::samples::connector_config_toml as connector_config;

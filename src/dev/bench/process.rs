@@ -394,11 +394,16 @@ fn cpu_time(pid: u32) -> BenchResult<Duration> {
 }
 
 /// Peak resident set (`VmHWM`) of a process, in kB.
-fn peak_rss_kb(pid: u32) -> Option<u64> {
+pub(super) fn peak_rss_kb(pid: u32) -> Option<u64> {
+    status_kb(pid, "VmHWM")
+}
+
+/// A kB figure of `/proc/<pid>/status` (`VmHWM`, `VmRSS`).
+pub(super) fn status_kb(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))?
         .trim()
         .trim_end_matches("kB")
         .trim()
@@ -420,12 +425,13 @@ fn metric(text: &str, name: &str) -> Option<u64> {
 }
 
 /// A loopback port free right now, for the connector's sidecar server.
-fn free_loopback_port() -> BenchResult<std::net::SocketAddr> {
+pub(super) fn free_loopback_port() -> BenchResult<std::net::SocketAddr> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?)
 }
 
-fn machine() -> String {
+/// `uname -srm`, the CPU model and count.
+pub(super) fn machine() -> String {
     let cpus = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -441,7 +447,8 @@ fn machine() -> String {
     )
 }
 
-fn command_output(program: &str, args: &[&str]) -> String {
+/// What `program args` prints, trimmed; empty when it cannot run.
+pub(super) fn command_output(program: &str, args: &[&str]) -> String {
     std::process::Command::new(program)
         .args(args)
         .output()
