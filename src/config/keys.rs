@@ -86,6 +86,7 @@ pub(super) const KEY_EXAMPLES: &[(&str, &str)] = &[
     ("store.dedup_max_age_secs", "259200"),
     ("store.dead_letter_max_age_days", "30"),
     ("store.dead_letter_max_count", "100000"),
+    ("store.conversation_max_age_days", "30"),
     ("server.listen", "\"127.0.0.1:9464\""),
     ("server.sidecar_listen", "\"127.0.0.1:9465\""),
     (

@@ -20,8 +20,8 @@ use crate::pipeline::{
 use crate::secret::SecretString;
 use crate::store::{
     StoreSettings, DEFAULT_ACK_BATCH_MAX_ACKS, DEFAULT_ACK_BATCH_MAX_DELAY,
-    DEFAULT_DEAD_LETTER_MAX_AGE, DEFAULT_DEAD_LETTER_MAX_COUNT, DEFAULT_DEDUP_MAX_AGE,
-    DEFAULT_DEDUP_MAX_KEYS, EVENT_RETENTION,
+    DEFAULT_CONVERSATION_MAX_AGE, DEFAULT_DEAD_LETTER_MAX_AGE, DEFAULT_DEAD_LETTER_MAX_COUNT,
+    DEFAULT_DEDUP_MAX_AGE, DEFAULT_DEDUP_MAX_KEYS, EVENT_RETENTION,
 };
 
 /// Default store file, relative to the working directory.
@@ -101,7 +101,7 @@ impl PipelineConfig {
     }
 }
 
-/// Seconds in a day, for `store.dead_letter_max_age_days`.
+/// Seconds in a day, for `store.dead_letter_max_age_days` and `store.conversation_max_age_days`.
 const SECONDS_PER_DAY: u64 = 24 * 60 * 60;
 
 /// The `[store]` section.
@@ -122,6 +122,8 @@ pub struct StoreConfig {
     pub dead_letter_max_age_days: u64,
     /// At most this many dead letters are kept, the oldest removed first (0: no limit).
     pub dead_letter_max_count: u64,
+    /// Conversation state with no activity for this many days is removed (0 keeps it).
+    pub conversation_max_age_days: u64,
 }
 
 impl Default for StoreConfig {
@@ -134,8 +136,14 @@ impl Default for StoreConfig {
             dedup_max_age_secs: DEFAULT_DEDUP_MAX_AGE.as_secs(),
             dead_letter_max_age_days: DEFAULT_DEAD_LETTER_MAX_AGE.as_secs() / SECONDS_PER_DAY,
             dead_letter_max_count: DEFAULT_DEAD_LETTER_MAX_COUNT,
+            conversation_max_age_days: DEFAULT_CONVERSATION_MAX_AGE.as_secs() / SECONDS_PER_DAY,
         }
     }
+}
+
+/// `days` as a duration; 0 is `None`, no limit.
+fn days(days: u64) -> Option<Duration> {
+    (days > 0).then(|| Duration::from_secs(days.saturating_mul(SECONDS_PER_DAY)))
 }
 
 /// The store's settings (`path` is an argument of `Store::open`; the writer queue keeps its
@@ -147,13 +155,8 @@ impl From<&StoreConfig> for StoreSettings {
             ack_batch_max_delay: Duration::from_millis(config.ack_batch_max_delay_ms),
             dedup_max_keys: config.dedup_max_keys,
             dedup_max_age: Duration::from_secs(config.dedup_max_age_secs),
-            dead_letter_max_age: (config.dead_letter_max_age_days > 0).then(|| {
-                Duration::from_secs(
-                    config
-                        .dead_letter_max_age_days
-                        .saturating_mul(SECONDS_PER_DAY),
-                )
-            }),
+            dead_letter_max_age: days(config.dead_letter_max_age_days),
+            conversation_max_age: days(config.conversation_max_age_days),
             dead_letter_max_count: (config.dead_letter_max_count > 0)
                 .then_some(config.dead_letter_max_count),
             ..Self::default()

@@ -7,7 +7,8 @@ use fake_salesforce::avro::{EventSchemaSpec, EventWriter, PlatformEventFields};
 /// Flags of `demo`.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Text messages to play before the routing request
+    /// Text messages to play before the transfer, alternating the end user's (through the
+    /// sidecar) and the rep's (on the stream), the end user first
     #[arg(long, default_value_t = 4)]
     pub messages: u64,
 }
@@ -30,8 +31,9 @@ pub struct BenchArgs {
     /// Conversations the events are spread over (throughput)
     #[arg(long, default_value_t = 100)]
     pub conversations: u64,
-    /// Events per second (latency; default 1000) or routing requests per second in the
-    /// steady phase (routing; default 50)
+    /// Events per second (latency; default 1000), routing requests per second in the
+    /// steady phase (routing; default 50) or send-message requests per second (sidecar;
+    /// default 500)
     #[arg(long)]
     pub rate: Option<u64>,
     /// Routing requests in the steady phase (routing)
@@ -40,7 +42,7 @@ pub struct BenchArgs {
     /// Routing requests published at once after the steady phase (routing)
     #[arg(long, default_value_t = 200)]
     pub burst: u64,
-    /// Seconds to run (latency, stalled)
+    /// Seconds to run (latency, stalled, sidecar)
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
     /// The npm comparison script (`bench/npm/consume.mjs`), run with `node` on the same fake
@@ -94,6 +96,10 @@ pub enum BenchScenario {
     /// --events messages, then as many with one RoutingRequested in ten (events/s of both),
     /// then --requests routing requests at --rate and a --burst at once
     Mixed,
+    /// The release binary as its own process: one 25 MB attachment through the sidecar (the
+    /// connector's RSS growth), then send-message at --rate for --seconds (the latency the
+    /// connector adds over the fake Interaction Service's own)
+    Sidecar,
 }
 
 /// Runs `demo`; the caller sets up logging (warnings only keeps the demo's lines readable).
@@ -155,6 +161,14 @@ pub async fn bench(args: BenchArgs) -> Result<(), Box<dyn std::error::Error + Se
                 burst: args.burst,
             };
             let report = crate::dev::bench::mixed::run(plan).await?;
+            println!("{report}");
+        }
+        BenchScenario::Sidecar => {
+            let plan = crate::dev::bench::sidecar::SidecarBenchPlan {
+                rate: args.rate.unwrap_or(500),
+                seconds: args.seconds,
+            };
+            let report = crate::dev::bench::sidecar::run(plan).await?;
             println!("{report}");
         }
         BenchScenario::Process => {

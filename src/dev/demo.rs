@@ -1,13 +1,18 @@
-//! `byoc-connector demo`: the whole path in one process, so a first run needs no Salesforce
-//! org and no partner.
+//! `byoc-connector demo`: the whole path in one process, both directions, so a first run needs
+//! no Salesforce org and no partner.
 //!
 //! It starts the fake Salesforce, a demo channel (a loopback HTTP partner that prints what it
 //! receives and routes every request to a queue at once) and the connector between them, with
-//! its store in a temp directory. It then plays one conversation: a few text messages, then a
-//! RoutingRequested. It prints each delivery as the channel sees it and the routingResult as the
-//! fake Interaction Service sees it, and exits once everything has arrived. This module only
-//! wires existing parts together; it knows nothing of their insides.
+//! its store in a temp directory and its sidecar API behind a bearer token. It then plays one
+//! conversation turn by turn: the end user writes (the demo's partner app calls the sidecar's
+//! `POST /v1/messages` over HTTP, as a real partner app would, and the demo prints what the fake
+//! Interaction Service recorded), the rep answers (an event on the fake's stream, which the
+//! channel receives), and finally the rep transfers the conversation (a RoutingRequested the
+//! channel routes; the demo prints the routingResult the fake received). It exits once every
+//! step has arrived. This module only wires existing parts together; it knows nothing of their
+//! insides.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,17 +28,21 @@ use fake_salesforce::samples::{routing_requested, text_message_payload};
 use fake_salesforce::topic::NewEvent;
 use fake_salesforce::{FakeConfig, FakeSalesforce};
 use serde_json::{json, Value};
+use tokio::time::Instant;
 
-/// The demo conversation.
-const CONVERSATION: &str = "c0ffee00-0000-4000-8000-00000000d3e0";
+/// The channel address the connector is configured with (the one the sample events carry).
+const CHANNEL_ADDRESS: &str = "b0ffeafe-0d89-4338-b14a-172ad203f22a";
 
-/// The MessagingSession the fake's SOQL endpoint knows for it.
-const WORK_ITEM: &str = "0MwXX00000000D3AAA";
+/// The end user (the one the sample events are addressed to).
+const END_USER: &str = "end-user-42";
+
+/// The bearer token the demo's partner app presents to the sidecar.
+const SIDECAR_TOKEN: &str = "demo-sidecar-token";
 
 /// The demo routing request's `channelData.eventId`.
 const EVENT_ID: &str = "e7e7e7e7-0000-4000-8000-00000000d3e0";
 
-/// What the two sides say, in turn.
+/// What the two sides say, in turn: the end user first.
 const LINES: [&str; 4] = [
     "Hi, my order #4711 has not arrived yet.",
     "Sorry to hear that! Let me check the tracking for you.",
@@ -50,7 +59,8 @@ pub type DemoError = EmbeddedError;
 /// What the demo plays.
 #[derive(Debug, Clone, Copy)]
 pub struct DemoSettings {
-    /// Text messages before the routing request.
+    /// Text messages before the transfer, alternating end user and rep (at least one: the
+    /// end user's first message opens the conversation).
     pub messages: u64,
 }
 
@@ -63,6 +73,23 @@ struct ChannelLog {
 
 type SharedLog = Arc<Mutex<ChannelLog>>;
 
+/// Where the demo's partner app and the stream meet the connector.
+struct Stage {
+    fake: FakeSalesforce,
+    log: SharedLog,
+    http: reqwest::Client,
+    ops: SocketAddr,
+    sidecar: SocketAddr,
+    deadline: Instant,
+}
+
+/// What the demo played.
+#[derive(Debug, Default)]
+struct Played {
+    sent: u64,
+    answered: u64,
+}
+
 /// Plays the demo, printing as it goes; fails if anything does not arrive in time.
 pub async fn run(settings: DemoSettings) -> Result<(), DemoError> {
     let fake = FakeSalesforce::start(FakeConfig::default()).await?;
@@ -74,7 +101,20 @@ pub async fn run(settings: DemoSettings) -> Result<(), DemoError> {
     let channel = serve_loopback(app).await?;
     let listeners = Listeners::loopback().await?;
     let (ops, sidecar) = (listeners.ops.local_addr()?, listeners.sidecar.local_addr()?);
-    let connector = EmbeddedConnector::start(&fake, "demo", listeners, channel)?;
+    let connector = EmbeddedConnector::start_with(
+        &fake,
+        "demo",
+        listeners,
+        channel,
+        &[
+            ("server", "sidecar_token", SIDECAR_TOKEN.into()),
+            (
+                "channel",
+                "address_identifiers",
+                toml::Value::Array(vec![CHANNEL_ADDRESS.into()]),
+            ),
+        ],
+    )?;
     let endpoints = fake.endpoints();
     println!(
         "demo: fake Salesforce Pub/Sub at {}, HTTP at {}; demo channel at http://{channel}; \
@@ -83,83 +123,191 @@ pub async fn run(settings: DemoSettings) -> Result<(), DemoError> {
         endpoints.instance_url,
         connector.store_dir().display()
     );
-
-    fake.interaction()
-        .seed_conversation(CONVERSATION, WORK_ITEM);
-    let messages: Vec<NewEvent> = (0..settings.messages)
-        .map(|n| {
-            let line = LINES[usize::try_from(n).unwrap_or(0) % LINES.len()];
-            NewEvent {
-                event_type: Some("Interaction".to_owned()),
-                payload: Some(text_message_payload(CONVERSATION, n, line, n % 2 == 1)),
-                ..NewEvent::default()
-            }
-        })
-        .collect();
-    fake.publish(&messages)?;
-    let request = routing_requested(CONVERSATION, EVENT_ID);
-    let created_ms = request.created_date.unwrap_or_default();
-    fake.publish(&[request])?;
-    println!(
-        "salesforce -> published {} messages and 1 routing request on {}",
-        settings.messages, endpoints.topic
-    );
-
-    let arrived = wait_for(&fake, &log, settings.messages).await;
-    let answer = fake
-        .interaction()
-        .calls_to("routingResult")
-        .into_iter()
-        .next();
-    if let Some(call) = &answer {
-        let age_ms = i64::try_from(call.received_at_ms).unwrap_or(i64::MAX) - created_ms;
-        println!(
-            "salesforce <- routingResult success={} workItemId={} ({age_ms} ms after CreatedDate; \
-             the window is 60 s)",
-            call.body["success"], call.body["workItemId"]
-        );
-    }
+    let stage = Stage {
+        fake,
+        log,
+        http: reqwest::Client::builder().no_proxy().build()?,
+        ops,
+        sidecar,
+        deadline: Instant::now() + LIMIT,
+    };
+    let played = stage.play(settings.messages.max(1)).await;
     let stopped = connector.stop().await;
-    fake.shutdown().await;
+    stage.fake.shutdown().await;
     stopped?;
-    let (delivered, asked) = log
-        .lock()
-        .map(|log| (log.deliveries.len(), log.routing_requests))
-        .unwrap_or_default();
-    if !arrived || answer.is_none() {
-        return Err(format!(
-            "the demo did not complete within {} s: {delivered} of {} messages delivered, \
-             routingResult {}",
-            LIMIT.as_secs(),
-            settings.messages,
-            if answer.is_some() {
-                "posted"
-            } else {
-                "missing"
-            }
-        )
-        .into());
-    }
+    let played = played?;
     println!(
-        "demo: done. {delivered} messages delivered to the channel; the channel was asked to route \
-         {asked} time(s) and Salesforce got its answer in the window. Next: `byoc-connector fake-salesforce`, then `byoc-connector run --config \
-         <file>` (see the README)."
+        "demo: done. {} end-user message(s) reached Salesforce through the sidecar, {} rep \
+         answer(s) reached the channel, and the transfer was routed inside Salesforce's 60 s \
+         window. Next: `byoc-connector fake-salesforce`, then `byoc-connector run --config \
+         <file>` (see the README).",
+        played.sent, played.answered
     );
     Ok(())
 }
 
-/// Waits until the channel has `messages` deliveries and the fake a routingResult.
-async fn wait_for(fake: &FakeSalesforce, log: &SharedLog, messages: u64) -> bool {
-    let deadline = tokio::time::Instant::now() + LIMIT;
-    while tokio::time::Instant::now() < deadline {
-        let delivered = log.lock().map_or(0, |log| log.deliveries.len());
-        let answered = !fake.interaction().calls_to("routingResult").is_empty();
-        if delivered as u64 >= messages && answered {
-            return true;
+impl Stage {
+    /// Plays `messages` turns, then the transfer.
+    async fn play(&self, messages: u64) -> Result<Played, DemoError> {
+        self.wait_ready().await?;
+        let mut played = Played::default();
+        let mut conversation = String::new();
+        for turn in 0..messages {
+            let line = LINES[usize::try_from(turn).unwrap_or(0) % LINES.len()];
+            if turn % 2 == 0 {
+                conversation = self.end_user_writes(turn, line).await?;
+                played.sent += 1;
+            } else {
+                self.rep_answers(&conversation, turn, line).await?;
+                played.answered += 1;
+            }
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        self.rep_transfers(&conversation).await?;
+        Ok(played)
     }
-    false
+
+    /// Waits until the connector is ready: its stream is open and its sidecar routes live.
+    async fn wait_ready(&self) -> Result<(), DemoError> {
+        let url = format!("http://{}/readyz", self.ops);
+        while Instant::now() < self.deadline {
+            let ready = self
+                .http
+                .get(&url)
+                .send()
+                .await
+                .is_ok_and(|response| response.status().is_success());
+            if ready {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err(format!("the connector was not ready within {} s", LIMIT.as_secs()).into())
+    }
+
+    /// The end user's message, sent by the partner app through the sidecar; returns the
+    /// conversation.
+    async fn end_user_writes(&self, turn: u64, line: &str) -> Result<String, DemoError> {
+        println!("end user   -> {line:?} (the partner app: POST /v1/messages on the sidecar)");
+        let key = format!("demo-message-{turn}");
+        let response = self
+            .http
+            .post(format!("http://{}/v1/messages", self.sidecar))
+            .bearer_auth(SIDECAR_TOKEN)
+            .header("idempotency-key", &key)
+            .json(&json!({"endUserClientId": END_USER, "text": line}))
+            .send()
+            .await?;
+        let status = response.status();
+        let answer: Value = response.json().await.unwrap_or_default();
+        if !status.is_success() {
+            return Err(format!("the sidecar answered {status}: {answer}").into());
+        }
+        let entry_id = answer["entryId"].as_str().unwrap_or_default();
+        let recorded = self
+            .fake
+            .interaction()
+            .calls_to("interactions")
+            .into_iter()
+            .find(|call| call.body["json"]["interactions"][0]["payload"]["id"] == entry_id)
+            .ok_or("the fake Interaction Service recorded no /interactions call for it")?;
+        let sent = &recorded.body["json"];
+        let header = |name: &str| recorded.headers.get(name).cloned().unwrap_or_default();
+        println!(
+            "salesforce <- {} {} from {}: {:?} ({}; OrgId {} and RequestId {} added by the \
+             connector)",
+            recorded.method,
+            recorded.path,
+            sent["from"].as_str().unwrap_or("?"),
+            first_string(&sent["interactions"], "text").unwrap_or_default(),
+            recorded.status,
+            header("orgid"),
+            header("requestid"),
+        );
+        let conversation = answer["conversationIdentifier"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        println!(
+            "partner    <- {} conversation {conversation}, MessagingSession {}",
+            status.as_u16(),
+            answer["messagingSessionId"].as_str().unwrap_or("?")
+        );
+        Ok(conversation)
+    }
+
+    /// The rep's answer, published on the stream; waits until the channel has it.
+    async fn rep_answers(
+        &self,
+        conversation: &str,
+        turn: u64,
+        line: &str,
+    ) -> Result<(), DemoError> {
+        let delivered_before = self.deliveries();
+        println!(
+            "rep        -> {line:?} (an Interaction event on {})",
+            self.fake.endpoints().topic
+        );
+        self.fake.publish(&[NewEvent {
+            event_type: Some("Interaction".to_owned()),
+            payload: Some(text_message_payload(conversation, turn, line, true)),
+            ..NewEvent::default()
+        }])?;
+        self.until("the rep's answer reached the channel", || {
+            self.deliveries() > delivered_before
+        })
+        .await
+    }
+
+    /// The rep's transfer: a RoutingRequested the channel routes, answered to Salesforce.
+    async fn rep_transfers(&self, conversation: &str) -> Result<(), DemoError> {
+        let request = routing_requested(conversation, EVENT_ID);
+        let created_ms = request.created_date.unwrap_or_default();
+        println!("rep        -> transfers the conversation to a queue (a RoutingRequested event)");
+        self.fake.publish(&[request])?;
+        let answered = || {
+            self.fake
+                .interaction()
+                .calls_to("routingResult")
+                .into_iter()
+                .next()
+        };
+        self.until("Salesforce received the routingResult", || {
+            answered().is_some()
+        })
+        .await?;
+        if let Some(call) = answered() {
+            let age_ms = i64::try_from(call.received_at_ms).unwrap_or(i64::MAX) - created_ms;
+            println!(
+                "salesforce <- routingResult success={} workItemId={} ({age_ms} ms after \
+                 CreatedDate; the window is 60 s)",
+                call.body["success"], call.body["workItemId"]
+            );
+        }
+        Ok(())
+    }
+
+    /// Deliveries the channel has had.
+    fn deliveries(&self) -> usize {
+        self.log.lock().map_or(0, |log| log.deliveries.len())
+    }
+
+    /// Waits until `done`, or fails naming `what` at the demo's deadline.
+    async fn until(&self, what: &str, done: impl Fn() -> bool) -> Result<(), DemoError> {
+        while Instant::now() < self.deadline {
+            if done() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let asked = self.log.lock().map_or(0, |log| log.routing_requests);
+        Err(format!(
+            "the demo did not complete within {} s: not yet: {what} ({} deliveries and {asked} \
+             routing request(s) at the channel)",
+            LIMIT.as_secs(),
+            self.deliveries()
+        )
+        .into())
+    }
 }
 
 /// An event delivery: print it and accept it.

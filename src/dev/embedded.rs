@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::connector::{ConnectorError, Listeners};
-use crate::dev::samples::connector_config_toml;
+use crate::dev::samples::{connector_config_toml, with_settings};
 use fake_salesforce::FakeSalesforce;
 
 /// Why starting or stopping failed.
@@ -64,14 +64,30 @@ impl EmbeddedConnector {
         listeners: Listeners,
         partner: SocketAddr,
     ) -> Result<Self, EmbeddedError> {
+        Self::start_with(fake, name, listeners, partner, &[])
+    }
+
+    /// [`EmbeddedConnector::start`] with each `(section, key, value)` of `settings` set in its
+    /// config.
+    pub fn start_with(
+        fake: &FakeSalesforce,
+        name: &str,
+        listeners: Listeners,
+        partner: SocketAddr,
+        settings: &[(&str, &str, toml::Value)],
+    ) -> Result<Self, EmbeddedError> {
         let dir = scratch_dir(name)?;
         let routing = format!("strategy = \"partner\"\nurl = \"http://{partner}/routing\"");
-        let config = Config::from_toml_str(&connector_config_toml(
-            fake,
-            &format!("http://{partner}/events"),
-            &dir.join("state.redb"),
-            &routing,
-        ))?;
+        let text = with_settings(
+            &connector_config_toml(
+                fake,
+                &format!("http://{partner}/events"),
+                &dir.join("state.redb"),
+                &routing,
+            ),
+            settings,
+        )?;
+        let config = Config::from_toml_str(&text)?;
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(crate::connector::run_on(
             config,

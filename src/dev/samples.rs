@@ -31,3 +31,24 @@ pub fn connector_config_toml(
         store.display(),
     )
 }
+
+/// `config` (TOML text) with each `(section, key, value)` of `settings` set, the section
+/// created when missing.
+pub fn with_settings(
+    config: &str,
+    settings: &[(&str, &str, toml::Value)],
+) -> Result<String, crate::dev::embedded::EmbeddedError> {
+    if settings.is_empty() {
+        return Ok(config.to_owned());
+    }
+    let mut root: toml::Table = config.parse()?;
+    for (section, key, value) in settings {
+        let table = root
+            .entry(*section)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| format!("[{section}] is not a table"))?;
+        table.insert((*key).to_owned(), value.clone());
+    }
+    Ok(toml::to_string(&root)?)
+}

@@ -3,7 +3,7 @@
 //!
 //! A batch holds completed idempotency keys, the furthest checkpoint per (org, topic) and
 //! conversation state records.
-//! Committing it writes both atomically and prunes the dedup set. It knows nothing about when
+//! Committing it writes them atomically and prunes the dedup set and quiet conversations. It knows nothing about when
 //! batches are cut; that is the writer's job.
 
 use std::cmp::Ordering;
@@ -80,9 +80,11 @@ impl AckBatch {
 }
 
 impl Store {
-    /// Commits `batch` in one durable transaction and prunes completed keys past their bounds.
+    /// Commits `batch` in one durable transaction and prunes completed keys and quiet
+    /// conversations past their bounds.
     ///
-    /// `now` is the completion time recorded for the keys and the reference for pruning by age.
+    /// `now` is the completion time recorded for the keys, the last activity recorded for the
+    /// conversations, and the reference for pruning by age.
     /// Blocking: call it from a blocking thread.
     pub fn commit_ack_batch(&self, batch: &AckBatch, now: SystemTime) -> Result<(), StoreError> {
         let now_ms = unix_millis(now);
@@ -92,17 +94,24 @@ impl Store {
         for ((org, topic), replay_id) in &batch.checkpoints {
             checkpoint::advance_in(&transaction, org, topic, replay_id)?;
         }
-        conversation::put_in(&transaction, &batch.conversations)?;
+        conversation::put_in(&transaction, &batch.conversations, now_ms)?;
         let pruned = dedup::prune_in(
             &transaction,
             now_ms,
             settings.dedup_max_keys,
             settings.dedup_max_age,
         )?;
+        let conversations_pruned =
+            conversation::prune_in(&transaction, now_ms, settings.conversation_max_age)?;
         transaction
             .commit()
             .map_err(database_error("commit ack batch"))?;
-        tracing::trace!(acks = batch.len(), pruned, "ack batch committed");
+        tracing::trace!(
+            acks = batch.len(),
+            pruned,
+            conversations_pruned,
+            "ack batch committed"
+        );
         Ok(())
     }
 }

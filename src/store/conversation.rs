@@ -1,30 +1,71 @@
 //! Conversation state: one opaque record per conversation identifier, written with the ack
-//! batches so keeping it costs no fsync of its own.
+//! batches so keeping it costs no fsync of its own, and forgotten once the conversation has
+//! been quiet for the configured age.
 //!
-//! The conversation module serializes its own record; the store only keys it. Records are
-//! replaced whole, the last write of a batch winning. It knows nothing about what a record
-//! says.
+//! The conversation module serializes its own record; the store only keys it and stamps each
+//! write with the batch's commit time, which is the conversation's last activity. Records are
+//! replaced whole, the last write of a batch winning. Each ack batch commit removes the
+//! records whose last activity is older than `conversation_max_age`, so the table does not
+//! grow with every conversation ever seen. It knows nothing about what a record says.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
 
-use redb::TableDefinition;
+use redb::{ReadableTable as _, TableDefinition};
 
-use super::{database_error, Store, StoreError};
+use super::{database_error, unix_millis, Store, StoreError};
 
 /// Conversation identifier → serialized conversation state.
 const CONVERSATIONS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("conversations");
 
+/// Conversation identifier → time of its last write (ms since the Unix epoch).
+const CONVERSATION_ACTIVITY: TableDefinition<'_, &str, u64> =
+    TableDefinition::new("conversation_activity");
+
+/// (last write ms, conversation identifier) → nothing: the records in the order they expire.
+const CONVERSATIONS_BY_ACTIVITY: TableDefinition<'_, (u64, &str), ()> =
+    TableDefinition::new("conversations_by_activity");
+
+/// Creates the tables, and stamps records written before activity was kept with the current
+/// time, so they too expire one full age from now.
 pub(crate) fn create_tables(transaction: &redb::WriteTransaction) -> Result<(), StoreError> {
-    transaction
+    let table = transaction
         .open_table(CONVERSATIONS)
         .map_err(database_error("create conversations table"))?;
+    let mut activity = transaction
+        .open_table(CONVERSATION_ACTIVITY)
+        .map_err(database_error("create conversation activity table"))?;
+    let mut by_activity = transaction
+        .open_table(CONVERSATIONS_BY_ACTIVITY)
+        .map_err(database_error("create conversation activity index"))?;
+    let now_ms = unix_millis(SystemTime::now());
+    for entry in table
+        .iter()
+        .map_err(database_error("read conversations table"))?
+    {
+        let (conversation, _) = entry.map_err(database_error("read conversation state"))?;
+        let conversation = conversation.value();
+        let stamped = activity
+            .get(conversation)
+            .map_err(database_error("read conversation activity"))?
+            .is_some();
+        if !stamped {
+            activity
+                .insert(conversation, now_ms)
+                .map_err(database_error("write conversation activity"))?;
+            by_activity
+                .insert((now_ms, conversation), ())
+                .map_err(database_error("write conversation activity index"))?;
+        }
+    }
     Ok(())
 }
 
-/// Writes `records` inside `transaction`.
+/// Writes `records` inside `transaction`, each active at `now_ms`.
 pub(super) fn put_in(
     transaction: &redb::WriteTransaction,
     records: &BTreeMap<String, Vec<u8>>,
+    now_ms: u64,
 ) -> Result<(), StoreError> {
     if records.is_empty() {
         return Ok(());
@@ -32,12 +73,81 @@ pub(super) fn put_in(
     let mut table = transaction
         .open_table(CONVERSATIONS)
         .map_err(database_error("open conversations table"))?;
+    let mut activity = transaction
+        .open_table(CONVERSATION_ACTIVITY)
+        .map_err(database_error("open conversation activity table"))?;
+    let mut by_activity = transaction
+        .open_table(CONVERSATIONS_BY_ACTIVITY)
+        .map_err(database_error("open conversation activity index"))?;
     for (conversation, record) in records {
+        let conversation = conversation.as_str();
         table
-            .insert(conversation.as_str(), record.as_slice())
+            .insert(conversation, record.as_slice())
             .map_err(database_error("write conversation state"))?;
+        let previous = activity
+            .insert(conversation, now_ms)
+            .map_err(database_error("write conversation activity"))?
+            .map(|guard| guard.value());
+        if let Some(previous_ms) = previous {
+            by_activity
+                .remove((previous_ms, conversation))
+                .map_err(database_error("move conversation activity"))?;
+        }
+        by_activity
+            .insert((now_ms, conversation), ())
+            .map_err(database_error("write conversation activity index"))?;
     }
     Ok(())
+}
+
+/// Removes the records last written more than `max_age` before `now_ms`, oldest first;
+/// `None` keeps them all. Returns how many were removed.
+pub(super) fn prune_in(
+    transaction: &redb::WriteTransaction,
+    now_ms: u64,
+    max_age: Option<Duration>,
+) -> Result<u64, StoreError> {
+    let Some(max_age) = max_age else {
+        return Ok(0);
+    };
+    let max_age_ms = u64::try_from(max_age.as_millis()).unwrap_or(u64::MAX);
+    let oldest_kept_ms = now_ms.saturating_sub(max_age_ms);
+    let mut table = transaction
+        .open_table(CONVERSATIONS)
+        .map_err(database_error("open conversations table"))?;
+    let mut activity = transaction
+        .open_table(CONVERSATION_ACTIVITY)
+        .map_err(database_error("open conversation activity table"))?;
+    let mut by_activity = transaction
+        .open_table(CONVERSATIONS_BY_ACTIVITY)
+        .map_err(database_error("open conversation activity index"))?;
+    let mut pruned = 0;
+    loop {
+        let oldest = by_activity
+            .first()
+            .map_err(database_error("read oldest conversation activity"))?
+            .map(|(key, _)| {
+                let (active_ms, conversation) = key.value();
+                (active_ms, conversation.to_owned())
+            });
+        let Some((active_ms, conversation)) = oldest else {
+            break;
+        };
+        if active_ms >= oldest_kept_ms {
+            break;
+        }
+        by_activity
+            .remove((active_ms, conversation.as_str()))
+            .map_err(database_error("prune conversation activity index"))?;
+        activity
+            .remove(conversation.as_str())
+            .map_err(database_error("prune conversation activity"))?;
+        table
+            .remove(conversation.as_str())
+            .map_err(database_error("prune conversation state"))?;
+        pruned += 1;
+    }
+    Ok(pruned)
 }
 
 impl Store {

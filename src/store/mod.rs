@@ -54,6 +54,9 @@ pub const DEFAULT_DEDUP_MAX_AGE: Duration = EVENT_RETENTION;
 pub const DEFAULT_DEAD_LETTER_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// How many dead letters are kept by default, oldest removed first.
 pub const DEFAULT_DEAD_LETTER_MAX_COUNT: u64 = 100_000;
+/// How long a conversation's state is kept after its last activity by default: long past any
+/// MessagingSession, short enough that the table holds only conversations still alive.
+pub const DEFAULT_CONVERSATION_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 /// Default number of acknowledgements the writer queue holds before callers wait.
 pub const DEFAULT_WRITER_QUEUE_CAPACITY: usize = 8_192;
@@ -85,6 +88,9 @@ pub struct StoreSettings {
     pub dead_letter_max_age: Option<Duration>,
     /// The oldest dead letters beyond this many are removed when another is recorded.
     pub dead_letter_max_count: Option<u64>,
+    /// Conversation state not written for longer than this is removed at each commit of an
+    /// ack batch; `None` keeps it.
+    pub conversation_max_age: Option<Duration>,
     /// A failed commit (or dead-letter write) is retried this many times before it is fatal.
     pub commit_retries: usize,
     /// First delay before a failed write is retried.
@@ -103,6 +109,7 @@ impl Default for StoreSettings {
             writer_queue_capacity: DEFAULT_WRITER_QUEUE_CAPACITY,
             dead_letter_max_age: Some(DEFAULT_DEAD_LETTER_MAX_AGE),
             dead_letter_max_count: Some(DEFAULT_DEAD_LETTER_MAX_COUNT),
+            conversation_max_age: Some(DEFAULT_CONVERSATION_MAX_AGE),
             commit_retries: DEFAULT_COMMIT_RETRIES,
             commit_retry_min_delay: DEFAULT_COMMIT_RETRY_MIN_DELAY,
             commit_retry_max_delay: DEFAULT_COMMIT_RETRY_MAX_DELAY,

@@ -57,6 +57,10 @@ pub struct RecordedCall {
     /// Arrival time on tokio's clock, for tests with paused time.
     #[serde(skip)]
     pub received_at: Instant,
+    /// Microseconds the fake spent on the call, from its handler's start (before the body is
+    /// read) to its answer, held answers not included: the Interaction Service's own time,
+    /// which benchmarks subtract from what a client of the connector sees.
+    pub handling_micros: u64,
     /// Request headers, lower-case names; `Authorization` is `Bearer [redacted]`.
     pub headers: BTreeMap<String, String>,
     /// JSON body; for `/interactions`, `{"json": <json part>, "attachments": [{fileName, contentType, size}]}`.
@@ -336,11 +340,13 @@ impl InteractionFake {
     }
 
     /// Checks, answers and records one API call; also says how long to hold the answer.
+    /// `started` is when the call's handler started, on the local clock.
     fn handle(
         &self,
         endpoint: Endpoint,
         headers: &HeaderMap,
         body: &ParsedBody,
+        started: std::time::Instant,
     ) -> (Response, Option<std::time::Duration>) {
         let received_at = Instant::now();
         let received_at_ms = SystemTime::now()
@@ -376,6 +382,7 @@ impl InteractionFake {
             body: body.recorded(),
             status: status.as_u16(),
             response: response_body,
+            handling_micros: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         };
         state.calls.push(call);
         drop(state);

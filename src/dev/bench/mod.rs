@@ -10,6 +10,7 @@ pub mod process_partner;
 pub mod process_report;
 pub mod pubsub;
 pub mod routing;
+pub mod sidecar;
 
 use crate::dev::embedded::{scratch_dir, serve_loopback};
 use crate::dev::samples::connector_config_toml as connector_config;

@@ -30,10 +30,15 @@ pub(super) fn cpu_time(pid: u32) -> BenchResult<Duration> {
 
 /// Peak resident set (`VmHWM`) of a process, in kB.
 pub(super) fn peak_rss_kb(pid: u32) -> Option<u64> {
+    status_kb(pid, "VmHWM")
+}
+
+/// A kB figure of `/proc/<pid>/status` (`VmHWM`, `VmRSS`).
+pub(super) fn status_kb(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))?
         .trim()
         .trim_end_matches("kB")
         .trim()

@@ -71,6 +71,10 @@ fn absent_optional_keys_take_their_documented_defaults() {
     assert_eq!(config.store.dedup_max_keys, 200_000);
     assert_eq!(config.store.dedup_max_age_secs, 259_200);
     assert_eq!(
+        StoreSettings::from(&config.store).conversation_max_age,
+        Some(Duration::from_secs(30 * 24 * 3600))
+    );
+    assert_eq!(
         config.server.listen,
         "127.0.0.1:9464".parse::<SocketAddr>().unwrap()
     );
@@ -236,6 +240,10 @@ fn delivery_store_and_routing_sections_build_their_module_settings() {
             crate::support::config::int(3_600),
         ),
         (
+            "store.conversation_max_age_days",
+            crate::support::config::int(0),
+        ),
+        (
             "routing.decision_timeout_secs",
             crate::support::config::int(10),
         ),
@@ -251,6 +259,7 @@ fn delivery_store_and_routing_sections_build_their_module_settings() {
     let store = StoreSettings::from(&config.store);
     assert_eq!(store.ack_batch_max_acks, 10);
     assert_eq!(store.dedup_max_age, Duration::from_secs(3_600));
+    assert_eq!(store.conversation_max_age, None, "0 keeps conversations");
 
     let routing = Option::<WebhookSettings>::from(&config.routing).unwrap();
     assert_eq!(routing.url, "https://partner.example/byoc/routing");

@@ -34,6 +34,10 @@ async fn a_25_mb_file_streams_to_interactions_with_its_type_size_and_one_entry_i
     assert_eq!(file["size"], LIMIT);
     assert_eq!(file["contentType"], "application/pdf");
     assert_eq!(file["fileName"], "scan.pdf");
+    assert!(
+        calls[0].handling_micros > 0,
+        "the fake times its own share of the call"
+    );
     let item = &calls[0].body["json"]["interactions"][0];
     assert_eq!(item["interactionType"], "AttachmentInteraction");
     assert_eq!(item["contentLength"], LIMIT);

@@ -1,4 +1,5 @@
 //! Integration tests of the store area.
 
+mod conversations;
 mod tables;
 mod writer;

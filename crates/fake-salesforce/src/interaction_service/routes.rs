@@ -24,12 +24,14 @@ async fn api_call(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // The body was read before the handler started; a JSON body is small.
+    let started = std::time::Instant::now();
     let parsed = if endpoint.is_multipart() {
         body::parse_multipart(&headers, body).await
     } else {
         ParsedBody::Json(serde_json::from_slice(&body).ok())
     };
-    let (response, hold) = fake.handle(endpoint, &headers, &parsed);
+    let (response, hold) = fake.handle(endpoint, &headers, &parsed, started);
     if let Some(hold) = hold {
         tokio::time::sleep(hold).await;
     }
@@ -42,9 +44,10 @@ async fn interactions_call(
     State(fake): State<Arc<InteractionFake>>,
     request: axum::extract::Request,
 ) -> Response {
+    let started = std::time::Instant::now();
     let headers = request.headers().clone();
     let parsed = body::parse_multipart_request(request).await;
-    let (response, hold) = fake.handle(Endpoint::PostInteractions, &headers, &parsed);
+    let (response, hold) = fake.handle(Endpoint::PostInteractions, &headers, &parsed, started);
     if let Some(hold) = hold {
         tokio::time::sleep(hold).await;
     }
