@@ -67,7 +67,7 @@ pub struct SidecarReport {
     pub accepted: usize,
     /// Requests sent.
     pub sent: usize,
-    /// Requests that started more than [`LATE`] after their slot.
+    /// Requests that started more than `LATE` (1 ms) after their slot.
     pub late: usize,
     /// Latency the partner app saw (sorted).
     pub client: Vec<Duration>,
