@@ -8,6 +8,8 @@
 //! Files a block names (`pubsub.ca_certificate_file`, `capabilities.file`) are the reader's
 //! own; the test points them at stand-ins so the rest of the block is what it checks.
 
+mod walkthrough;
+
 use std::path::{Path, PathBuf};
 
 use byoc_connector::config::Config;
