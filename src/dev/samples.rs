@@ -37,7 +37,7 @@ pub fn connector_config_toml(
 pub fn with_settings(
     config: &str,
     settings: &[(&str, &str, toml::Value)],
-) -> Result<String, crate::dev::embedded::EmbeddedError> {
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
     if settings.is_empty() {
         return Ok(config.to_owned());
     }

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::hex::write_hex;
 use super::outbound::{DecodedEvent, OutboundEvent};
 use super::time::write_rfc3339_millis;
 
@@ -24,14 +25,6 @@ const ROUTING_WINDOW_MS: i64 = ROUTING_WINDOW.as_millis() as i64;
 
 /// Room for the envelope's own members, on top of the spliced JSON.
 const ENVELOPE_OVERHEAD_BYTES: usize = 320;
-
-/// A replay id as lowercase hex, as it appears in `replayId` and in errors.
-pub fn replay_id_hex(replay_id: &[u8]) -> String {
-    let mut text = Vec::with_capacity(replay_id.len() * 2);
-    write_hex(&mut text, replay_id);
-    // Hex digits are ASCII.
-    String::from_utf8(text).unwrap_or_default()
-}
 
 impl DecodedEvent {
     /// The webhook `type`, also sent as the `X-Byoc-Event-Type` header.
@@ -95,14 +88,6 @@ impl DecodedEvent {
     }
 }
 
-fn write_hex(out: &mut Vec<u8>, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for byte in bytes {
-        out.push(DIGITS[usize::from(byte >> 4)]);
-        out.push(DIGITS[usize::from(byte & 0x0f)]);
-    }
-}
-
 /// Writes `text` as a JSON string. Ids almost never need escaping, so they are copied
 /// directly; anything else goes through serde_json's escaper.
 fn write_json_string(out: &mut Vec<u8>, text: &str) {
@@ -133,11 +118,5 @@ mod tests {
             String::from_utf8(out).unwrap_or_default(),
             r#""plain-id""quote\" back\\ newline\n""#
         );
-    }
-
-    #[test]
-    fn replay_id_is_lowercase_hex() {
-        assert_eq!(replay_id_hex(&[0x00, 0x0a, 0xff, 0x10]), "000aff10");
-        assert_eq!(replay_id_hex(&[]), "");
     }
 }

@@ -14,6 +14,7 @@ mod entry;
 mod entry_payloads;
 mod envelope;
 mod error;
+mod hex;
 mod json_path;
 mod message;
 mod outbound;
@@ -42,8 +43,9 @@ pub use entry_payloads::{
     RoutingWorkResultEntry, SessionStatus, SessionStatusChangedEntry, TypingIndicatorEntry,
     WorkType,
 };
-pub use envelope::{replay_id_hex, ROUTING_WINDOW};
+pub use envelope::ROUTING_WINDOW;
 pub use error::DecodeError;
+pub use hex::replay_id_hex;
 pub use message::{
     AbstractMessage, ContentCategory, CustomHandlingType, MessageContent, MessageReference,
     MessageType,

@@ -14,8 +14,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::entry::ConversationEntry;
-use super::envelope::replay_id_hex;
 use super::error::DecodeError;
+use super::hex::replay_id_hex;
 use super::json_path::{locate, JsonPath, Located, Problem};
 use super::participant::Participant;
 use super::record::{decode_avro, FieldNames, PlatformEventRecord};

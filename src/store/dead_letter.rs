@@ -13,7 +13,7 @@ use std::time::SystemTime;
 use redb::{ReadableTable as _, ReadableTableMetadata as _, TableDefinition};
 use serde::{Deserialize, Serialize};
 
-use super::schema_version::META;
+use super::META;
 use super::{database_error, from_unix_millis, unix_millis, Store, StoreError};
 
 /// Dead letter id → JSON metadata ([`StoredDeadLetter`]).

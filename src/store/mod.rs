@@ -185,6 +185,10 @@ pub enum StoreError {
     TaskFailed(#[source] tokio::task::JoinError),
 }
 
+/// Small named values about the file itself: its schema version and id counters. Defined
+/// here, beside the tables' modules, because the schema check and the dead letters both use it.
+pub(crate) const META: redb::TableDefinition<'_, &str, u64> = redb::TableDefinition::new("meta");
+
 /// Wraps a redb error with the operation that hit it.
 pub(crate) fn database_error<E: Into<redb::Error>>(
     operation: &'static str,

@@ -7,15 +7,12 @@
 
 use std::path::Path;
 
-use redb::{ReadableTable as _, TableDefinition};
+use redb::ReadableTable as _;
 
-use super::{database_error, StoreError};
+use super::{database_error, StoreError, META};
 
 /// The schema version this build writes; bump it (and add a migration) when a table changes.
 pub const STORE_SCHEMA_VERSION: u64 = 1;
-
-/// Small named values about the file itself: its schema version and id counters.
-pub(crate) const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 
 /// The `meta` key holding the schema version.
 const SCHEMA_VERSION_KEY: &str = "schema_version";
