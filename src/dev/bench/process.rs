@@ -113,6 +113,7 @@ struct RunningFake {
     org_id: String,
     topic: String,
     certificate: PathBuf,
+    authorization_context: String,
 }
 
 /// Runs the plan: fake, publish, connector, then the npm script if any.
@@ -120,6 +121,7 @@ pub async fn run(plan: ProcessBenchPlan) -> BenchResult<ProcessReport> {
     let binary = std::env::current_exe()?;
     let dir = crate::dev::embedded::scratch_dir("bench-process")?;
     let mut fake = start_fake(&binary, &dir).await?;
+    seed_routing_sessions(&fake, &plan).await?;
     if plan.rate.is_none() {
         publish(&fake, &plan, 0..plan.events).await?;
     }
@@ -173,12 +175,34 @@ async fn start_fake(binary: &Path, dir: &Path) -> BenchResult<RunningFake> {
         pubsub: field("pubsub")?,
         control: field("control")?,
         instance_url: field("instanceUrl")?,
+        authorization_context: field("authorizationContext")?,
         token: field("token")?,
         org_id: field("orgId")?,
         topic: field("topic")?,
         certificate,
         child,
     })
+}
+
+/// Tells the fake, over its control plane, the MessagingSession of every routing
+/// conversation the plan publishes, so the connector's SOQL look-up finds a work item and
+/// posts a routingResult, as against an org.
+async fn seed_routing_sessions(fake: &RunningFake, plan: &ProcessBenchPlan) -> BenchResult<()> {
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    for sequence in (0..plan.events).filter(|sequence| plan.is_routing(*sequence)) {
+        http.post(format!(
+            "{}/_harness/interaction/conversations",
+            fake.control
+        ))
+        .json(&serde_json::json!({
+            "conversationIdentifier": super::routing::conversation_id(sequence),
+            "workItemId": super::routing::work_item_id(sequence),
+        }))
+        .send()
+        .await?
+        .error_for_status()?;
+    }
+    Ok(())
 }
 
 /// Publishes the events numbered `sequences` through the control plane: text messages spread
@@ -284,7 +308,7 @@ async fn run_connector(
         "[pubsub]\nendpoint = \"{pubsub}\"\nca_certificate_file = \"{cert}\"\ntopic = \"{topic}\"\n\
          start = \"earliest\"\n\n\
          [auth]\nkind = \"static\"\ntoken = \"{token}\"\ninstance_url = \"{instance}\"\norg_id = \"{org}\"\n\n\
-         [interaction]\nbase_url = \"{instance}\"\nauthorization_context = \"bench\"\n\n\
+         [interaction]\nbase_url = \"{instance}\"\nauthorization_context = \"{context}\"\n\n\
          [delivery]\n{delivery}\n\
          [pipeline]\nmax_concurrent_conversations = {lanes}\n\n\
          [store]\npath = \"{store}\"\n\n[server]\nlisten = \"{listen}\"\n\n\
@@ -295,6 +319,7 @@ async fn run_connector(
         token = fake.token,
         instance = fake.instance_url,
         org = fake.org_id,
+        context = fake.authorization_context,
         store = dir.join("state.redb").display(),
     );
     let config_path = dir.join("connector.toml");
