@@ -124,7 +124,7 @@ fn prepare(
             })?;
     }
     let to = write.channel(field("channelAddressIdentifier"))?;
-    let key = write.key("attachment", format!("{to}\u{1f}{end_user}"))?;
+    let key = write.end_user_key("attachment", &to, end_user)?;
     let entry_id = key.entry_id(0);
     let request = InteractionRequest {
         to,

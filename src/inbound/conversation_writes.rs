@@ -189,10 +189,7 @@ pub(super) async fn consent(
         ));
     }
     let channel = write.channel(request.channel_address_identifier.as_deref())?;
-    let key = write.key(
-        "consent",
-        format!("{channel}\u{1f}{}", request.end_user_client_id),
-    )?;
+    let key = write.end_user_key("consent", &channel, &request.end_user_client_id)?;
     let done = Answer::ok(
         StatusCode::OK,
         json!({"endUserClientId": request.end_user_client_id,

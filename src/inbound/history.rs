@@ -245,7 +245,7 @@ pub(super) async fn import(
     let end_user = request.check(now)?;
     let write = Write::begin(&slot, &headers)?;
     let channel = write.channel(request.channel_address_identifier.as_deref())?;
-    let key = write.key("history", format!("{channel}\u{1f}{end_user}"))?;
+    let key = write.end_user_key("history", &channel, end_user)?;
     let entry_ids: Vec<String> = (0..request.entries.len())
         .map(|index| key.entry_id(index))
         .collect();

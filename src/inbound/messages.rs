@@ -47,10 +47,7 @@ pub(super) async fn send_message(
             .map_err(|violation| Answer::invalid("text", violation.to_string()))?;
     }
     let to = write.channel(request.channel_address_identifier.as_deref())?;
-    let key = write.key(
-        "messages",
-        format!("{to}\u{1f}{}", request.end_user_client_id),
-    )?;
+    let key = write.end_user_key("messages", &to, &request.end_user_client_id)?;
     let entry_id = key.entry_id(0);
     let call = InteractionRequest {
         to,
@@ -93,10 +90,7 @@ pub(super) async fn start_conversation(
     )?;
     let write = Write::begin(&slot, &headers)?;
     let channel = write.channel(request.channel_address_identifier.as_deref())?;
-    let key = write.key(
-        "conversations",
-        format!("{channel}\u{1f}{}", request.end_user_client_id),
-    )?;
+    let key = write.end_user_key("conversations", &channel, &request.end_user_client_id)?;
     let call = ConversationRequest {
         channel_address_identifier: channel,
         participants: vec![Participant::end_user(request.end_user_client_id)],
@@ -132,10 +126,7 @@ pub(super) async fn typing(
     )?;
     let write = Write::begin(&slot, &headers)?;
     let to = write.channel(request.channel_address_identifier.as_deref())?;
-    let key = write.key(
-        "typing",
-        format!("{to}\u{1f}{}", request.end_user_client_id),
-    )?;
+    let key = write.end_user_key("typing", &to, &request.end_user_client_id)?;
     let entry_id = key.entry_id(0);
     let call = InteractionRequest {
         to,

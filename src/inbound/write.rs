@@ -62,6 +62,16 @@ impl<'a> Write<'a> {
         CallKey::from_headers(self.headers, route, scope)
     }
 
+    /// The key of a write on behalf of `end_user` on `channel`: the scope most routes use.
+    pub(super) fn end_user_key(
+        &self,
+        route: &'static str,
+        channel: &str,
+        end_user: &str,
+    ) -> Result<CallKey, Answer> {
+        self.key(route, format!("{channel}\u{1f}{end_user}"))
+    }
+
     /// Replays the answer kept for `key`, or runs `call` (given the deadline) once and keeps
     /// its final answer.
     pub(super) async fn once_with<F, Fut>(&self, key: &CallKey, call: F) -> Answer
