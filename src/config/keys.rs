@@ -11,6 +11,7 @@ pub(super) const SECRET_KEYS: &[&str] = &[
     "delivery.secret",
     "routing.secret",
     "server.sidecar_token",
+    "store.url",
 ];
 
 /// `(key, example)`: the example is written as TOML would hold it.
@@ -79,7 +80,10 @@ pub(super) const KEY_EXAMPLES: &[(&str, &str)] = &[
     ("pipeline.max_concurrent_conversations", "64"),
     ("pipeline.max_watermark_lag", "10000"),
     ("pipeline.grace_secs", "20"),
+    ("store.kind", "\"redb\" (or \"postgres\")"),
     ("store.path", "\"/var/lib/byoc-connector/state.redb\""),
+    ("store.url", "\"postgres://byoc@db.internal:5432/byoc\""),
+    ("store.namespace", "\"acme-sms\""),
     ("store.ack_batch_max_acks", "1000"),
     ("store.ack_batch_max_delay_ms", "50"),
     ("store.dedup_max_keys", "200000"),

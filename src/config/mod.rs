@@ -50,8 +50,8 @@ pub use pubsub::{
 pub use renamed::DeprecatedKey;
 pub use routing::RoutingConfig;
 pub use runtime::{
-    PipelineConfig, ServerConfig, StoreConfig, DEFAULT_SERVER_LISTEN, DEFAULT_SIDECAR_LISTEN,
-    DEFAULT_STORE_PATH,
+    PipelineConfig, ServerConfig, StoreConfig, StoreKind, DEFAULT_SERVER_LISTEN,
+    DEFAULT_SIDECAR_LISTEN, DEFAULT_STORE_NAMESPACE, DEFAULT_STORE_PATH,
 };
 pub use show::{EffectiveConfig, ValueSource};
 

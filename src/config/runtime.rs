@@ -26,6 +26,10 @@ use crate::store::{
 
 /// Default store file, relative to the working directory.
 pub const DEFAULT_STORE_PATH: &str = "byoc-connector.redb";
+/// Default namespace of the connector's rows in a shared (PostgreSQL) store.
+pub const DEFAULT_STORE_NAMESPACE: &str = "default";
+/// Longest accepted `store.namespace`.
+const MAX_STORE_NAMESPACE_LEN: usize = 64;
 /// Default address of the ops server (`/livez`, `/readyz`, `/metrics`): loopback only.
 pub const DEFAULT_SERVER_LISTEN: SocketAddr =
     SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9464);
@@ -104,12 +108,31 @@ impl PipelineConfig {
 /// Seconds in a day, for `store.dead_letter_max_age_days` and `store.conversation_max_age_days`.
 const SECONDS_PER_DAY: u64 = 24 * 60 * 60;
 
+/// Which engine holds the connector's durable state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// One local redb file (`store.path`): the embedded default, nothing to install.
+    #[default]
+    Redb,
+    /// A PostgreSQL database (`store.url`), shared by replicas for high availability.
+    Postgres,
+}
+
 /// The `[store]` section.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
+    /// The engine: `redb` (default) or `postgres`.
+    pub kind: StoreKind,
     /// The redb file holding checkpoints, dedup keys, dead letters and pending routing.
     pub path: PathBuf,
+    /// The PostgreSQL connection URL (`postgres://user:password@host:port/database`), for
+    /// `kind = "postgres"` only. A secret: it may carry a password.
+    pub url: Option<SecretString>,
+    /// Namespace of this connector's rows in a shared database: replicas serving the same
+    /// channel share it, different channels (tenants) must not.
+    pub namespace: String,
     /// A checkpoint batch is committed once it holds this many acknowledgements.
     pub ack_batch_max_acks: usize,
     /// A checkpoint batch is committed at most this long after its first acknowledgement.
@@ -129,7 +152,10 @@ pub struct StoreConfig {
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
+            kind: StoreKind::Redb,
             path: PathBuf::from(DEFAULT_STORE_PATH),
+            url: None,
+            namespace: DEFAULT_STORE_NAMESPACE.to_owned(),
             ack_batch_max_acks: DEFAULT_ACK_BATCH_MAX_ACKS,
             ack_batch_max_delay_ms: duration_ms(DEFAULT_ACK_BATCH_MAX_DELAY),
             dedup_max_keys: DEFAULT_DEDUP_MAX_KEYS,
@@ -137,6 +163,55 @@ impl Default for StoreConfig {
             dead_letter_max_age_days: DEFAULT_DEAD_LETTER_MAX_AGE.as_secs() / SECONDS_PER_DAY,
             dead_letter_max_count: DEFAULT_DEAD_LETTER_MAX_COUNT,
             conversation_max_age_days: DEFAULT_CONVERSATION_MAX_AGE.as_secs() / SECONDS_PER_DAY,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// `kind`, `url` and `namespace` agree with each other. The URL is never quoted: it may
+    /// hold a password.
+    fn validate_engine(&self, problems: &mut Problems) {
+        match (self.kind, &self.url) {
+            (StoreKind::Postgres, None) => problems.push(
+                "store.url",
+                "is required when store.kind is \"postgres\"",
+                "set it like `url = \"postgres://byoc@db.internal:5432/byoc\"`, or the password-bearing URL from a secret in BYOC__STORE__URL",
+            ),
+            (StoreKind::Postgres, Some(url)) => {
+                problems.push(
+                    "store.kind",
+                    "\"postgres\" is not available in this build yet",
+                    "use `kind = \"redb\"`",
+                );
+                let url = url.expose();
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                    problems.push(
+                        "store.url",
+                        "must start with postgres:// or postgresql://",
+                        "write it like `url = \"postgres://byoc@db.internal:5432/byoc\"`",
+                    );
+                }
+            }
+            (StoreKind::Redb, Some(_)) => problems.push(
+                "store.url",
+                "is only read when store.kind is \"postgres\"",
+                "set `kind = \"postgres\"` in [store], or remove url to keep the local redb file",
+            ),
+            (StoreKind::Redb, None) => {}
+        }
+        let namespace = &self.namespace;
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+        if namespace.is_empty()
+            || namespace.len() > MAX_STORE_NAMESPACE_LEN
+            || !namespace.chars().all(allowed)
+        {
+            problems.push(
+                "store.namespace",
+                format!(
+                    "must be 1 to {MAX_STORE_NAMESPACE_LEN} characters of letters, digits, '-', '_' or '.'"
+                ),
+                "name the channel, like `namespace = \"acme-sms\"`; replicas of one channel share it",
+            );
         }
     }
 }
@@ -167,7 +242,8 @@ impl From<&StoreConfig> for StoreSettings {
 impl StoreConfig {
     /// Records every problem with these keys.
     pub(super) fn validate(&self, problems: &mut Problems) {
-        if self.path.as_os_str().is_empty() {
+        self.validate_engine(problems);
+        if self.kind == StoreKind::Redb && self.path.as_os_str().is_empty() {
             problems.push(
                 "store.path",
                 "must not be empty",

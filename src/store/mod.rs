@@ -16,6 +16,7 @@ mod checkpoint;
 mod conversation;
 mod dead_letter;
 mod dedup;
+mod fence;
 mod key_index;
 pub mod operator;
 mod pending_routing;
@@ -30,6 +31,7 @@ use std::time::Duration;
 pub use batch::AckBatch;
 pub use checkpoint::{compare_replay_ids, Checkpoint};
 pub use dead_letter::{DeadLetter, NewDeadLetter};
+pub use fence::{Fence, LEASE_TABLE_DDL};
 pub(crate) use pending_routing::PendingRoutingWrite;
 pub use schema_version::STORE_SCHEMA_VERSION;
 pub use sidecar_answers::{DEFAULT_SIDECAR_ANSWER_MAX_AGE, DEFAULT_SIDECAR_ANSWER_MAX_KEYS};
@@ -180,6 +182,19 @@ pub enum StoreError {
     /// The checkpoint writer stopped, after a failed commit or a close.
     #[error("checkpoint writer stopped: {0}")]
     WriterStopped(#[source] writer::WriterStop),
+    /// This replica's lease was taken over (or expired): it is no longer the leader and must not
+    /// write. Not retried.
+    #[error(
+        "store write refused: replica {holder} no longer holds the lease of namespace {namespace} with token {token}"
+    )]
+    Fenced {
+        /// The namespace whose lease was lost.
+        namespace: String,
+        /// This replica.
+        holder: String,
+        /// The token this replica held.
+        token: i64,
+    },
     /// A blocking store task panicked or was cancelled.
     #[error("store task did not finish")]
     TaskFailed(#[source] tokio::task::JoinError),

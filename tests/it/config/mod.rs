@@ -3,3 +3,4 @@
 mod errors;
 mod load;
 mod renamed;
+mod store;
