@@ -12,7 +12,26 @@ use aws_lc_rs::digest;
 use axum::http::HeaderMap;
 
 use super::answer::Answer;
-use crate::store::{Store, DEFAULT_SIDECAR_ANSWER_MAX_AGE, DEFAULT_SIDECAR_ANSWER_MAX_KEYS};
+use crate::store::{
+    GroupCommitter, SidecarAnswerWrite, Store, StoreError, DEFAULT_SIDECAR_ANSWER_MAX_AGE,
+    DEFAULT_SIDECAR_ANSWER_MAX_KEYS,
+};
+
+/// Keeps final answers in the store, many calls per commit.
+pub(crate) type AnswerKeeper = GroupCommitter<SidecarAnswerWrite, Vec<u8>>;
+
+/// The keeper of `store`'s sidecar answers, with the default retention.
+pub(crate) fn answer_keeper(store: Store) -> AnswerKeeper {
+    GroupCommitter::new(store, keep_answers)
+}
+
+fn keep_answers(store: &Store, writes: &[SidecarAnswerWrite]) -> Result<Vec<Vec<u8>>, StoreError> {
+    store.put_sidecar_answers(
+        writes,
+        DEFAULT_SIDECAR_ANSWER_MAX_AGE,
+        DEFAULT_SIDECAR_ANSWER_MAX_KEYS,
+    )
+}
 
 /// The header every write carries.
 pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -81,7 +100,7 @@ impl CallKey {
     }
 
     /// Keeps `answer` when it is final, and returns what is kept (the first answer wins).
-    pub(crate) async fn remember(&self, store: &Store, answer: Answer) -> Answer {
+    pub(crate) async fn remember(&self, answers: &AnswerKeeper, answer: Answer) -> Answer {
         if !answer.is_final() {
             return answer;
         }
@@ -93,15 +112,11 @@ impl CallKey {
             .duration_since(UNIX_EPOCH)
             .map(|elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
             .unwrap_or_default();
-        let stored = store
-            .run_blocking(move |store| {
-                store.put_sidecar_answer(
-                    &key,
-                    &bytes,
-                    now_ms,
-                    DEFAULT_SIDECAR_ANSWER_MAX_AGE,
-                    DEFAULT_SIDECAR_ANSWER_MAX_KEYS,
-                )
+        let stored = answers
+            .write(SidecarAnswerWrite {
+                key,
+                answer: bytes,
+                now_ms,
             })
             .await;
         match stored {

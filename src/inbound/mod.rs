@@ -30,6 +30,7 @@ use axum::http::HeaderMap;
 use crate::conversation::{ConversationTracker, DeliveryFailureNotifier};
 use crate::interaction::{InteractionClient, RegisteredCapabilities};
 use crate::store::Store;
+use idempotency::AnswerKeeper;
 
 pub use attachment::ATTACHMENT_PATH;
 pub use routes::{
@@ -52,6 +53,9 @@ pub const MAX_DEADLINE: Duration = Duration::from_secs(60);
 pub struct Inbound {
     client: InteractionClient,
     store: Store,
+    /// Final answers kept for idempotency, committed in groups: one fsync serves every call
+    /// that finished while the previous group was being written.
+    answers: AnswerKeeper,
     channel_addresses: Vec<String>,
     /// What Salesforce accepted from `[capabilities]`: messages are checked against it before
     /// they are sent. `None` when nothing was registered.
@@ -68,6 +72,7 @@ impl Inbound {
     pub fn new(client: InteractionClient, store: Store, channel_addresses: Vec<String>) -> Self {
         Self {
             client,
+            answers: idempotency::answer_keeper(store.clone()),
             store,
             channel_addresses,
             capabilities: None,

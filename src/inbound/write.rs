@@ -89,7 +89,7 @@ impl<'a> Write<'a> {
         let answer = tokio::time::timeout_at(deadline, call(deadline))
             .await
             .unwrap_or_else(|_| Answer::deadline_exceeded());
-        key.remember(store, answer).await
+        key.remember(&self.inbound.answers, answer).await
     }
 
     /// [`Write::once_with`] for one Interaction Service call, retried inside the deadline:

@@ -24,7 +24,6 @@ mod cancel;
 mod deadline;
 mod driver;
 mod engine;
-mod group_commit;
 mod live;
 mod machine;
 mod partner;

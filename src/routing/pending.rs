@@ -12,9 +12,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{PendingRoutingWrite, Store, StoreError};
-
-use super::group_commit::GroupCommitter;
+use crate::store::{GroupCommitter, PendingRoutingWrite, Store, StoreError};
 
 use super::RoutingError;
 
@@ -285,11 +283,11 @@ impl PendingRecord {
 }
 
 /// The pending-routing table, with async calls that never block the runtime on an fsync;
-/// inserts and puts share group commits (`group_commit.rs`).
+/// inserts and puts share group commits ([`GroupCommitter`]).
 #[derive(Debug, Clone)]
 pub(super) struct PendingStore {
     store: Store,
-    writes: GroupCommitter,
+    writes: GroupCommitter<PendingRoutingWrite, bool>,
 }
 
 fn store_error(operation: &'static str) -> impl FnOnce(StoreError) -> RoutingError {
@@ -303,7 +301,7 @@ impl PendingStore {
     /// The table in `store`.
     pub(super) fn new(store: Store) -> Self {
         Self {
-            writes: GroupCommitter::new(store.clone()),
+            writes: GroupCommitter::new(store.clone(), Store::write_pending_routing_batch),
             store,
         }
     }

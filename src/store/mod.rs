@@ -17,6 +17,7 @@ mod conversation;
 mod dead_letter;
 mod dedup;
 mod fence;
+mod group_commit;
 mod key_index;
 pub mod operator;
 mod pending_routing;
@@ -32,9 +33,12 @@ pub use batch::AckBatch;
 pub use checkpoint::{compare_replay_ids, Checkpoint};
 pub use dead_letter::{DeadLetter, NewDeadLetter};
 pub use fence::{Fence, LEASE_TABLE_DDL};
+pub(crate) use group_commit::GroupCommitter;
 pub(crate) use pending_routing::PendingRoutingWrite;
 pub use schema_version::STORE_SCHEMA_VERSION;
-pub use sidecar_answers::{DEFAULT_SIDECAR_ANSWER_MAX_AGE, DEFAULT_SIDECAR_ANSWER_MAX_KEYS};
+pub use sidecar_answers::{
+    SidecarAnswerWrite, DEFAULT_SIDECAR_ANSWER_MAX_AGE, DEFAULT_SIDECAR_ANSWER_MAX_KEYS,
+};
 pub use writer::{CheckpointWriter, WriterHealth, WriterStop};
 
 /// Default number of acknowledgements that forces a commit of the ack batch.

@@ -58,31 +58,57 @@ impl Store {
         max_age: Duration,
         max_keys: u64,
     ) -> Result<Vec<u8>, StoreError> {
+        let write = SidecarAnswerWrite {
+            key: key.to_owned(),
+            answer: answer.to_vec(),
+            now_ms,
+        };
+        let mut stored =
+            self.put_sidecar_answers(std::slice::from_ref(&write), max_age, max_keys)?;
+        Ok(stored.pop().unwrap_or(write.answer))
+    }
+
+    /// [`Store::put_sidecar_answer`] for several answers in one transaction (one fsync for
+    /// all), in order: a later write of a key already written keeps the earlier answer. Returns
+    /// the answer stored under each write's key.
+    ///
+    /// Blocking: async callers use [`Store::run_blocking`].
+    pub fn put_sidecar_answers(
+        &self,
+        writes: &[SidecarAnswerWrite],
+        max_age: Duration,
+        max_keys: u64,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
         let transaction = self.begin_write()?;
-        let stored = {
+        let mut stored = Vec::with_capacity(writes.len());
+        {
             let mut answers = transaction
                 .open_table(ANSWERS)
                 .map_err(database_error("open sidecar answers table"))?;
             let mut by_age = transaction
                 .open_table(ANSWERS_BY_AGE)
                 .map_err(database_error("open sidecar answers age table"))?;
-            let existing = answers
-                .get(key)
-                .map_err(database_error("read sidecar answer"))?
-                .map(|entry| entry.value().1.to_vec());
-            let stored = if let Some(first) = existing {
-                first
-            } else {
+            for write in writes {
+                let key = write.key.as_str();
+                let existing = answers
+                    .get(key)
+                    .map_err(database_error("read sidecar answer"))?
+                    .map(|entry| entry.value().1.to_vec());
+                if let Some(first) = existing {
+                    stored.push(first);
+                    continue;
+                }
                 answers
-                    .insert(key, (now_ms, answer))
+                    .insert(key, (write.now_ms, write.answer.as_slice()))
                     .map_err(database_error("write sidecar answer"))?;
                 by_age
-                    .insert((now_ms, key), ())
+                    .insert((write.now_ms, key), ())
                     .map_err(database_error("write sidecar answer age"))?;
-                answer.to_vec()
-            };
+                stored.push(write.answer.clone());
+            }
+            let newest_ms = writes.iter().map(|write| write.now_ms).max().unwrap_or(0);
             let oldest_kept =
-                now_ms.saturating_sub(u64::try_from(max_age.as_millis()).unwrap_or(u64::MAX));
+                newest_ms.saturating_sub(u64::try_from(max_age.as_millis()).unwrap_or(u64::MAX));
             let mut count = answers
                 .len()
                 .map_err(database_error("count sidecar answers"))?;
@@ -107,11 +133,21 @@ impl Store {
                     .map_err(database_error("prune sidecar answer"))?;
                 count = count.saturating_sub(1);
             }
-            stored
-        };
+        }
         transaction
             .commit()
-            .map_err(database_error("commit sidecar answer"))?;
+            .map_err(database_error("commit sidecar answers"))?;
         Ok(stored)
     }
+}
+
+/// One answer to keep: its store key, the serialized answer, and when it was given.
+#[derive(Debug, Clone)]
+pub struct SidecarAnswerWrite {
+    /// The call's store key (route, scope and `Idempotency-Key`).
+    pub key: String,
+    /// The serialized answer.
+    pub answer: Vec<u8>,
+    /// When the answer was given, in ms since the Unix epoch.
+    pub now_ms: u64,
 }
