@@ -270,7 +270,7 @@ async fn a_resumed_request_keeps_the_deadlines_of_its_created_date_not_of_the_re
     let first = FirstRun::start(&salesforce, &store, &partner, settings.clone(), &request).await;
     assert!(wait_until(WAIT_LIMIT, || partner.requests().len() == 1).await);
     // Down for two seconds: a restart-based clock would move the decision to about 5 s.
-    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
     first.crash();
     let second = engine(&salesforce, store.open().await, Some(&partner), settings);
     assert_eq!(second.resume().await.unwrap().resumed, 1);

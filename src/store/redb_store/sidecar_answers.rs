@@ -1,4 +1,4 @@
-//! Recent answers of the sidecar's write calls, by idempotency key, so a retried call (also
+//! The redb tables of recent answers of the sidecar's write calls, by idempotency key, so a retried call (also
 //! after a restart) gets the first answer instead of a second Salesforce call.
 //!
 //! Two tables: key → (stored at, answer) and (stored at, key) → (), the second so the oldest
@@ -9,18 +9,14 @@ use std::time::Duration;
 
 use redb::{ReadableTable as _, ReadableTableMetadata as _, TableDefinition};
 
-use super::{database_error, Store, StoreError};
+use super::{database_error, RedbStore};
+use crate::store::{SidecarAnswerWrite, StoreError};
 
 /// Idempotency key → (stored at, epoch ms; the serialized answer).
 const ANSWERS: TableDefinition<'_, &str, (u64, &[u8])> = TableDefinition::new("sidecar_answers");
 /// (stored at, epoch ms; idempotency key) → nothing: the answers in age order.
 const ANSWERS_BY_AGE: TableDefinition<'_, (u64, &str), ()> =
     TableDefinition::new("sidecar_answers_by_age");
-
-/// How long an answer is kept: a partner's retries end well within a day.
-pub const DEFAULT_SIDECAR_ANSWER_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
-/// How many answers are kept at most.
-pub const DEFAULT_SIDECAR_ANSWER_MAX_KEYS: u64 = 100_000;
 
 pub(crate) fn create_tables(transaction: &redb::WriteTransaction) -> Result<(), StoreError> {
     transaction
@@ -32,9 +28,9 @@ pub(crate) fn create_tables(transaction: &redb::WriteTransaction) -> Result<(), 
     Ok(())
 }
 
-impl Store {
+impl RedbStore {
     /// The answer stored under `key`, if it is still kept.
-    pub fn sidecar_answer(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    pub(super) fn sidecar_answer(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let transaction = self.begin_read()?;
         let answers = transaction
             .open_table(ANSWERS)
@@ -45,35 +41,11 @@ impl Store {
         Ok(found.map(|entry| entry.value().1.to_vec()))
     }
 
-    /// Durably stores `answer` under `key` at `now_ms` unless one is there (the first answer
-    /// wins), then prunes answers older than `max_age` and beyond `max_keys`, oldest first.
-    /// Returns the answer now stored under `key`.
-    ///
-    /// Blocking: async callers use [`Store::run_blocking`].
-    pub fn put_sidecar_answer(
-        &self,
-        key: &str,
-        answer: &[u8],
-        now_ms: u64,
-        max_age: Duration,
-        max_keys: u64,
-    ) -> Result<Vec<u8>, StoreError> {
-        let write = SidecarAnswerWrite {
-            key: key.to_owned(),
-            answer: answer.to_vec(),
-            now_ms,
-        };
-        let mut stored =
-            self.put_sidecar_answers(std::slice::from_ref(&write), max_age, max_keys)?;
-        Ok(stored.pop().unwrap_or(write.answer))
-    }
-
-    /// [`Store::put_sidecar_answer`] for several answers in one transaction (one fsync for
-    /// all), in order: a later write of a key already written keeps the earlier answer. Returns
-    /// the answer stored under each write's key.
-    ///
-    /// Blocking: async callers use [`Store::run_blocking`].
-    pub fn put_sidecar_answers(
+    /// Stores each answer unless its key has one (the first answer wins, also within the
+    /// batch), in one transaction (one fsync for all), then prunes answers older than
+    /// `max_age` and beyond `max_keys`, oldest first. Returns the answer now kept under each
+    /// write's key.
+    pub(super) fn put_sidecar_answers(
         &self,
         writes: &[SidecarAnswerWrite],
         max_age: Duration,
@@ -139,15 +111,4 @@ impl Store {
             .map_err(database_error("commit sidecar answers"))?;
         Ok(stored)
     }
-}
-
-/// One answer to keep: its store key, the serialized answer, and when it was given.
-#[derive(Debug, Clone)]
-pub struct SidecarAnswerWrite {
-    /// The call's store key (route, scope and `Idempotency-Key`).
-    pub key: String,
-    /// The serialized answer.
-    pub answer: Vec<u8>,
-    /// When the answer was given, in ms since the Unix epoch.
-    pub now_ms: u64,
 }
