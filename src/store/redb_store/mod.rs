@@ -52,6 +52,8 @@ pub(crate) struct RedbStore {
     // The path, for logs and errors.
     location: String,
     settings: StoreSettings,
+    // The completed keys, answered from memory; see `dedup`.
+    completed: dedup::CompletedSet,
 }
 
 impl RedbStore {
@@ -88,11 +90,13 @@ impl RedbStore {
             },
         })?;
         schema_version::check_or_initialize(&database, path)?;
+        let completed = dedup::CompletedSet::load(&database)?;
         tracing::debug!(path = %path.display(), created = !exists, "store opened");
         Ok(Self {
             database,
             location: path.display().to_string(),
             settings,
+            completed,
         })
     }
 
@@ -112,8 +116,17 @@ impl RedbStore {
 
     fn commit_ack_batch(&self, batch: &AckBatch, now_ms: u64) -> Result<(), StoreError> {
         let settings = &self.settings;
+        // Held until the commit is durable, so the set and the file change together.
+        let mut completed = self.completed.lock();
+        let mut change = dedup::SetChange::default();
         let transaction = self.begin_write()?;
-        dedup::insert_in(&transaction, batch.completed_keys(), now_ms)?;
+        dedup::insert_in(
+            &transaction,
+            &completed,
+            batch.completed_keys(),
+            now_ms,
+            &mut change,
+        )?;
         for ((org, topic), replay_id) in batch.checkpoints() {
             checkpoint::advance_in(&transaction, org, topic, replay_id)?;
         }
@@ -123,12 +136,15 @@ impl RedbStore {
             now_ms,
             settings.dedup_max_keys,
             settings.dedup_max_age,
+            &mut change,
         )?;
         let conversations_pruned =
             conversation::prune_in(&transaction, now_ms, settings.conversation_max_age)?;
         transaction
             .commit()
             .map_err(database_error("commit ack batch"))?;
+        change.apply(&mut completed);
+        drop(completed);
         tracing::trace!(
             acks = batch.len(),
             pruned,
@@ -176,7 +192,7 @@ impl StoreBackend for RedbStore {
     }
 
     fn is_completed(&self, idempotency_key: &str) -> Result<bool, StoreError> {
-        RedbStore::is_completed(self, idempotency_key)
+        Ok(RedbStore::is_completed(self, idempotency_key))
     }
 
     fn completed_key_fingerprints(&self) -> Result<Vec<u64>, StoreError> {
@@ -184,7 +200,7 @@ impl StoreBackend for RedbStore {
     }
 
     fn completed_key_count(&self) -> Result<u64, StoreError> {
-        RedbStore::completed_key_count(self)
+        Ok(RedbStore::completed_key_count(self))
     }
 
     fn record_dead_letter(

@@ -1,8 +1,8 @@
 //! The redb file's schema version and the `meta` table that records it.
 //!
-//! Opening a file records the current version in a new file, accepts the same version, and
-//! refuses a newer one with a message naming both versions and the path, so an accidental
-//! downgrade never reinterprets data it does not understand. It also creates every table, so
+//! Opening a file records the current version in a new file, accepts the same version, migrates
+//! an older one, and refuses a newer one with a message naming both versions and the path, so an
+//! accidental downgrade never reinterprets data it does not understand. It also creates every table, so
 //! readers never meet a missing one. It knows nothing about what the other tables hold.
 
 use std::path::Path;
@@ -40,7 +40,17 @@ pub(crate) fn check_or_initialize(
                     supported: STORE_SCHEMA_VERSION,
                 });
             }
-            // Version 1 is the first; older versions will be migrated here when they exist.
+            Some(found) if found < STORE_SCHEMA_VERSION => {
+                migrate(&transaction, found)?;
+                meta.insert(SCHEMA_VERSION_KEY, STORE_SCHEMA_VERSION)
+                    .map_err(database_error("write schema version"))?;
+                tracing::info!(
+                    path = %path.display(),
+                    from = found,
+                    to = STORE_SCHEMA_VERSION,
+                    "store file migrated"
+                );
+            }
             Some(_) => {}
             None => {
                 meta.insert(SCHEMA_VERSION_KEY, STORE_SCHEMA_VERSION)
@@ -57,4 +67,17 @@ pub(crate) fn check_or_initialize(
     transaction
         .commit()
         .map_err(database_error("commit schema check"))
+}
+
+/// Brings a file of version `found` to the current version, inside the schema check's
+/// transaction (a crash leaves the old version whole).
+fn migrate(transaction: &redb::WriteTransaction, found: u64) -> Result<(), StoreError> {
+    if found < 2 {
+        // Version 2 keeps completed keys in their age-ordered table only; the key-ordered one
+        // duplicated every key of it.
+        transaction
+            .delete_table(super::dedup::LEGACY_COMPLETED_KEYS)
+            .map_err(database_error("drop the key-ordered completed keys table"))?;
+    }
+    Ok(())
 }

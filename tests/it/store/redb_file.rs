@@ -1,5 +1,6 @@
 //! What only the redb file does: it is created private to the connector's user, one process
-//! holds it at a time, and a file from a newer build is refused.
+//! holds it at a time, a file from a newer build is refused and one from an older build is
+//! migrated.
 
 use crate::support::store::StoreDirectory;
 use byoc_connector::store::{Store, StoreError, StoreSettings, STORE_SCHEMA_VERSION};
@@ -71,6 +72,62 @@ fn opening_a_store_written_by_a_newer_schema_fails_naming_both_versions_and_the_
     assert!(
         message.contains(&format!("up to version {STORE_SCHEMA_VERSION}")),
         "{message}"
+    );
+}
+
+#[test]
+fn a_version_1_file_is_migrated_and_still_knows_its_completed_keys() {
+    use redb::{ReadableDatabase as _, TableHandle as _};
+    let directory = StoreDirectory::new();
+    let path = directory.store_path();
+    let meta: redb::TableDefinition<'_, &str, u64> = redb::TableDefinition::new("meta");
+    let by_key: redb::TableDefinition<'_, &str, u64> = redb::TableDefinition::new("completed_keys");
+    let by_age: redb::TableDefinition<'_, (u64, &str), ()> =
+        redb::TableDefinition::new("completed_keys_by_age");
+    {
+        // Written with redb directly, as a version 1 build did: both completed-key tables.
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let database = redb::Database::create(&path).unwrap();
+        let transaction = database.begin_write().unwrap();
+        transaction
+            .open_table(meta)
+            .unwrap()
+            .insert("schema_version", 1)
+            .unwrap();
+        {
+            let mut keys = transaction.open_table(by_key).unwrap();
+            let mut ages = transaction.open_table(by_age).unwrap();
+            for (at, key) in [(1_000, "event-a"), (2_000, "event-b")] {
+                keys.insert(key, at).unwrap();
+                ages.insert((at, key), ()).unwrap();
+            }
+        }
+        transaction.commit().unwrap();
+    }
+
+    let store = Store::open(&path, StoreSettings::default()).unwrap();
+    assert!(store.is_completed("event-a").unwrap());
+    assert!(store.is_completed("event-b").unwrap());
+    assert!(!store.is_completed("event-c").unwrap());
+    assert_eq!(store.completed_key_count().unwrap(), 2);
+    drop(store);
+
+    let database = redb::Database::open(&path).unwrap();
+    let transaction = database.begin_read().unwrap();
+    let tables: Vec<String> = transaction
+        .list_tables()
+        .unwrap()
+        .map(|table| table.name().to_owned())
+        .collect();
+    assert!(!tables.contains(&"completed_keys".to_owned()), "{tables:?}");
+    assert_eq!(
+        transaction
+            .open_table(meta)
+            .unwrap()
+            .get("schema_version")
+            .unwrap()
+            .map(|version| version.value()),
+        Some(STORE_SCHEMA_VERSION)
     );
 }
 
