@@ -1,6 +1,7 @@
 //! High availability: the lease on a real PostgreSQL (`BYOC_TEST_POSTGRES_URL`, set by
-//! `scripts/test`).
+//! `scripts/test`) and the `[ha]` configuration.
 
+mod config;
 mod lease;
 
 use std::time::Duration;
