@@ -3,6 +3,7 @@
 
 mod config;
 mod lease;
+mod send_gate;
 
 use std::time::Duration;
 
