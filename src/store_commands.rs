@@ -90,7 +90,7 @@ pub(crate) async fn dlq(action: DlqAction, config: Config) -> anyhow::Result<()>
     use byoc_connector::store::StoreError;
     use std::io::IsTerminal;
 
-    let store = match Store::open_existing(&config.store.path) {
+    let store = match Store::open_existing_at(&config.store.location()) {
         Ok(store) => Some(store),
         // A running connector holds the file: read-only commands ask it instead.
         Err(StoreError::Locked { .. })
@@ -99,10 +99,8 @@ pub(crate) async fn dlq(action: DlqAction, config: Config) -> anyhow::Result<()>
             None
         }
         Err(error) => {
-            return Err(anyhow::Error::new(error).context(format!(
-                "cannot open the store {}",
-                config.store.path.display()
-            )))
+            return Err(anyhow::Error::new(error)
+                .context(format!("cannot open the store {}", shown_location(&config))))
         }
     };
     match (action, store) {
@@ -133,8 +131,8 @@ pub(crate) async fn dlq(action: DlqAction, config: Config) -> anyhow::Result<()>
 /// `checkpoint list|set|reset` on the store of a stopped connector.
 pub(crate) fn checkpoint(action: CheckpointAction, config: &Config) -> anyhow::Result<()> {
     use byoc_connector::store::operator;
-    let store = Store::open_existing(&config.store.path)
-        .with_context(|| format!("cannot open the store {}", config.store.path.display()))?;
+    let store = Store::open_existing_at(&config.store.location())
+        .with_context(|| format!("cannot open the store {}", shown_location(config)))?;
     let topic = config.pubsub.topic.as_str();
     match action {
         CheckpointAction::List => {
@@ -162,6 +160,17 @@ pub(crate) fn checkpoint(action: CheckpointAction, config: &Config) -> anyhow::R
         }
     }
     Ok(())
+}
+
+/// The store a command means, for its errors: the file, or the namespace in the database
+/// (never the URL, which may hold a password).
+fn shown_location(config: &Config) -> String {
+    match config.store.kind {
+        byoc_connector::config::StoreKind::Redb => config.store.path.display().to_string(),
+        byoc_connector::config::StoreKind::Postgres => {
+            format!("namespace {} in store.url", config.store.namespace)
+        }
+    }
 }
 
 /// `GET {DEAD_LETTERS_PATH}{suffix}` on the running connector's sidecar listener

@@ -178,12 +178,14 @@ impl StoreConfig {
                 "set it like `url = \"postgres://byoc@db.internal:5432/byoc\"`, or the password-bearing URL from a secret in BYOC__STORE__URL",
             ),
             (StoreKind::Postgres, Some(url)) => {
-                problems.push(
-                    "store.kind",
-                    "\"postgres\" is not available in this build yet",
-                    "use `kind = \"redb\"`",
-                );
                 let url = url.expose();
+                if let Some(sslmode) = crate::store::tls_requested(url) {
+                    problems.push(
+                        "store.url",
+                        format!("asks for sslmode={sslmode}, but this build connects to PostgreSQL without TLS"),
+                        "reach the database over a private network or a TLS-terminating proxy and set sslmode=disable; the connector never falls back to plaintext",
+                    );
+                }
                 if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
                     problems.push(
                         "store.url",
@@ -212,6 +214,20 @@ impl StoreConfig {
                 ),
                 "name the channel, like `namespace = \"acme-sms\"`; replicas of one channel share it",
             );
+        }
+    }
+}
+
+impl StoreConfig {
+    /// Where the store lives: the redb file, or the database and this channel's namespace.
+    pub fn location(&self) -> crate::store::Location {
+        match (self.kind, &self.url) {
+            (StoreKind::Postgres, Some(url)) => crate::store::Location::Postgres {
+                url: url.clone(),
+                namespace: self.namespace.clone(),
+            },
+            // Validation refuses postgres without a URL.
+            _ => crate::store::Location::File(self.path.clone()),
         }
     }
 }

@@ -229,11 +229,12 @@ async fn run_pipeline(
         return Ok(());
     };
     let org_id = grant.org_id.as_str().to_owned();
-    let store_path = config.store.path.clone();
+    let store_location = config.store.location();
     let store_settings = StoreSettings::from(&config.store);
-    let store = tokio::task::spawn_blocking(move || Store::open(&store_path, store_settings))
-        .await
-        .map_err(StoreError::TaskFailed)??;
+    let store =
+        tokio::task::spawn_blocking(move || Store::open_at(&store_location, store_settings))
+            .await
+            .map_err(StoreError::TaskFailed)??;
     let checkpoint = {
         let (org_id, topic) = (org_id.clone(), config.pubsub.topic.clone());
         store

@@ -62,6 +62,22 @@ pub struct BenchArgs {
     /// measure what keeping state costs (throughput, latency)
     #[arg(long)]
     pub without_conversation_state: bool,
+    /// The store of the in-process pipeline (throughput): a redb file in a temp directory,
+    /// or a fresh namespace in the PostgreSQL at --postgres-url
+    #[arg(long, value_enum, default_value_t = BenchStoreArg::Redb)]
+    pub store: BenchStoreArg,
+    /// The PostgreSQL for `--store postgres` (`scripts/postgres start DIR` prints one)
+    #[arg(long, env = "BYOC_BENCH_POSTGRES_URL")]
+    pub postgres_url: Option<String>,
+}
+
+/// The store `bench throughput` runs its pipeline on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchStoreArg {
+    /// A redb file in a temp directory
+    Redb,
+    /// A fresh namespace in --postgres-url
+    Postgres,
 }
 
 /// Where `bench process` has the connector deliver.
@@ -126,10 +142,18 @@ pub async fn bench(args: BenchArgs) -> Result<(), Box<dyn std::error::Error + Se
             println!("{report}");
         }
         BenchScenario::Throughput => {
+            let postgres_url =
+                match args.store {
+                    BenchStoreArg::Redb => None,
+                    BenchStoreArg::Postgres => Some(args.postgres_url.ok_or(
+                        "--store postgres needs --postgres-url (or BYOC_BENCH_POSTGRES_URL)",
+                    )?),
+                };
             let report = crate::dev::bench::pipeline::throughput(
                 args.events,
                 args.conversations,
                 !args.without_conversation_state,
+                postgres_url.as_deref(),
             )
             .await?;
             println!("{report}");

@@ -246,7 +246,7 @@ pub async fn run(path: Option<&Path>, env: impl IntoIterator<Item = (String, Str
     check_salesforce(&config, &mut report).await;
     let outcome = reachability::partner_webhooks(&config).await;
     report.record(Step::PartnerWebhook, outcome);
-    let outcome = store::check(&config.store.path).await;
+    let outcome = store::check(&config.store).await;
     report.record(Step::Store, outcome);
     report
 }

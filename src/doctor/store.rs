@@ -1,6 +1,8 @@
-//! The doctor's store step: can the connector write `store.path`?
+//! The doctor's store step: can the connector write its store?
 //!
-//! An existing store is opened the way the `dlq` commands open it, and closed at once; when a
+//! A PostgreSQL store is opened as the connector opens it: connected to, its tables created
+//! when missing and its schema version checked; nothing else is written, and a running
+//! connector sharing the database is not disturbed. For the redb file, an existing store is opened the way the `dlq` commands open it, and closed at once; when a
 //! running connector holds it (redb allows one open handle), the step passes with that note
 //! and does not touch the file: the running connector is writing it. A missing store is not
 //! created; a file is created and removed in the nearest existing directory instead, since
@@ -10,18 +12,38 @@
 use std::path::{Path, PathBuf};
 
 use super::Outcome;
+use crate::config::{StoreConfig, StoreKind};
 use crate::store::{Store, StoreError};
 
 /// The hint of every failure but a newer schema.
 const HINT: &str = "store.path must name a file in a directory the connector's user may write \
                     (mount a volume there), and not a directory or a file of another program";
 
+/// The hint of every PostgreSQL failure but a newer schema.
+const POSTGRES_HINT: &str = "store.url must reach a PostgreSQL database (without TLS in this \
+                             build) as a role that may create tables in it, or whose byoc_ \
+                             tables exist already (docs/operations.md)";
+
 /// Step 8: the store writable, or in use by a running connector.
-pub(super) async fn check(path: &Path) -> Outcome {
-    let path = path.to_owned();
-    tokio::task::spawn_blocking(move || check_blocking(&path))
-        .await
-        .unwrap_or_else(|error| Outcome::fail(format!("the store check stopped: {error}"), HINT))
+pub(super) async fn check(config: &StoreConfig) -> Outcome {
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || match config.kind {
+        StoreKind::Redb => check_blocking(&config.path),
+        StoreKind::Postgres => check_postgres(&config),
+    })
+    .await
+    .unwrap_or_else(|error| Outcome::fail(format!("the store check stopped: {error}"), HINT))
+}
+
+fn check_postgres(config: &StoreConfig) -> Outcome {
+    match Store::open_existing_at(&config.location()) {
+        Ok(store) => Outcome::Pass(format!("{} opened, tables ready", store.location())),
+        Err(error @ StoreError::NewerDatabaseSchema { .. }) => Outcome::fail(
+            error.to_string(),
+            "upgrade byoc-connector on every replica, or point store.url at another database",
+        ),
+        Err(error) => Outcome::fail(crate::error_chain::render(&error), POSTGRES_HINT),
+    }
 }
 
 fn check_blocking(path: &Path) -> Outcome {

@@ -292,7 +292,13 @@ impl Job {
             };
             // Without a durable dead letter the event must stay incomplete; a store that keeps
             // failing stops the pipeline rather than stalling it silently.
-            let Some(delay) = backoff.next() else {
+            // A lost lease (fenced) is final: retrying would only be refused again.
+            let retry = if error.is_fenced() {
+                None
+            } else {
+                backoff.next()
+            };
+            let Some(delay) = retry else {
                 return Outcome::StoreFailed(error);
             };
             warn!(

@@ -3,15 +3,13 @@
 //!
 //! A batch holds completed idempotency keys, the furthest checkpoint per (org, topic) and
 //! conversation state records.
-//! Committing it writes them atomically and prunes the dedup set and quiet conversations. It knows nothing about when
-//! batches are cut; that is the writer's job.
+//! Committing it (a backend's job) writes them atomically and prunes the dedup set and quiet
+//! conversations. It knows nothing about when batches are cut; that is the writer's job.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
-use std::time::SystemTime;
 
 use super::checkpoint::compare_replay_ids;
-use super::{checkpoint, conversation, database_error, dedup, unix_millis, Store, StoreError};
 
 /// Acknowledgements waiting to be committed together.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -77,41 +75,14 @@ impl AckBatch {
     pub fn completed_keys(&self) -> impl Iterator<Item = &str> {
         self.completed_keys.iter().map(String::as_str)
     }
-}
 
-impl Store {
-    /// Commits `batch` in one durable transaction and prunes completed keys and quiet
-    /// conversations past their bounds.
-    ///
-    /// `now` is the completion time recorded for the keys, the last activity recorded for the
-    /// conversations, and the reference for pruning by age.
-    /// Blocking: call it from a blocking thread.
-    pub fn commit_ack_batch(&self, batch: &AckBatch, now: SystemTime) -> Result<(), StoreError> {
-        let now_ms = unix_millis(now);
-        let settings = self.settings();
-        let transaction = self.begin_write()?;
-        dedup::insert_in(&transaction, batch.completed_keys(), now_ms)?;
-        for ((org, topic), replay_id) in &batch.checkpoints {
-            checkpoint::advance_in(&transaction, org, topic, replay_id)?;
-        }
-        conversation::put_in(&transaction, &batch.conversations, now_ms)?;
-        let pruned = dedup::prune_in(
-            &transaction,
-            now_ms,
-            settings.dedup_max_keys,
-            settings.dedup_max_age,
-        )?;
-        let conversations_pruned =
-            conversation::prune_in(&transaction, now_ms, settings.conversation_max_age)?;
-        transaction
-            .commit()
-            .map_err(database_error("commit ack batch"))?;
-        tracing::trace!(
-            acks = batch.len(),
-            pruned,
-            conversations_pruned,
-            "ack batch committed"
-        );
-        Ok(())
+    /// The furthest checkpoint of each (org, topic) in the batch.
+    pub(crate) fn checkpoints(&self) -> &BTreeMap<(String, String), Vec<u8>> {
+        &self.checkpoints
+    }
+
+    /// The last record of each conversation in the batch.
+    pub(crate) fn conversations(&self) -> &BTreeMap<String, Vec<u8>> {
+        &self.conversations
     }
 }

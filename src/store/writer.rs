@@ -318,7 +318,7 @@ async fn run(store: Store, mut commands: mpsc::Receiver<Command>, shared: Arc<Sh
             let _ = waiter.send(outcome.clone());
         }
         if let Err(reason) = &outcome {
-            tracing::error!(path = %store.path().display(), reason = %crate::error_chain::render(reason), "checkpoint writer stopped after a failed commit");
+            tracing::error!(store = store.location(), reason = %crate::error_chain::render(reason), "checkpoint writer stopped after a failed commit");
             *lock(&shared.stopped_reason) = Some(reason.clone());
             stop_after_commit = true;
         }
@@ -356,13 +356,19 @@ async fn commit_with_retry(
             }
             Err(failed) => failed,
         };
-        let retry = returned.zip(backoff.next());
+        // A lost lease is final: retrying would only be refused again.
+        let fenced = matches!(&failure, WriterStop::CommitFailed(error) if error.is_fenced());
+        let retry = if fenced {
+            None
+        } else {
+            returned.zip(backoff.next())
+        };
         let Some((returned, delay)) = retry else {
             set_health(shared, WriterHealth::Failed);
             return Err(failure);
         };
         tracing::warn!(
-            path = %store.path().display(),
+            store = store.location(),
             attempt,
             delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
             reason = %crate::error_chain::render(&failure),

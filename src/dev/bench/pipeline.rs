@@ -84,12 +84,20 @@ pub(super) fn message(seq: u64, conversations: u64) -> NewEvent {
     }
 }
 
-/// A pipeline over `fake` delivering to `url`, with its store in a temp dir; with
+/// The bench's redb store, in `store_dir`.
+fn open_redb(store_dir: &std::path::Path) -> BenchResult<Store> {
+    Ok(Store::open(
+        store_dir.join("bench.redb"),
+        StoreSettings::default(),
+    )?)
+}
+
+/// A pipeline over `fake` delivering to `url`, committing to `store`; with
 /// `conversation_state`, the connector's conversation tracker observes it as in `run`.
 fn start_pipeline(
     fake: &FakeSalesforce,
     url: &str,
-    store_dir: &std::path::Path,
+    store: Store,
     conversation_state: bool,
 ) -> BenchResult<CancellationToken> {
     let endpoints = fake.endpoints().clone();
@@ -102,7 +110,6 @@ fn start_pipeline(
         telemetry.clone(),
         shutdown.child_token(),
     )?;
-    let store = Store::open(store_dir.join("bench.redb"), StoreSettings::default())?;
     let channel = Arc::new(AnyChannel::Webhook(WebhookChannel::new(
         WebhookSettings::new(url),
     )?));
@@ -128,11 +135,13 @@ fn start_pipeline(
     Ok(shutdown)
 }
 
-/// Throughput: `events` backlog events over `conversations` conversations.
+/// Throughput: `events` backlog events over `conversations` conversations, on a redb file or,
+/// with `postgres_url`, on a fresh namespace of that database.
 pub async fn throughput(
     events: u64,
     conversations: u64,
     conversation_state: bool,
+    postgres_url: Option<&str>,
 ) -> BenchResult<String> {
     let fake = FakeSalesforce::start(FakeConfig::default()).await?;
     let batch: Vec<NewEvent> = (0..events).map(|seq| message(seq, conversations)).collect();
@@ -141,8 +150,19 @@ pub async fn throughput(
     }
     let (url, received) = start_partner(false).await?;
     let dir = scratch_dir("throughput")?;
+    let (store, store_name) = match postgres_url {
+        None => (open_redb(&dir)?, "redb"),
+        Some(url) => {
+            let (url, namespace) = (url.to_owned(), format!("bench-{}", uuid::Uuid::new_v4()));
+            let store = tokio::task::spawn_blocking(move || {
+                Store::open_postgres(&url, &namespace, StoreSettings::default())
+            })
+            .await??;
+            (store, "postgres")
+        }
+    };
     let started = Instant::now();
-    let shutdown = start_pipeline(&fake, &url, &dir, conversation_state)?;
+    let shutdown = start_pipeline(&fake, &url, store, conversation_state)?;
     let deadline = started + Duration::from_secs(600);
     while (received.lock().map_or(0, |r| r.len()) as u64) < events && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -154,7 +174,7 @@ pub async fn throughput(
     fake.shutdown().await;
     std::fs::remove_dir_all(&dir).ok();
     Ok(format!(
-        "end-to-end throughput: {delivered} events over {conversations} conversations in {:.3} s = {:.0} events/s",
+        "end-to-end throughput ({store_name} store): {delivered} events over {conversations} conversations in {:.3} s = {:.0} events/s",
         elapsed.as_secs_f64(),
         delivered as f64 / elapsed.as_secs_f64()
     ))
@@ -165,7 +185,7 @@ pub async fn latency(rate: u64, seconds: u64, conversation_state: bool) -> Bench
     let fake = FakeSalesforce::start(FakeConfig::default()).await?;
     let (url, received) = start_partner(false).await?;
     let dir = scratch_dir("latency")?;
-    let shutdown = start_pipeline(&fake, &url, &dir, conversation_state)?;
+    let shutdown = start_pipeline(&fake, &url, open_redb(&dir)?, conversation_state)?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let total = rate * seconds;
     let mut published_at = Vec::with_capacity(usize::try_from(total).unwrap_or(0));

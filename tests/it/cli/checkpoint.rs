@@ -129,3 +129,46 @@ fn without_a_checkpoint_of_the_topic_set_asks_for_the_org_and_a_bad_replay_id_is
         [(ORG.to_owned(), TOPIC.to_owned(), vec![0x0a])]
     );
 }
+
+#[test]
+fn the_checkpoint_and_dlq_commands_act_on_a_postgres_store() {
+    use crate::support::store::{fresh_namespace, postgres_url};
+    let url = postgres_url();
+    let namespace = fresh_namespace();
+    let store = Store::open_postgres(&url, &namespace, StoreSettings::default()).unwrap();
+    store
+        .set_checkpoint(ORG, TOPIC, &[0, 0, 0, 0, 0, 0, 0x30, 0x39])
+        .unwrap();
+    let letter = byoc_connector::store::NewDeadLetter {
+        replay_id: vec![7],
+        raw: vec![1, 2, 3],
+        decoded_json: None,
+        reason: "refused".to_owned(),
+        attributes: std::collections::BTreeMap::new(),
+    };
+    store
+        .record_dead_letter(&letter, std::time::SystemTime::now())
+        .unwrap();
+    let config = config_file(&minimal_with(&[
+        ("store.kind", string("postgres")),
+        ("store.namespace", string(&namespace)),
+    ]))
+    .display()
+    .to_string();
+    let env = [("BYOC__STORE__URL", url.as_str())];
+
+    let set = byoc(
+        &["checkpoint", "set", "00000000000003e8", "--config", &config],
+        &env,
+    );
+    let dead_letters = byoc(&["dlq", "list", "--json", "--config", &config], &env);
+
+    assert!(set.status.success(), "{}", stderr(&set));
+    assert_eq!(
+        store.load_checkpoint(ORG, TOPIC).unwrap(),
+        Some(1000_u64.to_be_bytes().to_vec())
+    );
+    assert!(dead_letters.status.success(), "{}", stderr(&dead_letters));
+    let listed: serde_json::Value = serde_json::from_str(stdout(&dead_letters).trim()).unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+}

@@ -3,6 +3,7 @@
 
 use crate::support::config::{env, error_text, minimal_with, string};
 use byoc_connector::config::{Config, StoreKind, DEFAULT_STORE_NAMESPACE};
+use byoc_connector::store::Location;
 
 #[test]
 fn the_embedded_redb_store_in_the_default_namespace_is_the_default() {
@@ -81,4 +82,53 @@ fn a_namespace_is_read_from_the_file() {
     let config = Config::from_toml_str_with_env(&text, env(&[])).unwrap();
 
     assert_eq!(config.store.namespace, "acme-sms.eu_1");
+}
+
+#[test]
+fn a_postgres_url_is_accepted_and_names_the_database_and_namespace() {
+    let text = minimal_with(&[
+        ("store.kind", string("postgres")),
+        ("store.namespace", string("acme-sms")),
+    ]);
+
+    let config = Config::from_toml_str_with_env(
+        &text,
+        env(&[(
+            "BYOC__STORE__URL",
+            "postgres://byoc:pw-31f0@db.internal:5432/byoc",
+        )]),
+    )
+    .unwrap();
+
+    assert_eq!(config.store.kind, StoreKind::Postgres);
+    match config.store.location() {
+        Location::Postgres { url, namespace } => {
+            assert_eq!(
+                url.expose(),
+                "postgres://byoc:pw-31f0@db.internal:5432/byoc"
+            );
+            assert_eq!(namespace, "acme-sms");
+        }
+        Location::File(path) => panic!("a postgres store is not the file {}", path.display()),
+    }
+    assert!(!format!("{config:?}").contains("pw-31f0"));
+}
+
+#[test]
+fn a_postgres_url_asking_for_tls_is_refused_without_being_quoted() {
+    let text = minimal_with(&[("store.kind", string("postgres"))]);
+
+    let error = error_text(
+        &text,
+        &[(
+            "BYOC__STORE__URL",
+            "postgres://byoc:pw-77ab@db.internal/byoc?sslmode=verify-full",
+        )],
+    );
+
+    assert!(
+        error.contains("store.url asks for sslmode=verify-full"),
+        "{error}"
+    );
+    assert!(!error.contains("pw-77ab"), "{error}");
 }

@@ -6,6 +6,7 @@ mod dlq;
 mod embedded;
 mod https_rest;
 mod lifecycle;
+mod postgres_store;
 mod readiness;
 mod routing;
 mod routing_assign;

@@ -207,3 +207,48 @@ async fn a_store_held_by_a_running_connector_passes_with_that_note_and_a_stopped
         stdout(&stopped)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_store_passes_when_reachable_and_fails_without_its_password_when_not() {
+    use crate::support::store::{fresh_namespace, postgres_url};
+    let setup = Setup::start().await;
+    let namespace = fresh_namespace();
+    let postgres = |url: String| {
+        setup.config(&[
+            ("store", "kind", toml::Value::String("postgres".to_owned())),
+            ("store", "url", toml::Value::String(url)),
+            ("store", "namespace", toml::Value::String(namespace.clone())),
+        ])
+    };
+
+    let reachable = setup.doctor(&postgres(postgres_url()), &[]).await;
+    let unreachable = setup
+        .doctor(
+            &postgres("postgres://byoc:pw-d0c7@127.0.0.1:1/byoc".to_owned()),
+            &[],
+        )
+        .await;
+
+    assert_eq!(reachable.status.code(), Some(0), "{}", stdout(&reachable));
+    assert!(
+        step(&reachable, 8).contains(&format!("namespace {namespace} opened")),
+        "{}",
+        stdout(&reachable)
+    );
+    assert_fails(
+        &unreachable,
+        EXIT_CHECK_FAILED,
+        8,
+        "cannot open the PostgreSQL store byoc@127.0.0.1:1/byoc",
+        "store.url",
+    );
+    assert!(
+        !stdout(&unreachable).contains("pw-d0c7"),
+        "{}",
+        stdout(&unreachable)
+    );
+    assert!(
+        !setup.store_path().exists(),
+        "no file next to a postgres store"
+    );
+}

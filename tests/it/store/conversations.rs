@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::support::store::StoreDirectory;
+use crate::support::store::{Backend, TestStore};
 use byoc_connector::store::{AckBatch, Store, StoreSettings};
 
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
@@ -22,14 +22,13 @@ fn kept(store: &Store, conversation: &str) -> bool {
     store.conversation_state(conversation).unwrap().is_some()
 }
 
-#[test]
-fn a_quiet_conversation_is_pruned_and_recent_or_revived_ones_are_kept() {
-    let directory = StoreDirectory::new();
+fn a_quiet_conversation_is_pruned_and_recent_or_revived_ones_are_kept(backend: Backend) {
+    let place = TestStore::new(backend);
     let settings = StoreSettings {
         conversation_max_age: Some(30 * DAY),
         ..StoreSettings::default()
     };
-    let store = Store::open(directory.store_path(), settings).unwrap();
+    let store = place.open(settings);
     let start = SystemTime::now();
 
     write_at(&store, &["old", "revived"], start);
@@ -50,14 +49,13 @@ fn a_quiet_conversation_is_pruned_and_recent_or_revived_ones_are_kept() {
     assert!(!kept(&store, "recent"));
 }
 
-#[test]
-fn without_a_max_age_conversations_are_kept_however_quiet() {
-    let directory = StoreDirectory::new();
+fn without_a_max_age_conversations_are_kept_however_quiet(backend: Backend) {
+    let place = TestStore::new(backend);
     let settings = StoreSettings {
         conversation_max_age: None,
         ..StoreSettings::default()
     };
-    let store = Store::open(directory.store_path(), settings).unwrap();
+    let store = place.open(settings);
     let start = SystemTime::now();
 
     write_at(&store, &["old"], start);
@@ -66,18 +64,23 @@ fn without_a_max_age_conversations_are_kept_however_quiet() {
     assert!(kept(&store, "old"));
 }
 
-#[test]
-fn the_activity_survives_reopening_the_file() {
-    let directory = StoreDirectory::new();
+fn the_activity_survives_reopening_the_store(backend: Backend) {
+    let place = TestStore::new(backend);
     let start = SystemTime::now();
     {
-        let store = Store::open(directory.store_path(), StoreSettings::default()).unwrap();
+        let store = place.open(StoreSettings::default());
         write_at(&store, &["old"], start);
     }
-    let store = Store::open(directory.store_path(), StoreSettings::default()).unwrap();
+    let store = place.open(StoreSettings::default());
     assert!(kept(&store, "old"));
 
     write_at(&store, &[], start + 31 * DAY);
 
     assert!(!kept(&store, "old"), "the default keeps 30 days");
 }
+
+contract_tests!(
+    a_quiet_conversation_is_pruned_and_recent_or_revived_ones_are_kept,
+    without_a_max_age_conversations_are_kept_however_quiet,
+    the_activity_survives_reopening_the_store,
+);

@@ -1,17 +1,16 @@
-//! The store's tables, read back after each write and after reopening the file.
+//! The store's tables, read back after each write and after reopening the store: one contract,
+//! run against the redb file and PostgreSQL.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use crate::support::store::StoreDirectory;
-use byoc_connector::store::{
-    AckBatch, NewDeadLetter, Store, StoreError, StoreSettings, STORE_SCHEMA_VERSION,
-};
+use crate::support::store::{Backend, TestStore};
+use byoc_connector::store::{AckBatch, NewDeadLetter, StoreSettings};
 
-const ORG: &str = "00Dxx0000001gEREAY";
-const TOPIC: &str = "/event/Byoc_Outbound__e";
+pub(super) const ORG: &str = "00Dxx0000001gEREAY";
+pub(super) const TOPIC: &str = "/event/Byoc_Outbound__e";
 
-fn replay_id(value: u64) -> Vec<u8> {
+pub(super) fn replay_id(value: u64) -> Vec<u8> {
     value.to_be_bytes().to_vec()
 }
 
@@ -21,7 +20,7 @@ fn batch_advancing_to(value: u64) -> AckBatch {
     batch
 }
 
-fn dead_letter(replay: u64, reason: &str) -> NewDeadLetter {
+pub(super) fn dead_letter(replay: u64, reason: &str) -> NewDeadLetter {
     NewDeadLetter {
         replay_id: replay_id(replay),
         raw: vec![0x00, 0xff, 0x0a, 0x80],
@@ -31,50 +30,16 @@ fn dead_letter(replay: u64, reason: &str) -> NewDeadLetter {
     }
 }
 
-#[test]
-fn a_missing_store_file_is_created_with_its_directory() {
-    let directory = StoreDirectory::new();
-    let path = directory.store_path();
-    assert!(!path.exists());
-    let store = Store::open(&path, StoreSettings::default()).unwrap();
-    assert!(path.exists());
-    assert_eq!(store.load_checkpoint(ORG, TOPIC).unwrap(), None);
-    assert_eq!(store.count_dead_letters().unwrap(), 0);
-    assert!(store.list_pending_routing().unwrap().is_empty());
-}
-
-#[cfg(unix)]
-#[test]
-fn a_new_store_file_and_its_new_directories_are_private_to_the_connector_user() {
-    use std::os::unix::fs::PermissionsExt as _;
-    let directory = StoreDirectory::new();
-    let nested = directory
-        .store_path()
-        .with_file_name("state")
-        .join("nested");
-    let path = nested.join("connector.redb");
-
-    drop(Store::open(&path, StoreSettings::default()).unwrap());
-
-    let mode =
-        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode(&path), 0o600, "dead letters hold message text");
-    assert_eq!(mode(&nested), 0o700);
-    assert_eq!(mode(nested.parent().unwrap()), 0o700);
-}
-
-#[test]
-fn checkpoints_round_trip_per_org_and_topic_and_survive_reopening() {
-    let directory = StoreDirectory::new();
-    let path = directory.store_path();
+fn checkpoints_round_trip_per_org_and_topic_and_survive_reopening(backend: Backend) {
+    let place = TestStore::new(backend);
     {
-        let store = Store::open(&path, StoreSettings::default()).unwrap();
+        let store = place.open(StoreSettings::default());
         let mut batch = AckBatch::new();
         batch.advance_checkpoint(ORG, TOPIC, replay_id(7));
         batch.advance_checkpoint(ORG, "/event/Other__e", replay_id(3));
         store.commit_ack_batch(&batch, SystemTime::now()).unwrap();
     }
-    let store = Store::open(&path, StoreSettings::default()).unwrap();
+    let store = place.open(StoreSettings::default());
     assert_eq!(
         store.load_checkpoint(ORG, TOPIC).unwrap(),
         Some(replay_id(7))
@@ -89,10 +54,9 @@ fn checkpoints_round_trip_per_org_and_topic_and_survive_reopening() {
     assert_eq!(store.load_checkpoint(ORG, TOPIC).unwrap(), None);
 }
 
-#[test]
-fn a_checkpoint_moves_forward_by_big_endian_order() {
-    let directory = StoreDirectory::new();
-    let store = Store::open(directory.store_path(), StoreSettings::default()).unwrap();
+fn a_checkpoint_moves_forward_by_big_endian_order(backend: Backend) {
+    let place = TestStore::new(backend);
+    let store = place.open(StoreSettings::default());
     // 0x00ff < 0x0100: byte order and numeric order agree for equal lengths.
     for value in [0x00ff_u64, 0x0100, 0x01_0000_0000] {
         store
@@ -106,14 +70,9 @@ fn a_checkpoint_moves_forward_by_big_endian_order() {
 }
 
 /// Debug builds catch the caller's bug with `debug_assert!`; release builds keep the stored one.
-#[test]
-#[cfg_attr(
-    debug_assertions,
-    should_panic(expected = "a new checkpoint is never before the stored one")
-)]
-fn a_checkpoint_never_moves_backwards() {
-    let directory = StoreDirectory::new();
-    let store = Store::open(directory.store_path(), StoreSettings::default()).unwrap();
+fn a_checkpoint_never_moves_backwards(backend: Backend) {
+    let place = TestStore::new(backend);
+    let store = place.open(StoreSettings::default());
     store
         .commit_ack_batch(&batch_advancing_to(10), SystemTime::now())
         .unwrap();
@@ -126,14 +85,13 @@ fn a_checkpoint_never_moves_backwards() {
     );
 }
 
-#[test]
-fn completed_keys_beyond_the_count_bound_are_pruned_oldest_first() {
-    let directory = StoreDirectory::new();
+fn completed_keys_beyond_the_count_bound_are_pruned_oldest_first(backend: Backend) {
+    let place = TestStore::new(backend);
     let options = StoreSettings {
         dedup_max_keys: 3,
         ..StoreSettings::default()
     };
-    let store = Store::open(directory.store_path(), options).unwrap();
+    let store = place.open(options);
     let start = SystemTime::now();
     for (second, key) in ["k1", "k2", "k3", "k4", "k5"].into_iter().enumerate() {
         let mut batch = AckBatch::new();
@@ -149,14 +107,13 @@ fn completed_keys_beyond_the_count_bound_are_pruned_oldest_first() {
     }
 }
 
-#[test]
-fn completed_keys_older_than_the_age_bound_are_pruned() {
-    let directory = StoreDirectory::new();
+fn completed_keys_older_than_the_age_bound_are_pruned(backend: Backend) {
+    let place = TestStore::new(backend);
     let options = StoreSettings {
         dedup_max_age: Duration::from_secs(60),
         ..StoreSettings::default()
     };
-    let store = Store::open(directory.store_path(), options).unwrap();
+    let store = place.open(options);
     let start = SystemTime::now();
     let commit_at = |key: &str, seconds: u64| {
         let mut batch = AckBatch::new();
@@ -174,10 +131,8 @@ fn completed_keys_older_than_the_age_bound_are_pruned() {
     assert!(store.is_completed("new").unwrap());
 }
 
-#[test]
-fn dead_letters_keep_raw_bytes_exactly() {
-    let directory = StoreDirectory::new();
-    let path = directory.store_path();
+fn dead_letters_keep_raw_bytes_exactly(backend: Backend) {
+    let place = TestStore::new(backend);
     let every_byte: Vec<u8> = (0..=255u8).rev().chain(0..=255u8).collect();
     let letter = NewDeadLetter {
         replay_id: replay_id(42),
@@ -188,10 +143,10 @@ fn dead_letters_keep_raw_bytes_exactly() {
     };
     let recorded_at = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
     let id = {
-        let store = Store::open(&path, StoreSettings::default()).unwrap();
+        let store = place.open(StoreSettings::default());
         store.record_dead_letter(&letter, recorded_at).unwrap()
     };
-    let store = Store::open(&path, StoreSettings::default()).unwrap();
+    let store = place.open(StoreSettings::default());
     let stored = store.get_dead_letter(id).unwrap().unwrap();
     assert_eq!(stored.raw, every_byte);
     assert_eq!(stored.replay_id, replay_id(42));
@@ -203,10 +158,9 @@ fn dead_letters_keep_raw_bytes_exactly() {
     assert_eq!(stored.attempts, 1);
 }
 
-#[test]
-fn re_recording_a_replay_id_bumps_attempts_and_last_attempt_time() {
-    let directory = StoreDirectory::new();
-    let store = Store::open(directory.store_path(), StoreSettings::default()).unwrap();
+fn re_recording_a_replay_id_bumps_attempts_and_last_attempt_time(backend: Backend) {
+    let place = TestStore::new(backend);
+    let store = place.open(StoreSettings::default());
     let first = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
     let second = first + Duration::from_secs(60);
     let id = store
@@ -224,10 +178,9 @@ fn re_recording_a_replay_id_bumps_attempts_and_last_attempt_time() {
     assert_eq!(store.count_dead_letters().unwrap(), 1);
 }
 
-#[test]
-fn dead_letters_are_listed_in_pages_removed_and_their_ids_never_reused() {
-    let directory = StoreDirectory::new();
-    let store = Store::open(directory.store_path(), StoreSettings::default()).unwrap();
+fn dead_letters_are_listed_in_pages_removed_and_their_ids_never_reused(backend: Backend) {
+    let place = TestStore::new(backend);
+    let store = place.open(StoreSettings::default());
     let now = SystemTime::now();
     let ids: Vec<u64> = (1..=5)
         .map(|replay| {
@@ -261,12 +214,10 @@ fn dead_letters_are_listed_in_pages_removed_and_their_ids_never_reused() {
     assert_eq!(store.get_dead_letter(next).unwrap().unwrap().attempts, 1);
 }
 
-#[test]
-fn pending_routing_records_round_trip_and_survive_reopening() {
-    let directory = StoreDirectory::new();
-    let path = directory.store_path();
+fn pending_routing_records_round_trip_and_survive_reopening(backend: Backend) {
+    let place = TestStore::new(backend);
     {
-        let store = Store::open(&path, StoreSettings::default()).unwrap();
+        let store = place.open(StoreSettings::default());
         store
             .put_pending_routing("evt-2", br#"{"state":"waiting"}"#)
             .unwrap();
@@ -275,7 +226,7 @@ fn pending_routing_records_round_trip_and_survive_reopening() {
             .put_pending_routing("evt-2", br#"{"state":"posting"}"#)
             .unwrap();
     }
-    let store = Store::open(&path, StoreSettings::default()).unwrap();
+    let store = place.open(StoreSettings::default());
     assert_eq!(
         store.get_pending_routing("evt-2").unwrap().as_deref(),
         Some(&br#"{"state":"posting"}"#[..])
@@ -288,10 +239,9 @@ fn pending_routing_records_round_trip_and_survive_reopening() {
     assert_eq!(store.get_pending_routing("evt-1").unwrap(), None);
 }
 
-#[test]
-fn inserting_a_pending_routing_record_if_absent_never_overwrites() {
-    let directory = StoreDirectory::new();
-    let store = Store::open(directory.store_path(), StoreSettings::default()).unwrap();
+fn inserting_a_pending_routing_record_if_absent_never_overwrites(backend: Backend) {
+    let place = TestStore::new(backend);
+    let store = place.open(StoreSettings::default());
     assert!(store
         .insert_pending_routing_if_absent("evt", b"first")
         .unwrap());
@@ -304,69 +254,13 @@ fn inserting_a_pending_routing_record_if_absent_never_overwrites() {
     );
 }
 
-#[test]
-fn opening_a_store_written_by_a_newer_schema_fails_naming_both_versions_and_the_path() {
-    let directory = StoreDirectory::new();
-    let path = directory.store_path();
-    drop(Store::open(&path, StoreSettings::default()).unwrap());
-    let newer = STORE_SCHEMA_VERSION + 1;
-    {
-        // Written with redb directly, as a newer build would: the `meta` table's version.
-        let meta: redb::TableDefinition<'_, &str, u64> = redb::TableDefinition::new("meta");
-        let database = redb::Database::create(&path).unwrap();
-        let transaction = database.begin_write().unwrap();
-        transaction
-            .open_table(meta)
-            .unwrap()
-            .insert("schema_version", newer)
-            .unwrap();
-        transaction.commit().unwrap();
-    }
-    let error = Store::open(&path, StoreSettings::default()).unwrap_err();
-    assert!(
-        matches!(error, StoreError::NewerSchema { found, supported, .. }
-            if found == newer && supported == STORE_SCHEMA_VERSION),
-        "{error:?}"
-    );
-    let message = error.to_string();
-    assert!(message.contains(&path.display().to_string()), "{message}");
-    assert!(
-        message.contains(&format!("schema version {newer}")),
-        "{message}"
-    );
-    assert!(
-        message.contains(&format!("up to version {STORE_SCHEMA_VERSION}")),
-        "{message}"
-    );
-}
-
-#[test]
-fn opening_an_existing_store_for_maintenance_never_creates_one() {
-    let directory = StoreDirectory::new();
-    let path = directory.store_path();
-    let error = Store::open_existing(&path).unwrap_err();
-    assert!(matches!(error, StoreError::NotFound { .. }), "{error:?}");
-    assert!(!path.exists());
-}
-
-#[test]
-fn a_store_in_use_by_a_connector_is_refused_for_maintenance() {
-    let directory = StoreDirectory::new();
-    let path = directory.store_path();
-    let _running = Store::open(&path, StoreSettings::default()).unwrap();
-    let error = Store::open_existing(&path).unwrap_err();
-    assert!(matches!(error, StoreError::Locked { .. }), "{error:?}");
-    assert!(error.to_string().contains("in use"), "{error}");
-}
-
-#[test]
-fn recording_a_dead_letter_removes_the_oldest_beyond_the_configured_count() {
-    let directory = StoreDirectory::new();
+fn recording_a_dead_letter_removes_the_oldest_beyond_the_configured_count(backend: Backend) {
+    let place = TestStore::new(backend);
     let settings = StoreSettings {
         dead_letter_max_count: Some(2),
         ..StoreSettings::default()
     };
-    let store = Store::open(directory.store_path(), settings).unwrap();
+    let store = place.open(settings);
     let now = SystemTime::now();
     let ids: Vec<u64> = (1..=3)
         .map(|replay| {
@@ -386,14 +280,13 @@ fn recording_a_dead_letter_removes_the_oldest_beyond_the_configured_count() {
     assert!(again > ids[2]);
 }
 
-#[test]
-fn recording_a_dead_letter_removes_those_older_than_the_configured_age() {
-    let directory = StoreDirectory::new();
+fn recording_a_dead_letter_removes_those_older_than_the_configured_age(backend: Backend) {
+    let place = TestStore::new(backend);
     let settings = StoreSettings {
         dead_letter_max_age: Some(Duration::from_secs(7 * 24 * 3600)),
         ..StoreSettings::default()
     };
-    let store = Store::open(directory.store_path(), settings).unwrap();
+    let store = place.open(settings);
     let now = SystemTime::now();
     let old = store
         .record_dead_letter(
@@ -416,3 +309,22 @@ fn recording_a_dead_letter_removes_those_older_than_the_configured_age() {
     assert!(store.get_dead_letter(recent).unwrap().is_some());
     assert_eq!(store.count_dead_letters().unwrap(), 2);
 }
+
+contract_tests!(
+    checkpoints_round_trip_per_org_and_topic_and_survive_reopening,
+    a_checkpoint_moves_forward_by_big_endian_order,
+    #[cfg_attr(
+        debug_assertions,
+        should_panic(expected = "a new checkpoint is never before the stored one")
+    )]
+    a_checkpoint_never_moves_backwards,
+    completed_keys_beyond_the_count_bound_are_pruned_oldest_first,
+    completed_keys_older_than_the_age_bound_are_pruned,
+    dead_letters_keep_raw_bytes_exactly,
+    re_recording_a_replay_id_bumps_attempts_and_last_attempt_time,
+    dead_letters_are_listed_in_pages_removed_and_their_ids_never_reused,
+    pending_routing_records_round_trip_and_survive_reopening,
+    inserting_a_pending_routing_record_if_absent_never_overwrites,
+    recording_a_dead_letter_removes_the_oldest_beyond_the_configured_count,
+    recording_a_dead_letter_removes_those_older_than_the_configured_age,
+);

@@ -1,4 +1,4 @@
-//! The store's schema version and the `meta` table that records it.
+//! The redb file's schema version and the `meta` table that records it.
 //!
 //! Opening a file records the current version in a new file, accepts the same version, and
 //! refuses a newer one with a message naming both versions and the path, so an accidental
@@ -9,10 +9,8 @@ use std::path::Path;
 
 use redb::ReadableTable as _;
 
-use super::{database_error, StoreError, META};
-
-/// The schema version this build writes; bump it (and add a migration) when a table changes.
-pub const STORE_SCHEMA_VERSION: u64 = 1;
+use super::{database_error, META};
+use crate::store::{StoreError, STORE_SCHEMA_VERSION};
 
 /// The `meta` key holding the schema version.
 const SCHEMA_VERSION_KEY: &str = "schema_version";

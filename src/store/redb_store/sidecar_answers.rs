@@ -1,4 +1,4 @@
-//! Recent answers of the sidecar's write calls, by idempotency key, so a retried call (also
+//! The redb tables of recent answers of the sidecar's write calls, by idempotency key, so a retried call (also
 //! after a restart) gets the first answer instead of a second Salesforce call.
 //!
 //! Two tables: key → (stored at, answer) and (stored at, key) → (), the second so the oldest
@@ -9,18 +9,14 @@ use std::time::Duration;
 
 use redb::{ReadableTable as _, ReadableTableMetadata as _, TableDefinition};
 
-use super::{database_error, Store, StoreError};
+use super::{database_error, RedbStore};
+use crate::store::StoreError;
 
 /// Idempotency key → (stored at, epoch ms; the serialized answer).
 const ANSWERS: TableDefinition<'_, &str, (u64, &[u8])> = TableDefinition::new("sidecar_answers");
 /// (stored at, epoch ms; idempotency key) → nothing: the answers in age order.
 const ANSWERS_BY_AGE: TableDefinition<'_, (u64, &str), ()> =
     TableDefinition::new("sidecar_answers_by_age");
-
-/// How long an answer is kept: a partner's retries end well within a day.
-pub const DEFAULT_SIDECAR_ANSWER_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
-/// How many answers are kept at most.
-pub const DEFAULT_SIDECAR_ANSWER_MAX_KEYS: u64 = 100_000;
 
 pub(crate) fn create_tables(transaction: &redb::WriteTransaction) -> Result<(), StoreError> {
     transaction
@@ -32,9 +28,9 @@ pub(crate) fn create_tables(transaction: &redb::WriteTransaction) -> Result<(), 
     Ok(())
 }
 
-impl Store {
+impl RedbStore {
     /// The answer stored under `key`, if it is still kept.
-    pub fn sidecar_answer(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    pub(super) fn sidecar_answer(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let transaction = self.begin_read()?;
         let answers = transaction
             .open_table(ANSWERS)
@@ -50,7 +46,7 @@ impl Store {
     /// Returns the answer now stored under `key`.
     ///
     /// Blocking: async callers use [`Store::run_blocking`].
-    pub fn put_sidecar_answer(
+    pub(super) fn put_sidecar_answer(
         &self,
         key: &str,
         answer: &[u8],

@@ -1,4 +1,4 @@
-//! Conversation state: one opaque record per conversation identifier, written with the ack
+//! The redb tables of conversation state: one opaque record per conversation identifier, written with the ack
 //! batches so keeping it costs no fsync of its own, and forgotten once the conversation has
 //! been quiet for the configured age.
 //!
@@ -13,7 +13,8 @@ use std::time::{Duration, SystemTime};
 
 use redb::{ReadableTable as _, TableDefinition};
 
-use super::{database_error, unix_millis, Store, StoreError};
+use super::{database_error, RedbStore};
+use crate::store::{unix_millis, StoreError};
 
 /// Conversation identifier → serialized conversation state.
 const CONVERSATIONS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("conversations");
@@ -150,9 +151,12 @@ pub(super) fn prune_in(
     Ok(pruned)
 }
 
-impl Store {
+impl RedbStore {
     /// The stored record of `conversation`, if there is one. A point read.
-    pub fn conversation_state(&self, conversation: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    pub(super) fn conversation_state(
+        &self,
+        conversation: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         let transaction = self.begin_read()?;
         let table = transaction
             .open_table(CONVERSATIONS)

@@ -1,4 +1,4 @@
-//! Completed idempotency keys: which deliveries already finished, so a redelivery is skipped.
+//! The redb tables of completed idempotency keys: which deliveries already finished, so a redelivery is skipped.
 //!
 //! The set is bounded by count and by age. Each commit of an ack batch prunes the oldest keys
 //! beyond either bound, so the file does not grow with the stream. Keys are opaque strings
@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use redb::{ReadableTable as _, ReadableTableMetadata as _, TableDefinition};
 
-use super::{database_error, Store, StoreError};
+use super::{database_error, RedbStore};
+use crate::store::key_index::fingerprint;
+use crate::store::StoreError;
 
 /// Idempotency key → completion time (ms since the Unix epoch).
 const COMPLETED_KEYS: TableDefinition<'_, &str, u64> = TableDefinition::new("completed_keys");
@@ -107,12 +109,12 @@ pub(crate) fn prune_in(
     Ok(pruned)
 }
 
-impl Store {
+impl RedbStore {
     /// Whether a delivery with this idempotency key was committed as completed.
     ///
-    /// Only committed keys count; [`super::CheckpointWriter::is_completed`] also sees keys
+    /// Only committed keys count; [`crate::store::CheckpointWriter::is_completed`] also sees keys
     /// still waiting in the current batch.
-    pub fn is_completed(&self, idempotency_key: &str) -> Result<bool, StoreError> {
+    pub(super) fn is_completed(&self, idempotency_key: &str) -> Result<bool, StoreError> {
         let transaction = self.begin_read()?;
         let completed = transaction
             .open_table(COMPLETED_KEYS)
@@ -124,7 +126,7 @@ impl Store {
     }
 
     /// The fingerprints of every completed key, oldest first, for the writer's in-memory index.
-    pub(crate) fn completed_key_fingerprints(&self) -> Result<Vec<u64>, StoreError> {
+    pub(super) fn completed_key_fingerprints(&self) -> Result<Vec<u64>, StoreError> {
         let transaction = self.begin_read()?;
         let by_age = transaction
             .open_table(COMPLETED_BY_AGE)
@@ -136,13 +138,13 @@ impl Store {
         {
             let (key, _) = entry.map_err(database_error("list completed keys"))?;
             let (_, key) = key.value();
-            fingerprints.push(super::key_index::fingerprint(key));
+            fingerprints.push(fingerprint(key));
         }
         Ok(fingerprints)
     }
 
     /// How many completed keys the store holds.
-    pub fn completed_key_count(&self) -> Result<u64, StoreError> {
+    pub(super) fn completed_key_count(&self) -> Result<u64, StoreError> {
         let transaction = self.begin_read()?;
         let completed = transaction
             .open_table(COMPLETED_KEYS)

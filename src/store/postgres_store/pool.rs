@@ -1,0 +1,114 @@
+//! The threads that hold a PostgreSQL store's connections, so every store call is safe from
+//! any thread.
+//!
+//! `postgres::Client` drives its own small runtime and panics on a tokio worker thread, yet
+//! the store's reads are called straight from async code. So each connection lives on a
+//! dedicated std thread; a call sends its work over a channel and blocks until the thread
+//! answers. A connection found closed (the database restarted, the network broke) is
+//! reconnected by the next call; a work item that panics drops its connection, the thread
+//! carries on, and the panic is raised again on the calling thread. The threads end once every handle to the pool is gone. It knows nothing about
+//! the tables.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
+
+use postgres::{Client, NoTls};
+
+use crate::store::StoreError;
+
+/// One unit of work, run on a connection thread.
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// A fixed set of connection threads sharing one queue of work.
+pub(super) struct Pool {
+    jobs: mpsc::Sender<Job>,
+}
+
+/// One thread's connection, opened when first needed and reopened once closed.
+pub(super) struct Connection {
+    config: postgres::Config,
+    // User, host, port and database, for errors; never the password.
+    target: Arc<str>,
+    client: Option<Client>,
+}
+
+impl Connection {
+    /// The open connection, connecting first when there is none or it was closed.
+    fn client(&mut self) -> Result<&mut Client, StoreError> {
+        let client = match self.client.take() {
+            Some(client) if !client.is_closed() => client,
+            _ => self
+                .config
+                .connect(NoTls)
+                .map_err(|source| StoreError::PostgresOpen {
+                    target: self.target.to_string(),
+                    source: Box::new(source),
+                })?,
+        };
+        Ok(self.client.insert(client))
+    }
+}
+
+impl Pool {
+    /// Starts `size` connection threads; each connects on its first work item.
+    pub(super) fn start(config: &postgres::Config, target: &str, size: usize) -> Self {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        let target: Arc<str> = Arc::from(target);
+        for index in 0..size.max(1) {
+            let queue = Arc::clone(&queue);
+            let mut connection = Connection {
+                config: config.clone(),
+                target: Arc::clone(&target),
+                client: None,
+            };
+            let spawned = std::thread::Builder::new()
+                .name(format!("byoc-postgres-{index}"))
+                .spawn(move || serve(&queue, &mut connection));
+            if let Err(error) = spawned {
+                // The other threads serve the pool; with none, every call reports it stopped.
+                tracing::warn!(%error, "cannot start a postgres connection thread");
+            }
+        }
+        Self { jobs }
+    }
+
+    /// Runs `work` on a connection thread and waits for its answer; a panic in `work` (a
+    /// debug assertion) is raised again on the calling thread.
+    pub(super) fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Client) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move |connection: &mut Connection| {
+            let outcome =
+                std::panic::catch_unwind(AssertUnwindSafe(|| connection.client().and_then(work)));
+            if outcome.is_err() {
+                // The connection may be mid-transaction: the next item starts on a fresh one.
+                connection.client = None;
+            }
+            // The caller waits for it; a caller that is gone no longer needs it.
+            let _ = reply.send(outcome);
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_closed| StoreError::PostgresStopped)?;
+        match answer.recv() {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_dropped) => Err(StoreError::PostgresStopped),
+        }
+    }
+}
+
+/// A connection thread's loop: take the next work item, run it, until the pool is dropped.
+fn serve(queue: &Mutex<mpsc::Receiver<Job>>, connection: &mut Connection) {
+    loop {
+        let next = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        let Ok(job) = next else {
+            return;
+        };
+        job(connection);
+    }
+}

@@ -1,0 +1,296 @@
+//! The embedded backend: one redb file with every table, opened by one process at a time.
+//!
+//! This module owns the file: opening or creating it (private to the connector's user), its
+//! schema version, and every table in it, each in its own file. Commits are durable
+//! (`Durability::Immediate`). Fences are ignored: one process owns the file, so there is no
+//! other leader to fence off. It knows nothing about PostgreSQL or the writer.
+
+mod checkpoint;
+mod conversation;
+mod dead_letter;
+mod dedup;
+mod pending_routing;
+mod schema_version;
+mod sidecar_answers;
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::backend::StoreBackend;
+use super::{
+    from_unix_millis, AckBatch, Checkpoint, DeadLetter, Fence, NewDeadLetter, PendingRoutingWrite,
+    StoreError, StoreSettings,
+};
+
+/// Small named values about the file itself: its schema version and id counters. Defined
+/// here, beside the tables' modules, because the schema check and the dead letters both use it.
+pub(crate) const META: redb::TableDefinition<'_, &str, u64> = redb::TableDefinition::new("meta");
+
+/// Wraps a redb error with the operation that hit it.
+pub(crate) fn database_error<E: Into<redb::Error>>(
+    operation: &'static str,
+) -> impl FnOnce(E) -> StoreError {
+    move |source| StoreError::Database {
+        operation,
+        source: source.into(),
+    }
+}
+
+/// Whether opening may create a missing file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CreateIfMissing {
+    /// Create the file and its directories (the connector).
+    Yes,
+    /// Refuse a missing file (maintenance commands).
+    No,
+}
+
+/// The open redb file.
+pub(crate) struct RedbStore {
+    // redb allows one open handle per file and process, so every clone of `Store` shares this.
+    database: redb::Database,
+    // The path, for logs and errors.
+    location: String,
+    settings: StoreSettings,
+}
+
+impl RedbStore {
+    /// Opens the file at `path`, creating it (and its tables) if missing and allowed.
+    pub(crate) fn open(
+        path: &Path,
+        settings: StoreSettings,
+        create: CreateIfMissing,
+    ) -> Result<Self, StoreError> {
+        let exists = path.exists();
+        let opened = match create {
+            CreateIfMissing::No if !exists => {
+                return Err(StoreError::NotFound {
+                    path: path.to_owned(),
+                })
+            }
+            CreateIfMissing::No => redb::Database::open(path),
+            CreateIfMissing::Yes => {
+                create_parent_directory(path)?;
+                if !exists {
+                    create_private_file(path)?;
+                }
+                // `create` opens an existing store and initialises a missing or empty file.
+                redb::Database::create(path)
+            }
+        };
+        let database = opened.map_err(|source| match source {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked {
+                path: path.to_owned(),
+            },
+            other => StoreError::Open {
+                path: path.to_owned(),
+                source: other.into(),
+            },
+        })?;
+        schema_version::check_or_initialize(&database, path)?;
+        tracing::debug!(path = %path.display(), created = !exists, "store opened");
+        Ok(Self {
+            database,
+            location: path.display().to_string(),
+            settings,
+        })
+    }
+
+    /// Begins a write transaction; every commit is durable (`Durability::Immediate`).
+    fn begin_write(&self) -> Result<redb::WriteTransaction, StoreError> {
+        self.database
+            .begin_write()
+            .map_err(database_error("begin write"))
+    }
+
+    fn begin_read(&self) -> Result<redb::ReadTransaction, StoreError> {
+        use redb::ReadableDatabase as _;
+        self.database
+            .begin_read()
+            .map_err(database_error("begin read"))
+    }
+
+    fn commit_ack_batch(&self, batch: &AckBatch, now_ms: u64) -> Result<(), StoreError> {
+        let settings = &self.settings;
+        let transaction = self.begin_write()?;
+        dedup::insert_in(&transaction, batch.completed_keys(), now_ms)?;
+        for ((org, topic), replay_id) in batch.checkpoints() {
+            checkpoint::advance_in(&transaction, org, topic, replay_id)?;
+        }
+        conversation::put_in(&transaction, batch.conversations(), now_ms)?;
+        let pruned = dedup::prune_in(
+            &transaction,
+            now_ms,
+            settings.dedup_max_keys,
+            settings.dedup_max_age,
+        )?;
+        let conversations_pruned =
+            conversation::prune_in(&transaction, now_ms, settings.conversation_max_age)?;
+        transaction
+            .commit()
+            .map_err(database_error("commit ack batch"))?;
+        tracing::trace!(
+            acks = batch.len(),
+            pruned,
+            conversations_pruned,
+            "ack batch committed"
+        );
+        Ok(())
+    }
+}
+
+impl StoreBackend for RedbStore {
+    fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn set_fence(&self, _fence: Option<Fence>) {}
+
+    fn check_fence(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn commit_ack_batch(&self, batch: &AckBatch, now_ms: u64) -> Result<(), StoreError> {
+        RedbStore::commit_ack_batch(self, batch, now_ms)
+    }
+
+    fn load_checkpoint(&self, org: &str, topic: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        RedbStore::load_checkpoint(self, org, topic)
+    }
+
+    fn list_checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        RedbStore::list_checkpoints(self)
+    }
+
+    fn set_checkpoint(
+        &self,
+        org: &str,
+        topic: &str,
+        replay_id: &[u8],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        RedbStore::set_checkpoint(self, org, topic, replay_id)
+    }
+
+    fn delete_checkpoint(&self, org: &str, topic: &str) -> Result<bool, StoreError> {
+        RedbStore::delete_checkpoint(self, org, topic)
+    }
+
+    fn is_completed(&self, idempotency_key: &str) -> Result<bool, StoreError> {
+        RedbStore::is_completed(self, idempotency_key)
+    }
+
+    fn completed_key_fingerprints(&self) -> Result<Vec<u64>, StoreError> {
+        RedbStore::completed_key_fingerprints(self)
+    }
+
+    fn completed_key_count(&self) -> Result<u64, StoreError> {
+        RedbStore::completed_key_count(self)
+    }
+
+    fn record_dead_letter(
+        &self,
+        letter: &NewDeadLetter,
+        attempted_ms: u64,
+    ) -> Result<u64, StoreError> {
+        RedbStore::record_dead_letter(self, letter, from_unix_millis(attempted_ms))
+    }
+
+    fn get_dead_letter(&self, id: u64) -> Result<Option<DeadLetter>, StoreError> {
+        RedbStore::get_dead_letter(self, id)
+    }
+
+    fn list_dead_letters(
+        &self,
+        after_id: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, StoreError> {
+        RedbStore::list_dead_letters(self, after_id, limit)
+    }
+
+    fn count_dead_letters(&self) -> Result<u64, StoreError> {
+        RedbStore::count_dead_letters(self)
+    }
+
+    fn remove_dead_letter(&self, id: u64) -> Result<bool, StoreError> {
+        RedbStore::remove_dead_letter(self, id)
+    }
+
+    fn remove_all_dead_letters(&self) -> Result<u64, StoreError> {
+        RedbStore::remove_all_dead_letters(self)
+    }
+
+    fn write_pending_routing_batch(
+        &self,
+        writes: &[PendingRoutingWrite],
+    ) -> Result<Vec<bool>, StoreError> {
+        RedbStore::write_pending_routing_batch(self, writes)
+    }
+
+    fn get_pending_routing(&self, event_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        RedbStore::get_pending_routing(self, event_id)
+    }
+
+    fn remove_pending_routing(&self, event_id: &str) -> Result<bool, StoreError> {
+        RedbStore::remove_pending_routing(self, event_id)
+    }
+
+    fn list_pending_routing(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        RedbStore::list_pending_routing(self)
+    }
+
+    fn conversation_state(&self, conversation: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        RedbStore::conversation_state(self, conversation)
+    }
+
+    fn sidecar_answer(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        RedbStore::sidecar_answer(self, key)
+    }
+
+    fn put_sidecar_answer(
+        &self,
+        key: &str,
+        answer: &[u8],
+        now_ms: u64,
+        max_age: Duration,
+        max_keys: u64,
+    ) -> Result<Vec<u8>, StoreError> {
+        RedbStore::put_sidecar_answer(self, key, answer, now_ms, max_age, max_keys)
+    }
+}
+
+/// Creates the store's missing parent directories, readable by the connector's user only: dead
+/// letters hold message text.
+fn create_parent_directory(path: &Path) -> Result<(), StoreError> {
+    let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    else {
+        return Ok(());
+    };
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(parent).map_err(|source| StoreError::Open {
+        path: path.to_owned(),
+        source: redb::Error::Io(source),
+    })
+}
+
+/// Creates the empty store file readable and writable by the connector's user only; redb then
+/// initialises it. An existing file keeps the permissions its owner gave it.
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        // Someone created it in between: open what is there.
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::Open {
+            path: path.to_owned(),
+            source: redb::Error::Io(source),
+        }),
+    }
+}

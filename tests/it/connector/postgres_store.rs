@@ -1,0 +1,93 @@
+//! The real binary on the PostgreSQL store (`store.kind = "postgres"`): messages reach a real
+//! partner in order, and after a SIGKILL the restarted connector resumes from the checkpoint
+//! in the database without redelivering what was completed before.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::support::pipeline::*;
+use crate::support::start_fake;
+use crate::support::store::{fresh_namespace, postgres_url};
+use byoc_connector::store::{Store, StoreSettings};
+use fake_salesforce::pubsub_fake::PubSubFakeConfig;
+
+const CONVERSATIONS: u64 = 3;
+
+/// Messages `seqs`, spread round-robin over the conversations.
+fn messages(seqs: std::ops::Range<u64>) -> Vec<fake_salesforce::topic::NewEvent> {
+    seqs.map(|seq| message_event(&conversation_name(seq % CONVERSATIONS), seq))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_on_postgres_delivers_in_order_and_resumes_after_sigkill_without_redelivering()
+{
+    let fake = start_fake(false, PubSubFakeConfig::default()).await;
+    let partner = Partner::accepting().await;
+    let dir = scratch_dir("postgres-store");
+    let namespace = fresh_namespace();
+    let config = write_connector_config(&fake, &dir, &partner.url, REJECT_ROUTING);
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[store]\n",
+        &format!(
+            "[store]\nkind = \"postgres\"\nurl = \"{}\"\nnamespace = \"{namespace}\"\n",
+            postgres_url()
+        ),
+    );
+    std::fs::write(&config, text).unwrap();
+    let store =
+        Store::open_postgres(&postgres_url(), &namespace, StoreSettings::default()).unwrap();
+    fake.publish(&messages(0..30)).unwrap();
+    let first_latest = fake.pubsub().topic.latest_id();
+
+    let connector = ConnectorProcess::start(&config).await;
+    wait_until(
+        "the first 30 are delivered",
+        Duration::from_secs(30),
+        || partner.distinct_seqs().len() == 30,
+    )
+    .await;
+    wait_until(
+        "the checkpoint in postgres passes them",
+        Duration::from_secs(30),
+        || stored_checkpoint(&store, &fake) == Some(first_latest),
+    )
+    .await;
+    connector.kill().await;
+    assert!(!dir.join("state.redb").exists(), "nothing went to a file");
+
+    fake.publish(&messages(30..60)).unwrap();
+    let connector = ConnectorProcess::start(&config).await;
+    wait_until("all 60 are delivered", Duration::from_secs(30), || {
+        partner.distinct_seqs().len() == 60
+    })
+    .await;
+    let exit = connector.terminate().await;
+    assert_eq!(exit.code(), Some(0), "{exit:?}");
+
+    let received = partner.received();
+    assert_eq!(
+        received.len(),
+        60,
+        "each message once: the restart resumed after the postgres checkpoint"
+    );
+    let mut by_conversation: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for delivery in &received {
+        by_conversation
+            .entry(delivery.conversation.clone())
+            .or_default()
+            .push(delivery.seq.expect("numbered message"));
+    }
+    for (conversation, seqs) in &by_conversation {
+        assert!(
+            seqs.windows(2).all(|pair| pair[0] < pair[1]),
+            "{conversation} out of order: {seqs:?}"
+        );
+    }
+    assert_eq!(
+        stored_checkpoint(&store, &fake),
+        Some(fake.pubsub().topic.latest_id())
+    );
+    fake.shutdown().await;
+    std::fs::remove_dir_all(&dir).ok();
+}

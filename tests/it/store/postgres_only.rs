@@ -1,0 +1,260 @@
+//! What only the PostgreSQL store does: namespaces that share one database without seeing each
+//! other, fencing by the lease table, a newer schema refused, no TLS asked for and plaintext
+//! used instead, and no password in any error.
+
+use std::time::Duration;
+
+use crate::support::store::{fresh_namespace, postgres_client, postgres_url};
+use byoc_connector::store::{
+    AckBatch, CheckpointWriter, Fence, Store, StoreError, StoreSettings, WriterHealth,
+    STORE_SCHEMA_VERSION,
+};
+
+use super::tables::{dead_letter, replay_id, ORG, TOPIC};
+
+const PASSWORD: &str = "pw-5ecret";
+
+/// The error and every source under it, as one text.
+fn chain(error: &StoreError) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn open(namespace: &str) -> Store {
+    Store::open_postgres(&postgres_url(), namespace, StoreSettings::default()).unwrap()
+}
+
+/// Makes `holder` the lease holder of `namespace` with `token`, valid for a minute.
+fn hand_lease_to(namespace: &str, holder: &str, token: i64) {
+    postgres_client()
+        .execute(
+            "INSERT INTO byoc_leases (namespace, holder, token, expires_at) \
+             VALUES ($1, $2, $3, now() + interval '1 minute') \
+             ON CONFLICT (namespace) DO UPDATE SET holder = $2, token = $3, \
+             expires_at = EXCLUDED.expires_at",
+            &[&namespace, &holder, &token],
+        )
+        .unwrap();
+}
+
+#[test]
+fn two_namespaces_in_one_database_never_see_each_others_rows() {
+    let (first, second) = (fresh_namespace(), fresh_namespace());
+    let one = open(&first);
+    let other = open(&second);
+    let mut batch = AckBatch::new();
+    batch.record_completed("key");
+    batch.advance_checkpoint(ORG, TOPIC, replay_id(9));
+    batch.put_conversation("conversation", b"state".to_vec());
+    one.commit_ack_batch(&batch, std::time::SystemTime::now())
+        .unwrap();
+    one.put_pending_routing("evt", b"record").unwrap();
+    one.put_sidecar_answer("answer", b"a", 1, Duration::MAX, 10)
+        .unwrap();
+    let letter = one
+        .record_dead_letter(&dead_letter(1, "bad"), std::time::SystemTime::now())
+        .unwrap();
+
+    assert!(!other.is_completed("key").unwrap());
+    assert_eq!(other.completed_key_count().unwrap(), 0);
+    assert!(other.list_checkpoints().unwrap().is_empty());
+    assert_eq!(other.conversation_state("conversation").unwrap(), None);
+    assert!(other.list_pending_routing().unwrap().is_empty());
+    assert_eq!(other.sidecar_answer("answer").unwrap(), None);
+    assert_eq!(other.count_dead_letters().unwrap(), 0);
+    assert_eq!(other.get_dead_letter(letter).unwrap(), None);
+    assert!(!other.remove_dead_letter(letter).unwrap());
+    assert_eq!(other.remove_all_dead_letters().unwrap(), 0);
+    // The same event id is free in the other namespace, and the first keeps its own.
+    assert!(other
+        .insert_pending_routing_if_absent("evt", b"other")
+        .unwrap());
+    assert_eq!(
+        one.get_pending_routing("evt").unwrap().as_deref(),
+        Some(&b"record"[..])
+    );
+    assert_eq!(one.count_dead_letters().unwrap(), 1);
+}
+
+#[test]
+fn a_write_whose_lease_was_taken_over_is_refused_and_changes_nothing() {
+    let namespace = fresh_namespace();
+    let store = open(&namespace);
+    hand_lease_to(&namespace, "replica-a", 1);
+    store.set_fence(Some(Fence {
+        namespace: namespace.clone(),
+        holder: "replica-a".to_owned(),
+        token: 1,
+    }));
+    store.put_pending_routing("before", b"held").unwrap();
+    store.check_fence().unwrap();
+
+    hand_lease_to(&namespace, "replica-b", 2);
+
+    let refused = store.put_pending_routing("after", b"late").unwrap_err();
+    assert!(
+        matches!(&refused, StoreError::Fenced { holder, token: 1, .. } if holder == "replica-a"),
+        "{refused:?}"
+    );
+    assert!(refused.is_fenced());
+    let mut batch = AckBatch::new();
+    batch.record_completed("late-key");
+    batch.advance_checkpoint(ORG, TOPIC, replay_id(5));
+    let batch_refused = store
+        .commit_ack_batch(&batch, std::time::SystemTime::now())
+        .unwrap_err();
+    assert!(batch_refused.is_fenced(), "{batch_refused:?}");
+    let letter_refused = store
+        .record_dead_letter(&dead_letter(1, "late"), std::time::SystemTime::now())
+        .unwrap_err();
+    assert!(letter_refused.is_fenced(), "{letter_refused:?}");
+    assert!(store.check_fence().unwrap_err().is_fenced());
+
+    assert_eq!(store.get_pending_routing("after").unwrap(), None);
+    assert!(!store.is_completed("late-key").unwrap());
+    assert_eq!(store.load_checkpoint(ORG, TOPIC).unwrap(), None);
+    assert_eq!(store.count_dead_letters().unwrap(), 0);
+    assert!(store.get_pending_routing("before").unwrap().is_some());
+    // Without a fence (maintenance) the same store writes again.
+    store.set_fence(None);
+    store.put_pending_routing("after", b"operator").unwrap();
+}
+
+#[test]
+fn an_expired_lease_fences_its_holder_too() {
+    let namespace = fresh_namespace();
+    let store = open(&namespace);
+    hand_lease_to(&namespace, "replica-a", 7);
+    postgres_client()
+        .execute(
+            "UPDATE byoc_leases SET expires_at = now() - interval '1 second' WHERE namespace = $1",
+            &[&namespace],
+        )
+        .unwrap();
+    store.set_fence(Some(Fence {
+        namespace: namespace.clone(),
+        holder: "replica-a".to_owned(),
+        token: 7,
+    }));
+
+    let error = store.put_pending_routing("evt", b"x").unwrap_err();
+
+    assert!(error.is_fenced(), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_fenced_commit_stops_the_writer_at_once_without_retrying() {
+    let namespace = fresh_namespace();
+    let settings = StoreSettings {
+        // A retry would wait this long: the timeout below catches it.
+        commit_retry_min_delay: Duration::from_secs(60),
+        commit_retry_max_delay: Duration::from_secs(60),
+        ..StoreSettings::default()
+    };
+    let store = Store::open_postgres(&postgres_url(), &namespace, settings).unwrap();
+    let lease_namespace = namespace.clone();
+    // A plain thread: the direct client must not run on a tokio worker.
+    std::thread::spawn(move || hand_lease_to(&lease_namespace, "replica-b", 2))
+        .join()
+        .unwrap();
+    store.set_fence(Some(Fence {
+        namespace,
+        holder: "replica-a".to_owned(),
+        token: 1,
+    }));
+    let writer = CheckpointWriter::spawn(store.clone());
+    writer.record_completed("key").await.unwrap();
+
+    let flushed = tokio::time::timeout(Duration::from_secs(20), writer.flush())
+        .await
+        .expect("a fenced commit is not retried");
+
+    let error = flushed.unwrap_err();
+    assert!(error.is_fenced(), "{error:?}");
+    assert_eq!(*writer.health().borrow(), WriterHealth::Failed);
+    assert!(!store.is_completed("key").unwrap());
+}
+
+#[test]
+fn a_database_with_a_newer_schema_is_refused_naming_both_versions() {
+    let database = format!("byoc_newer_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = postgres_client();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {database}"))
+        .unwrap();
+    let (base, _) = postgres_url()
+        .rsplit_once('/')
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .unwrap();
+    let url = format!("{base}/{database}");
+    drop(Store::open_postgres(&url, "default", StoreSettings::default()).unwrap());
+    let newer = STORE_SCHEMA_VERSION + 1;
+    let mut direct = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    direct
+        .execute(
+            "UPDATE byoc_meta SET value = $1 WHERE namespace = '' AND name = 'schema_version'",
+            &[&i64::try_from(newer).unwrap()],
+        )
+        .unwrap();
+    drop(direct);
+
+    let error = Store::open_postgres(&url, "default", StoreSettings::default()).unwrap_err();
+
+    assert!(
+        matches!(error, StoreError::NewerDatabaseSchema { found, supported, .. }
+            if found == newer && supported == STORE_SCHEMA_VERSION),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains(&format!("schema version {newer}")),
+        "{message}"
+    );
+    assert!(message.contains(&database), "{message}");
+    admin
+        .batch_execute(&format!("DROP DATABASE {database}"))
+        .unwrap();
+}
+
+#[test]
+fn a_url_asking_for_tls_is_refused_instead_of_connecting_in_plaintext() {
+    for sslmode in ["require", "verify-ca", "verify-full"] {
+        let url = format!("postgres://byoc:{PASSWORD}@127.0.0.1:5432/byoc?sslmode={sslmode}");
+
+        let error = Store::open_postgres(&url, "default", StoreSettings::default()).unwrap_err();
+
+        assert!(
+            matches!(&error, StoreError::PostgresTlsUnsupported { sslmode: asked } if asked == sslmode),
+            "{error:?}"
+        );
+        assert!(chain(&error).contains("without TLS"), "{error}");
+        assert!(!chain(&error).contains(PASSWORD), "{error}");
+    }
+}
+
+#[test]
+fn connection_and_url_errors_never_show_the_password() {
+    // Port 1 on loopback: nothing listens, the connection is refused at once.
+    let unreachable = format!("postgres://byoc:{PASSWORD}@127.0.0.1:1/byoc");
+    let error =
+        Store::open_postgres(&unreachable, "default", StoreSettings::default()).unwrap_err();
+    assert!(
+        matches!(error, StoreError::PostgresOpen { .. }),
+        "{error:?}"
+    );
+    let text = chain(&error);
+    assert!(text.contains("byoc@127.0.0.1:1/byoc"), "{text}");
+    assert!(!text.contains(PASSWORD), "{text}");
+    assert!(!format!("{error:?}").contains(PASSWORD), "{error:?}");
+
+    let malformed = format!("postgres://byoc:{PASSWORD}@127.0.0.1:5432/byoc?no_such_option=1");
+    let error = Store::open_postgres(&malformed, "default", StoreSettings::default()).unwrap_err();
+    assert!(matches!(error, StoreError::PostgresUrl { .. }), "{error:?}");
+    assert!(!chain(&error).contains(PASSWORD), "{error}");
+}
