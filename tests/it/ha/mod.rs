@@ -1,15 +1,20 @@
 //! High availability: the lease on a real PostgreSQL (`BYOC_TEST_POSTGRES_URL`, set by
-//! `scripts/test`) and the `[ha]` configuration.
+//! `scripts/test`), the `[ha]` configuration, and the leader gate of running connectors.
 
 mod config;
+mod gate;
 mod lease;
 mod send_gate;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use byoc_connector::ha::{KeeperSettings, Leadership, LeaseGuard, LeaseKeeper, LeaseTimings};
 use byoc_connector::secret::SecretString;
 use byoc_connector::telemetry::Telemetry;
+use fake_salesforce::FakeSalesforce;
+
+use crate::support::pipeline::connector_config_toml;
 
 /// The takeover time of tests (the shortest accepted).
 const FAST_TAKEOVER_SECS: u64 = 3;
@@ -58,4 +63,41 @@ pub async fn leads_within(keeper: &LeaseKeeper, within: Duration) -> LeaseGuard 
 /// Whether the keeper leads now.
 pub fn is_leader(keeper: &LeaseKeeper) -> bool {
     matches!(&*keeper.leadership().borrow(), Leadership::Leader(_))
+}
+
+/// Writes replica `index`'s config: the shared fake, partner, database and namespace.
+pub fn replica_config(
+    fake: &FakeSalesforce,
+    dir: &Path,
+    delivery_url: &str,
+    routing_url: &str,
+    namespace: &str,
+    index: usize,
+) -> PathBuf {
+    let routing = format!(
+        "strategy = \"partner\"\nurl = \"{routing_url}\"\ndecision_timeout_secs = 45\nwindow_secs = 60"
+    );
+    let text = connector_config_toml(fake, delivery_url, &dir.join("unused.redb"), &routing);
+    let mut config: toml::Table = text.parse().unwrap();
+    let store = config["store"].as_table_mut().unwrap();
+    store.remove("path");
+    store.insert("kind".into(), "postgres".into());
+    store.insert("url".into(), postgres_url().expose().into());
+    store.insert("namespace".into(), namespace.into());
+    let mut ha = toml::Table::new();
+    ha.insert("enabled".into(), true.into());
+    ha.insert("replica_id".into(), format!("replica-{index}").into());
+    ha.insert(
+        "takeover_secs".into(),
+        i64::try_from(FAST_TAKEOVER_SECS).unwrap().into(),
+    );
+    config.insert("ha".into(), ha.into());
+    let path = dir.join(format!("replica-{index}.toml"));
+    std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
+    path
+}
+
+/// Whether a replica's `/metrics` says it leads.
+pub fn leads(metrics: &str) -> bool {
+    metrics.lines().any(|line| line == "byoc_ha_leader 1")
 }
