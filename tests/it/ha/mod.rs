@@ -1,6 +1,7 @@
 //! High availability: the lease on a real PostgreSQL (`BYOC_TEST_POSTGRES_URL`, set by
 //! `scripts/test`), the `[ha]` configuration, and the leader gate of running connectors.
 
+mod chaos;
 mod config;
 mod gate;
 mod lease;
