@@ -11,6 +11,7 @@ use crate::support::pipeline::{
 };
 use crate::support::routing::{Partner, PartnerReply};
 use crate::support::start_fake;
+use fake_salesforce::interaction_service::InteractionFault;
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
 use serde_json::json;
 use tokio::time::Instant;
@@ -155,25 +156,42 @@ async fn a_leader_stopped_with_sigterm_releases_and_a_standby_leads_at_once() {
     standby.kill().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_leader_paused_mid_request_never_posts_after_a_standby_took_over() {
+/// Where the leader is when it is paused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PausePoint {
+    /// Waiting for the partner's decision: resumed, its write of the decision is fenced.
+    WhileThePartnerDecides,
+    /// Retrying a routingResult Salesforce answered 503: resumed, its next attempt finds the
+    /// lease's local deadline passed and is never sent.
+    WhileRetryingThePost,
+}
+
+/// Pauses the leader at `point` of a routing request, lets the standby take over and answer,
+/// resumes the old leader, and checks it exits without posting.
+async fn pause_the_leader(point: PausePoint, case: u32) {
     let namespace = fresh_namespace();
     let fake = start_fake(false, PubSubFakeConfig::default()).await;
     let deliveries = DeliveryPartner::accepting().await;
-    // The first ask is answered a second later, when the asking leader is already paused; the
-    // new leader's ask is answered at once, differently.
-    let routing = Partner::start(|_, attempt| {
-        if attempt == 0 {
-            let mut reply = PartnerReply::decide(
-                json!({"success": false, "externallyRouted": false, "errorMessage": "from the paused leader"}),
-            );
-            reply.delay = Duration::from_secs(1);
-            reply
-        } else {
-            PartnerReply::decide(json!({"success": true, "externallyRouted": false}))
+    // The paused leader's decision and the new leader's differ, so the posts tell who posted.
+    let routing = Partner::start(move |_, attempt| {
+        if attempt > 0 {
+            return PartnerReply::decide(json!({"success": true, "externallyRouted": false}));
         }
+        let mut reply = PartnerReply::decide(json!({
+            "success": false, "externallyRouted": false, "errorMessage": "from the paused leader"
+        }));
+        if point == PausePoint::WhileThePartnerDecides {
+            // Answered when the asking leader is already paused.
+            reply.delay = Duration::from_secs(1);
+        }
+        reply
     })
     .await;
+    if point == PausePoint::WhileRetryingThePost {
+        let mut refused = InteractionFault::status("routingResult", 503, 10_000);
+        refused.retry_after_secs = Some(0);
+        fake.interaction().inject_fault(refused).unwrap();
+    }
     let dir = ScratchDir::new("ha-paused");
     let config = |index| {
         replica_config(
@@ -193,39 +211,75 @@ async fn a_leader_paused_mid_request_never_posts_after_a_standby_took_over() {
         (b, a)
     };
 
-    let conversation = "2a0c6c2e-1f43-4d1e-9f61-000000000777";
+    let conversation = format!("2a0c6c2e-1f43-4d1e-9f61-000000000{case:03}");
     fake.interaction()
-        .seed_conversation(conversation, "0MwXX0000000777AAA");
+        .seed_conversation(&conversation, &format!("0MwXX0000000{case:03}AAA"));
     let payload = routing_request_payload(
         "queue",
-        conversation,
-        "e2e00009-0000-4000-8000-000000000777",
+        &conversation,
+        &format!("e2e00009-0000-4000-8000-000000000{case:03}"),
     );
     fake.publish(&[routing_requested_event(&payload, epoch_ms())])
         .unwrap();
-    wait_until("the leader asks the partner", WAIT, || {
-        !routing.requests().is_empty()
-    })
-    .await;
+    let results = || fake.interaction().calls_to("routingResult");
+    match point {
+        PausePoint::WhileThePartnerDecides => {
+            wait_until("the leader asks the partner", WAIT, || {
+                !routing.requests().is_empty()
+            })
+            .await;
+        }
+        PausePoint::WhileRetryingThePost => {
+            wait_until("the leader retries its post", WAIT, || results().len() >= 2).await;
+        }
+    }
     leader.signal("STOP");
     let paused = Instant::now();
+    fake.interaction().clear_faults();
+    let refused_before = results().len();
     while !leads(&standby.metrics().await) {
         assert!(paused.elapsed() < WAIT, "the standby never led");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     println!(
-        "takeover from a paused leader: {} ms",
+        "{point:?}: takeover from a paused leader after {} ms",
         paused.elapsed().as_millis()
     );
-    let results = || fake.interaction().calls_to("routingResult");
-    wait_until("the new leader posts", WAIT, || !results().is_empty()).await;
+    wait_until("the new leader posts", WAIT, || {
+        results().len() > refused_before
+    })
+    .await;
 
     leader.signal("CONT");
     let status = leader.exit_within(Duration::from_secs(10)).await;
     assert!(!status.success(), "the resumed old leader exits non-zero");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let posted = results();
-    assert_eq!(posted.len(), 1, "only the new leader posted: {posted:?}");
-    assert_eq!(posted[0].body["success"], true);
+    let accepted: Vec<_> = posted
+        .iter()
+        .filter(|call| (200..300).contains(&call.status))
+        .collect();
+    assert_eq!(
+        posted.len(),
+        refused_before + 1,
+        "{point:?}: only the new leader posted after the takeover: {posted:?}"
+    );
+    assert_eq!(accepted.len(), 1, "{posted:?}");
+    if point == PausePoint::WhileThePartnerDecides {
+        assert_eq!(
+            accepted[0].body["success"], true,
+            "the new leader's decision"
+        );
+    }
     standby.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_paused_while_its_partner_decides_never_posts_after_a_standby_took_over() {
+    pause_the_leader(PausePoint::WhileThePartnerDecides, 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_paused_while_retrying_its_post_never_posts_after_a_standby_took_over() {
+    pause_the_leader(PausePoint::WhileRetryingThePost, 2).await;
 }
