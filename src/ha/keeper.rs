@@ -245,7 +245,9 @@ impl Keeper {
         let timings = self.settings.timings;
         loop {
             let sent_at = Instant::now();
-            match self.acquire(timings.poll).await {
+            // Up to a whole lease: the take may wait for a paused leader's transaction to be
+            // ended by the server, and a slow take only shortens the guard it starts.
+            match self.acquire(timings.ttl).await {
                 Ok(Some(token)) => {
                     let fence = Fence {
                         namespace: self.settings.namespace.clone(),

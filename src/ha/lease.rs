@@ -14,10 +14,7 @@ use tracing::warn;
 
 use super::HaError;
 use crate::secret::SecretString;
-use crate::store::{Fence, LEASE_TABLE_DDL};
-
-/// Serialises the lease table's creation among replicas starting together.
-const CREATE_LOCK_KEY: i64 = 0x6279_6f63_6c65_6173; // "byocleas"
+use crate::store::{Fence, LEASE_TABLE_DDL, SCHEMA_LOCK_KEY};
 
 /// Takes the lease when it is free or expired; each take increments the token.
 const ACQUIRE: &str = "INSERT INTO byoc_leases AS lease (namespace, holder, token, expires_at)
@@ -96,7 +93,9 @@ impl LeaseDb {
             .await
             .map_err(query_error("create table"))?;
         transaction
-            .execute("SELECT pg_advisory_xact_lock($1)", &[&CREATE_LOCK_KEY])
+            // The store's schema lock: the store creates this table too, and two concurrent
+            // `CREATE TABLE IF NOT EXISTS` can collide.
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK_KEY])
             .await
             .map_err(query_error("create table"))?;
         transaction

@@ -207,3 +207,40 @@ async fn a_leader_whose_lease_was_taken_over_reports_it_lost() {
     );
     assert!(metrics.contains("byoc_ha_leader 0"), "{metrics}");
 }
+
+#[tokio::test]
+async fn a_standby_takes_over_from_a_leader_paused_inside_a_fenced_write() {
+    let namespace = fresh_namespace();
+    let telemetry = Telemetry::new();
+    let a = keeper(&namespace, "replica-a", &telemetry);
+    let guard = leads_within(&a, FIRST_TAKE).await;
+    // What a store session of the paused leader holds: a write transaction that took the share
+    // lock on its lease row, left idle because the process stopped.
+    let mut config: tokio_postgres::Config = postgres_url().expose().parse().unwrap();
+    config.options(byoc_connector::store::POSTGRES_SESSION_OPTIONS);
+    let (paused_session, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    paused_session
+        .batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM byoc_leases WHERE namespace = '{namespace}' AND token = {} FOR SHARE",
+            guard.fence().token
+        ))
+        .await
+        .unwrap();
+    a.abandon();
+
+    let b = keeper(&namespace, "replica-b", &telemetry);
+    let took_over = Instant::now();
+    let new = leads_within(&b, Duration::from_secs(10)).await;
+    assert!(new.fence().token > guard.fence().token);
+    assert!(
+        took_over.elapsed() < fast_timings().ttl + fast_timings().poll + Duration::from_secs(2),
+        "took {:?}",
+        took_over.elapsed()
+    );
+    assert!(
+        paused_session.is_closed() || paused_session.simple_query("SELECT 1").await.is_err(),
+        "the server ended the paused session"
+    );
+    b.release().await;
+}
