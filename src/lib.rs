@@ -20,6 +20,7 @@ pub mod doctor;
 mod error_chain;
 pub mod events;
 pub mod fuzzing;
+pub mod ha;
 pub mod inbound;
 pub mod interaction;
 mod log_value;

@@ -27,6 +27,7 @@ pub(super) const SECTIONS: &[&str] = &[
     "pipeline",
     "store",
     "server",
+    "ha",
     "routing",
     "capabilities",
     "log",

@@ -97,6 +97,9 @@ pub(super) const KEY_EXAMPLES: &[(&str, &str)] = &[
         "server.sidecar_token",
         "\"...\" (a long random bearer token)",
     ),
+    ("ha.enabled", "true"),
+    ("ha.replica_id", "\"byoc-connector-0\""),
+    ("ha.takeover_secs", "10"),
     (
         "routing.strategy",
         "\"partner\" (or \"salesforce\", \"reject\")",

@@ -23,6 +23,7 @@ mod decode;
 mod delivery;
 mod env;
 mod error;
+mod ha;
 mod interaction;
 mod keys;
 mod log;
@@ -42,6 +43,7 @@ pub use capabilities::CapabilitiesConfig;
 pub use delivery::{ChannelConfig, ConsentOwner, DeliveryConfig, DeliveryKind};
 pub use env::{key_for_env_var, ENV_PREFIX, ENV_SEPARATOR};
 pub use error::{ConfigError, ConfigProblem};
+pub use ha::HaConfig;
 pub use interaction::InteractionConfig;
 pub use log::{LogConfig, LogFormat};
 pub use pubsub::{
@@ -84,6 +86,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// The ops and sidecar HTTP listeners.
     pub server: ServerConfig,
+    /// High availability: whether replicas elect a leader, and how fast one takes over.
+    pub ha: HaConfig,
     /// Who answers routing requests, and by when.
     pub routing: RoutingConfig,
     /// What is registered with `PATCH /capabilities` at start.
@@ -224,6 +228,7 @@ impl Config {
             decode::section::<PipelineConfig>(&mut root, "pipeline", overrides, problems);
         let store = decode::section::<StoreConfig>(&mut root, "store", overrides, problems);
         let server = decode::section::<ServerConfig>(&mut root, "server", overrides, problems);
+        let ha = decode::section::<HaConfig>(&mut root, "ha", overrides, problems);
         let routing = decode::section::<RoutingConfig>(&mut root, "routing", overrides, problems);
         let mut capabilities =
             decode::section::<CapabilitiesConfig>(&mut root, "capabilities", overrides, problems);
@@ -259,6 +264,9 @@ impl Config {
         if let Some(section) = &server {
             section.validate(problems);
         }
+        if let Some(section) = &ha {
+            section.validate(store.as_ref(), problems);
+        }
         if let Some(section) = &mut capabilities {
             section.read_files(problems);
             section.validate(problems);
@@ -273,6 +281,7 @@ impl Config {
             pipeline: pipeline?,
             store: store?,
             server: server?,
+            ha: ha?,
             routing: routing?,
             capabilities: capabilities?,
             log: log?,

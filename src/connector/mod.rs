@@ -2,56 +2,45 @@
 //! shutdown.
 //!
 //! Startup order follows DESIGN §3: credentials (retried until Salesforce answers, because
-//! the checkpoint key needs the org id), the store and its checkpoint, the subscriber, the
-//! channel, then the pipeline. Shutdown (G8) stops intake, drains in-flight work within
-//! the grace period and writes the final checkpoint. It owns no protocol logic itself.
+//! the checkpoint key needs the org id), the store, the capabilities registration and the
+//! inbound sidecar routes; then, with `ha.enabled`, standing by until this replica holds its
+//! channel's lease (`leadership`); then the checkpoint, pending routing, the subscriber, the
+//! channel and the pipeline. Shutdown (G8) stops intake, drains in-flight work within the
+//! grace period, writes the final checkpoint and releases the lease. It owns no protocol
+//! logic itself.
 
 pub mod credentials;
+mod leadership;
 mod preflight;
 pub mod routing_sink;
+mod sidecar;
+mod startup;
 
 pub use preflight::preflight;
+pub use sidecar::ROLE_HEADER;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use axum::response::IntoResponse;
-use std::time::Duration;
-
-use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use self::credentials::ProviderCredentials;
-use crate::auth::{AccessGrant, AuthError, TokenProvider};
+use self::sidecar::LateBound;
+use self::startup::{soql_client, start_shared, Shared};
+use crate::auth::AuthError;
 use crate::channel::{AnyChannel, WebhookChannel, WebhookError, WebhookSettings};
-use crate::config::{Config, ConsentOwner};
-use crate::conversation::{
-    self, ConversationObserver, ConversationServices, ConversationTracker, DeliveryFailureNotifier,
-    RefusalSettings, SessionLearner,
-};
-use crate::inbound::{Inbound, InboundSlot};
-use crate::interaction::{
-    retry_until, CapabilitiesRequest, ClientSettings, ConfigErrorObserver, ErrorClass,
-    InteractionClient, InteractionError, RegisteredCapabilities,
-};
+use crate::config::Config;
+use crate::conversation::{ConversationObserver, ConversationServices, RefusalSettings};
+use crate::interaction::InteractionError;
 use crate::pipeline::{Pipeline, PipelineError, RoutingSink};
 use crate::pubsub::{
     FetchRequestObserver, ReplayId, ReplayStart, Subscriber, SubscriberError, SubscriberSettings,
 };
-use crate::routing::{
-    assign_response, decision_response, RoutingDeps, RoutingEngine, RoutingError, RoutingSettings,
-    SIDECAR_ASSIGN_PATH, SIDECAR_DECISION_PATH,
-};
+use crate::routing::{RoutingDeps, RoutingEngine, RoutingError, RoutingSettings};
 use crate::server::{self, Readiness, ServerState, SidecarAuth};
-use crate::store::{CheckpointWriter, Store, StoreError, StoreSettings, WriterHealth};
+use crate::store::{StoreError, WriterHealth};
 use crate::telemetry::Telemetry;
-
-/// How long one round of capabilities registration retries before logging and starting over.
-const CAPABILITIES_RETRY_WINDOW: Duration = Duration::from_secs(60);
-
-/// Longest wait between attempts to get the first access token.
-const MAX_STARTUP_AUTH_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Why the connector stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +79,13 @@ pub enum ConnectorError {
         /// The OS error.
         #[source]
         source: std::io::Error,
+    },
+    /// This replica lost its channel's lease (`ha.enabled`) and stopped acting at once; the
+    /// process exits so the orchestrator restarts it as a standby.
+    #[error("this replica lost its channel's lease ({reason}) and stopped acting as leader; restart it to stand by")]
+    LeadershipLost {
+        /// How: `expired`, `taken_over` or `fenced`.
+        reason: &'static str,
     },
     /// The sidecar listens beyond loopback without `server.sidecar_token`.
     #[error("server.sidecar_token is required: the sidecar API listens on {address}, which is not a loopback address")]
@@ -160,18 +156,8 @@ pub async fn run_on(
     let telemetry = Telemetry::new();
     let readiness = Readiness::new();
     let server_stop = CancellationToken::new();
-    // The sidecar routes exist from the start; they answer 503 until routing is running.
-    let sidecar: Arc<OnceLock<RoutingEngine>> = Arc::default();
-    // The dead letters are read through the store the pipeline opens; 503 until then.
-    let dead_letter_store: Arc<OnceLock<Store>> = Arc::default();
-    let inbound: InboundSlot = Arc::default();
-    let conversations: Arc<OnceLock<ConversationServices>> = Arc::default();
-    let late = LateBound {
-        routing: sidecar.clone(),
-        inbound: inbound.clone(),
-        conversations: conversations.clone(),
-        dead_letters: dead_letter_store.clone(),
-    };
+    // The sidecar routes exist from the start; each answers 503 until its state is built.
+    let late = LateBound::default();
     let ops = tokio::spawn(server::serve_ops(
         listeners.ops,
         ServerState::new(readiness.clone(), telemetry.clone()),
@@ -179,12 +165,7 @@ pub async fn run_on(
     ));
     let sidecar_server = tokio::spawn(server::serve_sidecar(
         listeners.sidecar,
-        sidecar_routes(
-            sidecar.clone(),
-            inbound.clone(),
-            conversations.clone(),
-            dead_letter_store,
-        ),
+        late.routes(),
         auth,
         server_stop.clone(),
     ));
@@ -201,20 +182,10 @@ pub async fn run_on(
     outcome
 }
 
-/// What the sidecar routes use, set once `run_pipeline` has built it.
-struct LateBound {
-    /// The decision endpoint's engine.
-    routing: Arc<OnceLock<RoutingEngine>>,
-    /// The inbound partner → Salesforce routes' state.
-    inbound: InboundSlot,
-    /// The store the dead-letter routes read, once the pipeline opened it.
-    dead_letters: Arc<OnceLock<Store>>,
-    /// The conversation routes' services.
-    conversations: Arc<OnceLock<ConversationServices>>,
-}
-
 /// Everything but the sidecar server: readiness goes on once subscribed and off first on
 /// shutdown (G8), then intake stops, in-flight work drains and the checkpoint is written.
+/// With `ha.enabled` the replica stands by until it holds the lease, and acts only while it
+/// does.
 async fn run_pipeline(
     config: Config,
     shutdown: CancellationToken,
@@ -222,58 +193,94 @@ async fn run_pipeline(
     telemetry: Telemetry,
     late: &LateBound,
 ) -> Result<(), ConnectorError> {
-    // One trust anchor for every connection to Salesforce, Pub/Sub and REST alike.
-    let ca_certificate_pem = config.pubsub.ca_certificate_pem.as_deref();
-    let provider = TokenProvider::with_ca_certificate(&config.auth, ca_certificate_pem)?;
-    let Some(grant) = first_grant(&provider, &shutdown).await? else {
+    let Some(shared) = start_shared(&config, &telemetry, late, &shutdown).await? else {
         return Ok(());
     };
-    let org_id = grant.org_id.as_str().to_owned();
-    let store_location = config.store.location();
-    let store_settings = StoreSettings::from(&config.store);
-    let store =
-        tokio::task::spawn_blocking(move || Store::open_at(&store_location, store_settings))
-            .await
-            .map_err(StoreError::TaskFailed)??;
+    let leading = match config.ha.keeper_settings(&config.store) {
+        None => None,
+        Some(settings) => {
+            let leading = leadership::lead(
+                settings,
+                &shared.store,
+                &shared.interaction,
+                readiness,
+                &late.role,
+                &telemetry,
+                &shutdown,
+            )
+            .await?;
+            let Some(leading) = leading else {
+                return Ok(());
+            };
+            Some(leading)
+        }
+    };
+    let outcome = run_leader(
+        &config,
+        shared,
+        shutdown,
+        readiness,
+        telemetry,
+        late,
+        leading.as_ref(),
+    )
+    .await;
+    match (leading, outcome) {
+        (Some(leading), Err(error)) if leadership::is_fenced(&error) => Err(leading.fenced()),
+        (Some(leading), outcome) if leading.lost().is_cancelled() => {
+            drop(outcome);
+            Err(leading.lost_error())
+        }
+        (Some(leading), outcome) => {
+            leading.release().await;
+            outcome
+        }
+        (None, outcome) => outcome,
+    }
+}
+
+/// What only the leader (or the single replica) runs: the checkpoint, the subscriber, the
+/// routing engine and the pipeline, until shutdown or, with `leading`, the lease's loss.
+async fn run_leader(
+    config: &Config,
+    shared: Shared,
+    shutdown: CancellationToken,
+    readiness: &Readiness,
+    telemetry: Telemetry,
+    late: &LateBound,
+    leading: Option<&leadership::Leading>,
+) -> Result<(), ConnectorError> {
+    let Shared {
+        provider,
+        org_id,
+        store,
+        interaction,
+        writer,
+        tracker,
+        notifier,
+    } = shared;
+    // Losing the lease stops everything at once, like a shutdown without the drain.
+    let shutdown = match leading {
+        Some(leading) => {
+            let stop = shutdown.child_token();
+            let (lost, on_loss) = (leading.lost().clone(), stop.clone());
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = lost.cancelled() => on_loss.cancel(),
+                    () = on_loss.cancelled() => {}
+                }
+            });
+            stop
+        }
+        None => shutdown,
+    };
+    let ca_certificate_pem = config.pubsub.ca_certificate_pem.as_deref();
     let checkpoint = {
         let (org_id, topic) = (org_id.clone(), config.pubsub.topic.clone());
         store
             .run_blocking(move |store| store.load_checkpoint(&org_id, &topic))
             .await?
     };
-    let dead_letters = store.run_blocking(Store::count_dead_letters).await?;
-    telemetry.set_dead_letters(dead_letters);
-    // Set once; run_pipeline runs once per process.
-    let _ = late.dead_letters.set(store.clone());
-    let skew = telemetry.clone();
-    provider
-        .salesforce_clock()
-        .on_estimate(move |seconds| skew.set_clock_skew(seconds));
-    let mut client_settings = ClientSettings::from(&config.interaction);
-    client_settings.ca_certificate_pem = config.pubsub.ca_certificate_pem.clone();
-    let mismatches = telemetry.clone();
-    client_settings.on_config_error =
-        ConfigErrorObserver::new(move || mismatches.authorization_context_mismatch());
-    let interaction = InteractionClient::new(
-        &config.interaction.base_url,
-        config.interaction.authorization_context.clone(),
-        provider.clone(),
-        client_settings,
-    )?;
-    // Before subscribing: readiness waits for the registration, and a refusal stops the
-    // connector before it consumes anything.
-    let registration = config.capabilities.request(
-        grant.org_id.as_15(),
-        &config.interaction.authorization_context,
-    );
-    // What Salesforce accepted: the sidecar's sends are checked against it.
-    let mut registered = None;
-    if let Some(request) = registration {
-        let Some(accepted) = register_capabilities(&interaction, &request, &shutdown).await? else {
-            return Ok(());
-        };
-        registered = Some(accepted);
-    }
     let mut subscriber_settings = SubscriberSettings::from(&config.pubsub);
     if let Some(replay_id) = checkpoint {
         let replay_id = ReplayId::from_bytes(replay_id);
@@ -285,19 +292,11 @@ async fn run_pipeline(
     let fetches = telemetry.clone();
     subscriber_settings.on_fetch_request =
         FetchRequestObserver::new(move |credit| fetches.fetch_request_sent(credit));
-    let subscriber = Subscriber::spawn(
-        subscriber_settings,
-        ProviderCredentials(provider.clone()),
-        telemetry.clone(),
-        intake_stop.clone(),
-    )?;
     let settings = config.pipeline_settings(org_id);
     let partner = Option::<WebhookSettings>::from(&config.routing)
         .map(WebhookChannel::new)
         .transpose()?;
-    let writer = CheckpointWriter::spawn(store.clone());
-    let tracker = ConversationTracker::spawn(writer.clone());
-    let mut routing_settings = RoutingSettings::from(&config);
+    let mut routing_settings = RoutingSettings::from(config);
     // Deadlines count from CreatedDate, stamped on Salesforce's clock.
     routing_settings.clock = Arc::new(provider.salesforce_clock().clone());
     let engine = RoutingEngine::new(
@@ -314,35 +313,23 @@ async fn run_pipeline(
     // The engine logs the resume summary itself.
     engine.resume().await?;
     engine.set_session_lookup(Arc::new(tracker.clone()));
-    let notifier = DeliveryFailureNotifier::new(interaction.clone(), tracker.clone());
+    let subscriber = Subscriber::spawn(
+        subscriber_settings,
+        ProviderCredentials(provider.clone()),
+        telemetry.clone(),
+        intake_stop.clone(),
+    )?;
     let observer = ConversationObserver::new(
         tracker.clone(),
-        Some(notifier.clone()),
+        Some(notifier),
         &RefusalSettings::from(&config.delivery),
     );
-    interaction.observe_interactions(Arc::new(SessionLearner(tracker.clone())));
     // Set once; a second set cannot happen because run_pipeline runs once per process.
     let _ = late.routing.set(engine.clone());
     let _ = late.conversations.set(ConversationServices {
         tracker: tracker.clone(),
         routing: Some(engine.clone()),
     });
-    // Set once, like the routing engine; the same client, so its rate limiter counts the
-    // sidecar's calls and routing's together.
-    let _ = late.inbound.set(
-        Inbound::new(
-            interaction.clone(),
-            store.clone(),
-            config
-                .channel
-                .address_identifiers
-                .clone()
-                .unwrap_or_default(),
-        )
-        .with_capabilities(registered)
-        .with_partner_consent(config.channel.consent_owner == ConsentOwner::Partner)
-        .with_conversations(tracker.clone(), notifier.clone()),
-    );
 
     let routing: Arc<dyn RoutingSink> = Arc::new(routing_sink::EngineSink(engine.clone()));
     let mut stream_open = subscriber.stream_open();
@@ -382,7 +369,16 @@ async fn run_pipeline(
     }
     info!(topic = %config.pubsub.topic, "connector running");
     let grace = config.pipeline.grace();
-    pipeline.run(pipeline_stop).await?;
+    if let Some(leading) = leading {
+        // Fail-stop: no drain once the lease is lost; the new leader redelivers what was in
+        // flight (the partner sees it again with the same Idempotency-Key).
+        tokio::select! {
+            () = leading.lost().cancelled() => return Ok(()),
+            ran = pipeline.run(pipeline_stop) => ran?,
+        }
+    } else {
+        pipeline.run(pipeline_stop).await?;
+    }
     intake_stop.cancel();
     if tokio::time::timeout(grace, engine.shutdown())
         .await
@@ -444,138 +440,5 @@ fn warn_about_deprecated_keys(config: &Config) {
             env_var = deprecated.env_var.as_deref(),
             "config key is deprecated; rename it to the new key"
         );
-    }
-}
-
-/// Every sidecar route: the routing decision and assignment, the inbound partner → Salesforce
-/// routes, the conversation routes, the dead letters and the OpenAPI document.
-fn sidecar_routes(
-    engine: Arc<OnceLock<RoutingEngine>>,
-    inbound: InboundSlot,
-    conversations: Arc<OnceLock<ConversationServices>>,
-    dead_letters: Arc<OnceLock<Store>>,
-) -> axum::Router {
-    late_bound_sidecar(engine)
-        .merge(crate::inbound::router(inbound))
-        .merge(conversation::router(conversations))
-        .merge(crate::dlq::router(dead_letters))
-        .merge(crate::inbound::openapi::router())
-}
-
-/// Serves the sidecar routing endpoints (decision and assignment), answering `503` until the
-/// routing engine exists.
-///
-/// The engine is late-bound rather than its router: a router called from inside another
-/// route's handler would see the outer route's path parameters as well as its own, and its
-/// `Path` extractor would then refuse every call with a `500`.
-fn late_bound_sidecar(engine: Arc<OnceLock<RoutingEngine>>) -> axum::Router {
-    let assign_engine = engine.clone();
-    let decide = move |axum::extract::Path(event_id): axum::extract::Path<String>,
-                       body: axum::body::Bytes| {
-        let engine = engine.clone();
-        async move {
-            match engine.get() {
-                Some(engine) => decision_response(engine, event_id, &body).await,
-                None => routing_starting(),
-            }
-        }
-    };
-    let assign = move |axum::extract::Path(event_id): axum::extract::Path<String>,
-                       body: axum::body::Bytes| {
-        let engine = assign_engine.clone();
-        async move {
-            match engine.get() {
-                Some(engine) => assign_response(engine, event_id, &body).await,
-                None => routing_starting(),
-            }
-        }
-    };
-    axum::Router::new()
-        .route(SIDECAR_DECISION_PATH, axum::routing::post(decide))
-        .route(SIDECAR_ASSIGN_PATH, axum::routing::post(assign))
-}
-
-/// The sidecar's answer while the routing engine is not built yet.
-fn routing_starting() -> axum::response::Response {
-    (
-        axum::http::StatusCode::SERVICE_UNAVAILABLE,
-        [(axum::http::header::RETRY_AFTER, "1")],
-        "routing is starting",
-    )
-        .into_response()
-}
-
-/// Registers `request`, retrying retryable answers until it is accepted, refused or shutdown
-/// fires (`None`).
-async fn register_capabilities(
-    interaction: &InteractionClient,
-    request: &CapabilitiesRequest,
-    shutdown: &CancellationToken,
-) -> Result<Option<RegisteredCapabilities>, ConnectorError> {
-    loop {
-        let deadline = tokio::time::Instant::now() + CAPABILITIES_RETRY_WINDOW;
-        let attempt = retry_until(deadline, || interaction.patch_capabilities(request));
-        let outcome = tokio::select! {
-            () = shutdown.cancelled() => return Ok(None),
-            outcome = attempt => outcome,
-        };
-        match outcome {
-            Ok(_) => {
-                let registered = RegisteredCapabilities::from_registration(&request.capabilities);
-                info!(
-                    formats = registered.formats.len(),
-                    "capabilities registered with salesforce"
-                );
-                return Ok(Some(registered));
-            }
-            Err(error)
-                if error.class() == ErrorClass::Retryable
-                    || matches!(error, InteractionError::DeadlineExceeded) =>
-            {
-                warn!(error = %error, "capabilities not registered yet; retrying");
-            }
-            Err(error) => {
-                error!(status = error.status(), code = error.code(), error = %error, "salesforce refused the capabilities registration");
-                return Err(ConnectorError::Capabilities(error));
-            }
-        }
-    }
-}
-
-/// Gets the first token, retrying transient failures until it works or shutdown fires;
-/// `None` means shutdown came first.
-/// The REST API client (SOQL), trusting the same extra anchor as every Salesforce call.
-fn soql_client(ca_certificate_pem: Option<&str>) -> Result<reqwest::Client, ConnectorError> {
-    crate::auth::url_policy::client_builder(ca_certificate_pem)
-        .and_then(reqwest::ClientBuilder::build)
-        .map_err(|err| {
-            ConnectorError::Interaction(InteractionError::Config {
-                problem: format!("cannot build the rest api client: {err}"),
-            })
-        })
-}
-
-async fn first_grant(
-    provider: &TokenProvider,
-    shutdown: &CancellationToken,
-) -> Result<Option<AccessGrant>, ConnectorError> {
-    let mut backoff = ExponentialBuilder::default()
-        .with_jitter()
-        .with_max_delay(MAX_STARTUP_AUTH_BACKOFF)
-        .without_max_times()
-        .build();
-    loop {
-        match provider.grant().await {
-            Ok(grant) => return Ok(Some(grant)),
-            Err(err) if err.is_retryable() => {
-                let delay = backoff.next().unwrap_or(MAX_STARTUP_AUTH_BACKOFF);
-                warn!(error = %err, delay_ms = crate::log_value::millis(delay), "cannot get an access token yet; retrying");
-                tokio::select! {
-                    () = shutdown.cancelled() => return Ok(None),
-                    () = tokio::time::sleep(delay) => {}
-                }
-            }
-            Err(err) => return Err(err.into()),
-        }
     }
 }

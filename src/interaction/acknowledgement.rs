@@ -83,6 +83,7 @@ const POST_ACKNOWLEDGEMENT: Endpoint = Endpoint {
     method: Method::POST,
     path: "acknowledgement",
     sends_context_type: false,
+    leader_only: false,
 };
 
 impl InteractionClient {

@@ -151,11 +151,13 @@ const POST_AGENT_WORK: Endpoint = Endpoint {
     method: Method::POST,
     path: "agentWork",
     sends_context_type: false,
+    leader_only: false,
 };
 const PATCH_AGENT_WORK: Endpoint = Endpoint {
     method: Method::PATCH,
     path: "agentWork",
     sends_context_type: true,
+    leader_only: false,
 };
 
 impl InteractionClient {

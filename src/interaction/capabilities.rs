@@ -299,6 +299,7 @@ const PATCH_CAPABILITIES: Endpoint = Endpoint {
     method: Method::PATCH,
     path: "capabilities",
     sends_context_type: true,
+    leader_only: false,
 };
 
 impl InteractionClient {

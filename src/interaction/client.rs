@@ -111,6 +111,16 @@ pub(crate) struct Endpoint {
     /// Send `AuthorizationContextType` (required on PATCH /agentWork; documented as optional on
     /// POST /route and PATCH /capabilities; not documented elsewhere, so not sent there).
     pub(crate) sends_context_type: bool,
+    /// Only the channel's leader may send it (routing decisions): the [`SendGate`] is asked
+    /// immediately before each attempt.
+    pub(crate) leader_only: bool,
+}
+
+/// Asked immediately before each attempt at a leader-only call (routingResult, route):
+/// whether this replica may still send it. Set on the client of a replica that leads.
+pub trait SendGate: Send + Sync {
+    /// False once this replica may no longer act as the channel's leader.
+    fn may_send(&self) -> bool;
 }
 
 /// A request body that can be rebuilt for the retry after a token refresh.
@@ -145,6 +155,8 @@ struct ClientInner {
     interactions_observer: OnceLock<Arc<dyn InteractionsObserver>>,
     /// Told about every 10005 (AuthorizationContext mismatch).
     on_config_error: ConfigErrorObserver,
+    /// Asked before each leader-only call; none: every call may be sent (a single replica).
+    send_gate: OnceLock<Arc<dyn SendGate>>,
     /// Set once the 10005 configuration error has been logged: it is logged once, not per call.
     config_error_logged: AtomicBool,
 }
@@ -209,6 +221,7 @@ impl InteractionClient {
                 limiter: RateLimiter::default(),
                 interactions_observer: OnceLock::new(),
                 on_config_error: settings.on_config_error,
+                send_gate: OnceLock::new(),
                 config_error_logged: AtomicBool::new(false),
             }),
         })
@@ -218,6 +231,12 @@ impl InteractionClient {
     /// false when one was set already (the first one stays).
     pub fn observe_interactions(&self, observer: Arc<dyn InteractionsObserver>) -> bool {
         self.inner.interactions_observer.set(observer).is_ok()
+    }
+
+    /// Sets the gate leader-only calls pass immediately before they are sent, for this client
+    /// and all its clones; false when one was set already (the first one stays).
+    pub fn set_send_gate(&self, gate: Arc<dyn SendGate>) -> bool {
+        self.inner.send_gate.set(gate).is_ok()
     }
 
     /// The observer of accepted `/interactions` answers, when one is set.
@@ -310,6 +329,17 @@ impl InteractionClient {
                 request.multipart(streamed_form(json, file)?)
             }
         };
+        // Last, after the rate limiter and the token: nothing that may wait comes between
+        // this check and the send.
+        if endpoint.leader_only
+            && self
+                .inner
+                .send_gate
+                .get()
+                .is_some_and(|gate| !gate.may_send())
+        {
+            return Err(InteractionError::NotLeader);
+        }
         let sent = SystemTime::now();
         let response = request.send().await.map_err(InteractionError::Transport)?;
         let status = response.status().as_u16();

@@ -73,12 +73,14 @@ const PATCH_CONSENT: Endpoint = Endpoint {
     method: Method::PATCH,
     path: "consent",
     sends_context_type: false,
+    leader_only: false,
 };
 
 const POST_PARTICIPANT: Endpoint = Endpoint {
     method: Method::POST,
     path: "participant",
     sends_context_type: false,
+    leader_only: false,
 };
 
 impl InteractionClient {

@@ -39,6 +39,7 @@ const POST_CONVERSATION: Endpoint = Endpoint {
     method: Method::POST,
     path: "conversation",
     sends_context_type: false,
+    leader_only: false,
 };
 
 impl InteractionClient {

@@ -99,6 +99,10 @@ pub enum InteractionError {
     /// [`crate::interaction::retry_until`] was called after its deadline.
     #[error("the deadline passed before the call could be made")]
     DeadlineExceeded,
+    /// A leader-only call (routingResult, route) was not sent: this replica no longer holds
+    /// its channel's lease, so another one may act instead.
+    #[error("not sent: this replica no longer leads its channel")]
+    NotLeader,
 }
 
 impl InteractionError {
@@ -114,7 +118,8 @@ impl InteractionError {
             | Self::Config { .. }
             | Self::InvalidRequest { .. }
             | Self::Url(_)
-            | Self::DeadlineExceeded => ErrorClass::Permanent,
+            | Self::DeadlineExceeded
+            | Self::NotLeader => ErrorClass::Permanent,
         }
     }
 

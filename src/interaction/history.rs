@@ -116,6 +116,7 @@ const POST_CONVERSATION_HISTORY: Endpoint = Endpoint {
     path: "conversationHistory",
     // The official definition makes AuthorizationContextType required here.
     sends_context_type: true,
+    leader_only: false,
 };
 
 impl InteractionClient {

@@ -111,6 +111,7 @@ const POST_INTERACTIONS: Endpoint = Endpoint {
     method: Method::POST,
     path: "interactions",
     sends_context_type: false,
+    leader_only: false,
 };
 
 impl InteractionClient {

@@ -59,6 +59,7 @@ const POST_MESSAGING_SESSION: Endpoint = Endpoint {
     method: Method::POST,
     path: "messagingSession",
     sends_context_type: false,
+    leader_only: false,
 };
 
 impl InteractionClient {

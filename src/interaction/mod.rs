@@ -39,7 +39,8 @@ pub use capabilities::{
     RegisteredCapabilities, FORMAT_TYPES, MESSAGE_TYPES,
 };
 pub use client::{
-    Attachment, ClientSettings, ConfigErrorObserver, InteractionClient, DEFAULT_REQUEST_TIMEOUT,
+    Attachment, ClientSettings, ConfigErrorObserver, InteractionClient, SendGate,
+    DEFAULT_REQUEST_TIMEOUT,
 };
 pub use consent::{ConsentRequest, ConsentStatus, RemoveParticipantRequest, SuccessResponse};
 pub use conversation::{ConversationRequest, ConversationResponse};

@@ -201,16 +201,19 @@ const ROUTING_RESULT: Endpoint = Endpoint {
     method: Method::POST,
     path: "routingResult",
     sends_context_type: false,
+    leader_only: true,
 };
 const POST_ROUTE: Endpoint = Endpoint {
     method: Method::POST,
     path: "route",
     sends_context_type: true,
+    leader_only: true,
 };
 const DELETE_ROUTE: Endpoint = Endpoint {
     method: Method::DELETE,
     path: "route",
     sends_context_type: false,
+    leader_only: false,
 };
 
 impl InteractionClient {

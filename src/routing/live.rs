@@ -206,6 +206,7 @@ impl RoutingPorts for EngineInner {
         work_item_id: String,
     ) -> PostOutcome {
         let target = ResultTarget {
+            event_id: &request.record.event_id,
             conversation_identifier: &request.record.conversation_identifier,
             work_item_id: &work_item_id,
             routing_type: wire_routing_type(&request.event),

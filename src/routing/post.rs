@@ -14,11 +14,13 @@ use crate::interaction::{
 
 use super::machine::PostOutcome;
 use super::pending::Decision;
-use super::strategy::bounded;
+use super::strategy::{bounded, stand_down};
 
 /// What the routingResult is about.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct ResultTarget<'a> {
+    /// The routing request's event id, for logs.
+    pub event_id: &'a str,
     /// The conversation.
     pub conversation_identifier: &'a str,
     /// The MessagingSession id.
@@ -27,7 +29,8 @@ pub(super) struct ResultTarget<'a> {
     pub routing_type: Option<RoutingType>,
 }
 
-/// Posts routingResult for `decision`, retrying until `deadline_at` and never after it.
+/// Posts routingResult for `decision`, retrying until `deadline_at` and never after it, and
+/// never once this replica no longer leads its channel (then it never returns).
 pub(super) async fn post_routing_result(
     client: &InteractionClient,
     target: ResultTarget<'_>,
@@ -59,6 +62,7 @@ pub(super) async fn post_routing_result(
     };
     match bounded(deadline_at, || client.routing_result(&request)).await {
         Ok(_) => PostOutcome::Posted,
+        Err(InteractionError::NotLeader) => stand_down(target.event_id).await,
         Err(InteractionError::DeadlineExceeded) => {
             PostOutcome::Missed("the deadline passed while posting the routing result".to_owned())
         }

@@ -229,11 +229,21 @@ pub(super) async fn post_route(
                 routing_correlation_id: answer.routing_correlation_id,
             })
         }
+        Err(InteractionError::NotLeader) => stand_down(request.event_id).await,
         Err(error) => {
             warn!(event_id = request.event_id, kind, error = %error, "route request failed");
             Err(call_failure(&error))
         }
     }
+}
+
+/// What a leader-only call does once this replica no longer leads: nothing, ever. Neither a
+/// failure nor a decision may be recorded, because the store may still accept this replica's
+/// writes for a moment; the request stays as it was stored, the new leader resumes it, and
+/// this replica stops (the connector exits when its lease is lost).
+pub(super) async fn stand_down<T>(event_id: &str) -> T {
+    warn!(event_id, "routing call not sent: this replica no longer leads; leaving the request to the new leader");
+    std::future::pending().await
 }
 
 /// A failed call as the machine sees it.

@@ -39,7 +39,7 @@ pub use fence::{Fence, LEASE_TABLE_DDL};
 pub(crate) use group_commit::GroupCommitter;
 pub use handle::{Location, Store};
 pub(crate) use pending_routing::PendingRoutingWrite;
-pub use postgres_store::{tls_requested, SCHEMA_LOCK_KEY};
+pub use postgres_store::{tls_requested, POSTGRES_SESSION_OPTIONS, SCHEMA_LOCK_KEY};
 pub use writer::{CheckpointWriter, WriterHealth, WriterStop};
 
 /// The schema version this build writes, in a redb file and in a PostgreSQL database alike;

@@ -84,6 +84,9 @@ pub(super) struct Metrics {
     pub(super) process_resident_memory: Gauge,
     pub(super) process_cpu: Counter<f64, AtomicU64>,
     pub(super) process_open_fds: Gauge,
+    pub(super) ha_leader: Gauge,
+    pub(super) ha_takeovers: Counter,
+    pub(super) ha_leases_lost: Family<ReasonLabels, Counter>,
     /// Counts the snapshot needs and `/metrics` cannot give back or does not show.
     pub(super) unexported: Unexported,
 }
@@ -251,6 +254,21 @@ impl Metrics {
                 "process_open_fds",
                 "Open file descriptors (Linux)",
             ),
+            ha_leader: register(
+                &mut registry,
+                "byoc_ha_leader",
+                "1 while this replica holds its channel's lease (ha.enabled), 0 otherwise",
+            ),
+            ha_takeovers: register(
+                &mut registry,
+                "byoc_ha_takeovers",
+                "Times this replica took its channel's lease and became the leader",
+            ),
+            ha_leases_lost: register(
+                &mut registry,
+                "byoc_ha_leases_lost",
+                "Times this replica lost the lease while leading, by reason",
+            ),
             unexported: Unexported::default(),
             registry,
         }
@@ -262,6 +280,11 @@ impl Metrics {
     fn with_every_closed_series(self) -> Self {
         for reason in crate::pubsub::ReconnectReason::ALL {
             let _series = self.subscriber_reconnects.get_or_create(&ReasonLabels {
+                reason: reason.as_str(),
+            });
+        }
+        for reason in crate::ha::LostReason::ALL {
+            let _series = self.ha_leases_lost.get_or_create(&ReasonLabels {
                 reason: reason.as_str(),
             });
         }

@@ -16,6 +16,7 @@
 //! knows nothing about HTTP serving: `server` encodes the
 //! registry on scrape.
 
+mod ha;
 mod health;
 mod metrics;
 mod pipeline;

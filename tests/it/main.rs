@@ -31,6 +31,7 @@ mod docs;
 mod doctor;
 mod events;
 mod fuzz;
+mod ha;
 mod interaction;
 mod pipeline;
 mod pubsub;

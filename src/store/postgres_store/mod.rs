@@ -34,6 +34,14 @@ const CONNECTIONS_PER_STORE: usize = 2;
 /// How long connecting may take when the URL does not say (`connect_timeout`).
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Run-time parameters of every store session. A session idle inside a transaction for a
+/// second is ended by the server and its transaction rolled back: a replica paused in the
+/// middle of a write (SIGSTOP) would otherwise keep its row locks, among them the share lock
+/// on the lease row each fenced write takes, and no standby could take the lease over. A
+/// second is far longer than any gap between the statements of a live transaction, and shorter
+/// than the shortest lease (`ha.takeover_secs = 3`: 2.4 s).
+pub const POSTGRES_SESSION_OPTIONS: &str = "-c idle_in_transaction_session_timeout=1000";
+
 /// The sslmode values that ask for TLS.
 const TLS_SSLMODES: [&str; 3] = ["require", "verify-ca", "verify-full"];
 
@@ -98,6 +106,11 @@ impl PostgresStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
         }
+        let options = match config.get_options() {
+            Some(given) => format!("{given} {POSTGRES_SESSION_OPTIONS}"),
+            None => POSTGRES_SESSION_OPTIONS.to_owned(),
+        };
+        config.options(&options);
         if config.get_application_name().is_none() {
             config.application_name("byoc-connector");
         }

@@ -14,6 +14,7 @@ use super::manifests::{
 use super::{assert_binary_accepts, config_reads_env_var, deploy_dir, store_dir, CONFIG_FILE_VAR};
 use crate::support::server::{get, start};
 use byoc_connector::auth::AuthConfig;
+use byoc_connector::config::StoreKind;
 
 #[test]
 fn every_manifest_parses_and_says_what_it_is() {
@@ -233,6 +234,9 @@ fn every_port_aimed_at_the_connector_is_one_it_listens_on_beyond_loopback() {
 fn one_replica_is_recreated_with_the_store_on_a_persistent_volume() {
     for pod in connector_pods() {
         let layout = pod.layout;
+        if pod.config.ha.enabled {
+            continue;
+        }
         // Two connectors would both subscribe and deliver every event twice.
         assert_eq!(
             pod.manifests.deployment.pointer("/spec/replicas"),
@@ -371,4 +375,85 @@ fn in_the_sidecar_layout_the_app_and_the_connector_talk_over_localhost() {
         app_env_points_at_connector,
         "the app is not told the connector's address {connector_address}"
     );
+}
+
+#[test]
+fn the_ha_layout_runs_standbys_on_postgres_with_a_disruption_budget() {
+    let pod = ConnectorPod::load("ha");
+    let deployment = &pod.manifests.deployment;
+    assert!(pod.config.ha.enabled);
+    assert_eq!(pod.config.store.kind, StoreKind::Postgres);
+    let replicas = deployment.pointer("/spec/replicas").and_then(Value::as_u64);
+    assert!(matches!(replicas, Some(2 | 3)), "replicas {replicas:?}");
+    // One pod at a time, so a standby is always there to take over.
+    assert_eq!(
+        text(deployment, "/spec/strategy/type"),
+        Some("RollingUpdate")
+    );
+    assert_eq!(
+        deployment.pointer("/spec/strategy/rollingUpdate/maxUnavailable"),
+        Some(&Value::from(1))
+    );
+    let labels = deployment
+        .pointer("/spec/template/metadata/labels")
+        .unwrap();
+    let budgets: Vec<&Value> = pod
+        .manifests
+        .of_kind("PodDisruptionBudget")
+        .filter(|budget| {
+            budget["spec"]["selector"]["matchLabels"]
+                .as_object()
+                .is_some_and(|wanted| {
+                    wanted
+                        .iter()
+                        .all(|(key, value)| labels.get(key) == Some(value))
+                })
+        })
+        .collect();
+    assert_eq!(budgets.len(), 1, "one PodDisruptionBudget selects the pods");
+    let budget = budgets[0];
+    let keeps_one = match (
+        budget
+            .pointer("/spec/maxUnavailable")
+            .and_then(Value::as_u64),
+        budget.pointer("/spec/minAvailable").and_then(Value::as_u64),
+    ) {
+        (Some(max_unavailable), None) => {
+            max_unavailable >= 1 && max_unavailable < replicas.unwrap()
+        }
+        (None, Some(min_available)) => min_available >= 1 && min_available < replicas.unwrap(),
+        other => panic!("the budget sets one of maxUnavailable or minAvailable: {other:?}"),
+    };
+    assert!(
+        keeps_one,
+        "the budget lets drains proceed yet keeps a replica"
+    );
+    // The URL carries the password: only from a Secret.
+    let from_secret = |name: &str| {
+        items(&pod.manifests.container, "/env")
+            .iter()
+            .any(|variable| {
+                text(variable, "/name") == Some(name)
+                    && variable.pointer("/valueFrom/secretKeyRef").is_some()
+            })
+    };
+    assert!(from_secret("BYOC__STORE__URL"));
+    assert!(pod.config.store.url.is_some());
+    // Each replica is named after its pod in logs and in the lease row.
+    let replica_id = pod.config.ha.replica_id();
+    assert!(replica_id.starts_with("byoc-connector-ha-"), "{replica_id}");
+    // No volume for state: it is all in PostgreSQL.
+    assert!(pod
+        .manifests
+        .of_kind("PersistentVolumeClaim")
+        .next()
+        .is_none());
+    // A release at shutdown needs the drain to end before the kubelet's SIGKILL.
+    let termination_grace = pod
+        .manifests
+        .pod_spec()
+        .pointer("/terminationGracePeriodSeconds")
+        .and_then(Value::as_u64)
+        .unwrap_or(30);
+    assert!(termination_grace > pod.config.pipeline.grace_secs + 2);
 }

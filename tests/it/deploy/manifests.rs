@@ -12,7 +12,7 @@ use super::{deploy_dir, CONFIG_FILE_VAR};
 use byoc_connector::config::Config;
 
 /// The layouts under `deploy/kubernetes/`.
-pub const LAYOUTS: &[&str] = &["daemon", "sidecar"];
+pub const LAYOUTS: &[&str] = &["daemon", "sidecar", "ha"];
 
 /// The name of the connector's container in every layout.
 pub const CONNECTOR_CONTAINER: &str = "byoc-connector";
@@ -99,7 +99,7 @@ pub fn items<'a>(value: &'a Value, pointer: &str) -> &'a [Value] {
 
 /// A layout's manifests, and the Deployment and container that run the connector.
 pub struct Manifests {
-    /// `daemon` or `sidecar`.
+    /// `daemon`, `sidecar` or `ha`.
     pub layout: &'static str,
     /// Every document of the layout.
     pub documents: Vec<Document>,
@@ -111,7 +111,7 @@ pub struct Manifests {
 
 /// The connector as one layout deploys it, with its config loaded the way the pod would.
 pub struct ConnectorPod {
-    /// `daemon` or `sidecar`.
+    /// `daemon`, `sidecar` or `ha`.
     pub layout: &'static str,
     /// Where it came from.
     pub manifests: Manifests,
@@ -253,6 +253,15 @@ impl Manifests {
                     text(reference, "/name").unwrap(),
                     text(reference, "/key").unwrap(),
                 )
+            } else if let Some(field) = variable.pointer("/valueFrom/fieldRef/fieldPath") {
+                assert_eq!(
+                    field.as_str(),
+                    Some("metadata.name"),
+                    "{}: env {name} takes a pod field this test does not know",
+                    self.layout
+                );
+                // What the downward API gives a Deployment's pod: its generated name.
+                format!("byoc-connector-{}-5d9f7c6b8-x2k4q", self.layout)
             } else if let Some(reference) = variable.pointer("/valueFrom/configMapKeyRef") {
                 self.data(
                     "ConfigMap",

@@ -744,6 +744,27 @@ impl ConnectorProcess {
         status.unwrap()
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, …) to the process, as an operator or the kernel would.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().expect("the connector is still running");
+        let sent = std::process::Command::new("kill")
+            .args([format!("-{signal}"), pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "SIG{signal} was sent");
+    }
+
+    /// The ops listener's `/metrics` text; empty when it does not answer within a second (a
+    /// stopped process).
+    pub async fn metrics(&self) -> String {
+        let url = format!("http://{}/metrics", self.ops);
+        let answer = tokio::time::timeout(Duration::from_secs(1), self.http.get(url).send()).await;
+        match answer {
+            Ok(Ok(response)) => response.text().await.unwrap_or_default(),
+            _ => String::new(),
+        }
+    }
+
     /// SIGKILLs the process (no shutdown, no drain, as in a crash) and reaps it.
     pub async fn kill(mut self) {
         self.child
