@@ -39,7 +39,7 @@ pub enum Step {
     InteractionService,
     /// The partner webhooks answer.
     PartnerWebhook,
-    /// The store file can be written.
+    /// The store (the redb file or the PostgreSQL database) can be written.
     Store,
 }
 

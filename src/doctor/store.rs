@@ -1,13 +1,14 @@
 //! The doctor's store step: can the connector write its store?
 //!
 //! A PostgreSQL store is opened as the connector opens it: connected to, its tables created
-//! when missing and its schema version checked; nothing else is written, and a running
-//! connector sharing the database is not disturbed. For the redb file, an existing store is opened the way the `dlq` commands open it, and closed at once; when a
-//! running connector holds it (redb allows one open handle), the step passes with that note
-//! and does not touch the file: the running connector is writing it. A missing store is not
-//! created; a file is created and removed in the nearest existing directory instead, since
-//! the connector creates the missing directories and the file itself. It knows nothing about
-//! the store's tables.
+//! when missing and its schema version checked (and the namespace's key count row started);
+//! nothing else is written, and a running connector sharing the database is not disturbed.
+//! For the redb file, an existing store is opened the way the `dlq` commands open it, and
+//! closed at once; when a running connector holds it (redb allows one open handle), the step
+//! passes with that note and does not touch the file: the running connector is writing it. A
+//! missing store is not created; a file is created and removed in the nearest existing
+//! directory instead, since the connector creates the missing directories and the file
+//! itself. It knows nothing about the store's tables.
 
 use std::path::{Path, PathBuf};
 

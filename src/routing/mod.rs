@@ -216,7 +216,7 @@ pub enum RoutingError {
     Store {
         /// What the engine was doing.
         operation: &'static str,
-        /// What the store reported (boxed: redb errors are large).
+        /// What the store reported (boxed: store errors are large).
         #[source]
         source: Box<StoreError>,
     },

@@ -4,13 +4,15 @@
 //! `postgres::Client` drives its own small runtime and panics on a tokio worker thread, yet
 //! the store's reads are called straight from async code. So each connection lives on a
 //! dedicated std thread; a call sends its work over a channel and blocks until the thread
-//! answers. A connection found closed (the database restarted, the network broke) is
-//! reconnected by the next call; a work item that panics drops its connection, the thread
+//! answers. A connection found closed, or lost by a call (the database restarted, the network
+//! broke), is reopened for the next call, and one idle for a second is checked first, so
+//! a database restart while the connector is quiet costs no failed call; a work item that panics drops its connection, the thread
 //! carries on, and the panic is raised again on the calling thread. The threads end once every handle to the pool is gone. It knows nothing about
 //! the tables.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use postgres::{Client, NoTls};
 
@@ -30,14 +32,47 @@ pub(super) struct Connection {
     // User, host, port and database, for errors; never the password.
     target: Arc<str>,
     client: Option<Client>,
+    // When the connection last answered; one idle longer than `IDLE_CHECK_AFTER` is checked
+    // before use, so a database restart meanwhile costs a reconnect, not a failed call.
+    last_used: Instant,
+}
+
+/// Idle time after which a connection is checked (one round trip) before it is used.
+const IDLE_CHECK_AFTER: Duration = Duration::from_secs(1);
+
+/// How long the check of an idle connection may take.
+const IDLE_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Whether `error` means the connection is gone (closed, or the server ended the session),
+/// so the next call must start on a fresh one.
+fn connection_lost(error: &StoreError) -> bool {
+    let StoreError::Postgres { source, .. } = error else {
+        return false;
+    };
+    source
+        .downcast_ref::<postgres::Error>()
+        .is_some_and(|error| {
+            error.is_closed()
+                || error.code().is_some_and(|state| {
+                    // 08: connection exception; 57P: the server shut the session down.
+                    state.code().starts_with("08") || state.code().starts_with("57P")
+                })
+        })
 }
 
 impl Connection {
-    /// The open connection, connecting first when there is none or it was closed.
+    /// The open connection, connecting first when there is none, it was closed, or it sat
+    /// idle and no longer answers.
     fn client(&mut self) -> Result<&mut Client, StoreError> {
-        let client = match self.client.take() {
-            Some(client) if !client.is_closed() => client,
-            _ => self
+        let idle = self.last_used.elapsed() > IDLE_CHECK_AFTER;
+        let reusable = self.client.take().and_then(|mut client| {
+            let answers =
+                !client.is_closed() && (!idle || client.is_valid(IDLE_CHECK_TIMEOUT).is_ok());
+            answers.then_some(client)
+        });
+        let client = match reusable {
+            Some(client) => client,
+            None => self
                 .config
                 .connect(NoTls)
                 .map_err(|source| StoreError::PostgresOpen {
@@ -45,6 +80,7 @@ impl Connection {
                     source: Box::new(source),
                 })?,
         };
+        self.last_used = Instant::now();
         Ok(self.client.insert(client))
     }
 }
@@ -61,6 +97,7 @@ impl Pool {
                 config: config.clone(),
                 target: Arc::clone(&target),
                 client: None,
+                last_used: Instant::now(),
             };
             let spawned = std::thread::Builder::new()
                 .name(format!("byoc-postgres-{index}"))
@@ -84,9 +121,12 @@ impl Pool {
         let job: Job = Box::new(move |connection: &mut Connection| {
             let outcome =
                 std::panic::catch_unwind(AssertUnwindSafe(|| connection.client().and_then(work)));
-            if outcome.is_err() {
-                // The connection may be mid-transaction: the next item starts on a fresh one.
+            let lost = matches!(&outcome, Ok(Err(error)) if connection_lost(error));
+            if outcome.is_err() || lost {
+                // Mid-transaction after a panic, or gone: the next item starts on a fresh one.
                 connection.client = None;
+            } else {
+                connection.last_used = Instant::now();
             }
             // The caller waits for it; a caller that is gone no longer needs it.
             let _ = reply.send(outcome);

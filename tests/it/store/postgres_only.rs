@@ -183,16 +183,8 @@ async fn a_fenced_commit_stops_the_writer_at_once_without_retrying() {
 
 #[test]
 fn a_database_with_a_newer_schema_is_refused_naming_both_versions() {
-    let database = format!("byoc_newer_{}", uuid::Uuid::new_v4().simple());
     let mut admin = postgres_client();
-    admin
-        .batch_execute(&format!("CREATE DATABASE {database}"))
-        .unwrap();
-    let (base, _) = postgres_url()
-        .rsplit_once('/')
-        .map(|(a, b)| (a.to_owned(), b.to_owned()))
-        .unwrap();
-    let url = format!("{base}/{database}");
+    let (url, database) = fresh_database(&mut admin, "byoc_newer");
     drop(Store::open_postgres(&url, "default", StoreSettings::default()).unwrap());
     let newer = STORE_SCHEMA_VERSION + 1;
     let mut direct = postgres::Client::connect(&url, postgres::NoTls).unwrap();
@@ -218,7 +210,7 @@ fn a_database_with_a_newer_schema_is_refused_naming_both_versions() {
     );
     assert!(message.contains(&database), "{message}");
     admin
-        .batch_execute(&format!("DROP DATABASE {database}"))
+        .batch_execute(&format!("DROP DATABASE {database} WITH (FORCE)"))
         .unwrap();
 }
 
@@ -257,4 +249,108 @@ fn connection_and_url_errors_never_show_the_password() {
     let error = Store::open_postgres(&malformed, "default", StoreSettings::default()).unwrap_err();
     assert!(matches!(error, StoreError::PostgresUrl { .. }), "{error:?}");
     assert!(!chain(&error).contains(PASSWORD), "{error}");
+}
+
+/// A fresh database on the test cluster, dropped by the caller; its URL.
+fn fresh_database(admin: &mut postgres::Client, prefix: &str) -> (String, String) {
+    let database = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .batch_execute(&format!("CREATE DATABASE {database}"))
+        .unwrap();
+    let url = postgres_url();
+    let (base, _) = url.rsplit_once('/').unwrap();
+    (format!("{base}/{database}"), database)
+}
+
+#[test]
+fn replicas_starting_together_on_an_empty_database_all_open_it() {
+    let mut admin = postgres_client();
+    let (url, database) = fresh_database(&mut admin, "byoc_race");
+    let starts: Vec<_> = (0..6)
+        .map(|replica| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                Store::open_postgres(
+                    &url,
+                    &format!("replica-{replica}"),
+                    StoreSettings::default(),
+                )
+                .map(drop)
+            })
+        })
+        .collect();
+
+    let outcomes: Vec<_> = starts
+        .into_iter()
+        .map(|start| start.join().unwrap())
+        .collect();
+
+    for outcome in &outcomes {
+        assert!(outcome.is_ok(), "{outcome:?}");
+    }
+    admin
+        .batch_execute(&format!("DROP DATABASE {database} WITH (FORCE)"))
+        .unwrap();
+}
+
+#[test]
+fn a_connection_the_database_closed_is_reopened_by_the_next_call() {
+    let application = format!("byoc-reconnect-{}", uuid::Uuid::new_v4().simple());
+    let url = format!("{}?application_name={application}", postgres_url());
+    let store = Store::open_postgres(&url, &fresh_namespace(), StoreSettings::default()).unwrap();
+    store.put_pending_routing("before", b"1").unwrap();
+
+    let terminated: i64 = postgres_client()
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE application_name = $1",
+            &[&application],
+        )
+        .unwrap()
+        .get(0);
+    assert!(terminated >= 1, "the store's connection was found");
+
+    // A busy connection meets its end once (each of the store's two may), and the next call
+    // on it reconnects: calls after those fail no more.
+    let mut failures = 0;
+    for call in 0..20 {
+        let outcome = if call % 2 == 0 {
+            store
+                .get_pending_routing("before")
+                .map(|record| assert!(record.is_some()))
+        } else {
+            store.put_pending_routing(&format!("after-{call}"), b"2")
+        };
+        if let Err(error) = outcome {
+            failures += 1;
+            assert!(
+                failures <= 2,
+                "more than one failure per connection: {error:?}"
+            );
+        }
+    }
+    assert!(failures >= 1, "the terminated connection was used again");
+}
+
+#[test]
+fn a_connection_closed_while_the_store_was_idle_is_replaced_before_the_next_call() {
+    let application = format!("byoc-idle-{}", uuid::Uuid::new_v4().simple());
+    let url = format!("{}?application_name={application}", postgres_url());
+    let store = Store::open_postgres(&url, &fresh_namespace(), StoreSettings::default()).unwrap();
+    store.put_pending_routing("before", b"1").unwrap();
+    postgres_client()
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            &[&application],
+        )
+        .unwrap();
+
+    // Longer than the idle time after which a connection is checked before use.
+    std::thread::sleep(Duration::from_millis(1_500));
+
+    for call in 0..4 {
+        store
+            .put_pending_routing(&format!("after-{call}"), b"2")
+            .unwrap();
+    }
 }
