@@ -115,6 +115,12 @@ impl PostgresStore {
             config.application_name("byoc-connector");
         }
         let target = describe(&config);
+        if leaves_the_host_unencrypted(&config) {
+            tracing::warn!(
+                target = %target,
+                "the connection to PostgreSQL is not encrypted (this build has no TLS for it): keep the database on a private network"
+            );
+        }
         let location = format!("postgres {target} namespace {namespace}");
         let pool = Pool::start(&config, &target, CONNECTIONS_PER_STORE);
         let store = Self {
@@ -201,6 +207,23 @@ fn check_fence_in(
 
 /// `user@host:port/database` of a connection config: enough to tell databases apart in logs,
 /// never the password.
+/// Whether a connection made from `config` crosses a network in plaintext: some host is reached
+/// over TCP and is not a loopback name or address.
+fn leaves_the_host_unencrypted(config: &postgres::Config) -> bool {
+    config.get_hosts().iter().any(|host| match host {
+        postgres::config::Host::Tcp(name) => {
+            let name = name.trim_start_matches('[').trim_end_matches(']');
+            let loopback = name.eq_ignore_ascii_case("localhost")
+                || name
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|address| address.is_loopback());
+            !loopback
+        }
+        #[cfg(unix)]
+        postgres::config::Host::Unix(_) => false,
+    })
+}
+
 fn describe(config: &postgres::Config) -> String {
     let user = config.get_user().unwrap_or("");
     let host = config
@@ -337,5 +360,24 @@ impl StoreBackend for PostgresStore {
         max_keys: u64,
     ) -> Result<Vec<Vec<u8>>, StoreError> {
         records::put_sidecar_answers(self, writes, max_age, max_keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unencrypted(url: &str) -> bool {
+        leaves_the_host_unencrypted(&url.parse().unwrap())
+    }
+
+    #[test]
+    fn only_a_host_beyond_loopback_counts_as_crossing_a_network_in_plaintext() {
+        assert!(unencrypted("postgres://byoc@db.internal:5432/byoc"));
+        assert!(unencrypted("postgres://byoc@10.0.0.7/byoc"));
+        assert!(!unencrypted("postgres://byoc@127.0.0.1:55432/postgres"));
+        assert!(!unencrypted("postgres://byoc@localhost/byoc"));
+        assert!(!unencrypted("postgres://byoc@[::1]:5432/byoc"));
+        assert!(!unencrypted("host=/var/run/postgresql user=byoc"));
     }
 }
