@@ -134,6 +134,20 @@ impl InteractionFake {
             .collect()
     }
 
+    /// The recorded calls to `path` with a `seq` above `after_seq`, oldest first: what a
+    /// watcher that already read up to `after_seq` has not seen. Calls are recorded in `seq`
+    /// order, so the older ones are skipped without being looked at.
+    pub fn calls_to_after(&self, path: &str, after_seq: u64) -> Vec<RecordedCall> {
+        let wanted = format!("/api/v1/{}", path.trim_start_matches("/api/v1/"));
+        let state = self.lock();
+        let first_unseen = state.calls.partition_point(|call| call.seq <= after_seq);
+        state.calls[first_unseen..]
+            .iter()
+            .filter(|call| call.path == wanted)
+            .cloned()
+            .collect()
+    }
+
     /// Forgets the recorded calls.
     pub fn clear_calls(&self) {
         self.lock().calls.clear();

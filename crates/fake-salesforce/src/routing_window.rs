@@ -10,6 +10,7 @@
 //! a timeout (spec §3.3, §7 gap 2). Deadlines are tokio instants fixed at tracking time, so
 //! lateness is exact whatever the polling. It must not import connector modules.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -93,12 +94,142 @@ impl TrackedRequest {
     }
 }
 
+/// Everything the window knows, indexed so that tracking, answering and expiring cost the same
+/// whether ten requests are kept or ten thousand (a bench publishes tens of thousands).
 #[derive(Debug, Default)]
 struct WindowState {
-    requests: Vec<TrackedRequest>,
+    /// The kept requests by tracking order.
+    requests: BTreeMap<u64, TrackedRequest>,
+    /// The next tracking number.
+    next_id: u64,
+    /// The event ids of the kept requests.
+    known: HashSet<String>,
+    /// Per conversation, the requests a routingResult may still answer (waiting, or timed out
+    /// and not yet answered late), oldest first; finished ones are dropped lazily.
+    open_by_conversation: HashMap<String, Vec<u64>>,
+    /// The waiting requests by deadline.
+    waiting: BTreeSet<(Instant, u64)>,
+    /// How many kept requests are finished.
+    finished: usize,
     /// The highest recorded-call `seq` already read.
     last_seen_seq: u64,
     late: Vec<LateRoutingResult>,
+}
+
+impl WindowState {
+    /// Keeps `request` unless its event id is known; whether it did.
+    fn insert(&mut self, request: TrackedRequest) -> bool {
+        if !self.known.insert(request.event_id.clone()) {
+            return false;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.open_by_conversation
+            .entry(request.conversation.clone())
+            .or_default()
+            .push(id);
+        self.waiting.insert((request.deadline_at, id));
+        self.requests.insert(id, request);
+        true
+    }
+
+    /// Marks the waiting request `id` answered on time or timed out.
+    fn finish(&mut self, id: u64, deadline_at: Instant) {
+        if self.waiting.remove(&(deadline_at, id)) {
+            self.finished += 1;
+        }
+    }
+
+    /// Applies one accepted routingResult call to the request it answers: the oldest waiting
+    /// request of its conversation, else the oldest one whose window closed unanswered.
+    fn answer(&mut self, call: &RecordedCall) {
+        let conversation = call
+            .body
+            .get("conversationIdentifier")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let Some(open) = self.open_by_conversation.get_mut(conversation) else {
+            return;
+        };
+        let requests = &self.requests;
+        open.retain(|id| {
+            requests.get(id).is_some_and(|request| {
+                request.is_waiting() || (request.timed_out && !request.answered_late)
+            })
+        });
+        let waiting = open
+            .iter()
+            .copied()
+            .find(|id| requests.get(id).is_some_and(TrackedRequest::is_waiting));
+        let Some(id) = waiting.or_else(|| open.first().copied()) else {
+            return;
+        };
+        let Some(request) = self.requests.get_mut(&id) else {
+            return;
+        };
+        if call.received_at <= request.deadline_at {
+            let was_waiting = request.is_waiting();
+            request.answered_on_time = true;
+            let deadline_at = request.deadline_at;
+            if was_waiting {
+                self.finish(id, deadline_at);
+            }
+            return;
+        }
+        request.answered_late = true;
+        let late_by = call.received_at - request.deadline_at;
+        let record = LateRoutingResult {
+            event_id: request.event_id.clone(),
+            conversation_identifier: request.conversation.clone(),
+            seq: call.seq,
+            late_by_ms: u64::try_from(late_by.as_millis()).unwrap_or(u64::MAX),
+        };
+        warn!(event_id = %record.event_id, late_by_ms = record.late_by_ms, "fake salesforce received a late routing result");
+        self.late.push(record);
+    }
+
+    /// Times out every waiting request whose deadline is not after `now`; their failure events.
+    fn expire(&mut self, now: Instant) -> Vec<NewEvent> {
+        let mut expired = Vec::new();
+        while let Some(&(deadline_at, id)) = self.waiting.first() {
+            if deadline_at > now {
+                break;
+            }
+            self.finish(id, deadline_at);
+            if let Some(request) = self.requests.get_mut(&id) {
+                request.timed_out = true;
+                expired.push(timeout_event(request));
+            }
+        }
+        expired
+    }
+
+    /// Drops the oldest finished requests beyond [`FINISHED_REQUESTS_KEPT`].
+    fn forget_oldest_finished(&mut self) {
+        let to_drop = self.finished.saturating_sub(FINISHED_REQUESTS_KEPT);
+        if to_drop == 0 {
+            return;
+        }
+        let dropped: Vec<u64> = self
+            .requests
+            .iter()
+            .filter(|(_, request)| !request.is_waiting())
+            .map(|(id, _)| *id)
+            .take(to_drop)
+            .collect();
+        for id in dropped {
+            if let Some(request) = self.requests.remove(&id) {
+                self.known.remove(&request.event_id);
+                if let Some(open) = self.open_by_conversation.get_mut(&request.conversation) {
+                    open.retain(|open_id| *open_id != id);
+                    if open.is_empty() {
+                        self.open_by_conversation.remove(&request.conversation);
+                    }
+                }
+                self.finished -= 1;
+            }
+        }
+    }
 }
 
 /// The fake's routing window; share it as `Arc<RoutingWindow>`.
@@ -147,16 +278,8 @@ impl RoutingWindow {
         let ahead_ms = created_ms.saturating_add(window_ms).saturating_sub(now_ms);
         request.deadline_at =
             Instant::now() + Duration::from_millis(u64::try_from(ahead_ms).unwrap_or(0));
-        {
-            let mut state = self.lock();
-            if state
-                .requests
-                .iter()
-                .any(|known| known.event_id == request.event_id)
-            {
-                return false;
-            }
-            state.requests.push(request);
+        if !self.lock().insert(request) {
+            return false;
         }
         self.tracked.notify_one();
         true
@@ -169,26 +292,23 @@ impl RoutingWindow {
 
     /// Reads new routingResult calls and publishes failure entries for windows that closed.
     pub fn check(&self) {
-        let calls = self.interaction.calls_to("routingResult");
+        let last_seen = self.lock().last_seen_seq;
+        let calls = self.interaction.calls_to_after("routingResult", last_seen);
         let now = Instant::now();
         let expired = {
-            let mut guard = self.lock();
-            let state = &mut *guard;
-            let first_unseen = state.last_seen_seq;
-            for call in calls.iter().filter(|call| call.seq > first_unseen) {
-                state.last_seen_seq = state.last_seen_seq.max(call.seq);
+            let mut state = self.lock();
+            for call in &calls {
+                // Another check may have read this call between the two locks.
+                if call.seq <= state.last_seen_seq {
+                    continue;
+                }
+                state.last_seen_seq = call.seq;
                 if (200..300).contains(&call.status) {
-                    answer(&mut state.requests, &mut state.late, call);
+                    state.answer(call);
                 }
             }
-            let mut expired = Vec::new();
-            for request in &mut state.requests {
-                if request.is_waiting() && request.deadline_at <= now {
-                    request.timed_out = true;
-                    expired.push(timeout_event(request));
-                }
-            }
-            forget_oldest_finished(&mut state.requests);
+            let expired = state.expire(now);
+            state.forget_oldest_finished();
             expired
         };
         if expired.is_empty() {
@@ -210,7 +330,7 @@ impl RoutingWindow {
         let ids = |keep: fn(&TrackedRequest) -> bool| {
             state
                 .requests
-                .iter()
+                .values()
                 .filter(|request| keep(request))
                 .map(|request| request.event_id.clone())
                 .collect::<Vec<_>>()
@@ -247,11 +367,9 @@ impl RoutingWindow {
 
     fn next_deadline(&self) -> Option<Instant> {
         self.lock()
-            .requests
-            .iter()
-            .filter(|request| request.is_waiting())
-            .map(|request| request.deadline_at)
-            .min()
+            .waiting
+            .first()
+            .map(|(deadline_at, _)| *deadline_at)
     }
 
     fn lock(&self) -> MutexGuard<'_, WindowState> {
@@ -271,41 +389,6 @@ pub fn router(window: Arc<RoutingWindow>) -> Router {
 
 async fn report(State(window): State<Arc<RoutingWindow>>) -> Json<WindowReport> {
     Json(window.report())
-}
-
-/// Applies one accepted routingResult call to the request it answers, recording it if late.
-fn answer(requests: &mut [TrackedRequest], late: &mut Vec<LateRoutingResult>, call: &RecordedCall) {
-    let conversation = call
-        .body
-        .get("conversationIdentifier")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    // A waiting request first; else the oldest one whose window closed unanswered.
-    let position = requests
-        .iter()
-        .position(|request| request.conversation == conversation && request.is_waiting())
-        .or_else(|| {
-            requests.iter().position(|request| {
-                request.conversation == conversation && request.timed_out && !request.answered_late
-            })
-        });
-    let Some(request) = position.and_then(|index| requests.get_mut(index)) else {
-        return;
-    };
-    if call.received_at <= request.deadline_at {
-        request.answered_on_time = true;
-        return;
-    }
-    request.answered_late = true;
-    let late_by = call.received_at - request.deadline_at;
-    let record = LateRoutingResult {
-        event_id: request.event_id.clone(),
-        conversation_identifier: request.conversation.clone(),
-        seq: call.seq,
-        late_by_ms: u64::try_from(late_by.as_millis()).unwrap_or(u64::MAX),
-    };
-    warn!(event_id = %record.event_id, late_by_ms = record.late_by_ms, "fake salesforce received a late routing result");
-    late.push(record);
 }
 
 /// Reads what the window needs from a RoutingRequested payload.
@@ -372,21 +455,110 @@ fn timeout_event(request: &TrackedRequest) -> NewEvent {
     }
 }
 
-/// Drops the oldest finished requests beyond [`FINISHED_REQUESTS_KEPT`].
-fn forget_oldest_finished(requests: &mut Vec<TrackedRequest>) {
-    let finished = requests
-        .iter()
-        .filter(|request| !request.is_waiting())
-        .count();
-    let mut to_drop = finished.saturating_sub(FINISHED_REQUESTS_KEPT);
-    if to_drop == 0 {
-        return;
-    }
-    requests.retain(|request| {
-        if to_drop > 0 && !request.is_waiting() {
-            to_drop -= 1;
-            return false;
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn request(event_id: &str, conversation: &str, deadline_at: Instant) -> TrackedRequest {
+        TrackedRequest {
+            event_id: event_id.to_owned(),
+            conversation: conversation.to_owned(),
+            channel: "channel".to_owned(),
+            recipient: Value::Null,
+            routing_type: "Transfer".to_owned(),
+            deadline_at,
+            answered_on_time: false,
+            answered_late: false,
+            timed_out: false,
         }
-        true
-    });
+    }
+
+    fn routing_result(seq: u64, conversation: &str, received_at: Instant) -> RecordedCall {
+        RecordedCall {
+            seq,
+            method: "POST".to_owned(),
+            path: "/api/v1/routingResult".to_owned(),
+            received_at_ms: 0,
+            received_at,
+            handling_micros: 0,
+            headers: BTreeMap::new(),
+            body: json!({"conversationIdentifier": conversation}),
+            status: 200,
+            response: Value::Null,
+        }
+    }
+
+    fn state_of(state: &WindowState, event_id: &str) -> (bool, bool, bool) {
+        let request = state
+            .requests
+            .values()
+            .find(|request| request.event_id == event_id)
+            .unwrap();
+        (
+            request.answered_on_time,
+            request.answered_late,
+            request.timed_out,
+        )
+    }
+
+    #[test]
+    fn answers_go_to_the_oldest_waiting_request_of_their_conversation_then_to_a_timed_out_one() {
+        let start = Instant::now();
+        let mut state = WindowState::default();
+        assert!(state.insert(request("e1", "c1", start + Duration::from_secs(1))));
+        assert!(state.insert(request("e2", "c1", start + Duration::from_secs(60))));
+        assert!(state.insert(request("e3", "c2", start + Duration::from_secs(60))));
+        assert!(!state.insert(request("e1", "c1", start)), "tracked twice");
+
+        let expired = state.expire(start + Duration::from_secs(2));
+        assert_eq!(expired.len(), 1);
+        assert_eq!(state_of(&state, "e1"), (false, false, true));
+
+        state.answer(&routing_result(1, "c1", start + Duration::from_secs(3)));
+        assert_eq!(
+            state_of(&state, "e2"),
+            (true, false, false),
+            "the waiting one first"
+        );
+        state.answer(&routing_result(2, "c1", start + Duration::from_secs(4)));
+        assert_eq!(
+            state_of(&state, "e1"),
+            (false, true, true),
+            "then the timed-out one, late"
+        );
+        assert_eq!(state.late.len(), 1);
+        state.answer(&routing_result(3, "c1", start + Duration::from_secs(5)));
+        assert_eq!(state.late.len(), 1, "nothing left to answer in c1");
+        assert_eq!(state_of(&state, "e3"), (false, false, false));
+        assert_eq!(state.waiting.len(), 1);
+    }
+
+    #[test]
+    fn finished_requests_beyond_the_kept_count_are_forgotten_oldest_first_and_waiting_ones_never() {
+        let start = Instant::now();
+        let far = start + Duration::from_secs(3_600);
+        let mut state = WindowState::default();
+        assert!(state.insert(request("waiting", "c-waiting", far)));
+        let answered = FINISHED_REQUESTS_KEPT + 25;
+        for n in 0..answered {
+            let conversation = format!("c{n}");
+            assert!(state.insert(request(&format!("e{n}"), &conversation, far)));
+            let seq = u64::try_from(n).unwrap() + 1;
+            state.answer(&routing_result(seq, &conversation, start));
+        }
+
+        state.forget_oldest_finished();
+
+        assert_eq!(state.finished, FINISHED_REQUESTS_KEPT);
+        assert_eq!(state.requests.len(), FINISHED_REQUESTS_KEPT + 1);
+        assert!(state.known.contains("waiting"));
+        assert!(!state.known.contains("e0") && !state.known.contains("e24"));
+        assert!(state.known.contains("e25"));
+        assert!(
+            state.insert(request("e0", "c0", far)),
+            "a forgotten id is tracked anew"
+        );
+    }
 }
