@@ -13,6 +13,7 @@ use crate::support::routing::{Partner, PartnerReply};
 use crate::support::start_fake;
 use fake_salesforce::interaction_service::InteractionFault;
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
+use fake_salesforce::FakeSalesforce;
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -39,6 +40,44 @@ async fn the_leader(replicas: &[&ConnectorProcess]) -> usize {
     }
 }
 
+/// Two replicas of one fresh channel over `fake`, in a scratch directory named after `name`:
+/// (the one that leads, the standby, the directory, kept while they run).
+async fn two_replicas(
+    fake: &FakeSalesforce,
+    name: &str,
+    delivery_url: &str,
+    routing_url: &str,
+) -> (ConnectorProcess, ConnectorProcess, ScratchDir) {
+    let namespace = fresh_namespace();
+    let dir = ScratchDir::new(name);
+    let config = |index| {
+        replica_config(
+            fake,
+            dir.path(),
+            delivery_url,
+            routing_url,
+            &namespace,
+            index,
+        )
+    };
+    let a = ConnectorProcess::start(&config(0)).await;
+    let b = ConnectorProcess::start(&config(1)).await;
+    let (leader, standby) = if the_leader(&[&a, &b]).await == 0 {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    (leader, standby, dir)
+}
+
+/// Waits until `replica` leads, at most [`WAIT`] after `since`.
+async fn wait_until_it_leads(replica: &ConnectorProcess, since: Instant) {
+    while !leads(&replica.metrics().await) {
+        assert!(since.elapsed() < WAIT, "the standby never led");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn status_of(url: String) -> (u16, Option<String>) {
     let response = reqwest::Client::new()
         .post(url)
@@ -55,25 +94,11 @@ async fn status_of(url: String) -> (u16, Option<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_leader_delivers_and_a_ready_standby_sends_routing_decisions_back() {
-    let namespace = fresh_namespace();
     let fake = start_fake(false, PubSubFakeConfig::default()).await;
     let deliveries = DeliveryPartner::accepting().await;
     let routing = Partner::always(PartnerReply::accept()).await;
-    let dir = ScratchDir::new("ha-gate");
-    let config = |index| {
-        replica_config(
-            &fake,
-            dir.path(),
-            &deliveries.url,
-            &routing.url,
-            &namespace,
-            index,
-        )
-    };
-    let a = ConnectorProcess::start(&config(0)).await;
-    let b = ConnectorProcess::start(&config(1)).await;
-    let leader = the_leader(&[&a, &b]).await;
-    let (leader, standby) = if leader == 0 { (&a, &b) } else { (&b, &a) };
+    let (leader, standby, _dir) =
+        two_replicas(&fake, "ha-gate", &deliveries.url, &routing.url).await;
 
     fake.publish(&[
         message_event("gate-conversation", 1),
@@ -103,34 +128,17 @@ async fn only_the_leader_delivers_and_a_ready_standby_sends_routing_decisions_ba
     ))
     .await;
     assert_eq!(status, 404, "the leader's engine answers: no such request");
-    a.kill().await;
-    b.kill().await;
+    leader.kill().await;
+    standby.kill().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_stopped_with_sigterm_releases_and_a_standby_leads_at_once() {
-    let namespace = fresh_namespace();
     let fake = start_fake(false, PubSubFakeConfig::default()).await;
     let deliveries = DeliveryPartner::accepting().await;
     let routing = Partner::always(PartnerReply::accept()).await;
-    let dir = ScratchDir::new("ha-release");
-    let config = |index| {
-        replica_config(
-            &fake,
-            dir.path(),
-            &deliveries.url,
-            &routing.url,
-            &namespace,
-            index,
-        )
-    };
-    let a = ConnectorProcess::start(&config(0)).await;
-    let b = ConnectorProcess::start(&config(1)).await;
-    let (leader, standby) = if the_leader(&[&a, &b]).await == 0 {
-        (a, b)
-    } else {
-        (b, a)
-    };
+    let (leader, standby, _dir) =
+        two_replicas(&fake, "ha-release", &deliveries.url, &routing.url).await;
 
     let stopping = Instant::now();
     assert!(
@@ -138,10 +146,7 @@ async fn a_leader_stopped_with_sigterm_releases_and_a_standby_leads_at_once() {
         "a clean shutdown exits 0"
     );
     let drained = stopping.elapsed();
-    while !leads(&standby.metrics().await) {
-        assert!(stopping.elapsed() < WAIT, "the standby never led");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_it_leads(&standby, stopping).await;
     let handed_over = stopping.elapsed().saturating_sub(drained);
     assert!(
         handed_over < fast_timings().ttl,
@@ -169,7 +174,6 @@ enum PausePoint {
 /// Pauses the leader at `point` of a routing request, lets the standby take over and answer,
 /// resumes the old leader, and checks it exits without posting.
 async fn pause_the_leader(point: PausePoint, case: u32) {
-    let namespace = fresh_namespace();
     let fake = start_fake(false, PubSubFakeConfig::default()).await;
     let deliveries = DeliveryPartner::accepting().await;
     // The paused leader's decision and the new leader's differ, so the posts tell who posted.
@@ -192,24 +196,8 @@ async fn pause_the_leader(point: PausePoint, case: u32) {
         refused.retry_after_secs = Some(0);
         fake.interaction().inject_fault(refused).unwrap();
     }
-    let dir = ScratchDir::new("ha-paused");
-    let config = |index| {
-        replica_config(
-            &fake,
-            dir.path(),
-            &deliveries.url,
-            &routing.url,
-            &namespace,
-            index,
-        )
-    };
-    let a = ConnectorProcess::start(&config(0)).await;
-    let b = ConnectorProcess::start(&config(1)).await;
-    let (leader, standby) = if the_leader(&[&a, &b]).await == 0 {
-        (a, b)
-    } else {
-        (b, a)
-    };
+    let (leader, standby, _dir) =
+        two_replicas(&fake, "ha-paused", &deliveries.url, &routing.url).await;
 
     let conversation = format!("2a0c6c2e-1f43-4d1e-9f61-000000000{case:03}");
     fake.interaction()
@@ -237,10 +225,7 @@ async fn pause_the_leader(point: PausePoint, case: u32) {
     let paused = Instant::now();
     fake.interaction().clear_faults();
     let refused_before = results().len();
-    while !leads(&standby.metrics().await) {
-        assert!(paused.elapsed() < WAIT, "the standby never led");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_it_leads(&standby, paused).await;
     println!(
         "{point:?}: takeover from a paused leader after {} ms",
         paused.elapsed().as_millis()
