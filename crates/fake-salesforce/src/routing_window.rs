@@ -109,8 +109,6 @@ struct WindowState {
     open_by_conversation: HashMap<String, Vec<u64>>,
     /// The waiting requests by deadline.
     waiting: BTreeSet<(Instant, u64)>,
-    /// How many kept requests are finished.
-    finished: usize,
     /// The highest recorded-call `seq` already read.
     last_seen_seq: u64,
     late: Vec<LateRoutingResult>,
@@ -135,9 +133,12 @@ impl WindowState {
 
     /// Marks the waiting request `id` answered on time or timed out.
     fn finish(&mut self, id: u64, deadline_at: Instant) {
-        if self.waiting.remove(&(deadline_at, id)) {
-            self.finished += 1;
-        }
+        self.waiting.remove(&(deadline_at, id));
+    }
+
+    /// How many kept requests are finished: every kept one not waiting.
+    fn finished(&self) -> usize {
+        self.requests.len() - self.waiting.len()
     }
 
     /// Applies one accepted routingResult call to the request it answers: the oldest waiting
@@ -206,7 +207,7 @@ impl WindowState {
 
     /// Drops the oldest finished requests beyond [`FINISHED_REQUESTS_KEPT`].
     fn forget_oldest_finished(&mut self) {
-        let to_drop = self.finished.saturating_sub(FINISHED_REQUESTS_KEPT);
+        let to_drop = self.finished().saturating_sub(FINISHED_REQUESTS_KEPT);
         if to_drop == 0 {
             return;
         }
@@ -226,7 +227,6 @@ impl WindowState {
                         self.open_by_conversation.remove(&request.conversation);
                     }
                 }
-                self.finished -= 1;
             }
         }
     }
@@ -551,7 +551,7 @@ mod tests {
 
         state.forget_oldest_finished();
 
-        assert_eq!(state.finished, FINISHED_REQUESTS_KEPT);
+        assert_eq!(state.finished(), FINISHED_REQUESTS_KEPT);
         assert_eq!(state.requests.len(), FINISHED_REQUESTS_KEPT + 1);
         assert!(state.known.contains("waiting"));
         assert!(!state.known.contains("e0") && !state.known.contains("e24"));
