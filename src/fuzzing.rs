@@ -24,7 +24,7 @@ const REPLAY_ID: [u8; 8] = [0, 0, 0, 0, 0, 0, 0x30, 0x39];
 
 /// A platform-event schema shaped like Salesforce's: the standard fields, then the
 /// event-type and payload fields.
-pub const PLAIN_SCHEMA: &str = r#"{"type":"record","name":"Byoc_Event__e","namespace":"com.sforce.eventbus","fields":[
+pub(crate) const PLAIN_SCHEMA: &str = r#"{"type":"record","name":"Byoc_Event__e","namespace":"com.sforce.eventbus","fields":[
 {"name":"CreatedDate","type":"long"},
 {"name":"CreatedById","type":"string"},
 {"name":"EventUuid","type":["null","string"],"default":null},
@@ -50,7 +50,7 @@ pub const RICH_SCHEMA: &str = r#"{"type":"record","name":"Byoc_Event__e","namesp
 {"name":"Ratio__c","type":"float"},
 {"name":"Trailer__c","type":["null","string"],"default":null}]}"#;
 
-/// The sidecar request bodies [`sidecar_body`] reaches, in the order of the input's first byte.
+/// The sidecar request bodies `sidecar_body` reaches, in the order of the input's first byte.
 pub const SIDECAR_BODIES: [&str; 11] = [
     "messages",
     "conversations",
@@ -68,15 +68,15 @@ pub const SIDECAR_BODIES: [&str; 11] = [
 /// One fuzz target: a directory name under `fuzz/corpus` and its entry point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
-    /// [`avro_record`].
+    /// `avro_record`.
     AvroRecord,
-    /// [`outbound_event`].
+    /// `outbound_event`.
     OutboundEvent,
     /// [`channel_data`].
     ChannelData,
     /// [`config_file`].
     ConfigFile,
-    /// [`sidecar_body`].
+    /// `sidecar_body`.
     SidecarBody,
 }
 
@@ -119,7 +119,7 @@ impl Target {
 /// # Panics
 /// When the decoder panics, or a decoded event's webhook body is not a JSON object: a
 /// finding.
-pub fn avro_record(input: &[u8]) {
+pub(crate) fn avro_record(input: &[u8]) {
     // Parsed once: parsing a schema costs more than decoding a datum.
     static SCHEMAS: OnceLock<[serde_avro_fast::Schema; 2]> = OnceLock::new();
     let Some((&selector, datum)) = input.split_first() else {
@@ -148,7 +148,7 @@ pub fn avro_record(input: &[u8]) {
 /// # Panics
 /// When the decoder panics, or a decoded event's webhook body is not a JSON object: a
 /// finding.
-pub fn outbound_event(input: &[u8]) {
+pub(crate) fn outbound_event(input: &[u8]) {
     let Some((&selector, payload)) = input.split_first() else {
         return;
     };
@@ -217,7 +217,7 @@ pub fn config_file(input: &[u8]) {
 /// # Panics
 /// When a check panics, a bad body gets anything but a `4xx` (or `503` once it passes every
 /// check), or an accepted `userId` is not a 15-character User id: a finding.
-pub fn sidecar_body(input: &[u8]) {
+pub(crate) fn sidecar_body(input: &[u8]) {
     let Some((&selector, body)) = input.split_first() else {
         return;
     };

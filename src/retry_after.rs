@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use http::HeaderValue;
 
 /// Parses `Retry-After`: delay seconds or an HTTP date (a past date means no delay).
-pub fn parse_retry_after(value: &HeaderValue, now: SystemTime) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &HeaderValue, now: SystemTime) -> Option<Duration> {
     let value = value.to_str().ok()?.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));

@@ -17,7 +17,7 @@ use http::HeaderValue;
 use tracing::warn;
 
 /// A skew larger than this is logged as a warning (once).
-pub const SKEW_WARNING: Duration = Duration::from_secs(2);
+pub(crate) const SKEW_WARNING: Duration = Duration::from_secs(2);
 
 /// The `Date` header's resolution: an estimate this close to zero is within its error, so
 /// deadlines keep the local clock rather than moving by up to half a second with each sample.
@@ -60,12 +60,12 @@ impl SalesforceClock {
     }
 
     /// Salesforce's clock minus the local clock, in milliseconds (0 before any sample).
-    pub fn skew_ms(&self) -> i64 {
+    pub(crate) fn skew_ms(&self) -> i64 {
         self.inner.skew_ms.load(Ordering::Relaxed)
     }
 
     /// The skew deadlines use: the estimate, or 0 while it is within the header's resolution.
-    pub fn applied_skew_ms(&self) -> i64 {
+    pub(crate) fn applied_skew_ms(&self) -> i64 {
         let estimate = self.skew_ms();
         if estimate.abs() <= HEADER_RESOLUTION_MS {
             0
@@ -81,7 +81,12 @@ impl SalesforceClock {
 
     /// Learns from one answer's `Date` header, for an exchange sent at `sent` and answered at
     /// `received` (local clock). A missing or unreadable header teaches nothing.
-    pub fn observe_date(&self, date: Option<&HeaderValue>, sent: SystemTime, received: SystemTime) {
+    pub(crate) fn observe_date(
+        &self,
+        date: Option<&HeaderValue>,
+        sent: SystemTime,
+        received: SystemTime,
+    ) {
         let Some(date) = date
             .and_then(|value| value.to_str().ok())
             .and_then(|text| httpdate::parse_http_date(text.trim()).ok())

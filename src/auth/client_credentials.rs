@@ -28,7 +28,7 @@ impl fmt::Debug for ClientCredentials {
 
 impl ClientCredentials {
     /// Checks the login URL and keeps the credentials.
-    pub(crate) fn new(
+    pub(super) fn new(
         config: &ClientCredentialsConfig,
         ca_certificate_pem: Option<&str>,
         clock: SalesforceClock,

@@ -72,7 +72,7 @@ impl JwtBearer {
     /// Reads and parses the private key file, and checks the login URL.
     ///
     /// Reads a small file synchronously: call at start-up.
-    pub(crate) fn new(
+    pub(super) fn new(
         config: &JwtBearerConfig,
         ca_certificate_pem: Option<&str>,
         clock: SalesforceClock,

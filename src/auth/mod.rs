@@ -14,7 +14,7 @@ mod org_id;
 mod provider;
 mod static_token;
 mod token_endpoint;
-pub mod url_policy;
+pub(crate) mod url_policy;
 
 pub use config::{
     AuthConfig, ClientCredentialsConfig, JwtBearerConfig, StaticConfig, DEFAULT_REFRESH_MARGIN,
@@ -23,6 +23,7 @@ pub use config::{
 pub use error::AuthError;
 pub use grant::AccessGrant;
 pub(crate) use jwt_bearer::load_private_key;
-pub use org_id::{OrgId, OrgIdError};
+pub use org_id::OrgId;
+pub use org_id::OrgIdError;
 pub use provider::TokenProvider;
 pub use url_policy::UrlPolicyError;

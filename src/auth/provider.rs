@@ -98,7 +98,7 @@ impl TokenProvider {
 
     /// [`TokenProvider::new`], its token endpoint also trusting `ca_certificate_pem` (the
     /// content of `pubsub.ca_certificate_file`) on top of the system's roots.
-    pub fn with_ca_certificate(
+    pub(crate) fn with_ca_certificate(
         config: &AuthConfig,
         ca_certificate_pem: Option<&str>,
     ) -> Result<Self, AuthError> {

@@ -64,7 +64,7 @@ pub(crate) struct TokenEndpoint {
 impl TokenEndpoint {
     /// Endpoints under `login_url`, checked against the TLS rule, trusting
     /// `ca_certificate_pem` on top of the system's roots.
-    pub(crate) fn new(
+    pub(super) fn new(
         login_url: &str,
         insecure: bool,
         ca_certificate_pem: Option<&str>,

@@ -43,7 +43,7 @@ pub enum UrlPolicyError {
 /// An HTTP client builder trusting `ca_certificate_pem` (PEM certificates, from
 /// `pubsub.ca_certificate_file`) on top of the system's roots; the system's roots alone
 /// when `None`. Fails when the PEM holds no usable certificate.
-pub fn client_builder(
+pub(crate) fn client_builder(
     ca_certificate_pem: Option<&str>,
 ) -> Result<reqwest::ClientBuilder, reqwest::Error> {
     let builder = reqwest::Client::builder();
@@ -55,7 +55,7 @@ pub fn client_builder(
 }
 
 /// Parses `url` and enforces the TLS rule; `key` names the config key in errors.
-pub fn require_tls_or_loopback(
+pub(crate) fn require_tls_or_loopback(
     key: &'static str,
     url: &str,
     insecure: bool,

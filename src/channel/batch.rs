@@ -31,10 +31,10 @@ use super::{
 pub const BATCH_SIZE_HEADER: &str = "x-byoc-batch-size";
 
 /// Batch requests open at once; more deliveries wait and join the next batch.
-pub const BATCHES_IN_FLIGHT: usize = 4;
+pub(crate) const BATCHES_IN_FLIGHT: usize = 4;
 
 /// The largest `delivery.batch_max_events` accepted.
-pub const BATCH_MAX_EVENTS_LIMIT: usize = 1_000;
+pub(crate) const BATCH_MAX_EVENTS_LIMIT: usize = 1_000;
 
 /// One queued delivery and where its result goes.
 struct Pending {
@@ -139,7 +139,7 @@ async fn collect(
 
 /// The batch body: `{"events":[{"idempotencyKey":…,"type":…,"event":<envelope>},…]}`, with
 /// each envelope's bytes as they are (they are compact JSON already).
-pub fn batch_body(deliveries: &[&Delivery]) -> Bytes {
+pub(crate) fn batch_body(deliveries: &[&Delivery]) -> Bytes {
     let size: usize = deliveries
         .iter()
         .map(|delivery| delivery.body.len() + delivery.idempotency_key.len() + 64)
@@ -165,7 +165,10 @@ pub fn batch_body(deliveries: &[&Delivery]) -> Bytes {
 
 impl WebhookChannel {
     /// Posts `deliveries` as one batch and returns each one's result, in the same order.
-    pub async fn post_batch(&self, deliveries: &[&Delivery]) -> Vec<Result<(), DeliveryError>> {
+    pub(crate) async fn post_batch(
+        &self,
+        deliveries: &[&Delivery],
+    ) -> Vec<Result<(), DeliveryError>> {
         let all = |error: DeliveryError| vec![Err(error); deliveries.len()];
         let body = batch_body(deliveries);
         let mut headers = HeaderMap::with_capacity(4);

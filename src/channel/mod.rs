@@ -22,21 +22,22 @@ pub mod signature;
 mod stdout;
 mod webhook;
 
-pub use batch::{
-    batch_body, BatchedWebhook, BATCHES_IN_FLIGHT, BATCH_MAX_EVENTS_LIMIT, BATCH_SIZE_HEADER,
-};
-pub use retry::{
-    deliver_with_retry, deliver_with_retry_observed, RetryNotice, RetryPolicy, RetryStopped,
-};
+#[cfg(feature = "harness")]
+pub(crate) use batch::BATCHES_IN_FLIGHT;
+pub(crate) use batch::BATCH_MAX_EVENTS_LIMIT;
+pub use batch::{BatchedWebhook, BATCH_SIZE_HEADER};
+pub use retry::RetryNotice;
+pub use retry::{deliver_with_retry, deliver_with_retry_observed, RetryPolicy, RetryStopped};
 pub use stdout::StdoutChannel;
-pub use webhook::{
-    redacted_url, PartnerResponse, WebhookChannel, WebhookError, WebhookSettings,
-    EVENT_TYPE_HEADER, IDEMPOTENCY_KEY_HEADER, WEBHOOK_CONNECT_TIMEOUT, WEBHOOK_REQUEST_TIMEOUT,
+pub(crate) use webhook::{
+    redacted_url, WEBHOOK_CONNECT_TIMEOUT, WEBHOOK_REQUEST_TIMEOUT,
     WEBHOOK_RESPONSE_BODY_LIMIT_BYTES,
 };
+pub use webhook::{PartnerResponse, WebhookError};
+pub use webhook::{WebhookChannel, WebhookSettings};
 
 /// How much of a rejecting response's body a [`PermanentFailure`] keeps.
-pub const PERMANENT_FAILURE_BODY_PREFIX_BYTES: usize = 1024;
+pub(crate) const PERMANENT_FAILURE_BODY_PREFIX_BYTES: usize = 1024;
 
 /// One event on its way to the partner.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +56,7 @@ pub struct Delivery {
 pub struct PermanentFailure {
     /// The HTTP status, when the partner answered.
     pub status: Option<http::StatusCode>,
-    /// The first [`PERMANENT_FAILURE_BODY_PREFIX_BYTES`] of the response body.
+    /// The first `PERMANENT_FAILURE_BODY_PREFIX_BYTES` of the response body.
     pub body_prefix: Bytes,
     /// Why the delivery failed, for logs and the dead letter.
     pub reason: String,

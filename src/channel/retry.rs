@@ -17,14 +17,14 @@ use tokio_util::sync::CancellationToken;
 use super::{Channel, Delivery, DeliveryError, PermanentFailure};
 
 /// First backoff delay after a retryable failure.
-pub const RETRY_INITIAL_DELAY: Duration = Duration::from_millis(250);
+pub(crate) const RETRY_INITIAL_DELAY: Duration = Duration::from_millis(250);
 
 /// Largest backoff delay before jitter; jitter adds up to as much again, so waits stay under
 /// 30 s.
-pub const RETRY_MAX_DELAY: Duration = Duration::from_secs(15);
+pub(crate) const RETRY_MAX_DELAY: Duration = Duration::from_secs(15);
 
 /// Largest delay a partner's `Retry-After` can impose.
-pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(5 * 60);
+pub(crate) const RETRY_AFTER_MAX: Duration = Duration::from_secs(5 * 60);
 
 /// How [`deliver_with_retry`] waits between attempts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +50,11 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// The wait before the next attempt: the partner's `Retry-After` (capped) if it gave one,
     /// else the backoff delay.
-    pub fn next_delay(&self, backoff_delay: Duration, retry_after: Option<Duration>) -> Duration {
+    pub(crate) fn next_delay(
+        &self,
+        backoff_delay: Duration,
+        retry_after: Option<Duration>,
+    ) -> Duration {
         match retry_after {
             Some(retry_after) => retry_after.min(self.retry_after_max),
             None => backoff_delay,
@@ -155,7 +159,7 @@ pub async fn deliver_with_retry_observed<C: Channel + ?Sized>(
 
 /// Classifies a response status: 2xx delivered; 408, 429 and 5xx retryable; other 4xx
 /// permanent. Redirects are not followed and, like other unexpected statuses, retried.
-pub fn classify_status(
+pub(crate) fn classify_status(
     status: StatusCode,
     retry_after: Option<Duration>,
     body_prefix: Bytes,
@@ -191,7 +195,7 @@ pub fn classify_status(
 
 /// Classifies a failure to get a response: timeouts and transport errors are retryable; a
 /// request that cannot even be built is permanent.
-pub fn classify_transport_error(error: reqwest::Error) -> DeliveryError {
+pub(crate) fn classify_transport_error(error: reqwest::Error) -> DeliveryError {
     // The URL may carry a token in its query; it never goes into a reason.
     let error = error.without_url();
     let kind = if error.is_timeout() {
@@ -219,7 +223,7 @@ pub fn classify_transport_error(error: reqwest::Error) -> DeliveryError {
 }
 
 /// Parses `Retry-After`; shared with the Interaction Service client.
-pub use crate::retry_after::parse_retry_after;
+pub(crate) use crate::retry_after::parse_retry_after;
 
 #[cfg(test)]
 mod tests {

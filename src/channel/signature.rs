@@ -15,7 +15,7 @@ use aws_lc_rs::{constant_time, hmac};
 use crate::secret::SecretString;
 
 /// The header carrying the signature.
-pub const SIGNATURE_HEADER: &str = "x-byoc-signature";
+pub(crate) const SIGNATURE_HEADER: &str = "x-byoc-signature";
 
 /// The tolerance we recommend to partners between the signature's `t` and their clock.
 pub const SIGNATURE_TOLERANCE: Duration = Duration::from_secs(5 * 60);
@@ -45,7 +45,7 @@ pub enum SignatureError {
 
 /// Signs bodies with one secret; the key is prepared once and shared by clones.
 #[derive(Clone)]
-pub struct Signer {
+pub(crate) struct Signer {
     // Boxed behind an `Arc`: the prepared HMAC state is over a kilobyte.
     key: Arc<hmac::Key>,
 }
@@ -58,7 +58,7 @@ impl std::fmt::Debug for Signer {
 
 impl Signer {
     /// A signer for `secret`.
-    pub fn new(secret: &SecretString) -> Self {
+    pub(crate) fn new(secret: &SecretString) -> Self {
         Self {
             key: Arc::new(hmac::Key::new(
                 hmac::HMAC_SHA256,
@@ -68,7 +68,7 @@ impl Signer {
     }
 
     /// The full header value for `body` signed at `timestamp` (unix seconds).
-    pub fn sign(&self, timestamp: u64, body: &[u8]) -> String {
+    pub(crate) fn sign(&self, timestamp: u64, body: &[u8]) -> String {
         let tag = self.tag(timestamp, body);
         format!("t={timestamp},{SCHEME_V1}={}", hex::encode(tag.as_ref()))
     }

@@ -19,19 +19,19 @@ use super::{
 use crate::secret::SecretString;
 
 /// Default limit for opening a connection to the partner.
-pub const WEBHOOK_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const WEBHOOK_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Default limit for one request, from connecting to the end of the response body.
-pub const WEBHOOK_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const WEBHOOK_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The largest successful response body read; the rest is dropped with the connection.
-pub const WEBHOOK_RESPONSE_BODY_LIMIT_BYTES: usize = 64 * 1024;
+pub(crate) const WEBHOOK_RESPONSE_BODY_LIMIT_BYTES: usize = 64 * 1024;
 
 /// The header carrying the delivery's idempotency key.
-pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+pub(crate) const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 
 /// The header carrying the envelope's `type`.
-pub const EVENT_TYPE_HEADER: &str = "x-byoc-event-type";
+pub(crate) const EVENT_TYPE_HEADER: &str = "x-byoc-event-type";
 
 pub(super) const USER_AGENT_VALUE: &str = concat!("byoc-connector/", env!("CARGO_PKG_VERSION"));
 
@@ -60,7 +60,7 @@ impl std::fmt::Debug for WebhookSettings {
 }
 
 /// The URL without its query or credentials, which may hold tokens.
-pub fn redacted_url(url: &str) -> String {
+pub(crate) fn redacted_url(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(parsed) => {
             let query = if parsed.query().is_some() {
@@ -109,7 +109,7 @@ pub enum WebhookError {
 pub struct PartnerResponse {
     /// The 2xx status.
     pub status: StatusCode,
-    /// The response body, up to [`WEBHOOK_RESPONSE_BODY_LIMIT_BYTES`].
+    /// The response body, up to `WEBHOOK_RESPONSE_BODY_LIMIT_BYTES`.
     pub body: Bytes,
 }
 

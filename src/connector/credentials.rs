@@ -9,7 +9,7 @@ use crate::pubsub::{CredentialError, CredentialSource, PubSubCredentials};
 
 /// A [`CredentialSource`] over a [`TokenProvider`].
 #[derive(Debug, Clone)]
-pub struct ProviderCredentials(pub TokenProvider);
+pub(crate) struct ProviderCredentials(pub TokenProvider);
 
 fn to_pubsub(grant: AccessGrant) -> PubSubCredentials {
     PubSubCredentials {

@@ -12,7 +12,7 @@
 pub mod credentials;
 mod leadership;
 mod preflight;
-pub mod routing_sink;
+pub(crate) mod routing_sink;
 mod sidecar;
 mod startup;
 

@@ -19,7 +19,7 @@ struct NotARoutingRequest;
 
 /// The pipeline's view of the routing engine.
 #[derive(Debug, Clone)]
-pub struct EngineSink(pub RoutingEngine);
+pub(crate) struct EngineSink(pub RoutingEngine);
 
 impl RoutingSink for EngineSink {
     fn on_routing_requested(

@@ -7,10 +7,10 @@
 //! observers through which the pipeline, the Interaction Service client and routing reach it
 //! ([`ConversationObserver`]). It knows nothing about Pub/Sub or the server's listeners.
 
-pub mod notice;
-pub mod routes;
-pub mod state;
-pub mod tracker;
+pub(crate) mod notice;
+pub(crate) mod routes;
+pub(crate) mod state;
+pub(crate) mod tracker;
 
 use crate::channel::PermanentFailure;
 use crate::events::{EntryPayload, InteractionEvent};
@@ -20,14 +20,19 @@ use crate::interaction::{
 use crate::pipeline::{EntryObserver, EntryRef};
 use crate::routing::SessionLookup;
 
-pub use notice::{DeliveryFailureNotifier, FailureNotice, ReportedBy, DEFAULT_REFUSAL_ERROR_CODE};
-pub use routes::{router, ConversationServices, CONVERSATION_PATH};
-pub use state::{ConversationState, Update};
-pub use tracker::ConversationTracker;
+pub(crate) use notice::{
+    DeliveryFailureNotifier, FailureNotice, ReportedBy, DEFAULT_REFUSAL_ERROR_CODE,
+};
+pub(crate) use routes::router;
+pub(crate) use routes::ConversationServices;
+#[cfg(test)]
+pub(crate) use routes::CONVERSATION_PATH;
+pub(crate) use state::{ConversationState, Update};
+pub(crate) use tracker::ConversationTracker;
 
 /// What happens when the partner's webhook refuses a message for good.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RefusalSettings {
+pub(crate) struct RefusalSettings {
     /// Send MessageDeliveryFailed for refused messages.
     pub report: bool,
     /// The code sent when the refusal names no valid one.
@@ -45,7 +50,7 @@ impl Default for RefusalSettings {
 
 /// Feeds the tracker from the pipeline and reports refused messages.
 #[derive(Debug, Clone)]
-pub struct ConversationObserver {
+pub(crate) struct ConversationObserver {
     tracker: ConversationTracker,
     /// Reports refused messages; `None` when reporting is off.
     notifier: Option<DeliveryFailureNotifier>,
@@ -54,7 +59,7 @@ pub struct ConversationObserver {
 
 impl ConversationObserver {
     /// An observer over `tracker`; `notifier` reports refusals when `refusals.report` is on.
-    pub fn new(
+    pub(crate) fn new(
         tracker: ConversationTracker,
         notifier: Option<DeliveryFailureNotifier>,
         refusals: &RefusalSettings,
@@ -157,7 +162,7 @@ impl EntryObserver for ConversationObserver {
 /// the client (a cycle would keep the store open after the connector stops); routing reads
 /// what it learned through the tracker, its [`SessionLookup`].
 #[derive(Debug, Clone)]
-pub struct SessionLearner(pub ConversationTracker);
+pub(crate) struct SessionLearner(pub ConversationTracker);
 
 impl InteractionsObserver for SessionLearner {
     fn interactions_answered(&self, request: &InteractionRequest, response: &InteractionResponse) {

@@ -21,14 +21,14 @@ use crate::interaction::{
 };
 
 /// How long a notice is retried before it is given up (it only informs the rep).
-pub const NOTICE_DEADLINE: Duration = Duration::from_secs(60);
+pub(crate) const NOTICE_DEADLINE: Duration = Duration::from_secs(60);
 
 /// The code sent for a refusal whose response names none: "can't send this message".
-pub const DEFAULT_REFUSAL_ERROR_CODE: &str = "3001";
+pub(crate) const DEFAULT_REFUSAL_ERROR_CODE: &str = "3001";
 
 /// Who reported a failure, for the conversation state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReportedBy {
+pub(crate) enum ReportedBy {
     /// The partner, through the sidecar.
     Partner,
     /// The connector, after the partner's webhook refused a delivery.
@@ -46,7 +46,7 @@ impl ReportedBy {
 
 /// One failed delivery to report.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FailureNotice {
+pub(crate) struct FailureNotice {
     /// The conversation.
     pub conversation: String,
     /// The channel (`to`).
@@ -57,19 +57,19 @@ pub struct FailureNotice {
 
 /// Sends MessageDeliveryFailed entries and records them in the conversation state.
 #[derive(Debug, Clone)]
-pub struct DeliveryFailureNotifier {
+pub(crate) struct DeliveryFailureNotifier {
     client: InteractionClient,
     tracker: ConversationTracker,
 }
 
 impl DeliveryFailureNotifier {
     /// A notifier sending through `client` and recording in `tracker`.
-    pub fn new(client: InteractionClient, tracker: ConversationTracker) -> Self {
+    pub(crate) fn new(client: InteractionClient, tracker: ConversationTracker) -> Self {
         Self { client, tracker }
     }
 
     /// Sends `notice`, retrying retryable answers until [`NOTICE_DEADLINE`].
-    pub async fn report(
+    pub(crate) async fn report(
         &self,
         notice: &FailureNotice,
         reported_by: ReportedBy,
@@ -80,7 +80,7 @@ impl DeliveryFailureNotifier {
 
     /// Sends `notice`, retrying retryable answers until `deadline`, and records it in the
     /// conversation state once Salesforce accepted it.
-    pub async fn report_until(
+    pub(crate) async fn report_until(
         &self,
         notice: &FailureNotice,
         reported_by: ReportedBy,
@@ -117,7 +117,7 @@ impl DeliveryFailureNotifier {
     }
 
     /// Reports `notice` on its own task; failures are logged.
-    pub fn report_in_background(&self, notice: FailureNotice) {
+    pub(crate) fn report_in_background(&self, notice: FailureNotice) {
         let notifier = self.clone();
         tokio::spawn(async move {
             if let Err(error) = notifier.report(&notice, ReportedBy::Connector).await {
@@ -144,7 +144,7 @@ struct RefusalBody {
 
 /// The code and message a refusal body names: `errorCode` when it is a messaging error code,
 /// else `default_code`; `errorMessage` when it is a string.
-pub fn refusal_code(body: &[u8], default_code: &str) -> (String, Option<String>) {
+pub(crate) fn refusal_code(body: &[u8], default_code: &str) -> (String, Option<String>) {
     let parsed: Option<RefusalBody> = serde_json::from_slice(body).ok();
     let (code, message) = parsed.map_or((None, None), |body| (body.error_code, body.error_message));
     let code = code
@@ -154,7 +154,7 @@ pub fn refusal_code(body: &[u8], default_code: &str) -> (String, Option<String>)
 }
 
 /// A fresh client-generated entry id.
-pub fn new_entry_id() -> String {
+pub(crate) fn new_entry_id() -> String {
     Uuid::new_v4().to_string()
 }
 

@@ -21,7 +21,7 @@ use super::ConversationTracker;
 use crate::routing::RoutingEngine;
 
 /// The state route, in axum's path syntax.
-pub const CONVERSATION_PATH: &str = "/v1/conversations/{conversation_identifier}";
+pub(crate) const CONVERSATION_PATH: &str = "/v1/conversations/{conversation_identifier}";
 
 /// Longest conversation identifier and channel address (`maxLength` in the official API).
 const MAX_IDENTIFIER_CHARS: usize = 240;
@@ -30,7 +30,7 @@ const STARTING_RETRY_AFTER_SECS: u32 = 1;
 
 /// What the routes use; set once the connector has built it.
 #[derive(Debug, Clone)]
-pub struct ConversationServices {
+pub(crate) struct ConversationServices {
     /// The conversation states.
     pub tracker: ConversationTracker,
     /// Pending routing requests, when routing runs.
@@ -40,7 +40,7 @@ pub struct ConversationServices {
 type Services = Arc<OnceLock<ConversationServices>>;
 
 /// The routes over `services`, answering `503` until they are set.
-pub fn router(services: Services) -> Router {
+pub(crate) fn router(services: Services) -> Router {
     Router::new()
         .route(CONVERSATION_PATH, get(show))
         .with_state(services)

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 /// What the connector knows about one conversation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ConversationState {
+pub(crate) struct ConversationState {
     /// The conversation.
     pub conversation_identifier: String,
     /// The channel it runs on, once seen.
@@ -40,7 +40,7 @@ pub struct ConversationState {
 /// The MessagingSession of a conversation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SessionState {
+pub(crate) struct SessionState {
     /// The MessagingSession id, 15 characters.
     pub id: String,
     /// Its last status from a SessionStatusChanged entry, when one was seen.
@@ -51,7 +51,7 @@ pub struct SessionState {
 /// One participant as the stream describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ParticipantState {
+pub(crate) struct ParticipantState {
     /// `appType`.
     pub app_type: String,
     /// `subject`: the end user's client id or a rep's user id.
@@ -66,7 +66,7 @@ pub struct ParticipantState {
 /// An entry the partner accepted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct DeliveredEntry {
+pub(crate) struct DeliveredEntry {
     /// The ConversationEntry's identifier.
     pub identifier: String,
     /// The webhook `type`, e.g. `interaction.message`.
@@ -80,7 +80,7 @@ pub struct DeliveredEntry {
 /// A MessageDeliveryFailed the connector sent to Salesforce.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ReportedFailure {
+pub(crate) struct ReportedFailure {
     /// The messaging error code.
     pub error_code: String,
     /// The entry that did not arrive, when known.
@@ -94,7 +94,7 @@ pub struct ReportedFailure {
 
 /// What a participant change does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ParticipantOperation {
+pub(crate) enum ParticipantOperation {
     /// Joined, or changed its details.
     AddOrUpdate,
     /// Left.
@@ -103,7 +103,7 @@ pub enum ParticipantOperation {
 
 /// One thing learned about a conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
+pub(crate) enum Change {
     /// A SessionStatusChanged entry.
     SessionStatus {
         /// The MessagingSession id (either length).
@@ -126,7 +126,7 @@ pub enum Change {
 
 /// A [`Change`] with the conversation it is about and what else the source knew.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Update {
+pub(crate) struct Update {
     /// The conversation.
     pub conversation: String,
     /// The channel, when the source names it.
@@ -141,7 +141,7 @@ pub struct Update {
 
 impl ConversationState {
     /// An empty record for `conversation`.
-    pub fn new(conversation: &str) -> Self {
+    pub(crate) fn new(conversation: &str) -> Self {
         Self {
             conversation_identifier: conversation.to_owned(),
             ..Self::default()
@@ -149,7 +149,7 @@ impl ConversationState {
     }
 
     /// Applies `update`.
-    pub fn apply(&mut self, update: Update) {
+    pub(crate) fn apply(&mut self, update: Update) {
         if update.channel_address_identifier.is_some() {
             self.channel_address_identifier = update.channel_address_identifier;
         }
@@ -198,7 +198,7 @@ impl ConversationState {
 
 /// The 15-character form of a record id (Salesforce's case-insensitive 18-character form
 /// only adds a checksum).
-pub fn short_id(id: &str) -> String {
+pub(crate) fn short_id(id: &str) -> String {
     id.get(..15).unwrap_or(id).to_owned()
 }
 

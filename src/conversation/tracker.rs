@@ -18,9 +18,9 @@ use super::state::{ConversationState, Update};
 use crate::store::{CheckpointWriter, Store, StoreError};
 
 /// Updates queued before new ones are dropped.
-pub const UPDATE_QUEUE_CAPACITY: usize = 16_384;
+pub(crate) const UPDATE_QUEUE_CAPACITY: usize = 16_384;
 /// Records kept in memory; older ones are read back from the store.
-pub const CACHED_CONVERSATIONS: usize = 10_000;
+pub(crate) const CACHED_CONVERSATIONS: usize = 10_000;
 
 /// Recent records, the oldest insertions forgotten first.
 #[derive(Default)]
@@ -59,7 +59,7 @@ struct Inner {
 
 /// Keeps every conversation's state; cheap to clone.
 #[derive(Clone)]
-pub struct ConversationTracker {
+pub(crate) struct ConversationTracker {
     inner: Arc<Inner>,
 }
 
@@ -74,7 +74,7 @@ impl std::fmt::Debug for ConversationTracker {
 impl ConversationTracker {
     /// Starts the tracker's task, writing through `writer`; call it inside a tokio runtime.
     /// The task ends when every handle is gone.
-    pub fn spawn(writer: CheckpointWriter) -> Self {
+    pub(crate) fn spawn(writer: CheckpointWriter) -> Self {
         let (updates, receiver) = mpsc::channel(UPDATE_QUEUE_CAPACITY);
         let inner = Arc::new(Inner {
             updates: Mutex::new(Some(updates)),
@@ -89,7 +89,7 @@ impl ConversationTracker {
 
     /// Applies what is queued, stops the task and lets go of the store, so the file is free
     /// when the connector returns; later updates are dropped and reads see the cache only.
-    pub async fn close(&self) {
+    pub(crate) async fn close(&self) {
         lock(&self.inner.updates).take();
         let task = lock(&self.inner.task).take();
         if let Some(task) = task {
@@ -101,7 +101,7 @@ impl ConversationTracker {
     }
 
     /// Queues `update` without waiting; drops it (with a warning) when the queue is full.
-    pub fn update(&self, update: Update) {
+    pub(crate) fn update(&self, update: Update) {
         let Some(updates) = lock(&self.inner.updates).clone() else {
             debug!(conversation_id = %update.conversation, "conversation state update after close, dropped");
             return;
@@ -116,7 +116,7 @@ impl ConversationTracker {
     }
 
     /// The state of `conversation`: the cache, else the store; `None` when never seen.
-    pub fn get(&self, conversation: &str) -> Result<Option<ConversationState>, StoreError> {
+    pub(crate) fn get(&self, conversation: &str) -> Result<Option<ConversationState>, StoreError> {
         if let Some(state) = lock(&self.inner.cache).by_conversation.get(conversation) {
             return Ok(Some(state.clone()));
         }
@@ -128,7 +128,7 @@ impl ConversationTracker {
     }
 
     /// The MessagingSession (15 characters) serving `conversation`, when known.
-    pub fn session_of(&self, conversation: &str) -> Option<String> {
+    pub(crate) fn session_of(&self, conversation: &str) -> Option<String> {
         match self.get(conversation) {
             Ok(state) => state?.session.map(|session| session.id),
             Err(error) => {

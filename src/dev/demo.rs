@@ -54,7 +54,7 @@ const LINES: [&str; 4] = [
 const LIMIT: Duration = Duration::from_secs(30);
 
 /// Why the demo failed.
-pub type DemoError = EmbeddedError;
+pub(crate) type DemoError = EmbeddedError;
 
 /// What the demo plays.
 #[derive(Debug, Clone, Copy)]

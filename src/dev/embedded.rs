@@ -18,7 +18,7 @@ use crate::dev::samples::{connector_config_toml, with_settings};
 use fake_salesforce::FakeSalesforce;
 
 /// Why starting or stopping failed.
-pub type EmbeddedError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type EmbeddedError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A fresh directory named after `name` under the system temp dir.
 pub fn scratch_dir(name: &str) -> Result<PathBuf, EmbeddedError> {
@@ -28,12 +28,12 @@ pub fn scratch_dir(name: &str) -> Result<PathBuf, EmbeddedError> {
 }
 
 /// A listener on a fresh loopback port.
-pub async fn loopback_listener() -> std::io::Result<TcpListener> {
+pub(crate) async fn loopback_listener() -> std::io::Result<TcpListener> {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await
 }
 
 /// Serves `app` on a fresh loopback port for the rest of the process; returns the address.
-pub async fn serve_loopback(app: axum::Router) -> std::io::Result<SocketAddr> {
+pub(crate) async fn serve_loopback(app: axum::Router) -> std::io::Result<SocketAddr> {
     let listener = loopback_listener().await?;
     let address = listener.local_addr()?;
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -48,7 +48,7 @@ pub async fn serve_loopback(app: axum::Router) -> std::io::Result<SocketAddr> {
 }
 
 /// A connector running in this process.
-pub struct EmbeddedConnector {
+pub(crate) struct EmbeddedConnector {
     dir: PathBuf,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), ConnectorError>>,
@@ -58,7 +58,7 @@ impl EmbeddedConnector {
     /// Starts a connector on `fake` with strategy `partner`, serving on `listeners` and its
     /// store in a scratch directory named after `name`. The partner at
     /// `partner` takes deliveries at `/events` and routing requests at `/routing`.
-    pub fn start(
+    pub(crate) fn start(
         fake: &FakeSalesforce,
         name: &str,
         listeners: Listeners,
@@ -69,7 +69,7 @@ impl EmbeddedConnector {
 
     /// [`EmbeddedConnector::start`] with each `(section, key, value)` of `settings` set in its
     /// config.
-    pub fn start_with(
+    pub(crate) fn start_with(
         fake: &FakeSalesforce,
         name: &str,
         listeners: Listeners,
@@ -102,12 +102,12 @@ impl EmbeddedConnector {
     }
 
     /// The directory holding its store.
-    pub fn store_dir(&self) -> &Path {
+    pub(crate) fn store_dir(&self) -> &Path {
         &self.dir
     }
 
     /// Shuts it down gracefully, removes its scratch directory and says how it ended.
-    pub async fn stop(self) -> Result<(), EmbeddedError> {
+    pub(crate) async fn stop(self) -> Result<(), EmbeddedError> {
         self.shutdown.cancel();
         let ended = self.task.await;
         std::fs::remove_dir_all(&self.dir).ok();

@@ -34,7 +34,7 @@ pub fn connector_config_toml(
 
 /// `config` (TOML text) with each `(section, key, value)` of `settings` set, the section
 /// created when missing.
-pub fn with_settings(
+pub(crate) fn with_settings(
     config: &str,
     settings: &[(&str, &str, toml::Value)],
 ) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {

@@ -4,7 +4,7 @@
 //! A lease is taken only when its row is missing or expired, and each take increments the
 //! row's token; it is renewed only by its holder with the same token while it has not expired;
 //! a release ends it at once, so a standby takes it at its next try. This file knows SQL and
-//! the [`LEASE_TABLE_DDL`] row, nothing about when to call which statement.
+//! the `LEASE_TABLE_DDL` row, nothing about when to call which statement.
 
 use std::time::Duration;
 

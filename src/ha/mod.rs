@@ -14,11 +14,12 @@ pub mod lease;
 use std::time::Duration;
 
 pub use keeper::{KeeperSettings, Leadership, LeaseGuard, LeaseKeeper, LostReason};
-pub use lease::{LeaseDb, LeaseRow};
+pub use lease::LeaseDb;
+pub use lease::LeaseRow;
 
 /// Default `ha.takeover_secs`: the longest a standby waits before it leads in place of a
 /// leader that died.
-pub const DEFAULT_TAKEOVER: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_TAKEOVER: Duration = Duration::from_secs(10);
 
 /// The lease's periods, all derived from the takeover time so one knob sets them consistently.
 ///
@@ -69,7 +70,7 @@ impl Default for LeaseTimings {
 
 /// The default `ha.replica_id`: the host's name and this process's id, so two replicas never
 /// share one by default and the lease row shows where the leader runs.
-pub fn default_replica_id() -> String {
+pub(crate) fn default_replica_id() -> String {
     let host = std::env::var("HOSTNAME")
         .ok()
         .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())

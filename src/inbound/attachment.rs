@@ -28,7 +28,7 @@ use crate::interaction::{
 };
 
 /// `POST /v1/messages/attachment`.
-pub const ATTACHMENT_PATH: &str = "/v1/messages/attachment";
+pub(crate) const ATTACHMENT_PATH: &str = "/v1/messages/attachment";
 /// Longest file name passed on.
 const MAX_FILE_NAME_CHARS: usize = 255;
 /// The query parameters the route takes.

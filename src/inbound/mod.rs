@@ -17,7 +17,7 @@ mod delivery_failures;
 mod history;
 mod idempotency;
 mod messages;
-pub mod openapi;
+pub(crate) mod openapi;
 mod request;
 mod routes;
 mod write;
@@ -32,25 +32,28 @@ use crate::interaction::{InteractionClient, RegisteredCapabilities};
 use crate::store::Store;
 use idempotency::AnswerKeeper;
 
-pub use attachment::ATTACHMENT_PATH;
-pub use routes::{
-    router, served, AGENT_WORK_PATH, CONSENT_PATH, CONVERSATIONS_PATH, DELIVERY_FAILURES_PATH,
-    HISTORY_PATH, MESSAGES_PATH, PARTICIPANT_PATH, RECEIPTS_PATH, SESSION_PATH, TYPING_PATH,
+pub(crate) use attachment::ATTACHMENT_PATH;
+pub(crate) use routes::router;
+#[cfg(test)]
+pub(crate) use routes::served;
+pub(crate) use routes::{
+    AGENT_WORK_PATH, CONSENT_PATH, CONVERSATIONS_PATH, DELIVERY_FAILURES_PATH, HISTORY_PATH,
+    MESSAGES_PATH, PARTICIPANT_PATH, RECEIPTS_PATH, SESSION_PATH, TYPING_PATH,
 };
 
 /// The caller's deadline header: milliseconds the whole call may take, retries included.
-pub const REQUEST_TIMEOUT_HEADER: &str = "request-timeout-ms";
+pub(crate) const REQUEST_TIMEOUT_HEADER: &str = "request-timeout-ms";
 /// The deadline when the caller gives none.
-pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
 /// The deadline of an attachment upload when the caller gives none: up to 25 MB must cross
 /// twice, so it gets the longest.
-pub const DEFAULT_ATTACHMENT_DEADLINE: Duration = MAX_DEADLINE;
+pub(crate) const DEFAULT_ATTACHMENT_DEADLINE: Duration = MAX_DEADLINE;
 /// The longest deadline a caller may ask for.
-pub const MAX_DEADLINE: Duration = Duration::from_secs(60);
+pub(crate) const MAX_DEADLINE: Duration = Duration::from_secs(60);
 
 /// What the inbound routes call through; set once the connector has its client and store.
 #[derive(Debug, Clone)]
-pub struct Inbound {
+pub(crate) struct Inbound {
     client: InteractionClient,
     store: Store,
     /// Final answers kept for idempotency, committed in groups: one fsync serves every call
@@ -69,7 +72,11 @@ pub struct Inbound {
 impl Inbound {
     /// Routes calling `client`, keeping answers in `store`; `channel_addresses` are the
     /// configured `channel.address_identifiers` (one of them is the default `to`).
-    pub fn new(client: InteractionClient, store: Store, channel_addresses: Vec<String>) -> Self {
+    pub(crate) fn new(
+        client: InteractionClient,
+        store: Store,
+        channel_addresses: Vec<String>,
+    ) -> Self {
         Self {
             client,
             answers: idempotency::answer_keeper(store.clone()),
@@ -83,14 +90,14 @@ impl Inbound {
 
     /// Checks messages against `registered` capabilities before sending them.
     #[must_use]
-    pub fn with_capabilities(mut self, registered: Option<RegisteredCapabilities>) -> Self {
+    pub(crate) fn with_capabilities(mut self, registered: Option<RegisteredCapabilities>) -> Self {
         self.capabilities = registered;
         self
     }
 
     /// Whether the channel's Consent Owner is the partner (`channel.consent_owner`).
     #[must_use]
-    pub fn with_partner_consent(mut self, partner_owns_consent: bool) -> Self {
+    pub(crate) fn with_partner_consent(mut self, partner_owns_consent: bool) -> Self {
         self.partner_owns_consent = partner_owns_consent;
         self
     }
@@ -98,7 +105,7 @@ impl Inbound {
     /// Serves the delivery-failure route: `tracker` names a known conversation's end user and
     /// channel, `notifier` sends and records the failure.
     #[must_use]
-    pub fn with_conversations(
+    pub(crate) fn with_conversations(
         mut self,
         tracker: ConversationTracker,
         notifier: DeliveryFailureNotifier,
@@ -109,7 +116,7 @@ impl Inbound {
 }
 
 /// Filled once the connector is running; the routes answer `503` before.
-pub type InboundSlot = Arc<OnceLock<Inbound>>;
+pub(crate) type InboundSlot = Arc<OnceLock<Inbound>>;
 
 /// The caller's deadline from `Request-Timeout-Ms` (`default` when it gives none), or the
 /// `400` naming the header.

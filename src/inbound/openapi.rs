@@ -4,29 +4,35 @@
 //! test checks that every served route is documented and every documented one is served. It
 //! knows nothing about the handlers.
 
+#[cfg(test)]
 use axum::http::Method;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+#[cfg(test)]
 use crate::conversation::CONVERSATION_PATH;
+#[cfg(test)]
 use crate::dlq::DEAD_LETTERS_PATH;
 use crate::interaction::MESSAGING_ERROR_CODES;
+#[cfg(test)]
 use crate::routing::{SIDECAR_ASSIGN_PATH, SIDECAR_DECISION_PATH};
 
 /// One dead letter, in axum's path syntax.
+#[cfg(test)]
 const DEAD_LETTER_PATH: &str = "/v1/dead-letters/{id}";
 
 /// Where the document is served.
-pub const OPENAPI_PATH: &str = "/v1/openapi.json";
+pub(crate) const OPENAPI_PATH: &str = "/v1/openapi.json";
 
 /// The route serving the document.
-pub fn router() -> Router {
+pub(crate) fn router() -> Router {
     Router::new().route(OPENAPI_PATH, get(|| async { Json(document()) }))
 }
 
 /// Method and path of every route the sidecar listener serves (axum's path syntax).
-pub fn served_routes() -> Vec<(Method, &'static str)> {
+#[cfg(test)]
+pub(crate) fn served_routes() -> Vec<(Method, &'static str)> {
     let mut routes = super::served();
     routes.push((Method::POST, SIDECAR_DECISION_PATH));
     routes.push((Method::POST, SIDECAR_ASSIGN_PATH));
@@ -121,7 +127,7 @@ fn history_schema() -> Value {
 }
 
 /// The document.
-pub fn document() -> Value {
+pub(crate) fn document() -> Value {
     let mut message = end_user_address();
     message["text"] = json!({"type": "string", "minLength": 1});
     message["routingAttributes"] =
@@ -275,7 +281,8 @@ pub fn document() -> Value {
 }
 
 /// A path with its parameter names blanked, so axum's and OpenAPI's spellings compare equal.
-pub fn path_shape(path: &str) -> String {
+#[cfg(test)]
+pub(crate) fn path_shape(path: &str) -> String {
     let mut shape = String::with_capacity(path.len());
     let mut in_parameter = false;
     for character in path.chars() {

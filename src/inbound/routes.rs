@@ -13,27 +13,27 @@ use axum::Router;
 use super::{conversation_writes, delivery_failures, history, messages, InboundSlot};
 
 /// `POST /v1/messages`.
-pub const MESSAGES_PATH: &str = "/v1/messages";
+pub(crate) const MESSAGES_PATH: &str = "/v1/messages";
 /// `POST /v1/conversations`.
-pub const CONVERSATIONS_PATH: &str = "/v1/conversations";
+pub(crate) const CONVERSATIONS_PATH: &str = "/v1/conversations";
 /// `POST /v1/typing`.
-pub const TYPING_PATH: &str = "/v1/typing";
+pub(crate) const TYPING_PATH: &str = "/v1/typing";
 /// `POST /v1/conversations/{conversationIdentifier}/receipts`.
-pub const RECEIPTS_PATH: &str = "/v1/conversations/{conversationIdentifier}/receipts";
+pub(crate) const RECEIPTS_PATH: &str = "/v1/conversations/{conversationIdentifier}/receipts";
 /// `POST /v1/conversations/{conversationIdentifier}/session`.
-pub const SESSION_PATH: &str = "/v1/conversations/{conversationIdentifier}/session";
+pub(crate) const SESSION_PATH: &str = "/v1/conversations/{conversationIdentifier}/session";
 /// `DELETE /v1/conversations/{conversationIdentifier}/participants/{userId}`.
-pub const PARTICIPANT_PATH: &str =
+pub(crate) const PARTICIPANT_PATH: &str =
     "/v1/conversations/{conversationIdentifier}/participants/{userId}";
 /// `POST /v1/conversations/{conversationIdentifier}/delivery-failures`.
-pub const DELIVERY_FAILURES_PATH: &str =
+pub(crate) const DELIVERY_FAILURES_PATH: &str =
     "/v1/conversations/{conversationIdentifier}/delivery-failures";
 /// `PATCH /v1/consent`.
-pub const CONSENT_PATH: &str = "/v1/consent";
+pub(crate) const CONSENT_PATH: &str = "/v1/consent";
 /// `POST /v1/conversation-history`.
-pub const HISTORY_PATH: &str = "/v1/conversation-history";
+pub(crate) const HISTORY_PATH: &str = "/v1/conversation-history";
 /// `PATCH /v1/agent-work/{workId}`.
-pub const AGENT_WORK_PATH: &str = "/v1/agent-work/{workId}";
+pub(crate) const AGENT_WORK_PATH: &str = "/v1/agent-work/{workId}";
 
 /// Every inbound route: method, path and handler; the router and [`served`] both read it.
 fn table() -> Vec<(Method, &'static str, MethodRouter<InboundSlot>)> {
@@ -85,7 +85,7 @@ fn table() -> Vec<(Method, &'static str, MethodRouter<InboundSlot>)> {
 }
 
 /// The inbound routes, answering `503` until `slot` is filled.
-pub fn router(slot: InboundSlot) -> Router {
+pub(crate) fn router(slot: InboundSlot) -> Router {
     table()
         .into_iter()
         .fold(Router::new(), |router, (_, path, handler)| {
@@ -95,7 +95,8 @@ pub fn router(slot: InboundSlot) -> Router {
 }
 
 /// The method and path of every inbound route.
-pub fn served() -> Vec<(Method, &'static str)> {
+#[cfg(test)]
+pub(crate) fn served() -> Vec<(Method, &'static str)> {
     table()
         .into_iter()
         .map(|(method, path, _)| (method, path))

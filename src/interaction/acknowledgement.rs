@@ -11,7 +11,7 @@ use crate::interaction::client::{json_body, Endpoint};
 use crate::interaction::{InteractionClient, InteractionError};
 
 /// Most acknowledgements Salesforce takes in one request.
-pub const MAX_ACKNOWLEDGEMENTS: usize = 25;
+pub(crate) const MAX_ACKNOWLEDGEMENTS: usize = 25;
 
 /// Read or Delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,7 +25,7 @@ pub enum AcknowledgementType {
 /// A conversation participant as the Interaction Service names one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Participant {
+pub(crate) struct Participant {
     /// `custom` for a BYOC end user.
     pub app_type: String,
     /// `EndUser` for a BYOC end user.
@@ -36,7 +36,7 @@ pub struct Participant {
 
 impl Participant {
     /// The end user `subject` of a custom channel.
-    pub fn end_user(subject: impl Into<String>) -> Self {
+    pub(crate) fn end_user(subject: impl Into<String>) -> Self {
         Self {
             app_type: "custom".to_owned(),
             role: "EndUser".to_owned(),
@@ -62,7 +62,7 @@ pub struct Acknowledgement {
 /// Body of `POST /acknowledgement`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AcknowledgementRequest {
+pub(crate) struct AcknowledgementRequest {
     /// Conversation UUID.
     pub conversation_identifier: String,
     /// The end user sending the receipts.
@@ -74,7 +74,7 @@ pub struct AcknowledgementRequest {
 /// Answer to `POST /acknowledgement` (200).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct AcknowledgementResponse {
+pub(crate) struct AcknowledgementResponse {
     /// Salesforce's `success`.
     pub success: Option<bool>,
 }
@@ -88,7 +88,7 @@ const POST_ACKNOWLEDGEMENT: Endpoint = Endpoint {
 
 impl InteractionClient {
     /// `POST /acknowledgement`: stores delivered / read receipts.
-    pub async fn post_acknowledgement(
+    pub(crate) async fn post_acknowledgement(
         &self,
         request: &AcknowledgementRequest,
     ) -> Result<AcknowledgementResponse, InteractionError> {

@@ -112,7 +112,7 @@ impl ChannelCapability {
 }
 
 /// Message types a channel may register (`MessageType` in the official API definition).
-pub const MESSAGE_TYPES: [&str; 5] = [
+pub(crate) const MESSAGE_TYPES: [&str; 5] = [
     "StaticContentMessage",
     "ChoicesMessage",
     "ChoicesResponseMessage",
@@ -121,7 +121,7 @@ pub const MESSAGE_TYPES: [&str; 5] = [
 ];
 
 /// Format types a channel may register (`FormatType` in the official API definition).
-pub const FORMAT_TYPES: [&str; 17] = [
+pub(crate) const FORMAT_TYPES: [&str; 17] = [
     "Text",
     "Attachments",
     "RichLink",
@@ -194,7 +194,7 @@ pub enum CapabilityViolation {
 
 impl RegisteredCapabilities {
     /// What `capabilities` allows.
-    pub fn from_registration(capabilities: &Capabilities) -> Self {
+    pub(crate) fn from_registration(capabilities: &Capabilities) -> Self {
         let mut registered = Self::default();
         let formats = capabilities
             .channel_capabilities
@@ -264,7 +264,7 @@ impl RegisteredCapabilities {
     }
 
     /// Whether a text of `text` fits the registered length.
-    pub fn check_text(&self, text: &str) -> Result<(), CapabilityViolation> {
+    pub(crate) fn check_text(&self, text: &str) -> Result<(), CapabilityViolation> {
         let length = u64::try_from(text.chars().count()).unwrap_or(u64::MAX);
         match self.text_max_length {
             Some(max) if length > max => Err(CapabilityViolation::TextTooLong { length, max }),
@@ -273,7 +273,11 @@ impl RegisteredCapabilities {
     }
 
     /// Whether an attachment of `mime_type` and `size` bytes fits the registration.
-    pub fn check_attachment(&self, mime_type: &str, size: u64) -> Result<(), CapabilityViolation> {
+    pub(crate) fn check_attachment(
+        &self,
+        mime_type: &str,
+        size: u64,
+    ) -> Result<(), CapabilityViolation> {
         if !self.attachment_mime_types.is_empty() && !self.attachment_mime_types.contains(mime_type)
         {
             return Err(CapabilityViolation::MimeTypeNotRegistered {

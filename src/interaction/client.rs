@@ -33,7 +33,7 @@ use crate::interaction::{
 use crate::retry_after::parse_retry_after;
 
 /// Default upper bound on one HTTP exchange with the Interaction Service.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+pub(crate) const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// Upper bound on establishing a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -229,7 +229,7 @@ impl InteractionClient {
 
     /// Sets the observer of accepted `/interactions` answers for this client and all its clones;
     /// false when one was set already (the first one stays).
-    pub fn observe_interactions(&self, observer: Arc<dyn InteractionsObserver>) -> bool {
+    pub(crate) fn observe_interactions(&self, observer: Arc<dyn InteractionsObserver>) -> bool {
         self.inner.interactions_observer.set(observer).is_ok()
     }
 

@@ -11,7 +11,7 @@ use crate::interaction::{InteractionClient, InteractionError, Participant};
 
 /// `ConsentEnum`: the end user's messaging consent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ConsentStatus {
+pub(crate) enum ConsentStatus {
     /// The end user opted out.
     OptedOut,
     /// Opted in by writing first.
@@ -25,7 +25,7 @@ pub enum ConsentStatus {
 /// Body of `PATCH /consent`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ConsentRequest {
+pub(crate) struct ConsentRequest {
     /// The channel's `channelAddressIdentifier` (at most 240 characters).
     pub channel_address_identifier: String,
     /// The end user's client id (at most 240 characters).
@@ -37,7 +37,7 @@ pub struct ConsentRequest {
 /// Body of `POST /participant`: removes one participant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RemoveParticipantRequest {
+pub(crate) struct RemoveParticipantRequest {
     /// The conversation.
     pub conversation_identifier: String,
     /// Always `Remove`, the only operation the API has.
@@ -48,7 +48,7 @@ pub struct RemoveParticipantRequest {
 
 impl RemoveParticipantRequest {
     /// Removes the rep `user_id` (a User id, sent in its 15-character form) from `conversation`.
-    pub fn rep(conversation: impl Into<String>, user_id: &str) -> Self {
+    pub(crate) fn rep(conversation: impl Into<String>, user_id: &str) -> Self {
         Self {
             conversation_identifier: conversation.into(),
             operation: "Remove",
@@ -64,7 +64,7 @@ impl RemoveParticipantRequest {
 /// Answer to `PATCH /consent` and `POST /participant` (200).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct SuccessResponse {
+pub(crate) struct SuccessResponse {
     /// Salesforce's `success`.
     pub success: Option<bool>,
 }
@@ -85,7 +85,7 @@ const POST_PARTICIPANT: Endpoint = Endpoint {
 
 impl InteractionClient {
     /// `PATCH /consent`: sets the end user's consent status.
-    pub async fn patch_consent(
+    pub(crate) async fn patch_consent(
         &self,
         request: &ConsentRequest,
     ) -> Result<SuccessResponse, InteractionError> {
@@ -93,7 +93,7 @@ impl InteractionClient {
     }
 
     /// `POST /participant`: removes a participant from a conversation.
-    pub async fn remove_participant(
+    pub(crate) async fn remove_participant(
         &self,
         request: &RemoveParticipantRequest,
     ) -> Result<SuccessResponse, InteractionError> {

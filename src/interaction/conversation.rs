@@ -13,7 +13,7 @@ use crate::interaction::{InteractionClient, InteractionError, Participant};
 /// Body of `POST /conversation`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ConversationRequest {
+pub(crate) struct ConversationRequest {
     /// The channel's `channelAddressIdentifier`.
     pub channel_address_identifier: String,
     /// Exactly one: the end user.
@@ -26,7 +26,7 @@ pub struct ConversationRequest {
 /// Answer to `POST /conversation` (202).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct ConversationResponse {
+pub(crate) struct ConversationResponse {
     /// The conversation started (or the existing one).
     pub conversation_identifier: Option<String>,
     /// Its MessagingSession id.
@@ -44,7 +44,7 @@ const POST_CONVERSATION: Endpoint = Endpoint {
 
 impl InteractionClient {
     /// `POST /conversation`: starts a conversation with one end user.
-    pub async fn post_conversation(
+    pub(crate) async fn post_conversation(
         &self,
         request: &ConversationRequest,
     ) -> Result<ConversationResponse, InteractionError> {

@@ -11,13 +11,13 @@ use crate::interaction::Interaction;
 /// The messaging error codes `MessageDeliveryFailed.errorCode` takes, each a family of causes
 /// shown to the rep: 0xxx the messaging service, 1xxx the sender, 2xxx the recipient, 3xxx the
 /// message itself.
-pub const MESSAGING_ERROR_CODES: [&str; 20] = [
+pub(crate) const MESSAGING_ERROR_CODES: [&str; 20] = [
     "0001", "0002", "0003", "0004", "0005", "0006", "1001", "1002", "1003", "1004", "2001", "2002",
     "2004", "3001", "3002", "3003", "3004", "3005", "3006", "3007",
 ];
 
 /// Whether `code` is one of [`MESSAGING_ERROR_CODES`].
-pub fn is_messaging_error_code(code: &str) -> bool {
+pub(crate) fn is_messaging_error_code(code: &str) -> bool {
     MESSAGING_ERROR_CODES.contains(&code)
 }
 
@@ -28,7 +28,7 @@ pub struct DeliveryFailure {
     pub entry_id: String,
     /// The end user the message was for (`recipient.subject`, also the request's `from`).
     pub end_user_client_id: String,
-    /// One of [`MESSAGING_ERROR_CODES`].
+    /// One of `MESSAGING_ERROR_CODES`.
     pub error_code: String,
     /// The entry that was not delivered, when known.
     pub failed_entry_id: Option<String>,

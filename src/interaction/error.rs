@@ -14,14 +14,14 @@ use crate::auth::{AuthError, UrlPolicyError};
 
 /// Salesforce codes that mean "try again later": org migration (10019), precondition failed
 /// (10055), processing aborted (10056), downstream timeout (10094).
-pub const RETRYABLE_CODES: [i64; 4] = [10019, 10055, 10056, 10094];
+pub(crate) const RETRYABLE_CODES: [i64; 4] = [10019, 10055, 10056, 10094];
 /// Salesforce codes that mean the token is missing a scope (10003) or invalid (10004): a fresh
 /// token may cure them.
-pub const AUTH_CODES: [i64; 2] = [10003, 10004];
+pub(crate) const AUTH_CODES: [i64; 2] = [10003, 10004];
 /// Salesforce's code for "the AuthorizationContext isn't valid for this token": the configured
 /// `interaction.authorization_context` names a channel definition the token's user may not act
 /// for. A fresh token for the same user cannot help, so it is neither refreshed nor retried.
-pub const AUTHORIZATION_CONTEXT_MISMATCH_CODE: i64 = 10005;
+pub(crate) const AUTHORIZATION_CONTEXT_MISMATCH_CODE: i64 = 10005;
 /// Longest body excerpt kept as the message when the body is not Salesforce's error JSON.
 const MAX_RAW_MESSAGE_CHARS: usize = 200;
 
@@ -37,7 +37,7 @@ pub enum ErrorClass {
 }
 
 /// Classifies an HTTP status and optional Salesforce code.
-pub fn classify(status: u16, code: Option<i64>) -> ErrorClass {
+pub(crate) fn classify(status: u16, code: Option<i64>) -> ErrorClass {
     let code_in = |codes: &[i64]| code.is_some_and(|code| codes.contains(&code));
     if code == Some(AUTHORIZATION_CONTEXT_MISMATCH_CODE) {
         ErrorClass::Permanent

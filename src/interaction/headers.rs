@@ -10,11 +10,11 @@ use serde::Deserialize;
 /// The 15-character org id.
 pub const ORG_ID: &str = "OrgId";
 /// The ConversationChannelDefinition developer name, e.g. `Partner1_ChannelDefinition1`.
-pub const AUTHORIZATION_CONTEXT: &str = "AuthorizationContext";
+pub(crate) const AUTHORIZATION_CONTEXT: &str = "AuthorizationContext";
 /// What kind of thing `AuthorizationContext` names; required on `PATCH /agentWork`.
-pub const AUTHORIZATION_CONTEXT_TYPE: &str = "AuthorizationContextType";
+pub(crate) const AUTHORIZATION_CONTEXT_TYPE: &str = "AuthorizationContextType";
 /// A fresh UUID per request, for tracing on Salesforce's side.
-pub const REQUEST_ID: &str = "RequestId";
+pub(crate) const REQUEST_ID: &str = "RequestId";
 
 /// Values of the `AuthorizationContextType` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]

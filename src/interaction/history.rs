@@ -12,16 +12,17 @@ use crate::interaction::client::{json_body, Endpoint};
 use crate::interaction::{InteractionClient, InteractionError, Participant};
 
 /// Most entries one request may carry (`maxItems: 25`).
-pub const MAX_HISTORY_ENTRIES: usize = 25;
+pub(crate) const MAX_HISTORY_ENTRIES: usize = 25;
 /// Most participants one request may name (`maxItems: 3`).
-pub const MAX_HISTORY_PARTICIPANTS: usize = 3;
+pub(crate) const MAX_HISTORY_PARTICIPANTS: usize = 3;
 /// How old an imported entry may be: Salesforce refuses history older than 24 hours.
-pub const MAX_HISTORY_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+pub(crate) const MAX_HISTORY_AGE: std::time::Duration =
+    std::time::Duration::from_secs(24 * 60 * 60);
 
 /// Body of `POST /conversationHistory`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ConversationHistoryRequest {
+pub(crate) struct ConversationHistoryRequest {
     /// The channel's `channelAddressIdentifier`.
     pub channel_address_identifier: String,
     /// 1 to 3 participants.
@@ -36,7 +37,7 @@ pub struct ConversationHistoryRequest {
 /// A participant of the imported conversation and its stay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct HistoryParticipant {
+pub(crate) struct HistoryParticipant {
     /// Who.
     pub participant: Participant,
     /// Its display name.
@@ -52,7 +53,7 @@ pub struct HistoryParticipant {
 /// One imported entry.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct HistoryEntry {
+pub(crate) struct HistoryEntry {
     /// Epoch ms it was sent.
     pub client_timestamp: i64,
     /// Who sent it (one of the participants).
@@ -63,7 +64,7 @@ pub struct HistoryEntry {
 
 impl HistoryEntry {
     /// A text message of `sender` at `timestamp_ms`, with the client-generated `entry_id`.
-    pub fn text(entry_id: &str, sender: Participant, text: &str, timestamp_ms: i64) -> Self {
+    pub(crate) fn text(entry_id: &str, sender: Participant, text: &str, timestamp_ms: i64) -> Self {
         let payload = serde_json::json!({
             "entryType": "Message",
             "id": entry_id,
@@ -84,7 +85,7 @@ impl HistoryEntry {
 /// The messaging session of an import.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "messagingSessionRequestType", content = "payload")]
-pub enum HistorySession {
+pub(crate) enum HistorySession {
     /// A new session, started at `startTime` (epoch ms).
     EstablishMessagingSession {
         /// When the session started.
@@ -102,7 +103,7 @@ pub enum HistorySession {
 /// Answer to `POST /conversationHistory` (202).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct ConversationHistoryResponse {
+pub(crate) struct ConversationHistoryResponse {
     /// The conversation the entries joined.
     pub conversation_identifier: Option<String>,
     /// Its MessagingSession.
@@ -121,7 +122,7 @@ const POST_CONVERSATION_HISTORY: Endpoint = Endpoint {
 
 impl InteractionClient {
     /// `POST /conversationHistory`: imports earlier entries of a conversation.
-    pub async fn post_conversation_history(
+    pub(crate) async fn post_conversation_history(
         &self,
         request: &ConversationHistoryRequest,
     ) -> Result<ConversationHistoryResponse, InteractionError> {

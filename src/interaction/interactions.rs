@@ -102,7 +102,7 @@ pub struct InteractionResponse {
 /// routes, the connector's own delivery-failure notices): the place to learn what Salesforce
 /// returned, such as the MessagingSession that serves a conversation. Called on the caller's
 /// task after the answer is parsed, so it must not block.
-pub trait InteractionsObserver: Send + Sync + 'static {
+pub(crate) trait InteractionsObserver: Send + Sync + 'static {
     /// `request` was accepted with `response`.
     fn interactions_answered(&self, request: &InteractionRequest, response: &InteractionResponse);
 }
@@ -141,7 +141,7 @@ impl InteractionClient {
 impl InteractionClient {
     /// `POST /interactions` with one file streamed from `file` as it arrives. Sent once: a
     /// stream cannot be replayed, so neither an auth refresh nor a retry repeats it.
-    pub async fn post_interactions_streamed(
+    pub(crate) async fn post_interactions_streamed(
         &self,
         request: &InteractionRequest,
         file: StreamedFile,

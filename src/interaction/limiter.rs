@@ -14,13 +14,13 @@ use tokio::time::Instant;
 /// Salesforce's documented limit for the Interaction Service API.
 pub const INTERACTION_RATE_LIMIT: u32 = 2_000;
 /// Tokens per second: the limit less the burst, so no one-second window can exceed the limit.
-pub const DEFAULT_RATE: f64 = 1_900.0;
+pub(crate) const DEFAULT_RATE: f64 = 1_900.0;
 /// Tokens the bucket holds when full.
-pub const DEFAULT_BURST: f64 = 100.0;
+pub(crate) const DEFAULT_BURST: f64 = 100.0;
 
 /// A token bucket; share it behind an `Arc`.
 #[derive(Debug)]
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     rate: f64,
     burst: f64,
     state: Mutex<Bucket>,
@@ -41,7 +41,7 @@ impl Default for RateLimiter {
 
 impl RateLimiter {
     /// `rate` tokens per second, at most `burst` at once; both at least 1.
-    pub fn new(rate: f64, burst: f64) -> Self {
+    pub(crate) fn new(rate: f64, burst: f64) -> Self {
         let (rate, burst) = (rate.max(1.0), burst.max(1.0));
         Self {
             rate,
@@ -54,7 +54,7 @@ impl RateLimiter {
     }
 
     /// Waits until the caller may send one request.
-    pub async fn acquire(&self) {
+    pub(crate) async fn acquire(&self) {
         let wait = self.reserve(Instant::now());
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;

@@ -24,47 +24,50 @@ mod routing;
 pub mod rules;
 mod streamed;
 
-pub use acknowledgement::{
-    Acknowledgement, AcknowledgementRequest, AcknowledgementResponse, AcknowledgementType,
-    Participant, MAX_ACKNOWLEDGEMENTS,
-};
+pub use acknowledgement::Acknowledgement;
+
+pub use acknowledgement::AcknowledgementType;
+
+pub(crate) use acknowledgement::{AcknowledgementRequest, Participant, MAX_ACKNOWLEDGEMENTS};
+pub use agent_work::AgentAction;
+pub use agent_work::{AgentActionVisibility, AgentWorkResponse, PatchAgentWorkResponse};
 pub use agent_work::{
-    AgentAction, AgentActionVisibility, AgentWorkRequest, AgentWorkResponse,
-    AgentWorkRoutingContext, AgentWorkStatus, Capacity, PatchAgentWorkRequest,
-    PatchAgentWorkResponse, WorkContextType,
+    AgentWorkRequest, AgentWorkRoutingContext, AgentWorkStatus, Capacity, PatchAgentWorkRequest,
+    WorkContextType,
 };
-pub use capabilities::{
-    Capabilities, CapabilitiesRequest, CapabilitiesResponse, CapabilityViolation,
-    ChannelCapability, CustomIntegration, FormatTypeCapability, MessageTypeCapability,
-    RegisteredCapabilities, FORMAT_TYPES, MESSAGE_TYPES,
-};
-pub use client::{
-    Attachment, ClientSettings, ConfigErrorObserver, InteractionClient, SendGate,
-    DEFAULT_REQUEST_TIMEOUT,
-};
-pub use consent::{ConsentRequest, ConsentStatus, RemoveParticipantRequest, SuccessResponse};
-pub use conversation::{ConversationRequest, ConversationResponse};
-pub use delivery_failed::{is_messaging_error_code, DeliveryFailure, MESSAGING_ERROR_CODES};
-pub use error::{
-    classify, ErrorClass, InteractionError, AUTHORIZATION_CONTEXT_MISMATCH_CODE, AUTH_CODES,
-    RETRYABLE_CODES,
-};
+pub use capabilities::CapabilityViolation;
+pub use capabilities::FormatTypeCapability;
+pub use capabilities::RegisteredCapabilities;
+pub use capabilities::{Capabilities, CapabilitiesRequest, ChannelCapability};
+pub use capabilities::{CapabilitiesResponse, CustomIntegration, MessageTypeCapability};
+pub(crate) use capabilities::{FORMAT_TYPES, MESSAGE_TYPES};
+pub use client::SendGate;
+pub(crate) use client::DEFAULT_REQUEST_TIMEOUT;
+pub use client::{Attachment, ClientSettings, ConfigErrorObserver, InteractionClient};
+pub(crate) use consent::{ConsentRequest, ConsentStatus, RemoveParticipantRequest};
+pub(crate) use conversation::ConversationRequest;
+pub use delivery_failed::DeliveryFailure;
+pub(crate) use delivery_failed::{is_messaging_error_code, MESSAGING_ERROR_CODES};
+pub use error::{ErrorClass, InteractionError};
+pub(crate) use error::{AUTHORIZATION_CONTEXT_MISMATCH_CODE, AUTH_CODES};
 pub use headers::AuthorizationContextType;
-pub use history::{
-    ConversationHistoryRequest, ConversationHistoryResponse, HistoryEntry, HistoryParticipant,
-    HistorySession, MAX_HISTORY_AGE, MAX_HISTORY_ENTRIES, MAX_HISTORY_PARTICIPANTS,
+pub(crate) use history::ConversationHistoryRequest;
+pub(crate) use history::{
+    HistoryEntry, HistoryParticipant, HistorySession, MAX_HISTORY_AGE, MAX_HISTORY_ENTRIES,
+    MAX_HISTORY_PARTICIPANTS,
 };
-pub use interactions::{
-    Interaction, InteractionRequest, InteractionResponse, InteractionsObserver,
-};
-pub use limiter::{RateLimiter, DEFAULT_BURST, DEFAULT_RATE, INTERACTION_RATE_LIMIT};
-pub use messaging_session::{
-    MessagingSessionRequest, MessagingSessionResponse, OperationBy, SessionOperation,
-};
-pub use retry::{retry_until, RETRY_MAX_DELAY, RETRY_MIN_DELAY};
+pub use interactions::InteractionResponse;
+pub(crate) use interactions::InteractionsObserver;
+pub use interactions::{Interaction, InteractionRequest};
+pub(crate) use limiter::RateLimiter;
+pub use limiter::INTERACTION_RATE_LIMIT;
+pub use messaging_session::MessagingSessionResponse;
+pub use messaging_session::{MessagingSessionRequest, OperationBy, SessionOperation};
+pub use retry::retry_until;
+pub(crate) use retry::{RETRY_MAX_DELAY, RETRY_MIN_DELAY};
+pub use routing::{CancelReason, DeleteRouteResponse, PostRouteResponse, RoutingResultResponse};
 pub use routing::{
-    CancelReason, DeleteRouteRequest, DeleteRouteResponse, FlowRouting, PostRouteRequest,
-    PostRouteResponse, RoutingInfo, RoutingOutcome, RoutingResultRequest, RoutingResultResponse,
-    RoutingType,
+    DeleteRouteRequest, FlowRouting, PostRouteRequest, RoutingInfo, RoutingOutcome,
+    RoutingResultRequest, RoutingType,
 };
-pub use streamed::{StreamError, StreamedFile, MAX_ATTACHMENT_BYTES};
+pub(crate) use streamed::{StreamedFile, MAX_ATTACHMENT_BYTES};

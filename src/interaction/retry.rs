@@ -15,9 +15,9 @@ use tracing::warn;
 use crate::interaction::{ErrorClass, InteractionError};
 
 /// First delay between attempts (before jitter, which adds up to 100%).
-pub const RETRY_MIN_DELAY: Duration = Duration::from_millis(200);
+pub(crate) const RETRY_MIN_DELAY: Duration = Duration::from_millis(200);
 /// Longest delay between attempts (before jitter).
-pub const RETRY_MAX_DELAY: Duration = Duration::from_secs(5);
+pub(crate) const RETRY_MAX_DELAY: Duration = Duration::from_secs(5);
 /// Growth of the delay per attempt.
 const RETRY_FACTOR: f32 = 2.0;
 

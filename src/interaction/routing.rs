@@ -239,7 +239,7 @@ impl InteractionClient {
     /// body: the answer shows whether the token and `AuthorizationContext` pass the checks
     /// made before the body's, and nothing can be recorded. The setup check's probe; its
     /// `Ok` would mean Salesforce accepted an empty routing result.
-    pub async fn probe_authorization(&self) -> Result<Value, InteractionError> {
+    pub(crate) async fn probe_authorization(&self) -> Result<Value, InteractionError> {
         self.call(&ROUTING_RESULT, RequestBody::Json(b"{}".to_vec()))
             .await
     }

@@ -12,16 +12,16 @@ use crate::interaction::{
 };
 
 /// `conversationIdentifier` (RoutingResultRequest): `maxLength: 240`.
-pub const MAX_CONVERSATION_IDENTIFIER_CHARS: usize = 240;
+pub(crate) const MAX_CONVERSATION_IDENTIFIER_CHARS: usize = 240;
 /// `InteractionRequestJson.from`: `maxLength: 255`.
-pub const MAX_FROM_CHARS: usize = 255;
+pub(crate) const MAX_FROM_CHARS: usize = 255;
 /// `InteractionRequestJson.to`: `maxLength: 240`.
-pub const MAX_TO_CHARS: usize = 240;
+pub(crate) const MAX_TO_CHARS: usize = 240;
 /// `CustomChannelIntegration.integrationNamespace` and `conversationChannelDefinitionDevName`:
 /// `maxLength: 240`.
-pub const MAX_INTEGRATION_NAME_CHARS: usize = 240;
+pub(crate) const MAX_INTEGRATION_NAME_CHARS: usize = 240;
 /// `workItemId` (RoutingResultRequest, AgentWorkRequest): `minLength: 15, maxLength: 15`.
-pub const WORK_ITEM_ID_CHARS: usize = 15;
+pub(crate) const WORK_ITEM_ID_CHARS: usize = 15;
 
 fn invalid(field: &'static str, rule: impl Into<String>) -> InteractionError {
     InteractionError::InvalidRequest {

@@ -14,10 +14,10 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
 /// Largest file Salesforce accepts in one `/interactions` call.
-pub const MAX_ATTACHMENT_BYTES: u64 = 25 * 1024 * 1024;
+pub(crate) const MAX_ATTACHMENT_BYTES: u64 = 25 * 1024 * 1024;
 
 /// A file to stream: name, MIME type, exact length and its bytes as an HTTP body.
-pub struct StreamedFile {
+pub(crate) struct StreamedFile {
     /// File name shown to the rep.
     pub file_name: String,
     /// MIME type, e.g. `image/png`.
@@ -40,7 +40,7 @@ impl std::fmt::Debug for StreamedFile {
 
 /// Why a streamed body was cut off.
 #[derive(Debug, thiserror::Error)]
-pub enum StreamError {
+pub(crate) enum StreamError {
     /// The source sent more bytes than declared.
     #[error("the file is longer than its declared {declared} bytes")]
     TooLong {
@@ -69,7 +69,7 @@ pub(crate) struct CountedBody {
 }
 
 impl CountedBody {
-    pub(crate) fn new(body: axum::body::Body, declared: u64) -> Self {
+    pub(super) fn new(body: axum::body::Body, declared: u64) -> Self {
         Self {
             inner: Mutex::new(body),
             declared,

@@ -37,7 +37,7 @@ pub trait RoutingSink: Send + Sync + 'static {
 /// Hears what became of each conversation entry (implemented by the connector, so the
 /// pipeline knows neither conversation state nor the Interaction Service). Every method is
 /// called on the delivery path and must return at once: hand the work to another task.
-pub trait EntryObserver: Send + Sync + 'static {
+pub(crate) trait EntryObserver: Send + Sync + 'static {
     /// Sees every conversation entry as it is dispatched.
     fn seen(&self, event: &InteractionEvent);
     /// The partner accepted `entry`.
@@ -48,7 +48,7 @@ pub trait EntryObserver: Send + Sync + 'static {
 
 /// The conversation entry a delivery carries, for an [`EntryObserver`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EntryRef {
+pub(crate) struct EntryRef {
     /// The conversation.
     pub conversation_identifier: String,
     /// The channel.
@@ -65,7 +65,7 @@ pub struct EntryRef {
 
 impl EntryRef {
     /// The entry of `event`, delivered under replay id `replay_id`.
-    pub fn of(event: &InteractionEvent, replay_id: &[u8]) -> Self {
+    pub(crate) fn of(event: &InteractionEvent, replay_id: &[u8]) -> Self {
         Self {
             conversation_identifier: event.conversation_identifier.clone(),
             channel_address_identifier: event.channel_address_identifier.clone(),

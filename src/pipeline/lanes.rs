@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 /// Lanes and the jobs queued in them.
 #[derive(Debug)]
-pub struct LaneScheduler<J> {
+pub(crate) struct LaneScheduler<J> {
     max_running: usize,
     running: usize,
     /// Lanes with a job running.
@@ -22,7 +22,7 @@ pub struct LaneScheduler<J> {
 
 impl<J> LaneScheduler<J> {
     /// A scheduler running at most `max_running` jobs at once (at least one).
-    pub fn new(max_running: usize) -> Self {
+    pub(crate) fn new(max_running: usize) -> Self {
         Self {
             max_running: max_running.max(1),
             running: 0,
@@ -33,7 +33,7 @@ impl<J> LaneScheduler<J> {
     }
 
     /// Adds a job to `lane`; returns it back when it should start now.
-    pub fn submit(&mut self, lane: &str, job: J) -> Option<J> {
+    pub(crate) fn submit(&mut self, lane: &str, job: J) -> Option<J> {
         let lane_busy = self.active.contains(lane) || self.queued.contains_key(lane);
         if !lane_busy && self.running < self.max_running {
             self.running += 1;
@@ -51,7 +51,7 @@ impl<J> LaneScheduler<J> {
     }
 
     /// The running job of `lane` finished; returns the jobs (with their lanes) to start now.
-    pub fn finished(&mut self, lane: &str) -> Vec<(String, J)> {
+    pub(crate) fn finished(&mut self, lane: &str) -> Vec<(String, J)> {
         if self.active.remove(lane) {
             self.running -= 1;
             if self.queued.contains_key(lane) {
@@ -81,12 +81,13 @@ impl<J> LaneScheduler<J> {
     }
 
     /// Jobs running now.
-    pub fn running(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn running(&self) -> usize {
         self.running
     }
 
     /// Jobs waiting in lanes.
-    pub fn queued(&self) -> usize {
+    pub(crate) fn queued(&self) -> usize {
         self.queued.values().map(VecDeque::len).sum()
     }
 }

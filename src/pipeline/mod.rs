@@ -23,7 +23,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use self::job::{Done, Job, JobContext, Outcome, Work};
-pub use self::job::{EntryObserver, EntryRef, RoutingSink, RoutingSinkError};
+pub(crate) use self::job::{EntryObserver, EntryRef};
+pub use self::job::{RoutingSink, RoutingSinkError};
 use self::lanes::LaneScheduler;
 use self::watermark::Watermark;
 use crate::channel::retry::RetryPolicy;
@@ -34,11 +35,11 @@ use crate::store::{compare_replay_ids, CheckpointWriter, StoreError, WriterHealt
 use crate::telemetry::Telemetry;
 
 /// Default number of conversation lanes delivering at once.
-pub const DEFAULT_MAX_CONCURRENT_CONVERSATIONS: usize = 64;
+pub(crate) const DEFAULT_MAX_CONCURRENT_CONVERSATIONS: usize = 64;
 /// Default bound on events tracked behind the watermark before intake pauses.
-pub const DEFAULT_MAX_WATERMARK_LAG_EVENTS: usize = 10_000;
+pub(crate) const DEFAULT_MAX_WATERMARK_LAG_EVENTS: usize = 10_000;
 /// Default time in-flight work may take to finish on shutdown.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(20);
+pub(crate) const DEFAULT_GRACE: Duration = Duration::from_secs(20);
 
 /// How the pipeline behaves.
 #[derive(Debug, Clone)]
@@ -162,7 +163,7 @@ impl Pipeline {
 
     /// Tells `observer` what becomes of every conversation entry. Call it before [`Pipeline::run`].
     #[must_use]
-    pub fn with_observer(mut self, observer: Arc<dyn EntryObserver>) -> Self {
+    pub(crate) fn with_observer(mut self, observer: Arc<dyn EntryObserver>) -> Self {
         if let Some(jobs) = Arc::get_mut(&mut self.jobs) {
             jobs.observer = Some(observer);
         }

@@ -12,7 +12,7 @@ use crate::pubsub::ReplayId;
 
 /// Position of a tracked event in arrival order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Seq(u64);
+pub(crate) struct Seq(u64);
 
 #[derive(Debug)]
 struct Slot {
@@ -22,7 +22,7 @@ struct Slot {
 
 /// Tracks incomplete events and yields the low watermark.
 #[derive(Debug, Default)]
-pub struct Watermark {
+pub(crate) struct Watermark {
     /// Sequence number of `slots[0]`.
     first_seq: u64,
     /// Events from the oldest incomplete one on, in arrival order.
@@ -31,12 +31,12 @@ pub struct Watermark {
 
 impl Watermark {
     /// An empty tracker.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Starts tracking an event; complete it later with the returned [`Seq`].
-    pub fn track(&mut self, replay_id: ReplayId) -> Seq {
+    pub(crate) fn track(&mut self, replay_id: ReplayId) -> Seq {
         let seq = Seq(self.first_seq + self.slots.len() as u64);
         self.slots.push_back(Slot {
             replay_id,
@@ -46,7 +46,7 @@ impl Watermark {
     }
 
     /// Marks `seq` complete. Returns the new watermark when it moved.
-    pub fn complete(&mut self, seq: Seq) -> Option<ReplayId> {
+    pub(crate) fn complete(&mut self, seq: Seq) -> Option<ReplayId> {
         let index = usize::try_from(seq.0.checked_sub(self.first_seq)?).ok()?;
         let slot = self.slots.get_mut(index)?;
         debug_assert!(!slot.complete, "event {seq:?} completed twice");
@@ -62,12 +62,12 @@ impl Watermark {
     }
 
     /// Events tracked and not yet passed by the watermark (complete or not).
-    pub fn lag(&self) -> usize {
+    pub(crate) fn lag(&self) -> usize {
         self.slots.len()
     }
 
     /// Whether every tracked event is complete.
-    pub fn is_idle(&self) -> bool {
+    pub(crate) fn is_idle(&self) -> bool {
         self.slots.is_empty()
     }
 }

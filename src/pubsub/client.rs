@@ -57,7 +57,7 @@ impl<C: CredentialSource> PubSubClient<C> {
     }
 
     /// The credential source, for refreshing after a rejection.
-    pub fn credential_source(&self) -> &C {
+    pub(crate) fn credential_source(&self) -> &C {
         &self.credentials
     }
 

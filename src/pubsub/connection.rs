@@ -13,9 +13,9 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Uri};
 /// The global Pub/Sub API endpoint.
 pub const DEFAULT_PUBSUB_ENDPOINT: &str = "https://api.pubsub.salesforce.com:7443";
 /// How long to wait for a TCP + TLS connection before treating the attempt as failed.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest gRPC message we accept: events are up to 1 MB and batches carry several.
-pub const MAX_DECODED_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+pub(crate) const MAX_DECODED_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Where and how to connect.
 #[derive(Debug, Clone)]
@@ -119,7 +119,7 @@ pub fn connect_lazy(config: &EndpointSettings) -> Result<Channel, ConnectionErro
 }
 
 /// Whether `host` (from a URI, IPv6 possibly in brackets) is a loopback address.
-pub fn is_loopback_host(host: &str) -> bool {
+pub(crate) fn is_loopback_host(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     if bare.eq_ignore_ascii_case("localhost") {
         return true;

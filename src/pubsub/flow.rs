@@ -17,7 +17,7 @@
 //!   while the server waits, and its next delivery would be that much smaller.
 //! - **Linger.** A consumer can keep most of the window for itself (a stuck conversation)
 //!   while the rest cycles in amounts below a batch. When the server owes nothing and no
-//!   credit has been released for [`HELD_CREDIT_LINGER`], the smaller amount is sent anyway
+//!   credit has been released for `HELD_CREDIT_LINGER`, the smaller amount is sent anyway
 //!   so the stream keeps moving.
 //!
 //! A slow consumer, which always holds more than a batch, triggers neither. It knows nothing
@@ -29,17 +29,17 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// Salesforce's cap on events outstanding per Subscribe call (spec §3.7).
-pub const MAX_OUTSTANDING_EVENTS: u32 = 100;
+pub(crate) const MAX_OUTSTANDING_EVENTS: u32 = 100;
 
 /// How long released credit smaller than a batch may wait, while the server owes nothing,
 /// for the consumer to release more before it is requested anyway. Any consumer that
 /// releases more often than this gets whole batches; one that stops releasing loses at most
 /// this much time.
-pub const HELD_CREDIT_LINGER: Duration = Duration::from_millis(100);
+pub(crate) const HELD_CREDIT_LINGER: Duration = Duration::from_millis(100);
 
 /// Shared credit state between the stream task and the consumer's acks.
 #[derive(Debug)]
-pub struct CreditLedger {
+pub(crate) struct CreditLedger {
     window: u32,
     /// Released credit is requested once this much has gathered (a quarter of the window),
     /// so a top-up carries a batch however fast or slow the consumer releases.
@@ -75,11 +75,11 @@ impl LedgerState {
 /// The consumer's progress when released credit started waiting below a batch; see
 /// [`CreditLedger::held_credit`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReleaseMark(u64);
+pub(crate) struct ReleaseMark(u64);
 
 impl CreditLedger {
     /// A ledger for a window of `window` events, clamped to `1..=100`.
-    pub fn new(window: u32) -> Self {
+    pub(crate) fn new(window: u32) -> Self {
         let window = window.clamp(1, MAX_OUTSTANDING_EVENTS);
         Self {
             window,
@@ -90,32 +90,33 @@ impl CreditLedger {
     }
 
     /// The configured window after clamping.
-    pub fn window(&self) -> u32 {
+    pub(crate) fn window(&self) -> u32 {
         self.window
     }
 
     /// How much released credit a top-up waits for (a quarter of the window), unless the
     /// leftover or linger rule sends less.
-    pub fn min_top_up(&self) -> u32 {
+    #[cfg(test)]
+    pub(crate) fn min_top_up(&self) -> u32 {
         self.min_top_up
     }
 
     /// Events delivered to the consumer and not yet released.
-    pub fn in_hand(&self) -> u32 {
+    pub(crate) fn in_hand(&self) -> u32 {
         self.lock().in_hand
     }
 
     /// Starts a new stream: the old stream's outstanding credit is gone, so the first
     /// request asks for everything not in the consumer's hands. Zero means the consumer
     /// holds the whole window and the stream must wait for [`CreditLedger::release`].
-    pub fn start_stream(&self) -> u32 {
+    pub(crate) fn start_stream(&self) -> u32 {
         let mut state = self.lock();
         state.unrequested = 0;
         self.window.saturating_sub(state.in_hand)
     }
 
     /// Records one event handed to the consumer.
-    pub fn on_delivered(&self) {
+    pub(crate) fn on_delivered(&self) {
         let credit_held_back = {
             let mut state = self.lock();
             state.in_hand = state.in_hand.saturating_add(1);
@@ -130,7 +131,7 @@ impl CreditLedger {
     }
 
     /// The consumer finished `count` events: their credit may be requested again.
-    pub fn release(&self, count: u32) {
+    pub(crate) fn release(&self, count: u32) {
         if count == 0 {
             return;
         }
@@ -158,7 +159,7 @@ impl CreditLedger {
     /// [`CreditLedger::min_top_up`] has been released, or whatever is left once the consumer
     /// has released everything after the server ran dry, so the server's next delivery can
     /// fill the whole window.
-    pub fn take_top_up(&self) -> Option<u32> {
+    pub(crate) fn take_top_up(&self) -> Option<u32> {
         let mut state = self.lock();
         if state.unrequested < self.min_top_up && !state.leftover_due() {
             return None;
@@ -173,7 +174,7 @@ impl CreditLedger {
     /// consumer's progress now: if it releases nothing more for [`HELD_CREDIT_LINGER`], pass
     /// this to [`CreditLedger::take_held_credit`]. `None` when nothing is held back, or the
     /// server still owes events (their delivery and release will complete a batch).
-    pub fn held_credit(&self) -> Option<ReleaseMark> {
+    pub(crate) fn held_credit(&self) -> Option<ReleaseMark> {
         let state = self.lock();
         let held_back = state.unrequested > 0 && self.outstanding(&state) == 0;
         held_back.then_some(ReleaseMark(state.releases))
@@ -181,7 +182,7 @@ impl CreditLedger {
 
     /// Takes the held-back credit when the consumer released nothing since `mark` and the
     /// server still owes nothing: waiting longer for a batch would only stall the stream.
-    pub fn take_held_credit(&self, mark: ReleaseMark) -> Option<u32> {
+    pub(crate) fn take_held_credit(&self, mark: ReleaseMark) -> Option<u32> {
         let mut state = self.lock();
         let consumer_quiet = state.releases == mark.0;
         let held_back = state.unrequested > 0 && self.outstanding(&state) == 0;
@@ -194,7 +195,7 @@ impl CreditLedger {
     /// A receiver that changes whenever the requester has something to do. Mark it seen
     /// before checking [`CreditLedger::take_top_up`] / [`CreditLedger::held_credit`] /
     /// [`CreditLedger::start_stream`] so no wake-up is lost.
-    pub fn top_up_signal(&self) -> watch::Receiver<u64> {
+    pub(crate) fn top_up_signal(&self) -> watch::Receiver<u64> {
         self.top_up_due.subscribe()
     }
 

@@ -12,7 +12,7 @@ pub mod flow;
 pub mod received;
 pub mod replay;
 pub mod requests;
-pub mod schema_cache;
+pub(crate) mod schema_cache;
 pub mod status;
 pub mod subscriber;
 pub mod telemetry;
@@ -26,7 +26,8 @@ pub mod proto {
 pub use client::{PubSubClient, RpcError};
 pub use connection::{EndpointSettings, DEFAULT_PUBSUB_ENDPOINT};
 pub use credentials::{CredentialError, CredentialSource, PubSubCredentials, StaticCredentials};
-pub use received::{AvroDecodeError, ReceivedEvent, RestartPoint, SubscriberItem};
+pub use received::AvroDecodeError;
+pub use received::{ReceivedEvent, RestartPoint, SubscriberItem};
 pub use replay::{CorruptedReplayPolicy, ReplayId};
 pub use requests::FetchRequestObserver;
 pub use subscriber::{AckHandle, ReplayStart, Subscriber, SubscriberError, SubscriberSettings};

@@ -9,7 +9,7 @@ use std::fmt;
 use bytes::Bytes;
 
 /// Length of every replay id Salesforce (and our fake) produces.
-pub const REPLAY_ID_LEN: usize = 8;
+pub(crate) const REPLAY_ID_LEN: usize = 8;
 
 /// An event's position in the topic, as the server sent it.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -32,7 +32,7 @@ impl ReplayId {
     }
 
     /// The raw bytes as a cheaply cloneable buffer.
-    pub fn to_bytes(&self) -> Bytes {
+    pub(crate) fn to_bytes(&self) -> Bytes {
         self.0.clone()
     }
 
@@ -43,7 +43,7 @@ impl ReplayId {
     }
 
     /// Lowercase hex of the raw bytes, the form used in logs and webhook envelopes.
-    pub fn to_hex(&self) -> String {
+    pub(crate) fn to_hex(&self) -> String {
         let mut hex = String::with_capacity(self.0.len() * 2);
         for byte in &self.0 {
             hex.push(char::from_digit(u32::from(byte >> 4), 16).unwrap_or('0'));
@@ -52,7 +52,7 @@ impl ReplayId {
         hex
     }
 
-    /// Parses the hex form produced by [`ReplayId::to_hex`].
+    /// Parses the hex form produced by `ReplayId::to_hex`.
     pub fn from_hex(hex: &str) -> Option<Self> {
         if !hex.len().is_multiple_of(2) || hex.is_empty() {
             return None;
@@ -69,7 +69,7 @@ impl ReplayId {
     ///
     /// Ids of another length are opaque; they compare as not-after so callers never move a
     /// checkpoint on a guess.
-    pub fn is_at_or_after(&self, other: &ReplayId) -> bool {
+    pub(crate) fn is_at_or_after(&self, other: &ReplayId) -> bool {
         match (self.as_u64(), other.as_u64()) {
             (Some(mine), Some(theirs)) => mine >= theirs,
             _ => self == other,

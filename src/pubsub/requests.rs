@@ -4,7 +4,7 @@
 //! A top-up goes out as soon as the ledger has one due (a batch, or the leftover once a
 //! consumer has caught up; see [`super::flow`]). Released credit below a batch is held back
 //! while the consumer keeps releasing, and sent anyway once the server owes nothing and the
-//! consumer has released nothing for [`HELD_CREDIT_LINGER`]. Every request that leaves is
+//! consumer has released nothing for `HELD_CREDIT_LINGER`. Every request that leaves is
 //! told to a [`FetchRequestObserver`], so the connector can count them.
 
 use std::sync::Arc;

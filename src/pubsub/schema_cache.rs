@@ -27,7 +27,7 @@ pub struct SchemaUnavailable {
 
 /// Parsed schemas by id, plus ids known to be unavailable.
 #[derive(Default)]
-pub struct SchemaCache {
+pub(crate) struct SchemaCache {
     schemas: HashMap<String, Arc<Schema>>,
     unavailable: HashMap<String, SchemaUnavailable>,
 }
@@ -43,7 +43,7 @@ impl std::fmt::Debug for SchemaCache {
 
 impl SchemaCache {
     /// The cached result for `schema_id`, if it was looked up before.
-    pub fn get(&self, schema_id: &str) -> Option<Result<Arc<Schema>, SchemaUnavailable>> {
+    pub(crate) fn get(&self, schema_id: &str) -> Option<Result<Arc<Schema>, SchemaUnavailable>> {
         if let Some(schema) = self.schemas.get(schema_id) {
             return Some(Ok(schema.clone()));
         }
@@ -51,7 +51,7 @@ impl SchemaCache {
     }
 
     /// Forgets unavailable ids, so they are asked for again on the next stream.
-    pub fn forget_unavailable(&mut self) {
+    pub(crate) fn forget_unavailable(&mut self) {
         self.unavailable.clear();
     }
 
@@ -59,7 +59,7 @@ impl SchemaCache {
     ///
     /// `Ok(Err(_))` means the schema cannot be had (the event should be dead-lettered);
     /// `Err(_)` is a transient or auth failure of the RPC itself.
-    pub async fn resolve<C: CredentialSource>(
+    pub(crate) async fn resolve<C: CredentialSource>(
         &mut self,
         client: &PubSubClient<C>,
         schema_id: &str,

@@ -15,7 +15,7 @@ pub const AUTH_ERROR: &str = "sfdc.platform.eventbus.grpc.service.auth.error";
 /// Failed internal token refresh; treated like an auth error.
 pub const AUTH_REFRESH_INVALID: &str = "sfdc.platform.eventbus.grpc.service.auth.refresh.invalid";
 /// Replay id invalid or outside the retention window.
-pub const REPLAY_ID_CORRUPTED: &str =
+pub(crate) const REPLAY_ID_CORRUPTED: &str =
     "sfdc.platform.eventbus.grpc.subscription.fetch.replayid.corrupted";
 /// CUSTOM preset without a replay id.
 pub const REPLAY_ID_VALIDATION_FAILED: &str =
@@ -28,7 +28,7 @@ pub const TOPIC_NOT_FOUND: &str = "sfdc.platform.eventbus.grpc.subscription.topi
 
 /// How the subscriber should react to a failed RPC or stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
+pub(crate) enum FailureKind {
     /// Refresh the token, then subscribe again.
     Auth,
     /// The stored replay id is unusable: apply the corrupted-replay policy.
@@ -38,7 +38,7 @@ pub enum FailureKind {
 }
 
 /// Salesforce's `error-code` trailer, if present.
-pub fn error_code(status: &Status) -> Option<&str> {
+pub(crate) fn error_code(status: &Status) -> Option<&str> {
     status.metadata().get(ERROR_CODE_TRAILER)?.to_str().ok()
 }
 
@@ -48,7 +48,7 @@ pub fn rpc_id(status: &Status) -> Option<&str> {
 }
 
 /// Classifies a status from any Pub/Sub RPC.
-pub fn classify(status: &Status) -> FailureKind {
+pub(crate) fn classify(status: &Status) -> FailureKind {
     let code = error_code(status).unwrap_or_default();
     if status.code() == Code::Unauthenticated || code.contains("service.auth") {
         return FailureKind::Auth;

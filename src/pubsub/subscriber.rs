@@ -35,11 +35,11 @@ use super::telemetry::{ReconnectReason, SubscriberOccurrence, SubscriberTelemetr
 
 /// Default silence after which a stream is presumed dead (Salesforce promises a keepalive
 /// within 270 s).
-pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Default first reconnect delay.
-pub const MIN_RECONNECT_BACKOFF: Duration = Duration::from_millis(500);
+pub(crate) const MIN_RECONNECT_BACKOFF: Duration = Duration::from_millis(500);
 /// Default longest reconnect delay.
-pub const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(60);
+pub(crate) const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Where a subscription with no checkpoint starts.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -26,7 +26,7 @@ use super::pending::PendingRecord;
 use super::strategy::bounded;
 
 /// The webhook `type` and `X-Byoc-Event-Type` of the cancellation notice.
-pub const ROUTING_CANCELLED_TYPE: &str = "routing.cancelled";
+pub(crate) const ROUTING_CANCELLED_TYPE: &str = "routing.cancelled";
 
 /// Time each cleanup call (and the partner notice) may take, retries included.
 const CLEANUP_BUDGET: Duration = Duration::from_secs(20);

@@ -14,11 +14,11 @@ use tokio::time::Instant;
 
 /// Time kept for the routingResult call after a preliminary call (`/route`, `/agentWork`), at
 /// most; a shrunken window keeps a sixth of itself instead.
-pub const ROUTING_RESULT_RESERVE: Duration = Duration::from_secs(5);
+pub(crate) const ROUTING_RESULT_RESERVE: Duration = Duration::from_secs(5);
 
 /// Below this much time left, a rep transfer posts routingResult before `/agentWork`, as the
 /// spec advises; a shrunken window uses a sixth of itself instead.
-pub const AGENT_WORK_SAFETY_MARGIN: Duration = Duration::from_secs(10);
+pub(crate) const AGENT_WORK_SAFETY_MARGIN: Duration = Duration::from_secs(10);
 
 /// Wall-clock time as Unix epoch milliseconds, the unit of `CreatedDate`.
 ///
@@ -63,7 +63,7 @@ pub(super) fn duration_ms(duration: Duration) -> i64 {
 
 /// The two epoch deadlines of a routing request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RequestDeadlines {
+pub(crate) struct RequestDeadlines {
     /// `CreatedDate + decision_timeout`: without a decision by then, the connector answers
     /// `success=false` itself.
     pub decision_ms: i64,
@@ -73,7 +73,7 @@ pub struct RequestDeadlines {
 
 impl RequestDeadlines {
     /// The deadlines of a request created at `created_ms`.
-    pub fn new(created_ms: i64, decision_timeout: Duration, window: Duration) -> Self {
+    pub(crate) fn new(created_ms: i64, decision_timeout: Duration, window: Duration) -> Self {
         debug_assert!(
             decision_timeout < window,
             "decisions must be due before the window ends"
@@ -85,12 +85,12 @@ impl RequestDeadlines {
     }
 
     /// Whether Salesforce has stopped waiting at `now_ms`.
-    pub fn is_past(&self, now_ms: i64) -> bool {
+    pub(crate) fn is_past(&self, now_ms: i64) -> bool {
         now_ms >= self.deadline_ms
     }
 
     /// The deadlines as tokio instants, seen from `now_ms`.
-    pub fn timeline(&self, now_ms: i64) -> Timeline {
+    pub(crate) fn timeline(&self, now_ms: i64) -> Timeline {
         let now = Instant::now();
         Timeline {
             decision_at: instant_at(self.decision_ms, now_ms, now),
@@ -101,7 +101,7 @@ impl RequestDeadlines {
 
 /// A request's deadlines on tokio's clock, fixed when the request is armed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeline {
+pub(crate) struct Timeline {
     /// When the partner's time to decide ends.
     pub decision_at: Instant,
     /// When Salesforce stops waiting for the routingResult.

@@ -316,12 +316,12 @@ impl RoutingEngine {
     /// Where routing finds a conversation's MessagingSession when it has not learned it in
     /// this run: consulted after the learned map and before SOQL. Set once; false when one
     /// was set already.
-    pub fn set_session_lookup(&self, lookup: Arc<dyn SessionLookup>) -> bool {
+    pub(crate) fn set_session_lookup(&self, lookup: Arc<dyn SessionLookup>) -> bool {
         self.inner.resolver.set_lookup(lookup)
     }
 
     /// The routing requests of `conversation` still waiting for their routingResult.
-    pub fn pending_for(&self, conversation: &str) -> Vec<PendingRouting> {
+    pub(crate) fn pending_for(&self, conversation: &str) -> Vec<PendingRouting> {
         let window_ms = i64::try_from(self.inner.settings.window.as_millis()).unwrap_or(i64::MAX);
         self.inner
             .active

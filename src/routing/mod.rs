@@ -51,30 +51,27 @@ use crate::secret::SecretString;
 use crate::store::{Store, StoreError};
 use crate::telemetry::Telemetry;
 
-pub use cancel::ROUTING_CANCELLED_TYPE;
-pub use deadline::{
-    Clock, RequestDeadlines, SystemClock, AGENT_WORK_SAFETY_MARGIN, ROUTING_RESULT_RESERVE,
-};
+pub use deadline::{Clock, SystemClock};
 pub use engine::{RequestStatus, RoutingEngine};
-pub use partner::{PartnerDecision, ROUTING_REQUESTED_TYPE};
-pub use pending::TERMINAL_RECORD_RETENTION;
+pub use partner::PartnerDecision;
 pub use resume::ResumeSummary;
 pub(crate) use sidecar::user_id_from;
-pub use sidecar::{assign_response, decision_response, SIDECAR_ASSIGN_PATH, SIDECAR_DECISION_PATH};
-pub use soql::{session_query, MESSAGING_SESSION_PREFIX};
-pub use strategy::{
-    RoutingStrategy, UnknownStrategy, AGENT_WORK_EXISTS_CODE, EXTERNAL_CONFERENCE_MESSAGE,
-    NO_FALLBACK_QUEUE_MESSAGE, REJECT_MESSAGE,
+pub(crate) use sidecar::{
+    assign_response, decision_response, SIDECAR_ASSIGN_PATH, SIDECAR_DECISION_PATH,
 };
-pub use views::{PendingRouting, SessionLookup, SidecarOutcome};
-pub use work_item::LEARNED_SESSIONS_CAPACITY;
+pub use strategy::UnknownStrategy;
+pub use strategy::{
+    RoutingStrategy, EXTERNAL_CONFERENCE_MESSAGE, NO_FALLBACK_QUEUE_MESSAGE, REJECT_MESSAGE,
+};
+pub(crate) use views::SessionLookup;
+pub use views::SidecarOutcome;
 
 /// Default time the partner has to decide, counted from `CreatedDate`; less than the window.
 pub const DEFAULT_DECISION_TIMEOUT: Duration = Duration::from_secs(45);
 /// Default `routingParameters` field carrying a rep's User id (spec §7 gap 3).
-pub const DEFAULT_REP_USER_FIELD: &str = "userId";
+pub(crate) const DEFAULT_REP_USER_FIELD: &str = "userId";
 /// Default REST API version of the MessagingSession query.
-pub const DEFAULT_SOQL_API_VERSION: &str = "62.0";
+pub(crate) const DEFAULT_SOQL_API_VERSION: &str = "62.0";
 
 /// How routing behaves; `connector::routing_sink` builds it from `config::RoutingConfig`.
 #[derive(Clone)]
@@ -180,7 +177,7 @@ impl RoutingRequestInput {
 
     /// The input for a decoded routing request whose `routing.requested` body the caller
     /// already built; gives back any other event.
-    pub fn with_body(
+    pub(crate) fn with_body(
         decoded: DecodedEvent,
         webhook_body: Bytes,
     ) -> Result<Self, Box<DecodedEvent>> {

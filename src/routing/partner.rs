@@ -21,7 +21,7 @@ use crate::channel::{Delivery, DeliveryError, WebhookChannel};
 use super::pending::Decision;
 
 /// The webhook `type` and `X-Byoc-Event-Type` of a routing request (DESIGN §6).
-pub const ROUTING_REQUESTED_TYPE: &str = "routing.requested";
+pub(crate) const ROUTING_REQUESTED_TYPE: &str = "routing.requested";
 
 /// First delay between deliveries to the partner (jitter adds up to 100%).
 const PARTNER_RETRY_MIN_DELAY: Duration = Duration::from_millis(100);
@@ -53,7 +53,7 @@ impl PartnerDecision {
     }
 
     /// The routingResult this decision asks for.
-    pub fn into_decision(self) -> Decision {
+    pub(crate) fn into_decision(self) -> Decision {
         if self.success {
             return Decision::Routed {
                 externally_routed: self.externally_routed,

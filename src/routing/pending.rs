@@ -21,12 +21,12 @@ const RECORD_VERSION: u32 = 1;
 
 /// How long a finished record is kept after its deadline: as long as Salesforce retains
 /// events, so no redelivery can arrive later than that.
-pub const TERMINAL_RECORD_RETENTION: Duration = crate::store::EVENT_RETENTION;
+pub(crate) const TERMINAL_RECORD_RETENTION: Duration = crate::store::EVENT_RETENTION;
 
 /// What the routingResult says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Routed; `externally_routed` when the target is outside this org.
     #[serde(rename_all = "camelCase")]
     Routed {
@@ -55,7 +55,7 @@ impl Decision {
     }
 
     /// Whether the routingResult reports success.
-    pub fn is_success(&self) -> bool {
+    pub(crate) fn is_success(&self) -> bool {
         matches!(self, Self::Routed { .. })
     }
 }
@@ -76,7 +76,7 @@ pub(crate) enum DecisionSource {
 
 impl DecisionSource {
     /// Lowercase name for logs.
-    pub(crate) fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Self::Partner => "partner",
             Self::Sidecar => "sidecar",

@@ -24,10 +24,10 @@ use super::partner::PartnerDecision;
 use super::views::SidecarOutcome;
 
 /// The decision endpoint's route, in axum's path syntax.
-pub const SIDECAR_DECISION_PATH: &str = "/v1/routing/{event_id}/result";
+pub(crate) const SIDECAR_DECISION_PATH: &str = "/v1/routing/{event_id}/result";
 
 /// The assignment endpoint's route, in axum's path syntax.
-pub const SIDECAR_ASSIGN_PATH: &str = "/v1/routing/{event_id}/assign";
+pub(crate) const SIDECAR_ASSIGN_PATH: &str = "/v1/routing/{event_id}/assign";
 
 /// The key prefix of Salesforce User ids.
 const USER_ID_PREFIX: &str = "005";
@@ -91,7 +91,11 @@ pub(crate) fn user_id_from(body: &[u8]) -> Result<String, BadField> {
 
 /// Handles one assignment `body` for `event_id` and builds the endpoint's answer; for servers
 /// that route [`SIDECAR_ASSIGN_PATH`] themselves.
-pub async fn assign_response(engine: &RoutingEngine, event_id: String, body: &[u8]) -> Response {
+pub(crate) async fn assign_response(
+    engine: &RoutingEngine,
+    event_id: String,
+    body: &[u8],
+) -> Response {
     let user_id = match user_id_from(body) {
         Ok(user_id) => user_id,
         Err(BadField { field, rule }) => {
@@ -115,7 +119,11 @@ async fn decide(
 
 /// Handles one decision `body` for `event_id` and builds the endpoint's answer; for servers
 /// that route [`SIDECAR_DECISION_PATH`] themselves instead of merging the engine's own router.
-pub async fn decision_response(engine: &RoutingEngine, event_id: String, body: &[u8]) -> Response {
+pub(crate) async fn decision_response(
+    engine: &RoutingEngine,
+    event_id: String,
+    body: &[u8],
+) -> Response {
     let decision = match PartnerDecision::from_json(body) {
         Ok(decision) => decision,
         Err(problem) => {

@@ -17,7 +17,7 @@ use tracing::{debug, warn};
 use crate::auth::{url_policy, AccessGrant, TokenProvider};
 
 /// Key prefix of MessagingSession record ids.
-pub const MESSAGING_SESSION_PREFIX: &str = "0Mw";
+pub(crate) const MESSAGING_SESSION_PREFIX: &str = "0Mw";
 
 /// Upper bound on one SOQL request.
 const SOQL_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,7 +31,7 @@ const SOQL_RETRY_AFTER_MAX: Duration = Duration::from_secs(10);
 
 /// Why no `workItemId` could be found.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WorkItemError {
+pub(crate) enum WorkItemError {
     /// The conversation id is not a plain identifier, so it is never put into a query.
     #[error("conversation identifier {0:?} cannot be used in a soql query")]
     UnsafeConversationId(String),
@@ -263,7 +263,7 @@ pub(super) fn is_plain_identifier(conversation: &str) -> bool {
 
 /// The SOQL text for `conversation`; refuses ids that are not plain identifiers, so nothing
 /// from an event is ever interpreted as SOQL.
-pub fn session_query(conversation: &str) -> Result<String, WorkItemError> {
+pub(crate) fn session_query(conversation: &str) -> Result<String, WorkItemError> {
     if !is_plain_identifier(conversation) {
         return Err(WorkItemError::UnsafeConversationId(conversation.to_owned()));
     }

@@ -33,7 +33,7 @@ use super::pending::{Decision, RouteReceipt};
 pub const REJECT_MESSAGE: &str = "transfers are not supported by this channel";
 
 /// Salesforce's error code for "an active AgentWork already exists": the work is done.
-pub const AGENT_WORK_EXISTS_CODE: i64 = 15109;
+pub(crate) const AGENT_WORK_EXISTS_CODE: i64 = 15109;
 
 /// The answer to a flow transfer when neither the request nor the config names a fallback queue.
 pub const NO_FALLBACK_QUEUE_MESSAGE: &str = "flow transfer needs a fallback queue: the request \

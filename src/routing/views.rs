@@ -6,7 +6,7 @@
 
 /// Finds the MessagingSession of a conversation from what the connector stored (the
 /// conversation state), so routing needs no SOQL after a restart either.
-pub trait SessionLookup: Send + Sync + 'static {
+pub(crate) trait SessionLookup: Send + Sync + 'static {
     /// The MessagingSession id (15 characters) serving `conversation`, when known.
     fn session_of(&self, conversation: &str) -> Option<String>;
 }
@@ -14,7 +14,7 @@ pub trait SessionLookup: Send + Sync + 'static {
 /// A routing request still waiting for its routingResult, as the sidecar shows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PendingRouting {
+pub(crate) struct PendingRouting {
     /// `channelData.eventId` (or the platform event's id).
     pub event_id: String,
     /// `Initial`, `Transfer` or `Conference`, when the request says.

@@ -23,7 +23,7 @@ use super::soql_batch::{BatchAnswer, QueryBatcher};
 use super::views::SessionLookup;
 
 /// How many conversation→session pairs are remembered; the oldest are forgotten first.
-pub const LEARNED_SESSIONS_CAPACITY: usize = 100_000;
+pub(crate) const LEARNED_SESSIONS_CAPACITY: usize = 100_000;
 
 /// Where a `workItemId` came from, for logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

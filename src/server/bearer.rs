@@ -25,7 +25,7 @@ impl SidecarAuth {
     }
 
     /// Whether a token is required.
-    pub fn is_required(&self) -> bool {
+    pub(crate) fn is_required(&self) -> bool {
         self.token.is_some()
     }
 

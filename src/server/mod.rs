@@ -49,7 +49,7 @@ impl ServerState {
 }
 
 /// The `/livez`, `/readyz` and `/metrics` routes.
-pub fn operational_router(state: ServerState) -> Router {
+pub(crate) fn operational_router(state: ServerState) -> Router {
     Router::new()
         .route("/livez", get(livez))
         .route("/readyz", get(readyz))

@@ -29,7 +29,7 @@ impl Readiness {
     }
 
     /// Whether the connector is ready.
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)
     }
 }

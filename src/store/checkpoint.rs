@@ -20,7 +20,7 @@ pub struct Checkpoint {
 }
 
 /// Orders two replay ids as big-endian unsigned numbers (byte order when lengths are equal).
-pub fn compare_replay_ids(left: &[u8], right: &[u8]) -> Ordering {
+pub(crate) fn compare_replay_ids(left: &[u8], right: &[u8]) -> Ordering {
     let left = strip_leading_zeros(left);
     let right = strip_leading_zeros(right);
     left.len().cmp(&right.len()).then_with(|| left.cmp(right))

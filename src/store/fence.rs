@@ -11,7 +11,7 @@
 /// The lease table, created by whichever of the store or the lease keeper starts first. One row
 /// per namespace; `token` only ever grows, and `expires_at` is the database's clock, never a
 /// replica's.
-pub const LEASE_TABLE_DDL: &str = "CREATE TABLE IF NOT EXISTS byoc_leases (
+pub(crate) const LEASE_TABLE_DDL: &str = "CREATE TABLE IF NOT EXISTS byoc_leases (
     namespace text PRIMARY KEY,
     holder text NOT NULL,
     token bigint NOT NULL,

@@ -137,7 +137,7 @@ impl Store {
     }
 
     /// Runs blocking store work on tokio's blocking pool, so async callers never wait on an fsync.
-    pub async fn run_blocking<T, F>(&self, work: F) -> Result<T, StoreError>
+    pub(crate) async fn run_blocking<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
@@ -150,7 +150,7 @@ impl Store {
 
     /// A fresh backoff for retrying a failed write: jittered, doubling from
     /// `commit_retry_min_delay` up to `commit_retry_max_delay`, `commit_retries` times.
-    pub fn write_retry_backoff(&self) -> backon::ExponentialBackoff {
+    pub(crate) fn write_retry_backoff(&self) -> backon::ExponentialBackoff {
         use backon::BackoffBuilder as _;
         let settings = self.settings();
         backon::ExponentialBuilder::default()
@@ -222,7 +222,7 @@ impl Store {
     /// Durably records a dead letter and returns its id; an already recorded replay id bumps
     /// that letter's attempts, last attempt time, reason and attributes.
     ///
-    /// Blocking: async callers use [`Store::run_blocking`].
+    /// Blocking: async callers use `Store::run_blocking`.
     pub fn record_dead_letter(
         &self,
         letter: &NewDeadLetter,
@@ -274,7 +274,7 @@ impl Store {
 
     /// Durably stores the record of `event_id`, replacing any previous one.
     ///
-    /// Blocking: async callers use [`Store::run_blocking`].
+    /// Blocking: async callers use `Store::run_blocking`.
     pub fn put_pending_routing(&self, event_id: &str, record: &[u8]) -> Result<(), StoreError> {
         self.write_one_pending_routing(event_id, record, true)
             .map(drop)
@@ -335,7 +335,7 @@ impl Store {
     /// wins), then prunes answers older than `max_age` and beyond `max_keys`, oldest first.
     /// Returns the answer now stored under `key`.
     ///
-    /// Blocking: async callers use [`Store::run_blocking`].
+    /// Blocking: async callers use `Store::run_blocking`.
     pub fn put_sidecar_answer(
         &self,
         key: &str,
@@ -357,7 +357,7 @@ impl Store {
     /// round trip for all), in order: a later write of a key already written keeps the
     /// earlier answer. Returns the answer kept under each write's key.
     ///
-    /// Blocking: async callers use [`Store::run_blocking`] (or a group committer).
+    /// Blocking: async callers use `Store::run_blocking` (or a group committer).
     pub fn put_sidecar_answers(
         &self,
         writes: &[SidecarAnswerWrite],

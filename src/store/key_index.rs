@@ -37,7 +37,7 @@ pub(crate) struct KeyIndex {
 
 impl KeyIndex {
     /// An index not loaded yet, keeping at most `capacity` fingerprints.
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub(super) fn new(capacity: usize) -> Self {
         Self {
             loaded: false,
             present: HashSet::new(),

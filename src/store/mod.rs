@@ -11,7 +11,7 @@
 //!
 //! Every method on [`Store`] is blocking I/O, safe from any thread. Reads are small point
 //! lookups that are cheap enough for async code; writes wait for an fsync (or a database
-//! round trip), so async callers run them through [`Store::run_blocking`].
+//! round trip), so async callers run them through `Store::run_blocking`.
 
 mod backend;
 mod batch;
@@ -32,15 +32,20 @@ use std::time::Duration;
 
 pub use backend::SidecarAnswerWrite;
 pub use batch::AckBatch;
-pub use checkpoint::{compare_replay_ids, Checkpoint};
-pub use dead_letter::{DeadLetter, NewDeadLetter};
+pub(crate) use checkpoint::compare_replay_ids;
+pub use checkpoint::Checkpoint;
+pub use dead_letter::DeadLetter;
+pub use dead_letter::NewDeadLetter;
 pub use error::StoreError;
-pub use fence::{Fence, LEASE_TABLE_DDL};
+pub use fence::Fence;
+pub(crate) use fence::LEASE_TABLE_DDL;
 pub(crate) use group_commit::GroupCommitter;
 pub use handle::{Location, Store};
 pub(crate) use pending_routing::PendingRoutingWrite;
-pub use postgres_store::{tls_requested, POSTGRES_SESSION_OPTIONS, SCHEMA_LOCK_KEY};
-pub use writer::{CheckpointWriter, WriterHealth, WriterStop};
+pub use postgres_store::POSTGRES_SESSION_OPTIONS;
+pub(crate) use postgres_store::{tls_requested, SCHEMA_LOCK_KEY};
+pub use writer::WriterStop;
+pub use writer::{CheckpointWriter, WriterHealth};
 
 /// The schema version this build writes, in a redb file and in a PostgreSQL database alike;
 /// bump it (and add a migration) when a table changes. Version 2: the redb file keeps completed
@@ -48,44 +53,44 @@ pub use writer::{CheckpointWriter, WriterHealth, WriterStop};
 pub const STORE_SCHEMA_VERSION: u64 = 2;
 
 /// How long a sidecar answer is kept: a partner's retries end well within a day.
-pub const DEFAULT_SIDECAR_ANSWER_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+pub(crate) const DEFAULT_SIDECAR_ANSWER_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 /// How many sidecar answers are kept at most.
-pub const DEFAULT_SIDECAR_ANSWER_MAX_KEYS: u64 = 100_000;
+pub(crate) const DEFAULT_SIDECAR_ANSWER_MAX_KEYS: u64 = 100_000;
 
 /// Default number of acknowledgements that forces a commit of the ack batch.
-pub const DEFAULT_ACK_BATCH_MAX_ACKS: usize = 1_000;
+pub(crate) const DEFAULT_ACK_BATCH_MAX_ACKS: usize = 1_000;
 
 /// Default time after the first acknowledgement of a batch by which the batch is committed.
-pub const DEFAULT_ACK_BATCH_MAX_DELAY: Duration = Duration::from_millis(50);
+pub(crate) const DEFAULT_ACK_BATCH_MAX_DELAY: Duration = Duration::from_millis(50);
 
 /// Default number of completed idempotency keys kept for deduplication.
-pub const DEFAULT_DEDUP_MAX_KEYS: usize = 200_000;
+pub(crate) const DEFAULT_DEDUP_MAX_KEYS: usize = 200_000;
 
 /// How long Salesforce retains an event: no redelivery can come later, so what is kept only
 /// to recognise redeliveries may be forgotten after it.
-pub const EVENT_RETENTION: Duration = Duration::from_secs(72 * 60 * 60);
+pub(crate) const EVENT_RETENTION: Duration = Duration::from_secs(72 * 60 * 60);
 
 /// Default age after which a completed key is forgotten: no redelivery comes later.
-pub const DEFAULT_DEDUP_MAX_AGE: Duration = EVENT_RETENTION;
+pub(crate) const DEFAULT_DEDUP_MAX_AGE: Duration = EVENT_RETENTION;
 /// How long dead letters are kept by default: 30 days to inspect and replay them.
-pub const DEFAULT_DEAD_LETTER_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+pub(crate) const DEFAULT_DEAD_LETTER_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// How many dead letters are kept by default, oldest removed first.
-pub const DEFAULT_DEAD_LETTER_MAX_COUNT: u64 = 100_000;
+pub(crate) const DEFAULT_DEAD_LETTER_MAX_COUNT: u64 = 100_000;
 /// How long a conversation's state is kept after its last activity by default: long past any
 /// MessagingSession, short enough that the table holds only conversations still alive.
-pub const DEFAULT_CONVERSATION_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+pub(crate) const DEFAULT_CONVERSATION_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 /// Default number of acknowledgements the writer queue holds before callers wait.
-pub const DEFAULT_WRITER_QUEUE_CAPACITY: usize = 8_192;
+pub(crate) const DEFAULT_WRITER_QUEUE_CAPACITY: usize = 8_192;
 
 /// Default number of times a failed commit is retried before the writer gives up.
-pub const DEFAULT_COMMIT_RETRIES: usize = 8;
+pub(crate) const DEFAULT_COMMIT_RETRIES: usize = 8;
 
 /// Default first delay before a failed commit is retried; it doubles, with jitter.
-pub const DEFAULT_COMMIT_RETRY_MIN_DELAY: Duration = Duration::from_millis(100);
+pub(crate) const DEFAULT_COMMIT_RETRY_MIN_DELAY: Duration = Duration::from_millis(100);
 
 /// Default longest delay between two attempts at a failed commit.
-pub const DEFAULT_COMMIT_RETRY_MAX_DELAY: Duration = Duration::from_secs(2);
+pub(crate) const DEFAULT_COMMIT_RETRY_MAX_DELAY: Duration = Duration::from_secs(2);
 
 /// Tunables for the store and its batching writer.
 #[derive(Debug, Clone)]

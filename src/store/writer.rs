@@ -129,7 +129,7 @@ impl CheckpointWriter {
     }
 
     /// Why the writer stopped, once it has (closed, or a commit failed for good).
-    pub fn stop_reason(&self) -> Option<StoreError> {
+    pub(crate) fn stop_reason(&self) -> Option<StoreError> {
         lock(&self.shared.stopped_reason)
             .clone()
             .map(StoreError::WriterStopped)
@@ -167,7 +167,7 @@ impl CheckpointWriter {
     }
 
     /// Replaces the stored state of `conversation`; committed with the next batch.
-    pub async fn record_conversation(
+    pub(crate) async fn record_conversation(
         &self,
         conversation: impl Into<String>,
         record: Vec<u8>,

@@ -11,12 +11,12 @@ use crate::store::Fence;
 
 impl Telemetry {
     /// Whether this replica leads now (`byoc_ha_leader`).
-    pub fn set_ha_leader(&self, leader: bool) {
+    pub(crate) fn set_ha_leader(&self, leader: bool) {
         self.metrics.ha_leader.set(i64::from(leader));
     }
 
     /// This replica took the lease `fence` names and leads from now on.
-    pub fn ha_lease_taken(&self, fence: &Fence) {
+    pub(crate) fn ha_lease_taken(&self, fence: &Fence) {
         info!(
             namespace = %fence.namespace,
             replica_id = %fence.holder,
@@ -27,7 +27,7 @@ impl Telemetry {
     }
 
     /// This replica lost the lease `fence` names while leading; it stops acting.
-    pub fn ha_lease_lost(&self, fence: &Fence, reason: LostReason) {
+    pub(crate) fn ha_lease_lost(&self, fence: &Fence, reason: LostReason) {
         error!(
             namespace = %fence.namespace,
             replica_id = %fence.holder,

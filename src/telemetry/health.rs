@@ -18,14 +18,14 @@ pub(super) struct CheckpointClock {
 
 impl Telemetry {
     /// Sets how many dead letters the store holds.
-    pub fn set_dead_letters(&self, count: u64) {
+    pub(crate) fn set_dead_letters(&self, count: u64) {
         self.metrics
             .dead_letters
             .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
     /// The Pub/Sub stream opened (`true`) or ended (`false`).
-    pub fn set_stream_connected(&self, connected: bool) {
+    pub(crate) fn set_stream_connected(&self, connected: bool) {
         self.metrics.stream_connected.set(i64::from(connected));
     }
 

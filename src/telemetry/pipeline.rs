@@ -97,7 +97,7 @@ impl Telemetry {
     }
 
     /// The pipeline drained and wrote its final checkpoint.
-    pub fn pipeline_stopped(&self) {
+    pub(crate) fn pipeline_stopped(&self) {
         info!(
             checkpoints = self.metrics.checkpoints.get(),
             "pipeline stopped"

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crate::events::{decode_event, DecodeError, EventContext, FieldNames};
 
 /// A realistic outbound Text message, as the payload field carries it.
-pub const SAMPLE_TEXT_MESSAGE_PAYLOAD: &str = concat!(
+pub(crate) const SAMPLE_TEXT_MESSAGE_PAYLOAD: &str = concat!(
     r#"{"conversationIdentifier":"9bc16b48-cd9b-4d8b-b7f2-a376f0a05c09","#,
     r#""channelAddressIdentifier":"b0ffeafe-0d89-4338-b14a-172ad203f22a","#,
     r#""recipient":{"appType":"custom","subject":"end-user-7f3a2c","role":"EndUser"},"#,

@@ -4,10 +4,10 @@
 pub mod events;
 pub mod mixed;
 pub mod pipeline;
-pub mod proc_stats;
+pub(crate) mod proc_stats;
 pub mod process;
-pub mod process_partner;
-pub mod process_report;
+pub(crate) mod process_partner;
+pub(crate) mod process_report;
 pub mod pubsub;
 pub mod routing;
 pub mod sidecar;
@@ -24,7 +24,9 @@ use crate::secret::SecretString;
 use fake_salesforce::FakeSalesforce;
 
 /// A plaintext subscription to `fake` from EARLIEST, with its static token.
-pub fn earliest_subscription(fake: &FakeSalesforce) -> (SubscriberSettings, StaticCredentials) {
+pub(crate) fn earliest_subscription(
+    fake: &FakeSalesforce,
+) -> (SubscriberSettings, StaticCredentials) {
     let endpoints = fake.endpoints();
     let mut config = SubscriberSettings::new(endpoints.topic.clone());
     config.endpoint = EndpointSettings {
@@ -42,7 +44,7 @@ pub fn earliest_subscription(fake: &FakeSalesforce) -> (SubscriberSettings, Stat
 }
 
 /// A payload the size and shape of a real BYOC text message envelope.
-pub fn sample_text_message_payload(sequence: u64) -> String {
+pub(crate) fn sample_text_message_payload(sequence: u64) -> String {
     fake_salesforce::samples::text_message_payload(
         "9bc16b48-cd9b-4d8b-b7f2-a376f0a05c09",
         sequence,
@@ -52,7 +54,7 @@ pub fn sample_text_message_payload(sequence: u64) -> String {
 }
 
 /// Why a scenario failed.
-pub type BenchResult<T> = Result<T, crate::dev::embedded::EmbeddedError>;
+pub(crate) type BenchResult<T> = Result<T, crate::dev::embedded::EmbeddedError>;
 
 /// The `p` quantile (0..=1) of `sorted`, zero when it is empty.
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -137,7 +137,7 @@ fn start_pipeline(
 
 /// Throughput: `events` backlog events over `conversations` conversations, on a redb file or,
 /// with `postgres_url`, on a fresh namespace of that database.
-pub async fn throughput(
+pub(crate) async fn throughput(
     events: u64,
     conversations: u64,
     conversation_state: bool,

@@ -27,7 +27,7 @@ const BATCH_ITEM: &[u8] = b"{\"idempotencyKey\":\"";
 
 /// What the partner saw.
 #[derive(Debug, Default)]
-pub struct PartnerLog {
+pub(crate) struct PartnerLog {
     /// Events received, retries included.
     pub events: AtomicU64,
     /// Requests received.
@@ -56,7 +56,7 @@ impl PartnerLog {
     }
 
     /// Publish → first arrival of every sequence in `published`, sorted.
-    pub fn latencies(&self, published: &HashMap<u64, Instant>) -> Vec<Duration> {
+    pub(crate) fn latencies(&self, published: &HashMap<u64, Instant>) -> Vec<Duration> {
         let Ok(arrivals) = self.arrivals.lock() else {
             return Vec::new();
         };
@@ -72,7 +72,7 @@ impl PartnerLog {
 }
 
 /// Starts the partner on a loopback port; returns its URL.
-pub async fn start(log: Arc<PartnerLog>) -> super::BenchResult<String> {
+pub(crate) async fn start(log: Arc<PartnerLog>) -> super::BenchResult<String> {
     let app = Router::new().route("/hook", post(receive)).with_state(log);
     let address = super::serve_loopback(app).await?;
     Ok(format!("http://{address}/hook"))

@@ -37,12 +37,12 @@ pub struct PubSubBenchReport {
 
 impl PubSubBenchReport {
     /// Events per second.
-    pub fn events_per_second(&self) -> f64 {
+    pub(crate) fn events_per_second(&self) -> f64 {
         self.events as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
     }
 
     /// `FetchRequest`s sent per event consumed.
-    pub fn fetch_requests_per_event(&self) -> f64 {
+    pub(crate) fn fetch_requests_per_event(&self) -> f64 {
         self.fetch_requests as f64 / self.events.max(1) as f64
     }
 }

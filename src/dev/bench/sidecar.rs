@@ -35,7 +35,7 @@ const END_USERS: u64 = 100;
 /// Messages sent one by one before anything is measured.
 const WARM_UP: u64 = 50;
 /// Salesforce's largest attachment, the one the bench sends.
-pub const ATTACHMENT_BYTES: usize = 25 * 1024 * 1024;
+pub(crate) const ATTACHMENT_BYTES: usize = 25 * 1024 * 1024;
 /// How long the connector may take to become ready.
 const READY_LIMIT: Duration = Duration::from_secs(30);
 /// A request that starts later than this after its slot counts as late.

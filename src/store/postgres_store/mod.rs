@@ -25,7 +25,7 @@ use super::{
     SidecarAnswerWrite, StoreError, StoreSettings,
 };
 use pool::Pool;
-pub use schema::SCHEMA_LOCK_KEY;
+pub(crate) use schema::SCHEMA_LOCK_KEY;
 
 /// Connections (and threads) per store: one for the writer's commits, one for everything else
 /// meanwhile; many tenants in one process each have their own.
@@ -47,7 +47,7 @@ const TLS_SSLMODES: [&str; 3] = ["require", "verify-ca", "verify-full"];
 
 /// The sslmode a connection URL asks for when it asks for TLS (`require`, `verify-ca`,
 /// `verify-full`), which this build cannot honour; `None` otherwise.
-pub fn tls_requested(url: &str) -> Option<String> {
+pub(crate) fn tls_requested(url: &str) -> Option<String> {
     let lowered = url.to_ascii_lowercase();
     lowered.match_indices("sslmode=").find_map(|(start, key)| {
         let value: String = lowered[start + key.len()..]
@@ -90,7 +90,7 @@ pub(crate) struct PostgresStore {
 
 impl PostgresStore {
     /// Connects, creates the tables the database lacks, and checks its schema version.
-    pub(crate) fn open(
+    pub(super) fn open(
         url: &str,
         namespace: &str,
         settings: StoreSettings,

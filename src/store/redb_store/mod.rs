@@ -58,7 +58,7 @@ pub(crate) struct RedbStore {
 
 impl RedbStore {
     /// Opens the file at `path`, creating it (and its tables) if missing and allowed.
-    pub(crate) fn open(
+    pub(super) fn open(
         path: &Path,
         settings: StoreSettings,
         create: CreateIfMissing,
