@@ -115,6 +115,9 @@ struct RunningFake {
     topic: String,
     certificate: PathBuf,
     authorization_context: String,
+    /// One client for the control plane, so a paced publish costs one request on a kept
+    /// connection, not a client build and a new connection inside the measured latency.
+    control_client: reqwest::Client,
 }
 
 /// Runs the plan: fake, publish, connector, then the npm script if any.
@@ -182,6 +185,7 @@ async fn start_fake(binary: &Path, dir: &Path) -> BenchResult<RunningFake> {
         topic: field("topic")?,
         certificate,
         child,
+        control_client: reqwest::Client::builder().no_proxy().build()?,
     })
 }
 
@@ -214,7 +218,7 @@ async fn publish(
     plan: &ProcessBenchPlan,
     sequences: std::ops::Range<u64>,
 ) -> BenchResult<()> {
-    let http = reqwest::Client::builder().no_proxy().build()?;
+    let http = &fake.control_client;
     let mut next = sequences.start;
     while next < sequences.end {
         let chunk = PUBLISH_CHUNK.min(sequences.end - next);
