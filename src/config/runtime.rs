@@ -179,11 +179,14 @@ impl StoreConfig {
             ),
             (StoreKind::Postgres, Some(url)) => {
                 let url = url.expose();
-                if let Some(sslmode) = crate::store::tls_requested(url) {
+                let root_certificate = crate::store::parse_target(url)
+                    .tls
+                    .and_then(|wish| wish.root_certificate);
+                if let Some(path) = root_certificate.filter(|path| !path.is_file()) {
                     problems.push(
                         "store.url",
-                        format!("asks for sslmode={sslmode}, but this build connects to PostgreSQL without TLS"),
-                        "reach the database over a private network or a TLS-terminating proxy and set sslmode=disable; the connector never falls back to plaintext",
+                        format!("names sslrootcert={}, which is not a file", path.display()),
+                        "give the PEM file of the CA certificates that signed the database's certificate, or leave sslrootcert out to trust the public web roots",
                     );
                 }
                 if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 use tracing::warn;
 
 use super::HaError;
@@ -70,6 +70,16 @@ impl std::fmt::Debug for LeaseDb {
     }
 }
 
+/// Drives the lease database's connection until it ends, and says why when it failed.
+async fn watch_connection<F>(connection: F)
+where
+    F: std::future::Future<Output = Result<(), tokio_postgres::Error>>,
+{
+    if let Err(error) = connection.await {
+        warn!(error = %error, "lease database connection ended");
+    }
+}
+
 impl Drop for LeaseDb {
     fn drop(&mut self) {
         self.connection.abort();
@@ -77,17 +87,27 @@ impl Drop for LeaseDb {
 }
 
 impl LeaseDb {
-    /// Connects to `url` and creates the lease table when it is missing. TLS is not supported:
-    /// a URL asking for it (`sslmode=require`) fails to connect rather than going plaintext.
+    /// Connects to `url` (with TLS when its `sslmode` asks for it, verified as the store's
+    /// connections are) and creates the lease table when it is missing.
     pub async fn connect(url: &SecretString) -> Result<Self, HaError> {
-        let (mut client, connection) = tokio_postgres::connect(url.expose(), NoTls)
-            .await
-            .map_err(HaError::Connect)?;
-        let connection = tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                warn!(error = %error, "lease database connection ended");
+        let target = crate::store::parse_target(url.expose());
+        let tls = crate::store::PostgresTls::new(target.tls.as_ref())
+            .map_err(|error| HaError::Tls(Box::new(error)))?;
+        let (mut client, connection) = match tls {
+            crate::store::PostgresTls::Plain => {
+                let (client, connection) =
+                    tokio_postgres::connect(&target.driver_url, tokio_postgres::NoTls)
+                        .await
+                        .map_err(HaError::Connect)?;
+                (client, tokio::spawn(watch_connection(connection)))
             }
-        });
+            crate::store::PostgresTls::Rustls(rustls) => {
+                let (client, connection) = tokio_postgres::connect(&target.driver_url, rustls)
+                    .await
+                    .map_err(HaError::Connect)?;
+                (client, tokio::spawn(watch_connection(connection)))
+            }
+        };
         let transaction = client
             .transaction()
             .await

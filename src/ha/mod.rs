@@ -87,6 +87,9 @@ pub enum HaError {
     /// URL, which may carry a password.
     #[error("cannot connect to the lease database: {0}")]
     Connect(#[source] tokio_postgres::Error),
+    /// `store.url` asks for TLS with CA certificates that cannot be used.
+    #[error(transparent)]
+    Tls(Box<crate::store::StoreError>),
     /// A lease statement failed.
     #[error("lease {operation} failed: {source}")]
     Query {

@@ -106,16 +106,17 @@ pub enum StoreError {
         /// What is wrong with it; never its text, which may hold a password.
         reason: String,
     },
-    /// `store.url` asks for TLS, which this build does not speak to PostgreSQL; connecting
-    /// in plaintext instead would expose the password and the data.
+    /// `store.url`'s `sslrootcert` cannot be used as the CA certificates to trust.
     #[error(
-        "store.url asks for sslmode={sslmode}, but this build connects to PostgreSQL without TLS; \
-         reach the database over a private network or a TLS-terminating proxy (sidecar) and use \
-         sslmode=disable"
+        "store.url's sslrootcert {} cannot be used: {reason}; give a PEM file of the CA \
+         certificates that signed the database's certificate",
+        path.display()
     )]
-    PostgresTlsUnsupported {
-        /// The sslmode asked for.
-        sslmode: String,
+    PostgresTlsRoots {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
     },
     /// The database's byoc tables were created by a newer build.
     #[error(

@@ -25,6 +25,7 @@ mod key_index;
 pub mod operator;
 mod pending_routing;
 mod postgres_store;
+mod postgres_tls;
 mod redb_store;
 mod writer;
 
@@ -43,7 +44,8 @@ pub(crate) use group_commit::GroupCommitter;
 pub use handle::{Location, Store};
 pub(crate) use pending_routing::PendingRoutingWrite;
 pub use postgres_store::POSTGRES_SESSION_OPTIONS;
-pub(crate) use postgres_store::{tls_requested, SCHEMA_LOCK_KEY};
+pub(crate) use postgres_store::SCHEMA_LOCK_KEY;
+pub(crate) use postgres_tls::{parse_target, PostgresTls};
 pub use writer::WriterStop;
 pub use writer::{CheckpointWriter, WriterHealth};
 

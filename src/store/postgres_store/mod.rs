@@ -42,23 +42,6 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// than the shortest lease (`ha.takeover_secs = 3`: 2.4 s).
 pub const POSTGRES_SESSION_OPTIONS: &str = "-c idle_in_transaction_session_timeout=1000";
 
-/// The sslmode values that ask for TLS.
-const TLS_SSLMODES: [&str; 3] = ["require", "verify-ca", "verify-full"];
-
-/// The sslmode a connection URL asks for when it asks for TLS (`require`, `verify-ca`,
-/// `verify-full`), which this build cannot honour; `None` otherwise.
-pub(crate) fn tls_requested(url: &str) -> Option<String> {
-    let lowered = url.to_ascii_lowercase();
-    lowered.match_indices("sslmode=").find_map(|(start, key)| {
-        let value: String = lowered[start + key.len()..]
-            .chars()
-            .take_while(|c| !matches!(c, '&' | ' ' | '\t' | '#'))
-            .collect();
-        let value = value.trim_matches(|c| c == '\'' || c == '"').to_owned();
-        TLS_SSLMODES.contains(&value.as_str()).then_some(value)
-    })
-}
-
 /// Wraps a PostgreSQL error with the operation that hit it.
 pub(super) fn failed(operation: &'static str) -> impl FnOnce(postgres::Error) -> StoreError {
     move |source| StoreError::Postgres {
@@ -95,11 +78,12 @@ impl PostgresStore {
         namespace: &str,
         settings: StoreSettings,
     ) -> Result<Self, StoreError> {
-        if let Some(sslmode) = tls_requested(url) {
-            return Err(StoreError::PostgresTlsUnsupported { sslmode });
-        }
+        let target = super::parse_target(url);
+        let tls = super::PostgresTls::new(target.tls.as_ref())?;
         let mut config: postgres::Config =
-            url.parse()
+            target
+                .driver_url
+                .parse()
                 .map_err(|error: postgres::Error| StoreError::PostgresUrl {
                     reason: error.to_string(),
                 })?;
@@ -115,14 +99,14 @@ impl PostgresStore {
             config.application_name("byoc-connector");
         }
         let target = describe(&config);
-        if leaves_the_host_unencrypted(&config) {
+        if matches!(tls, super::PostgresTls::Plain) && leaves_the_host_unencrypted(&config) {
             tracing::warn!(
                 target = %target,
-                "the connection to PostgreSQL is not encrypted (this build has no TLS for it): keep the database on a private network"
+                "the connection to PostgreSQL is not encrypted: set sslmode=verify-full in store.url, or keep the database on a private network"
             );
         }
         let location = format!("postgres {target} namespace {namespace}");
-        let pool = Pool::start(&config, &target, CONNECTIONS_PER_STORE);
+        let pool = Pool::start(&config, &tls, &target, CONNECTIONS_PER_STORE);
         let store = Self {
             pool,
             namespace: namespace.to_owned(),

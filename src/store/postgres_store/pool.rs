@@ -14,9 +14,9 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use postgres::{Client, NoTls};
+use postgres::Client;
 
-use crate::store::StoreError;
+use crate::store::{PostgresTls, StoreError};
 
 /// One unit of work, run on a connection thread.
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -29,6 +29,8 @@ pub(super) struct Pool {
 /// One thread's connection, opened when first needed and reopened once closed.
 pub(super) struct Connection {
     config: postgres::Config,
+    // Plaintext, or rustls verifying the server as `store.url` asks.
+    tls: PostgresTls,
     // User, host, port and database, for errors; never the password.
     target: Arc<str>,
     client: Option<Client>,
@@ -72,13 +74,14 @@ impl Connection {
         });
         let client = match reusable {
             Some(client) => client,
-            None => self
-                .config
-                .connect(NoTls)
-                .map_err(|source| StoreError::PostgresOpen {
-                    target: self.target.to_string(),
-                    source: Box::new(source),
-                })?,
+            None => match &self.tls {
+                PostgresTls::Plain => self.config.connect(postgres::NoTls),
+                PostgresTls::Rustls(rustls) => self.config.connect(rustls.clone()),
+            }
+            .map_err(|source| StoreError::PostgresOpen {
+                target: self.target.to_string(),
+                source: Box::new(source),
+            })?,
         };
         self.last_used = Instant::now();
         Ok(self.client.insert(client))
@@ -87,7 +90,12 @@ impl Connection {
 
 impl Pool {
     /// Starts `size` connection threads; each connects on its first work item.
-    pub(super) fn start(config: &postgres::Config, target: &str, size: usize) -> Self {
+    pub(super) fn start(
+        config: &postgres::Config,
+        tls: &PostgresTls,
+        target: &str,
+        size: usize,
+    ) -> Self {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         let target: Arc<str> = Arc::from(target);
@@ -95,6 +103,7 @@ impl Pool {
             let queue = Arc::clone(&queue);
             let mut connection = Connection {
                 config: config.clone(),
+                tls: tls.clone(),
                 target: Arc::clone(&target),
                 client: None,
                 last_used: Instant::now(),

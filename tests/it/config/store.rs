@@ -115,19 +115,22 @@ fn a_postgres_url_is_accepted_and_names_the_database_and_namespace() {
 }
 
 #[test]
-fn a_postgres_url_asking_for_tls_is_refused_without_being_quoted() {
+fn a_postgres_url_asking_for_tls_loads_and_a_missing_sslrootcert_is_refused_without_quoting_it() {
     let text = minimal_with(&[("store.kind", string("postgres"))]);
+    let url = "postgres://byoc:pw-77ab@db.internal/byoc?sslmode=verify-full";
+    Config::from_toml_str_with_env(&text, env(&[("BYOC__STORE__URL", url)]))
+        .expect("verify-full with the web roots loads");
 
     let error = error_text(
         &text,
         &[(
             "BYOC__STORE__URL",
-            "postgres://byoc:pw-77ab@db.internal/byoc?sslmode=verify-full",
+            "postgres://byoc:pw-77ab@db.internal/byoc?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
         )],
     );
 
     assert!(
-        error.contains("store.url asks for sslmode=verify-full"),
+        error.contains("store.url") && error.contains("sslrootcert=/nonexistent/ca.pem"),
         "{error}"
     );
     assert!(!error.contains("pw-77ab"), "{error}");

@@ -53,6 +53,7 @@ macro_rules! async_contract_tests {
 
 mod conversations;
 mod postgres_only;
+mod postgres_tls;
 mod redb_file;
 mod shared;
 mod tables;

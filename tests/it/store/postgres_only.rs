@@ -1,6 +1,6 @@
 //! What only the PostgreSQL store does: namespaces that share one database without seeing each
-//! other, fencing by the lease table, a newer schema refused, no TLS asked for and plaintext
-//! used instead, and no password in any error.
+//! other, fencing by the lease table, a newer schema refused, and no password in any error
+//! (TLS: `postgres_tls`).
 
 use std::time::Duration;
 
@@ -212,22 +212,6 @@ fn a_database_with_a_newer_schema_is_refused_naming_both_versions() {
     admin
         .batch_execute(&format!("DROP DATABASE {database} WITH (FORCE)"))
         .unwrap();
-}
-
-#[test]
-fn a_url_asking_for_tls_is_refused_instead_of_connecting_in_plaintext() {
-    for sslmode in ["require", "verify-ca", "verify-full"] {
-        let url = format!("postgres://byoc:{PASSWORD}@127.0.0.1:5432/byoc?sslmode={sslmode}");
-
-        let error = Store::open_postgres(&url, "default", StoreSettings::default()).unwrap_err();
-
-        assert!(
-            matches!(&error, StoreError::PostgresTlsUnsupported { sslmode: asked } if asked == sslmode),
-            "{error:?}"
-        );
-        assert!(chain(&error).contains("without TLS"), "{error}");
-        assert!(!chain(&error).contains(PASSWORD), "{error}");
-    }
 }
 
 #[test]

@@ -16,6 +16,27 @@ pub fn postgres_url() -> String {
     })
 }
 
+/// The variable `scripts/test` sets to the CA certificate (PEM) that signed its PostgreSQL's
+/// TLS certificate.
+pub const POSTGRES_CA_VARIABLE: &str = "BYOC_TEST_POSTGRES_CA";
+
+/// The test database's URL asking for TLS: `sslmode` as given, verified against the test CA
+/// when `trust_test_ca`, else against the public web roots only; `tag` goes into
+/// `application_name`, so the test can find its own sessions in `pg_stat_ssl`.
+pub fn postgres_tls_url(sslmode: &str, trust_test_ca: bool, tag: &str) -> String {
+    let ca = std::env::var(POSTGRES_CA_VARIABLE).unwrap_or_else(|_| {
+        panic!("{POSTGRES_CA_VARIABLE} is not set: run scripts/test (its PostgreSQL speaks TLS)")
+    });
+    let base = postgres_url();
+    let separator = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{separator}application_name={tag}&sslmode={sslmode}");
+    if trust_test_ca {
+        format!("{url}&sslrootcert={ca}")
+    } else {
+        url
+    }
+}
+
 /// A namespace no other test uses, so tests share the database and run in parallel.
 pub fn fresh_namespace() -> String {
     format!("t-{}", uuid::Uuid::new_v4().simple())
