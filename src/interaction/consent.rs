@@ -84,19 +84,23 @@ const POST_PARTICIPANT: Endpoint = Endpoint {
 };
 
 impl InteractionClient {
-    /// `PATCH /consent`: sets the end user's consent status.
+    /// `PATCH /consent`: sets the end user's consent status. Fields longer than the API
+    /// allows are refused before sending ([`InteractionError::InvalidRequest`]).
     pub async fn patch_consent(
         &self,
         request: &ConsentRequest,
     ) -> Result<SuccessResponse, InteractionError> {
+        super::rules::patch_consent(request)?;
         self.call(&PATCH_CONSENT, json_body(request)?).await
     }
 
-    /// `POST /participant`: removes a participant from a conversation.
+    /// `POST /participant`: removes a participant from a conversation. Anything but exactly
+    /// one rep named by a 15-character User id is refused before sending.
     pub async fn remove_participant(
         &self,
         request: &RemoveParticipantRequest,
     ) -> Result<SuccessResponse, InteractionError> {
+        super::rules::remove_participant(request)?;
         self.call(&POST_PARTICIPANT, json_body(request)?).await
     }
 }

@@ -111,6 +111,15 @@ pub struct ConversationHistoryResponse {
     pub success: Option<bool>,
 }
 
+/// The local wall clock in Unix epoch milliseconds.
+fn epoch_ms_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
+}
+
 const POST_CONVERSATION_HISTORY: Endpoint = Endpoint {
     method: Method::POST,
     path: "conversationHistory",
@@ -120,11 +129,15 @@ const POST_CONVERSATION_HISTORY: Endpoint = Endpoint {
 };
 
 impl InteractionClient {
-    /// `POST /conversationHistory`: imports earlier entries of a conversation.
+    /// `POST /conversationHistory`: imports earlier entries of a conversation. A request
+    /// breaking one of Salesforce's import rules (1 to 3 participants with exactly one end
+    /// user, 1 to 25 entries from the participants while they were in the conversation, none
+    /// older than 24 hours, …) is refused before sending ([`InteractionError::InvalidRequest`]).
     pub async fn post_conversation_history(
         &self,
         request: &ConversationHistoryRequest,
     ) -> Result<ConversationHistoryResponse, InteractionError> {
+        super::rules::conversation_history(request, epoch_ms_now())?;
         self.call(&POST_CONVERSATION_HISTORY, json_body(request)?)
             .await
     }

@@ -15,6 +15,7 @@ mod delivery_failed;
 mod error;
 pub mod headers;
 mod history;
+pub(crate) mod history_rules;
 mod interactions;
 mod limiter;
 mod messaging_session;
