@@ -1,4 +1,5 @@
-//! `POST /v1/conversation-history`: imports up to 25 earlier text entries of a conversation
+//! `POST /v1/conversation-history`: imports up to 25 earlier entries of a conversation (texts,
+//! or attachments already uploaded and named by URL, with an optional caption)
 //! (`POST /conversationHistory`), none older than 24 hours, between the end user and up to two
 //! chatbots, optionally establishing or attaching a messaging session.
 //!
@@ -22,7 +23,8 @@ use super::write::{now_ms, Write};
 use super::InboundSlot;
 use crate::interaction::history_rules::{self, Broken, Place, Sent, Stay};
 use crate::interaction::{
-    ConversationHistoryRequest, HistoryEntry, HistoryParticipant, HistorySession, Participant,
+    ConversationHistoryRequest, HistoryAttachment, HistoryEntry, HistoryParticipant,
+    HistorySession, Participant, RegisteredCapabilities, MAX_HISTORY_ENTRIES,
 };
 
 /// Who may appear in imported history.
@@ -45,14 +47,135 @@ struct ImportParticipant {
     left_time: Option<i64>,
 }
 
-/// One text entry of the import.
+/// One entry of the import: a text, or an attachment already uploaded (with an optional
+/// caption in `text`).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ImportEntry {
     /// The sending participant's subject.
     sender: String,
     client_timestamp: i64,
-    text: String,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    attachment: Option<ImportAttachment>,
+}
+
+/// A file of an imported entry, already uploaded to Salesforce and named by its URL.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ImportAttachment {
+    name: String,
+    mime_type: String,
+    url: String,
+    #[serde(default)]
+    content_version_id: Option<String>,
+}
+
+/// Longest attachment name, URL or ContentVersion id this route takes (the official
+/// `Attachment` sets no length; these keep a body within reason).
+const MAX_ATTACHMENT_FIELD_CHARS: usize = 2_048;
+
+impl ImportEntry {
+    /// The entry's own rules: a text or an attachment, an attachment's fields present, its URL
+    /// http(s).
+    fn check(&self, index: usize) -> Result<(), Answer> {
+        let field = |name: &str| format!("entries[{index}].{name}");
+        let blank_text = self
+            .text
+            .as_deref()
+            .is_none_or(|text| text.trim().is_empty());
+        let Some(attachment) = &self.attachment else {
+            if blank_text {
+                return Err(Answer::invalid(
+                    &field("text"),
+                    "required, not blank (or an attachment)",
+                ));
+            }
+            return Ok(());
+        };
+        if self.text.is_some() && blank_text {
+            return Err(Answer::invalid(&field("text"), "not blank when given"));
+        }
+        for (name, value) in [
+            ("attachment.name", &attachment.name),
+            ("attachment.mimeType", &attachment.mime_type),
+            ("attachment.url", &attachment.url),
+        ] {
+            check_length(&field(name), value, MAX_ATTACHMENT_FIELD_CHARS)?;
+        }
+        if let Some(id) = &attachment.content_version_id {
+            check_length(
+                &field("attachment.contentVersionId"),
+                id,
+                MAX_ATTACHMENT_FIELD_CHARS,
+            )?;
+        }
+        if !(attachment.url.starts_with("https://") || attachment.url.starts_with("http://")) {
+            return Err(Answer::invalid(
+                &field("attachment.url"),
+                "an absolute http(s) URL of the uploaded file",
+            ));
+        }
+        if !attachment.mime_type.contains('/') {
+            return Err(Answer::invalid(
+                &field("attachment.mimeType"),
+                "a MIME type, e.g. application/pdf",
+            ));
+        }
+        Ok(())
+    }
+
+    /// An attachment's type is among the registered ones, when the channel registered types
+    /// (the file is uploaded already, so its size is not known here).
+    fn check_registered(
+        &self,
+        index: usize,
+        registered: &RegisteredCapabilities,
+    ) -> Result<(), Answer> {
+        let Some(attachment) = &self.attachment else {
+            return Ok(());
+        };
+        registered
+            .check_attachment(&attachment.mime_type, 0)
+            .map_err(|violation| {
+                Answer::invalid(
+                    &format!("entries[{index}].attachment.mimeType"),
+                    violation.to_string(),
+                )
+            })
+    }
+
+    /// The entry as sent, with the client-generated `entry_id` (and `attachment_id`).
+    fn history_entry(
+        &self,
+        entry_id: &str,
+        attachment_id: &str,
+        from: Participant,
+    ) -> HistoryEntry {
+        let text = self.text.as_deref();
+        match &self.attachment {
+            None => HistoryEntry::text(
+                entry_id,
+                from,
+                text.unwrap_or_default(),
+                self.client_timestamp,
+            ),
+            Some(attachment) => HistoryEntry::attachment(
+                entry_id,
+                from,
+                &HistoryAttachment {
+                    id: attachment_id.to_owned(),
+                    name: attachment.name.clone(),
+                    mime_type: attachment.mime_type.clone(),
+                    url: attachment.url.clone(),
+                    content_version_id: attachment.content_version_id.clone(),
+                },
+                text,
+                self.client_timestamp,
+            ),
+        }
+    }
 }
 
 /// Establish a new session or attach to an existing one.
@@ -125,12 +248,7 @@ impl Import {
             )?;
         }
         for (index, entry) in self.entries.iter().enumerate() {
-            if entry.text.trim().is_empty() {
-                return Err(Answer::invalid(
-                    &format!("entries[{index}].text"),
-                    "required, not blank",
-                ));
-            }
+            entry.check(index)?;
         }
         let stays: Vec<Stay<'_>> = self
             .participants
@@ -206,6 +324,11 @@ pub(super) async fn import(
     let now = now_ms();
     let end_user = request.check(now)?;
     let write = Write::begin(&slot, &headers)?;
+    if let Some(registered) = &write.inbound.capabilities {
+        for (index, entry) in request.entries.iter().enumerate() {
+            entry.check_registered(index, registered)?;
+        }
+    }
     let channel = write.channel(request.channel_address_identifier.as_deref())?;
     let key = write.end_user_key("history", &channel, end_user)?;
     let entry_ids: Vec<String> = (0..request.entries.len())
@@ -233,15 +356,12 @@ pub(super) async fn import(
         conversation_entries: request
             .entries
             .iter()
-            .zip(&entry_ids)
-            .filter_map(|(entry, id)| {
+            .enumerate()
+            .filter_map(|(index, entry)| {
                 let from = sender(&entry.sender)?;
-                Some(HistoryEntry::text(
-                    id,
-                    from,
-                    &entry.text,
-                    entry.client_timestamp,
-                ))
+                // Attachment ids come after every possible entry id of the same key.
+                let attachment_id = key.entry_id(MAX_HISTORY_ENTRIES + index);
+                Some(entry.history_entry(&entry_ids[index], &attachment_id, from))
             })
             .collect(),
         messaging_session: request.session(),

@@ -1,5 +1,6 @@
 //! `POST /conversationHistory`: imports earlier entries of a conversation (at most 25, none
-//! older than 24 hours), optionally establishing or attaching a messaging session.
+//! older than 24 hours; text messages, or attachments already uploaded and named by URL),
+//! optionally establishing or attaching a messaging session.
 //!
 //! Entry ids are client-generated, so a retried call cannot store an entry twice. It knows
 //! nothing about Pub/Sub.
@@ -77,6 +78,71 @@ impl HistoryEntry {
             client_timestamp: timestamp_ms,
             sender,
             entry_payload: payload,
+        }
+    }
+}
+
+/// A file shown as an attachment of an imported entry: already uploaded (a ContentVersion),
+/// named by a URL, as the official README's attachment-based history example has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryAttachment {
+    /// The attachment's client-generated id (a UUID).
+    pub id: String,
+    /// File name shown to the rep.
+    pub name: String,
+    /// MIME type, e.g. `application/pdf`.
+    pub mime_type: String,
+    /// Where the uploaded file is read (`url` of the official `Attachment`).
+    pub url: String,
+    /// The uploaded file's ContentVersion id, sent as the message's `references`, when known.
+    pub content_version_id: Option<String>,
+}
+
+impl HistoryEntry {
+    /// An attachment message of `sender` at `timestamp_ms`, with the client-generated
+    /// `entry_id` and an optional caption `text`.
+    ///
+    /// The message's `references` entry and the attachment's `referenceId` share the
+    /// attachment's id when a ContentVersion id is given (UNVERIFIED: the README shows both as
+    /// placeholders without saying how they relate).
+    pub fn attachment(
+        entry_id: &str,
+        sender: Participant,
+        file: &HistoryAttachment,
+        text: Option<&str>,
+        timestamp_ms: i64,
+    ) -> Self {
+        let mut attachment = serde_json::json!({
+            "id": file.id,
+            "name": file.name,
+            "mimeType": file.mime_type,
+            "url": file.url,
+        });
+        let mut static_content = serde_json::json!({
+            "formatType": "Attachments",
+            "attachments": [],
+        });
+        if let Some(text) = text {
+            static_content["text"] = text.into();
+        }
+        let mut message = serde_json::json!({
+            "messageType": "StaticContentMessage",
+            "id": entry_id,
+        });
+        if let Some(record_id) = &file.content_version_id {
+            attachment["referenceId"] = file.id.clone().into();
+            message["references"] = serde_json::json!([{"recordId": record_id, "id": file.id}]);
+        }
+        static_content["attachments"] = serde_json::json!([attachment]);
+        message["staticContent"] = static_content;
+        Self {
+            client_timestamp: timestamp_ms,
+            sender,
+            entry_payload: serde_json::json!({
+                "entryType": "Message",
+                "id": entry_id,
+                "abstractMessage": message,
+            }),
         }
     }
 }

@@ -52,8 +52,9 @@ pub use error::{
 };
 pub use headers::AuthorizationContextType;
 pub use history::{
-    ConversationHistoryRequest, ConversationHistoryResponse, HistoryEntry, HistoryParticipant,
-    HistorySession, MAX_HISTORY_AGE, MAX_HISTORY_ENTRIES, MAX_HISTORY_PARTICIPANTS,
+    ConversationHistoryRequest, ConversationHistoryResponse, HistoryAttachment, HistoryEntry,
+    HistoryParticipant, HistorySession, MAX_HISTORY_AGE, MAX_HISTORY_ENTRIES,
+    MAX_HISTORY_PARTICIPANTS,
 };
 pub use interactions::{
     Interaction, InteractionRequest, InteractionResponse, InteractionsObserver,
