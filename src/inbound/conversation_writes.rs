@@ -18,14 +18,12 @@ use super::request::{
 };
 use super::write::{now_ms, Write};
 use super::InboundSlot;
+use crate::interaction::rules;
 use crate::interaction::{
     self, Acknowledgement, AcknowledgementRequest, AgentWorkStatus, ConsentRequest,
     MessagingSessionRequest, Participant, PatchAgentWorkRequest, RemoveParticipantRequest,
     WorkContextType,
 };
-
-/// `ConsentRequest.endUserClientId`: `maxLength: 240` (shorter than `from`'s 255).
-const MAX_CONSENT_END_USER_CHARS: usize = 240;
 
 pub(super) async fn receipts(
     State(slot): State<InboundSlot>,
@@ -132,20 +130,13 @@ pub(super) async fn session(
         .await)
 }
 
-/// Whether `id` is a User id: `005` and 12 or 15 more letters and digits.
-fn is_user_id(id: &str) -> bool {
-    (id.len() == 15 || id.len() == 18)
-        && id.starts_with("005")
-        && id.bytes().all(|byte| byte.is_ascii_alphanumeric())
-}
-
 pub(super) async fn remove_participant(
     State(slot): State<InboundSlot>,
     Path((conversation, user_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Answer, Answer> {
     check_length("conversationIdentifier", &conversation, MAX_ADDRESS_CHARS)?;
-    if !is_user_id(&user_id) {
+    if !rules::is_user_id(&user_id) {
         return Err(Answer::invalid(
             "userId",
             "a rep's User id: 005 and 12 or 15 more letters and digits (sent as 15 characters)",
@@ -178,7 +169,7 @@ pub(super) async fn consent(
     check_length(
         "endUserClientId",
         &request.end_user_client_id,
-        MAX_CONSENT_END_USER_CHARS,
+        rules::MAX_CONSENT_FIELD_CHARS,
     )?;
     let write = Write::begin(&slot, &headers)?;
     if !write.inbound.partner_owns_consent {

@@ -1,12 +1,15 @@
-//! `POST /v1/conversation-history`: imports up to 25 earlier text entries of a conversation
+//! `POST /v1/conversation-history`: imports up to 25 earlier entries of a conversation (texts,
+//! or attachments already uploaded and named by URL, with an optional caption)
 //! (`POST /conversationHistory`), none older than 24 hours, between the end user and up to two
 //! chatbots, optionally establishing or attaching a messaging session.
 //!
 //! Every rule Salesforce states for the import is checked first and a broken one named by its
 //! field: 1 to 3 participants, exactly one end user, an end user without and a chatbot with a
 //! `leftTime` after its `joinedTime`, 1 to 25 entries, each from a participant while it was in
-//! the conversation, within the last 24 hours. The entry ids derive from the
-//! `Idempotency-Key`. It knows nothing about the server that serves the route.
+//! the conversation, within the last 24 hours. Those rules are the Interaction client's own
+//! ([`crate::interaction::history_rules`]), so the route and a library caller of the client
+//! are held to one definition. The entry ids derive from the `Idempotency-Key`. It knows
+//! nothing about the server that serves the route.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -15,12 +18,13 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::answer::Answer;
-use super::request::{check_length, parse, MAX_ADDRESS_CHARS, MAX_END_USER_CHARS};
+use super::request::{check_length, parse, MAX_END_USER_CHARS};
 use super::write::{now_ms, Write};
 use super::InboundSlot;
+use crate::interaction::history_rules::{self, Broken, Place, Sent, Stay};
 use crate::interaction::{
-    ConversationHistoryRequest, HistoryEntry, HistoryParticipant, HistorySession, Participant,
-    MAX_HISTORY_AGE, MAX_HISTORY_ENTRIES, MAX_HISTORY_PARTICIPANTS,
+    ConversationHistoryRequest, HistoryAttachment, HistoryEntry, HistoryParticipant,
+    HistorySession, Participant, RegisteredCapabilities, MAX_HISTORY_ENTRIES,
 };
 
 /// Who may appear in imported history.
@@ -43,14 +47,135 @@ struct ImportParticipant {
     left_time: Option<i64>,
 }
 
-/// One text entry of the import.
+/// One entry of the import: a text, or an attachment already uploaded (with an optional
+/// caption in `text`).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ImportEntry {
     /// The sending participant's subject.
     sender: String,
     client_timestamp: i64,
-    text: String,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    attachment: Option<ImportAttachment>,
+}
+
+/// A file of an imported entry, already uploaded to Salesforce and named by its URL.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ImportAttachment {
+    name: String,
+    mime_type: String,
+    url: String,
+    #[serde(default)]
+    content_version_id: Option<String>,
+}
+
+/// Longest attachment name, URL or ContentVersion id this route takes (the official
+/// `Attachment` sets no length; these keep a body within reason).
+const MAX_ATTACHMENT_FIELD_CHARS: usize = 2_048;
+
+impl ImportEntry {
+    /// The entry's own rules: a text or an attachment, an attachment's fields present, its URL
+    /// http(s).
+    fn check(&self, index: usize) -> Result<(), Answer> {
+        let field = |name: &str| format!("entries[{index}].{name}");
+        let blank_text = self
+            .text
+            .as_deref()
+            .is_none_or(|text| text.trim().is_empty());
+        let Some(attachment) = &self.attachment else {
+            if blank_text {
+                return Err(Answer::invalid(
+                    &field("text"),
+                    "required, not blank (or an attachment)",
+                ));
+            }
+            return Ok(());
+        };
+        if self.text.is_some() && blank_text {
+            return Err(Answer::invalid(&field("text"), "not blank when given"));
+        }
+        for (name, value) in [
+            ("attachment.name", &attachment.name),
+            ("attachment.mimeType", &attachment.mime_type),
+            ("attachment.url", &attachment.url),
+        ] {
+            check_length(&field(name), value, MAX_ATTACHMENT_FIELD_CHARS)?;
+        }
+        if let Some(id) = &attachment.content_version_id {
+            check_length(
+                &field("attachment.contentVersionId"),
+                id,
+                MAX_ATTACHMENT_FIELD_CHARS,
+            )?;
+        }
+        if !(attachment.url.starts_with("https://") || attachment.url.starts_with("http://")) {
+            return Err(Answer::invalid(
+                &field("attachment.url"),
+                "an absolute http(s) URL of the uploaded file",
+            ));
+        }
+        if !attachment.mime_type.contains('/') {
+            return Err(Answer::invalid(
+                &field("attachment.mimeType"),
+                "a MIME type, e.g. application/pdf",
+            ));
+        }
+        Ok(())
+    }
+
+    /// An attachment's type is among the registered ones, when the channel registered types
+    /// (the file is uploaded already, so its size is not known here).
+    fn check_registered(
+        &self,
+        index: usize,
+        registered: &RegisteredCapabilities,
+    ) -> Result<(), Answer> {
+        let Some(attachment) = &self.attachment else {
+            return Ok(());
+        };
+        registered
+            .check_attachment(&attachment.mime_type, 0)
+            .map_err(|violation| {
+                Answer::invalid(
+                    &format!("entries[{index}].attachment.mimeType"),
+                    violation.to_string(),
+                )
+            })
+    }
+
+    /// The entry as sent, with the client-generated `entry_id` (and `attachment_id`).
+    fn history_entry(
+        &self,
+        entry_id: &str,
+        attachment_id: &str,
+        from: Participant,
+    ) -> HistoryEntry {
+        let text = self.text.as_deref();
+        match &self.attachment {
+            None => HistoryEntry::text(
+                entry_id,
+                from,
+                text.unwrap_or_default(),
+                self.client_timestamp,
+            ),
+            Some(attachment) => HistoryEntry::attachment(
+                entry_id,
+                from,
+                &HistoryAttachment {
+                    id: attachment_id.to_owned(),
+                    name: attachment.name.clone(),
+                    mime_type: attachment.mime_type.clone(),
+                    url: attachment.url.clone(),
+                    content_version_id: attachment.content_version_id.clone(),
+                },
+                text,
+                self.client_timestamp,
+            ),
+        }
+    }
 }
 
 /// Establish a new session or attach to an existing one.
@@ -84,17 +209,6 @@ struct Import {
     messaging_session: Option<ImportSession>,
 }
 
-/// `field` has 1..=`max` items.
-fn count(field: &str, length: usize, max: usize) -> Result<(), Answer> {
-    if (1..=max).contains(&length) {
-        return Ok(());
-    }
-    Err(Answer::invalid(
-        field,
-        format!("1..={max} items (got {length})"),
-    ))
-}
-
 impl ImportParticipant {
     fn participant(&self) -> Participant {
         let (app_type, role) = match self.role {
@@ -108,118 +222,72 @@ impl ImportParticipant {
         }
     }
 
-    fn check(&self, index: usize) -> Result<(), Answer> {
-        let field = |name: &str| format!("participants[{index}].{name}");
-        check_length(&field("subject"), &self.subject, MAX_END_USER_CHARS)?;
-        match (self.role, self.left_time) {
-            (Role::EndUser, Some(_)) => Err(Answer::invalid(
-                &field("leftTime"),
-                "absent for the end user, whose conversation stays open",
-            )),
-            (Role::Chatbot, None) => Err(Answer::invalid(
-                &field("leftTime"),
-                "required for a chatbot",
-            )),
-            (_, Some(left)) if left <= self.joined_time => {
-                Err(Answer::invalid(&field("leftTime"), "after joinedTime"))
-            }
-            _ => Ok(()),
+    fn stay(&self) -> Stay<'_> {
+        Stay {
+            subject: &self.subject,
+            role: match self.role {
+                Role::EndUser => "EndUser",
+                Role::Chatbot => "Chatbot",
+            },
+            joined_time: self.joined_time,
+            left_time: self.left_time,
         }
     }
 }
 
 impl Import {
-    /// Every rule of the import; returns the end user's subject.
+    /// Every rule of the import; returns the end user's subject. Salesforce's import rules
+    /// are [`history_rules`]'s, shared with the Interaction client; the lengths and the shape of
+    /// `messagingSession` are this route's own.
     fn check(&self, now_ms: i64) -> Result<&str, Answer> {
-        count(
-            "participants",
-            self.participants.len(),
-            MAX_HISTORY_PARTICIPANTS,
-        )?;
         for (index, participant) in self.participants.iter().enumerate() {
-            participant.check(index)?;
-            if self.participants[..index]
-                .iter()
-                .any(|earlier| earlier.subject == participant.subject)
-            {
-                return Err(Answer::invalid(
-                    &format!("participants[{index}].subject"),
-                    "unique among the participants",
-                ));
-            }
+            check_length(
+                &format!("participants[{index}].subject"),
+                &participant.subject,
+                MAX_END_USER_CHARS,
+            )?;
         }
-        let mut end_users = self
+        for (index, entry) in self.entries.iter().enumerate() {
+            entry.check(index)?;
+        }
+        let stays: Vec<Stay<'_>> = self
             .participants
             .iter()
-            .filter(|participant| participant.role == Role::EndUser);
-        let (Some(end_user), None) = (end_users.next(), end_users.next()) else {
-            return Err(Answer::invalid(
-                "participants",
-                "exactly one participant with role EndUser",
-            ));
-        };
-        count("entries", self.entries.len(), MAX_HISTORY_ENTRIES)?;
-        let oldest =
-            now_ms.saturating_sub(i64::try_from(MAX_HISTORY_AGE.as_millis()).unwrap_or(i64::MAX));
-        for (index, entry) in self.entries.iter().enumerate() {
-            let field = |name: &str| format!("entries[{index}].{name}");
-            if entry.text.trim().is_empty() {
-                return Err(Answer::invalid(&field("text"), "required, not blank"));
-            }
-            let Some(sender) = self
-                .participants
-                .iter()
-                .find(|participant| participant.subject == entry.sender)
-            else {
-                return Err(Answer::invalid(
-                    &field("sender"),
-                    "the subject of one of the participants",
-                ));
-            };
-            let stamp = entry.client_timestamp;
-            if !(oldest..=now_ms).contains(&stamp) {
-                return Err(Answer::invalid(
-                    &field("clientTimestamp"),
-                    "epoch ms within the last 24 hours (Salesforce refuses older history)",
-                ));
-            }
-            if stamp < sender.joined_time || sender.left_time.is_some_and(|left| stamp > left) {
-                return Err(Answer::invalid(
-                    &field("clientTimestamp"),
-                    "while the sender was in the conversation (joinedTime..=leftTime)",
-                ));
+            .map(ImportParticipant::stay)
+            .collect();
+        let sent: Vec<Sent<'_>> = self
+            .entries
+            .iter()
+            .map(|entry| Sent {
+                sender: &entry.sender,
+                client_timestamp: entry.client_timestamp,
+            })
+            .collect();
+        history_rules::check(&stays, &sent, now_ms).map_err(refusal)?;
+        if let Some(session) = &self.messaging_session {
+            match (session.kind, &session.session_id) {
+                (SessionChoice::Attach, None) => {
+                    return Err(Answer::invalid(
+                        "messagingSession.sessionId",
+                        "required when type is Attach",
+                    ))
+                }
+                (SessionChoice::Establish, Some(_)) => {
+                    return Err(Answer::invalid(
+                        "messagingSession.sessionId",
+                        "only when type is Attach",
+                    ))
+                }
+                _ => {}
             }
         }
-        self.check_session(now_ms)?;
-        Ok(&end_user.subject)
-    }
-
-    fn check_session(&self, now_ms: i64) -> Result<(), Answer> {
-        let Some(session) = &self.messaging_session else {
-            return Ok(());
-        };
-        match (session.kind, &session.session_id) {
-            (SessionChoice::Attach, None) => Err(Answer::invalid(
-                "messagingSession.sessionId",
-                "required when type is Attach",
-            )),
-            (SessionChoice::Attach, Some(id)) => {
-                check_length("messagingSession.sessionId", id, MAX_ADDRESS_CHARS)
-            }
-            (SessionChoice::Establish, Some(_)) => Err(Answer::invalid(
-                "messagingSession.sessionId",
-                "only when type is Attach",
-            )),
-            (SessionChoice::Establish, None)
-                if session.start_time.is_some_and(|start| start > now_ms) =>
-            {
-                Err(Answer::invalid(
-                    "messagingSession.startTime",
-                    "epoch ms, not in the future",
-                ))
-            }
-            (SessionChoice::Establish, None) => Ok(()),
-        }
+        history_rules::check_session(self.session().as_ref(), now_ms).map_err(refusal)?;
+        let end_user = self
+            .participants
+            .iter()
+            .find(|participant| participant.role == Role::EndUser)
+            .map_or("", |participant| participant.subject.as_str());
+        Ok(end_user)
     }
 
     fn session(&self) -> Option<HistorySession> {
@@ -235,6 +303,18 @@ impl Import {
     }
 }
 
+/// A broken import rule, named as this route names its fields.
+fn refusal(broken: Broken) -> Answer {
+    let field = match broken.place {
+        Place::Participants => "participants".to_owned(),
+        Place::Participant(index, field) => format!("participants[{index}].{}", field.name()),
+        Place::Entries => "entries".to_owned(),
+        Place::Entry(index, field) => format!("entries[{index}].{}", field.name()),
+        Place::Session(field) => format!("messagingSession.{}", field.name()),
+    };
+    Answer::invalid(&field, broken.rule)
+}
+
 pub(super) async fn import(
     State(slot): State<InboundSlot>,
     headers: HeaderMap,
@@ -244,6 +324,11 @@ pub(super) async fn import(
     let now = now_ms();
     let end_user = request.check(now)?;
     let write = Write::begin(&slot, &headers)?;
+    if let Some(registered) = &write.inbound.capabilities {
+        for (index, entry) in request.entries.iter().enumerate() {
+            entry.check_registered(index, registered)?;
+        }
+    }
     let channel = write.channel(request.channel_address_identifier.as_deref())?;
     let key = write.end_user_key("history", &channel, end_user)?;
     let entry_ids: Vec<String> = (0..request.entries.len())
@@ -271,15 +356,12 @@ pub(super) async fn import(
         conversation_entries: request
             .entries
             .iter()
-            .zip(&entry_ids)
-            .filter_map(|(entry, id)| {
+            .enumerate()
+            .filter_map(|(index, entry)| {
                 let from = sender(&entry.sender)?;
-                Some(HistoryEntry::text(
-                    id,
-                    from,
-                    &entry.text,
-                    entry.client_timestamp,
-                ))
+                // Attachment ids come after every possible entry id of the same key.
+                let attachment_id = key.entry_id(MAX_HISTORY_ENTRIES + index);
+                Some(entry.history_entry(&entry_ids[index], &attachment_id, from))
             })
             .collect(),
         messaging_session: request.session(),

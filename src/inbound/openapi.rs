@@ -108,10 +108,18 @@ fn history_schema() -> Value {
                "joinedTime": epoch_ms, "leftTime": {"type": "integer", "format": "int64", "description": "Required for a chatbot, absent for the end user; after joinedTime."}}),
         &["subject", "role", "joinedTime"],
     );
+    let attachment = object(
+        json!({"name": {"type": "string", "minLength": 1}, "mimeType": {"type": "string", "description": "Among the registered attachment types, when [capabilities] names any."},
+               "url": {"type": "string", "description": "Absolute http(s) URL of the file, already uploaded to Salesforce."},
+               "contentVersionId": {"type": "string", "description": "The uploaded file's ContentVersion id, when known."}}),
+        &["name", "mimeType", "url"],
+    );
     let entry = object(
-        json!({"sender": {"type": "string", "description": "The subject of one of the participants."}, "text": {"type": "string", "minLength": 1},
+        json!({"sender": {"type": "string", "description": "The subject of one of the participants."},
+               "text": {"type": "string", "minLength": 1, "description": "Required without an attachment; its caption with one."},
+               "attachment": attachment,
                "clientTimestamp": {"type": "integer", "format": "int64", "description": "Epoch ms within the last 24 hours, while the sender was in the conversation."}}),
-        &["sender", "clientTimestamp", "text"],
+        &["sender", "clientTimestamp"],
     );
     let session = object(
         json!({"type": {"type": "string", "enum": ["Establish", "Attach"]}, "startTime": epoch_ms, "sessionId": {"type": "string", "description": "Required for Attach."}}),
@@ -258,7 +266,7 @@ pub(crate) fn document() -> Value {
                 "responses": with_conflict(write_responses("200", "Stored: endUserClientId, consentStatus."))
             }},
             super::HISTORY_PATH: {"post": {
-                "summary": "Import up to 25 earlier text entries, none older than 24 hours, between the end user and up to two chatbots (POST /conversationHistory).",
+                "summary": "Import up to 25 earlier entries (texts, or attachments already uploaded), none older than 24 hours, between the end user and up to two chatbots (POST /conversationHistory).",
                 "parameters": write_parameters(),
                 "requestBody": json_body(history_schema()),
                 "responses": write_responses("202", "Accepted: conversationIdentifier, messagingSessionId, entryIds (or alreadyCreated: true).")

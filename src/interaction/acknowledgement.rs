@@ -25,7 +25,7 @@ pub enum AcknowledgementType {
 /// A conversation participant as the Interaction Service names one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct Participant {
+pub struct Participant {
     /// `custom` for a BYOC end user.
     pub app_type: String,
     /// `EndUser` for a BYOC end user.
@@ -36,7 +36,7 @@ pub(crate) struct Participant {
 
 impl Participant {
     /// The end user `subject` of a custom channel.
-    pub(crate) fn end_user(subject: impl Into<String>) -> Self {
+    pub fn end_user(subject: impl Into<String>) -> Self {
         Self {
             app_type: "custom".to_owned(),
             role: "EndUser".to_owned(),

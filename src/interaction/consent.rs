@@ -11,7 +11,7 @@ use crate::interaction::{InteractionClient, InteractionError, Participant};
 
 /// `ConsentEnum`: the end user's messaging consent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum ConsentStatus {
+pub enum ConsentStatus {
     /// The end user opted out.
     OptedOut,
     /// Opted in by writing first.
@@ -25,7 +25,7 @@ pub(crate) enum ConsentStatus {
 /// Body of `PATCH /consent`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct ConsentRequest {
+pub struct ConsentRequest {
     /// The channel's `channelAddressIdentifier` (at most 240 characters).
     pub channel_address_identifier: String,
     /// The end user's client id (at most 240 characters).
@@ -37,7 +37,7 @@ pub(crate) struct ConsentRequest {
 /// Body of `POST /participant`: removes one participant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct RemoveParticipantRequest {
+pub struct RemoveParticipantRequest {
     /// The conversation.
     pub conversation_identifier: String,
     /// Always `Remove`, the only operation the API has.
@@ -48,7 +48,7 @@ pub(crate) struct RemoveParticipantRequest {
 
 impl RemoveParticipantRequest {
     /// Removes the rep `user_id` (a User id, sent in its 15-character form) from `conversation`.
-    pub(crate) fn rep(conversation: impl Into<String>, user_id: &str) -> Self {
+    pub fn rep(conversation: impl Into<String>, user_id: &str) -> Self {
         Self {
             conversation_identifier: conversation.into(),
             operation: "Remove",
@@ -64,7 +64,7 @@ impl RemoveParticipantRequest {
 /// Answer to `PATCH /consent` and `POST /participant` (200).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub(crate) struct SuccessResponse {
+pub struct SuccessResponse {
     /// Salesforce's `success`.
     pub success: Option<bool>,
 }
@@ -84,19 +84,23 @@ const POST_PARTICIPANT: Endpoint = Endpoint {
 };
 
 impl InteractionClient {
-    /// `PATCH /consent`: sets the end user's consent status.
-    pub(crate) async fn patch_consent(
+    /// `PATCH /consent`: sets the end user's consent status. Fields longer than the API
+    /// allows are refused before sending ([`InteractionError::InvalidRequest`]).
+    pub async fn patch_consent(
         &self,
         request: &ConsentRequest,
     ) -> Result<SuccessResponse, InteractionError> {
+        super::rules::patch_consent(request)?;
         self.call(&PATCH_CONSENT, json_body(request)?).await
     }
 
-    /// `POST /participant`: removes a participant from a conversation.
-    pub(crate) async fn remove_participant(
+    /// `POST /participant`: removes a participant from a conversation. Anything but exactly
+    /// one rep named by a 15-character User id is refused before sending.
+    pub async fn remove_participant(
         &self,
         request: &RemoveParticipantRequest,
     ) -> Result<SuccessResponse, InteractionError> {
+        super::rules::remove_participant(request)?;
         self.call(&POST_PARTICIPANT, json_body(request)?).await
     }
 }

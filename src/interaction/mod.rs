@@ -15,6 +15,7 @@ mod delivery_failed;
 mod error;
 pub mod headers;
 mod history;
+pub(crate) mod history_rules;
 mod interactions;
 mod limiter;
 mod messaging_session;
@@ -28,7 +29,9 @@ pub use acknowledgement::Acknowledgement;
 
 pub use acknowledgement::AcknowledgementType;
 
-pub(crate) use acknowledgement::{AcknowledgementRequest, Participant, MAX_ACKNOWLEDGEMENTS};
+pub use acknowledgement::Participant;
+
+pub(crate) use acknowledgement::{AcknowledgementRequest, MAX_ACKNOWLEDGEMENTS};
 pub use agent_work::AgentAction;
 pub use agent_work::{AgentActionVisibility, AgentWorkResponse, PatchAgentWorkResponse};
 pub use agent_work::{
@@ -44,17 +47,17 @@ pub(crate) use capabilities::{FORMAT_TYPES, MESSAGE_TYPES};
 pub use client::SendGate;
 pub(crate) use client::DEFAULT_REQUEST_TIMEOUT;
 pub use client::{Attachment, ClientSettings, ConfigErrorObserver, InteractionClient};
-pub(crate) use consent::{ConsentRequest, ConsentStatus, RemoveParticipantRequest};
+pub use consent::{ConsentRequest, ConsentStatus, RemoveParticipantRequest};
 pub(crate) use conversation::ConversationRequest;
 pub use delivery_failed::DeliveryFailure;
 pub(crate) use delivery_failed::{is_messaging_error_code, MESSAGING_ERROR_CODES};
 pub use error::{ErrorClass, InteractionError};
 pub(crate) use error::{AUTHORIZATION_CONTEXT_MISMATCH_CODE, AUTH_CODES};
 pub use headers::AuthorizationContextType;
-pub(crate) use history::ConversationHistoryRequest;
+pub use history::HistorySession;
+pub use history::{ConversationHistoryRequest, HistoryEntry, HistoryParticipant};
 pub(crate) use history::{
-    HistoryEntry, HistoryParticipant, HistorySession, MAX_HISTORY_AGE, MAX_HISTORY_ENTRIES,
-    MAX_HISTORY_PARTICIPANTS,
+    HistoryAttachment, MAX_HISTORY_AGE, MAX_HISTORY_ENTRIES, MAX_HISTORY_PARTICIPANTS,
 };
 pub use interactions::InteractionResponse;
 pub(crate) use interactions::InteractionsObserver;

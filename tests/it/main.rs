@@ -33,6 +33,7 @@ mod events;
 mod fuzz;
 mod ha;
 mod interaction;
+mod multi_org;
 mod pipeline;
 mod pubsub;
 mod routing;

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use crate::avro::EventSchemaSpec;
 use crate::pubsub_fake::PubSubFakeConfig;
-use crate::{FakeConfig, FakeSalesforce, HarnessError, FAKE_CHANNEL_DEFINITION};
+use crate::{
+    FakeConfig, FakeOrg, FakeOrgConfig, FakeSalesforce, HarnessError, FAKE_CHANNEL_DEFINITION,
+};
 
 /// The command's flags.
 #[derive(Debug, Clone, clap::Args)]
@@ -61,6 +63,12 @@ pub struct Args {
     /// Service accepts
     #[arg(long, default_value = FAKE_CHANNEL_DEFINITION)]
     pub channel_definition: String,
+    /// Serve this many orgs on the same ports: org 1 is 00DFAKE0000001AAAA, org N
+    /// 00DFAKE<N, 7 digits>AAAA, each with its own generated token, topic, channel definition
+    /// (all named as the flags above say) and recorded calls; the ready line lists them all
+    /// under "orgs". --static-token, --jwt-client and --secret-client apply to org 1
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=9_999))]
+    pub orgs: u32,
 }
 
 /// Why the command could not start.
@@ -113,12 +121,8 @@ impl Args {
     /// The fake's configuration these flags describe.
     #[must_use]
     pub fn fake_config(&self) -> FakeConfig {
-        FakeConfig {
-            pubsub_listen: self.listen,
-            http_listen: self.http_listen,
-            https_listen: self.https_listen,
-            tls: self.tls,
-            static_token: self.static_token.clone(),
+        // Every org is set up alike from the flags; only its number (id, token) differs.
+        let org = |number| FakeOrgConfig {
             schema: EventSchemaSpec {
                 event_name: self.event_name.clone(),
                 event_type_field: self.event_type_field.clone(),
@@ -127,17 +131,32 @@ impl Args {
             retention: Duration::from_secs(self.retention_secs),
             token_lifetime: Duration::from_secs(self.token_lifetime_secs),
             channel_definition: self.channel_definition.clone(),
+            ..FakeOrgConfig::numbered(number)
+        };
+        let first = org(1);
+        FakeConfig {
+            pubsub_listen: self.listen,
+            http_listen: self.http_listen,
+            https_listen: self.https_listen,
+            tls: self.tls,
+            static_token: self.static_token.clone(),
+            schema: first.schema,
+            retention: first.retention,
+            token_lifetime: first.token_lifetime,
+            channel_definition: first.channel_definition,
             pubsub: PubSubFakeConfig {
                 keepalive_interval: Duration::from_secs(self.keepalive_secs.max(1)),
                 ..PubSubFakeConfig::default()
             },
+            extra_orgs: (2..=self.orgs).map(org).collect(),
             ..FakeConfig::default()
         }
     }
 }
 
 /// Starts the fake as the flags say, registers the OAuth clients, writes the certificate and
-/// returns the running fake with its ready line (one JSON object naming every endpoint).
+/// returns the running fake with its ready line: one JSON object naming the first org's
+/// endpoints, and under `orgs` every org's (the first included).
 ///
 /// Key files are read before anything binds, so a bad flag fails without side effects.
 pub async fn start(args: &Args) -> Result<(FakeSalesforce, serde_json::Value), CliError> {
@@ -169,6 +188,8 @@ pub async fn start(args: &Args) -> Result<(FakeSalesforce, serde_json::Value), C
             .add_secret_client(client_id.clone(), secret.clone());
     }
     let mut ready = serde_json::to_value(fake.endpoints()).unwrap_or_default();
+    let orgs: Vec<_> = fake.orgs().iter().map(FakeOrg::endpoints).collect();
+    ready["orgs"] = serde_json::to_value(orgs).unwrap_or_default();
     if let (Some(path), Some(pem)) = (&args.cert_out, fake.certificate_pem()) {
         if let Err(source) = std::fs::write(path, pem) {
             fake.shutdown().await;

@@ -32,6 +32,48 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Several orgs
+//!
+//! One fake can serve several orgs on the same ports, as Salesforce serves every org from one
+//! Pub/Sub endpoint: list them in [`FakeConfig::extra_orgs`] and reach each through
+//! [`FakeSalesforce::org`]. Each org has its own id, tokens, topic and schema, OAuth clients,
+//! channel definition (the `AuthorizationContext` it accepts), recorded Interaction Service
+//! calls, SOQL answers and routing window. Calls are told apart by their token, so an event
+//! published on one org's topic never reaches a subscriber of another, and a token of one org
+//! is refused elsewhere with Salesforce's errors: Pub/Sub `PERMISSION_DENIED` when the
+//! `tenantid` names another org, `NOT_FOUND` for a topic the token's org does not have; on the
+//! Interaction Service 10016 (`OrgId` of another org) or 10005 (another org's
+//! `AuthorizationContext`). Control-plane calls pick an org with `?org=<orgId>`.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use fake_salesforce::{samples, topic::NewEvent, FakeConfig, FakeOrgConfig, FakeSalesforce};
+//!
+//! let fake = FakeSalesforce::start(FakeConfig {
+//!     extra_orgs: vec![FakeOrgConfig {
+//!         channel_definition: "Acme_ChannelDefinition1".to_owned(),
+//!         ..FakeOrgConfig::numbered(2)
+//!     }],
+//!     ..FakeConfig::default()
+//! })
+//! .await?;
+//! let acme = fake.org("00DFAKE0000002AAAA").expect("configured above");
+//! // Same Pub/Sub URL as the first org; the token and org id select the org.
+//! let endpoints = acme.endpoints();
+//! println!("{} with token {} for {}", endpoints.pubsub, endpoints.token, endpoints.org_id);
+//! acme.publish(&[NewEvent {
+//!     event_type: Some("Interaction".to_owned()),
+//!     payload: Some(samples::text_message_payload("conversation-2", 1, "hi", true)),
+//!     ..NewEvent::default()
+//! }])?;
+//! // What a client did with the second org's tokens; `fake.interaction()` is the first org's.
+//! let acme_calls = acme.interaction().calls();
+//! # drop(acme_calls);
+//! fake.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
 
 #![forbid(unsafe_code)]
 
@@ -42,6 +84,8 @@ pub mod control;
 pub mod faults;
 pub mod interaction_service;
 pub mod oauth;
+pub mod org;
+mod org_routing;
 pub mod pubsub_fake;
 pub mod record_id;
 mod rest_tls;
@@ -49,6 +93,7 @@ pub mod routing_window;
 pub mod rpc_id;
 pub mod samples;
 pub mod session;
+mod settings;
 pub mod soql;
 pub mod tls;
 pub mod tokens;
@@ -65,22 +110,25 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Extension;
 use futures::StreamExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
-use self::avro::{EncodeError, EventSchemaSpec};
+use self::avro::EncodeError;
 use self::faults::FaultRequest;
 use self::interaction_service::InteractionFake;
-use self::oauth::{OAuthFake, OAuthSettings, ServedAt};
-use self::pubsub_fake::{PubSubFake, PubSubFakeConfig, PubSubService};
+use self::oauth::{OAuthFake, ServedAt};
+use self::org::Site;
+pub use self::org::{FakeOrg, FakeOrgConfig};
+use self::org_routing::{OrgDirectory, OrgRoutedPubSub};
+use self::pubsub_fake::PubSubFake;
 use self::rpc_id::RpcIdLayer;
+pub use self::settings::{Endpoints, FakeConfig};
 use self::tls::SelfSignedCertificate;
 use self::tokens::TokenRegistry;
-use self::topic::{NewEvent, TopicLog};
+use self::topic::NewEvent;
 use crate::proto::pub_sub_server::PubSubServer;
 use crate::wire::MAX_MESSAGE_BYTES;
 
@@ -91,87 +139,6 @@ pub const FAKE_ORG_ID: &str = "00DFAKE0000001AAAA";
 pub const FAKE_CHANNEL_DEFINITION: &str = "Byoc_ChannelDefinition1";
 /// Retention of the fake topic unless configured (Salesforce: 72 h).
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(72 * 3600);
-
-/// How to run the fake.
-#[derive(Debug, Clone)]
-pub struct FakeConfig {
-    /// Pub/Sub gRPC address; loopback only.
-    pub pubsub_listen: SocketAddr,
-    /// HTTP address (control plane, OAuth, Interaction Service, SOQL); loopback only.
-    pub http_listen: SocketAddr,
-    /// HTTPS address of the same REST side when `tls` is on; loopback only.
-    pub https_listen: SocketAddr,
-    /// Serve Pub/Sub, and the REST side on `https_listen` too, over TLS with a generated
-    /// self-signed certificate.
-    pub tls: bool,
-    /// The org tokens belong to.
-    pub org_id: String,
-    /// A long-lived token to accept; generated when absent.
-    pub static_token: Option<String>,
-    /// The topic's schema.
-    pub schema: EventSchemaSpec,
-    /// How long events stay replayable.
-    pub retention: Duration,
-    /// Stream behaviour.
-    pub pubsub: PubSubFakeConfig,
-    /// The `AuthorizationContext` the Interaction Service accepts.
-    pub channel_definition: String,
-    /// Lifetime of tokens the fake OAuth server issues.
-    pub token_lifetime: Duration,
-    /// The routing window the fake enforces (late routingResults recorded, a failure entry
-    /// published on timeout); `None` turns it off.
-    pub routing_window: Option<Duration>,
-}
-
-impl Default for FakeConfig {
-    fn default() -> Self {
-        let loopback_any_port = SocketAddr::from(([127, 0, 0, 1], 0));
-        Self {
-            pubsub_listen: loopback_any_port,
-            http_listen: loopback_any_port,
-            https_listen: loopback_any_port,
-            tls: false,
-            org_id: FAKE_ORG_ID.to_owned(),
-            static_token: None,
-            schema: EventSchemaSpec::default(),
-            retention: DEFAULT_RETENTION,
-            pubsub: PubSubFakeConfig::default(),
-            channel_definition: FAKE_CHANNEL_DEFINITION.to_owned(),
-            token_lifetime: oauth::DEFAULT_TOKEN_LIFETIME,
-            routing_window: Some(routing_window::ROUTING_WINDOW),
-        }
-    }
-}
-
-/// Where the running fake can be reached; printed as one JSON line by the CLI.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Endpoints {
-    /// Pub/Sub gRPC URL (`https://` with TLS, else `http://`).
-    pub pubsub: String,
-    /// Control plane base URL (plain http).
-    pub control: String,
-    /// Instance URL for the `instanceurl` header and REST calls (SOQL): `https://` with TLS,
-    /// which clients that refuse a plain-http instance accept once they trust the certificate.
-    pub instance_url: String,
-    /// The same REST side over plain http (the control plane's port), TLS or not.
-    pub http_instance_url: String,
-    /// OAuth login URL (`/services/oauth2/token`, `/services/oauth2/userinfo`): `https://`
-    /// with TLS. Tokens name the instance on the scheme they were asked for on.
-    pub login_url: String,
-    /// Interaction Service base URL (`/api/v1/...` below it): `https://` with TLS.
-    pub interaction: String,
-    /// The `AuthorizationContext` the Interaction Service accepts.
-    pub authorization_context: String,
-    /// The topic to subscribe to.
-    pub topic: String,
-    /// The long-lived static token.
-    pub token: String,
-    /// The fake org id.
-    pub org_id: String,
-    /// Whether Pub/Sub and the REST side use TLS.
-    pub tls: bool,
-}
 
 /// Why the fake could not start.
 #[derive(Debug, thiserror::Error)]
@@ -188,6 +155,17 @@ pub enum HarnessError {
         #[source]
         source: std::io::Error,
     },
+    /// Two orgs have the same id (compared in the 15-character form).
+    #[error("two orgs of the fake have the org id {0}; each org needs its own")]
+    DuplicateOrg(String),
+    /// Two orgs were given the same static token, so a call could not tell them apart.
+    #[error("orgs {first} and {second} were given the same static token; each org needs its own")]
+    SharedToken {
+        /// The first org given that token.
+        first: String,
+        /// The second.
+        second: String,
+    },
     /// The schema is unusable.
     #[error(transparent)]
     Schema(#[from] EncodeError),
@@ -199,17 +177,17 @@ pub enum HarnessError {
     Transport(#[from] tonic::transport::Error),
 }
 
-/// A running fake Salesforce. Dropping it stops its servers; [`FakeSalesforce::shutdown`]
-/// also waits for them to finish.
+/// A running fake Salesforce serving one org or more. Dropping it stops its servers;
+/// [`FakeSalesforce::shutdown`] also waits for them to finish.
+///
+/// The methods that name no org ([`FakeSalesforce::endpoints`], [`FakeSalesforce::publish`],
+/// [`FakeSalesforce::interaction`], …) act on the first org (the one [`FakeConfig`]'s top-level
+/// fields describe); [`FakeSalesforce::org`] gives any org's own.
 #[derive(Debug)]
 pub struct FakeSalesforce {
-    pubsub: Arc<PubSubFake>,
-    soql: Arc<soql::SoqlFake>,
-    routing_window: Option<Arc<routing_window::RoutingWindow>>,
-    oauth: Arc<OAuthFake>,
-    interaction: Arc<InteractionFake>,
-    tokens: Arc<TokenRegistry>,
-    endpoints: Endpoints,
+    /// The first org, also at the head of `orgs`.
+    first: FakeOrg,
+    orgs: Vec<FakeOrg>,
     certificate: Option<SelfSignedCertificate>,
     shutdown: CancellationToken,
     servers: Vec<JoinHandle<()>>,
@@ -219,7 +197,7 @@ pub struct FakeSalesforce {
 }
 
 impl FakeSalesforce {
-    /// Binds every port and starts serving.
+    /// Binds every port and starts serving every org of `config`.
     pub async fn start(config: FakeConfig) -> Result<Self, HarnessError> {
         for address in [
             config.pubsub_listen,
@@ -230,18 +208,11 @@ impl FakeSalesforce {
                 return Err(HarnessError::NotLoopback(address));
             }
         }
+        let org_configs: Vec<FakeOrgConfig> = std::iter::once(config.first_org())
+            .chain(config.extra_orgs.iter().cloned())
+            .collect();
+        check_distinct(&org_configs)?;
         let shutdown = CancellationToken::new();
-        let tokens = Arc::new(TokenRegistry::new(
-            config.org_id.clone(),
-            config.static_token.clone(),
-        ));
-        let topic = TopicLog::new(config.schema.clone(), config.retention)?;
-        let pubsub = Arc::new(PubSubFake::new(
-            topic,
-            tokens.clone(),
-            config.pubsub.clone(),
-            shutdown.clone(),
-        ));
 
         let grpc_listener = bind(config.pubsub_listen).await?;
         let grpc_address = local_address(&grpc_listener, config.pubsub_listen)?;
@@ -254,16 +225,42 @@ impl FakeSalesforce {
         } else {
             None
         };
-
         let certificate = config
             .tls
             .then(SelfSignedCertificate::generate)
             .transpose()?;
+
+        let http_base = format!("http://{http_address}");
+        let tls_rest_base = tls_rest_listener
+            .as_ref()
+            .map(|(_, address)| format!("https://{address}"));
+        let scheme = if config.tls { "https" } else { "http" };
+        let site = Site {
+            pubsub_url: format!("{scheme}://{grpc_address}"),
+            // The REST side's own URL: https when TLS is on, which is what real clients insist on.
+            rest_base: tls_rest_base.clone().unwrap_or_else(|| http_base.clone()),
+            http_base: http_base.clone(),
+            tls: config.tls,
+            pubsub: config.pubsub.clone(),
+        };
+        let mut servers = Vec::new();
+        let mut orgs_with_routes = Vec::with_capacity(org_configs.len());
+        for org_config in &org_configs {
+            let (org, routes, watcher) = FakeOrg::start(org_config, &site, &shutdown)?;
+            servers.extend(watcher);
+            orgs_with_routes.push((org, routes));
+        }
+        let orgs: Vec<FakeOrg> = orgs_with_routes
+            .iter()
+            .map(|(org, _)| org.clone())
+            .collect();
+        let directory = Arc::new(OrgDirectory::new(orgs_with_routes));
+
         let mut builder = tonic::transport::Server::builder();
         if let Some(certificate) = &certificate {
             builder = builder.tls_config(certificate.server_tls_config())?;
         }
-        let service = PubSubServer::new(PubSubService(pubsub.clone()))
+        let service = PubSubServer::new(OrgRoutedPubSub(directory.clone()))
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
         let mut layered = builder.layer(RpcIdLayer);
@@ -276,56 +273,17 @@ impl FakeSalesforce {
             connection
         });
         let grpc_shutdown = shutdown.clone();
-        let grpc_server = tokio::spawn(async move {
+        servers.push(tokio::spawn(async move {
             if let Err(err) = grpc_router
                 .serve_with_incoming_shutdown(incoming, grpc_shutdown.cancelled_owned())
                 .await
             {
                 tracing::error!(error = %err, "fake pubsub server failed");
             }
-        });
+        }));
 
-        let http_base = format!("http://{http_address}");
-        let tls_rest_base = tls_rest_listener
-            .as_ref()
-            .map(|(_, address)| format!("https://{address}"));
-        // The REST side's own URL: https when TLS is on, which is what real clients insist on.
-        let rest_base = tls_rest_base.clone().unwrap_or_else(|| http_base.clone());
-        let mut oauth_settings = OAuthSettings::new(rest_base.clone());
-        oauth_settings.token_lifetime = config.token_lifetime;
-        let oauth = Arc::new(OAuthFake::new(tokens.clone(), oauth_settings));
-        oauth.add_audience(&http_base);
-        let interaction = Arc::new(InteractionFake::new(
-            tokens.clone(),
-            config.channel_definition.clone(),
-        ));
-        let soql = Arc::new(soql::SoqlFake::new(tokens.clone(), interaction.clone()));
-        soql.set_channel_definition(Some(channel_definition::ChannelDefinition::matching(
-            &config.schema,
-            &config.channel_definition,
-        )));
-        let publisher: routing_window::Publisher = {
-            let pubsub = pubsub.clone();
-            Arc::new(move |events: &[NewEvent]| pubsub.topic.publish(events))
-        };
-        let window = config.routing_window.map(|window| {
-            Arc::new(routing_window::RoutingWindow::new(
-                window,
-                interaction.clone(),
-                publisher,
-            ))
-        });
-        let mut http_router = control::router(pubsub.clone(), window.clone())
-            .merge(oauth::router(oauth.clone()))
-            .merge(interaction_service::router(interaction.clone()))
-            .merge(soql::router(soql.clone()));
-        let mut servers = Vec::new();
-        if let Some(window) = &window {
-            http_router = http_router.merge(routing_window::router(window.clone()));
-            servers.push(window.spawn(shutdown.clone()));
-        }
         if let (Some((listener, address)), Some(certificate), Some(base)) =
-            (tls_rest_listener, &certificate, &tls_rest_base)
+            (tls_rest_listener, &certificate, tls_rest_base)
         {
             let tls = rest_tls::TlsListener::spawn(
                 listener,
@@ -333,47 +291,52 @@ impl FakeSalesforce {
                 certificate.rest_server_config()?,
                 shutdown.clone(),
             );
-            let router = http_router.clone().layer(Extension(ServedAt(base.clone())));
-            servers.push(serve_http(tls, router, &shutdown));
+            let front = org_routing::http_router(directory.clone(), ServedAt(base));
+            servers.push(serve_http(tls, front, &shutdown));
         }
-        let router = http_router.layer(Extension(ServedAt(http_base.clone())));
-        let http_server = serve_http(http_listener, router, &shutdown);
+        let front = org_routing::http_router(directory, ServedAt(http_base));
+        servers.push(serve_http(http_listener, front, &shutdown));
 
-        let scheme = if config.tls { "https" } else { "http" };
-        let endpoints = Endpoints {
-            pubsub: format!("{scheme}://{grpc_address}"),
-            control: http_base.clone(),
-            instance_url: rest_base.clone(),
-            http_instance_url: http_base,
-            login_url: rest_base.clone(),
-            interaction: rest_base,
-            authorization_context: config.channel_definition.clone(),
-            topic: pubsub.topic.topic_name().to_owned(),
-            token: tokens.static_token().to_owned(),
-            org_id: tokens.org_id().to_owned(),
-            tls: config.tls,
-        };
         Ok(Self {
-            pubsub,
-            oauth,
-            interaction,
-            tokens,
-            endpoints,
+            first: orgs[0].clone(),
+            orgs,
             certificate,
             _stop_on_drop: shutdown.clone().drop_guard(),
             shutdown,
-            soql,
-            routing_window: window,
-            servers: {
-                servers.extend([grpc_server, http_server]);
-                servers
-            },
+            servers,
         })
     }
 
-    /// Where everything is.
+    /// Where everything of the first org is.
     pub fn endpoints(&self) -> &Endpoints {
-        &self.endpoints
+        self.first.endpoints()
+    }
+
+    /// The org `org_id` names (its 15- or 18-character id), if this fake serves it.
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+    /// use fake_salesforce::{FakeConfig, FakeOrgConfig, FakeSalesforce};
+    ///
+    /// let fake = FakeSalesforce::start(FakeConfig {
+    ///     extra_orgs: vec![FakeOrgConfig::numbered(2)],
+    ///     ..FakeConfig::default()
+    /// })
+    /// .await?;
+    /// let second = fake.org("00DFAKE0000002AAA").expect("the second org");
+    /// println!("org 2: token {} on {}", second.endpoints().token, second.endpoints().topic);
+    /// let calls = second.interaction().calls(); // only calls made with org 2's tokens
+    /// # drop(calls);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn org(&self, org_id: &str) -> Option<&FakeOrg> {
+        self.orgs.iter().find(|org| org.is(org_id))
+    }
+
+    /// Every org, the first one first, then [`FakeConfig::extra_orgs`] in order.
+    pub fn orgs(&self) -> &[FakeOrg] {
+        &self.orgs
     }
 
     /// The self-signed certificate clients must trust, when TLS is on.
@@ -383,49 +346,46 @@ impl FakeSalesforce {
             .map(|certificate| certificate.certificate_pem.as_str())
     }
 
-    /// The fake Pub/Sub service's state (topic, faults, session logs).
+    /// The first org's Pub/Sub state (topic, faults, session logs).
     pub fn pubsub(&self) -> &Arc<PubSubFake> {
-        &self.pubsub
+        self.first.pubsub()
     }
 
-    /// The fake OAuth server (register clients, count token requests).
+    /// The first org's OAuth server (register clients, count token requests).
     pub fn oauth(&self) -> &Arc<OAuthFake> {
-        &self.oauth
+        self.first.oauth()
     }
 
-    /// The fake Interaction Service (recorded calls, faults).
+    /// The first org's Interaction Service (recorded calls, faults).
     pub fn interaction(&self) -> &Arc<InteractionFake> {
-        &self.interaction
+        self.first.interaction()
     }
 
-    /// The accepted tokens.
+    /// The first org's accepted tokens.
     pub fn tokens(&self) -> &Arc<TokenRegistry> {
-        &self.tokens
+        self.first.tokens()
     }
 
-    /// Publishes events in order; returns their replay ids. Routing requests among them
-    /// start their routing window.
+    /// Publishes events on the first org's topic in order; returns their replay ids. Routing
+    /// requests among them start their routing window.
     pub fn publish(&self, events: &[NewEvent]) -> Result<Vec<u64>, EncodeError> {
-        let replay_ids = self.pubsub.topic.publish(events)?;
-        if let Some(window) = &self.routing_window {
-            window.track_all(events);
-        }
-        Ok(replay_ids)
+        self.first.publish(events)
     }
 
-    /// The fake SOQL endpoint (MessagingSession look-ups, the ConversationChannelDefinition).
+    /// The first org's SOQL endpoint (MessagingSession look-ups, the
+    /// ConversationChannelDefinition).
     pub fn soql(&self) -> &Arc<soql::SoqlFake> {
-        &self.soql
+        self.first.soql()
     }
 
-    /// The routing window the fake enforces, when on.
+    /// The routing window the first org enforces, when on.
     pub fn routing_window(&self) -> Option<&Arc<routing_window::RoutingWindow>> {
-        self.routing_window.as_ref()
+        self.first.routing_window()
     }
 
-    /// Changes the fault plan.
+    /// Changes the first org's fault plan.
     pub fn apply_faults(&self, request: &FaultRequest) {
-        self.pubsub.apply_faults(request);
+        self.first.apply_faults(request);
     }
 
     /// Stops every server and stream.
@@ -436,6 +396,24 @@ impl FakeSalesforce {
             let _ = server.await;
         }
     }
+}
+
+/// Refuses two orgs with one id, or one static token given to two orgs.
+fn check_distinct(orgs: &[FakeOrgConfig]) -> Result<(), HarnessError> {
+    for (index, org) in orgs.iter().enumerate() {
+        for earlier in &orgs[..index] {
+            if org::same_org(&earlier.org_id, org.org_id.get(..15).unwrap_or(&org.org_id)) {
+                return Err(HarnessError::DuplicateOrg(org.org_id.clone()));
+            }
+            if org.static_token.is_some() && org.static_token == earlier.static_token {
+                return Err(HarnessError::SharedToken {
+                    first: earlier.org_id.clone(),
+                    second: org.org_id.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Serves `router` on `listener` until `shutdown`.

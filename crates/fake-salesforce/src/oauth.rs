@@ -157,6 +157,12 @@ impl OAuthFake {
             .insert(client_id.into(), client_secret.into());
     }
 
+    /// Whether `client_id` is a registered JWT bearer or client credentials client.
+    pub fn knows_client(&self, client_id: &str) -> bool {
+        let state = self.lock();
+        state.jwt_clients.contains_key(client_id) || state.secret_clients.contains_key(client_id)
+    }
+
     /// Accepts one more JWT audience, e.g. `https://login.salesforce.com`.
     pub fn add_audience(&self, audience: &str) {
         self.lock()
@@ -280,6 +286,50 @@ struct AssertionClaims {
     sub: Option<String>,
     aud: Option<Value>,
     exp: Option<Value>,
+}
+
+/// The client a token request body (`application/x-www-form-urlencoded`) names: its
+/// `client_id`, else its JWT assertion's `iss` (read without verifying, only to pick the org
+/// that then verifies it).
+pub(crate) fn requested_client_id(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let field = |name: &str| {
+        text.split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| percent_decoded(value))
+    };
+    if let Some(client_id) = field("client_id") {
+        return Some(client_id);
+    }
+    let assertion = field("assertion")?;
+    jsonwebtoken::dangerous::insecure_decode_claims::<AssertionClaims>(&assertion)
+        .ok()?
+        .iss
+}
+
+/// A form value with `+` and `%XX` decoded; a malformed escape is kept as it is.
+fn percent_decoded(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let escaped = (bytes[index] == b'%')
+            .then(|| value.get(index + 1..index + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match (bytes[index], escaped) {
+            (_, Some(byte)) => {
+                decoded.push(byte);
+                index += 3;
+                continue;
+            }
+            (b'+', None) => decoded.push(b' '),
+            (byte, None) => decoded.push(byte),
+        }
+        index += 1;
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
 }
 
 /// `exp` must be a number, not past, and at most [`MAX_ASSERTION_LIFETIME`] away.

@@ -201,3 +201,80 @@ async fn the_client_never_sends_a_routing_result_breaking_a_length_rule() {
         (400, Some(10012))
     );
 }
+
+/// A history import of `entries` text entries from one end user, written a minute ago.
+fn history_import(entries: usize) -> byoc_connector::interaction::ConversationHistoryRequest {
+    use byoc_connector::interaction::{HistoryEntry, HistoryParticipant, Participant};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let end_user = Participant::end_user("end-user-history");
+    byoc_connector::interaction::ConversationHistoryRequest {
+        channel_address_identifier: crate::support::salesforce::CHANNEL_ADDRESS.to_owned(),
+        conversation_participants: vec![HistoryParticipant {
+            participant: end_user.clone(),
+            display_name: None,
+            joined_time: now - 3_600_000,
+            left_time: None,
+        }],
+        conversation_entries: (0..entries)
+            .map(|_| {
+                let id = uuid::Uuid::new_v4().to_string();
+                HistoryEntry::text(&id, end_user.clone(), "earlier", now - 60_000)
+            })
+            .collect(),
+        messaging_session: None,
+    }
+}
+
+#[tokio::test]
+async fn history_consent_and_participant_calls_breaking_a_rule_are_not_sent_by_the_client() {
+    let fake = Salesforce::start().await;
+    let body = serde_json::to_value(history_import(26)).unwrap();
+    assert_eq!(
+        send(&fake, Method::POST, "conversationHistory", body, false).await,
+        (400, Some(10078)),
+        "the fake refuses 26 entries itself"
+    );
+    let client = fake.static_client();
+    let err = client
+        .post_conversation_history(&history_import(26))
+        .await
+        .unwrap_err();
+    assert_refused_locally(&err, "conversationEntries");
+    client
+        .post_conversation_history(&history_import(25))
+        .await
+        .unwrap();
+
+    let consent = byoc_connector::interaction::ConsentRequest {
+        channel_address_identifier: crate::support::salesforce::CHANNEL_ADDRESS.to_owned(),
+        end_user_client_id: "u".repeat(241),
+        consent_status: byoc_connector::interaction::ConsentStatus::OptedOut,
+    };
+    let err = client.patch_consent(&consent).await.unwrap_err();
+    assert_refused_locally(&err, "endUserClientId");
+    let mut removal = byoc_connector::interaction::RemoveParticipantRequest::rep(
+        uuid::Uuid::new_v4().to_string(),
+        "0055g00000ABCDE",
+    );
+    removal.participants[0].subject = "0055g00000ABCDEAAA".to_owned();
+    let err = client.remove_participant(&removal).await.unwrap_err();
+    assert_refused_locally(&err, "participants.subject");
+
+    let sent: Vec<(String, u16)> = fake
+        .interaction
+        .calls()
+        .iter()
+        .map(|call| (call.path.clone(), call.status))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            ("/api/v1/conversationHistory".to_owned(), 400),
+            ("/api/v1/conversationHistory".to_owned(), 202)
+        ],
+        "only the raw 26-entry call and the valid import reached the fake"
+    );
+}

@@ -155,4 +155,35 @@ async fn the_fake_refuses_consent_participant_and_history_bodies_as_salesforce_d
         call(&fake, Method::POST, "conversationHistory", &bot).await,
         (400, Some(10066))
     );
+    // An attachment entry names each file with an id, name, MIME type and URL (10045).
+    let with_file = |file: Value| {
+        let mut body = history(1, now - HOUR_MS);
+        let message = &mut body["conversationEntries"][0]["entryPayload"]["abstractMessage"];
+        message["staticContent"] = json!({"formatType": "Attachments", "attachments": [file]});
+        body
+    };
+    let file = json!({"id": uuid::Uuid::new_v4().to_string(), "name": "a.pdf",
+                      "mimeType": "application/pdf", "url": "https://files.example/a.pdf"});
+    assert_eq!(
+        call(
+            &fake,
+            Method::POST,
+            "conversationHistory",
+            &with_file(file.clone())
+        )
+        .await,
+        (202, None)
+    );
+    let mut no_url = file;
+    no_url.as_object_mut().unwrap().remove("url");
+    assert_eq!(
+        call(
+            &fake,
+            Method::POST,
+            "conversationHistory",
+            &with_file(no_url)
+        )
+        .await,
+        (400, Some(10045))
+    );
 }

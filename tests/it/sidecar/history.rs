@@ -140,3 +140,75 @@ async fn an_import_breaking_a_rule_is_refused_naming_the_field_and_nothing_is_se
         .calls_to("conversationHistory")
         .is_empty());
 }
+
+/// `import(2, now)` whose second entry, from the end user, is `entry` (sender and time set).
+fn with_end_user_entry(now: i64, mut entry: Value) -> Value {
+    let mut body = import(2, now);
+    entry["sender"] = END_USER.into();
+    entry["clientTimestamp"] = (now - 30 * MINUTE_MS).into();
+    body["entries"][1] = entry;
+    body
+}
+
+#[tokio::test]
+async fn an_uploaded_attachment_is_imported_as_an_attachments_entry_and_a_broken_one_is_named() {
+    let registered = "\n[capabilities]\nregister = true\n\
+        formats = [\"StaticContentMessage:Text\", \"StaticContentMessage:Attachments\"]\n\
+        attachment_mime_types = [\"application/pdf\"]\n";
+    let sidecar = Sidecar::start_configured("", registered).await;
+    let now = now_ms();
+    let file = json!({"name": "receipt.pdf", "mimeType": "application/pdf",
+                      "url": "https://example.my.salesforce.com/sfc/servlet.shepherd/version/download/068000000000001",
+                      "contentVersionId": "068000000000001AAA"});
+    let body = with_end_user_entry(now, json!({"text": "my receipt", "attachment": file}));
+    let (status, answer) = sidecar
+        .post("/v1/conversation-history", "h-file", &body)
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    let calls = sidecar.fake.interaction().calls_to("conversationHistory");
+    assert_eq!(calls.len(), 1);
+    let message = &calls[0].body["conversationEntries"][1]["entryPayload"]["abstractMessage"];
+    let content = &message["staticContent"];
+    assert_eq!(content["formatType"], "Attachments");
+    assert_eq!(content["text"], "my receipt");
+    let attachment = &content["attachments"][0];
+    assert_eq!(attachment["name"], "receipt.pdf");
+    assert_eq!(attachment["mimeType"], "application/pdf");
+    assert_eq!(attachment["url"], file["url"]);
+    assert!(uuid::Uuid::parse_str(attachment["id"].as_str().unwrap()).is_ok());
+    assert_eq!(message["references"][0]["recordId"], "068000000000001AAA");
+    assert_eq!(message["references"][0]["id"], attachment["id"]);
+
+    let broken = |field: &str, value: Value| {
+        let mut file = file.clone();
+        file[field] = value;
+        with_end_user_entry(now, json!({"attachment": file}))
+    };
+    for (body, field) in [
+        (
+            broken("url", json!("ftp://files/receipt.pdf")),
+            "entries[1].attachment.url",
+        ),
+        (broken("name", json!(" ")), "entries[1].attachment.name"),
+        (
+            broken("mimeType", json!("image/png")),
+            "entries[1].attachment.mimeType",
+        ),
+        (with_end_user_entry(now, json!({})), "entries[1].text"),
+    ] {
+        let (status, answer) = sidecar
+            .post("/v1/conversation-history", "h-bad-file", &body)
+            .await;
+        assert_eq!(status, 400, "{field}: {answer}");
+        assert_eq!(answer["error"]["field"], field, "{answer}");
+    }
+    assert_eq!(
+        sidecar
+            .fake
+            .interaction()
+            .calls_to("conversationHistory")
+            .len(),
+        1,
+        "nothing broken was sent"
+    );
+}

@@ -445,7 +445,16 @@ pub fn connector_config_toml(
     store_path: &Path,
     routing: &str,
 ) -> String {
-    let endpoints = fake.endpoints();
+    connector_config_toml_for(fake.endpoints(), partner_url, store_path, routing)
+}
+
+/// [`connector_config_toml`] for one org of a fake serving several (`fake.org(id).endpoints()`).
+pub fn connector_config_toml_for(
+    endpoints: &fake_salesforce::Endpoints,
+    partner_url: &str,
+    store_path: &Path,
+    routing: &str,
+) -> String {
     format!(
         r#"
 [pubsub]
@@ -796,8 +805,19 @@ pub fn write_connector_config(
     delivery_url: &str,
     routing: &str,
 ) -> std::path::PathBuf {
+    write_connector_config_for(fake.endpoints(), dir, delivery_url, routing)
+}
+
+/// [`write_connector_config`] for one org of a fake serving several.
+pub fn write_connector_config_for(
+    endpoints: &fake_salesforce::Endpoints,
+    dir: &Path,
+    delivery_url: &str,
+    routing: &str,
+) -> std::path::PathBuf {
     let path = dir.join("connector.toml");
-    let config = connector_config_toml(fake, delivery_url, &dir.join("state.redb"), routing);
+    let config =
+        connector_config_toml_for(endpoints, delivery_url, &dir.join("state.redb"), routing);
     std::fs::write(&path, config).unwrap();
     path
 }

@@ -4,7 +4,9 @@
 //! with at least one format each, field restrictions (a JSON path, a known
 //! `fieldRestrictionType` and that type's required fields) and progress indicators (10098 when
 //! the list is empty). What fails without a code of its own is 10089. An accepted body is kept
-//! for tests to read. It knows nothing about the connector's client.
+//! for tests to read, and an `/interactions` attachment is checked against the `Attachments`
+//! restrictions it registered ([`check_registered_attachment`]). It knows nothing about the
+//! connector's client.
 
 use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
@@ -12,7 +14,7 @@ use serde_json::{json, Map, Value};
 use crate::interaction_service::checks::{
     enum_field, object, required_str, ErrorShape, Refusal, INVALID_PARAMETERS,
 };
-use crate::interaction_service::InteractionFake;
+use crate::interaction_service::{InteractionFake, UploadedFile};
 
 /// `CustomChannelIntegration.integrationNamespace` and `conversationChannelDefinitionDevName`:
 /// `maxLength: 240`.
@@ -68,6 +70,76 @@ pub(super) fn patch_capabilities(
     check_capabilities(body).map_err(|refusal| refusal.shaped(ErrorShape::Detail))?;
     fake.store_capabilities(body.clone());
     Ok((StatusCode::OK, json!({"success": true})))
+}
+
+/// Refuses an `/interactions` attachment that the registered capabilities do not allow: with
+/// `MimeTypeRestriction`s on an `Attachments` format, its part's `Content-Type` (without
+/// parameters, compared case-insensitively) must be one of their `mimeType`s; with a
+/// `FileSizeRestriction` there, it must be at most the smallest `maxSizeInKb` × 1024 bytes.
+/// Without a registration, or without such restrictions, any type and size up to 25 MB pass.
+///
+/// UNVERIFIED: neither the API definition nor `ERRORCODES.md` says that Salesforce checks an
+/// inbound attachment against the registration (the registration describes what the channel
+/// can receive), nor which code it would answer; no code is about it (10023 is about consent
+/// keywords, 10095 about a MIME type that cannot be determined, 10008 about the fixed 25 MB).
+/// The fake takes the safe reading, refusing such an attachment with the generic 10089, so a
+/// client that sends one is caught; whether a kilobyte is 1024 or 1000 bytes is unverified too.
+pub(super) fn check_registered_attachment(
+    registration: Option<&Value>,
+    file: &UploadedFile,
+) -> Result<(), Refusal> {
+    let Some(registration) = registration else {
+        return Ok(());
+    };
+    let restrictions = registration
+        .pointer("/capabilities/channelCapabilities")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|channel| channel.get("messageTypeCapabilities")?.as_array())
+        .flatten()
+        .filter_map(|message| message.get("formatTypeCapabilities")?.as_array())
+        .flatten()
+        .filter(|format| format.get("formatType").and_then(Value::as_str) == Some("Attachments"))
+        .filter_map(|format| format.get("capabilityFieldRestriction")?.as_array())
+        .flatten()
+        .filter_map(|item| item.get("restriction"));
+    let mut mime_types = Vec::new();
+    let mut max_bytes: Option<u64> = None;
+    for restriction in restrictions {
+        match restriction
+            .get("fieldRestrictionType")
+            .and_then(Value::as_str)
+        {
+            Some("MimeTypeRestriction") => {
+                mime_types.extend(restriction.get("mimeType").and_then(Value::as_str));
+            }
+            Some("FileSizeRestriction") => {
+                if let Some(kb) = restriction.get("maxSizeInKb").and_then(Value::as_u64) {
+                    let bytes = kb.saturating_mul(1024);
+                    max_bytes = Some(max_bytes.map_or(bytes, |max| max.min(bytes)));
+                }
+            }
+            _ => {}
+        }
+    }
+    let essence = file
+        .content_type
+        .as_deref()
+        .and_then(|value| value.split(';').next())
+        .map(str::trim)
+        .unwrap_or_default();
+    let type_allowed = mime_types.is_empty()
+        || mime_types
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(essence));
+    let size_allowed =
+        max_bytes.is_none_or(|max| u64::try_from(file.size).is_ok_and(|size| size <= max));
+    if type_allowed && size_allowed {
+        Ok(())
+    } else {
+        Err(invalid())
+    }
 }
 
 fn invalid() -> Refusal {

@@ -7,7 +7,8 @@
 //! `leftTime` (10065, 10066) after its `joinedTime` (10067); 1 to 25 `conversationEntries`
 //! (10078), each with a `clientTimestamp` not older than 24 hours (10046) inside its sender's
 //! stay (10074), a sender among the participants (10068), an entry payload with an id and type
-//! (10045), a message id equal to the entry id (10060), ids never used before (10073); an
+//! (10045) and, for attachments, each with an id, name, MIME type and URL (10045), a message id
+//! equal to the entry id (10060), ids never used before (10073); an
 //! optional `messagingSession` to establish (a `startTime` not in the future, 10061) or to
 //! attach (a known session, 10072, 10071). Which code Salesforce gives a count outside the
 //! limits is not documented: 10078, its "invalid payload parameter" code for this API. It
@@ -204,8 +205,39 @@ fn entry<'a>(
                 "Interaction ID and Message ID are mismatched.",
             ));
         }
+        if !attachments_complete(message) {
+            return Err(Refusal::bad_request(10045, format));
+        }
     }
     Ok(id)
+}
+
+/// An `Attachments` static content names at least one `Attachment`, each with the official
+/// definition's required `id`, `name`, `mimeType` and `url` (which code Salesforce gives a
+/// broken one is not documented: 10045, its code for an invalid entry format).
+fn attachments_complete(message: &Map<String, Value>) -> bool {
+    let Some(content) = message.get("staticContent").and_then(Value::as_object) else {
+        return true;
+    };
+    if content.get("formatType").and_then(Value::as_str) != Some("Attachments") {
+        return true;
+    }
+    let Some(attachments) = content
+        .get("attachments")
+        .and_then(Value::as_array)
+        .filter(|items| !items.is_empty())
+    else {
+        return false;
+    };
+    let complete = |attachment: &Value| {
+        ["id", "name", "mimeType", "url"].iter().all(|field| {
+            attachment
+                .get(*field)
+                .and_then(Value::as_str)
+                .is_some_and(|value| !value.trim().is_empty())
+        })
+    };
+    attachments.iter().all(complete)
 }
 
 /// The conversation and session to attach to, `None` to establish one (or none given).

@@ -3,12 +3,14 @@
 //! `POST /interactions` learns the conversation and MessagingSession of each (channel, end user)
 //! pair, which later lets `routingResult` check 15107. Codes from Salesforce's error table:
 //! 10007–10011, 10018, 10020, 10027–10029, 10037, 10047, 10048, 10050, 10051, 10059, 10060,
-//! 10062, 10071; a MessageDeliveryFailed entry's recipient and errorCode (10089). It knows nothing about the connector's client.
+//! 10062, 10071; a MessageDeliveryFailed entry's recipient and errorCode, and an attachment the
+//! registered capabilities do not allow (10089). It knows nothing about the connector's client.
 
 use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
 
 use crate::interaction_service::ack_rules::DUPLICATE_ENTRY;
+use crate::interaction_service::capabilities_rules::check_registered_attachment;
 use crate::interaction_service::checks::{
     conversation_id, enum_field, object, required_str, Refusal, INVALID_PARAMETERS,
 };
@@ -75,7 +77,7 @@ pub(super) fn post_interactions(
             Some("EntryInteraction") => entry_ids.push(check_entry(item, from)?),
             Some("AttachmentInteraction") => {
                 attachment_items += 1;
-                entry_ids.push(check_attachment(item, files)?);
+                entry_ids.push(check_attachment(fake, item, files)?);
             }
             _ => return Err(Refusal::bad_request(10029, list_message)),
         }
@@ -170,8 +172,10 @@ fn check_delivery_failed(payload: &Map<String, Value>, from: &str) -> Result<(),
 }
 
 /// An AttachmentInteraction: id (10007), contentLength (10010) matching the file (10051), file
-/// present (10009) and small enough (10008); returns its id.
+/// present (10009), small enough (10008) and of a type and size the registered capabilities
+/// allow (10089, see [`check_registered_attachment`]); returns its id.
 fn check_attachment<'a>(
+    fake: &InteractionFake,
     item: &'a Map<String, Value>,
     files: &[UploadedFile],
 ) -> Result<&'a str, Refusal> {
@@ -203,6 +207,7 @@ fn check_attachment<'a>(
             "The file size (in bytes) of uploaded attachment is incorrect.",
         ));
     }
+    check_registered_attachment(fake.capabilities().as_ref(), file)?;
     Ok(id)
 }
 
