@@ -424,9 +424,17 @@ async fn the_command_starts_several_orgs_and_its_ready_line_lists_them() {
         #[command(flatten)]
         args: fake_salesforce::cli::Args,
     }
-    let args = <Command as clap::Parser>::try_parse_from(["fake-salesforce", "--orgs", "3"])
-        .unwrap()
-        .args;
+    let parse = |flags: &[&str]| {
+        let argv = std::iter::once("fake-salesforce").chain(flags.iter().copied());
+        <Command as clap::Parser>::try_parse_from(argv)
+            .unwrap()
+            .args
+    };
+    let refused = fake_salesforce::cli::start(&parse(&["--orgs", "2", "--secret-client", "3:c=s"]))
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("orgs 1 to 2"), "{refused}");
+    let args = parse(&["--orgs", "3", "--secret-client", "2:3MVG9two=two-secret"]);
     let (fake, ready) = fake_salesforce::cli::start(&args).await.unwrap();
     let orgs = ready["orgs"]
         .as_array()
@@ -453,5 +461,26 @@ async fn the_command_starts_several_orgs_and_its_ready_line_lists_them() {
         .collect();
     assert_eq!(tokens.len(), 3, "each org has its own token");
     assert_eq!(fake.orgs().len(), 3);
+    let granted: Value = reqwest::Client::new()
+        .post(format!(
+            "{}/services/oauth2/token",
+            ready["loginUrl"].as_str().unwrap()
+        ))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "3MVG9two"),
+            ("client_secret", "two-secret"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = granted["access_token"].as_str().expect("a token");
+    assert!(
+        token.starts_with("00DFAKE0000002AAAA!"),
+        "the second org's client: {token}"
+    );
     fake.shutdown().await;
 }
