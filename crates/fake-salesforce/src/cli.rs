@@ -50,10 +50,12 @@ pub struct Args {
     /// Seconds events stay replayable
     #[arg(long, default_value_t = 72 * 3600)]
     pub retention_secs: u64,
-    /// Register a JWT bearer client: CLIENT_ID=PUBLIC_KEY_PEM_FILE (repeatable)
+    /// Register a JWT bearer client: CLIENT_ID=PUBLIC_KEY_PEM_FILE (repeatable); with --orgs,
+    /// ORG:CLIENT_ID=FILE registers it with org number ORG (1 without a prefix)
     #[arg(long, value_name = "CLIENT_ID=FILE", value_parser = parse_pair)]
     pub jwt_client: Vec<(String, String)>,
-    /// Register a client-credentials client: CLIENT_ID=SECRET (repeatable)
+    /// Register a client-credentials client: CLIENT_ID=SECRET (repeatable); with --orgs,
+    /// ORG:CLIENT_ID=SECRET registers it with org number ORG (1 without a prefix)
     #[arg(long, value_name = "CLIENT_ID=SECRET", value_parser = parse_pair)]
     pub secret_client: Vec<(String, String)>,
     /// Lifetime of tokens the fake OAuth server issues, in seconds
@@ -66,7 +68,8 @@ pub struct Args {
     /// Serve this many orgs on the same ports: org 1 is 00DFAKE0000001AAAA, org N
     /// 00DFAKE<N, 7 digits>AAAA, each with its own generated token, topic, channel definition
     /// (all named as the flags above say) and recorded calls; the ready line lists them all
-    /// under "orgs". --static-token, --jwt-client and --secret-client apply to org 1
+    /// under "orgs". --static-token applies to org 1; --jwt-client and --secret-client to org
+    /// 1 unless prefixed with another org's number (2:CLIENT_ID=…)
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=9_999))]
     pub orgs: u32,
 }
@@ -96,6 +99,16 @@ pub enum CliError {
         /// The file named.
         path: String,
     },
+    /// A client was given for an org the fake does not serve.
+    #[error("client {client_id} is for org {org}, but the fake serves orgs 1 to {orgs} (--orgs)")]
+    NoSuchOrg {
+        /// The client id.
+        client_id: String,
+        /// The org number given.
+        org: u32,
+        /// How many orgs the fake serves.
+        orgs: u32,
+    },
     /// The certificate could not be written.
     #[error("cannot write the certificate to {path}: {source}")]
     CertOut {
@@ -115,6 +128,27 @@ fn parse_pair(text: &str) -> Result<(String, String), String> {
         }
         _ => Err(format!("expected NAME=VALUE, got {text:?}")),
     }
+}
+
+/// The org index (from 0) and client id of a client flag's `[ORG:]CLIENT_ID`, the org checked
+/// against the `orgs` served.
+fn org_client(name: &str, orgs: u32) -> Result<(usize, &str), CliError> {
+    let (org, client_id) = match name.split_once(':') {
+        Some((number, client_id))
+            if !number.is_empty() && number.bytes().all(|byte| byte.is_ascii_digit()) =>
+        {
+            (number.parse::<u32>().unwrap_or(u32::MAX), client_id)
+        }
+        _ => (1, name),
+    };
+    if !(1..=orgs).contains(&org) {
+        return Err(CliError::NoSuchOrg {
+            client_id: client_id.to_owned(),
+            org,
+            orgs,
+        });
+    }
+    Ok((usize::try_from(org - 1).unwrap_or(usize::MAX), client_id))
 }
 
 impl Args {
@@ -161,31 +195,38 @@ impl Args {
 /// Key files are read before anything binds, so a bad flag fails without side effects.
 pub async fn start(args: &Args) -> Result<(FakeSalesforce, serde_json::Value), CliError> {
     let mut jwt_keys = Vec::with_capacity(args.jwt_client.len());
-    for (client_id, path) in &args.jwt_client {
+    for (name, path) in &args.jwt_client {
+        let (org, client_id) = org_client(name, args.orgs)?;
         let pem = std::fs::read_to_string(path).map_err(|source| CliError::KeyFile {
-            client_id: client_id.clone(),
+            client_id: client_id.to_owned(),
             path: path.clone(),
             source,
         })?;
-        jwt_keys.push((client_id, path, pem));
+        jwt_keys.push((org, client_id, path, pem));
+    }
+    let mut secret_clients = Vec::with_capacity(args.secret_client.len());
+    for (name, secret) in &args.secret_client {
+        let (org, client_id) = org_client(name, args.orgs)?;
+        secret_clients.push((org, client_id, secret));
     }
     let fake = FakeSalesforce::start(args.fake_config()).await?;
-    for (client_id, path, pem) in jwt_keys {
-        if fake
+    for (org, client_id, path, pem) in jwt_keys {
+        if fake.orgs()[org]
             .oauth()
-            .add_jwt_client(client_id.clone(), &pem)
+            .add_jwt_client(client_id, &pem)
             .is_err()
         {
             fake.shutdown().await;
             return Err(CliError::BadKey {
-                client_id: client_id.clone(),
+                client_id: client_id.to_owned(),
                 path: path.clone(),
             });
         }
     }
-    for (client_id, secret) in &args.secret_client {
-        fake.oauth()
-            .add_secret_client(client_id.clone(), secret.clone());
+    for (org, client_id, secret) in secret_clients {
+        fake.orgs()[org]
+            .oauth()
+            .add_secret_client(client_id, secret.clone());
     }
     let mut ready = serde_json::to_value(fake.endpoints()).unwrap_or_default();
     let orgs: Vec<_> = fake.orgs().iter().map(FakeOrg::endpoints).collect();

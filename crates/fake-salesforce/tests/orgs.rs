@@ -46,6 +46,22 @@ fn event(marker: &str) -> NewEvent {
     }
 }
 
+/// The JSON answer to `request`.
+async fn json_of(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
+/// A client credentials token request to the fake at `login_url`.
+fn client_credentials(login_url: &str, client_id: &str, secret: &str) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .post(format!("{login_url}/services/oauth2/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", secret),
+        ])
+}
+
 /// `message` with the Pub/Sub auth metadata of `token` and `tenant`.
 fn authed<T>(message: T, token: &str, tenant: &str, endpoints: &Endpoints) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
@@ -304,15 +320,11 @@ async fn the_control_plane_publishes_on_the_org_it_names_and_lists_every_org() {
     let fake = two_orgs(false).await;
     let control = &fake.endpoints().control;
     let http = reqwest::Client::new();
-    let published: Value = http
-        .post(format!("{control}/_harness/publish?org={ACME}"))
-        .json(&json!({"events": [{"eventType": "Interaction", "payload": {"seq": 1}}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let published = json_of(
+        http.post(format!("{control}/_harness/publish?org={ACME}"))
+            .json(&json!({"events": [{"eventType": "Interaction", "payload": {"seq": 1}}]})),
+    )
+    .await;
     let replay_id = published["replayIds"][0].as_u64().unwrap();
     let acme = fake.org(ACME).unwrap();
     assert_eq!(acme.pubsub().topic.latest_id(), replay_id);
@@ -323,14 +335,7 @@ async fn the_control_plane_publishes_on_the_org_it_names_and_lists_every_org() {
             .is_empty(),
         "nothing on the first org's topic"
     );
-    let listed: Value = http
-        .get(format!("{control}/_harness/orgs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = json_of(http.get(format!("{control}/_harness/orgs"))).await;
     let org_ids: Vec<&str> = listed["orgs"]
         .as_array()
         .unwrap()
@@ -347,39 +352,24 @@ async fn a_token_request_is_answered_by_the_org_that_registered_the_client() {
     let fake = two_orgs(false).await;
     let acme = fake.org(ACME).unwrap();
     acme.oauth().add_secret_client("3MVG9acme", "acme-secret");
-    let http = reqwest::Client::new();
     let login = &acme.endpoints().login_url;
-    let grant = |client: &'static str, secret: &'static str| {
-        http.post(format!("{login}/services/oauth2/token"))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", client),
-                ("client_secret", secret),
-            ])
-            .send()
-    };
-    let granted: Value = grant("3MVG9acme", "acme-secret")
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let granted = json_of(client_credentials(login, "3MVG9acme", "acme-secret")).await;
     let token = granted["access_token"].as_str().unwrap().to_owned();
     assert!(token.starts_with(&format!("{ACME}!")), "{token}");
     assert_eq!(acme.oauth().tokens_issued(), 1);
     assert_eq!(fake.oauth().tokens_issued(), 0);
-    let userinfo: Value = http
-        .get(format!("{login}/services/oauth2/userinfo"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let userinfo = json_of(
+        reqwest::Client::new()
+            .get(format!("{login}/services/oauth2/userinfo"))
+            .bearer_auth(&token),
+    )
+    .await;
     assert_eq!(userinfo["organization_id"], ACME);
 
-    let refused = grant("3MVG9unknown", "x").await.unwrap();
+    let refused = client_credentials(login, "3MVG9unknown", "x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 400);
     assert_eq!(
         fake.oauth().token_requests(),
@@ -424,9 +414,17 @@ async fn the_command_starts_several_orgs_and_its_ready_line_lists_them() {
         #[command(flatten)]
         args: fake_salesforce::cli::Args,
     }
-    let args = <Command as clap::Parser>::try_parse_from(["fake-salesforce", "--orgs", "3"])
-        .unwrap()
-        .args;
+    let parse = |flags: &[&str]| {
+        let argv = std::iter::once("fake-salesforce").chain(flags.iter().copied());
+        <Command as clap::Parser>::try_parse_from(argv)
+            .unwrap()
+            .args
+    };
+    let refused = fake_salesforce::cli::start(&parse(&["--orgs", "2", "--secret-client", "3:c=s"]))
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("orgs 1 to 2"), "{refused}");
+    let args = parse(&["--orgs", "3", "--secret-client", "2:3MVG9two=two-secret"]);
     let (fake, ready) = fake_salesforce::cli::start(&args).await.unwrap();
     let orgs = ready["orgs"]
         .as_array()
@@ -453,5 +451,26 @@ async fn the_command_starts_several_orgs_and_its_ready_line_lists_them() {
         .collect();
     assert_eq!(tokens.len(), 3, "each org has its own token");
     assert_eq!(fake.orgs().len(), 3);
+    let granted: Value = reqwest::Client::new()
+        .post(format!(
+            "{}/services/oauth2/token",
+            ready["loginUrl"].as_str().unwrap()
+        ))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "3MVG9two"),
+            ("client_secret", "two-secret"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = granted["access_token"].as_str().expect("a token");
+    assert!(
+        token.starts_with("00DFAKE0000002AAAA!"),
+        "the second org's client: {token}"
+    );
     fake.shutdown().await;
 }
