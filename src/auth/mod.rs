@@ -23,7 +23,6 @@ pub use config::{
 pub use error::AuthError;
 pub use grant::AccessGrant;
 pub(crate) use jwt_bearer::load_private_key;
-pub use org_id::OrgId;
-pub use org_id::OrgIdError;
+pub use org_id::{OrgId, OrgIdError};
 pub use provider::TokenProvider;
 pub use url_policy::UrlPolicyError;

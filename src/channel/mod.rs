@@ -26,15 +26,15 @@ mod webhook;
 pub(crate) use batch::BATCHES_IN_FLIGHT;
 pub(crate) use batch::BATCH_MAX_EVENTS_LIMIT;
 pub use batch::{BatchedWebhook, BATCH_SIZE_HEADER};
-pub use retry::RetryNotice;
-pub use retry::{deliver_with_retry, deliver_with_retry_observed, RetryPolicy, RetryStopped};
+pub use retry::{
+    deliver_with_retry, deliver_with_retry_observed, RetryNotice, RetryPolicy, RetryStopped,
+};
 pub use stdout::StdoutChannel;
 pub(crate) use webhook::{
     redacted_url, WEBHOOK_CONNECT_TIMEOUT, WEBHOOK_REQUEST_TIMEOUT,
     WEBHOOK_RESPONSE_BODY_LIMIT_BYTES,
 };
-pub use webhook::{PartnerResponse, WebhookError};
-pub use webhook::{WebhookChannel, WebhookSettings};
+pub use webhook::{PartnerResponse, WebhookChannel, WebhookError, WebhookSettings};
 
 /// How much of a rejecting response's body a [`PermanentFailure`] keeps.
 pub(crate) const PERMANENT_FAILURE_BODY_PREFIX_BYTES: usize = 1024;

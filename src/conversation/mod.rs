@@ -23,10 +23,9 @@ use crate::routing::SessionLookup;
 pub(crate) use notice::{
     DeliveryFailureNotifier, FailureNotice, ReportedBy, DEFAULT_REFUSAL_ERROR_CODE,
 };
-pub(crate) use routes::router;
-pub(crate) use routes::ConversationServices;
 #[cfg(test)]
 pub(crate) use routes::CONVERSATION_PATH;
+pub(crate) use routes::{router, ConversationServices};
 pub(crate) use state::{ConversationState, Update};
 pub(crate) use tracker::ConversationTracker;
 

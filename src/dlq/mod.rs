@@ -17,8 +17,7 @@ use crate::channel::{AnyChannel, Channel, Delivery, DeliveryError};
 use crate::events::format_rfc3339_millis;
 use crate::store::{DeadLetter, Store, StoreError};
 
-pub use http::router;
-pub use http::DEAD_LETTERS_PATH;
+pub use http::{router, DEAD_LETTERS_PATH};
 
 /// Page size when walking every dead letter.
 const LIST_PAGE: usize = 500;

@@ -14,8 +14,7 @@ pub mod lease;
 use std::time::Duration;
 
 pub use keeper::{KeeperSettings, Leadership, LeaseGuard, LeaseKeeper, LostReason};
-pub use lease::LeaseDb;
-pub use lease::LeaseRow;
+pub use lease::{LeaseDb, LeaseRow};
 
 /// Default `ha.takeover_secs`: the longest a standby waits before it leads in place of a
 /// leader that died.

@@ -33,12 +33,11 @@ use crate::store::Store;
 use idempotency::AnswerKeeper;
 
 pub(crate) use attachment::ATTACHMENT_PATH;
-pub(crate) use routes::router;
 #[cfg(test)]
 pub(crate) use routes::served;
 pub(crate) use routes::{
-    AGENT_WORK_PATH, CONSENT_PATH, CONVERSATIONS_PATH, DELIVERY_FAILURES_PATH, HISTORY_PATH,
-    MESSAGES_PATH, PARTICIPANT_PATH, RECEIPTS_PATH, SESSION_PATH, TYPING_PATH,
+    router, AGENT_WORK_PATH, CONSENT_PATH, CONVERSATIONS_PATH, DELIVERY_FAILURES_PATH,
+    HISTORY_PATH, MESSAGES_PATH, PARTICIPANT_PATH, RECEIPTS_PATH, SESSION_PATH, TYPING_PATH,
 };
 
 /// The caller's deadline header: milliseconds the whole call may take, retries included.

@@ -25,28 +25,22 @@ mod routing;
 pub mod rules;
 mod streamed;
 
-pub use acknowledgement::Acknowledgement;
-
-pub use acknowledgement::AcknowledgementType;
-
-pub use acknowledgement::Participant;
+pub use acknowledgement::{Acknowledgement, AcknowledgementType, Participant};
 
 pub(crate) use acknowledgement::{AcknowledgementRequest, MAX_ACKNOWLEDGEMENTS};
-pub use agent_work::AgentAction;
-pub use agent_work::{AgentActionVisibility, AgentWorkResponse, PatchAgentWorkResponse};
 pub use agent_work::{
-    AgentWorkRequest, AgentWorkRoutingContext, AgentWorkStatus, Capacity, PatchAgentWorkRequest,
-    WorkContextType,
+    AgentAction, AgentActionVisibility, AgentWorkRequest, AgentWorkResponse,
+    AgentWorkRoutingContext, AgentWorkStatus, Capacity, PatchAgentWorkRequest,
+    PatchAgentWorkResponse, WorkContextType,
 };
-pub use capabilities::CapabilityViolation;
-pub use capabilities::FormatTypeCapability;
-pub use capabilities::RegisteredCapabilities;
-pub use capabilities::{Capabilities, CapabilitiesRequest, ChannelCapability};
-pub use capabilities::{CapabilitiesResponse, CustomIntegration, MessageTypeCapability};
+pub use capabilities::{
+    Capabilities, CapabilitiesRequest, CapabilitiesResponse, CapabilityViolation,
+    ChannelCapability, CustomIntegration, FormatTypeCapability, MessageTypeCapability,
+    RegisteredCapabilities,
+};
 pub(crate) use capabilities::{FORMAT_TYPES, MESSAGE_TYPES};
-pub use client::SendGate;
 pub(crate) use client::DEFAULT_REQUEST_TIMEOUT;
-pub use client::{Attachment, ClientSettings, ConfigErrorObserver, InteractionClient};
+pub use client::{Attachment, ClientSettings, ConfigErrorObserver, InteractionClient, SendGate};
 pub use consent::{ConsentRequest, ConsentStatus, RemoveParticipantRequest};
 pub(crate) use conversation::ConversationRequest;
 pub use delivery_failed::DeliveryFailure;
@@ -54,23 +48,22 @@ pub(crate) use delivery_failed::{is_messaging_error_code, MESSAGING_ERROR_CODES}
 pub use error::{ErrorClass, InteractionError};
 pub(crate) use error::{AUTHORIZATION_CONTEXT_MISMATCH_CODE, AUTH_CODES};
 pub use headers::AuthorizationContextType;
-pub use history::HistorySession;
-pub use history::{ConversationHistoryRequest, HistoryEntry, HistoryParticipant};
+pub use history::{ConversationHistoryRequest, HistoryEntry, HistoryParticipant, HistorySession};
 pub(crate) use history::{
     HistoryAttachment, MAX_HISTORY_AGE, MAX_HISTORY_ENTRIES, MAX_HISTORY_PARTICIPANTS,
 };
-pub use interactions::InteractionResponse;
 pub(crate) use interactions::InteractionsObserver;
-pub use interactions::{Interaction, InteractionRequest};
+pub use interactions::{Interaction, InteractionRequest, InteractionResponse};
 pub(crate) use limiter::RateLimiter;
 pub use limiter::INTERACTION_RATE_LIMIT;
-pub use messaging_session::MessagingSessionResponse;
-pub use messaging_session::{MessagingSessionRequest, OperationBy, SessionOperation};
+pub use messaging_session::{
+    MessagingSessionRequest, MessagingSessionResponse, OperationBy, SessionOperation,
+};
 pub use retry::retry_until;
 pub(crate) use retry::{RETRY_MAX_DELAY, RETRY_MIN_DELAY};
-pub use routing::{CancelReason, DeleteRouteResponse, PostRouteResponse, RoutingResultResponse};
 pub use routing::{
-    DeleteRouteRequest, FlowRouting, PostRouteRequest, RoutingInfo, RoutingOutcome,
-    RoutingResultRequest, RoutingType,
+    CancelReason, DeleteRouteRequest, DeleteRouteResponse, FlowRouting, PostRouteRequest,
+    PostRouteResponse, RoutingInfo, RoutingOutcome, RoutingResultRequest, RoutingResultResponse,
+    RoutingType,
 };
 pub(crate) use streamed::{StreamedFile, MAX_ATTACHMENT_BYTES};

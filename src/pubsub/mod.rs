@@ -26,8 +26,7 @@ pub mod proto {
 pub use client::{PubSubClient, RpcError};
 pub use connection::{EndpointSettings, DEFAULT_PUBSUB_ENDPOINT};
 pub use credentials::{CredentialError, CredentialSource, PubSubCredentials, StaticCredentials};
-pub use received::AvroDecodeError;
-pub use received::{ReceivedEvent, RestartPoint, SubscriberItem};
+pub use received::{AvroDecodeError, ReceivedEvent, RestartPoint, SubscriberItem};
 pub use replay::{CorruptedReplayPolicy, ReplayId};
 pub use requests::FetchRequestObserver;
 pub use subscriber::{AckHandle, ReplayStart, Subscriber, SubscriberError, SubscriberSettings};

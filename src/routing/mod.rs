@@ -55,13 +55,12 @@ pub use deadline::{Clock, SystemClock};
 pub use engine::{RequestStatus, RoutingEngine};
 pub use partner::PartnerDecision;
 pub use resume::ResumeSummary;
-pub(crate) use sidecar::user_id_from;
 pub(crate) use sidecar::{
-    assign_response, decision_response, SIDECAR_ASSIGN_PATH, SIDECAR_DECISION_PATH,
+    assign_response, decision_response, user_id_from, SIDECAR_ASSIGN_PATH, SIDECAR_DECISION_PATH,
 };
-pub use strategy::UnknownStrategy;
 pub use strategy::{
-    RoutingStrategy, EXTERNAL_CONFERENCE_MESSAGE, NO_FALLBACK_QUEUE_MESSAGE, REJECT_MESSAGE,
+    RoutingStrategy, UnknownStrategy, EXTERNAL_CONFERENCE_MESSAGE, NO_FALLBACK_QUEUE_MESSAGE,
+    REJECT_MESSAGE,
 };
 pub(crate) use views::SessionLookup;
 pub use views::SidecarOutcome;

@@ -35,8 +35,7 @@ pub use backend::SidecarAnswerWrite;
 pub use batch::AckBatch;
 pub(crate) use checkpoint::compare_replay_ids;
 pub use checkpoint::Checkpoint;
-pub use dead_letter::DeadLetter;
-pub use dead_letter::NewDeadLetter;
+pub use dead_letter::{DeadLetter, NewDeadLetter};
 pub use error::StoreError;
 pub use fence::Fence;
 pub(crate) use fence::LEASE_TABLE_DDL;
@@ -46,8 +45,7 @@ pub(crate) use pending_routing::PendingRoutingWrite;
 pub use postgres_store::POSTGRES_SESSION_OPTIONS;
 pub(crate) use postgres_store::SCHEMA_LOCK_KEY;
 pub(crate) use postgres_tls::{parse_target, PostgresTls};
-pub use writer::WriterStop;
-pub use writer::{CheckpointWriter, WriterHealth};
+pub use writer::{CheckpointWriter, WriterHealth, WriterStop};
 
 /// The schema version this build writes, in a redb file and in a PostgreSQL database alike;
 /// bump it (and add a migration) when a table changes. Version 2: the redb file keeps completed

@@ -27,8 +27,7 @@ use super::proc_stats::{
     command_output, cpu_time, free_loopback_port, machine, metric, metric_sum, peak_rss_kb,
 };
 use super::process_partner::PartnerLog;
-pub use super::process_report::ConsumerFigures;
-pub use super::process_report::ProcessReport;
+pub use super::process_report::{ConsumerFigures, ProcessReport};
 use super::BenchResult;
 
 /// Events per control-plane publish request.
