@@ -33,6 +33,7 @@ use crate::auth::AuthError;
 use crate::channel::{AnyChannel, WebhookChannel, WebhookError, WebhookSettings};
 use crate::config::Config;
 use crate::conversation::{ConversationObserver, ConversationServices, RefusalSettings};
+use crate::ha::{KeeperSettings, LeaseShare};
 use crate::interaction::InteractionError;
 use crate::pipeline::{Pipeline, PipelineError, RoutingSink};
 use crate::pubsub::{
@@ -176,7 +177,7 @@ pub async fn run_on(
         late.routes(),
         auth,
     );
-    let outcome = run_pipeline(config, shutdown, &readiness, telemetry, &late).await;
+    let outcome = run_pipeline(config, shutdown, &readiness, telemetry, &late, None).await;
     readiness.set_ready(false);
     servers.stop().await;
     outcome
@@ -231,6 +232,7 @@ async fn run_pipeline(
     readiness: &Readiness,
     telemetry: Telemetry,
     late: &LateBound,
+    share: Option<LeaseShare>,
 ) -> Result<(), ConnectorError> {
     let Some(shared) = start_shared(&config, &telemetry, late, &shutdown).await? else {
         return Ok(());
@@ -239,7 +241,7 @@ async fn run_pipeline(
         None => None,
         Some(settings) => {
             let leading = leadership::lead(
-                settings,
+                KeeperSettings { share, ..settings },
                 &shared.store,
                 &shared.interaction,
                 readiness,

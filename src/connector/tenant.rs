@@ -23,6 +23,7 @@ use tracing::{error, info, Instrument};
 use super::sidecar::{tenant_routes, LateBound};
 use super::{run_pipeline, ConnectorError, Listeners, Servers};
 use crate::config::Config;
+use crate::ha::LeaseShare;
 use crate::server::{Readiness, ServerState, SidecarAuth};
 use crate::telemetry::Telemetry;
 
@@ -44,6 +45,15 @@ pub(super) async fn run_tenants(
     shutdown: CancellationToken,
 ) -> Result<(), ConnectorError> {
     let process_telemetry = Telemetry::for_tenants();
+    // Every tenant's lease, spread over the replicas serving them all (`ha.enabled`).
+    let share = config.ha.enabled.then(|| {
+        let namespaces = config
+            .tenants
+            .iter()
+            .map(|t| t.store.namespace.clone())
+            .collect();
+        LeaseShare::new(namespaces, &config.ha.timings())
+    });
     let tenants: Vec<TenantRuntime> = config
         .channels()
         .into_iter()
@@ -74,7 +84,7 @@ pub(super) async fn run_tenants(
     let stop = shutdown.child_token();
     let mut running = JoinSet::new();
     for tenant in tenants {
-        let stop = stop.clone();
+        let (stop, share) = (stop.clone(), share.clone());
         let span = tracing::info_span!("tenant", tenant = %tenant.name);
         running.spawn(
             async move {
@@ -84,6 +94,7 @@ pub(super) async fn run_tenants(
                     &tenant.readiness,
                     tenant.telemetry.clone(),
                     &tenant.late,
+                    share,
                 )
                 .await;
                 if outcome.is_err() {

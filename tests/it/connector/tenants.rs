@@ -6,11 +6,12 @@
 use std::time::Duration;
 
 use crate::support::pipeline::*;
+use crate::support::tenants;
 use byoc_connector::config::Config;
 use byoc_connector::connector::{run_on, Listeners};
 use byoc_connector::store::Store;
 use fake_salesforce::topic::NewEvent;
-use fake_salesforce::{FakeConfig, FakeSalesforce};
+use fake_salesforce::FakeSalesforce;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -18,86 +19,35 @@ const CHANNEL: &str = "b0ffeafe-0d89-4338-b14a-172ad203f22a";
 const CONVERSATION: &str = "9bc16b48-cd9b-4d8b-b7f2-a376f0a05c09";
 const WORK_ITEM: &str = "0MwXX0000000001AAA";
 
-/// A fake org of its own: its own org id, token and Interaction Service.
+/// A fake org of its own, knowing the conversation of the routing request fixture.
 async fn start_org(org_id: &str) -> FakeSalesforce {
-    byoc_connector::install_crypto_provider();
-    let fake = FakeSalesforce::start(FakeConfig {
-        org_id: org_id.to_owned(),
-        ..FakeConfig::default()
-    })
-    .await
-    .expect("fake salesforce starts");
+    let fake = tenants::start_org(org_id).await;
     fake.interaction()
         .seed_conversation(CONVERSATION, WORK_ITEM);
     fake
 }
 
-/// One `[[tenants]]` entry for `fake`, delivering to `partner_url`, with the fake's static
-/// token; the shared keys come from the top-level sections.
+/// One `[[tenants]]` entry for `fake` with its static token, delivering to `partner_url`.
 fn tenant_toml(name: &str, fake: &FakeSalesforce, partner_url: &str) -> String {
-    let endpoints = fake.endpoints();
-    let auth = format!(
-        "token = \"{token}\", instance_url = \"{instance}\", org_id = \"{org}\"",
-        token = endpoints.token,
-        instance = endpoints.instance_url,
-        org = endpoints.org_id,
-    );
-    tenant_toml_with_auth(name, fake, partner_url, &auth)
+    let delivery = format!("delivery = {{ url = \"{partner_url}\" }}");
+    tenants::tenant_toml(name, fake, &tenants::static_auth(fake), &delivery)
 }
 
-/// [`tenant_toml`] with `auth` as the inline table's keys.
-fn tenant_toml_with_auth(
-    name: &str,
-    fake: &FakeSalesforce,
-    partner_url: &str,
-    auth: &str,
-) -> String {
-    let endpoints = fake.endpoints();
-    format!(
-        r#"
-[[tenants]]
-name = "{name}"
-pubsub = {{ endpoint = "{pubsub}", topic = "{topic}" }}
-auth = {{ {auth} }}
-interaction = {{ base_url = "{instance}", authorization_context = "{context}" }}
-delivery = {{ url = "{partner_url}" }}
-"#,
-        pubsub = endpoints.pubsub,
-        topic = endpoints.topic,
-        instance = endpoints.instance_url,
-        context = endpoints.authorization_context,
-    )
-}
-
-/// The shared sections, then one tenant per `(name, fake, partner url)`.
+/// The shared sections, a redb store at `store_path`, then `tenants`.
 fn tenants_config(store_path: &std::path::Path, tenants: &[String]) -> String {
     format!(
-        r#"
-[pubsub]
-insecure = true
-start = "earliest"
-min_backoff_ms = 20
-max_backoff_ms = 500
-
-[auth]
-kind = "static"
-
-[interaction]
-insecure = true
-
+        r#"{shared}
 [delivery]
 kind = "webhook"
 
 [channel]
 address_identifiers = ["{CHANNEL}"]
 
-[routing]
-strategy = "reject"
-
 [store]
 path = "{store}"
 ack_batch_max_delay_ms = 20
 {tenants}"#,
+        shared = tenants::SHARED_SECTIONS,
         store = store_path.display(),
         tenants = tenants.concat(),
     )
@@ -304,7 +254,8 @@ async fn a_tenant_whose_credentials_are_refused_stops_alone_and_the_others_keep_
         "kind = \"client-credentials\", client_id = \"not-the-app\", client_secret = \"not-the-secret\", login_url = \"{}\", insecure = true",
         refusing.endpoints().instance_url
     );
-    let broken = tenant_toml_with_auth("broken", &refusing, &partner.url, &refused_login);
+    let delivery = format!("delivery = {{ url = \"{}\" }}", partner.url);
+    let broken = tenants::tenant_toml("broken", &refusing, &refused_login, &delivery);
     let dir = ScratchDir::new("tenants-refused");
     let Running {
         ops,
