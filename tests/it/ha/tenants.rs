@@ -124,3 +124,70 @@ async fn two_replicas_lead_two_of_four_tenants_each_and_the_survivor_leads_all_f
         fake.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_loses_one_tenants_lease_releases_the_others_and_exits_naming_it() {
+    let fakes = four_orgs().await;
+    let partner = Partner::accepting().await;
+    let dir = ScratchDir::new("ha-tenants-lost");
+    let pool = fresh_namespace();
+    let replica = ConnectorProcess::start(&replica_config(
+        &fakes[..2],
+        &pool,
+        &partner.url,
+        dir.path(),
+        0,
+    ))
+    .await;
+    let started = Instant::now();
+    while tenants_led(&replica.metrics().await) != 2 {
+        assert!(started.elapsed() < WAIT, "{}", replica.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let (client, connection) =
+        tokio_postgres::connect(postgres_url().expose(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let stolen = format!("{pool}-0");
+    client
+        .execute(
+            "UPDATE byoc_leases SET holder = 'thief', token = token + 1 WHERE namespace = $1",
+            &[&stolen],
+        )
+        .await
+        .unwrap();
+    let noticed = Instant::now();
+    let stopped_line = loop {
+        let log = replica.log();
+        let line = log
+            .lines()
+            .find(|line| line.contains("tenant stopped"))
+            .map(str::to_owned);
+        if let Some(line) = line {
+            break line;
+        }
+        assert!(noticed.elapsed() < WAIT, "{log}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let status = replica.exit_within(WAIT).await;
+
+    assert!(stopped_line.contains("\"t0\""), "{stopped_line}");
+    assert!(stopped_line.contains("taken_over"), "{stopped_line}");
+    assert!(!status.success(), "fail-stop: {status:?}");
+    let db = byoc_connector::ha::LeaseDb::connect(&postgres_url())
+        .await
+        .unwrap();
+    let other = db.current(&format!("{pool}-1")).await.unwrap().unwrap();
+    assert_eq!(other.holder, "replica-0");
+    assert!(
+        !other.is_held(),
+        "the other tenant drained and released its lease: {other:?}"
+    );
+    let thief = db.current(&stolen).await.unwrap().unwrap();
+    assert_eq!(thief.holder, "thief", "nothing took the stolen lease back");
+    for fake in fakes {
+        fake.shutdown().await;
+    }
+}
