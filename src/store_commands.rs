@@ -181,10 +181,17 @@ async fn ask_running_connector(config: &Config, suffix: &str) -> anyhow::Result<
     if address.ip().is_unspecified() {
         address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
-    let url = format!(
-        "http://{address}{}{suffix}",
-        byoc_connector::dlq::DEAD_LETTERS_PATH
-    );
+    let dead_letters = byoc_connector::dlq::DEAD_LETTERS_PATH;
+    // With [[tenants]] the commands act on the first tenant, whose routes carry its name.
+    let path = match config.tenants.first() {
+        Some(tenant) => format!(
+            "/v1/tenants/{}/{}",
+            tenant.name,
+            dead_letters.trim_start_matches("/v1/")
+        ),
+        None => dead_letters.to_owned(),
+    };
+    let url = format!("http://{address}{path}{suffix}");
     let mut request = reqwest::Client::new().get(&url);
     if let Some(token) = &config.server.sidecar_token {
         request = request.bearer_auth(token.expose());
