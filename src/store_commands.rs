@@ -16,6 +16,9 @@ pub(crate) struct DlqArgs {
     /// The connector's configuration (for the store path and, for replay, the channel)
     #[arg(long, short, env = "BYOC_CONFIG", global = true)]
     pub(crate) config: Option<PathBuf>,
+    /// With [[tenants]]: the tenant whose store to act on (required with several)
+    #[arg(long, global = true)]
+    pub(crate) tenant: Option<String>,
     #[command(subcommand)]
     pub(crate) action: DlqAction,
 }
@@ -25,6 +28,9 @@ pub(crate) struct CheckpointArgs {
     /// The connector's configuration (for the store path and the topic)
     #[arg(long, short, env = "BYOC_CONFIG", global = true)]
     pub(crate) config: Option<PathBuf>,
+    /// With [[tenants]]: the tenant whose store to act on (required with several)
+    #[arg(long, global = true)]
+    pub(crate) tenant: Option<String>,
     #[command(subcommand)]
     pub(crate) action: CheckpointAction,
 }

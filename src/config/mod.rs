@@ -33,6 +33,7 @@ mod routing;
 mod runtime;
 mod show;
 mod tenant_env;
+mod tenant_select;
 mod tenants;
 
 use std::collections::BTreeSet;
