@@ -141,21 +141,28 @@ fn exit_bad_config(path: Option<&std::path::Path>, err: &impl std::fmt::Display)
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<()> {
-    let config_path = match &cli.command {
-        Command::Run(args) => Some(args.config.clone()),
-        Command::Dlq(args) => Some(args.config.clone()),
-        Command::Checkpoint(args) => Some(args.config.clone()),
+    let (config_path, tenant) = match &cli.command {
+        Command::Run(args) => (Some(args.config.clone()), None),
+        Command::Dlq(args) => (Some(args.config.clone()), Some(args.tenant.clone())),
+        Command::Checkpoint(args) => (Some(args.config.clone()), Some(args.tenant.clone())),
         Command::Config(action) => {
             config_command(action);
             return Ok(());
         }
         Command::Doctor(args) => doctor(args, cli.log_format.unwrap_or_default()),
         #[cfg(feature = "harness")]
-        Command::Demo(_) | Command::FakeSalesforce(_) | Command::Bench(_) => None,
+        Command::Demo(_) | Command::FakeSalesforce(_) | Command::Bench(_) => (None, None),
     };
     let config = match config_path {
         Some(path) => match Config::load(path.as_deref(), Config::environment()) {
-            Ok(config) => Some(config),
+            // The store commands act on one tenant's store.
+            Ok(config) => match tenant {
+                Some(tenant) => match config.for_store_command(tenant.as_deref()) {
+                    Ok(config) => Some(config),
+                    Err(err) => exit_bad_config(path.as_deref(), &err),
+                },
+                None => Some(config),
+            },
             Err(err) => exit_bad_config(path.as_deref(), &err),
         },
         None => None,

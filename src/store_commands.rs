@@ -16,6 +16,9 @@ pub(crate) struct DlqArgs {
     /// The connector's configuration (for the store path and, for replay, the channel)
     #[arg(long, short, env = "BYOC_CONFIG", global = true)]
     pub(crate) config: Option<PathBuf>,
+    /// With [[tenants]]: the tenant whose store to act on (required with several)
+    #[arg(long, global = true)]
+    pub(crate) tenant: Option<String>,
     #[command(subcommand)]
     pub(crate) action: DlqAction,
 }
@@ -25,6 +28,9 @@ pub(crate) struct CheckpointArgs {
     /// The connector's configuration (for the store path and the topic)
     #[arg(long, short, env = "BYOC_CONFIG", global = true)]
     pub(crate) config: Option<PathBuf>,
+    /// With [[tenants]]: the tenant whose store to act on (required with several)
+    #[arg(long, global = true)]
+    pub(crate) tenant: Option<String>,
     #[command(subcommand)]
     pub(crate) action: CheckpointAction,
 }
@@ -181,10 +187,17 @@ async fn ask_running_connector(config: &Config, suffix: &str) -> anyhow::Result<
     if address.ip().is_unspecified() {
         address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
-    let url = format!(
-        "http://{address}{}{suffix}",
-        byoc_connector::dlq::DEAD_LETTERS_PATH
-    );
+    let dead_letters = byoc_connector::dlq::DEAD_LETTERS_PATH;
+    // With [[tenants]] the commands act on the first tenant, whose routes carry its name.
+    let path = match config.tenants.first() {
+        Some(tenant) => format!(
+            "/v1/tenants/{}/{}",
+            tenant.name,
+            dead_letters.trim_start_matches("/v1/")
+        ),
+        None => dead_letters.to_owned(),
+    };
+    let url = format!("http://{address}{path}{suffix}");
     let mut request = reqwest::Client::new().get(&url);
     if let Some(token) = &config.server.sidecar_token {
         request = request.bearer_auth(token.expose());

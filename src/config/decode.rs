@@ -39,12 +39,12 @@ const AUTH_KINDS: &str = "`jwt-bearer`, `client-credentials` or `static`";
 /// Records a problem for every top-level key that is not a section.
 pub(super) fn unknown_sections(root: &Table, problems: &mut Problems) {
     for name in root.keys() {
-        if !SECTIONS.contains(&name.as_str()) {
+        if !SECTIONS.contains(&name.as_str()) && name != "tenants" {
             problems.push(
                 name.as_str(),
                 "is not a known section",
                 format!(
-                    "remove it or fix the spelling; sections are {}",
+                    "remove it or fix the spelling; sections are {} and [[tenants]]",
                     SECTIONS.join(", ")
                 ),
             );

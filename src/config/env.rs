@@ -64,6 +64,16 @@ impl Overrides {
             .collect()
     }
 
+    /// Every override, in the order applied.
+    pub(super) fn entries(&self) -> &[EnvOverride] {
+        &self.0
+    }
+
+    /// Overrides made of `entries`, in that order.
+    pub(super) fn from_entries(entries: Vec<EnvOverride>) -> Self {
+        Self(entries)
+    }
+
     /// How many overrides were stored as non-strings.
     pub(super) fn coerced_count(&self) -> usize {
         self.0.iter().filter(|entry| entry.coerced).count()
@@ -96,6 +106,18 @@ pub(super) fn apply_overrides(
             Some(value) => (value, true),
             None => (Value::String(raw.clone()), false),
         };
+        if path.first().is_some_and(|section| section == "tenants") {
+            match super::tenant_env::apply_override(root, &var, &path, value) {
+                Ok(recorded) => applied.push(EnvOverride {
+                    var,
+                    path: recorded,
+                    raw,
+                    coerced,
+                }),
+                Err(problem) => problems.add(problem),
+            }
+            continue;
+        }
         if let Err(parent) = set_path(root, &path, value) {
             problems.push(
                 path.join("."),

@@ -67,6 +67,7 @@ impl HaConfig {
             namespace: store.namespace.clone(),
             holder: self.replica_id(),
             timings: self.timings(),
+            share: None,
         })
     }
 

@@ -32,12 +32,15 @@ mod renamed;
 mod routing;
 mod runtime;
 mod show;
+mod tenant_env;
+mod tenant_select;
+mod tenants;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde::Serialize;
-use toml::Table;
+use toml::{Table, Value};
 
 pub use capabilities::CapabilitiesConfig;
 pub use delivery::{ChannelConfig, ConsentOwner, DeliveryConfig, DeliveryKind};
@@ -56,6 +59,7 @@ pub use runtime::{
     DEFAULT_SIDECAR_LISTEN, DEFAULT_STORE_NAMESPACE, DEFAULT_STORE_PATH,
 };
 pub use show::{EffectiveConfig, ValueSource};
+pub use tenants::{TenantConfig, MAX_TENANT_NAME_LEN};
 
 use self::error::Problems;
 use crate::auth::AuthConfig;
@@ -94,6 +98,12 @@ pub struct Config {
     pub capabilities: CapabilitiesConfig,
     /// How log lines are written.
     pub log: LogConfig,
+    /// The channels this process serves, each with its own org, topic, partner and store
+    /// namespace (`[[tenants]]`); empty for the one channel the sections above describe.
+    /// With tenants, the channel sections above and `store` are the first tenant's:
+    /// [`Config::channels`] gives every tenant's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<TenantConfig>,
     /// Renamed keys given under their old names; the connector logs each once at start.
     #[serde(skip)]
     pub deprecated_keys: Vec<DeprecatedKey>,
@@ -211,54 +221,28 @@ impl Config {
     }
 
     /// Decodes and validates every section; `None` when any section failed to decode.
+    ///
+    /// Without `[[tenants]]` the channel sections describe the one channel. With it they are
+    /// only the defaults each tenant inherits (`tenants.rs`), so they are checked as part of
+    /// each tenant, and the channel fields and `store` hold the first tenant's, so the
+    /// commands that read one channel (`doctor`, `dlq`, `checkpoint`) read that one.
     fn decode(
         mut root: Table,
         overrides: &env::Overrides,
         problems: &mut Problems,
     ) -> Option<Self> {
         decode::unknown_sections(&root, problems);
-        let mut pubsub = decode::section::<PubSubConfig>(&mut root, "pubsub", overrides, problems);
-        let auth = decode::auth_section(&mut root, overrides, problems);
-        let interaction =
-            decode::section::<InteractionConfig>(&mut root, "interaction", overrides, problems);
-        let delivery =
-            decode::section::<DeliveryConfig>(&mut root, "delivery", overrides, problems);
-        let channel = decode::section::<ChannelConfig>(&mut root, "channel", overrides, problems);
+        let tenant_tables = tenants::take(&mut root, problems);
         let pipeline =
             decode::section::<PipelineConfig>(&mut root, "pipeline", overrides, problems);
         let store = decode::section::<StoreConfig>(&mut root, "store", overrides, problems);
         let server = decode::section::<ServerConfig>(&mut root, "server", overrides, problems);
         let ha = decode::section::<HaConfig>(&mut root, "ha", overrides, problems);
-        let routing = decode::section::<RoutingConfig>(&mut root, "routing", overrides, problems);
-        let mut capabilities =
-            decode::section::<CapabilitiesConfig>(&mut root, "capabilities", overrides, problems);
         let log = decode::section::<LogConfig>(&mut root, "log", overrides, problems);
-
-        // Sections that decoded are validated even when others did not, so one run reports
-        // as many problems as possible.
-        if let Some(section) = &mut pubsub {
-            section.validate(problems);
-            section.read_files(problems);
-        }
-        if let Some(section) = &auth {
-            auth::validate(section, problems);
-        }
-        if let Some(section) = &interaction {
-            section.validate(problems);
-        }
-        if let Some(section) = &delivery {
-            section.validate(problems);
-        }
-        if let Some(section) = &channel {
-            section.validate(problems);
-        }
         if let Some(section) = &pipeline {
             section.validate(problems);
         }
         if let Some(section) = &store {
-            section.validate(problems);
-        }
-        if let Some(section) = &routing {
             section.validate(problems);
         }
         if let Some(section) = &server {
@@ -267,36 +251,127 @@ impl Config {
         if let Some(section) = &ha {
             section.validate(store.as_ref(), problems);
         }
-        if let Some(section) = &mut capabilities {
-            section.read_files(problems);
-            section.validate(problems);
-        }
-
+        let (channel_sections, store, tenants) = match tenant_tables {
+            None => (
+                decode_channel(&mut root, overrides, problems),
+                store,
+                Vec::new(),
+            ),
+            Some(tables) => {
+                let tenants = tenants::decode(tables, &root, store.as_ref(), overrides, problems)?;
+                let first = tenants.first()?;
+                (Some(first.sections()), Some(first.store.clone()), tenants)
+            }
+        };
+        let channel_sections = channel_sections?;
         Some(Self {
-            pubsub: pubsub?,
-            auth: auth?,
-            interaction: interaction?,
-            delivery: delivery?,
-            channel: channel?,
+            pubsub: channel_sections.pubsub,
+            auth: channel_sections.auth,
+            interaction: channel_sections.interaction,
+            delivery: channel_sections.delivery,
+            channel: channel_sections.channel,
             pipeline: pipeline?,
             store: store?,
             server: server?,
             ha: ha?,
-            routing: routing?,
-            capabilities: capabilities?,
+            routing: channel_sections.routing,
+            capabilities: channel_sections.capabilities,
             log: log?,
+            tenants,
             // `parse` fills these in: it moved the old keys before decoding.
             deprecated_keys: Vec::new(),
         })
     }
 }
 
-/// `section.key` for every key of every section table in `root`.
+/// The sections that describe one channel: its own in a `[[tenants]]` entry, the whole file's
+/// otherwise.
+#[derive(Debug, Clone)]
+pub(crate) struct ChannelSections {
+    pub(crate) pubsub: PubSubConfig,
+    pub(crate) auth: AuthConfig,
+    pub(crate) interaction: InteractionConfig,
+    pub(crate) delivery: DeliveryConfig,
+    pub(crate) channel: ChannelConfig,
+    pub(crate) routing: RoutingConfig,
+    pub(crate) capabilities: CapabilitiesConfig,
+}
+
+/// Decodes and validates the channel sections of `root`; `None` when any failed to decode.
+/// Sections that decoded are validated even when others did not, so one run reports as many
+/// problems as possible.
+fn decode_channel(
+    root: &mut Table,
+    overrides: &env::Overrides,
+    problems: &mut Problems,
+) -> Option<ChannelSections> {
+    let mut pubsub = decode::section::<PubSubConfig>(root, "pubsub", overrides, problems);
+    let auth = decode::auth_section(root, overrides, problems);
+    let interaction =
+        decode::section::<InteractionConfig>(root, "interaction", overrides, problems);
+    let delivery = decode::section::<DeliveryConfig>(root, "delivery", overrides, problems);
+    let channel = decode::section::<ChannelConfig>(root, "channel", overrides, problems);
+    let routing = decode::section::<RoutingConfig>(root, "routing", overrides, problems);
+    let mut capabilities =
+        decode::section::<CapabilitiesConfig>(root, "capabilities", overrides, problems);
+    if let Some(section) = &mut pubsub {
+        section.validate(problems);
+        section.read_files(problems);
+    }
+    if let Some(section) = &auth {
+        auth::validate(section, problems);
+    }
+    if let Some(section) = &interaction {
+        section.validate(problems);
+    }
+    if let Some(section) = &delivery {
+        section.validate(problems);
+    }
+    if let Some(section) = &channel {
+        section.validate(problems);
+    }
+    if let Some(section) = &routing {
+        section.validate(problems);
+    }
+    if let Some(section) = &mut capabilities {
+        section.read_files(problems);
+        section.validate(problems);
+    }
+    Some(ChannelSections {
+        pubsub: pubsub?,
+        auth: auth?,
+        interaction: interaction?,
+        delivery: delivery?,
+        channel: channel?,
+        routing: routing?,
+        capabilities: capabilities?,
+    })
+}
+
+/// `section.key` for every key of every section table in `root`, and
+/// `tenants[i].section.key` for every key of each tenant's sections.
 fn dotted_keys(root: &Table) -> BTreeSet<String> {
-    root.iter()
-        .filter_map(|(section, value)| Some((section, value.as_table()?)))
-        .flat_map(|(section, table)| table.keys().map(move |key| format!("{section}.{key}")))
-        .collect()
+    let section_keys = |prefix: String, table: &Table| {
+        table
+            .iter()
+            .filter_map(|(section, value)| Some((section.clone(), value.as_table()?.clone())))
+            .flat_map(move |(section, table)| {
+                let prefix = prefix.clone();
+                table
+                    .keys()
+                    .map(move |key| format!("{prefix}{section}.{key}"))
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut keys: BTreeSet<String> = section_keys(String::new(), root).into_iter().collect();
+    let tenants = root.get("tenants").and_then(Value::as_array);
+    for (index, tenant) in tenants.into_iter().flatten().enumerate() {
+        if let Some(tenant) = tenant.as_table() {
+            keys.extend(section_keys(format!("tenants[{index}]."), tenant));
+        }
+    }
+    keys
 }
 
 /// A syntax error with its position and the parser's expectation, but none of the text

@@ -13,6 +13,7 @@ use toml::{Table, Value};
 
 use super::decode::SECTIONS;
 use super::keys::KEY_EXAMPLES;
+use super::tenants::TENANT_SECTIONS;
 use super::Config;
 
 /// Where a key's effective value came from.
@@ -85,7 +86,21 @@ impl EffectiveConfig {
 
     /// One section's keys in the order of the configuration reference, each with its
     /// source; an optional key that is not set says so.
-    fn render_section(&self, section: &str, mut table: Table) -> String {
+    fn render_section(&self, section: &str, table: Table) -> String {
+        self.render_keys("", section, table)
+    }
+
+    /// [`Self::render_section`] for the keys under `prefix` (`tenants[1].`, or nothing); a
+    /// tenant's key it did not set itself shows where the inherited top-level value came from.
+    fn render_keys(&self, prefix: &str, section: &str, mut table: Table) -> String {
+        let source_of = |leaf: &str| {
+            let own = self.source(&format!("{prefix}{section}.{leaf}"));
+            if own == ValueSource::Default && !prefix.is_empty() {
+                self.source(&format!("{section}.{leaf}"))
+            } else {
+                own
+            }
+        };
         let mut text = String::new();
         let documented = KEY_EXAMPLES.iter().filter_map(|(key, _)| {
             key.strip_prefix(section)
@@ -95,7 +110,7 @@ impl EffectiveConfig {
         for leaf in documented {
             match table.remove(leaf) {
                 Some(value) => {
-                    let source = self.source(&format!("{section}.{leaf}"));
+                    let source = source_of(leaf);
                     let _ = writeln!(text, "{leaf} = {value}  # {source}");
                 }
                 // `[auth]` holds only the chosen kind's keys; the others do not apply.
@@ -107,7 +122,7 @@ impl EffectiveConfig {
         }
         // A field the reference does not list yet still shows.
         for (leaf, value) in table {
-            let source = self.source(&format!("{section}.{leaf}"));
+            let source = source_of(&leaf);
             let _ = writeln!(text, "{leaf} = {value}  # {source}");
         }
         text
@@ -139,7 +154,12 @@ impl fmt::Display for EffectiveConfig {
             Ok(_) => Table::new(),
             Err(error) => return writeln!(f, "# cannot show the configuration: {error}"),
         };
+        let tenants = root.get("tenants").and_then(Value::as_array);
         for section in SECTIONS {
+            // With tenants, the channel sections are shown per tenant, as they take effect.
+            if tenants.is_some() && TENANT_SECTIONS.contains(section) {
+                continue;
+            }
             writeln!(f)?;
             writeln!(f, "[{section}]")?;
             let table = match root.get(*section) {
@@ -147,6 +167,25 @@ impl fmt::Display for EffectiveConfig {
                 _ => Table::new(),
             };
             f.write_str(&self.render_section(section, table))?;
+        }
+        for (index, tenant) in tenants.into_iter().flatten().enumerate() {
+            let Some(tenant) = tenant.as_table() else {
+                continue;
+            };
+            writeln!(f)?;
+            writeln!(f, "[[tenants]]")?;
+            if let Some(name) = tenant.get("name") {
+                writeln!(f, "name = {name}  # file")?;
+            }
+            for section in SECTIONS {
+                let Some(Value::Table(table)) = tenant.get(*section) else {
+                    continue;
+                };
+                writeln!(f)?;
+                writeln!(f, "[tenants.{section}]")?;
+                let prefix = format!("tenants[{index}].");
+                f.write_str(&self.render_keys(&prefix, section, table.clone()))?;
+            }
         }
         Ok(())
     }

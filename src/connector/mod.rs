@@ -15,6 +15,7 @@ mod preflight;
 pub(crate) mod routing_sink;
 mod sidecar;
 mod startup;
+mod tenant;
 
 pub use preflight::preflight;
 pub use sidecar::ROLE_HEADER;
@@ -32,6 +33,7 @@ use crate::auth::AuthError;
 use crate::channel::{AnyChannel, WebhookChannel, WebhookError, WebhookSettings};
 use crate::config::Config;
 use crate::conversation::{ConversationObserver, ConversationServices, RefusalSettings};
+use crate::ha::{KeeperSettings, LeaseShare};
 use crate::interaction::InteractionError;
 use crate::pipeline::{Pipeline, PipelineError, RoutingSink};
 use crate::pubsub::{
@@ -86,6 +88,15 @@ pub enum ConnectorError {
     LeadershipLost {
         /// How: `expired`, `taken_over` or `fenced`.
         reason: &'static str,
+    },
+    /// One tenant of a `[[tenants]]` configuration stopped with an error.
+    #[error("tenant {tenant}: {source}")]
+    Tenant {
+        /// The tenant's name.
+        tenant: String,
+        /// Why it stopped.
+        #[source]
+        source: Box<ConnectorError>,
     },
     /// The sidecar listens beyond loopback without `server.sidecar_token`.
     #[error("server.sidecar_token is required: the sidecar API listens on {address}, which is not a loopback address")]
@@ -153,33 +164,62 @@ pub async fn run_on(
             return Err(ConnectorError::UnprotectedSidecar { address });
         }
     }
+    if !config.tenants.is_empty() {
+        return tenant::run_tenants(config, listeners, auth, shutdown).await;
+    }
     let telemetry = Telemetry::new();
     let readiness = Readiness::new();
-    let server_stop = CancellationToken::new();
     // The sidecar routes exist from the start; each answers 503 until its state is built.
     let late = LateBound::default();
-    let ops = tokio::spawn(server::serve_ops(
-        listeners.ops,
+    let servers = Servers::start(
+        listeners,
         ServerState::new(readiness.clone(), telemetry.clone()),
-        server_stop.clone(),
-    ));
-    let sidecar_server = tokio::spawn(server::serve_sidecar(
-        listeners.sidecar,
         late.routes(),
         auth,
-        server_stop.clone(),
-    ));
-    let outcome = run_pipeline(config, shutdown, &readiness, telemetry, &late).await;
+    );
+    let outcome = run_pipeline(config, shutdown, &readiness, telemetry, &late, None).await;
     readiness.set_ready(false);
-    server_stop.cancel();
-    for (name, server) in [("ops", ops), ("sidecar", sidecar_server)] {
-        match server.await {
-            Ok(Err(err)) => warn!(server = name, error = %err, "server failed"),
-            Err(join_error) => warn!(server = name, error = %join_error, "server task failed"),
-            Ok(Ok(())) => {}
+    servers.stop().await;
+    outcome
+}
+
+/// The ops and sidecar servers, running until [`Servers::stop`].
+struct Servers {
+    ops: tokio::task::JoinHandle<std::io::Result<()>>,
+    sidecar: tokio::task::JoinHandle<std::io::Result<()>>,
+    stop: CancellationToken,
+}
+
+impl Servers {
+    /// Serves `state` on the ops listener and `routes` on the sidecar listener.
+    fn start(
+        listeners: Listeners,
+        state: ServerState,
+        routes: axum::Router,
+        auth: SidecarAuth,
+    ) -> Self {
+        let stop = CancellationToken::new();
+        let ops = tokio::spawn(server::serve_ops(listeners.ops, state, stop.clone()));
+        let sidecar = tokio::spawn(server::serve_sidecar(
+            listeners.sidecar,
+            routes,
+            auth,
+            stop.clone(),
+        ));
+        Self { ops, sidecar, stop }
+    }
+
+    /// Stops both servers, letting in-flight requests finish; failures are logged.
+    async fn stop(self) {
+        self.stop.cancel();
+        for (name, server) in [("ops", self.ops), ("sidecar", self.sidecar)] {
+            match server.await {
+                Ok(Err(err)) => warn!(server = name, error = %err, "server failed"),
+                Err(join_error) => warn!(server = name, error = %join_error, "server task failed"),
+                Ok(Ok(())) => {}
+            }
         }
     }
-    outcome
 }
 
 /// Everything but the sidecar server: readiness goes on once subscribed and off first on
@@ -192,6 +232,7 @@ async fn run_pipeline(
     readiness: &Readiness,
     telemetry: Telemetry,
     late: &LateBound,
+    share: Option<LeaseShare>,
 ) -> Result<(), ConnectorError> {
     let Some(shared) = start_shared(&config, &telemetry, late, &shutdown).await? else {
         return Ok(());
@@ -200,7 +241,7 @@ async fn run_pipeline(
         None => None,
         Some(settings) => {
             let leading = leadership::lead(
-                settings,
+                KeeperSettings { share, ..settings },
                 &shared.store,
                 &shared.interaction,
                 readiness,

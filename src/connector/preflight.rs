@@ -25,20 +25,28 @@ pub fn preflight(config: &Config) -> Result<(), ConfigError> {
              machine's; choose a free port or stop the other process",
         ));
     }
-    if let AuthConfig::JwtBearer(jwt) = &config.auth {
-        if let Err(AuthError::Config { key, problem: text }) =
-            load_private_key(&jwt.private_key_file)
-        {
-            problems.push(problem(
-                key,
-                format!("is unusable: {text}"),
-                "point it at the PEM file holding the RSA key whose certificate the External \
-                 Client App has, readable by the connector's user",
-            ));
+    for (index, (tenant, channel)) in config.channels().iter().enumerate() {
+        // A tenant's keys are named as the file writes them: `tenants[1].auth.…`.
+        let key_of = |key: &str| match tenant {
+            Some(_) => format!("tenants[{index}].{key}"),
+            None => key.to_owned(),
+        };
+        if let AuthConfig::JwtBearer(jwt) = &channel.auth {
+            if let Err(AuthError::Config { key, problem: text }) =
+                load_private_key(&jwt.private_key_file)
+            {
+                problems.push(problem(
+                    &key_of(key),
+                    format!("is unusable: {text}"),
+                    "point it at the PEM file holding the RSA key whose certificate the External \
+                     Client App has, readable by the connector's user",
+                ));
+            }
         }
-    }
-    if let Some(store_problem) = store_directory_problem(&config.store.path) {
-        problems.push(store_problem);
+        if let Some(mut store_problem) = store_directory_problem(&channel.store.path) {
+            store_problem.key = key_of(&store_problem.key);
+            problems.push(store_problem);
+        }
     }
     if problems.is_empty() {
         Ok(())

@@ -6,6 +6,7 @@
 //! replica stands by, so the partner retries and reaches the leader. This file knows which
 //! routes are late-bound and what a standby says; the routes themselves are their modules'.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -122,4 +123,62 @@ fn routing_unavailable(role: &Role) -> axum::response::Response {
         "routing is starting",
     )
         .into_response()
+}
+
+/// The sidecar of a process serving `[[tenants]]`: each tenant's routes under
+/// `/v1/tenants/{tenant}/…` (`/v1/tenants/acme/messages` is acme's `/v1/messages`), and the
+/// OpenAPI document once. With exactly one tenant its routes also answer unprefixed, as a
+/// single channel's do.
+pub(super) fn tenant_routes(routes: BTreeMap<String, axum::Router>) -> axum::Router {
+    let only = (routes.len() == 1)
+        .then(|| routes.values().next().cloned())
+        .flatten();
+    let by_tenant = Arc::new(routes);
+    let prefixed = axum::Router::new()
+        .route(TENANT_ROUTES_PATH, axum::routing::any(to_tenant))
+        .with_state(by_tenant);
+    match only {
+        Some(routes) => prefixed.merge(routes),
+        None => prefixed.merge(crate::inbound::openapi::router()),
+    }
+}
+
+/// Where a tenant's routes live; `{*rest}` is the part after `/v1/` of its own route.
+const TENANT_ROUTES_PATH: &str = "/v1/tenants/{tenant}/{*rest}";
+
+/// Hands the request to `tenant`'s routes as `/v1/{rest}`; `404` naming an unknown tenant.
+async fn to_tenant(
+    axum::extract::State(by_tenant): axum::extract::State<Arc<BTreeMap<String, axum::Router>>>,
+    axum::extract::Path((tenant, rest)): axum::extract::Path<(String, String)>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let Some(routes) = by_tenant.get(&tenant) else {
+        let known: Vec<&str> = by_tenant.keys().map(String::as_str).collect();
+        return (
+            StatusCode::NOT_FOUND,
+            format!(
+                "no tenant named `{tenant}`; this connector serves {}",
+                known.join(", ")
+            ),
+        )
+            .into_response();
+    };
+    let (mut parts, body) = request.into_parts();
+    let query = parts
+        .uri
+        .query()
+        .map(|query| format!("?{query}"))
+        .unwrap_or_default();
+    let Ok(uri) = format!("/v1/{rest}{query}").parse() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    parts.uri = uri;
+    // The outer route's path parameters live in the extensions; the tenant's routes must see
+    // only their own (see `late_bound_routing`).
+    parts.extensions = axum::http::Extensions::new();
+    let request = axum::extract::Request::from_parts(parts, body);
+    match tower::ServiceExt::oneshot(routes.clone(), request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
 }

@@ -1,5 +1,8 @@
 //! The task that keeps this replica's lease: a standby tries to take it every `poll`, a leader
-//! renews it every `renew`, and whether this replica leads is published on a `watch`.
+//! renews it every `renew`, and whether this replica leads is published on a `watch`. With a
+//! [`LeaseShare`] (several tenants) the keeper also announces its replica at each try and
+//! renewal, waits one lease length before its first try, takes a free lease only within the
+//! replica's fair share, and says the replica leaves before a clean release.
 //!
 //! A leader's authority is a [`LeaseGuard`]: valid until `ttl - margin` after the send time of
 //! the last renewal the database accepted, on the local monotonic clock, which keeps counting
@@ -20,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::lease::LeaseDb;
-use super::{HaError, LeaseTimings};
+use super::{HaError, LeaseShare, LeaseTimings};
 use crate::secret::SecretString;
 use crate::store::Fence;
 use crate::telemetry::Telemetry;
@@ -39,6 +42,8 @@ pub struct KeeperSettings {
     pub holder: String,
     /// The periods, from `ha.takeover_secs`.
     pub timings: LeaseTimings,
+    /// With several tenants: their leases are spread over the replicas.
+    pub share: Option<LeaseShare>,
 }
 
 /// Whether this replica leads.
@@ -243,7 +248,17 @@ impl Keeper {
     /// Tries to take the lease every `poll` until it is taken (its guard) or the keeper stops.
     async fn take(&mut self) -> Option<LeaseGuard> {
         let timings = self.settings.timings;
+        if self.settings.share.is_some() {
+            // Announced a lease length before the first try, so replicas starting together
+            // count each other and none takes every lease.
+            self.announce(timings.poll).await;
+            tokio::select! {
+                () = self.stop.cancelled() => return None,
+                () = sleep(timings.ttl) => {}
+            }
+        }
         loop {
+            self.announce(timings.poll).await;
             let sent_at = Instant::now();
             // Up to a whole lease: the take may wait for a paused leader's transaction to be
             // ended by the server, and a slow take only shortens the guard it starts.
@@ -278,7 +293,10 @@ impl Keeper {
             let sent_at = Instant::now();
             let left = guard.valid_until().saturating_duration_since(sent_at);
             match self.renew(guard.fence(), left).await {
-                Ok(true) => guard.extend(sent_at + timings.valid_for()),
+                Ok(true) => {
+                    guard.extend(sent_at + timings.valid_for());
+                    self.announce(timings.renew).await;
+                }
                 Ok(false) => return Err(LostReason::TakenOver),
                 Err(problem) => {
                     warn!(error = %problem, left_ms = crate::log_value::millis(left), "lease renewal failed; retrying until the lease runs out");
@@ -289,6 +307,17 @@ impl Keeper {
 
     async fn release(&mut self, guard: &LeaseGuard) {
         let fence = guard.fence().clone();
+        if let Some(share) = self.settings.share.clone() {
+            // Gone first, so the other replicas' share covers this lease at their next try.
+            let holder = self.settings.holder.clone();
+            if let Ok(db) = self.connected(RELEASE_TIMEOUT).await {
+                if let Ok(Err(problem)) =
+                    timeout(RELEASE_TIMEOUT, db.leave(&share.pool, &holder)).await
+                {
+                    warn!(error = %problem, "cannot say this replica leaves; its share lapses by itself");
+                }
+            }
+        }
         let released = match self.connected(RELEASE_TIMEOUT).await {
             Ok(db) => timeout(RELEASE_TIMEOUT, db.release(&fence)).await,
             Err(problem) => {
@@ -308,21 +337,52 @@ impl Keeper {
     /// One acquire, bounded by `limit`; a failure drops the connection so the next try opens
     /// a fresh one.
     async fn acquire(&mut self, limit: Duration) -> Result<Option<i64>, HaError> {
-        let (namespace, holder, ttl) = (
+        let (namespace, holder, ttl, share) = (
             self.settings.namespace.clone(),
             self.settings.holder.clone(),
             self.settings.timings.ttl,
+            self.settings.share.clone(),
         );
         let outcome = match self.connected(limit).await {
-            Ok(db) => timeout(limit, db.acquire(&namespace, &holder, ttl))
-                .await
-                .unwrap_or_else(|_| Err(timed_out("acquire", limit))),
+            Ok(db) => {
+                let acquired = async {
+                    match &share {
+                        Some(share) => {
+                            db.acquire_within_share(&namespace, &holder, ttl, share)
+                                .await
+                        }
+                        None => db.acquire(&namespace, &holder, ttl).await,
+                    }
+                };
+                timeout(limit, acquired)
+                    .await
+                    .unwrap_or_else(|_| Err(timed_out("acquire", limit)))
+            }
             Err(problem) => Err(problem),
         };
         if outcome.is_err() {
             self.db = None;
         }
         outcome
+    }
+
+    /// Says this replica is alive, bounded by `limit`, when it shares leases; a failure is
+    /// logged and drops the connection (the share then counts it gone after a lease).
+    async fn announce(&mut self, limit: Duration) {
+        let Some(share) = self.settings.share.clone() else {
+            return;
+        };
+        let holder = self.settings.holder.clone();
+        let outcome = match self.connected(limit).await {
+            Ok(db) => timeout(limit, db.announce(&share.pool, &holder))
+                .await
+                .unwrap_or_else(|_| Err(timed_out("announce", limit))),
+            Err(problem) => Err(problem),
+        };
+        if let Err(problem) = outcome {
+            warn!(error = %problem, "cannot announce this replica; retrying");
+            self.db = None;
+        }
     }
 
     /// One renewal, bounded by `limit`; a failure drops the connection.

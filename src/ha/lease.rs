@@ -3,8 +3,9 @@
 //!
 //! A lease is taken only when its row is missing or expired, and each take increments the
 //! row's token; it is renewed only by its holder with the same token while it has not expired;
-//! a release ends it at once, so a standby takes it at its next try. This file knows SQL and
-//! the `LEASE_TABLE_DDL` row, nothing about when to call which statement.
+//! a release ends it at once, so a standby takes it at its next try. Replicas sharing several
+//! tenants' leases announce themselves in [`REPLICAS_TABLE_DDL`], and a take within the share
+//! counts them. This file knows SQL and the rows, nothing about when to call which statement.
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::Client;
 use tracing::warn;
 
-use super::HaError;
+use super::{HaError, LeaseShare};
 use crate::secret::SecretString;
 use crate::store::{Fence, LEASE_TABLE_DDL, SCHEMA_LOCK_KEY};
 
@@ -23,6 +24,45 @@ const ACQUIRE: &str = "INSERT INTO byoc_leases AS lease (namespace, holder, toke
         SET holder = EXCLUDED.holder, token = lease.token + 1, expires_at = EXCLUDED.expires_at
       WHERE lease.expires_at <= now()
      RETURNING token";
+
+/// The replicas of each pool (the replicas serving one list of tenants), with when each last
+/// said it is alive: the fair share of leases is counted over the live ones.
+pub const REPLICAS_TABLE_DDL: &str = "CREATE TABLE IF NOT EXISTS byoc_replicas (
+    pool text NOT NULL,
+    holder text NOT NULL,
+    seen_at timestamptz NOT NULL,
+    PRIMARY KEY (pool, holder)
+)";
+
+/// Says this replica of a pool is alive now.
+const ANNOUNCE: &str = "INSERT INTO byoc_replicas (pool, holder, seen_at) VALUES ($1, $2, now())
+     ON CONFLICT (pool, holder) DO UPDATE SET seen_at = now()";
+
+/// Says this replica of a pool is gone (a clean shutdown), so the others' share grows at once.
+const LEAVE: &str = "DELETE FROM byoc_replicas WHERE pool = $1 AND holder = $2";
+
+/// [`ACQUIRE`], for a replica within its fair share: it holds fewer of the pool's leases
+/// (`$5`, `$6` of them) than `ceil($6 / live replicas)`, a replica being live while it
+/// announced itself within the last `ttl`. Beyond its share it takes only a lease that has
+/// been free for longer than the grace period `$7`, so none stays unowned. The inserted
+/// token says whether the replica is within its share (1) or not (0): the conflict branch
+/// reads it from `EXCLUDED`. A lease never taken is inserted only within the share.
+const ACQUIRE_WITHIN_SHARE: &str = "WITH share AS (
+    SELECT (SELECT count(*) FROM byoc_leases
+             WHERE holder = $2 AND expires_at > now() AND namespace = ANY($5))
+         < ceil($6::float8 / GREATEST(1, (SELECT count(*) FROM byoc_replicas
+             WHERE pool = $4 AND seen_at > now() - $3::float8 * interval '1 second'))) AS within
+    )
+    INSERT INTO byoc_leases AS lease (namespace, holder, token, expires_at)
+    SELECT $1, $2, CASE WHEN share.within THEN 1 ELSE 0 END,
+           now() + $3::float8 * interval '1 second'
+      FROM share
+     WHERE share.within OR EXISTS (SELECT 1 FROM byoc_leases WHERE namespace = $1)
+    ON CONFLICT (namespace) DO UPDATE
+       SET holder = EXCLUDED.holder, token = lease.token + 1, expires_at = EXCLUDED.expires_at
+     WHERE lease.expires_at <= now()
+       AND (EXCLUDED.token = 1 OR lease.expires_at <= now() - $7::float8 * interval '1 second')
+    RETURNING token";
 
 /// Extends the lease, only while this holder holds it with this token and it has not expired.
 const RENEW: &str = "UPDATE byoc_leases SET expires_at = now() + $4::float8 * interval '1 second'
@@ -123,6 +163,10 @@ impl LeaseDb {
             .await
             .map_err(query_error("create table"))?;
         transaction
+            .batch_execute(REPLICAS_TABLE_DDL)
+            .await
+            .map_err(query_error("create table"))?;
+        transaction
             .commit()
             .await
             .map_err(query_error("create table"))?;
@@ -148,6 +192,53 @@ impl LeaseDb {
             .await
             .map_err(query_error("acquire"))?;
         Ok(row.map(|row| row.get(0)))
+    }
+
+    /// [`LeaseDb::acquire`] within `share`: beyond this replica's fair share only a lease free
+    /// for longer than its grace period is taken.
+    pub async fn acquire_within_share(
+        &self,
+        namespace: &str,
+        holder: &str,
+        ttl: Duration,
+        share: &LeaseShare,
+    ) -> Result<Option<i64>, HaError> {
+        let tenants = f64::from(u32::try_from(share.namespaces.len()).unwrap_or(u32::MAX));
+        let row = self
+            .client
+            .query_opt(
+                ACQUIRE_WITHIN_SHARE,
+                &[
+                    &namespace,
+                    &holder,
+                    &ttl.as_secs_f64(),
+                    &share.pool,
+                    &share.namespaces,
+                    &tenants,
+                    &share.grace.as_secs_f64(),
+                ],
+            )
+            .await
+            .map_err(query_error("acquire"))?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    /// Says `holder` of `pool` is alive now.
+    pub async fn announce(&self, pool: &str, holder: &str) -> Result<(), HaError> {
+        self.client
+            .execute(ANNOUNCE, &[&pool, &holder])
+            .await
+            .map_err(query_error("announce"))?;
+        Ok(())
+    }
+
+    /// Says `holder` of `pool` is gone.
+    pub async fn leave(&self, pool: &str, holder: &str) -> Result<(), HaError> {
+        self.client
+            .execute(LEAVE, &[&pool, &holder])
+            .await
+            .map_err(query_error("leave"))?;
+        Ok(())
     }
 
     /// Extends the lease `fence` names by `ttl`; false when it is no longer held with that

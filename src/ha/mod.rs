@@ -3,7 +3,8 @@
 //!
 //! This module owns the lease: taking, renewing and releasing it on the database's clock
 //! ([`lease`]), the task that keeps it and publishes whether this replica leads ([`keeper`]),
-//! and the timings derived from `ha.takeover_secs` ([`LeaseTimings`]). The lease's row shape
+//! the timings derived from `ha.takeover_secs` ([`LeaseTimings`]) and the fair share that
+//! spreads several tenants' leases over replicas ([`LeaseShare`]). The lease's row shape
 //! and the [`Fence`](crate::store::Fence) a leader's writes carry are the store's; checking a
 //! fence on each write is the store's job too. It knows nothing about Pub/Sub, routing or
 //! HTTP: the connector decides what only a leader may do.
@@ -77,6 +78,33 @@ pub(crate) fn default_replica_id() -> String {
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| "byoc-connector".to_owned());
     format!("{host}-{}", std::process::id())
+}
+
+/// The leases of several tenants, spread over the replicas that serve them all: a replica
+/// takes a free lease only while it holds fewer than `ceil(tenants / live replicas)` of them,
+/// and any replica takes a lease that stayed free longer than `grace`, so none stays unowned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseShare {
+    /// Names the replicas serving the same tenants (their namespaces, sorted and joined), so
+    /// deployments sharing one database count only their own replicas.
+    pub pool: String,
+    /// Every tenant's namespace, whose leases the share counts.
+    pub namespaces: Vec<String>,
+    /// How long a lease may stay free before a replica beyond its share takes it.
+    pub grace: Duration,
+}
+
+impl LeaseShare {
+    /// The share of the tenants `namespaces`; the grace period is one takeover time.
+    pub fn new(namespaces: Vec<String>, timings: &LeaseTimings) -> Self {
+        let mut sorted = namespaces.clone();
+        sorted.sort();
+        Self {
+            pool: sorted.join(","),
+            namespaces,
+            grace: timings.ttl + timings.poll,
+        }
+    }
 }
 
 /// Why a lease operation failed.

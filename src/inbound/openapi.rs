@@ -177,8 +177,9 @@ pub(crate) fn document() -> Value {
         "info": {
             "title": "byoc-connector sidecar API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "The partner app's gateway to Salesforce: JSON in, JSON out; the connector adds the Salesforce headers, tokens and multipart bodies. See docs/sidecar-api.md."
+            "description": "The partner app's gateway to Salesforce: JSON in, JSON out; the connector adds the Salesforce headers, tokens and multipart bodies. See docs/sidecar-api.md. A connector serving several tenants ([[tenants]]) serves every route below except this document under /v1/tenants/{tenant}/ as well: /v1/tenants/acme/messages is tenant acme's /v1/messages. The unprefixed routes answer only while exactly one tenant is configured; an unknown tenant is answered 404 naming it."
         },
+        "x-tenant-routes": "/v1/tenants/{tenant}/{route after /v1/}",
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "Required when server.sidecar_token is set (always when the sidecar listens beyond loopback)."}},
             "schemas": {"Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {

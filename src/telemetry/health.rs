@@ -53,6 +53,12 @@ impl Telemetry {
 
     /// Updates the metrics that are read at scrape time: checkpoint age and process figures.
     pub(super) fn refresh_sampled_metrics(&self) {
+        self.refresh_checkpoint_age();
+        self.refresh_process_metrics();
+    }
+
+    /// Updates `byoc_checkpoint_age_seconds`.
+    pub(super) fn refresh_checkpoint_age(&self) {
         let age_secs = self
             .checkpoint_clock
             .waiting_since
@@ -63,6 +69,10 @@ impl Telemetry {
         self.metrics
             .checkpoint_age
             .set(i64::try_from(age_secs).unwrap_or(i64::MAX));
+    }
+
+    /// Updates the process figures from `/proc/self`.
+    fn refresh_process_metrics(&self) {
         let Some(sample) = process::sample() else {
             return;
         };

@@ -53,6 +53,41 @@ pub(super) struct OutcomeLabels {
     pub(super) outcome: &'static str,
 }
 
+/// Which of the metrics a registry exports, and under which label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Scope {
+    /// One channel per process: every metric, unlabelled.
+    Channel,
+    /// The process serving `[[tenants]]`: the build and process figures only.
+    Process,
+    /// One tenant of such a process: its channel's metrics, labelled `tenant="<name>"`.
+    Tenant(String),
+}
+
+impl Scope {
+    fn exports_channel_metrics(&self) -> bool {
+        *self != Self::Process
+    }
+
+    fn exports_process_metrics(&self) -> bool {
+        !matches!(self, Self::Tenant(_))
+    }
+}
+
+/// `registry` when `wanted`, else `discard`: a metric that is not exported still counts, so
+/// the code feeding it needs no branch.
+fn pick<'a>(
+    wanted: bool,
+    registry: &'a mut Registry,
+    discard: &'a mut Registry,
+) -> &'a mut Registry {
+    if wanted {
+        registry
+    } else {
+        discard
+    }
+}
+
 /// Every metric, registered once in `registry`; the handles share state with it.
 #[derive(Debug)]
 pub(super) struct Metrics {
@@ -87,6 +122,7 @@ pub(super) struct Metrics {
     pub(super) ha_leader: Gauge,
     pub(super) ha_takeovers: Counter,
     pub(super) ha_leases_lost: Family<ReasonLabels, Counter>,
+    pub(super) channel_up: Gauge,
     /// Counts the snapshot needs and `/metrics` cannot give back or does not show.
     pub(super) unexported: Unexported,
 }
@@ -113,100 +149,109 @@ pub(super) struct Unexported {
 }
 
 impl Metrics {
-    /// A fresh registry with every `byoc_` metric at zero.
-    pub(super) fn new() -> Self {
-        let mut registry = Registry::default();
+    /// A fresh registry with the metrics of `scope` at zero.
+    pub(super) fn new(scope: &Scope) -> Self {
+        let mut registry = match scope {
+            Scope::Tenant(name) => Registry::with_labels(std::iter::once((
+                std::borrow::Cow::Borrowed("tenant"),
+                std::borrow::Cow::Owned(name.clone()),
+            ))),
+            Scope::Channel | Scope::Process => Registry::default(),
+        };
+        let mut discard = Registry::default();
+        let channel = scope.exports_channel_metrics();
+        let process = scope.exports_process_metrics();
         Self {
             events_received: register(
-                &mut registry,
+                pick(channel, &mut registry, &mut discard),
                 "byoc_events_received",
                 "Events received from the Pub/Sub API",
             ),
             events_delivered: register(
-                &mut registry,
+                pick(channel, &mut registry, &mut discard),
                 "byoc_events_delivered",
                 "Events the partner channel accepted, by envelope type",
             ),
             delivery_latency: register_seconds(
-                &mut registry,
+                pick(channel, &mut registry, &mut discard),
                 "byoc_delivery_latency",
                 "Time from receiving an event to the partner accepting it, retries included",
                 Histogram::new(DELIVERY_LATENCY_BUCKETS_SECONDS),
             ),
             delivery_retries: register(
-                &mut registry,
+                pick(channel, &mut registry, &mut discard),
                 "byoc_delivery_retries",
                 "Delivery attempts that failed and will be retried, by HTTP status or transport",
             ),
             events_dead_lettered: register(
-                &mut registry,
+                pick(channel, &mut registry, &mut discard),
                 "byoc_events_dead_lettered",
                 "Events written to the dead-letter store, by reason",
             ),
             duplicates_skipped: register(
-                &mut registry,
+                pick(channel, &mut registry, &mut discard),
                 "byoc_duplicates_skipped",
                 "Events skipped because their idempotency key was already completed",
             ),
             checkpoints: register(
-                &mut registry,
+                pick(channel, &mut registry, &mut discard),
                 "byoc_checkpoints",
                 "Times the durable checkpoint advanced",
             ),
             fetch_requests: register(
-                &mut registry,
+                pick(channel, &mut registry, &mut discard),
                 "byoc_pubsub_fetch_requests",
                 "FetchRequests sent on Subscribe streams (first requests and credit top-ups)",
             ),
             checkpoint_replay_id: register(
-                &mut registry,
+                pick(channel, &mut registry, &mut discard),
                 "byoc_checkpoint_replay_id",
                 "Replay id of the latest checkpoint, as an integer",
             ),
             subscriber_reconnects: register(
-                &mut registry,
+                pick(channel, &mut registry, &mut discard),
                 "byoc_subscriber_reconnects",
                 "New Pub/Sub streams opened after the previous one ended, by reason",
             ),
             routing_results_posted: register(
-                &mut registry,
+                pick(channel, &mut registry, &mut discard),
                 "byoc_routing_results_posted",
                 "routingResult calls Salesforce accepted, by outcome",
             ),
             routing_result_age: register_seconds(
-                &mut registry,
+                pick(channel, &mut registry, &mut discard),
                 "byoc_routing_result_age",
                 "Time from a routing request's CreatedDate to its routingResult being accepted",
                 Histogram::new(ROUTING_RESULT_AGE_BUCKETS_SECONDS),
             ),
             routing_deadlines_missed: register(
-                &mut registry,
+                pick(channel, &mut registry, &mut discard),
                 "byoc_routing_deadlines_missed",
                 "Routing requests whose routingResult could not be posted inside the window",
             ),
             routing_decision_timeouts: register(
-                &mut registry,
+                pick(channel, &mut registry, &mut discard),
                 "byoc_routing_decision_timeouts",
                 "Routing requests answered success=false because no decision came in time",
             ),
             in_flight_events: register(
-                &mut registry,
+                pick(channel, &mut registry, &mut discard),
                 "byoc_in_flight_events",
                 "Events received and not yet complete",
             ),
             watermark_lag_events: register(
-                &mut registry,
+                pick(channel, &mut registry, &mut discard),
                 "byoc_watermark_lag_events",
                 "Events between the checkpoint and the newest received event",
             ),
             pending_routing_requests: register(
-                &mut registry,
+                pick(channel, &mut registry, &mut discard),
                 "byoc_pending_routing_requests",
                 "Routing requests waiting for their routingResult",
             ),
             clock_skew: {
                 let gauge = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
-                registry.register_with_unit(
+                pick(channel, &mut registry, &mut discard).register_with_unit(
                     "byoc_clock_skew",
                     "Salesforce's clock minus the local clock, estimated from the Date headers of its answers",
                     Unit::Seconds,
@@ -215,59 +260,64 @@ impl Metrics {
                 gauge
             },
             authorization_context_mismatches: register(
-                &mut registry,
+                pick(channel, &mut registry, &mut discard),
                 "byoc_authorization_context_mismatches",
                 "Interaction Service calls refused with 10005: interaction.authorization_context does not match the token",
             ),
             dead_letters: register(
-                &mut registry,
+                pick(channel, &mut registry, &mut discard),
                 "byoc_dead_letters",
                 "Dead letters in the store (counted at start and after each new one)",
             ),
             stream_connected: register(
-                &mut registry,
+                pick(channel, &mut registry, &mut discard),
                 "byoc_pubsub_stream_connected",
                 "1 while a Subscribe stream is open, 0 otherwise",
             ),
             checkpoint_age: register(
-                &mut registry,
+                pick(channel, &mut registry, &mut discard),
                 "byoc_checkpoint_age_seconds",
                 "Seconds since the checkpoint last advanced while events wait for it; 0 when none wait",
             ),
             build_info: register(
-                &mut registry,
+                pick(process, &mut registry, &mut discard),
                 "byoc_build_info",
                 "Always 1; the labels say which build runs",
             ),
             process_resident_memory: register(
-                &mut registry,
+                pick(process, &mut registry, &mut discard),
                 "process_resident_memory_bytes",
                 "Resident memory size in bytes (Linux)",
             ),
             process_cpu: register(
-                &mut registry,
+                pick(process, &mut registry, &mut discard),
                 "process_cpu_seconds",
                 "User and system CPU time spent, in seconds (Linux)",
             ),
             process_open_fds: register(
-                &mut registry,
+                pick(process, &mut registry, &mut discard),
                 "process_open_fds",
                 "Open file descriptors (Linux)",
             ),
             ha_leader: register(
-                &mut registry,
+                pick(channel, &mut registry, &mut discard),
                 "byoc_ha_leader",
                 "1 while this replica holds its channel's lease (ha.enabled), 0 otherwise",
             ),
             ha_takeovers: register(
-                &mut registry,
+                pick(channel, &mut registry, &mut discard),
                 "byoc_ha_takeovers",
                 "Times this replica took its channel's lease and became the leader",
             ),
             ha_leases_lost: register(
-                &mut registry,
+                pick(channel, &mut registry, &mut discard),
                 "byoc_ha_leases_lost",
                 "Times this replica lost the lease while leading, by reason",
+            ),
+            channel_up: register(
+                pick(channel, &mut registry, &mut discard),
+                "byoc_channel_up",
+                "1 while this channel runs (leading or standing by), 0 once it stopped with an error",
             ),
             unexported: Unexported::default(),
             registry,
@@ -308,6 +358,7 @@ impl Metrics {
                 .events_dead_lettered
                 .get_or_create(&ReasonLabels { reason });
         }
+        self.channel_up.set(1);
         self.build_info
             .get_or_create(&BuildLabels {
                 version: env!("CARGO_PKG_VERSION"),
@@ -329,7 +380,7 @@ impl Metrics {
     /// Every metric family's name as a scrape shows it (counters with `_total`).
     pub(super) fn family_names() -> Vec<String> {
         let mut text = String::new();
-        let metrics = Self::new();
+        let metrics = Self::new(&Scope::Channel);
         // Encoding a fresh registry cannot fail: it writes into a String.
         let _ = prometheus_client::encoding::text::encode(&mut text, &metrics.registry);
         text.lines()

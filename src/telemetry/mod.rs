@@ -23,13 +23,14 @@ mod pipeline;
 mod process;
 mod routing;
 mod subscriber;
+mod tenants;
 
 use std::fmt;
 use std::sync::Arc;
 
 use prometheus_client::encoding::text::encode;
 
-use self::metrics::{family_value, Metrics, OutcomeLabels, ReasonLabels};
+use self::metrics::{family_value, Metrics, OutcomeLabels, ReasonLabels, Scope};
 
 pub use crate::pubsub::ReconnectReason;
 
@@ -62,6 +63,8 @@ pub struct Telemetry {
     checkpoint_clock: Arc<health::CheckpointClock>,
     /// The last CPU reading, so the CPU counter only moves forward by the difference.
     last_cpu_seconds: Arc<std::sync::Mutex<f64>>,
+    /// With `[[tenants]]`: each tenant's telemetry, encoded with this process's.
+    tenants: Arc<std::sync::Mutex<Vec<Telemetry>>>,
 }
 
 impl fmt::Debug for Telemetry {
@@ -148,12 +151,23 @@ pub struct OutcomeCounts {
 }
 
 impl Telemetry {
-    /// A fresh registry with every `byoc_` metric at zero.
+    /// A fresh registry with every `byoc_` metric at zero, for a process serving one channel.
     pub fn new() -> Self {
+        Self::with_scope(&Scope::Channel)
+    }
+
+    /// The telemetry of a process serving `[[tenants]]`: the build and process figures
+    /// here, each tenant's metrics in the telemetry [`Telemetry::tenant`] adds.
+    pub fn for_tenants() -> Self {
+        Self::with_scope(&Scope::Process)
+    }
+
+    fn with_scope(scope: &Scope) -> Self {
         Self {
-            metrics: Arc::new(Metrics::new()),
+            metrics: Arc::new(Metrics::new(scope)),
             checkpoint_clock: Arc::default(),
             last_cpu_seconds: Arc::default(),
+            tenants: Arc::default(),
         }
     }
 
@@ -163,12 +177,23 @@ impl Telemetry {
         Metrics::family_names()
     }
 
-    /// The Prometheus (OpenMetrics) text exposition of every metric.
+    /// The Prometheus (OpenMetrics) text exposition of every metric, every tenant's included.
     pub fn encode(&self) -> Result<String, fmt::Error> {
         self.refresh_sampled_metrics();
         let mut text = String::new();
         encode(&mut text, &self.metrics.registry)?;
-        Ok(text)
+        let tenants = self.tenants();
+        if tenants.is_empty() {
+            return Ok(text);
+        }
+        let mut expositions = vec![text];
+        for tenant in tenants {
+            tenant.refresh_checkpoint_age();
+            let mut text = String::new();
+            encode(&mut text, &tenant.metrics.registry)?;
+            expositions.push(text);
+        }
+        Ok(tenants::merge_expositions(&expositions))
     }
 
     /// Every count now.

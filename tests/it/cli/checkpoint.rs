@@ -172,3 +172,77 @@ fn the_checkpoint_and_dlq_commands_act_on_a_postgres_store() {
     let listed: serde_json::Value = serde_json::from_str(stdout(&dead_letters).trim()).unwrap();
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
 }
+
+#[test]
+fn with_several_tenants_the_store_commands_need_a_tenant_and_act_on_its_store_only() {
+    let dir = std::env::temp_dir().join(format!("byoc-checkpoint-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let shared = minimal_with(&[(
+        "store.path",
+        string(&dir.join("state.redb").display().to_string()),
+    )]);
+    let text = format!(
+        "{shared}\n[[tenants]]\nname = \"acme\"\n\n[[tenants]]\nname = \"globex\"\npubsub = {{ topic = \"/event/Globex__e\" }}\n"
+    );
+    let config = config_file(&text).display().to_string();
+    drop(Store::open(dir.join("state.globex.redb"), StoreSettings::default()).unwrap());
+
+    let unnamed = byoc(&["checkpoint", "list", "--config", &config], &[]);
+    let unknown = byoc(
+        &[
+            "checkpoint",
+            "list",
+            "--tenant",
+            "initech",
+            "--config",
+            &config,
+        ],
+        &[],
+    );
+    let set = byoc(
+        &[
+            "checkpoint",
+            "set",
+            "00000000000003e8",
+            "--org",
+            ORG,
+            "--tenant",
+            "globex",
+            "--config",
+            &config,
+        ],
+        &[],
+    );
+
+    assert_eq!(unnamed.status.code(), Some(64), "{}", stderr(&unnamed));
+    assert!(
+        stderr(&unnamed).contains("--tenant is required"),
+        "{}",
+        stderr(&unnamed)
+    );
+    assert!(
+        stderr(&unnamed).contains("acme, globex"),
+        "{}",
+        stderr(&unnamed)
+    );
+    assert_eq!(unknown.status.code(), Some(64));
+    assert!(
+        stderr(&unknown).contains("`initech`"),
+        "{}",
+        stderr(&unknown)
+    );
+    assert!(set.status.success(), "{}", stderr(&set));
+    assert_eq!(
+        checkpoints(&dir.join("state.globex.redb")),
+        [(
+            ORG.to_owned(),
+            "/event/Globex__e".to_owned(),
+            vec![0, 0, 0, 0, 0, 0, 0x03, 0xe8]
+        )]
+    );
+    assert!(
+        !dir.join("state.acme.redb").exists(),
+        "acme's store untouched"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -14,3 +14,4 @@ mod routing_cancel;
 mod routing_crash;
 mod routing_e2e;
 mod store_failure;
+mod tenants;

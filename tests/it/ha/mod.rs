@@ -6,6 +6,7 @@ mod config;
 mod gate;
 mod lease;
 mod send_gate;
+mod tenants;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -45,6 +46,7 @@ pub fn settings(namespace: &str, holder: &str) -> KeeperSettings {
         namespace: namespace.to_owned(),
         holder: holder.to_owned(),
         timings: fast_timings(),
+        share: None,
     }
 }
 

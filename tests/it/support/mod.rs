@@ -9,6 +9,7 @@ pub mod routing;
 pub mod salesforce;
 pub mod server;
 pub mod store;
+pub mod tenants;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
