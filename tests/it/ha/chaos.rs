@@ -1,13 +1,15 @@
-//! Chaos through real processes: three `byoc-connector run` replicas of one channel on a real
-//! PostgreSQL, one fake Salesforce, a stream of messages and routing requests, and the leader
-//! SIGKILLed and SIGSTOPped again and again. Afterwards nothing is lost, each conversation's
-//! messages reached the partner in order, and every routing request got exactly one accepted
-//! routingResult inside its window — or, when the leader that posted it was signalled before
-//! it could record the acceptance, the same answer once more from the new leader (a post and
-//! its record cannot be one atomic step; `connector::routing_crash` pins the same case for a
-//! single process). Failover times are printed.
+//! Chaos through real processes: three `byoc-connector run` replicas serving two tenants (two
+//! orgs of one fake Salesforce, `[[tenants]]`) on a real PostgreSQL, a stream of messages and
+//! routing requests on both orgs, and a tenant's leader SIGKILLed and SIGSTOPped again and
+//! again. Afterwards nothing is lost, each conversation's messages reached the partner in
+//! order, and every routing request got exactly one accepted routingResult, from its own org,
+//! inside its window — or, when the leader that posted it was signalled before it could record
+//! the acceptance, the same answer once more from the new leader (a post and its record cannot
+//! be one atomic step; `connector::routing_crash` pins the same case for a single process).
+//! Failover times are printed.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -18,19 +20,20 @@ use crate::support::pipeline::{
     ConnectorProcess, Partner as DeliveryPartner, ScratchDir,
 };
 use crate::support::routing::{Partner, PartnerReply};
-use crate::support::start_fake;
-use fake_salesforce::pubsub_fake::PubSubFakeConfig;
+use fake_salesforce::{FakeConfig, FakeOrg, FakeOrgConfig, FakeSalesforce};
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::{fresh_namespace, leads, replica_config};
+use super::{fresh_namespace, postgres_url, FAST_TAKEOVER_SECS};
 
 /// Replicas running at any time.
 const REPLICAS: usize = 3;
 /// Leader failures: SIGKILL and SIGSTOP alternate.
 const ROUNDS: usize = 6;
-/// Conversations the messages are spread over.
+/// Conversations the messages of each org are spread over.
 const CONVERSATIONS: u64 = 4;
+/// The tenants, one per org of the fake, in the fake's order of orgs.
+const TENANTS: [&str; 2] = ["acme", "globex"];
 /// Longest one failover may take before the test gives up: takeover plus subscribing.
 const FAILOVER_LIMIT: Duration = Duration::from_secs(15);
 /// Longest everything published may take to arrive after the chaos.
@@ -40,16 +43,102 @@ const SETTLE_LIMIT: Duration = Duration::from_secs(30);
 /// Recording takes one store commit, milliseconds here; the slack covers a loaded machine.
 const UNRECORDED_POST_SLACK: Duration = Duration::from_secs(1);
 
-/// The index of the replica that leads now, if exactly one answers that it does; `skip` (a
-/// stopped replica, which cannot answer) is not asked.
-async fn leader(replicas: &[Option<ConnectorProcess>], skip: Option<usize>) -> Option<usize> {
+/// Replica `index`'s config: both tenants, each on its own org of `fake` and its own
+/// namespace `<namespace>-<tenant>`, with shared delivery and routing partners.
+fn replica_config(
+    fake: &FakeSalesforce,
+    dir: &std::path::Path,
+    delivery_url: &str,
+    routing_url: &str,
+    namespace: &str,
+    index: usize,
+) -> PathBuf {
+    let mut text = format!(
+        r#"
+[pubsub]
+insecure = true
+start = "earliest"
+min_backoff_ms = 20
+max_backoff_ms = 500
+
+[auth]
+kind = "static"
+
+[interaction]
+insecure = true
+
+[delivery]
+kind = "webhook"
+url = "{delivery_url}"
+
+[routing]
+strategy = "partner"
+url = "{routing_url}"
+decision_timeout_secs = 45
+window_secs = 60
+
+[store]
+kind = "postgres"
+url = "{url}"
+ack_batch_max_delay_ms = 20
+
+[ha]
+enabled = true
+replica_id = "replica-{index}"
+takeover_secs = {FAST_TAKEOVER_SECS}
+
+[server]
+listen = "127.0.0.1:0"
+sidecar_listen = "127.0.0.1:0"
+"#,
+        url = postgres_url().expose(),
+    );
+    for (tenant, org) in TENANTS.iter().zip(fake.orgs()) {
+        let endpoints = org.endpoints();
+        writeln!(
+            text,
+            r#"
+[[tenants]]
+name = "{tenant}"
+pubsub = {{ endpoint = "{pubsub}", topic = "{topic}" }}
+auth = {{ token = "{token}", instance_url = "{instance}", org_id = "{org_id}" }}
+interaction = {{ base_url = "{instance}", authorization_context = "{context}" }}
+store = {{ namespace = "{namespace}-{tenant}" }}
+"#,
+            pubsub = endpoints.pubsub,
+            topic = endpoints.topic,
+            token = endpoints.token,
+            instance = endpoints.instance_url,
+            org_id = endpoints.org_id,
+            context = endpoints.authorization_context,
+        )
+        .unwrap();
+    }
+    let path = dir.join(format!("replica-{index}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Whether a replica's `/metrics` says it leads `tenant`.
+fn leads(metrics: &str, tenant: &str) -> bool {
+    let line = format!("byoc_ha_leader{{tenant=\"{tenant}\"}} 1");
+    metrics.lines().any(|candidate| candidate == line)
+}
+
+/// The index of the replica that leads `tenant` now, if exactly one answers that it does;
+/// `skip` (a stopped replica, which cannot answer) is not asked.
+async fn leader(
+    replicas: &[Option<ConnectorProcess>],
+    tenant: &str,
+    skip: Option<usize>,
+) -> Option<usize> {
     let mut leaders = Vec::new();
     for (index, replica) in replicas.iter().enumerate() {
         if Some(index) == skip {
             continue;
         }
         if let Some(replica) = replica {
-            if leads(&replica.metrics().await) {
+            if leads(&replica.metrics().await, tenant) {
                 leaders.push(index);
             }
         }
@@ -57,35 +146,59 @@ async fn leader(replicas: &[Option<ConnectorProcess>], skip: Option<usize>) -> O
     (leaders.len() == 1).then(|| leaders[0])
 }
 
-/// Waits until some replica other than `old` leads; how long that took.
+/// Waits until some replica other than `old` leads `tenant`; how long that took.
 async fn failover(
     replicas: &[Option<ConnectorProcess>],
+    tenant: &str,
     old: usize,
     since: Instant,
 ) -> (usize, Duration) {
     loop {
-        if let Some(new) = leader(replicas, Some(old)).await {
+        if let Some(new) = leader(replicas, tenant, Some(old)).await {
             return (new, since.elapsed());
         }
         assert!(
             since.elapsed() < FAILOVER_LIMIT,
-            "no replica took over within {FAILOVER_LIMIT:?}"
+            "no replica took {tenant} over within {FAILOVER_LIMIT:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
+/// Waits until every tenant has exactly one leader.
+async fn every_tenant_led(replicas: &[Option<ConnectorProcess>]) {
+    let started = Instant::now();
+    for tenant in TENANTS {
+        while leader(replicas, tenant, None).await.is_none() {
+            assert!(started.elapsed() < FAILOVER_LIMIT, "nobody leads {tenant}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// A published routing request: the org it went to, its conversation, its `CreatedDate`.
+type RoutingRequest = (usize, String, i64);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn leaders_killed_and_paused_repeatedly_lose_nothing_and_answer_each_routing_request_once() {
+async fn leaders_of_two_tenants_killed_and_paused_repeatedly_lose_nothing_and_answer_each_routing_request_once(
+) {
+    byoc_connector::install_crypto_provider();
     let namespace = fresh_namespace();
-    let fake = Arc::new(start_fake(false, PubSubFakeConfig::default()).await);
+    let fake = Arc::new(
+        FakeSalesforce::start(FakeConfig {
+            extra_orgs: vec![FakeOrgConfig::numbered(2)],
+            ..FakeConfig::default()
+        })
+        .await
+        .expect("fake salesforce starts"),
+    );
     let deliveries = DeliveryPartner::accepting().await;
     let routing_partner = Partner::always(PartnerReply::decide(
         json!({"success": true, "externallyRouted": false}),
     ))
     .await;
     let dir = ScratchDir::new("ha-chaos");
-    let configs: Vec<PathBuf> = (0..REPLICAS + 2 * ROUNDS)
+    let configs: Vec<PathBuf> = (0..REPLICAS + ROUNDS)
         .map(|index| {
             replica_config(
                 &fake,
@@ -104,34 +217,45 @@ async fn leaders_killed_and_paused_repeatedly_lose_nothing_and_answer_each_routi
             ConnectorProcess::start(next_config.next().unwrap()).await,
         ));
     }
-    let started = Instant::now();
-    while leader(&replicas, None).await.is_none() {
-        assert!(started.elapsed() < FAILOVER_LIMIT, "nobody leads");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    every_tenant_led(&replicas).await;
 
-    // Messages and routing requests keep coming during the chaos.
+    // Messages and routing requests keep coming during the chaos, on both orgs.
     let publishing = Arc::new(AtomicBool::new(true));
-    let routing_requests: Arc<std::sync::Mutex<Vec<(String, i64)>>> = Arc::default();
+    let routing_requests: Arc<std::sync::Mutex<Vec<RoutingRequest>>> = Arc::default();
     let publisher = {
         let (fake, publishing, routing_requests) =
             (fake.clone(), publishing.clone(), routing_requests.clone());
         tokio::spawn(async move {
+            let orgs: Vec<&FakeOrg> = fake.orgs().iter().collect();
             let mut seq = 0_u64;
             while publishing.load(Ordering::SeqCst) {
                 seq += 1;
-                let conversation = format!("chaos-conversation-{}", seq % CONVERSATIONS);
-                fake.publish(&[message_event(&conversation, seq)]).unwrap();
+                let org = usize::try_from(seq % 2).unwrap();
+                let conversation = format!(
+                    "chaos-{}-conversation-{}",
+                    TENANTS[org],
+                    seq % CONVERSATIONS
+                );
+                orgs[org]
+                    .publish(&[message_event(&conversation, seq)])
+                    .unwrap();
                 if seq.is_multiple_of(10) {
+                    let org = usize::try_from((seq / 10) % 2).unwrap();
                     let routed = format!("2a0c6c2e-1f43-4d1e-9f61-{seq:012}");
                     let work_item = format!("0Mw{seq:012}");
-                    fake.interaction().seed_conversation(&routed, &work_item);
+                    orgs[org]
+                        .interaction()
+                        .seed_conversation(&routed, &work_item);
                     let event_id = format!("e2e00009-0000-4000-8000-{seq:012}");
                     let payload = routing_request_payload("queue", &routed, &event_id);
                     let created = epoch_ms();
-                    fake.publish(&[routing_requested_event(&payload, created)])
+                    orgs[org]
+                        .publish(&[routing_requested_event(&payload, created)])
                         .unwrap();
-                    routing_requests.lock().unwrap().push((routed, created));
+                    routing_requests
+                        .lock()
+                        .unwrap()
+                        .push((org, routed, created));
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
@@ -143,17 +267,21 @@ async fn leaders_killed_and_paused_repeatedly_lose_nothing_and_answer_each_routi
     let mut signals = Vec::new();
     for round in 0..ROUNDS {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let old = leader(&replicas, None).await.expect("one leader");
+        // SIGKILL and SIGSTOP alternate, each tenant's leader twice in turn.
+        let tenant = TENANTS[(round / 2) % TENANTS.len()];
+        let old = leader(&replicas, tenant, None)
+            .await
+            .unwrap_or_else(|| panic!("one leader of {tenant}"));
         let since = Instant::now();
         signals.push(since);
         if round % 2 == 0 {
             replicas[old].take().unwrap().kill().await;
-            let (_, took) = failover(&replicas, old, since).await;
-            failovers.push(("SIGKILL", took));
+            let (_, took) = failover(&replicas, tenant, old, since).await;
+            failovers.push(("SIGKILL", tenant, took));
         } else {
             replicas[old].as_ref().unwrap().signal("STOP");
-            let (_, took) = failover(&replicas, old, since).await;
-            failovers.push(("SIGSTOP", took));
+            let (_, took) = failover(&replicas, tenant, old, since).await;
+            failovers.push(("SIGSTOP", tenant, took));
             let paused = replicas[old].take().unwrap();
             paused.signal("CONT");
             // Resumed, it finds its lease gone and exits non-zero without acting.
@@ -164,6 +292,7 @@ async fn leaders_killed_and_paused_repeatedly_lose_nothing_and_answer_each_routi
             );
         }
         replicas[old] = Some(ConnectorProcess::start(next_config.next().unwrap()).await);
+        every_tenant_led(&replicas).await;
     }
     publishing.store(false, Ordering::SeqCst);
     let published_count = publisher.await.unwrap();
@@ -192,23 +321,30 @@ async fn leaders_killed_and_paused_repeatedly_lose_nothing_and_answer_each_routi
         );
         *last = seq;
     }
-    // Every routing request: exactly one accepted routingResult, inside its window.
+    // Every routing request: exactly one accepted routingResult, from its own org, inside its
+    // window.
     let requests = routing_requests.lock().unwrap().clone();
+    let orgs: Vec<&FakeOrg> = fake.orgs().iter().collect();
+    let answers_to = |org: usize, conversation: &str| {
+        orgs[org]
+            .interaction()
+            .calls_to("routingResult")
+            .into_iter()
+            .filter(|call| call.body["conversationIdentifier"] == conversation)
+            .collect::<Vec<_>>()
+    };
     wait_until("every routing request is answered", SETTLE_LIMIT, || {
-        let calls = fake.interaction().calls_to("routingResult");
-        requests.iter().all(|(conversation, _)| {
-            calls
-                .iter()
-                .any(|call| call.body["conversationIdentifier"] == conversation.as_str())
-        })
+        requests
+            .iter()
+            .all(|(org, conversation, _)| !answers_to(*org, conversation).is_empty())
     })
     .await;
-    let calls = fake.interaction().calls_to("routingResult");
-    for (conversation, created_ms) in &requests {
-        let answers: Vec<_> = calls
-            .iter()
-            .filter(|call| call.body["conversationIdentifier"] == conversation.as_str())
-            .collect();
+    for (org, conversation, created_ms) in &requests {
+        let answers = answers_to(*org, conversation);
+        assert!(
+            answers_to(1 - org, conversation).is_empty(),
+            "{conversation}: answered to the other org"
+        );
         let accepted: Vec<_> = answers
             .iter()
             .filter(|call| (200..300).contains(&call.status))
@@ -241,12 +377,13 @@ async fn leaders_killed_and_paused_repeatedly_lose_nothing_and_answer_each_routi
             );
         }
     }
-    for (kind, took) in &failovers {
-        println!("failover after {kind}: {} ms", took.as_millis());
+    for (kind, tenant, took) in &failovers {
+        println!("failover of {tenant} after {kind}: {} ms", took.as_millis());
     }
     println!(
-        "{published_count} messages, {} routing requests, {ROUNDS} leader failures",
-        requests.len()
+        "{published_count} messages, {} routing requests, {ROUNDS} leader failures, {} tenants",
+        requests.len(),
+        TENANTS.len()
     );
     for replica in replicas.into_iter().flatten() {
         replica.kill().await;
