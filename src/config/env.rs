@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use toml::{Table, Value};
 
-use super::error::Problems;
+use super::error::{ConfigProblem, Problems};
 
 /// The prefix of environment variables that override config keys.
 pub const ENV_PREFIX: &str = "BYOC__";
@@ -80,10 +80,18 @@ impl Overrides {
     }
 }
 
-/// Applies every `BYOC__…` variable of `env` to `root`, in name order; other variables are ignored.
+/// What sets a `BYOC__TENANTS__…` variable in the file's `[[tenants]]` array: the variable,
+/// its key path and value in; the dotted key it set out.
+pub(super) type TenantOverride =
+    fn(&mut Table, &str, &[String], Value) -> Result<Vec<String>, ConfigProblem>;
+
+/// Applies every `BYOC__…` variable of `env` to `root`, in name order; other variables are
+/// ignored. `tenant_override` places the `BYOC__TENANTS__…` ones, which name a tenant rather
+/// than a key of the file's tables.
 pub(super) fn apply_overrides(
     root: &mut Table,
     env: impl IntoIterator<Item = (String, String)>,
+    tenant_override: TenantOverride,
     problems: &mut Problems,
 ) -> Overrides {
     let mut variables: Vec<(String, String)> = env
@@ -107,7 +115,7 @@ pub(super) fn apply_overrides(
             None => (Value::String(raw.clone()), false),
         };
         if path.first().is_some_and(|section| section == "tenants") {
-            match super::tenant_env::apply_override(root, &var, &path, value) {
+            match tenant_override(root, &var, &path, value) {
                 Ok(recorded) => applied.push(EnvOverride {
                     var,
                     path: recorded,

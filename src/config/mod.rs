@@ -196,7 +196,8 @@ impl Config {
             .map_err(|error: toml::de::Error| syntax_error(text, origin, &error))?;
         let file_keys = dotted_keys(&root);
         let mut problems = Problems::default();
-        let mut overrides = env::apply_overrides(&mut root, env, &mut problems);
+        let mut overrides =
+            env::apply_overrides(&mut root, env, tenant_env::apply_override, &mut problems);
         let deprecated_keys = renamed::apply(&mut root, &mut overrides, &mut problems);
         let config = Self::decode(root, &overrides, &mut problems);
         let mut problems = problems.into_vec();

@@ -130,19 +130,19 @@ impl LeaseDb {
     /// Connects to `url` (with TLS when its `sslmode` asks for it, verified as the store's
     /// connections are) and creates the lease table when it is missing.
     pub async fn connect(url: &SecretString) -> Result<Self, HaError> {
-        let target = crate::store::parse_target(url.expose());
-        let tls = crate::store::PostgresTls::new(target.tls.as_ref())
+        let requested = crate::store::parse_target(url.expose());
+        let tls = crate::store::PostgresTls::new(requested.tls.as_ref())
             .map_err(|error| HaError::Tls(Box::new(error)))?;
         let (mut client, connection) = match tls {
             crate::store::PostgresTls::Plain => {
                 let (client, connection) =
-                    tokio_postgres::connect(&target.driver_url, tokio_postgres::NoTls)
+                    tokio_postgres::connect(&requested.driver_url, tokio_postgres::NoTls)
                         .await
                         .map_err(HaError::Connect)?;
                 (client, tokio::spawn(watch_connection(connection)))
             }
             crate::store::PostgresTls::Rustls(rustls) => {
-                let (client, connection) = tokio_postgres::connect(&target.driver_url, rustls)
+                let (client, connection) = tokio_postgres::connect(&requested.driver_url, rustls)
                     .await
                     .map_err(HaError::Connect)?;
                 (client, tokio::spawn(watch_connection(connection)))

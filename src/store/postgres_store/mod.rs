@@ -78,10 +78,10 @@ impl PostgresStore {
         namespace: &str,
         settings: StoreSettings,
     ) -> Result<Self, StoreError> {
-        let target = super::parse_target(url);
-        let tls = super::PostgresTls::new(target.tls.as_ref())?;
+        let requested = super::parse_target(url);
+        let tls = super::PostgresTls::new(requested.tls.as_ref())?;
         let mut config: postgres::Config =
-            target
+            requested
                 .driver_url
                 .parse()
                 .map_err(|error: postgres::Error| StoreError::PostgresUrl {
