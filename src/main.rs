@@ -76,6 +76,9 @@ struct DoctorArgs {
     /// One JSON object instead of the lines
     #[arg(long)]
     json: bool,
+    /// The tenant to check, with `[[tenants]]` (required when there are several)
+    #[arg(long)]
+    tenant: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -157,7 +160,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Some(path) => match Config::load(path.as_deref(), Config::environment()) {
             // The store commands act on one tenant's store.
             Ok(config) => match tenant {
-                Some(tenant) => match config.for_store_command(tenant.as_deref()) {
+                Some(tenant) => match config.for_one_channel(tenant.as_deref()) {
                     Ok(config) => Some(config),
                     Err(err) => exit_bad_config(path.as_deref(), &err),
                 },
@@ -250,6 +253,7 @@ fn doctor(args: &DoctorArgs, log_format: LogFormat) -> ! {
     init_logs("off", log_format);
     let report = runtime.block_on(byoc_connector::doctor::run(
         args.config.as_deref(),
+        args.tenant.as_deref(),
         Config::environment(),
     ));
     if args.json {

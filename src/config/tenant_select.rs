@@ -1,5 +1,5 @@
 //! Choosing one tenant of a `[[tenants]]` configuration for the commands that act on one
-//! channel's store (`dlq`, `checkpoint`): `--tenant NAME`, required when there are several.
+//! channel (`dlq`, `checkpoint`, `doctor`): `--tenant NAME`, required when there are several.
 //!
 //! This file knows how to narrow a configuration to one tenant, not what the commands do.
 
@@ -10,7 +10,7 @@ impl Config {
     /// This configuration narrowed to the tenant `tenant` names: its sections at the top, its
     /// store, and itself as the only tenant. Without `[[tenants]]` the configuration itself,
     /// and `tenant` must be `None`; with one tenant `tenant` may be left out.
-    pub fn for_store_command(self, tenant: Option<&str>) -> Result<Config, ConfigError> {
+    pub fn for_one_channel(self, tenant: Option<&str>) -> Result<Config, ConfigError> {
         let names: Vec<&str> = self.tenants.iter().map(|t| t.name.as_str()).collect();
         let refuse = |problem: String, hint: String| {
             Err(ConfigError::Invalid(vec![ConfigProblem {

@@ -216,10 +216,16 @@ impl Report {
 }
 
 /// Runs every step for the configuration at `path` (none: environment only) with the
-/// `BYOC__…` entries of `env`.
-pub async fn run(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Report {
+/// `BYOC__…` entries of `env`; with `[[tenants]]`, for the tenant `tenant` names (which may be
+/// left out when there is one).
+pub async fn run(
+    path: Option<&Path>,
+    tenant: Option<&str>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Report {
     let mut report = Report::default();
-    let config = match Config::load(path, env) {
+    let loaded = Config::load(path, env).and_then(|config| config.for_one_channel(tenant));
+    let config = match loaded {
         Ok(config) => {
             let origin = path.map_or_else(
                 || "BYOC__ environment variables only (no --config)".to_owned(),

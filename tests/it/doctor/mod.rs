@@ -3,6 +3,7 @@
 //! own step, with a reason, a hint and the documented exit status.
 
 mod failures;
+mod tenants;
 
 use std::path::PathBuf;
 use std::process::Output;
