@@ -30,7 +30,12 @@ async fn start_org(org_id: &str) -> FakeSalesforce {
 /// One `[[tenants]]` entry for `fake` with its static token, delivering to `partner_url`.
 fn tenant_toml(name: &str, fake: &FakeSalesforce, partner_url: &str) -> String {
     let delivery = format!("delivery = {{ url = \"{partner_url}\" }}");
-    tenants::tenant_toml(name, fake, &tenants::static_auth(fake), &delivery)
+    tenants::tenant_toml(
+        name,
+        fake.endpoints(),
+        &tenants::static_auth(fake.endpoints()),
+        &delivery,
+    )
 }
 
 /// The shared sections, a redb store at `store_path`, then `tenants`.
@@ -255,7 +260,7 @@ async fn a_tenant_whose_credentials_are_refused_stops_alone_and_the_others_keep_
         refusing.endpoints().instance_url
     );
     let delivery = format!("delivery = {{ url = \"{}\" }}", partner.url);
-    let broken = tenants::tenant_toml("broken", &refusing, &refused_login, &delivery);
+    let broken = tenants::tenant_toml("broken", refusing.endpoints(), &refused_login, &delivery);
     let dir = ScratchDir::new("tenants-refused");
     let Running {
         ops,

@@ -9,7 +9,6 @@
 //! Failover times are printed.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -20,6 +19,7 @@ use crate::support::pipeline::{
     ConnectorProcess, Partner as DeliveryPartner, ScratchDir,
 };
 use crate::support::routing::{Partner, PartnerReply};
+use crate::support::tenants;
 use fake_salesforce::{FakeConfig, FakeOrg, FakeOrgConfig, FakeSalesforce};
 use serde_json::json;
 use tokio::time::Instant;
@@ -54,19 +54,7 @@ fn replica_config(
     index: usize,
 ) -> PathBuf {
     let mut text = format!(
-        r#"
-[pubsub]
-insecure = true
-start = "earliest"
-min_backoff_ms = 20
-max_backoff_ms = 500
-
-[auth]
-kind = "static"
-
-[interaction]
-insecure = true
-
+        r#"{connections}
 [delivery]
 kind = "webhook"
 url = "{delivery_url}"
@@ -91,28 +79,16 @@ takeover_secs = {FAST_TAKEOVER_SECS}
 listen = "127.0.0.1:0"
 sidecar_listen = "127.0.0.1:0"
 "#,
+        connections = tenants::CONNECTION_SECTIONS,
         url = postgres_url().expose(),
     );
     for (tenant, org) in TENANTS.iter().zip(fake.orgs()) {
-        let endpoints = org.endpoints();
-        writeln!(
-            text,
-            r#"
-[[tenants]]
-name = "{tenant}"
-pubsub = {{ endpoint = "{pubsub}", topic = "{topic}" }}
-auth = {{ token = "{token}", instance_url = "{instance}", org_id = "{org_id}" }}
-interaction = {{ base_url = "{instance}", authorization_context = "{context}" }}
-store = {{ namespace = "{namespace}-{tenant}" }}
-"#,
-            pubsub = endpoints.pubsub,
-            topic = endpoints.topic,
-            token = endpoints.token,
-            instance = endpoints.instance_url,
-            org_id = endpoints.org_id,
-            context = endpoints.authorization_context,
-        )
-        .unwrap();
+        text.push_str(&tenants::tenant_toml(
+            tenant,
+            org.endpoints(),
+            &tenants::static_auth(org.endpoints()),
+            &format!("store = {{ namespace = \"{namespace}-{tenant}\" }}"),
+        ));
     }
     let path = dir.join(format!("replica-{index}.toml"));
     std::fs::write(&path, text).unwrap();

@@ -61,8 +61,8 @@ sidecar_listen = "127.0.0.1:0"
         let store = format!("store = {{ namespace = \"{pool}-{number}\" }}");
         text.push_str(&tenants::tenant_toml(
             &format!("t{number}"),
-            fake,
-            &tenants::static_auth(fake),
+            fake.endpoints(),
+            &tenants::static_auth(fake.endpoints()),
             &store,
         ));
     }

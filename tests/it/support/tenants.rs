@@ -1,11 +1,13 @@
 //! Shared helpers for `[[tenants]]` tests: a fake org per tenant and the config text that
 //! points a tenant at it.
 
-use fake_salesforce::{FakeConfig, FakeSalesforce};
+use fake_salesforce::{Endpoints, FakeConfig, FakeSalesforce};
 
-/// The top-level sections every tenant test shares: the fakes' plaintext endpoints, fast
-/// reconnects, static tokens (each tenant gives its own), reject routing.
-pub const SHARED_SECTIONS: &str = r#"
+/// The top-level connection sections every tenant test shares: the fakes' plaintext
+/// endpoints, fast reconnects, static tokens (each tenant gives its own).
+macro_rules! connection_sections {
+    () => {
+        r#"
 [pubsub]
 insecure = true
 start = "earliest"
@@ -17,10 +19,21 @@ kind = "static"
 
 [interaction]
 insecure = true
+"#
+    };
+}
 
+/// [`connection_sections!`] alone, for tests that choose their own routing.
+pub const CONNECTION_SECTIONS: &str = connection_sections!();
+
+/// [`CONNECTION_SECTIONS`] with reject routing.
+pub const SHARED_SECTIONS: &str = concat!(
+    connection_sections!(),
+    r#"
 [routing]
 strategy = "reject"
-"#;
+"#
+);
 
 /// A fake org of its own: its own org id (18 characters), token and Interaction Service.
 pub async fn start_org(org_id: &str) -> FakeSalesforce {
@@ -33,9 +46,8 @@ pub async fn start_org(org_id: &str) -> FakeSalesforce {
     .expect("fake salesforce starts")
 }
 
-/// The keys of an inline `auth` table with `fake`'s static token.
-pub fn static_auth(fake: &FakeSalesforce) -> String {
-    let endpoints = fake.endpoints();
+/// The keys of an inline `auth` table with the static token of the org at `endpoints`.
+pub fn static_auth(endpoints: &Endpoints) -> String {
     format!(
         "token = \"{token}\", instance_url = \"{instance}\", org_id = \"{org}\"",
         token = endpoints.token,
@@ -44,10 +56,10 @@ pub fn static_auth(fake: &FakeSalesforce) -> String {
     )
 }
 
-/// One `[[tenants]]` entry named `name` for `fake`: its topic, its Interaction Service, `auth`
-/// as the keys of its inline `auth` table, then `extra` lines (`delivery = …`, `store = …`).
-pub fn tenant_toml(name: &str, fake: &FakeSalesforce, auth: &str, extra: &str) -> String {
-    let endpoints = fake.endpoints();
+/// One `[[tenants]]` entry named `name` for the org at `endpoints` (`fake.endpoints()`, or
+/// `org.endpoints()` of a fake serving several): its topic, its Interaction Service, `auth` as
+/// the keys of its inline `auth` table, then `extra` lines (`delivery = …`, `store = …`).
+pub fn tenant_toml(name: &str, endpoints: &Endpoints, auth: &str, extra: &str) -> String {
     format!(
         r#"
 [[tenants]]
