@@ -68,6 +68,14 @@ const ACQUIRE_WITHIN_SHARE: &str = "WITH share AS (
 const RENEW: &str = "UPDATE byoc_leases SET expires_at = now() + $4::float8 * interval '1 second'
       WHERE namespace = $1 AND holder = $2 AND token = $3 AND expires_at > now()";
 
+/// Lets one keeper of a replica (pool, holder) count and take at a time; see
+/// [`LeaseDb::acquire_within_share`]. The two-key form does not share key space with the
+/// store's one-key schema lock.
+const LOCK_REPLICA_TAKES: &str = "SELECT pg_advisory_lock(hashtext($1), hashtext($2))";
+
+/// Ends [`LOCK_REPLICA_TAKES`].
+const UNLOCK_REPLICA_TAKES: &str = "SELECT pg_advisory_unlock(hashtext($1), hashtext($2))";
+
 /// Ends the lease now, so a standby takes it at its next try.
 const RELEASE: &str = "UPDATE byoc_leases SET expires_at = now()
       WHERE namespace = $1 AND holder = $2 AND token = $3 AND expires_at > now()";
@@ -196,7 +204,32 @@ impl LeaseDb {
 
     /// [`LeaseDb::acquire`] within `share`: beyond this replica's fair share only a lease free
     /// for longer than its grace period is taken.
+    ///
+    /// A replica's keepers (one per tenant) take turns, under a session advisory lock on
+    /// (pool, holder): each counts the leases the replica holds, and two counting at once
+    /// would both see room and the replica would take more than its share. The lock goes
+    /// with the connection, which the keeper drops on any failure or timeout.
     pub async fn acquire_within_share(
+        &self,
+        namespace: &str,
+        holder: &str,
+        ttl: Duration,
+        share: &LeaseShare,
+    ) -> Result<Option<i64>, HaError> {
+        self.client
+            .execute(LOCK_REPLICA_TAKES, &[&share.pool, &holder])
+            .await
+            .map_err(query_error("acquire"))?;
+        let taken = self.acquire_counted(namespace, holder, ttl, share).await;
+        self.client
+            .execute(UNLOCK_REPLICA_TAKES, &[&share.pool, &holder])
+            .await
+            .map_err(query_error("acquire"))?;
+        taken
+    }
+
+    /// [`ACQUIRE_WITHIN_SHARE`], with this replica's takes locked.
+    async fn acquire_counted(
         &self,
         namespace: &str,
         holder: &str,
