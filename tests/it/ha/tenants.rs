@@ -11,9 +11,9 @@ use tokio::time::Instant;
 use super::{fresh_namespace, postgres_url};
 
 /// The replicas' takeover time. Replicas started together count each other only if both
-/// announce themselves within one lease length (takeover minus a fifth) of the first; at the
-/// shortest takeover (3 s, a 2.4 s lease) a loaded machine's process start-up skew exceeded
-/// that and one replica took all four leases, so these tests give the start-up more room.
+/// announce themselves within one lease length (takeover minus a fifth) of the first; a
+/// longer takeover than the shortest (3 s, a 2.4 s lease) leaves a loaded machine's process
+/// start-up room.
 const SPREAD_TAKEOVER_SECS: u64 = 6;
 
 /// Longest a test waits for the leases to settle.
