@@ -224,6 +224,9 @@ impl Session {
             }
             ReplayPreset::Custom => StartPosition::After(&first.replay_id),
         };
+        let next_id = self.fake.topic.first_id_after(position);
+        // Recorded once the position is fixed, so a test that sees the preset knows that the
+        // events published from then on are the stream's; recorded even when it is refused.
         {
             let mut log = self.record.lock();
             preset.as_str_name().clone_into(&mut log.replay_preset);
@@ -231,17 +234,13 @@ impl Session {
                 .ok()
                 .map(u64::from_be_bytes);
         }
-        self.next_id =
-            self.fake
-                .topic
-                .first_id_after(position)
-                .map_err(|PositionError::Corrupted| {
-                    self.status(
+        self.next_id = next_id.map_err(|PositionError::Corrupted| {
+            self.status(
                 Code::InvalidArgument,
                 "the replay id validation failed; it is invalid or outside the retention window",
                 Some(REPLAY_ID_CORRUPTED),
             )
-                })?;
+        })?;
         self.add_credit(first)
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support::pipeline::*;
-use crate::support::start_fake;
+use crate::support::{start_fake, wait_until_stream_positioned};
 use axum::http::StatusCode;
 use byoc_connector::pubsub::ReplayStart;
 use fake_salesforce::faults::FaultRequest;
@@ -42,10 +42,9 @@ async fn a_latest_stream_dropped_before_any_ack_resumes_after_the_last_received_
         |_| {},
     )
     .spawn();
-    wait_until("the first stream is open", Duration::from_secs(10), || {
-        !fake.pubsub().sessions().is_empty()
-    })
-    .await;
+    // Positioned, not merely open: a LATEST stream fixes its start when its first request
+    // arrives, and the events published before that are never its.
+    wait_until_stream_positioned(&fake, "LATEST").await;
     // The stream ends right after five events, and the next subscribes are refused, so the
     // events published next land in the gap between two streams.
     fake.apply_faults(&FaultRequest {
