@@ -188,7 +188,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
-    runtime.block_on(async move {
+    let outcome = runtime.block_on(async move {
         match (cli.command, config) {
             (Command::Run(args), Some(config)) => {
                 init_logs("info", log_format);
@@ -221,8 +221,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 dev::demo(args).await.map_err(|err| anyhow::anyhow!(err))
             }
         }
-    })
+    });
+    // Whatever the command awaited is done; a blocking task nobody waits for (a store call
+    // left behind by a lost lease, say) must not hold the exit.
+    runtime.shutdown_timeout(STRAGGLERS_LIMIT);
+    outcome
 }
+
+/// How long the exit waits for blocking tasks that nothing awaits any more.
+const STRAGGLERS_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `config example` and `config show`: print and return; a bad configuration exits like `run`.
 fn config_command(action: &ConfigAction) {

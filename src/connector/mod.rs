@@ -414,8 +414,14 @@ async fn run_leader(
         // Fail-stop: no drain once the lease is lost; the new leader redelivers what was in
         // flight (the partner sees it again with the same Idempotency-Key).
         tokio::select! {
+            biased;
             () = leading.lost().cancelled() => return Ok(()),
             ran = pipeline.run(pipeline_stop) => ran?,
+        }
+        // The loss also stops the pipeline (its stop token follows the loss), and the pipeline
+        // can end first: still no drain, which could outlast the lease by the grace period.
+        if leading.lost().is_cancelled() {
+            return Ok(());
         }
     } else {
         pipeline.run(pipeline_stop).await?;
