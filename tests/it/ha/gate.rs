@@ -3,6 +3,7 @@
 //! shutdown hands over at once, and a leader paused (SIGSTOP) mid-request never posts after a
 //! standby took over.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::support::pipeline::{
@@ -70,12 +71,61 @@ async fn two_replicas(
     (leader, standby, dir)
 }
 
-/// Waits until `replica` leads, at most [`WAIT`] after `since`.
-async fn wait_until_it_leads(replica: &ConnectorProcess, since: Instant) {
+/// Waits until `replica` leads, at most [`WAIT`] after `since`; a timeout shows both logs,
+/// the lease rows and the database's sessions.
+async fn wait_until_it_leads(
+    replica: &ConnectorProcess,
+    other: Option<&ConnectorProcess>,
+    since: Instant,
+) {
     while !leads(&replica.metrics().await) {
-        assert!(since.elapsed() < WAIT, "the standby never led");
+        if since.elapsed() >= WAIT {
+            let database = tokio::task::spawn_blocking(database_snapshot)
+                .await
+                .unwrap();
+            panic!(
+                "the standby never led; its log:\n{}\nthe other replica's log:\n{}\n{database}",
+                replica.log(),
+                other.map_or_else(|| "(gone)".to_owned(), ConnectorProcess::log),
+            );
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The lease rows and the sessions of the test database, for a failure message.
+fn database_snapshot() -> String {
+    let mut client = crate::support::store::postgres_client();
+    let mut text = String::from("recent leases (namespace, holder, token, expires in s):\n");
+    for row in client
+        .query(
+            "SELECT namespace, holder, token, EXTRACT(EPOCH FROM expires_at - now())::float8
+               FROM byoc_leases WHERE expires_at > now() - interval '30 seconds'
+              ORDER BY expires_at DESC LIMIT 20",
+            &[],
+        )
+        .unwrap()
+    {
+        let (namespace, holder, token, left): (String, String, i64, f64) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        let _ = writeln!(text, "  {namespace} {holder} {token} {left:.3}");
+    }
+    text.push_str("sessions (pid, state, wait, seconds in state, query):\n");
+    for row in client
+        .query(
+            "SELECT pid, coalesce(state, ''), coalesce(wait_event_type || ':' || wait_event, ''),
+                    coalesce(EXTRACT(EPOCH FROM now() - state_change)::float8, 0), query
+               FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .unwrap()
+    {
+        let (pid, state, wait, seconds, query): (i32, String, String, f64, String) =
+            (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+        let query: String = query.split_whitespace().collect::<Vec<_>>().join(" ");
+        let _ = writeln!(text, "  {pid} {state} {wait} {seconds:.1} {query:.120}");
+    }
+    text
 }
 
 async fn status_of(url: String) -> (u16, Option<String>) {
@@ -146,7 +196,7 @@ async fn a_leader_stopped_with_sigterm_releases_and_a_standby_leads_at_once() {
         "a clean shutdown exits 0"
     );
     let drained = stopping.elapsed();
-    wait_until_it_leads(&standby, stopping).await;
+    wait_until_it_leads(&standby, None, stopping).await;
     let handed_over = stopping.elapsed().saturating_sub(drained);
     assert!(
         handed_over < fast_timings().ttl,
@@ -225,7 +275,7 @@ async fn pause_the_leader(point: PausePoint, case: u32) {
     let paused = Instant::now();
     fake.interaction().clear_faults();
     let refused_before = results().len();
-    wait_until_it_leads(&standby, paused).await;
+    wait_until_it_leads(&standby, Some(&leader), paused).await;
     println!(
         "{point:?}: takeover from a paused leader after {} ms",
         paused.elapsed().as_millis()

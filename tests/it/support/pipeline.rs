@@ -637,7 +637,7 @@ impl ConnectorProcess {
         let mut child = command
             .env(
                 "RUST_LOG",
-                "warn,byoc_connector::server=info,byoc_connector::routing=info",
+                "warn,byoc_connector::server=info,byoc_connector::routing=info,byoc_connector::ha=info,byoc_connector::connector=info",
             )
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
