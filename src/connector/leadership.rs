@@ -152,13 +152,46 @@ impl Leading {
 pub(super) fn is_fenced(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut current = Some(error);
     while let Some(error) = current {
-        if matches!(
-            error.downcast_ref::<StoreError>(),
-            Some(StoreError::Fenced { .. })
-        ) {
+        // `StoreError::is_fenced` also sees a fence behind the checkpoint writer's stop, which
+        // holds its cause in an `Arc` that no downcast reaches.
+        if error
+            .downcast_ref::<StoreError>()
+            .is_some_and(StoreError::is_fenced)
+        {
             return true;
         }
         current = error.source();
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::pipeline::PipelineError;
+    use crate::store::WriterStop;
+
+    fn fence() -> StoreError {
+        StoreError::Fenced {
+            namespace: "acme".to_owned(),
+            holder: "replica-0".to_owned(),
+            token: 2,
+        }
+    }
+
+    #[test]
+    fn a_fenced_write_is_seen_directly_and_behind_the_checkpoint_writers_stop() {
+        let direct = ConnectorError::Pipeline(PipelineError::Store(fence()));
+        assert!(is_fenced(&direct));
+        let through_the_writer = ConnectorError::Pipeline(PipelineError::Store(
+            StoreError::WriterStopped(WriterStop::CommitFailed(Arc::new(fence()))),
+        ));
+        assert!(is_fenced(&through_the_writer), "{through_the_writer:?}");
+        let other = ConnectorError::Pipeline(PipelineError::Store(StoreError::WriterStopped(
+            WriterStop::Closed,
+        )));
+        assert!(!is_fenced(&other));
+    }
 }
