@@ -160,14 +160,6 @@ pub struct RegisteredCapabilities {
 /// Why a message does not fit the registered capabilities.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CapabilityViolation {
-    /// The message or format type is not registered.
-    #[error("{message_type} with format {format_type} is not a registered capability")]
-    FormatNotRegistered {
-        /// The message type.
-        message_type: String,
-        /// The format type.
-        format_type: String,
-    },
     /// The text is longer than registered.
     #[error("text is {length} characters, longer than the registered {max}")]
     TextTooLong {
@@ -243,24 +235,6 @@ impl RegisteredCapabilities {
             }
             _ => {}
         }
-    }
-
-    /// Whether `message_type` with `format_type` was registered.
-    pub fn check_format(
-        &self,
-        message_type: &str,
-        format_type: &str,
-    ) -> Result<(), CapabilityViolation> {
-        if self
-            .formats
-            .contains(&(message_type.to_owned(), format_type.to_owned()))
-        {
-            return Ok(());
-        }
-        Err(CapabilityViolation::FormatNotRegistered {
-            message_type: message_type.to_owned(),
-            format_type: format_type.to_owned(),
-        })
     }
 
     /// Whether a text of `text` fits the registered length.

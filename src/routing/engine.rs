@@ -307,12 +307,6 @@ impl RoutingEngine {
         }
     }
 
-    /// Remembers that `conversation` is served by MessagingSession `work_item_id` (e.g. from a
-    /// proxied `/interactions` answer); returns whether the id was a MessagingSession id.
-    pub fn learn_work_item(&self, conversation: &str, work_item_id: &str) -> bool {
-        self.inner.resolver.learn(conversation, work_item_id)
-    }
-
     /// Where routing finds a conversation's MessagingSession when it has not learned it in
     /// this run: consulted after the learned map and before SOQL. Set once; false when one
     /// was set already.
