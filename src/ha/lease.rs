@@ -15,7 +15,11 @@ use tracing::warn;
 
 use super::{HaError, LeaseShare};
 use crate::secret::SecretString;
-use crate::store::{Fence, LEASE_TABLE_DDL, SCHEMA_LOCK_KEY};
+use crate::store::{Fence, LEASE_TABLE_DDL, POSTGRES_SESSION_OPTIONS, SCHEMA_LOCK_KEY};
+
+/// Whether both tables the keeper uses exist already.
+const TABLES_EXIST: &str =
+    "SELECT to_regclass('byoc_leases') IS NOT NULL AND to_regclass('byoc_replicas') IS NOT NULL";
 
 /// Takes the lease when it is free or expired; each take increments the token.
 const ACQUIRE: &str = "INSERT INTO byoc_leases AS lease (namespace, holder, token, expires_at)
@@ -141,21 +145,41 @@ impl LeaseDb {
         let requested = crate::store::parse_target(url.expose());
         let tls = crate::store::PostgresTls::new(requested.tls.as_ref())
             .map_err(|error| HaError::Tls(Box::new(error)))?;
+        let mut config: tokio_postgres::Config =
+            requested.driver_url.parse().map_err(HaError::Connect)?;
+        // As the store's sessions: a transaction left idle by a paused process is ended by the
+        // server, so the schema lock taken below never outlives a second.
+        let options = match config.get_options() {
+            Some(given) => format!("{given} {POSTGRES_SESSION_OPTIONS}"),
+            None => POSTGRES_SESSION_OPTIONS.to_owned(),
+        };
+        config.options(&options);
+        if config.get_application_name().is_none() {
+            config.application_name("byoc-connector");
+        }
         let (mut client, connection) = match tls {
             crate::store::PostgresTls::Plain => {
-                let (client, connection) =
-                    tokio_postgres::connect(&requested.driver_url, tokio_postgres::NoTls)
-                        .await
-                        .map_err(HaError::Connect)?;
-                (client, tokio::spawn(watch_connection(connection)))
-            }
-            crate::store::PostgresTls::Rustls(rustls) => {
-                let (client, connection) = tokio_postgres::connect(&requested.driver_url, rustls)
+                let (client, connection) = config
+                    .connect(tokio_postgres::NoTls)
                     .await
                     .map_err(HaError::Connect)?;
                 (client, tokio::spawn(watch_connection(connection)))
             }
+            crate::store::PostgresTls::Rustls(rustls) => {
+                let (client, connection) =
+                    config.connect(rustls).await.map_err(HaError::Connect)?;
+                (client, tokio::spawn(watch_connection(connection)))
+            }
         };
+        // A keeper connects again after every failed statement; once the tables exist it
+        // needs no lock, so a replica stopped inside its own DDL holds up nobody's renewal.
+        let exists = client
+            .query_one(TABLES_EXIST, &[])
+            .await
+            .map_err(query_error("create table"))?;
+        if exists.get::<_, bool>(0) {
+            return Ok(Self { client, connection });
+        }
         let transaction = client
             .transaction()
             .await

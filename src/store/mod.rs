@@ -43,7 +43,7 @@ pub(crate) use group_commit::GroupCommitter;
 pub use handle::{Location, Store};
 pub(crate) use pending_routing::PendingRoutingWrite;
 pub use postgres_store::POSTGRES_SESSION_OPTIONS;
-pub(crate) use postgres_store::SCHEMA_LOCK_KEY;
+pub use postgres_store::SCHEMA_LOCK_KEY;
 pub(crate) use postgres_tls::{parse_target, PostgresTls};
 pub use writer::{CheckpointWriter, WriterHealth, WriterStop};
 

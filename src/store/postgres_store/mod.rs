@@ -25,7 +25,7 @@ use super::{
     SidecarAnswerWrite, StoreError, StoreSettings,
 };
 use pool::Pool;
-pub(crate) use schema::SCHEMA_LOCK_KEY;
+pub use schema::SCHEMA_LOCK_KEY;
 
 /// Connections (and threads) per store: one for the writer's commits, one for everything else
 /// meanwhile; many tenants in one process each have their own.

@@ -14,7 +14,7 @@ use crate::store::{StoreError, LEASE_TABLE_DDL, STORE_SCHEMA_VERSION};
 
 /// The advisory lock (`pg_advisory_xact_lock`) held while tables are created; whoever else
 /// creates byoc tables in the same database (the lease keeper) takes it too.
-pub(crate) const SCHEMA_LOCK_KEY: i64 = 0x6279_6f63_7363_6865;
+pub const SCHEMA_LOCK_KEY: i64 = 0x6279_6f63_7363_6865;
 
 /// The namespace of rows about the database itself (the schema version); configured
 /// namespaces are never empty.

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use byoc_connector::ha::{Leadership, LeaseDb, LostReason};
-use byoc_connector::store::Fence;
+use byoc_connector::store::{Fence, SCHEMA_LOCK_KEY};
 use byoc_connector::telemetry::Telemetry;
 use tokio::time::{sleep, Instant};
 
@@ -243,4 +243,31 @@ async fn a_standby_takes_over_from_a_leader_paused_inside_a_fenced_write() {
         "the server ended the paused session"
     );
     b.release().await;
+}
+
+#[tokio::test]
+async fn a_keeper_reconnects_while_a_stopped_replica_holds_the_schema_lock() {
+    // The tables exist once anything connected.
+    drop(LeaseDb::connect(&postgres_url()).await.unwrap());
+    // What a replica stopped (SIGSTOP) in the middle of creating the tables holds.
+    let (stopped, connection) =
+        tokio_postgres::connect(postgres_url().expose(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    stopped
+        .execute("SELECT pg_advisory_lock($1)", &[&SCHEMA_LOCK_KEY])
+        .await
+        .unwrap();
+    let reconnected =
+        tokio::time::timeout(Duration::from_secs(3), LeaseDb::connect(&postgres_url())).await;
+    stopped
+        .execute("SELECT pg_advisory_unlock($1)", &[&SCHEMA_LOCK_KEY])
+        .await
+        .unwrap();
+    assert!(
+        reconnected.is_ok(),
+        "a keeper's connection waited for the schema lock"
+    );
+    reconnected.unwrap().unwrap();
 }
