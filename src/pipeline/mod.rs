@@ -382,7 +382,8 @@ impl Pipeline {
             }
         };
         if let Some(lane) = &done.lane {
-            for (_, next) in self.lanes.finished(lane) {
+            self.lanes.finished(lane);
+            while let Some((_, next)) = self.lanes.next_to_start() {
                 self.start(next);
             }
         }
