@@ -19,6 +19,7 @@ mod endpoint;
 mod faults;
 mod history_rules;
 mod inbound_rules;
+mod rate_rules;
 mod routes;
 mod routing_rules;
 
@@ -75,6 +76,8 @@ pub struct RecordedCall {
 #[derive(Default)]
 struct FakeState {
     next_seq: u64,
+    /// The calls of the last second, for the rate limit.
+    rate: rate_rules::RateWindow,
     calls: Vec<RecordedCall>,
     faults: Vec<InteractionFault>,
     holds: Vec<ResponseHold>,
@@ -368,6 +371,7 @@ impl InteractionFake {
             .map(|elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
             .unwrap_or_default();
         let outcome = checks::check_headers(self, endpoint, headers)
+            .and_then(|()| self.lock().rate.admit(received_at))
             .and_then(|()| self.take_fault(endpoint).map_or(Ok(()), Err))
             .and_then(|()| self.apply_rules(endpoint, body));
         let (status, response_body, mut response) = match outcome {
