@@ -13,8 +13,10 @@ use tokio::time::Instant;
 
 /// Salesforce's documented limit for the Interaction Service API.
 pub const INTERACTION_RATE_LIMIT: u32 = 2_000;
-/// Tokens per second: the limit less the burst, so no one-second window can exceed the limit.
-pub(crate) const DEFAULT_RATE: f64 = 1_900.0;
+/// Tokens per second: the limit less the burst and less a twentieth, so no one-second window
+/// of sends exceeds 1,900 and calls that reach Salesforce closer together than they left
+/// (network and scheduling jitter) still count under the limit.
+pub(crate) const DEFAULT_RATE: f64 = 1_800.0;
 /// Tokens the bucket holds when full.
 pub(crate) const DEFAULT_BURST: f64 = 100.0;
 
@@ -102,7 +104,8 @@ mod tests {
             .map(|_| limiter.reserve(start))
             .filter(|wait| *wait < Duration::from_secs(1))
             .count();
-        assert!(admitted_within_a_second <= INTERACTION_RATE_LIMIT as usize);
-        assert!(admitted_within_a_second >= 1_900);
+        let limit = usize::try_from(INTERACTION_RATE_LIMIT).unwrap();
+        assert!(admitted_within_a_second <= limit - limit / 20);
+        assert!(admitted_within_a_second >= 1_800);
     }
 }
