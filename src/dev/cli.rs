@@ -32,8 +32,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 100)]
     pub conversations: u64,
     /// Events per second (latency; default 1000), routing requests per second in the
-    /// steady phase (routing; default 50) or send-message requests per second (sidecar;
-    /// default 500)
+    /// steady phase (routing; default 50), send-message requests per second (sidecar;
+    /// default 500) or messages per second (failover; default 20)
     #[arg(long)]
     pub rate: Option<u64>,
     /// Routing requests in the steady phase (routing)
@@ -66,9 +66,13 @@ pub struct BenchArgs {
     /// or a fresh namespace in the PostgreSQL at --postgres-url
     #[arg(long, value_enum, default_value_t = BenchStoreArg::Redb)]
     pub store: BenchStoreArg,
-    /// The PostgreSQL for `--store postgres` (`scripts/postgres start DIR` prints one)
+    /// The PostgreSQL for `--store postgres` and `failover` (`scripts/postgres start DIR`
+    /// prints one)
     #[arg(long, env = "BYOC_BENCH_POSTGRES_URL")]
     pub postgres_url: Option<String>,
+    /// Leader failures (failover)
+    #[arg(long, default_value_t = 10)]
+    pub failovers: usize,
 }
 
 /// The store `bench throughput` runs its pipeline on.
@@ -116,6 +120,11 @@ pub enum BenchScenario {
     /// connector's RSS growth), then send-message at --rate for --seconds (the latency the
     /// connector adds over the fake Interaction Service's own)
     Sidecar,
+    /// Three replicas of the release binary with `ha.enabled` on --postgres-url, the default
+    /// takeover: messages at --rate and one RoutingRequested a second while the leader is
+    /// SIGKILLed (every third round SIGSTOPped) --failovers times; failover times, messages
+    /// lost, routing misses and repeats
+    Failover,
 }
 
 /// Runs `demo`; the caller sets up logging (warnings only keeps the demo's lines readable).
@@ -212,6 +221,18 @@ pub async fn bench(args: BenchArgs) -> Result<(), Box<dyn std::error::Error + Se
                 rate: args.rate,
             };
             let report = crate::dev::bench::process::run(plan).await?;
+            println!("{report}");
+        }
+        BenchScenario::Failover => {
+            let plan = crate::dev::bench::failover::FailoverBenchPlan {
+                postgres_url: args
+                    .postgres_url
+                    .ok_or("bench failover needs --postgres-url (or BYOC_BENCH_POSTGRES_URL)")?,
+                failovers: args.failovers,
+                rate: args.rate.unwrap_or(20),
+                conversations: args.conversations,
+            };
+            let report = crate::dev::bench::failover::run(plan).await?;
             println!("{report}");
         }
         BenchScenario::Stalled => {

@@ -2,6 +2,8 @@
 //! printed, never asserted by tests.
 
 pub mod events;
+pub mod failover;
+pub(crate) mod failover_report;
 pub mod mixed;
 pub mod pipeline;
 pub(crate) mod proc_stats;

@@ -103,20 +103,20 @@ impl ProcessBenchPlan {
 }
 
 /// The fake, as its ready line describes it.
-struct RunningFake {
-    child: Child,
-    pid: u32,
-    pubsub: String,
-    control: String,
-    instance_url: String,
-    token: String,
-    org_id: String,
-    topic: String,
-    certificate: PathBuf,
-    authorization_context: String,
+pub(super) struct RunningFake {
+    pub(super) child: Child,
+    pub(super) pid: u32,
+    pub(super) pubsub: String,
+    pub(super) control: String,
+    pub(super) instance_url: String,
+    pub(super) token: String,
+    pub(super) org_id: String,
+    pub(super) topic: String,
+    pub(super) certificate: PathBuf,
+    pub(super) authorization_context: String,
     /// One client for the control plane, so a paced publish costs one request on a kept
     /// connection, not a client build and a new connection inside the measured latency.
-    control_client: reqwest::Client,
+    pub(super) control_client: reqwest::Client,
 }
 
 /// Runs the plan: fake, publish, connector, then the npm script if any.
@@ -147,7 +147,8 @@ pub async fn run(plan: ProcessBenchPlan) -> BenchResult<ProcessReport> {
     })
 }
 
-async fn start_fake(binary: &Path, dir: &Path) -> BenchResult<RunningFake> {
+/// Starts `<binary> fake-salesforce --tls` and reads its ready line.
+pub(super) async fn start_fake(binary: &Path, dir: &Path) -> BenchResult<RunningFake> {
     let certificate = dir.join("fake.pem");
     let mut child = Command::new(binary)
         .arg("fake-salesforce")
