@@ -121,8 +121,9 @@ pub enum BenchScenario {
     /// connector adds over the fake Interaction Service's own)
     Sidecar,
     /// Three replicas of the release binary with `ha.enabled` on --postgres-url, the default
-    /// takeover: messages at --rate and one RoutingRequested a second while the leader is
-    /// SIGKILLed (every third round SIGSTOPped) --failovers times; failover times, messages
+    /// takeover: messages at --rate and one RoutingRequested a second while the leader is taken
+    /// down --failovers times (SIGKILL with the replacement started at once, SIGKILL with it
+    /// started after the failover, SIGSTOP then SIGCONT, in turn); failover times, messages
     /// lost, routing misses and repeats
     Failover,
 }

@@ -8,7 +8,9 @@
 //! `success=false`). Messages and RoutingRequested are published steadily through the fake's
 //! control plane while, round after round, the leader (the replica whose `/metrics` says
 //! `byoc_ha_leader 1`) is SIGKILLed, or SIGSTOPped and resumed once another replica leads,
-//! and a replacement replica is started as an orchestrator would. A failover is timed from
+//! and a replacement replica is started as an orchestrator would: right after a SIGKILL (a
+//! container restarted in place, which then stands by during the failover) or, in other
+//! rounds, only after the failover (a node lost: only the survivors can take over). A failover is timed from
 //! the signal to the first arrival at the webhook of a message published after it (only a new
 //! leader can deliver that one), and to another replica's `byoc_ha_leader 1`. Afterwards every
 //! message must have reached the webhook, and each RoutingRequested's routingResults, as the
@@ -347,8 +349,9 @@ fn message_item(seq: u64, conversations: u64) -> serde_json::Value {
     serde_json::json!({"eventType": "Interaction", "payload": payload})
 }
 
-/// Takes the current leader down with `fault`, times the failover, and leaves
-/// [`REPLICAS`] running replicas, every one ready.
+/// Takes the current leader down with `fault`, times the failover, starts the replacement
+/// (before the failover or after it, as `fault` says), and leaves [`REPLICAS`] running
+/// replicas, every one ready.
 async fn fail_leader(
     fault: Fault,
     http: &reqwest::Client,
@@ -368,18 +371,16 @@ async fn fail_leader(
         .map_err(|_| "the published log is poisoned")?
         .messages
         .len() as u64;
+    let mut leader = replicas.remove(old);
     let mut stopped = None;
-    match fault {
-        Fault::Kill => {
-            let mut killed = replicas.remove(old);
-            killed.child.start_kill()?;
-            killed.child.wait().await?;
+    if fault == Fault::Stop {
+        signal(&leader, "STOP").await?;
+        stopped = Some(leader);
+    } else {
+        leader.child.start_kill()?;
+        leader.child.wait().await?;
+        if fault.replaced_at_once() {
             replicas.push(launcher.start()?);
-        }
-        Fault::Stop => {
-            let paused = replicas.remove(old);
-            signal(&paused, "STOP").await?;
-            stopped = Some(paused);
         }
     }
 
@@ -412,6 +413,8 @@ async fn fail_leader(
             paused.child.wait().await?;
             format!("still running {RESUMED_EXIT_LIMIT:?} after SIGCONT; killed")
         });
+    }
+    if !fault.replaced_at_once() {
         replicas.push(launcher.start()?);
     }
     for replica in replicas.iter() {

@@ -12,32 +12,41 @@ pub(super) const WINDOW_MS: u64 = 60_000;
 /// A request received at least this long before its deadline must be answered (the target).
 pub(super) const ANSWERABLE_MS: u64 = 15_000;
 
-/// How a round takes its leader down.
+/// How a round takes its leader down, and when its replacement starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
-    /// SIGKILL, and a replacement replica started at once.
+    /// SIGKILL, and a replacement replica started at once (a container restarted in place):
+    /// the replacement stands by during the failover.
     Kill,
-    /// SIGSTOP, SIGCONT once another replica leads (it must then exit), and a replacement.
+    /// SIGKILL, and the replacement started only once another replica leads (a node lost):
+    /// only the two survivors can take over.
+    KillNodeLost,
+    /// SIGSTOP, SIGCONT once another replica leads (it must then exit non-zero), and the
+    /// replacement started after that.
     Stop,
 }
 
 impl Fault {
-    /// The fault of round `round` (from 0): every third round a SIGSTOP, otherwise SIGKILL,
-    /// the failure the default takeover time is about.
+    /// The fault of round `round` (from 0): the three in turn.
     pub fn for_round(round: usize) -> Self {
-        if round % 3 == 2 {
-            Self::Stop
-        } else {
-            Self::Kill
+        match round % 3 {
+            0 => Self::Kill,
+            1 => Self::KillNodeLost,
+            _ => Self::Stop,
         }
     }
 
     /// The signal's name.
     pub fn name(self) -> &'static str {
         match self {
-            Self::Kill => "SIGKILL",
+            Self::Kill | Self::KillNodeLost => "SIGKILL",
             Self::Stop => "SIGSTOP",
         }
+    }
+
+    /// Whether the replacement starts right after the signal, before the failover.
+    pub fn replaced_at_once(self) -> bool {
+        self == Self::Kill
     }
 }
 
@@ -299,14 +308,20 @@ impl fmt::Display for FailoverReport {
         writeln!(f, "  setup:   {}", self.setup)?;
         writeln!(
             f,
-            "  round  fault    old leader -> new leader     to leader  to delivery  load1  resumed"
+            "  round  fault    replaced  old leader -> new leader     to leader  to delivery  load1  \
+             resumed"
         )?;
         for (index, round) in self.rounds.iter().enumerate() {
             writeln!(
                 f,
-                "  {:>5}  {:<7}  {:>10} -> {:<15} {:>9}  {:>11}  {:>5.2}  {}",
+                "  {:>5}  {:<7}  {:<8}  {:>10} -> {:<15} {:>9}  {:>11}  {:>5.2}  {}",
                 index + 1,
                 round.fault.name(),
+                if round.fault.replaced_at_once() {
+                    "at once"
+                } else {
+                    "after"
+                },
                 round.old_leader,
                 round.new_leader.as_deref().unwrap_or("none"),
                 seconds(round.to_leader),
@@ -454,19 +469,22 @@ mod tests {
     }
 
     #[test]
-    fn every_third_round_pauses_the_leader_instead_of_killing_it() {
+    fn rounds_take_turns_killing_with_a_replacement_at_once_or_after_and_pausing() {
         let faults: Vec<Fault> = (0..6).map(Fault::for_round).collect();
         assert_eq!(
             faults,
             [
                 Fault::Kill,
-                Fault::Kill,
+                Fault::KillNodeLost,
                 Fault::Stop,
                 Fault::Kill,
-                Fault::Kill,
+                Fault::KillNodeLost,
                 Fault::Stop
             ]
         );
+        assert!(Fault::Kill.replaced_at_once());
+        assert!(!Fault::KillNodeLost.replaced_at_once());
+        assert_eq!(Fault::KillNodeLost.name(), "SIGKILL");
     }
 
     #[test]
@@ -495,7 +513,8 @@ mod tests {
             logs: None,
         };
         let text = report.to_string();
-        assert!(text.contains("SIGKILL"), "{text}");
+        assert!(text.contains("SIGKILL  at once"), "{text}");
+        assert!(text.contains("SIGSTOP  after"), "{text}");
         assert!(text.contains("SIGSTOP"), "{text}");
         assert!(text.contains("exit status: 1"), "{text}");
         assert!(text.contains("1 rounds without one"), "{text}");
