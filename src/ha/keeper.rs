@@ -249,12 +249,21 @@ impl Keeper {
     async fn take(&mut self) -> Option<LeaseGuard> {
         let timings = self.settings.timings;
         if self.settings.share.is_some() {
-            // Announced a lease length before the first try, so replicas starting together
-            // count each other and none takes every lease.
-            self.announce(timings.poll).await;
-            tokio::select! {
-                () = self.stop.cancelled() => return None,
-                () = sleep(timings.ttl) => {}
+            // Announced for a lease length before the first try, so replicas starting together
+            // count each other and none takes every lease. Announced every poll meanwhile, not
+            // once: a peer that started at the same moment would otherwise have announced a
+            // whole lease length before this first try, exactly when it stops counting as live.
+            let first_try = Instant::now() + timings.ttl;
+            loop {
+                self.announce(timings.poll).await;
+                let next = (Instant::now() + timings.poll).min(first_try);
+                tokio::select! {
+                    () = self.stop.cancelled() => return None,
+                    () = sleep_until(next) => {}
+                }
+                if Instant::now() >= first_try {
+                    break;
+                }
             }
         }
         loop {
