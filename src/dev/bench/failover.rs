@@ -260,8 +260,8 @@ pub async fn run(plan: FailoverBenchPlan) -> BenchResult<FailoverReport> {
         setup: format!(
             "{REPLICAS} replicas of `run` (ha.enabled, PostgreSQL store, routing strategy \
              reject), {} messages/s over {} conversations and one RoutingRequested/s, \
-             published through the fake's control plane; a replacement replica started after \
-             each failure",
+             published through the fake's control plane; each round's leader replaced by a \
+             new replica, started at once or only after the failover (column `replaced`)",
             plan.rate, plan.conversations
         ),
         rounds,
