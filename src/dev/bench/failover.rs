@@ -96,6 +96,8 @@ struct Launcher {
     binary: PathBuf,
     dir: PathBuf,
     config_base: String,
+    /// The database URL, a secret: handed over in the environment, never written to a file.
+    database: String,
     started: usize,
 }
 
@@ -114,7 +116,7 @@ impl Launcher {
              [auth]\nkind = \"static\"\ntoken = \"{token}\"\ninstance_url = \"{instance}\"\norg_id = \"{org}\"\n\n\
              [interaction]\nbase_url = \"{instance}\"\nauthorization_context = \"{context}\"\n\n\
              [delivery]\nkind = \"webhook\"\nurl = \"{webhook}\"\n\n\
-             [store]\nkind = \"postgres\"\nurl = \"{database}\"\nnamespace = \"{namespace}\"\n\n\
+             [store]\nkind = \"postgres\"\nnamespace = \"{namespace}\"\n\n\
              [routing]\nstrategy = \"reject\"\n\n",
             pubsub = fake.pubsub,
             cert = fake.certificate.display(),
@@ -123,12 +125,12 @@ impl Launcher {
             instance = fake.instance_url,
             org = fake.org_id,
             context = fake.authorization_context,
-            database = plan.postgres_url,
         );
         Self {
             binary,
             dir,
             config_base,
+            database: plan.postgres_url.clone(),
             started: 0,
         }
     }
@@ -153,6 +155,7 @@ impl Launcher {
                 "RUST_LOG",
                 "warn,byoc_connector::ha=info,byoc_connector::connector=info",
             )
+            .env("BYOC__STORE__URL", &self.database)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
