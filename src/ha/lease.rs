@@ -15,7 +15,7 @@ use tracing::warn;
 
 use super::{HaError, LeaseShare};
 use crate::secret::SecretString;
-use crate::store::{Fence, LEASE_TABLE_DDL, POSTGRES_SESSION_OPTIONS, SCHEMA_LOCK_KEY};
+use crate::store::{Fence, LEASE_TABLE_DDL, SCHEMA_LOCK_KEY};
 
 /// Whether both tables the keeper uses exist already.
 const TABLES_EXIST: &str =
@@ -149,13 +149,9 @@ impl LeaseDb {
             requested.driver_url.parse().map_err(HaError::Connect)?;
         // As the store's sessions: a transaction left idle by a paused process is ended by the
         // server, so the schema lock taken below never outlives a second.
-        let options = match config.get_options() {
-            Some(given) => format!("{given} {POSTGRES_SESSION_OPTIONS}"),
-            None => POSTGRES_SESSION_OPTIONS.to_owned(),
-        };
-        config.options(&options);
+        config.options(crate::store::session_options(config.get_options()));
         if config.get_application_name().is_none() {
-            config.application_name("byoc-connector");
+            config.application_name(crate::store::APPLICATION_NAME);
         }
         let (mut client, connection) = match tls {
             crate::store::PostgresTls::Plain => {

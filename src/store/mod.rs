@@ -44,6 +44,7 @@ pub use handle::{Location, Store};
 pub(crate) use pending_routing::PendingRoutingWrite;
 pub use postgres_store::POSTGRES_SESSION_OPTIONS;
 pub use postgres_store::SCHEMA_LOCK_KEY;
+pub(crate) use postgres_store::{session_options, APPLICATION_NAME};
 pub(crate) use postgres_tls::{parse_target, PostgresTls};
 pub use writer::{CheckpointWriter, WriterHealth, WriterStop};
 

@@ -111,20 +111,11 @@ impl Launcher {
     ) -> Self {
         let namespace = format!("bench-failover-{}", uuid::Uuid::new_v4().simple());
         let config_base = format!(
-            "[pubsub]\nendpoint = \"{pubsub}\"\nca_certificate_file = \"{cert}\"\ntopic = \"{topic}\"\n\
-             start = \"earliest\"\n\n\
-             [auth]\nkind = \"static\"\ntoken = \"{token}\"\ninstance_url = \"{instance}\"\norg_id = \"{org}\"\n\n\
-             [interaction]\nbase_url = \"{instance}\"\nauthorization_context = \"{context}\"\n\n\
+            "{channel}\
              [delivery]\nkind = \"webhook\"\nurl = \"{webhook}\"\n\n\
              [store]\nkind = \"postgres\"\nnamespace = \"{namespace}\"\n\n\
              [routing]\nstrategy = \"reject\"\n\n",
-            pubsub = fake.pubsub,
-            cert = fake.certificate.display(),
-            topic = fake.topic,
-            token = fake.token,
-            instance = fake.instance_url,
-            org = fake.org_id,
-            context = fake.authorization_context,
+            channel = fake.channel_toml(),
         );
         Self {
             binary,

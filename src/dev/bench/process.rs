@@ -119,6 +119,26 @@ pub(super) struct RunningFake {
     pub(super) control_client: reqwest::Client,
 }
 
+impl RunningFake {
+    /// The `[pubsub]` (from EARLIEST), `[auth]` and `[interaction]` sections of a connector
+    /// config for this fake.
+    pub(super) fn channel_toml(&self) -> String {
+        format!(
+            "[pubsub]\nendpoint = \"{pubsub}\"\nca_certificate_file = \"{cert}\"\ntopic = \"{topic}\"\n\
+             start = \"earliest\"\n\n\
+             [auth]\nkind = \"static\"\ntoken = \"{token}\"\ninstance_url = \"{instance}\"\norg_id = \"{org}\"\n\n\
+             [interaction]\nbase_url = \"{instance}\"\nauthorization_context = \"{context}\"\n\n",
+            pubsub = self.pubsub,
+            cert = self.certificate.display(),
+            topic = self.topic,
+            token = self.token,
+            instance = self.instance_url,
+            org = self.org_id,
+            context = self.authorization_context,
+        )
+    }
+}
+
 /// Runs the plan: fake, publish, connector, then the npm script if any.
 pub async fn run(plan: ProcessBenchPlan) -> BenchResult<ProcessReport> {
     let binary = std::env::current_exe()?;
@@ -310,21 +330,12 @@ async fn run_connector(
         _ => crate::pipeline::DEFAULT_MAX_CONCURRENT_CONVERSATIONS,
     };
     let config = format!(
-        "[pubsub]\nendpoint = \"{pubsub}\"\nca_certificate_file = \"{cert}\"\ntopic = \"{topic}\"\n\
-         start = \"earliest\"\n\n\
-         [auth]\nkind = \"static\"\ntoken = \"{token}\"\ninstance_url = \"{instance}\"\norg_id = \"{org}\"\n\n\
-         [interaction]\nbase_url = \"{instance}\"\nauthorization_context = \"{context}\"\n\n\
+        "{channel}\
          [delivery]\n{delivery}\n\
          [pipeline]\nmax_concurrent_conversations = {lanes}\n\n\
          [store]\npath = \"{store}\"\n\n[server]\nlisten = \"{listen}\"\n\n\
          [routing]\nstrategy = \"reject\"\n",
-        pubsub = fake.pubsub,
-        cert = fake.certificate.display(),
-        topic = fake.topic,
-        token = fake.token,
-        instance = fake.instance_url,
-        org = fake.org_id,
-        context = fake.authorization_context,
+        channel = fake.channel_toml(),
         store = dir.join("state.redb").display(),
     );
     let config_path = dir.join("connector.toml");

@@ -42,6 +42,17 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// than the shortest lease (`ha.takeover_secs = 3`: 2.4 s).
 pub const POSTGRES_SESSION_OPTIONS: &str = "-c idle_in_transaction_session_timeout=1000";
 
+/// The `application_name` of the connector's sessions unless the URL names one.
+pub(crate) const APPLICATION_NAME: &str = "byoc-connector";
+
+/// The session options a URL gives, with [`POSTGRES_SESSION_OPTIONS`] added.
+pub(crate) fn session_options(given: Option<&str>) -> String {
+    match given {
+        Some(given) => format!("{given} {POSTGRES_SESSION_OPTIONS}"),
+        None => POSTGRES_SESSION_OPTIONS.to_owned(),
+    }
+}
+
 /// Wraps a PostgreSQL error with the operation that hit it.
 pub(super) fn failed(operation: &'static str) -> impl FnOnce(postgres::Error) -> StoreError {
     move |source| StoreError::Postgres {
@@ -90,13 +101,9 @@ impl PostgresStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
         }
-        let options = match config.get_options() {
-            Some(given) => format!("{given} {POSTGRES_SESSION_OPTIONS}"),
-            None => POSTGRES_SESSION_OPTIONS.to_owned(),
-        };
-        config.options(&options);
+        config.options(&session_options(config.get_options()));
         if config.get_application_name().is_none() {
-            config.application_name("byoc-connector");
+            config.application_name(APPLICATION_NAME);
         }
         let target = describe(&config);
         if matches!(tls, super::PostgresTls::Plain) && leaves_the_host_unencrypted(&config) {
