@@ -6,8 +6,8 @@
 //! repeats the call once; 10005 (the AuthorizationContext does not match the token) is a
 //! configuration error: never refreshed, logged once naming the key, and reported on every
 //! occurrence to the settings' observer. Every answer's `Date` feeds the provider's
-//! [`crate::salesforce_clock::SalesforceClock`]. Every attempt first takes a token from the
-//! client's [`RateLimiter`], shared by all clones. Retrying other errors is the caller's choice
+//! [`crate::salesforce_clock::SalesforceClock`]. Every attempt first takes a slot of the
+//! client's [`RateLimiter`], shared by all clones, and holds it until its answer is read. Retrying other errors is the caller's choice
 //! ([`super::retry_until`]). The typed endpoint methods live in the sibling files. It knows
 //! nothing about Pub/Sub.
 
@@ -290,7 +290,7 @@ impl InteractionClient {
                 .map_err(|err| InteractionError::Config {
                     problem: format!("cannot build the url for {}: {err}", endpoint.path),
                 })?;
-        self.inner.limiter.acquire().await;
+        let _slot = self.inner.limiter.acquire().await;
         let request_id = Uuid::new_v4();
         let mut bearer = HeaderValue::from_str(&format!("Bearer {}", grant.access_token.expose()))
             .map_err(|_| {

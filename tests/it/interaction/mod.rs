@@ -6,4 +6,5 @@ mod endpoints;
 mod field_rules;
 mod header_rules;
 mod inbound_rules;
+mod rate_limit;
 mod retry;

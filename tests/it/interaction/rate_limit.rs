@@ -1,0 +1,40 @@
+//! The connector's rate limiter against the fake's enforcement of the documented 2,000 requests
+//! per second: a burst larger than a second's worth, sent through one client at once, is
+//! accepted whole, without one 429.
+
+use futures::future::join_all;
+
+use crate::support::salesforce::{sample_routing_result, Salesforce};
+
+/// More calls than one second allows, so the burst spans two of the fake's windows.
+const CALLS: usize = 4_100;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_more_than_two_seconds_worth_is_accepted_without_a_429() {
+    let fake = Salesforce::start().await;
+    let client = fake.static_client();
+    let requests: Vec<_> = (0..CALLS)
+        .map(|_| sample_routing_result(&uuid::Uuid::new_v4().to_string(), "0Mw5g0000000001"))
+        .collect();
+
+    let answers = join_all(
+        requests
+            .iter()
+            .map(|request| client.routing_result(request)),
+    )
+    .await;
+
+    let failed: Vec<String> = answers
+        .iter()
+        .filter_map(|answer| answer.as_ref().err().map(ToString::to_string))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} failed, first: {:?}",
+        failed.len(),
+        failed.first()
+    );
+    let statuses = fake.call_statuses();
+    assert_eq!(statuses.len(), CALLS);
+    assert!(statuses.iter().all(|status| *status == 202));
+}
