@@ -27,6 +27,7 @@ use super::{field_in, percentile, BenchResult};
 use crate::connector::Listeners;
 use crate::dev::embedded::{serve_loopback, EmbeddedConnector};
 use crate::events::ROUTING_WINDOW;
+use fake_salesforce::interaction_service::RecordedCall;
 use fake_salesforce::samples;
 use fake_salesforce::topic::NewEvent;
 use fake_salesforce::{FakeConfig, FakeSalesforce};
@@ -59,6 +60,19 @@ pub(super) struct PartnerState {
     pub(super) log: Arc<Mutex<PartnerLog>>,
     pub(super) http: reqwest::Client,
     pub(super) sidecar: String,
+}
+
+impl PartnerLog {
+    /// When the partner received the last of `numbers` (it decides on receipt), if all came.
+    pub(super) fn last_received(&self, numbers: &[u64]) -> Option<Instant> {
+        numbers
+            .iter()
+            .map(|n| self.decided.get(n).copied())
+            .try_fold(None, |last: Option<Instant>, at| {
+                at.map(|at| Some(last.map_or(at, |last| last.max(at))))
+            })
+            .flatten()
+    }
 }
 
 impl PartnerState {
@@ -239,18 +253,26 @@ pub(super) async fn finish_phase(
 ) -> PhaseReport {
     let wanted: HashMap<String, u64> = numbers.iter().map(|n| (conversation_id(*n), *n)).collect();
     let interaction = fake.interaction();
-    let answers = || {
-        interaction
-            .calls_to("routingResult")
-            .into_iter()
-            .filter_map(|call| {
-                let n = *wanted.get(call.body["conversationIdentifier"].as_str()?)?;
-                Some((n, call))
-            })
-            .collect::<Vec<_>>()
-    };
+    // Read only the calls recorded since the last look: copying every recorded call on each
+    // poll held the fake's lock long enough to delay the answers being measured.
+    let mut answers: Vec<(u64, RecordedCall)> = Vec::new();
+    let mut answered = std::collections::HashSet::new();
+    let mut seen_seq = 0;
     let limit = Instant::now() + PHASE_LIMIT;
-    while answers().len() < numbers.len() && Instant::now() < limit {
+    loop {
+        for call in interaction.calls_to_after("routingResult", seen_seq) {
+            seen_seq = seen_seq.max(call.seq);
+            let n = call.body["conversationIdentifier"]
+                .as_str()
+                .and_then(|id| wanted.get(id).copied());
+            if let Some(n) = n {
+                answered.insert(n);
+                answers.push((n, call));
+            }
+        }
+        if answered.len() >= numbers.len() || Instant::now() >= limit {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (decided, refusals) = log
@@ -272,7 +294,7 @@ pub(super) async fn finish_phase(
         }
     }
     let mut seen = std::collections::HashSet::new();
-    for (n, call) in answers() {
+    for (n, call) in answers {
         if !seen.insert(n) {
             report.repeated += 1;
             continue;
