@@ -148,7 +148,8 @@ pub async fn run(plan: MixedBenchPlan) -> BenchResult<String> {
         .max()
         .unwrap_or(started);
     let answered_elapsed = answered_at.saturating_duration_since(started);
-    let answered_floor = routed.len() as f64 / f64::from(crate::interaction::INTERACTION_RATE_LIMIT);
+    let answered_floor =
+        routed.len() as f64 / f64::from(crate::interaction::INTERACTION_RATE_LIMIT);
     let message_rate = messages as f64 / messages_elapsed.as_secs_f64();
 
     // Phase 3: steady routing requests.
