@@ -7,9 +7,9 @@
 //! configuration error: never refreshed, logged once naming the key, and reported on every
 //! occurrence to the settings' observer. Every answer's `Date` feeds the provider's
 //! [`crate::salesforce_clock::SalesforceClock`]. Every attempt first takes a slot of the
-//! client's [`RateLimiter`], shared by all clones, and holds it until its answer is read. Retrying other errors is the caller's choice
-//! ([`super::retry_until`]). The typed endpoint methods live in the sibling files. It knows
-//! nothing about Pub/Sub.
+//! client's [`RateLimiter`], shared by all clones, and holds it until its answer is read.
+//! Retrying other errors is the caller's choice ([`super::retry_until`]). The typed endpoint
+//! methods live in the sibling files. It knows nothing about Pub/Sub.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};

@@ -6,7 +6,7 @@ use futures::future::join_all;
 
 use crate::support::salesforce::{sample_routing_result, Salesforce};
 
-/// More calls than one second allows, so the burst spans two of the fake's windows.
+/// More than two seconds' worth, so the burst spans three of the fake's one-second windows.
 const CALLS: usize = 4_100;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
