@@ -5,9 +5,10 @@
 //! 1. a backlog of Text messages only, published at once: events/s until the last delivery;
 //! 2. a backlog of the same size where one event in ten is a RoutingRequested (each for a
 //!    conversation of its own whose MessagingSession the fake's SOQL endpoint knows): delivered
-//!    events/s until the partner has every message and every RoutingRequested (the issue's
-//!    target, against phase 1), and apart from it the time until the last routingResult, which
-//!    Salesforce's 2,000 requests per second bound from below whatever the connector does;
+//!    events/s until the partner has every message and every RoutingRequested (compared with
+//!    phase 1: routing must not slow delivery), and apart from it the time until the last
+//!    routingResult, which Salesforce's 2,000 requests per second bound from below whatever
+//!    the connector does;
 //! 3. RoutingRequested alone at a steady rate: decision → routingResult percentiles;
 //! 4. a burst of RoutingRequested published at once: misses, repeats and the same percentiles.
 //!

@@ -65,13 +65,11 @@ pub(super) struct PartnerState {
 impl PartnerLog {
     /// When the partner received the last of `numbers` (it decides on receipt), if all came.
     pub(super) fn last_received(&self, numbers: &[u64]) -> Option<Instant> {
-        numbers
-            .iter()
-            .map(|n| self.decided.get(n).copied())
-            .try_fold(None, |last: Option<Instant>, at| {
-                at.map(|at| Some(last.map_or(at, |last| last.max(at))))
-            })
-            .flatten()
+        let mut last = None;
+        for n in numbers {
+            last = last.max(Some(*self.decided.get(n)?));
+        }
+        last
     }
 }
 
