@@ -319,7 +319,6 @@ async fn run(store: Store, mut commands: mpsc::Receiver<Command>, shared: Arc<Sh
         }
         if let Err(reason) = &outcome {
             tracing::error!(store = store.location(), reason = %crate::error_chain::render(reason), "checkpoint writer stopped after a failed commit");
-            *lock(&shared.stopped_reason) = Some(reason.clone());
             stop_after_commit = true;
         }
         if stop_after_commit {
@@ -364,6 +363,9 @@ async fn commit_with_retry(
             returned.zip(backoff.next())
         };
         let Some((returned, delay)) = retry else {
+            // The reason before the health: whoever sees `Failed` asks for the reason at once,
+            // and a fenced commit reported as a bare "task ended" is not seen as a lost lease.
+            *lock(&shared.stopped_reason) = Some(failure.clone());
             set_health(shared, WriterHealth::Failed);
             return Err(failure);
         };
