@@ -14,6 +14,11 @@ use tokio_util::sync::CancellationToken;
 
 mod store_commands;
 
+/// mimalloc instead of glibc's malloc: a sixth of the daemon's CPU went to allocating and
+/// freeing (see Cargo.toml and docs/benchmarks.md, "The allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Connects a partner messaging channel to Salesforce Bring Your Own Channel for CCaaS.
 #[derive(Debug, Parser)]
 #[command(

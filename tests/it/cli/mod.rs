@@ -1,5 +1,6 @@
 //! Integration tests of the cli area.
 
+mod allocator;
 mod checkpoint;
 mod config;
 mod config_errors;
