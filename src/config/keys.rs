@@ -79,6 +79,7 @@ pub(super) const KEY_EXAMPLES: &[(&str, &str)] = &[
     ("channel.address_identifiers", "[\"+15550100\"]"),
     ("pipeline.max_concurrent_conversations", "64"),
     ("pipeline.max_watermark_lag", "10000"),
+    ("pipeline.prefetch_events", "1000"),
     ("pipeline.grace_secs", "20"),
     ("store.kind", "\"redb\" (or \"postgres\")"),
     ("store.path", "\"/var/lib/byoc-connector/state.redb\""),

@@ -15,7 +15,7 @@ use super::pubsub::duration_ms;
 use super::Config;
 use crate::pipeline::{
     PipelineSettings, DEFAULT_GRACE, DEFAULT_MAX_CONCURRENT_CONVERSATIONS,
-    DEFAULT_MAX_WATERMARK_LAG_EVENTS,
+    DEFAULT_MAX_WATERMARK_LAG_EVENTS, DEFAULT_PREFETCH_EVENTS,
 };
 use crate::secret::SecretString;
 use crate::store::{
@@ -45,6 +45,8 @@ pub struct PipelineConfig {
     pub max_concurrent_conversations: usize,
     /// Events the checkpoint may trail the newest received one by before intake pauses.
     pub max_watermark_lag: usize,
+    /// Events held before Pub/Sub credit waits for completions.
+    pub prefetch_events: usize,
     /// Seconds in-flight work gets to finish on shutdown.
     pub grace_secs: u64,
 }
@@ -54,6 +56,7 @@ impl Default for PipelineConfig {
         Self {
             max_concurrent_conversations: DEFAULT_MAX_CONCURRENT_CONVERSATIONS,
             max_watermark_lag: DEFAULT_MAX_WATERMARK_LAG_EVENTS,
+            prefetch_events: DEFAULT_PREFETCH_EVENTS,
             grace_secs: DEFAULT_GRACE.as_secs(),
         }
     }
@@ -68,6 +71,7 @@ impl Config {
             field_names: (&self.pubsub).into(),
             max_concurrent_conversations: self.pipeline.max_concurrent_conversations,
             max_watermark_lag: self.pipeline.max_watermark_lag,
+            prefetch_events: self.pipeline.prefetch_events,
             grace: self.pipeline.grace(),
             channel_filter: self
                 .channel
@@ -101,6 +105,17 @@ impl PipelineConfig {
             u64::try_from(self.max_watermark_lag).unwrap_or(u64::MAX),
             1,
             &format!("the default is {DEFAULT_MAX_WATERMARK_LAG_EVENTS}"),
+        );
+        // Intake pauses at the watermark lag, so more held events could never arrive.
+        problems.within(
+            "pipeline.prefetch_events",
+            u64::try_from(self.prefetch_events).unwrap_or(u64::MAX),
+            0,
+            u64::try_from(self.max_watermark_lag).unwrap_or(u64::MAX),
+            &format!(
+                "it cannot exceed pipeline.max_watermark_lag, where intake pauses; 0 returns \
+                 Pub/Sub credit only on completion; the default is {DEFAULT_PREFETCH_EVENTS}"
+            ),
         );
     }
 }

@@ -4,11 +4,13 @@
 //! One dispatcher task owns all state. Each event is decoded, then either completed at
 //! once (a duplicate, another channel's event) or turned into a job: a dead letter for
 //! undecodable bytes, a routing hand-off, or a delivery in its conversation's lane.
-//! Completions release subscriber credit (a slow partner slows consumption) and move the
-//! watermark, which is the only thing ever checkpointed (G1). Keepalive positions are
+//! Arrivals return subscriber credit while the pipeline holds at most `prefetch_events`,
+//! completions beyond that (a slow partner slows consumption; `credit.rs`); completions move
+//! the watermark, which is the only thing ever checkpointed (G1). Keepalive positions are
 //! checkpointed only when nothing is in flight. It knows the event model and the store,
 //! not gRPC.
 
+mod credit;
 mod job;
 pub mod lanes;
 pub mod watermark;
@@ -22,6 +24,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use self::credit::CreditReturn;
 use self::job::{Done, Job, JobContext, Outcome, Work};
 pub(crate) use self::job::{EntryObserver, EntryRef};
 pub use self::job::{RoutingSink, RoutingSinkError};
@@ -38,6 +41,8 @@ use crate::telemetry::Telemetry;
 pub(crate) const DEFAULT_MAX_CONCURRENT_CONVERSATIONS: usize = 64;
 /// Default bound on events tracked behind the watermark before intake pauses.
 pub(crate) const DEFAULT_MAX_WATERMARK_LAG_EVENTS: usize = 10_000;
+/// Default number of events the pipeline holds before credit waits for completions.
+pub(crate) const DEFAULT_PREFETCH_EVENTS: usize = 1_000;
 /// Default time in-flight work may take to finish on shutdown.
 pub(crate) const DEFAULT_GRACE: Duration = Duration::from_secs(20);
 
@@ -55,6 +60,9 @@ pub struct PipelineSettings {
     /// Events tracked behind the watermark before intake pauses; bounds memory when one
     /// conversation is stuck while others flow.
     pub max_watermark_lag: usize,
+    /// Events held (arrived, not completed) up to which each arrival returns its Pub/Sub
+    /// credit at once; beyond it credit returns on completion. 0: only on completion.
+    pub prefetch_events: usize,
     /// Time in-flight work may take to finish on shutdown.
     pub grace: Duration,
     /// When set, events for other channels are completed without delivery.
@@ -72,6 +80,7 @@ impl PipelineSettings {
             field_names: FieldNames::default(),
             max_concurrent_conversations: DEFAULT_MAX_CONCURRENT_CONVERSATIONS,
             max_watermark_lag: DEFAULT_MAX_WATERMARK_LAG_EVENTS,
+            prefetch_events: DEFAULT_PREFETCH_EVENTS,
             grace: DEFAULT_GRACE,
             channel_filter: None,
             retry: RetryPolicy::default(),
@@ -101,6 +110,8 @@ pub struct Pipeline {
     settings: PipelineSettings,
     subscriber: Subscriber,
     acks: AckHandle,
+    /// When each event's credit goes back to the subscriber.
+    credit: CreditReturn,
     writer: CheckpointWriter,
     /// The writer's health: the pipeline stops when commits have failed for good.
     writer_health: tokio::sync::watch::Receiver<WriterHealth>,
@@ -149,6 +160,7 @@ impl Pipeline {
         Self {
             lanes: LaneScheduler::new(settings.max_concurrent_conversations),
             acks: subscriber.acks(),
+            credit: CreditReturn::new(u32::try_from(settings.prefetch_events).unwrap_or(u32::MAX)),
             settings,
             subscriber,
             writer_health: writer.health(),
@@ -272,6 +284,7 @@ impl Pipeline {
 
     async fn on_event(&mut self, event: ReceivedEvent) -> Result<(), PipelineError> {
         self.telemetry.event_received();
+        self.return_credit(CreditReturn::arrived);
         let seq = self.watermark.track(event.replay_id.clone());
         let mut job = Job {
             seq,
@@ -420,7 +433,16 @@ impl Pipeline {
             .set_watermark_lag_events(self.watermark.lag() as u64);
     }
 
-    /// Completes one event: records its key, releases its credit, moves the watermark.
+    /// Hands back to the subscriber the credit `step` says is due.
+    fn return_credit(&mut self, step: impl FnOnce(&mut CreditReturn) -> u32) {
+        let due = step(&mut self.credit);
+        if due > 0 {
+            self.acks.release(due);
+        }
+    }
+
+    /// Completes one event: records its key, returns credit if some is kept, moves the
+    /// watermark.
     async fn complete(
         &mut self,
         seq: watermark::Seq,
@@ -429,7 +451,7 @@ impl Pipeline {
         if let Some(key) = completed_key {
             self.writer.record_completed(key).await?;
         }
-        self.acks.release(1);
+        self.return_credit(CreditReturn::completed);
         if let Some(replay_id) = self.watermark.complete(seq) {
             self.checkpoint(replay_id).await?;
         }

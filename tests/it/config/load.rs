@@ -64,6 +64,7 @@ fn absent_optional_keys_take_their_documented_defaults() {
     assert!(config.channel.address_identifiers.is_none());
     assert_eq!(config.pipeline.max_concurrent_conversations, 64);
     assert_eq!(config.pipeline.max_watermark_lag, 10_000);
+    assert_eq!(config.pipeline.prefetch_events, 1_000);
     assert_eq!(config.pipeline.grace(), Duration::from_secs(20));
     assert_eq!(config.store.path, PathBuf::from("byoc-connector.redb"));
     assert_eq!(config.store.ack_batch_max_acks, 1_000);
@@ -275,6 +276,7 @@ fn the_pipeline_and_routing_settings_gather_their_keys_from_every_section() {
             crate::support::config::int(500),
         ),
         ("pipeline.grace_secs", crate::support::config::int(7)),
+        ("pipeline.prefetch_events", crate::support::config::int(250)),
         (
             "channel.address_identifiers",
             Some(toml::Value::Array(vec![toml::Value::String(
@@ -298,6 +300,7 @@ fn the_pipeline_and_routing_settings_gather_their_keys_from_every_section() {
     assert_eq!(pipeline.field_names.event_type, "Kind__c");
     assert_eq!(pipeline.field_names.payload, "Payload__c");
     assert_eq!(pipeline.max_watermark_lag, 500);
+    assert_eq!(pipeline.prefetch_events, 250);
     assert_eq!(pipeline.grace, Duration::from_secs(7));
     let channels = pipeline.channel_filter.unwrap();
     assert!(channels.contains("+15550100") && channels.len() == 1);

@@ -1,6 +1,7 @@
 //! Credit as the partner's pace sets it, seen from the fake's side: a slow partner costs one
 //! `FetchRequest` per quarter window, and a conversation holding most of the window does not
-//! stall the others.
+//! stall the others. Both run with `prefetch_events = 0`, so the pipeline holds credit from
+//! the first event on: with a prefetch these rules apply once the pipeline holds that many.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -30,7 +31,14 @@ async fn a_slow_partner_costs_one_fetch_request_per_quarter_window() {
     let partner = Partner::start(Arc::new(|_| (StatusCode::OK, Duration::from_millis(1)))).await;
     let dir = ScratchDir::new("slow-partner");
     fake.publish(&numbered_messages(EVENTS, 1)).unwrap();
-    let pipeline = start_default_pipeline(&fake, &dir, &partner).await;
+    let pipeline = start_pipeline(
+        &fake,
+        &dir.path().join("store.redb"),
+        &partner.url,
+        None,
+        |settings| settings.prefetch_events = 0,
+    )
+    .await;
     wait_until("every event is delivered", Duration::from_secs(120), || {
         partner.distinct_seqs().len() as u64 == EVENTS
     })
@@ -79,7 +87,14 @@ async fn a_conversation_holding_most_of_the_window_does_not_stall_the_others() {
         (HELD..HELD + OTHERS).map(|seq| message_event(&conversation_name(1 + seq % 4), seq)),
     );
     fake.publish(&events).unwrap();
-    let pipeline = start_default_pipeline(&fake, &dir, &partner).await;
+    let pipeline = start_pipeline(
+        &fake,
+        &dir.path().join("store.redb"),
+        &partner.url,
+        None,
+        |settings| settings.prefetch_events = 0,
+    )
+    .await;
     wait_until(
         "the other conversations are delivered",
         Duration::from_secs(20),

@@ -10,8 +10,11 @@ use axum::http::StatusCode;
 use fake_salesforce::proto::ProducerEvent;
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
 
-/// Most events the subscriber holds without acknowledging them: Pub/Sub's credit bound.
+/// Most events Salesforce sends ahead of the subscriber's requests: Pub/Sub's credit bound.
 const CREDIT_WINDOW: u64 = 100;
+/// `pipeline.prefetch_events` in the outage tests: events held before credit waits for
+/// completions.
+const PREFETCH: usize = 150;
 
 /// First deliveries of each conversation, in arrival order, must be in seq order.
 fn assert_first_deliveries_in_order(received: &[Received]) {
@@ -33,7 +36,7 @@ fn assert_first_deliveries_in_order(received: &[Received]) {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_partner_outage_loses_nothing_keeps_order_and_holds_credit_within_the_bound() {
+async fn a_partner_outage_loses_nothing_keeps_order_and_holds_the_prefetch_plus_the_window() {
     let fake = start_fake(false, PubSubFakeConfig::default()).await;
     let outage = Duration::from_secs(20);
     let started = tokio::time::Instant::now();
@@ -44,20 +47,29 @@ async fn a_partner_outage_loses_nothing_keeps_order_and_holds_credit_within_the_
     .await;
     let dir = ScratchDir::new("outage");
     fake.publish(&numbered_messages(1_000, 7)).unwrap();
-    let pipeline = start_default_pipeline(&fake, &dir, &partner).await;
-    // While the partner is down, consumption fills the credit window and stops there.
+    let pipeline = start_pipeline(
+        &fake,
+        &dir.path().join("store.redb"),
+        &partner.url,
+        None,
+        |settings| settings.prefetch_events = PREFETCH,
+    )
+    .await;
+    // While the partner is down, the first PREFETCH events hand their credit back on
+    // arrival; the next window's worth keep theirs, and consumption stops there.
+    let bound = PREFETCH as u64 + CREDIT_WINDOW;
     wait_until(
-        "the pipeline holds a full credit window",
+        "the pipeline holds the prefetch and a full credit window",
         Duration::from_secs(10),
-        || pipeline.telemetry.snapshot().events_received >= CREDIT_WINDOW,
+        || pipeline.telemetry.snapshot().events_received >= bound,
     )
     .await;
     let received_while_down = pipeline.telemetry.snapshot().events_received;
-    assert!(
-        received_while_down <= CREDIT_WINDOW,
-        "took {received_while_down} events while the partner was down"
+    assert_eq!(
+        received_while_down, bound,
+        "events taken while the partner was down"
     );
-    assert!(u64::from(pipeline.acks.in_hand()) <= CREDIT_WINDOW);
+    assert_eq!(u64::from(pipeline.acks.in_hand()), CREDIT_WINDOW);
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(
         pipeline.telemetry.snapshot().events_received,
@@ -84,6 +96,38 @@ async fn a_partner_outage_loses_nothing_keeps_order_and_holds_credit_within_the_
             );
         }
     }
+    pipeline.stop().await;
+    fake.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_prefetch_an_outage_holds_only_the_credit_window() {
+    let fake = start_fake(false, PubSubFakeConfig::default()).await;
+    let partner =
+        Partner::answering_when(|_| true, (StatusCode::SERVICE_UNAVAILABLE, Duration::ZERO)).await;
+    let dir = ScratchDir::new("outage-no-prefetch");
+    fake.publish(&numbered_messages(1_000, 7)).unwrap();
+    let pipeline = start_pipeline(
+        &fake,
+        &dir.path().join("store.redb"),
+        &partner.url,
+        None,
+        |settings| settings.prefetch_events = 0,
+    )
+    .await;
+    wait_until(
+        "the pipeline holds a full credit window",
+        Duration::from_secs(10),
+        || pipeline.telemetry.snapshot().events_received >= CREDIT_WINDOW,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        pipeline.telemetry.snapshot().events_received,
+        CREDIT_WINDOW,
+        "credit goes back only when an event completes"
+    );
+    assert_eq!(u64::from(pipeline.acks.in_hand()), CREDIT_WINDOW);
     pipeline.stop().await;
     fake.shutdown().await;
 }

@@ -1,0 +1,132 @@
+//! When the pipeline hands an event's Pub/Sub credit back: on its arrival while the pipeline
+//! holds few events, on its completion beyond that.
+//!
+//! Salesforce owes a subscriber at most 100 events at a time. Returning credit only when an
+//! event is delivered ties the whole pipeline to those 100: every top-up waits for deliveries
+//! to finish, then for a round trip to the server, and the stream idles in between. Returning
+//! it on arrival lets the next events travel while the held ones are delivered. The pipeline
+//! still bounds its memory: while it holds more than `prefetch` events, each further arrival
+//! keeps its credit until some event completes, so it never holds more than `prefetch` plus
+//! the credit window, and a stalled partner stops the stream there. A `prefetch` of 0 returns
+//! credit only on completion. Each event's credit is returned exactly once. Pure counting: it
+//! knows nothing of the subscriber, events or time.
+
+/// Counts the events the pipeline holds and the credit it keeps back.
+#[derive(Debug, Clone)]
+pub(crate) struct CreditReturn {
+    prefetch: u32,
+    /// Events arrived and not completed.
+    held: u32,
+    /// Credit of held events not yet returned: always `held - prefetch`, or 0 below it.
+    kept: u32,
+}
+
+impl CreditReturn {
+    /// Returns credit on arrival while at most `prefetch` events are held.
+    pub(crate) fn new(prefetch: u32) -> Self {
+        Self {
+            prefetch,
+            held: 0,
+            kept: 0,
+        }
+    }
+
+    /// An event arrived; returns the credit to hand back now (0 or 1).
+    pub(crate) fn arrived(&mut self) -> u32 {
+        self.held = self.held.saturating_add(1);
+        self.settle(1)
+    }
+
+    /// A held event completed; returns the credit to hand back now.
+    pub(crate) fn completed(&mut self) -> u32 {
+        self.held = self.held.saturating_sub(1);
+        self.settle(0)
+    }
+
+    /// Events arrived and not completed.
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> u32 {
+        self.held
+    }
+
+    /// Brings `kept` to what `held` allows, with `fresh` newly arrived credit not yet
+    /// counted anywhere; returns what is handed back.
+    fn settle(&mut self, fresh: u32) -> u32 {
+        let keep = self.held.saturating_sub(self.prefetch);
+        let available = self.kept + fresh;
+        let returned = available.saturating_sub(keep);
+        self.kept = available - returned;
+        returned
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::CreditReturn;
+
+    #[test]
+    fn below_the_prefetch_credit_goes_back_on_arrival_and_beyond_it_on_completion() {
+        let mut credit = CreditReturn::new(2);
+        assert_eq!(credit.arrived(), 1);
+        assert_eq!(credit.arrived(), 1);
+        assert_eq!(credit.arrived(), 0, "a third event is over the prefetch");
+        assert_eq!(credit.arrived(), 0);
+        assert_eq!(credit.held(), 4);
+        assert_eq!(credit.completed(), 1, "one held event's credit goes back");
+        assert_eq!(credit.completed(), 1);
+        assert_eq!(
+            credit.completed(),
+            0,
+            "the rest went back when they arrived"
+        );
+        assert_eq!(credit.completed(), 0);
+        assert_eq!(credit.held(), 0);
+    }
+
+    #[test]
+    fn a_prefetch_of_zero_returns_credit_only_on_completion() {
+        let mut credit = CreditReturn::new(0);
+        assert_eq!(credit.arrived(), 0);
+        assert_eq!(credit.arrived(), 0);
+        assert_eq!(credit.completed(), 1);
+        assert_eq!(credit.completed(), 1);
+    }
+
+    proptest! {
+        /// Over any arrivals and completions: no credit goes back twice or before its event
+        /// arrived, every event's credit is back once everything completed, the credit kept
+        /// back is exactly what exceeds the prefetch, and with a prefetch of 0 nothing goes
+        /// back before its completion.
+        #[test]
+        fn every_event_returns_its_credit_exactly_once_and_the_excess_is_kept(
+            prefetch in 0u32..8,
+            steps in proptest::collection::vec(any::<bool>(), 0..200),
+        ) {
+            let mut credit = CreditReturn::new(prefetch);
+            let (mut arrived, mut completed, mut returned) = (0u32, 0u32, 0u32);
+            for arrive in steps {
+                if arrive || completed == arrived {
+                    arrived += 1;
+                    returned += credit.arrived();
+                } else {
+                    completed += 1;
+                    returned += credit.completed();
+                }
+                let held = arrived - completed;
+                prop_assert_eq!(credit.held(), held);
+                prop_assert!(returned <= arrived);
+                prop_assert_eq!(arrived - returned, held.saturating_sub(prefetch));
+                if prefetch == 0 {
+                    prop_assert_eq!(returned, completed);
+                }
+            }
+            while completed < arrived {
+                completed += 1;
+                returned += credit.completed();
+            }
+            prop_assert_eq!(returned, arrived);
+        }
+    }
+}
