@@ -197,7 +197,16 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         match (cli.command, config) {
             (Command::Run(args), Some(config)) => {
                 init_logs("info", log_format);
-                run(config, args.config.is_none()).await
+                // On a worker, not on this thread: `block_on` polls its future on the main
+                // thread, outside the workers, so each time the subscriber woke the dispatcher
+                // running there a parked thread had to be unparked. Spawned, it gave 8 % more
+                // stdout throughput on the real binary (docs/benchmarks.md, "The
+                // dispatcher's thread").
+                match tokio::spawn(run(config, args.config.is_none())).await {
+                    Ok(outcome) => outcome,
+                    Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+                    Err(join) => Err(anyhow::anyhow!(join)),
+                }
             }
             (Command::Dlq(args), Some(config)) => store_commands::dlq(args.action, config).await,
             (Command::Checkpoint(args), Some(config)) => {
