@@ -8,8 +8,21 @@
 //! still bounds its memory: while it holds more than `prefetch` events, each further arrival
 //! keeps its credit until some event completes, so it never holds more than `prefetch` plus
 //! the credit window, and a stalled partner stops the stream there. A `prefetch` of 0 returns
-//! credit only on completion. Each event's credit is returned exactly once. Pure counting: it
+//! credit only on completion. Events under [`CreditRule::OnCompletion`] (RoutingRequested,
+//! which the pipeline completes once routing has stored it) always keep their credit until
+//! then and do not count toward the prefetch: a burst of them enters at the pace routing
+//! stores them, not all at once, so the first requests' decisions are not queued behind a
+//! thousand others' intake. Each event's credit is returned exactly once. Pure counting: it
 //! knows nothing of the subscriber, events or time.
+
+/// When an event's credit may go back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CreditRule {
+    /// On arrival while the prefetch allows, else on completion.
+    Prefetch,
+    /// Only on completion, outside the prefetch.
+    OnCompletion,
+}
 
 /// Counts the events the pipeline holds and the credit it keeps back.
 #[derive(Debug, Clone)]
@@ -31,19 +44,29 @@ impl CreditReturn {
         }
     }
 
-    /// An event arrived; returns the credit to hand back now (0 or 1).
-    pub(crate) fn arrived(&mut self) -> u32 {
-        self.held = self.held.saturating_add(1);
-        self.settle(1)
+    /// An event arrived under `rule`; returns the credit to hand back now (0 or 1).
+    pub(crate) fn arrived(&mut self, rule: CreditRule) -> u32 {
+        match rule {
+            CreditRule::Prefetch => {
+                self.held = self.held.saturating_add(1);
+                self.settle(1)
+            }
+            CreditRule::OnCompletion => 0,
+        }
     }
 
-    /// A held event completed; returns the credit to hand back now.
-    pub(crate) fn completed(&mut self) -> u32 {
-        self.held = self.held.saturating_sub(1);
-        self.settle(0)
+    /// A held event that arrived under `rule` completed; returns the credit to hand back now.
+    pub(crate) fn completed(&mut self, rule: CreditRule) -> u32 {
+        match rule {
+            CreditRule::Prefetch => {
+                self.held = self.held.saturating_sub(1);
+                self.settle(0)
+            }
+            CreditRule::OnCompletion => 1,
+        }
     }
 
-    /// Events arrived and not completed.
+    /// Events arrived under [`CreditRule::Prefetch`] and not completed.
     #[cfg(test)]
     pub(crate) fn held(&self) -> u32 {
         self.held
@@ -64,67 +87,78 @@ impl CreditReturn {
 mod tests {
     use proptest::prelude::*;
 
-    use super::CreditReturn;
+    use super::{CreditReturn, CreditRule};
+
+    const P: CreditRule = CreditRule::Prefetch;
 
     #[test]
     fn below_the_prefetch_credit_goes_back_on_arrival_and_beyond_it_on_completion() {
         let mut credit = CreditReturn::new(2);
-        assert_eq!(credit.arrived(), 1);
-        assert_eq!(credit.arrived(), 1);
-        assert_eq!(credit.arrived(), 0, "a third event is over the prefetch");
-        assert_eq!(credit.arrived(), 0);
+        assert_eq!(credit.arrived(P), 1);
+        assert_eq!(credit.arrived(P), 1);
+        assert_eq!(credit.arrived(P), 0, "a third event is over the prefetch");
+        assert_eq!(credit.arrived(P), 0);
         assert_eq!(credit.held(), 4);
-        assert_eq!(credit.completed(), 1, "one held event's credit goes back");
-        assert_eq!(credit.completed(), 1);
+        assert_eq!(credit.completed(P), 1, "one held event's credit goes back");
+        assert_eq!(credit.completed(P), 1);
         assert_eq!(
-            credit.completed(),
+            credit.completed(P),
             0,
             "the rest went back when they arrived"
         );
-        assert_eq!(credit.completed(), 0);
+        assert_eq!(credit.completed(P), 0);
         assert_eq!(credit.held(), 0);
     }
 
     #[test]
     fn a_prefetch_of_zero_returns_credit_only_on_completion() {
         let mut credit = CreditReturn::new(0);
-        assert_eq!(credit.arrived(), 0);
-        assert_eq!(credit.arrived(), 0);
-        assert_eq!(credit.completed(), 1);
-        assert_eq!(credit.completed(), 1);
+        assert_eq!(credit.arrived(P), 0);
+        assert_eq!(credit.arrived(P), 0);
+        assert_eq!(credit.completed(P), 1);
+        assert_eq!(credit.completed(P), 1);
     }
 
     proptest! {
-        /// Over any arrivals and completions: no credit goes back twice or before its event
-        /// arrived, every event's credit is back once everything completed, the credit kept
-        /// back is exactly what exceeds the prefetch, and with a prefetch of 0 nothing goes
-        /// back before its completion.
+        /// Over any arrivals and completions, in any order and under either rule: no credit
+        /// goes back twice or before its event arrived, every event's credit is back once
+        /// everything completed, and what is kept back is exactly the prefetched events over
+        /// the prefetch plus every event under `OnCompletion`; with a prefetch of 0 nothing
+        /// goes back before its completion.
         #[test]
         fn every_event_returns_its_credit_exactly_once_and_the_excess_is_kept(
             prefetch in 0u32..8,
-            steps in proptest::collection::vec(any::<bool>(), 0..200),
+            steps in proptest::collection::vec((any::<bool>(), any::<bool>(), any::<usize>()), 0..200),
         ) {
             let mut credit = CreditReturn::new(prefetch);
+            let mut held: Vec<CreditRule> = Vec::new();
             let (mut arrived, mut completed, mut returned) = (0u32, 0u32, 0u32);
-            for arrive in steps {
-                if arrive || completed == arrived {
+            for (arrive, paced, pick) in steps {
+                if arrive || held.is_empty() {
+                    let rule = if paced { CreditRule::OnCompletion } else { P };
                     arrived += 1;
-                    returned += credit.arrived();
+                    let back = credit.arrived(rule);
+                    if rule == CreditRule::OnCompletion {
+                        prop_assert_eq!(back, 0);
+                    }
+                    returned += back;
+                    held.push(rule);
                 } else {
+                    let rule = held.swap_remove(pick % held.len());
                     completed += 1;
-                    returned += credit.completed();
+                    returned += credit.completed(rule);
                 }
-                let held = arrived - completed;
-                prop_assert_eq!(credit.held(), held);
+                let prefetched = u32::try_from(held.iter().filter(|rule| **rule == P).count()).unwrap();
+                let paced = u32::try_from(held.len()).unwrap() - prefetched;
+                prop_assert_eq!(credit.held(), prefetched);
                 prop_assert!(returned <= arrived);
-                prop_assert_eq!(arrived - returned, held.saturating_sub(prefetch));
+                prop_assert_eq!(arrived - returned, prefetched.saturating_sub(prefetch) + paced);
                 if prefetch == 0 {
                     prop_assert_eq!(returned, completed);
                 }
             }
-            while completed < arrived {
-                completed += 1;
-                returned += credit.completed();
+            for rule in held.drain(..) {
+                returned += credit.completed(rule);
             }
             prop_assert_eq!(returned, arrived);
         }

@@ -3,6 +3,7 @@
 //! dead letter. A job reports how it ended; the dispatcher decides what that means for
 //! the watermark. It knows no Pub/Sub and no lanes.
 
+use super::credit::CreditRule;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -114,6 +115,8 @@ pub(crate) struct Job {
     pub(crate) received_at: std::time::Instant,
     /// The conversation entry delivered, when an observer wants to hear of it.
     pub(crate) entry: Option<EntryRef>,
+    /// When its Pub/Sub credit goes back.
+    pub(crate) credit: CreditRule,
     pub(crate) work: Work,
 }
 
@@ -143,6 +146,7 @@ pub(crate) struct Done {
     pub(crate) event_type: &'static str,
     pub(crate) received_at: std::time::Instant,
     pub(crate) replay_id: Bytes,
+    pub(crate) credit: CreditRule,
     pub(crate) outcome: Outcome,
 }
 
@@ -178,6 +182,7 @@ impl Job {
             event_type: self.event_type,
             received_at: self.received_at,
             replay_id: self.replay_id,
+            credit: self.credit,
             outcome,
         }
     }

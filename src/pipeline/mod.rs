@@ -5,8 +5,9 @@
 //! once (a duplicate, another channel's event) or turned into a job: a dead letter for
 //! undecodable bytes, a routing hand-off, or a delivery in its conversation's lane.
 //! Arrivals return subscriber credit while the pipeline holds at most `prefetch_events`,
-//! completions beyond that (a slow partner slows consumption; `credit.rs`); completions move
-//! the watermark, which is the only thing ever checkpointed (G1). Keepalive positions are
+//! completions beyond that (a slow partner slows consumption); a RoutingRequested returns it
+//! only once routing has recorded it (`credit.rs`). Completions move the watermark, which is
+//! the only thing ever checkpointed (G1). Keepalive positions are
 //! checkpointed only when nothing is in flight. It knows the event model and the store,
 //! not gRPC.
 
@@ -24,7 +25,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use self::credit::CreditReturn;
+use self::credit::{CreditReturn, CreditRule};
 use self::job::{Done, Job, JobContext, Outcome, Work};
 pub(crate) use self::job::{EntryObserver, EntryRef};
 pub use self::job::{RoutingSink, RoutingSinkError};
@@ -284,7 +285,6 @@ impl Pipeline {
 
     async fn on_event(&mut self, event: ReceivedEvent) -> Result<(), PipelineError> {
         self.telemetry.event_received();
-        self.return_credit(CreditReturn::arrived);
         let seq = self.watermark.track(event.replay_id.clone());
         let mut job = Job {
             seq,
@@ -296,6 +296,7 @@ impl Pipeline {
             event_type: "undecodable",
             received_at: std::time::Instant::now(),
             entry: None,
+            credit: CreditRule::Prefetch,
             work: Work::DeadLetter {
                 kind: "undecodable",
                 reason: String::new(),
@@ -314,6 +315,18 @@ impl Pipeline {
             .map_err(|err| (err.kind(), err.to_string())),
             Err(unavailable) => Err(("schema_unavailable", unavailable.to_string())),
         };
+        // Counted before anything can complete the event (a duplicate, another channel's).
+        job.credit = match &decoded {
+            Ok(decoded)
+                if self.jobs.routing.is_some()
+                    && matches!(decoded.event, OutboundEvent::RoutingRequested(_)) =>
+            {
+                CreditRule::OnCompletion
+            }
+            _ => CreditRule::Prefetch,
+        };
+        let rule = job.credit;
+        self.return_credit(|credit| credit.arrived(rule));
         let decoded = match decoded {
             Ok(decoded) => decoded,
             Err((kind, reason)) => {
@@ -326,12 +339,12 @@ impl Pipeline {
             let channel = decoded.event.channel_address_identifier();
             if !channels.contains(channel) {
                 self.telemetry.event_filtered(channel);
-                return self.complete(seq, None).await;
+                return self.complete(seq, None, rule).await;
             }
         }
         if self.writer.is_completed(&decoded.idempotency_key).await? {
             self.telemetry.duplicate_skipped(&decoded.idempotency_key);
-            return self.complete(seq, None).await;
+            return self.complete(seq, None, rule).await;
         }
         let body: Bytes = decoded.webhook_body();
         job.idempotency_key = Some(decoded.idempotency_key.clone());
@@ -404,7 +417,8 @@ impl Pipeline {
             Outcome::Delivered => {
                 self.telemetry
                     .event_delivered(done.event_type, done.received_at.elapsed());
-                self.complete(done.seq, done.idempotency_key).await
+                self.complete(done.seq, done.idempotency_key, done.credit)
+                    .await
             }
             Outcome::DeadLettered { kind, reason } => {
                 self.telemetry.event_dead_lettered(
@@ -413,7 +427,7 @@ impl Pipeline {
                     done.lane.as_deref(),
                     &reason,
                 );
-                self.complete(done.seq, None).await
+                self.complete(done.seq, None, done.credit).await
             }
             Outcome::Abandoned => Ok(()),
             Outcome::StoreFailed(source) => Err(PipelineError::DeadLetter {
@@ -441,17 +455,18 @@ impl Pipeline {
         }
     }
 
-    /// Completes one event: records its key, returns credit if some is kept, moves the
-    /// watermark.
+    /// Completes one event that arrived under `credit`: records its key, returns credit if
+    /// some is kept, moves the watermark.
     async fn complete(
         &mut self,
         seq: watermark::Seq,
         completed_key: Option<String>,
+        credit: CreditRule,
     ) -> Result<(), PipelineError> {
         if let Some(key) = completed_key {
             self.writer.record_completed(key).await?;
         }
-        self.return_credit(CreditReturn::completed);
+        self.return_credit(|ledger| ledger.completed(credit));
         if let Some(replay_id) = self.watermark.complete(seq) {
             self.checkpoint(replay_id).await?;
         }

@@ -1,6 +1,7 @@
 //! A RoutingRequested is checkpointed only once routing says its request is durably recorded:
 //! while the hand-off is pending, later messages are delivered but the checkpoint stays
-//! before the routing event, so a crash then replays it.
+//! before the routing event, so a crash then replays it. And a RoutingRequested keeps its Pub/Sub
+//! credit until then, whatever the pipeline prefetches for messages.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -91,6 +92,65 @@ async fn the_checkpoint_waits_for_routing_to_record_the_request_while_messages_f
         "the checkpoint passes the routing request once it is recorded",
         Duration::from_secs(10),
         || stored_checkpoint(&pipeline.store, &fake) == Some(latest),
+    )
+    .await;
+    pipeline.stop().await;
+    fake.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routing_requests_keep_their_credit_until_routing_records_them_whatever_the_prefetch() {
+    const REQUESTS: u64 = 250;
+    const CREDIT_WINDOW: u64 = 100;
+    let fake = start_fake(false, PubSubFakeConfig::default()).await;
+    let partner = Partner::accepting().await;
+    let dir = ScratchDir::new("routing-credit");
+    let events: Vec<_> = (1..=REQUESTS)
+        .map(|n| {
+            let payload = routing_request_payload(
+                "queue",
+                &format!("0a0a0a0a-0000-4000-8000-{n:012}"),
+                &format!("e0e0e0e0-0000-4000-8000-{n:012}"),
+            );
+            routing_requested_event(&payload, epoch_ms())
+        })
+        .collect();
+    fake.publish(&events).unwrap();
+    let sink = Arc::new(GatedSink {
+        gate: Arc::new(Semaphore::new(0)),
+        handed: AtomicUsize::new(0),
+    });
+    let routing: Arc<dyn RoutingSink> = sink.clone();
+    let pipeline = assemble_routed_pipeline(
+        &fake,
+        &dir.path().join("store.redb"),
+        &partner.url,
+        None,
+        None,
+        // Far more than the burst: messages would all be taken in at once.
+        |settings| settings.prefetch_events = 1_000,
+        Some(routing),
+    )
+    .spawn();
+
+    wait_until(
+        "a credit window of requests is handed over",
+        Duration::from_secs(10),
+        || sink.handed.load(Ordering::SeqCst) as u64 == CREDIT_WINDOW,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        pipeline.telemetry.snapshot().events_received,
+        CREDIT_WINDOW,
+        "requests routing has not recorded hold their credit"
+    );
+
+    sink.gate.add_permits(usize::try_from(REQUESTS).unwrap());
+    wait_until(
+        "every request is handed over once recorded ones free their credit",
+        Duration::from_secs(10),
+        || sink.handed.load(Ordering::SeqCst) as u64 == REQUESTS,
     )
     .await;
     pipeline.stop().await;
