@@ -71,7 +71,12 @@ impl Config {
             field_names: (&self.pubsub).into(),
             max_concurrent_conversations: self.pipeline.max_concurrent_conversations,
             max_watermark_lag: self.pipeline.max_watermark_lag,
-            prefetch_events: self.pipeline.prefetch_events,
+            // Intake pauses at the watermark lag, so no more than that is ever held: a larger
+            // prefetch (the default, with a lag lowered below it) acts as the lag.
+            prefetch_events: self
+                .pipeline
+                .prefetch_events
+                .min(self.pipeline.max_watermark_lag),
             grace: self.pipeline.grace(),
             channel_filter: self
                 .channel
@@ -105,17 +110,6 @@ impl PipelineConfig {
             u64::try_from(self.max_watermark_lag).unwrap_or(u64::MAX),
             1,
             &format!("the default is {DEFAULT_MAX_WATERMARK_LAG_EVENTS}"),
-        );
-        // Intake pauses at the watermark lag, so more held events could never arrive.
-        problems.within(
-            "pipeline.prefetch_events",
-            u64::try_from(self.prefetch_events).unwrap_or(u64::MAX),
-            0,
-            u64::try_from(self.max_watermark_lag).unwrap_or(u64::MAX),
-            &format!(
-                "it cannot exceed pipeline.max_watermark_lag, where intake pauses; 0 returns \
-                 Pub/Sub credit only on completion; the default is {DEFAULT_PREFETCH_EVENTS}"
-            ),
         );
     }
 }

@@ -28,7 +28,7 @@ pub(crate) enum CreditRule {
 #[derive(Debug, Clone)]
 pub(crate) struct CreditReturn {
     prefetch: u32,
-    /// Events arrived and not completed.
+    /// Events arrived under [`CreditRule::Prefetch`] and not completed.
     held: u32,
     /// Credit of held events not yet returned: always `held - prefetch`, or 0 below it.
     kept: u32,
@@ -128,7 +128,10 @@ mod tests {
         #[test]
         fn every_event_returns_its_credit_exactly_once_and_the_excess_is_kept(
             prefetch in 0u32..8,
-            steps in proptest::collection::vec((any::<bool>(), any::<bool>(), any::<usize>()), 0..200),
+            steps in proptest::collection::vec(
+                (any::<bool>(), any::<bool>(), any::<usize>()),
+                0..200,
+            ),
         ) {
             let mut credit = CreditReturn::new(prefetch);
             let mut held: Vec<CreditRule> = Vec::new();
@@ -148,7 +151,8 @@ mod tests {
                     completed += 1;
                     returned += credit.completed(rule);
                 }
-                let prefetched = u32::try_from(held.iter().filter(|rule| **rule == P).count()).unwrap();
+                let prefetched =
+                    u32::try_from(held.iter().filter(|rule| **rule == P).count()).unwrap();
                 let paced = u32::try_from(held.len()).unwrap() - prefetched;
                 prop_assert_eq!(credit.held(), prefetched);
                 prop_assert!(returned <= arrived);

@@ -3,7 +3,6 @@
 //! dead letter. A job reports how it ended; the dispatcher decides what that means for
 //! the watermark. It knows no Pub/Sub and no lanes.
 
-use super::credit::CreditRule;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -14,6 +13,7 @@ use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 
+use super::credit::CreditRule;
 use super::watermark::Seq;
 use crate::channel::retry::{deliver_with_retry_observed, RetryNotice, RetryPolicy, RetryStopped};
 use crate::channel::{AnyChannel, Delivery, PermanentFailure};

@@ -7,9 +7,8 @@
 //! Arrivals return subscriber credit while the pipeline holds at most `prefetch_events`,
 //! completions beyond that (a slow partner slows consumption); a RoutingRequested returns it
 //! only once routing has recorded it (`credit.rs`). Completions move the watermark, which is
-//! the only thing ever checkpointed (G1). Keepalive positions are
-//! checkpointed only when nothing is in flight. It knows the event model and the store,
-//! not gRPC.
+//! the only thing ever checkpointed (G1). Keepalive positions are checkpointed only when
+//! nothing is in flight. It knows the event model and the store, not gRPC.
 
 mod credit;
 mod job;

@@ -202,30 +202,6 @@ fn a_zero_credit_window_or_conversation_limit_is_refused() {
 }
 
 #[test]
-fn a_prefetch_beyond_the_watermark_lag_is_refused_and_names_both_keys() {
-    let text = minimal_with(&[
-        ("pipeline.max_watermark_lag", int(500)),
-        ("pipeline.prefetch_events", int(501)),
-    ]);
-
-    let error = error_text(&text, &[]);
-
-    assert!(
-        error.contains("pipeline.prefetch_events must be between 0 and 500, got 501"),
-        "{error}"
-    );
-    assert!(
-        error.contains("cannot exceed pipeline.max_watermark_lag"),
-        "{error}"
-    );
-    let fine = minimal_with(&[
-        ("pipeline.max_watermark_lag", int(500)),
-        ("pipeline.prefetch_events", int(0)),
-    ]);
-    Config::from_toml_str(&fine).unwrap();
-}
-
-#[test]
 fn every_problem_is_reported_on_its_own_line() {
     let text = minimal_with(&[
         ("pubsub.topic", string("Partner_Event__e")),

@@ -268,6 +268,32 @@ fn delivery_store_and_routing_sections_build_their_module_settings() {
 }
 
 #[test]
+fn a_prefetch_above_the_watermark_lag_acts_as_the_lag() {
+    let lowered_lag = minimal_with(&[(
+        "pipeline.max_watermark_lag",
+        crate::support::config::int(500),
+    )]);
+    let config = Config::from_toml_str(&lowered_lag).unwrap();
+    assert_eq!(
+        config.pipeline_settings("00D000000000001").prefetch_events,
+        500
+    );
+
+    let none = minimal_with(&[
+        (
+            "pipeline.max_watermark_lag",
+            crate::support::config::int(500),
+        ),
+        ("pipeline.prefetch_events", crate::support::config::int(0)),
+    ]);
+    let config = Config::from_toml_str(&none).unwrap();
+    assert_eq!(
+        config.pipeline_settings("00D000000000001").prefetch_events,
+        0
+    );
+}
+
+#[test]
 fn the_pipeline_and_routing_settings_gather_their_keys_from_every_section() {
     let text = minimal_with(&[
         ("pubsub.event_type_field", string("Kind__c")),
