@@ -24,32 +24,29 @@ pub(crate) enum CreditRule {
     OnCompletion,
 }
 
-/// Counts the events the pipeline holds and the credit it keeps back.
+/// Counts the events the pipeline holds; the credit kept back is whatever of them exceeds
+/// the prefetch.
 #[derive(Debug, Clone)]
 pub(crate) struct CreditReturn {
     prefetch: u32,
     /// Events arrived under [`CreditRule::Prefetch`] and not completed.
     held: u32,
-    /// Credit of held events not yet returned: always `held - prefetch`, or 0 below it.
-    kept: u32,
 }
 
 impl CreditReturn {
     /// Returns credit on arrival while at most `prefetch` events are held.
     pub(crate) fn new(prefetch: u32) -> Self {
-        Self {
-            prefetch,
-            held: 0,
-            kept: 0,
-        }
+        Self { prefetch, held: 0 }
     }
 
     /// An event arrived under `rule`; returns the credit to hand back now (0 or 1).
     pub(crate) fn arrived(&mut self, rule: CreditRule) -> u32 {
         match rule {
             CreditRule::Prefetch => {
+                let kept_before = self.kept();
                 self.held = self.held.saturating_add(1);
-                self.settle(1)
+                // Its own credit goes back unless it is one more kept.
+                1 - (self.kept() - kept_before)
             }
             CreditRule::OnCompletion => 0,
         }
@@ -59,8 +56,9 @@ impl CreditReturn {
     pub(crate) fn completed(&mut self, rule: CreditRule) -> u32 {
         match rule {
             CreditRule::Prefetch => {
+                let kept_before = self.kept();
                 self.held = self.held.saturating_sub(1);
-                self.settle(0)
+                kept_before - self.kept()
             }
             CreditRule::OnCompletion => 1,
         }
@@ -72,14 +70,9 @@ impl CreditReturn {
         self.held
     }
 
-    /// Brings `kept` to what `held` allows, with `fresh` newly arrived credit not yet
-    /// counted anywhere; returns what is handed back.
-    fn settle(&mut self, fresh: u32) -> u32 {
-        let keep = self.held.saturating_sub(self.prefetch);
-        let available = self.kept + fresh;
-        let returned = available.saturating_sub(keep);
-        self.kept = available - returned;
-        returned
+    /// Credit of held events not yet returned: the held events beyond the prefetch.
+    fn kept(&self) -> u32 {
+        self.held.saturating_sub(self.prefetch)
     }
 }
 
