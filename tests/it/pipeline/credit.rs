@@ -31,14 +31,7 @@ async fn a_slow_partner_costs_one_fetch_request_per_quarter_window() {
     let partner = Partner::start(Arc::new(|_| (StatusCode::OK, Duration::from_millis(1)))).await;
     let dir = ScratchDir::new("slow-partner");
     fake.publish(&numbered_messages(EVENTS, 1)).unwrap();
-    let pipeline = start_pipeline(
-        &fake,
-        &dir.path().join("store.redb"),
-        &partner.url,
-        None,
-        |settings| settings.prefetch_events = 0,
-    )
-    .await;
+    let pipeline = start_pipeline_with_prefetch(&fake, &dir, &partner, 0).await;
     wait_until("every event is delivered", Duration::from_secs(120), || {
         partner.distinct_seqs().len() as u64 == EVENTS
     })
@@ -87,14 +80,7 @@ async fn a_conversation_holding_most_of_the_window_does_not_stall_the_others() {
         (HELD..HELD + OTHERS).map(|seq| message_event(&conversation_name(1 + seq % 4), seq)),
     );
     fake.publish(&events).unwrap();
-    let pipeline = start_pipeline(
-        &fake,
-        &dir.path().join("store.redb"),
-        &partner.url,
-        None,
-        |settings| settings.prefetch_events = 0,
-    )
-    .await;
+    let pipeline = start_pipeline_with_prefetch(&fake, &dir, &partner, 0).await;
     wait_until(
         "the other conversations are delivered",
         Duration::from_secs(20),

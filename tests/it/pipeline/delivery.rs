@@ -47,14 +47,7 @@ async fn a_partner_outage_loses_nothing_keeps_order_and_holds_the_prefetch_plus_
     .await;
     let dir = ScratchDir::new("outage");
     fake.publish(&numbered_messages(1_000, 7)).unwrap();
-    let pipeline = start_pipeline(
-        &fake,
-        &dir.path().join("store.redb"),
-        &partner.url,
-        None,
-        |settings| settings.prefetch_events = PREFETCH,
-    )
-    .await;
+    let pipeline = start_pipeline_with_prefetch(&fake, &dir, &partner, PREFETCH).await;
     // While the partner is down, the first PREFETCH events hand their credit back on
     // arrival; the next window's worth keep theirs, and consumption stops there.
     let bound = PREFETCH as u64 + CREDIT_WINDOW;
@@ -107,14 +100,7 @@ async fn without_prefetch_an_outage_holds_only_the_credit_window() {
         Partner::answering_when(|_| true, (StatusCode::SERVICE_UNAVAILABLE, Duration::ZERO)).await;
     let dir = ScratchDir::new("outage-no-prefetch");
     fake.publish(&numbered_messages(1_000, 7)).unwrap();
-    let pipeline = start_pipeline(
-        &fake,
-        &dir.path().join("store.redb"),
-        &partner.url,
-        None,
-        |settings| settings.prefetch_events = 0,
-    )
-    .await;
+    let pipeline = start_pipeline_with_prefetch(&fake, &dir, &partner, 0).await;
     wait_until(
         "the pipeline holds a full credit window",
         Duration::from_secs(10),

@@ -12,9 +12,10 @@ use std::time::Duration;
 use crate::support::pipeline::*;
 use crate::support::start_fake;
 use byoc_connector::events::{DecodedEvent, InteractionEvent};
-use byoc_connector::pipeline::{RoutingSink, RoutingSinkError};
+use byoc_connector::pipeline::{PipelineSettings, RoutingSink, RoutingSinkError};
 use bytes::Bytes;
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
+use fake_salesforce::FakeSalesforce;
 use tokio::sync::Semaphore;
 
 /// A routing sink that takes a request only when the test lets it.
@@ -40,6 +41,31 @@ impl RoutingSink for GatedSink {
     fn observe(&self, _event: &InteractionEvent) {}
 }
 
+/// A pipeline whose routing requests go to a closed [`GatedSink`], and that sink.
+fn start_gated(
+    fake: &FakeSalesforce,
+    dir: &ScratchDir,
+    partner: &Partner,
+    tweak: impl FnOnce(&mut PipelineSettings),
+) -> (Arc<GatedSink>, RunningPipeline) {
+    let sink = Arc::new(GatedSink {
+        gate: Arc::new(Semaphore::new(0)),
+        handed: AtomicUsize::new(0),
+    });
+    let routing: Arc<dyn RoutingSink> = sink.clone();
+    let pipeline = assemble_routed_pipeline(
+        fake,
+        &dir.path().join("store.redb"),
+        &partner.url,
+        None,
+        None,
+        tweak,
+        Some(routing),
+    )
+    .spawn();
+    (sink, pipeline)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_checkpoint_waits_for_routing_to_record_the_request_while_messages_flow_past() {
     let fake = start_fake(false, PubSubFakeConfig::default()).await;
@@ -57,21 +83,7 @@ async fn the_checkpoint_waits_for_routing_to_record_the_request_while_messages_f
     let later: Vec<_> = (1..5).map(|seq| message_event("later", seq)).collect();
     fake.publish(&later).unwrap();
     let latest = fake.pubsub().topic.latest_id();
-    let sink = Arc::new(GatedSink {
-        gate: Arc::new(Semaphore::new(0)),
-        handed: AtomicUsize::new(0),
-    });
-    let routing: Arc<dyn RoutingSink> = sink.clone();
-    let pipeline = assemble_routed_pipeline(
-        &fake,
-        &dir.path().join("store.redb"),
-        &partner.url,
-        None,
-        None,
-        |_| {},
-        Some(routing),
-    )
-    .spawn();
+    let (sink, pipeline) = start_gated(&fake, &dir, &partner, |_| {});
 
     wait_until(
         "every message is delivered and the request handed over",
@@ -116,22 +128,10 @@ async fn routing_requests_keep_their_credit_until_routing_records_them_whatever_
         })
         .collect();
     fake.publish(&events).unwrap();
-    let sink = Arc::new(GatedSink {
-        gate: Arc::new(Semaphore::new(0)),
-        handed: AtomicUsize::new(0),
+    // Far more than the burst: messages would all be taken in at once.
+    let (sink, pipeline) = start_gated(&fake, &dir, &partner, |settings| {
+        settings.prefetch_events = 1_000;
     });
-    let routing: Arc<dyn RoutingSink> = sink.clone();
-    let pipeline = assemble_routed_pipeline(
-        &fake,
-        &dir.path().join("store.redb"),
-        &partner.url,
-        None,
-        None,
-        // Far more than the burst: messages would all be taken in at once.
-        |settings| settings.prefetch_events = 1_000,
-        Some(routing),
-    )
-    .spawn();
 
     wait_until(
         "a credit window of requests is handed over",

@@ -371,6 +371,23 @@ pub async fn start_default_pipeline(
     .await
 }
 
+/// [`start_default_pipeline`] with `pipeline.prefetch_events` set to `prefetch`.
+pub async fn start_pipeline_with_prefetch(
+    fake: &FakeSalesforce,
+    dir: &ScratchDir,
+    partner: &Partner,
+    prefetch: usize,
+) -> RunningPipeline {
+    start_pipeline(
+        fake,
+        &dir.path().join("store.redb"),
+        &partner.url,
+        None,
+        |settings| settings.prefetch_events = prefetch,
+    )
+    .await
+}
+
 /// The checkpoint `store` holds for the fake's (org, topic), as the fake's numeric replay id.
 pub fn stored_checkpoint(store: &Store, fake: &FakeSalesforce) -> Option<u64> {
     let bytes = store
