@@ -23,6 +23,7 @@ use crate::interaction::{InteractionClient, RoutingType};
 use crate::telemetry::Telemetry;
 
 use super::active::{ActiveRequests, ArmedInfo, Claimant, SidecarOffer, SidecarReply};
+use super::ask_limit::AskLimit;
 use super::deadline::{RequestDeadlines, Timeline};
 use super::driver::Job;
 use super::partner::PartnerDecision;
@@ -73,6 +74,7 @@ pub(super) struct EngineInner {
     pub(super) tasks: TaskTracker,
     pub(super) shutdown: CancellationToken,
     pub(super) pruner_started: AtomicBool,
+    pub(super) asks: AskLimit,
 }
 
 /// Answers every routing request exactly once before its deadline; cheap to clone.
@@ -125,6 +127,7 @@ impl RoutingEngine {
                 tasks: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
                 pruner_started: AtomicBool::new(false),
+                asks: AskLimit::default(),
             }),
         }
     }

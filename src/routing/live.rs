@@ -133,6 +133,7 @@ impl RoutingPorts for EngineInner {
             return PartnerReply::Unreachable;
         };
         let event_id = request.record.event_id.as_str();
+        let permit = self.asks.acquire().await;
         let answer = ask_partner(
             partner,
             event_id,
@@ -141,6 +142,7 @@ impl RoutingPorts for EngineInner {
             request.timeline.decision_at,
         )
         .await;
+        permit.done();
         match answer {
             PartnerAnswer::Decided(decision) => PartnerReply::Decided(decision),
             PartnerAnswer::Accepted => PartnerReply::Accepted,

@@ -10,9 +10,10 @@
 //! actions out), `ports` (the `RoutingPorts` trait the driver calls), `live` (the
 //! ports over the real clients), `deadline` (clock and deadlines), `pending` (durable
 //! records), `active` (the in-memory claim that makes a decision happen once), `resume`
-//! (recovery after a restart), `partner` (the partner delivery and decision body), `strategy`
-//! (salesforce and reject), `work_item`, `soql` and `soql_batch` (`workItemId` resolution), `post`
-//! (the routingResult call), `cancel` (a cancelled request's cleanup in Salesforce and notice
+//! (recovery after a restart), `partner` (the partner delivery and decision body),
+//! `ask_limit` (how many asks may be out at once), `strategy` (salesforce and reject),
+//! `work_item`, `soql` and `soql_batch` (`workItemId` resolution), `post` (the routingResult
+//! call), `cancel` (a cancelled request's cleanup in Salesforce and notice
 //! to the partner), `engine` (the public entry points), `sidecar` (the decision endpoints).
 //! What happens to each request is logged and counted by the connector's `telemetry`, handed
 //! in with [`RoutingDeps`].
@@ -20,6 +21,7 @@
 //! Routing knows nothing about Pub/Sub or the pipeline: it gets typed events and bytes.
 
 mod active;
+mod ask_limit;
 mod cancel;
 mod deadline;
 mod driver;

@@ -145,3 +145,41 @@ async fn a_burst_of_look_ups_shares_batched_in_queries_and_every_request_gets_it
     assert!(queries.iter().any(|query| query.contains(" IN (")));
     engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asks_past_the_limit_wait_for_an_answer_and_every_request_is_still_decided() {
+    // Each answer takes a second, so no ask can come back while the first ones are counted.
+    const ASKS: usize = 40;
+    const FIRST_WAVE: usize = 16;
+    let mut slow = PartnerReply::decide(json!({"success": true}));
+    slow.delay = std::time::Duration::from_secs(1);
+    let partner = Partner::always(slow).await;
+    let (salesforce, _store, engine) = start_engine(
+        Some(&partner),
+        settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
+    )
+    .await;
+    let requests: Vec<RequestSpec> = (0..ASKS).map(|_| RequestSpec::transfer()).collect();
+    let accepted = join_all(
+        requests
+            .iter()
+            .map(|request| engine.on_routing_requested(request.input())),
+    )
+    .await;
+    assert!(accepted.iter().all(Result::is_ok));
+
+    assert!(wait_until(WAIT_LIMIT, || partner.requests().len() >= FIRST_WAVE).await);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        partner.requests().len(),
+        FIRST_WAVE,
+        "asks went out past the limit before any came back"
+    );
+
+    let calls = wait_for_calls(&salesforce, "routingResult", ASKS).await;
+    assert_eq!(calls.len(), ASKS);
+    assert!(calls.iter().all(|call| call.status == 202));
+    assert_eq!(partner.requests().len(), ASKS);
+    assert_eq!(engine.telemetry().snapshot().routing_deadlines_missed, 0);
+    engine.shutdown().await;
+}

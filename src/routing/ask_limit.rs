@@ -1,0 +1,192 @@
+//! How many routing asks may be out to the partner at once, adapted to how long they take.
+//!
+//! A decided request's last steps (its `Decided` write, the routingResult post) are tasks on
+//! the same runtime as every other request's ask, and tokio runs them in arrival order. With
+//! every request of a burst asking at once, a decision waited behind the rest of the burst's
+//! asks; with a few asks at a time, the burst ends as soon and each decision is posted
+//! promptly (docs/benchmarks.md, "Asks at a time").
+//!
+//! A fixed small number would throttle a partner far away, whose asks spend their time on the
+//! network, not on this machine's CPU. So the limit follows the asks' round trips, as TCP
+//! Vegas follows a path's: while recent round trips stay within [`GROW_BELOW`] times the
+//! fastest seen lately and the limit is reached, it grows by one per answer; once they pass
+//! [`SHRINK_ABOVE`] times the fastest (asks queue, here or at the partner) it shrinks by one,
+//! down to [`MIN_LIMIT`]. Ratios, not counts, so a far partner's jitter (40 – 60 ms) is not
+//! taken for queueing. Asks past the limit wait their turn, in order; a sidecar decision for
+//! a waiting request goes through meanwhile.
+//!
+//! Knows nothing about what an ask carries nor about the partner's answers.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// The fewest asks allowed out at once.
+pub(super) const MIN_LIMIT: usize = 4;
+
+/// The most asks allowed out at once.
+pub(super) const MAX_LIMIT: usize = 256;
+
+/// Where the limit starts.
+const INITIAL_LIMIT: usize = 16;
+
+/// Recent round trips within this many times the fastest let the limit grow.
+const GROW_BELOW: f64 = 1.5;
+
+/// Recent round trips past this many times the fastest make the limit shrink.
+const SHRINK_ABOVE: f64 = 2.0;
+
+/// The weight of the newest round trip in the recent average, so one odd ask moves it little.
+const RECENT_WEIGHT: f64 = 0.2;
+
+/// A fastest round trip older than this is replaced by the next one, so a partner that
+/// became slower for good is not held to its old speed.
+const BASELINE_MAX_AGE: Duration = Duration::from_secs(30);
+
+/// The limit's arithmetic, apart from the waiting: pure, so tests drive it answer by answer.
+#[derive(Debug, Clone)]
+pub(super) struct Estimate {
+    limit: usize,
+    /// The fastest round trip seen since the instant beside it.
+    fastest: Option<(Duration, Instant)>,
+    /// The recent round trips' moving average, in seconds.
+    recent: Option<f64>,
+}
+
+impl Default for Estimate {
+    fn default() -> Self {
+        Self {
+            limit: INITIAL_LIMIT,
+            fastest: None,
+            recent: None,
+        }
+    }
+}
+
+impl Estimate {
+    /// How many asks may be out now.
+    pub(super) fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Learns from an ask that took `round_trip`, answered `now`; `full` says whether the
+    /// limit was reached when it came back. Only then may the limit grow: a quiet stream's
+    /// fast answers say nothing about how many asks at once this machine can take, and a
+    /// limit grown on them would let a burst's first wave out all at once.
+    pub(super) fn sample(&mut self, round_trip: Duration, now: Instant, full: bool) {
+        let fastest = match self.fastest {
+            Some((fastest, since))
+                if round_trip >= fastest && now.duration_since(since) < BASELINE_MAX_AGE =>
+            {
+                fastest
+            }
+            _ => {
+                self.fastest = Some((round_trip, now));
+                round_trip
+            }
+        };
+        let sample = round_trip.as_secs_f64();
+        let recent = self
+            .recent
+            .map_or(sample, |recent| recent + RECENT_WEIGHT * (sample - recent));
+        self.recent = Some(recent);
+        let fastest = fastest.as_secs_f64();
+        if recent < fastest * GROW_BELOW && full {
+            self.limit = (self.limit + 1).min(MAX_LIMIT);
+        } else if recent > fastest * SHRINK_ABOVE {
+            self.limit = self.limit.saturating_sub(1).max(MIN_LIMIT);
+        }
+    }
+}
+
+/// The asks out and the limit they are held to.
+#[derive(Debug, Default)]
+struct State {
+    estimate: Estimate,
+    out: usize,
+}
+
+/// The gate every ask passes; shared by a routing engine's requests.
+#[derive(Debug, Default)]
+pub(super) struct AskLimit {
+    state: Mutex<State>,
+    freed: Notify,
+}
+
+/// One ask's place under the limit, freed when dropped; without [`AskPermit::done`] it
+/// teaches the limit nothing (the ask was abandoned).
+#[derive(Debug)]
+pub(super) struct AskPermit<'a> {
+    limit: &'a AskLimit,
+    started: Instant,
+    round_trip: Option<Duration>,
+}
+
+impl AskLimit {
+    /// Waits until one more ask may go out, then counts it out.
+    pub(super) async fn acquire(&self) -> AskPermit<'_> {
+        loop {
+            // Registered before the check, so a place freed in between is not missed.
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            {
+                let mut state = self.lock();
+                if state.out < state.estimate.limit() {
+                    state.out += 1;
+                    return AskPermit {
+                        limit: self,
+                        started: Instant::now(),
+                        round_trip: None,
+                    };
+                }
+            }
+            freed.await;
+        }
+    }
+
+    /// How many asks may be out now.
+    #[cfg(test)]
+    pub(super) fn current(&self) -> usize {
+        self.lock().estimate.limit()
+    }
+
+    fn release(&self, round_trip: Option<Duration>) {
+        let room = {
+            let mut state = self.lock();
+            let full = state.out >= state.estimate.limit();
+            state.out = state.out.saturating_sub(1);
+            if let Some(round_trip) = round_trip {
+                state.estimate.sample(round_trip, Instant::now(), full);
+            }
+            state.estimate.limit().saturating_sub(state.out)
+        };
+        // A grown limit may let more than one waiter go.
+        for _ in 0..room {
+            self.freed.notify_one();
+        }
+    }
+
+    /// Every critical section is arithmetic that cannot panic halfway.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl AskPermit<'_> {
+    /// The ask came back (with any answer): its round trip teaches the limit.
+    pub(super) fn done(mut self) {
+        self.round_trip = Some(self.started.elapsed());
+    }
+}
+
+impl Drop for AskPermit<'_> {
+    fn drop(&mut self) {
+        self.limit.release(self.round_trip);
+    }
+}
+
+#[cfg(test)]
+mod tests;
