@@ -29,8 +29,9 @@ pub(super) const MIN_LIMIT: usize = 4;
 /// The most asks allowed out at once.
 pub(super) const MAX_LIMIT: usize = 256;
 
-/// Where the limit starts.
-const INITIAL_LIMIT: usize = 16;
+/// Where the limit starts: low, so a burst's first wave is not let out at once; an unqueued
+/// partner opens it by one per answer, doubling it each round trip.
+const INITIAL_LIMIT: usize = MIN_LIMIT;
 
 /// Recent round trips within this many times the fastest let the limit grow.
 const GROW_BELOW: f64 = 1.5;

@@ -150,7 +150,8 @@ async fn a_burst_of_look_ups_shares_batched_in_queries_and_every_request_gets_it
 async fn asks_past_the_limit_wait_for_an_answer_and_every_request_is_still_decided() {
     // Each answer takes a second, so no ask can come back while the first ones are counted.
     const ASKS: usize = 40;
-    const FIRST_WAVE: usize = 16;
+    // The limit starts at four asks.
+    const FIRST_WAVE: usize = 4;
     let mut slow = PartnerReply::decide(json!({"success": true}));
     slow.delay = std::time::Duration::from_secs(1);
     let partner = Partner::always(slow).await;
