@@ -192,7 +192,11 @@ pub async fn run(plan: RoutingBenchPlan) -> BenchResult<String> {
         ..FakeConfig::default()
     })
     .await?;
-    let listeners = Listeners::loopback().await?;
+    let connector_runtime = ConnectorRuntime::start()?;
+    let listeners = connector_runtime
+        .handle()
+        .spawn(Listeners::loopback())
+        .await??;
     let log = Arc::new(Mutex::new(PartnerLog::default()));
     let partner = PartnerState {
         log: log.clone(),
@@ -204,7 +208,10 @@ pub async fn run(plan: RoutingBenchPlan) -> BenchResult<String> {
         .route("/events", post(|| async { StatusCode::OK }))
         .with_state(partner);
     let partner_address = serve_loopback(app).await?;
-    let connector = EmbeddedConnector::start(&fake, "bench-routing", listeners, partner_address)?;
+    let connector = {
+        let _on_its_runtime = connector_runtime.handle().enter();
+        EmbeddedConnector::start(&fake, "bench-routing", listeners, partner_address)?
+    };
 
     let mut created = HashMap::new();
     let steady: Vec<u64> = (0..plan.steady_requests).collect();
@@ -233,12 +240,45 @@ pub async fn run(plan: RoutingBenchPlan) -> BenchResult<String> {
     let burst_report = finish_phase(&fake, &log, &burst, &created).await;
 
     connector.stop().await?;
+    drop(connector_runtime);
     fake.shutdown().await;
     Ok(format!(
         "routing, steady {} requests/s ({} requests, even ones decided in the partner's answer, odd ones through the sidecar): {steady_report}\n\
          routing, burst of {} requests published at once: {burst_report}",
         plan.rate, plan.steady_requests, plan.burst
     ))
+}
+
+/// The connector's own runtime, as its own process would have: its tasks are not queued
+/// behind the fake's and the partner's, which a real Salesforce and partner run elsewhere.
+struct ConnectorRuntime(Option<tokio::runtime::Runtime>);
+
+impl ConnectorRuntime {
+    fn start() -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("bench-connector")
+            .enable_all()
+            .build()?;
+        Ok(Self(Some(runtime)))
+    }
+
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.0
+            .as_ref()
+            .map(tokio::runtime::Runtime::handle)
+            .expect("the runtime is taken only on drop")
+    }
+}
+
+impl Drop for ConnectorRuntime {
+    /// Shuts down without waiting: the bench drops it from async code, where dropping a
+    /// runtime outright panics.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 /// Waits until every request in `numbers` has a routingResult (or the limit passes), then
