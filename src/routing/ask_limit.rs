@@ -12,7 +12,8 @@
 //! fastest seen lately and the limit is reached, it grows by one per answer; once they pass
 //! [`SHRINK_ABOVE`] times the fastest (asks queue, here or at the partner) it shrinks by one,
 //! down to [`MIN_LIMIT`]. Ratios, not counts, so a far partner's jitter (40 – 60 ms) is not
-//! taken for queueing. Asks past the limit wait their turn, in order; a sidecar decision for
+//! taken for queueing. Asks past the limit wait their turn, first come first served (a
+//! semaphore; a shrunk limit takes its places back as asks return); a sidecar decision for
 //! a waiting request goes through meanwhile.
 //!
 //! Knows nothing about what an ask carries nor about the partner's answers.
@@ -20,7 +21,7 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
 /// The fewest asks allowed out at once.
@@ -29,8 +30,8 @@ pub(super) const MIN_LIMIT: usize = 4;
 /// The most asks allowed out at once.
 pub(super) const MAX_LIMIT: usize = 256;
 
-/// Where the limit starts: low, so a burst's first wave is not let out at once; an unqueued
-/// partner opens it by one per answer, doubling it each round trip.
+/// Where the limit starts: low, so a burst's first wave is not let out at once; while asks
+/// wait, an unqueued partner opens it by one per answer, doubling it each round trip.
 const INITIAL_LIMIT: usize = MIN_LIMIT;
 
 /// Recent round trips within this many times the fastest let the limit grow.
@@ -102,18 +103,34 @@ impl Estimate {
     }
 }
 
-/// The asks out and the limit they are held to.
+/// The limit's bookkeeping beside the semaphore that enforces it.
 #[derive(Debug, Default)]
 struct State {
     estimate: Estimate,
-    out: usize,
+    /// The limit the semaphore's permits add up to, once `owed` are taken back.
+    granted: usize,
+    /// Permits to take back as asks come back, after the limit shrank below the asks out.
+    owed: usize,
 }
 
-/// The gate every ask passes; shared by a routing engine's requests.
-#[derive(Debug, Default)]
+/// The gate every ask passes, first come first served; shared by a routing engine's requests.
+#[derive(Debug)]
 pub(super) struct AskLimit {
+    permits: Semaphore,
     state: Mutex<State>,
-    freed: Notify,
+}
+
+impl Default for AskLimit {
+    fn default() -> Self {
+        Self {
+            permits: Semaphore::new(INITIAL_LIMIT),
+            state: Mutex::new(State {
+                estimate: Estimate::default(),
+                granted: INITIAL_LIMIT,
+                owed: 0,
+            }),
+        }
+    }
 }
 
 /// One ask's place under the limit, freed when dropped; without [`AskPermit::done`] it
@@ -121,30 +138,21 @@ pub(super) struct AskLimit {
 #[derive(Debug)]
 pub(super) struct AskPermit<'a> {
     limit: &'a AskLimit,
+    permit: Option<SemaphorePermit<'a>>,
     started: Instant,
     round_trip: Option<Duration>,
 }
 
 impl AskLimit {
-    /// Waits until one more ask may go out, then counts it out.
+    /// Waits, behind the asks that came first, until one more may go out.
     pub(super) async fn acquire(&self) -> AskPermit<'_> {
-        loop {
-            // Registered before the check, so a place freed in between is not missed.
-            let freed = self.freed.notified();
-            tokio::pin!(freed);
-            freed.as_mut().enable();
-            {
-                let mut state = self.lock();
-                if state.out < state.estimate.limit() {
-                    state.out += 1;
-                    return AskPermit {
-                        limit: self,
-                        started: Instant::now(),
-                        round_trip: None,
-                    };
-                }
-            }
-            freed.await;
+        // The semaphore is never closed.
+        let permit = self.permits.acquire().await.ok();
+        AskPermit {
+            limit: self,
+            permit,
+            started: Instant::now(),
+            round_trip: None,
         }
     }
 
@@ -154,19 +162,30 @@ impl AskLimit {
         self.lock().estimate.limit()
     }
 
-    fn release(&self, round_trip: Option<Duration>) {
-        let room = {
-            let mut state = self.lock();
-            let full = state.out >= state.estimate.limit();
-            state.out = state.out.saturating_sub(1);
-            if let Some(round_trip) = round_trip {
-                state.estimate.sample(round_trip, Instant::now(), full);
+    /// Takes back `permit`, learning from `round_trip` when the ask came back.
+    fn release(&self, permit: Option<SemaphorePermit<'_>>, round_trip: Option<Duration>) {
+        let mut state = self.lock();
+        if let Some(round_trip) = round_trip {
+            // Full: this ask held the last free place.
+            let full = self.permits.available_permits() == 0;
+            state.estimate.sample(round_trip, Instant::now(), full);
+        }
+        let limit = state.estimate.limit();
+        if limit > state.granted {
+            let grown = limit - state.granted;
+            let repaid = grown.min(state.owed);
+            state.owed -= repaid;
+            self.permits.add_permits(grown - repaid);
+        } else {
+            state.owed += state.granted - limit;
+        }
+        state.granted = limit;
+        if let Some(permit) = permit {
+            if state.owed > 0 {
+                state.owed -= 1;
+                permit.forget();
             }
-            state.estimate.limit().saturating_sub(state.out)
-        };
-        // A grown limit may let more than one waiter go.
-        for _ in 0..room {
-            self.freed.notify_one();
+            // Otherwise dropping it returns the place to the next ask in line.
         }
     }
 
@@ -185,7 +204,7 @@ impl AskPermit<'_> {
 
 impl Drop for AskPermit<'_> {
     fn drop(&mut self) {
-        self.limit.release(self.round_trip);
+        self.limit.release(self.permit.take(), self.round_trip);
     }
 }
 

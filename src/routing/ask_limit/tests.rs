@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use futures::FutureExt;
 use proptest::prelude::*;
 use tokio::time::Instant;
 
@@ -134,4 +135,58 @@ async fn answered_asks_that_fill_the_limit_teach_it_their_round_trip() {
         asker.unwrap();
     }
     assert!(limit.current() > INITIAL_LIMIT, "{}", limit.current());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_freed_place_goes_to_the_ask_waiting_longest_not_to_a_newcomer() {
+    let limit = std::sync::Arc::new(AskLimit::default());
+    let mut out = Vec::new();
+    while let Some(permit) = limit.acquire().now_or_never() {
+        out.push(permit);
+    }
+    let waiting = {
+        let limit = limit.clone();
+        tokio::spawn(async move { drop(limit.acquire().await) })
+    };
+    tokio::task::yield_now().await;
+
+    drop(out.pop());
+    assert!(
+        limit.acquire().now_or_never().is_none(),
+        "a newcomer took the place of the ask waiting for it"
+    );
+    waiting.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn once_the_limit_shrinks_no_more_asks_go_out_than_it_allows() {
+    let limit = AskLimit::default();
+    // Rounds that fill the limit and come back as fast as the first open it.
+    for _ in 0..4 {
+        let mut out = Vec::new();
+        while let Some(permit) = limit.acquire().now_or_never() {
+            out.push(permit);
+        }
+        tokio::time::sleep(ms(20)).await;
+        out.into_iter().for_each(super::AskPermit::done);
+    }
+    let opened = limit.current();
+    assert!(opened > INITIAL_LIMIT, "{opened}");
+
+    // A full round ten times slower closes it while every place is taken.
+    let mut out = Vec::new();
+    while let Some(permit) = limit.acquire().now_or_never() {
+        out.push(permit);
+    }
+    assert_eq!(out.len(), opened);
+    tokio::time::sleep(ms(200)).await;
+    out.into_iter().for_each(super::AskPermit::done);
+    let closed = limit.current();
+    assert!(closed < opened, "{closed} not under {opened}");
+
+    let mut out = Vec::new();
+    while let Some(permit) = limit.acquire().now_or_never() {
+        out.push(permit);
+    }
+    assert_eq!(out.len(), closed);
 }
