@@ -157,7 +157,6 @@ impl AskLimit {
     }
 
     /// How many asks may be out now.
-    #[cfg(test)]
     pub(super) fn current(&self) -> usize {
         self.lock().estimate.limit()
     }

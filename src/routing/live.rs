@@ -143,6 +143,7 @@ impl RoutingPorts for EngineInner {
         )
         .await;
         permit.done();
+        self.telemetry.set_partner_ask_limit(self.asks.current());
         match answer {
             PartnerAnswer::Decided(decision) => PartnerReply::Decided(decision),
             PartnerAnswer::Accepted => PartnerReply::Accepted,

@@ -110,6 +110,7 @@ pub(super) struct Metrics {
     pub(super) in_flight_events: Gauge,
     pub(super) watermark_lag_events: Gauge,
     pub(super) pending_routing_requests: Gauge,
+    pub(super) routing_partner_ask_limit: Gauge,
     pub(super) clock_skew: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub(super) authorization_context_mismatches: Counter,
     pub(super) dead_letters: Gauge,
@@ -248,6 +249,11 @@ impl Metrics {
                 pick(channel, &mut registry, &mut discard),
                 "byoc_pending_routing_requests",
                 "Routing requests waiting for their routingResult",
+            ),
+            routing_partner_ask_limit: register(
+                pick(channel, &mut registry, &mut discard),
+                "byoc_routing_partner_ask_limit",
+                "Routing asks allowed out to the partner at once, as of the latest answer; it follows their round trips",
             ),
             clock_skew: {
                 let gauge = Gauge::<f64, std::sync::atomic::AtomicU64>::default();

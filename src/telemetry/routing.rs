@@ -89,6 +89,13 @@ impl Telemetry {
             .set(saturating_i64(count));
     }
 
+    /// Sets how many routing asks may be out to the partner at once.
+    pub fn set_partner_ask_limit(&self, limit: usize) {
+        self.metrics
+            .routing_partner_ask_limit
+            .set(saturating_i64(limit));
+    }
+
     /// Sets the estimated skew of Salesforce's clock, in seconds (Salesforce minus local).
     pub fn set_clock_skew(&self, seconds: f64) {
         self.metrics.clock_skew.set(seconds);

@@ -182,5 +182,14 @@ async fn asks_past_the_limit_wait_for_an_answer_and_every_request_is_still_decid
     assert!(calls.iter().all(|call| call.status == 202));
     assert_eq!(partner.requests().len(), ASKS);
     assert_eq!(engine.telemetry().snapshot().routing_deadlines_missed, 0);
+    // Answers as fast as the first, while asks waited: the limit opened.
+    let metrics = engine.telemetry().encode().unwrap();
+    let limit: usize = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("byoc_routing_partner_ask_limit "))
+        .unwrap_or_else(|| panic!("no ask limit in:\n{metrics}"))
+        .parse()
+        .unwrap();
+    assert!(limit > FIRST_WAVE, "{limit}");
     engine.shutdown().await;
 }
