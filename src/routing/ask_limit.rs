@@ -103,13 +103,12 @@ impl Estimate {
     }
 }
 
-/// The limit's bookkeeping beside the semaphore that enforces it.
+/// The limit's bookkeeping beside the semaphore that enforces it: the semaphore's places add
+/// up to the estimate's limit once `owed` are taken back.
 #[derive(Debug, Default)]
 struct State {
     estimate: Estimate,
-    /// The limit the semaphore's permits add up to, once `owed` are taken back.
-    granted: usize,
-    /// Permits to take back as asks come back, after the limit shrank below the asks out.
+    /// Places to take back as asks come back, after the limit shrank below the asks out.
     owed: usize,
 }
 
@@ -124,11 +123,7 @@ impl Default for AskLimit {
     fn default() -> Self {
         Self {
             permits: Semaphore::new(INITIAL_LIMIT),
-            state: Mutex::new(State {
-                estimate: Estimate::default(),
-                granted: INITIAL_LIMIT,
-                owed: 0,
-            }),
+            state: Mutex::new(State::default()),
         }
     }
 }
@@ -164,21 +159,21 @@ impl AskLimit {
     /// Takes back `permit`, learning from `round_trip` when the ask came back.
     fn release(&self, permit: Option<SemaphorePermit<'_>>, round_trip: Option<Duration>) {
         let mut state = self.lock();
+        let before = state.estimate.limit();
         if let Some(round_trip) = round_trip {
             // Full: this ask held the last free place.
             let full = self.permits.available_permits() == 0;
             state.estimate.sample(round_trip, Instant::now(), full);
         }
-        let limit = state.estimate.limit();
-        if limit > state.granted {
-            let grown = limit - state.granted;
+        let after = state.estimate.limit();
+        if after > before {
+            let grown = after - before;
             let repaid = grown.min(state.owed);
             state.owed -= repaid;
             self.permits.add_permits(grown - repaid);
         } else {
-            state.owed += state.granted - limit;
+            state.owed += before - after;
         }
-        state.granted = limit;
         if let Some(permit) = permit {
             if state.owed > 0 {
                 state.owed -= 1;

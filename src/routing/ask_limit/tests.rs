@@ -10,6 +10,11 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
+/// Every place free right now, taken without waiting.
+fn take_every_place(limit: &AskLimit) -> Vec<super::AskPermit<'_>> {
+    std::iter::from_fn(|| limit.acquire().now_or_never()).collect()
+}
+
 /// Feeds `count` round trips of `round_trip`, one millisecond apart from `at`; returns the
 /// time after the last.
 fn feed(estimate: &mut Estimate, round_trip: Duration, count: usize, mut at: Instant) -> Instant {
@@ -87,11 +92,8 @@ proptest! {
 #[tokio::test(start_paused = true)]
 async fn asks_past_the_limit_wait_until_one_comes_back_then_go_in_order() {
     let limit = std::sync::Arc::new(AskLimit::default());
-    let initial = INITIAL_LIMIT;
-    let mut out = Vec::new();
-    for _ in 0..initial {
-        out.push(limit.acquire().await);
-    }
+    let mut out = take_every_place(&limit);
+    assert_eq!(out.len(), INITIAL_LIMIT);
     let (went, mut order) = tokio::sync::mpsc::unbounded_channel();
     let mut waiting = Vec::new();
     for n in 0..2 {
@@ -112,7 +114,7 @@ async fn asks_past_the_limit_wait_until_one_comes_back_then_go_in_order() {
     drop(out.pop());
     assert_eq!(order.recv().await, Some(0));
     assert_eq!(order.recv().await, Some(1));
-    assert_eq!(limit.current(), initial);
+    assert_eq!(limit.current(), INITIAL_LIMIT);
     for task in waiting {
         task.await.unwrap();
     }
@@ -140,10 +142,7 @@ async fn answered_asks_that_fill_the_limit_teach_it_their_round_trip() {
 #[tokio::test(start_paused = true)]
 async fn a_freed_place_goes_to_the_ask_waiting_longest_not_to_a_newcomer() {
     let limit = std::sync::Arc::new(AskLimit::default());
-    let mut out = Vec::new();
-    while let Some(permit) = limit.acquire().now_or_never() {
-        out.push(permit);
-    }
+    let mut out = take_every_place(&limit);
     let waiting = {
         let limit = limit.clone();
         tokio::spawn(async move { drop(limit.acquire().await) })
@@ -163,10 +162,7 @@ async fn once_the_limit_shrinks_no_more_asks_go_out_than_it_allows() {
     let limit = AskLimit::default();
     // Rounds that fill the limit and come back as fast as the first open it.
     for _ in 0..4 {
-        let mut out = Vec::new();
-        while let Some(permit) = limit.acquire().now_or_never() {
-            out.push(permit);
-        }
+        let out = take_every_place(&limit);
         tokio::time::sleep(ms(20)).await;
         out.into_iter().for_each(super::AskPermit::done);
     }
@@ -174,19 +170,12 @@ async fn once_the_limit_shrinks_no_more_asks_go_out_than_it_allows() {
     assert!(opened > INITIAL_LIMIT, "{opened}");
 
     // A full round ten times slower closes it while every place is taken.
-    let mut out = Vec::new();
-    while let Some(permit) = limit.acquire().now_or_never() {
-        out.push(permit);
-    }
+    let out = take_every_place(&limit);
     assert_eq!(out.len(), opened);
     tokio::time::sleep(ms(200)).await;
     out.into_iter().for_each(super::AskPermit::done);
     let closed = limit.current();
     assert!(closed < opened, "{closed} not under {opened}");
 
-    let mut out = Vec::new();
-    while let Some(permit) = limit.acquire().now_or_never() {
-        out.push(permit);
-    }
-    assert_eq!(out.len(), closed);
+    assert_eq!(take_every_place(&limit).len(), closed);
 }
