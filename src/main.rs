@@ -198,10 +198,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             (Command::Run(args), Some(config)) => {
                 init_logs("info", log_format);
                 // On a worker, not on this thread: `block_on` polls its future on the main
-                // thread, outside the workers, so each time the subscriber woke the dispatcher
-                // running there a parked thread had to be unparked. Spawned, it gave 8 % more
-                // stdout throughput on the real binary (docs/benchmarks.md, "The
-                // dispatcher's thread").
+                // thread, outside the workers, so every time the subscriber woke the dispatcher
+                // running there, a parked thread would have to be unparked (docs/benchmarks.md,
+                // "The dispatcher's thread").
                 match tokio::spawn(run(config, args.config.is_none())).await {
                     Ok(outcome) => outcome,
                     Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
