@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::support::pipeline::*;
-use crate::support::start_fake;
+use crate::support::{metric_sample, start_fake};
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -33,12 +33,7 @@ async fn the_binary_exports_the_skew_of_salesforces_date_headers() {
         .text()
         .await
         .unwrap();
-    let skew: f64 = metrics
-        .lines()
-        .find_map(|line| line.strip_prefix("byoc_clock_skew_seconds "))
-        .unwrap_or_else(|| panic!("no skew in:\n{metrics}"))
-        .parse()
-        .unwrap();
+    let skew = metric_sample(&metrics, "byoc_clock_skew_seconds");
     assert!((skew - 5.0).abs() <= 1.0, "skew {skew}");
     connector.kill().await;
     fake.shutdown().await;

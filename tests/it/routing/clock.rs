@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::metric_sample;
 use crate::support::routing::*;
 use byoc_connector::interaction::{
     ClientSettings, ConfigErrorObserver, DeleteRouteRequest, InteractionClient,
@@ -76,11 +77,7 @@ async fn a_request_stamped_on_a_skewed_salesforce_clock_gets_its_full_window_and
         .await
         .unwrap();
     let metrics = telemetry.encode().unwrap();
-    let skew_line = metrics
-        .lines()
-        .find(|line| line.starts_with("byoc_clock_skew_seconds "))
-        .unwrap_or_else(|| panic!("no skew metric in:\n{metrics}"));
-    let skew: f64 = skew_line.rsplit(' ').next().unwrap().parse().unwrap();
+    let skew = metric_sample(&metrics, "byoc_clock_skew_seconds");
     assert!(
         (skew + SALESFORCE_BEHIND_SECS as f64).abs() <= 1.0,
         "skew {skew}"

@@ -2,14 +2,26 @@
 
 use std::collections::HashMap;
 
+use crate::support::metric_sample;
 use crate::support::routing::*;
 use byoc_connector::events::ROUTING_WINDOW as WINDOW;
-use byoc_connector::routing::RoutingStrategy;
 use byoc_connector::routing::DEFAULT_DECISION_TIMEOUT as DECISION_TIMEOUT;
+use byoc_connector::routing::{RoutingEngine, RoutingStrategy};
 use futures::future::join_all;
 use serde_json::json;
 
 const REQUESTS: usize = 200;
+
+/// Hands every request to the engine at once; each must be accepted (recorded).
+async fn accept_all(engine: &RoutingEngine, requests: &[RequestSpec]) {
+    let accepted = join_all(
+        requests
+            .iter()
+            .map(|request| engine.on_routing_requested(request.input())),
+    )
+    .await;
+    assert!(accepted.iter().all(Result::is_ok));
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_simultaneous_requests_are_all_answered_once_before_their_deadlines() {
@@ -33,13 +45,7 @@ async fn two_hundred_simultaneous_requests_are_all_answered_once_before_their_de
     let (sidecar, _server) = serve_sidecar(&engine).await;
     let requests: Vec<RequestSpec> = (0..REQUESTS).map(|_| RequestSpec::transfer()).collect();
 
-    let accepted = join_all(
-        requests
-            .iter()
-            .map(|request| engine.on_routing_requested(request.input())),
-    )
-    .await;
-    assert!(accepted.iter().all(Result::is_ok));
+    accept_all(&engine, &requests).await;
 
     assert!(wait_until(WAIT_LIMIT, || partner.requests().len() == REQUESTS).await);
     let waiting: Vec<&RequestSpec> = requests
@@ -110,13 +116,7 @@ async fn a_burst_of_look_ups_shares_batched_in_queries_and_every_request_gets_it
         sessions.insert(request.conversation.clone(), session);
     }
 
-    let accepted = join_all(
-        requests
-            .iter()
-            .map(|request| engine.on_routing_requested(request.input())),
-    )
-    .await;
-    assert!(accepted.iter().all(Result::is_ok));
+    accept_all(&engine, &requests).await;
     // Accepted means recorded: the pipeline checkpoints the event on this answer, so each
     // record must already be committed (group commit answers only after the commit).
     for request in &requests {
@@ -161,13 +161,7 @@ async fn asks_past_the_limit_wait_for_an_answer_and_every_request_is_still_decid
     )
     .await;
     let requests: Vec<RequestSpec> = (0..ASKS).map(|_| RequestSpec::transfer()).collect();
-    let accepted = join_all(
-        requests
-            .iter()
-            .map(|request| engine.on_routing_requested(request.input())),
-    )
-    .await;
-    assert!(accepted.iter().all(Result::is_ok));
+    accept_all(&engine, &requests).await;
 
     assert!(wait_until(WAIT_LIMIT, || partner.requests().len() >= FIRST_WAVE).await);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -184,12 +178,7 @@ async fn asks_past_the_limit_wait_for_an_answer_and_every_request_is_still_decid
     assert_eq!(engine.telemetry().snapshot().routing_deadlines_missed, 0);
     // Answers as fast as the first, while asks waited: the limit opened.
     let metrics = engine.telemetry().encode().unwrap();
-    let limit: usize = metrics
-        .lines()
-        .find_map(|line| line.strip_prefix("byoc_routing_partner_ask_limit "))
-        .unwrap_or_else(|| panic!("no ask limit in:\n{metrics}"))
-        .parse()
-        .unwrap();
-    assert!(limit > FIRST_WAVE, "{limit}");
+    let limit = metric_sample(&metrics, "byoc_routing_partner_ask_limit");
+    assert!(limit > FIRST_WAVE as f64, "{limit}");
     engine.shutdown().await;
 }

@@ -10,18 +10,7 @@ use byoc_connector::telemetry::Telemetry;
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
 
 use crate::support::pipeline::*;
-use crate::support::start_fake;
-
-/// The value of the unlabelled sample `name` in a scrape.
-fn sample(scrape: &str, name: &str) -> f64 {
-    scrape
-        .lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("no {name} in:\n{scrape}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
+use crate::support::{metric_sample, start_fake};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_flight_lag_and_checkpoint_age_are_non_zero_while_the_partner_answers_500() {
@@ -41,13 +30,16 @@ async fn in_flight_lag_and_checkpoint_age_are_non_zero_while_the_partner_answers
     )
     .await;
     let scrape = pipeline.telemetry.encode().unwrap();
-    assert!(sample(&scrape, "byoc_in_flight_events") >= 20.0, "{scrape}");
     assert!(
-        sample(&scrape, "byoc_watermark_lag_events") >= 20.0,
+        metric_sample(&scrape, "byoc_in_flight_events") >= 20.0,
+        "{scrape}"
+    );
+    assert!(
+        metric_sample(&scrape, "byoc_watermark_lag_events") >= 20.0,
         "{scrape}"
     );
     wait_until("the checkpoint age grows", Duration::from_secs(10), || {
-        sample(
+        metric_sample(
             &pipeline.telemetry.encode().unwrap(),
             "byoc_checkpoint_age_seconds",
         ) >= 1.0
@@ -110,8 +102,8 @@ async fn a_scrape_right_after_start_shows_every_family_with_a_sample() {
         )),
         "{scrape}"
     );
-    assert!(sample(&scrape, "process_resident_memory_bytes") > 0.0);
-    assert!(sample(&scrape, "process_open_fds") > 0.0);
+    assert!(metric_sample(&scrape, "process_resident_memory_bytes") > 0.0);
+    assert!(metric_sample(&scrape, "process_open_fds") > 0.0);
     assert!(
         scrape.contains("byoc_subscriber_reconnects_total{reason=\"watchdog\"} 0"),
         "{scrape}"

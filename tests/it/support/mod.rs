@@ -30,6 +30,18 @@ use fake_salesforce::tokens::TokenRegistry;
 use fake_salesforce::topic::NewEvent;
 use fake_salesforce::{FakeConfig, FakeSalesforce};
 
+/// The value of the unlabelled sample `name` in a Prometheus scrape; panics, showing the
+/// scrape, when it has none.
+pub fn metric_sample(scrape: &str, name: &str) -> f64 {
+    scrape
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in:\n{scrape}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 /// Serves `app` on an ephemeral loopback port; returns the bound address and the server task.
 pub async fn serve_on_loopback(app: axum::Router) -> (std::net::SocketAddr, JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

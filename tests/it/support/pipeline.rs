@@ -361,14 +361,7 @@ pub async fn start_default_pipeline(
     dir: &ScratchDir,
     partner: &Partner,
 ) -> RunningPipeline {
-    start_pipeline(
-        fake,
-        &dir.path().join("store.redb"),
-        &partner.url,
-        None,
-        |_| {},
-    )
-    .await
+    start_in_dir(fake, dir, partner, |_| {}).await
 }
 
 /// [`start_default_pipeline`] with `pipeline.prefetch_events` set to `prefetch`.
@@ -378,12 +371,25 @@ pub async fn start_pipeline_with_prefetch(
     partner: &Partner,
     prefetch: usize,
 ) -> RunningPipeline {
+    start_in_dir(fake, dir, partner, |settings| {
+        settings.prefetch_events = prefetch;
+    })
+    .await
+}
+
+/// [`start_pipeline`] with its store file in `dir`, delivering unsigned to `partner`.
+async fn start_in_dir(
+    fake: &FakeSalesforce,
+    dir: &ScratchDir,
+    partner: &Partner,
+    tweak: impl FnOnce(&mut PipelineSettings),
+) -> RunningPipeline {
     start_pipeline(
         fake,
         &dir.path().join("store.redb"),
         &partner.url,
         None,
-        |settings| settings.prefetch_events = prefetch,
+        tweak,
     )
     .await
 }
