@@ -182,3 +182,46 @@ async fn asks_past_the_limit_wait_for_an_answer_and_every_request_is_still_decid
     assert!(limit > FIRST_WAVE as f64, "{limit}");
     engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_waiting_for_a_place_to_ask_is_decided_through_the_sidecar_meanwhile() {
+    // The partner never answers its asks, so the four first hold every place.
+    const FIRST_WAVE: usize = 4;
+    let partner = Partner::always(PartnerReply::hang()).await;
+    let (salesforce, _store, engine) = start_engine(
+        Some(&partner),
+        settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
+    )
+    .await;
+    let (sidecar, _server) = serve_sidecar(&engine).await;
+    let requests: Vec<RequestSpec> = (0..=FIRST_WAVE).map(|_| RequestSpec::transfer()).collect();
+    accept_all(&engine, &requests).await;
+    assert!(wait_until(WAIT_LIMIT, || partner.requests().len() >= FIRST_WAVE).await);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let asked: Vec<String> = partner
+        .requests()
+        .iter()
+        .map(|request| {
+            request.body["conversationIdentifier"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(asked.len(), FIRST_WAVE, "asks went out past the limit");
+    let waiting = requests
+        .iter()
+        .find(|request| !asked.contains(&request.conversation))
+        .unwrap();
+
+    let (status, body) =
+        sidecar_decide(&sidecar, &waiting.event_id, json!({"success": true})).await;
+    assert_eq!(status, 200, "{body}");
+    let calls = wait_for_calls(&salesforce, "routingResult", 1).await;
+    assert_eq!(
+        calls[0].body["conversationIdentifier"].as_str(),
+        Some(waiting.conversation.as_str())
+    );
+    assert_eq!(calls[0].status, 202);
+    engine.shutdown().await;
+}
