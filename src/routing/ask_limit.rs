@@ -16,6 +16,11 @@
 //! semaphore; a shrunk limit takes its places back as asks return); a sidecar decision for
 //! a waiting request goes through meanwhile.
 //!
+//! The limit spreads a burst over milliseconds of this machine's CPU; it must not cost a
+//! request seconds of its window. So an ask that waited [`WAIT_AT_MOST`] goes out over the
+//! limit: a partner whose routing webhook answers slowly is still asked about a whole burst
+//! within a second, and its answers, as slow as its fastest, open the limit meanwhile.
+//!
 //! Knows nothing about what an ask carries nor about the partner's answers.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -46,6 +51,11 @@ const RECENT_WEIGHT: f64 = 0.2;
 /// A fastest round trip older than this is replaced by the next one, so a partner that
 /// became slower for good is not held to its old speed.
 const BASELINE_MAX_AGE: Duration = Duration::from_secs(30);
+
+/// The longest an ask waits for a place before it goes out over the limit: far longer than
+/// a burst takes to be asked about (a thousand requests in about 200 ms here), far shorter
+/// than the decision timeout.
+pub(super) const WAIT_AT_MOST: Duration = Duration::from_secs(1);
 
 /// The limit's arithmetic, apart from the waiting: pure, so tests drive it answer by answer.
 #[derive(Debug, Clone)]
@@ -128,8 +138,8 @@ impl Default for AskLimit {
     }
 }
 
-/// One ask's place under the limit, freed when dropped; without [`AskPermit::done`] it
-/// teaches the limit nothing (the ask was abandoned).
+/// One ask's place under the limit (or none, for an ask over it), freed when dropped;
+/// without [`AskPermit::done`] it teaches the limit nothing (the ask was abandoned).
 #[derive(Debug)]
 pub(super) struct AskPermit<'a> {
     limit: &'a AskLimit,
@@ -139,10 +149,14 @@ pub(super) struct AskPermit<'a> {
 }
 
 impl AskLimit {
-    /// Waits, behind the asks that came first, until one more may go out.
+    /// Waits, behind the asks that came first, until one more may go out, or for
+    /// [`WAIT_AT_MOST`], after which the ask goes out over the limit.
     pub(super) async fn acquire(&self) -> AskPermit<'_> {
-        // The semaphore is never closed.
-        let permit = self.permits.acquire().await.ok();
+        // The semaphore is never closed; an ask over the limit holds no place.
+        let permit = tokio::time::timeout(WAIT_AT_MOST, self.permits.acquire())
+            .await
+            .ok()
+            .and_then(Result::ok);
         AskPermit {
             limit: self,
             permit,

@@ -4,7 +4,9 @@ use futures::FutureExt;
 use proptest::prelude::*;
 use tokio::time::Instant;
 
-use super::{AskLimit, Estimate, BASELINE_MAX_AGE, INITIAL_LIMIT, MAX_LIMIT, MIN_LIMIT};
+use super::{
+    AskLimit, Estimate, BASELINE_MAX_AGE, INITIAL_LIMIT, MAX_LIMIT, MIN_LIMIT, WAIT_AT_MOST,
+};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -178,4 +180,55 @@ async fn once_the_limit_shrinks_no_more_asks_go_out_than_it_allows() {
     assert!(closed < opened, "{closed} not under {opened}");
 
     assert_eq!(take_every_place(&limit).len(), closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_ask_that_waited_its_longest_goes_out_over_the_limit_and_holds_no_place() {
+    let limit = AskLimit::default();
+    let out = take_every_place(&limit);
+    let started = Instant::now();
+    let over = limit.acquire().await;
+    assert_eq!(started.elapsed(), WAIT_AT_MOST);
+
+    // It took no place: when it and every ask under the limit are back, the limit's places
+    // are all there and no more.
+    drop(over);
+    drop(out);
+    assert_eq!(take_every_place(&limit).len(), INITIAL_LIMIT);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_burst_behind_a_slow_partner_is_asked_within_the_wait_and_opens_the_limit() {
+    const REQUESTS: usize = 100;
+    let limit = std::sync::Arc::new(AskLimit::default());
+    let (asked, mut asks) = tokio::sync::mpsc::unbounded_channel();
+    let started = Instant::now();
+    let burst: Vec<_> = (0..REQUESTS)
+        .map(|_| {
+            let limit = limit.clone();
+            let asked = asked.clone();
+            tokio::spawn(async move {
+                let permit = limit.acquire().await;
+                asked.send(Instant::now()).unwrap();
+                // The partner takes ten seconds to answer each routing POST.
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                permit.done();
+            })
+        })
+        .collect();
+    drop(asked);
+    let mut last_asked = started;
+    while let Some(at) = asks.recv().await {
+        last_asked = last_asked.max(at);
+    }
+    assert_eq!(
+        last_asked - started,
+        WAIT_AT_MOST,
+        "the last ask went out late"
+    );
+    for request in burst {
+        request.await.unwrap();
+    }
+    // Answers as slow as the fastest are no sign of queueing: the limit opened.
+    assert!(limit.current() > INITIAL_LIMIT, "{}", limit.current());
 }

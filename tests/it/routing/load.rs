@@ -184,6 +184,37 @@ async fn asks_past_the_limit_wait_for_an_answer_and_every_request_is_still_decid
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_slow_to_answer_is_asked_about_the_whole_burst_before_its_first_answer() {
+    // Asks that wait a second for a place go out over the limit, and these answers take four.
+    const ASKS: usize = 12;
+    let mut slow = PartnerReply::decide(json!({"success": true}));
+    slow.delay = std::time::Duration::from_secs(4);
+    let partner = Partner::always(slow).await;
+    let (salesforce, _store, engine) = start_engine(
+        Some(&partner),
+        settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
+    )
+    .await;
+    let requests: Vec<RequestSpec> = (0..ASKS).map(|_| RequestSpec::transfer()).collect();
+    accept_all(&engine, &requests).await;
+
+    let all_asked = wait_until(std::time::Duration::from_millis(2_500), || {
+        partner.requests().len() == ASKS
+    })
+    .await;
+    assert!(
+        all_asked,
+        "{} of {ASKS} asked before the first answer",
+        partner.requests().len()
+    );
+    assert!(salesforce.calls_to("routingResult").is_empty());
+
+    let calls = wait_for_calls(&salesforce, "routingResult", ASKS).await;
+    assert!(calls.iter().all(|call| call.status == 202));
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_waiting_for_a_place_to_ask_is_decided_through_the_sidecar_meanwhile() {
     // The partner never answers its asks, so the four first hold every place.
     const FIRST_WAVE: usize = 4;
