@@ -146,15 +146,20 @@ async fn a_burst_of_look_ups_shares_batched_in_queries_and_every_request_gets_it
     engine.shutdown().await;
 }
 
+/// A partner that answers every ask `success: true` after `delay`.
+async fn partner_answering_after(delay: std::time::Duration) -> Partner {
+    let mut reply = PartnerReply::decide(json!({"success": true}));
+    reply.delay = delay;
+    Partner::always(reply).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn asks_past_the_limit_wait_for_an_answer_and_every_request_is_still_decided() {
     // Each answer takes a second, so no ask can come back while the first ones are counted.
     const ASKS: usize = 40;
     // The limit starts at four asks.
     const FIRST_WAVE: usize = 4;
-    let mut slow = PartnerReply::decide(json!({"success": true}));
-    slow.delay = std::time::Duration::from_secs(1);
-    let partner = Partner::always(slow).await;
+    let partner = partner_answering_after(std::time::Duration::from_secs(1)).await;
     let (salesforce, _store, engine) = start_engine(
         Some(&partner),
         settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
@@ -187,9 +192,7 @@ async fn asks_past_the_limit_wait_for_an_answer_and_every_request_is_still_decid
 async fn a_partner_slow_to_answer_is_asked_about_the_whole_burst_before_its_first_answer() {
     // Asks that wait a second for a place go out over the limit, and these answers take four.
     const ASKS: usize = 12;
-    let mut slow = PartnerReply::decide(json!({"success": true}));
-    slow.delay = std::time::Duration::from_secs(4);
-    let partner = Partner::always(slow).await;
+    let partner = partner_answering_after(std::time::Duration::from_secs(4)).await;
     let (salesforce, _store, engine) = start_engine(
         Some(&partner),
         settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
