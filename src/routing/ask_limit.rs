@@ -204,6 +204,11 @@ impl AskLimit {
 }
 
 impl AskPermit<'_> {
+    /// Whether the ask goes out over the limit, having waited [`WAIT_AT_MOST`] for a place.
+    pub(super) fn over_limit(&self) -> bool {
+        self.permit.is_none()
+    }
+
     /// The ask came back (with any answer): its round trip teaches the limit.
     pub(super) fn done(mut self) {
         self.round_trip = Some(self.started.elapsed());

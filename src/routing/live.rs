@@ -134,6 +134,9 @@ impl RoutingPorts for EngineInner {
         };
         let event_id = request.record.event_id.as_str();
         let permit = self.asks.acquire().await;
+        if permit.over_limit() {
+            self.telemetry.partner_ask_over_limit(event_id);
+        }
         let answer = ask_partner(
             partner,
             event_id,

@@ -111,6 +111,7 @@ pub(super) struct Metrics {
     pub(super) watermark_lag_events: Gauge,
     pub(super) pending_routing_requests: Gauge,
     pub(super) routing_partner_ask_limit: Gauge,
+    pub(super) routing_partner_asks_over_limit: Counter,
     pub(super) clock_skew: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub(super) authorization_context_mismatches: Counter,
     pub(super) dead_letters: Gauge,
@@ -254,6 +255,11 @@ impl Metrics {
                 pick(channel, &mut registry, &mut discard),
                 "byoc_routing_partner_ask_limit",
                 "Routing asks allowed out to the partner at once, as of the latest answer; it follows their round trips",
+            ),
+            routing_partner_asks_over_limit: register(
+                pick(channel, &mut registry, &mut discard),
+                "byoc_routing_partner_asks_over_limit",
+                "Routing asks that waited a second for a place under the limit and went out over it",
             ),
             clock_skew: {
                 let gauge = Gauge::<f64, std::sync::atomic::AtomicU64>::default();

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::metrics::OutcomeLabels;
 use super::{saturating_i64, RoutingOutcome, Telemetry};
@@ -94,6 +94,15 @@ impl Telemetry {
         self.metrics
             .routing_partner_ask_limit
             .set(saturating_i64(limit));
+    }
+
+    /// Counts an ask that waited its longest for a place under the limit and went out over it.
+    pub fn partner_ask_over_limit(&self, event_id: &str) {
+        debug!(
+            event_id,
+            "routing ask went out over the limit after waiting for a place"
+        );
+        self.metrics.routing_partner_asks_over_limit.inc();
     }
 
     /// Sets the estimated skew of Salesforce's clock, in seconds (Salesforce minus local).

@@ -192,6 +192,8 @@ async fn asks_past_the_limit_wait_for_an_answer_and_every_request_is_still_decid
 async fn a_partner_slow_to_answer_is_asked_about_the_whole_burst_before_its_first_answer() {
     // Asks that wait a second for a place go out over the limit, and these answers take four.
     const ASKS: usize = 12;
+    // The limit starts at four asks; the other eight wait their second and go over it.
+    const INITIAL_LIMIT: usize = 4;
     let partner = partner_answering_after(std::time::Duration::from_secs(4)).await;
     let (salesforce, _store, engine) = start_engine(
         Some(&partner),
@@ -211,6 +213,12 @@ async fn a_partner_slow_to_answer_is_asked_about_the_whole_burst_before_its_firs
         partner.requests().len()
     );
     assert!(salesforce.calls_to("routingResult").is_empty());
+    let metrics = engine.telemetry().encode().unwrap();
+    let over = metric_sample(&metrics, "byoc_routing_partner_asks_over_limit_total");
+    assert!(
+        (over - (ASKS - INITIAL_LIMIT) as f64).abs() < 0.5,
+        "{over} asks over the limit"
+    );
 
     let calls = wait_for_calls(&salesforce, "routingResult", ASKS).await;
     assert!(calls.iter().all(|call| call.status == 202));
