@@ -164,6 +164,9 @@ pub async fn run(plan: ProcessBenchPlan) -> BenchResult<ProcessReport> {
         machine: machine(),
         date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
         load: command_output("uptime", &[]),
+        overrides: super::process_report::config_overrides(
+            std::env::vars_os().map(|(name, _)| name.to_string_lossy().into_owned()),
+        ),
     })
 }
 

@@ -69,6 +69,20 @@ pub struct ProcessReport {
     pub date: String,
     /// `uptime` at the end of the run: the machine is shared.
     pub load: String,
+    /// Names of the `BYOC__…` variables the connector inherits: they win over the bench's
+    /// settings, so a reader must know of them.
+    pub overrides: Vec<String>,
+}
+
+/// The `BYOC__…` names among the environment's variable `names`, sorted. Names only: the
+/// values may be secrets.
+pub(super) fn config_overrides(names: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut names: Vec<String> = names
+        .into_iter()
+        .filter(|name| name.starts_with(crate::config::ENV_PREFIX))
+        .collect();
+    names.sort();
+    names
 }
 
 impl fmt::Display for ProcessReport {
@@ -80,6 +94,13 @@ impl fmt::Display for ProcessReport {
         writeln!(f, "  machine: {}", self.machine)?;
         writeln!(f, "  date:    {}", self.date)?;
         writeln!(f, "  load:    {}", self.load)?;
+        if !self.overrides.is_empty() {
+            writeln!(
+                f,
+                "  config:  overridden from the environment: {}",
+                self.overrides.join(", ")
+            )?;
+        }
         write_figures(
             f,
             &format!("connector (run, {})", self.variant),
@@ -147,4 +168,46 @@ fn write_figures(f: &mut fmt::Formatter<'_>, name: &str, figures: &ConsumerFigur
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(overrides: Vec<String>) -> ProcessReport {
+        ProcessReport {
+            variant: "stdout".to_owned(),
+            connector: ConsumerFigures::empty(),
+            npm: None,
+            machine: "m".to_owned(),
+            date: "d".to_owned(),
+            load: "l".to_owned(),
+            overrides,
+        }
+    }
+
+    #[test]
+    fn overrides_are_the_byoc_variables_by_name_sorted() {
+        let names = config_overrides(
+            [
+                "BYOC__PUBSUB__CREDIT_WINDOW",
+                "HOME",
+                "BYOC__AUTH__CLIENT_SECRET",
+            ]
+            .map(str::to_owned),
+        );
+        assert_eq!(
+            names,
+            ["BYOC__AUTH__CLIENT_SECRET", "BYOC__PUBSUB__CREDIT_WINDOW"]
+        );
+        let printed = report(names).to_string();
+        assert!(printed.contains(
+            "config:  overridden from the environment: BYOC__AUTH__CLIENT_SECRET, BYOC__PUBSUB__CREDIT_WINDOW"
+        ));
+    }
+
+    #[test]
+    fn a_run_without_overrides_says_nothing_of_them() {
+        assert!(!report(Vec::new()).to_string().contains("config:"));
+    }
 }
