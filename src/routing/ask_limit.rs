@@ -53,8 +53,8 @@ const RECENT_WEIGHT: f64 = 0.2;
 const BASELINE_MAX_AGE: Duration = Duration::from_secs(30);
 
 /// The longest an ask waits for a place before it goes out over the limit: far longer than
-/// a burst takes to be asked about (a thousand requests in about 200 ms here), far shorter
-/// than the decision timeout.
+/// a burst against a prompt partner takes to be asked about (docs/benchmarks.md), far
+/// shorter than the decision timeout.
 pub(super) const WAIT_AT_MOST: Duration = Duration::from_secs(1);
 
 /// The limit's arithmetic, apart from the waiting: pure, so tests drive it answer by answer.
