@@ -12,6 +12,21 @@ use serde_json::json;
 
 const REQUESTS: usize = 200;
 
+/// An engine with the partner strategy, the default window and decision timeout, asking
+/// `partner`.
+async fn start_partner_engine(partner: &Partner) -> (Salesforce, TempStore, RoutingEngine) {
+    start_engine(
+        Some(partner),
+        settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
+    )
+    .await
+}
+
+/// `count` transfer requests, each in a conversation of its own.
+fn transfers(count: usize) -> Vec<RequestSpec> {
+    (0..count).map(|_| RequestSpec::transfer()).collect()
+}
+
 /// Hands every request to the engine at once; each must be accepted (recorded).
 async fn accept_all(engine: &RoutingEngine, requests: &[RequestSpec]) {
     let accepted = join_all(
@@ -37,13 +52,9 @@ async fn two_hundred_simultaneous_requests_are_all_answered_once_before_their_de
         }
     })
     .await;
-    let (salesforce, _store, engine) = start_engine(
-        Some(&partner),
-        settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
-    )
-    .await;
+    let (salesforce, _store, engine) = start_partner_engine(&partner).await;
     let (sidecar, _server) = serve_sidecar(&engine).await;
-    let requests: Vec<RequestSpec> = (0..REQUESTS).map(|_| RequestSpec::transfer()).collect();
+    let requests = transfers(REQUESTS);
 
     accept_all(&engine, &requests).await;
 
@@ -99,11 +110,7 @@ async fn two_hundred_simultaneous_requests_are_all_answered_once_before_their_de
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_look_ups_shares_batched_in_queries_and_every_request_gets_its_session() {
     let partner = Partner::always(PartnerReply::decide(json!({"success": true}))).await;
-    let (salesforce, _store, engine) = start_engine(
-        Some(&partner),
-        settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
-    )
-    .await;
+    let (salesforce, _store, engine) = start_partner_engine(&partner).await;
     let requests: Vec<RequestSpec> = (0..REQUESTS)
         .map(|_| RequestSpec::transfer().without_work_record())
         .collect();
@@ -161,12 +168,8 @@ async fn asks_past_the_limit_wait_for_an_answer_and_every_request_is_still_decid
     // Each answer takes a second, so no ask can come back while the first ones are counted.
     const ASKS: usize = 40;
     let partner = partner_answering_after(std::time::Duration::from_secs(1)).await;
-    let (salesforce, _store, engine) = start_engine(
-        Some(&partner),
-        settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
-    )
-    .await;
-    let requests: Vec<RequestSpec> = (0..ASKS).map(|_| RequestSpec::transfer()).collect();
+    let (salesforce, _store, engine) = start_partner_engine(&partner).await;
+    let requests = transfers(ASKS);
     accept_all(&engine, &requests).await;
 
     assert!(wait_until(WAIT_LIMIT, || partner.requests().len() >= FIRST_WAVE).await);
@@ -194,12 +197,8 @@ async fn a_partner_slow_to_answer_is_asked_about_the_whole_burst_before_its_firs
     // Asks that wait a second for a place go out over the limit, and these answers take four.
     const ASKS: usize = 12;
     let partner = partner_answering_after(std::time::Duration::from_secs(4)).await;
-    let (salesforce, _store, engine) = start_engine(
-        Some(&partner),
-        settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
-    )
-    .await;
-    let requests: Vec<RequestSpec> = (0..ASKS).map(|_| RequestSpec::transfer()).collect();
+    let (salesforce, _store, engine) = start_partner_engine(&partner).await;
+    let requests = transfers(ASKS);
     accept_all(&engine, &requests).await;
 
     let all_asked = wait_until(std::time::Duration::from_secs(3), || {
@@ -228,13 +227,9 @@ async fn a_partner_slow_to_answer_is_asked_about_the_whole_burst_before_its_firs
 async fn a_request_waiting_for_a_place_to_ask_is_decided_through_the_sidecar_meanwhile() {
     // The partner never answers its asks, so the first wave holds every place.
     let partner = Partner::always(PartnerReply::hang()).await;
-    let (salesforce, _store, engine) = start_engine(
-        Some(&partner),
-        settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
-    )
-    .await;
+    let (salesforce, _store, engine) = start_partner_engine(&partner).await;
     let (sidecar, _server) = serve_sidecar(&engine).await;
-    let requests: Vec<RequestSpec> = (0..=FIRST_WAVE).map(|_| RequestSpec::transfer()).collect();
+    let requests = transfers(FIRST_WAVE + 1);
     accept_all(&engine, &requests).await;
     assert!(wait_until(WAIT_LIMIT, || partner.requests().len() >= FIRST_WAVE).await);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
