@@ -1,5 +1,6 @@
 //! The figures `bench process` prints: one consumer's run (events/s, CPU per event, requests,
-//! latency, memory) and the report of a whole run. Pure formatting; it measures nothing.
+//! latency, memory) and the report of a whole run, with the `BYOC__…` settings the connector
+//! inherited. Pure formatting and picking names; it measures nothing and reads no environment.
 
 use std::fmt;
 use std::time::Duration;
