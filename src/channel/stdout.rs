@@ -1,21 +1,23 @@
 //! The stdout channel: one JSON envelope per line, for demos, pipes and debugging.
 //!
-//! One writer task owns the output. Deliveries queue their lines to it; each time it wakes it
-//! takes everything queued, writes it with one write and one flush, and only then tells those
-//! deliveries they are done. So lines from concurrent lanes never interleave, a busy stream
-//! costs one trip through tokio's blocking pool per batch rather than per line, and a
-//! delivery counts as complete (its event may be checkpointed) only once its line has been
-//! handed to the operating system: a crash before that replays the event rather than losing
-//! it. If a write fails, every delivery of that batch fails and is retried; lines of the
-//! batch that did get out appear again, which at-least-once delivery allows (the idempotency
-//! key tells them apart). It knows nothing about what the body holds, only that it is one
-//! line of JSON.
+//! One thread of its own owns the output. Deliveries queue their lines to it; each time it
+//! wakes it takes everything queued, writes it with one write and one flush, and only then
+//! tells those deliveries they are done. So lines from concurrent lanes never interleave, a
+//! busy stream costs one wake-up of that thread per batch (not two trips through tokio's
+//! blocking pool, one to write and one to flush), and a delivery counts as complete (its event
+//! may be checkpointed) only once its line has been handed to the operating system: a crash
+//! before that replays the event rather than losing it. If a write fails, every delivery of
+//! that batch fails and is retried; lines of the batch that did get out appear again, which
+//! at-least-once delivery allows (the idempotency key tells them apart). It knows nothing
+//! about what the body holds, only that it is one line of JSON.
 
 use std::sync::{Mutex, OnceLock, PoisonError};
 
+use std::io::Write;
+
 use bytes::Bytes;
-use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::{mpsc, oneshot};
+use tracing::error;
 
 use super::{Channel, Delivery, DeliveryError};
 
@@ -24,7 +26,7 @@ const LINE_QUEUE_CAPACITY: usize = 1024;
 /// Most lines written (and flushed) together.
 const MAX_LINES_PER_WRITE: usize = 512;
 
-type BoxedWriter = Box<dyn AsyncWrite + Send + Unpin>;
+type BoxedWriter = Box<dyn Write + Send>;
 
 /// A line waiting for the writer, and where to say whether it was written.
 struct QueuedLine {
@@ -36,7 +38,7 @@ struct QueuedLine {
 pub struct StdoutChannel {
     lines: mpsc::Sender<QueuedLine>,
     /// The writer and the queue's receiving end until the first delivery starts the writer
-    /// task: a channel may be built outside a runtime, a delivery always runs inside one.
+    /// thread, so a channel that never delivers costs no thread.
     unstarted: Mutex<Option<(BoxedWriter, mpsc::Receiver<QueuedLine>)>>,
     started: OnceLock<()>,
 }
@@ -56,11 +58,11 @@ impl Default for StdoutChannel {
 impl StdoutChannel {
     /// A channel writing to the process's standard output.
     pub fn new() -> Self {
-        Self::with_writer(tokio::io::stdout())
+        Self::with_writer(std::io::stdout())
     }
 
-    /// A channel writing to `writer` instead, for tests and pipes.
-    pub fn with_writer(writer: impl AsyncWrite + Send + Unpin + 'static) -> Self {
+    /// A channel writing to `writer` instead, for tests and pipes; `writer` may block.
+    pub fn with_writer(writer: impl Write + Send + 'static) -> Self {
         let (lines, queued) = mpsc::channel(LINE_QUEUE_CAPACITY);
         let writer: BoxedWriter = Box::new(writer);
         Self {
@@ -78,7 +80,14 @@ impl StdoutChannel {
                 .unwrap_or_else(PoisonError::into_inner)
                 .take();
             if let Some((writer, queued)) = unstarted {
-                tokio::spawn(write_lines(writer, queued));
+                let spawned = std::thread::Builder::new()
+                    .name("byoc-stdout".to_owned())
+                    .spawn(move || write_lines(writer, queued));
+                if let Err(spawn_error) = spawned {
+                    // The queue's receiver is gone with the closure: every delivery fails
+                    // as retryable and nothing is acknowledged.
+                    error!(error = %spawn_error, "cannot start the stdout writer thread");
+                }
             }
         });
     }
@@ -115,24 +124,23 @@ fn write_failed(reason: &str) -> DeliveryError {
     }
 }
 
-/// The writer task: drains the queue in batches until every channel handle is gone.
-async fn write_lines(mut writer: BoxedWriter, mut queued: mpsc::Receiver<QueuedLine>) {
+/// The writer thread: drains the queue in batches until every channel handle is gone.
+fn write_lines(mut writer: BoxedWriter, mut queued: mpsc::Receiver<QueuedLine>) {
     let mut batch = Vec::with_capacity(MAX_LINES_PER_WRITE);
     let mut bytes = Vec::new();
-    while queued.recv_many(&mut batch, MAX_LINES_PER_WRITE).await > 0 {
+    while queued.blocking_recv_many(&mut batch, MAX_LINES_PER_WRITE) > 0 {
         bytes.clear();
         for line in &batch {
             bytes.extend_from_slice(&line.body);
             bytes.push(b'\n');
         }
-        // The flush is what makes the lines the operating system's: tokio's stdout returns
-        // from a write before its blocking write has run.
-        let written = async {
-            writer.write_all(&bytes).await?;
-            writer.flush().await
-        }
-        .await
-        .map_err(|error| error.to_string());
+        // The flush is what makes the lines the operating system's when the writer buffers
+        // (the process's stdout holds back a trailing partial line; a test's writer may hold
+        // more).
+        let written = writer
+            .write_all(&bytes)
+            .and_then(|()| writer.flush())
+            .map_err(|error| error.to_string());
         for line in batch.drain(..) {
             // The delivery may have been cancelled meanwhile; nobody is waiting then.
             let _ = line.written.send(written.clone());

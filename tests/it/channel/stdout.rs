@@ -1,14 +1,11 @@
 //! The stdout channel: one JSON envelope per line, whole even when deliveries are
 //! concurrent, and a delivery is done only once its line has been written and flushed.
 
-use std::io;
-use std::pin::Pin;
+use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 
 use byoc_connector::channel::{Channel, Delivery, StdoutChannel};
-use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite};
+use bytes::Bytes;
 
 fn delivery(body: String) -> Delivery {
     Delivery {
@@ -18,36 +15,56 @@ fn delivery(body: String) -> Delivery {
     }
 }
 
-/// Reads `reader` until `lines` newlines have arrived.
-async fn read_lines(mut reader: impl AsyncRead + Unpin, lines: usize) -> Vec<String> {
-    let mut output = BytesMut::new();
-    let mut newlines = 0;
-    while newlines < lines {
-        let before = output.len();
-        if reader.read_buf(&mut output).await.unwrap() == 0 {
-            break;
-        }
-        newlines += output[before..]
-            .iter()
-            .filter(|byte| **byte == b'\n')
-            .count();
+/// An output that takes at most a few bytes per write, like a pipe far smaller than a line,
+/// and records what was written and what was flushed, and whether any flush ended inside a
+/// line.
+#[derive(Clone, Default)]
+struct RecordingOutput {
+    written: Arc<Mutex<Vec<u8>>>,
+    flushed: Arc<Mutex<Vec<u8>>>,
+    flush_inside_a_line: Arc<Mutex<bool>>,
+}
+
+impl RecordingOutput {
+    /// Every flushed line, in order.
+    fn flushed_lines(&self) -> Vec<String> {
+        String::from_utf8(self.flushed.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
-    String::from_utf8(output.to_vec())
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
+}
+
+impl Write for RecordingOutput {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        // A short write, so a line reaches the output in pieces.
+        let accepted = bytes.len().min(100);
+        self.written
+            .lock()
+            .unwrap()
+            .extend_from_slice(&bytes[..accepted]);
+        Ok(accepted)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let written = std::mem::take(&mut *self.written.lock().unwrap());
+        if written.last().is_some_and(|byte| *byte != b'\n') {
+            *self.flush_inside_a_line.lock().unwrap() = true;
+        }
+        self.flushed.lock().unwrap().extend_from_slice(&written);
+        Ok(())
+    }
 }
 
 #[tokio::test]
 async fn stdout_channel_writes_one_whole_line_per_delivery_even_when_concurrent() {
-    let (writer, reader) = tokio::io::duplex(64);
-    let channel = Arc::new(StdoutChannel::with_writer(writer));
+    let output = RecordingOutput::default();
+    let channel = Arc::new(StdoutChannel::with_writer(output.clone()));
     let bodies: Vec<String> = (0..20)
         .map(|i| format!(r#"{{"id":"e{i}","pad":"{}"}}"#, "x".repeat(100 + i)))
         .collect();
 
-    let reading = tokio::spawn(read_lines(reader, 20));
     let mut writers = Vec::new();
     for body in bodies.clone() {
         let channel = channel.clone();
@@ -59,7 +76,7 @@ async fn stdout_channel_writes_one_whole_line_per_delivery_even_when_concurrent(
         writer.await.unwrap();
     }
 
-    let mut lines = reading.await.unwrap();
+    let mut lines = output.flushed_lines();
     let mut expected = bodies;
     lines.sort();
     expected.sort();
@@ -69,13 +86,11 @@ async fn stdout_channel_writes_one_whole_line_per_delivery_even_when_concurrent(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_concurrent_deliveries_come_out_as_whole_lines_never_mixed() {
     const DELIVERIES: usize = 500;
-    // A pipe far smaller than one line, so every line takes many partial writes.
-    let (writer, reader) = tokio::io::duplex(256);
-    let channel = Arc::new(StdoutChannel::with_writer(writer));
+    let output = RecordingOutput::default();
+    let channel = Arc::new(StdoutChannel::with_writer(output.clone()));
     let bodies: Vec<String> = (0..DELIVERIES)
         .map(|i| format!(r#"{{"id":"e{i}","pad":"{}"}}"#, "x".repeat(i % 7 * 700)))
         .collect();
-    let reading = tokio::spawn(read_lines(reader, DELIVERIES));
     let mut deliveries = tokio::task::JoinSet::new();
     for body in bodies.clone() {
         let channel = channel.clone();
@@ -84,50 +99,12 @@ async fn many_concurrent_deliveries_come_out_as_whole_lines_never_mixed() {
     while let Some(delivered) = deliveries.join_next().await {
         delivered.unwrap().unwrap();
     }
-    let mut lines = reading.await.unwrap();
+    let mut lines = output.flushed_lines();
     let mut expected = bodies;
     lines.sort();
     expected.sort();
     assert_eq!(lines.len(), DELIVERIES);
     assert!(lines == expected, "a line was split, mixed or lost");
-}
-
-/// An output that records what was written and what was flushed, and whether any flush
-/// ended inside a line.
-#[derive(Clone, Default)]
-struct RecordingOutput {
-    written: Arc<Mutex<Vec<u8>>>,
-    flushed: Arc<Mutex<Vec<u8>>>,
-    flush_inside_a_line: Arc<Mutex<bool>>,
-}
-
-impl AsyncWrite for RecordingOutput {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        bytes: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        // A short write, so a line reaches the output in pieces.
-        let accepted = bytes.len().min(100);
-        self.written
-            .lock()
-            .unwrap()
-            .extend_from_slice(&bytes[..accepted]);
-        Poll::Ready(Ok(accepted))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let written = std::mem::take(&mut *self.written.lock().unwrap());
-        if written.last().is_some_and(|byte| *byte != b'\n') {
-            *self.flush_inside_a_line.lock().unwrap() = true;
-        }
-        self.flushed.lock().unwrap().extend_from_slice(&written);
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_flush(context)
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,17 +136,13 @@ async fn a_delivery_is_done_only_once_its_line_is_written_and_flushed() {
 /// An output whose every write fails, like a closed pipe.
 struct BrokenOutput;
 
-impl AsyncWrite for BrokenOutput {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, _: &[u8]) -> Poll<io::Result<usize>> {
-        Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()))
+impl Write for BrokenOutput {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        Err(io::ErrorKind::BrokenPipe.into())
     }
 
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
