@@ -9,7 +9,6 @@
 //! The set is bounded by count and by age, pruned at each commit. Keys are opaque strings here;
 //! which key an event carries is decided elsewhere.
 
-use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -17,7 +16,7 @@ use aws_lc_rs::digest;
 use redb::{ReadableTable as _, ReadableTableMetadata as _, TableDefinition};
 
 use super::{database_error, RedbStore};
-use crate::store::key_index::fingerprint;
+use crate::store::key_index::{fingerprint, FingerprintSet};
 use crate::store::StoreError;
 
 /// (completion time ms, idempotency key) → nothing: the keys in the order they are pruned.
@@ -48,7 +47,7 @@ fn fingerprint128(key: &str) -> u128 {
 /// The fingerprints of every committed key. Its lock is held across each commit that changes
 /// the keys, so a reader never sees a key the file does not hold, or misses one it does.
 #[derive(Debug, Default)]
-pub(super) struct CompletedSet(Mutex<HashSet<u128>>);
+pub(super) struct CompletedSet(Mutex<FingerprintSet<u128>>);
 
 impl CompletedSet {
     /// The set of the keys `database` holds.
@@ -60,7 +59,7 @@ impl CompletedSet {
         let by_age = transaction
             .open_table(COMPLETED_BY_AGE)
             .map_err(database_error("open completed keys table"))?;
-        let mut set = HashSet::new();
+        let mut set = FingerprintSet::default();
         for entry in by_age
             .iter()
             .map_err(database_error("list completed keys"))?
@@ -72,7 +71,7 @@ impl CompletedSet {
     }
 
     /// The set, locked; every critical section is a lookup or a commit's whole update.
-    pub(super) fn lock(&self) -> MutexGuard<'_, HashSet<u128>> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, FingerprintSet<u128>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -86,7 +85,7 @@ pub(super) struct SetChange {
 
 impl SetChange {
     /// Applies the change; call it only after the transaction committed.
-    pub(super) fn apply(self, set: &mut HashSet<u128>) {
+    pub(super) fn apply(self, set: &mut FingerprintSet<u128>) {
         for removed in self.removed {
             set.remove(&removed);
         }
@@ -98,7 +97,7 @@ impl SetChange {
 /// in `keys`) keeps its first time.
 pub(super) fn insert_in<'k>(
     transaction: &redb::WriteTransaction,
-    set: &HashSet<u128>,
+    set: &FingerprintSet<u128>,
     keys: impl IntoIterator<Item = &'k str>,
     completed_at_ms: u64,
     change: &mut SetChange,
@@ -106,7 +105,7 @@ pub(super) fn insert_in<'k>(
     let mut by_age = transaction
         .open_table(COMPLETED_BY_AGE)
         .map_err(database_error("open completed keys table"))?;
-    let mut in_batch = HashSet::new();
+    let mut in_batch = FingerprintSet::default();
     for key in keys {
         let print = fingerprint128(key);
         if set.contains(&print) || !in_batch.insert(print) {
