@@ -11,9 +11,8 @@
 //! at-least-once delivery allows (the idempotency key tells them apart). It knows nothing
 //! about what the body holds, only that it is one line of JSON.
 
-use std::sync::{Mutex, OnceLock, PoisonError};
-
 use std::io::Write;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};

@@ -18,8 +18,9 @@ pub(crate) fn fingerprint(key: &str) -> u64 {
 }
 
 /// A set of fingerprints, hashed by the fingerprint itself: they are hashes already, so
-/// hashing them again (std's SipHash) only costs time. Keys come from Salesforce's event and
-/// entry ids, not from a party that could pick them to collide.
+/// hashing them again (std's SipHash) only costs time. The keys are Salesforce's (an event's
+/// EventUuid, its producer event id or its replay id), not chosen by a party that could pick
+/// them to collide.
 pub(crate) type FingerprintSet<T> = HashSet<T, BuildHasherDefault<FingerprintHasher>>;
 
 /// The hasher of a [`FingerprintSet`]: a `u64` or `u128` fingerprint's low 64 bits as they are.
