@@ -127,8 +127,8 @@ fn sequence_in(bytes: &[u8]) -> Option<u64> {
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    // A byte-by-byte window compare was a quarter of the partner's CPU in a batched run,
-    // which the bench charged to the connector's figures through the shared cores.
+    // memmem rather than a compare at every position: the partner shares the cores with the
+    // connector and the fake, so whatever it spends comes out of their figures.
     memchr::memmem::find(haystack, needle)
 }
 
