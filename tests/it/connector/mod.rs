@@ -13,5 +13,6 @@ mod routing_assign;
 mod routing_cancel;
 mod routing_crash;
 mod routing_e2e;
+mod stdout;
 mod store_failure;
 mod tenants;

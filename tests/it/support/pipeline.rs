@@ -632,8 +632,14 @@ pub struct ConnectorProcess {
 impl ConnectorProcess {
     /// Spawns the binary on `config` and waits (bounded) until its sidecar server listens.
     pub async fn start(config: &Path) -> Self {
+        Self::start_writing_stdout_to(config, std::process::Stdio::null()).await
+    }
+
+    /// [`ConnectorProcess::start`], with the process's standard output going to `stdout`
+    /// (for `delivery.kind = "stdout"`).
+    pub async fn start_writing_stdout_to(config: &Path, stdout: std::process::Stdio) -> Self {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_byoc-connector"));
-        command.args(["run", "--config"]).arg(config);
+        command.args(["run", "--config"]).arg(config).stdout(stdout);
         Self::spawn(command).await
     }
 
@@ -650,10 +656,12 @@ impl ConnectorProcess {
             .arg((max_file_bytes / 512).to_string())
             .arg(env!("CARGO_BIN_EXE_byoc-connector"))
             .args(["run", "--config"])
-            .arg(config);
+            .arg(config)
+            .stdout(std::process::Stdio::null());
         Self::spawn(command).await
     }
 
+    /// Starts `command`, whose standard output is already set.
     async fn spawn(mut command: tokio::process::Command) -> Self {
         use tokio::io::AsyncBufReadExt;
 
@@ -663,7 +671,6 @@ impl ConnectorProcess {
                 "warn,byoc_connector::server=info,byoc_connector::routing=info,byoc_connector::ha=info,byoc_connector::connector=info",
             )
             .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()
