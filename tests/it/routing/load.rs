@@ -163,14 +163,24 @@ async fn partner_answering_after(delay: std::time::Duration) -> Partner {
     Partner::always(reply).await
 }
 
+/// `asks` transfer requests handed at once to an engine whose partner answers each after
+/// `delay`.
+async fn burst_behind_partner_answering_after(
+    delay: std::time::Duration,
+    asks: usize,
+) -> (Partner, Salesforce, TempStore, RoutingEngine) {
+    let partner = partner_answering_after(delay).await;
+    let (salesforce, store, engine) = start_partner_engine(&partner).await;
+    accept_all(&engine, &transfers(asks)).await;
+    (partner, salesforce, store, engine)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn asks_past_the_limit_wait_for_an_answer_and_every_request_is_still_decided() {
     // Each answer takes a second, so no ask can come back while the first ones are counted.
     const ASKS: usize = 40;
-    let partner = partner_answering_after(std::time::Duration::from_secs(1)).await;
-    let (salesforce, _store, engine) = start_partner_engine(&partner).await;
-    let requests = transfers(ASKS);
-    accept_all(&engine, &requests).await;
+    let (partner, salesforce, _store, engine) =
+        burst_behind_partner_answering_after(std::time::Duration::from_secs(1), ASKS).await;
 
     assert!(wait_until(WAIT_LIMIT, || partner.requests().len() >= FIRST_WAVE).await);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -196,10 +206,8 @@ async fn asks_past_the_limit_wait_for_an_answer_and_every_request_is_still_decid
 async fn a_partner_slow_to_answer_is_asked_about_the_whole_burst_before_its_first_answer() {
     // Asks that wait a second for a place go out over the limit, and these answers take four.
     const ASKS: usize = 12;
-    let partner = partner_answering_after(std::time::Duration::from_secs(4)).await;
-    let (salesforce, _store, engine) = start_partner_engine(&partner).await;
-    let requests = transfers(ASKS);
-    accept_all(&engine, &requests).await;
+    let (partner, salesforce, _store, engine) =
+        burst_behind_partner_answering_after(std::time::Duration::from_secs(4), ASKS).await;
 
     let all_asked = wait_until(std::time::Duration::from_secs(3), || {
         partner.requests().len() == ASKS
