@@ -20,7 +20,8 @@ mod tenant;
 pub use preflight::preflight;
 pub use sidecar::ROLE_HEADER;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -41,7 +42,7 @@ use crate::pubsub::{
 };
 use crate::routing::{RoutingDeps, RoutingEngine, RoutingError, RoutingSettings};
 use crate::server::{self, Readiness, ServerState, SidecarAuth};
-use crate::store::{StoreError, WriterHealth};
+use crate::store::{StoreError, StoreReleased, WriterHealth};
 use crate::telemetry::Telemetry;
 
 /// Why the connector stopped with an error.
@@ -180,7 +181,34 @@ pub async fn run_on(
     let outcome = run_pipeline(config, shutdown, &readiness, telemetry, &late, None).await;
     readiness.set_ready(false);
     servers.stop().await;
+    let released = late.released.clone();
+    drop(late);
+    wait_for_release([released]).await;
     outcome
+}
+
+/// Longest the connector waits, on its way out, for its store's last user (a commit or read
+/// on the blocking pool) to let go.
+const RELEASE_WAIT: Duration = Duration::from_secs(5);
+
+/// Waits until every store opened into `stores` is closed, so whoever embeds the connector
+/// can open the file again the moment it returns; a store still held after [`RELEASE_WAIT`]
+/// is logged and left to its last user.
+async fn wait_for_release(stores: impl IntoIterator<Item = Arc<OnceLock<StoreReleased>>>) {
+    for store in stores {
+        let Some(released) = store.get().cloned() else {
+            continue;
+        };
+        if tokio::time::timeout(RELEASE_WAIT, released.wait())
+            .await
+            .is_err()
+        {
+            warn!(
+                wait_ms = crate::log_value::millis(RELEASE_WAIT),
+                "the store is still in use after the connector stopped; it closes when its last user ends"
+            );
+        }
+    }
 }
 
 /// The ops and sidecar servers, running until [`Servers::stop`].
@@ -434,6 +462,7 @@ async fn run_leader(
         warn!(
             "routing did not stop within the grace period; pending requests resume after restart"
         );
+        engine.abandon().await;
     }
     // The writer is closed by now: what the tracker still applies stays in memory only.
     tracker.close().await;

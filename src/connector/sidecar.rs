@@ -18,7 +18,7 @@ use crate::inbound::InboundSlot;
 use crate::routing::{
     assign_response, decision_response, RoutingEngine, SIDECAR_ASSIGN_PATH, SIDECAR_DECISION_PATH,
 };
-use crate::store::Store;
+use crate::store::{Store, StoreReleased};
 
 /// The header a standby's sidecar `503` carries, with the value `standby`.
 pub const ROLE_HEADER: &str = "x-byoc-role";
@@ -49,6 +49,8 @@ pub(super) struct LateBound {
     pub(super) inbound: InboundSlot,
     /// The store the dead-letter routes read, once the pipeline opened it.
     pub(super) dead_letters: Arc<OnceLock<Store>>,
+    /// Learns when that store is closed, without holding it open.
+    pub(super) released: Arc<OnceLock<StoreReleased>>,
     /// The conversation routes' services.
     pub(super) conversations: Arc<OnceLock<ConversationServices>>,
     /// Whether routing decisions belong to another replica.

@@ -66,6 +66,7 @@ pub(super) async fn start_shared(
     let dead_letters = store.run_blocking(Store::count_dead_letters).await?;
     telemetry.set_dead_letters(dead_letters);
     // Set once; run_pipeline runs once per process.
+    let _ = late.released.set(store.released());
     let _ = late.dead_letters.set(store.clone());
     let skew = telemetry.clone();
     provider

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, Instrument};
 
 use super::sidecar::{tenant_routes, LateBound};
-use super::{run_pipeline, ConnectorError, Listeners, Servers};
+use super::{run_pipeline, wait_for_release, ConnectorError, Listeners, Servers};
 use crate::config::Config;
 use crate::ha::LeaseShare;
 use crate::server::{Readiness, ServerState, SidecarAuth};
@@ -79,6 +79,7 @@ pub(super) async fn run_tenants(
         tenant_routes(routes),
         auth,
     );
+    let stores: Vec<_> = tenants.iter().map(|t| t.late.released.clone()).collect();
     info!(tenants = tenants.len(), "serving tenants");
     // Stops every tenant: on shutdown, and when one lost its lease.
     let stop = shutdown.child_token();
@@ -111,6 +112,7 @@ pub(super) async fn run_tenants(
     let outcome = supervise(&mut running, &stop).await;
     readiness.set_ready(false);
     servers.stop().await;
+    wait_for_release(stores).await;
     outcome
 }
 

@@ -73,6 +73,8 @@ pub(super) struct EngineInner {
     pub(super) telemetry: Telemetry,
     pub(super) tasks: TaskTracker,
     pub(super) shutdown: CancellationToken,
+    /// Fired by [`RoutingEngine::abandon`]: every tracked task stops at its next await.
+    abandon: CancellationToken,
     pub(super) pruner_started: AtomicBool,
     pub(super) asks: AskLimit,
 }
@@ -126,6 +128,7 @@ impl RoutingEngine {
                 telemetry: deps.telemetry,
                 tasks: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
+                abandon: CancellationToken::new(),
                 pruner_started: AtomicBool::new(false),
                 asks: AskLimit::default(),
             }),
@@ -440,6 +443,16 @@ impl RoutingEngine {
         self.inner.tasks.close();
         self.inner.tasks.wait().await;
     }
+
+    /// Drops every request's task where it stands, as a crash there would, for when
+    /// [`RoutingEngine::shutdown`] outlasted the grace: a decision is stored before its post,
+    /// so the restart posts the same answer, and nothing of the engine outlives the connector.
+    pub async fn abandon(&self) {
+        self.inner.shutdown.cancel();
+        self.inner.abandon.cancel();
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
+    }
 }
 
 impl EngineInner {
@@ -476,7 +489,19 @@ impl EngineInner {
     /// Runs a request's task on the tracker.
     pub(super) fn spawn(self: &Arc<Self>, job: Job) {
         let inner = self.clone();
-        self.tasks.spawn(inner.run(job));
+        self.track(inner.run(job));
+    }
+
+    /// Runs `task` on the tracker until it ends or the engine is abandoned.
+    pub(super) fn track(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let abandon = self.abandon.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                biased;
+                () = abandon.cancelled() => {}
+                () = task => {}
+            }
+        });
     }
 
     /// Records `record` as missed and counts it.

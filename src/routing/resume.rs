@@ -131,7 +131,7 @@ impl EngineInner {
                 },
                 registration: Registration::detached(),
             };
-            self.tasks.spawn(inner.run_follow_up(job));
+            self.track(inner.run_follow_up(job));
             return Ok(Armed::FollowUp);
         }
         if record.state.is_terminal() {
@@ -168,7 +168,7 @@ impl EngineInner {
             return;
         }
         let inner = self.clone();
-        self.tasks.spawn(async move {
+        self.track(async move {
             loop {
                 tokio::select! {
                     () = inner.shutdown.cancelled() => return,

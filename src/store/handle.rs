@@ -41,6 +41,22 @@ pub struct Store {
 struct StoreInner {
     backend: Box<dyn StoreBackend>,
     settings: StoreSettings,
+    // Declared after `backend`, so it drops after the backend closed: its receivers learn of
+    // the release only once the file (or pool) is really closed.
+    released: tokio::sync::watch::Sender<()>,
+}
+
+/// Resolves once every handle of one store is dropped and its backend closed; holding it
+/// keeps nothing open.
+#[derive(Debug, Clone)]
+pub struct StoreReleased(tokio::sync::watch::Receiver<()>);
+
+impl StoreReleased {
+    /// Waits until the last handle of the store is gone.
+    pub async fn wait(mut self) {
+        // Nothing ever sends: `changed` fails exactly when the sender (the store) is dropped.
+        while self.0.changed().await.is_ok() {}
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -104,8 +120,18 @@ impl Store {
 
     fn with_backend(backend: Box<dyn StoreBackend>, settings: StoreSettings) -> Self {
         Self {
-            inner: Arc::new(StoreInner { backend, settings }),
+            inner: Arc::new(StoreInner {
+                backend,
+                settings,
+                released: tokio::sync::watch::Sender::new(()),
+            }),
         }
+    }
+
+    /// A waiter for the moment every handle of this store, this one included, is dropped: a
+    /// redb file can then be opened again in this process.
+    pub fn released(&self) -> StoreReleased {
+        StoreReleased(self.inner.released.subscribe())
     }
 
     fn backend(&self) -> &dyn StoreBackend {

@@ -40,7 +40,7 @@ pub use error::StoreError;
 pub use fence::Fence;
 pub(crate) use fence::LEASE_TABLE_DDL;
 pub(crate) use group_commit::GroupCommitter;
-pub use handle::{Location, Store};
+pub use handle::{Location, Store, StoreReleased};
 pub(crate) use pending_routing::PendingRoutingWrite;
 pub use postgres_store::POSTGRES_SESSION_OPTIONS;
 pub use postgres_store::SCHEMA_LOCK_KEY;

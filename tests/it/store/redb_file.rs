@@ -149,3 +149,30 @@ fn a_store_in_use_by_a_connector_is_refused_for_maintenance() {
     assert!(matches!(error, StoreError::Locked { .. }), "{error:?}");
     assert!(error.to_string().contains("in use"), "{error}");
 }
+
+#[tokio::test]
+async fn released_resolves_only_once_the_last_handle_is_gone_and_the_file_reopens_then() {
+    let directory = StoreDirectory::new();
+    let path = directory.store_path();
+    let store = Store::open(&path, StoreSettings::default()).unwrap();
+    let released = store.released();
+    let (drop_it, dropped) = tokio::sync::oneshot::channel::<()>();
+    let holder = store.clone();
+    let late_user = tokio::spawn(async move {
+        let _ = dropped.await;
+        drop(holder);
+    });
+    drop(store);
+    let mut waiting = tokio::spawn(released.clone().wait());
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(200), &mut waiting)
+            .await
+            .is_err(),
+        "a clone is still held"
+    );
+    drop_it.send(()).unwrap();
+    waiting.await.unwrap();
+    late_user.await.unwrap();
+    Store::open_existing(&path).expect("the file is closed once released resolves");
+    released.wait().await;
+}
