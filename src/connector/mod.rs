@@ -438,22 +438,33 @@ async fn run_leader(
     }
     info!(topic = %config.pubsub.topic, "connector running");
     let grace = config.pipeline.grace();
-    if let Some(leading) = leading {
-        // Fail-stop: no drain once the lease is lost; the new leader redelivers what was in
-        // flight (the partner sees it again with the same Idempotency-Key).
-        tokio::select! {
+    let ran = if let Some(leading) = leading {
+        // Fail-stop: no drain once the lease is lost, and routing stops where it stands; the
+        // new leader redelivers what was in flight (the partner sees it again with the same
+        // Idempotency-Key) and posts the stored decisions.
+        let ran = tokio::select! {
             biased;
-            () = leading.lost().cancelled() => return Ok(()),
-            ran = pipeline.run(pipeline_stop) => ran?,
-        }
+            () = leading.lost().cancelled() => None,
+            ran = pipeline.run(pipeline_stop) => Some(ran),
+        };
         // The loss also stops the pipeline (its stop token follows the loss), and the pipeline
         // can end first: still no drain, which could outlast the lease by the grace period.
-        if leading.lost().is_cancelled() {
-            return Ok(());
+        match ran {
+            Some(Ok(())) if !leading.lost().is_cancelled() => Ok(()),
+            Some(Err(error)) => {
+                engine.abandon().await;
+                return Err(error.into());
+            }
+            _ => {
+                engine.abandon().await;
+                return Ok(());
+            }
         }
     } else {
-        pipeline.run(pipeline_stop).await?;
-    }
+        pipeline.run(pipeline_stop).await
+    };
+    // Routing stops the same way whether the pipeline stopped cleanly or failed: its posts in
+    // flight still get the grace, and nothing of it outlives the connector.
     intake_stop.cancel();
     if tokio::time::timeout(grace, engine.shutdown())
         .await
@@ -466,7 +477,7 @@ async fn run_leader(
     }
     // The writer is closed by now: what the tracker still applies stays in memory only.
     tracker.close().await;
-    Ok(())
+    ran.map_err(ConnectorError::from)
 }
 
 /// Keeps `byoc_pubsub_stream_connected` equal to whether a Subscribe stream is open, until
