@@ -78,6 +78,13 @@ pub enum DeliveryError {
     /// Do not try again; dead-letter the event.
     #[error("delivery failed permanently: {0}")]
     Permanent(PermanentFailure),
+    /// The destination is gone for good (stdout's reader closed the pipe): no event can be
+    /// delivered any more, so the connector stops without completing this one.
+    #[error("the delivery channel is closed: {reason}")]
+    Closed {
+        /// Why, for the operator.
+        reason: String,
+    },
 }
 
 impl DeliveryError {
@@ -90,7 +97,7 @@ impl DeliveryError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Retryable { retry_after, .. } => *retry_after,
-            Self::Permanent(_) => None,
+            Self::Permanent(_) | Self::Closed { .. } => None,
         }
     }
 }

@@ -71,6 +71,9 @@ pub enum RetryStopped {
     /// The cancellation token fired first.
     #[error("delivery cancelled before it succeeded")]
     Cancelled,
+    /// The channel can never deliver again; the pipeline must stop.
+    #[error("the delivery channel is closed: {0}")]
+    Closed(String),
 }
 
 /// A failed attempt that is about to be retried, as reported to an observer.
@@ -86,7 +89,8 @@ pub struct RetryNotice<'a> {
     pub delay: Duration,
 }
 
-/// Delivers, retrying retryable failures forever, until delivered, refused or cancelled.
+/// Delivers, retrying retryable failures forever, until delivered, refused, cancelled or the
+/// channel is closed for good.
 ///
 /// Cancellation also abandons an attempt in flight: the partner may have received it, and the
 /// event stays incomplete, so it is delivered again (same idempotency key) after a restart.
@@ -125,6 +129,7 @@ pub async fn deliver_with_retry_observed<C: Channel + ?Sized>(
         let (reason, retry_after, status) = match outcome {
             Ok(()) => return Ok(()),
             Err(DeliveryError::Permanent(failure)) => return Err(RetryStopped::Permanent(failure)),
+            Err(DeliveryError::Closed { reason }) => return Err(RetryStopped::Closed(reason)),
             Err(DeliveryError::Retryable {
                 reason,
                 retry_after,

@@ -8,7 +8,9 @@
 //! may be checkpointed) only once its line has been handed to the operating system: a crash
 //! before that replays the event rather than losing it. If a write fails, every delivery of
 //! that batch fails and is retried; lines of the batch that did get out appear again, which
-//! at-least-once delivery allows (the idempotency key tells them apart). It knows nothing
+//! at-least-once delivery allows (the idempotency key tells them apart). A broken pipe is
+//! different: the reader is gone for good, so that delivery and every later one fail as
+//! [`DeliveryError::Closed`] and the connector stops instead of retrying forever. It knows nothing
 //! about what the body holds, only that it is one line of JSON.
 
 use std::io::Write;
@@ -30,7 +32,7 @@ type BoxedWriter = Box<dyn Write + Send>;
 /// A line waiting for the writer, and where to say whether it was written.
 struct QueuedLine {
     body: Bytes,
-    written: oneshot::Sender<Result<(), String>>,
+    written: oneshot::Sender<Result<(), DeliveryError>>,
 }
 
 /// Writes each delivery's body as one line.
@@ -108,8 +110,7 @@ impl Channel for StdoutChannel {
             return Err(write_failed("the stdout writer has stopped"));
         }
         match outcome.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(reason)) => Err(write_failed(&reason)),
+            Ok(written) => written,
             Err(_writer_gone) => Err(write_failed("the stdout writer has stopped")),
         }
     }
@@ -127,6 +128,7 @@ fn write_failed(reason: &str) -> DeliveryError {
 fn write_lines(mut writer: BoxedWriter, mut queued: mpsc::Receiver<QueuedLine>) {
     let mut batch = Vec::with_capacity(MAX_LINES_PER_WRITE);
     let mut bytes = Vec::new();
+    let mut closed: Option<String> = None;
     while queued.blocking_recv_many(&mut batch, MAX_LINES_PER_WRITE) > 0 {
         bytes.clear();
         for line in &batch {
@@ -136,10 +138,21 @@ fn write_lines(mut writer: BoxedWriter, mut queued: mpsc::Receiver<QueuedLine>) 
         // The flush is what makes the lines the operating system's when the writer buffers
         // (the process's stdout holds back a trailing partial line; a test's writer may hold
         // more).
-        let written = writer
-            .write_all(&bytes)
-            .and_then(|()| writer.flush())
-            .map_err(|error| error.to_string());
+        let written = match &closed {
+            Some(reason) => Err(DeliveryError::Closed {
+                reason: reason.clone(),
+            }),
+            None => match writer.write_all(&bytes).and_then(|()| writer.flush()) {
+                Ok(()) => Ok(()),
+                // The reader is gone and no later write can reach anyone: stop retrying.
+                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+                    let reason = format!("stdout is closed, its reader has gone ({error})");
+                    closed = Some(reason.clone());
+                    Err(DeliveryError::Closed { reason })
+                }
+                Err(error) => Err(write_failed(&error.to_string())),
+            },
+        };
         for line in batch.drain(..) {
             // The delivery may have been cancelled meanwhile; nobody is waiting then.
             let _ = line.written.send(written.clone());

@@ -136,6 +136,9 @@ pub(crate) enum Outcome {
     Abandoned,
     /// The store refused the dead letter, retries included: the pipeline must stop.
     StoreFailed(crate::store::StoreError),
+    /// The channel can never deliver again (why): the event stays incomplete and the
+    /// pipeline must stop.
+    ChannelClosed(String),
 }
 
 /// A finished job, sent back to the dispatcher.
@@ -210,6 +213,7 @@ impl Job {
                 Outcome::Delivered
             }
             Err(RetryStopped::Cancelled) => Outcome::Abandoned,
+            Err(RetryStopped::Closed(reason)) => Outcome::ChannelClosed(reason),
             Err(RetryStopped::Permanent(failure)) => {
                 let mut attributes = BTreeMap::from([
                     (

@@ -103,6 +103,12 @@ pub enum PipelineError {
         #[source]
         source: Box<StoreError>,
     },
+    /// The delivery channel can never deliver again; what completed before is checkpointed.
+    #[error("the delivery channel is closed: {reason}")]
+    ChannelClosed {
+        /// Why, from the channel.
+        reason: String,
+    },
 }
 
 /// The running pipeline's parts.
@@ -184,20 +190,20 @@ impl Pipeline {
 
     /// Runs until `shutdown` fires or the subscriber stops, then drains in-flight work for
     /// up to the grace period and writes the final checkpoint.
+    ///
+    /// A channel closed for good stops it too, with [`PipelineError::ChannelClosed`], after
+    /// the same final checkpoint: the deliveries still in flight are abandoned at once (none
+    /// can succeed), so nothing after the last delivered event is acknowledged.
     pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), PipelineError> {
-        loop {
-            let intake_open = self.watermark.lag() < self.settings.max_watermark_lag;
-            tokio::select! {
-                biased;
-                () = shutdown.cancelled() => break,
-                Some(done) = self.running.join_next() => self.on_done(done).await?,
-                Ok(()) = self.writer_health.changed() => self.check_writer()?,
-                item = self.subscriber.next(), if intake_open => match item {
-                    Some(item) => self.on_item(item).await?,
-                    None => break,
-                },
+        let closed = match self.consume(&shutdown).await {
+            Ok(()) => None,
+            Err(PipelineError::ChannelClosed { reason }) => {
+                error!(reason = %reason, "the delivery channel is closed; stopping");
+                self.jobs.abandon.cancel();
+                Some(reason)
             }
-        }
+            Err(other) => return Err(other),
+        };
         self.drain().await?;
         // Close, not only flush: closing also waits for the writer task to end, so its store
         // handle is gone when `run` returns and an embedder can reopen the file at once.
@@ -206,7 +212,28 @@ impl Pipeline {
         } = self;
         writer.close().await?;
         telemetry.pipeline_stopped();
-        Ok(())
+        match closed {
+            Some(reason) => Err(PipelineError::ChannelClosed { reason }),
+            None => Ok(()),
+        }
+    }
+
+    /// Takes events in and completes them until `shutdown` fires, the subscriber stops or
+    /// something fails.
+    async fn consume(&mut self, shutdown: &CancellationToken) -> Result<(), PipelineError> {
+        loop {
+            let intake_open = self.watermark.lag() < self.settings.max_watermark_lag;
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return Ok(()),
+                Some(done) = self.running.join_next() => self.on_done(done).await?,
+                Ok(()) = self.writer_health.changed() => self.check_writer()?,
+                item = self.subscriber.next(), if intake_open => match item {
+                    Some(item) => self.on_item(item).await?,
+                    None => return Ok(()),
+                },
+            }
+        }
     }
 
     /// Fails once the writer has given up: nothing can be checkpointed any more, so the
@@ -433,6 +460,9 @@ impl Pipeline {
                 replay_id: hex::encode(&done.replay_id),
                 source: Box::new(source),
             }),
+            // Reported once; the rest of the jobs that were in flight just stay incomplete.
+            Outcome::ChannelClosed(_) if self.jobs.abandon.is_cancelled() => Ok(()),
+            Outcome::ChannelClosed(reason) => Err(PipelineError::ChannelClosed { reason }),
         };
         self.publish_gauges();
         completed

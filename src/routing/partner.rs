@@ -120,6 +120,7 @@ pub(super) async fn ask_partner(
                 warn!(event_id, reason = %failure.reason, "partner refused the routing request");
                 return PartnerAnswer::Refused(failure.reason);
             }
+            DeliveryError::Closed { reason } => return PartnerAnswer::Unreachable(reason),
             DeliveryError::Retryable {
                 reason,
                 retry_after,

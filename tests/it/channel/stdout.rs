@@ -1,10 +1,11 @@
 //! The stdout channel: one JSON envelope per line, whole even when deliveries are
-//! concurrent, and a delivery is done only once its line has been written and flushed.
+//! concurrent, a delivery is done only once its line has been written and flushed, and a
+//! broken pipe closes the channel instead of being retried.
 
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
 
-use byoc_connector::channel::{Channel, Delivery, StdoutChannel};
+use byoc_connector::channel::{Channel, Delivery, DeliveryError, StdoutChannel};
 use bytes::Bytes;
 
 fn delivery(body: String) -> Delivery {
@@ -133,12 +134,12 @@ async fn a_delivery_is_done_only_once_its_line_is_written_and_flushed() {
     );
 }
 
-/// An output whose every write fails, like a closed pipe.
-struct BrokenOutput;
+/// An output whose every write fails with one kind of error.
+struct FailingOutput(io::ErrorKind);
 
-impl Write for BrokenOutput {
+impl Write for FailingOutput {
     fn write(&mut self, _: &[u8]) -> io::Result<usize> {
-        Err(io::ErrorKind::BrokenPipe.into())
+        Err(self.0.into())
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -148,10 +149,45 @@ impl Write for BrokenOutput {
 
 #[tokio::test]
 async fn a_failed_write_fails_the_delivery_as_retryable() {
-    let channel = StdoutChannel::with_writer(BrokenOutput);
+    let channel = StdoutChannel::with_writer(FailingOutput(io::ErrorKind::StorageFull));
     let error = channel
         .deliver(&delivery(r#"{"id":"e1"}"#.to_owned()))
         .await
         .unwrap_err();
     assert!(error.is_retryable(), "{error:?}");
+}
+
+/// An output whose first write fails with a broken pipe and whose later writes would succeed.
+#[derive(Default)]
+struct BrokenOnce {
+    failed: bool,
+}
+
+impl Write for BrokenOnce {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if std::mem::replace(&mut self.failed, true) {
+            return Ok(bytes.len());
+        }
+        Err(io::ErrorKind::BrokenPipe.into())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+// A pipe's reader never comes back, so the channel does not even try again.
+#[tokio::test]
+async fn a_broken_pipe_closes_the_channel_for_this_delivery_and_every_later_one() {
+    let channel = StdoutChannel::with_writer(BrokenOnce::default());
+    for id in ["e1", "e2"] {
+        let error = channel
+            .deliver(&delivery(format!(r#"{{"id":"{id}"}}"#)))
+            .await
+            .unwrap_err();
+        let DeliveryError::Closed { reason } = &error else {
+            panic!("a broken pipe is not worth retrying: {error:?}");
+        };
+        assert!(reason.contains("stdout is closed"), "{reason}");
+    }
 }

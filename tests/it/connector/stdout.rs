@@ -3,6 +3,7 @@
 //! event, so nothing acknowledged is missing from the output.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::support::pipeline::*;
@@ -23,10 +24,8 @@ fn json_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_binary_writes_every_event_to_stdout_as_a_whole_line_in_conversation_order() {
-    let fake = start_fake(false, PubSubFakeConfig::default()).await;
-    let dir = scratch_dir("stdout-delivery");
+/// Writes, in `dir`, a config delivering to stdout with its store in `dir`; returns its path.
+fn stdout_config(fake: &fake_salesforce::FakeSalesforce, dir: &std::path::Path) -> PathBuf {
     let config = connector_config_toml_for(
         fake.endpoints(),
         "http://127.0.0.1:9/unused",
@@ -40,6 +39,14 @@ async fn the_binary_writes_every_event_to_stdout_as_a_whole_line_in_conversation
     assert!(config.contains("kind = \"stdout\""), "{config}");
     let config_path = dir.join("connector.toml");
     std::fs::write(&config_path, config).unwrap();
+    config_path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_writes_every_event_to_stdout_as_a_whole_line_in_conversation_order() {
+    let fake = start_fake(false, PubSubFakeConfig::default()).await;
+    let dir = scratch_dir("stdout-delivery");
+    let config_path = stdout_config(&fake, &dir);
     let output_path = dir.join("delivered.jsonl");
     let output = std::fs::File::create(&output_path).unwrap();
     fake.publish(&numbered_messages(EVENTS, CONVERSATIONS))
@@ -83,5 +90,93 @@ async fn the_binary_writes_every_event_to_stdout_as_a_whole_line_in_conversation
     );
     fake.shutdown().await;
     drop(store);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Reads lines from `reader` until `count` came, then closes it, as a consumer that stops.
+fn read_then_close(
+    reader: std::io::PipeReader,
+    count: usize,
+) -> std::thread::JoinHandle<Vec<String>> {
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(reader)
+            .lines()
+            .take(count)
+            .map(Result::unwrap)
+            .collect()
+    })
+}
+
+// The output's reader reads the first events and goes away. Nobody will ever read the output
+// again, so retrying cannot help: the binary stops with an error naming stdout, its checkpoint
+// at the last event that got out, and a restart with a reader delivers the rest, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stdout_stops_the_binary_with_an_error_and_loses_nothing() {
+    const LATER: u64 = 50;
+    let fake = start_fake(false, PubSubFakeConfig::default()).await;
+    let dir = scratch_dir("stdout-closed");
+    let config_path = stdout_config(&fake, &dir);
+    fake.publish(&numbered_messages(EVENTS, CONVERSATIONS))
+        .unwrap();
+    let last_read = fake.pubsub().topic.latest_id();
+    let (reader, writer) = std::io::pipe().unwrap();
+    let reading = read_then_close(reader, usize::try_from(EVENTS).unwrap());
+
+    let first = ConnectorProcess::start_writing_stdout_to(&config_path, writer.into()).await;
+    let read = tokio::task::spawn_blocking(move || reading.join().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(read.len(), usize::try_from(EVENTS).unwrap());
+    let later: Vec<_> = (EVENTS..EVENTS + LATER)
+        .map(|seq| message_event(&conversation_name(seq % CONVERSATIONS), seq))
+        .collect();
+    fake.publish(&later).unwrap();
+    wait_until(
+        "the binary reports stdout closed",
+        Duration::from_secs(30),
+        || first.log().contains("stdout is closed"),
+    )
+    .await;
+    let log = first.log();
+    let exit = first.exit_within(Duration::from_secs(30)).await;
+    assert_eq!(
+        exit.code(),
+        Some(1),
+        "a closed output is an error; log:\n{log}"
+    );
+    {
+        let store = byoc_connector::store::Store::open_existing(dir.join("state.redb")).unwrap();
+        assert_eq!(
+            stored_checkpoint(&store, &fake),
+            Some(last_read),
+            "checkpointed up to the last event that got out, and no further"
+        );
+    }
+
+    let output_path = dir.join("delivered.jsonl");
+    let output = std::fs::File::create(&output_path).unwrap();
+    let second = ConnectorProcess::start_writing_stdout_to(&config_path, output.into()).await;
+    wait_until(
+        "the later events are on stdout",
+        Duration::from_secs(30),
+        || json_lines(&output_path).len() >= usize::try_from(LATER).unwrap(),
+    )
+    .await;
+    assert_eq!(second.terminate().await.code(), Some(0));
+    let seen: Vec<u64> = json_lines(&output_path)
+        .iter()
+        .filter_map(seq_in_text)
+        .collect();
+    let expected: std::collections::BTreeSet<u64> = (EVENTS..EVENTS + LATER).collect();
+    assert_eq!(
+        seen.iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>(),
+        expected,
+        "the restart delivers what never got out"
+    );
+    assert_eq!(seen.len(), expected.len(), "and only that, once");
+    fake.shutdown().await;
     std::fs::remove_dir_all(&dir).ok();
 }
