@@ -4,8 +4,8 @@
 //! Every call must carry `accesstoken`, `instanceurl` and `tenantid`; a missing or
 //! unaccepted token gets UNAUTHENTICATED with the `error-code` trailer Salesforce uses.
 //! Error descriptions end with `rpcId: <id>` and carry `error-code`/`rpc-id` trailers.
-//! Streams are served by [`super::session`]. It uses only the generated proto, never the
-//! connector's client code.
+//! Streams are served by [`super::session`], which sees this service only through
+//! [`StreamHost`]. It uses only the generated proto, never the connector's client code.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,7 +21,7 @@ use tonic::{Code, Request, Response, Status, Streaming};
 
 use super::faults::Faults;
 use super::rpc_id::RpcId;
-use super::session::{self, SessionRecord};
+use super::session::{self, SessionRecord, StreamHost};
 use super::tokens::{TokenRegistry, TokenStatus};
 use super::topic::TopicLog;
 use crate::proto::pub_sub_server::PubSub;
@@ -30,7 +30,7 @@ use crate::proto::{
     ManagedFetchRequest, ManagedFetchResponse, PublishRequest, PublishResponse, PublishResult,
     SchemaInfo, SchemaRequest, TopicInfo, TopicRequest,
 };
-use crate::wire::{AUTH_ERROR, ERROR_CODE_TRAILER, RPC_ID_TRAILER, TOPIC_NOT_FOUND};
+use crate::wire::{sf_status, AUTH_ERROR, TOPIC_NOT_FOUND};
 
 /// Largest event the fake accepts, like Salesforce's 1 MB limit.
 pub const MAX_EVENT_BYTES: usize = 1_000_000;
@@ -240,17 +240,34 @@ pub struct GrpcCall {
     pub client_trace_id: Option<String>,
 }
 
-/// A Salesforce-shaped error: description ending in `rpcId: <id>`, and the `error-code`
-/// and `rpc-id` trailers.
-pub fn sf_status(code: Code, message: &str, error_code: Option<&str>, rpc_id: &str) -> Status {
-    let mut status = Status::new(code, format!("{message} rpcId: {rpc_id}"));
-    if let Some(error_code) = error_code.and_then(|value| value.parse().ok()) {
-        status.metadata_mut().insert(ERROR_CODE_TRAILER, error_code);
+impl StreamHost for PubSubFake {
+    fn topic(&self) -> &TopicLog {
+        &self.topic
     }
-    if let Ok(value) = rpc_id.parse() {
-        status.metadata_mut().insert(RPC_ID_TRAILER, value);
+
+    fn faults(&self) -> &Faults {
+        &self.faults
     }
-    status
+
+    fn tokens(&self) -> &TokenRegistry {
+        &self.tokens
+    }
+
+    fn keepalive_interval(&self) -> Duration {
+        self.config.keepalive_interval
+    }
+
+    fn idle_close_after(&self) -> Option<Duration> {
+        self.config.idle_close_after
+    }
+
+    fn max_events_per_response(&self) -> usize {
+        self.config.max_events_per_response
+    }
+
+    fn shutdown(&self) -> &CancellationToken {
+        &self.shutdown
+    }
 }
 
 /// The tonic service over a shared [`PubSubFake`].

@@ -16,15 +16,35 @@ use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 use tonic::{Code, Status};
 
-use super::pubsub_fake::{sf_status, PubSubFake};
-use super::tokens::TokenStatus;
-use super::topic::{PositionError, StartPosition};
+use tokio_util::sync::CancellationToken;
+
+use super::faults::Faults;
+use super::tokens::{TokenRegistry, TokenStatus};
+use super::topic::{PositionError, StartPosition, TopicLog};
 use crate::proto::{FetchRequest, FetchResponse, ReplayPreset};
-use crate::wire::MAX_OUTSTANDING_EVENTS;
 use crate::wire::{
-    AUTH_ERROR, REPLAY_ID_CORRUPTED, REPLAY_ID_VALIDATION_FAILED, REQUESTED_EVENTS_INVALID,
-    TOPIC_NOT_FOUND,
+    sf_status, AUTH_ERROR, MAX_OUTSTANDING_EVENTS, REPLAY_ID_CORRUPTED,
+    REPLAY_ID_VALIDATION_FAILED, REQUESTED_EVENTS_INVALID, TOPIC_NOT_FOUND,
 };
+
+/// What a session reads of the service it belongs to. The service implements it, so this
+/// file never names the service.
+pub(crate) trait StreamHost: Send + Sync + 'static {
+    /// The topic streamed.
+    fn topic(&self) -> &TopicLog;
+    /// The injected faults.
+    fn faults(&self) -> &Faults;
+    /// The accepted tokens.
+    fn tokens(&self) -> &TokenRegistry;
+    /// How often an idle stream gets an empty keepalive.
+    fn keepalive_interval(&self) -> Duration;
+    /// How long a stream may sit with no credit before it is closed.
+    fn idle_close_after(&self) -> Option<Duration>;
+    /// Most events in one response.
+    fn max_events_per_response(&self) -> usize;
+    /// Fires when the fake stops, ending every stream.
+    fn shutdown(&self) -> &CancellationToken;
+}
 
 /// A credit request as the server saw it.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -84,7 +104,7 @@ impl SessionRecord {
 /// Runs one session until the client goes away, a fault or error ends it, or the fake
 /// shuts down. Errors are sent to the client as the stream's final status.
 pub(crate) async fn run<S>(
-    fake: Arc<PubSubFake>,
+    fake: Arc<dyn StreamHost>,
     token: String,
     rpc_id: String,
     inbound: S,
@@ -102,7 +122,7 @@ pub(crate) async fn run<S>(
         pending: 0,
         next_id: 0,
     };
-    let shutdown = session.fake.shutdown.clone();
+    let shutdown = session.fake.shutdown().clone();
     let end = tokio::select! {
         end = session.serve(inbound) => end,
         () = shutdown.cancelled() => Err(Status::unavailable("fake salesforce is shutting down")),
@@ -122,7 +142,7 @@ pub(crate) async fn run<S>(
 const TIMER_SLACK: Duration = Duration::from_millis(2);
 
 struct Session {
-    fake: Arc<PubSubFake>,
+    fake: Arc<dyn StreamHost>,
     token: String,
     rpc_id: String,
     outbound: mpsc::Sender<Result<FetchResponse, Status>>,
@@ -142,14 +162,14 @@ impl Session {
             return Ok(());
         };
         self.start(&first)?;
-        let mut appended = self.fake.topic.watch_latest();
-        let mut faults_changed = self.fake.faults.watch();
-        let keepalive_interval = self.fake.config.keepalive_interval;
+        let mut appended = self.fake.topic().watch_latest();
+        let mut faults_changed = self.fake.faults().watch();
+        let keepalive_interval = self.fake.keepalive_interval();
         let mut keepalive_at = Instant::now() + keepalive_interval;
         let mut idle_since: Option<Instant> = None;
         loop {
             self.check_token()?;
-            if self.fake.faults.unavailable_now() {
+            if self.fake.faults().unavailable_now() {
                 return Err(self.status(
                     Code::Unavailable,
                     "the service is unavailable, try again later",
@@ -159,7 +179,7 @@ impl Session {
             if !self.drain_credit_requests(&mut inbound)? {
                 return Ok(());
             }
-            let stalled = self.fake.faults.stalled();
+            let stalled = self.fake.faults().stalled();
             if self.pending > 0 {
                 idle_since = None;
             } else if idle_since.is_none() {
@@ -167,7 +187,7 @@ impl Session {
             }
             appended.borrow_and_update();
             faults_changed.borrow_and_update();
-            if !stalled && self.pending > 0 && self.next_id <= self.fake.topic.latest_id() {
+            if !stalled && self.pending > 0 && self.next_id <= self.fake.topic().latest_id() {
                 // Injected latency delays the response, not the credit: requests that arrive
                 // meanwhile count toward this batch, as on a slow but busy server.
                 self.delay().await;
@@ -178,7 +198,7 @@ impl Session {
                 keepalive_at = Instant::now() + keepalive_interval;
                 continue;
             }
-            let idle_close_at = match (self.fake.config.idle_close_after, idle_since) {
+            let idle_close_at = match (self.fake.idle_close_after(), idle_since) {
                 (Some(after), Some(since)) => Some(since + after),
                 _ => None,
             };
@@ -203,7 +223,7 @@ impl Session {
 
     /// Validates the first request and positions the session.
     fn start(&mut self, first: &FetchRequest) -> Result<(), Status> {
-        if first.topic_name != self.fake.topic.topic_name() {
+        if first.topic_name != self.fake.topic().topic_name() {
             return Err(self.status(
                 Code::NotFound,
                 &format!("topic {} not found", first.topic_name),
@@ -224,7 +244,7 @@ impl Session {
             }
             ReplayPreset::Custom => StartPosition::After(&first.replay_id),
         };
-        let next_id = self.fake.topic.first_id_after(position);
+        let next_id = self.fake.topic().first_id_after(position);
         // Recorded once the position is fixed, so a test that sees the preset knows that the
         // events published from then on are the stream's; recorded even when it is refused.
         {
@@ -246,7 +266,7 @@ impl Session {
 
     /// Adds a request's credit, clamped to 100 outstanding.
     fn add_credit(&mut self, request: &FetchRequest) -> Result<(), Status> {
-        if !request.topic_name.is_empty() && request.topic_name != self.fake.topic.topic_name() {
+        if !request.topic_name.is_empty() && request.topic_name != self.fake.topic().topic_name() {
             return Err(self.status(
                 Code::InvalidArgument,
                 "a fetch request named a different topic than the subscription",
@@ -286,8 +306,8 @@ impl Session {
     async fn send_batch(&mut self) -> Result<(), Status> {
         let max_events = usize::try_from(self.pending)
             .unwrap_or(0)
-            .min(self.fake.config.max_events_per_response);
-        let allowed = self.fake.faults.allow_events(max_events);
+            .min(self.fake.max_events_per_response());
+        let allowed = self.fake.faults().allow_events(max_events);
         if allowed == 0 {
             return Err(self.status(
                 Code::Unavailable,
@@ -296,11 +316,11 @@ impl Session {
             ));
         }
         let mut events = Vec::with_capacity(allowed);
-        for event in self.fake.topic.read_from(self.next_id, allowed) {
+        for event in self.fake.topic().read_from(self.next_id, allowed) {
             if events.len() >= allowed {
                 break;
             }
-            if self.fake.faults.take_duplicate() && events.len() + 1 < allowed {
+            if self.fake.faults().take_duplicate() && events.len() + 1 < allowed {
                 events.push(event.clone());
             }
             events.push(event);
@@ -337,7 +357,7 @@ impl Session {
     }
 
     async fn send(&mut self, response: FetchResponse, events: usize) -> Result<(), Status> {
-        let backlog_after = self.pending == 0 && self.next_id <= self.fake.topic.latest_id();
+        let backlog_after = self.pending == 0 && self.next_id <= self.fake.topic().latest_id();
         self.record.lock().responses.push(ResponseObservation {
             events,
             pending_after: response.pending_num_requested,
@@ -346,7 +366,7 @@ impl Session {
         if self.outbound.send(Ok(response)).await.is_err() {
             return Err(Status::cancelled("client went away"));
         }
-        if self.fake.faults.unavailable_now() {
+        if self.fake.faults().unavailable_now() {
             return Err(self.status(
                 Code::Unavailable,
                 "the service is unavailable, try again later",
@@ -363,7 +383,7 @@ impl Session {
     /// claimed to be. So the timer covers all but the last [`TIMER_SLACK`], and a blocking thread,
     /// whose OS sleep is precise, covers the rest.
     async fn delay(&self) {
-        let latency = self.fake.faults.latency();
+        let latency = self.fake.faults().latency();
         if latency.is_zero() {
             return;
         }
@@ -379,7 +399,7 @@ impl Session {
     }
 
     fn check_token(&self) -> Result<(), Status> {
-        match self.fake.tokens.status(&self.token) {
+        match self.fake.tokens().status(&self.token) {
             TokenStatus::Valid => Ok(()),
             TokenStatus::Expired | TokenStatus::Unknown => Err(self.status(
                 Code::Unauthenticated,
@@ -390,7 +410,7 @@ impl Session {
     }
 
     fn latest_replay_id(&self) -> Bytes {
-        Bytes::copy_from_slice(&self.fake.topic.latest_id().to_be_bytes())
+        Bytes::copy_from_slice(&self.fake.topic().latest_id().to_be_bytes())
     }
 
     fn status(&self, code: Code, message: &str, error_code: Option<&str>) -> Status {

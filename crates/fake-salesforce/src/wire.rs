@@ -4,6 +4,8 @@
 //! Written from the Pub/Sub API documentation, independently of any client, so a client
 //! that disagrees with Salesforce disagrees with the fake too.
 
+use tonic::{Code, Status};
+
 /// Trailer carrying Salesforce's error code.
 pub const ERROR_CODE_TRAILER: &str = "error-code";
 /// Trailer carrying the server's RPC id.
@@ -28,3 +30,16 @@ pub const TOPIC_NOT_FOUND: &str = "sfdc.platform.eventbus.grpc.subscription.topi
 pub const MAX_OUTSTANDING_EVENTS: u32 = 100;
 /// The largest gRPC message the fake sends or accepts.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// A Salesforce-shaped error: description ending in `rpcId: <id>`, and the `error-code`
+/// and `rpc-id` trailers.
+pub fn sf_status(code: Code, message: &str, error_code: Option<&str>, rpc_id: &str) -> Status {
+    let mut status = Status::new(code, format!("{message} rpcId: {rpc_id}"));
+    if let Some(error_code) = error_code.and_then(|value| value.parse().ok()) {
+        status.metadata_mut().insert(ERROR_CODE_TRAILER, error_code);
+    }
+    if let Ok(value) = rpc_id.parse() {
+        status.metadata_mut().insert(RPC_ID_TRAILER, value);
+    }
+    status
+}
