@@ -10,8 +10,8 @@
 //! that batch fails and is retried; lines of the batch that did get out appear again, which
 //! at-least-once delivery allows (the idempotency key tells them apart). A broken pipe is
 //! different: the reader is gone for good, so that delivery and every later one fail as
-//! [`DeliveryError::Closed`] and the connector stops instead of retrying forever. It knows nothing
-//! about what the body holds, only that it is one line of JSON.
+//! [`DeliveryError::Closed`] and the connector stops instead of retrying forever. It knows
+//! nothing about what the body holds, only that it is one line of JSON.
 
 use std::io::Write;
 use std::sync::{Mutex, OnceLock, PoisonError};
