@@ -5,7 +5,7 @@
 //! unaccepted token gets UNAUTHENTICATED with the `error-code` trailer Salesforce uses.
 //! Error descriptions end with `rpcId: <id>` and carry `error-code`/`rpc-id` trailers.
 //! Streams are served by [`super::session`], which sees this service only through
-//! [`StreamHost`]. It uses only the generated proto, never the connector's client code.
+//! `session::StreamHost`. It uses only the generated proto, never the connector's client code.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
