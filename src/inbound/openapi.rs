@@ -122,7 +122,9 @@ fn history_schema() -> Value {
         &["sender", "clientTimestamp"],
     );
     let session = object(
-        json!({"type": {"type": "string", "enum": ["Establish", "Attach"]}, "startTime": epoch_ms, "sessionId": {"type": "string", "description": "Required for Attach."}}),
+        json!({"type": {"type": "string", "enum": ["Establish", "Attach"]},
+               "startTime": {"type": "integer", "format": "int64", "description": "Epoch ms, not in the future; required for Establish."},
+               "sessionId": {"type": "string", "description": "Required for Attach."}}),
         &["type"],
     );
     object(
@@ -138,8 +140,8 @@ fn history_schema() -> Value {
 pub(crate) fn document() -> Value {
     let mut message = end_user_address();
     message["text"] = json!({"type": "string", "minLength": 1});
-    message["routingAttributes"] =
-        json!({"type": "object", "description": "Only when Salesforce owns routing."});
+    message["routingAttributes"] = json!({"type": "object", "additionalProperties": {"type": "string"},
+                                          "description": "Only when Salesforce owns routing."});
     let mut typing = end_user_address();
     typing["state"] = json!({"type": "string", "enum": ["started", "stopped"]});
     let mut session = end_user_address();

@@ -4,9 +4,10 @@
 //! Bodies are parsed with unknown fields refused and every failure naming the field; then
 //! [`Check`] applies the API's limits. It knows nothing about HTTP or the store.
 
+use std::collections::BTreeMap;
+
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_json::{Map, Value};
 
 use super::answer::Answer;
 use crate::interaction::MAX_ACKNOWLEDGEMENTS;
@@ -77,7 +78,7 @@ pub(crate) struct SendMessage {
     pub(crate) end_user_client_id: String,
     pub(crate) text: String,
     #[serde(default)]
-    pub(crate) routing_attributes: Option<Map<String, Value>>,
+    pub(crate) routing_attributes: Option<BTreeMap<String, String>>,
 }
 
 /// `POST /v1/conversations`.
@@ -87,7 +88,7 @@ pub(crate) struct StartConversation {
     pub(crate) channel_address_identifier: Option<String>,
     pub(crate) end_user_client_id: String,
     #[serde(default)]
-    pub(crate) routing_attributes: Option<std::collections::BTreeMap<String, String>>,
+    pub(crate) routing_attributes: Option<BTreeMap<String, String>>,
 }
 
 /// Whether the end user started or stopped typing.

@@ -121,8 +121,9 @@ pub(crate) const MESSAGE_TYPES: [&str; 5] = [
 ];
 
 /// Format types a channel may register (`FormatType` in the official API definition).
-pub(crate) const FORMAT_TYPES: [&str; 17] = [
+pub(crate) const FORMAT_TYPES: [&str; 18] = [
     "Text",
+    "Flow",
     "Attachments",
     "RichLink",
     "Media",

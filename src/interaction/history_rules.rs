@@ -247,6 +247,10 @@ pub(crate) fn check_session(session: Option<&HistorySession>, now_ms: i64) -> Re
             }
             Ok(())
         }
+        Some(HistorySession::EstablishMessagingSession { start_time: None }) => Err(broken(
+            Place::Session(SessionField::StartTime),
+            "required to establish a session: epoch ms, not in the future",
+        )),
         Some(HistorySession::EstablishMessagingSession {
             start_time: Some(start),
         }) if *start > now_ms => Err(broken(

@@ -4,9 +4,11 @@
 //! Conversation entry payloads stay JSON values: their model belongs to the events module. It
 //! knows nothing about Pub/Sub.
 
+use std::collections::BTreeMap;
+
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::interaction::client::{Attachment, Endpoint, RequestBody};
 use crate::interaction::{InteractionClient, InteractionError, StreamedFile};
@@ -77,9 +79,10 @@ pub struct InteractionRequest {
     pub to: String,
     /// The end user's client id.
     pub from: String,
-    /// Routing attributes; only when Salesforce owns routing.
+    /// Routing attributes (channel variables to string values, as the official definition
+    /// types them); only when Salesforce owns routing.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub routing_attributes: Option<Map<String, Value>>,
+    pub routing_attributes: Option<BTreeMap<String, String>>,
     /// Exactly one interaction.
     pub interactions: Vec<Interaction>,
 }

@@ -4,9 +4,11 @@
 //! [`RoutingOutcome`] makes Salesforce's `success`/`errorMessage` rule (10033, 10034) impossible
 //! to break. It knows nothing about routing strategy or deadlines.
 
+use std::collections::BTreeMap;
+
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::interaction::client::{json_body, Endpoint, RequestBody};
 use crate::interaction::record_id;
@@ -117,9 +119,10 @@ pub struct RoutingInfo {
     /// Target Omni-Channel flow with its fallback queue.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flow: Option<FlowRouting>,
-    /// Channel variables for the flow, by name.
+    /// Channel variables for the flow, by name; the official definition types the values as
+    /// strings.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub routing_attributes: Option<Map<String, Value>>,
+    pub routing_attributes: Option<BTreeMap<String, String>>,
 }
 
 /// A flow target; Salesforce requires the fallback queue (10024).

@@ -16,6 +16,7 @@ mod checks;
 mod control;
 mod conversation_rules;
 mod endpoint;
+mod entry_rules;
 mod faults;
 mod history_rules;
 mod inbound_rules;

@@ -229,6 +229,28 @@ fn history_import(entries: usize) -> byoc_connector::interaction::ConversationHi
 }
 
 #[tokio::test]
+async fn a_history_session_to_establish_needs_its_start_time_at_the_fake_and_in_the_client() {
+    use byoc_connector::interaction::HistorySession;
+    let fake = Salesforce::start().await;
+    let mut import = history_import(1);
+    import.messaging_session = Some(HistorySession::EstablishMessagingSession { start_time: None });
+    let body = serde_json::to_value(&import).unwrap();
+    assert_eq!(
+        send(&fake, Method::POST, "conversationHistory", body, false).await,
+        (400, Some(10061)),
+        "the fake refuses a session without its startTime itself"
+    );
+    let client = fake.static_client();
+    let err = client.post_conversation_history(&import).await.unwrap_err();
+    assert_refused_locally(&err, "messagingSession.payload.startTime");
+    let an_hour_ago = import.conversation_participants[0].joined_time;
+    import.messaging_session = Some(HistorySession::EstablishMessagingSession {
+        start_time: Some(an_hour_ago),
+    });
+    client.post_conversation_history(&import).await.unwrap();
+}
+
+#[tokio::test]
 async fn history_consent_and_participant_calls_breaking_a_rule_are_not_sent_by_the_client() {
     let fake = Salesforce::start().await;
     let body = serde_json::to_value(history_import(26)).unwrap();

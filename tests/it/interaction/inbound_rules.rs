@@ -1,6 +1,7 @@
 //! The fake Interaction Service refuses what Salesforce refuses on the inbound endpoints the
 //! sidecar calls: acknowledgements (1 to 25, required fields, enums, the sender participant),
-//! `/interactions` (field lengths, at most one file) and reused client entry ids (10073).
+//! `/interactions` (field lengths, at most one file, the entry schemas, string routing
+//! attributes) and reused client entry ids (10073).
 
 use crate::support::salesforce::{
     open_conversation, raw_http, sample_interaction, Salesforce, CHANNEL_ADDRESS,
@@ -214,6 +215,128 @@ async fn interactions_refuse_long_addresses_and_more_than_one_file() {
         send_multipart(&fake, &body(END_USER, attachment(&id())), 0).await,
         (400, Some(10009))
     );
+}
+
+/// A status and the body's code.
+type Outcome = (u16, Option<i64>);
+
+/// A `/interactions` body carrying `interaction`, with `routingAttributes` when given.
+fn interactions_body(interaction: Value, routing_attributes: Option<Value>) -> Value {
+    let mut body = json!({"to": CHANNEL_ADDRESS, "from": END_USER, "interactions": [interaction]});
+    if let Some(attributes) = routing_attributes {
+        body["routingAttributes"] = attributes;
+    }
+    body
+}
+
+// Each refused case breaks one rule of the official definition's entry schemas; each
+// accepted one is the nearest whole body.
+#[tokio::test]
+async fn interactions_refuse_entries_the_official_definition_does_not_allow() {
+    let fake = Salesforce::start().await;
+    let id = || uuid::Uuid::new_v4().to_string();
+    let entry = |payload: Value| {
+        json!({"interactionType": "EntryInteraction", "timestamp": 1_700_000_000_000_i64,
+               "payload": payload})
+    };
+    // A text message, changed by `change`.
+    let message = |change: &dyn Fn(&mut Value)| {
+        let id = id();
+        let mut message = json!({"messageType": "StaticContentMessage", "id": id,
+                                 "staticContent": {"formatType": "Text", "text": "hi"}});
+        change(&mut message);
+        entry(json!({"entryType": "Message", "id": id, "abstractMessage": message}))
+    };
+    let attachment = |index: Value| {
+        json!({"interactionType": "AttachmentInteraction", "timestamp": 1_700_000_000_000_i64,
+               "id": id(), "attachmentIndex": index, "contentLength": 3})
+    };
+    let reference = json!({"id": "r1", "recordId": "068000000000001"});
+    let typing = |timestamp: Option<i64>| {
+        let mut payload = json!({"entryType": "TypingStoppedIndicator", "id": id()});
+        if let Some(timestamp) = timestamp {
+            payload["timestamp"] = json!(timestamp);
+        }
+        entry(payload)
+    };
+    let ok: Outcome = (202, None);
+    let cases: Vec<(Value, usize, Outcome)> = vec![
+        (interactions_body(message(&|_| {}), None), 0, ok),
+        (
+            interactions_body(entry(json!({"entryType": "Waved", "id": id()})), None),
+            0,
+            (400, Some(10045)),
+        ),
+        (interactions_body(typing(None), None), 0, (400, Some(10045))),
+        (
+            interactions_body(typing(Some(1_700_000_000_000)), None),
+            0,
+            ok,
+        ),
+        (
+            interactions_body(message(&|m| m["staticContent"] = Value::Null), None),
+            0,
+            (400, Some(10045)),
+        ),
+        (
+            interactions_body(
+                message(&|m| m["staticContent"]["formatType"] = json!("Blink")),
+                None,
+            ),
+            0,
+            (400, Some(10048)),
+        ),
+        (
+            interactions_body(message(&|m| m["staticContent"]["text"] = Value::Null), None),
+            0,
+            (400, Some(10045)),
+        ),
+        (
+            interactions_body(message(&|m| m["references"] = json!([{"id": "r1"}])), None),
+            0,
+            (400, Some(10045)),
+        ),
+        (
+            interactions_body(
+                message(&|m| {
+                    let mut extra = reference.clone();
+                    extra["url"] = json!("x");
+                    m["references"] = json!([extra]);
+                }),
+                None,
+            ),
+            0,
+            (400, Some(10045)),
+        ),
+        (
+            interactions_body(message(&|m| m["references"] = json!([reference])), None),
+            0,
+            ok,
+        ),
+        (
+            interactions_body(message(&|_| {}), Some(json!({"tier": 3}))),
+            0,
+            (400, Some(10089)),
+        ),
+        (
+            interactions_body(message(&|_| {}), Some(json!({"tier": "gold"}))),
+            0,
+            ok,
+        ),
+        (
+            interactions_body(attachment(Value::Null), None),
+            1,
+            (400, Some(10029)),
+        ),
+        (interactions_body(attachment(json!(0)), None), 1, ok),
+    ];
+    for (body, files, expected) in cases {
+        assert_eq!(
+            send_multipart(&fake, &body, files).await,
+            expected,
+            "{body}"
+        );
+    }
 }
 
 #[tokio::test]

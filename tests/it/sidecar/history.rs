@@ -125,6 +125,10 @@ async fn an_import_breaking_a_rule_is_refused_naming_the_field_and_nothing_is_se
             edited("/messagingSession", Some(json!({"type": "Attach"}))),
             "messagingSession.sessionId",
         ),
+        (
+            edited("/messagingSession", Some(json!({"type": "Establish"}))),
+            "messagingSession.startTime",
+        ),
     ];
     for (body, field) in cases {
         let (status, answer) = sidecar

@@ -89,6 +89,11 @@ async fn malformed_requests_get_a_400_naming_the_field_and_the_rule_and_reach_no
             "channelAddressIdentifier",
         ),
         (
+            "/v1/messages",
+            json!({"endUserClientId": END_USER, "text": "hi", "routingAttributes": {"tier": 3}}),
+            "routingAttributes.tier",
+        ),
+        (
             "/v1/typing",
             json!({"endUserClientId": END_USER, "state": "paused"}),
             "state",

@@ -138,6 +138,8 @@ fn a_bad_capabilities_section_is_a_config_error_naming_the_key() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("capabilities.formats"), "{error}");
+    Config::from_toml_str(&with(r#"formats = ["StaticContentMessage:Flow"]"#))
+        .expect("Flow is one of the official definition's format types");
     let error = Config::from_toml_str(&with(r#"file = "/nonexistent/capabilities.json""#))
         .unwrap_err()
         .to_string();

@@ -73,6 +73,13 @@ async fn the_fake_keeps_a_valid_registration_and_refuses_what_the_schema_forbids
     let channel = "/capabilities/channelCapabilities/0";
     let text_format = format!("{channel}/messageTypeCapabilities/0/formatTypeCapabilities/0");
     let restriction = format!("{text_format}/capabilityFieldRestriction/0/restriction");
+    let flow = edited(&format!("{text_format}/formatType"), Some(json!("Flow")));
+    assert_eq!(
+        patch(&fake, &flow).await,
+        (200, None),
+        "Flow is one of the official definition's format types"
+    );
+    assert_eq!(patch(&fake, &registration()).await, (200, None));
     let cases: Vec<(String, Option<Value>, i64)> = vec![
         ("/capabilities/appType".into(), Some(json!("agent")), 10037),
         ("/capabilities/appType".into(), Some(json!("pigeon")), 10089),

@@ -14,40 +14,13 @@ use serde_json::{json, Map, Value};
 use crate::interaction_service::checks::{
     enum_field, object, required_str, ErrorShape, Refusal, INVALID_PARAMETERS,
 };
+use crate::interaction_service::entry_rules::{FORMAT_TYPES, MESSAGE_TYPES};
 use crate::interaction_service::{InteractionFake, UploadedFile};
 
 /// `CustomChannelIntegration.integrationNamespace` and `conversationChannelDefinitionDevName`:
 /// `maxLength: 240`.
 const MAX_INTEGRATION_NAME_CHARS: usize = 240;
 
-/// Message types a channel may register (10047).
-const MESSAGE_TYPES: [&str; 5] = [
-    "StaticContentMessage",
-    "ChoicesMessage",
-    "ChoicesResponseMessage",
-    "FormMessage",
-    "FormResponseMessage",
-];
-/// Format types a channel may register (10048).
-const FORMAT_TYPES: [&str; 17] = [
-    "Text",
-    "Attachments",
-    "RichLink",
-    "Media",
-    "Links",
-    "WebView",
-    "Application",
-    "ExperienceType",
-    "Buttons",
-    "QuickReplies",
-    "ListPicker",
-    "Carousel",
-    "TimePicker",
-    "MessageDefinition",
-    "Selections",
-    "Inputs",
-    "Result",
-];
 /// `AppType`.
 const APP_TYPES: [&str; 6] = [
     "custom",

@@ -6,10 +6,10 @@
 //! Chatbot roles (10043), no duplicates (10101), an end user without and a chatbot with a
 //! `leftTime` (10065, 10066) after its `joinedTime` (10067); 1 to 25 `conversationEntries`
 //! (10078), each with a `clientTimestamp` not older than 24 hours (10046) inside its sender's
-//! stay (10074), a sender among the participants (10068), an entry payload with an id and type
-//! (10045) and, for attachments, each with an id, name, MIME type and URL (10045), a message id
-//! equal to the entry id (10060), ids never used before (10073); an
-//! optional `messagingSession` to establish (a `startTime` not in the future, 10061) or to
+//! stay (10074), a sender among the participants (10068), an entry payload with an id and the
+//! content [`entry_rules`] states (10045, 10048), a message id equal to the entry id (10060),
+//! ids never used before (10073); an optional `messagingSession` to establish (a required
+//! `startTime` not in the future, 10061) or to
 //! attach (a known session, 10072, 10071). Which code Salesforce gives a count outside the
 //! limits is not documented: 10078, its "invalid payload parameter" code for this API. It
 //! knows nothing about the connector's client.
@@ -22,6 +22,7 @@ use serde_json::{json, Map, Value};
 
 use crate::interaction_service::ack_rules::{participant, DUPLICATE_ENTRY};
 use crate::interaction_service::checks::{is_record_id, object, required_str, Refusal};
+use crate::interaction_service::entry_rules::{self, ENTRY_FORMAT};
 use crate::interaction_service::InteractionFake;
 
 /// Most participants one request may name.
@@ -57,6 +58,8 @@ pub(super) fn post_conversation_history(
     for item in items {
         entry_ids.push(entry(object(item)?, &stays, now_ms)?);
     }
+    let attached = session(fake, body, now_ms)?;
+    // Ids are claimed only once every other rule passed: a refused import stores nothing.
     let unique: HashSet<&str> = entry_ids.iter().copied().collect();
     if unique.len() != entry_ids.len() || !fake.claim_entry_ids(&entry_ids) {
         return Err(Refusal::bad_request(10073, DUPLICATE_ENTRY));
@@ -65,7 +68,7 @@ pub(super) fn post_conversation_history(
         .iter()
         .find(|stay| stay.identity.1 == "EndUser")
         .map_or_else(String::new, |stay| stay.identity.2.to_owned());
-    let (conversation, session) = match session(fake, body, now_ms)? {
+    let (conversation, session) = match attached {
         Some(attached) => attached,
         None => fake.conversation_of(channel, &end_user),
     };
@@ -190,54 +193,22 @@ fn entry<'a>(
     if timestamp < stay.joined || stay.left.is_some_and(|left| timestamp > left) {
         return Err(Refusal::bad_request(10074, "Invalid message timestamp. The message Timestamp must occur while the sender is in the conversation."));
     }
-    let format = "Provide a valid message entry format.";
     let payload = object(item.get("entryPayload").unwrap_or(&Value::Null))?;
-    let id = required_str(payload, "id", 10045, format)?;
-    let entry_type = required_str(payload, "entryType", 10045, format)?;
-    if entry_type == "Message" {
+    let id = required_str(payload, "id", 10045, ENTRY_FORMAT)?;
+    if entry_rules::entry_type(payload)? == "Message" {
         let message = payload
             .get("abstractMessage")
             .and_then(Value::as_object)
-            .ok_or_else(|| Refusal::bad_request(10045, format))?;
+            .ok_or_else(|| Refusal::bad_request(10045, ENTRY_FORMAT))?;
         if message.get("id").and_then(Value::as_str) != Some(id) {
             return Err(Refusal::bad_request(
                 10060,
                 "Interaction ID and Message ID are mismatched.",
             ));
         }
-        if !attachments_complete(message) {
-            return Err(Refusal::bad_request(10045, format));
-        }
+        entry_rules::message(message)?;
     }
     Ok(id)
-}
-
-/// An `Attachments` static content names at least one `Attachment`, each with the official
-/// definition's required `id`, `name`, `mimeType` and `url` (which code Salesforce gives a
-/// broken one is not documented: 10045, its code for an invalid entry format).
-fn attachments_complete(message: &Map<String, Value>) -> bool {
-    let Some(content) = message.get("staticContent").and_then(Value::as_object) else {
-        return true;
-    };
-    if content.get("formatType").and_then(Value::as_str) != Some("Attachments") {
-        return true;
-    }
-    let Some(attachments) = content
-        .get("attachments")
-        .and_then(Value::as_array)
-        .filter(|items| !items.is_empty())
-    else {
-        return false;
-    };
-    let complete = |attachment: &Value| {
-        ["id", "name", "mimeType", "url"].iter().all(|field| {
-            attachment
-                .get(*field)
-                .and_then(Value::as_str)
-                .is_some_and(|value| !value.trim().is_empty())
-        })
-    };
-    attachments.iter().all(complete)
 }
 
 /// The conversation and session to attach to, `None` to establish one (or none given).
@@ -259,11 +230,10 @@ fn session(
         .and_then(Value::as_str)
     {
         Some("EstablishMessagingSession") => {
-            let start = payload.and_then(|payload| payload.get("startTime"));
-            let valid = match start {
-                None | Some(Value::Null) => true,
-                Some(start) => start.as_i64().is_some_and(|start| start <= now_ms),
-            };
+            let valid = payload
+                .and_then(|payload| payload.get("startTime"))
+                .and_then(Value::as_i64)
+                .is_some_and(|start| start <= now_ms);
             if !valid {
                 return Err(Refusal::bad_request(
                     10061,

@@ -3,8 +3,10 @@
 //! `POST /interactions` learns the conversation and MessagingSession of each (channel, end user)
 //! pair, which later lets `routingResult` check 15107. Codes from Salesforce's error table:
 //! 10007–10011, 10018, 10020, 10027–10029, 10037, 10047, 10048, 10050, 10051, 10059, 10060,
-//! 10062, 10071; a MessageDeliveryFailed entry's recipient and errorCode, and an attachment the
-//! registered capabilities do not allow (10089). It knows nothing about the connector's client.
+//! 10062, 10071; an entry's content as [`entry_rules`] states it (10045, 10048);
+//! `routingAttributes` an object of strings, a MessageDeliveryFailed entry's recipient and
+//! errorCode, and an attachment the registered capabilities do not allow (10089); an
+//! attachment's `attachmentIndex` (10029). It knows nothing about the connector's client.
 
 use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
@@ -14,6 +16,7 @@ use crate::interaction_service::capabilities_rules::check_registered_attachment;
 use crate::interaction_service::checks::{
     conversation_id, enum_field, object, required_str, Refusal, INVALID_PARAMETERS,
 };
+use crate::interaction_service::entry_rules;
 use crate::interaction_service::{InteractionFake, UploadedFile};
 
 /// Longest `to` (channelAddressIdentifier).
@@ -59,6 +62,11 @@ pub(super) fn post_interactions(
             10028,
             "The provided \"from\" field isn't valid.",
         ));
+    }
+    match body.get("routingAttributes") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(attributes)) if attributes.values().all(Value::is_string) => {}
+        Some(_) => return Err(Refusal::bad_request(10089, INVALID_PARAMETERS)),
     }
     let list_message = "The provided interaction list isn't valid.";
     let interactions = body
@@ -107,7 +115,7 @@ pub(super) fn post_interactions(
 }
 
 /// An EntryInteraction: ids present and equal (10059, 10060), end-user message types (10062),
-/// a text message's text present (10089), a MessageDeliveryFailed entry's recipient and code;
+/// the entry's content ([`entry_rules`]), a MessageDeliveryFailed entry's recipient and code;
 /// returns the entry id.
 fn check_entry<'a>(item: &'a Map<String, Value>, from: &str) -> Result<&'a str, Refusal> {
     let payload = item
@@ -116,7 +124,7 @@ fn check_entry<'a>(item: &'a Map<String, Value>, from: &str) -> Result<&'a str, 
     let payload = object(payload)?;
     let empty_id = "Interaction ID or Message ID is empty.";
     let entry_id = required_str(payload, "id", 10059, empty_id)?;
-    let entry_type = required_str(payload, "entryType", 10089, INVALID_PARAMETERS)?;
+    let entry_type = entry_rules::entry_type(payload)?;
     if entry_type == "MessageDeliveryFailed" {
         check_delivery_failed(payload, from)?;
         return Ok(entry_id);
@@ -142,6 +150,7 @@ fn check_entry<'a>(item: &'a Map<String, Value>, from: &str) -> Result<&'a str, 
             "Invalid message type. Only StaticContentMessage, ChoicesResponseMessage, and FormResponseMessage types are supported for messages sent from an end user.",
         ));
     }
+    entry_rules::message(message)?;
     Ok(entry_id)
 }
 
@@ -186,10 +195,17 @@ fn check_attachment<'a>(
         .ok_or_else(|| {
             Refusal::bad_request(10010, "The interaction contentLength field is empty.")
         })?;
+    let list_message = "The provided interaction list isn't valid.";
     let index = item
         .get("attachmentIndex")
         .and_then(Value::as_u64)
-        .unwrap_or_default();
+        .ok_or_else(|| Refusal::bad_request(10029, list_message))?;
+    if item
+        .get("text")
+        .is_some_and(|text| !text.is_null() && !text.is_string())
+    {
+        return Err(Refusal::bad_request(10029, list_message));
+    }
     let file = usize::try_from(index)
         .ok()
         .and_then(|index| files.get(index))
