@@ -419,3 +419,45 @@ async fn conversation_needs_a_channel_and_exactly_one_custom_end_user_with_a_sub
         assert_eq!(outcome, (status, code), "body: {body}");
     }
 }
+
+#[tokio::test]
+async fn messaging_session_refusals_carry_the_codes_salesforce_documents_for_them() {
+    let fake = Salesforce::start().await;
+    let body = |change: &dyn Fn(&mut Value)| {
+        let mut body = json!({"channelAddressIdentifier": CHANNEL_ADDRESS,
+                              "endUserClientId": END_USER,
+                              "conversationIdentifier": uuid::Uuid::new_v4().to_string(),
+                              "operation": "End", "operationBy": "EndUser"});
+        change(&mut body);
+        body
+    };
+    let cases: Vec<(Value, Outcome)> = vec![
+        (body(&|_| {}), (200, None)),
+        (
+            body(&|b| b["operation"] = json!("Pause")),
+            (400, Some(10102)),
+        ),
+        (
+            body(&|b| b["operationBy"] = json!("Agent")),
+            (400, Some(10103)),
+        ),
+        (
+            body(&|b| b["operation"] = json!("Inactivate")),
+            (400, Some(10106)),
+        ),
+        (
+            body(&|b| {
+                b["operation"] = json!("Inactivate");
+                b["sessionId"] = json!("0MwXX0000000001");
+            }),
+            (200, None),
+        ),
+    ];
+    for (body, expected) in cases {
+        assert_eq!(
+            send_json(&fake, Method::POST, "messagingSession", &body).await,
+            expected,
+            "{body}"
+        );
+    }
+}

@@ -3,9 +3,9 @@
 //! `POST /interactions` learns the conversation and MessagingSession of each (channel, end user)
 //! pair, which later lets `routingResult` check 15107. Codes from Salesforce's error table:
 //! 10007–10011, 10018, 10020, 10027–10029, 10037, 10047, 10048, 10050, 10051, 10059, 10060,
-//! 10062, 10071; an entry's content as [`entry_rules`] states it (10045, 10048);
-//! `routingAttributes` an object of strings, a MessageDeliveryFailed entry's recipient and
-//! errorCode, and an attachment the registered capabilities do not allow (10089); an
+//! 10062, 10102, 10103, 10106; an entry's content as [`entry_rules`] states it (10045,
+//! 10048); `routingAttributes` an object of strings, a MessageDeliveryFailed entry's recipient
+//! and errorCode, and an attachment the registered capabilities do not allow (10089); an
 //! attachment's `attachmentIndex` (10029). It knows nothing about the connector's client.
 
 use axum::http::StatusCode;
@@ -238,10 +238,25 @@ pub(super) fn post_messaging_session(body: &Value) -> Result<(StatusCode, Value)
         "The endUserClientId provided is not valid.",
     )?;
     conversation_id(body)?;
-    let operation = enum_field(body, "operation", &["End", "Inactivate"], true)?;
-    enum_field(body, "operationBy", &["EndUser", "System"], false)?;
+    let operation = enum_field(body, "operation", &["End", "Inactivate"], true).map_err(|_| {
+        Refusal::bad_request(
+            10102,
+            "Invalid operation type value for POST messaging session request.",
+        )
+    })?;
+    enum_field(body, "operationBy", &["EndUser", "System"], false).map_err(|_| {
+        Refusal::bad_request(
+            10103,
+            "Invalid operationBy value for POST messaging session.",
+        )
+    })?;
     if operation == Some("Inactivate") {
-        required_str(body, "sessionId", 10071, "Specify a valid session ID.")?;
+        required_str(
+            body,
+            "sessionId",
+            10106,
+            "Messaging Session ID is missing for Inactivate Messaging Session API.",
+        )?;
     }
     Ok((StatusCode::OK, json!({"success": true})))
 }
