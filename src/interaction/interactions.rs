@@ -149,6 +149,7 @@ impl InteractionClient {
         request: &InteractionRequest,
         file: StreamedFile,
     ) -> Result<InteractionResponse, InteractionError> {
+        super::rules::post_interactions(request)?;
         let json = serde_json::to_vec(request).map_err(|err| InteractionError::Config {
             problem: format!("cannot serialise the request body: {err}"),
         })?;
