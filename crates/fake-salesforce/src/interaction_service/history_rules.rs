@@ -9,10 +9,9 @@
 //! stay (10074), a sender among the participants (10068), an entry payload with an id and the
 //! content [`entry_rules`] states (10045, 10048), a message id equal to the entry id (10060),
 //! ids never used before (10073); an optional `messagingSession` to establish (a required
-//! `startTime` not in the future, 10061) or to
-//! attach (a known session, 10072, 10071). Which code Salesforce gives a count outside the
-//! limits is not documented: 10078, its "invalid payload parameter" code for this API. It
-//! knows nothing about the connector's client.
+//! `startTime` not in the future, 10061) or to attach (a known session, 10072, 10071). Which
+//! code Salesforce gives a count outside the limits is not documented: 10078, its "invalid
+//! payload parameter" code for this API. It knows nothing about the connector's client.
 
 use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
