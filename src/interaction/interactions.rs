@@ -176,6 +176,55 @@ mod tests {
         );
     }
 
+    // Nothing listens on the client's address: a refusal can only come from the local check.
+    #[tokio::test]
+    async fn a_streamed_upload_breaking_a_rule_is_refused_before_anything_is_sent() {
+        use crate::auth::{AuthConfig, StaticConfig, TokenProvider};
+        let provider = TokenProvider::new(&AuthConfig::Static(StaticConfig {
+            token: crate::secret::SecretString::new("token".to_owned()),
+            instance_url: "http://127.0.0.1:9".to_owned(),
+            org_id: "00D000000000001AAA".parse().unwrap(),
+        }))
+        .unwrap();
+        let settings = crate::interaction::ClientSettings {
+            insecure: true,
+            ..crate::interaction::ClientSettings::default()
+        };
+        let client = InteractionClient::new(
+            "http://127.0.0.1:9",
+            "Channel_Definition",
+            provider,
+            settings,
+        )
+        .unwrap();
+        let request = InteractionRequest {
+            to: "b0ffeafe-0d89-4338-b14a-172ad203f22a".to_owned(),
+            from: "u".repeat(256),
+            routing_attributes: None,
+            interactions: vec![Interaction::AttachmentInteraction {
+                timestamp: 1,
+                id: "a".into(),
+                attachment_index: 0,
+                content_length: 3,
+                text: None,
+            }],
+        };
+        let file = StreamedFile {
+            file_name: "f.bin".to_owned(),
+            mime_type: "application/octet-stream".to_owned(),
+            length: 3,
+            body: axum::body::Body::from(vec![1_u8, 2, 3]),
+        };
+        let refused = client
+            .post_interactions_streamed(&request, file)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&refused, InteractionError::InvalidRequest { field, .. } if *field == "from"),
+            "{refused:?}"
+        );
+    }
+
     #[test]
     fn attachment_fields_are_camel_case() {
         let json = serde_json::to_value(Interaction::AttachmentInteraction {
