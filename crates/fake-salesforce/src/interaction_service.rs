@@ -416,6 +416,12 @@ impl InteractionFake {
         if let ParsedBody::Multipart { json, files } = body {
             return inbound_rules::post_interactions(self, json.as_ref(), files);
         }
+        if let ParsedBody::Empty = body {
+            return Err(Refusal::bad_request(
+                10100,
+                "A request body is required and can't be empty. Provide a valid payload and ensure data is included and correctly formatted.",
+            ));
+        }
         let ParsedBody::Json(Some(json)) = body else {
             return Err(Refusal::bad_request(10089, checks::INVALID_PARAMETERS));
         };

@@ -368,3 +368,24 @@ async fn agent_work_takes_the_work_item_id_in_its_fifteen_character_form_only() 
     assert_eq!(long, (400, Some(10012)));
     assert_eq!(short, (202, None));
 }
+
+#[tokio::test]
+async fn an_empty_body_is_refused_with_10100_and_one_that_is_not_json_with_10089() {
+    let fake = Salesforce::start().await;
+    for (body, code) in [("", 10100), ("  \n", 10100), ("{not json", 10089)] {
+        let response = crate::support::salesforce::raw_http()
+            .post(format!("{}/api/v1/routingResult", fake.base_url))
+            .bearer_auth(fake.registry.static_token())
+            .header("OrgId", ORG_ID_15)
+            .header("AuthorizationContext", CHANNEL_DEFINITION)
+            .header("RequestId", uuid::Uuid::new_v4().to_string())
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!((status, code_of(&answer)), (400, Some(code)), "{body:?}");
+    }
+}

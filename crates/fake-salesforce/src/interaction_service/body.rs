@@ -36,7 +36,9 @@ pub(super) fn redacted_headers(headers: &HeaderMap) -> BTreeMap<String, String> 
 
 /// A request body as the rules see it.
 pub(super) enum ParsedBody {
-    /// A JSON body; None when it is empty or not JSON.
+    /// No body at all (or only whitespace), where a JSON one is expected.
+    Empty,
+    /// A JSON body; None when it is not JSON.
     Json(Option<Value>),
     /// A multipart body: the `json` part (None when missing or not JSON) and the files.
     Multipart {
@@ -48,6 +50,7 @@ pub(super) enum ParsedBody {
 impl ParsedBody {
     pub(super) fn recorded(&self) -> Value {
         match self {
+            Self::Empty => Value::Null,
             Self::Json(json) => json.clone().unwrap_or(Value::Null),
             Self::Multipart { json, files } => json!({
                 "json": json,

@@ -28,6 +28,8 @@ async fn api_call(
     let started = std::time::Instant::now();
     let parsed = if endpoint.is_multipart() {
         body::parse_multipart(&headers, body).await
+    } else if body.iter().all(u8::is_ascii_whitespace) {
+        ParsedBody::Empty
     } else {
         ParsedBody::Json(serde_json::from_slice(&body).ok())
     };
