@@ -195,6 +195,14 @@ async fn agent_work_capacity_and_duplicates_are_enforced() {
         (400, Some(10014))
     );
 
+    let mut without_user = raw(json!({"capacityWeight": 1}));
+    without_user["userId"] = json!("");
+    assert_eq!(
+        send_json(&fake, Method::POST, "agentWork", without_user).await,
+        (400, Some(15106)),
+        "Salesforce's code for an invalid User Id parameter"
+    );
+
     let both = json!({"userId": "0055g00000ABCDE", "workItemId": work_item,
                       "capacityWeight": 1, "capacityPercentage": 10});
     assert_eq!(

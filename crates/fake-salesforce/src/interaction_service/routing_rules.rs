@@ -1,7 +1,7 @@
 //! Body rules of the fake's partner-routing endpoints: `routingResult`, `route`, `agentWork`.
 //!
 //! Codes from Salesforce's error table: 10012, 10013–10015, 10018, 10024, 10030, 10032, 10033,
-//! 10034, 10082–10085, 15107, 15109. It knows nothing about the connector's client.
+//! 10034, 10082–10085, 15106, 15107, 15109. It knows nothing about the connector's client.
 
 use axum::http::StatusCode;
 use serde_json::{json, Value};
@@ -138,7 +138,7 @@ pub(super) fn post_agent_work(
 ) -> Result<(StatusCode, Value), Refusal> {
     let body = object(body)?;
     // An external user id is allowed too, so only presence is checked.
-    let user = required_str(body, "userId", 10089, INVALID_PARAMETERS)?;
+    let user = required_str(body, "userId", 15106, "Invalid User Id parameter")?;
     let work_item = short_work_item_id(body, "workItemId")?;
     check_capacity(body)?;
     if let Some(context) = body
