@@ -16,6 +16,26 @@ use tokio_util::sync::CancellationToken;
 /// Longest the test waits for one thing it expects.
 const WAIT: Duration = Duration::from_secs(20);
 
+/// The connector's config for `fake` and `partner`, routing with the `reject` strategy, its
+/// store at `store_path`, with the TOML `extra` appended.
+fn reject_routing_config(
+    fake: &fake_salesforce::FakeSalesforce,
+    partner: &Partner,
+    store_path: &std::path::Path,
+    extra: &str,
+) -> Config {
+    let config = connector_config_toml(fake, &partner.url, store_path, "strategy = \"reject\"");
+    Config::from_toml_str(&format!("{config}\n{extra}")).unwrap()
+}
+
+/// Opens the store a stopped connector left, failing the test if it is still held.
+fn reopen(store_path: &std::path::Path) -> Store {
+    match Store::open_existing(store_path) {
+        Ok(store) => store,
+        Err(error) => panic!("the stopped connector still holds its store: {error}"),
+    }
+}
+
 // Current-thread runtime on purpose: nothing else runs between `run_on` returning and the open
 // below, so a store handle that only a not-yet-scheduled task would drop is caught every time.
 #[tokio::test]
@@ -26,13 +46,7 @@ async fn an_embedded_connector_releases_its_store_as_soon_as_it_returns() {
     let store_path = dir.path().join("state.redb");
     fake.publish(&numbered_messages(20, 4)).unwrap();
     let latest = fake.pubsub().topic.latest_id();
-    let config = Config::from_toml_str(&connector_config_toml(
-        &fake,
-        &partner.url,
-        &store_path,
-        "strategy = \"reject\"",
-    ))
-    .unwrap();
+    let config = reject_routing_config(&fake, &partner, &store_path, "");
     let listeners = byoc_connector::connector::Listeners::loopback()
         .await
         .unwrap();
@@ -41,10 +55,7 @@ async fn an_embedded_connector_releases_its_store_as_soon_as_it_returns() {
     byoc_connector::connector::run_on(config, listeners, shutdown)
         .await
         .unwrap();
-    let store = match Store::open_existing(&store_path) {
-        Ok(store) => store,
-        Err(error) => panic!("the stopped connector still holds its store: {error}"),
-    };
+    let store = reopen(&store_path);
     let checkpoint = stored_checkpoint(&store, &fake);
     assert_eq!(checkpoint, Some(latest), "the final checkpoint was written");
     stopper.await.unwrap();
@@ -69,8 +80,8 @@ async fn a_routing_post_outliving_the_grace_is_left_to_the_restart_and_the_store
     let partner = Partner::accepting().await;
     let dir = ScratchDir::new("embedded-routing-grace");
     let store_path = dir.path().join("state.redb");
-    let config = connector_config_toml(&fake, &partner.url, &store_path, "strategy = \"reject\"");
-    let config = Config::from_toml_str(&format!("{config}\n[pipeline]\ngrace_secs = 1\n")).unwrap();
+    let config =
+        reject_routing_config(&fake, &partner, &store_path, "[pipeline]\ngrace_secs = 1\n");
     let payload = routing_request_payload("queue", conversation, event_id);
     fake.publish(&[routing_requested_event(&payload, epoch_ms())])
         .unwrap();
@@ -94,10 +105,7 @@ async fn a_routing_post_outliving_the_grace_is_left_to_the_restart_and_the_store
         .expect("run_on returns soon after the grace, not when the held answer comes")
         .unwrap()
         .unwrap();
-    let store = match Store::open_existing(&store_path) {
-        Ok(store) => store,
-        Err(error) => panic!("the stopped connector still holds its store: {error}"),
-    };
+    let store = reopen(&store_path);
     assert!(
         store.get_pending_routing(event_id).unwrap().is_some(),
         "the unconfirmed request stays for the restart"
