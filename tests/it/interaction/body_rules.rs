@@ -3,7 +3,6 @@
 
 use crate::support::salesforce::{
     open_conversation, sample_agent_work, sample_interaction, sample_routing_result, Salesforce,
-    CHANNEL_DEFINITION, ORG_ID_15,
 };
 use byoc_connector::auth::{AuthConfig, TokenProvider};
 use byoc_connector::interaction::{
@@ -26,13 +25,9 @@ async fn send_json(
     path: &str,
     body: Value,
 ) -> (u16, Option<i64>) {
-    let response = crate::support::salesforce::raw_http()
-        .request(method, format!("{}/api/v1/{path}", fake.base_url))
-        .bearer_auth(fake.registry.static_token())
-        .header("OrgId", ORG_ID_15)
-        .header("AuthorizationContext", CHANNEL_DEFINITION)
+    let response = fake
+        .authorized_request(method, path)
         .header("AuthorizationContextType", "ConversationChannelDefinition")
-        .header("RequestId", uuid::Uuid::new_v4().to_string())
         .json(&body)
         .send()
         .await
@@ -381,12 +376,8 @@ async fn agent_work_takes_the_work_item_id_in_its_fifteen_character_form_only() 
 async fn an_empty_body_is_refused_with_10100_and_one_that_is_not_json_with_10089() {
     let fake = Salesforce::start().await;
     for (body, code) in [("", 10100), ("  \n", 10100), ("{not json", 10089)] {
-        let response = crate::support::salesforce::raw_http()
-            .post(format!("{}/api/v1/routingResult", fake.base_url))
-            .bearer_auth(fake.registry.static_token())
-            .header("OrgId", ORG_ID_15)
-            .header("AuthorizationContext", CHANNEL_DEFINITION)
-            .header("RequestId", uuid::Uuid::new_v4().to_string())
+        let response = fake
+            .authorized_request(Method::POST, "routingResult")
             .header("Content-Type", "application/json")
             .body(body)
             .send()

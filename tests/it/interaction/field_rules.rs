@@ -4,7 +4,6 @@
 
 use crate::support::salesforce::{
     sample_agent_work, sample_capabilities, sample_interaction, sample_routing_result, Salesforce,
-    CHANNEL_DEFINITION, ORG_ID_15,
 };
 use byoc_connector::interaction::{ErrorClass, InteractionError};
 use reqwest::Method;
@@ -26,13 +25,9 @@ async fn send(
     body: Value,
     multipart: bool,
 ) -> (u16, Option<i64>) {
-    let request = crate::support::salesforce::raw_http()
-        .request(method, format!("{}/api/v1/{path}", fake.base_url))
-        .bearer_auth(fake.registry.static_token())
-        .header("OrgId", ORG_ID_15)
-        .header("AuthorizationContext", CHANNEL_DEFINITION)
-        .header("AuthorizationContextType", "ConversationChannelDefinition")
-        .header("RequestId", uuid::Uuid::new_v4().to_string());
+    let request = fake
+        .authorized_request(method, path)
+        .header("AuthorizationContextType", "ConversationChannelDefinition");
     let request = if multipart {
         let part = reqwest::multipart::Part::bytes(body.to_string().into_bytes())
             .mime_str("application/json")

@@ -4,8 +4,8 @@
 //! attributes) and reused client entry ids (10073).
 
 use crate::support::salesforce::{
-    open_conversation, raw_http, sample_interaction, Salesforce, CHANNEL_ADDRESS,
-    CHANNEL_DEFINITION, END_USER, ORG_ID_15,
+    open_conversation, sample_interaction, Salesforce, CHANNEL_ADDRESS, CHANNEL_DEFINITION,
+    END_USER, ORG_ID_15,
 };
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -17,12 +17,8 @@ async fn send_json(
     path: &str,
     body: &Value,
 ) -> (u16, Option<i64>) {
-    let response = raw_http()
-        .request(method, format!("{}/api/v1/{path}", fake.base_url))
-        .bearer_auth(fake.registry.static_token())
-        .header("OrgId", ORG_ID_15)
-        .header("AuthorizationContext", CHANNEL_DEFINITION)
-        .header("RequestId", uuid::Uuid::new_v4().to_string())
+    let response = fake
+        .authorized_request(method, path)
         .json(body)
         .send()
         .await
@@ -46,12 +42,8 @@ async fn send_multipart(fake: &Salesforce, json: &Value, files: usize) -> (u16, 
             reqwest::multipart::Part::bytes(vec![7u8; 3]).file_name(format!("f{n}.bin")),
         );
     }
-    let response = raw_http()
-        .post(format!("{}/api/v1/interactions", fake.base_url))
-        .bearer_auth(fake.registry.static_token())
-        .header("OrgId", ORG_ID_15)
-        .header("AuthorizationContext", CHANNEL_DEFINITION)
-        .header("RequestId", uuid::Uuid::new_v4().to_string())
+    let response = fake
+        .authorized_request(Method::POST, "interactions")
         .multipart(form)
         .send()
         .await

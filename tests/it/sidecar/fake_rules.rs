@@ -1,9 +1,7 @@
 //! The fake refuses what Salesforce refuses on the three endpoints behind the consent,
 //! participant and history routes, with the official error codes, called directly.
 
-use crate::support::salesforce::{
-    raw_http, Salesforce, CHANNEL_ADDRESS, CHANNEL_DEFINITION, ORG_ID_15,
-};
+use crate::support::salesforce::{Salesforce, CHANNEL_ADDRESS};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -11,13 +9,9 @@ const HOUR_MS: i64 = 3_600_000;
 
 /// Calls `method path` on the fake with valid headers; the status and Salesforce's code.
 async fn call(fake: &Salesforce, method: Method, path: &str, body: &Value) -> (u16, Option<i64>) {
-    let response = raw_http()
-        .request(method, format!("{}/api/v1/{path}", fake.base_url))
-        .bearer_auth(fake.registry.static_token())
-        .header("OrgId", ORG_ID_15)
-        .header("AuthorizationContext", CHANNEL_DEFINITION)
+    let response = fake
+        .authorized_request(method, path)
         .header("AuthorizationContextType", "ConversationChannelDefinition")
-        .header("RequestId", uuid::Uuid::new_v4().to_string())
         .json(body)
         .send()
         .await

@@ -3,10 +3,10 @@
 //! MessageDeliveryFailed entry on `POST /interactions` (recipient and messaging error code).
 
 use crate::support::salesforce::{
-    raw_http, sample_interaction, Salesforce, CHANNEL_ADDRESS, CHANNEL_DEFINITION, END_USER,
-    ORG_ID_15,
+    sample_interaction, Salesforce, CHANNEL_ADDRESS, CHANNEL_DEFINITION, END_USER, ORG_ID_15,
 };
 use byoc_connector::interaction::{Interaction, InteractionRequest};
+use reqwest::Method;
 use serde_json::{json, Value};
 
 /// A valid registration with one restricted attachment format and a progress indicator.
@@ -31,12 +31,8 @@ fn registration() -> Value {
 
 /// Sends `body` as `PATCH /capabilities` with valid headers; the status and the error code.
 async fn patch(fake: &Salesforce, body: &Value) -> (u16, Option<i64>) {
-    let response = raw_http()
-        .patch(format!("{}/api/v1/capabilities", fake.base_url))
-        .bearer_auth(fake.registry.static_token())
-        .header("OrgId", ORG_ID_15)
-        .header("AuthorizationContext", CHANNEL_DEFINITION)
-        .header("RequestId", uuid::Uuid::new_v4().to_string())
+    let response = fake
+        .authorized_request(Method::PATCH, "capabilities")
         .json(body)
         .send()
         .await

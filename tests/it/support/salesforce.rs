@@ -124,6 +124,21 @@ impl Salesforce {
         InteractionClient::new(&self.base_url, CHANNEL_DEFINITION, provider, options).unwrap()
     }
 
+    /// A hand-made `method /api/v1/{path}` with every header the fake requires on each call:
+    /// the static token, `OrgId`, `AuthorizationContext` and a fresh `RequestId`.
+    pub fn authorized_request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        raw_http()
+            .request(method, format!("{}/api/v1/{path}", self.base_url))
+            .bearer_auth(self.registry.static_token())
+            .header("OrgId", ORG_ID_15)
+            .header("AuthorizationContext", CHANNEL_DEFINITION)
+            .header("RequestId", uuid::Uuid::new_v4().to_string())
+    }
+
     /// An Interaction Service client for this fake that sends its static token.
     pub fn static_client(&self) -> InteractionClient {
         self.client(TokenProvider::new(&AuthConfig::Static(self.static_config())).unwrap())
