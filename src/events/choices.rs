@@ -133,7 +133,7 @@ pub struct SelectedOption {
     /// The picked option's id (required).
     pub option_identifier: String,
     /// The picked option's title.
-    pub option_title: Option<String>,
+    pub option_title: Option<TitleItem>,
 }
 
 tagged_enum! {
@@ -149,7 +149,7 @@ tagged_enum! {
 #[serde(rename_all = "camelCase")]
 pub struct FormInputsContent {
     /// The form title (required).
-    pub form_title: String,
+    pub form_title: TitleItem,
     /// The sections (required), each kept verbatim.
     pub sections: Vec<RawJson>,
 }

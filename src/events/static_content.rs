@@ -156,14 +156,48 @@ pub struct LinkItem {
     pub url: Option<String>,
 }
 
-/// A title with an optional subtitle (`TitleItem`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// A title with an optional subtitle (`AbstractTitleItem`, normally `itemType: TitleItem`).
+///
+/// The schema gives every title this object form. A bare JSON string is read as the title's
+/// text, so a title flattened by some sender never costs the whole event.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TitleItem {
+    /// The item kind (`itemType`), normally `TitleItem`; `None` for a bare string.
+    pub item_type: Option<String>,
     /// The title text.
     pub title: Option<String>,
     /// The subtitle text.
     pub sub_title: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for TitleItem {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Fields {
+            item_type: Option<String>,
+            title: Option<String>,
+            sub_title: Option<String>,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged, expecting = "a title item object or a string")]
+        enum Either {
+            Text(String),
+            Item(Fields),
+        }
+        Ok(match Either::deserialize(deserializer)? {
+            Either::Text(title) => Self {
+                item_type: None,
+                title: Some(title),
+                sub_title: None,
+            },
+            Either::Item(fields) => Self {
+                item_type: fields.item_type,
+                title: fields.title,
+                sub_title: fields.sub_title,
+            },
+        })
+    }
 }
 
 /// `formatType: Media`.
@@ -233,8 +267,8 @@ pub struct WebViewContent {
     /// How to show it.
     pub display_type: Option<WebViewDisplayType>,
     /// The page title.
-    pub title: Option<String>,
-    /// Extra parameters, kept verbatim.
+    pub title: Option<TitleItem>,
+    /// Extra parameters (`NamedValue`s), kept verbatim.
     pub parameters: Option<RawJson>,
 }
 

@@ -1,7 +1,7 @@
 //! The event model decodes every fixture to the right variant and exposes what a
 //! partner needs: text, attachment URLs, participant operations, routing targets.
 
-use crate::support::events::{all_fixtures, fixture};
+use crate::support::events::{all_fixtures, decode_value, fixture};
 use byoc_connector::events::{
     AttachmentUploadResult, Choices, ChoicesResponse, EntryPayload, EntryType, Form, FormResponse,
     MessageContent, MessageType, OutboundEvent, ParticipantOperation, RoutingTarget, SessionStatus,
@@ -284,6 +284,10 @@ fn rich_link_media_links_and_web_view_expose_their_urls() {
         panic!("must be a web view");
     };
     assert_eq!(web_view.url, "https://forms.example.com/address");
+    assert_eq!(
+        web_view.title.and_then(|title| title.title).as_deref(),
+        Some("Update your address")
+    );
 }
 
 #[test]
@@ -320,10 +324,17 @@ fn selections_and_forms_decode_to_their_formats() {
         panic!("must be selections");
     };
     assert_eq!(selections.selected_options[0].option_identifier, "opt-yes");
+    assert_eq!(
+        selections.selected_options[0]
+            .option_title
+            .as_ref()
+            .and_then(|title| title.title.as_deref()),
+        Some("Yes")
+    );
     let MessageContent::Form(Form::Inputs(form)) = message_content("message-form") else {
         panic!("must be a form");
     };
-    assert_eq!(form.form_title, "Shipping address");
+    assert_eq!(form.form_title.title.as_deref(), Some("Shipping address"));
     assert!(matches!(
         message_content("message-form-response-inputs"),
         MessageContent::FormResponse(FormResponse::Inputs(_))
@@ -332,6 +343,27 @@ fn selections_and_forms_decode_to_their_formats() {
         message_content("message-form-response-result"),
         MessageContent::FormResponse(FormResponse::Result(_))
     ));
+}
+
+/// The schema makes every title an `AbstractTitleItem` object; a bare string is read too, as the
+/// title's text, so a sender that flattens it never costs the event.
+#[test]
+fn a_title_given_as_a_bare_string_is_read_as_its_text() {
+    let mut payload = fixture("message-form").payload_value();
+    let form = &mut payload["payload"]["entryPayload"]["abstractMessage"]["form"];
+    form["formTitle"] = Value::from("Shipping address");
+    let event = decode_value("Interaction", &payload).expect("a string title decodes");
+    let OutboundEvent::Interaction(event) = event else {
+        panic!("must be an interaction");
+    };
+    let EntryPayload::Message(message) = event.entry.payload else {
+        panic!("must be a message");
+    };
+    let MessageContent::Form(Form::Inputs(form)) = message.abstract_message.content else {
+        panic!("must be a form");
+    };
+    assert_eq!(form.form_title.title.as_deref(), Some("Shipping address"));
+    assert_eq!(form.form_title.item_type, None);
 }
 
 #[test]
