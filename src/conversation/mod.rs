@@ -94,7 +94,7 @@ impl EntryObserver for ConversationObserver {
                     .iter()
                     .map(|change| {
                         let operation = match change.operation {
-                            crate::events::ParticipantOperation::Remove => {
+                            Some(crate::events::ParticipantOperation::Remove) => {
                                 state::ParticipantOperation::Remove
                             }
                             _ => state::ParticipantOperation::AddOrUpdate,

@@ -72,8 +72,9 @@ pub struct ParticipantChangedEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ParticipantChange {
-    /// Add, remove or update (required).
-    pub operation: ParticipantOperation,
+    /// Add, remove or update. The YAML does not require it (only `participant`), so a
+    /// change without one still decodes; the conversation tracker reads it as present.
+    pub operation: Option<ParticipantOperation>,
     /// The participant concerned (required).
     pub participant: Participant,
     /// The participant's display name.

@@ -230,10 +230,13 @@ struct RoutingPayload {
     routing_parameters: RoutingParameters,
     routing_context: Option<RoutingContext>,
     channel_data_problem: Option<String>,
+    routing_parameters_problem: Option<String>,
 }
 
 const ROUTING_PARAMETERS_PATH: [&str; 2] = ["payload", "routingParameters"];
 const CHANNEL_DATA_PATH: [&str; 3] = ["payload", "routingParameters", "channelData"];
+const CHANNEL_DATA_EVENT_ID_PATH: [&str; 4] =
+    ["payload", "routingParameters", "channelData", "eventId"];
 const CONVERSATION_IDENTIFIER_PATH: [&str; 2] = ["payload", "conversationIdentifier"];
 
 /// Decodes a routing request.
@@ -262,6 +265,7 @@ fn decode_routing_requested(
             routing_parameters: routing.routing_parameters,
             routing_context: routing.routing_context,
             channel_data_problem: routing.channel_data_problem,
+            routing_parameters_problem: routing.routing_parameters_problem,
             source,
         },
     )))
@@ -272,15 +276,22 @@ fn decode_routing_payload(
     replay_id: &[u8],
 ) -> Result<RoutingPayload, DecodeError> {
     let routing_parameters_raw = payload.routing_parameters.filter(|raw| raw.get() != "null");
-    let parameter_fields: RoutingParametersFields = match routing_parameters_raw {
-        Some(raw) => parse_at(raw.get(), &ROUTING_PARAMETERS_PATH, replay_id)?,
-        None => RoutingParametersFields::default(),
+    let (parameter_fields, routing_parameters_problem) = match routing_parameters_raw {
+        Some(raw) => match parse_at(raw.get(), &ROUTING_PARAMETERS_PATH, replay_id) {
+            Ok(fields) => (fields, None),
+            Err(problem) => (readable_parameters(raw.get()), Some(problem.to_string())),
+        },
+        None => (RoutingParametersFields::default(), None),
     };
     let channel_data = parameter_fields.channel_data.clone().unwrap_or_default();
     let (routing_context, channel_data_problem) = if channel_data.trim().is_empty() {
         (None, None)
     } else {
         match parse_channel_data(&channel_data, replay_id) {
+            Ok(context) if context.key().is_none() => (
+                Some(context),
+                Some(missing_field(&CHANNEL_DATA_EVENT_ID_PATH, replay_id).to_string()),
+            ),
             Ok(context) => (Some(context), None),
             Err(problem) => (None, Some(problem.to_string())),
         }
@@ -295,8 +306,8 @@ fn decode_routing_payload(
         .or_else(|| {
             routing_context
                 .as_ref()
-                .map(|context| context.conversation_id.clone())
-                .filter(|identifier| !identifier.is_empty())
+                .and_then(RoutingContext::conversation)
+                .map(str::to_owned)
         })
         .ok_or_else(|| missing_field(&CONVERSATION_IDENTIFIER_PATH, replay_id))?;
     Ok(RoutingPayload {
@@ -306,7 +317,28 @@ fn decode_routing_payload(
         routing_parameters: parameter_fields.into_parameters(channel_data, external_contact_id),
         routing_context,
         channel_data_problem,
+        routing_parameters_problem,
     })
+}
+
+/// `routingParameters` that did not decode as a whole: every field that decodes by itself is
+/// kept, so one unreadable field (say `skillsList: {}`) does not cost the request its target.
+/// Nothing is kept when `routingParameters` is not an object.
+fn readable_parameters(routing_parameters: &str) -> RoutingParametersFields {
+    let Ok(fields) =
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(routing_parameters)
+    else {
+        return RoutingParametersFields::default();
+    };
+    let readable: serde_json::Map<String, serde_json::Value> = fields
+        .into_iter()
+        .filter(|(key, value)| {
+            let alone =
+                serde_json::Value::Object([(key.clone(), value.clone())].into_iter().collect());
+            serde_json::from_value::<RoutingParametersFields>(alone).is_ok()
+        })
+        .collect();
+    serde_json::from_value(serde_json::Value::Object(readable)).unwrap_or_default()
 }
 
 /// Decodes the envelope in one pass over `text`.

@@ -46,8 +46,11 @@ pub struct RoutingRequestedEvent {
     /// The request's identity, parsed from the JSON string `channelData`; `None` when
     /// `channelData` is absent or unreadable (every payload field is optional in the schema).
     pub routing_context: Option<RoutingContext>,
-    /// Why `routing_context` is `None` although `channelData` was sent, for the logs.
+    /// Why `channelData` gave no event id although it was sent, for the logs.
     pub channel_data_problem: Option<String>,
+    /// The `routingParameters` fields that could not be read and were left out, for the logs;
+    /// the readable ones still route the request.
+    pub routing_parameters_problem: Option<String>,
     /// The payload field as received; the webhook forwards its `payload` as `routing`.
     pub source: SourcePayload,
 }
@@ -103,18 +106,43 @@ pub struct Skill {
 }
 
 /// The identity of a routing request, parsed from `channelData`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+///
+/// Our notes on the public schemas make `eventId`, `conversationId` and `routingType` required,
+/// while the official YAML only says `channelData` "maps to RoutingContext", whose fields are
+/// named `routingCorrelationId`, `conversationIdentifier` and `routingType`. Every field is
+/// read when present under either name and none is required, so a missing `routingType` never
+/// costs the request its `eventId`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RoutingContext {
-    /// The originating ConversationRoutingRequestedEvent's UUID (required): the key of
-    /// the request and the `routingCorrelationId` for `POST /agentWork`.
-    pub event_id: String,
-    /// The conversation (required).
-    pub conversation_id: String,
-    /// Why routing happens (required).
-    pub routing_type: RoutingType,
+    /// The originating ConversationRoutingRequestedEvent's UUID: the key of the request and
+    /// the `routingCorrelationId` for `POST /agentWork`.
+    pub event_id: Option<String>,
+    /// The same UUID under the inbound `RoutingContext`'s name, read when `eventId` is absent.
+    pub routing_correlation_id: Option<String>,
+    /// The conversation.
+    pub conversation_id: Option<String>,
+    /// The conversation under the inbound `RoutingContext`'s name, read when `conversationId`
+    /// is absent.
+    pub conversation_identifier: Option<String>,
+    /// Why routing happens.
+    pub routing_type: Option<RoutingType>,
     /// The router participant.
     pub router_participant_subject: Option<String>,
+}
+
+impl RoutingContext {
+    /// The request's UUID: `eventId`, else `routingCorrelationId`; empty counts as absent.
+    pub fn key(&self) -> Option<&str> {
+        present(self.event_id.as_deref()).or(present(self.routing_correlation_id.as_deref()))
+    }
+
+    /// The conversation: `conversationId`, else `conversationIdentifier`; empty counts as
+    /// absent.
+    pub fn conversation(&self) -> Option<&str> {
+        present(self.conversation_id.as_deref())
+            .or(present(self.conversation_identifier.as_deref()))
+    }
 }
 
 /// Where a routing request asks the conversation to go.
@@ -190,10 +218,7 @@ impl RoutingRequestedEvent {
     /// `channelData.eventId`, the originating routing event's UUID, when `channelData` gave one:
     /// the request's key and `/agentWork`'s `routingCorrelationId`.
     pub fn event_id(&self) -> Option<&str> {
-        self.routing_context
-            .as_ref()
-            .map(|context| context.event_id.as_str())
-            .filter(|event_id| !event_id.is_empty())
+        self.routing_context.as_ref().and_then(RoutingContext::key)
     }
 
     /// The envelope's `payload` (the `RoutingRequestedEvent`) exactly as Salesforce sent it.

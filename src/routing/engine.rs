@@ -160,6 +160,13 @@ impl RoutingEngine {
             webhook_body,
         } = request;
         let event_id = request_key(&event, &idempotency_key);
+        if let Some(problem) = &event.routing_parameters_problem {
+            warn!(
+                event_id = %event_id,
+                problem = %problem,
+                "routing request has unreadable routingParameters fields, answered from the rest"
+            );
+        }
         let now_ms = inner.settings.clock.now_ms();
         let deadlines = RequestDeadlines::new(
             created_date_ms,

@@ -61,6 +61,7 @@ impl EngineInner {
                 target_of(event, &settings.rep_user_field),
                 wire_routing_type(event),
                 settings.fallback_queue_id.as_deref(),
+                event.routing_parameters.is_transfer,
             )),
         };
         let record = &request.record;

@@ -62,7 +62,7 @@ pub(crate) use sidecar::{
 };
 pub use strategy::{
     RoutingStrategy, UnknownStrategy, EXTERNAL_CONFERENCE_MESSAGE, NO_FALLBACK_QUEUE_MESSAGE,
-    REJECT_MESSAGE,
+    REJECT_MESSAGE, UNTYPED_ROUTING_MESSAGE,
 };
 pub(crate) use views::SessionLookup;
 pub use views::SidecarOutcome;

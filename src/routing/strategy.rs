@@ -43,6 +43,12 @@ pub const NO_FALLBACK_QUEUE_MESSAGE: &str = "flow transfer needs a fallback queu
 pub const EXTERNAL_CONFERENCE_MESSAGE: &str =
     "BYOC CCaaS does not support conferencing an external contact";
 
+/// The answer when a request gives no routing type and says it is not a transfer:
+/// `/route` and `/agentWork` need a type, and sending a conference or a first routing as a
+/// transfer would move the conversation away from its rep.
+pub const UNTYPED_ROUTING_MESSAGE: &str = "the routing request gives no routingType and \
+     isTransfer is false; the connector will not guess between a conference and an initial routing";
+
 /// Capacity an AgentWork created for a transfer takes.
 const AGENT_WORK_CAPACITY_WEIGHT: f64 = 1.0;
 
@@ -94,19 +100,27 @@ impl FromStr for RoutingStrategy {
     }
 }
 
-/// The routing type of a request, as the Interaction Service spells it; `None` for a value
-/// this version does not know.
+/// The routing type of a request, as the Interaction Service spells it: the payload's
+/// `routingType`, else `channelData`'s, else a transfer when `isTransfer` says so; `None` when
+/// none of them gives a type this version knows.
 pub(super) fn wire_routing_type(event: &RoutingRequestedEvent) -> Option<RoutingType> {
-    let routing_type = event.routing_type.as_ref().or(event
+    let from_context = event
         .routing_context
         .as_ref()
-        .map(|context| &context.routing_type))?;
-    match routing_type {
-        events::RoutingType::Initial => Some(RoutingType::Initial),
-        events::RoutingType::Transfer => Some(RoutingType::Transfer),
-        events::RoutingType::Conference => Some(RoutingType::Conference),
-        events::RoutingType::Other(_) => None,
-    }
+        .and_then(|context| context.routing_type.as_ref());
+    let known = [event.routing_type.as_ref(), from_context]
+        .into_iter()
+        .flatten()
+        .find_map(|routing_type| match routing_type {
+            events::RoutingType::Initial => Some(RoutingType::Initial),
+            events::RoutingType::Transfer => Some(RoutingType::Transfer),
+            events::RoutingType::Conference => Some(RoutingType::Conference),
+            events::RoutingType::Other(_) => None,
+        });
+    known.or(match event.routing_parameters.is_transfer {
+        Some(true) => Some(RoutingType::Transfer),
+        _ => None,
+    })
 }
 
 /// The requested target, reading the rep's id from `rep_user_field` of `routingParameters`
@@ -161,7 +175,11 @@ pub(super) fn plan_target(
     target: RoutingTarget,
     routing_type: Option<RoutingType>,
     fallback_queue_id: Option<&str>,
+    is_transfer: Option<bool>,
 ) -> Target {
+    if routing_type.is_none() && is_transfer == Some(false) {
+        return Target::Answer(Decision::failed(UNTYPED_ROUTING_MESSAGE));
+    }
     match target {
         RoutingTarget::Queue { queue_id } => Target::Route {
             routing_info: RoutingInfo {

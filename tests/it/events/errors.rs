@@ -4,7 +4,7 @@
 use crate::support::events::{context, decode_value, fixture, PRODUCER_EVENT_ID, REPLAY_ID_HEX};
 use byoc_connector::events::{
     AppType, DecodeError, EntryPayload, MessageContent, OutboundEvent, PlatformEventRecord,
-    SessionStatus, StaticContent,
+    RoutingTarget, SessionStatus, StaticContent,
 };
 use serde_json::{json, Value};
 
@@ -154,14 +154,30 @@ fn missing_content_for_the_message_type_is_rejected() {
     );
 }
 
+/// The YAML lists `operation` among a change's properties but requires only `participant`.
 #[test]
-fn missing_participant_operation_names_the_entry() {
+fn a_participant_change_without_its_operation_still_decodes() {
     let (event_type, payload) = edited("participant-changed-add", |payload| {
         remove(payload, "/payload/entryPayload/entries/0/operation");
     });
+    let Ok(OutboundEvent::Interaction(event)) = decode_value(&event_type, &payload) else {
+        panic!("must decode");
+    };
+    let EntryPayload::ParticipantChanged(changed) = event.entry.payload else {
+        panic!("must be participant changed");
+    };
+    assert_eq!(changed.entries[0].operation, None);
+    assert_eq!(changed.entries[0].participant.subject, "005xx0000012345");
+}
+
+#[test]
+fn missing_participant_names_the_entry() {
+    let (event_type, payload) = edited("participant-changed-add", |payload| {
+        remove(payload, "/payload/entryPayload/entries/0/participant");
+    });
     assert_eq!(
         missing_path(decode_value(&event_type, &payload)),
-        "payload.entryPayload.entries[0].operation"
+        "payload.entryPayload.entries[0].participant"
     );
 }
 
@@ -244,6 +260,66 @@ fn channel_data_without_event_id_still_decodes_naming_the_nested_path() {
         problem.contains("payload.routingParameters.channelData.eventId"),
         "{problem}"
     );
+}
+
+#[test]
+fn channel_data_without_a_routing_type_keeps_its_event_id() {
+    let request = routing_request(|payload| {
+        set(
+            payload,
+            "/payload/routingParameters/channelData",
+            json!(r#"{"eventId":"ev-1","conversationId":"c-1"}"#),
+        );
+    });
+    assert_eq!(request.event_id(), Some("ev-1"));
+    assert_eq!(request.channel_data_problem, None);
+}
+
+/// The YAML says `channelData` "maps to RoutingContext", whose fields are named
+/// `routingCorrelationId` and `conversationIdentifier`: that form is read as well.
+#[test]
+fn channel_data_in_the_routing_context_form_gives_the_event_id_and_conversation() {
+    let request = routing_request(|payload| {
+        set(payload, "/payload/conversationIdentifier", Value::Null);
+        set(
+            payload,
+            "/payload/routingParameters/channelData",
+            json!(
+                r#"{"routingCorrelationId":"ev-2","conversationIdentifier":"c-2","routingType":"Transfer"}"#
+            ),
+        );
+    });
+    assert_eq!(request.event_id(), Some("ev-2"));
+    assert_eq!(request.conversation_identifier, "c-2");
+    assert_eq!(request.channel_data_problem, None);
+}
+
+#[test]
+fn an_unreadable_routing_parameter_is_left_out_and_the_rest_still_routes() {
+    let request = routing_request(|payload| {
+        set(payload, "/payload/routingParameters/skillsList", json!({}));
+        set(
+            payload,
+            "/payload/routingParameters/isTransfer",
+            json!("true"),
+        );
+    });
+    assert!(matches!(request.target(), RoutingTarget::Queue { .. }));
+    assert!(request.event_id().is_some());
+    assert!(request.routing_parameters.skills_list.is_empty());
+    assert_eq!(request.routing_parameters.is_transfer, None);
+    let problem = request.routing_parameters_problem.clone().unwrap();
+    assert!(problem.contains("payload.routingParameters"), "{problem}");
+}
+
+#[test]
+fn routing_parameters_that_are_not_an_object_still_decode_with_none_of_them() {
+    let request = routing_request(|payload| {
+        set(payload, "/payload/routingParameters", json!("queue please"));
+    });
+    assert_eq!(request.target(), RoutingTarget::Unknown);
+    assert_eq!(request.event_id(), None);
+    assert!(request.routing_parameters_problem.is_some());
 }
 
 #[test]

@@ -429,7 +429,7 @@ fn participant_changed_reports_the_operation_and_participant() {
         let EntryPayload::ParticipantChanged(changed) = interaction_payload(name) else {
             panic!("{name} must be participant changed");
         };
-        assert_eq!(changed.entries[0].operation, operation, "{name}");
+        assert_eq!(changed.entries[0].operation, Some(operation), "{name}");
         assert_eq!(changed.entries[0].participant.subject, "005xx0000012345");
     }
 }
@@ -533,7 +533,10 @@ fn routing_request_exposes_event_id_context_and_parameters() {
         Some("d3bdacb1-7c2e-4f5a-8b9c-0d1e2f3a4b5c")
     );
     let context = request.routing_context.as_ref().unwrap();
-    assert_eq!(context.conversation_id, request.conversation_identifier);
+    assert_eq!(
+        context.conversation(),
+        Some(request.conversation_identifier.as_str())
+    );
     assert_eq!(
         context.router_participant_subject.as_deref(),
         Some("cb1e4929-5a1b-4c7e-9d2f-0e1f2a3b4c5d")

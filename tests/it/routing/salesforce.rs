@@ -223,7 +223,7 @@ async fn a_conference_with_an_external_contact_is_answered_as_not_supported() {
     let salesforce = Salesforce::start().await;
     let mut request =
         RequestSpec::transfer().with_parameters(json!({"externalContactId": "003ext0000001"}));
-    request.routing_type = "Conference".to_owned();
+    request.routing_type = Some("Conference".to_owned());
 
     let calls = route(&salesforce, &request, salesforce_settings(), 1).await;
 

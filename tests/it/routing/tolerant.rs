@@ -5,7 +5,7 @@
 use crate::support::routing::*;
 use byoc_connector::events::ROUTING_WINDOW as WINDOW;
 use byoc_connector::routing::DEFAULT_DECISION_TIMEOUT as DECISION_TIMEOUT;
-use byoc_connector::routing::{RequestStatus, RoutingStrategy};
+use byoc_connector::routing::{RequestStatus, RoutingStrategy, UNTYPED_ROUTING_MESSAGE};
 use serde_json::json;
 
 const QUEUE_ID: &str = "00G5g000001abcd";
@@ -147,5 +147,72 @@ async fn the_partner_decides_a_request_without_channel_data_through_the_sidecar_
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].body["success"], false);
     assert_eq!(calls[0].body["errorMessage"], "no rep available");
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unreadable_routing_parameter_does_not_cost_the_request_its_queue() {
+    let (salesforce, _store, engine) = start_engine(
+        None,
+        settings(RoutingStrategy::Salesforce, WINDOW, DECISION_TIMEOUT),
+    )
+    .await;
+    let request = RequestSpec::transfer()
+        .with_parameters(json!({"queueId": QUEUE_ID, "skillsList": {}, "isTransfer": true}));
+
+    engine.on_routing_requested(request.input()).await.unwrap();
+
+    let results = wait_for_calls(&salesforce, "routingResult", 1).await;
+    let calls = salesforce.routing_calls();
+    assert_eq!(calls[0].path, "/api/v1/route");
+    assert_eq!(calls[0].body["routingInfo"]["queueId"], QUEUE_ID);
+    assert_eq!(results[0].body["success"], true);
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_request_with_no_routing_type_that_is_not_a_transfer_is_refused_not_guessed() {
+    let (salesforce, _store, engine) = start_engine(
+        None,
+        settings(RoutingStrategy::Salesforce, WINDOW, DECISION_TIMEOUT),
+    )
+    .await;
+    let request = RequestSpec::transfer()
+        .with_parameters(json!({"userId": REP_ID, "isTransfer": false}))
+        .without_routing_type();
+
+    engine.on_routing_requested(request.input()).await.unwrap();
+
+    let results = wait_for_calls(&salesforce, "routingResult", 1).await;
+    let calls = salesforce.routing_calls();
+    assert_eq!(calls.len(), 1, "no agentWork is created: {calls:?}");
+    assert_eq!(results[0].body["success"], false);
+    assert_eq!(results[0].body["errorMessage"], UNTYPED_ROUTING_MESSAGE);
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_request_with_no_routing_type_that_says_it_is_a_transfer_is_routed_as_one() {
+    let (salesforce, _store, engine) = start_engine(
+        None,
+        settings(RoutingStrategy::Salesforce, WINDOW, DECISION_TIMEOUT),
+    )
+    .await;
+    let request = RequestSpec::transfer()
+        .with_parameters(json!({"userId": REP_ID, "isTransfer": true}))
+        .without_routing_type();
+
+    engine.on_routing_requested(request.input()).await.unwrap();
+
+    let results = wait_for_calls(&salesforce, "routingResult", 1).await;
+    let calls = salesforce.routing_calls();
+    assert_eq!(calls[0].path, "/api/v1/agentWork");
+    assert_eq!(calls[0].status, 202, "{}", calls[0].response);
+    assert_eq!(
+        calls[0].body["routingContext"]["routingType"], "Transfer",
+        "{}",
+        calls[0].body
+    );
+    assert_eq!(results[0].body["success"], true);
     engine.shutdown().await;
 }

@@ -14,7 +14,8 @@ use super::{now_ms, CHANNEL_ADDRESS};
 pub struct RequestSpec {
     pub event_id: String,
     pub conversation: String,
-    pub routing_type: String,
+    /// `routingType`, in the payload and in `channelData`; absent when `None`.
+    pub routing_type: Option<String>,
     pub work_record_id: Option<String>,
     /// `routingParameters` besides `channelData`.
     pub parameters: Value,
@@ -30,7 +31,7 @@ impl RequestSpec {
         Self {
             event_id: uuid::Uuid::new_v4().to_string(),
             conversation: uuid::Uuid::new_v4().to_string(),
-            routing_type: "Transfer".to_owned(),
+            routing_type: Some("Transfer".to_owned()),
             work_record_id: Some(session_id()),
             parameters: json!({"flowId": null, "queueId": null, "userId": null, "isTransfer": true}),
             created_date_ms: now_ms(),
@@ -66,6 +67,12 @@ impl RequestSpec {
         }
     }
 
+    /// Without `routingType`, in the payload and in `channelData` alike.
+    pub fn without_routing_type(mut self) -> Self {
+        self.routing_type = None;
+        self
+    }
+
     /// Without `workRecordId`.
     pub fn without_work_record(mut self) -> Self {
         self.work_record_id = None;
@@ -74,26 +81,28 @@ impl RequestSpec {
 
     /// The payload field's JSON text.
     pub fn payload_json(&self) -> String {
-        let channel_data = json!({
+        let mut channel_data = json!({
             "eventId": self.event_id,
             "routerParticipantSubject": "cb1e4929-6e0f-4b4a-9f4e-aaaaaaaaaaaa",
-            "routingType": self.routing_type,
             "conversationId": self.conversation,
-        })
-        .to_string();
+        });
+        let mut payload = json!({
+            "conversationIdentifier": self.conversation,
+            "workRecordId": self.work_record_id,
+        });
+        if let Some(routing_type) = &self.routing_type {
+            channel_data["routingType"] = Value::from(routing_type.as_str());
+            payload["routingType"] = Value::from(routing_type.as_str());
+        }
         let mut parameters = self.parameters.clone();
         if !self.without_channel_data {
-            parameters["channelData"] = Value::String(channel_data);
+            parameters["channelData"] = Value::String(channel_data.to_string());
         }
+        payload["routingParameters"] = parameters;
         json!({
             "channelAddressIdentifier": CHANNEL_ADDRESS,
             "recipient": {"appType": "custom", "subject": "meu003", "role": "EndUser"},
-            "payload": {
-                "conversationIdentifier": self.conversation,
-                "routingType": self.routing_type,
-                "workRecordId": self.work_record_id,
-                "routingParameters": parameters,
-            },
+            "payload": payload,
         })
         .to_string()
     }
