@@ -264,11 +264,14 @@ pub(super) async fn stand_down<T>(event_id: &str) -> T {
     std::future::pending().await
 }
 
-/// A failed call as the machine sees it.
+/// A failed call as the machine sees it. A call cut off at its time limit is not permanent:
+/// it may have reached Salesforce, so what it asked for may exist (a rep's `/agentWork` is then
+/// repeated after the result, where "exists already" counts as done).
 pub(super) fn call_failure(error: &InteractionError) -> CallFailure {
     CallFailure {
         text: api_error_text(error),
-        permanent: error.class() == ErrorClass::Permanent,
+        permanent: error.class() == ErrorClass::Permanent
+            && !matches!(error, InteractionError::DeadlineExceeded),
     }
 }
 

@@ -11,6 +11,7 @@ use byoc_connector::routing::{
     RequestStatus, RoutingSettings, RoutingStrategy, EXTERNAL_CONFERENCE_MESSAGE,
     NO_FALLBACK_QUEUE_MESSAGE, REJECT_MESSAGE,
 };
+use fake_salesforce::interaction_service::ResponseHold;
 use serde_json::{json, Value};
 
 const QUEUE_ID: &str = "00G5g000001abcd";
@@ -317,6 +318,45 @@ async fn a_rep_transfer_short_of_time_posts_the_result_before_agent_work() {
         calls[1].body["routingContext"]["routingCorrelationId"],
         json!(request.event_id)
     );
+}
+
+/// An `/agentWork` still unanswered when its time runs out may have created the AgentWork, so
+/// the rep is not told the transfer failed: success is posted first and `/agentWork` repeated,
+/// where Salesforce's "exists already" (15109) counts as done.
+#[tokio::test]
+async fn an_agent_work_cut_off_at_its_time_limit_posts_success_then_repeats_the_call() {
+    let salesforce = Salesforce::start().await;
+    let request = RequestSpec::transfer()
+        .with_parameters(json!({"userId": REP_ID}))
+        .aged(Duration::from_secs(47));
+    salesforce.interaction.hold_responses(ResponseHold::new(
+        "agentWork",
+        Duration::from_secs(30),
+        1,
+    ));
+    let store = TempStore::new();
+    let engine = engine(&salesforce, store.open().await, None, salesforce_settings());
+
+    engine.on_routing_requested(request.input()).await.unwrap();
+
+    wait_for_calls(&salesforce, "agentWork", 2).await;
+    let calls = salesforce.routing_calls();
+    assert_eq!(
+        paths(&calls),
+        [
+            "POST /api/v1/agentWork",
+            "POST /api/v1/routingResult",
+            "POST /api/v1/agentWork"
+        ]
+    );
+    assert_eq!(calls[1].body, success_result(&request, false));
+    assert_eq!(
+        calls[2].response["errorDetail"]["code"]
+            .as_i64()
+            .or(calls[2].response["code"].as_i64()),
+        Some(15109)
+    );
+    engine.shutdown().await;
 }
 
 #[tokio::test]
