@@ -11,7 +11,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::interaction::{ErrorClass, InteractionError};
+use crate::interaction::{ErrorClass, InteractionError, AUTHORIZATION_CONTEXT_MISMATCH_CODE};
 
 /// A route's answer: status and JSON body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,7 +75,9 @@ impl Answer {
 
     /// The answer for a failed Interaction Service call: Salesforce's refusal as `422` with
     /// its status, code and message; a transient failure that outlived the deadline as `503`;
-    /// no usable answer as `502`.
+    /// a refusal of the connector's own credentials (a token still refused after its refresh,
+    /// an authorization context that does not fit the token) as `502`, since the request was
+    /// not at fault and will pass once the setup is fixed; no usable answer as `502`.
     pub(crate) fn from_interaction(error: &InteractionError) -> Self {
         let salesforce = json!({
             "status": error.status(),
@@ -86,10 +88,19 @@ impl Answer {
             (InteractionError::Api { .. }, ErrorClass::Retryable) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "salesforce_unavailable")
             }
+            (InteractionError::Api { .. }, ErrorClass::Auth) => {
+                (StatusCode::BAD_GATEWAY, "salesforce_auth_failed")
+            }
+            (InteractionError::Api { code, .. }, _)
+                if *code == Some(AUTHORIZATION_CONTEXT_MISMATCH_CODE) =>
+            {
+                (StatusCode::BAD_GATEWAY, "salesforce_auth_failed")
+            }
             (InteractionError::Api { .. }, _) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "salesforce_refused")
             }
             (_, ErrorClass::Retryable) => (StatusCode::BAD_GATEWAY, "salesforce_unreachable"),
+            (InteractionError::Auth(_), _) => (StatusCode::BAD_GATEWAY, "salesforce_auth_failed"),
             _ => (StatusCode::BAD_GATEWAY, "salesforce_call_failed"),
         };
         Self {

@@ -228,6 +228,46 @@ async fn a_salesforce_refusal_comes_back_as_422_with_salesforces_code_and_messag
     );
 }
 
+/// A refusal of the connector's own credentials (a token still refused after its refresh, or
+/// an authorization context that does not fit the token) is not the partner's mistake: a 502
+/// that is not kept, so the same key goes through once the operator has fixed the setup.
+#[tokio::test]
+async fn a_refusal_of_the_connectors_credentials_is_a_502_that_a_retry_gets_past() {
+    let sidecar = Sidecar::start().await;
+    let context_text = "The AuthorizationContext for the request isn't valid based on the \
+                        supplied Authorization access token.";
+    let mut context_mismatch = InteractionFault::status("interactions", 403, 1);
+    context_mismatch.code = Some(10005);
+    context_mismatch.message = Some(context_text.to_owned());
+    let mut token_refused = InteractionFault::status("interactions", 401, 1);
+    token_refused.code = Some(10004);
+    token_refused.message =
+        Some("The supplied Authorization access token is not valid.".to_owned());
+    for (key, fault) in [("k-ctx", context_mismatch), ("k-token", token_refused)] {
+        sidecar.fake.interaction().inject_fault(fault).unwrap();
+
+        let (answer, body) = sidecar.post("/v1/messages", key, &message("hi")).await;
+
+        assert_eq!(answer, 502, "{body}");
+        assert_eq!(body["error"]["kind"], "salesforce_auth_failed", "{body}");
+        if key == "k-ctx" {
+            assert_eq!(body["error"]["salesforce"]["code"], 10005, "{body}");
+        }
+        let (answer, body) = sidecar.post("/v1/messages", key, &message("hi")).await;
+        assert_eq!(
+            answer, 202,
+            "{key}: the retry reaches Salesforce again: {body}"
+        );
+    }
+    let calls = sidecar.fake.interaction().calls_to("interactions");
+    assert_eq!(
+        calls[0].response["code"]
+            .as_i64()
+            .or(calls[0].response["errorDetail"]["code"].as_i64()),
+        Some(10005)
+    );
+}
+
 #[tokio::test]
 async fn a_retried_send_across_a_connector_restart_gets_the_first_answer_and_one_entry() {
     let sidecar = Sidecar::start().await;

@@ -83,7 +83,7 @@ impl InteractionFault {
         let default_message = if status == StatusCode::TOO_MANY_REQUESTS {
             "Interaction request rate limit exceeded"
         } else {
-            "An internal server error occured. Please contact Salesforce Support."
+            "An internal server error occurred. Please contact Salesforce Support."
         };
         let message = self.message.as_deref().unwrap_or(default_message);
         let mut refusal =
