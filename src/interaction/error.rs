@@ -13,8 +13,15 @@ use serde_json::Value;
 use crate::auth::{AuthError, UrlPolicyError};
 
 /// Salesforce codes that mean "try again later": org migration (10019), precondition failed
-/// (10055), processing aborted (10056), downstream timeout (10094).
-pub(crate) const RETRYABLE_CODES: [i64; 4] = [10019, 10055, 10056, 10094];
+/// (10055), processing aborted (10056), downstream timeout (10094), and the internal error
+/// (500), which the YAML also lets a 2xx `{success: false, errorDetail}` carry.
+pub(crate) const RETRYABLE_CODES: [i64; 5] = [10019, 10055, 10056, 10094, 500];
+/// `POST /messagingSession`'s `errorReason`s that mean the same as 500, 10055 and 10056.
+const RETRYABLE_REASONS: [&str; 3] = [
+    "INTERNAL_ERROR",
+    "CONVERSATION_PRECONDITION_FAILED",
+    "CONVERSATION_PROCESSING_ABORTED",
+];
 /// Salesforce codes that mean the token is missing a scope (10003) or invalid (10004): a fresh
 /// token may cure them.
 pub(crate) const AUTH_CODES: [i64; 2] = [10003, 10004];
@@ -28,7 +35,7 @@ const MAX_RAW_MESSAGE_CHARS: usize = 200;
 /// What a caller should do about an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
-    /// Try again later, with backoff (429, 5xx, transport, 10019, 10055, 10056, 10094).
+    /// Try again later, with backoff (429, 5xx, transport, 500, 10019, 10055, 10056, 10094).
     Retryable,
     /// Refresh the token once, then try again (401, 10003, 10004).
     Auth,
@@ -109,6 +116,11 @@ impl InteractionError {
     /// What the caller should do about this error.
     pub fn class(&self) -> ErrorClass {
         match self {
+            Self::Api {
+                code: None,
+                message,
+                ..
+            } if RETRYABLE_REASONS.contains(&message.as_str()) => ErrorClass::Retryable,
             Self::Api { status, code, .. } => classify(*status, *code),
             Self::Transport(err) if err.is_builder() => ErrorClass::Permanent,
             Self::Transport(_) => ErrorClass::Retryable,
@@ -196,23 +208,37 @@ impl InteractionError {
 }
 
 /// `message` and `code` from `{message, code}`, `{success, errorDetail: {…}}`,
-/// `{success, errorReason}` or a one-element array of those.
+/// `{success, errorReason}`, `/route`'s `{success, errors: {errorMessage, apiErrorCode},
+/// reasonForNotRouting}` or a one-element array of those.
 fn error_fields(value: &Value) -> Option<(String, Option<i64>)> {
     if let Some(first) = value.as_array().and_then(|items| items.first()) {
         return error_fields(first);
     }
-    if let Some(detail) = value.get("errorDetail").filter(|detail| detail.is_object()) {
-        return error_fields(detail);
+    for nested in ["errorDetail", "errors"] {
+        let detail = value
+            .get(nested)
+            .filter(|detail| detail.is_object() || detail.is_array());
+        if let Some(fields) = detail.and_then(error_fields) {
+            return Some(fields);
+        }
     }
-    let code = value
-        .get("code")
-        .or_else(|| value.get("errorCode"))
-        .and_then(code_of);
-    let message = value
-        .get("message")
-        .or_else(|| value.get("errorReason"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    let code = ["code", "errorCode", "apiErrorCode"]
+        .into_iter()
+        .find_map(|key| value.get(key).and_then(code_of));
+    let message = [
+        "message",
+        "errorMessage",
+        "errorReason",
+        "reasonForNotRouting",
+    ]
+    .into_iter()
+    .find_map(|key| {
+        value
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|text| !text.is_empty())
+    })
+    .map(str::to_owned);
     match (message, code) {
         (Some(message), code) => Some((message, code)),
         (None, Some(code)) => Some((format!("error code {code}"), Some(code))),
@@ -282,6 +308,48 @@ mod tests {
         );
         assert_eq!(nested.code(), Some(10034));
         assert_eq!(nested.class(), ErrorClass::Permanent);
+    }
+
+    #[test]
+    fn an_unsuccessful_2xx_with_code_500_is_retried() {
+        let body = serde_json::json!({"success": false, "errorDetail": {"message": "An internal server error occurred. Please contact Salesforce Support.", "code": 500}});
+        let error = InteractionError::from_unsuccessful(202, &body);
+        assert_eq!(error.code(), Some(500));
+        assert_eq!(error.class(), ErrorClass::Retryable);
+    }
+
+    #[test]
+    fn a_route_refusal_gives_its_errors_object_or_its_reason_for_not_routing() {
+        let with_errors = serde_json::json!({"success": false, "reasonForNotRouting": "No agents", "errors": {"errorMessage": "Queue not found", "errorType": "INVALID_ID", "apiErrorCode": "10030"}});
+        let error = InteractionError::from_unsuccessful(200, &with_errors);
+        assert_eq!(error.message(), Some("Queue not found"));
+        assert_eq!(error.code(), Some(10030));
+        let retry_worthy = serde_json::json!({"success": false, "errors": {"errorMessage": "Downstream timed out", "apiErrorCode": "10094"}});
+        assert_eq!(
+            InteractionError::from_unsuccessful(200, &retry_worthy).class(),
+            ErrorClass::Retryable
+        );
+        let reason_only =
+            serde_json::json!({"success": false, "reasonForNotRouting": "No agents available"});
+        let error = InteractionError::from_unsuccessful(200, &reason_only);
+        assert_eq!(error.message(), Some("No agents available"));
+        assert_eq!(error.class(), ErrorClass::Permanent);
+    }
+
+    #[test]
+    fn messaging_session_reasons_that_mean_try_again_are_retried() {
+        for (reason, class) in [
+            ("INTERNAL_ERROR", ErrorClass::Retryable),
+            ("CONVERSATION_PRECONDITION_FAILED", ErrorClass::Retryable),
+            ("CONVERSATION_PROCESSING_ABORTED", ErrorClass::Retryable),
+            ("SESSION_NOT_FOUND", ErrorClass::Permanent),
+            ("PERMISSION_DENIED", ErrorClass::Permanent),
+        ] {
+            let body = serde_json::json!({"success": false, "errorReason": reason});
+            let error = InteractionError::from_unsuccessful(200, &body);
+            assert_eq!(error.message(), Some(reason));
+            assert_eq!(error.class(), class, "{reason}");
+        }
     }
 
     #[test]
