@@ -53,6 +53,8 @@ pub(super) enum SidecarReply {
     Posted {
         /// Whether it reported success.
         success: bool,
+        /// The routingResult's `errorMessage`, on a failure.
+        error_message: Option<String>,
     },
     /// It could not be posted.
     NotPosted {

@@ -379,7 +379,13 @@ impl RoutingEngine {
         let inner = &self.inner;
         match inner.active.offer(event_id, decision, assign) {
             SidecarOffer::Taken(reply) => Ok(match reply.await {
-                Ok(SidecarReply::Posted { success }) => SidecarOutcome::Posted { success },
+                Ok(SidecarReply::Posted {
+                    success,
+                    error_message,
+                }) => SidecarOutcome::Posted {
+                    success,
+                    error_message,
+                },
                 Ok(SidecarReply::NotPosted { reason }) => SidecarOutcome::NotPosted { reason },
                 Err(_) => SidecarOutcome::NotPosted {
                     reason: "the connector stopped before posting".to_owned(),

@@ -155,10 +155,16 @@ fn outcome_response(
     };
     info!(event_id, kind, outcome = ?outcome, "sidecar routing call handled");
     match outcome {
-        SidecarOutcome::Posted { success } => answer(
-            StatusCode::OK,
-            json!({"eventId": event_id, "status": "posted", "success": success}),
-        ),
+        SidecarOutcome::Posted {
+            success,
+            error_message,
+        } => {
+            let mut body = json!({"eventId": event_id, "status": "posted", "success": success});
+            if let Some(error_message) = error_message {
+                body["errorMessage"] = error_message.into();
+            }
+            answer(StatusCode::OK, body)
+        }
         SidecarOutcome::NotPosted { reason } => answer(
             StatusCode::BAD_GATEWAY,
             json!({"eventId": event_id, "error": "the routing result was not accepted by salesforce", "reason": reason}),

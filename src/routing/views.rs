@@ -35,6 +35,9 @@ pub enum SidecarOutcome {
     Posted {
         /// Whether it reported success.
         success: bool,
+        /// The routingResult's `errorMessage`, on a failure: what the rep is told, with
+        /// Salesforce's own reason when it refused an assignment.
+        error_message: Option<String>,
     },
     /// The decision was taken but Salesforce did not accept it before the deadline (`502`).
     NotPosted {

@@ -3,8 +3,8 @@
 
 use super::steps::not_posted;
 use super::{
-    Action, Cleanup, Count, End, Machine, Phase, PostOutcome, Record, SidecarReply, Verdict,
-    CANCELLED_REASON, SHUTTING_DOWN,
+    Action, Cleanup, Count, Decision, End, Machine, Phase, PostOutcome, Record, SidecarReply,
+    Verdict, CANCELLED_REASON, SHUTTING_DOWN,
 };
 
 impl Machine {
@@ -21,7 +21,17 @@ impl Machine {
                     success: verdict.decision.is_success(),
                 }));
                 let success = verdict.decision.is_success();
-                self.reply(SidecarReply::Posted { success }, actions);
+                let error_message = match &verdict.decision {
+                    Decision::Failed { error_message, .. } => Some(error_message.clone()),
+                    Decision::Routed { .. } => None,
+                };
+                self.reply(
+                    SidecarReply::Posted {
+                        success,
+                        error_message,
+                    },
+                    actions,
+                );
                 self.follow_up(verdict, actions);
             }
             PostOutcome::Refused(reason) => {

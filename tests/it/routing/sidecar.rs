@@ -8,6 +8,7 @@ use crate::support::routing::*;
 use byoc_connector::events::ROUTING_WINDOW as WINDOW;
 use byoc_connector::routing::DEFAULT_DECISION_TIMEOUT as DECISION_TIMEOUT;
 use byoc_connector::routing::{RequestStatus, RoutingStrategy};
+use fake_salesforce::interaction_service::InteractionFault;
 use serde_json::json;
 
 #[tokio::test]
@@ -157,5 +158,40 @@ async fn the_sidecar_refuses_decisions_when_the_strategy_is_not_partner() {
 
     assert_eq!(status, 409, "{body}");
     assert_eq!(salesforce.calls_to("routingResult").len(), 1);
+    engine.shutdown().await;
+}
+
+/// A rep Salesforce will not take (15112: the rep's status is not linked to the channel) is
+/// posted as a failure, and the partner's `assign` answer says why, so it can name another.
+#[tokio::test]
+async fn an_assignment_salesforce_refuses_is_posted_as_a_failure_and_the_answer_says_why() {
+    let partner = Partner::always(PartnerReply::status(202)).await;
+    let (salesforce, _store, engine) = start_engine(
+        Some(&partner),
+        settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
+    )
+    .await;
+    let (sidecar, _server) = serve_sidecar(&engine).await;
+    let request = RequestSpec::transfer();
+    engine.on_routing_requested(request.input()).await.unwrap();
+    assert!(wait_until(WAIT_LIMIT, || partner.requests().len() == 1).await);
+    let refusal = "The agent's status is not associated with the channel for this work.";
+    let mut fault = InteractionFault::status("agentWork", 400, 1);
+    fault.code = Some(15112);
+    fault.message = Some(refusal.to_owned());
+    salesforce.interaction.inject_fault(fault).unwrap();
+
+    let (status, body) = sidecar_assign(&sidecar, &request.event_id, "0055g00000ABCDE").await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["success"], false, "{body}");
+    let reason = body["errorMessage"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(refusal) && reason.contains("15112"),
+        "{body}"
+    );
+    let results = salesforce.calls_to("routingResult");
+    assert_eq!(results[0].body["success"], false);
+    assert_eq!(results[0].body["errorMessage"], body["errorMessage"]);
     engine.shutdown().await;
 }

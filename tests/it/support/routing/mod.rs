@@ -392,9 +392,22 @@ pub async fn serve_sidecar(engine: &RoutingEngine) -> (String, tokio::task::Join
 
 /// Sends a decision to the sidecar; returns status and body.
 pub async fn sidecar_decide(base: &str, event_id: &str, decision: Value) -> (u16, Value) {
+    sidecar_post(&format!("{base}/v1/routing/{event_id}/result"), decision).await
+}
+
+/// Names the rep for a request through the sidecar; returns status and body.
+pub async fn sidecar_assign(base: &str, event_id: &str, user_id: &str) -> (u16, Value) {
+    sidecar_post(
+        &format!("{base}/v1/routing/{event_id}/assign"),
+        json!({"userId": user_id}),
+    )
+    .await
+}
+
+async fn sidecar_post(url: &str, body: Value) -> (u16, Value) {
     let response = reqwest::Client::new()
-        .post(format!("{base}/v1/routing/{event_id}/result"))
-        .json(&decision)
+        .post(url)
+        .json(&body)
         .timeout(WAIT_LIMIT)
         .send()
         .await
