@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use super::avro::EventSchemaSpec;
 use super::faults::FaultRequest;
+use super::interaction_service::InteractionFake;
 use super::pubsub_fake::PubSubFake;
 use super::routing_window::RoutingWindow;
 use super::topic::NewEvent;
@@ -73,6 +74,8 @@ struct ControlState {
     fake: Arc<PubSubFake>,
     /// Routing requests published here start their routing window.
     window: Option<Arc<RoutingWindow>>,
+    /// Learns the MessagingSession each published routing request names.
+    interaction: Arc<InteractionFake>,
 }
 
 /// The largest publish body the control plane takes: room for a benchmark's worth of events in
@@ -80,7 +83,11 @@ struct ControlState {
 pub const MAX_PUBLISH_BODY_BYTES: usize = 256 * 1024 * 1024;
 
 /// The control-plane routes over `fake`.
-pub fn router(fake: Arc<PubSubFake>, window: Option<Arc<RoutingWindow>>) -> Router {
+pub fn router(
+    fake: Arc<PubSubFake>,
+    window: Option<Arc<RoutingWindow>>,
+    interaction: Arc<InteractionFake>,
+) -> Router {
     Router::new()
         .route(
             "/_harness/publish",
@@ -89,7 +96,11 @@ pub fn router(fake: Arc<PubSubFake>, window: Option<Arc<RoutingWindow>>) -> Rout
         .route("/_harness/faults", post(faults))
         .route("/_harness/schema", post(schema))
         .route("/_harness/subscriptions", get(subscriptions))
-        .with_state(ControlState { fake, window })
+        .with_state(ControlState {
+            fake,
+            window,
+            interaction,
+        })
 }
 
 type Reply = (StatusCode, Json<Value>);
@@ -113,6 +124,7 @@ async fn publish(
         .collect();
     match state.fake.topic.publish(&events) {
         Ok(replay_ids) => {
+            state.interaction.learn_sessions(&events);
             if let Some(window) = &state.window {
                 window.track_all(&events);
             }

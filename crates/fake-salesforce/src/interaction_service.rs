@@ -213,7 +213,9 @@ impl InteractionFake {
         Some(delay)
     }
 
-    /// Tells the fake that `conversation` belongs to MessagingSession `work_item` (for 15107).
+    /// Tells the fake that `conversation` belongs to MessagingSession `work_item`: routingResult
+    /// and `/agentWork` refuse a work item the fake does not know (15111) or that belongs to
+    /// another conversation (15107).
     /// Either form of the id may be given; the fake keeps the 15-character one.
     pub fn seed_conversation(&self, conversation: &str, work_item: &str) {
         let work_item = crate::record_id::short_form(work_item);
@@ -224,6 +226,34 @@ impl InteractionFake {
         state
             .conversation_by_work_item
             .insert(work_item.to_owned(), conversation.to_owned());
+    }
+
+    /// Learns the MessagingSession of every routing request among `events` that names one
+    /// (`payload.workRecordId`): Salesforce publishes a RoutingRequested only for a session that
+    /// exists. A conversation the fake knows already keeps its session.
+    pub fn learn_sessions(&self, events: &[crate::topic::NewEvent]) {
+        for event in events {
+            if event.event_type.as_deref() != Some("RoutingRequested") {
+                continue;
+            }
+            let Some(payload) = event
+                .payload
+                .as_deref()
+                .and_then(|text| serde_json::from_str::<Value>(text).ok())
+            else {
+                continue;
+            };
+            let request = &payload["payload"];
+            let (Some(conversation), Some(work_item)) = (
+                request["conversationIdentifier"].as_str(),
+                request["workRecordId"].as_str(),
+            ) else {
+                continue;
+            };
+            if self.work_item_for(conversation).is_none() {
+                self.seed_conversation(conversation, work_item);
+            }
+        }
     }
 
     /// The MessagingSession the fake knows for `conversation`, in its 15-character form.
@@ -276,15 +306,6 @@ impl InteractionFake {
             state.faults.remove(index);
         }
         Some(refusal)
-    }
-
-    /// Whether the pair is consistent with what the fake knows (unknown pairs pass).
-    fn conversation_matches(&self, conversation: &str, work_item: &str) -> bool {
-        let state = self.lock();
-        let by_conversation = state.work_item_by_conversation.get(conversation);
-        let by_work_item = state.conversation_by_work_item.get(work_item);
-        by_conversation.is_none_or(|known| known == work_item)
-            && by_work_item.is_none_or(|known| known == conversation)
     }
 
     /// The conversation and MessagingSession of an end user on a channel, created on first contact.

@@ -156,7 +156,7 @@ impl FakeOrg {
         let window = config
             .routing_window
             .map(|window| Arc::new(RoutingWindow::new(window, interaction.clone(), publisher)));
-        let mut router = control::router(pubsub.clone(), window.clone())
+        let mut router = control::router(pubsub.clone(), window.clone(), interaction.clone())
             .merge(oauth::router(oauth.clone()))
             .merge(interaction_service::router(interaction.clone()))
             .merge(soql::router(soql.clone()));
@@ -239,9 +239,11 @@ impl FakeOrg {
     }
 
     /// Publishes events on the org's topic in order; returns their replay ids. Routing
-    /// requests among them start the org's routing window.
+    /// requests among them start the org's routing window, and the fake learns the
+    /// MessagingSession each names.
     pub fn publish(&self, events: &[NewEvent]) -> Result<Vec<u64>, EncodeError> {
         let replay_ids = self.pubsub.topic.publish(events)?;
+        self.interaction.learn_sessions(events);
         if let Some(window) = &self.routing_window {
             window.track_all(events);
         }

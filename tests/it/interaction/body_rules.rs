@@ -44,6 +44,9 @@ async fn a_permanent_error_reaches_the_caller_with_its_code_and_message() {
     let conversation = uuid::Uuid::new_v4().to_string();
     fake.interaction
         .seed_conversation(&conversation, "0Mw5g0000000001");
+    let other = uuid::Uuid::new_v4().to_string();
+    fake.interaction
+        .seed_conversation(&other, "0Mw5g0000000002");
 
     let err = client
         .routing_result(&sample_routing_result(&conversation, "0Mw5g0000000002"))
@@ -54,8 +57,8 @@ async fn a_permanent_error_reaches_the_caller_with_its_code_and_message() {
     assert_eq!(err.status(), Some(400));
     assert_eq!(err.code(), Some(15107));
     assert_eq!(
-        err.message(),
-        Some("The conversationId doesn't match the conversation of the workItemId.")
+        err.message().map(str::to_owned),
+        Some(format!("Enter a conversationId that matches a conversation linked to workItemId 0Mw5g0000000002. conversationId {conversation} doesn't match."))
     );
     assert!(err.to_string().contains("15107"));
     assert_eq!(fake.interaction.calls().len(), 1);
@@ -65,6 +68,8 @@ async fn a_permanent_error_reaches_the_caller_with_its_code_and_message() {
 async fn routing_result_rules_on_error_message_and_ids_are_enforced() {
     let fake = Salesforce::start().await;
     let conversation = uuid::Uuid::new_v4().to_string();
+    fake.interaction
+        .seed_conversation(&conversation, "0Mw5g0000000001");
     let base = json!({"conversationIdentifier": conversation, "workItemId": "0Mw5g0000000001",
                       "externallyRouted": false, "routingType": "Transfer"});
     let with = |extra: Value| {
@@ -117,6 +122,12 @@ async fn routing_result_rules_on_error_message_and_ids_are_enforced() {
             with(json!({"success": true, "externallyRouted": null})),
             400,
             Some(10089),
+        ),
+        // A MessagingSession Salesforce does not know.
+        (
+            with(json!({"success": true, "workItemId": "0Mw5g0000000009"})),
+            400,
+            Some(15111),
         ),
     ];
     for (body, status, code) in cases {
@@ -363,13 +374,21 @@ async fn a_rejected_static_token_reports_an_auth_error_without_refreshing() {
 #[tokio::test]
 async fn agent_work_takes_the_work_item_id_in_its_fifteen_character_form_only() {
     let fake = Salesforce::start().await;
+    fake.interaction
+        .seed_conversation(&uuid::Uuid::new_v4().to_string(), "0Mw5g0000000007");
     let body = |work_item: &str| json!({"userId": "0055g00000ABCDE", "workItemId": work_item, "capacityWeight": 1});
 
     let long = send_json(&fake, Method::POST, "agentWork", body("0Mw5g0000000007AAA")).await;
     let short = send_json(&fake, Method::POST, "agentWork", body("0Mw5g0000000007")).await;
+    let unknown = send_json(&fake, Method::POST, "agentWork", body("0Mw5g0000000008")).await;
 
     assert_eq!(long, (400, Some(10012)));
     assert_eq!(short, (202, None));
+    assert_eq!(
+        unknown,
+        (400, Some(15111)),
+        "a MessagingSession Salesforce does not know"
+    );
 }
 
 #[tokio::test]

@@ -59,6 +59,8 @@ fn assert_refused_locally(err: &InteractionError, expected_field: &str) {
 #[tokio::test]
 async fn agent_action_visibilities_need_a_known_action_and_a_visible_flag() {
     let fake = Salesforce::start().await;
+    fake.interaction
+        .seed_conversation(&uuid::Uuid::new_v4().to_string(), "0Mw5g0000000009");
     let body = |items: Value| {
         json!({"userId": "0055g00000ABCDE", "workItemId": "0Mw5g0000000009",
                "capacityWeight": 1, "agentActionVisibilities": items})

@@ -14,7 +14,10 @@ async fn a_burst_of_more_than_two_seconds_worth_is_accepted_without_a_429() {
     let fake = Salesforce::start().await;
     let client = fake.static_client();
     let requests: Vec<_> = (0..CALLS)
-        .map(|_| sample_routing_result(&uuid::Uuid::new_v4().to_string(), "0Mw5g0000000001"))
+        .map(|_| {
+            let (conversation, work_item) = fake.known_session();
+            sample_routing_result(&conversation, &work_item)
+        })
         .collect();
 
     let answers = join_all(

@@ -27,7 +27,8 @@ async fn a_rate_limited_call_succeeds_when_retried_before_the_deadline() {
     fake.interaction
         .inject_fault(InteractionFault::rate_limit("routingResult", 2))
         .unwrap();
-    let request = sample_routing_result(&uuid::Uuid::new_v4().to_string(), "0Mw5g0000000001");
+    let (conversation, work_item) = fake.known_session();
+    let request = sample_routing_result(&conversation, &work_item);
 
     retry_until(Instant::now() + TEST_DEADLINE, || {
         client.routing_result(&request)
@@ -55,7 +56,8 @@ async fn a_server_error_injected_over_the_control_plane_is_retried() {
         .await
         .unwrap();
     assert!(response.status().is_success());
-    let request = sample_routing_result(&uuid::Uuid::new_v4().to_string(), "0Mw5g0000000001");
+    let (conversation, work_item) = fake.known_session();
+    let request = sample_routing_result(&conversation, &work_item);
 
     retry_until(Instant::now() + TEST_DEADLINE, || {
         client.routing_result(&request)
@@ -244,7 +246,8 @@ async fn a_retry_after_given_as_an_http_date_is_honoured() {
     fake.interaction
         .inject_fault(rate_limited_with_a_date.clone())
         .unwrap();
-    let request = sample_routing_result(&uuid::Uuid::new_v4().to_string(), "0Mw5g0000000001");
+    let (conversation, work_item) = fake.known_session();
+    let request = sample_routing_result(&conversation, &work_item);
 
     let refused = client.routing_result(&request).await.unwrap_err();
     let asked = refused
@@ -289,7 +292,8 @@ async fn an_authorization_context_the_token_may_not_use_is_neither_refreshed_nor
         },
     )
     .unwrap();
-    let request = sample_routing_result(&uuid::Uuid::new_v4().to_string(), "0Mw5g0000000001");
+    let (conversation, work_item) = fake.known_session();
+    let request = sample_routing_result(&conversation, &work_item);
 
     let err = retry_until(Instant::now() + TEST_DEADLINE, || {
         client.routing_result(&request)

@@ -22,7 +22,10 @@ async fn a_failed_routing_result_entry_cancels_the_pending_request_and_nothing_i
     .await;
     let (sidecar, _server) = serve_sidecar(&engine).await;
     let request = RequestSpec::transfer();
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
     assert!(wait_until(WAIT_LIMIT, || partner.requests().len() == 1).await);
 
     engine.observe(&routing_result_entry(
@@ -51,7 +54,7 @@ async fn a_failed_routing_result_entry_cancels_the_pending_request_and_nothing_i
     // while the test watches: the engine does post to this fake in that time.
     let undecided = RequestSpec::transfer();
     engine
-        .on_routing_requested(undecided.input())
+        .on_routing_requested(salesforce.input_for(&undecided))
         .await
         .unwrap();
     // Past the decision timeout and the window: nothing posted for the cancelled request.
@@ -68,14 +71,17 @@ async fn a_failed_routing_result_entry_cancels_the_pending_request_and_nothing_i
 #[tokio::test]
 async fn routing_result_entries_that_succeeded_or_concern_other_conversations_cancel_nothing() {
     let partner = Partner::always(PartnerReply::accept()).await;
-    let (_salesforce, _store, engine) = start_engine(
+    let (salesforce, _store, engine) = start_engine(
         Some(&partner),
         settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
     )
     .await;
     let (sidecar, _server) = serve_sidecar(&engine).await;
     let request = RequestSpec::transfer();
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     engine.observe(&routing_result_entry(&request.conversation, "None", None));
     engine.observe(&routing_result_entry(
@@ -103,7 +109,10 @@ async fn the_work_item_is_learned_from_a_session_status_change_when_the_event_ha
     let session = session_id();
     engine.observe(&session_status_entry(&request.conversation, &session));
 
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     let calls = wait_for_calls(&salesforce, "routingResult", 1).await;
     assert_eq!(calls[0].body["workItemId"], session);
@@ -132,7 +141,10 @@ async fn the_work_item_is_learned_from_a_routing_result_record_id() {
         Some(&session),
     ));
 
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     let calls = wait_for_calls(&salesforce, "routingResult", 1).await;
     assert_eq!(calls[0].body["workItemId"], session);
@@ -153,7 +165,10 @@ async fn the_work_item_is_queried_when_neither_the_event_nor_the_learned_map_has
         .interaction
         .seed_conversation(&request.conversation, &session);
 
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     let calls = wait_for_calls(&salesforce, "routingResult", 1).await;
     assert_eq!(calls[0].body["workItemId"], session);
@@ -171,7 +186,10 @@ async fn the_work_item_is_queried_when_neither_the_event_nor_the_learned_map_has
         event_id: uuid::Uuid::new_v4().to_string(),
         ..request.clone()
     };
-    engine.on_routing_requested(again.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&again))
+        .await
+        .unwrap();
     wait_for_calls(&salesforce, "routingResult", 2).await;
     assert_eq!(salesforce.soql.queries().len(), 1);
     engine.shutdown().await;
@@ -187,7 +205,10 @@ async fn without_any_work_item_the_request_is_missed_and_nothing_is_posted() {
     .await;
     let request = RequestSpec::transfer().without_work_record();
 
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     assert!(
         wait_until(WAIT_LIMIT, || engine

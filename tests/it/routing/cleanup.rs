@@ -69,7 +69,10 @@ async fn a_cancel_entry_after_route_deletes_the_pending_service_routing() {
     refuse_routing_results(&salesforce);
     let request = RequestSpec::transfer()
         .with_parameters(json!({"queueId": "00G5g000000QUEU", "isTransfer": true}));
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     cancel_while_posting(&salesforce, &engine, &request).await;
 
@@ -109,7 +112,10 @@ async fn a_cancel_entry_after_agent_work_cancels_the_agent_work() {
     refuse_routing_results(&salesforce);
     let request = RequestSpec::transfer()
         .with_parameters(json!({"userId": "0055g00000REP01", "isTransfer": true}));
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     cancel_while_posting(&salesforce, &engine, &request).await;
 
@@ -151,7 +157,10 @@ async fn a_cancel_entry_tells_the_partner_routing_cancelled_and_calls_nothing_in
     )
     .await;
     let request = RequestSpec::transfer();
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
     assert!(wait_until(WAIT_LIMIT, || partner.requests().len() == 1).await);
 
     engine.observe(&routing_result_entry(

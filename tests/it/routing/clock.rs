@@ -87,7 +87,10 @@ async fn a_request_stamped_on_a_skewed_salesforce_clock_gets_its_full_window_and
     // would be past its 6 s window already and never answered.
     let request = RequestSpec::transfer().aged(Duration::from_secs(SALESFORCE_BEHIND_SECS as u64));
     let submitted = Instant::now();
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     let posted = wait_for_calls(&salesforce, "routingResult", 1).await;
     let after = posted[0].received_at.duration_since(submitted);

@@ -28,11 +28,11 @@ fn transfers(count: usize) -> Vec<RequestSpec> {
 }
 
 /// Hands every request to the engine at once; each must be accepted (recorded).
-async fn accept_all(engine: &RoutingEngine, requests: &[RequestSpec]) {
+async fn accept_all(salesforce: &Salesforce, engine: &RoutingEngine, requests: &[RequestSpec]) {
     let accepted = join_all(
         requests
             .iter()
-            .map(|request| engine.on_routing_requested(request.input())),
+            .map(|request| engine.on_routing_requested(salesforce.input_for(request))),
     )
     .await;
     assert!(accepted.iter().all(Result::is_ok));
@@ -56,7 +56,7 @@ async fn two_hundred_simultaneous_requests_are_all_answered_once_before_their_de
     let (sidecar, _server) = serve_sidecar(&engine).await;
     let requests = transfers(REQUESTS);
 
-    accept_all(&engine, &requests).await;
+    accept_all(&salesforce, &engine, &requests).await;
 
     assert!(wait_until(WAIT_LIMIT, || partner.requests().len() == REQUESTS).await);
     let waiting: Vec<&RequestSpec> = requests
@@ -123,7 +123,7 @@ async fn a_burst_of_look_ups_shares_batched_in_queries_and_every_request_gets_it
         sessions.insert(request.conversation.clone(), session);
     }
 
-    accept_all(&engine, &requests).await;
+    accept_all(&salesforce, &engine, &requests).await;
     // Accepted means recorded: the pipeline checkpoints the event on this answer, so each
     // record must already be committed (group commit answers only after the commit).
     for request in &requests {
@@ -171,7 +171,7 @@ async fn burst_behind_partner_answering_after(
 ) -> (Partner, Salesforce, TempStore, RoutingEngine) {
     let partner = partner_answering_after(delay).await;
     let (salesforce, store, engine) = start_partner_engine(&partner).await;
-    accept_all(&engine, &transfers(asks)).await;
+    accept_all(&salesforce, &engine, &transfers(asks)).await;
     (partner, salesforce, store, engine)
 }
 
@@ -238,7 +238,7 @@ async fn a_request_waiting_for_a_place_to_ask_is_decided_through_the_sidecar_mea
     let (salesforce, _store, engine) = start_partner_engine(&partner).await;
     let (sidecar, _server) = serve_sidecar(&engine).await;
     let requests = transfers(FIRST_WAVE + 1);
-    accept_all(&engine, &requests).await;
+    accept_all(&salesforce, &engine, &requests).await;
     assert!(wait_until(WAIT_LIMIT, || partner.requests().len() >= FIRST_WAVE).await);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let asked: Vec<String> = partner

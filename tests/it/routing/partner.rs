@@ -21,7 +21,10 @@ async fn partner_decision_in_its_answer_is_posted_with_the_work_item_routing_typ
     .await;
     let request = RequestSpec::transfer();
 
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     let calls = wait_for_calls(&salesforce, "routingResult", 1).await;
     let call = &calls[0];
@@ -98,7 +101,10 @@ async fn partner_failure_decision_is_posted_with_its_error_message() {
     .await;
     let request = RequestSpec::transfer();
 
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     let calls = wait_for_calls(&salesforce, "routingResult", 1).await;
     assert_eq!(calls[0].body["success"], false);
@@ -121,7 +127,10 @@ async fn partner_failure_to_route_outside_the_org_keeps_externally_routed() {
     .await;
     let request = RequestSpec::transfer();
 
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     let calls = wait_for_calls(&salesforce, "routingResult", 1).await;
     assert_eq!(calls[0].body["success"], false);
@@ -146,7 +155,10 @@ async fn silent_partner_gets_a_failure_posted_at_the_decision_timeout_before_the
     .await;
     let request = RequestSpec::transfer();
 
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     let calls = wait_for_calls(&salesforce, "routingResult", 1).await;
     let call = &calls[0];
@@ -187,7 +199,10 @@ async fn partner_that_never_answers_is_cut_off_at_the_decision_timeout() {
     .await;
     let request = RequestSpec::transfer();
 
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     let calls = wait_for_calls(&salesforce, "routingResult", 1).await;
     assert_eq!(calls[0].body["success"], false);
@@ -205,7 +220,10 @@ async fn a_forty_second_old_event_is_answered_within_the_time_it_has_left() {
     .await;
     let request = RequestSpec::transfer().aged(Duration::from_secs(40));
 
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     // The partner stays silent: the connector answers at CreatedDate + 45 s, 5 s from now.
     let calls = wait_for_calls(&salesforce, "routingResult", 1).await;
@@ -234,7 +252,10 @@ async fn a_request_past_its_deadline_on_arrival_is_never_posted_and_counted_miss
     .await;
     let request = RequestSpec::transfer().aged(Duration::from_secs(61));
 
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     assert_eq!(engine.telemetry().snapshot().routing_deadlines_missed, 1);
     assert!(matches!(
@@ -244,7 +265,10 @@ async fn a_request_past_its_deadline_on_arrival_is_never_posted_and_counted_miss
     // A fresh request on the same engine is asked and posted, so the late one's silence is not
     // a setup that posts nothing.
     let fresh = RequestSpec::transfer();
-    engine.on_routing_requested(fresh.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&fresh))
+        .await
+        .unwrap();
     wait_for_calls(&salesforce, "routingResult", 1).await;
     tokio::time::sleep(QUIET_PERIOD).await;
     assert_only_routing_result_is_for(&salesforce, &fresh);
@@ -254,7 +278,10 @@ async fn a_request_past_its_deadline_on_arrival_is_never_posted_and_counted_miss
         "only the fresh request is asked"
     );
     // A redelivery is recognised and not counted twice.
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
     assert_eq!(engine.telemetry().snapshot().routing_deadlines_missed, 1);
     assert_eq!(
         engine.telemetry().snapshot().routing_requests_redelivered,
@@ -280,7 +307,10 @@ async fn an_unavailable_partner_is_retried_until_it_decides() {
     .await;
     let request = RequestSpec::transfer();
 
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     let calls = wait_for_calls(&salesforce, "routingResult", 1).await;
     assert_eq!(calls[0].body["success"], true);
@@ -308,7 +338,10 @@ async fn a_partner_refusal_is_answered_with_a_failure_at_once() {
     .await;
     let request = RequestSpec::transfer();
 
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     let calls = wait_for_calls(&salesforce, "routingResult", 1).await;
     assert_eq!(calls[0].body["success"], false);
@@ -335,7 +368,10 @@ async fn the_partner_built_from_routing_settings_signs_with_routing_secret() {
     let (salesforce, _store, engine) = start_engine(None, routing).await;
     let request = RequestSpec::transfer();
 
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     wait_for_calls(&salesforce, "routingResult", 1).await;
     let delivered = partner.requests();

@@ -37,7 +37,7 @@ impl FirstRun {
             .unwrap();
         let engine = engine(salesforce, store.open().await, Some(partner), settings);
         let first = engine.clone();
-        let input = request.input();
+        let input = salesforce.input_for(request);
         runtime
             .spawn(async move { first.on_routing_requested(input).await })
             .await
@@ -98,7 +98,10 @@ async fn a_request_pending_across_a_crash_is_posted_exactly_once_before_its_dead
 
     // The sidecar's 200 means the routingResult was posted. The pipeline redelivers the event
     // after the crash: no second post.
-    second.on_routing_requested(request.input()).await.unwrap();
+    second
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
     tokio::time::sleep(QUIET_PERIOD).await;
     let calls = salesforce.calls_to("routingResult");
     assert_eq!(calls.len(), 1, "exactly one routingResult in total");
@@ -214,7 +217,10 @@ async fn requests_whose_deadline_passed_while_down_are_counted_missed_and_never_
     // so the missed request's silence is not a setup that posts nothing.
     let mut fresh = RequestSpec::transfer();
     fresh.created_date_ms = now_ms() + 61_000;
-    second.on_routing_requested(fresh.input()).await.unwrap();
+    second
+        .on_routing_requested(salesforce.input_for(&fresh))
+        .await
+        .unwrap();
     let (sidecar, _server) = serve_sidecar(&second).await;
     let (status, body) = sidecar_decide(&sidecar, &fresh.event_id, json!({"success": true})).await;
     assert_eq!(status, 200, "{body}");
@@ -241,8 +247,14 @@ async fn a_redelivery_before_resume_arms_the_stored_request_once() {
         .await;
 
     let second = engine(&salesforce, store.open().await, Some(&partner), settings);
-    second.on_routing_requested(request.input()).await.unwrap();
-    second.on_routing_requested(request.input()).await.unwrap();
+    second
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
+    second
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
     assert_eq!(second.resume().await.unwrap().resumed, 0, "already armed");
 
     assert!(wait_until(WAIT_LIMIT, || partner.requests().len() == 2).await);

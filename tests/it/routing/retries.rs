@@ -30,7 +30,10 @@ async fn rate_limited_then_failing_interaction_service_is_retried_and_the_result
         .unwrap();
     let request = RequestSpec::transfer();
 
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     let calls = wait_for_calls(&salesforce, "routingResult", 3).await;
     let statuses: Vec<u16> = calls.iter().map(|call| call.status).collect();
@@ -65,7 +68,10 @@ async fn an_interaction_service_failing_until_the_deadline_is_a_counted_miss_wit
         .unwrap();
     let request = RequestSpec::transfer();
 
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     assert!(
         wait_until(WAIT_LIMIT, || engine
@@ -114,7 +120,10 @@ async fn a_routing_result_salesforce_refuses_is_counted_refused_and_not_retried(
         .interaction
         .seed_conversation(&request.conversation, &session_id());
 
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     assert!(
         wait_until(WAIT_LIMIT, || engine

@@ -31,7 +31,10 @@ async fn route(
 ) -> Vec<fake_salesforce::interaction_service::RecordedCall> {
     let store = TempStore::new();
     let engine = engine(salesforce, store.open().await, None, settings);
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(request))
+        .await
+        .unwrap();
     assert!(
         wait_until(WAIT_LIMIT, || salesforce.calls_to("routingResult").len()
             == 1)
@@ -187,7 +190,10 @@ async fn the_psr_and_correlation_id_from_route_are_kept_in_the_durable_record() 
     let store = store_file.open().await;
     let engine = engine(&salesforce, store.clone(), None, salesforce_settings());
 
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
     wait_for_calls(&salesforce, "routingResult", 1).await;
     let mut posted = false;
     for _ in 0..(WAIT_LIMIT.as_millis() / POLL_INTERVAL.as_millis()) {
@@ -267,6 +273,7 @@ async fn a_rep_transfer_whose_agent_work_exists_already_counts_it_done() {
     let salesforce = Salesforce::start().await;
     let request = RequestSpec::transfer().with_parameters(json!({"userId": REP_ID}));
     let work_item = request.work_record_id.clone().unwrap();
+    salesforce.knows(&request);
     salesforce
         .client()
         .post_agent_work(&AgentWorkRequest {
@@ -282,7 +289,10 @@ async fn a_rep_transfer_whose_agent_work_exists_already_counts_it_done() {
     let store = TempStore::new();
     let engine = engine(&salesforce, store.open().await, None, salesforce_settings());
 
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     wait_for_calls(&salesforce, "routingResult", 1).await;
     let calls = salesforce.routing_calls();
@@ -337,7 +347,10 @@ async fn an_agent_work_cut_off_at_its_time_limit_posts_success_then_repeats_the_
     let store = TempStore::new();
     let engine = engine(&salesforce, store.open().await, None, salesforce_settings());
 
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     wait_for_calls(&salesforce, "agentWork", 2).await;
     let calls = salesforce.routing_calls();
@@ -399,7 +412,10 @@ async fn a_queue_salesforce_refuses_is_answered_with_the_reason() {
     let store = TempStore::new();
     let engine = engine(&salesforce, store.open().await, None, salesforce_settings());
 
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     let results = wait_for_calls(&salesforce, "routingResult", 1).await;
     assert_eq!(results[0].body["success"], false);

@@ -21,7 +21,10 @@ async fn a_decision_through_the_sidecar_is_posted_and_a_second_one_conflicts() {
     .await;
     let (sidecar, _server) = serve_sidecar(&engine).await;
     let request = RequestSpec::transfer();
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
     assert!(wait_until(WAIT_LIMIT, || partner.requests().len() == 1).await);
 
     let (status, body) = sidecar_decide(
@@ -65,7 +68,10 @@ async fn the_sidecar_answers_410_after_the_deadline_404_for_unknown_requests_and
     .await;
     let (sidecar, _server) = serve_sidecar(&engine).await;
     let request = RequestSpec::transfer();
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     let (bad_status, bad_body) = sidecar_decide(
         &sidecar,
@@ -127,7 +133,10 @@ async fn a_sidecar_decision_sent_before_the_partner_answers_is_taken() {
     *sidecar_base.lock().unwrap() = Some(sidecar);
     let request = RequestSpec::transfer();
 
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     assert!(wait_until(WAIT_LIMIT, || statuses.lock().unwrap().len() == 1).await);
     assert_eq!(*statuses.lock().unwrap(), vec![200]);
@@ -150,7 +159,10 @@ async fn the_sidecar_refuses_decisions_when_the_strategy_is_not_partner() {
     .await;
     let (sidecar, _server) = serve_sidecar(&engine).await;
     let request = RequestSpec::transfer();
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
     wait_for_calls(&salesforce, "routingResult", 1).await;
 
     let (status, body) =
@@ -173,7 +185,10 @@ async fn an_assignment_salesforce_refuses_is_posted_as_a_failure_and_the_answer_
     .await;
     let (sidecar, _server) = serve_sidecar(&engine).await;
     let request = RequestSpec::transfer();
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
     assert!(wait_until(WAIT_LIMIT, || partner.requests().len() == 1).await);
     let refusal = "The agent's status is not associated with the channel for this work.";
     let mut fault = InteractionFault::status("agentWork", 400, 1);

@@ -38,7 +38,10 @@ async fn a_request_without_channel_data_is_routed_and_keyed_by_its_platform_even
         .with_parameters(json!({"queueId": QUEUE_ID}))
         .without_channel_data();
 
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     let results = wait_for_calls(&salesforce, "routingResult", 1).await;
     let calls: Vec<String> = salesforce
@@ -75,14 +78,20 @@ async fn a_redelivered_request_without_channel_data_is_not_answered_twice() {
     .await;
     let request = RequestSpec::transfer().without_channel_data();
 
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
     wait_for_status(
         &engine,
         request.key(),
         RequestStatus::Posted { success: false },
     )
     .await;
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
     tokio::time::sleep(QUIET_PERIOD).await;
 
     assert_eq!(salesforce.calls_to("routingResult").len(), 1);
@@ -100,7 +109,10 @@ async fn a_rep_transfer_without_channel_data_creates_agent_work_without_a_routin
         .with_parameters(json!({"userId": REP_ID}))
         .without_channel_data();
 
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     wait_for_calls(&salesforce, "routingResult", 1).await;
     let calls = salesforce.routing_calls();
@@ -127,7 +139,10 @@ async fn the_partner_decides_a_request_without_channel_data_through_the_sidecar_
     .await;
     let (sidecar, _server) = serve_sidecar(&engine).await;
     let request = RequestSpec::transfer().without_channel_data();
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
     assert!(wait_until(WAIT_LIMIT, || partner.requests().len() == 1).await);
     let envelope_id = partner.requests()[0].body["id"]
         .as_str()
@@ -160,7 +175,10 @@ async fn an_unreadable_routing_parameter_does_not_cost_the_request_its_queue() {
     let request = RequestSpec::transfer()
         .with_parameters(json!({"queueId": QUEUE_ID, "skillsList": {}, "isTransfer": true}));
 
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     let results = wait_for_calls(&salesforce, "routingResult", 1).await;
     let calls = salesforce.routing_calls();
@@ -181,7 +199,10 @@ async fn a_request_with_no_routing_type_that_is_not_a_transfer_is_refused_not_gu
         .with_parameters(json!({"userId": REP_ID, "isTransfer": false}))
         .without_routing_type();
 
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     let results = wait_for_calls(&salesforce, "routingResult", 1).await;
     let calls = salesforce.routing_calls();
@@ -202,7 +223,10 @@ async fn a_request_with_no_routing_type_that_says_it_is_a_transfer_is_routed_as_
         .with_parameters(json!({"userId": REP_ID, "isTransfer": true}))
         .without_routing_type();
 
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
 
     let results = wait_for_calls(&salesforce, "routingResult", 1).await;
     let calls = salesforce.routing_calls();

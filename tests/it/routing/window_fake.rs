@@ -131,6 +131,7 @@ async fn a_routing_result_after_the_window_is_recorded_as_late() {
     let (topic, routing_window, shutdown) = window_over(&salesforce, window);
     let request = RequestSpec::transfer();
     routing_window.track(&published(&request));
+    salesforce.knows(&request);
     assert!(wait_until(WAIT_LIMIT, || topic.latest_id() >= FIRST_REPLAY_ID).await);
 
     salesforce
@@ -156,6 +157,7 @@ async fn a_timely_routing_result_publishes_nothing_and_is_not_late() {
     let request = RequestSpec::transfer();
     let unanswered = unanswered_after(&request);
     routing_window.track(&published(&request));
+    salesforce.knows(&request);
     routing_window.track(&published(&unanswered));
 
     salesforce
@@ -190,9 +192,13 @@ async fn the_connectors_timeout_answer_lands_inside_the_fakes_window() {
     let request = RequestSpec::transfer();
     let unanswered = unanswered_after(&request);
     routing_window.track(&published(&request));
+    salesforce.knows(&request);
     routing_window.track(&published(&unanswered));
 
-    engine.on_routing_requested(request.input()).await.unwrap();
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
     wait_for_calls(&salesforce, "routingResult", 1).await;
     assert!(wait_until(WAIT_LIMIT, || topic.latest_id() >= FIRST_REPLAY_ID).await);
 

@@ -144,6 +144,16 @@ impl Salesforce {
         self.client(TokenProvider::new(&AuthConfig::Static(self.static_config())).unwrap())
     }
 
+    /// A fresh conversation and the MessagingSession (15 characters) the fake knows it by, for
+    /// calls that name a work item: the fake refuses one it does not know (15111).
+    pub fn known_session(&self) -> (String, String) {
+        let conversation = uuid::Uuid::new_v4().to_string();
+        let work_item = format!("0Mw{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        self.interaction
+            .seed_conversation(&conversation, &work_item);
+        (conversation, work_item)
+    }
+
     /// The status of every Interaction Service call the fake recorded, in arrival order.
     pub fn call_statuses(&self) -> Vec<u16> {
         self.interaction

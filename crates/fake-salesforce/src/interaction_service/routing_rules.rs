@@ -1,7 +1,7 @@
 //! Body rules of the fake's partner-routing endpoints: `routingResult`, `route`, `agentWork`.
 //!
 //! Codes from Salesforce's error table: 10012, 10013–10015, 10018, 10024, 10030, 10032, 10033,
-//! 10034, 10082–10085, 15106, 15107, 15109. It knows nothing about the connector's client.
+//! 10034, 10082–10085, 15106, 15107, 15109, 15111. It knows nothing about the connector's client.
 
 use axum::http::StatusCode;
 use serde_json::{json, Value};
@@ -55,13 +55,32 @@ fn check_routing_result(fake: &InteractionFake, body: &Value) -> Result<(), Refu
             "Error message missing when routing result false.",
         ));
     }
-    if !fake.conversation_matches(conversation, work_item) {
+    check_work_item(fake, conversation, work_item)
+}
+
+/// The MessagingSession must exist (15111) and be the conversation's (15107).
+fn check_work_item(
+    fake: &InteractionFake,
+    conversation: &str,
+    work_item: &str,
+) -> Result<(), Refusal> {
+    let Some(known) = fake.conversation_of_session(work_item) else {
+        return Err(unknown_work_item(work_item));
+    };
+    if known != conversation {
         return Err(Refusal::bad_request(
             15107,
-            "The conversationId doesn't match the conversation of the workItemId.",
+            &format!("Enter a conversationId that matches a conversation linked to workItemId {work_item}. conversationId {conversation} doesn't match."),
         ));
     }
     Ok(())
+}
+
+fn unknown_work_item(work_item: &str) -> Refusal {
+    Refusal::bad_request(
+        15111,
+        &format!("WorkItemId {work_item} for the MessagingSession ID not found."),
+    )
 }
 
 /// `POST /route`.
@@ -141,20 +160,28 @@ pub(super) fn post_agent_work(
     let user = required_str(body, "userId", 15106, "Invalid User Id parameter")?;
     let work_item = short_work_item_id(body, "workItemId")?;
     check_capacity(body)?;
+    let mut conversation = None;
     if let Some(context) = body
         .get("routingContext")
         .filter(|context| !context.is_null())
     {
         let context = object(context)?;
-        conversation_id(context)?;
+        conversation = Some(conversation_id(context)?);
         enum_field(context, "routingType", &ROUTING_TYPES, true)?;
         required_str(context, "routingCorrelationId", 10089, INVALID_PARAMETERS)?;
     }
     check_action_visibilities(body)?;
+    match conversation {
+        Some(conversation) => check_work_item(fake, conversation, work_item)?,
+        None if fake.conversation_of_session(work_item).is_none() => {
+            return Err(unknown_work_item(work_item))
+        }
+        None => {}
+    }
     let Some(work_id) = fake.start_agent_work(user, work_item) else {
         return Err(Refusal::bad_request(
             15109,
-            "An active AgentWork already exists for this user and work item.",
+            "An active AgentWork record already exists with the same UserId and WorkItemId.",
         ));
     };
     Ok((

@@ -231,6 +231,10 @@ async fn a_token_of_one_org_is_refused_by_pubsub_for_another_org() {
     fake.shutdown().await;
 }
 
+/// The conversation and MessagingSession the routingResult calls name.
+const CONVERSATION: &str = "5c3f1a2b-0d4e-4f6a-8b9c-000000000001";
+const WORK_ITEM: &str = "0MwFAKE00000001";
+
 /// `POST /api/v1/routingResult` with `token`, `org_id` (cut to 15 characters) and `context`.
 async fn routing_result(base: &str, token: &str, org_id: &str, context: &str) -> (u16, Value) {
     let response = reqwest::Client::new()
@@ -240,8 +244,8 @@ async fn routing_result(base: &str, token: &str, org_id: &str, context: &str) ->
         .header("AuthorizationContext", context)
         .header("RequestId", uuid::Uuid::new_v4().to_string())
         .json(&json!({
-            "conversationIdentifier": uuid::Uuid::new_v4().to_string(),
-            "workItemId": "0MwFAKE00000001",
+            "conversationIdentifier": CONVERSATION,
+            "workItemId": WORK_ITEM,
             "success": true,
             "externallyRouted": false,
         }))
@@ -258,6 +262,9 @@ async fn interaction_service_calls_are_refused_across_orgs_and_recorded_per_org(
     let acme_org = fake.org(ACME).unwrap();
     let acme = acme_org.endpoints().clone();
     let base = &acme.interaction;
+    acme_org
+        .interaction()
+        .seed_conversation(CONVERSATION, WORK_ITEM);
 
     let (status, body) = routing_result(base, &acme.token, ACME, ACME_CHANNEL).await;
     assert_eq!((status, &body), (202, &json!({"success": true})));

@@ -23,7 +23,8 @@ use byoc_connector::auth::{AuthConfig, StaticConfig, TokenProvider};
 use byoc_connector::channel::{WebhookChannel, WebhookSettings};
 use byoc_connector::interaction::{ClientSettings, InteractionClient};
 use byoc_connector::routing::{
-    Clock, RoutingDeps, RoutingEngine, RoutingSettings, RoutingStrategy, SystemClock,
+    Clock, RoutingDeps, RoutingEngine, RoutingRequestInput, RoutingSettings, RoutingStrategy,
+    SystemClock,
 };
 use byoc_connector::secret::SecretString;
 use byoc_connector::store::{Store, StoreSettings};
@@ -115,6 +116,27 @@ impl Salesforce {
             soql,
             server,
         }
+    }
+
+    /// Tells the fake the MessagingSession `request` names, as Salesforce knows the session of
+    /// every routing request it publishes; a conversation it knows keeps its session.
+    pub fn knows(&self, request: &RequestSpec) {
+        if let Some(work_item) = &request.work_record_id {
+            if self
+                .interaction
+                .work_item_for(&request.conversation)
+                .is_none()
+            {
+                self.interaction
+                    .seed_conversation(&request.conversation, work_item);
+            }
+        }
+    }
+
+    /// The engine's input for `request`, once the fake knows its MessagingSession.
+    pub fn input_for(&self, request: &RequestSpec) -> RoutingRequestInput {
+        self.knows(request);
+        request.input()
     }
 
     /// A static-token provider for this fake.
