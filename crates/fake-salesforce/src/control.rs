@@ -122,9 +122,10 @@ async fn publish(
         .into_iter()
         .map(PublishItem::into_new_event)
         .collect();
+    // Salesforce knows a session before it publishes a request naming it.
+    state.interaction.learn_sessions(&events);
     match state.fake.topic.publish(&events) {
         Ok(replay_ids) => {
-            state.interaction.learn_sessions(&events);
             if let Some(window) = &state.window {
                 window.track_all(&events);
             }

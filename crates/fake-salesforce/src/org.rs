@@ -242,8 +242,9 @@ impl FakeOrg {
     /// requests among them start the org's routing window, and the fake learns the
     /// MessagingSession each names.
     pub fn publish(&self, events: &[NewEvent]) -> Result<Vec<u64>, EncodeError> {
-        let replay_ids = self.pubsub.topic.publish(events)?;
+        // Salesforce knows a session before it publishes a request naming it.
         self.interaction.learn_sessions(events);
+        let replay_ids = self.pubsub.topic.publish(events)?;
         if let Some(window) = &self.routing_window {
             window.track_all(events);
         }
