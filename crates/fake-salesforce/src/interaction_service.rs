@@ -159,7 +159,7 @@ impl InteractionFake {
 
     /// Queues a fault; faults are used in the order queued.
     pub fn inject_fault(&self, fault: InteractionFault) -> Result<(), FaultError> {
-        if !(400..=599).contains(&fault.status) {
+        if !fault.status_is_valid() {
             return Err(FaultError::BadStatus(fault.status));
         }
         self.lock().faults.push(fault);
@@ -301,7 +301,7 @@ impl InteractionFake {
             .position(|fault| fault.matches(endpoint))?;
         let fault = &mut state.faults[index];
         fault.count -= 1;
-        let refusal = fault.refusal();
+        let refusal = fault.refusal(endpoint);
         if fault.count == 0 {
             state.faults.remove(index);
         }

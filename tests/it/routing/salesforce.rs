@@ -11,7 +11,7 @@ use byoc_connector::routing::{
     RequestStatus, RoutingSettings, RoutingStrategy, EXTERNAL_CONFERENCE_MESSAGE,
     NO_FALLBACK_QUEUE_MESSAGE, REJECT_MESSAGE,
 };
-use fake_salesforce::interaction_service::ResponseHold;
+use fake_salesforce::interaction_service::{InteractionFault, ResponseHold};
 use serde_json::{json, Value};
 
 const QUEUE_ID: &str = "00G5g000001abcd";
@@ -403,6 +403,87 @@ async fn bot_and_unknown_targets_are_answered_with_a_failure() {
         calls[0].body["errorMessage"],
         "the routing request names no rep, queue, flow or external contact"
     );
+}
+
+/// `/route` may answer `2xx {success: false, errors: {errorMessage, apiErrorCode},
+/// reasonForNotRouting}`: the rep is told Salesforce's reason, and a code that means "try again"
+/// (10094, a downstream timeout) is retried.
+#[tokio::test]
+async fn a_route_answered_success_false_is_retried_when_its_code_says_so_and_reported_when_not() {
+    let salesforce = Salesforce::start().await;
+    salesforce
+        .interaction
+        .inject_fault(InteractionFault::unsuccessful(
+            "route",
+            200,
+            10094,
+            "Downstream request timed out.",
+            1,
+        ))
+        .unwrap();
+    salesforce
+        .interaction
+        .inject_fault(InteractionFault::unsuccessful(
+            "route",
+            200,
+            10030,
+            "Specify either a flow or a queue to Route API.",
+            1,
+        ))
+        .unwrap();
+    let request = RequestSpec::transfer().with_parameters(json!({"queueId": QUEUE_ID}));
+    let store = TempStore::new();
+    let engine = engine(&salesforce, store.open().await, None, salesforce_settings());
+
+    engine
+        .on_routing_requested(salesforce.input_for(&request))
+        .await
+        .unwrap();
+
+    let results = wait_for_calls(&salesforce, "routingResult", 1).await;
+    assert_eq!(
+        salesforce.calls_to("route").len(),
+        2,
+        "10094 is retried, 10030 is not"
+    );
+    assert_eq!(results[0].body["success"], false);
+    assert_eq!(
+        results[0].body["errorMessage"],
+        "queue routing failed: Specify either a flow or a queue to Route API. (code 10030)"
+    );
+    engine.shutdown().await;
+}
+
+/// routingResult may answer `2xx {success: false, errorDetail: {code: 500}}`; Salesforce's
+/// table lists 500 as "an internal server error", so the post is retried.
+#[tokio::test]
+async fn a_routing_result_answered_success_false_with_code_500_is_retried() {
+    let salesforce = Salesforce::start().await;
+    salesforce
+        .interaction
+        .inject_fault(InteractionFault::unsuccessful(
+            "routingResult",
+            202,
+            500,
+            "An internal server error occurred. Please contact Salesforce Support.",
+            1,
+        ))
+        .unwrap();
+    let request = RequestSpec::transfer().with_parameters(json!({"queueId": QUEUE_ID}));
+
+    let calls = route(&salesforce, &request, salesforce_settings(), 3).await;
+
+    assert_eq!(
+        paths(&calls),
+        [
+            "POST /api/v1/route",
+            "POST /api/v1/routingResult",
+            "POST /api/v1/routingResult"
+        ]
+    );
+    assert_eq!(calls[1].response["success"], false);
+    assert_eq!(calls[2].response["success"], true);
+    assert_eq!(calls[2].body, success_result(&request, false));
 }
 
 #[tokio::test]

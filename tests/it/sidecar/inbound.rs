@@ -268,6 +268,48 @@ async fn a_refusal_of_the_connectors_credentials_is_a_502_that_a_retry_gets_past
     );
 }
 
+/// `/messagingSession` answers `200 {success: false, errorReason}`; `INTERNAL_ERROR` means try
+/// again, while `SESSION_NOT_FOUND` is Salesforce's final word, passed on with its reason.
+#[tokio::test]
+async fn a_session_call_answered_success_false_is_retried_or_refused_by_its_reason() {
+    let sidecar = Sidecar::start().await;
+    let conversation = uuid::Uuid::new_v4().to_string();
+    let end = json!({"endUserClientId": END_USER, "operation": "End", "operationBy": "EndUser"});
+    let path = format!("/v1/conversations/{conversation}/session");
+    for (key, reason, expected) in [
+        ("end-1", "INTERNAL_ERROR", 200),
+        ("end-2", "SESSION_NOT_FOUND", 422),
+    ] {
+        sidecar
+            .fake
+            .interaction()
+            .inject_fault(InteractionFault::unsuccessful(
+                "messagingSession",
+                200,
+                500,
+                reason,
+                1,
+            ))
+            .unwrap();
+        let (status, body) = sidecar.post(&path, key, &end).await;
+        assert_eq!(status, expected, "{reason}: {body}");
+        if expected == 422 {
+            assert_eq!(body["error"]["salesforce"]["message"], reason);
+        }
+    }
+    let statuses: Vec<(u16, Value)> = sidecar
+        .fake
+        .interaction()
+        .calls_to("messagingSession")
+        .iter()
+        .map(|call| (call.status, call.response["success"].clone()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [(200, json!(false)), (200, json!(true)), (200, json!(false))]
+    );
+}
+
 #[tokio::test]
 async fn a_retried_send_across_a_connector_restart_gets_the_first_answer_and_one_entry() {
     let sidecar = Sidecar::start().await;

@@ -25,6 +25,11 @@ pub(super) enum ErrorShape {
     Flat,
     /// `{"success": false, "errorDetail": {"message": …, "code": …}}`.
     Detail,
+    /// `POST /route`'s `{"success": false, "errors": {"errorMessage", "errorType",
+    /// "apiErrorCode"}, "reasonForNotRouting"}` (`apiErrorCode` a string, as the YAML types it).
+    Route,
+    /// `POST /messagingSession`'s `{"success": false, "errorReason": …}`.
+    Reason,
 }
 
 /// An error answer of the fake.
@@ -89,6 +94,16 @@ impl Refusal {
         match self.shape {
             ErrorShape::Flat => error,
             ErrorShape::Detail => json!({"success": false, "errorDetail": error}),
+            ErrorShape::Route => json!({
+                "success": false,
+                "errors": {
+                    "errorMessage": self.message,
+                    "errorType": "RoutingError",
+                    "apiErrorCode": self.code.to_string(),
+                },
+                "reasonForNotRouting": self.message,
+            }),
+            ErrorShape::Reason => json!({"success": false, "errorReason": self.message}),
         }
     }
 }

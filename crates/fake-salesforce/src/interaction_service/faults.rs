@@ -9,10 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use std::time::Duration;
 
-use crate::interaction_service::checks::{Refusal, RetryAfter};
+use crate::interaction_service::checks::{ErrorShape, Refusal, RetryAfter};
 use crate::interaction_service::Endpoint;
 
-/// "The next `count` calls to `path` fail with `status`", for 429 and 5xx on demand.
+/// "The next `count` calls to `path` fail with `status`", for 429 and 5xx on demand; or, with
+/// `unsuccessful`, "answer `status` (2xx) with the endpoint's `success: false` body".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InteractionFault {
@@ -22,7 +23,8 @@ pub struct InteractionFault {
     /// HTTP method to match; absent means any.
     #[serde(default)]
     pub method: Option<String>,
-    /// Status to answer, 400–599 (429 and 5xx are the intended uses).
+    /// Status to answer: 400–599 (429 and 5xx are the intended uses), or 200–299 with
+    /// `unsuccessful`.
     pub status: u16,
     /// How many matching calls fail.
     #[serde(default = "one")]
@@ -40,6 +42,13 @@ pub struct InteractionFault {
     /// over `retry_after_secs`. A date has whole seconds, so the wait is up to one less.
     #[serde(default)]
     pub retry_after_date_in_secs: Option<u64>,
+    /// Answer a 2xx whose body says `success: false`, in the shape the YAML gives the
+    /// endpoint's response: `/route`'s `{success, errors: {errorMessage, errorType,
+    /// apiErrorCode}, reasonForNotRouting}`, `/messagingSession`'s `{success, errorReason}` (the
+    /// message is the reason, one of `MessagingSessionOperationErrorReason`), and
+    /// `{success, errorDetail: {message, code}}` elsewhere (routingResult, agentWork, consent).
+    #[serde(default)]
+    pub unsuccessful: bool,
 }
 
 fn one() -> u32 {
@@ -63,6 +72,27 @@ impl InteractionFault {
             message: None,
             retry_after_secs: None,
             retry_after_date_in_secs: None,
+            unsuccessful: false,
+        }
+    }
+
+    /// The next `count` calls to `path` answer `status` (2xx) with a `success: false` body
+    /// carrying `code` and `message`.
+    pub fn unsuccessful(path: &str, status: u16, code: i64, message: &str, count: u32) -> Self {
+        Self {
+            code: Some(code),
+            message: Some(message.to_owned()),
+            unsuccessful: true,
+            ..Self::status(path, status, count)
+        }
+    }
+
+    /// The statuses this fault may answer with.
+    pub(super) fn status_is_valid(&self) -> bool {
+        if self.unsuccessful {
+            (200..=299).contains(&self.status)
+        } else {
+            (400..=599).contains(&self.status)
         }
     }
 
@@ -78,7 +108,7 @@ impl InteractionFault {
         path_ok && method_ok && self.count > 0
     }
 
-    pub(super) fn refusal(&self) -> Refusal {
+    pub(super) fn refusal(&self, endpoint: Endpoint) -> Refusal {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let default_message = if status == StatusCode::TOO_MANY_REQUESTS {
             "Interaction request rate limit exceeded"
@@ -86,8 +116,19 @@ impl InteractionFault {
             "An internal server error occurred. Please contact Salesforce Support."
         };
         let message = self.message.as_deref().unwrap_or(default_message);
-        let mut refusal =
-            Refusal::new(status, self.code.unwrap_or(i64::from(self.status)), message);
+        let default_code = if self.unsuccessful {
+            500
+        } else {
+            i64::from(self.status)
+        };
+        let mut refusal = Refusal::new(status, self.code.unwrap_or(default_code), message);
+        if self.unsuccessful {
+            refusal = refusal.shaped(match endpoint {
+                Endpoint::PostRoute => ErrorShape::Route,
+                Endpoint::PostMessagingSession => ErrorShape::Reason,
+                _ => ErrorShape::Detail,
+            });
+        }
         refusal.retry_after = match (self.retry_after_date_in_secs, self.retry_after_secs) {
             (Some(ahead), _) => Some(RetryAfter::DateIn(Duration::from_secs(ahead))),
             (None, Some(seconds)) => Some(RetryAfter::Seconds(seconds)),
@@ -100,8 +141,8 @@ impl InteractionFault {
 /// Why a fault was not queued.
 #[derive(Debug, thiserror::Error)]
 pub enum FaultError {
-    /// The status is not an error status.
-    #[error("fault status must be 400-599, got {0}")]
+    /// The status does not fit the fault: 400–599, or 200–299 for an `unsuccessful` one.
+    #[error("fault status must be 400-599 (200-299 with unsuccessful), got {0}")]
     BadStatus(u16),
 }
 
