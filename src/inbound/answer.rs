@@ -5,7 +5,7 @@
 //! An [`Answer`] serializes to the store, so a retried call replays it byte for byte. It knows
 //! nothing about which route produced it.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -13,11 +13,17 @@ use serde_json::{json, Value};
 
 use crate::interaction::{ErrorClass, InteractionError, AUTHORIZATION_CONTEXT_MISMATCH_CODE};
 
-/// A route's answer: status and JSON body.
+/// What a `503` for a connector still starting asks the caller to wait, in seconds.
+const STARTING_RETRY_AFTER_SECS: u64 = 1;
+
+/// A route's answer: status and JSON body, and for a `503` the seconds to wait before a retry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Answer {
     pub(crate) status: u16,
     pub(crate) body: Value,
+    /// Sent as `Retry-After`: Salesforce's own, or a second while the connector starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) retry_after_secs: Option<u64>,
 }
 
 impl Answer {
@@ -26,6 +32,7 @@ impl Answer {
         Self {
             status: status.as_u16(),
             body,
+            retry_after_secs: None,
         }
     }
 
@@ -46,6 +53,7 @@ impl Answer {
         Self {
             status: status.as_u16(),
             body: json!({"error": {"kind": kind, "field": field, "rule": rule, "message": message}}),
+            retry_after_secs: None,
         }
     }
 
@@ -54,6 +62,7 @@ impl Answer {
         Self {
             status: StatusCode::SERVICE_UNAVAILABLE.as_u16(),
             body: json!({"error": {"kind": "starting", "message": "the connector is starting, retry shortly"}}),
+            retry_after_secs: Some(STARTING_RETRY_AFTER_SECS),
         }
     }
 
@@ -62,6 +71,7 @@ impl Answer {
         Self {
             status: StatusCode::GATEWAY_TIMEOUT.as_u16(),
             body: json!({"error": {"kind": "deadline_exceeded", "message": "salesforce did not accept the call before the request's deadline; retry with the same Idempotency-Key"}}),
+            retry_after_secs: None,
         }
     }
 
@@ -70,6 +80,7 @@ impl Answer {
         Self {
             status: StatusCode::INTERNAL_SERVER_ERROR.as_u16(),
             body: json!({"error": {"kind": "store_failed", "message": "the connector's store failed"}}),
+            retry_after_secs: None,
         }
     }
 
@@ -103,9 +114,17 @@ impl Answer {
             (InteractionError::Auth(_), _) => (StatusCode::BAD_GATEWAY, "salesforce_auth_failed"),
             _ => (StatusCode::BAD_GATEWAY, "salesforce_call_failed"),
         };
+        // Salesforce's wait, rounded up to whole seconds, for the partner's next try.
+        let retry_after_secs = match status {
+            StatusCode::SERVICE_UNAVAILABLE => error
+                .retry_after()
+                .map(|wait| wait.as_secs() + u64::from(wait.subsec_nanos() > 0)),
+            _ => None,
+        };
         Self {
             status: status.as_u16(),
             body: json!({"error": {"kind": kind, "salesforce": salesforce}}),
+            retry_after_secs,
         }
     }
 
@@ -120,6 +139,32 @@ impl Answer {
 impl IntoResponse for Answer {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(self.body)).into_response()
+        let mut response = (status, Json(self.body)).into_response();
+        if let Some(seconds) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connector_still_starting_asks_for_a_retry_after_one_second() {
+        let response = Answer::starting().into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn a_kept_answer_without_a_wait_reads_back_as_it_was_stored_before_the_field_existed() {
+        let stored = r#"{"status":202,"body":{"entryId":"e-1"}}"#;
+        let answer: Answer = serde_json::from_str(stored).unwrap();
+        assert_eq!(answer.retry_after_secs, None);
+        assert_eq!(serde_json::to_string(&answer).unwrap(), stored);
     }
 }

@@ -388,6 +388,37 @@ async fn a_429_with_retry_after_is_retried_inside_the_deadline() {
     );
 }
 
+/// A `503` passes Salesforce's `Retry-After` on, so the partner waits as long as Salesforce asked
+/// instead of hammering it; the retry with the same key then goes through once.
+#[tokio::test]
+async fn a_503_carries_salesforces_retry_after_to_the_partner() {
+    let sidecar = Sidecar::start().await;
+    let mut fault = InteractionFault::rate_limit("interactions", 1);
+    fault.retry_after_secs = Some(30);
+    sidecar.fake.interaction().inject_fault(fault).unwrap();
+
+    let response = sidecar
+        .http
+        .post(sidecar.url("/v1/messages"))
+        .header("idempotency-key", "k-wait")
+        .header("request-timeout-ms", "1000")
+        .json(&message("hi"))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(
+        response
+            .headers()
+            .get("retry-after")
+            .and_then(|value| value.to_str().ok()),
+        Some("30")
+    );
+    let (status, body) = sidecar.post("/v1/messages", "k-wait", &message("hi")).await;
+    assert_eq!(status, 202, "{body}");
+}
+
 #[tokio::test]
 async fn a_caller_deadline_bounds_the_retries_and_a_retry_after_it_succeeds_once() {
     let sidecar = Sidecar::start().await;
