@@ -27,13 +27,22 @@ async fn wait_for_status(
     panic!("request {key} is {last:?}, wanted {wanted:?}");
 }
 
-#[tokio::test]
-async fn a_request_without_channel_data_is_routed_and_keyed_by_its_platform_event_id() {
-    let (salesforce, _store, engine) = start_engine(
+/// An engine with strategy `salesforce` and no partner, over a fresh fake and store.
+async fn salesforce_engine() -> (
+    Salesforce,
+    TempStore,
+    byoc_connector::routing::RoutingEngine,
+) {
+    start_engine(
         None,
         settings(RoutingStrategy::Salesforce, WINDOW, DECISION_TIMEOUT),
     )
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn a_request_without_channel_data_is_routed_and_keyed_by_its_platform_event_id() {
+    let (salesforce, _store, engine) = salesforce_engine().await;
     let request = RequestSpec::transfer()
         .with_parameters(json!({"queueId": QUEUE_ID}))
         .without_channel_data();
@@ -100,11 +109,7 @@ async fn a_redelivered_request_without_channel_data_is_not_answered_twice() {
 
 #[tokio::test]
 async fn a_rep_transfer_without_channel_data_creates_agent_work_without_a_routing_context() {
-    let (salesforce, _store, engine) = start_engine(
-        None,
-        settings(RoutingStrategy::Salesforce, WINDOW, DECISION_TIMEOUT),
-    )
-    .await;
+    let (salesforce, _store, engine) = salesforce_engine().await;
     let request = RequestSpec::transfer()
         .with_parameters(json!({"userId": REP_ID}))
         .without_channel_data();
@@ -167,11 +172,7 @@ async fn the_partner_decides_a_request_without_channel_data_through_the_sidecar_
 
 #[tokio::test]
 async fn an_unreadable_routing_parameter_does_not_cost_the_request_its_queue() {
-    let (salesforce, _store, engine) = start_engine(
-        None,
-        settings(RoutingStrategy::Salesforce, WINDOW, DECISION_TIMEOUT),
-    )
-    .await;
+    let (salesforce, _store, engine) = salesforce_engine().await;
     let request = RequestSpec::transfer()
         .with_parameters(json!({"queueId": QUEUE_ID, "skillsList": {}, "isTransfer": true}));
 
@@ -190,11 +191,7 @@ async fn an_unreadable_routing_parameter_does_not_cost_the_request_its_queue() {
 
 #[tokio::test]
 async fn a_request_with_no_routing_type_that_is_not_a_transfer_is_refused_not_guessed() {
-    let (salesforce, _store, engine) = start_engine(
-        None,
-        settings(RoutingStrategy::Salesforce, WINDOW, DECISION_TIMEOUT),
-    )
-    .await;
+    let (salesforce, _store, engine) = salesforce_engine().await;
     let request = RequestSpec::transfer()
         .with_parameters(json!({"userId": REP_ID, "isTransfer": false}))
         .without_routing_type();
@@ -214,11 +211,7 @@ async fn a_request_with_no_routing_type_that_is_not_a_transfer_is_refused_not_gu
 
 #[tokio::test]
 async fn a_request_with_no_routing_type_that_says_it_is_a_transfer_is_routed_as_one() {
-    let (salesforce, _store, engine) = start_engine(
-        None,
-        settings(RoutingStrategy::Salesforce, WINDOW, DECISION_TIMEOUT),
-    )
-    .await;
+    let (salesforce, _store, engine) = salesforce_engine().await;
     let request = RequestSpec::transfer()
         .with_parameters(json!({"userId": REP_ID, "isTransfer": true}))
         .without_routing_type();
