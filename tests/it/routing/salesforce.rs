@@ -8,7 +8,7 @@ use byoc_connector::events::ROUTING_WINDOW as WINDOW;
 use byoc_connector::interaction::{AgentWorkRequest, Capacity};
 use byoc_connector::routing::DEFAULT_DECISION_TIMEOUT as DECISION_TIMEOUT;
 use byoc_connector::routing::{
-    RequestStatus, RoutingSettings, RoutingStrategy, EXTERNAL_CONFERENCE_MESSAGE,
+    RequestStatus, RoutingEngine, RoutingSettings, RoutingStrategy, EXTERNAL_CONFERENCE_MESSAGE,
     NO_FALLBACK_QUEUE_MESSAGE, REJECT_MESSAGE,
 };
 use fake_salesforce::interaction_service::{InteractionFault, ResponseHold};
@@ -22,6 +22,21 @@ fn salesforce_settings() -> RoutingSettings {
     settings(RoutingStrategy::Salesforce, WINDOW, DECISION_TIMEOUT)
 }
 
+/// An engine over a fresh store, with `request` handed to it once the fake knows its session.
+async fn hand_over(
+    salesforce: &Salesforce,
+    request: &RequestSpec,
+    settings: RoutingSettings,
+) -> (TempStore, RoutingEngine) {
+    let store = TempStore::new();
+    let engine = engine(salesforce, store.open().await, None, settings);
+    engine
+        .on_routing_requested(salesforce.input_for(request))
+        .await
+        .unwrap();
+    (store, engine)
+}
+
 /// Runs one request with strategy `salesforce`; returns the routing calls the fake recorded.
 async fn route(
     salesforce: &Salesforce,
@@ -29,12 +44,7 @@ async fn route(
     settings: RoutingSettings,
     expected_calls: usize,
 ) -> Vec<fake_salesforce::interaction_service::RecordedCall> {
-    let store = TempStore::new();
-    let engine = engine(salesforce, store.open().await, None, settings);
-    engine
-        .on_routing_requested(salesforce.input_for(request))
-        .await
-        .unwrap();
+    let (_store, engine) = hand_over(salesforce, request, settings).await;
     assert!(
         wait_until(WAIT_LIMIT, || salesforce.calls_to("routingResult").len()
             == 1)
@@ -286,13 +296,7 @@ async fn a_rep_transfer_whose_agent_work_exists_already_counts_it_done() {
         .await
         .unwrap();
     salesforce.interaction.clear_calls();
-    let store = TempStore::new();
-    let engine = engine(&salesforce, store.open().await, None, salesforce_settings());
-
-    engine
-        .on_routing_requested(salesforce.input_for(&request))
-        .await
-        .unwrap();
+    let (_store, engine) = hand_over(&salesforce, &request, salesforce_settings()).await;
 
     wait_for_calls(&salesforce, "routingResult", 1).await;
     let calls = salesforce.routing_calls();
@@ -344,13 +348,7 @@ async fn an_agent_work_cut_off_at_its_time_limit_posts_success_then_repeats_the_
         Duration::from_secs(30),
         1,
     ));
-    let store = TempStore::new();
-    let engine = engine(&salesforce, store.open().await, None, salesforce_settings());
-
-    engine
-        .on_routing_requested(salesforce.input_for(&request))
-        .await
-        .unwrap();
+    let (_store, engine) = hand_over(&salesforce, &request, salesforce_settings()).await;
 
     wait_for_calls(&salesforce, "agentWork", 2).await;
     let calls = salesforce.routing_calls();
@@ -432,13 +430,7 @@ async fn a_route_answered_success_false_is_retried_when_its_code_says_so_and_rep
         ))
         .unwrap();
     let request = RequestSpec::transfer().with_parameters(json!({"queueId": QUEUE_ID}));
-    let store = TempStore::new();
-    let engine = engine(&salesforce, store.open().await, None, salesforce_settings());
-
-    engine
-        .on_routing_requested(salesforce.input_for(&request))
-        .await
-        .unwrap();
+    let (_store, engine) = hand_over(&salesforce, &request, salesforce_settings()).await;
 
     let results = wait_for_calls(&salesforce, "routingResult", 1).await;
     assert_eq!(
@@ -490,13 +482,7 @@ async fn a_routing_result_answered_success_false_with_code_500_is_retried() {
 async fn a_queue_salesforce_refuses_is_answered_with_the_reason() {
     let salesforce = Salesforce::start().await;
     let request = RequestSpec::transfer().with_parameters(json!({"queueId": "not-a-queue"}));
-    let store = TempStore::new();
-    let engine = engine(&salesforce, store.open().await, None, salesforce_settings());
-
-    engine
-        .on_routing_requested(salesforce.input_for(&request))
-        .await
-        .unwrap();
+    let (_store, engine) = hand_over(&salesforce, &request, salesforce_settings()).await;
 
     let results = wait_for_calls(&salesforce, "routingResult", 1).await;
     assert_eq!(results[0].body["success"], false);

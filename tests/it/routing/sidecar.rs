@@ -7,29 +7,54 @@ use std::time::Duration;
 use crate::support::routing::*;
 use byoc_connector::events::ROUTING_WINDOW as WINDOW;
 use byoc_connector::routing::DEFAULT_DECISION_TIMEOUT as DECISION_TIMEOUT;
-use byoc_connector::routing::{RequestStatus, RoutingStrategy};
+use byoc_connector::routing::{RequestStatus, RoutingEngine, RoutingStrategy};
 use fake_salesforce::interaction_service::InteractionFault;
 use serde_json::json;
 
-#[tokio::test]
-async fn a_decision_through_the_sidecar_is_posted_and_a_second_one_conflicts() {
-    let partner = Partner::always(PartnerReply::accept()).await;
-    let (salesforce, _store, engine) = start_engine(
+/// A partner-strategy engine with its sidecar served, handed one transfer the partner has
+/// been asked about. The partner, store and server live as long as it does.
+struct Asked {
+    _partner: Partner,
+    salesforce: Salesforce,
+    _store: TempStore,
+    engine: RoutingEngine,
+    sidecar: String,
+    _server: tokio::task::JoinHandle<()>,
+    request: RequestSpec,
+}
+
+async fn asked(reply: PartnerReply) -> Asked {
+    let partner = Partner::always(reply).await;
+    let (salesforce, store, engine) = start_engine(
         Some(&partner),
         settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
     )
     .await;
-    let (sidecar, _server) = serve_sidecar(&engine).await;
+    let (sidecar, server) = serve_sidecar(&engine).await;
     let request = RequestSpec::transfer();
     engine
         .on_routing_requested(salesforce.input_for(&request))
         .await
         .unwrap();
     assert!(wait_until(WAIT_LIMIT, || partner.requests().len() == 1).await);
+    Asked {
+        _partner: partner,
+        salesforce,
+        _store: store,
+        engine,
+        sidecar,
+        _server: server,
+        request,
+    }
+}
+
+#[tokio::test]
+async fn a_decision_through_the_sidecar_is_posted_and_a_second_one_conflicts() {
+    let asked = asked(PartnerReply::accept()).await;
 
     let (status, body) = sidecar_decide(
-        &sidecar,
-        &request.event_id,
+        &asked.sidecar,
+        &asked.request.event_id,
         json!({"success": true, "externallyRouted": false}),
     )
     .await;
@@ -37,22 +62,25 @@ async fn a_decision_through_the_sidecar_is_posted_and_a_second_one_conflicts() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "posted");
     assert_eq!(body["success"], true);
-    let calls = salesforce.calls_to("routingResult");
+    let calls = asked.salesforce.calls_to("routingResult");
     assert_eq!(calls.len(), 1, "posted before the sidecar answered");
     assert_eq!(calls[0].body["success"], true);
-    assert_eq!(calls[0].body["workItemId"], json!(request.work_record_id));
-    assert_before_deadline(&calls[0], request.created_date_ms, WINDOW);
+    assert_eq!(
+        calls[0].body["workItemId"],
+        json!(asked.request.work_record_id)
+    );
+    assert_before_deadline(&calls[0], asked.request.created_date_ms, WINDOW);
 
     let (second_status, second_body) = sidecar_decide(
-        &sidecar,
-        &request.event_id,
+        &asked.sidecar,
+        &asked.request.event_id,
         json!({"success": false, "errorMessage": "changed my mind"}),
     )
     .await;
     assert_eq!(second_status, 409, "{second_body}");
     assert_eq!(second_body["state"], "posted");
-    assert_eq!(salesforce.calls_to("routingResult").len(), 1);
-    engine.shutdown().await;
+    assert_eq!(asked.salesforce.calls_to("routingResult").len(), 1);
+    asked.engine.shutdown().await;
 }
 
 #[tokio::test]
@@ -177,26 +205,15 @@ async fn the_sidecar_refuses_decisions_when_the_strategy_is_not_partner() {
 /// posted as a failure, and the partner's `assign` answer says why, so it can name another.
 #[tokio::test]
 async fn an_assignment_salesforce_refuses_is_posted_as_a_failure_and_the_answer_says_why() {
-    let partner = Partner::always(PartnerReply::status(202)).await;
-    let (salesforce, _store, engine) = start_engine(
-        Some(&partner),
-        settings(RoutingStrategy::Partner, WINDOW, DECISION_TIMEOUT),
-    )
-    .await;
-    let (sidecar, _server) = serve_sidecar(&engine).await;
-    let request = RequestSpec::transfer();
-    engine
-        .on_routing_requested(salesforce.input_for(&request))
-        .await
-        .unwrap();
-    assert!(wait_until(WAIT_LIMIT, || partner.requests().len() == 1).await);
+    let asked = asked(PartnerReply::status(202)).await;
     let refusal = "The agent's status is not associated with the channel for this work.";
     let mut fault = InteractionFault::status("agentWork", 400, 1);
     fault.code = Some(15112);
     fault.message = Some(refusal.to_owned());
-    salesforce.interaction.inject_fault(fault).unwrap();
+    asked.salesforce.interaction.inject_fault(fault).unwrap();
 
-    let (status, body) = sidecar_assign(&sidecar, &request.event_id, "0055g00000ABCDE").await;
+    let (status, body) =
+        sidecar_assign(&asked.sidecar, &asked.request.event_id, "0055g00000ABCDE").await;
 
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["success"], false, "{body}");
@@ -205,8 +222,8 @@ async fn an_assignment_salesforce_refuses_is_posted_as_a_failure_and_the_answer_
         reason.contains(refusal) && reason.contains("15112"),
         "{body}"
     );
-    let results = salesforce.calls_to("routingResult");
+    let results = asked.salesforce.calls_to("routingResult");
     assert_eq!(results[0].body["success"], false);
     assert_eq!(results[0].body["errorMessage"], body["errorMessage"]);
-    engine.shutdown().await;
+    asked.engine.shutdown().await;
 }

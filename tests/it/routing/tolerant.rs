@@ -6,6 +6,7 @@ use crate::support::routing::*;
 use byoc_connector::events::ROUTING_WINDOW as WINDOW;
 use byoc_connector::routing::DEFAULT_DECISION_TIMEOUT as DECISION_TIMEOUT;
 use byoc_connector::routing::{RequestStatus, RoutingStrategy, UNTYPED_ROUTING_MESSAGE};
+use fake_salesforce::interaction_service::RecordedCall;
 use serde_json::json;
 
 const QUEUE_ID: &str = "00G5g000001abcd";
@@ -25,6 +26,20 @@ async fn wait_for_status(
         tokio::time::sleep(POLL_INTERVAL).await;
     }
     panic!("request {key} is {last:?}, wanted {wanted:?}");
+}
+
+/// Hands `request` to a `salesforce`-strategy engine and waits for its routingResult; gives
+/// the routingResult calls and every routing call, in order.
+async fn routed_by_salesforce(request: &RequestSpec) -> (Vec<RecordedCall>, Vec<RecordedCall>) {
+    let (salesforce, _store, engine) = salesforce_engine().await;
+    engine
+        .on_routing_requested(salesforce.input_for(request))
+        .await
+        .unwrap();
+    let results = wait_for_calls(&salesforce, "routingResult", 1).await;
+    let calls = salesforce.routing_calls();
+    engine.shutdown().await;
+    (results, calls)
 }
 
 /// An engine with strategy `salesforce` and no partner, over a fresh fake and store.
@@ -109,18 +124,11 @@ async fn a_redelivered_request_without_channel_data_is_not_answered_twice() {
 
 #[tokio::test]
 async fn a_rep_transfer_without_channel_data_creates_agent_work_without_a_routing_context() {
-    let (salesforce, _store, engine) = salesforce_engine().await;
     let request = RequestSpec::transfer()
         .with_parameters(json!({"userId": REP_ID}))
         .without_channel_data();
 
-    engine
-        .on_routing_requested(salesforce.input_for(&request))
-        .await
-        .unwrap();
-
-    wait_for_calls(&salesforce, "routingResult", 1).await;
-    let calls = salesforce.routing_calls();
+    let (_results, calls) = routed_by_salesforce(&request).await;
     assert_eq!(calls[0].path, "/api/v1/agentWork");
     assert_eq!(calls[0].status, 202, "{}", calls[0].response);
     assert!(
@@ -130,7 +138,6 @@ async fn a_rep_transfer_without_channel_data_creates_agent_work_without_a_routin
     );
     assert_eq!(calls[1].path, "/api/v1/routingResult");
     assert_eq!(calls[1].body["success"], true);
-    engine.shutdown().await;
 }
 
 #[tokio::test]
@@ -172,57 +179,34 @@ async fn the_partner_decides_a_request_without_channel_data_through_the_sidecar_
 
 #[tokio::test]
 async fn an_unreadable_routing_parameter_does_not_cost_the_request_its_queue() {
-    let (salesforce, _store, engine) = salesforce_engine().await;
     let request = RequestSpec::transfer()
         .with_parameters(json!({"queueId": QUEUE_ID, "skillsList": {}, "isTransfer": true}));
 
-    engine
-        .on_routing_requested(salesforce.input_for(&request))
-        .await
-        .unwrap();
-
-    let results = wait_for_calls(&salesforce, "routingResult", 1).await;
-    let calls = salesforce.routing_calls();
+    let (results, calls) = routed_by_salesforce(&request).await;
     assert_eq!(calls[0].path, "/api/v1/route");
     assert_eq!(calls[0].body["routingInfo"]["queueId"], QUEUE_ID);
     assert_eq!(results[0].body["success"], true);
-    engine.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_request_with_no_routing_type_that_is_not_a_transfer_is_refused_not_guessed() {
-    let (salesforce, _store, engine) = salesforce_engine().await;
     let request = RequestSpec::transfer()
         .with_parameters(json!({"userId": REP_ID, "isTransfer": false}))
         .without_routing_type();
 
-    engine
-        .on_routing_requested(salesforce.input_for(&request))
-        .await
-        .unwrap();
-
-    let results = wait_for_calls(&salesforce, "routingResult", 1).await;
-    let calls = salesforce.routing_calls();
+    let (results, calls) = routed_by_salesforce(&request).await;
     assert_eq!(calls.len(), 1, "no agentWork is created: {calls:?}");
     assert_eq!(results[0].body["success"], false);
     assert_eq!(results[0].body["errorMessage"], UNTYPED_ROUTING_MESSAGE);
-    engine.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_request_with_no_routing_type_that_says_it_is_a_transfer_is_routed_as_one() {
-    let (salesforce, _store, engine) = salesforce_engine().await;
     let request = RequestSpec::transfer()
         .with_parameters(json!({"userId": REP_ID, "isTransfer": true}))
         .without_routing_type();
 
-    engine
-        .on_routing_requested(salesforce.input_for(&request))
-        .await
-        .unwrap();
-
-    let results = wait_for_calls(&salesforce, "routingResult", 1).await;
-    let calls = salesforce.routing_calls();
+    let (results, calls) = routed_by_salesforce(&request).await;
     assert_eq!(calls[0].path, "/api/v1/agentWork");
     assert_eq!(calls[0].status, 202, "{}", calls[0].response);
     assert_eq!(
@@ -231,5 +215,4 @@ async fn a_request_with_no_routing_type_that_says_it_is_a_transfer_is_routed_as_
         calls[0].body
     );
     assert_eq!(results[0].body["success"], true);
-    engine.shutdown().await;
 }
