@@ -2,7 +2,8 @@
 //! Salesforce accepted its routingResult (the machine has it recorded `Cancelled`): undo what it left in Salesforce
 //! (`DELETE /route` when `/route` created a PendingServiceRouting, `PATCH /agentWork`
 //! `Cancel` when an AgentWork was created) and tell the partner with a `routing.cancelled`
-//! envelope on its routing webhook.
+//! envelope on its routing webhook. Also withdraws, with `DELETE /route`, the route a `/route`
+//! that ended unanswered may have created for a request answered `success=false`.
 //!
 //! Cleanup calls retry like the other routing calls, within [`CLEANUP_BUDGET`]; a failure is
 //! logged and changes nothing else. `DELETE /route` is sent without `cancelReason`, which orgs
@@ -28,6 +29,16 @@ use super::strategy::bounded;
 /// The webhook `type` and `X-Byoc-Event-Type` of the cancellation notice.
 pub(crate) const ROUTING_CANCELLED_TYPE: &str = "routing.cancelled";
 
+/// Why a route is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RouteToDelete {
+    /// `/route` created it and the request was cancelled.
+    Cancelled,
+    /// `/route` ended without an answer and the request was answered unrouted; it may not
+    /// exist.
+    Unconfirmed,
+}
+
 /// Time each cleanup call (and the partner notice) may take, retries included.
 const CLEANUP_BUDGET: Duration = Duration::from_secs(20);
 
@@ -35,25 +46,38 @@ impl EngineInner {
     /// Undoes what a cancelled request left in Salesforce and tells the partner; the
     /// record is already written `Cancelled`.
     pub(super) async fn clean_up_cancelled(&self, record: &PendingRecord, cleanup: Cleanup) {
+        let route = cleanup.delete_route.then_some(RouteToDelete::Cancelled);
         tokio::join!(
-            self.delete_route(record, cleanup.delete_route),
+            async {
+                if let Some(route) = route {
+                    self.delete_route(record, route).await;
+                }
+            },
             self.cancel_agent_work(record, cleanup.cancel_agent_work.as_deref()),
             self.notify_partner(record),
         );
     }
 
-    async fn delete_route(&self, record: &PendingRecord, psr_created: bool) {
-        if !psr_created {
-            return;
-        }
+    /// `DELETE /route` for the request's conversation, retried within [`CLEANUP_BUDGET`].
+    pub(super) async fn delete_route(&self, record: &PendingRecord, route: RouteToDelete) {
         let body = DeleteRouteRequest {
             conversation_identifier: record.conversation_identifier.clone(),
             cancel_reason: None,
         };
         let until = Instant::now() + CLEANUP_BUDGET;
         match bounded(until, || self.interaction.delete_route(&body)).await {
-            Ok(_) => {
-                info!(event_id = %record.event_id, "pending service routing of a cancelled request deleted");
+            Ok(_) => match route {
+                RouteToDelete::Cancelled => {
+                    info!(event_id = %record.event_id, "pending service routing of a cancelled request deleted");
+                }
+                RouteToDelete::Unconfirmed => {
+                    info!(event_id = %record.event_id, "route of a request answered unrouted withdrawn");
+                }
+            },
+            // Salesforce refusing to delete a route `/route` never created is the likely
+            // outcome when the cut-off call did not reach it.
+            Err(problem) if route == RouteToDelete::Unconfirmed => {
+                info!(event_id = %record.event_id, error = %problem, "route of a request answered unrouted not withdrawn, probably never created");
             }
             Err(problem) => {
                 warn!(event_id = %record.event_id, error = %problem, "pending service routing of a cancelled request could not be deleted");

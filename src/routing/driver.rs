@@ -235,6 +235,7 @@ impl<P: RoutingPorts> Driver<'_, P> {
             }
             Action::Count(count) => ports.count(&self.record, count),
             Action::Cleanup(cleanup) => ports.clean_up(&self.record, cleanup).await,
+            Action::WithdrawRoute => ports.withdraw_route(&self.record).await,
         }
     }
 

@@ -15,6 +15,7 @@ use crate::interaction::RoutingInfo;
 use crate::telemetry;
 
 use super::active::Claimant;
+use super::cancel::RouteToDelete;
 use super::deadline::{agent_work_margin, result_reserve, seconds_text};
 use super::driver::{drive, Job};
 use super::engine::EngineInner;
@@ -283,5 +284,9 @@ impl RoutingPorts for EngineInner {
         cleanup: Cleanup,
     ) -> impl Future<Output = ()> + Send {
         self.clean_up_cancelled(record, cleanup)
+    }
+
+    fn withdraw_route(&self, record: &PendingRecord) -> impl Future<Output = ()> + Send {
+        self.delete_route(record, RouteToDelete::Unconfirmed)
     }
 }

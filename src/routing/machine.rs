@@ -219,6 +219,17 @@ pub(super) struct Cleanup {
     pub cancel_agent_work: Option<String>,
 }
 
+/// Whether `/route` may have left a route no answer confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) enum RouteDoubt {
+    /// `/route` was not sent, or its answer said what it did.
+    #[default]
+    None,
+    /// `/route` went out and ended unanswered: cut off at its time limit, or its retries ran
+    /// out on transient errors.
+    Unanswered,
+}
+
 /// What to do.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Action {
@@ -281,6 +292,9 @@ pub(super) enum Action {
     Count(Count),
     /// Undo what the request left in Salesforce and send `routing.cancelled`.
     Cleanup(Cleanup),
+    /// `DELETE /route` after the request ended: a `/route` cut off without an answer may
+    /// have created a PendingServiceRouting that would contradict the failure posted.
+    WithdrawRoute,
     /// Make the `/agentWork` owed after routingResult; answers with `Input::FollowUpDone`.
     FollowUp {
         /// The MessagingSession to give the rep.
@@ -359,6 +373,8 @@ pub(super) struct Machine {
     phase: Phase,
     work_item: WorkItem,
     route: Option<RouteReceipt>,
+    /// Whether a `/route` ended without saying if it created a PendingServiceRouting.
+    route_unconfirmed: RouteDoubt,
     agent_work_id: Option<String>,
     /// The decision is in the store (written by this run or a previous one).
     stored: bool,
@@ -383,6 +399,7 @@ impl Machine {
         };
         Self {
             route: setup.route.clone(),
+            route_unconfirmed: RouteDoubt::None,
             agent_work_id: setup.agent_work_id.clone(),
             stored: setup.resumed.is_some(),
             setup,

@@ -93,4 +93,7 @@ pub(super) trait RoutingPorts: Send + Sync {
     /// Undoes what a cancelled request left in Salesforce and tells the partner.
     fn clean_up(&self, record: &PendingRecord, cleanup: Cleanup)
         -> impl Future<Output = ()> + Send;
+
+    /// `DELETE /route` for a route that `/route` may have created without saying so.
+    fn withdraw_route(&self, record: &PendingRecord) -> impl Future<Output = ()> + Send;
 }

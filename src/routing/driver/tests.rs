@@ -136,6 +136,10 @@ impl RoutingPorts for FakePorts {
     async fn clean_up(&self, _record: &PendingRecord, cleanup: Cleanup) {
         self.note(format!("cleanup route={}", cleanup.delete_route));
     }
+
+    async fn withdraw_route(&self, _record: &PendingRecord) {
+        self.note("withdraw route".to_owned());
+    }
 }
 
 fn event() -> Box<RoutingRequestedEvent> {

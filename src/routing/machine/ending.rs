@@ -3,8 +3,8 @@
 
 use super::steps::not_posted;
 use super::{
-    Action, Cleanup, Count, Decision, End, Machine, Phase, PostOutcome, Record, SidecarReply,
-    Verdict, CANCELLED_REASON, SHUTTING_DOWN,
+    Action, Cleanup, Count, Decision, End, Machine, Phase, PostOutcome, Record, RouteDoubt,
+    SidecarReply, Verdict, CANCELLED_REASON, SHUTTING_DOWN,
 };
 
 impl Machine {
@@ -32,12 +32,14 @@ impl Machine {
                     },
                     actions,
                 );
+                self.withdraw_unconfirmed_route(actions);
                 self.follow_up(verdict, actions);
             }
             PostOutcome::Refused(reason) => {
                 self.reply(not_posted(&reason), actions);
                 actions.push(self.write(Record::Missed(reason.clone())));
                 actions.push(Action::Count(Count::Refused(reason)));
+                self.withdraw_unconfirmed_route(actions);
                 self.phase = Phase::Done(End::Missed);
             }
             PostOutcome::Missed(reason) => self.miss(reason, actions),
@@ -96,7 +98,8 @@ impl Machine {
         actions.push(self.write(Record::Cancelled));
         actions.push(Action::Count(Count::Cancelled));
         actions.push(Action::Cleanup(Cleanup {
-            delete_route: self.route.is_some(),
+            delete_route: self.route.is_some()
+                || std::mem::take(&mut self.route_unconfirmed) == RouteDoubt::Unanswered,
             cancel_agent_work: self.agent_work_id.clone(),
         }));
         self.phase = Phase::Done(End::Cancelled);
@@ -135,7 +138,16 @@ impl Machine {
         self.reply(not_posted(&reason), actions);
         actions.push(self.write(Record::Missed(reason.clone())));
         actions.push(Action::Count(Count::Missed(reason)));
+        self.withdraw_unconfirmed_route(actions);
         self.phase = Phase::Done(End::Missed);
+    }
+
+    /// Withdraws a route `/route` may have created without saying so; only once the request
+    /// has its answer (or no longer can), since the window leaves no time before it.
+    fn withdraw_unconfirmed_route(&mut self, actions: &mut Vec<Action>) {
+        if std::mem::take(&mut self.route_unconfirmed) == RouteDoubt::Unanswered {
+            actions.push(Action::WithdrawRoute);
+        }
     }
 
     pub(super) fn write(&self, record: Record) -> Action {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{
     Action, Call, Claimant, Count, Decision, DecisionSource, End, Input, Machine, Phase, Plan,
-    Record, SidecarReply, Target, Timer, Verdict, WorkItem,
+    Record, RouteDoubt, SidecarReply, Target, Timer, Verdict, WorkItem,
 };
 use crate::routing::pending::AgentWorkFollowUp;
 
@@ -287,7 +287,12 @@ impl Machine {
                 self.route = Some(receipt);
                 routed()
             }
-            Err(failure) => Decision::failed(format!("{kind} routing failed: {}", failure.text)),
+            Err(failure) => {
+                if !failure.permanent {
+                    self.route_unconfirmed = RouteDoubt::Unanswered;
+                }
+                Decision::failed(format!("{kind} routing failed: {}", failure.text))
+            }
         };
         self.store(verdict(decision, DecisionSource::Strategy), now, actions);
     }

@@ -174,6 +174,68 @@ fn a_queue_transfer_posts_route_then_routing_result() {
     ));
 }
 
+/// A queue transfer whose `/route` ended as `failure` says, with its answer stored and
+/// posted: the actions of the last step.
+fn queue_transfer_after_route_failure(permanent: bool) -> Vec<Action> {
+    let mut machine = Machine::new(setup(Plan::Salesforce(queue())));
+    let failure = CallFailure {
+        text: "cut off".to_owned(),
+        permanent,
+    };
+    run(
+        &mut machine,
+        &[
+            (Input::Start, 0),
+            (Input::WorkItem(Ok(WORK_ITEM.to_owned())), 1),
+            (Input::Claimed, 1),
+            (Input::Route(Err(failure)), 55),
+            (Input::DecisionStored(Ok(())), 55),
+        ],
+    );
+    let actions = machine.step(Input::Posted(PostOutcome::Posted), Duration::from_secs(56));
+    assert_eq!(machine.ended(), Some(End::Posted));
+    actions
+}
+
+#[test]
+fn a_route_that_ended_unanswered_is_withdrawn_once_the_failure_is_posted() {
+    let actions = queue_transfer_after_route_failure(false);
+    assert_eq!(actions.last(), Some(&Action::WithdrawRoute));
+}
+
+#[test]
+fn a_route_salesforce_refused_is_not_withdrawn() {
+    let actions = queue_transfer_after_route_failure(true);
+    assert!(!actions.contains(&Action::WithdrawRoute), "{actions:?}");
+}
+
+#[test]
+fn a_cancel_after_a_route_ended_unanswered_deletes_the_route() {
+    let mut machine = Machine::new(setup(Plan::Salesforce(queue())));
+    let failure = CallFailure {
+        text: "cut off".to_owned(),
+        permanent: false,
+    };
+    let actions = run(
+        &mut machine,
+        &[
+            (Input::Start, 0),
+            (Input::WorkItem(Ok(WORK_ITEM.to_owned())), 1),
+            (Input::Claimed, 1),
+            (Input::Cancel, 2),
+            (Input::Route(Err(failure)), 55),
+        ],
+    );
+    assert_eq!(
+        actions.last(),
+        Some(&Action::Cleanup(Cleanup {
+            delete_route: true,
+            cancel_agent_work: None,
+        }))
+    );
+    assert!(!actions.contains(&Action::WithdrawRoute), "{actions:?}");
+}
+
 #[test]
 fn a_rep_assigned_after_a_route_carries_the_routes_correlation_id() {
     let mut setup = setup(Plan::Partner);
@@ -348,13 +410,17 @@ struct Watch {
     timeout_claimed: bool,
     timeout_won: bool,
     cancel_seen: bool,
+    /// A `/route` in flight ended without saying whether it created a route.
+    route_unconfirmed: bool,
+    withdrawn: bool,
 }
 
 proptest! {
     /// Whatever arrives in whatever order: the decision is stored before it is posted, one
     /// routingResult at most and never after the deadline, the sidecar hears once, a won
     /// decision timeout is answered `success=false`, transfers call `/route` or `/agentWork`
-    /// before routingResult, cleanup follows only a cancellation, and an ended request
+    /// before routingResult, cleanup follows only a cancellation, a route is withdrawn only
+    /// when `/route` ended unanswered and only once the request has ended, and an ended request
     /// does nothing more.
     #[test]
     fn routing_answers_once_stored_first_and_in_the_documented_order(
@@ -389,6 +455,12 @@ proptest! {
             if input == Input::Cancel {
                 watch.cancel_seen = true;
             }
+            if matches!(&input, Input::Route(Err(failure)) if !failure.permanent)
+                && watch.route_asked
+                && watch.posted.is_empty()
+            {
+                watch.route_unconfirmed = true;
+            }
             if input == Input::Claimed && watch.timeout_claimed {
                 watch.timeout_won = true;
             }
@@ -399,6 +471,9 @@ proptest! {
             let was_done = machine.ended().is_some();
             let actions = machine.step(input, now);
             prop_assert!(!was_done || actions.is_empty(), "an ended request acted: {actions:?}");
+            if actions.contains(&Action::WithdrawRoute) {
+                prop_assert!(machine.ended().is_some(), "a route withdrawn before the request ended");
+            }
             for action in actions {
                 match action {
                     Action::Write { record: Record::Decided(verdict), .. } => {
@@ -448,6 +523,11 @@ proptest! {
                         prop_assert!(watch.replies <= 1, "the sidecar heard twice");
                     }
                     Action::Cleanup(_) => prop_assert!(watch.cancel_seen),
+                    Action::WithdrawRoute => {
+                        prop_assert!(watch.route_unconfirmed, "a route withdrawn that /route refused or made");
+                        prop_assert!(!watch.withdrawn, "a route withdrawn twice");
+                        watch.withdrawn = true;
+                    }
                     Action::Claim(Claimant::DecisionTimeout) => watch.timeout_claimed = true,
                     _ => {}
                 }

@@ -370,6 +370,56 @@ async fn an_agent_work_cut_off_at_its_time_limit_posts_success_then_repeats_the_
     engine.shutdown().await;
 }
 
+/// A `/route` still unanswered when its time runs out may have created a PendingServiceRouting
+/// that would offer the conversation to a rep after routingResult said routing failed: the
+/// failure is posted first (the window is nearly over), then the route is withdrawn with
+/// `DELETE /route`.
+#[tokio::test]
+async fn a_route_cut_off_at_its_time_limit_posts_the_failure_then_withdraws_the_route() {
+    let salesforce = Salesforce::start().await;
+    let request = RequestSpec::transfer()
+        .with_parameters(json!({"queueId": QUEUE_ID}))
+        .aged(Duration::from_secs(47));
+    salesforce
+        .interaction
+        .hold_responses(ResponseHold::new("route", Duration::from_secs(30), 1));
+    let (_store, engine) = hand_over(&salesforce, &request, salesforce_settings()).await;
+
+    wait_for_calls(&salesforce, "route", 2).await;
+    let calls = salesforce.routing_calls();
+    assert_eq!(
+        paths(&calls),
+        [
+            "POST /api/v1/route",
+            "POST /api/v1/routingResult",
+            "DELETE /api/v1/route"
+        ]
+    );
+    assert_eq!(calls[1].body["success"], false);
+    assert_eq!(
+        calls[2].body,
+        json!({"conversationIdentifier": request.conversation})
+    );
+    assert_eq!(calls[2].status, 202, "{}", calls[2].response);
+    engine.shutdown().await;
+}
+
+/// A `/route` Salesforce refused created nothing, so nothing is withdrawn.
+#[tokio::test]
+async fn a_route_refused_is_not_withdrawn() {
+    let salesforce = Salesforce::start().await;
+    let request = RequestSpec::transfer().with_parameters(json!({"queueId": "not-a-queue"}));
+    let (_store, engine) = hand_over(&salesforce, &request, salesforce_settings()).await;
+
+    wait_for_calls(&salesforce, "routingResult", 1).await;
+    // Shutdown waits for the request's task, which would withdraw after posting.
+    engine.shutdown().await;
+    assert_eq!(
+        paths(&salesforce.routing_calls()),
+        ["POST /api/v1/route", "POST /api/v1/routingResult"]
+    );
+}
+
 #[tokio::test]
 async fn an_external_transfer_is_posted_as_externally_routed() {
     let salesforce = Salesforce::start().await;
