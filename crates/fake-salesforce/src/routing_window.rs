@@ -50,7 +50,7 @@ pub type Publisher = Arc<dyn Fn(&[NewEvent]) -> Result<Vec<u64>, EncodeError> + 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LateRoutingResult {
-    /// The request's `channelData.eventId`.
+    /// The request's `channelData.eventId`, else its `EventUuid`.
     pub event_id: String,
     /// The conversation.
     pub conversation_identifier: String,
@@ -268,7 +268,11 @@ impl RoutingWindow {
         if event.event_type.as_deref() != Some(ROUTING_REQUESTED) {
             return false;
         }
-        let Some(mut request) = event.payload.as_deref().and_then(parse_request) else {
+        let Some(mut request) = event
+            .payload
+            .as_deref()
+            .and_then(|payload| parse_request(payload, event.event_uuid.as_deref()))
+        else {
             warn!("fake routing window cannot read a published routing request, not tracked");
             return false;
         };
@@ -391,23 +395,29 @@ async fn report(State(window): State<Arc<RoutingWindow>>) -> Json<WindowReport> 
     Json(window.report())
 }
 
-/// Reads what the window needs from a RoutingRequested payload.
-fn parse_request(payload: &str) -> Option<TrackedRequest> {
+/// Reads what the window needs from a RoutingRequested payload. Every field of the request is
+/// optional in the YAML: one without `channelData.eventId` is keyed by its `EventUuid` (a
+/// fresh id when the publisher gave none), one that names no conversation is not tracked.
+fn parse_request(payload: &str, event_uuid: Option<&str>) -> Option<TrackedRequest> {
     let envelope: Value = serde_json::from_str(payload).ok()?;
     let routing = envelope.get("payload")?;
     let channel_data: Value = routing
-        .get("routingParameters")?
-        .get("channelData")?
-        .as_str()
-        .and_then(|text| serde_json::from_str(text).ok())?;
+        .get("routingParameters")
+        .and_then(|parameters| parameters.get("channelData"))
+        .and_then(Value::as_str)
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or(Value::Null);
     let text = |value: Option<&Value>| {
         value
             .and_then(Value::as_str)
             .filter(|text| !text.is_empty())
             .map(str::to_owned)
     };
+    let event_id = text(channel_data.get("eventId"))
+        .or_else(|| event_uuid.map(str::to_owned))
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     Some(TrackedRequest {
-        event_id: text(channel_data.get("eventId"))?,
+        event_id,
         conversation: text(routing.get("conversationIdentifier"))
             .or_else(|| text(channel_data.get("conversationId")))?,
         channel: text(envelope.get("channelAddressIdentifier")).unwrap_or_default(),
@@ -501,6 +511,24 @@ mod tests {
             request.answered_late,
             request.timed_out,
         )
+    }
+
+    #[test]
+    fn a_request_without_channel_data_is_tracked_by_its_event_uuid_and_one_without_a_conversation_is_not(
+    ) {
+        let bare = json!({
+            "channelAddressIdentifier": "channel",
+            "payload": {"conversationIdentifier": "c1", "routingType": "Initial"},
+        })
+        .to_string();
+        let request = parse_request(&bare, Some("uuid-1")).expect("tracked");
+        assert_eq!(request.event_id, "uuid-1");
+        assert_eq!(request.conversation, "c1");
+        assert_eq!(request.routing_type, "Initial");
+        assert!(parse_request(&bare, None).is_some_and(|request| !request.event_id.is_empty()));
+
+        let nameless = json!({"payload": {"routingType": "Initial"}}).to_string();
+        assert!(parse_request(&nameless, Some("uuid-2")).is_none());
     }
 
     #[test]

@@ -108,12 +108,6 @@ fn assert_answered_in_window(fake: &FakeSalesforce, event_ids: &[&str]) {
     assert_eq!(answered, expected, "{report:?}");
 }
 
-// The tests deciding through the binary's sidecar are ignored until a bug in `src/` is fixed:
-// `late_bound_sidecar` (src/connector/mod.rs) forwards each `/v1/...` request with the outer
-// `/v1/{*rest}` route's path parameter still attached, so the sidecar's `Path<String>` sees
-// two parameters and every decision (even an unknown event id) is answered 500. Run them with
-// `cargo test --test connector_routing_e2e -- --include-ignored`.
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partner_answering_202_decides_through_the_sidecar_of_the_running_binary() {
     const DECIDED: (&str, &str, &str) = (
@@ -428,6 +422,50 @@ async fn the_salesforce_strategy_makes_the_right_calls_in_order_once_each_inside
         deliveries.received().is_empty(),
         "routing requests are not partner deliveries"
     );
+    connector.kill().await;
+    fake.shutdown().await;
+}
+
+/// Every field of a RoutingRequested is optional in the YAML: one without `channelData` is
+/// still answered inside the window by the running binary, and the fake's window, which keys
+/// it by its `EventUuid` as the connector does, sees it answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_without_channel_data_is_answered_inside_the_window_by_the_running_binary() {
+    let fake = start_fake(false, PubSubFakeConfig::default()).await;
+    let case = SalesforceCase::new(6, "queue without channelData", "queue");
+    let mut payload = case.payload.clone();
+    payload["payload"]["routingParameters"]
+        .as_object_mut()
+        .unwrap()
+        .remove("channelData");
+    fake.interaction()
+        .seed_conversation(&case.conversation, &case.work_item);
+    let mut event = routing_requested_event(&payload, epoch_ms());
+    event.event_uuid = Some(case.event_id.clone());
+    fake.publish(&[event]).unwrap();
+    let deliveries = Partner::accepting().await;
+    let dir = ScratchDir::new("e2e-no-channel-data");
+    let config = write_connector_config(
+        &fake,
+        dir.path(),
+        &deliveries.url,
+        "strategy = \"salesforce\"",
+    );
+
+    let connector = ConnectorProcess::start(&config).await;
+
+    wait_until("the request has its routingResult", WAIT, || {
+        !routing_results(&fake).is_empty()
+    })
+    .await;
+    let results = routing_results(&fake);
+    assert_eq!(
+        results[0].body,
+        success_result(&case.conversation, &case.work_item, false),
+        "{}",
+        connector.log()
+    );
+    assert_answered_in_window(&fake, &[case.event_id.as_str()]);
     connector.kill().await;
     fake.shutdown().await;
 }
