@@ -4,11 +4,12 @@
 //!
 //! Callers on the delivery path only `try_send` an update; reading a record from the store,
 //! applying the change and serializing it happen on the tracker's task, so conversation state
-//! never holds up a delivery or an acknowledgement. Recent records stay in a bounded cache
+//! never holds up a delivery or an acknowledgement. The task takes what is queued at once and
+//! serializes each changed record once for all of it. Recent records stay in a bounded cache
 //! for the sidecar's reads. An update that finds the queue full is dropped and counted in a
 //! warning: the state is informative, the stream is not. It knows nothing about HTTP.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::mpsc;
@@ -21,6 +22,10 @@ use crate::store::{CheckpointWriter, Store, StoreError};
 pub(crate) const UPDATE_QUEUE_CAPACITY: usize = 16_384;
 /// Records kept in memory; older ones are read back from the store.
 pub(crate) const CACHED_CONVERSATIONS: usize = 10_000;
+/// Updates applied before their records are serialized and handed to the writer: a record
+/// changed several times in a drain is serialized once. Far below [`CACHED_CONVERSATIONS`],
+/// so a drain's records are still cached when they are serialized.
+const DRAIN_AT_MOST: usize = 256;
 
 /// Recent records, the oldest insertions forgotten first.
 #[derive(Default)]
@@ -158,37 +163,136 @@ async fn run(
     mut updates: mpsc::Receiver<Update>,
     writer: CheckpointWriter,
 ) {
-    while let Some(update) = updates.recv().await {
+    let mut queued = Vec::with_capacity(DRAIN_AT_MOST);
+    while updates.recv_many(&mut queued, DRAIN_AT_MOST).await > 0 {
         let Some(inner) = inner.upgrade() else {
             return;
         };
-        let conversation = update.conversation.clone();
-        let cached = lock(&inner.cache)
-            .by_conversation
-            .get(&conversation)
-            .cloned();
-        let mut state = cached.unwrap_or_else(|| {
-            let store = lock(&inner.store).clone();
-            store
-                .and_then(|store| load(&store, &conversation).ok().flatten())
-                .unwrap_or_else(|| ConversationState::new(&conversation))
-        });
-        state.apply(update);
-        let record = match serde_json::to_vec(&state) {
-            Ok(record) => record,
-            Err(error) => {
-                warn!(conversation_id = %conversation, error = %error, "cannot serialise conversation state");
-                continue;
+        for conversation in apply_all(&inner, queued.drain(..)) {
+            let record = match lock(&inner.cache).by_conversation.get(&conversation) {
+                Some(state) => serde_json::to_vec(state),
+                // Only if a drain touched more conversations than the cache keeps.
+                None => continue,
+            };
+            let record = match record {
+                Ok(record) => record,
+                Err(error) => {
+                    warn!(conversation_id = %conversation, error = %error, "cannot serialise conversation state");
+                    continue;
+                }
+            };
+            if let Err(error) = writer.record_conversation(conversation, record).await {
+                debug!(error = %error, "conversation state not stored, the writer stopped");
             }
-        };
-        lock(&inner.cache).put(state);
-        if let Err(error) = writer.record_conversation(conversation, record).await {
-            debug!(error = %error, "conversation state not stored, the writer stopped");
         }
     }
+}
+
+/// Applies `updates` in order to the cached records (a record not cached is read from the
+/// store first); returns the conversations changed.
+fn apply_all(inner: &Inner, updates: impl Iterator<Item = Update>) -> HashSet<String> {
+    let mut changed = HashSet::new();
+    for update in updates {
+        if !changed.contains(&update.conversation) {
+            changed.insert(update.conversation.clone());
+        }
+        let mut cache = lock(&inner.cache);
+        if let Some(state) = cache.by_conversation.get_mut(&update.conversation) {
+            state.apply(update);
+            continue;
+        }
+        drop(cache);
+        let store = lock(&inner.store).clone();
+        let mut state = store
+            .and_then(|store| load(&store, &update.conversation).ok().flatten())
+            .unwrap_or_else(|| ConversationState::new(&update.conversation));
+        state.apply(update);
+        lock(&inner.cache).put(state);
+    }
+    changed
 }
 
 /// Locks a mutex whose data stays consistent even if a holder panicked.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    use super::*;
+    use crate::conversation::state::{Change, DeliveredEntry};
+    use crate::store::StoreSettings;
+
+    struct Scratch(PathBuf);
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn scratch_store() -> (Scratch, Store) {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir = std::env::temp_dir().join(format!("byoc-tracker-{}-{nanos}", std::process::id()));
+        let store = Store::open(dir.join("state.redb"), StoreSettings::default()).unwrap();
+        (Scratch(dir), store)
+    }
+
+    fn delivered(conversation: &str, n: i64) -> Update {
+        Update {
+            conversation: conversation.to_owned(),
+            channel_address_identifier: None,
+            end_user_client_id: None,
+            change: Change::Delivered(DeliveredEntry {
+                identifier: format!("entry-{n}"),
+                event_type: "interaction.message".to_owned(),
+                replay_id: format!("{n:x}"),
+                delivered_at_ms: n,
+            }),
+            at_ms: n,
+        }
+    }
+
+    fn last_delivered(state: &ConversationState) -> &str {
+        &state
+            .last_delivered_entry
+            .as_ref()
+            .expect("a delivered entry")
+            .identifier
+    }
+
+    /// Updates queued faster than the task drains them are applied in order, and the record
+    /// each conversation ends with, in memory and in the store, holds its last change.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_of_updates_leaves_each_conversation_with_its_last_change_cached_and_stored() {
+        let (_scratch, store) = scratch_store();
+        let writer = CheckpointWriter::spawn(store.clone());
+        let tracker = ConversationTracker::spawn(writer.clone());
+        for n in 0..1_000 {
+            tracker.update(delivered(&format!("c{}", n % 3), n));
+        }
+        tracker.close().await;
+        writer.flush().await.unwrap();
+
+        for (conversation, last) in [
+            ("c0", "entry-999"),
+            ("c1", "entry-997"),
+            ("c2", "entry-998"),
+        ] {
+            let cached = tracker.get(conversation).unwrap().expect("cached");
+            assert_eq!(last_delivered(&cached), last, "{conversation} in memory");
+            let bytes = store
+                .conversation_state(conversation)
+                .unwrap()
+                .expect("stored");
+            let stored: ConversationState = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(stored, cached, "{conversation} in the store");
+        }
+    }
 }
