@@ -128,6 +128,9 @@ pub struct Pipeline {
     /// their second copies can complete after newer events did, and the watermark then yields
     /// an older id.
     checkpointed: Option<ReplayId>,
+    /// Salesforce refused the stored replay id and the subscription restarted: the next
+    /// checkpoint replaces the refused one, which stays stored until then.
+    replaces_refused_checkpoint: bool,
     lanes: LaneScheduler<Job>,
     /// Jobs started and not finished, lane or not. A finished job's task has dropped
     /// everything it held (store handles included) before `join_next` returns it.
@@ -174,6 +177,7 @@ impl Pipeline {
             jobs,
             watermark: Watermark::new(),
             checkpointed: None,
+            replaces_refused_checkpoint: false,
             running: JoinSet::new(),
             telemetry,
         }
@@ -294,16 +298,14 @@ impl Pipeline {
                 lost,
                 restarted_from,
             } => {
-                // The stored position is unusable; forget it so the restarted stream's older ids
-                // can be checkpointed again.
+                // The stored position is unusable, but it stays stored until the restarted
+                // stream has a position of its own: a process that dies in between meets the
+                // same refusal and the same restart, instead of an empty store and the
+                // configured start (LATEST by default, which would skip every retained event).
                 error!(lost = ?lost, ?restarted_from, "subscription restarted after a refused replay id");
                 self.writer.flush().await?;
                 self.checkpointed = None;
-                let (org, topic) = (self.settings.org_id.clone(), self.settings.topic.clone());
-                self.writer
-                    .store()
-                    .run_blocking(move |store| store.delete_checkpoint(&org, &topic))
-                    .await?;
+                self.replaces_refused_checkpoint = true;
                 Ok(())
             }
         }
@@ -510,13 +512,25 @@ impl Pipeline {
             return Ok(());
         }
         self.checkpointed = Some(replay_id.clone());
-        self.writer
-            .advance_checkpoint(
-                &self.settings.org_id,
-                &self.settings.topic,
-                replay_id.as_bytes(),
-            )
-            .await?;
+        if std::mem::take(&mut self.replaces_refused_checkpoint) {
+            // Older than the refused id, most likely, so it is set rather than advanced, after
+            // everything queued before it.
+            self.writer.flush().await?;
+            let (org, topic) = (self.settings.org_id.clone(), self.settings.topic.clone());
+            let position = replay_id.as_bytes().to_vec();
+            self.writer
+                .store()
+                .run_blocking(move |store| store.set_checkpoint(&org, &topic, &position))
+                .await?;
+        } else {
+            self.writer
+                .advance_checkpoint(
+                    &self.settings.org_id,
+                    &self.settings.topic,
+                    replay_id.as_bytes(),
+                )
+                .await?;
+        }
         if let Some(position) = replay_id.as_u64() {
             self.telemetry.checkpoint_advanced(position);
         }

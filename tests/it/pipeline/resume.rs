@@ -1,6 +1,7 @@
 //! Where a subscription resumes after its stream drops inside one process: after the last
 //! event handed to the pipeline, not at the stored checkpoint and never at LATEST again, while
-//! the stored checkpoint stays the low watermark.
+//! the stored checkpoint stays the low watermark; and after Salesforce refuses the stored
+//! id, which stays stored until the restarted stream checkpoints.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use crate::support::pipeline::*;
 use crate::support::{start_fake, wait_until_stream_positioned};
 use axum::http::StatusCode;
 use byoc_connector::pubsub::ReplayStart;
+use byoc_connector::store::{Store, StoreSettings};
 use fake_salesforce::faults::FaultRequest;
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
 
@@ -102,6 +104,72 @@ async fn a_latest_stream_dropped_before_any_ack_resumes_after_the_last_received_
         "the checkpoint reaches the last event",
         Duration::from_secs(10),
         || stored_checkpoint(&pipeline.store, &fake) == Some(last),
+    )
+    .await;
+    pipeline.stop().await;
+    fake.shutdown().await;
+}
+
+/// A stored replay id Salesforce refuses (it left retention) restarts the subscription at the
+/// oldest retained event; the refused id stays stored until the restarted stream has a
+/// checkpoint of its own, so a process that dies in between comes back to the same refusal
+/// and the same restart, not to an empty store and a start at LATEST that skips every retained
+/// event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_replay_id_stays_stored_until_the_restarted_stream_checkpoints() {
+    let fake = start_fake(false, PubSubFakeConfig::default()).await;
+    let replay_ids = fake
+        .publish(
+            &(0..10)
+                .map(|seq| message_event(&conversation_name(seq), seq))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    fake.apply_faults(&FaultRequest {
+        expire_through: Some(replay_ids[2]),
+        ..FaultRequest::default()
+    });
+    let dir = ScratchDir::new("resume-refused");
+    let store_path = dir.path().join("store.redb");
+    {
+        let store = Store::open(&store_path, StoreSettings::default()).unwrap();
+        let endpoints = fake.endpoints();
+        store
+            .set_checkpoint(
+                &endpoints.org_id,
+                &endpoints.topic,
+                &replay_ids[1].to_be_bytes(),
+            )
+            .unwrap();
+    }
+    // The partner refuses everything until released, so the restarted stream checkpoints
+    // nothing.
+    let partner_up = Arc::new(AtomicBool::new(false));
+    let up = partner_up.clone();
+    let partner = Partner::answering_when(
+        move |_| !up.load(Ordering::SeqCst),
+        (StatusCode::SERVICE_UNAVAILABLE, Duration::ZERO),
+    )
+    .await;
+    let pipeline = assemble_pipeline(&fake, &store_path, &partner.url, None, None, |_| {}).spawn();
+    wait_until_stream_positioned(&fake, "EARLIEST").await;
+    wait_until(
+        "the retained events reach the partner",
+        Duration::from_secs(10),
+        || partner.distinct_seqs().len() == 7,
+    )
+    .await;
+    assert_eq!(
+        stored_checkpoint(&pipeline.store, &fake),
+        Some(replay_ids[1]),
+        "the refused id is still stored"
+    );
+
+    partner_up.store(true, Ordering::SeqCst);
+    wait_until(
+        "the checkpoint follows the restarted stream",
+        Duration::from_secs(20),
+        || stored_checkpoint(&pipeline.store, &fake) == Some(replay_ids[9]),
     )
     .await;
     pipeline.stop().await;
