@@ -31,7 +31,8 @@ pub const TOPIC_NOT_FOUND: &str = "sfdc.platform.eventbus.grpc.subscription.topi
 pub(crate) enum FailureKind {
     /// Refresh the token, then subscribe again.
     Auth,
-    /// The stored replay id is unusable: apply the corrupted-replay policy.
+    /// The stored replay id is unusable (corrupted, expired or unreadable): apply the
+    /// corrupted-replay policy.
     ReplayIdCorrupted,
     /// Anything else: back off and subscribe again.
     Transient,
@@ -53,7 +54,9 @@ pub(crate) fn classify(status: &Status) -> FailureKind {
     if status.code() == Code::Unauthenticated || code.contains("service.auth") {
         return FailureKind::Auth;
     }
-    if code == REPLAY_ID_CORRUPTED {
+    // Salesforce's guidance treats both alike: the stored position cannot be used, and
+    // subscribing at it again would be refused again, forever.
+    if code == REPLAY_ID_CORRUPTED || code == REPLAY_ID_VALIDATION_FAILED {
         return FailureKind::ReplayIdCorrupted;
     }
     FailureKind::Transient
@@ -83,6 +86,8 @@ mod tests {
     #[test]
     fn corrupted_replay_id_is_recognised_by_trailer() {
         let status = status_with_code(Code::InvalidArgument, REPLAY_ID_CORRUPTED);
+        assert_eq!(classify(&status), FailureKind::ReplayIdCorrupted);
+        let status = status_with_code(Code::InvalidArgument, REPLAY_ID_VALIDATION_FAILED);
         assert_eq!(classify(&status), FailureKind::ReplayIdCorrupted);
     }
 

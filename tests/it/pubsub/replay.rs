@@ -138,3 +138,29 @@ async fn corrupted_replay_id_with_policy_fail_stops_the_subscriber_with_the_lost
     }
     fake.shutdown().await;
 }
+
+/// A stored position Salesforce cannot read (here an empty id: CUSTOM with no replay id, which
+/// it refuses with `…replayid.validation.failed`) is retried at the same position forever
+/// unless it is treated as the spec says, like a corrupted one: the policy applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_replay_id_applies_the_corrupted_replay_policy() {
+    let fake = start_fake(false, PubSubFakeConfig::default()).await;
+    fake.publish(&numbered_events(0, 3)).unwrap();
+    let mut config = subscriber_settings(&fake);
+    config.start = ReplayStart::After(ReplayId::from_bytes(Vec::new()));
+    let shutdown = CancellationToken::new();
+    let mut subscriber = spawn_subscriber(config, &fake, &shutdown);
+
+    match next_item(&mut subscriber).await {
+        SubscriberItem::ReplayReset { restarted_from, .. } => {
+            assert_eq!(restarted_from, RestartPoint::Earliest);
+        }
+        other => panic!("expected a replay reset, got {other:?}"),
+    }
+    for expected in 0..3 {
+        assert_eq!(seq_of(&next_event(&mut subscriber).await), expected);
+    }
+    shutdown.cancel();
+    subscriber.join().await.unwrap();
+    fake.shutdown().await;
+}
