@@ -5,11 +5,13 @@
 //! consumer has caught up; see [`super::flow`]). Released credit below a batch is held back
 //! while the consumer keeps releasing, and sent anyway once the server owes nothing and the
 //! consumer has released nothing for `HELD_CREDIT_LINGER`. Every request that leaves is
-//! told to a [`FetchRequestObserver`], so the connector can count them.
+//! told to a [`FetchRequestObserver`], so the connector can count them. The requests end when
+//! the stream's task lets go of the stream.
 
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
+use tokio_util::sync::CancellationToken;
 
 use super::flow::{CreditLedger, HELD_CREDIT_LINGER};
 use super::proto::FetchRequest;
@@ -50,6 +52,7 @@ pub(crate) fn fetch_requests(
     ledger: Arc<CreditLedger>,
     observer: FetchRequestObserver,
     first_taken: tokio::sync::oneshot::Sender<()>,
+    stream_ended: CancellationToken,
 ) -> impl Stream<Item = FetchRequest> {
     let signal = ledger.top_up_signal();
     let top_ups = futures::stream::unfold((ledger, signal), |(ledger, mut signal)| async move {
@@ -66,6 +69,9 @@ pub(crate) fn fetch_requests(
         first
     })
     .chain(top_ups)
+    // Checked before each top-up: a stream given up on (the watchdog's, say) would otherwise
+    // stay open on the connection and take credit meant for its successor.
+    .take_until(stream_ended.cancelled_owned())
     .inspect(move |request| {
         observer.notify(u32::try_from(request.num_requested).unwrap_or_default());
     })

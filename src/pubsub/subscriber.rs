@@ -445,13 +445,16 @@ impl<C: CredentialSource> StreamTask<C> {
             healthy: false,
         };
         self.schemas.forget_unavailable();
-        match self.client.get_topic(&self.config.topic).await {
-            Ok(topic) => {
-                if let Err(failure) = self.schemas.resolve(&self.client, &topic.schema_id).await {
-                    return not_healthy(StreamEnd::Failed(failure));
-                }
-            }
-            Err(failure) => return not_healthy(StreamEnd::Failed(failure)),
+        // Bounded like the stream itself: on a connection that died without a word these
+        // calls would otherwise wait for TCP to give up, minutes on end.
+        let topic_and_schema = tokio::time::timeout(self.config.keepalive_timeout, async {
+            let topic = self.client.get_topic(&self.config.topic).await?;
+            self.schemas.resolve(&self.client, &topic.schema_id).await
+        });
+        match topic_and_schema.await {
+            Ok(Ok(_)) => {}
+            Ok(Err(failure)) => return not_healthy(StreamEnd::Failed(failure)),
+            Err(_elapsed) => return not_healthy(StreamEnd::Silent),
         }
         let (replay_preset, replay_id) = self.position();
         info!(
@@ -469,11 +472,15 @@ impl<C: CredentialSource> StreamTask<C> {
             auth_refresh: String::new(),
         };
         let (first_taken_tx, mut first_taken) = oneshot::channel();
+        // However this function returns, the request half ends with it.
+        let stream_ended = CancellationToken::new();
+        let _end_requests = stream_ended.clone().drop_guard();
         let requests = fetch_requests(
             first_request,
             self.shared.ledger.clone(),
             self.config.on_fetch_request.clone(),
             first_taken_tx,
+            stream_ended,
         );
         // The stream counts as open once the transport takes its first request, i.e. the
         // connection is up and the call started. Servers in Java and Go send response
@@ -481,7 +488,9 @@ impl<C: CredentialSource> StreamTask<C> {
         // later, so waiting for `subscribe` to return would report a working stream as not
         // open. Cleared however the stream ends.
         let mut open = OpenStream::new(self.shared.clone());
-        let subscribed = {
+        // The watchdog starts here, not at the first response: a server that sends its
+        // headers with the first response and then says nothing must not hold us forever.
+        let subscribed = tokio::time::timeout(self.config.keepalive_timeout, async {
             let subscribing = self.client.subscribe(requests);
             tokio::pin!(subscribing);
             loop {
@@ -491,10 +500,12 @@ impl<C: CredentialSource> StreamTask<C> {
                     Ok(()) = &mut first_taken, if !open.is_marked() => open.mark(),
                 }
             }
-        };
+        })
+        .await;
         let (mut inbound, stream_credentials) = match subscribed {
-            Ok((inbound, credentials)) => (inbound, credentials),
-            Err(failure) => return not_healthy(StreamEnd::Failed(failure)),
+            Ok(Ok((inbound, credentials))) => (inbound, credentials),
+            Ok(Err(failure)) => return not_healthy(StreamEnd::Failed(failure)),
+            Err(_elapsed) => return not_healthy(StreamEnd::Silent),
         };
         open.mark();
         let mut healthy = false;

@@ -58,8 +58,14 @@ async fn a_keepalive_reports_the_latest_replay_id_and_it_advances() {
     fake.shutdown().await;
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_stalled_stream_is_detected_by_the_watchdog_and_subscribed_again() {
+/// Starts a subscriber with a 300 s watchdog, stalls the server after its first keepalive
+/// until the watchdog fires, then lets the server speak again.
+async fn stall_until_the_watchdog_fires() -> (
+    fake_salesforce::FakeSalesforce,
+    Subscriber,
+    RecordingTelemetry,
+    CancellationToken,
+) {
     let fake = start_fake(false, PubSubFakeConfig::default()).await;
     let shutdown = CancellationToken::new();
     let mut config = subscriber_settings(&fake);
@@ -81,6 +87,16 @@ async fn a_stalled_stream_is_detected_by_the_watchdog_and_subscribed_again() {
         stall: Some(true),
         ..FaultRequest::default()
     });
+    wait_for_the_watchdog(&recorder).await;
+    fake.apply_faults(&FaultRequest {
+        stall: Some(false),
+        ..FaultRequest::default()
+    });
+    (fake, subscriber, recorder, shutdown)
+}
+
+/// Waits, in 30 s steps of paused time, until the watchdog has fired.
+async fn wait_for_the_watchdog(recorder: &RecordingTelemetry) {
     let watchdog_fired = || recorder.telemetry.snapshot().subscriber_reconnects.watchdog;
     for _ in 0..100 {
         if watchdog_fired() > 0 {
@@ -89,10 +105,88 @@ async fn a_stalled_stream_is_detected_by_the_watchdog_and_subscribed_again() {
         tokio::time::sleep(Duration::from_secs(30)).await;
     }
     assert!(watchdog_fired() >= 1, "the watchdog fired");
+}
+
+/// The calls before a stream (GetTopic, GetSchema) are bounded like the stream: a server that
+/// takes longer than the watchdog's limit to answer them is left and called again.
+#[tokio::test(start_paused = true)]
+async fn a_topic_lookup_that_never_answers_is_left_at_the_watchdogs_limit() {
+    let fake = start_fake(false, PubSubFakeConfig::default()).await;
+    fake.apply_faults(&FaultRequest {
+        latency_ms: Some(3_600_000),
+        ..FaultRequest::default()
+    });
+    let shutdown = CancellationToken::new();
+    let mut config = subscriber_settings(&fake);
+    config.keepalive_timeout = Duration::from_secs(300);
+    let recorder = RecordingTelemetry::default();
+    let mut subscriber = Subscriber::spawn(
+        config,
+        static_credentials(&fake),
+        recorder.clone(),
+        shutdown.clone(),
+    )
+    .unwrap();
+
+    wait_for_the_watchdog(&recorder).await;
+    fake.apply_faults(&FaultRequest {
+        latency_ms: Some(0),
+        ..FaultRequest::default()
+    });
+    // A lookup sent before the server recovered waits out its own limit first.
+    tokio::time::sleep(Duration::from_secs(330)).await;
+    wait_until_stream_positioned(&fake, "LATEST").await;
+    fake.publish(&numbered_events(4, 1)).unwrap();
+    assert_eq!(seq_of(&next_event(&mut subscriber).await), 4);
+    shutdown.cancel();
+    subscriber.join().await.unwrap();
+    fake.shutdown().await;
+}
+
+/// A server that sends a stream's headers with its first response, as Java and Go servers
+/// do, and then says nothing at all is caught by the watchdog too: the silence counts from
+/// the subscribe, not from a first response that never comes.
+#[tokio::test(start_paused = true)]
+async fn a_stream_silent_before_its_first_response_is_caught_by_the_watchdog() {
+    let fake = start_fake(
+        false,
+        PubSubFakeConfig {
+            headers_with_first_response: true,
+            ..PubSubFakeConfig::default()
+        },
+    )
+    .await;
+    fake.apply_faults(&FaultRequest {
+        stall: Some(true),
+        ..FaultRequest::default()
+    });
+    let shutdown = CancellationToken::new();
+    let mut config = subscriber_settings(&fake);
+    config.keepalive_timeout = Duration::from_secs(300);
+    let recorder = RecordingTelemetry::default();
+    let mut subscriber = Subscriber::spawn(
+        config,
+        static_credentials(&fake),
+        recorder.clone(),
+        shutdown.clone(),
+    )
+    .unwrap();
+
+    wait_for_the_watchdog(&recorder).await;
     fake.apply_faults(&FaultRequest {
         stall: Some(false),
         ..FaultRequest::default()
     });
+    fake.publish(&numbered_events(3, 1)).unwrap();
+    assert_eq!(seq_of(&next_event(&mut subscriber).await), 3);
+    shutdown.cancel();
+    subscriber.join().await.unwrap();
+    fake.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_stream_is_detected_by_the_watchdog_and_subscribed_again() {
+    let (fake, mut subscriber, recorder, shutdown) = stall_until_the_watchdog_fires().await;
     fake.publish(&numbered_events(7, 1)).unwrap();
     assert_eq!(seq_of(&next_event(&mut subscriber).await), 7);
     assert!(
@@ -104,6 +198,29 @@ async fn a_stalled_stream_is_detected_by_the_watchdog_and_subscribed_again() {
         .lock()
         .unwrap()
         .contains(&ReconnectReason::Watchdog));
+    shutdown.cancel();
+    subscriber.join().await.unwrap();
+    fake.shutdown().await;
+}
+
+/// The stream the watchdog gave up on is ended from our side too: left open, its request
+/// half would keep taking credit meant for the new stream and hand it to a dead one.
+#[tokio::test(start_paused = true)]
+async fn a_stream_the_watchdog_gave_up_on_is_ended_and_takes_no_more_credit() {
+    let (fake, mut subscriber, _recorder, shutdown) = stall_until_the_watchdog_fires().await;
+    fake.publish(&numbered_events(7, 150)).unwrap();
+    // More than the credit window, acknowledged as they come: every top-up must reach the
+    // stream that is alive.
+    for expected in 7..157 {
+        let event = next_event(&mut subscriber).await;
+        assert_eq!(seq_of(&event), expected);
+        subscriber.acks().ack(&event.replay_id);
+    }
+    let first = fake.pubsub().sessions()[0].clone();
+    assert!(
+        first.ended.is_some(),
+        "the first stream is still open: {first:?}"
+    );
     shutdown.cancel();
     subscriber.join().await.unwrap();
     fake.shutdown().await;
