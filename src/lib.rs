@@ -23,6 +23,7 @@ pub mod fuzzing;
 pub mod ha;
 mod inbound;
 pub mod interaction;
+mod json_body;
 mod log_value;
 pub mod pipeline;
 pub mod pubsub;

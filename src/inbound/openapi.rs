@@ -237,8 +237,8 @@ pub(crate) fn document() -> Value {
             "/v1/routing/{eventId}/result": {"post": {
                 "summary": "The partner's routing decision for a routing.requested delivery answered 202.",
                 "parameters": [path_parameter("eventId")],
-                "requestBody": json_body(json!({"type": "object", "properties": {"success": {"type": "boolean"}, "externallyRouted": {"type": "boolean"}, "errorMessage": {"type": "string"}}, "required": ["success"]})),
-                "responses": {"200": {"description": "Posted to Salesforce."}, "400": {"description": "Bad body."}, "404": {"description": "Unknown event id."}, "409": {"description": "Already decided."}, "410": {"description": "Past the decision deadline."}, "502": {"description": "Salesforce did not accept the routingResult."}, "503": {"description": "Starting or resuming; retry."}}
+                "requestBody": json_body(json!({"type": "object", "additionalProperties": false, "properties": {"success": {"type": "boolean"}, "externallyRouted": {"type": "boolean"}, "errorMessage": {"type": "string"}}, "required": ["success"]})),
+                "responses": {"200": {"description": "Posted to Salesforce."}, "400": {"description": "Bad body: `field` and `error` say which rule."}, "404": {"description": "Unknown event id."}, "409": {"description": "Already decided."}, "410": {"description": "Past the decision deadline."}, "502": {"description": "Salesforce did not accept the routingResult."}, "503": {"description": "Starting or resuming; retry."}}
             }},
             "/v1/routing/{eventId}/assign": {"post": {
                 "summary": "The rep the partner found for a routing.requested delivery answered 202: the connector makes the AgentWork, then posts the routingResult.",

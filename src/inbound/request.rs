@@ -19,25 +19,7 @@ pub(crate) const MAX_END_USER_CHARS: usize = 255;
 
 /// Parses `body` as `T`, or the `400` naming the field that broke it.
 pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Answer> {
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        let message = error.inner().to_string();
-        // serde names a missing field only in its message, at the parent's path.
-        let named = message
-            .strip_prefix("missing field `")
-            .and_then(|rest| rest.split('`').next());
-        let field = match (named, path.as_str()) {
-            (Some(name), ".") => name.to_owned(),
-            (Some(name), parent) => format!("{parent}.{name}"),
-            (None, ".") => "body".to_owned(),
-            (None, path) => path.to_owned(),
-        };
-        let rule = message
-            .rsplit_once(" at line ")
-            .map_or(message.as_str(), |(rule, _)| rule);
-        Answer::invalid(&field, rule)
-    })
+    crate::json_body::parse(body).map_err(|error| Answer::invalid(&error.field, error.rule))
 }
 
 /// `value` has 1..=`max` characters, or the `400` naming `field`.

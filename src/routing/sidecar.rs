@@ -16,12 +16,14 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use serde::Deserialize;
 use serde_json::json;
 use tracing::{error, info};
 
 use super::engine::RoutingEngine;
 use super::partner::PartnerDecision;
 use super::views::SidecarOutcome;
+use crate::json_body::{self, FieldError};
 
 /// The decision endpoint's route, in axum's path syntax.
 pub(crate) const SIDECAR_DECISION_PATH: &str = "/v1/routing/{event_id}/result";
@@ -53,38 +55,58 @@ async fn assign(
     assign_response(&engine, event_id, &body).await
 }
 
-/// Why an assignment body is refused: the field and the rule it breaks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct BadField {
-    /// The field, `body` when the body is not a JSON object.
-    pub(crate) field: &'static str,
-    /// The rule it breaks.
-    pub(crate) rule: String,
+/// A decision as the sidecar takes it. Unknown fields are refused: a misspelt
+/// `externallyRouted` would otherwise be read as `false` and posted, and a decision cannot be
+/// taken back.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SidecarDecision {
+    success: bool,
+    #[serde(default)]
+    externally_routed: bool,
+    #[serde(default)]
+    error_message: Option<String>,
+}
+
+/// An assignment as the sidecar takes it; unknown fields are refused.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SidecarAssignment {
+    user_id: Option<serde_json::Value>,
+}
+
+/// The partner's decision from a sidecar decision body, or the field and rule it breaks.
+pub(crate) fn decision_from(body: &[u8]) -> Result<PartnerDecision, FieldError> {
+    let SidecarDecision {
+        success,
+        externally_routed,
+        error_message,
+    } = json_body::parse(body)?;
+    Ok(PartnerDecision {
+        success,
+        externally_routed,
+        error_message,
+    })
 }
 
 /// The rep's User id from an assignment body `{"userId": "005…"}`, in its 15-character form
 /// (the form `workItemId` must take too; the YAML sets no length on `userId`).
-pub(crate) fn user_id_from(body: &[u8]) -> Result<String, BadField> {
+pub(crate) fn user_id_from(body: &[u8]) -> Result<String, FieldError> {
     let rule = "userId must be a 15- or 18-character Salesforce User id starting with 005";
-    let body: serde_json::Value = serde_json::from_slice(body).map_err(|problem| BadField {
-        field: "body",
-        rule: format!("the body must be a JSON object: {problem}"),
-    })?;
-    let Some(value) = body.get("userId") else {
-        return Err(BadField {
-            field: "userId",
-            rule: format!("userId is required; {rule}"),
-        });
+    let bad_user_id = |rule: String| FieldError {
+        field: "userId".to_owned(),
+        rule,
+    };
+    let SidecarAssignment { user_id } = json_body::parse(body)?;
+    let Some(value) = user_id else {
+        return Err(bad_user_id(format!("userId is required; {rule}")));
     };
     let user_id = value.as_str().unwrap_or_default();
     let well_formed = matches!(user_id.len(), 15 | 18)
         && user_id.starts_with(USER_ID_PREFIX)
         && user_id.bytes().all(|byte| byte.is_ascii_alphanumeric());
     if !well_formed {
-        return Err(BadField {
-            field: "userId",
-            rule: rule.to_owned(),
-        });
+        return Err(bad_user_id(rule.to_owned()));
     }
     Ok(user_id[..15].to_owned())
 }
@@ -98,15 +120,18 @@ pub(crate) async fn assign_response(
 ) -> Response {
     let user_id = match user_id_from(body) {
         Ok(user_id) => user_id,
-        Err(BadField { field, rule }) => {
-            return answer(
-                StatusCode::BAD_REQUEST,
-                json!({"eventId": event_id, "error": rule, "field": field}),
-            )
-        }
+        Err(problem) => return bad_body(event_id, problem),
     };
     let outcome = engine.assign(&event_id, user_id).await;
     outcome_response(event_id, outcome, "assignment")
+}
+
+/// The `400` for a body that breaks a rule: `{"eventId", "error": rule, "field"}`.
+fn bad_body(event_id: String, FieldError { field, rule }: FieldError) -> Response {
+    answer(
+        StatusCode::BAD_REQUEST,
+        json!({"eventId": event_id, "error": rule, "field": field}),
+    )
 }
 
 async fn decide(
@@ -124,14 +149,9 @@ pub(crate) async fn decision_response(
     event_id: String,
     body: &[u8],
 ) -> Response {
-    let decision = match PartnerDecision::from_json(body) {
+    let decision = match decision_from(body) {
         Ok(decision) => decision,
-        Err(problem) => {
-            return answer(
-                StatusCode::BAD_REQUEST,
-                json!({"eventId": event_id, "error": problem}),
-            )
-        }
+        Err(problem) => return bad_body(event_id, problem),
     };
     let outcome = engine.decide(&event_id, decision).await;
     outcome_response(event_id, outcome, "decision")
@@ -231,5 +251,24 @@ mod tests {
             );
         }
         assert_eq!(user_id_from(b"nope").unwrap_err().field, "body");
+        assert_eq!(
+            user_id_from(br#"{"userId":"0055g00000REP01","user":"x"}"#)
+                .unwrap_err()
+                .field,
+            "user"
+        );
+    }
+
+    #[test]
+    fn a_decision_with_an_unknown_field_is_refused_naming_it() {
+        let decision = decision_from(br#"{"success":true,"externallyRouted":true}"#).unwrap();
+        assert!(decision.success && decision.externally_routed);
+        let misspelt = decision_from(br#"{"success":true,"externalyRouted":true}"#).unwrap_err();
+        assert_eq!(misspelt.field, "externalyRouted");
+        assert_eq!(
+            decision_from(br#"{"success":"yes"}"#).unwrap_err().field,
+            "success"
+        );
+        assert_eq!(decision_from(b"{}").unwrap_err().field, "success");
     }
 }

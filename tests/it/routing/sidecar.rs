@@ -83,6 +83,34 @@ async fn a_decision_through_the_sidecar_is_posted_and_a_second_one_conflicts() {
     asked.engine.shutdown().await;
 }
 
+/// A decision cannot be taken back, so a misspelt field is refused naming it rather than
+/// read as absent (`externallyRouted: false`) and posted; the corrected decision is then taken.
+#[tokio::test]
+async fn a_decision_with_a_misspelt_field_is_refused_naming_it_and_nothing_is_posted() {
+    let asked = asked(PartnerReply::accept()).await;
+
+    let (status, body) = sidecar_decide(
+        &asked.sidecar,
+        &asked.request.event_id,
+        json!({"success": true, "externalyRouted": true}),
+    )
+    .await;
+
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["field"], "externalyRouted");
+    assert!(asked.salesforce.calls_to("routingResult").is_empty());
+    let (status, body) = sidecar_decide(
+        &asked.sidecar,
+        &asked.request.event_id,
+        json!({"success": true, "externallyRouted": true}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let calls = asked.salesforce.calls_to("routingResult");
+    assert_eq!(calls[0].body["externallyRouted"], true);
+    asked.engine.shutdown().await;
+}
+
 #[tokio::test]
 async fn the_sidecar_answers_410_after_the_deadline_404_for_unknown_requests_and_400_for_bad_bodies(
 ) {

@@ -54,6 +54,31 @@ async fn a_write_without_an_idempotency_key_is_refused_naming_the_header_and_not
     assert!(sidecar.fake.interaction().calls().is_empty());
 }
 
+/// A body is one JSON value: a second one after it (a client that concatenated two messages)
+/// is refused, not half-read.
+#[tokio::test]
+async fn a_body_with_anything_after_its_json_is_refused_and_nothing_is_sent() {
+    let sidecar = Sidecar::start().await;
+    let body = format!(
+        "{}{}",
+        json!({"endUserClientId": END_USER, "text": "first"}),
+        json!({"endUserClientId": END_USER, "text": "second"})
+    );
+    let response = sidecar
+        .http
+        .post(sidecar.url("/v1/messages"))
+        .header("idempotency-key", "key-two-values")
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["error"]["field"], "body", "{answer}");
+    assert!(sidecar.fake.interaction().calls().is_empty());
+}
+
 #[tokio::test]
 async fn malformed_requests_get_a_400_naming_the_field_and_the_rule_and_reach_no_salesforce() {
     let sidecar = Sidecar::start().await;
