@@ -88,8 +88,14 @@ impl Answer {
     /// its status, code and message; a transient failure that outlived the deadline as `503`;
     /// a refusal of the connector's own credentials (a token still refused after its refresh,
     /// an authorization context that does not fit the token) as `502`, since the request was
-    /// not at fault and will pass once the setup is fixed; no usable answer as `502`.
+    /// not at fault and will pass once the setup is fixed; a request the client's own rules
+    /// refused, before sending, as `400` naming the field; no usable answer as `502`.
     pub(crate) fn from_interaction(error: &InteractionError) -> Self {
+        // The client's own check of the API's rules refused the request: nothing was sent,
+        // and the request (or what it was completed with) is at fault.
+        if let InteractionError::InvalidRequest { field, rule } = error {
+            return Self::invalid(field, rule.clone());
+        }
         let salesforce = json!({
             "status": error.status(),
             "code": error.code(),
@@ -158,6 +164,18 @@ mod tests {
         let response = Answer::starting().into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn a_request_the_clients_own_rules_refused_is_a_400_naming_the_field() {
+        let refused = InteractionError::InvalidRequest {
+            field: "to",
+            rule: "must have 1..=240 characters".to_owned(),
+        };
+        let answer = Answer::from_interaction(&refused);
+        assert_eq!(answer.status, 400);
+        assert_eq!(answer.body["error"]["kind"], "invalid_request");
+        assert_eq!(answer.body["error"]["field"], "to");
     }
 
     #[test]

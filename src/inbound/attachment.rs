@@ -94,7 +94,8 @@ fn prepare(
     let mime_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .filter(|value| value.contains('/'))
+        // Parsed as the multipart upload will parse it, so it cannot fail there.
+        .filter(|value| value.parse::<mime::Mime>().is_ok())
         .ok_or_else(|| {
             Answer::invalid(
                 "Content-Type",

@@ -82,3 +82,29 @@ async fn a_file_over_25_mb_or_without_its_type_is_refused_naming_the_header_and_
     assert_eq!(body["error"]["field"], "Content-Type");
     assert!(sidecar.fake.interaction().calls().is_empty());
 }
+
+/// A `Content-Type` that is not a MIME type (`image/png x`) is refused naming the header
+/// before anything is sent, not found out when the upload is built and answered `502`.
+#[tokio::test]
+async fn a_content_type_that_is_not_a_mime_type_is_refused_naming_the_header() {
+    let sidecar = Sidecar::start().await;
+    let path = format!("/v1/messages/attachment?endUserClientId={END_USER}&fileName=scan.png");
+    for content_type in ["image/png x", "a/b/c", "/png"] {
+        let answer = sidecar
+            .http
+            .post(sidecar.url(&path))
+            .header("idempotency-key", format!("typed-{content_type}"))
+            .header("content-type", content_type)
+            .body(vec![1u8; 10])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 400, "{content_type}");
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(
+            body["error"]["field"], "Content-Type",
+            "{content_type}: {body}"
+        );
+    }
+    assert!(sidecar.fake.interaction().calls().is_empty());
+}
