@@ -114,6 +114,7 @@ fn prepare(
                 format!("required: the file's size, 1..={MAX_ATTACHMENT_BYTES} bytes (Salesforce's 25 MB)"),
             )
         })?;
+    let caption = field("text");
     if let Some(registered) = &write.inbound.capabilities {
         registered
             .check_attachment(mime_essence(&mime_type), length)
@@ -123,6 +124,11 @@ fn prepare(
                 }
                 _ => Answer::invalid("Content-Type", violation.to_string()),
             })?;
+        if let Some(caption) = caption {
+            registered
+                .check_text(caption)
+                .map_err(|violation| Answer::invalid("text", violation.to_string()))?;
+        }
     }
     let to = write.channel(field("channelAddressIdentifier"))?;
     let key = write.end_user_key("attachment", &to, end_user)?;
@@ -136,7 +142,7 @@ fn prepare(
             id: entry_id.clone(),
             attachment_index: 0,
             content_length: length,
-            text: field("text").map(str::to_owned),
+            text: caption.map(str::to_owned),
         }],
     };
     Ok(Prepared {

@@ -167,11 +167,14 @@ pub(crate) fn document() -> Value {
         for (name, required, max) in [
             ("endUserClientId", true, 255),
             ("fileName", true, 255),
-            ("text", false, 4000),
             ("channelAddressIdentifier", false, 240),
         ] {
             list.push(json!({"name": name, "in": "query", "required": required, "schema": {"type": "string", "maxLength": max}}));
         }
+        // The API sets no length on a caption; a registered text_max_length applies.
+        list.push(
+            json!({"name": "text", "in": "query", "required": false, "schema": {"type": "string"}}),
+        );
         list.push(json!({"name": "Content-Length", "in": "header", "required": true, "schema": {"type": "integer", "minimum": 1, "maximum": 26_214_400}}));
     }
     json!({

@@ -11,8 +11,19 @@ const REGISTERED: &str = "\n[capabilities]\nregister = true\n\
     text_max_length = 10\nattachment_mime_types = [\"image/png\"]\nattachment_max_size_kb = 1\n";
 
 async fn upload(sidecar: &Sidecar, key: &str, mime_type: &str, size: usize) -> (u16, Value) {
+    upload_with_query(sidecar, key, mime_type, size, "").await
+}
+
+/// [`upload`] with `extra` (`&text=…`) appended to the query.
+async fn upload_with_query(
+    sidecar: &Sidecar,
+    key: &str,
+    mime_type: &str,
+    size: usize,
+    extra: &str,
+) -> (u16, Value) {
     let url = sidecar.url(&format!(
-        "/v1/messages/attachment?endUserClientId={END_USER}&fileName=f"
+        "/v1/messages/attachment?endUserClientId={END_USER}&fileName=f{extra}"
     ));
     let response = sidecar
         .http
@@ -63,4 +74,24 @@ async fn an_attachment_of_an_unregistered_type_or_over_the_registered_size_is_re
     let (status, fits) = upload(&sidecar, "a-3", "image/png", 1024).await;
     assert_eq!(status, 202, "{fits}");
     assert_eq!(sidecar.fake.interaction().calls_to("interactions").len(), 1);
+}
+
+/// An attachment's caption is text like any other: longer than the registered
+/// `text_max_length`, it is refused naming `text` before anything reaches Salesforce.
+#[tokio::test]
+async fn an_attachment_caption_longer_than_registered_is_refused_naming_text() {
+    let sidecar = Sidecar::start_configured("", REGISTERED).await;
+
+    let (status, long_caption) =
+        upload_with_query(&sidecar, "c-1", "image/png", 10, "&text=eleven%20char").await;
+    assert_eq!(status, 400, "{long_caption}");
+    assert_eq!(long_caption["error"]["field"], "text");
+    assert!(sidecar
+        .fake
+        .interaction()
+        .calls_to("interactions")
+        .is_empty());
+    let (status, fits) =
+        upload_with_query(&sidecar, "c-2", "image/png", 10, "&text=ten%20chars").await;
+    assert_eq!(status, 202, "{fits}");
 }
