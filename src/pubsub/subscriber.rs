@@ -548,6 +548,13 @@ impl<C: CredentialSource> StreamTask<C> {
     /// Hands one response's events (or its keepalive) to the consumer.
     async fn deliver(&mut self, response: FetchResponse) -> Result<(), StreamEnd> {
         if response.events.is_empty() {
+            // A position is taken only from a server that owed us events and had none to
+            // send. Owing nothing, it may be holding events back for lack of credit, and its
+            // latest id would skip them.
+            if response.pending_num_requested <= 0 {
+                debug!("keepalive while the server owes nothing, its position not taken");
+                return Ok(());
+            }
             let latest_replay_id = ReplayId::from_bytes(response.latest_replay_id);
             if !self.handed_over_any
                 && self.shared.resume_after().is_none()

@@ -410,3 +410,36 @@ async fn events_after_a_schema_change_decode_with_their_own_new_schema() {
     subscriber.join().await.unwrap();
     fake.shutdown().await;
 }
+
+/// A keepalive sent while the server owes nothing (the consumer holds the whole credit
+/// window) may come with events still held back for lack of credit; its position would skip
+/// them if checkpointed, so it is not passed on.
+#[tokio::test(start_paused = true)]
+async fn a_keepalive_while_the_server_owes_nothing_is_not_passed_on() {
+    let fake = start_fake(false, PubSubFakeConfig::default()).await;
+    fake.publish(&numbered_events(0, 150)).unwrap();
+    let mut config = subscriber_settings(&fake);
+    config.start = ReplayStart::Earliest;
+    let shutdown = CancellationToken::new();
+    let mut subscriber = spawn_subscriber(config, &fake, &shutdown);
+    for expected in 0..100 {
+        assert_eq!(seq_of(&next_event(&mut subscriber).await), expected);
+    }
+
+    // Nothing is acknowledged: the server owes nothing and holds 50 events back. Its next
+    // keepalive comes within a minute, before it closes the idle stream at 70 s.
+    let quiet = tokio::time::timeout(Duration::from_secs(65), subscriber.next()).await;
+    assert!(quiet.is_err(), "passed on: {quiet:?}");
+    let sessions = fake.pubsub().sessions();
+    assert!(
+        sessions[0]
+            .responses
+            .iter()
+            .any(|response| response.events == 0 && response.pending_after == 0),
+        "the fake sent a keepalive at zero credit: {:?}",
+        sessions[0].responses
+    );
+    shutdown.cancel();
+    subscriber.join().await.unwrap();
+    fake.shutdown().await;
+}
