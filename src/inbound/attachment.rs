@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use serde_json::json;
 
@@ -42,10 +42,14 @@ const QUERY_FIELDS: [&str; 4] = [
 /// Handles one upload.
 pub(super) async fn send_attachment(
     State(slot): State<InboundSlot>,
-    Query(query): Query<HashMap<String, String>>,
+    RawQuery(raw_query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Answer {
+    let query = match query_fields(raw_query.as_deref()) {
+        Ok(query) => query,
+        Err(answer) => return answer,
+    };
     let write = match Write::begin_within(&slot, &headers, DEFAULT_ATTACHMENT_DEADLINE) {
         Ok(write) => write,
         Err(answer) => return answer,
@@ -54,6 +58,56 @@ pub(super) async fn send_attachment(
         Ok(prepared) => prepared.send(&write, body).await,
         Err(answer) => answer,
     }
+}
+
+/// The query's parameters, percent-decoded (`+` is a space). A value that does not decode to
+/// UTF-8, or a parameter given twice, is refused naming it: a lossy decode would send Salesforce
+/// an end user id or file name other than the one given.
+fn query_fields(raw: Option<&str>) -> Result<HashMap<String, String>, Answer> {
+    let mut fields = HashMap::new();
+    for pair in raw
+        .unwrap_or_default()
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+    {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = percent_decoded(name)
+            .ok_or_else(|| Answer::invalid("query", "parameter names must be UTF-8"))?;
+        let value = percent_decoded(value)
+            .ok_or_else(|| Answer::invalid(&name, "must be percent-encoded UTF-8"))?;
+        if fields.insert(name.clone(), value).is_some() {
+            return Err(Answer::invalid(&name, "given more than once"));
+        }
+    }
+    Ok(fields)
+}
+
+/// `text` with `+` read as a space and `%XX` as a byte, if the bytes are UTF-8.
+fn percent_decoded(text: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut rest = text.as_bytes();
+    while let Some((&byte, tail)) = rest.split_first() {
+        rest = tail;
+        match byte {
+            b'+' => bytes.push(b' '),
+            b'%' => {
+                let hex = rest
+                    .get(..2)
+                    .filter(|pair| pair.iter().all(u8::is_ascii_hexdigit))
+                    .and_then(|pair| std::str::from_utf8(pair).ok());
+                match hex.and_then(|pair| u8::from_str_radix(pair, 16).ok()) {
+                    Some(decoded) => {
+                        bytes.push(decoded);
+                        rest = &rest[2..];
+                    }
+                    // A `%` not followed by two hex digits stands for itself.
+                    None => bytes.push(b'%'),
+                }
+            }
+            _ => bytes.push(byte),
+        }
+    }
+    String::from_utf8(bytes).ok()
 }
 
 /// A MIME type without its parameters (`text/plain; charset=utf-8` → `text/plain`), as
@@ -182,5 +236,32 @@ impl Prepared {
                 )
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_decode_strictly_and_once() {
+        let fields = query_fields(Some(
+            "endUserClientId=%2B1555+0123&fileName=r%C3%A9sum%C3%A9.pdf&text=50%",
+        ))
+        .unwrap();
+        assert_eq!(fields["endUserClientId"], "+1555 0123");
+        assert_eq!(fields["fileName"], "résumé.pdf");
+        assert_eq!(fields["text"], "50%");
+        assert!(query_fields(None).unwrap().is_empty());
+
+        let refused =
+            |raw: &str| query_fields(Some(raw)).unwrap_err().body["error"]["field"].clone();
+        assert_eq!(refused("endUserClientId=%FF"), "endUserClientId");
+        assert_eq!(refused("fileName=a&fileName=b"), "fileName");
+        assert_eq!(
+            percent_decoded("%+1"),
+            Some("% 1".to_owned()),
+            "not the byte 0x01"
+        );
     }
 }

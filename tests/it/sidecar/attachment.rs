@@ -108,3 +108,23 @@ async fn a_content_type_that_is_not_a_mime_type_is_refused_naming_the_header() {
     }
     assert!(sidecar.fake.interaction().calls().is_empty());
 }
+
+/// A query value that is not percent-encoded UTF-8 is refused naming it, not decoded lossily
+/// into another end user id.
+#[tokio::test]
+async fn a_query_value_that_is_not_utf8_is_refused_naming_it() {
+    let sidecar = Sidecar::start().await;
+    let answer = sidecar
+        .http
+        .post(sidecar.url("/v1/messages/attachment?endUserClientId=%FF&fileName=scan.png"))
+        .header("idempotency-key", "not-utf8")
+        .header("content-type", "image/png")
+        .body(vec![1u8; 10])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["error"]["field"], "endUserClientId", "{body}");
+    assert!(sidecar.fake.interaction().calls().is_empty());
+}
