@@ -8,6 +8,7 @@
 //! ready-made.
 
 mod bearer;
+mod plain_errors;
 mod readiness;
 
 use std::io;
@@ -89,6 +90,7 @@ pub async fn serve_sidecar(
     // The fallback comes before the layer so unknown paths are behind the token too.
     let app = routes
         .fallback(not_found)
+        .layer(axum::middleware::map_response(plain_errors::as_json))
         .layer(axum::middleware::from_fn_with_state(
             auth,
             bearer::require_bearer,

@@ -542,3 +542,60 @@ async fn starting_a_conversation_makes_one_conversation_call_and_a_retry_replays
         (400, json!("routingAttributes.tier"))
     );
 }
+
+/// The answers the HTTP layer gives before any route runs are in the sidecar's JSON error
+/// shape too: a body over the limit names `body`, a path that is not UTF-8 names its
+/// parameter, an unknown route says so.
+#[tokio::test]
+async fn answers_given_before_any_route_runs_are_json_naming_what_is_wrong() {
+    let sidecar = Sidecar::start().await;
+    let read = |response: reqwest::Response| async move {
+        let status = response.status().as_u16();
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body: Value = response.json().await.unwrap();
+        (status, content_type, body)
+    };
+    let huge = json!({"endUserClientId": END_USER, "text": "x".repeat(3 << 20)});
+    // A client of its own: the server answers before reading the whole body and closes the
+    // connection, which a pooled connection would then be reused over.
+    let (status, content_type, body) = read(
+        reqwest::Client::new()
+            .post(sidecar.url("/v1/messages"))
+            .header("idempotency-key", "huge")
+            .json(&huge)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, content_type.as_str()), (413, "application/json"));
+    assert_eq!(body["error"]["field"], "body", "{body}");
+
+    let (status, _, body) = read(
+        sidecar
+            .http
+            .get(sidecar.url("/v1/conversations/%FF"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "conversationIdentifier", "{body}");
+
+    let (status, _, body) = read(
+        sidecar
+            .http
+            .get(sidecar.url("/v1/nothing-here"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["kind"], "not_found");
+    assert!(sidecar.fake.interaction().calls().is_empty());
+}
