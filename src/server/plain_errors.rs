@@ -32,6 +32,8 @@ pub(super) async fn as_json(response: Response) -> Response {
             "field": "body",
             "rule": format!("the body is larger than this route takes ({text})"),
         }),
+        // A route may say what it did not find (a tenant's routes name the tenant).
+        StatusCode::NOT_FOUND if !text.is_empty() => json!({"kind": "not_found", "message": text}),
         StatusCode::NOT_FOUND => json!({"kind": "not_found", "message": "no such route"}),
         StatusCode::METHOD_NOT_ALLOWED => {
             json!({"kind": "method_not_allowed", "message": "this route does not take that method"})
@@ -115,6 +117,13 @@ mod tests {
             rewritten(StatusCode::NOT_FOUND, None, "").await["error"]["kind"],
             "not_found"
         );
+        let named = rewritten(
+            StatusCode::NOT_FOUND,
+            Some("text/plain; charset=utf-8"),
+            "no tenant named `initech`",
+        )
+        .await;
+        assert_eq!(named["error"]["message"], "no tenant named `initech`");
     }
 
     #[tokio::test]
