@@ -247,14 +247,20 @@ impl RegisteredCapabilities {
         }
     }
 
-    /// Whether an attachment of `mime_type` and `size` bytes fits the registration.
+    /// Whether an attachment of `mime_type` and `size` bytes fits the registration. Types
+    /// compare by their essence (parameters dropped) and without regard to case, as MIME
+    /// types do: `image/PNG; name=x` is the registered `image/png`.
     pub(crate) fn check_attachment(
         &self,
         mime_type: &str,
         size: u64,
     ) -> Result<(), CapabilityViolation> {
-        if !self.attachment_mime_types.is_empty() && !self.attachment_mime_types.contains(mime_type)
-        {
+        let essence = mime_type.split(';').next().unwrap_or_default().trim();
+        let registered = self
+            .attachment_mime_types
+            .iter()
+            .any(|known| known.trim().eq_ignore_ascii_case(essence));
+        if !self.attachment_mime_types.is_empty() && !registered {
             return Err(CapabilityViolation::MimeTypeNotRegistered {
                 mime_type: mime_type.to_owned(),
             });
@@ -289,5 +295,25 @@ impl InteractionClient {
     ) -> Result<CapabilitiesResponse, InteractionError> {
         super::rules::patch_capabilities(request)?;
         self.call(&PATCH_CAPABILITIES, json_body(request)?).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_registered_type_matches_whatever_its_case_and_parameters() {
+        let registered = RegisteredCapabilities {
+            attachment_mime_types: ["image/png".to_owned()].into(),
+            ..RegisteredCapabilities::default()
+        };
+        for given in ["image/png", "image/PNG", "Image/Png; name=scan.png"] {
+            assert_eq!(registered.check_attachment(given, 1), Ok(()), "{given}");
+        }
+        assert!(matches!(
+            registered.check_attachment("image/jpeg", 1),
+            Err(CapabilityViolation::MimeTypeNotRegistered { .. })
+        ));
     }
 }

@@ -95,3 +95,12 @@ async fn an_attachment_caption_longer_than_registered_is_refused_naming_text() {
         upload_with_query(&sidecar, "c-2", "image/png", 10, "&text=ten%20chars").await;
     assert_eq!(status, 202, "{fits}");
 }
+
+/// MIME types compare without regard to case, as Salesforce compares them: `image/PNG` is the
+/// registered `image/png`.
+#[tokio::test]
+async fn a_registered_type_is_matched_whatever_its_case() {
+    let sidecar = Sidecar::start_configured("", REGISTERED).await;
+    let (status, answer) = upload(&sidecar, "p-1", "image/PNG", 10).await;
+    assert_eq!(status, 202, "{answer}");
+}
