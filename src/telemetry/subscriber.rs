@@ -25,6 +25,18 @@ impl SubscriberTelemetry for Telemetry {
                 status,
                 error_code,
                 rpc_id,
+            } if needs_an_operator(status.code()) => error!(
+                grpc_code = i32::from(status.code()),
+                grpc_status = ?status.code(),
+                grpc_message = status.message(),
+                %error_code,
+                %rpc_id,
+                "pubsub refused the subscription in a way retrying will not fix: check pubsub.topic and that the integration user may subscribe to it; subscribing again"
+            ),
+            SubscriberOccurrence::StreamFailed {
+                status,
+                error_code,
+                rpc_id,
             } => warn!(
                 grpc_code = i32::from(status.code()),
                 grpc_status = ?status.code(),
@@ -61,10 +73,75 @@ impl SubscriberTelemetry for Telemetry {
     }
 }
 
+/// Whether a stream failure with `code` needs someone to change something (a topic that does
+/// not exist, a user without access, a request the server cannot take): it is still retried,
+/// since the fix happens elsewhere, but logged at error level.
+fn needs_an_operator(code: tonic::Code) -> bool {
+    matches!(
+        code,
+        tonic::Code::NotFound
+            | tonic::Code::PermissionDenied
+            | tonic::Code::InvalidArgument
+            | tonic::Code::FailedPrecondition
+            | tonic::Code::Unimplemented
+    )
+}
+
 impl Telemetry {
     /// A `FetchRequest` asking for `credit` events left on a Subscribe stream.
     pub fn fetch_request_sent(&self, credit: u32) {
         trace!(credit, "pubsub fetch request sent");
         self.metrics.fetch_requests.inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The log line `status` gives.
+    fn logged(status: &tonic::Status) -> String {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            Telemetry::new().emit(SubscriberOccurrence::StreamFailed {
+                status,
+                error_code: "",
+                rpc_id: "rpc-1",
+            });
+        });
+        let bytes = captured.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn a_failure_retrying_will_not_fix_is_an_error_naming_what_to_check() {
+        let missing = logged(&tonic::Status::not_found("topic not found"));
+        assert!(missing.contains("ERROR"), "{missing}");
+        assert!(missing.contains("pubsub.topic"), "{missing}");
+        let denied = logged(&tonic::Status::permission_denied("no access"));
+        assert!(denied.contains("ERROR"), "{denied}");
+        let unavailable = logged(&tonic::Status::unavailable("try again"));
+        assert!(unavailable.contains("WARN"), "{unavailable}");
     }
 }
