@@ -455,7 +455,11 @@ impl Pipeline {
                     done.lane.as_deref(),
                     &reason,
                 );
-                self.complete(done.seq, None, done.credit).await
+                // Done, as a delivered event is: were it delivered again after a restart, it
+                // would come behind the later events of its conversation. (An undecodable
+                // event has no key.)
+                self.complete(done.seq, done.idempotency_key, done.credit)
+                    .await
             }
             Outcome::Abandoned => Ok(()),
             Outcome::StoreFailed(source) => Err(PipelineError::DeadLetter {
