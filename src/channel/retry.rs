@@ -48,15 +48,18 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The wait before the next attempt: the partner's `Retry-After` (capped) if it gave one,
-    /// else the backoff delay.
+    /// The wait before the next attempt: the partner's `Retry-After` (capped, and never less
+    /// than the first backoff delay, so `Retry-After: 0` or a past date is no tight loop) if
+    /// it gave one, else the backoff delay.
     pub(crate) fn next_delay(
         &self,
         backoff_delay: Duration,
         retry_after: Option<Duration>,
     ) -> Duration {
         match retry_after {
-            Some(retry_after) => retry_after.min(self.retry_after_max),
+            Some(retry_after) => retry_after
+                .min(self.retry_after_max)
+                .max(self.initial_delay),
             None => backoff_delay,
         }
     }
@@ -262,6 +265,16 @@ mod tests {
         assert_eq!(
             policy.next_delay(backoff, Some(Duration::from_secs(86_400))),
             RETRY_AFTER_MAX
+        );
+    }
+
+    #[test]
+    fn a_retry_after_of_nothing_still_waits_the_first_backoff_delay() {
+        let policy = RetryPolicy::default();
+        let backoff = Duration::from_secs(1);
+        assert_eq!(
+            policy.next_delay(backoff, Some(Duration::ZERO)),
+            RETRY_INITIAL_DELAY
         );
     }
 }
