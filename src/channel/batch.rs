@@ -226,14 +226,16 @@ impl WebhookChannel {
     }
 }
 
-/// One event's result as the partner wrote it.
+/// One event's result as the partner wrote it. `status` and `retryAfter` are read as any
+/// JSON value and judged per event: one oddly typed result must not make the whole response
+/// unreadable and send again the events the partner accepted.
 #[derive(Deserialize)]
 struct EventResult<'a> {
     #[serde(rename = "idempotencyKey", borrow)]
     idempotency_key: std::borrow::Cow<'a, str>,
-    status: u16,
+    status: serde_json::Value,
     #[serde(rename = "retryAfter", default)]
-    retry_after: Option<u64>,
+    retry_after: Option<serde_json::Value>,
 }
 
 /// A result with its raw JSON, kept for a dead letter (its `errorCode` names the refusal).
@@ -284,7 +286,13 @@ fn per_event(
                     None,
                 ));
             };
-            let Ok(status) = StatusCode::from_u16(parsed.result.status) else {
+            let status = parsed
+                .result
+                .status
+                .as_u64()
+                .and_then(|status| u16::try_from(status).ok())
+                .and_then(|status| StatusCode::from_u16(status).ok());
+            let Some(status) = status else {
                 return Err(retryable(
                     format!(
                         "partner's batch result has an invalid status {}",
@@ -293,9 +301,12 @@ fn per_event(
                     None,
                 ));
             };
+            // Whole seconds, as the contract says; anything else is no wait of its own.
             let retry_after = parsed
                 .result
                 .retry_after
+                .as_ref()
+                .and_then(serde_json::Value::as_u64)
                 .map(Duration::from_secs)
                 .or(header_retry_after);
             let raw = parsed.raw.get().as_bytes();
@@ -368,6 +379,26 @@ mod tests {
             .unwrap()
             .contains(r#""errorCode":"2002""#));
         assert!(fates[3].as_ref().is_err_and(DeliveryError::is_retryable));
+    }
+
+    /// One result typed oddly (a fractional `retryAfter`, a status as a string) concerns its
+    /// own event only: the others' results still count, so nothing accepted is sent again.
+    #[test]
+    fn an_oddly_typed_result_concerns_its_own_event_only() {
+        let (ok, later, odd) = (
+            delivery("ok", "{}"),
+            delivery("later", "{}"),
+            delivery("odd", "{}"),
+        );
+        let body = br#"{"results":[
+            {"idempotencyKey":"ok","status":200},
+            {"idempotencyKey":"later","status":503,"retryAfter":1.5},
+            {"idempotencyKey":"odd","status":"200"}]}"#;
+        let results = parse_results(body).expect("the response is read");
+        let fates = per_event(&[&ok, &later, &odd], &results, None);
+        assert_eq!(fates[0], Ok(()));
+        assert!(fates[1].as_ref().is_err_and(DeliveryError::is_retryable));
+        assert!(fates[2].as_ref().is_err_and(DeliveryError::is_retryable));
     }
 
     #[test]
