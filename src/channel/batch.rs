@@ -27,6 +27,10 @@ use super::{
     WEBHOOK_RESPONSE_BODY_LIMIT_BYTES,
 };
 
+/// Room allowed per event in a batch's response: a result with a long key and an
+/// `errorMessage` fits many times over.
+const BATCH_RESULT_BYTES: usize = 1024;
+
 /// The header carrying the number of events in a batch request.
 pub const BATCH_SIZE_HEADER: &str = "x-byoc-batch-size";
 
@@ -204,7 +208,11 @@ impl WebhookChannel {
                 Ok(()) => all(retryable(format!("partner answered {status}"), None)),
             };
         }
-        let body = match read_body_prefix(response, WEBHOOK_RESPONSE_BODY_LIMIT_BYTES).await {
+        // Room for every result: a response cut short would not parse, and every event of the
+        // batch, the accepted ones too, would be sent again.
+        let limit = WEBHOOK_RESPONSE_BODY_LIMIT_BYTES
+            .max(deliveries.len().saturating_mul(BATCH_RESULT_BYTES));
+        let body = match read_body_prefix(response, limit).await {
             Ok(body) => body,
             Err(error) => return all(classify_transport_error(error)),
         };

@@ -228,3 +228,48 @@ async fn order_per_conversation_holds_under_random_batched_answers() {
     pipeline.stop().await;
     fake.shutdown().await;
 }
+
+/// A large batch's response is read whole: results of about 1 KiB each for 100-odd events
+/// pass 64 KiB, and a response cut there would not parse, sending every event again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_batchs_results_are_read_whole_and_nothing_is_sent_twice() {
+    let fake = start_fake(false, PubSubFakeConfig::default()).await;
+    let note = "n".repeat(900);
+    // Slow answers let deliveries queue, so batches fill up.
+    let partner = BatchPartner::per_event(Duration::from_millis(200), move |event| {
+        result(event, 200, serde_json::json!({"note": note}))
+    })
+    .await;
+    let dir = ScratchDir::new("batch-large-answer");
+    fake.publish(&numbered_messages(600, 200)).unwrap();
+    let pipeline = assemble_pipeline_over(
+        &fake,
+        &dir.path().join("store.redb"),
+        partner.channel(200, None),
+        None,
+        |settings| settings.max_concurrent_conversations = 800,
+        None,
+    )
+    .spawn();
+
+    let latest = fake.pubsub().topic.latest_id();
+    wait_until(
+        "every event is checkpointed",
+        Duration::from_secs(60),
+        || stored_checkpoint(&pipeline.store, &fake) == Some(latest),
+    )
+    .await;
+    let requests = partner.requests();
+    let largest = requests.iter().map(|request| request.events.len()).max();
+    assert!(
+        largest.is_some_and(|events| events > 70),
+        "a batch answered with over 64 KiB of results: {largest:?}"
+    );
+    let sent = requests
+        .iter()
+        .map(|request| request.events.len())
+        .sum::<usize>();
+    assert_eq!(sent, 600, "each event sent once");
+    pipeline.stop().await;
+    fake.shutdown().await;
+}
