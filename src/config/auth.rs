@@ -1,5 +1,5 @@
 //! Checks of the `[auth]` section that need neither the network nor the machine: each URL's
-//! TLS rule.
+//! TLS rule, and credentials given but empty.
 //!
 //! The section's types live in `crate::auth`; this file only turns the auth module's URL
 //! rule into [`Problems`] that name the key. Whether the private key file can be read is a
@@ -9,6 +9,7 @@ use super::error::Problems;
 use super::keys::example_hint;
 use crate::auth::url_policy::require_tls_or_loopback;
 use crate::auth::{AuthConfig, UrlPolicyError};
+use crate::secret::SecretString;
 
 /// Records every problem of a decoded `[auth]` section.
 pub(super) fn validate(auth: &AuthConfig, problems: &mut Problems) {
@@ -18,8 +19,20 @@ pub(super) fn validate(auth: &AuthConfig, problems: &mut Problems) {
         }
         AuthConfig::ClientCredentials(cc) => {
             check_url(problems, "auth.login_url", &cc.login_url, cc.insecure);
+            check_present(
+                problems,
+                "auth.client_secret",
+                &cc.client_secret,
+                "the connected app's consumer secret",
+            );
         }
         AuthConfig::Static(static_config) => {
+            check_present(
+                problems,
+                "auth.token",
+                &static_config.token,
+                "an access token for the org",
+            );
             // A static token is for tests and the harness, which serve plain http on loopback.
             check_url(
                 problems,
@@ -28,6 +41,14 @@ pub(super) fn validate(auth: &AuthConfig, problems: &mut Problems) {
                 true,
             );
         }
+    }
+}
+
+/// Records a problem when a credential is empty or blank: Salesforce would refuse it at the
+/// first call, far from the key that caused it. Never echoes the value.
+fn check_present(problems: &mut Problems, key: &'static str, secret: &SecretString, what: &str) {
+    if secret.expose().trim().is_empty() {
+        problems.push(key, "is empty", format!("set it to {what}"));
     }
 }
 

@@ -21,9 +21,9 @@ const HINT: &str = "store.path must name a file in a directory the connector's u
                     (mount a volume there), and not a directory or a file of another program";
 
 /// The hint of every PostgreSQL failure but a newer schema.
-const POSTGRES_HINT: &str = "store.url must reach a PostgreSQL database (without TLS in this \
-                             build) as a role that may create tables in it, or whose byoc_ \
-                             tables exist already (docs/operations.md)";
+const POSTGRES_HINT: &str = "store.url must reach a PostgreSQL database (with the TLS its \
+                             sslmode asks for) as a role that may create tables in it, or whose \
+                             byoc_ tables exist already (docs/operations.md)";
 
 /// Step 8: the store writable, or in use by a running connector.
 pub(super) async fn check(config: &StoreConfig) -> Outcome {

@@ -1,8 +1,8 @@
 //! The PostgreSQL backend: the same tables as the redb file, shared by every replica of every
 //! channel, each row keyed by the store's namespace.
 //!
-//! This module owns the connection (`store.url`, without TLS: a URL that asks for TLS is
-//! refused rather than sent in plaintext), the schema (created at open under an advisory
+//! This module owns the connection (`store.url`, over TLS when its `sslmode` asks for it,
+//! `postgres_tls.rs`), the schema (created at open under an advisory
 //! lock, with the same "newer schema refuses to open" rule as the file) and the fence: while
 //! one is set, every write transaction first proves, in the same transaction, that this
 //! replica still holds its lease, and rolls back with [`StoreError::Fenced`] when it does not.

@@ -310,6 +310,19 @@ fn an_empty_secret_is_refused_without_showing_it() {
     assert!(error.contains("routing.secret is empty"), "{error}");
 }
 
+/// A blank credential is refused at load, naming the key and where it came from, instead of
+/// failing at Salesforce's token endpoint as `invalid_client` far from its cause.
+#[test]
+fn a_blank_client_secret_is_refused_at_load_naming_the_key_and_its_variable() {
+    let error = error_text(MINIMAL, &[("BYOC__AUTH__CLIENT_SECRET", "   ")]);
+
+    assert!(error.contains("auth.client_secret is empty"), "{error}");
+    assert!(
+        error.contains("(set by BYOC__AUTH__CLIENT_SECRET)"),
+        "{error}"
+    );
+}
+
 #[test]
 fn a_syntax_error_gives_its_position_but_not_the_line_holding_a_secret() {
     let text = MINIMAL.replace(
