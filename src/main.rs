@@ -317,6 +317,19 @@ fn init_logs(default_level: &str, format: LogFormat) {
 
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    // tokio-postgres logs every statement's parameters at debug level: message text of dead
+    // letters and conversation state. Kept at info unless the operator names it.
+    let operator_named_it =
+        std::env::var("RUST_LOG").is_ok_and(|value| value.contains("tokio_postgres"));
+    let filter = if operator_named_it {
+        filter
+    } else {
+        filter.add_directive(
+            "tokio_postgres=info"
+                .parse()
+                .expect("a valid log directive"),
+        )
+    };
     let format = match format {
         LogFormat::Auto if std::io::stderr().is_terminal() => LogFormat::Text,
         LogFormat::Auto => LogFormat::Json,

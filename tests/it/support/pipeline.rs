@@ -661,15 +661,34 @@ impl ConnectorProcess {
         Self::spawn(command).await
     }
 
-    /// Starts `command`, whose standard output is already set.
+    /// [`ConnectorProcess::start`] logging as `RUST_LOG=filter` says (which must keep the
+    /// servers' "listening" lines).
+    pub async fn start_logging(config: &Path, filter: &str) -> Self {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_byoc-connector"));
+        command
+            .args(["run", "--config"])
+            .arg(config)
+            .stdout(std::process::Stdio::null())
+            .env("RUST_LOG", filter);
+        Self::spawn(command).await
+    }
+
+    /// Starts `command`, whose standard output is already set; `RUST_LOG` keeps what the
+    /// command set, else the tests' own filter.
     async fn spawn(mut command: tokio::process::Command) -> Self {
         use tokio::io::AsyncBufReadExt;
 
-        let mut child = command
-            .env(
+        let filter_set = command
+            .as_std()
+            .get_envs()
+            .any(|(name, _)| name == "RUST_LOG");
+        if !filter_set {
+            command.env(
                 "RUST_LOG",
                 "warn,byoc_connector::server=info,byoc_connector::routing=info,byoc_connector::ha=info,byoc_connector::connector=info",
-            )
+            );
+        }
+        let mut child = command
             .stdin(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true)
