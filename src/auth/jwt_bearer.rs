@@ -37,14 +37,30 @@ pub(crate) fn load_private_key(path: &std::path::Path) -> Result<EncodingKey, Au
     })?;
     // The parser's error text is not forwarded: it is not needed to fix the problem and we
     // do not want any part of the file to reach a log.
-    EncodingKey::from_rsa_pem(&pem).map_err(|_| AuthError::Config {
+    let not_a_key = || {
+        AuthError::Config {
         key: "auth.private_key_file",
         problem: format!(
-            "{} is not a pem-encoded rsa private key (pkcs#8 PRIVATE KEY or pkcs#1 RSA PRIVATE KEY)",
+            "{} is not a pem-encoded rsa private key (pkcs#8 PRIVATE KEY or pkcs#1 RSA PRIVATE KEY; a certificate or a public key will not sign)",
             path.display()
         ),
-    })
+    }
+    };
+    let key = EncodingKey::from_rsa_pem(&pem).map_err(|_| not_a_key())?;
+    // The parser takes an RSA public key or a certificate as well, and only signing finds
+    // out, at the first token request: sign once now so the refusal names the key.
+    jsonwebtoken::encode(&Header::new(Algorithm::RS256), &KEY_CHECK_CLAIMS, &key)
+        .map_err(|_| not_a_key())?;
+    Ok(key)
 }
+
+/// What the load-time signature signs: nothing of the org's.
+const KEY_CHECK_CLAIMS: AssertionClaims<'static> = AssertionClaims {
+    iss: "key-check",
+    sub: "key-check",
+    aud: "key-check",
+    exp: 0,
+};
 
 /// Signs assertions and exchanges them for access tokens.
 pub(crate) struct JwtBearer {

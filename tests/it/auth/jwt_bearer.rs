@@ -156,6 +156,33 @@ async fn an_unreadable_or_malformed_key_file_fails_at_construction_naming_the_ke
     }
 }
 
+/// The PEM parser takes an RSA public key or a certificate as well; they cannot sign, and the
+/// refusal comes at construction naming the key, not at the first token request. (A
+/// certificate is what the setup guide has operators make next to the key.)
+#[tokio::test]
+async fn a_public_key_or_a_certificate_given_as_the_private_key_fails_at_construction_naming_the_key(
+) {
+    let fake = Salesforce::start().await;
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+    let certificate = rcgen::CertificateParams::new(vec!["byoc.example".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap()
+        .pem();
+    let public_key = KeyFile::write(&key.public_key_pem());
+    let certificate = KeyFile::write(&certificate);
+
+    for file in [&public_key, &certificate] {
+        let err = TokenProvider::new(&AuthConfig::JwtBearer(fake.jwt_config(file))).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("auth.private_key_file"), "{message}");
+        assert!(
+            message.contains("not a pem-encoded rsa private key"),
+            "{message}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn plain_http_login_url_is_refused_unless_insecure_is_set() {
     let fake = Salesforce::start().await;
