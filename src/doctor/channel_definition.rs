@@ -82,7 +82,17 @@ async fn query(config: &Config, grant: &AccessGrant) -> Result<Option<Value>, Ou
             )
         })?;
     bearer.set_sensitive(true);
-    let response = reqwest::Client::new()
+    // The same extra trust anchor as `run` gives every Salesforce connection.
+    let client =
+        crate::auth::url_policy::client_builder(config.pubsub.ca_certificate_pem.as_deref())
+            .and_then(reqwest::ClientBuilder::build)
+            .map_err(|error| {
+                Outcome::fail(
+                    format!("cannot build the REST client: {error}"),
+                    "check pubsub.ca_certificate_file",
+                )
+            })?;
+    let response = client
         .get(url)
         .header(AUTHORIZATION, bearer)
         .timeout(STEP_TIMEOUT)

@@ -23,11 +23,14 @@ const INVALID_HEADER_CODE: i64 = 10016;
 /// Step 6: the empty `routingResult` probe, refused for its body and not for auth.
 pub(super) async fn interaction_service(config: &Config, provider: TokenProvider) -> Outcome {
     let context = &config.interaction.authorization_context;
+    let mut settings = ClientSettings::from(&config.interaction);
+    // The same extra trust anchor as `run` gives every Salesforce connection.
+    settings.ca_certificate_pem = config.pubsub.ca_certificate_pem.clone();
     let client = match InteractionClient::new(
         &config.interaction.base_url,
         context.clone(),
         provider,
-        ClientSettings::from(&config.interaction),
+        settings,
     ) {
         Ok(client) => client,
         Err(error) => {

@@ -24,7 +24,9 @@ pub(super) const STEP_TIMEOUT: Duration = Duration::from_secs(20);
 /// Step 2: a token from the configured flow; with it, the provider for the later steps.
 pub(super) async fn token(config: &Config) -> (Outcome, Option<(TokenProvider, AccessGrant)>) {
     let hint = auth_hint(&config.auth);
-    let provider = match TokenProvider::new(&config.auth) {
+    // The same extra trust anchor as `run` gives every Salesforce connection.
+    let ca_certificate_pem = config.pubsub.ca_certificate_pem.as_deref();
+    let provider = match TokenProvider::with_ca_certificate(&config.auth, ca_certificate_pem) {
         Ok(provider) => provider,
         Err(error) => return (Outcome::fail(error.to_string(), hint), None),
     };

@@ -1,7 +1,7 @@
 //! The connector against the fake's REST side over TLS, configured as for a real org: every
 //! URL `https`, no `insecure` anywhere, and the fake's self-signed certificate as the one extra
 //! trust anchor (`pubsub.ca_certificate_file`), which covers the token endpoint, SOQL and the
-//! Interaction Service as well as Pub/Sub.
+//! Interaction Service as well as Pub/Sub, for `run` and for `doctor`.
 
 use std::time::Duration;
 
@@ -146,5 +146,41 @@ async fn without_the_fakes_certificate_the_connector_gets_no_token() {
     let _ = connector.await.unwrap();
 
     assert_eq!(fake.oauth().token_requests(), 0);
+    fake.shutdown().await;
+}
+
+/// `doctor` trusts `pubsub.ca_certificate_file` for every Salesforce connection, as `run`
+/// does: against the fake over TLS, the token, the channel definition and the Interaction
+/// Service steps pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_trusts_the_configured_certificate_for_every_salesforce_call() {
+    let fake = start_fake(true, PubSubFakeConfig::default()).await;
+    fake.oauth().add_secret_client(CLIENT_ID, CLIENT_SECRET);
+    let partner = Partner::accepting().await;
+    let dir = ScratchDir::new("https-doctor");
+    let ca = dir.path().join("fake-ca.pem");
+    std::fs::write(&ca, fake.certificate_pem().unwrap()).unwrap();
+    let config = dir.path().join("connector.toml");
+    std::fs::write(
+        &config,
+        https_config(&fake, Some(&ca), dir.path(), &partner.url),
+    )
+    .unwrap();
+
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_byoc-connector"))
+            .arg("doctor")
+            .arg("--config")
+            .arg(&config)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+
+    let report = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{report}");
+    assert!(!report.contains("[FAIL]"), "{report}");
     fake.shutdown().await;
 }
