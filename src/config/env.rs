@@ -18,8 +18,8 @@ pub const ENV_PREFIX: &str = "BYOC__";
 /// The separator between the section and the key in an override's name.
 pub const ENV_SEPARATOR: &str = "__";
 
-/// One key set from the environment.
-#[derive(Debug, Clone)]
+/// One key set from the environment. Its `Debug` leaves the value out: it may be a secret.
+#[derive(Clone)]
 pub(super) struct EnvOverride {
     /// The variable's name, for problems (`BYOC__DELIVERY__URL`).
     pub(super) var: String,
@@ -29,6 +29,18 @@ pub(super) struct EnvOverride {
     pub(super) raw: String,
     /// Whether the value was stored as something other than a string.
     pub(super) coerced: bool,
+}
+
+impl std::fmt::Debug for EnvOverride {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("EnvOverride")
+            .field("var", &self.var)
+            .field("path", &self.path)
+            .field("raw", &"[redacted]")
+            .field("coerced", &self.coerced)
+            .finish()
+    }
 }
 
 impl EnvOverride {
@@ -200,6 +212,19 @@ pub(super) fn set_path(root: &mut Table, path: &[String], value: Value) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_override_printed_for_debugging_keeps_its_value_out() {
+        let set = EnvOverride {
+            var: "BYOC__AUTH__CLIENT_SECRET".to_owned(),
+            path: vec!["auth".to_owned(), "client_secret".to_owned()],
+            raw: "s3cret-value".to_owned(),
+            coerced: false,
+        };
+        let printed = format!("{set:?}");
+        assert!(!printed.contains("s3cret-value"), "{printed}");
+        assert!(printed.contains("BYOC__AUTH__CLIENT_SECRET"), "{printed}");
+    }
 
     #[test]
     fn names_split_on_double_underscores_and_lowercase() {

@@ -29,14 +29,24 @@ use super::StoreError;
 const TLS_SSLMODES: [&str; 3] = ["require", "verify-ca", "verify-full"];
 
 /// What a connection URL asks for: the URL the driver may parse, and the TLS settings taken
-/// out of it.
-#[derive(Debug, Clone)]
+/// out of it. Its `Debug` leaves the URL out: it holds the password.
+#[derive(Clone)]
 pub(crate) struct PostgresTarget {
     /// The URL without `sslmode` (put back as `require` when TLS is asked for) and
     /// `sslrootcert`. Holds the password: never logged.
     pub(crate) driver_url: String,
     /// `Some` when the URL asks for TLS.
     pub(crate) tls: Option<TlsWish>,
+}
+
+impl std::fmt::Debug for PostgresTarget {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("PostgresTarget")
+            .field("driver_url", &"[redacted]")
+            .field("tls", &self.tls)
+            .finish()
+    }
 }
 
 /// The TLS a URL asks for.
@@ -258,6 +268,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for RustlsStream<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_target_printed_for_debugging_keeps_its_password_out() {
+        let target = parse_target("postgres://byoc:s3cret-pw@db.internal:5432/byoc");
+        assert!(!format!("{target:?}").contains("s3cret-pw"), "{target:?}");
+    }
 
     #[test]
     fn verify_full_and_its_root_file_are_taken_out_of_a_url() {
