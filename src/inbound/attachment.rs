@@ -84,30 +84,11 @@ fn query_fields(raw: Option<&str>) -> Result<HashMap<String, String>, Answer> {
 
 /// `text` with `+` read as a space and `%XX` as a byte, if the bytes are UTF-8.
 fn percent_decoded(text: &str) -> Option<String> {
-    let mut bytes = Vec::with_capacity(text.len());
-    let mut rest = text.as_bytes();
-    while let Some((&byte, tail)) = rest.split_first() {
-        rest = tail;
-        match byte {
-            b'+' => bytes.push(b' '),
-            b'%' => {
-                let hex = rest
-                    .get(..2)
-                    .filter(|pair| pair.iter().all(u8::is_ascii_hexdigit))
-                    .and_then(|pair| std::str::from_utf8(pair).ok());
-                match hex.and_then(|pair| u8::from_str_radix(pair, 16).ok()) {
-                    Some(decoded) => {
-                        bytes.push(decoded);
-                        rest = &rest[2..];
-                    }
-                    // A `%` not followed by two hex digits stands for itself.
-                    None => bytes.push(b'%'),
-                }
-            }
-            _ => bytes.push(byte),
-        }
-    }
-    String::from_utf8(bytes).ok()
+    // A literal `+` arrives as `%2B`, so spaces can be put back before decoding.
+    percent_encoding::percent_decode_str(&text.replace('+', " "))
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
 }
 
 /// A MIME type without its parameters (`text/plain; charset=utf-8` → `text/plain`), as
