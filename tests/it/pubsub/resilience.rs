@@ -58,6 +58,25 @@ async fn a_keepalive_reports_the_latest_replay_id_and_it_advances() {
     fake.shutdown().await;
 }
 
+/// A subscriber on `fake` whose watchdog gives up after 300 s of silence, its reconnects
+/// recorded.
+fn watched_subscriber(
+    fake: &fake_salesforce::FakeSalesforce,
+) -> (Subscriber, RecordingTelemetry, CancellationToken) {
+    let shutdown = CancellationToken::new();
+    let mut config = subscriber_settings(fake);
+    config.keepalive_timeout = Duration::from_secs(300);
+    let recorder = RecordingTelemetry::default();
+    let subscriber = Subscriber::spawn(
+        config,
+        static_credentials(fake),
+        recorder.clone(),
+        shutdown.clone(),
+    )
+    .unwrap();
+    (subscriber, recorder, shutdown)
+}
+
 /// Starts a subscriber with a 300 s watchdog, stalls the server after its first keepalive
 /// until the watchdog fires, then lets the server speak again.
 async fn stall_until_the_watchdog_fires() -> (
@@ -67,17 +86,7 @@ async fn stall_until_the_watchdog_fires() -> (
     CancellationToken,
 ) {
     let fake = start_fake(false, PubSubFakeConfig::default()).await;
-    let shutdown = CancellationToken::new();
-    let mut config = subscriber_settings(&fake);
-    config.keepalive_timeout = Duration::from_secs(300);
-    let recorder = RecordingTelemetry::default();
-    let mut subscriber = Subscriber::spawn(
-        config,
-        static_credentials(&fake),
-        recorder.clone(),
-        shutdown.clone(),
-    )
-    .unwrap();
+    let (mut subscriber, recorder, shutdown) = watched_subscriber(&fake);
     // The first keepalive proves the stream is up; then the server goes silent.
     assert!(matches!(
         next_item_within(&mut subscriber, PAUSED_ITEM_TIMEOUT).await,
@@ -116,17 +125,7 @@ async fn a_topic_lookup_that_never_answers_is_left_at_the_watchdogs_limit() {
         latency_ms: Some(3_600_000),
         ..FaultRequest::default()
     });
-    let shutdown = CancellationToken::new();
-    let mut config = subscriber_settings(&fake);
-    config.keepalive_timeout = Duration::from_secs(300);
-    let recorder = RecordingTelemetry::default();
-    let mut subscriber = Subscriber::spawn(
-        config,
-        static_credentials(&fake),
-        recorder.clone(),
-        shutdown.clone(),
-    )
-    .unwrap();
+    let (mut subscriber, recorder, shutdown) = watched_subscriber(&fake);
 
     wait_for_the_watchdog(&recorder).await;
     fake.apply_faults(&FaultRequest {
@@ -160,17 +159,7 @@ async fn a_stream_silent_before_its_first_response_is_caught_by_the_watchdog() {
         stall: Some(true),
         ..FaultRequest::default()
     });
-    let shutdown = CancellationToken::new();
-    let mut config = subscriber_settings(&fake);
-    config.keepalive_timeout = Duration::from_secs(300);
-    let recorder = RecordingTelemetry::default();
-    let mut subscriber = Subscriber::spawn(
-        config,
-        static_credentials(&fake),
-        recorder.clone(),
-        shutdown.clone(),
-    )
-    .unwrap();
+    let (mut subscriber, recorder, shutdown) = watched_subscriber(&fake);
 
     wait_for_the_watchdog(&recorder).await;
     fake.apply_faults(&FaultRequest {
