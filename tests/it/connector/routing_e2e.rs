@@ -275,6 +275,24 @@ impl SalesforceCase {
     }
 }
 
+/// The binary with strategy `salesforce` on `fake`, delivering to a partner that accepts
+/// everything; keep the partner and the scratch directory as long as the binary runs.
+async fn run_salesforce_strategy(
+    fake: &FakeSalesforce,
+    name: &str,
+) -> (Partner, ScratchDir, ConnectorProcess) {
+    let deliveries = Partner::accepting().await;
+    let dir = ScratchDir::new(name);
+    let config = write_connector_config(
+        fake,
+        dir.path(),
+        &deliveries.url,
+        "strategy = \"salesforce\"",
+    );
+    let connector = ConnectorProcess::start(&config).await;
+    (deliveries, dir, connector)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_salesforce_strategy_makes_the_right_calls_in_order_once_each_inside_the_window() {
     const QUEUE_ID: &str = "00Gxx000000Qabc";
@@ -363,16 +381,7 @@ async fn the_salesforce_strategy_makes_the_right_calls_in_order_once_each_inside
         .map(|case| routing_requested_event(&case.payload, created_ms))
         .collect();
     fake.publish(&events).unwrap();
-    let deliveries = Partner::accepting().await;
-    let dir = ScratchDir::new("e2e-salesforce");
-    let config = write_connector_config(
-        &fake,
-        dir.path(),
-        &deliveries.url,
-        "strategy = \"salesforce\"",
-    );
-
-    let connector = ConnectorProcess::start(&config).await;
+    let (deliveries, _dir, connector) = run_salesforce_strategy(&fake, "e2e-salesforce").await;
 
     wait_until("every request has its routingResult", WAIT, || {
         routing_results(&fake).len() >= cases.len()
@@ -443,16 +452,8 @@ async fn a_request_without_channel_data_is_answered_inside_the_window_by_the_run
     let mut event = routing_requested_event(&payload, epoch_ms());
     event.event_uuid = Some(case.event_id.clone());
     fake.publish(&[event]).unwrap();
-    let deliveries = Partner::accepting().await;
-    let dir = ScratchDir::new("e2e-no-channel-data");
-    let config = write_connector_config(
-        &fake,
-        dir.path(),
-        &deliveries.url,
-        "strategy = \"salesforce\"",
-    );
-
-    let connector = ConnectorProcess::start(&config).await;
+    let (_deliveries, _dir, connector) =
+        run_salesforce_strategy(&fake, "e2e-no-channel-data").await;
 
     wait_until("the request has its routingResult", WAIT, || {
         !routing_results(&fake).is_empty()
