@@ -219,30 +219,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-    use std::time::{SystemTime, UNIX_EPOCH};
-
     use super::*;
     use crate::conversation::state::{Change, DeliveredEntry};
-    use crate::store::StoreSettings;
-
-    struct Scratch(PathBuf);
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
-    fn scratch_store() -> (Scratch, Store) {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir = std::env::temp_dir().join(format!("byoc-tracker-{}-{nanos}", std::process::id()));
-        let store = Store::open(dir.join("state.redb"), StoreSettings::default()).unwrap();
-        (Scratch(dir), store)
-    }
+    use crate::store::scratch::scratch_store;
 
     fn delivered(conversation: &str, n: i64) -> Update {
         Update {
@@ -271,7 +250,7 @@ mod tests {
     /// each conversation ends with, in memory and in the store, holds its last change.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_burst_of_updates_leaves_each_conversation_with_its_last_change_cached_and_stored() {
-        let (_scratch, store) = scratch_store();
+        let (_scratch, store) = scratch_store("tracker");
         let writer = CheckpointWriter::spawn(store.clone());
         let tracker = ConversationTracker::spawn(writer.clone());
         for n in 0..1_000 {

@@ -172,32 +172,14 @@ fn lock<W, R>(queue: &Mutex<Queue<W, R>>) -> MutexGuard<'_, Queue<W, R>> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    use std::time::Duration;
 
     use super::*;
-    use crate::store::{SidecarAnswerWrite, StoreSettings};
-
-    /// A fresh store in its own directory, removed when the guard drops.
-    struct Scratch(PathBuf);
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::store::scratch::Scratch;
+    use crate::store::SidecarAnswerWrite;
 
     fn scratch_store(name: &str) -> (Scratch, Store) {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir = std::env::temp_dir().join(format!(
-            "byoc-group-commit-{name}-{}-{nanos}",
-            std::process::id()
-        ));
-        let store = Store::open(dir.join("state.redb"), StoreSettings::default()).unwrap();
-        (Scratch(dir), store)
+        crate::store::scratch::scratch_store(&format!("group-commit-{name}"))
     }
 
     fn answer(key: &str, text: &str) -> SidecarAnswerWrite {

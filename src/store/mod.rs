@@ -27,6 +27,8 @@ mod pending_routing;
 mod postgres_store;
 mod postgres_tls;
 mod redb_store;
+#[cfg(test)]
+pub(crate) mod scratch;
 mod writer;
 
 use std::time::Duration;
