@@ -2,7 +2,7 @@
 //! `latest_replay_id` is checkpointed only while nothing is in flight, and the store file is
 //! free the moment `Pipeline::run` returns (an embedding harness reopens it at once).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,13 +35,7 @@ fn keepalives_sent(fake: &fake_salesforce::FakeSalesforce) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_keepalive_does_not_move_the_checkpoint_while_an_event_is_in_flight() {
     let fake = start_fake(false, frequent_keepalives()).await;
-    let partner_up = Arc::new(AtomicBool::new(false));
-    let up = partner_up.clone();
-    let partner = Partner::answering_when(
-        move |_| !up.load(Ordering::SeqCst),
-        (StatusCode::SERVICE_UNAVAILABLE, Duration::ZERO),
-    )
-    .await;
+    let (partner, partner_up) = Partner::down_until_released().await;
     let dir = ScratchDir::new("keepalive-in-flight");
     fake.publish(&numbered_messages(3, 1)).unwrap();
     let latest = fake.pubsub().topic.latest_id();

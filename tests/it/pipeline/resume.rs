@@ -3,13 +3,11 @@
 //! the stored checkpoint stays the low watermark; and after Salesforce refuses the stored
 //! id, which stays stored until the restarted stream checkpoints.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::support::pipeline::*;
 use crate::support::{start_fake, wait_until_stream_positioned};
-use axum::http::StatusCode;
 use byoc_connector::pubsub::ReplayStart;
 use byoc_connector::store::{Store, StoreSettings};
 use fake_salesforce::faults::FaultRequest;
@@ -27,13 +25,7 @@ async fn a_latest_stream_dropped_before_any_ack_resumes_after_the_last_received_
     )
     .await;
     // The partner refuses everything until released, so nothing is acknowledged.
-    let partner_up = Arc::new(AtomicBool::new(false));
-    let up = partner_up.clone();
-    let partner = Partner::answering_when(
-        move |_| !up.load(Ordering::SeqCst),
-        (StatusCode::SERVICE_UNAVAILABLE, Duration::ZERO),
-    )
-    .await;
+    let (partner, partner_up) = Partner::down_until_released().await;
     let dir = ScratchDir::new("resume-latest");
     let pipeline = assemble_pipeline(
         &fake,
@@ -144,13 +136,7 @@ async fn a_refused_replay_id_stays_stored_until_the_restarted_stream_checkpoints
     }
     // The partner refuses everything until released, so the restarted stream checkpoints
     // nothing.
-    let partner_up = Arc::new(AtomicBool::new(false));
-    let up = partner_up.clone();
-    let partner = Partner::answering_when(
-        move |_| !up.load(Ordering::SeqCst),
-        (StatusCode::SERVICE_UNAVAILABLE, Duration::ZERO),
-    )
-    .await;
+    let (partner, partner_up) = Partner::down_until_released().await;
     let pipeline = assemble_pipeline(&fake, &store_path, &partner.url, None, None, |_| {}).spawn();
     wait_until_stream_positioned(&fake, "EARLIEST").await;
     wait_until(

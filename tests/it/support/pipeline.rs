@@ -92,6 +92,20 @@ impl Partner {
         .await
     }
 
+    /// A partner that answers `503` to everything until the returned flag is set, then
+    /// accepts everything: nothing completes, so nothing is acknowledged, until released.
+    pub async fn down_until_released() -> (Self, Arc<std::sync::atomic::AtomicBool>) {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let up = Arc::new(AtomicBool::new(false));
+        let released = up.clone();
+        let partner = Self::answering_when(
+            move |_| !released.load(Ordering::SeqCst),
+            (StatusCode::SERVICE_UNAVAILABLE, Duration::ZERO),
+        )
+        .await;
+        (partner, up)
+    }
+
     /// Everything received so far, in arrival order.
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
