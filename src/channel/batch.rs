@@ -2,22 +2,23 @@
 //! its own fate from the partner's per-event results (docs/partner-webhook.md, "Batches").
 //!
 //! Every [`BatchedWebhook::deliver`] call queues its delivery and waits for its own result.
-//! One task collects what is queued into batches of at most `max_events` and posts them, with
-//! at most [`BATCHES_IN_FLIGHT`] requests open at once: while those are out, new deliveries
-//! queue, so batches grow with load and stay single under light load, with no added wait.
+//! One task collects what is queued into batches of at most `max_events` and posts them: a
+//! batch goes out at once when none is out, and while one is out new deliveries wait for it
+//! (full batches excepted, up to [`BATCHES_IN_FLIGHT`] at once), so batches grow with load and
+//! stay single under light load, with no added wait.
 //! Order per conversation is the caller's: the pipeline delivers one event per conversation at
 //! a time and waits for its result, so a batch never holds two events of one conversation.
 //! This file owns the batch body and the reading of the batch response; the statuses mean what
 //! they mean for one event (`retry::classify_status`). It knows nothing about the envelopes.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Deserialize;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
 use super::retry::{classify_status, classify_transport_error, parse_retry_after};
@@ -100,44 +101,76 @@ impl BatchedWebhook {
 }
 
 /// Takes what is queued, up to `max_events` at a time, and posts it; ends with the queue.
+///
+/// A batch goes out at once when no batch is out, so under light load nothing waits. While
+/// one is out, what is queued waits for it and shares the next request, unless it already
+/// fills a batch: full batches go out side by side, up to [`BATCHES_IN_FLIGHT`]. A busy
+/// connector so sends a few large requests instead of many small ones, and a partner fast
+/// enough for more still gets them.
 async fn collect(
     channel: WebhookChannel,
     max_events: usize,
     mut queue: mpsc::UnboundedReceiver<Pending>,
 ) {
-    let slots = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
+    // Each posted batch reports here when it is answered; the collector keeps one sender, so
+    // this never ends.
+    let (answered_tx, mut answered) = mpsc::unbounded_channel::<()>();
+    let mut in_flight = 0_usize;
+    let mut batch: Vec<Pending> = Vec::new();
+    let mut queue_open = true;
     loop {
-        // Waiting for a slot first lets the queue fill while every slot is busy.
-        let Ok(slot) = slots.clone().acquire_owned().await else {
+        if !queue_open && in_flight == 0 && batch.is_empty() {
             return;
-        };
-        let Some(first) = queue.recv().await else {
-            return;
-        };
-        let mut batch = Vec::with_capacity(max_events.min(64));
-        batch.push(first);
+        }
+        let room = batch.len() < max_events;
+        tokio::select! {
+            biased;
+            Some(()) = answered.recv() => in_flight -= 1,
+            pending = queue.recv(), if queue_open && room => match pending {
+                Some(pending) => batch.push(pending),
+                None => queue_open = false,
+            },
+            else => return,
+        }
         while batch.len() < max_events {
             match queue.try_recv() {
                 Ok(pending) => batch.push(pending),
                 Err(_) => break,
             }
         }
+        let full = batch.len() >= max_events;
+        if batch.is_empty() || !(in_flight == 0 || (full && in_flight < BATCHES_IN_FLIGHT)) {
+            continue;
+        }
         // A caller that gave up (shutdown) needs no request.
         batch.retain(|pending| !pending.reply.is_closed());
         if batch.is_empty() {
             continue;
         }
+        let posting = std::mem::replace(&mut batch, Vec::with_capacity(max_events.min(64)));
+        in_flight += 1;
         let channel = channel.clone();
+        let answered = Answered(answered_tx.clone());
         tokio::spawn(async move {
             let deliveries: Vec<&Delivery> =
-                batch.iter().map(|pending| &pending.delivery).collect();
+                posting.iter().map(|pending| &pending.delivery).collect();
             let results = channel.post_batch(&deliveries).await;
-            for (pending, result) in batch.into_iter().zip(results) {
+            for (pending, result) in posting.into_iter().zip(results) {
                 // The caller may have given up meanwhile; its event is delivered again later.
                 let _ = pending.reply.send(result);
             }
-            drop(slot);
+            drop(answered);
         });
+    }
+}
+
+/// Tells the collector a batch is answered when dropped, so a posting task that panics still
+/// frees its place.
+struct Answered(mpsc::UnboundedSender<()>);
+
+impl Drop for Answered {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
     }
 }
 

@@ -184,3 +184,67 @@ async fn a_batch_never_holds_more_than_batch_max_events() {
     assert!(sizes.iter().all(|size| *size <= 2), "{sizes:?}");
     assert_eq!(sizes.iter().sum::<usize>(), 7, "{sizes:?}");
 }
+
+/// The sizes of the partner's requests, in arrival order.
+fn batch_sizes(partner: &BatchPartner) -> Vec<usize> {
+    partner
+        .requests()
+        .iter()
+        .map(|request| request.events.len())
+        .collect()
+}
+
+// A request per straggler would spend a POST on each event a busy connector dispatches while a
+// batch is out; waiting for that batch lets them share the next one.
+#[tokio::test(flavor = "current_thread")]
+async fn events_queued_while_a_batch_is_out_wait_for_it_and_share_the_next_post() {
+    let partner = BatchPartner::per_event(Duration::from_millis(200), |event| {
+        result(event, 200, serde_json::json!({}))
+    })
+    .await;
+    let channel = partner.channel(10, None);
+    let first = delivery("first", "conversation-0");
+    let stragglers: Vec<Delivery> = (1..4)
+        .map(|index| delivery(&format!("key-{index}"), &format!("conversation-{index}")))
+        .collect();
+
+    // Each straggler is queued 30 ms after the one before, all while the first is out.
+    let (first_fate, straggler_fates) = tokio::join!(
+        channel.deliver(&first),
+        futures::future::join_all(stragglers.iter().zip(1..).map(|(straggler, index)| {
+            let channel = &channel;
+            async move {
+                tokio::time::sleep(Duration::from_millis(30 * index)).await;
+                channel.deliver(straggler).await
+            }
+        }))
+    );
+
+    assert_eq!(first_fate, Ok(()));
+    assert!(straggler_fates.iter().all(Result::is_ok), "{straggler_fates:?}");
+    assert_eq!(batch_sizes(&partner), [1, 3]);
+    assert_eq!(partner.most_open_at_once(), 1);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn full_batches_go_out_side_by_side_while_another_is_out() {
+    let partner = BatchPartner::per_event(Duration::from_millis(200), |event| {
+        result(event, 200, serde_json::json!({}))
+    })
+    .await;
+    let channel = partner.channel(2, None);
+    let first = delivery("first", "conversation-0");
+    let burst: Vec<Delivery> = (1..7)
+        .map(|index| delivery(&format!("key-{index}"), &format!("conversation-{index}")))
+        .collect();
+
+    let (first_fate, burst_fates) = tokio::join!(channel.deliver(&first), async {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        deliver_all(&channel, &burst).await
+    });
+
+    assert_eq!(first_fate, Ok(()));
+    assert!(burst_fates.iter().all(Result::is_ok), "{burst_fates:?}");
+    assert_eq!(batch_sizes(&partner), [1, 2, 2, 2]);
+    assert_eq!(partner.most_open_at_once(), 4, "the full batches went out at once");
+}

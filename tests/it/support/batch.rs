@@ -2,6 +2,7 @@
 //! records every request with the events it carried and answers as the test says, with
 //! per-event results, a status for the whole batch, or a body of the test's choosing.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -50,22 +51,33 @@ pub type BatchBehaviour =
 pub struct BatchPartner {
     pub url: String,
     pub requests: Arc<Mutex<Vec<BatchRequest>>>,
+    open: Arc<OpenRequests>,
     server: tokio::task::JoinHandle<()>,
+}
+
+/// Requests being answered now, and the most there ever were at once.
+#[derive(Default)]
+struct OpenRequests {
+    now: AtomicUsize,
+    most: AtomicUsize,
 }
 
 #[derive(Clone)]
 struct BatchState {
     requests: Arc<Mutex<Vec<BatchRequest>>>,
     behaviour: BatchBehaviour,
+    open: Arc<OpenRequests>,
 }
 
 impl BatchPartner {
     /// Starts a partner answering with `behaviour`.
     pub async fn start(behaviour: BatchBehaviour) -> Self {
         let requests = Arc::new(Mutex::new(Vec::new()));
+        let open = Arc::new(OpenRequests::default());
         let state = BatchState {
             requests: requests.clone(),
             behaviour,
+            open: open.clone(),
         };
         let app = Router::new()
             .route("/batch", post(receive))
@@ -74,6 +86,7 @@ impl BatchPartner {
         Self {
             url: format!("http://{address}/batch"),
             requests,
+            open,
             server,
         }
     }
@@ -95,6 +108,11 @@ impl BatchPartner {
     /// Every request so far, in arrival order.
     pub fn requests(&self) -> Vec<BatchRequest> {
         self.requests.lock().unwrap().clone()
+    }
+
+    /// The most requests the partner was answering at one time.
+    pub fn most_open_at_once(&self) -> usize {
+        self.open.most.load(Ordering::SeqCst)
     }
 
     /// The channel configuration builds for this partner with `batch_max_events = max_events`.
@@ -150,6 +168,8 @@ async fn receive(State(state): State<BatchState>, headers: HeaderMap, body: Byte
         raw_body: body,
         events,
     };
+    let open_now = state.open.now.fetch_add(1, Ordering::SeqCst) + 1;
+    state.open.most.fetch_max(open_now, Ordering::SeqCst);
     let (answer, delay) = {
         let mut requests = state.requests.lock().unwrap();
         let answer = (state.behaviour)(&request, requests.len());
@@ -159,6 +179,7 @@ async fn receive(State(state): State<BatchState>, headers: HeaderMap, body: Byte
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
+    state.open.now.fetch_sub(1, Ordering::SeqCst);
     match answer {
         BatchAnswer::PerEvent(results) => {
             axum::Json(serde_json::json!({ "results": results })).into_response()
