@@ -1,7 +1,7 @@
 //! One unit of work per event, run on its own task: deliver to the partner (retrying
 //! until delivered, refused or shut down), hand a routing request to routing, or record a
-//! dead letter. A job reports how it ended; the dispatcher decides what that means for
-//! the watermark. It knows no Pub/Sub and no lanes.
+//! dead letter. A job reports how it ended, a panic included (the event is dead-lettered);
+//! the dispatcher decides what that means for the watermark. It knows no Pub/Sub and no lanes.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -169,13 +169,22 @@ pub(crate) struct JobContext {
 
 impl Job {
     /// Runs the job to its end.
+    ///
+    /// A panic while handling the event (a bug, perhaps met on odd input) dead-letters it with
+    /// its raw bytes and the panic's message, and the job still reports: left unreported, the
+    /// event would never complete, its conversation's lane would stay busy and the watermark
+    /// would stop there until intake paused at the lag bound, silently.
     pub(crate) async fn run(self, context: Arc<JobContext>) -> Done {
-        let outcome = match &self.work {
-            Work::Deliver(delivery) => self.deliver(&context, delivery).await,
-            Work::Route(event, body) => self.route(&context, event, body.clone()).await,
-            Work::DeadLetter { kind, reason } => {
-                self.dead_letter(&context, kind, reason.clone(), None, BTreeMap::new())
-                    .await
+        use futures::FutureExt as _;
+
+        let handled = std::panic::AssertUnwindSafe(self.handle(&context))
+            .catch_unwind()
+            .await;
+        let outcome = match handled {
+            Ok(outcome) => outcome,
+            Err(panic) => {
+                let message = panic_message(&*panic);
+                self.dead_letter_panicked(&context, message).await
             }
         };
         Done {
@@ -188,6 +197,36 @@ impl Job {
             credit: self.credit,
             outcome,
         }
+    }
+
+    async fn handle(&self, context: &JobContext) -> Outcome {
+        match &self.work {
+            Work::Deliver(delivery) => self.deliver(context, delivery).await,
+            Work::Route(event, body) => self.route(context, event, body.clone()).await,
+            Work::DeadLetter { kind, reason } => {
+                self.dead_letter(context, kind, reason.clone(), None, BTreeMap::new())
+                    .await
+            }
+        }
+    }
+
+    /// Dead-letters the event whose handling panicked with `message`.
+    async fn dead_letter_panicked(&self, context: &JobContext, message: String) -> Outcome {
+        error!(panic = %message, "handling the event panicked; dead-lettering it");
+        let mut attributes = BTreeMap::new();
+        if let Some(key) = &self.idempotency_key {
+            attributes.insert("idempotency_key".to_owned(), key.clone());
+        }
+        attributes.insert("event_type".to_owned(), self.event_type.to_owned());
+        let envelope = match &self.work {
+            Work::Deliver(Delivery { body, .. }) | Work::Route(_, body) => {
+                Some(String::from_utf8_lossy(body).into_owned())
+            }
+            Work::DeadLetter { .. } => None,
+        };
+        let reason = format!("the connector panicked while handling this event: {message}");
+        self.dead_letter(context, "handling_panicked", reason, envelope, attributes)
+            .await
     }
 
     async fn deliver(&self, context: &JobContext, delivery: &Delivery) -> Outcome {
@@ -324,4 +363,13 @@ impl Job {
             attempt += 1;
         }
     }
+}
+
+/// What a panic said, when it said it with a string.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|message| (*message).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
 }

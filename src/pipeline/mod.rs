@@ -428,8 +428,9 @@ impl Pipeline {
     ) -> Result<(), PipelineError> {
         let done = match done {
             Ok(done) => done,
-            // A job does not panic on input; if one did, its event stays incomplete and the
-            // watermark holds there, so it is delivered again after a restart.
+            // A job reports its own panics (`Job::run`); only one while recording that dead
+            // letter gets here. Its event stays incomplete and the watermark holds there, so it
+            // is delivered again after a restart.
             Err(join_error) => {
                 error!(error = %join_error, "a delivery task failed");
                 return Ok(());

@@ -48,7 +48,7 @@ impl Telemetry {
     }
 
     /// An event went to the dead-letter store; `reason_kind` is a stable code such as
-    /// `DecodeError::kind()` or `delivery_rejected`.
+    /// `DecodeError::kind()`, `delivery_rejected` or `handling_panicked`.
     /// `conversation_id` is the event's lane, when it has one.
     pub fn event_dead_lettered(
         &self,

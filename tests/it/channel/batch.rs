@@ -221,7 +221,10 @@ async fn events_queued_while_a_batch_is_out_wait_for_it_and_share_the_next_post(
     );
 
     assert_eq!(first_fate, Ok(()));
-    assert!(straggler_fates.iter().all(Result::is_ok), "{straggler_fates:?}");
+    assert!(
+        straggler_fates.iter().all(Result::is_ok),
+        "{straggler_fates:?}"
+    );
     assert_eq!(batch_sizes(&partner), [1, 3]);
     assert_eq!(partner.most_open_at_once(), 1);
 }
@@ -246,5 +249,9 @@ async fn full_batches_go_out_side_by_side_while_another_is_out() {
     assert_eq!(first_fate, Ok(()));
     assert!(burst_fates.iter().all(Result::is_ok), "{burst_fates:?}");
     assert_eq!(batch_sizes(&partner), [1, 2, 2, 2]);
-    assert_eq!(partner.most_open_at_once(), 4, "the full batches went out at once");
+    assert_eq!(
+        partner.most_open_at_once(),
+        4,
+        "the full batches went out at once"
+    );
 }

@@ -1,7 +1,8 @@
 //! A RoutingRequested is checkpointed only once routing says its request is durably recorded:
 //! while the hand-off is pending, later messages are delivered but the checkpoint stays
 //! before the routing event, so a crash then replays it. And a RoutingRequested keeps its Pub/Sub
-//! credit until then, whatever the pipeline prefetches for messages.
+//! credit until then, whatever the pipeline prefetches for messages. A hand-off that panics
+//! dead-letters its event rather than holding the checkpoint back for good.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -153,6 +154,76 @@ async fn routing_requests_keep_their_credit_until_routing_records_them_whatever_
         || sink.handed.load(Ordering::SeqCst) as u64 == REQUESTS,
     )
     .await;
+    pipeline.stop().await;
+    fake.shutdown().await;
+}
+
+/// A routing sink with a bug: it panics on every request.
+struct PanickingSink;
+
+impl RoutingSink for PanickingSink {
+    fn on_routing_requested(
+        &self,
+        _event: DecodedEvent,
+        _webhook_body: Bytes,
+    ) -> Pin<Box<dyn Future<Output = Result<(), RoutingSinkError>> + Send + '_>> {
+        Box::pin(async { panic!("a bug in the routing sink") })
+    }
+
+    fn observe(&self, _event: &InteractionEvent) {}
+}
+
+// A job that panicked used to be logged and forgotten: its event never completed, so the
+// checkpoint stopped there for good and intake paused once the lag bound was reached, while
+// readiness still said ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_whose_handling_panics_is_dead_lettered_and_the_checkpoint_moves_past_it() {
+    let fake = start_fake(false, PubSubFakeConfig::default()).await;
+    let partner = Partner::accepting().await;
+    let dir = ScratchDir::new("routing-panic");
+    let payload = routing_request_payload(
+        "queue",
+        "0a0a0a0a-0000-4000-8000-000000000009",
+        "e0e0e0e0-0000-4000-8000-000000000009",
+    );
+    fake.publish(&[routing_requested_event(&payload, epoch_ms())])
+        .unwrap();
+    let request_replay_id = fake.pubsub().topic.latest_id();
+    fake.publish(&numbered_messages(3, 3)).unwrap();
+    let latest = fake.pubsub().topic.latest_id();
+    let routing: Arc<dyn RoutingSink> = Arc::new(PanickingSink);
+    let pipeline = assemble_routed_pipeline(
+        &fake,
+        &dir.path().join("store.redb"),
+        &partner.url,
+        None,
+        None,
+        |_| {},
+        Some(routing),
+    )
+    .spawn();
+
+    wait_until(
+        "the checkpoint passes the event whose handling panicked",
+        Duration::from_secs(10),
+        || stored_checkpoint(&pipeline.store, &fake) == Some(latest),
+    )
+    .await;
+    let letters = pipeline.store.list_dead_letters(None, 10).unwrap();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let letter = &letters[0];
+    assert_eq!(letter.replay_id, request_replay_id.to_be_bytes());
+    assert!(!letter.raw.is_empty(), "the raw bytes are kept");
+    assert!(
+        letter.reason.contains("panicked") && letter.reason.contains("a bug in the routing sink"),
+        "the reason says what happened: {}",
+        letter.reason
+    );
+    assert_eq!(
+        partner.received().len(),
+        3,
+        "the messages after it are delivered"
+    );
     pipeline.stop().await;
     fake.shutdown().await;
 }
