@@ -475,7 +475,8 @@ async fn run_leader(
         );
         engine.abandon().await;
     }
-    // The writer is closed by now: what the tracker still applies stays in memory only.
+    // The pipeline had the tracker hand over its changed records before its final commit and
+    // closed the writer: what the tracker applies from now on stays in memory only.
     tracker.close().await;
     ran.map_err(ConnectorError::from)
 }

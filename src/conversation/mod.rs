@@ -154,6 +154,10 @@ impl EntryObserver for ConversationObserver {
             },
         });
     }
+
+    fn settle(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(self.tracker.settle())
+    }
 }
 
 /// Learns from every accepted `/interactions` answer which MessagingSession serves the

@@ -4,9 +4,11 @@
 //!
 //! Callers on the delivery path only `try_send` an update; reading a record from the store,
 //! applying the change and serializing it happen on the tracker's task, so conversation state
-//! never holds up a delivery or an acknowledgement. The task takes what is queued at once and
-//! serializes each changed record once for all of it. Recent records stay in a bounded cache
-//! for the sidecar's reads. An update that finds the queue full is dropped and counted in a
+//! never holds up a delivery or an acknowledgement. A change is applied to the cached record
+//! at once; the record is serialized and handed to the writer [`COALESCE_FOR`] later (sooner
+//! when many conversations changed, and on close), once for every change it took meanwhile:
+//! a busy conversation costs one write per interval, not one per entry. Recent records stay
+//! in a bounded cache for the sidecar's reads. An update that finds the queue full is dropped and counted in a
 //! warning: the state is informative, the stream is not. It knows nothing about HTTP.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -26,6 +28,9 @@ pub(crate) const CACHED_CONVERSATIONS: usize = 10_000;
 /// changed several times in a drain is serialized once. Far below [`CACHED_CONVERSATIONS`],
 /// so a drain's records are still cached when they are serialized.
 const DRAIN_AT_MOST: usize = 256;
+/// How long a changed record waits for more changes before it is serialized and handed to
+/// the writer: a busy conversation's record is written once per this, not once per entry.
+pub(crate) const COALESCE_FOR: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Recent records, the oldest insertions forgotten first.
 #[derive(Default)]
@@ -52,9 +57,17 @@ impl Cache {
     }
 }
 
+/// What the tracker's queue carries.
+enum Queued {
+    /// A change to apply.
+    Update(Update),
+    /// Hand every changed record to the writer now, then answer.
+    Settle(tokio::sync::oneshot::Sender<()>),
+}
+
 struct Inner {
     /// Taken by `close`, which ends the task.
-    updates: Mutex<Option<mpsc::Sender<Update>>>,
+    updates: Mutex<Option<mpsc::Sender<Queued>>>,
     cache: Mutex<Cache>,
     /// Taken by `close`, so a handle kept somewhere no longer holds the store file open.
     store: Mutex<Option<Store>>,
@@ -111,12 +124,29 @@ impl ConversationTracker {
             debug!(conversation_id = %update.conversation, "conversation state update after close, dropped");
             return;
         };
-        if let Err(error) = updates.try_send(update) {
+        if let Err(error) = updates.try_send(Queued::Update(update)) {
             let conversation = match &error {
-                mpsc::error::TrySendError::Full(update)
-                | mpsc::error::TrySendError::Closed(update) => update.conversation.clone(),
+                mpsc::error::TrySendError::Full(Queued::Update(update))
+                | mpsc::error::TrySendError::Closed(Queued::Update(update)) => {
+                    update.conversation.clone()
+                }
+                _ => String::new(),
             };
             warn!(conversation_id = %conversation, "conversation state update dropped, the tracker is behind");
+        }
+    }
+
+    /// Applies everything queued before it and hands every changed record to the writer;
+    /// returns once they are all with the writer, so a flush or close of the writer after it
+    /// stores them. Waits for room in the queue; returns at once after `close`.
+    pub(crate) async fn settle(&self) {
+        let Some(updates) = lock(&self.inner.updates).clone() else {
+            return;
+        };
+        let (settled, answer) = tokio::sync::oneshot::channel();
+        if updates.send(Queued::Settle(settled)).await.is_ok() {
+            // An error means the task ended, having handed over what it had.
+            let _ = answer.await;
         }
     }
 
@@ -160,30 +190,74 @@ fn load(store: &Store, conversation: &str) -> Result<Option<ConversationState>, 
 
 async fn run(
     inner: std::sync::Weak<Inner>,
-    mut updates: mpsc::Receiver<Update>,
+    mut updates: mpsc::Receiver<Queued>,
     writer: CheckpointWriter,
 ) {
     let mut queued = Vec::with_capacity(DRAIN_AT_MOST);
-    while updates.recv_many(&mut queued, DRAIN_AT_MOST).await > 0 {
+    // Changed since their records were last handed to the writer, and when that is due.
+    let mut dirty: HashSet<String> = HashSet::new();
+    let mut due = tokio::time::Instant::now();
+    loop {
+        let received = tokio::select! {
+            biased;
+            received = updates.recv_many(&mut queued, DRAIN_AT_MOST) => received,
+            () = tokio::time::sleep_until(due), if !dirty.is_empty() => {
+                let Some(inner) = inner.upgrade() else {
+                    return;
+                };
+                hand_over(&inner, &writer, dirty.drain()).await;
+                continue;
+            }
+        };
         let Some(inner) = inner.upgrade() else {
             return;
         };
-        for conversation in apply_all(&inner, queued.drain(..)) {
-            let record = match lock(&inner.cache).by_conversation.get(&conversation) {
-                Some(state) => serde_json::to_vec(state),
-                // Only if a drain touched more conversations than the cache keeps.
-                None => continue,
-            };
-            let record = match record {
-                Ok(record) => record,
-                Err(error) => {
-                    warn!(conversation_id = %conversation, error = %error, "cannot serialise conversation state");
-                    continue;
-                }
-            };
-            if let Err(error) = writer.record_conversation(conversation, record).await {
-                debug!(error = %error, "conversation state not stored, the writer stopped");
+        if received == 0 {
+            hand_over(&inner, &writer, dirty.drain()).await;
+            return;
+        }
+        if dirty.is_empty() {
+            due = tokio::time::Instant::now() + COALESCE_FOR;
+        }
+        let mut settled = Vec::new();
+        let updates = queued.drain(..).filter_map(|queued| match queued {
+            Queued::Update(update) => Some(update),
+            Queued::Settle(answer) => {
+                settled.push(answer);
+                None
             }
+        });
+        dirty.extend(apply_all(&inner, updates));
+        if dirty.len() >= DRAIN_AT_MOST || !settled.is_empty() {
+            hand_over(&inner, &writer, dirty.drain()).await;
+        }
+        for answer in settled {
+            let _ = answer.send(());
+        }
+    }
+}
+
+/// Serializes the cached records of `conversations` and hands them to the writer.
+async fn hand_over(
+    inner: &Inner,
+    writer: &CheckpointWriter,
+    conversations: impl Iterator<Item = String>,
+) {
+    for conversation in conversations {
+        let record = match lock(&inner.cache).by_conversation.get(&conversation) {
+            Some(state) => serde_json::to_vec(state),
+            // Only if more conversations changed at once than the cache keeps.
+            None => continue,
+        };
+        let record = match record {
+            Ok(record) => record,
+            Err(error) => {
+                warn!(conversation_id = %conversation, error = %error, "cannot serialise conversation state");
+                continue;
+            }
+        };
+        if let Err(error) = writer.record_conversation(conversation, record).await {
+            debug!(error = %error, "conversation state not stored, the writer stopped");
         }
     }
 }
@@ -273,5 +347,56 @@ mod tests {
             let stored: ConversationState = serde_json::from_slice(&bytes).unwrap();
             assert_eq!(stored, cached, "{conversation} in the store");
         }
+    }
+
+    /// Settling hands the changed records over at once: the final commit at a stop stores
+    /// them, however recent.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn settling_hands_every_changed_record_to_the_writer_at_once() {
+        let (_scratch, store) = scratch_store("tracker-settle");
+        let writer = CheckpointWriter::spawn(store.clone());
+        let tracker = ConversationTracker::spawn(writer.clone());
+        for n in 0..10 {
+            tracker.update(delivered(&format!("c{}", n % 2), n));
+        }
+
+        tracker.settle().await;
+        writer.flush().await.unwrap();
+
+        for (conversation, last) in [("c0", "entry-8"), ("c1", "entry-9")] {
+            let bytes = store
+                .conversation_state(conversation)
+                .unwrap()
+                .expect("stored");
+            let stored: ConversationState = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(last_delivered(&stored), last, "{conversation}");
+        }
+        tracker.close().await;
+    }
+
+    /// A record waits for more changes only a little: one lone change is stored while the
+    /// tracker runs on, without a close or other conversations to push it out.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lone_change_reaches_the_store_while_the_tracker_runs() {
+        let (_scratch, store) = scratch_store("tracker-lone");
+        let writer = CheckpointWriter::spawn(store.clone());
+        let tracker = ConversationTracker::spawn(writer.clone());
+        tracker.update(delivered("lone", 7));
+
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            writer.flush().await.unwrap();
+            if let Some(bytes) = store.conversation_state("lone").unwrap() {
+                let stored: ConversationState = serde_json::from_slice(&bytes).unwrap();
+                assert_eq!(last_delivered(&stored), "entry-7");
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the record was not stored within 5 s"
+            );
+            tokio::time::sleep(COALESCE_FOR / 2).await;
+        }
+        tracker.close().await;
     }
 }

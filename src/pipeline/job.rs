@@ -45,6 +45,9 @@ pub(crate) trait EntryObserver: Send + Sync + 'static {
     fn delivered(&self, entry: &EntryRef);
     /// The partner refused `entry` for good; its dead letter is recorded already.
     fn refused(&self, entry: &EntryRef, refusal: &PermanentFailure);
+    /// Called once when the pipeline stops, before its final checkpoint: hand whatever the
+    /// observer keeps for the store to the checkpoint writer, so that commit stores it.
+    fn settle(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
 }
 
 /// The conversation entry a delivery carries, for an [`EntryObserver`].

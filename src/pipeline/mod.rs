@@ -209,6 +209,9 @@ impl Pipeline {
             Err(other) => return Err(other),
         };
         self.drain().await?;
+        if let Some(observer) = &self.jobs.observer {
+            observer.settle().await;
+        }
         // Close, not only flush: closing also waits for the writer task to end, so its store
         // handle is gone when `run` returns and an embedder can reopen the file at once.
         let Pipeline {
