@@ -117,6 +117,7 @@ async fn the_five_minute_walkthrough_delivers_the_published_message_as_documente
     std::fs::write(&config, localised(&configs[0], &ports, &scratch)).unwrap();
     let run_args = binary_args(&commands[1]);
     assert_eq!(run_args, ["run", "--config", "walkthrough.toml"]);
+    let connector_log = scratch.join("connector.log");
     let mut connector = Command::new(binary)
         .args(["run", "--config"])
         .arg(&config)
@@ -127,7 +128,8 @@ async fn the_five_minute_walkthrough_delivers_the_published_message_as_documente
             format!("127.0.0.1:{}", free_port()),
         )
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        // Kept in a file, so a connector that stops early says why in the failure.
+        .stderr(std::fs::File::create(&connector_log).unwrap())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
@@ -158,11 +160,12 @@ async fn the_five_minute_walkthrough_delivers_the_published_message_as_documente
 
     let line = tokio::time::timeout(Duration::from_secs(60), async {
         loop {
-            let line = delivered
-                .next_line()
-                .await
-                .unwrap()
-                .expect("the connector keeps running");
+            let Some(line) = delivered.next_line().await.unwrap() else {
+                panic!(
+                    "the connector stopped; its log:\n{}",
+                    std::fs::read_to_string(&connector_log).unwrap_or_default()
+                );
+            };
             if line.contains("Hi, how are you?") {
                 return line;
             }
