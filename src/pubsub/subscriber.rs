@@ -221,6 +221,7 @@ impl Subscriber {
             schemas: SchemaCache::default(),
             telemetry: Arc::new(telemetry),
             handed_over_any: false,
+            token_refusals_in_a_row: 0,
         };
         let task = tokio::spawn(task.run(shutdown));
         Ok(Self {
@@ -290,6 +291,8 @@ struct StreamTask<C> {
     telemetry: Arc<dyn SubscriberTelemetry>,
     /// Whether any event was handed to the consumer yet, over all streams.
     handed_over_any: bool,
+    /// Tokens refused since a stream last worked.
+    token_refusals_in_a_row: u32,
 }
 
 impl<C: CredentialSource> StreamTask<C> {
@@ -313,6 +316,7 @@ impl<C: CredentialSource> StreamTask<C> {
             };
             if outcome.healthy {
                 backoff = self.new_backoff();
+                self.token_refusals_in_a_row = 0;
             }
             let reason = match outcome.end {
                 StreamEnd::ConsumerGone => return Ok(()),
@@ -367,9 +371,11 @@ impl<C: CredentialSource> StreamTask<C> {
         let rpc_id = status::rpc_id(&status).unwrap_or_default().to_owned();
         match status::classify(&status) {
             FailureKind::Auth => {
+                self.token_refusals_in_a_row = self.token_refusals_in_a_row.saturating_add(1);
                 self.telemetry.emit(SubscriberOccurrence::TokenRejected {
                     error_code: &error_code,
                     rpc_id: &rpc_id,
+                    in_a_row: self.token_refusals_in_a_row,
                 });
                 if let Err(err) = self.client.credential_source().refresh(&credentials).await {
                     warn!(error = %err, "token refresh failed; retrying with backoff");

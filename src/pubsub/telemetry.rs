@@ -80,6 +80,9 @@ pub enum SubscriberOccurrence<'a> {
         error_code: &'a str,
         /// Salesforce's `rpc-id` trailer, empty when absent.
         rpc_id: &'a str,
+        /// Refusals with no stream working in between, this one included: above 1, a token
+        /// refreshed after a refusal was refused too, and refreshing will not fix it.
+        in_a_row: u32,
     },
     /// The stored replay id was refused as corrupted or outside retention; `policy` says
     /// whether the subscription starts again elsewhere or stops.

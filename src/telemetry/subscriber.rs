@@ -45,10 +45,24 @@ impl SubscriberTelemetry for Telemetry {
                 %rpc_id,
                 "pubsub stream failed; subscribing again"
             ),
-            SubscriberOccurrence::TokenRejected { error_code, rpc_id } => info!(
+            SubscriberOccurrence::TokenRejected {
+                error_code,
+                rpc_id,
+                in_a_row: 1,
+            } => info!(
                 %error_code,
                 %rpc_id,
                 "pubsub rejected the access token; refreshing it"
+            ),
+            SubscriberOccurrence::TokenRejected {
+                error_code,
+                rpc_id,
+                in_a_row,
+            } => warn!(
+                %error_code,
+                %rpc_id,
+                in_a_row,
+                "pubsub rejected a freshly refreshed access token too: check that auth's login URL and org match pubsub's, and that the integration user may use the API; refreshing it again"
             ),
             SubscriberOccurrence::ReplayIdRefused {
                 lost_position,
@@ -132,6 +146,35 @@ mod tests {
         });
         let bytes = captured.0.lock().unwrap().clone();
         String::from_utf8(bytes).unwrap()
+    }
+
+    /// The log line a token refusal gives, the `in_a_row`th in a row.
+    fn logged_refusal(in_a_row: u32) -> String {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            Telemetry::new().emit(SubscriberOccurrence::TokenRejected {
+                error_code: "sfdc.platform.eventbus.grpc.service.auth.error",
+                rpc_id: "rpc-1",
+                in_a_row,
+            });
+        });
+        let bytes = captured.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn a_refused_token_is_news_once_and_a_warning_when_its_refreshed_successor_is_refused_too() {
+        let first = logged_refusal(1);
+        assert!(first.contains("INFO"), "{first}");
+        let again = logged_refusal(2);
+        assert!(again.contains("WARN"), "{again}");
+        assert!(again.contains("in_a_row=2"), "{again}");
+        assert!(again.contains("login URL"), "{again}");
     }
 
     #[test]

@@ -350,6 +350,43 @@ async fn an_expired_token_mid_stream_is_refreshed_and_the_stream_resumes() {
         .lock()
         .unwrap()
         .contains(&ReconnectReason::AuthRejected));
+    let in_a_row = recorder.token_refusals_in_a_row.lock().unwrap().clone();
+    assert!(
+        in_a_row.iter().all(|count| *count == 1),
+        "each refused token was followed by one that worked: {in_a_row:?}"
+    );
+    shutdown.cancel();
+    subscriber.join().await.unwrap();
+    fake.shutdown().await;
+}
+
+// A refresh that yields a token refused as well (another org's token, a user without access)
+// used to loop quietly at info level; counting the refusals in a row lets the log say it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refreshed_tokens_refused_again_are_counted_in_a_row() {
+    let fake = start_fake(true, PubSubFakeConfig::default()).await;
+    // Every token the credentials fetch is expired when it is issued.
+    let credentials = RefreshingCredentials::new(&fake, Duration::ZERO);
+    let recorder = RecordingTelemetry::default();
+    let shutdown = CancellationToken::new();
+    let subscriber = Subscriber::spawn(
+        subscriber_settings(&fake),
+        credentials.clone(),
+        recorder.clone(),
+        shutdown.clone(),
+    )
+    .unwrap();
+
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while recorder.token_refusals_in_a_row.lock().unwrap().len() < 3 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("three refusals");
+    let in_a_row = recorder.token_refusals_in_a_row.lock().unwrap().clone();
+    assert_eq!(in_a_row[..3], [1, 2, 3]);
+    assert!(credentials.refreshes.load(Ordering::SeqCst) >= 2);
     shutdown.cancel();
     subscriber.join().await.unwrap();
     fake.shutdown().await;

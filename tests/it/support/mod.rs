@@ -220,12 +220,17 @@ pub struct RecordingTelemetry {
     pub telemetry: Telemetry,
     /// The reason of each reconnect, oldest first.
     pub reconnects: Arc<Mutex<Vec<ReconnectReason>>>,
+    /// For each refused token, how many refusals in a row it made, oldest first.
+    pub token_refusals_in_a_row: Arc<Mutex<Vec<u32>>>,
 }
 
 impl SubscriberTelemetry for RecordingTelemetry {
     fn emit(&self, occurrence: SubscriberOccurrence<'_>) {
         if let Some(reason) = occurrence.reconnect_reason() {
             self.reconnects.lock().unwrap().push(reason);
+        }
+        if let SubscriberOccurrence::TokenRejected { in_a_row, .. } = &occurrence {
+            self.token_refusals_in_a_row.lock().unwrap().push(*in_a_row);
         }
         self.telemetry.emit(occurrence);
     }
