@@ -295,7 +295,21 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 mod tests {
     use super::*;
     use crate::conversation::state::{Change, DeliveredEntry};
-    use crate::store::scratch::scratch_store;
+    use crate::store::scratch::{scratch_store, Scratch};
+
+    /// A tracker over a fresh scratch store, with its writer and the store; keep the guard.
+    fn scratch_tracker(name: &str) -> (Scratch, Store, CheckpointWriter, ConversationTracker) {
+        let (scratch, store) = scratch_store(name);
+        let writer = CheckpointWriter::spawn(store.clone());
+        let tracker = ConversationTracker::spawn(writer.clone());
+        (scratch, store, writer, tracker)
+    }
+
+    /// The record the store holds for `conversation`, if any.
+    fn stored(store: &Store, conversation: &str) -> Option<ConversationState> {
+        let bytes = store.conversation_state(conversation).unwrap()?;
+        Some(serde_json::from_slice(&bytes).unwrap())
+    }
 
     fn delivered(conversation: &str, n: i64) -> Update {
         Update {
@@ -324,9 +338,7 @@ mod tests {
     /// each conversation ends with, in memory and in the store, holds its last change.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_burst_of_updates_leaves_each_conversation_with_its_last_change_cached_and_stored() {
-        let (_scratch, store) = scratch_store("tracker");
-        let writer = CheckpointWriter::spawn(store.clone());
-        let tracker = ConversationTracker::spawn(writer.clone());
+        let (_scratch, store, writer, tracker) = scratch_tracker("tracker");
         for n in 0..1_000 {
             tracker.update(delivered(&format!("c{}", n % 3), n));
         }
@@ -340,11 +352,7 @@ mod tests {
         ] {
             let cached = tracker.get(conversation).unwrap().expect("cached");
             assert_eq!(last_delivered(&cached), last, "{conversation} in memory");
-            let bytes = store
-                .conversation_state(conversation)
-                .unwrap()
-                .expect("stored");
-            let stored: ConversationState = serde_json::from_slice(&bytes).unwrap();
+            let stored = stored(&store, conversation).expect("stored");
             assert_eq!(stored, cached, "{conversation} in the store");
         }
     }
@@ -353,9 +361,7 @@ mod tests {
     /// them, however recent.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn settling_hands_every_changed_record_to_the_writer_at_once() {
-        let (_scratch, store) = scratch_store("tracker-settle");
-        let writer = CheckpointWriter::spawn(store.clone());
-        let tracker = ConversationTracker::spawn(writer.clone());
+        let (_scratch, store, writer, tracker) = scratch_tracker("tracker-settle");
         for n in 0..10 {
             tracker.update(delivered(&format!("c{}", n % 2), n));
         }
@@ -364,11 +370,7 @@ mod tests {
         writer.flush().await.unwrap();
 
         for (conversation, last) in [("c0", "entry-8"), ("c1", "entry-9")] {
-            let bytes = store
-                .conversation_state(conversation)
-                .unwrap()
-                .expect("stored");
-            let stored: ConversationState = serde_json::from_slice(&bytes).unwrap();
+            let stored = stored(&store, conversation).expect("stored");
             assert_eq!(last_delivered(&stored), last, "{conversation}");
         }
         tracker.close().await;
@@ -378,16 +380,13 @@ mod tests {
     /// tracker runs on, without a close or other conversations to push it out.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_lone_change_reaches_the_store_while_the_tracker_runs() {
-        let (_scratch, store) = scratch_store("tracker-lone");
-        let writer = CheckpointWriter::spawn(store.clone());
-        let tracker = ConversationTracker::spawn(writer.clone());
+        let (_scratch, store, writer, tracker) = scratch_tracker("tracker-lone");
         tracker.update(delivered("lone", 7));
 
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         loop {
             writer.flush().await.unwrap();
-            if let Some(bytes) = store.conversation_state("lone").unwrap() {
-                let stored: ConversationState = serde_json::from_slice(&bytes).unwrap();
+            if let Some(stored) = stored(&store, "lone") {
                 assert_eq!(last_delivered(&stored), "entry-7");
                 break;
             }

@@ -129,42 +129,35 @@ mod tests {
         }
     }
 
-    /// The log line `status` gives.
-    fn logged(status: &tonic::Status) -> String {
+    /// What `occurrence` logs.
+    fn logged_line(occurrence: SubscriberOccurrence<'_>) -> String {
         let captured = Captured::default();
         let writer = captured.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_ansi(false)
             .with_writer(move || writer.clone())
             .finish();
-        tracing::subscriber::with_default(subscriber, || {
-            Telemetry::new().emit(SubscriberOccurrence::StreamFailed {
-                status,
-                error_code: "",
-                rpc_id: "rpc-1",
-            });
-        });
+        tracing::subscriber::with_default(subscriber, || Telemetry::new().emit(occurrence));
         let bytes = captured.0.lock().unwrap().clone();
         String::from_utf8(bytes).unwrap()
     }
 
+    /// The log line `status` gives.
+    fn logged(status: &tonic::Status) -> String {
+        logged_line(SubscriberOccurrence::StreamFailed {
+            status,
+            error_code: "",
+            rpc_id: "rpc-1",
+        })
+    }
+
     /// The log line a token refusal gives, the `in_a_row`th in a row.
     fn logged_refusal(in_a_row: u32) -> String {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
-            Telemetry::new().emit(SubscriberOccurrence::TokenRejected {
-                error_code: "sfdc.platform.eventbus.grpc.service.auth.error",
-                rpc_id: "rpc-1",
-                in_a_row,
-            });
-        });
-        let bytes = captured.0.lock().unwrap().clone();
-        String::from_utf8(bytes).unwrap()
+        logged_line(SubscriberOccurrence::TokenRejected {
+            error_code: "sfdc.platform.eventbus.grpc.service.auth.error",
+            rpc_id: "rpc-1",
+            in_a_row,
+        })
     }
 
     #[test]

@@ -32,6 +32,27 @@ async fn deliver_all(
     futures::future::join_all(deliveries.iter().map(|delivery| channel.deliver(delivery))).await
 }
 
+/// The sizes of the partner's requests, in arrival order.
+fn batch_sizes(partner: &BatchPartner) -> Vec<usize> {
+    partner
+        .requests()
+        .iter()
+        .map(|request| request.events.len())
+        .collect()
+}
+
+/// Deliveries `key-<n>` of conversation `conversation-<n>`, for each `n` in `numbers`.
+fn numbered_deliveries(numbers: std::ops::Range<usize>) -> Vec<Delivery> {
+    numbers
+        .map(|index| delivery(&format!("key-{index}"), &format!("conversation-{index}")))
+        .collect()
+}
+
+/// A partner accepting every event after `delay`.
+async fn accepting_partner(delay: Duration) -> BatchPartner {
+    BatchPartner::per_event(delay, |event| result(event, 200, serde_json::json!({}))).await
+}
+
 // One thread: every delivery is queued before the batch is taken, so they share one POST.
 #[tokio::test(flavor = "current_thread")]
 async fn concurrent_deliveries_share_one_signed_post_and_each_gets_its_own_fate() {
@@ -164,49 +185,26 @@ async fn a_malformed_or_incomplete_answer_retries_the_events_it_does_not_settle(
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_batch_never_holds_more_than_batch_max_events() {
-    let partner = BatchPartner::per_event(Duration::from_millis(20), |event| {
-        result(event, 200, serde_json::json!({}))
-    })
-    .await;
+    let partner = accepting_partner(Duration::from_millis(20)).await;
     let channel = partner.channel(2, None);
-    let deliveries: Vec<Delivery> = (0..7)
-        .map(|index| delivery(&format!("key-{index}"), &format!("conversation-{index}")))
-        .collect();
+    let deliveries = numbered_deliveries(0..7);
 
     let fates = deliver_all(&channel, &deliveries).await;
 
     assert!(fates.iter().all(Result::is_ok), "{fates:?}");
-    let sizes: Vec<usize> = partner
-        .requests()
-        .iter()
-        .map(|request| request.events.len())
-        .collect();
+    let sizes = batch_sizes(&partner);
     assert!(sizes.iter().all(|size| *size <= 2), "{sizes:?}");
     assert_eq!(sizes.iter().sum::<usize>(), 7, "{sizes:?}");
-}
-
-/// The sizes of the partner's requests, in arrival order.
-fn batch_sizes(partner: &BatchPartner) -> Vec<usize> {
-    partner
-        .requests()
-        .iter()
-        .map(|request| request.events.len())
-        .collect()
 }
 
 // A request per straggler would spend a POST on each event a busy connector dispatches while a
 // batch is out; waiting for that batch lets them share the next one.
 #[tokio::test(flavor = "current_thread")]
 async fn events_queued_while_a_batch_is_out_wait_for_it_and_share_the_next_post() {
-    let partner = BatchPartner::per_event(Duration::from_millis(200), |event| {
-        result(event, 200, serde_json::json!({}))
-    })
-    .await;
+    let partner = accepting_partner(Duration::from_millis(200)).await;
     let channel = partner.channel(10, None);
     let first = delivery("first", "conversation-0");
-    let stragglers: Vec<Delivery> = (1..4)
-        .map(|index| delivery(&format!("key-{index}"), &format!("conversation-{index}")))
-        .collect();
+    let stragglers = numbered_deliveries(1..4);
 
     // Each straggler is queued 30 ms after the one before, all while the first is out.
     let (first_fate, straggler_fates) = tokio::join!(
@@ -231,15 +229,10 @@ async fn events_queued_while_a_batch_is_out_wait_for_it_and_share_the_next_post(
 
 #[tokio::test(flavor = "current_thread")]
 async fn full_batches_go_out_side_by_side_while_another_is_out() {
-    let partner = BatchPartner::per_event(Duration::from_millis(200), |event| {
-        result(event, 200, serde_json::json!({}))
-    })
-    .await;
+    let partner = accepting_partner(Duration::from_millis(200)).await;
     let channel = partner.channel(2, None);
     let first = delivery("first", "conversation-0");
-    let burst: Vec<Delivery> = (1..7)
-        .map(|index| delivery(&format!("key-{index}"), &format!("conversation-{index}")))
-        .collect();
+    let burst = numbered_deliveries(1..7);
 
     let (first_fate, burst_fates) = tokio::join!(channel.deliver(&first), async {
         tokio::time::sleep(Duration::from_millis(30)).await;
