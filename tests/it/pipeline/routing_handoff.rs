@@ -53,18 +53,28 @@ fn start_gated(
         gate: Arc::new(Semaphore::new(0)),
         handed: AtomicUsize::new(0),
     });
-    let routing: Arc<dyn RoutingSink> = sink.clone();
-    let pipeline = assemble_routed_pipeline(
+    let pipeline = start_with_sink(fake, dir, partner, tweak, sink.clone());
+    (sink, pipeline)
+}
+
+/// A pipeline whose routing requests go to `sink`.
+fn start_with_sink(
+    fake: &FakeSalesforce,
+    dir: &ScratchDir,
+    partner: &Partner,
+    tweak: impl FnOnce(&mut PipelineSettings),
+    sink: Arc<dyn RoutingSink>,
+) -> RunningPipeline {
+    assemble_routed_pipeline(
         fake,
         &dir.path().join("store.redb"),
         &partner.url,
         None,
         None,
         tweak,
-        Some(routing),
+        Some(sink),
     )
-    .spawn();
-    (sink, pipeline)
+    .spawn()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,17 +201,7 @@ async fn an_event_whose_handling_panics_is_dead_lettered_and_the_checkpoint_move
     let request_replay_id = fake.pubsub().topic.latest_id();
     fake.publish(&numbered_messages(3, 3)).unwrap();
     let latest = fake.pubsub().topic.latest_id();
-    let routing: Arc<dyn RoutingSink> = Arc::new(PanickingSink);
-    let pipeline = assemble_routed_pipeline(
-        &fake,
-        &dir.path().join("store.redb"),
-        &partner.url,
-        None,
-        None,
-        |_| {},
-        Some(routing),
-    )
-    .spawn();
+    let pipeline = start_with_sink(&fake, &dir, &partner, |_| {}, Arc::new(PanickingSink));
 
     wait_until(
         "the checkpoint passes the event whose handling panicked",
