@@ -183,9 +183,8 @@ impl RoutingSink for PanickingSink {
     fn observe(&self, _event: &InteractionEvent) {}
 }
 
-// A job that panicked used to be logged and forgotten: its event never completed, so the
-// checkpoint stopped there for good and intake paused once the lag bound was reached, while
-// readiness still said ready.
+// An event whose handling panics must not stay incomplete: the checkpoint would stop there for
+// good and intake would pause once the lag bound was reached, while readiness still said ready.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_whose_handling_panics_is_dead_lettered_and_the_checkpoint_moves_past_it() {
     let fake = start_fake(false, PubSubFakeConfig::default()).await;

@@ -361,7 +361,7 @@ async fn an_expired_token_mid_stream_is_refreshed_and_the_stream_resumes() {
 }
 
 // A refresh that yields a token refused as well (another org's token, a user without access)
-// used to loop quietly at info level; counting the refusals in a row lets the log say it.
+// must not loop quietly: counting the refusals in a row lets the log say refreshing won't help.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refreshed_tokens_refused_again_are_counted_in_a_row() {
     let fake = start_fake(true, PubSubFakeConfig::default()).await;
