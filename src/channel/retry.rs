@@ -115,20 +115,42 @@ pub async fn deliver_with_retry_observed<C: Channel + ?Sized>(
     cancel: &CancellationToken,
     on_retry: impl Fn(&RetryNotice<'_>),
 ) -> Result<(), RetryStopped> {
+    let first = deliver_once(channel, delivery, cancel).await?;
+    retry_after_first(channel, delivery, policy, cancel, on_retry, first).await
+}
+
+/// One attempt, unless `cancel` fires first.
+pub async fn deliver_once<C: Channel + ?Sized>(
+    channel: &C,
+    delivery: &Delivery,
+    cancel: &CancellationToken,
+) -> Result<Result<(), DeliveryError>, RetryStopped> {
+    tokio::select! {
+        biased;
+        () = cancel.cancelled() => Err(RetryStopped::Cancelled),
+        outcome = channel.deliver(delivery) => Ok(outcome),
+    }
+}
+
+/// [`deliver_with_retry_observed`] after its first attempt ended with `first`: a caller can
+/// make that attempt itself and pay for what retrying needs (a log span) only when it failed.
+pub async fn retry_after_first<C: Channel + ?Sized>(
+    channel: &C,
+    delivery: &Delivery,
+    policy: &RetryPolicy,
+    cancel: &CancellationToken,
+    on_retry: impl Fn(&RetryNotice<'_>),
+    first: Result<(), DeliveryError>,
+) -> Result<(), RetryStopped> {
     let mut backoff = ExponentialBuilder::new()
         .with_min_delay(policy.initial_delay)
         .with_max_delay(policy.max_delay)
         .with_jitter()
         .without_max_times()
         .build();
-    let mut attempt: u64 = 0;
+    let mut attempt: u64 = 1;
+    let mut outcome = first;
     loop {
-        attempt += 1;
-        let outcome = tokio::select! {
-            biased;
-            () = cancel.cancelled() => return Err(RetryStopped::Cancelled),
-            outcome = channel.deliver(delivery) => outcome,
-        };
         let (reason, retry_after, status) = match outcome {
             Ok(()) => return Ok(()),
             Err(DeliveryError::Permanent(failure)) => return Err(RetryStopped::Permanent(failure)),
@@ -162,6 +184,8 @@ pub async fn deliver_with_retry_observed<C: Channel + ?Sized>(
             () = cancel.cancelled() => return Err(RetryStopped::Cancelled),
             () = tokio::time::sleep(delay) => {}
         }
+        attempt += 1;
+        outcome = deliver_once(channel, delivery, cancel).await?;
     }
 }
 

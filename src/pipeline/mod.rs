@@ -412,17 +412,8 @@ impl Pipeline {
     }
 
     fn start(&mut self, job: Job) {
-        use tracing::Instrument as _;
-
         let context = self.jobs.clone();
-        // Every line a job logs (a retry, a refusal) names the event it concerns.
-        let span = tracing::info_span!(
-            "event",
-            replay_id = %hex::encode(&job.replay_id),
-            conversation_id = job.lane.as_deref(),
-            idempotency_key = job.idempotency_key.as_deref(),
-        );
-        self.running.spawn(job.run(context).instrument(span));
+        self.running.spawn(job.run(context));
     }
 
     async fn on_done(
