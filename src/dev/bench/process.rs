@@ -139,6 +139,9 @@ impl RunningFake {
     }
 }
 
+/// The connector's log file in the run's scratch directory, kept when the run fails.
+const CONNECTOR_LOG: &str = "connector.log";
+
 /// Runs the plan: fake, publish, connector, then the npm script if any.
 pub async fn run(plan: ProcessBenchPlan) -> BenchResult<ProcessReport> {
     let binary = std::env::current_exe()?;
@@ -148,7 +151,14 @@ pub async fn run(plan: ProcessBenchPlan) -> BenchResult<ProcessReport> {
     if plan.rate.is_none() {
         publish(&fake, &plan, 0..plan.events).await?;
     }
-    let connector = run_connector(&binary, &dir, &fake, &plan).await?;
+    let connector = run_connector(&binary, &dir, &fake, &plan)
+        .await
+        .map_err(|error| {
+            format!(
+                "{error} (the connector's log: {})",
+                dir.join(CONNECTOR_LOG).display()
+            )
+        })?;
     let npm = match &plan.npm_script {
         Some(script) => Some(run_npm(script, &fake, plan.events).await?),
         None => None,
@@ -348,10 +358,11 @@ async fn run_connector(
     let mut child = Command::new(binary)
         .args(["run", "--config"])
         .arg(&config_path)
-        .env("RUST_LOG", "warn")
+        // Logging as users run it: the connector's default filter, its lines in a file.
+        .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(output)
-        .stderr(Stdio::inherit())
+        .stderr(std::fs::File::create(dir.join(CONNECTOR_LOG))?)
         .kill_on_drop(true)
         .spawn()?;
     let pid = child.id().ok_or("the connector has no pid")?;

@@ -90,7 +90,7 @@ impl fmt::Display for ProcessReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "bench process: separate processes, TLS, durable checkpoints"
+            "bench process: separate processes, TLS, durable checkpoints, the connector logging at its default level"
         )?;
         writeln!(f, "  machine: {}", self.machine)?;
         writeln!(f, "  date:    {}", self.date)?;
