@@ -6,10 +6,11 @@
 //! applying the change and serializing it happen on the tracker's task, so conversation state
 //! never holds up a delivery or an acknowledgement. A change is applied to the cached record
 //! at once; the record is serialized and handed to the writer [`COALESCE_FOR`] later (sooner
-//! when many conversations changed, and on close), once for every change it took meanwhile:
-//! a busy conversation costs one write per interval, not one per entry. Recent records stay
-//! in a bounded cache for the sidecar's reads. An update that finds the queue full is dropped and counted in a
-//! warning: the state is informative, the stream is not. It knows nothing about HTTP.
+//! when many conversations changed, when settled and on close), once for every change it took
+//! meanwhile: a busy conversation costs one write per interval, not one per entry. Recent
+//! records stay in a bounded cache for the sidecar's reads. An update that finds the queue
+//! full is dropped and counted in a warning: the state is informative, the stream is not. It
+//! knows nothing about HTTP.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
