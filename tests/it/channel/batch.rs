@@ -48,6 +48,17 @@ fn numbered_deliveries(numbers: std::ops::Range<usize>) -> Vec<Delivery> {
         .collect()
 }
 
+/// Waits (bounded) until `partner` has received its first request.
+async fn first_request_arrived(partner: &BatchPartner) {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while partner.requests().is_empty() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await
+    .expect("the first request reaches the partner");
+}
+
 /// A partner accepting every event after `delay`.
 async fn accepting_partner(delay: Duration) -> BatchPartner {
     BatchPartner::per_event(delay, |event| result(event, 200, serde_json::json!({}))).await
@@ -206,17 +217,18 @@ async fn events_queued_while_a_batch_is_out_wait_for_it_and_share_the_next_post(
     let first = delivery("first", "conversation-0");
     let stragglers = numbered_deliveries(1..4);
 
-    // Each straggler is queued 30 ms after the one before, all while the first is out.
-    let (first_fate, straggler_fates) = tokio::join!(
-        channel.deliver(&first),
+    // Once the partner holds the first, each straggler is queued 10 ms after the one before.
+    let (first_fate, straggler_fates) = tokio::join!(channel.deliver(&first), async {
+        first_request_arrived(&partner).await;
         futures::future::join_all(stragglers.iter().zip(1..).map(|(straggler, index)| {
             let channel = &channel;
             async move {
-                tokio::time::sleep(Duration::from_millis(30 * index)).await;
+                tokio::time::sleep(Duration::from_millis(10 * index)).await;
                 channel.deliver(straggler).await
             }
         }))
-    );
+        .await
+    });
 
     assert_eq!(first_fate, Ok(()));
     assert!(
@@ -235,7 +247,7 @@ async fn full_batches_go_out_side_by_side_while_another_is_out() {
     let burst = numbered_deliveries(1..7);
 
     let (first_fate, burst_fates) = tokio::join!(channel.deliver(&first), async {
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        first_request_arrived(&partner).await;
         deliver_all(&channel, &burst).await
     });
 
