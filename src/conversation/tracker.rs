@@ -228,7 +228,7 @@ async fn run(
                 None
             }
         });
-        dirty.extend(apply_all(&inner, updates));
+        apply_all(&inner, updates, &mut dirty);
         if dirty.len() >= DRAIN_AT_MOST || !settled.is_empty() {
             hand_over(&inner, &writer, dirty.drain()).await;
         }
@@ -264,9 +264,8 @@ async fn hand_over(
 }
 
 /// Applies `updates` in order to the cached records (a record not cached is read from the
-/// store first); returns the conversations changed.
-fn apply_all(inner: &Inner, updates: impl Iterator<Item = Update>) -> HashSet<String> {
-    let mut changed = HashSet::new();
+/// store first) and adds the conversations changed to `changed`.
+fn apply_all(inner: &Inner, updates: impl Iterator<Item = Update>, changed: &mut HashSet<String>) {
     for update in updates {
         if !changed.contains(&update.conversation) {
             changed.insert(update.conversation.clone());
@@ -284,7 +283,6 @@ fn apply_all(inner: &Inner, updates: impl Iterator<Item = Update>) -> HashSet<St
         state.apply(update);
         lock(&inner.cache).put(state);
     }
-    changed
 }
 
 /// Locks a mutex whose data stays consistent even if a holder panicked.
