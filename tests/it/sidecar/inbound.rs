@@ -574,27 +574,16 @@ async fn answers_given_before_any_route_runs_are_json_naming_what_is_wrong() {
     assert_eq!((status, content_type.as_str()), (413, "application/json"));
     assert_eq!(body["error"]["field"], "body", "{body}");
 
-    let (status, _, body) = read(
-        sidecar
-            .http
-            .get(sidecar.url("/v1/conversations/%FF"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let get = |path: &'static str| {
+        let request = sidecar.http.get(sidecar.url(path));
+        async move { read(request.send().await.unwrap()).await }
+    };
+
+    let (status, _, body) = get("/v1/conversations/%FF").await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["field"], "conversationIdentifier", "{body}");
 
-    let (status, _, body) = read(
-        sidecar
-            .http
-            .get(sidecar.url("/v1/nothing-here"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _, body) = get("/v1/nothing-here").await;
     assert_eq!(status, 404);
     assert_eq!(body["error"]["kind"], "not_found");
     assert!(sidecar.fake.interaction().calls().is_empty());
