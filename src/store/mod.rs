@@ -52,8 +52,8 @@ pub use writer::{CheckpointWriter, WriterHealth, WriterStop};
 
 /// The schema version this build writes, in a redb file and in a PostgreSQL database alike;
 /// bump it (and add a migration) when a table changes. Version 2: the redb file keeps completed
-/// keys in age order only (nothing changed in PostgreSQL).
-pub const STORE_SCHEMA_VERSION: u64 = 2;
+/// keys in age order only; version 3: one row per commit's keys (neither changed PostgreSQL).
+pub const STORE_SCHEMA_VERSION: u64 = 3;
 
 /// How long a sidecar answer is kept: a partner's retries end well within a day.
 pub(crate) const DEFAULT_SIDECAR_ANSWER_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);

@@ -164,8 +164,8 @@ fn create(client: &mut Client, location: &str) -> Result<(), StoreError> {
     transaction
         .batch_execute(LEASE_TABLE_DDL)
         .map_err(failed("create lease table"))?;
-    // Version 2 changed only the redb file: an older database gets any missing table and the
-    // new version row.
+    // Versions 2 and 3 changed only the redb file: an older database gets any missing table
+    // and the new version row.
     let version = i64::try_from(STORE_SCHEMA_VERSION).unwrap_or(i64::MAX);
     transaction
         .execute(

@@ -1,26 +1,32 @@
 //! The redb side of completed idempotency keys: which deliveries already finished, so a
 //! redelivery is skipped.
 //!
-//! On disk the keys live in one table ordered by completion time, so a commit appends at its
-//! end and pruning removes from its start: an ack batch writes a few neighbouring pages instead
-//! of one page per key scattered over a key-ordered tree (which was the largest single cost of
-//! a delivered event). Lookups by key are answered from memory: the 128-bit fingerprint of every
-//! kept key, loaded when the file opens and changed only with the commit that changes the file.
-//! The set is bounded by count and by age, pruned at each commit. Keys are opaque strings here;
-//! which key an event carries is decided elsewhere.
+//! On disk an ack batch's keys are one row: commit number → when they completed and the keys
+//! (`completed_key_batches`). A commit appends one row at the table's end and pruning removes
+//! rows from its start, so a batch of a hundred keys costs one insert instead of a hundred
+//! (redb rewrites a leaf page on every insert, which made the per-key rows the largest store
+//! cost of a delivered event). Lookups by key are answered from memory: the 128-bit fingerprint
+//! of every kept key, loaded when the file opens and changed only with the commit that changes
+//! the file. The set is bounded by count and by age, pruned a commit's keys at a time at each
+//! commit. Keys are opaque strings here; which key an event carries is decided elsewhere.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use aws_lc_rs::digest;
-use redb::{ReadableTable as _, ReadableTableMetadata as _, TableDefinition};
+use redb::{ReadableTable as _, TableDefinition};
 
 use super::{database_error, RedbStore};
 use crate::store::key_index::{fingerprint, FingerprintSet};
 use crate::store::StoreError;
 
-/// (completion time ms, idempotency key) → nothing: the keys in the order they are pruned.
-const COMPLETED_BY_AGE: TableDefinition<'_, (u64, &str), ()> =
+/// Commit number → one commit's completed keys ([`encode_batch`]), oldest commit first.
+const COMPLETED_BATCHES: TableDefinition<'_, u64, &[u8]> =
+    TableDefinition::new("completed_key_batches");
+
+/// (completion time ms, idempotency key) → nothing: schema version 2's table, one row per key,
+/// moved into [`COMPLETED_BATCHES`] by the migration to version 3.
+const V2_COMPLETED_BY_AGE: TableDefinition<'_, (u64, &str), ()> =
     TableDefinition::new("completed_keys_by_age");
 
 /// Idempotency key → completion time: the key-ordered table of schema version 1, dropped by the
@@ -30,8 +36,100 @@ pub(super) const LEGACY_COMPLETED_KEYS: TableDefinition<'_, &str, u64> =
 
 pub(crate) fn create_tables(transaction: &redb::WriteTransaction) -> Result<(), StoreError> {
     transaction
-        .open_table(COMPLETED_BY_AGE)
+        .open_table(COMPLETED_BATCHES)
         .map_err(database_error("create completed keys table"))?;
+    Ok(())
+}
+
+/// A row's value: the completion time (u64, little-endian), then each key as its length (u32,
+/// little-endian) and its UTF-8 bytes.
+fn encode_batch<'k>(completed_at_ms: u64, keys: impl IntoIterator<Item = &'k str>) -> Vec<u8> {
+    let mut row = completed_at_ms.to_le_bytes().to_vec();
+    for key in keys {
+        let length = u32::try_from(key.len()).unwrap_or(u32::MAX);
+        row.extend_from_slice(&length.to_le_bytes());
+        row.extend_from_slice(key.as_bytes());
+    }
+    row
+}
+
+/// A row's completion time and keys; `None` when the bytes are not what [`encode_batch`] writes.
+fn decode_batch(row: &[u8]) -> Option<(u64, Vec<&str>)> {
+    let (time, mut rest) = row.split_first_chunk::<8>()?;
+    let mut keys = Vec::new();
+    while !rest.is_empty() {
+        let (length, after) = rest.split_first_chunk::<4>()?;
+        let length = usize::try_from(u32::from_le_bytes(*length)).ok()?;
+        let key = after.get(..length)?;
+        keys.push(std::str::from_utf8(key).ok()?);
+        rest = &after[length..];
+    }
+    Some((u64::from_le_bytes(*time), keys))
+}
+
+/// The keys of the row of commit `number`, or the error naming it.
+fn decoded(number: u64, row: &[u8]) -> Result<(u64, Vec<&str>), StoreError> {
+    decode_batch(row).ok_or_else(|| StoreError::Corrupt {
+        table: "completed_key_batches",
+        key: number.to_string(),
+        reason: "not a completion time followed by length-prefixed UTF-8 keys".to_owned(),
+    })
+}
+
+/// Every kept key, oldest commit first, handed to `each`.
+fn for_each_key(
+    transaction: &redb::ReadTransaction,
+    mut each: impl FnMut(&str),
+) -> Result<(), StoreError> {
+    let batches = transaction
+        .open_table(COMPLETED_BATCHES)
+        .map_err(database_error("open completed keys table"))?;
+    for entry in batches
+        .iter()
+        .map_err(database_error("list completed keys"))?
+    {
+        let (number, row) = entry.map_err(database_error("list completed keys"))?;
+        let (_, keys) = decoded(number.value(), row.value())?;
+        keys.into_iter().for_each(&mut each);
+    }
+    Ok(())
+}
+
+/// Moves schema version 2's one row per key into one row per completion time, inside the
+/// schema check's transaction.
+pub(super) fn migrate_from_version_2(
+    transaction: &redb::WriteTransaction,
+) -> Result<(), StoreError> {
+    let mut rows: Vec<(u64, Vec<String>)> = Vec::new();
+    {
+        let by_age = transaction
+            .open_table(V2_COMPLETED_BY_AGE)
+            .map_err(database_error("open version 2 completed keys table"))?;
+        for entry in by_age
+            .iter()
+            .map_err(database_error("list version 2 completed keys"))?
+        {
+            let (key, _) = entry.map_err(database_error("list version 2 completed keys"))?;
+            let (completed_at_ms, key) = key.value();
+            match rows.last_mut() {
+                Some((time, keys)) if *time == completed_at_ms => keys.push(key.to_owned()),
+                _ => rows.push((completed_at_ms, vec![key.to_owned()])),
+            }
+        }
+    }
+    let mut batches = transaction
+        .open_table(COMPLETED_BATCHES)
+        .map_err(database_error("open completed keys table"))?;
+    for (number, (completed_at_ms, keys)) in (0u64..).zip(&rows) {
+        let row = encode_batch(*completed_at_ms, keys.iter().map(String::as_str));
+        batches
+            .insert(number, row.as_slice())
+            .map_err(database_error("write completed keys"))?;
+    }
+    drop(batches);
+    transaction
+        .delete_table(V2_COMPLETED_BY_AGE)
+        .map_err(database_error("drop the version 2 completed keys table"))?;
     Ok(())
 }
 
@@ -56,17 +154,10 @@ impl CompletedSet {
         let transaction = database
             .begin_read()
             .map_err(database_error("begin read"))?;
-        let by_age = transaction
-            .open_table(COMPLETED_BY_AGE)
-            .map_err(database_error("open completed keys table"))?;
         let mut set = FingerprintSet::default();
-        for entry in by_age
-            .iter()
-            .map_err(database_error("list completed keys"))?
-        {
-            let (key, _) = entry.map_err(database_error("list completed keys"))?;
-            set.insert(fingerprint128(key.value().1));
-        }
+        for_each_key(&transaction, |key| {
+            set.insert(fingerprint128(key));
+        })?;
         Ok(Self(Mutex::new(set)))
     }
 
@@ -81,6 +172,8 @@ impl CompletedSet {
 pub(super) struct SetChange {
     added: Vec<u128>,
     removed: Vec<u128>,
+    /// The row the commit appended, which pruning by count leaves alone.
+    appended: Option<u64>,
 }
 
 impl SetChange {
@@ -93,8 +186,8 @@ impl SetChange {
     }
 }
 
-/// Records `keys` as completed at `completed_at_ms`; a key already kept (in `set`, or earlier
-/// in `keys`) keeps its first time.
+/// Records `keys` as completed at `completed_at_ms`, in one row; a key already kept (in `set`,
+/// or earlier in `keys`) keeps its first time.
 pub(super) fn insert_in<'k>(
     transaction: &redb::WriteTransaction,
     set: &FingerprintSet<u128>,
@@ -102,28 +195,45 @@ pub(super) fn insert_in<'k>(
     completed_at_ms: u64,
     change: &mut SetChange,
 ) -> Result<(), StoreError> {
-    let mut by_age = transaction
-        .open_table(COMPLETED_BY_AGE)
-        .map_err(database_error("open completed keys table"))?;
     let mut in_batch = FingerprintSet::default();
-    for key in keys {
-        let print = fingerprint128(key);
-        if set.contains(&print) || !in_batch.insert(print) {
-            continue;
-        }
-        by_age
-            .insert((completed_at_ms, key), ())
-            .map_err(database_error("write completed key"))?;
-        change.added.push(print);
+    let new_keys: Vec<&str> = keys
+        .into_iter()
+        .filter(|key| {
+            let print = fingerprint128(key);
+            if set.contains(&print) || !in_batch.insert(print) {
+                return false;
+            }
+            change.added.push(print);
+            true
+        })
+        .collect();
+    if new_keys.is_empty() {
+        return Ok(());
     }
+    let mut batches = transaction
+        .open_table(COMPLETED_BATCHES)
+        .map_err(database_error("open completed keys table"))?;
+    let number = batches
+        .last()
+        .map_err(database_error("read newest completed keys"))?
+        .map_or(0, |(last, _)| last.value().saturating_add(1));
+    let row = encode_batch(completed_at_ms, new_keys);
+    batches
+        .insert(number, row.as_slice())
+        .map_err(database_error("write completed keys"))?;
+    change.appended = Some(number);
     Ok(())
 }
 
-/// Removes the oldest keys until at most `max_keys` remain and none is older than `max_age`.
+/// Removes the oldest commits' keys until at most `max_keys` remain and none is older than
+/// `max_age`, a commit's keys at a time; the keys this commit appended are never pruned by
+/// count, so a bound smaller than one batch keeps that batch. `kept` is how many keys `set`
+/// holds before this commit.
 ///
 /// Returns how many keys were pruned.
 pub(super) fn prune_in(
     transaction: &redb::WriteTransaction,
+    kept: usize,
     now_ms: u64,
     max_keys: usize,
     max_age: Duration,
@@ -131,36 +241,32 @@ pub(super) fn prune_in(
 ) -> Result<u64, StoreError> {
     let max_age_ms = u64::try_from(max_age.as_millis()).unwrap_or(u64::MAX);
     let oldest_kept_ms = now_ms.saturating_sub(max_age_ms);
-    let max_keys = u64::try_from(max_keys).unwrap_or(u64::MAX);
-    let mut by_age = transaction
-        .open_table(COMPLETED_BY_AGE)
+    let mut remaining = kept.saturating_add(change.added.len());
+    let mut batches = transaction
+        .open_table(COMPLETED_BATCHES)
         .map_err(database_error("open completed keys table"))?;
-    let mut remaining = by_age
-        .len()
-        .map_err(database_error("count completed keys"))?;
     let mut pruned = 0;
     loop {
-        let oldest = by_age
+        let Some((number, row)) = batches
             .first()
-            .map_err(database_error("read oldest completed key"))?
-            .map(|(key, _)| {
-                let (completed_at_ms, key) = key.value();
-                (completed_at_ms, key.to_owned())
-            });
-        let Some((completed_at_ms, key)) = oldest else {
+            .map_err(database_error("read oldest completed keys"))?
+            .map(|(number, row)| (number.value(), row.value().to_vec()))
+        else {
             break;
         };
-        let over_count = remaining > max_keys;
+        let (completed_at_ms, keys) = decoded(number, &row)?;
+        let over_count = remaining > max_keys && change.appended != Some(number);
         let too_old = completed_at_ms < oldest_kept_ms;
         if !over_count && !too_old {
             break;
         }
-        by_age
-            .remove((completed_at_ms, key.as_str()))
-            .map_err(database_error("prune completed key"))?;
-        change.removed.push(fingerprint128(&key));
-        remaining = remaining.saturating_sub(1);
-        pruned += 1;
+        batches
+            .remove(number)
+            .map_err(database_error("prune completed keys"))?;
+        let prints: Vec<u128> = keys.into_iter().map(fingerprint128).collect();
+        remaining = remaining.saturating_sub(prints.len());
+        pruned += prints.len() as u64;
+        change.removed.extend(prints);
     }
     Ok(pruned)
 }
@@ -179,23 +285,42 @@ impl RedbStore {
     /// The fingerprints of every completed key, oldest first, for the writer's in-memory index.
     pub(super) fn completed_key_fingerprints(&self) -> Result<Vec<u64>, StoreError> {
         let transaction = self.begin_read()?;
-        let by_age = transaction
-            .open_table(COMPLETED_BY_AGE)
-            .map_err(database_error("open completed keys table"))?;
         let mut fingerprints = Vec::new();
-        for entry in by_age
-            .iter()
-            .map_err(database_error("list completed keys"))?
-        {
-            let (key, _) = entry.map_err(database_error("list completed keys"))?;
-            let (_, key) = key.value();
-            fingerprints.push(fingerprint(key));
-        }
+        for_each_key(&transaction, |key| fingerprints.push(fingerprint(key)))?;
         Ok(fingerprints)
     }
 
     /// How many completed keys the store holds.
     pub(super) fn completed_key_count(&self) -> u64 {
         u64::try_from(self.completed.lock().len()).unwrap_or(u64::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_gives_back_its_time_and_keys_in_order() {
+        let row = encode_batch(1_733_000_000_123, ["event-a", "", "ключ-✓"]);
+        assert_eq!(
+            decode_batch(&row),
+            Some((1_733_000_000_123, vec!["event-a", "", "ключ-✓"]))
+        );
+        assert_eq!(decode_batch(&encode_batch(7, [])), Some((7, vec![])));
+    }
+
+    #[test]
+    fn a_cut_or_garbled_row_is_refused_naming_the_table_and_the_commit() {
+        let row = encode_batch(5, ["event-a", "event-b"]);
+        for cut in [0, 3, 10, 14, row.len() - 1] {
+            assert_eq!(decode_batch(&row[..cut]), None, "cut at {cut}");
+        }
+        let mut not_utf8 = row.clone();
+        not_utf8[12] = 0xff;
+        assert_eq!(decode_batch(&not_utf8), None);
+        let error = decoded(41, &row[..10]).unwrap_err().to_string();
+        assert!(error.contains("completed_key_batches"), "{error}");
+        assert!(error.contains("41"), "{error}");
     }
 }

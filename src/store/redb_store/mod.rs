@@ -133,6 +133,7 @@ impl RedbStore {
         conversation::put_in(&transaction, batch.conversations(), now_ms)?;
         let pruned = dedup::prune_in(
             &transaction,
+            completed.len(),
             now_ms,
             settings.dedup_max_keys,
             settings.dedup_max_age,

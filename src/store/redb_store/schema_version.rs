@@ -79,5 +79,8 @@ fn migrate(transaction: &redb::WriteTransaction, found: u64) -> Result<(), Store
             .delete_table(super::dedup::LEGACY_COMPLETED_KEYS)
             .map_err(database_error("drop the key-ordered completed keys table"))?;
     }
+    if found < 3 {
+        super::dedup::migrate_from_version_2(transaction)?;
+    }
     Ok(())
 }

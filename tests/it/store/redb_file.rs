@@ -1,6 +1,6 @@
 //! What only the redb file does: it is created private to the connector's user, one process
 //! holds it at a time, a file from a newer build is refused and one from an older build is
-//! migrated.
+//! migrated, and completed keys are kept a commit's keys to a row.
 
 use crate::support::store::StoreDirectory;
 use byoc_connector::store::{Store, StoreError, StoreSettings, STORE_SCHEMA_VERSION};
@@ -120,6 +120,10 @@ fn a_version_1_file_is_migrated_and_still_knows_its_completed_keys() {
         .map(|table| table.name().to_owned())
         .collect();
     assert!(!tables.contains(&"completed_keys".to_owned()), "{tables:?}");
+    assert!(
+        !tables.contains(&"completed_keys_by_age".to_owned()),
+        "{tables:?}"
+    );
     assert_eq!(
         transaction
             .open_table(meta)
@@ -129,6 +133,144 @@ fn a_version_1_file_is_migrated_and_still_knows_its_completed_keys() {
             .map(|version| version.value()),
         Some(STORE_SCHEMA_VERSION)
     );
+}
+
+/// Opens `path` with redb directly and lists its tables.
+fn table_names(path: &std::path::Path) -> Vec<String> {
+    use redb::{ReadableDatabase as _, TableHandle as _};
+    let database = redb::Database::open(path).unwrap();
+    let transaction = database.begin_read().unwrap();
+    transaction
+        .list_tables()
+        .unwrap()
+        .map(|table| table.name().to_owned())
+        .collect()
+}
+
+/// How many rows the completed keys table of the file at `path` holds.
+fn completed_key_rows(path: &std::path::Path) -> u64 {
+    use redb::{ReadableDatabase as _, ReadableTableMetadata as _};
+    let batches: redb::TableDefinition<'_, u64, &[u8]> =
+        redb::TableDefinition::new("completed_key_batches");
+    let database = redb::Database::open(path).unwrap();
+    let transaction = database.begin_read().unwrap();
+    transaction.open_table(batches).unwrap().len().unwrap()
+}
+
+#[test]
+fn a_version_2_file_is_migrated_and_still_knows_its_completed_keys() {
+    let directory = StoreDirectory::new();
+    let path = directory.store_path();
+    let meta: redb::TableDefinition<'_, &str, u64> = redb::TableDefinition::new("meta");
+    let by_age: redb::TableDefinition<'_, (u64, &str), ()> =
+        redb::TableDefinition::new("completed_keys_by_age");
+    {
+        // Written with redb directly, as a version 2 build did: one row per key, in age order.
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let database = redb::Database::create(&path).unwrap();
+        let transaction = database.begin_write().unwrap();
+        transaction
+            .open_table(meta)
+            .unwrap()
+            .insert("schema_version", 2)
+            .unwrap();
+        {
+            let mut ages = transaction.open_table(by_age).unwrap();
+            for (at, key) in [(1_000, "event-a"), (1_000, "event-b"), (2_000, "event-c")] {
+                ages.insert((at, key), ()).unwrap();
+            }
+        }
+        transaction.commit().unwrap();
+    }
+
+    let store = Store::open(&path, StoreSettings::default()).unwrap();
+    for key in ["event-a", "event-b", "event-c"] {
+        assert!(store.is_completed(key).unwrap(), "{key}");
+    }
+    assert!(!store.is_completed("event-d").unwrap());
+    assert_eq!(store.completed_key_count().unwrap(), 3);
+    drop(store);
+
+    assert!(
+        !table_names(&path).contains(&"completed_keys_by_age".to_owned()),
+        "the version 2 table is gone"
+    );
+    assert_eq!(completed_key_rows(&path), 2, "one row per completion time");
+}
+
+#[test]
+fn an_ack_batch_keeps_its_completed_keys_in_one_row_and_skips_keys_already_kept() {
+    use byoc_connector::store::AckBatch;
+    let directory = StoreDirectory::new();
+    let path = directory.store_path();
+    let store = Store::open(&path, StoreSettings::default()).unwrap();
+    let mut first = AckBatch::new();
+    for index in 0..100 {
+        first.record_completed(format!("event-{index}"));
+    }
+    store
+        .commit_ack_batch(&first, std::time::SystemTime::now())
+        .unwrap();
+    let mut second = AckBatch::new();
+    second.record_completed("event-7");
+    second.record_completed("event-100");
+    store
+        .commit_ack_batch(&second, std::time::SystemTime::now())
+        .unwrap();
+    let mut repeated = AckBatch::new();
+    repeated.record_completed("event-100");
+    store
+        .commit_ack_batch(&repeated, std::time::SystemTime::now())
+        .unwrap();
+    assert_eq!(store.completed_key_count().unwrap(), 101);
+    drop(store);
+
+    assert_eq!(
+        completed_key_rows(&path),
+        2,
+        "a row per commit that completed new keys"
+    );
+    let store = Store::open(&path, StoreSettings::default()).unwrap();
+    assert_eq!(store.completed_key_count().unwrap(), 101);
+    assert!(store.is_completed("event-0").unwrap());
+    assert!(store.is_completed("event-100").unwrap());
+}
+
+#[test]
+fn pruning_by_count_removes_the_oldest_commits_keys_together_and_never_the_newest_commit() {
+    use byoc_connector::store::AckBatch;
+    let directory = StoreDirectory::new();
+    let store = Store::open(
+        directory.store_path(),
+        StoreSettings {
+            dedup_max_keys: 3,
+            ..StoreSettings::default()
+        },
+    )
+    .unwrap();
+    let commit = |keys: &[&str]| {
+        let mut batch = AckBatch::new();
+        for key in keys {
+            batch.record_completed(*key);
+        }
+        store
+            .commit_ack_batch(&batch, std::time::SystemTime::now())
+            .unwrap();
+    };
+    commit(&["a1", "a2"]);
+    commit(&["b1", "b2"]);
+    // Four keys are over the bound of three: the oldest commit goes, both its keys.
+    assert_eq!(store.completed_key_count().unwrap(), 2);
+    assert!(!store.is_completed("a1").unwrap());
+    assert!(!store.is_completed("a2").unwrap());
+    assert!(store.is_completed("b1").unwrap());
+    commit(&["c1", "c2", "c3", "c4"]);
+    // A commit larger than the bound stays whole; everything older goes.
+    assert_eq!(store.completed_key_count().unwrap(), 4);
+    assert!(!store.is_completed("b1").unwrap());
+    for key in ["c1", "c2", "c3", "c4"] {
+        assert!(store.is_completed(key).unwrap(), "{key}");
+    }
 }
 
 #[test]
