@@ -10,11 +10,12 @@
 //! the caller's (pending routing records, sidecar answers); this file only groups them.
 //!
 //! Under load the fsync is short next to the stream of writes, so commits would carry a write
-//! or two each; when the last commit carried more than one write the task waits [`LINGER`]
-//! before taking the next batch, so a busy stream shares its fsyncs. A lone write on a quiet
-//! store never waits.
+//! or two each; when the last commit carried more than one write the task lingers (each kind of
+//! write says how long: [`LINGER`] by default) before taking the next batch, so a busy stream
+//! shares its fsyncs. A lone write on a quiet store never waits.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
@@ -23,9 +24,10 @@ use super::{Store, StoreError, WriterStop};
 /// Most writes in one transaction; a larger queue is committed in several.
 const MAX_WRITES_PER_COMMIT: usize = 1_000;
 
-/// How long the committing task gathers writes after a commit that carried several (tokio's
-/// timer counts whole milliseconds, so a shorter pause would be one anyway).
-const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
+/// How long the committing task gathers writes after a commit that carried several, unless
+/// the kind of write asks for longer (tokio's timer counts whole milliseconds, so a shorter
+/// pause would be one anyway).
+pub(crate) const LINGER: Duration = Duration::from_millis(1);
 
 /// Applies a batch of writes in one durable transaction and answers each, in order.
 pub(crate) type ApplyBatch<W, R> = fn(&Store, &[W]) -> Result<Vec<R>, StoreError>;
@@ -42,6 +44,7 @@ struct Queue<W, R> {
 pub(crate) struct GroupCommitter<W, R> {
     store: Store,
     apply: ApplyBatch<W, R>,
+    linger: Duration,
     queue: Arc<Mutex<Queue<W, R>>>,
 }
 
@@ -50,6 +53,7 @@ impl<W, R> Clone for GroupCommitter<W, R> {
         Self {
             store: self.store.clone(),
             apply: self.apply,
+            linger: self.linger,
             queue: self.queue.clone(),
         }
     }
@@ -69,11 +73,19 @@ where
     R: Send + 'static,
 {
     /// A committer applying batches with `apply`, which must answer every write of a batch in
-    /// order; the committing task starts with the first write.
+    /// order; the committing task starts with the first write. Under load it lingers
+    /// [`LINGER`] between commits.
     pub(crate) fn new(store: Store, apply: ApplyBatch<W, R>) -> Self {
+        Self::lingering(store, apply, LINGER)
+    }
+
+    /// A committer that lingers `linger` after a commit that carried several writes: longer
+    /// means fewer fsyncs under load and that much more wait for a write that comes then.
+    pub(crate) fn lingering(store: Store, apply: ApplyBatch<W, R>, linger: Duration) -> Self {
         Self {
             store,
             apply,
+            linger,
             queue: Arc::new(Mutex::new(Queue {
                 waiting: Vec::new(),
                 committing: false,
@@ -93,6 +105,7 @@ where
             tokio::spawn(commit_until_empty(
                 self.store.clone(),
                 self.apply,
+                self.linger,
                 self.queue.clone(),
             ));
         }
@@ -108,6 +121,7 @@ where
 async fn commit_until_empty<W, R>(
     store: Store,
     apply: ApplyBatch<W, R>,
+    linger: Duration,
     queue: Arc<Mutex<Queue<W, R>>>,
 ) where
     W: Send + 'static,
@@ -116,7 +130,7 @@ async fn commit_until_empty<W, R>(
     let mut busy = false;
     loop {
         if busy {
-            tokio::time::sleep(LINGER).await;
+            tokio::time::sleep(linger).await;
         }
         let batch = {
             let mut queue = lock(&queue);
@@ -172,8 +186,6 @@ fn lock<W, R>(queue: &Mutex<Queue<W, R>>) -> MutexGuard<'_, Queue<W, R>> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
     use crate::store::scratch::Scratch;
     use crate::store::SidecarAnswerWrite;
@@ -207,6 +219,45 @@ mod tests {
             });
         }
         keep(store, writes)
+    }
+
+    /// The sizes of the batches [`keep_counting`] committed, in order.
+    static COMMITTED: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+    fn keep_counting(
+        store: &Store,
+        writes: &[SidecarAnswerWrite],
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        lock_committed().push(writes.len());
+        keep(store, writes)
+    }
+
+    fn lock_committed() -> MutexGuard<'static, Vec<usize>> {
+        COMMITTED.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    #[tokio::test]
+    async fn after_a_shared_commit_writes_that_come_within_the_linger_share_the_next_one() {
+        let (_scratch, store) = scratch_store("linger");
+        let committer =
+            GroupCommitter::lingering(store.clone(), keep_counting, Duration::from_secs(1));
+        // Queued together, two writes share the first commit, so the committer lingers after it.
+        let (first, second) = tokio::join!(
+            committer.write(answer("a", "a")),
+            committer.write(answer("b", "b"))
+        );
+        first.unwrap();
+        second.unwrap();
+        let early = tokio::spawn({
+            let committer = committer.clone();
+            async move { committer.write(answer("c", "c")).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let late = committer.write(answer("d", "d")).await;
+        early.await.unwrap().unwrap();
+        late.unwrap();
+        // With the default linger, "c" would commit alone and "d" 50 ms later alone again.
+        assert_eq!(*lock_committed(), vec![2, 2]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
