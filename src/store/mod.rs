@@ -50,10 +50,16 @@ pub(crate) use postgres_store::{session_options, APPLICATION_NAME};
 pub(crate) use postgres_tls::{parse_target, PostgresTls};
 pub use writer::{CheckpointWriter, WriterHealth, WriterStop};
 
-/// The schema version this build writes, in a redb file and in a PostgreSQL database alike;
-/// bump it (and add a migration) when a table changes. Version 2: the redb file keeps completed
-/// keys in age order only; version 3: one row per commit's keys (neither changed PostgreSQL).
-pub const STORE_SCHEMA_VERSION: u64 = 3;
+/// The schema version this build writes in a redb file; bump it (and add a migration) when a
+/// table of the file changes. Version 2: completed keys in age order only; version 3: one row
+/// per commit's completed keys.
+pub const REDB_SCHEMA_VERSION: u64 = 3;
+
+/// The schema version this build writes in a PostgreSQL database, counted apart from the redb
+/// file's so that a change to the file alone never makes an older build refuse the database
+/// (a rollback, or replicas upgraded one at a time). Version 2 was the file's change; the
+/// database's tables have not changed since version 1.
+pub const POSTGRES_SCHEMA_VERSION: u64 = 2;
 
 /// How long a sidecar answer is kept: a partner's retries end well within a day.
 pub(crate) const DEFAULT_SIDECAR_ANSWER_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);

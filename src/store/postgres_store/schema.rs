@@ -10,7 +10,7 @@
 use postgres::Client;
 
 use super::{failed, sql_u64};
-use crate::store::{StoreError, LEASE_TABLE_DDL, STORE_SCHEMA_VERSION};
+use crate::store::{StoreError, LEASE_TABLE_DDL, POSTGRES_SCHEMA_VERSION};
 
 /// The advisory lock (`pg_advisory_xact_lock`) held while tables are created; whoever else
 /// creates byoc tables in the same database (the lease keeper) takes it too.
@@ -102,7 +102,7 @@ pub(super) fn prepare(
     location: &str,
 ) -> Result<(), StoreError> {
     let current = read_version(client, location)?;
-    if current != Some(STORE_SCHEMA_VERSION) {
+    if current != Some(POSTGRES_SCHEMA_VERSION) {
         create(client, location)?;
     }
     client
@@ -136,10 +136,10 @@ fn read_version(
         .map_err(failed("read schema version"))?
         .map(|row| sql_u64(row.get(0)));
     match found {
-        Some(found) if found > STORE_SCHEMA_VERSION => Err(StoreError::NewerDatabaseSchema {
+        Some(found) if found > POSTGRES_SCHEMA_VERSION => Err(StoreError::NewerDatabaseSchema {
             location: location.to_owned(),
             found,
-            supported: STORE_SCHEMA_VERSION,
+            supported: POSTGRES_SCHEMA_VERSION,
         }),
         found => Ok(found),
     }
@@ -152,7 +152,7 @@ fn create(client: &mut Client, location: &str) -> Result<(), StoreError> {
         .execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK_KEY])
         .map_err(failed("lock schema"))?;
     // Another replica may have created everything while this one waited for the lock.
-    if read_version(&mut transaction, location)? == Some(STORE_SCHEMA_VERSION) {
+    if read_version(&mut transaction, location)? == Some(POSTGRES_SCHEMA_VERSION) {
         return Ok(());
     }
     transaction
@@ -164,9 +164,9 @@ fn create(client: &mut Client, location: &str) -> Result<(), StoreError> {
     transaction
         .batch_execute(LEASE_TABLE_DDL)
         .map_err(failed("create lease table"))?;
-    // Versions 2 and 3 changed only the redb file: an older database gets any missing table
-    // and the new version row.
-    let version = i64::try_from(STORE_SCHEMA_VERSION).unwrap_or(i64::MAX);
+    // Version 2 changed only the redb file: an older database gets any missing table and the
+    // new version row.
+    let version = i64::try_from(POSTGRES_SCHEMA_VERSION).unwrap_or(i64::MAX);
     transaction
         .execute(
             "INSERT INTO byoc_meta (namespace, name, value) VALUES ($1, $2, $3) \

@@ -10,7 +10,7 @@ use std::path::Path;
 use redb::ReadableTable as _;
 
 use super::{database_error, META};
-use crate::store::{StoreError, STORE_SCHEMA_VERSION};
+use crate::store::{StoreError, REDB_SCHEMA_VERSION};
 
 /// The `meta` key holding the schema version.
 const SCHEMA_VERSION_KEY: &str = "schema_version";
@@ -33,27 +33,27 @@ pub(crate) fn check_or_initialize(
             .map_err(database_error("read schema version"))?
             .map(|guard| guard.value());
         match found {
-            Some(found) if found > STORE_SCHEMA_VERSION => {
+            Some(found) if found > REDB_SCHEMA_VERSION => {
                 return Err(StoreError::NewerSchema {
                     path: path.to_owned(),
                     found,
-                    supported: STORE_SCHEMA_VERSION,
+                    supported: REDB_SCHEMA_VERSION,
                 });
             }
-            Some(found) if found < STORE_SCHEMA_VERSION => {
+            Some(found) if found < REDB_SCHEMA_VERSION => {
                 migrate(&transaction, found)?;
-                meta.insert(SCHEMA_VERSION_KEY, STORE_SCHEMA_VERSION)
+                meta.insert(SCHEMA_VERSION_KEY, REDB_SCHEMA_VERSION)
                     .map_err(database_error("write schema version"))?;
                 tracing::info!(
                     path = %path.display(),
                     from = found,
-                    to = STORE_SCHEMA_VERSION,
+                    to = REDB_SCHEMA_VERSION,
                     "store file migrated"
                 );
             }
             Some(_) => {}
             None => {
-                meta.insert(SCHEMA_VERSION_KEY, STORE_SCHEMA_VERSION)
+                meta.insert(SCHEMA_VERSION_KEY, REDB_SCHEMA_VERSION)
                     .map_err(database_error("write schema version"))?;
             }
         }

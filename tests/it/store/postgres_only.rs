@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::support::store::{fresh_namespace, postgres_client, postgres_url};
 use byoc_connector::store::{
     AckBatch, CheckpointWriter, Fence, Store, StoreError, StoreSettings, WriterHealth,
-    STORE_SCHEMA_VERSION,
+    POSTGRES_SCHEMA_VERSION,
 };
 
 use super::tables::{dead_letter, replay_id, ORG, TOPIC};
@@ -186,7 +186,7 @@ fn a_database_with_a_newer_schema_is_refused_naming_both_versions() {
     let mut admin = postgres_client();
     let (url, database) = fresh_database(&mut admin, "byoc_newer");
     drop(Store::open_postgres(&url, "default", StoreSettings::default()).unwrap());
-    let newer = STORE_SCHEMA_VERSION + 1;
+    let newer = POSTGRES_SCHEMA_VERSION + 1;
     let mut direct = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     direct
         .execute(
@@ -200,7 +200,7 @@ fn a_database_with_a_newer_schema_is_refused_naming_both_versions() {
 
     assert!(
         matches!(error, StoreError::NewerDatabaseSchema { found, supported, .. }
-            if found == newer && supported == STORE_SCHEMA_VERSION),
+            if found == newer && supported == POSTGRES_SCHEMA_VERSION),
         "{error:?}"
     );
     let message = error.to_string();
@@ -236,6 +236,28 @@ fn connection_and_url_errors_never_show_the_password() {
 }
 
 /// A fresh database on the test cluster, dropped by the caller; its URL.
+#[test]
+fn a_change_to_the_redb_file_alone_leaves_the_database_at_the_version_older_builds_open() {
+    let mut admin = postgres_client();
+    let (url, database) = fresh_database(&mut admin, "byoc_version");
+    drop(Store::open_postgres(&url, "default", StoreSettings::default()).unwrap());
+    let mut direct = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let written: i64 = direct
+        .query_one(
+            "SELECT value FROM byoc_meta WHERE namespace = '' AND name = 'schema_version'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    drop(direct);
+    // Versions 2 and 3 of the redb file changed nothing in PostgreSQL: a build of version 2
+    // still opens this database, so a rollback or a rolling upgrade meets no refusal.
+    assert_eq!(written, 2);
+    admin
+        .batch_execute(&format!("DROP DATABASE {database} WITH (FORCE)"))
+        .unwrap();
+}
+
 fn fresh_database(admin: &mut postgres::Client, prefix: &str) -> (String, String) {
     let database = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
     admin

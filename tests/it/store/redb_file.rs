@@ -3,7 +3,7 @@
 //! migrated, and completed keys are kept a commit's keys to a row.
 
 use crate::support::store::StoreDirectory;
-use byoc_connector::store::{Store, StoreError, StoreSettings, STORE_SCHEMA_VERSION};
+use byoc_connector::store::{Store, StoreError, StoreSettings, REDB_SCHEMA_VERSION};
 
 use super::tables::{ORG, TOPIC};
 
@@ -44,7 +44,7 @@ fn opening_a_store_written_by_a_newer_schema_fails_naming_both_versions_and_the_
     let directory = StoreDirectory::new();
     let path = directory.store_path();
     drop(Store::open(&path, StoreSettings::default()).unwrap());
-    let newer = STORE_SCHEMA_VERSION + 1;
+    let newer = REDB_SCHEMA_VERSION + 1;
     {
         // Written with redb directly, as a newer build would: the `meta` table's version.
         let meta: redb::TableDefinition<'_, &str, u64> = redb::TableDefinition::new("meta");
@@ -60,7 +60,7 @@ fn opening_a_store_written_by_a_newer_schema_fails_naming_both_versions_and_the_
     let error = Store::open(&path, StoreSettings::default()).unwrap_err();
     assert!(
         matches!(error, StoreError::NewerSchema { found, supported, .. }
-            if found == newer && supported == STORE_SCHEMA_VERSION),
+            if found == newer && supported == REDB_SCHEMA_VERSION),
         "{error:?}"
     );
     let message = error.to_string();
@@ -70,7 +70,7 @@ fn opening_a_store_written_by_a_newer_schema_fails_naming_both_versions_and_the_
         "{message}"
     );
     assert!(
-        message.contains(&format!("up to version {STORE_SCHEMA_VERSION}")),
+        message.contains(&format!("up to version {REDB_SCHEMA_VERSION}")),
         "{message}"
     );
 }
@@ -131,7 +131,7 @@ fn a_version_1_file_is_migrated_and_still_knows_its_completed_keys() {
             .get("schema_version")
             .unwrap()
             .map(|version| version.value()),
-        Some(STORE_SCHEMA_VERSION)
+        Some(REDB_SCHEMA_VERSION)
     );
 }
 
