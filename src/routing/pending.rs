@@ -17,11 +17,10 @@ use crate::store::{GroupCommitter, PendingRoutingWrite, Store, StoreError};
 use super::RoutingError;
 
 /// How long the records' committer gathers writes after a commit that carried several. Each
-/// redb commit costs the same fixed work (page flush, fsync) however few records it holds, and
-/// under a routing burst it came every ~3.6 ms, a commit or two per request; at 5 ms a busy
-/// stream commits about half as often (`bench process --routing-mix`: ~5 % less connector CPU)
-/// and a request's decision waits at most that much more for its record (`bench routing`'s
-/// burst of 1,000 stays near 10 ms at p99). A lone write on a quiet store never waits.
+/// commit costs the same fixed work (page flush, fsync) however few records it holds, and a
+/// busy stream of requests otherwise commits every few milliseconds; waiting this long halves
+/// the commits and delays a decision's post by at most as much, far inside the window
+/// (`docs/benchmarks.md` has the figures). A lone write on a quiet store never waits.
 const COMMIT_LINGER: Duration = Duration::from_millis(5);
 
 /// Version of the record layout, bumped on incompatible changes.

@@ -4,7 +4,7 @@
 //! On disk an ack batch's keys are one row: commit number → when they completed and the keys
 //! (`completed_key_batches`). A commit appends one row at the table's end and pruning removes
 //! rows from its start, so a batch of a hundred keys costs one insert instead of a hundred
-//! (redb rewrites a leaf page on every insert, which made the per-key rows the largest store
+//! (redb rewrites a leaf page on every insert, so a row per key would be the largest store
 //! cost of a delivered event). Lookups by key are answered from memory: the 128-bit fingerprint
 //! of every kept key, loaded when the file opens and changed only with the commit that changes
 //! the file. The set is bounded by count and by age, pruned a commit's keys at a time at each
