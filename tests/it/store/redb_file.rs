@@ -45,18 +45,7 @@ fn opening_a_store_written_by_a_newer_schema_fails_naming_both_versions_and_the_
     let path = directory.store_path();
     drop(Store::open(&path, StoreSettings::default()).unwrap());
     let newer = REDB_SCHEMA_VERSION + 1;
-    {
-        // Written with redb directly, as a newer build would: the `meta` table's version.
-        let meta: redb::TableDefinition<'_, &str, u64> = redb::TableDefinition::new("meta");
-        let database = redb::Database::create(&path).unwrap();
-        let transaction = database.begin_write().unwrap();
-        transaction
-            .open_table(meta)
-            .unwrap()
-            .insert("schema_version", newer)
-            .unwrap();
-        transaction.commit().unwrap();
-    }
+    write_file_as_version(&path, newer, |_| {});
     let error = Store::open(&path, StoreSettings::default()).unwrap_err();
     assert!(
         matches!(error, StoreError::NewerSchema { found, supported, .. }
@@ -75,35 +64,47 @@ fn opening_a_store_written_by_a_newer_schema_fails_naming_both_versions_and_the_
     );
 }
 
+/// The `meta` table, where the file keeps its schema version.
+const META: redb::TableDefinition<'_, &str, u64> = redb::TableDefinition::new("meta");
+
+/// Versions 1 and 2's completed keys: (completion time ms, key) → nothing.
+const V2_BY_AGE: redb::TableDefinition<'_, (u64, &str), ()> =
+    redb::TableDefinition::new("completed_keys_by_age");
+
+/// Writes the store file at `path` (creating it, or over what is there) with redb directly, as
+/// a build of schema `version` would: its version in `meta`, and whatever `fill` writes.
+fn write_file_as_version(
+    path: &std::path::Path,
+    version: u64,
+    fill: impl FnOnce(&redb::WriteTransaction),
+) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let database = redb::Database::create(path).unwrap();
+    let transaction = database.begin_write().unwrap();
+    transaction
+        .open_table(META)
+        .unwrap()
+        .insert("schema_version", version)
+        .unwrap();
+    fill(&transaction);
+    transaction.commit().unwrap();
+}
+
 #[test]
 fn a_version_1_file_is_migrated_and_still_knows_its_completed_keys() {
     use redb::{ReadableDatabase as _, TableHandle as _};
     let directory = StoreDirectory::new();
     let path = directory.store_path();
-    let meta: redb::TableDefinition<'_, &str, u64> = redb::TableDefinition::new("meta");
     let by_key: redb::TableDefinition<'_, &str, u64> = redb::TableDefinition::new("completed_keys");
-    let by_age: redb::TableDefinition<'_, (u64, &str), ()> =
-        redb::TableDefinition::new("completed_keys_by_age");
-    {
-        // Written with redb directly, as a version 1 build did: both completed-key tables.
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let database = redb::Database::create(&path).unwrap();
-        let transaction = database.begin_write().unwrap();
-        transaction
-            .open_table(meta)
-            .unwrap()
-            .insert("schema_version", 1)
-            .unwrap();
-        {
-            let mut keys = transaction.open_table(by_key).unwrap();
-            let mut ages = transaction.open_table(by_age).unwrap();
-            for (at, key) in [(1_000, "event-a"), (2_000, "event-b")] {
-                keys.insert(key, at).unwrap();
-                ages.insert((at, key), ()).unwrap();
-            }
+    // As a version 1 build wrote it: both completed-key tables.
+    write_file_as_version(&path, 1, |transaction| {
+        let mut keys = transaction.open_table(by_key).unwrap();
+        let mut ages = transaction.open_table(V2_BY_AGE).unwrap();
+        for (at, key) in [(1_000, "event-a"), (2_000, "event-b")] {
+            keys.insert(key, at).unwrap();
+            ages.insert((at, key), ()).unwrap();
         }
-        transaction.commit().unwrap();
-    }
+    });
 
     let store = Store::open(&path, StoreSettings::default()).unwrap();
     assert!(store.is_completed("event-a").unwrap());
@@ -126,7 +127,7 @@ fn a_version_1_file_is_migrated_and_still_knows_its_completed_keys() {
     );
     assert_eq!(
         transaction
-            .open_table(meta)
+            .open_table(META)
             .unwrap()
             .get("schema_version")
             .unwrap()
@@ -161,27 +162,13 @@ fn completed_key_rows(path: &std::path::Path) -> u64 {
 fn a_version_2_file_is_migrated_and_still_knows_its_completed_keys() {
     let directory = StoreDirectory::new();
     let path = directory.store_path();
-    let meta: redb::TableDefinition<'_, &str, u64> = redb::TableDefinition::new("meta");
-    let by_age: redb::TableDefinition<'_, (u64, &str), ()> =
-        redb::TableDefinition::new("completed_keys_by_age");
-    {
-        // Written with redb directly, as a version 2 build did: one row per key, in age order.
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let database = redb::Database::create(&path).unwrap();
-        let transaction = database.begin_write().unwrap();
-        transaction
-            .open_table(meta)
-            .unwrap()
-            .insert("schema_version", 2)
-            .unwrap();
-        {
-            let mut ages = transaction.open_table(by_age).unwrap();
-            for (at, key) in [(1_000, "event-a"), (1_000, "event-b"), (2_000, "event-c")] {
-                ages.insert((at, key), ()).unwrap();
-            }
+    // As a version 2 build wrote it: one row per key, in age order.
+    write_file_as_version(&path, 2, |transaction| {
+        let mut ages = transaction.open_table(V2_BY_AGE).unwrap();
+        for (at, key) in [(1_000, "event-a"), (1_000, "event-b"), (2_000, "event-c")] {
+            ages.insert((at, key), ()).unwrap();
         }
-        transaction.commit().unwrap();
-    }
+    });
 
     let store = Store::open(&path, StoreSettings::default()).unwrap();
     for key in ["event-a", "event-b", "event-c"] {
