@@ -27,7 +27,7 @@ const MAX_WRITES_PER_COMMIT: usize = 1_000;
 /// How long the committing task gathers writes after a commit that carried several, unless
 /// the kind of write asks for longer (tokio's timer counts whole milliseconds, so a shorter
 /// pause would be one anyway).
-pub(crate) const LINGER: Duration = Duration::from_millis(1);
+const LINGER: Duration = Duration::from_millis(1);
 
 /// Applies a batch of writes in one durable transaction and answers each, in order.
 pub(crate) type ApplyBatch<W, R> = fn(&Store, &[W]) -> Result<Vec<R>, StoreError>;
