@@ -69,11 +69,23 @@ fn decode_batch(row: &[u8]) -> Option<(u64, Vec<&str>)> {
 
 /// The keys of the row of commit `number`, or the error naming it.
 fn decoded(number: u64, row: &[u8]) -> Result<(u64, Vec<&str>), StoreError> {
-    decode_batch(row).ok_or_else(|| StoreError::Corrupt {
+    decode_batch(row).ok_or_else(|| corrupt(number))
+}
+
+/// The completion time of the row of commit `number`, without reading its keys.
+fn completed_at(number: u64, row: &[u8]) -> Result<u64, StoreError> {
+    row.split_first_chunk::<8>()
+        .map(|(time, _)| u64::from_le_bytes(*time))
+        .ok_or_else(|| corrupt(number))
+}
+
+/// The error for a row of commit `number` that is not what [`encode_batch`] writes.
+fn corrupt(number: u64) -> StoreError {
+    StoreError::Corrupt {
         table: "completed_key_batches",
         key: number.to_string(),
         reason: "not a completion time followed by length-prefixed UTF-8 keys".to_owned(),
-    })
+    }
 }
 
 /// Every kept key, oldest commit first, handed to `each`.
@@ -247,26 +259,32 @@ pub(super) fn prune_in(
         .map_err(database_error("open completed keys table"))?;
     let mut pruned = 0;
     loop {
-        let Some((number, row)) = batches
+        let Some((number, completed_at_ms)) = batches
             .first()
             .map_err(database_error("read oldest completed keys"))?
-            .map(|(number, row)| (number.value(), row.value().to_vec()))
+            .map(|(number, row)| {
+                let number = number.value();
+                completed_at(number, row.value()).map(|time| (number, time))
+            })
+            .transpose()?
         else {
             break;
         };
-        let (completed_at_ms, keys) = decoded(number, &row)?;
         let over_count = remaining > max_keys && change.appended != Some(number);
         let too_old = completed_at_ms < oldest_kept_ms;
         if !over_count && !too_old {
             break;
         }
-        batches
+        let Some(row) = batches
             .remove(number)
-            .map_err(database_error("prune completed keys"))?;
-        let prints: Vec<u128> = keys.into_iter().map(fingerprint128).collect();
-        remaining = remaining.saturating_sub(prints.len());
-        pruned += prints.len() as u64;
-        change.removed.extend(prints);
+            .map_err(database_error("prune completed keys"))?
+        else {
+            break;
+        };
+        let (_, keys) = decoded(number, row.value())?;
+        remaining = remaining.saturating_sub(keys.len());
+        pruned += keys.len() as u64;
+        change.removed.extend(keys.into_iter().map(fingerprint128));
     }
     Ok(pruned)
 }
