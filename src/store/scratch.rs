@@ -1,4 +1,4 @@
-//! A redb store in a directory of its own for unit tests, removed when its guard drops.
+//! A redb store (or just a directory) of its own for unit tests, removed when its guard drops.
 //! Test-only; knows nothing about what the tests store.
 
 use std::path::PathBuf;
@@ -15,13 +15,20 @@ impl Drop for Scratch {
     }
 }
 
-/// A fresh store under the temp dir, named after `name`; keep the guard while it is used.
-pub(crate) fn scratch_store(name: &str) -> (Scratch, Store) {
+/// A fresh directory path under the temp dir, named after `name` (not created); keep the
+/// guard while it is used.
+pub(crate) fn scratch_dir(name: &str) -> (Scratch, PathBuf) {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_nanos();
     let dir = std::env::temp_dir().join(format!("byoc-{name}-{}-{nanos}", std::process::id()));
+    (Scratch(dir.clone()), dir)
+}
+
+/// A fresh store under the temp dir, named after `name`; keep the guard while it is used.
+pub(crate) fn scratch_store(name: &str) -> (Scratch, Store) {
+    let (guard, dir) = scratch_dir(name);
     let store = Store::open(dir.join("state.redb"), StoreSettings::default()).unwrap();
-    (Scratch(dir), store)
+    (guard, store)
 }

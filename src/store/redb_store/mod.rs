@@ -26,6 +26,13 @@ use super::{
 /// here, beside the tables' modules, because the schema check and the dead letters both use it.
 pub(crate) const META: redb::TableDefinition<'_, &str, u64> = redb::TableDefinition::new("meta");
 
+/// The most memory redb's page cache may hold. redb keeps every page it writes or reads in
+/// that cache (1 GiB by default), so a long-running connector's memory would grow towards the
+/// size of its file. Commits touch a few pages each (the newest rows, the oldest completed-key
+/// row, the checkpoint and their branches); anything else is read once (start-up) or rarely
+/// (dead letters, redeliveries) and comes from the kernel's page cache.
+pub(crate) const PAGE_CACHE_BYTES: usize = 4 * 1024 * 1024;
+
 /// Wraps a redb error with the operation that hit it.
 pub(crate) fn database_error<E: Into<redb::Error>>(
     operation: &'static str,
@@ -70,14 +77,14 @@ impl RedbStore {
                     path: path.to_owned(),
                 })
             }
-            CreateIfMissing::No => redb::Database::open(path),
+            CreateIfMissing::No => builder().open(path),
             CreateIfMissing::Yes => {
                 create_parent_directory(path)?;
                 if !exists {
                     create_private_file(path)?;
                 }
                 // `create` opens an existing store and initialises a missing or empty file.
-                redb::Database::create(path)
+                builder().create(path)
             }
         };
         let database = opened.map_err(|source| match source {
@@ -275,6 +282,13 @@ impl StoreBackend for RedbStore {
 
 /// Creates the store's missing parent directories, readable by the connector's user only: dead
 /// letters hold message text.
+/// How every file is opened: with the page cache bounded.
+fn builder() -> redb::Builder {
+    let mut builder = redb::Builder::new();
+    builder.set_cache_size(PAGE_CACHE_BYTES);
+    builder
+}
+
 fn create_parent_directory(path: &Path) -> Result<(), StoreError> {
     let Some(parent) = path
         .parent()
@@ -307,5 +321,47 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
             path: path.to_owned(),
             source: redb::Error::Io(source),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use redb::ReadableDatabase as _;
+
+    use super::*;
+    use crate::store::scratch::scratch_dir;
+
+    #[test]
+    fn the_page_cache_stays_within_its_bound_however_much_the_file_holds() {
+        let (_guard, dir) = scratch_dir("page-cache");
+        let store = RedbStore::open(
+            &dir.join("state.redb"),
+            StoreSettings::default(),
+            CreateIfMissing::Yes,
+        )
+        .unwrap();
+        let raw_bytes = 16 * 1024;
+        let letters = 3 * PAGE_CACHE_BYTES / raw_bytes;
+        for n in 0..letters {
+            let letter = NewDeadLetter {
+                replay_id: u64::try_from(n).unwrap().to_be_bytes().to_vec(),
+                raw: vec![0x5a; raw_bytes],
+                decoded_json: None,
+                reason: "filler".to_owned(),
+                attributes: BTreeMap::new(),
+            };
+            StoreBackend::record_dead_letter(&store, &letter, 1_733_000_000_000).unwrap();
+        }
+        let cached = store.database.cache_stats().used_bytes();
+        // Nothing cached would mean the counters are off (the `cache_metrics` feature) and the
+        // bound untested.
+        assert!(cached > 0, "no cache figures");
+        assert!(
+            cached <= PAGE_CACHE_BYTES,
+            "{cached} bytes cached after writing {} bytes",
+            letters * raw_bytes
+        );
     }
 }
