@@ -280,8 +280,6 @@ impl StoreBackend for RedbStore {
     }
 }
 
-/// Creates the store's missing parent directories, readable by the connector's user only: dead
-/// letters hold message text.
 /// How every file is opened: with the page cache bounded.
 fn builder() -> redb::Builder {
     let mut builder = redb::Builder::new();
@@ -289,6 +287,8 @@ fn builder() -> redb::Builder {
     builder
 }
 
+/// Creates the store's missing parent directories, readable by the connector's user only: dead
+/// letters hold message text.
 fn create_parent_directory(path: &Path) -> Result<(), StoreError> {
     let Some(parent) = path
         .parent()
