@@ -39,6 +39,9 @@ pub(crate) trait StoreBackend: Send + Sync {
 
     /// Whether a completed key is committed.
     fn is_completed(&self, idempotency_key: &str) -> Result<bool, StoreError>;
+    /// Whether [`Self::is_completed`] answers from memory, with no I/O and no wait for a commit,
+    /// so an async task may call it on its own thread.
+    fn answers_completed_from_memory(&self) -> bool;
     /// The fingerprints of every completed key, oldest first.
     fn completed_key_fingerprints(&self) -> Result<Vec<u64>, StoreError>;
     /// How many completed keys are kept.

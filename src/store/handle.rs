@@ -235,6 +235,12 @@ impl Store {
         self.backend().is_completed(idempotency_key)
     }
 
+    /// Whether [`Self::is_completed`] answers from memory (redb), with no I/O and no wait for a
+    /// commit, rather than from the database (PostgreSQL).
+    pub(crate) fn answers_completed_from_memory(&self) -> bool {
+        self.backend().answers_completed_from_memory()
+    }
+
     /// The fingerprints of every completed key, oldest first, for the writer's in-memory index.
     pub(crate) fn completed_key_fingerprints(&self) -> Result<Vec<u64>, StoreError> {
         self.backend().completed_key_fingerprints()

@@ -1,5 +1,6 @@
 //! An in-memory index of completed idempotency keys, so the dispatcher can tell a new key from
-//! a completed one without a redb read on its own thread.
+//! a completed one without a database read on its own thread. The writer keeps one only for a
+//! store that reads its keys from a database (PostgreSQL); redb answers from memory itself.
 //!
 //! It holds a 64-bit fingerprint per key, not the key: a miss means "not completed" for sure,
 //! a hit means "maybe" and is confirmed against the store off the runtime threads. The index is
@@ -7,49 +8,16 @@
 //! at most as many fingerprints as the store keeps keys, dropping the oldest first, as the
 //! store prunes. It knows nothing about redb.
 
-use std::collections::{HashSet, VecDeque};
-use std::hash::{BuildHasherDefault, Hash as _, Hasher};
+use std::collections::VecDeque;
+use std::hash::{Hash as _, Hasher as _};
+
+use super::fingerprint_table::FingerprintTable;
 
 /// The fingerprint of a key: SipHash with fixed keys, stable within a process.
 pub(crate) fn fingerprint(key: &str) -> u64 {
     let mut hasher = std::hash::DefaultHasher::new();
     key.hash(&mut hasher);
     hasher.finish()
-}
-
-/// A set of fingerprints, hashed by the fingerprint itself: they are hashes already, so
-/// hashing them again (std's SipHash) only costs time. The keys are Salesforce's (an event's
-/// EventUuid, its producer event id or its replay id), not chosen by a party that could pick
-/// them to collide.
-pub(crate) type FingerprintSet<T> = HashSet<T, BuildHasherDefault<FingerprintHasher>>;
-
-/// The hasher of a [`FingerprintSet`]: a `u64` or `u128` fingerprint's low 64 bits as they are.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct FingerprintHasher(u64);
-
-impl Hasher for FingerprintHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only fingerprints are hashed here, through the two methods below; anything else still
-        // spreads, if slowly.
-        for byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
-        }
-    }
-
-    fn write_u64(&mut self, fingerprint: u64) {
-        self.0 = fingerprint;
-    }
-
-    fn write_u128(&mut self, fingerprint: u128) {
-        let low_bytes = fingerprint.to_le_bytes();
-        let mut low = [0u8; 8];
-        low.copy_from_slice(&low_bytes[..8]);
-        self.0 = u64::from_le_bytes(low);
-    }
 }
 
 /// What the index knows about a key.
@@ -65,7 +33,7 @@ pub(crate) enum Lookup {
 #[derive(Debug)]
 pub(crate) struct KeyIndex {
     loaded: bool,
-    present: FingerprintSet<u64>,
+    present: FingerprintTable<u64>,
     order: VecDeque<u64>,
     capacity: usize,
 }
@@ -75,7 +43,7 @@ impl KeyIndex {
     pub(super) fn new(capacity: usize) -> Self {
         Self {
             loaded: false,
-            present: FingerprintSet::default(),
+            present: FingerprintTable::with_capacity(capacity),
             order: VecDeque::new(),
             capacity: capacity.max(1),
         }
@@ -106,7 +74,7 @@ impl KeyIndex {
 
     /// Whether a key may be completed.
     pub(crate) fn lookup(&self, fingerprint: u64) -> Lookup {
-        if self.loaded && !self.present.contains(&fingerprint) {
+        if self.loaded && !self.present.contains(fingerprint) {
             Lookup::New
         } else {
             Lookup::Maybe
@@ -116,7 +84,7 @@ impl KeyIndex {
     fn trim(&mut self) {
         while self.order.len() > self.capacity {
             if let Some(oldest) = self.order.pop_front() {
-                self.present.remove(&oldest);
+                self.present.remove(oldest);
             }
         }
     }
@@ -125,18 +93,6 @@ impl KeyIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_fingerprint_hashes_to_its_low_64_bits() {
-        use std::hash::BuildHasher as _;
-        let build = BuildHasherDefault::<FingerprintHasher>::default();
-        assert_eq!(build.hash_one(0x1234_u64), 0x1234);
-        assert_eq!(
-            build.hash_one(0xdead_beef_0000_0000_0000_0000_0000_0007_u128),
-            7
-        );
-        assert_ne!(build.hash_one("a"), build.hash_one("b"));
-    }
 
     #[test]
     fn every_lookup_is_a_maybe_until_loaded_then_misses_are_new() {

@@ -19,6 +19,7 @@ mod checkpoint;
 mod dead_letter;
 mod error;
 mod fence;
+mod fingerprint_table;
 mod group_commit;
 mod handle;
 mod key_index;

@@ -74,7 +74,9 @@ struct Shared {
     // in the store.
     uncommitted_keys: Mutex<HashSet<String>>,
     // Fingerprints of completed keys, so most lookups need no store read; see `KeyIndex`.
-    index: Mutex<KeyIndex>,
+    // `None` when the store answers from memory itself (redb): a second copy of every kept
+    // key would only cost memory.
+    index: Option<Mutex<KeyIndex>>,
     // Why the task stopped, once it has.
     stopped_reason: Mutex<Option<WriterStop>>,
     // The task, awaited by `close` so the file is released when it returns.
@@ -105,7 +107,8 @@ impl CheckpointWriter {
         let shared = Arc::new(Shared {
             health: watch::Sender::new(WriterHealth::Healthy),
             uncommitted_keys: Mutex::new(HashSet::new()),
-            index: Mutex::new(KeyIndex::new(store.settings().dedup_max_keys)),
+            index: (!store.answers_completed_from_memory())
+                .then(|| Mutex::new(KeyIndex::new(store.settings().dedup_max_keys))),
             stopped_reason: Mutex::new(None),
             task: Mutex::new(None),
         });
@@ -142,7 +145,9 @@ impl CheckpointWriter {
     ) -> Result<(), StoreError> {
         let idempotency_key = idempotency_key.into();
         lock(&self.shared.uncommitted_keys).insert(idempotency_key.clone());
-        lock(&self.shared.index).insert(fingerprint(&idempotency_key));
+        if let Some(index) = &self.shared.index {
+            lock(index).insert(fingerprint(&idempotency_key));
+        }
         let sent = self.send(Command::Completed(idempotency_key.clone())).await;
         if sent.is_err() {
             // It will never be committed, so it must not count as completed.
@@ -200,14 +205,18 @@ impl CheckpointWriter {
 
     /// Whether the key is completed, committed or still waiting in the current batch.
     ///
-    /// Answered from memory when the key is new or still uncommitted; only a key the index
-    /// may have seen is read from the store, on the blocking pool.
+    /// Answered from memory when the key is still uncommitted or the store keeps its keys in
+    /// memory (redb); otherwise from the index when the key is new, and only a key the index may
+    /// have seen is read from the store, on the blocking pool.
     pub async fn is_completed(&self, idempotency_key: &str) -> Result<bool, StoreError> {
         // The set first, then the store: see `Shared::uncommitted_keys`.
         if lock(&self.shared.uncommitted_keys).contains(idempotency_key) {
             return Ok(true);
         }
-        if lock(&self.shared.index).lookup(fingerprint(idempotency_key)) == Lookup::New {
+        let Some(index) = &self.shared.index else {
+            return self.store.is_completed(idempotency_key);
+        };
+        if lock(index).lookup(fingerprint(idempotency_key)) == Lookup::New {
             return Ok(false);
         }
         let key = idempotency_key.to_owned();
@@ -410,12 +419,15 @@ fn forget_committed_keys(batch: &AckBatch, shared: &Shared) {
     }
 }
 
-/// Loads the store's completed keys into the index. On failure the index stays unloaded and
-/// every lookup reads the store, which is slower but still right.
+/// Loads the store's completed keys into the index, if the writer keeps one. On failure the
+/// index stays unloaded and every lookup reads the store, which is slower but still right.
 async fn load_index(store: &Store, shared: &Shared) {
+    let Some(index) = &shared.index else {
+        return;
+    };
     let loaded = store.run_blocking(Store::completed_key_fingerprints).await;
     match loaded {
-        Ok(fingerprints) => lock(&shared.index).load(fingerprints),
+        Ok(fingerprints) => lock(index).load(fingerprints),
         Err(error) => tracing::warn!(
             reason = %crate::error_chain::render(&error),
             "cannot load the completed keys; every duplicate check reads the store"
@@ -433,4 +445,23 @@ fn set_health(shared: &Shared, health: WriterHealth) {
 /// Locks a mutex whose data stays consistent even if a holder panicked.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::scratch::scratch_store;
+
+    #[tokio::test]
+    async fn a_writer_on_redb_answers_from_the_store_and_keeps_no_second_copy_of_the_keys() {
+        let (_guard, store) = scratch_store("writer-without-index");
+        let writer = CheckpointWriter::spawn(store);
+        writer.record_completed("event-a").await.unwrap();
+        writer.flush().await.unwrap();
+        assert!(writer.shared.index.is_none());
+        assert!(lock(&writer.shared.uncommitted_keys).is_empty());
+        assert!(writer.is_completed("event-a").await.unwrap());
+        assert!(!writer.is_completed("event-b").await.unwrap());
+        writer.close().await.unwrap();
+    }
 }

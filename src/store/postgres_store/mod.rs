@@ -277,6 +277,10 @@ impl StoreBackend for PostgresStore {
         acks::is_completed(self, idempotency_key)
     }
 
+    fn answers_completed_from_memory(&self) -> bool {
+        false
+    }
+
     fn completed_key_fingerprints(&self) -> Result<Vec<u64>, StoreError> {
         acks::completed_key_fingerprints(self)
     }

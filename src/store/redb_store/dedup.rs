@@ -17,7 +17,8 @@ use aws_lc_rs::digest;
 use redb::{ReadableTable as _, TableDefinition};
 
 use super::{database_error, RedbStore};
-use crate::store::key_index::{fingerprint, FingerprintSet};
+use crate::store::fingerprint_table::FingerprintTable;
+use crate::store::key_index::fingerprint;
 use crate::store::StoreError;
 
 /// Commit number → one commit's completed keys ([`encode_batch`]), oldest commit first.
@@ -154,28 +155,66 @@ fn fingerprint128(key: &str) -> u128 {
     u128::from_le_bytes(bytes)
 }
 
-/// The fingerprints of every committed key. Its lock is held across each commit that changes
-/// the keys, so a reader never sees a key the file does not hold, or misses one it does.
-#[derive(Debug, Default)]
-pub(super) struct CompletedSet(Mutex<FingerprintSet<u128>>);
+/// The fingerprints of every committed key. A key counts once the commit that wrote it is
+/// durable and stops counting once the commit that pruned it is: in between, a lookup gives the
+/// set as it was before that commit.
+#[derive(Debug)]
+pub(super) struct CompletedSet {
+    /// Held by each commit that changes the keys, from its first read of the set until its
+    /// change is applied, so two commits never work from the same set.
+    commits: Mutex<()>,
+    /// Locked only to look a key up, to read the set or to apply a change; never across a
+    /// commit's I/O, so a lookup never waits for an fsync.
+    prints: Mutex<FingerprintTable<u128>>,
+}
 
 impl CompletedSet {
-    /// The set of the keys `database` holds.
-    pub(super) fn load(database: &redb::Database) -> Result<Self, StoreError> {
+    /// The set of the keys `database` holds, sized for `max_keys` (the store's bound) so a
+    /// steady stream never grows it.
+    pub(super) fn load(database: &redb::Database, max_keys: usize) -> Result<Self, StoreError> {
         use redb::ReadableDatabase as _;
         let transaction = database
             .begin_read()
             .map_err(database_error("begin read"))?;
-        let mut set = FingerprintSet::default();
+        let mut set = FingerprintTable::with_capacity(max_keys);
         for_each_key(&transaction, |key| {
             set.insert(fingerprint128(key));
         })?;
-        Ok(Self(Mutex::new(set)))
+        Ok(Self {
+            commits: Mutex::new(()),
+            prints: Mutex::new(set),
+        })
     }
 
-    /// The set, locked; every critical section is a lookup or a commit's whole update.
-    pub(super) fn lock(&self) -> MutexGuard<'_, FingerprintSet<u128>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Starts a commit that changes the set; hold the guard until [`Self::apply`] is done.
+    pub(super) fn begin_commit(&self) -> MutexGuard<'_, ()> {
+        self.commits.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether `key` was committed (and not pruned since).
+    pub(super) fn contains(&self, key: &str) -> bool {
+        let print = fingerprint128(key);
+        self.prints().contains(print)
+    }
+
+    /// How many keys the set holds.
+    pub(super) fn len(&self) -> usize {
+        self.prints().len()
+    }
+
+    /// Applies a commit's change; call it only after the transaction committed.
+    pub(super) fn apply(&self, change: SetChange) {
+        let mut prints = self.prints();
+        for removed in change.removed {
+            prints.remove(removed);
+        }
+        for added in change.added {
+            prints.insert(added);
+        }
+    }
+
+    fn prints(&self) -> MutexGuard<'_, FingerprintTable<u128>> {
+        self.prints.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -188,37 +227,35 @@ pub(super) struct SetChange {
     appended: Option<u64>,
 }
 
-impl SetChange {
-    /// Applies the change; call it only after the transaction committed.
-    pub(super) fn apply(self, set: &mut FingerprintSet<u128>) {
-        for removed in self.removed {
-            set.remove(&removed);
-        }
-        set.extend(self.added);
-    }
-}
-
 /// Records `keys` as completed at `completed_at_ms`, in one row; a key already kept (in `set`,
-/// or earlier in `keys`) keeps its first time.
+/// or earlier in `keys`) keeps its first time. Call it inside [`CompletedSet::begin_commit`].
 pub(super) fn insert_in<'k>(
     transaction: &redb::WriteTransaction,
-    set: &FingerprintSet<u128>,
+    set: &CompletedSet,
     keys: impl IntoIterator<Item = &'k str>,
     completed_at_ms: u64,
     change: &mut SetChange,
 ) -> Result<(), StoreError> {
-    let mut in_batch = FingerprintSet::default();
-    let new_keys: Vec<&str> = keys
+    // Hashed before the set is locked, so lookups wait only for the membership checks.
+    let printed: Vec<(&str, u128)> = keys
         .into_iter()
-        .filter(|key| {
-            let print = fingerprint128(key);
-            if set.contains(&print) || !in_batch.insert(print) {
-                return false;
-            }
-            change.added.push(print);
-            true
-        })
+        .map(|key| (key, fingerprint128(key)))
         .collect();
+    let mut in_batch = FingerprintTable::with_capacity(printed.len());
+    let new_keys: Vec<&str> = {
+        let kept = set.prints();
+        printed
+            .into_iter()
+            .filter(|(_, print)| {
+                if kept.contains(*print) || !in_batch.insert(*print) {
+                    return false;
+                }
+                change.added.push(*print);
+                true
+            })
+            .map(|(key, _)| key)
+            .collect()
+    };
     if new_keys.is_empty() {
         return Ok(());
     }
@@ -295,9 +332,7 @@ impl RedbStore {
     /// Only committed keys count; [`crate::store::CheckpointWriter::is_completed`] also sees keys
     /// still waiting in the current batch. Answered from memory.
     pub(super) fn is_completed(&self, idempotency_key: &str) -> bool {
-        self.completed
-            .lock()
-            .contains(&fingerprint128(idempotency_key))
+        self.completed.contains(idempotency_key)
     }
 
     /// The fingerprints of every completed key, oldest first, for the writer's in-memory index.
@@ -310,7 +345,7 @@ impl RedbStore {
 
     /// How many completed keys the store holds.
     pub(super) fn completed_key_count(&self) -> u64 {
-        u64::try_from(self.completed.lock().len()).unwrap_or(u64::MAX)
+        u64::try_from(self.completed.len()).unwrap_or(u64::MAX)
     }
 }
 

@@ -97,7 +97,7 @@ impl RedbStore {
             },
         })?;
         schema_version::check_or_initialize(&database, path)?;
-        let completed = dedup::CompletedSet::load(&database)?;
+        let completed = dedup::CompletedSet::load(&database, settings.dedup_max_keys)?;
         tracing::debug!(path = %path.display(), created = !exists, "store opened");
         Ok(Self {
             database,
@@ -123,13 +123,12 @@ impl RedbStore {
 
     fn commit_ack_batch(&self, batch: &AckBatch, now_ms: u64) -> Result<(), StoreError> {
         let settings = &self.settings;
-        // Held until the commit is durable, so the set and the file change together.
-        let mut completed = self.completed.lock();
+        let _commit = self.completed.begin_commit();
         let mut change = dedup::SetChange::default();
         let transaction = self.begin_write()?;
         dedup::insert_in(
             &transaction,
-            &completed,
+            &self.completed,
             batch.completed_keys(),
             now_ms,
             &mut change,
@@ -140,7 +139,7 @@ impl RedbStore {
         conversation::put_in(&transaction, batch.conversations(), now_ms)?;
         let pruned = dedup::prune_in(
             &transaction,
-            completed.len(),
+            self.completed.len(),
             now_ms,
             settings.dedup_max_keys,
             settings.dedup_max_age,
@@ -151,8 +150,7 @@ impl RedbStore {
         transaction
             .commit()
             .map_err(database_error("commit ack batch"))?;
-        change.apply(&mut completed);
-        drop(completed);
+        self.completed.apply(change);
         tracing::trace!(
             acks = batch.len(),
             pruned,
@@ -201,6 +199,10 @@ impl StoreBackend for RedbStore {
 
     fn is_completed(&self, idempotency_key: &str) -> Result<bool, StoreError> {
         Ok(RedbStore::is_completed(self, idempotency_key))
+    }
+
+    fn answers_completed_from_memory(&self) -> bool {
+        true
     }
 
     fn completed_key_fingerprints(&self) -> Result<Vec<u64>, StoreError> {
@@ -332,6 +334,54 @@ mod tests {
 
     use super::*;
     use crate::store::scratch::scratch_dir;
+
+    #[test]
+    fn a_completed_key_lookup_does_not_wait_for_a_commit_in_flight() {
+        let (_guard, dir) = scratch_dir("lookup-during-commit");
+        let store = std::sync::Arc::new(
+            RedbStore::open(
+                &dir.join("state.redb"),
+                StoreSettings::default(),
+                CreateIfMissing::Yes,
+            )
+            .unwrap(),
+        );
+        let mut first = AckBatch::new();
+        first.record_completed("committed");
+        store.commit_ack_batch(&first, 1_733_000_000_000).unwrap();
+        // A write transaction held here keeps the next commit waiting inside redb, the way a
+        // slow fsync keeps it there.
+        let held = store.database.begin_write().unwrap();
+        let committing = {
+            let store = std::sync::Arc::clone(&store);
+            std::thread::spawn(move || {
+                let mut next = AckBatch::new();
+                next.record_completed("in-flight");
+                store.commit_ack_batch(&next, 1_733_000_000_001)
+            })
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        let (answer, answered) = std::sync::mpsc::channel();
+        let looking = {
+            let store = std::sync::Arc::clone(&store);
+            std::thread::spawn(move || {
+                let _ = answer.send((
+                    store.is_completed("committed"),
+                    store.is_completed("in-flight"),
+                ));
+            })
+        };
+        let looked_up = answered.recv_timeout(Duration::from_secs(5));
+        held.abort().unwrap();
+        committing.join().unwrap().unwrap();
+        looking.join().unwrap();
+        assert_eq!(
+            looked_up,
+            Ok((true, false)),
+            "the lookup waited for the commit in flight"
+        );
+        assert!(store.is_completed("in-flight"));
+    }
 
     #[test]
     fn the_page_cache_stays_within_its_bound_however_much_the_file_holds() {
