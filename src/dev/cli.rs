@@ -58,6 +58,10 @@ pub struct BenchArgs {
     /// One RoutingRequested in ten events, answered by the `reject` strategy (process)
     #[arg(long)]
     pub routing_mix: bool,
+    /// The connector binary to run (process; default: this one). The lean daemon the
+    /// Dockerfile ships is `cargo build --release --no-default-features`.
+    #[arg(long)]
+    pub connector_binary: Option<std::path::PathBuf>,
     /// Run the pipeline without the conversation-state tracker the connector adds to it, to
     /// measure what keeping state costs (throughput, latency)
     #[arg(long)]
@@ -220,6 +224,7 @@ pub async fn bench(args: BenchArgs) -> Result<(), Box<dyn std::error::Error + Se
                 conversations: args.conversations,
                 routing_every: args.routing_mix.then_some(10),
                 rate: args.rate,
+                connector_binary: args.connector_binary,
             };
             let report = crate::dev::bench::process::run(plan).await?;
             println!("{report}");

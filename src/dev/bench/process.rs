@@ -2,16 +2,17 @@
 //! another, over TLS, with durable checkpoints, as an operator runs it.
 //!
 //! It starts `<this binary> fake-salesforce --tls`, publishes the events through the fake's
-//! control plane, then runs `<this binary> run` from EARLIEST and times the first to the last
-//! delivery: to stdout into a file, or to a webhook served inside the bench (one event per
-//! request, or batches with `--batch`). With `--rate` the events are published at that pace
-//! while the connector runs, and each one's publish → partner latency is measured (webhook
-//! only; publish and arrival are read from the same clock). Optionally one event in ten is a
-//! RoutingRequested, answered by the `reject` strategy. CPU time of each process comes from
-//! `/proc/<pid>/stat` over that window, FetchRequests from the connector's `/metrics`. With
-//! an npm script (`bench/npm/consume.mjs`), the npm `salesforce-pubsub-api-client` then
-//! consumes the same stream from the same fake, for a comparison in one run. It knows the
-//! binary's command line and config file, not its internals; Linux only (`/proc`).
+//! control plane, then runs `<this binary> run` from EARLIEST (or `--connector-binary`'s, such
+//! as the lean daemon build) and times the first to the last delivery: to stdout into a file,
+//! or to a webhook served inside the bench (one event per request, or batches with `--batch`).
+//! With `--rate` the events are published at that pace while the connector runs, and each one's
+//! publish → partner latency is measured (webhook only; publish and arrival are read from the
+//! same clock). Optionally one event in ten is a RoutingRequested, answered by the `reject`
+//! strategy. CPU time of each process comes from `/proc/<pid>/stat` over that window,
+//! FetchRequests from the connector's `/metrics`. With an npm script (`bench/npm/consume.mjs`),
+//! the npm `salesforce-pubsub-api-client` then consumes the same stream from the same fake, for
+//! a comparison in one run. It knows the binary's command line and config file, not its
+//! internals; Linux only (`/proc`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -70,6 +71,8 @@ pub struct ProcessBenchPlan {
     /// Publish at this many events per second while the connector runs, instead of a backlog
     /// published before it starts.
     pub rate: Option<u64>,
+    /// The binary run as the connector, when not this one (the lean daemon build).
+    pub connector_binary: Option<PathBuf>,
 }
 
 impl ProcessBenchPlan {
@@ -98,7 +101,11 @@ impl ProcessBenchPlan {
             Some(rate) => format!(", published at {rate} events/s"),
             None => ", backlog published before the start".to_owned(),
         };
-        format!("{delivery}{routing}{pace}")
+        let binary = match &self.connector_binary {
+            Some(path) => format!(", connector binary {}", path.display()),
+            None => String::new(),
+        };
+        format!("{delivery}{routing}{pace}{binary}")
     }
 }
 
@@ -145,13 +152,20 @@ const CONNECTOR_LOG: &str = "connector.log";
 /// Runs the plan: fake, publish, connector, then the npm script if any.
 pub async fn run(plan: ProcessBenchPlan) -> BenchResult<ProcessReport> {
     let binary = std::env::current_exe()?;
+    let connector_binary = match &plan.connector_binary {
+        Some(path) if !path.is_file() => {
+            return Err(format!("--connector-binary {}: no such file", path.display()).into())
+        }
+        Some(path) => path.clone(),
+        None => binary.clone(),
+    };
     let dir = crate::dev::embedded::scratch_dir("bench-process")?;
     let mut fake = start_fake(&binary, &dir).await?;
     seed_routing_sessions(&fake, &plan).await?;
     if plan.rate.is_none() {
         publish(&fake, &plan, 0..plan.events).await?;
     }
-    let connector = run_connector(&binary, &dir, &fake, &plan)
+    let connector = run_connector(&connector_binary, &dir, &fake, &plan)
         .await
         .map_err(|error| {
             format!(

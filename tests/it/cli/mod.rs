@@ -1,6 +1,7 @@
 //! Integration tests of the cli area.
 
 mod allocator;
+mod bench;
 mod checkpoint;
 mod config;
 mod config_errors;
