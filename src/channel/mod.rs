@@ -125,7 +125,8 @@ pub enum AnyChannel {
 impl Channel for AnyChannel {
     async fn deliver(&self, delivery: &Delivery) -> Result<(), DeliveryError> {
         match self {
-            Self::Webhook(channel) => channel.deliver(delivery).await,
+            // The HTTP request's future is large; boxed, it does not size the others'.
+            Self::Webhook(channel) => Box::pin(channel.deliver(delivery)).await,
             Self::BatchedWebhook(channel) => channel.deliver(delivery).await,
             Self::Stdout(channel) => channel.deliver(delivery).await,
         }

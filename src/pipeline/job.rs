@@ -189,9 +189,11 @@ impl Job {
             Ok(outcome) => outcome,
             Err(panic) => {
                 let message = panic_message(&*panic);
-                self.dead_letter_panicked(&context, message)
-                    .instrument(self.span())
-                    .await
+                Box::pin(
+                    self.dead_letter_panicked(&context, message)
+                        .instrument(self.span()),
+                )
+                .await
             }
         };
         Done {
@@ -219,17 +221,23 @@ impl Job {
     }
 
     async fn handle(&self, context: &JobContext) -> Outcome {
+        // Every path but a first delivery attempt is boxed here and in `deliver`: a future is
+        // as large as its largest path, and each job pays for its size however it ends.
         match &self.work {
             Work::Deliver(delivery) => self.deliver(context, delivery).await,
             Work::Route(event, body) => {
-                self.route(context, event, body.clone())
-                    .instrument(self.span())
-                    .await
+                Box::pin(
+                    self.route(context, event, body.clone())
+                        .instrument(self.span()),
+                )
+                .await
             }
             Work::DeadLetter { kind, reason } => {
-                self.dead_letter(context, kind, reason.clone(), None, BTreeMap::new())
-                    .instrument(self.span())
-                    .await
+                Box::pin(
+                    self.dead_letter(context, kind, reason.clone(), None, BTreeMap::new())
+                        .instrument(self.span()),
+                )
+                .await
             }
         }
     }
@@ -257,11 +265,15 @@ impl Job {
         let first = match deliver_once(&*context.channel, delivery, &context.abandon).await {
             Ok(Ok(())) => return self.delivered(context),
             Ok(failed) => failed,
-            Err(stopped) => return self.retry_stopped(context, delivery, stopped).await,
+            Err(stopped) => {
+                return Box::pin(self.retry_stopped(context, delivery, stopped)).await;
+            }
         };
-        self.deliver_after_failure(context, delivery, first)
-            .instrument(self.span())
-            .await
+        Box::pin(
+            self.deliver_after_failure(context, delivery, first)
+                .instrument(self.span()),
+        )
+        .await
     }
 
     fn delivered(&self, context: &JobContext) -> Outcome {

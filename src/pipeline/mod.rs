@@ -413,7 +413,9 @@ impl Pipeline {
 
     fn start(&mut self, job: Job) {
         let context = self.jobs.clone();
-        self.running.spawn(job.run(context));
+        // Boxed, so the task holds a pointer: tokio moves a task's future several times as it
+        // spawns, polls and finishes it, and a job's future is over a kilobyte.
+        self.running.spawn(Box::pin(job.run(context)));
     }
 
     async fn on_done(
