@@ -47,12 +47,6 @@ pub(crate) struct FingerprintTable<T> {
     len: usize,
 }
 
-impl<T: Fingerprint> Default for FingerprintTable<T> {
-    fn default() -> Self {
-        Self::with_capacity(0)
-    }
-}
-
 impl<T: Fingerprint> FingerprintTable<T> {
     /// A table that holds `keys` fingerprints at most 4/5 full, so it has room to churn.
     pub(crate) fn with_capacity(keys: usize) -> Self {
@@ -216,7 +210,7 @@ mod tests {
 
     #[test]
     fn the_empty_marker_is_kept_as_its_stand_in() {
-        let mut table = FingerprintTable::<u64>::default();
+        let mut table = FingerprintTable::<u64>::with_capacity(0);
         assert!(table.insert(0));
         assert!(table.contains(0));
         assert!(table.contains(1));
