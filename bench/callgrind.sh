@@ -13,6 +13,8 @@
 # (BENCH_BINARY overrides it). Needs valgrind (Debian: apt-get install valgrind). Under
 # callgrind the connector runs ~50 times slower, so batches fill more than at full speed:
 # compare builds with each other, not with the bench's own figures.
+# CALLGRIND_KEEP=DIR keeps the two counts files there (counts.single, counts.double) for
+# callgrind_annotate.
 set -euo pipefail
 
 connector=${1:?usage: bench/callgrind.sh CONNECTOR_BINARY [EVENTS [BENCH_FLAGS...]]}
@@ -57,3 +59,8 @@ double=$(instructions double $(( events * 2 )))
 echo "connector $connector, bench process ${bench_flags[*]}"
 echo "instructions: $single for $events events, $double for $(( events * 2 ))"
 echo "per event: $(( (double - single) / events ))"
+if [ -n "${CALLGRIND_KEEP:-}" ]; then
+    mkdir -p "$CALLGRIND_KEEP"
+    cp "$work/counts.single" "$work/counts.double" "$CALLGRIND_KEEP/"
+    echo "counts kept in $CALLGRIND_KEEP"
+fi

@@ -19,6 +19,7 @@ pub mod dlq;
 pub mod doctor;
 mod error_chain;
 pub mod events;
+mod fast_hash;
 pub mod fuzzing;
 pub mod ha;
 mod inbound;

@@ -12,13 +12,14 @@
 //! full is dropped and counted in a warning: the state is informative, the stream is not. It
 //! knows nothing about HTTP.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use super::state::{ConversationState, Update};
+use crate::fast_hash::{FastMap, FastSet};
 use crate::store::{CheckpointWriter, Store, StoreError};
 
 /// Updates queued before new ones are dropped.
@@ -36,7 +37,7 @@ pub(crate) const COALESCE_FOR: std::time::Duration = std::time::Duration::from_m
 /// Recent records, the oldest insertions forgotten first.
 #[derive(Default)]
 struct Cache {
-    by_conversation: HashMap<String, ConversationState>,
+    by_conversation: FastMap<String, ConversationState>,
     insertion_order: VecDeque<String>,
 }
 
@@ -196,7 +197,7 @@ async fn run(
 ) {
     let mut queued = Vec::with_capacity(DRAIN_AT_MOST);
     // Changed since their records were last handed to the writer, and when that is due.
-    let mut dirty: HashSet<String> = HashSet::new();
+    let mut dirty: FastSet<String> = FastSet::default();
     let mut due = tokio::time::Instant::now();
     loop {
         let received = tokio::select! {
@@ -265,7 +266,7 @@ async fn hand_over(
 
 /// Applies `updates` in order to the cached records (a record not cached is read from the
 /// store first) and adds the conversations changed to `changed`.
-fn apply_all(inner: &Inner, updates: impl Iterator<Item = Update>, changed: &mut HashSet<String>) {
+fn apply_all(inner: &Inner, updates: impl Iterator<Item = Update>, changed: &mut FastSet<String>) {
     for update in updates {
         if !changed.contains(&update.conversation) {
             changed.insert(update.conversation.clone());

@@ -5,7 +5,9 @@
 //! in a ready queue for a slot, so one slow conversation holds one slot, never the others
 //! (isolation). Pure bookkeeping: it starts nothing itself, it says what to start.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use crate::fast_hash::{FastMap, FastSet};
 
 /// Lanes and the jobs queued in them.
 #[derive(Debug)]
@@ -13,9 +15,9 @@ pub(crate) struct LaneScheduler<J> {
     max_running: usize,
     running: usize,
     /// Lanes with a job running.
-    active: HashSet<String>,
+    active: FastSet<String>,
     /// Jobs waiting behind the running one (or for a slot), per lane.
-    queued: HashMap<String, VecDeque<J>>,
+    queued: FastMap<String, VecDeque<J>>,
     /// How many jobs `queued` holds in all, kept as they come and go: the pipeline reads it
     /// for a gauge on every event, and summing thousands of lanes each time would not do.
     queued_jobs: usize,
@@ -29,8 +31,8 @@ impl<J> LaneScheduler<J> {
         Self {
             max_running: max_running.max(1),
             running: 0,
-            active: HashSet::new(),
-            queued: HashMap::new(),
+            active: FastSet::default(),
+            queued: FastMap::default(),
             queued_jobs: 0,
             ready: VecDeque::new(),
         }

@@ -6,7 +6,6 @@
 //! for this stream, so the affected events can be dead-lettered instead of stalling the
 //! stream; transient failures are returned so the subscriber can reconnect.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_avro_fast::Schema;
@@ -14,6 +13,7 @@ use tonic::Code;
 
 use super::client::{PubSubClient, RpcError};
 use super::credentials::CredentialSource;
+use crate::fast_hash::FastMap;
 
 /// A schema that cannot be obtained for an event; carried with the event.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -28,8 +28,8 @@ pub struct SchemaUnavailable {
 /// Parsed schemas by id, plus ids known to be unavailable.
 #[derive(Default)]
 pub(crate) struct SchemaCache {
-    schemas: HashMap<String, Arc<Schema>>,
-    unavailable: HashMap<String, SchemaUnavailable>,
+    schemas: FastMap<String, Arc<Schema>>,
+    unavailable: FastMap<String, SchemaUnavailable>,
 }
 
 impl std::fmt::Debug for SchemaCache {

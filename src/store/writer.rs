@@ -9,7 +9,6 @@
 //! [`StoreError::WriterStopped`], and the events it held are redelivered after a restart,
 //! which at-least-once allows. It knows nothing about what the keys mean.
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
@@ -19,6 +18,7 @@ use tokio::time::Instant;
 
 use super::key_index::{fingerprint, KeyIndex, Lookup};
 use super::{AckBatch, Store, StoreError};
+use crate::fast_hash::FastSet;
 
 /// Async handle to the batching writer; clones share the same task and batch.
 #[derive(Clone)]
@@ -72,7 +72,7 @@ struct Shared {
     // Keys submitted but not yet committed, so `is_completed` sees them before the commit.
     // A key leaves the set only after its commit, so a reader that misses it here finds it
     // in the store.
-    uncommitted_keys: Mutex<HashSet<String>>,
+    uncommitted_keys: Mutex<FastSet<String>>,
     // Fingerprints of completed keys, so most lookups need no store read; see `KeyIndex`.
     // `None` when the store answers from memory itself (redb): a second copy of every kept
     // key would only cost memory.
@@ -106,7 +106,7 @@ impl CheckpointWriter {
         let (commands, receiver) = mpsc::channel(store.settings().writer_queue_capacity.max(1));
         let shared = Arc::new(Shared {
             health: watch::Sender::new(WriterHealth::Healthy),
-            uncommitted_keys: Mutex::new(HashSet::new()),
+            uncommitted_keys: Mutex::new(FastSet::default()),
             index: (!store.answers_completed_from_memory())
                 .then(|| Mutex::new(KeyIndex::new(store.settings().dedup_max_keys))),
             stopped_reason: Mutex::new(None),
