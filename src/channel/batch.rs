@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
 use super::retry::{classify_status, classify_transport_error, parse_retry_after};
-use super::webhook::{read_body_prefix, USER_AGENT_VALUE};
+use super::webhook::USER_AGENT_VALUE;
 use super::{
     Delivery, DeliveryError, WebhookChannel, PERMANENT_FAILURE_BODY_PREFIX_BYTES,
     WEBHOOK_RESPONSE_BODY_LIMIT_BYTES,
@@ -215,25 +215,19 @@ impl WebhookChannel {
         if let Err(error) = self.sign_into(&mut headers, &body) {
             return all(error);
         }
-        let sent = self
-            .client()
-            .post(self.url().clone())
-            .headers(headers)
-            .body(body)
-            .send()
-            .await;
-        let response = match sent {
+        let response = match self.client().post(headers, body).await {
             Ok(response) => response,
             Err(error) => return all(classify_transport_error(error)),
         };
-        let status = response.status();
+        let status = response.status;
         let retry_after = response
-            .headers()
+            .headers
             .get(RETRY_AFTER)
             .and_then(|value| parse_retry_after(value, SystemTime::now()));
         if !status.is_success() {
             // The whole batch failed: every event gets what a single event would get.
-            let body_prefix = read_body_prefix(response, PERMANENT_FAILURE_BODY_PREFIX_BYTES)
+            let body_prefix = response
+                .read_prefix(PERMANENT_FAILURE_BODY_PREFIX_BYTES)
                 .await
                 .unwrap_or_default();
             return match classify_status(status, retry_after, body_prefix) {
@@ -245,7 +239,7 @@ impl WebhookChannel {
         // batch, the accepted ones too, would be sent again.
         let limit = WEBHOOK_RESPONSE_BODY_LIMIT_BYTES
             .max(deliveries.len().saturating_mul(BATCH_RESULT_BYTES));
-        let body = match read_body_prefix(response, limit).await {
+        let body = match response.read_prefix(limit).await {
             Ok(body) => body,
             Err(error) => return all(classify_transport_error(error)),
         };

@@ -17,6 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 mod batch;
+mod partner_http;
 pub mod retry;
 pub mod signature;
 mod stdout;
@@ -26,6 +27,7 @@ mod webhook;
 pub(crate) use batch::BATCHES_IN_FLIGHT;
 pub(crate) use batch::BATCH_MAX_EVENTS_LIMIT;
 pub use batch::{BatchedWebhook, BATCH_SIZE_HEADER};
+pub use partner_http::PartnerHttpError;
 pub use retry::{
     deliver_with_retry, deliver_with_retry_observed, RetryNotice, RetryPolicy, RetryStopped,
 };

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use tokio_util::sync::CancellationToken;
 
+use super::partner_http::TransportError;
 use super::{Channel, Delivery, DeliveryError, PermanentFailure};
 
 /// First backoff delay after a retryable failure.
@@ -226,21 +227,11 @@ pub(crate) fn classify_status(
 }
 
 /// Classifies a failure to get a response: timeouts and transport errors are retryable; a
-/// request that cannot even be built is permanent.
-pub(crate) fn classify_transport_error(error: reqwest::Error) -> DeliveryError {
-    // The URL may carry a token in its query; it never goes into a reason.
-    let error = error.without_url();
-    let kind = if error.is_timeout() {
-        "request timed out"
-    } else if error.is_connect() {
-        "connect error"
-    } else if error.is_builder() {
-        "request could not be built"
-    } else {
-        "transport error"
-    };
-    let reason = format!("{kind}: {}", crate::error_chain::render(&error));
-    if error.is_builder() {
+/// request that cannot even be built is permanent. The reason starts with the kind ("connect
+/// error", "request timed out", …) and holds the cause, never the URL.
+pub(crate) fn classify_transport_error(error: TransportError) -> DeliveryError {
+    let reason = crate::error_chain::render(&error);
+    if matches!(error, TransportError::Build(_)) {
         return DeliveryError::Permanent(PermanentFailure {
             status: None,
             body_prefix: Bytes::new(),

@@ -1,16 +1,17 @@
 //! The webhook channel: POST each delivery to the partner's URL (DESIGN §6).
 //!
-//! One reqwest client is reused for every delivery, so connections are pooled. Each request
+//! One pooled client (`partner_http`) is reused for every delivery. Each request
 //! carries `Content-Type: application/json`, `Idempotency-Key`, `X-Byoc-Event-Type` and, when
 //! a secret is configured, `X-Byoc-Signature`. The response is classified by the `retry`
 //! module; this file only sends and reads. It knows nothing about what the body holds.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use http::{HeaderMap, HeaderValue, StatusCode};
 
+use super::partner_http::{PartnerHttp, PartnerHttpError};
 use super::retry::{classify_status, classify_transport_error, parse_retry_after};
 use super::signature::{Signer, SIGNATURE_HEADER};
 use super::{
@@ -101,7 +102,7 @@ pub enum WebhookError {
     },
     /// The HTTP client cannot be built, for example without TLS roots.
     #[error("webhook http client cannot be built")]
-    Client(#[source] reqwest::Error),
+    Client(#[source] PartnerHttpError),
 }
 
 /// A successful (2xx) answer from the partner.
@@ -116,7 +117,8 @@ pub struct PartnerResponse {
 /// Delivers by HTTP POST to the partner, reusing connections.
 #[derive(Clone)]
 pub struct WebhookChannel {
-    client: reqwest::Client,
+    client: PartnerHttp,
+    // Kept for `Debug`, redacted.
     url: reqwest::Url,
     // Prepared once from the secret; `None` means unsigned deliveries.
     signer: Option<Signer>,
@@ -142,11 +144,7 @@ impl WebhookChannel {
                 reason: format!("scheme {} is not http or https", url.scheme()),
             });
         }
-        let client = reqwest::Client::builder()
-            .connect_timeout(settings.connect_timeout)
-            .timeout(settings.request_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
+        let client = PartnerHttp::new(&url, settings.connect_timeout, settings.request_timeout)
             .map_err(WebhookError::Client)?;
         let signer = settings
             .secret
@@ -163,27 +161,26 @@ impl WebhookChannel {
     /// Sends one delivery and returns the partner's 2xx answer; routing reads its body.
     pub async fn post(&self, delivery: &Delivery) -> Result<PartnerResponse, DeliveryError> {
         let headers = self.headers(delivery)?;
-        let sent = self
+        let response = self
             .client
-            .post(self.url.clone())
-            .headers(headers)
-            .body(delivery.body.clone())
-            .send()
-            .await;
-        let response = sent.map_err(classify_transport_error)?;
-        let status = response.status();
+            .post(headers, delivery.body.clone())
+            .await
+            .map_err(classify_transport_error)?;
+        let status = response.status;
         if status.is_success() {
-            let body = read_body_prefix(response, WEBHOOK_RESPONSE_BODY_LIMIT_BYTES)
+            let body = response
+                .read_prefix(WEBHOOK_RESPONSE_BODY_LIMIT_BYTES)
                 .await
                 .map_err(classify_transport_error)?;
             return Ok(PartnerResponse { status, body });
         }
         let retry_after = response
-            .headers()
+            .headers
             .get(RETRY_AFTER)
             .and_then(|value| parse_retry_after(value, SystemTime::now()));
         // The body only explains the failure; an error while reading it must not hide the status.
-        let body_prefix = read_body_prefix(response, PERMANENT_FAILURE_BODY_PREFIX_BYTES)
+        let body_prefix = response
+            .read_prefix(PERMANENT_FAILURE_BODY_PREFIX_BYTES)
             .await
             .unwrap_or_default();
         // Only non-2xx statuses reach this point, so this is always an error.
@@ -230,13 +227,8 @@ impl WebhookChannel {
     }
 
     /// The pooled HTTP client.
-    pub(super) fn client(&self) -> &reqwest::Client {
+    pub(super) fn client(&self) -> &PartnerHttp {
         &self.client
-    }
-
-    /// Where deliveries go.
-    pub(super) fn url(&self) -> &reqwest::Url {
-        &self.url
     }
 }
 
@@ -255,20 +247,4 @@ fn header_value(name: &str, value: &str) -> Result<HeaderValue, DeliveryError> {
             reason: format!("{name} holds characters not allowed in an http header"),
         })
     })
-}
-
-/// Reads at most `limit` bytes of the body; the rest is left unread.
-pub(super) async fn read_body_prefix(
-    mut response: reqwest::Response,
-    limit: usize,
-) -> Result<Bytes, reqwest::Error> {
-    let mut prefix = BytesMut::new();
-    while prefix.len() < limit {
-        let Some(chunk) = response.chunk().await? else {
-            break;
-        };
-        let wanted = limit - prefix.len();
-        prefix.extend_from_slice(&chunk[..chunk.len().min(wanted)]);
-    }
-    Ok(prefix.freeze())
 }

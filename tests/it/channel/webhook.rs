@@ -366,3 +366,104 @@ async fn errors_and_debug_output_never_show_the_secret_or_the_url_query() {
         assert!(!shown.contains("query-secret"), "{shown}");
     }
 }
+
+#[tokio::test]
+async fn credentials_in_the_url_are_sent_as_basic_auth() {
+    let partner = Partner::start(vec![]).await;
+    let url = partner
+        .url
+        .replacen("http://", "http://Aladdin:open%20sesame@", 1);
+    let channel = WebhookChannel::new(WebhookSettings::new(url)).unwrap();
+
+    channel.deliver(&delivery()).await.unwrap();
+
+    let received = partner.received();
+    assert_eq!(
+        header(&received[0].headers, "authorization"),
+        "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+    );
+}
+
+/// A partner that answers with a head promising 100 bytes, sends 3 and then stalls.
+async fn partner_stalling_its_body() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = Vec::new();
+        let mut buffer = [0_u8; 4096];
+        // The request's head and its short body arrive together or soon after.
+        while !request.windows(4).any(|window| window == b"\r\n\r\n") {
+            let read = socket.read(&mut buffer).await.unwrap();
+            request.extend_from_slice(&buffer[..read]);
+        }
+        socket
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nabc")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    });
+    format!("http://{address}/hook")
+}
+
+#[tokio::test]
+async fn a_partner_stalling_its_response_body_past_the_request_timeout_is_retryable() {
+    let url = partner_stalling_its_body().await;
+    let options = WebhookSettings {
+        request_timeout: Duration::from_millis(300),
+        ..WebhookSettings::new(url)
+    };
+    let channel = WebhookChannel::new(options).unwrap();
+
+    let started = std::time::Instant::now();
+    let error = channel.deliver(&delivery()).await.unwrap_err();
+
+    assert!(
+        matches!(&error, DeliveryError::Retryable { reason, .. } if reason.starts_with("request timed out")),
+        "{error:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the deadline covers the body"
+    );
+}
+
+#[tokio::test]
+async fn a_partner_whose_certificate_is_not_trusted_is_a_retryable_connect_error() {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![certified.cert.der().clone()], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handshakes = Arc::new(Mutex::new(0_u32));
+    let seen = Arc::clone(&handshakes);
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            *seen.lock().unwrap() += 1;
+            // The client aborts the handshake; nothing is served.
+            let _ = acceptor.accept(socket).await;
+        }
+    });
+    let channel = WebhookChannel::new(WebhookSettings::new(format!(
+        "https://localhost:{port}/hook"
+    )))
+    .unwrap();
+
+    let error = channel.deliver(&delivery()).await.unwrap_err();
+
+    assert!(
+        matches!(&error, DeliveryError::Retryable { reason, .. }
+            if reason.starts_with("connect error") && reason.contains("certificate")),
+        "{error:?}"
+    );
+    assert!(*handshakes.lock().unwrap() >= 1, "TLS was attempted");
+}
