@@ -69,16 +69,6 @@ impl ConversationObserver {
             default_code: refusals.default_code.clone(),
         }
     }
-
-    fn update(&self, entry: &EntryRef, change: state::Change) {
-        self.tracker.update(Update {
-            conversation: entry.conversation_identifier.clone(),
-            channel_address_identifier: Some(entry.channel_address_identifier.clone()),
-            end_user_client_id: Some(entry.end_user_client_id.clone()),
-            change,
-            at_ms: notice::now_ms(),
-        });
-    }
 }
 
 impl EntryObserver for ConversationObserver {
@@ -120,16 +110,20 @@ impl EntryObserver for ConversationObserver {
         });
     }
 
-    fn delivered(&self, entry: &EntryRef) {
-        self.update(
-            entry,
-            state::Change::Delivered(state::DeliveredEntry {
-                identifier: entry.entry_identifier.clone(),
+    fn delivered(&self, entry: EntryRef) {
+        let at_ms = notice::now_ms();
+        self.tracker.update(Update {
+            conversation: entry.conversation_identifier,
+            channel_address_identifier: Some(entry.channel_address_identifier),
+            end_user_client_id: Some(entry.end_user_client_id),
+            change: state::Change::Delivered(state::DeliveredEntry {
+                identifier: entry.entry_identifier,
                 event_type: entry.event_type.to_owned(),
-                replay_id: entry.replay_id.clone(),
-                delivered_at_ms: notice::now_ms(),
+                replay_id: entry.replay_id,
+                delivered_at_ms: at_ms,
             }),
-        );
+            at_ms,
+        });
     }
 
     fn refused(&self, entry: &EntryRef, refusal: &PermanentFailure) {

@@ -43,8 +43,8 @@ pub trait RoutingSink: Send + Sync + 'static {
 pub(crate) trait EntryObserver: Send + Sync + 'static {
     /// Sees every conversation entry as it is dispatched.
     fn seen(&self, event: &InteractionEvent);
-    /// The partner accepted `entry`.
-    fn delivered(&self, entry: &EntryRef);
+    /// The partner accepted `entry`; it is the observer's to keep.
+    fn delivered(&self, entry: EntryRef);
     /// The partner refused `entry` for good; its dead letter is recorded already.
     fn refused(&self, entry: &EntryRef, refusal: &PermanentFailure);
     /// Called once when the pipeline stops, before its final checkpoint: hand whatever the
@@ -70,14 +70,16 @@ pub(crate) struct EntryRef {
 }
 
 impl EntryRef {
-    /// The entry of `event`, delivered under replay id `replay_id`.
-    pub(crate) fn of(event: &InteractionEvent, replay_id: &[u8]) -> Self {
+    /// The entry of `event`, delivered under replay id `replay_id`; takes the event's
+    /// strings rather than copying them, since the event is done with once its body is written.
+    pub(crate) fn of(event: InteractionEvent, replay_id: &[u8]) -> Self {
+        let entry = *event.entry;
         Self {
-            conversation_identifier: event.conversation_identifier.clone(),
-            channel_address_identifier: event.channel_address_identifier.clone(),
-            end_user_client_id: event.recipient.subject.clone(),
-            entry_identifier: event.entry.identifier.clone(),
-            event_type: event.entry.payload.event_type_name(),
+            conversation_identifier: event.conversation_identifier,
+            channel_address_identifier: event.channel_address_identifier,
+            end_user_client_id: event.recipient.subject,
+            entry_identifier: entry.identifier,
+            event_type: entry.payload.event_type_name(),
             replay_id: hex::encode(replay_id),
         }
     }
@@ -196,6 +198,12 @@ impl Job {
                 .await
             }
         };
+        // Told here, where the job is owned, so the entry's strings move to the observer.
+        if let (Outcome::Delivered, Some(observer), Some(entry)) =
+            (&outcome, &context.observer, self.entry)
+        {
+            observer.delivered(entry);
+        }
         Done {
             seq: self.seq,
             lane: self.lane,
@@ -263,7 +271,7 @@ impl Job {
 
     async fn deliver(&self, context: &JobContext, delivery: &Delivery) -> Outcome {
         let first = match deliver_once(&*context.channel, delivery, &context.abandon).await {
-            Ok(Ok(())) => return self.delivered(context),
+            Ok(Ok(())) => return Outcome::Delivered,
             Ok(failed) => failed,
             Err(stopped) => {
                 return Box::pin(self.retry_stopped(context, delivery, stopped)).await;
@@ -274,13 +282,6 @@ impl Job {
                 .instrument(self.span()),
         )
         .await
-    }
-
-    fn delivered(&self, context: &JobContext) -> Outcome {
-        if let (Some(observer), Some(entry)) = (&context.observer, &self.entry) {
-            observer.delivered(entry);
-        }
-        Outcome::Delivered
     }
 
     /// Retries a delivery whose first attempt ended with `first`, then settles its fate.
@@ -306,7 +307,7 @@ impl Job {
         )
         .await
         {
-            Ok(()) => self.delivered(context),
+            Ok(()) => Outcome::Delivered,
             Err(stopped) => self.retry_stopped(context, delivery, stopped).await,
         }
     }

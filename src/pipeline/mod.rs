@@ -32,7 +32,7 @@ use self::lanes::LaneScheduler;
 use self::watermark::Watermark;
 use crate::channel::retry::RetryPolicy;
 use crate::channel::{AnyChannel, Delivery};
-use crate::events::{decode_event, EventContext, FieldNames, OutboundEvent};
+use crate::events::{decode_event, DecodedEvent, EventContext, FieldNames, OutboundEvent};
 use crate::pubsub::{AckHandle, ReceivedEvent, ReplayId, Subscriber, SubscriberItem};
 use crate::store::{compare_replay_ids, CheckpointWriter, StoreError, WriterHealth};
 use crate::telemetry::Telemetry;
@@ -386,20 +386,27 @@ impl Pipeline {
                 job.work = Work::Route(Box::new(decoded), body);
                 self.start(job);
             }
-            (event, routing) => {
+            (_, routing) => {
+                let lane = decoded.event.conversation_identifier().to_owned();
+                let event_type = decoded.event_type_name().to_owned();
+                // The body is written, so the event's strings can move instead of being copied.
+                let DecodedEvent {
+                    event,
+                    idempotency_key,
+                    ..
+                } = decoded;
                 if let OutboundEvent::Interaction(interaction) = event {
                     if let Some(routing) = routing {
-                        routing.observe(interaction);
+                        routing.observe(&interaction);
                     }
                     if let Some(observer) = &self.jobs.observer {
-                        observer.seen(interaction);
+                        observer.seen(&interaction);
                         job.entry = Some(EntryRef::of(interaction, &job.replay_id));
                     }
                 }
-                let lane = decoded.event.conversation_identifier().to_owned();
                 job.work = Work::Deliver(Delivery {
-                    idempotency_key: decoded.idempotency_key.clone(),
-                    event_type: decoded.event_type_name().to_owned(),
+                    idempotency_key,
+                    event_type,
                     body,
                 });
                 job.lane = Some(lane.clone());
