@@ -4,17 +4,16 @@
 //!
 //! It stands on hyper-util's pooled client rather than reqwest: reqwest runs every request
 //! through layers the webhook never uses (a redirect policy that re-parses the URL, a retry
-//! policy, proxy matching, and a second URL parse for the response), about a third of the
-//! connector's instructions per event when each event is one POST (docs/benchmarks.md). It
-//! does what the reqwest client did for the webhook: credentials in the URL become basic
-//! auth, TLS uses the same verifier, no redirect is followed. Unlike reqwest it does not read
-//! `HTTP(S)_PROXY`: the partner is reached directly. It knows HTTP only: not what a body
-//! holds nor how a status is judged.
+//! policy, proxy matching, and a second URL parse for the response), about a fifth of the
+//! connector's instructions per event when each event is one POST (docs/benchmarks.md). As
+//! with reqwest, credentials in the URL become basic auth, TLS uses rustls-platform-verifier,
+//! and no redirect is followed; unlike reqwest, `HTTP(S)_PROXY` is not read: the partner is
+//! reached directly. It knows HTTP only: not what a body holds nor how a status is judged.
 
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{AUTHORIZATION, HOST};
+use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
@@ -164,8 +163,6 @@ impl PartnerHttp {
         if let Some(authorization) = &self.authorization {
             headers.insert(AUTHORIZATION, authorization.clone());
         }
-        // hyper-util adds `Host` for HTTP/1.1 itself; one given here would be sent as is.
-        headers.remove(HOST);
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(self.uri.clone())
