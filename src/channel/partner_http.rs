@@ -1,6 +1,7 @@
 //! The HTTP client the webhook channel POSTs with: pooled HTTP/1.1 (or HTTP/2 where TLS
 //! negotiates it) to one URL, plain or over TLS checked against the platform's trust store,
-//! with a connect timeout and a deadline over the whole request, response body included.
+//! with a connect timeout (TCP and TLS handshake) and a deadline over the whole request,
+//! response body included.
 //!
 //! It stands on hyper-util's pooled client rather than reqwest: reqwest runs every request
 //! through layers the webhook never uses (a redirect policy that re-parses the URL, a retry
@@ -90,7 +91,7 @@ impl Cause {
 /// A pooled client for POSTs to one URL.
 #[derive(Clone)]
 pub(crate) struct PartnerHttp {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client<ConnectWithin<HttpsConnector<HttpConnector>>, Full<Bytes>>,
     uri: Uri,
     // `Authorization: Basic …` from credentials in the URL, as reqwest sent it.
     authorization: Option<HeaderValue>,
@@ -133,13 +134,15 @@ impl PartnerHttp {
         // hyper-rustls hands https URLs to the TCP connector; it must not refuse them.
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
-        tcp.set_connect_timeout(Some(connect_timeout));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(tcp);
+        let connector = ConnectWithin {
+            inner: hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls)
+                .https_or_http()
+                .enable_http1()
+                .enable_http2()
+                .wrap_connector(tcp),
+            limit: connect_timeout,
+        };
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .pool_timer(TokioTimer::new())
@@ -210,6 +213,49 @@ impl Answer {
             }
         }
         Ok(prefix.freeze())
+    }
+}
+
+/// A connector whose connection, TCP and TLS handshake together, must be ready within `limit`.
+#[derive(Clone)]
+pub(crate) struct ConnectWithin<C> {
+    inner: C,
+    limit: Duration,
+}
+
+/// The connect timeout's error: its text is the whole message.
+#[derive(Debug, thiserror::Error)]
+#[error("no connection within {0:?} (TCP connect and TLS handshake)")]
+struct ConnectTimedOut(Duration);
+
+impl<C> tower::Service<Uri> for ConnectWithin<C>
+where
+    C: tower::Service<Uri>,
+    C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    C::Future: Send + 'static,
+{
+    type Response = C::Response;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<C::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let limit = self.limit;
+        let connecting = self.inner.call(uri);
+        Box::pin(async move {
+            match tokio::time::timeout(limit, connecting).await {
+                Ok(connected) => connected.map_err(Into::into),
+                Err(_) => Err(ConnectTimedOut(limit).into()),
+            }
+        })
     }
 }
 

@@ -467,3 +467,35 @@ async fn a_partner_whose_certificate_is_not_trusted_is_a_retryable_connect_error
     );
     assert!(*handshakes.lock().unwrap() >= 1, "TLS was attempted");
 }
+
+#[tokio::test]
+async fn a_tls_handshake_that_never_ends_is_bounded_by_the_connect_timeout() {
+    // Accepts TCP connections and never answers the TLS client hello.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let options = WebhookSettings {
+        connect_timeout: Duration::from_millis(300),
+        request_timeout: Duration::from_secs(30),
+        ..WebhookSettings::new(format!("https://localhost:{port}/hook"))
+    };
+    let channel = WebhookChannel::new(options).unwrap();
+
+    let started = std::time::Instant::now();
+    let error = channel.deliver(&delivery()).await.unwrap_err();
+
+    assert!(
+        matches!(&error, DeliveryError::Retryable { reason, .. }
+            if reason.starts_with("connect error") && reason.contains("TLS handshake")),
+        "{error:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the handshake counts against the connect timeout, not the request's 30 s"
+    );
+}
