@@ -55,9 +55,6 @@ pub(crate) enum TransportError {
     /// The connection failed while reading the response body.
     #[error("transport error while reading the response body")]
     Body(#[source] Cause),
-    /// The request cannot be built from the headers given.
-    #[error("request could not be built")]
-    Build(#[source] http::Error),
 }
 
 /// The underlying error, shown without hyper-util's own "client error (Kind)" wrapper.
@@ -166,11 +163,11 @@ impl PartnerHttp {
         if let Some(authorization) = &self.authorization {
             headers.insert(AUTHORIZATION, authorization.clone());
         }
-        let mut request = Request::builder()
-            .method(Method::POST)
-            .uri(self.uri.clone())
-            .body(Full::new(body))
-            .map_err(TransportError::Build)?;
+        // Built from parts already valid (the URI parsed once, the headers checked by the
+        // caller), so nothing here can fail.
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.uri.clone();
         *request.headers_mut() = headers;
         let response = tokio::time::timeout_at(deadline, self.client.request(request))
             .await

@@ -226,20 +226,12 @@ pub(crate) fn classify_status(
     })
 }
 
-/// Classifies a failure to get a response: timeouts and transport errors are retryable; a
-/// request that cannot even be built is permanent. The reason starts with the kind ("connect
-/// error", "request timed out", …) and holds the cause, never the URL.
+/// Classifies a failure to get a response: timeouts and transport errors are retryable. The
+/// reason starts with the kind ("connect error", "request timed out", …) and holds the cause,
+/// never the URL.
 pub(crate) fn classify_transport_error(error: TransportError) -> DeliveryError {
-    let reason = crate::error_chain::render(&error);
-    if matches!(error, TransportError::Build(_)) {
-        return DeliveryError::Permanent(PermanentFailure {
-            status: None,
-            body_prefix: Bytes::new(),
-            reason,
-        });
-    }
     DeliveryError::Retryable {
-        reason,
+        reason: crate::error_chain::render(&error),
         retry_after: None,
         status: None,
     }
