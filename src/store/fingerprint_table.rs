@@ -1,11 +1,11 @@
 //! A set of fingerprints (hashes of idempotency keys) whose memory stays put under steady churn.
 //!
 //! The completed-key sets drop their oldest keys as fast as they take new ones. At the load the
-//! default bound keeps, std's `HashSet` marks about one removal in three with a tombstone, and
-//! once tombstones have used up its spare room it doubles its table though it holds no more
-//! keys: 200,000 128-bit fingerprints went from 4.5 to 8.9 MB some 96,000 keys after the bound
-//! filled. This table probes linearly and deletes by shifting the rest of the cluster back, so a
-//! removal leaves no tombstone and the table grows only when it holds more. Fingerprints are
+//! default bound keeps, std's `HashSet` marks about one removal in three with a tombstone, and once
+//! tombstones have used up its spare room it doubles its table though it holds no more keys:
+//! holding 200,000 128-bit fingerprints, it goes from 4.5 to 8.9 MB some 96,000 keys after the
+//! bound fills. This table probes linearly and deletes by shifting the rest of the cluster back, so
+//! a removal leaves no tombstone and the table grows only when it holds more. Fingerprints are
 //! uniform hashes, so their low bits index the table as they are. It knows nothing about keys,
 //! stores or what a match means.
 
