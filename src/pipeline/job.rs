@@ -1,4 +1,5 @@
-//! One unit of work per event, run on its own task: deliver to the partner (retrying
+//! One unit of work per event, run on a task of its own or, when it only waits for the
+//! channel's own task, on the dispatcher's (`running.rs`): deliver to the partner (retrying
 //! until delivered, refused or shut down), hand a routing request to routing, or record a
 //! dead letter. A job reports how it ended, a panic included (the event is dead-lettered);
 //! the dispatcher decides what that means for the watermark. It knows no Pub/Sub and no lanes.
@@ -435,7 +436,7 @@ impl Job {
 }
 
 /// What a panic said, when it said it with a string.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+pub(super) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|message| (*message).to_owned())

@@ -13,6 +13,7 @@
 mod credit;
 mod job;
 pub mod lanes;
+mod running;
 pub mod watermark;
 
 use std::collections::HashSet;
@@ -20,7 +21,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
@@ -29,6 +29,7 @@ use self::job::{Done, Job, JobContext, Outcome, Work};
 pub(crate) use self::job::{EntryObserver, EntryRef};
 pub use self::job::{RoutingSink, RoutingSinkError};
 use self::lanes::LaneScheduler;
+use self::running::Running;
 use self::watermark::Watermark;
 use crate::channel::retry::RetryPolicy;
 use crate::channel::{AnyChannel, Delivery};
@@ -132,9 +133,11 @@ pub struct Pipeline {
     /// checkpoint replaces the refused one, which stays stored until then.
     replaces_refused_checkpoint: bool,
     lanes: LaneScheduler<Job>,
-    /// Jobs started and not finished, lane or not. A finished job's task has dropped
-    /// everything it held (store handles included) before `join_next` returns it.
-    running: JoinSet<Done>,
+    /// Jobs started and not finished, lane or not.
+    running: Running,
+    /// Whether the channel delivers on a task of its own (batched webhook, stdout), so a
+    /// delivery job only waits and runs on the dispatcher's task (`running.rs`).
+    deliveries_inline: bool,
     /// Logs and counts every occurrence; the one source of the pipeline's counts.
     telemetry: Telemetry,
 }
@@ -157,6 +160,7 @@ impl Pipeline {
         routing: Option<Arc<dyn RoutingSink>>,
         telemetry: Telemetry,
     ) -> Self {
+        let channel_delivers_elsewhere = channel.delivers_on_its_own_task();
         let jobs = Arc::new(JobContext {
             channel,
             retry: settings.retry.clone(),
@@ -178,7 +182,8 @@ impl Pipeline {
             watermark: Watermark::new(),
             checkpointed: None,
             replaces_refused_checkpoint: false,
-            running: JoinSet::new(),
+            running: Running::default(),
+            deliveries_inline: channel_delivers_elsewhere,
             telemetry,
         }
     }
@@ -233,7 +238,7 @@ impl Pipeline {
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => return Ok(()),
-                Some(done) = self.running.join_next() => self.on_done(done).await?,
+                Some(done) = self.running.next() => self.on_done(done).await?,
                 Ok(()) = self.writer_health.changed() => self.check_writer()?,
                 item = self.subscriber.next(), if intake_open => match item {
                     Some(item) => self.on_item(item).await?,
@@ -272,7 +277,7 @@ impl Pipeline {
         tokio::pin!(grace_over);
         while !self.running.is_empty() {
             tokio::select! {
-                Some(done) = self.running.join_next() => self.on_done(done).await?,
+                Some(done) = self.running.next() => self.on_done(done).await?,
                 () = &mut grace_over, if !self.jobs.abandon.is_cancelled() => {
                     warn!(in_flight = self.running.len(), "shutdown grace period over; abandoning in-flight deliveries");
                     self.jobs.abandon.cancel();
@@ -420,22 +425,21 @@ impl Pipeline {
 
     fn start(&mut self, job: Job) {
         let context = self.jobs.clone();
-        // Boxed, so the task holds a pointer: tokio moves a task's future several times as it
-        // spawns, polls and finishes it, and a job's future is over a kilobyte.
-        self.running.spawn(Box::pin(job.run(context)));
+        if self.deliveries_inline && matches!(job.work, Work::Deliver(_)) {
+            self.running.push_inline(job.run(context));
+        } else {
+            self.running.spawn(job.run(context));
+        }
     }
 
-    async fn on_done(
-        &mut self,
-        done: Result<Done, tokio::task::JoinError>,
-    ) -> Result<(), PipelineError> {
+    async fn on_done(&mut self, done: Result<Done, String>) -> Result<(), PipelineError> {
         let done = match done {
             Ok(done) => done,
             // A job reports its own panics (`Job::run`); only one while recording that dead
             // letter gets here. Its event stays incomplete and the watermark holds there, so it
             // is delivered again after a restart.
-            Err(join_error) => {
-                error!(error = %join_error, "a delivery task failed");
+            Err(failure) => {
+                error!(error = %failure, "a delivery task failed");
                 return Ok(());
             }
         };
