@@ -81,7 +81,7 @@ impl EntryRef {
             end_user_client_id: event.recipient.subject,
             entry_identifier: entry.identifier,
             event_type: entry.payload.event_type_name(),
-            replay_id: hex::encode(replay_id),
+            replay_id: crate::events::replay_id_hex(replay_id),
         }
     }
 }

@@ -115,6 +115,8 @@ pub enum PipelineError {
 /// The running pipeline's parts.
 pub struct Pipeline {
     settings: PipelineSettings,
+    /// The checkpoint key's org and topic, shared with each checkpoint command.
+    checkpoint_key: (Arc<str>, Arc<str>),
     subscriber: Subscriber,
     acks: AckHandle,
     /// When each event's credit goes back to the subscriber.
@@ -171,6 +173,10 @@ impl Pipeline {
             observer: None,
         });
         Self {
+            checkpoint_key: (
+                Arc::from(settings.org_id.as_str()),
+                Arc::from(settings.topic.as_str()),
+            ),
             lanes: LaneScheduler::new(settings.max_concurrent_conversations),
             acks: subscriber.acks(),
             credit: CreditReturn::new(u32::try_from(settings.prefetch_events).unwrap_or(u32::MAX)),
@@ -506,24 +512,43 @@ impl Pipeline {
         completed_key: Option<String>,
         credit: CreditRule,
     ) -> Result<(), PipelineError> {
-        if let Some(key) = completed_key {
-            self.writer.record_completed(key).await?;
-        }
-        self.return_credit(|ledger| ledger.completed(credit));
-        if let Some(replay_id) = self.watermark.complete(seq) {
-            self.checkpoint(replay_id).await?;
+        let moved = self.watermark.complete(seq);
+        match (completed_key, moved) {
+            // The usual case, a delivered event that moves the watermark: one writer command.
+            (Some(key), Some(replay_id))
+                if !self.replaces_refused_checkpoint && !self.moves_back(&replay_id) =>
+            {
+                let (org, topic) = &self.checkpoint_key;
+                self.writer
+                    .record_completed_and_advance(key, org, topic, replay_id.as_bytes())
+                    .await?;
+                self.return_credit(|ledger| ledger.completed(credit));
+                self.checkpointed(replay_id);
+            }
+            (key, moved) => {
+                if let Some(key) = key {
+                    self.writer.record_completed(key).await?;
+                }
+                self.return_credit(|ledger| ledger.completed(credit));
+                if let Some(replay_id) = moved {
+                    self.checkpoint(replay_id).await?;
+                }
+            }
         }
         Ok(())
     }
 
-    async fn checkpoint(&mut self, replay_id: ReplayId) -> Result<(), PipelineError> {
-        let moves_back = self.checkpointed.as_ref().is_some_and(|last| {
+    /// Whether `replay_id` is before the last checkpoint (see `checkpointed`).
+    fn moves_back(&self, replay_id: &ReplayId) -> bool {
+        self.checkpointed.as_ref().is_some_and(|last| {
             compare_replay_ids(replay_id.as_bytes(), last.as_bytes()) == std::cmp::Ordering::Less
-        });
-        if moves_back {
+        })
+    }
+
+    async fn checkpoint(&mut self, replay_id: ReplayId) -> Result<(), PipelineError> {
+        if self.moves_back(&replay_id) {
             return Ok(());
         }
-        self.checkpointed = Some(replay_id.clone());
         if std::mem::take(&mut self.replaces_refused_checkpoint) {
             // Older than the refused id, most likely, so it is set rather than advanced, after
             // everything queued before it.
@@ -535,18 +560,22 @@ impl Pipeline {
                 .run_blocking(move |store| store.set_checkpoint(&org, &topic, &position))
                 .await?;
         } else {
+            let (org, topic) = &self.checkpoint_key;
             self.writer
-                .advance_checkpoint(
-                    &self.settings.org_id,
-                    &self.settings.topic,
-                    replay_id.as_bytes(),
-                )
+                .advance_shared_checkpoint(org, topic, replay_id.as_bytes())
                 .await?;
         }
+        self.checkpointed(replay_id);
+        Ok(())
+    }
+
+    /// Notes that the writer has the checkpoint `replay_id`: later ones never move back from
+    /// it, and the subscriber resumes from it.
+    fn checkpointed(&mut self, replay_id: ReplayId) {
         if let Some(position) = replay_id.as_u64() {
             self.telemetry.checkpoint_advanced(position);
         }
+        self.checkpointed = Some(replay_id.clone());
         self.acks.checkpoint(replay_id);
-        Ok(())
     }
 }

@@ -40,10 +40,19 @@ impl AckBatch {
     pub fn advance_checkpoint(&mut self, org: &str, topic: &str, replay_id: impl Into<Vec<u8>>) {
         let replay_id = replay_id.into();
         self.acks += 1;
-        let slot = self
+        // Found without building an owned key: a batch holds one or two (org, topic) pairs and
+        // takes an advance per completed event.
+        let existing = self
             .checkpoints
-            .entry((org.to_owned(), topic.to_owned()))
-            .or_default();
+            .iter_mut()
+            .find(|((known_org, known_topic), _)| known_org == org && known_topic == topic);
+        let slot = match existing {
+            Some((_, slot)) => slot,
+            None => self
+                .checkpoints
+                .entry((org.to_owned(), topic.to_owned()))
+                .or_default(),
+        };
         let moves_backwards =
             !slot.is_empty() && compare_replay_ids(&replay_id, slot) == Ordering::Less;
         debug_assert!(
@@ -84,5 +93,30 @@ impl AckBatch {
     /// The last record of each conversation in the batch.
     pub(crate) fn conversations(&self) -> &BTreeMap<String, Vec<u8>> {
         &self.conversations
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each (org, topic) keeps its own furthest checkpoint, and every advance counts.
+    #[test]
+    fn checkpoints_advance_per_org_and_topic() {
+        let mut batch = AckBatch::new();
+        batch.advance_checkpoint("org", "topic-a", vec![0, 1]);
+        batch.advance_checkpoint("org", "topic-b", vec![0, 5]);
+        batch.advance_checkpoint("org", "topic-a", vec![0, 2]);
+        batch.advance_checkpoint("other-org", "topic-a", vec![0, 9]);
+        batch.advance_checkpoint("org", "topic-a", vec![0, 3]);
+
+        let key = |org: &str, topic: &str| (org.to_owned(), topic.to_owned());
+        let expected = BTreeMap::from([
+            (key("org", "topic-a"), vec![0, 3]),
+            (key("org", "topic-b"), vec![0, 5]),
+            (key("other-org", "topic-a"), vec![0, 9]),
+        ]);
+        assert_eq!(batch.checkpoints(), &expected);
+        assert_eq!(batch.len(), 5);
     }
 }

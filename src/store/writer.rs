@@ -87,17 +87,22 @@ type Reply = oneshot::Sender<Result<(), WriterStop>>;
 
 enum Command {
     Completed(String),
-    Checkpoint {
-        org: String,
-        topic: String,
-        replay_id: Vec<u8>,
-    },
+    Checkpoint(CheckpointMove),
+    /// An event completed and moved the checkpoint: one command for both.
+    CompletedAndCheckpoint(String, CheckpointMove),
     Conversation {
         conversation: String,
         record: Vec<u8>,
     },
     Flush(Reply),
     Close(Reply),
+}
+
+/// A checkpoint advance; org and topic are shared, not copied for every event.
+struct CheckpointMove {
+    org: Arc<str>,
+    topic: Arc<str>,
+    replay_id: Vec<u8>,
 }
 
 impl CheckpointWriter {
@@ -144,11 +149,40 @@ impl CheckpointWriter {
         idempotency_key: impl Into<String>,
     ) -> Result<(), StoreError> {
         let idempotency_key = idempotency_key.into();
+        self.send_completed(idempotency_key, None).await
+    }
+
+    /// [`CheckpointWriter::record_completed`] and [`CheckpointWriter::advance_shared_checkpoint`]
+    /// in one command, for an event whose completion moved the checkpoint.
+    pub(crate) async fn record_completed_and_advance(
+        &self,
+        idempotency_key: String,
+        org: &Arc<str>,
+        topic: &Arc<str>,
+        replay_id: &[u8],
+    ) -> Result<(), StoreError> {
+        let advance = CheckpointMove {
+            org: Arc::clone(org),
+            topic: Arc::clone(topic),
+            replay_id: replay_id.to_vec(),
+        };
+        self.send_completed(idempotency_key, Some(advance)).await
+    }
+
+    async fn send_completed(
+        &self,
+        idempotency_key: String,
+        advance: Option<CheckpointMove>,
+    ) -> Result<(), StoreError> {
         lock(&self.shared.uncommitted_keys).insert(idempotency_key.clone());
         if let Some(index) = &self.shared.index {
             lock(index).insert(fingerprint(&idempotency_key));
         }
-        let sent = self.send(Command::Completed(idempotency_key.clone())).await;
+        let command = match advance {
+            Some(advance) => Command::CompletedAndCheckpoint(idempotency_key.clone(), advance),
+            None => Command::Completed(idempotency_key.clone()),
+        };
+        let sent = self.send(command).await;
         if sent.is_err() {
             // It will never be committed, so it must not count as completed.
             lock(&self.shared.uncommitted_keys).remove(&idempotency_key);
@@ -163,11 +197,26 @@ impl CheckpointWriter {
         topic: &str,
         replay_id: impl Into<Vec<u8>>,
     ) -> Result<(), StoreError> {
-        self.send(Command::Checkpoint {
-            org: org.to_owned(),
-            topic: topic.to_owned(),
+        self.send(Command::Checkpoint(CheckpointMove {
+            org: Arc::from(org),
+            topic: Arc::from(topic),
             replay_id: replay_id.into(),
-        })
+        }))
+        .await
+    }
+
+    /// [`CheckpointWriter::advance_checkpoint`] for a caller that keeps org and topic shared.
+    pub(crate) async fn advance_shared_checkpoint(
+        &self,
+        org: &Arc<str>,
+        topic: &Arc<str>,
+        replay_id: &[u8],
+    ) -> Result<(), StoreError> {
+        self.send(Command::Checkpoint(CheckpointMove {
+            org: Arc::clone(org),
+            topic: Arc::clone(topic),
+            replay_id: replay_id.to_vec(),
+        }))
         .await
     }
 
@@ -280,11 +329,13 @@ async fn run(store: Store, mut commands: mpsc::Receiver<Command>, shared: Arc<Sh
             match wake {
                 Wake::BatchDeadline => commit_now = true,
                 Wake::Command(Some(Command::Completed(key))) => batch.record_completed(key),
-                Wake::Command(Some(Command::Checkpoint {
-                    org,
-                    topic,
-                    replay_id,
-                })) => batch.advance_checkpoint(&org, &topic, replay_id),
+                Wake::Command(Some(Command::Checkpoint(advance))) => {
+                    batch.advance_checkpoint(&advance.org, &advance.topic, advance.replay_id);
+                }
+                Wake::Command(Some(Command::CompletedAndCheckpoint(key, advance))) => {
+                    batch.record_completed(key);
+                    batch.advance_checkpoint(&advance.org, &advance.topic, advance.replay_id);
+                }
                 Wake::Command(Some(Command::Conversation {
                     conversation,
                     record,
