@@ -20,7 +20,8 @@ pub struct AckBatch {
     checkpoints: BTreeMap<(String, String), Vec<u8>>,
     // Conversation state records; the last one per conversation wins.
     conversations: BTreeMap<String, Vec<u8>>,
-    // Every call counts towards the batch size, including checkpoints merged away.
+    // Every call counts towards the batch size once, including checkpoints merged away; an
+    // event's key and the checkpoint it moved, recorded together, count once.
     acks: usize,
 }
 
@@ -38,8 +39,25 @@ impl AckBatch {
 
     /// Moves the batch's checkpoint of (org, topic) to `replay_id`, never backwards.
     pub fn advance_checkpoint(&mut self, org: &str, topic: &str, replay_id: impl Into<Vec<u8>>) {
-        let replay_id = replay_id.into();
         self.acks += 1;
+        self.move_checkpoint(org, topic, replay_id.into());
+    }
+
+    /// Adds the key of an event whose completion moved the checkpoint of (org, topic) to
+    /// `replay_id`: one acknowledgement, for the event.
+    pub fn record_completed_and_advance(
+        &mut self,
+        idempotency_key: impl Into<String>,
+        org: &str,
+        topic: &str,
+        replay_id: impl Into<Vec<u8>>,
+    ) {
+        self.completed_keys.push(idempotency_key.into());
+        self.acks += 1;
+        self.move_checkpoint(org, topic, replay_id.into());
+    }
+
+    fn move_checkpoint(&mut self, org: &str, topic: &str, replay_id: Vec<u8>) {
         // Found without building an owned key: a batch holds one or two (org, topic) pairs and
         // takes an advance per completed event.
         let existing = self
@@ -118,5 +136,23 @@ mod tests {
         ]);
         assert_eq!(batch.checkpoints(), &expected);
         assert_eq!(batch.len(), 5);
+    }
+
+    /// An event's key and the checkpoint it moved are one acknowledgement.
+    #[test]
+    fn a_key_recorded_with_its_checkpoint_counts_once() {
+        let mut batch = AckBatch::new();
+        batch.record_completed_and_advance("key-1", "org", "topic", vec![0, 1]);
+        batch.record_completed_and_advance("key-2", "org", "topic", vec![0, 2]);
+        batch.record_completed("key-3");
+        assert_eq!(batch.len(), 3);
+        assert_eq!(
+            batch.completed_keys().collect::<Vec<_>>(),
+            ["key-1", "key-2", "key-3"]
+        );
+        let position = batch
+            .checkpoints()
+            .get(&("org".to_owned(), "topic".to_owned()));
+        assert_eq!(position, Some(&vec![0, 2]));
     }
 }

@@ -332,10 +332,13 @@ async fn run(store: Store, mut commands: mpsc::Receiver<Command>, shared: Arc<Sh
                 Wake::Command(Some(Command::Checkpoint(advance))) => {
                     batch.advance_checkpoint(&advance.org, &advance.topic, advance.replay_id);
                 }
-                Wake::Command(Some(Command::CompletedAndCheckpoint(key, advance))) => {
-                    batch.record_completed(key);
-                    batch.advance_checkpoint(&advance.org, &advance.topic, advance.replay_id);
-                }
+                Wake::Command(Some(Command::CompletedAndCheckpoint(key, advance))) => batch
+                    .record_completed_and_advance(
+                        key,
+                        &advance.org,
+                        &advance.topic,
+                        advance.replay_id,
+                    ),
                 Wake::Command(Some(Command::Conversation {
                     conversation,
                     record,
@@ -513,6 +516,51 @@ mod tests {
         assert!(lock(&writer.shared.uncommitted_keys).is_empty());
         assert!(writer.is_completed("event-a").await.unwrap());
         assert!(!writer.is_completed("event-b").await.unwrap());
+        writer.close().await.unwrap();
+    }
+
+    /// An event's key and the checkpoint it moved arrive as one command, count as one
+    /// acknowledgement towards `ack_batch_max_acks`, and are committed together.
+    #[tokio::test]
+    async fn a_key_with_its_checkpoint_is_one_acknowledgement_committed_together() {
+        let (_guard, dir) = crate::store::scratch::scratch_dir("writer-key-and-checkpoint");
+        let settings = crate::store::StoreSettings {
+            ack_batch_max_acks: 3,
+            ack_batch_max_delay: std::time::Duration::from_secs(3600),
+            ..crate::store::StoreSettings::default()
+        };
+        let store = Store::open(dir.join("state.redb"), settings).unwrap();
+        let writer = CheckpointWriter::spawn(store.clone());
+        let (org, topic): (Arc<str>, Arc<str>) = (Arc::from("org"), Arc::from("topic"));
+        for (key, position) in [("event-1", 1_u8), ("event-2", 2)] {
+            writer
+                .record_completed_and_advance(key.to_owned(), &org, &topic, &[0, position])
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(
+            store.load_checkpoint("org", "topic").unwrap(),
+            None,
+            "two of three"
+        );
+
+        writer
+            .record_completed_and_advance("event-3".to_owned(), &org, &topic, &[0, 3])
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while store.load_checkpoint("org", "topic").unwrap().is_none() {
+            assert!(std::time::Instant::now() < deadline, "never committed");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            store.load_checkpoint("org", "topic").unwrap(),
+            Some(vec![0, 3])
+        );
+        for key in ["event-1", "event-2", "event-3"] {
+            assert!(store.is_completed(key).unwrap(), "{key}");
+        }
         writer.close().await.unwrap();
     }
 }
