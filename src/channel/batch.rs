@@ -305,13 +305,23 @@ fn per_event(
     results: &[ParsedResult<'_>],
     header_retry_after: Option<Duration>,
 ) -> Vec<Result<(), DeliveryError>> {
+    let result_of = |index: usize, key: &str| {
+        // Partners answer in the batch's order, so the result at the same index is tried first;
+        // a search over all of them covers any other order.
+        results
+            .get(index)
+            .filter(|parsed| parsed.result.idempotency_key == key)
+            .or_else(|| {
+                results
+                    .iter()
+                    .find(|parsed| parsed.result.idempotency_key == key)
+            })
+    };
     deliveries
         .iter()
-        .map(|delivery| {
-            let Some(parsed) = results
-                .iter()
-                .find(|parsed| parsed.result.idempotency_key == delivery.idempotency_key)
-            else {
+        .enumerate()
+        .map(|(index, delivery)| {
+            let Some(parsed) = result_of(index, &delivery.idempotency_key) else {
                 warn!(
                     idempotency_key = %delivery.idempotency_key,
                     "partner's batch response has no result for an event; retrying it"
@@ -344,9 +354,13 @@ fn per_event(
                 .and_then(serde_json::Value::as_u64)
                 .map(Duration::from_secs)
                 .or(header_retry_after);
-            let raw = parsed.raw.get().as_bytes();
-            let prefix =
-                Bytes::copy_from_slice(&raw[..raw.len().min(PERMANENT_FAILURE_BODY_PREFIX_BYTES)]);
+            // Kept only for a refusal: the dead letter shows the partner's result.
+            let prefix = if status.is_success() {
+                Bytes::new()
+            } else {
+                let raw = parsed.raw.get().as_bytes();
+                Bytes::copy_from_slice(&raw[..raw.len().min(PERMANENT_FAILURE_BODY_PREFIX_BYTES)])
+            };
             classify_status(status, retry_after, prefix)
         })
         .collect()
