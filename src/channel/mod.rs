@@ -127,7 +127,7 @@ pub enum AnyChannel {
 impl AnyChannel {
     /// Whether a delivery only queues its event for a task or thread of the channel's own
     /// and waits for the answer, doing next to no work itself (batched webhook, stdout).
-    pub fn delivers_on_its_own_task(&self) -> bool {
+    pub(crate) fn delivers_on_its_own_task(&self) -> bool {
         match self {
             Self::Webhook(_) => false,
             Self::BatchedWebhook(_) | Self::Stdout(_) => true,

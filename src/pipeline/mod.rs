@@ -162,7 +162,7 @@ impl Pipeline {
         routing: Option<Arc<dyn RoutingSink>>,
         telemetry: Telemetry,
     ) -> Self {
-        let channel_delivers_elsewhere = channel.delivers_on_its_own_task();
+        let deliveries_inline = channel.delivers_on_its_own_task();
         let jobs = Arc::new(JobContext {
             channel,
             retry: settings.retry.clone(),
@@ -189,7 +189,7 @@ impl Pipeline {
             checkpointed: None,
             replaces_refused_checkpoint: false,
             running: Running::default(),
-            deliveries_inline: channel_delivers_elsewhere,
+            deliveries_inline,
             telemetry,
         }
     }
@@ -445,7 +445,7 @@ impl Pipeline {
             // letter gets here. Its event stays incomplete and the watermark holds there, so it
             // is delivered again after a restart.
             Err(failure) => {
-                error!(error = %failure, "a delivery task failed");
+                error!(error = %failure, "a delivery job failed");
                 return Ok(());
             }
         };
