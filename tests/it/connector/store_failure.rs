@@ -85,12 +85,18 @@ async fn a_store_that_cannot_grow_turns_readiness_off_and_exits_non_zero() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let log = connector.log();
+    // The process logs the retry before readiness turns off, but the harness reads its stderr
+    // on a task of its own, so the line can reach `log()` a moment after the 503.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !connector.log().contains("store commit failed; retrying") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the failure was retried; log:\n{}",
+            connector.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let exit = connector.exit_within(Duration::from_secs(60)).await;
     assert!(!exit.success(), "exit status {exit:?}");
-    assert!(
-        log.contains("store commit failed; retrying"),
-        "the failure was retried; log:\n{log}"
-    );
     fake.shutdown().await;
 }
