@@ -304,7 +304,7 @@ impl Pipeline {
             }
             SubscriberItem::Keepalive { latest_replay_id } => {
                 if self.watermark.is_idle() {
-                    self.checkpoint(latest_replay_id).await?;
+                    self.checkpoint(latest_replay_id, None).await?;
                 }
                 Ok(())
             }
@@ -504,60 +504,60 @@ impl Pipeline {
         }
     }
 
-    /// Completes one event that arrived under `credit`: records its key, returns credit if
-    /// some is kept, moves the watermark.
+    /// Completes one event that arrived under `credit`: records its key, moves the watermark,
+    /// returns credit if some is kept.
     async fn complete(
         &mut self,
         seq: watermark::Seq,
         completed_key: Option<String>,
         credit: CreditRule,
     ) -> Result<(), PipelineError> {
-        let moved = self.watermark.complete(seq);
-        match (completed_key, moved) {
-            // The usual case, a delivered event that moves the watermark: one writer command.
-            (Some(key), Some(replay_id))
-                if !self.replaces_refused_checkpoint && !self.moves_back(&replay_id) =>
-            {
-                let (org, topic) = &self.checkpoint_key;
-                self.writer
-                    .record_completed_and_advance(key, org, topic, replay_id.as_bytes())
-                    .await?;
-                self.return_credit(|ledger| ledger.completed(credit));
-                self.checkpointed(replay_id);
-            }
-            (key, moved) => {
-                if let Some(key) = key {
-                    self.writer.record_completed(key).await?;
-                }
-                self.return_credit(|ledger| ledger.completed(credit));
-                if let Some(replay_id) = moved {
-                    self.checkpoint(replay_id).await?;
-                }
-            }
+        match self.watermark.complete(seq) {
+            Some(replay_id) => self.checkpoint(replay_id, completed_key).await?,
+            None => self.record_completed(completed_key).await?,
+        }
+        self.return_credit(|ledger| ledger.completed(credit));
+        Ok(())
+    }
+
+    async fn record_completed(
+        &mut self,
+        completed_key: Option<String>,
+    ) -> Result<(), PipelineError> {
+        if let Some(key) = completed_key {
+            self.writer.record_completed(key).await?;
         }
         Ok(())
     }
 
-    /// Whether `replay_id` is before the last checkpoint (see `checkpointed`).
-    fn moves_back(&self, replay_id: &ReplayId) -> bool {
-        self.checkpointed.as_ref().is_some_and(|last| {
+    /// Checkpoints `replay_id`, recording `completed_key` (the event that moved the watermark
+    /// there, if it has a key) first; usually both go to the writer as one command.
+    async fn checkpoint(
+        &mut self,
+        replay_id: ReplayId,
+        completed_key: Option<String>,
+    ) -> Result<(), PipelineError> {
+        let moves_back = self.checkpointed.as_ref().is_some_and(|last| {
             compare_replay_ids(replay_id.as_bytes(), last.as_bytes()) == std::cmp::Ordering::Less
-        })
-    }
-
-    async fn checkpoint(&mut self, replay_id: ReplayId) -> Result<(), PipelineError> {
-        if self.moves_back(&replay_id) {
-            return Ok(());
+        });
+        if moves_back {
+            return self.record_completed(completed_key).await;
         }
         if std::mem::take(&mut self.replaces_refused_checkpoint) {
             // Older than the refused id, most likely, so it is set rather than advanced, after
             // everything queued before it.
+            self.record_completed(completed_key).await?;
             self.writer.flush().await?;
-            let (org, topic) = (self.settings.org_id.clone(), self.settings.topic.clone());
+            let (org, topic) = self.checkpoint_key.clone();
             let position = replay_id.as_bytes().to_vec();
             self.writer
                 .store()
                 .run_blocking(move |store| store.set_checkpoint(&org, &topic, &position))
+                .await?;
+        } else if let Some(key) = completed_key {
+            let (org, topic) = &self.checkpoint_key;
+            self.writer
+                .record_completed_and_advance(key, org, topic, replay_id.as_bytes())
                 .await?;
         } else {
             let (org, topic) = &self.checkpoint_key;
@@ -565,17 +565,11 @@ impl Pipeline {
                 .advance_shared_checkpoint(org, topic, replay_id.as_bytes())
                 .await?;
         }
-        self.checkpointed(replay_id);
-        Ok(())
-    }
-
-    /// Notes that the writer has the checkpoint `replay_id`: later ones never move back from
-    /// it, and the subscriber resumes from it.
-    fn checkpointed(&mut self, replay_id: ReplayId) {
         if let Some(position) = replay_id.as_u64() {
             self.telemetry.checkpoint_advanced(position);
         }
         self.checkpointed = Some(replay_id.clone());
         self.acks.checkpoint(replay_id);
+        Ok(())
     }
 }

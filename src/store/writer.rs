@@ -197,12 +197,9 @@ impl CheckpointWriter {
         topic: &str,
         replay_id: impl Into<Vec<u8>>,
     ) -> Result<(), StoreError> {
-        self.send(Command::Checkpoint(CheckpointMove {
-            org: Arc::from(org),
-            topic: Arc::from(topic),
-            replay_id: replay_id.into(),
-        }))
-        .await
+        let replay_id: Vec<u8> = replay_id.into();
+        self.advance_shared_checkpoint(&Arc::from(org), &Arc::from(topic), &replay_id)
+            .await
     }
 
     /// [`CheckpointWriter::advance_checkpoint`] for a caller that keeps org and topic shared.
