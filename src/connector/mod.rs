@@ -382,11 +382,12 @@ async fn run_leader(
     // The engine logs the resume summary itself.
     engine.resume().await?;
     engine.set_session_lookup(Arc::new(tracker.clone()));
-    let subscriber = Subscriber::spawn(
+    let subscriber = Subscriber::spawn_preparing(
         subscriber_settings,
         ProviderCredentials(provider.clone()),
         telemetry.clone(),
         intake_stop.clone(),
+        settings.decoder(),
     )?;
     let observer = ConversationObserver::new(
         tracker.clone(),

@@ -1,8 +1,8 @@
 //! Dispatch: from subscribed events to partner deliveries, with the checkpoint as the
 //! low watermark.
 //!
-//! One dispatcher task owns all state. Each event is decoded, then either completed at
-//! once (a duplicate, another channel's event) or turned into a job: a dead letter for
+//! One dispatcher task owns all state. Each event arrives decoded (on the subscriber's task,
+//! `decode.rs`), then is either completed at once (a duplicate, another channel's event) or turned into a job: a dead letter for
 //! undecodable bytes, a routing hand-off, or a delivery in its conversation's lane.
 //! Arrivals return subscriber credit while the pipeline holds at most `prefetch_events`,
 //! completions beyond that (a slow partner slows consumption); a RoutingRequested returns it
@@ -11,6 +11,7 @@
 //! nothing is in flight. It knows the event model and the store, not gRPC.
 
 mod credit;
+mod decode;
 mod job;
 pub mod lanes;
 mod running;
@@ -25,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use self::credit::{CreditReturn, CreditRule};
+pub use self::decode::{PreparedEvent, Undecodable};
 use self::job::{Done, Job, JobContext, Outcome, Work};
 pub(crate) use self::job::{EntryObserver, EntryRef};
 pub use self::job::{RoutingSink, RoutingSinkError};
@@ -33,7 +35,7 @@ use self::running::Running;
 use self::watermark::Watermark;
 use crate::channel::retry::RetryPolicy;
 use crate::channel::{AnyChannel, Delivery};
-use crate::events::{decode_event, DecodedEvent, EventContext, FieldNames, OutboundEvent};
+use crate::events::{DecodedEvent, FieldNames, OutboundEvent};
 use crate::pubsub::{AckHandle, ReceivedEvent, ReplayId, Subscriber, SubscriberItem};
 use crate::store::{compare_replay_ids, CheckpointWriter, StoreError, WriterHealth};
 use crate::telemetry::Telemetry;
@@ -87,6 +89,12 @@ impl PipelineSettings {
             retry: RetryPolicy::default(),
         }
     }
+
+    /// The preparer the pipeline's subscriber runs: decodes each event with these field
+    /// names on the subscriber's task ([`Subscriber::spawn_preparing`]).
+    pub fn decoder(&self) -> impl Fn(&ReceivedEvent) -> PreparedEvent + Send + Sync + 'static {
+        decode::decoder(self.field_names.clone())
+    }
 }
 
 /// Why the pipeline stopped with an error.
@@ -117,7 +125,7 @@ pub struct Pipeline {
     settings: PipelineSettings,
     /// The checkpoint key's org and topic, shared with each checkpoint command.
     checkpoint_key: (Arc<str>, Arc<str>),
-    subscriber: Subscriber,
+    subscriber: Subscriber<PreparedEvent>,
     acks: AckHandle,
     /// When each event's credit goes back to the subscriber.
     credit: CreditReturn,
@@ -153,10 +161,11 @@ impl std::fmt::Debug for Pipeline {
 }
 
 impl Pipeline {
-    /// Assembles a pipeline over a running subscriber.
+    /// Assembles a pipeline over a running subscriber that decodes with
+    /// [`PipelineSettings::decoder`].
     pub fn new(
         settings: PipelineSettings,
-        subscriber: Subscriber,
+        subscriber: Subscriber<PreparedEvent>,
         writer: CheckpointWriter,
         channel: Arc<AnyChannel>,
         routing: Option<Arc<dyn RoutingSink>>,
@@ -293,7 +302,7 @@ impl Pipeline {
         Ok(())
     }
 
-    async fn on_item(&mut self, item: SubscriberItem) -> Result<(), PipelineError> {
+    async fn on_item(&mut self, item: SubscriberItem<PreparedEvent>) -> Result<(), PipelineError> {
         match item {
             SubscriberItem::Event(event) => {
                 let handled = self.on_event(event).await;
@@ -325,7 +334,7 @@ impl Pipeline {
         }
     }
 
-    async fn on_event(&mut self, event: ReceivedEvent) -> Result<(), PipelineError> {
+    async fn on_event(&mut self, event: ReceivedEvent<PreparedEvent>) -> Result<(), PipelineError> {
         self.telemetry.event_received();
         let seq = self.watermark.track(event.replay_id.clone());
         let mut job = Job {
@@ -344,19 +353,7 @@ impl Pipeline {
                 reason: String::new(),
             },
         };
-        let decoded = match &event.schema {
-            Ok(schema) => decode_event(
-                &event.payload,
-                schema,
-                &self.settings.field_names,
-                &EventContext {
-                    replay_id: event.replay_id.as_bytes(),
-                    producer_event_id: &event.event_id,
-                },
-            )
-            .map_err(|err| (err.kind(), err.to_string())),
-            Err(unavailable) => Err(("schema_unavailable", unavailable.to_string())),
-        };
+        let decoded = event.prepared;
         // Counted before anything can complete the event (a duplicate, another channel's).
         job.credit = match &decoded {
             Ok(decoded)
@@ -371,7 +368,7 @@ impl Pipeline {
         self.return_credit(|credit| credit.arrived(rule));
         let decoded = match decoded {
             Ok(decoded) => decoded,
-            Err((kind, reason)) => {
+            Err(Undecodable { kind, reason }) => {
                 job.work = Work::DeadLetter { kind, reason };
                 self.start(job);
                 return Ok(());

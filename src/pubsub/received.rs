@@ -2,6 +2,8 @@
 //!
 //! An event keeps its raw Avro bytes and the writer schema named by its own `schema_id`,
 //! so the consumer can decode it (or dead-letter the bytes unchanged when decoding fails).
+//! A consumer that gave the subscriber a preparer also gets what the preparer made of the
+//! event on the stream's task (`prepared`), so that work is not on the consumer's.
 
 use std::sync::Arc;
 
@@ -12,11 +14,11 @@ use serde_avro_fast::Schema;
 use super::replay::ReplayId;
 use super::schema_cache::SchemaUnavailable;
 
-/// One item from the subscription.
+/// One item from the subscription; `T` is what the preparer made of each event.
 #[derive(Debug, Clone)]
-pub enum SubscriberItem {
+pub enum SubscriberItem<T = ()> {
     /// An event; release its credit (and checkpoint it) through the ack handle when done.
-    Event(ReceivedEvent),
+    Event(ReceivedEvent<T>),
     /// An empty batch: nothing new, and the subscription's latest replay id.
     Keepalive {
         /// The newest position of the subscription.
@@ -41,9 +43,9 @@ pub enum RestartPoint {
     Latest,
 }
 
-/// An event as received, not yet decoded.
+/// An event as received, and what the subscriber's preparer made of it (`()` without one).
 #[derive(Debug, Clone)]
-pub struct ReceivedEvent {
+pub struct ReceivedEvent<T = ()> {
     /// The event's position.
     pub replay_id: ReplayId,
     /// `ProducerEvent.id`: a UUID, the idempotency key when the schema has no `EventUuid`.
@@ -54,6 +56,8 @@ pub struct ReceivedEvent {
     pub payload: Bytes,
     /// The writer schema, or why it could not be had.
     pub schema: Result<Arc<Schema>, SchemaUnavailable>,
+    /// What the preparer made of the event, on the stream's task.
+    pub prepared: T,
 }
 
 /// Why an event's Avro payload could not be decoded.
@@ -73,6 +77,20 @@ pub enum AvroDecodeError {
 }
 
 impl ReceivedEvent {
+    /// The same event carrying `prepared`.
+    pub(crate) fn with_prepared<T>(self, prepared: T) -> ReceivedEvent<T> {
+        ReceivedEvent {
+            replay_id: self.replay_id,
+            event_id: self.event_id,
+            schema_id: self.schema_id,
+            payload: self.payload,
+            schema: self.schema,
+            prepared,
+        }
+    }
+}
+
+impl<P> ReceivedEvent<P> {
     /// Decodes the payload with the event's own writer schema.
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, AvroDecodeError> {
         let schema = self.schema.as_ref().map_err(std::clone::Clone::clone)?;

@@ -185,10 +185,13 @@ impl AckHandle {
     }
 }
 
-/// A running subscription.
+/// Turns each received event into what the consumer wants of it, on the stream's task.
+type Preparer<T> = Box<dyn Fn(&ReceivedEvent) -> T + Send + Sync>;
+
+/// A running subscription; `T` is what its preparer makes of each event.
 #[derive(Debug)]
-pub struct Subscriber {
-    items: mpsc::Receiver<SubscriberItem>,
+pub struct Subscriber<T = ()> {
+    items: mpsc::Receiver<SubscriberItem<T>>,
     acks: AckHandle,
     task: JoinHandle<Result<(), SubscriberError>>,
 }
@@ -202,6 +205,21 @@ impl Subscriber {
         credentials: C,
         telemetry: impl SubscriberTelemetry,
         shutdown: CancellationToken,
+    ) -> Result<Self, SubscriberError> {
+        Self::spawn_preparing(config, credentials, telemetry, shutdown, |_| ())
+    }
+}
+
+impl<T: Send + 'static> Subscriber<T> {
+    /// Like [`Subscriber::spawn`], and `prepare` runs over each event on the stream's task
+    /// before it is handed over (its result in [`ReceivedEvent::prepared`]): work a consumer
+    /// would otherwise do on its own task, in order, one event after the other.
+    pub fn spawn_preparing<C: CredentialSource>(
+        config: SubscriberSettings,
+        credentials: C,
+        telemetry: impl SubscriberTelemetry,
+        shutdown: CancellationToken,
+        prepare: impl Fn(&ReceivedEvent) -> T + Send + Sync + 'static,
     ) -> Result<Self, SubscriberError> {
         let channel = connect_lazy(&config.endpoint)?;
         let client = PubSubClient::new(channel, credentials);
@@ -222,6 +240,7 @@ impl Subscriber {
             telemetry: Arc::new(telemetry),
             handed_over_any: false,
             token_refusals_in_a_row: 0,
+            prepare: Box::new(prepare),
         };
         let task = tokio::spawn(task.run(shutdown));
         Ok(Self {
@@ -232,7 +251,7 @@ impl Subscriber {
     }
 
     /// The next item, or `None` once the subscriber has stopped.
-    pub async fn next(&mut self) -> Option<SubscriberItem> {
+    pub async fn next(&mut self) -> Option<SubscriberItem<T>> {
         self.items.recv().await
     }
 
@@ -279,13 +298,13 @@ struct StreamOutcome {
     healthy: bool,
 }
 
-struct StreamTask<C> {
+struct StreamTask<C, T> {
     config: SubscriberSettings,
     /// Where to start when nothing is checkpointed; moved by the corrupted-replay policy.
     start: ReplayStart,
     client: PubSubClient<C>,
     shared: Arc<Shared>,
-    items: mpsc::Sender<SubscriberItem>,
+    items: mpsc::Sender<SubscriberItem<T>>,
     schemas: SchemaCache,
     /// Logs and counts what happens to the streams.
     telemetry: Arc<dyn SubscriberTelemetry>,
@@ -293,9 +312,11 @@ struct StreamTask<C> {
     handed_over_any: bool,
     /// Tokens refused since a stream last worked.
     token_refusals_in_a_row: u32,
+    /// Runs over each event before it is handed over.
+    prepare: Preparer<T>,
 }
 
-impl<C: CredentialSource> StreamTask<C> {
+impl<C: CredentialSource, T: Send + 'static> StreamTask<C, T> {
     async fn run(mut self, shutdown: CancellationToken) -> Result<(), SubscriberError> {
         let mut backoff = self.new_backoff();
         let mut credit_signal = self.shared.ledger.top_up_signal();
@@ -577,6 +598,10 @@ impl<C: CredentialSource> StreamTask<C> {
                 .try_send(SubscriberItem::Keepalive { latest_replay_id });
             return Ok(());
         }
+        // Every event of the response is prepared before any is handed over: handed over one
+        // by one as each is prepared, the consumer would drain each and sleep until the next,
+        // woken once per event instead of once per response.
+        let mut prepared_events = Vec::with_capacity(response.events.len());
         for consumer_event in response.events {
             let producer_event = consumer_event.event.unwrap_or_default();
             let schema = self
@@ -590,7 +615,12 @@ impl<C: CredentialSource> StreamTask<C> {
                 schema_id: producer_event.schema_id,
                 payload: producer_event.payload,
                 schema,
+                prepared: (),
             };
+            let prepared = (self.prepare)(&event);
+            prepared_events.push(event.with_prepared(prepared));
+        }
+        for event in prepared_events {
             self.shared.ledger.on_delivered();
             self.shared.handed_over(&event.replay_id);
             self.handed_over_any = true;

@@ -104,16 +104,17 @@ fn start_pipeline(
     let (config, credentials) = super::earliest_subscription(fake);
     let shutdown = CancellationToken::new();
     let telemetry = crate::telemetry::Telemetry::new();
-    let subscriber = Subscriber::spawn(
+    let settings = PipelineSettings::new(endpoints.org_id, endpoints.topic);
+    let subscriber = Subscriber::spawn_preparing(
         config,
         credentials,
         telemetry.clone(),
         shutdown.child_token(),
+        settings.decoder(),
     )?;
     let channel = Arc::new(AnyChannel::Webhook(WebhookChannel::new(
         WebhookSettings::new(url),
     )?));
-    let settings = PipelineSettings::new(endpoints.org_id, endpoints.topic);
     let writer = CheckpointWriter::spawn(store);
     let observer = conversation_state.then(|| {
         ConversationObserver::new(

@@ -217,3 +217,52 @@ async fn a_slow_consumer_costs_one_fetch_request_per_quarter_window_not_one_per_
     subscriber.join().await.unwrap();
     fake.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preparer_runs_on_the_streams_task_over_every_event_in_order() {
+    let fake = start_fake(true, PubSubFakeConfig::default()).await;
+    fake.publish(&numbered_events(0, 500)).unwrap();
+    let mut config = subscriber_settings(&fake);
+    config.start = ReplayStart::Earliest;
+    let shutdown = CancellationToken::new();
+    let consumer_thread = std::thread::current().id();
+    let mut subscriber = byoc_connector::pubsub::Subscriber::spawn_preparing(
+        config,
+        static_credentials(&fake),
+        byoc_connector::telemetry::Telemetry::new(),
+        shutdown.clone(),
+        move |event| {
+            (
+                seq_of(event),
+                std::thread::current().id() != consumer_thread,
+            )
+        },
+    )
+    .unwrap();
+    let acks = subscriber.acks();
+    let mut expected = 0;
+    while expected < 500 {
+        let item = tokio::time::timeout(ITEM_TIMEOUT, subscriber.next())
+            .await
+            .expect("an item in time")
+            .expect("the subscriber runs");
+        let byoc_connector::pubsub::SubscriberItem::Event(event) = item else {
+            continue;
+        };
+        let (seq, elsewhere) = event.prepared;
+        assert_eq!(
+            seq, expected,
+            "prepared from its own event, in stream order"
+        );
+        assert_eq!(seq, seq_of(&event), "prepared from this very event");
+        assert!(
+            elsewhere,
+            "prepared on the stream's task, not the consumer's"
+        );
+        acks.ack(&event.replay_id);
+        expected += 1;
+    }
+    shutdown.cancel();
+    subscriber.join().await.unwrap();
+    fake.shutdown().await;
+}

@@ -166,7 +166,7 @@ pub struct DefaultRecord {
 }
 
 /// Decodes the `seq` a numbered event carries.
-pub fn seq_of(event: &ReceivedEvent) -> u64 {
+pub fn seq_of<P>(event: &ReceivedEvent<P>) -> u64 {
     let record: DefaultRecord = event.decode().expect("event decodes");
     let payload: serde_json::Value =
         serde_json::from_str(&record.Payload__c.expect("payload")).unwrap();

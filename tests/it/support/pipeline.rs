@@ -312,19 +312,20 @@ pub fn assemble_pipeline_over(
     let shutdown = CancellationToken::new();
     // One telemetry for both, as the connector assembles them.
     let telemetry = Telemetry::new();
-    let subscriber = Subscriber::spawn(
-        config,
-        crate::support::static_credentials(fake),
-        telemetry.clone(),
-        shutdown.child_token(),
-    )
-    .unwrap();
-    let acks = subscriber.acks();
-    let channel = Arc::new(channel);
     let mut settings = PipelineSettings::new(org_id, topic);
     settings.retry.initial_delay = Duration::from_millis(20);
     settings.retry.max_delay = Duration::from_millis(500);
     tweak(&mut settings);
+    let subscriber = Subscriber::spawn_preparing(
+        config,
+        crate::support::static_credentials(fake),
+        telemetry.clone(),
+        shutdown.child_token(),
+        settings.decoder(),
+    )
+    .unwrap();
+    let acks = subscriber.acks();
+    let channel = Arc::new(channel);
     let writer = CheckpointWriter::spawn(store.clone());
     let pipeline = Pipeline::new(
         settings,
