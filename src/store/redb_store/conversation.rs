@@ -7,6 +7,12 @@
 //! replaced whole, the last write of a batch winning. Each ack batch commit removes the
 //! records whose last activity is older than `conversation_max_age`, so the table does not
 //! grow with every conversation ever seen. It knows nothing about what a record says.
+//!
+//! Activity is kept to the minute, rounded up ([`ACTIVITY_STEP_MS`]): a busy conversation's
+//! record is rewritten with nearly every batch, and while its stamp stays in the same minute
+//! that write is one insert and a point read, not four inserts and removals across three
+//! tables. Rounded up, a record is kept at least `conversation_max_age` after its last write
+//! and at most a minute longer; the age is configured in days.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -26,6 +32,16 @@ const CONVERSATION_ACTIVITY: TableDefinition<'_, &str, u64> =
 /// (last write ms, conversation identifier) → nothing: the records in the order they expire.
 const CONVERSATIONS_BY_ACTIVITY: TableDefinition<'_, (u64, &str), ()> =
     TableDefinition::new("conversations_by_activity");
+
+/// Activity stamps are whole minutes: a write's time rounded up to one of these.
+const ACTIVITY_STEP_MS: u64 = 60_000;
+
+/// The activity stamp of a write at `now_ms`: the end of its minute.
+fn activity_stamp(now_ms: u64) -> u64 {
+    now_ms
+        .div_ceil(ACTIVITY_STEP_MS)
+        .saturating_mul(ACTIVITY_STEP_MS)
+}
 
 /// Creates the tables, and stamps records written before activity was kept with the current
 /// time, so they too expire one full age from now.
@@ -80,22 +96,29 @@ pub(super) fn put_in(
     let mut by_activity = transaction
         .open_table(CONVERSATIONS_BY_ACTIVITY)
         .map_err(database_error("open conversation activity index"))?;
+    let stamp_ms = activity_stamp(now_ms);
     for (conversation, record) in records {
         let conversation = conversation.as_str();
         table
             .insert(conversation, record.as_slice())
             .map_err(database_error("write conversation state"))?;
         let previous = activity
-            .insert(conversation, now_ms)
-            .map_err(database_error("write conversation activity"))?
+            .get(conversation)
+            .map_err(database_error("read conversation activity"))?
             .map(|guard| guard.value());
+        if previous == Some(stamp_ms) {
+            continue;
+        }
+        activity
+            .insert(conversation, stamp_ms)
+            .map_err(database_error("write conversation activity"))?;
         if let Some(previous_ms) = previous {
             by_activity
                 .remove((previous_ms, conversation))
                 .map_err(database_error("move conversation activity"))?;
         }
         by_activity
-            .insert((now_ms, conversation), ())
+            .insert((stamp_ms, conversation), ())
             .map_err(database_error("write conversation activity index"))?;
     }
     Ok(())
@@ -166,5 +189,76 @@ impl RedbStore {
             .map_err(database_error("read conversation state"))?
             .map(|guard| guard.value().to_vec());
         Ok(record)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use redb::ReadableDatabase as _;
+
+    use super::*;
+    use crate::store::redb_store::CreateIfMissing;
+    use crate::store::scratch::scratch_dir;
+    use crate::store::{AckBatch, StoreSettings};
+
+    /// The activity index as (stamp, conversation) pairs, oldest first.
+    fn index(store: &RedbStore) -> Vec<(u64, String)> {
+        let transaction = store.database.begin_read().unwrap();
+        let by_activity = transaction.open_table(CONVERSATIONS_BY_ACTIVITY).unwrap();
+        by_activity
+            .iter()
+            .unwrap()
+            .map(|entry| {
+                let (key, _) = entry.unwrap();
+                let (stamp, conversation) = key.value();
+                (stamp, conversation.to_owned())
+            })
+            .collect()
+    }
+
+    fn write(store: &RedbStore, conversations: &[&str], at_ms: u64) {
+        let mut batch = AckBatch::new();
+        for conversation in conversations {
+            batch.put_conversation(*conversation, at_ms.to_be_bytes().to_vec());
+        }
+        store.commit_ack_batch(&batch, at_ms).unwrap();
+    }
+
+    #[test]
+    fn activity_is_stamped_at_the_end_of_its_minute_and_indexed_once_per_conversation() {
+        let (_guard, dir) = scratch_dir("conversation-activity");
+        let store = RedbStore::open(
+            &dir.join("state.redb"),
+            StoreSettings::default(),
+            CreateIfMissing::Yes,
+        )
+        .unwrap();
+        // Minute boundaries in the epoch's milliseconds: 1_733_000_040_000 is one.
+        let minute = 1_733_000_040_000;
+        write(&store, &["a", "b"], minute + 1);
+        write(&store, &["a"], minute + 30_000);
+        write(&store, &["a"], minute + ACTIVITY_STEP_MS);
+        assert_eq!(
+            index(&store),
+            vec![
+                (minute + ACTIVITY_STEP_MS, "a".to_owned()),
+                (minute + ACTIVITY_STEP_MS, "b".to_owned()),
+            ],
+            "writes within one minute share the stamp at its end"
+        );
+        write(&store, &["b"], minute + ACTIVITY_STEP_MS + 1);
+        assert_eq!(
+            index(&store),
+            vec![
+                (minute + ACTIVITY_STEP_MS, "a".to_owned()),
+                (minute + 2 * ACTIVITY_STEP_MS, "b".to_owned()),
+            ],
+            "a write in a later minute moves the stamp, leaving no older entry behind"
+        );
+        assert_eq!(
+            store.conversation_state("a").unwrap(),
+            Some((minute + ACTIVITY_STEP_MS).to_be_bytes().to_vec()),
+            "the record itself is replaced by every write"
+        );
     }
 }
