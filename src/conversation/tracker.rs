@@ -26,15 +26,19 @@ use crate::store::{CheckpointWriter, Store, StoreError};
 pub(crate) const UPDATE_QUEUE_CAPACITY: usize = 16_384;
 /// Records kept in memory; older ones are read back from the store.
 pub(crate) const CACHED_CONVERSATIONS: usize = 10_000;
-/// Updates applied before their records are serialized and handed to the writer: a record
-/// changed several times in a drain is serialized once. Far below [`CACHED_CONVERSATIONS`],
-/// so a drain's records are still cached when they are serialized.
+/// Updates taken from the queue at once and applied before anything else.
 const DRAIN_AT_MOST: usize = 256;
+/// Changed records that are handed to the writer at once, before their [`COALESCE_FOR`] is
+/// over. Changed records are never evicted from the cache, so this stays well below
+/// [`CACHED_CONVERSATIONS`]; far above the conversations a busy connector changes in one
+/// interval, so each of them is still written once per interval.
+const HAND_OVER_AT_MOST: usize = CACHED_CONVERSATIONS / 4;
 /// How long a changed record waits for more changes before it is serialized and handed to
 /// the writer: a busy conversation's record is written once per this, not once per entry.
 pub(crate) const COALESCE_FOR: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// Recent records, the oldest insertions forgotten first.
+/// Recent records, the oldest insertions forgotten first, except those changed and not yet
+/// handed to the writer.
 #[derive(Default)]
 struct Cache {
     by_conversation: FastMap<String, ConversationState>,
@@ -42,7 +46,9 @@ struct Cache {
 }
 
 impl Cache {
-    fn put(&mut self, state: ConversationState) {
+    /// Caches `state`, forgetting the oldest records beyond [`CACHED_CONVERSATIONS`] but none
+    /// in `unstored`: the cache holds their only up-to-date copy until they are handed over.
+    fn put(&mut self, state: ConversationState, unstored: &FastSet<String>) {
         let conversation = state.conversation_identifier.clone();
         if self
             .by_conversation
@@ -51,8 +57,19 @@ impl Cache {
         {
             self.insertion_order.push_back(conversation);
         }
-        while self.insertion_order.len() > CACHED_CONVERSATIONS {
-            if let Some(oldest) = self.insertion_order.pop_front() {
+        // Each record is looked at once at most, so a cache full of unstored records (more
+        // than `HAND_OVER_AT_MOST` cannot be) only stays over its size.
+        let mut looked_at = 0;
+        while self.insertion_order.len() > CACHED_CONVERSATIONS
+            && looked_at < self.insertion_order.len()
+        {
+            looked_at += 1;
+            let Some(oldest) = self.insertion_order.pop_front() else {
+                break;
+            };
+            if unstored.contains(&oldest) {
+                self.insertion_order.push_back(oldest);
+            } else {
                 self.by_conversation.remove(&oldest);
             }
         }
@@ -230,7 +247,7 @@ async fn run(
             }
         });
         apply_all(&inner, updates, &mut dirty);
-        if dirty.len() >= DRAIN_AT_MOST || !settled.is_empty() {
+        if dirty.len() >= HAND_OVER_AT_MOST || !settled.is_empty() {
             hand_over(&inner, &writer, dirty.drain()).await;
         }
         for answer in settled {
@@ -248,7 +265,7 @@ async fn hand_over(
     for conversation in conversations {
         let record = match lock(&inner.cache).by_conversation.get(&conversation) {
             Some(state) => serde_json::to_vec(state),
-            // Only if more conversations changed at once than the cache keeps.
+            // Changed records are not evicted; nothing to store if it is gone all the same.
             None => continue,
         };
         let record = match record {
@@ -282,7 +299,7 @@ fn apply_all(inner: &Inner, updates: impl Iterator<Item = Update>, changed: &mut
             .and_then(|store| load(&store, &update.conversation).ok().flatten())
             .unwrap_or_else(|| ConversationState::new(&update.conversation));
         state.apply(update);
-        lock(&inner.cache).put(state);
+        lock(&inner.cache).put(state, changed);
     }
 }
 
@@ -373,6 +390,30 @@ mod tests {
             let stored = stored(&store, conversation).expect("stored");
             assert_eq!(last_delivered(&stored), last, "{conversation}");
         }
+        tracker.close().await;
+    }
+
+    /// A record changed and not yet stored stays cached until it is, however many new
+    /// conversations arrive meanwhile: evicted, its change would be lost from memory and
+    /// from the store alike (the next update would start from the older stored record).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_changed_record_is_not_evicted_before_it_is_stored() {
+        let (_scratch, store, writer, tracker) = scratch_tracker("tracker-evict");
+        for n in 0..CACHED_CONVERSATIONS {
+            tracker.update(delivered(&format!("c{n}"), i64::try_from(n).unwrap()));
+        }
+        // Everything stored; the cache is full and `c0` the oldest in it.
+        tracker.settle().await;
+
+        tracker.update(delivered("c0", 1_000_000));
+        tracker.update(delivered("newcomer", 1_000_001));
+        tracker.settle().await;
+        writer.flush().await.unwrap();
+
+        let stored = stored(&store, "c0").expect("stored");
+        assert_eq!(last_delivered(&stored), "entry-1000000");
+        let cached = tracker.get("c0").unwrap().expect("known");
+        assert_eq!(last_delivered(&cached), "entry-1000000");
         tracker.close().await;
     }
 
