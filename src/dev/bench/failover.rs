@@ -219,7 +219,7 @@ pub async fn run(plan: FailoverBenchPlan) -> BenchResult<FailoverReport> {
         partner
             .arrivals
             .lock()
-            .is_ok_and(|arrivals| arrivals.contains_key(&seq))
+            .is_ok_and(|arrivals| arrivals.first(seq).is_some())
     };
     let drained_by = Instant::now() + DRAIN_LIMIT;
     while (0..message_count).any(|seq| !arrived(seq)) && Instant::now() < drained_by {
@@ -430,7 +430,7 @@ fn first_delivery_since(partner: &PartnerLog, first: u64, signalled: Instant) ->
     let arrivals = partner.arrivals.lock().ok()?;
     arrivals
         .iter()
-        .filter(|(seq, _)| **seq >= first)
+        .filter(|(seq, _)| *seq >= first)
         .map(|(_, at)| at.saturating_duration_since(signalled))
         .min()
 }
@@ -587,7 +587,7 @@ fn request_facts(
     let mut earliest_from = vec![None::<u64>; usize::try_from(message_count).unwrap_or(0) + 1];
     for seq in (0..message_count).rev() {
         let index = usize::try_from(seq).unwrap_or(usize::MAX);
-        let here = arrivals.get(&seq).map(|at| wall_ms(*at));
+        let here = arrivals.first(seq).map(wall_ms);
         earliest_from[index] = match (here, earliest_from[index + 1]) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

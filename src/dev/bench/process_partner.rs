@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
@@ -33,7 +33,7 @@ pub(crate) struct PartnerLog {
     /// Requests received.
     pub requests: AtomicU64,
     /// First arrival of each sequence number.
-    pub arrivals: Mutex<HashMap<u64, Instant>>,
+    pub arrivals: Mutex<Arrivals>,
     /// First and last arrival of any event.
     pub span: Mutex<Option<(Instant, Instant)>>,
 }
@@ -46,7 +46,7 @@ impl PartnerLog {
             .fetch_add(sequences.len() as u64, Ordering::Relaxed);
         if let Ok(mut arrivals) = self.arrivals.lock() {
             for sequence in sequences {
-                arrivals.entry(*sequence).or_insert(now);
+                arrivals.note(*sequence, now);
             }
         }
         if let Ok(mut span) = self.span.lock() {
@@ -63,11 +63,60 @@ impl PartnerLog {
         let mut latencies: Vec<Duration> = published
             .iter()
             .filter_map(|(sequence, at)| {
-                Some(arrivals.get(sequence)?.saturating_duration_since(*at))
+                Some(arrivals.first(*sequence)?.saturating_duration_since(*at))
             })
             .collect();
         latencies.sort_unstable();
         latencies
+    }
+}
+
+/// The first arrival of each sequence number, indexed by it: the bench numbers its events
+/// from zero, so a vector is a map without hashing or rehashing on the partner's hot path.
+#[derive(Debug, Default)]
+pub(crate) struct Arrivals {
+    first: Vec<Option<Instant>>,
+    count: usize,
+}
+
+impl Arrivals {
+    /// Sequence numbers beyond this are not the bench's and are not kept.
+    const MAX_SEQUENCE: u64 = 1 << 32;
+
+    /// Notes `sequence` arriving `at`, unless it arrived before.
+    fn note(&mut self, sequence: u64, at: Instant) {
+        let Ok(index) = usize::try_from(sequence) else {
+            return;
+        };
+        if sequence >= Self::MAX_SEQUENCE {
+            return;
+        }
+        if index >= self.first.len() {
+            self.first.resize(index + 1, None);
+        }
+        if self.first[index].is_none() {
+            self.first[index] = Some(at);
+            self.count += 1;
+        }
+    }
+
+    /// When `sequence` first arrived.
+    pub(crate) fn first(&self, sequence: u64) -> Option<Instant> {
+        let index = usize::try_from(sequence).ok()?;
+        *self.first.get(index)?
+    }
+
+    /// How many distinct sequence numbers arrived.
+    pub(crate) fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Every sequence number that arrived, with its first arrival.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, Instant)> + '_ {
+        self.first
+            .iter()
+            .enumerate()
+            .filter_map(|(index, at)| Some((index as u64, (*at)?)))
     }
 }
 
@@ -110,9 +159,9 @@ async fn receive(State(log): State<Arc<PartnerLog>>, headers: HeaderMap, body: B
 fn split_items(body: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = body;
     std::iter::from_fn(move || {
-        let start = find(rest, BATCH_ITEM)? + BATCH_ITEM.len();
+        let start = find(rest, Needle::BatchItem)? + BATCH_ITEM.len();
         rest = &rest[start..];
-        let end = find(rest, BATCH_ITEM).unwrap_or(rest.len());
+        let end = find(rest, Needle::BatchItem).unwrap_or(rest.len());
         let item = &rest[..end];
         rest = &rest[end..];
         Some(item)
@@ -121,15 +170,33 @@ fn split_items(body: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 /// The sequence number in the first bench entry id of `bytes`.
 fn sequence_in(bytes: &[u8]) -> Option<u64> {
-    let start = find(bytes, ENTRY_ID_PREFIX)? + ENTRY_ID_PREFIX.len();
+    let start = find(bytes, Needle::EntryId)? + ENTRY_ID_PREFIX.len();
     let digits = bytes.get(start..start + 12)?;
     std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    // memmem rather than a compare at every position: the partner shares the cores with the
-    // connector and the fake, so whatever it spends comes out of their figures.
-    memchr::memmem::find(haystack, needle)
+/// Finds what `needle` is for in `haystack`.
+// memmem rather than a compare at every position, with its searchers built once rather than
+// on every call: the partner shares the cores with the connector and the fake, so whatever
+// it spends comes out of their figures.
+fn find(haystack: &[u8], needle: Needle) -> Option<usize> {
+    static ENTRY_ID: LazyLock<memchr::memmem::Finder<'static>> =
+        LazyLock::new(|| memchr::memmem::Finder::new(ENTRY_ID_PREFIX));
+    static ITEM: LazyLock<memchr::memmem::Finder<'static>> =
+        LazyLock::new(|| memchr::memmem::Finder::new(BATCH_ITEM));
+    match needle {
+        Needle::EntryId => ENTRY_ID.find(haystack),
+        Needle::BatchItem => ITEM.find(haystack),
+    }
+}
+
+/// What [`find`] looks for.
+#[derive(Clone, Copy)]
+enum Needle {
+    /// [`ENTRY_ID_PREFIX`].
+    EntryId,
+    /// [`BATCH_ITEM`].
+    BatchItem,
 }
 
 #[cfg(test)]
@@ -144,5 +211,23 @@ mod tests {
         assert!(items[0].starts_with(b"k1\""));
         assert_eq!(sequence_in(items[0]), Some(7));
         assert_eq!(sequence_in(items[1]), Some(42));
+    }
+
+    #[test]
+    fn arrivals_keep_each_sequences_first_arrival() {
+        let mut arrivals = Arrivals::default();
+        let (early, late) = (Instant::now(), Instant::now() + Duration::from_millis(5));
+        arrivals.note(3, early);
+        arrivals.note(3, late);
+        arrivals.note(0, late);
+        arrivals.note(Arrivals::MAX_SEQUENCE, late);
+        assert_eq!(arrivals.len(), 2);
+        assert_eq!(arrivals.first(3), Some(early));
+        assert_eq!(arrivals.first(1), None);
+        assert_eq!(arrivals.first(Arrivals::MAX_SEQUENCE), None);
+        assert_eq!(
+            arrivals.iter().collect::<Vec<_>>(),
+            vec![(0, late), (3, early)]
+        );
     }
 }
