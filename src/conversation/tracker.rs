@@ -57,8 +57,8 @@ impl Cache {
         {
             self.insertion_order.push_back(conversation);
         }
-        // Each record is looked at once at most, so a cache full of unstored records (more
-        // than `HAND_OVER_AT_MOST` cannot be) only stays over its size.
+        // Each record is looked at once at most: were they all unstored (there are never
+        // many more than `HAND_OVER_AT_MOST`), the cache would only stay over its size.
         let mut looked_at = 0;
         while self.insertion_order.len() > CACHED_CONVERSATIONS
             && looked_at < self.insertion_order.len()

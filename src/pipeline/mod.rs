@@ -2,8 +2,9 @@
 //! low watermark.
 //!
 //! One dispatcher task owns all state. Each event arrives decoded (on the subscriber's task,
-//! `decode.rs`), then is either completed at once (a duplicate, another channel's event) or turned into a job: a dead letter for
-//! undecodable bytes, a routing hand-off, or a delivery in its conversation's lane.
+//! `decode.rs`), then is either completed at once (a duplicate, another channel's event) or
+//! turned into a job: a dead letter for undecodable bytes, a routing hand-off, or a delivery
+//! in its conversation's lane.
 //! Arrivals return subscriber credit while the pipeline holds at most `prefetch_events`,
 //! completions beyond that (a slow partner slows consumption); a RoutingRequested returns it
 //! only once routing has recorded it (`credit.rs`). Completions move the watermark, which is
