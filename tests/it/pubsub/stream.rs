@@ -240,15 +240,8 @@ async fn a_preparer_runs_on_the_streams_task_over_every_event_in_order() {
     )
     .unwrap();
     let acks = subscriber.acks();
-    let mut expected = 0;
-    while expected < 500 {
-        let item = tokio::time::timeout(ITEM_TIMEOUT, subscriber.next())
-            .await
-            .expect("an item in time")
-            .expect("the subscriber runs");
-        let byoc_connector::pubsub::SubscriberItem::Event(event) = item else {
-            continue;
-        };
+    for expected in 0..500 {
+        let event = next_event(&mut subscriber).await;
         let (seq, elsewhere) = event.prepared;
         assert_eq!(
             seq, expected,
@@ -260,7 +253,6 @@ async fn a_preparer_runs_on_the_streams_task_over_every_event_in_order() {
             "prepared on the stream's task, not the consumer's"
         );
         acks.ack(&event.replay_id);
-        expected += 1;
     }
     shutdown.cancel();
     subscriber.join().await.unwrap();

@@ -177,12 +177,15 @@ pub fn seq_of<P>(event: &ReceivedEvent<P>) -> u64 {
 pub const PAUSED_ITEM_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// The next item, failing the test after [`ITEM_TIMEOUT`].
-pub async fn next_item(subscriber: &mut Subscriber) -> SubscriberItem {
+pub async fn next_item<T: Send + 'static>(subscriber: &mut Subscriber<T>) -> SubscriberItem<T> {
     next_item_within(subscriber, ITEM_TIMEOUT).await
 }
 
 /// The next item, failing the test after `wait`.
-pub async fn next_item_within(subscriber: &mut Subscriber, wait: Duration) -> SubscriberItem {
+pub async fn next_item_within<T: Send + 'static>(
+    subscriber: &mut Subscriber<T>,
+    wait: Duration,
+) -> SubscriberItem<T> {
     tokio::time::timeout(wait, subscriber.next())
         .await
         .expect("an item arrives in time")
@@ -190,7 +193,7 @@ pub async fn next_item_within(subscriber: &mut Subscriber, wait: Duration) -> Su
 }
 
 /// The next event, skipping keepalives.
-pub async fn next_event(subscriber: &mut Subscriber) -> ReceivedEvent {
+pub async fn next_event<T: Send + 'static>(subscriber: &mut Subscriber<T>) -> ReceivedEvent<T> {
     for _ in 0..10_000 {
         if let SubscriberItem::Event(event) = next_item(subscriber).await {
             return event;
