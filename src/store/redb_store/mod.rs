@@ -139,7 +139,7 @@ impl RedbStore {
         conversation::put_in(&transaction, batch.conversations(), now_ms)?;
         let pruned = dedup::prune_in(
             &transaction,
-            self.completed.len(),
+            &self.completed,
             now_ms,
             settings.dedup_max_keys,
             settings.dedup_max_age,
