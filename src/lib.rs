@@ -25,6 +25,7 @@ pub mod ha;
 mod inbound;
 pub mod interaction;
 mod json_body;
+mod json_text;
 mod log_value;
 pub mod pipeline;
 pub mod pubsub;

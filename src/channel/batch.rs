@@ -14,12 +14,14 @@
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
+
+use crate::json_text::write_json_string;
 
 use super::retry::{classify_status, classify_transport_error, parse_retry_after};
 use super::webhook::USER_AGENT_VALUE;
@@ -181,23 +183,22 @@ pub(crate) fn batch_body(deliveries: &[&Delivery]) -> Bytes {
         .iter()
         .map(|delivery| delivery.body.len() + delivery.idempotency_key.len() + 64)
         .sum();
-    let mut body = BytesMut::with_capacity(size + 16).writer();
-    body.get_mut().put_slice(b"{\"events\":[");
+    let mut body = Vec::with_capacity(size + 16);
+    body.extend_from_slice(b"{\"events\":[");
     for (index, delivery) in deliveries.iter().enumerate() {
         if index > 0 {
-            body.get_mut().put_u8(b',');
+            body.push(b',');
         }
-        body.get_mut().put_slice(b"{\"idempotencyKey\":");
-        // Writing a string into memory cannot fail.
-        let _ = serde_json::to_writer(&mut body, &delivery.idempotency_key);
-        body.get_mut().put_slice(b",\"type\":");
-        let _ = serde_json::to_writer(&mut body, &delivery.event_type);
-        body.get_mut().put_slice(b",\"event\":");
-        body.get_mut().put_slice(&delivery.body);
-        body.get_mut().put_u8(b'}');
+        body.extend_from_slice(b"{\"idempotencyKey\":");
+        write_json_string(&mut body, &delivery.idempotency_key);
+        body.extend_from_slice(b",\"type\":");
+        write_json_string(&mut body, &delivery.event_type);
+        body.extend_from_slice(b",\"event\":");
+        body.extend_from_slice(&delivery.body);
+        body.push(b'}');
     }
-    body.get_mut().put_slice(b"]}");
-    body.into_inner().freeze()
+    body.extend_from_slice(b"]}");
+    Bytes::from(body)
 }
 
 impl WebhookChannel {
@@ -273,19 +274,36 @@ struct EventResult<'a> {
     retry_after: Option<serde_json::Value>,
 }
 
-/// A result with its raw JSON, kept for a dead letter (its `errorCode` names the refusal).
+/// A result with its raw JSON, kept for a dead letter (its `errorCode` names the refusal);
+/// `None` when every result of the response was a success and no dead letter can follow.
 struct ParsedResult<'a> {
     result: EventResult<'a>,
-    raw: &'a serde_json::value::RawValue,
+    raw: Option<&'a serde_json::value::RawValue>,
 }
 
 fn parse_results(body: &[u8]) -> Result<Vec<ParsedResult<'_>>, String> {
     #[derive(Deserialize)]
-    struct Answer<'a> {
-        #[serde(borrow)]
-        results: Vec<&'a serde_json::value::RawValue>,
+    struct Answer<T> {
+        results: Vec<T>,
     }
-    let answer: Answer<'_> = serde_json::from_slice(body)
+    // Usually every event was accepted: then one pass reads the results and nothing is kept
+    // of their text.
+    if let Ok(answer) = serde_json::from_slice::<Answer<EventResult<'_>>>(body) {
+        let accepted = |result: &EventResult<'_>| {
+            result
+                .status
+                .as_u64()
+                .is_some_and(|status| (200..300).contains(&status))
+        };
+        if answer.results.iter().all(accepted) {
+            return Ok(answer
+                .results
+                .into_iter()
+                .map(|result| ParsedResult { result, raw: None })
+                .collect());
+        }
+    }
+    let answer: Answer<&serde_json::value::RawValue> = serde_json::from_slice(body)
         .map_err(|error| format!("expected {{\"results\": [...]}}: {error}"))?;
     answer
         .results
@@ -294,7 +312,10 @@ fn parse_results(body: &[u8]) -> Result<Vec<ParsedResult<'_>>, String> {
             let result: EventResult<'_> = serde_json::from_str(raw.get()).map_err(|error| {
                 format!("a result is not {{\"idempotencyKey\", \"status\"}}: {error}")
             })?;
-            Ok(ParsedResult { result, raw })
+            Ok(ParsedResult {
+                result,
+                raw: Some(raw),
+            })
         })
         .collect()
 }
@@ -358,7 +379,7 @@ fn per_event(
             let prefix = if status.is_success() {
                 Bytes::new()
             } else {
-                let raw = parsed.raw.get().as_bytes();
+                let raw = parsed.raw.map_or(&b""[..], |raw| raw.get().as_bytes());
                 Bytes::copy_from_slice(&raw[..raw.len().min(PERMANENT_FAILURE_BODY_PREFIX_BYTES)])
             };
             classify_status(status, retry_after, prefix)
@@ -381,7 +402,7 @@ mod tests {
     fn delivery(key: &str, body: &str) -> Delivery {
         Delivery {
             idempotency_key: key.to_owned(),
-            event_type: "interaction.message".to_owned(),
+            event_type: "interaction.message".into(),
             body: Bytes::from(body.to_owned()),
         }
     }
@@ -428,6 +449,33 @@ mod tests {
             .unwrap()
             .contains(r#""errorCode":"2002""#));
         assert!(fates[3].as_ref().is_err_and(DeliveryError::is_retryable));
+    }
+
+    /// A response where every event was accepted is read in one pass and keeps no result text;
+    /// one refusal among them makes every result keep its own, for the refusal's dead letter.
+    #[test]
+    fn result_text_is_kept_only_when_a_result_is_not_a_success() {
+        let accepted = br#"{"results":[{"idempotencyKey":"a","status":200},
+            {"idempotencyKey":"b","status":202,"note":"queued"}]}"#;
+        let results = parse_results(accepted).unwrap();
+        assert_eq!(results.len(), 2);
+        assert!(results.iter().all(|parsed| parsed.raw.is_none()));
+        assert_eq!(results[1].result.idempotency_key, "b");
+
+        let one_refused = br#"{"results":[{"idempotencyKey":"a","status":200},
+            {"idempotencyKey":"b","status":409,"errorCode":"2002"}]}"#;
+        let results = parse_results(one_refused).unwrap();
+        let kept: Vec<&str> = results
+            .iter()
+            .map(|parsed| parsed.raw.map_or("", |raw| raw.get()))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                r#"{"idempotencyKey":"a","status":200}"#,
+                r#"{"idempotencyKey":"b","status":409,"errorCode":"2002"}"#
+            ]
+        );
     }
 
     /// One result typed oddly (a fractional `retryAfter`, a status as a string) concerns its

@@ -11,6 +11,7 @@
 //! boxed trait object: the trait keeps a plain `async fn`-style signature, and no delivery pays
 //! for a boxed future.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::time::Duration;
 
@@ -46,8 +47,9 @@ pub(crate) const PERMANENT_FAILURE_BODY_PREFIX_BYTES: usize = 1024;
 pub struct Delivery {
     /// Stable across redeliveries, so the partner can drop duplicates.
     pub idempotency_key: String,
-    /// The envelope's `type`, sent as a header so partners can route without parsing.
-    pub event_type: String,
+    /// The envelope's `type`, sent as a header so partners can route without parsing;
+    /// borrowed when it is one of the connector's own names, so a clone allocates nothing.
+    pub event_type: Cow<'static, str>,
     /// The envelope, already serialized as compact JSON (no raw newline).
     pub body: Bytes,
 }

@@ -143,7 +143,7 @@ pub async fn replay(store: &Store, channel: &AnyChannel, id: u64) -> Result<(), 
     let attribute = |name: &str| letter.attributes.get(name).cloned().unwrap_or_default();
     let delivery = Delivery {
         idempotency_key: attribute("idempotency_key"),
-        event_type: attribute("event_type"),
+        event_type: attribute("event_type").into(),
         body: Bytes::from(envelope),
     };
     match channel.deliver(&delivery).await {

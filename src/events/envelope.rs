@@ -15,6 +15,7 @@ use bytes::Bytes;
 use super::hex::write_hex;
 use super::outbound::{DecodedEvent, OutboundEvent};
 use super::time::write_rfc3339_millis;
+use crate::json_text::write_json_string;
 
 /// How long Salesforce waits for a routingResult, counted from `CreatedDate`.
 pub const ROUTING_WINDOW: Duration = Duration::from_secs(60);
@@ -85,38 +86,5 @@ impl DecodedEvent {
         out.extend_from_slice(b"\":");
         out.extend_from_slice(spliced_json.as_bytes());
         out.push(b'}');
-    }
-}
-
-/// Writes `text` as a JSON string. Ids almost never need escaping, so they are copied
-/// directly; anything else goes through serde_json's escaper.
-fn write_json_string(out: &mut Vec<u8>, text: &str) {
-    // A fold without early exit, so the compiler can vectorize the check.
-    let needs_escaping = text.bytes().fold(false, |found, byte| {
-        found || (byte < 0x20) || (byte == b'"') || (byte == b'\\')
-    });
-    if needs_escaping {
-        // Serializing a &str into a Vec cannot fail: the writer is infallible.
-        let _ = serde_json::to_writer(&mut *out, text);
-        return;
-    }
-    out.push(b'"');
-    out.extend_from_slice(text.as_bytes());
-    out.push(b'"');
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn strings_needing_escapes_are_escaped_and_others_copied() {
-        let mut out = Vec::new();
-        write_json_string(&mut out, "plain-id");
-        write_json_string(&mut out, "quote\" back\\ newline\n");
-        assert_eq!(
-            String::from_utf8(out).unwrap_or_default(),
-            r#""plain-id""quote\" back\\ newline\n""#
-        );
     }
 }

@@ -28,6 +28,19 @@ pub fn write_rfc3339_millis(out: &mut Vec<u8>, epoch_ms: i64) {
     let hour = seconds_of_day / 3_600;
     let minute = seconds_of_day % 3_600 / 60;
     let second = seconds_of_day % 60;
+    if (0..=9_999).contains(&year) {
+        // The usual case, written in place and appended once.
+        let mut text = *b"0000-00-00T00:00:00.000Z";
+        put_digits(&mut text[0..4], year.unsigned_abs());
+        put_digits(&mut text[5..7], u64::from(month));
+        put_digits(&mut text[8..10], u64::from(day));
+        put_digits(&mut text[11..13], hour.unsigned_abs());
+        put_digits(&mut text[14..16], minute.unsigned_abs());
+        put_digits(&mut text[17..19], second.unsigned_abs());
+        put_digits(&mut text[20..23], millis.unsigned_abs());
+        out.extend_from_slice(&text);
+        return;
+    }
     write_year(out, year);
     out.push(b'-');
     write_digits(out, i64::from(month), 2);
@@ -42,6 +55,14 @@ pub fn write_rfc3339_millis(out: &mut Vec<u8>, epoch_ms: i64) {
     out.push(b'.');
     write_digits(out, millis, 3);
     out.push(b'Z');
+}
+
+/// Fills `slots` with `value`'s last digits, zero-padded.
+fn put_digits(slots: &mut [u8], mut value: u64) {
+    for slot in slots.iter_mut().rev() {
+        *slot = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
 }
 
 /// Writes a year with at least four digits, and a sign when negative.
@@ -62,13 +83,10 @@ fn write_digits(out: &mut Vec<u8>, value: i64, width: usize) {
     write_digits_unsigned(out, value.unsigned_abs(), width);
 }
 
-fn write_digits_unsigned(out: &mut Vec<u8>, mut value: u64, width: usize) {
+fn write_digits_unsigned(out: &mut Vec<u8>, value: u64, width: usize) {
     let start = out.len();
     out.resize(start + width, b'0');
-    for slot in out[start..].iter_mut().rev() {
-        *slot = b'0' + (value % 10) as u8;
-        value /= 10;
-    }
+    put_digits(&mut out[start..], value);
 }
 
 /// Converts days since 1970-01-01 to (year, month, day) in the proleptic Gregorian
@@ -140,6 +158,24 @@ mod tests {
         assert_eq!(
             format_rfc3339_millis(-62_167_219_200_001),
             "-0001-12-31T23:59:59.999Z"
+        );
+    }
+
+    /// The four-digit years are written in place, the others digit by digit; the two meet
+    /// without a gap or an overlap.
+    #[test]
+    fn the_first_and_last_four_digit_years_meet_the_others() {
+        assert_eq!(
+            format_rfc3339_millis(-62_167_219_200_000),
+            "0000-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            format_rfc3339_millis(253_402_300_799_999),
+            "9999-12-31T23:59:59.999Z"
+        );
+        assert_eq!(
+            format_rfc3339_millis(253_402_300_800_000),
+            "10000-01-01T00:00:00.000Z"
         );
     }
 

@@ -329,7 +329,7 @@ impl Job {
                         "idempotency_key".to_owned(),
                         delivery.idempotency_key.clone(),
                     ),
-                    ("event_type".to_owned(), delivery.event_type.clone()),
+                    ("event_type".to_owned(), delivery.event_type.to_string()),
                 ]);
                 if let Some(status) = failure.status {
                     attributes.insert("status".to_owned(), status.as_u16().to_string());

@@ -342,8 +342,8 @@ impl Pipeline {
             seq,
             lane: None,
             replay_id: event.replay_id.to_bytes(),
-            raw: event.payload.clone(),
-            schema_id: event.schema_id.clone(),
+            raw: event.payload,
+            schema_id: event.schema_id,
             idempotency_key: None,
             event_type: "undecodable",
             received_at: std::time::Instant::now(),
@@ -397,7 +397,7 @@ impl Pipeline {
             }
             (_, routing) => {
                 let lane = decoded.event.conversation_identifier().to_owned();
-                let event_type = decoded.event_type_name().to_owned();
+                let event_type = decoded.event_type_name().into();
                 // The body is written, so the event's strings can move instead of being copied.
                 let DecodedEvent {
                     event,

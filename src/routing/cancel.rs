@@ -121,7 +121,7 @@ impl EngineInner {
         });
         let delivery = Delivery {
             idempotency_key: format!("{}:cancelled", record.idempotency_key),
-            event_type: ROUTING_CANCELLED_TYPE.to_owned(),
+            event_type: ROUTING_CANCELLED_TYPE.into(),
             body: Bytes::from(body.to_string()),
         };
         let until = Instant::now() + CLEANUP_BUDGET;

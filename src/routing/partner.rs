@@ -93,7 +93,7 @@ pub(super) async fn ask_partner(
 ) -> PartnerAnswer {
     let delivery = Delivery {
         idempotency_key: idempotency_key.to_owned(),
-        event_type: ROUTING_REQUESTED_TYPE.to_owned(),
+        event_type: ROUTING_REQUESTED_TYPE.into(),
         body,
     };
     let mut delays = ExponentialBuilder::default()

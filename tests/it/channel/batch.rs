@@ -17,7 +17,7 @@ const SECRET: &str = "whsec_batch_test_secret";
 fn delivery(key: &str, conversation: &str) -> Delivery {
     Delivery {
         idempotency_key: key.to_owned(),
-        event_type: "interaction.message".to_owned(),
+        event_type: "interaction.message".into(),
         body: Bytes::from(format!(
             r#"{{"id":"{key}","type":"interaction.message","conversationIdentifier":"{conversation}"}}"#
         )),

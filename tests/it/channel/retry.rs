@@ -54,7 +54,7 @@ fn retryable(retry_after: Option<Duration>) -> DeliveryError {
 fn delivery() -> Delivery {
     Delivery {
         idempotency_key: "key-1".to_owned(),
-        event_type: "interaction.message".to_owned(),
+        event_type: "interaction.message".into(),
         body: Bytes::from_static(br#"{"id":"e1"}"#),
     }
 }

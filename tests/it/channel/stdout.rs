@@ -12,7 +12,7 @@ fn delivery(body: String) -> Delivery {
     Delivery {
         body: Bytes::from(body),
         idempotency_key: "key".to_owned(),
-        event_type: "interaction.message".to_owned(),
+        event_type: "interaction.message".into(),
     }
 }
 

@@ -113,7 +113,7 @@ async fn answer(
 fn delivery() -> Delivery {
     Delivery {
         idempotency_key: "0f8fad5b-d9cb-469f-a165-70867728950e".to_owned(),
-        event_type: "interaction.message".to_owned(),
+        event_type: "interaction.message".into(),
         body: Bytes::from_static(
             br#"{"id":"e1","type":"interaction.message","entry":{"text":"hi"}}"#,
         ),
