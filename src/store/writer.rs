@@ -179,15 +179,20 @@ impl CheckpointWriter {
             lock(index).insert(fingerprint(&idempotency_key));
         }
         let command = match advance {
-            Some(advance) => Command::CompletedAndCheckpoint(idempotency_key.clone(), advance),
-            None => Command::Completed(idempotency_key.clone()),
+            Some(advance) => Command::CompletedAndCheckpoint(idempotency_key, advance),
+            None => Command::Completed(idempotency_key),
         };
-        let sent = self.send(command).await;
-        if sent.is_err() {
-            // It will never be committed, so it must not count as completed.
-            lock(&self.shared.uncommitted_keys).remove(&idempotency_key);
+        match self.commands.send(command).await {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::SendError(
+                Command::Completed(key) | Command::CompletedAndCheckpoint(key, _),
+            )) => {
+                // It will never be committed, so it must not count as completed.
+                lock(&self.shared.uncommitted_keys).remove(&key);
+                Err(self.stopped_error())
+            }
+            Err(_other) => Err(self.stopped_error()),
         }
-        sent
     }
 
     /// Moves the checkpoint of (org, topic) to `replay_id`; committed with the next batch.
@@ -514,6 +519,28 @@ mod tests {
         assert!(writer.is_completed("event-a").await.unwrap());
         assert!(!writer.is_completed("event-b").await.unwrap());
         writer.close().await.unwrap();
+    }
+
+    /// A key sent to a writer that has stopped is refused and does not count as completed:
+    /// it will never be committed, so its event must be delivered again.
+    #[tokio::test]
+    async fn a_key_the_stopped_writer_never_took_is_not_completed() {
+        let (_guard, store) = scratch_store("writer-stopped");
+        let writer = CheckpointWriter::spawn(store);
+        let sender = writer.clone();
+        writer.close().await.unwrap();
+        let (org, topic): (Arc<str>, Arc<str>) = (Arc::from("org"), Arc::from("topic"));
+        assert!(matches!(
+            sender.record_completed("event-a").await,
+            Err(StoreError::WriterStopped(_))
+        ));
+        assert!(sender
+            .record_completed_and_advance("event-b".to_owned(), &org, &topic, &[1])
+            .await
+            .is_err());
+        assert!(lock(&sender.shared.uncommitted_keys).is_empty());
+        assert!(!sender.is_completed("event-a").await.unwrap());
+        assert!(!sender.is_completed("event-b").await.unwrap());
     }
 
     /// An event's key and the checkpoint it moved arrive as one command, count as one
