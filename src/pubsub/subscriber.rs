@@ -582,6 +582,12 @@ impl<C: CredentialSource, T: Send + 'static> StreamTask<C, T> {
                 debug!("keepalive while the server owes nothing, its position not taken");
                 return Ok(());
             }
+            if response.latest_replay_id.is_empty() {
+                // Salesforce always sends one; an empty position could be neither resumed
+                // from nor stored (a later Subscribe at it would be refused).
+                warn!("keepalive without a latest_replay_id; its position not taken");
+                return Ok(());
+            }
             let latest_replay_id = ReplayId::from_bytes(response.latest_replay_id);
             if !self.handed_over_any
                 && self.shared.resume_after().is_none()

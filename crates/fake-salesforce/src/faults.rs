@@ -30,6 +30,9 @@ pub struct FaultRequest {
     pub latency_ms: Option<u64>,
     /// Treat every replay id up to this one as outside retention.
     pub expire_through: Option<u64>,
+    /// Send the next N keepalives without a `latest_replay_id` (empty bytes). Salesforce is
+    /// not known to do this; it tests that a client takes no position from such a keepalive.
+    pub blank_keepalive_positions: Option<u32>,
 }
 
 /// The current fault plan.
@@ -47,6 +50,7 @@ struct FaultState {
     resource_exhausted_calls: u32,
     duplicate_next: u32,
     latency: Duration,
+    blank_keepalive_positions: u32,
 }
 
 impl Default for Faults {
@@ -77,6 +81,9 @@ impl Faults {
             }
             if let Some(latency_ms) = request.latency_ms {
                 state.latency = Duration::from_millis(latency_ms);
+            }
+            if let Some(count) = request.blank_keepalive_positions {
+                state.blank_keepalive_positions = count;
             }
         }
         self.wake_sessions();
@@ -120,6 +127,16 @@ impl Faults {
             return false;
         }
         state.duplicate_next -= 1;
+        true
+    }
+
+    /// Whether the next keepalive must go out without a position.
+    pub fn take_blank_keepalive_position(&self) -> bool {
+        let mut state = self.lock();
+        if state.blank_keepalive_positions == 0 {
+            return false;
+        }
+        state.blank_keepalive_positions -= 1;
         true
     }
 

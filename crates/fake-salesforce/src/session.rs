@@ -347,9 +347,14 @@ impl Session {
 
     async fn send_keepalive(&mut self) -> Result<(), Status> {
         self.delay().await;
+        let latest_replay_id = if self.fake.faults().take_blank_keepalive_position() {
+            bytes::Bytes::new()
+        } else {
+            self.latest_replay_id()
+        };
         let response = FetchResponse {
             events: Vec::new(),
-            latest_replay_id: self.latest_replay_id(),
+            latest_replay_id,
             rpc_id: self.rpc_id.clone(),
             pending_num_requested: self.pending,
         };

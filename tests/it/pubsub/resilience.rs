@@ -58,6 +58,50 @@ async fn a_keepalive_reports_the_latest_replay_id_and_it_advances() {
     fake.shutdown().await;
 }
 
+/// A keepalive without a `latest_replay_id` gives no position: it is not handed over (the
+/// pipeline would store it as a checkpoint no Subscribe could resume from), and the next
+/// keepalive's position is.
+#[tokio::test(start_paused = true)]
+async fn a_keepalive_without_a_position_is_passed_over() {
+    let interval = Duration::from_secs(60);
+    let fake = start_fake(
+        false,
+        PubSubFakeConfig {
+            keepalive_interval: interval,
+            ..PubSubFakeConfig::default()
+        },
+    )
+    .await;
+    let replay_ids = fake.publish(&numbered_events(0, 3)).unwrap();
+    fake.apply_faults(&FaultRequest {
+        blank_keepalive_positions: Some(1),
+        ..FaultRequest::default()
+    });
+    let shutdown = CancellationToken::new();
+    let started = tokio::time::Instant::now();
+    let mut subscriber = Subscriber::spawn(
+        subscriber_settings(&fake),
+        static_credentials(&fake),
+        Telemetry::new(),
+        shutdown.clone(),
+    )
+    .unwrap();
+    match next_item_within(&mut subscriber, PAUSED_ITEM_TIMEOUT).await {
+        SubscriberItem::Keepalive { latest_replay_id } => {
+            assert_eq!(latest_replay_id.as_u64(), Some(replay_ids[2]));
+        }
+        other => panic!("expected a keepalive, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() > interval + interval / 2,
+        "the first keepalive, sent blank, was passed over ({:?})",
+        started.elapsed()
+    );
+    shutdown.cancel();
+    subscriber.join().await.unwrap();
+    fake.shutdown().await;
+}
+
 /// A subscriber on `fake` whose watchdog gives up after 300 s of silence, its reconnects
 /// recorded.
 fn watched_subscriber(
