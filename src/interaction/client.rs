@@ -250,10 +250,7 @@ impl InteractionClient {
         endpoint: &Endpoint,
         body: RequestBody,
     ) -> Result<T, InteractionError> {
-        let grant = self
-            .inner
-            .provider
-            .grant()
+        let grant = Box::pin(self.inner.provider.grant())
             .await
             .map_err(InteractionError::Auth)?;
         let first = self.attempt(endpoint, &body, &grant).await;
@@ -267,10 +264,7 @@ impl InteractionClient {
             code = rejection.code(),
             "interaction call was refused for auth, refreshing the token once"
         );
-        let fresh = self
-            .inner
-            .provider
-            .refresh_after_rejection(&grant)
+        let fresh = Box::pin(self.inner.provider.refresh_after_rejection(&grant))
             .await
             .map_err(InteractionError::Auth)?;
         self.attempt(endpoint, &body, &fresh).await
@@ -341,7 +335,12 @@ impl InteractionClient {
             return Err(InteractionError::NotLeader);
         }
         let sent = SystemTime::now();
-        let response = request.send().await.map_err(InteractionError::Transport)?;
+        // The exchange's futures are boxed, like the token's above: a call waits for the
+        // limiter first, sometimes by the thousand (a burst of routing requests), and inline
+        // they would size every waiter's future (1,936 bytes for a routingResult, 1,048 boxed).
+        let response = Box::pin(request.send())
+            .await
+            .map_err(InteractionError::Transport)?;
         let status = response.status().as_u16();
         self.inner.provider.salesforce_clock().observe_date(
             response.headers().get(DATE),
@@ -352,8 +351,7 @@ impl InteractionClient {
             .headers()
             .get(RETRY_AFTER)
             .and_then(|value| parse_retry_after(value, SystemTime::now()));
-        let bytes = response
-            .bytes()
+        let bytes = Box::pin(response.bytes())
             .await
             .map_err(InteractionError::Transport)?;
         debug!(method = %endpoint.method, path = endpoint.path, %request_id, status, "interaction call answered");
