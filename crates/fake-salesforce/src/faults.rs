@@ -112,32 +112,17 @@ impl Faults {
 
     /// Whether this Subscribe call must be refused with RESOURCE_EXHAUSTED.
     pub fn take_resource_exhausted(&self) -> bool {
-        let mut state = self.lock();
-        if state.resource_exhausted_calls == 0 {
-            return false;
-        }
-        state.resource_exhausted_calls -= 1;
-        true
+        take_one(&mut self.lock().resource_exhausted_calls)
     }
 
     /// Whether the next event must be sent twice.
     pub fn take_duplicate(&self) -> bool {
-        let mut state = self.lock();
-        if state.duplicate_next == 0 {
-            return false;
-        }
-        state.duplicate_next -= 1;
-        true
+        take_one(&mut self.lock().duplicate_next)
     }
 
     /// Whether the next keepalive must go out without a position.
     pub fn take_blank_keepalive_position(&self) -> bool {
-        let mut state = self.lock();
-        if state.blank_keepalive_positions == 0 {
-            return false;
-        }
-        state.blank_keepalive_positions -= 1;
-        true
+        take_one(&mut self.lock().blank_keepalive_positions)
     }
 
     /// Whether a stream must fail with UNAVAILABLE now (checked before sending).
@@ -170,6 +155,13 @@ impl Faults {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// Uses up one of `remaining`; false when none is left.
+fn take_one(remaining: &mut u32) -> bool {
+    let had_one = *remaining > 0;
+    *remaining = remaining.saturating_sub(1);
+    had_one
 }
 
 #[cfg(test)]

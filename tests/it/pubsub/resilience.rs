@@ -15,16 +15,29 @@ use fake_salesforce::pubsub_fake::PubSubFakeConfig;
 use fake_salesforce::topic::NewEvent;
 use tokio_util::sync::CancellationToken;
 
-#[tokio::test(start_paused = true)]
-async fn a_keepalive_reports_the_latest_replay_id_and_it_advances() {
-    let fake = start_fake(
+/// A fake that sends an idle stream a keepalive every `interval`.
+async fn fake_with_keepalives(interval: Duration) -> fake_salesforce::FakeSalesforce {
+    start_fake(
         false,
         PubSubFakeConfig {
-            keepalive_interval: Duration::from_secs(60),
+            keepalive_interval: interval,
             ..PubSubFakeConfig::default()
         },
     )
-    .await;
+    .await
+}
+
+/// The position the next item reports, failing the test unless it is a keepalive.
+async fn next_keepalive_position(subscriber: &mut Subscriber) -> Option<u64> {
+    match next_item_within(subscriber, PAUSED_ITEM_TIMEOUT).await {
+        SubscriberItem::Keepalive { latest_replay_id } => latest_replay_id.as_u64(),
+        other => panic!("expected a keepalive, got {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_keepalive_reports_the_latest_replay_id_and_it_advances() {
+    let fake = fake_with_keepalives(Duration::from_secs(60)).await;
     let replay_ids = fake.publish(&numbered_events(0, 5)).unwrap();
     let shutdown = CancellationToken::new();
     let mut subscriber = Subscriber::spawn(
@@ -34,25 +47,18 @@ async fn a_keepalive_reports_the_latest_replay_id_and_it_advances() {
         shutdown.clone(),
     )
     .unwrap();
-    match next_item_within(&mut subscriber, PAUSED_ITEM_TIMEOUT).await {
-        SubscriberItem::Keepalive { latest_replay_id } => {
-            assert_eq!(latest_replay_id.as_u64(), Some(replay_ids[4]));
-        }
-        other => panic!("expected a keepalive, got {other:?}"),
-    }
+    assert_eq!(
+        next_keepalive_position(&mut subscriber).await,
+        Some(replay_ids[4])
+    );
     let newer = fake.publish(&numbered_events(5, 1)).unwrap();
     let event = next_event(&mut subscriber).await;
     subscriber.acks().ack(&event.replay_id);
-    match next_item_within(&mut subscriber, PAUSED_ITEM_TIMEOUT).await {
-        SubscriberItem::Keepalive { latest_replay_id } => {
-            assert_eq!(
-                latest_replay_id.as_u64(),
-                Some(newer[0]),
-                "the reported position advanced"
-            );
-        }
-        other => panic!("expected a keepalive, got {other:?}"),
-    }
+    assert_eq!(
+        next_keepalive_position(&mut subscriber).await,
+        Some(newer[0]),
+        "the reported position advanced"
+    );
     shutdown.cancel();
     subscriber.join().await.unwrap();
     fake.shutdown().await;
@@ -64,14 +70,7 @@ async fn a_keepalive_reports_the_latest_replay_id_and_it_advances() {
 #[tokio::test(start_paused = true)]
 async fn a_keepalive_without_a_position_is_passed_over() {
     let interval = Duration::from_secs(60);
-    let fake = start_fake(
-        false,
-        PubSubFakeConfig {
-            keepalive_interval: interval,
-            ..PubSubFakeConfig::default()
-        },
-    )
-    .await;
+    let fake = fake_with_keepalives(interval).await;
     let replay_ids = fake.publish(&numbered_events(0, 3)).unwrap();
     fake.apply_faults(&FaultRequest {
         blank_keepalive_positions: Some(1),
@@ -86,12 +85,10 @@ async fn a_keepalive_without_a_position_is_passed_over() {
         shutdown.clone(),
     )
     .unwrap();
-    match next_item_within(&mut subscriber, PAUSED_ITEM_TIMEOUT).await {
-        SubscriberItem::Keepalive { latest_replay_id } => {
-            assert_eq!(latest_replay_id.as_u64(), Some(replay_ids[2]));
-        }
-        other => panic!("expected a keepalive, got {other:?}"),
-    }
+    assert_eq!(
+        next_keepalive_position(&mut subscriber).await,
+        Some(replay_ids[2])
+    );
     assert!(
         started.elapsed() > interval + interval / 2,
         "the first keepalive, sent blank, was passed over ({:?})",
