@@ -62,6 +62,11 @@ pub struct BenchArgs {
     /// Dockerfile ships is `cargo build --release --no-default-features`.
     #[arg(long)]
     pub connector_binary: Option<std::path::PathBuf>,
+    /// Tokio worker threads each of the fake and of the webhook partner (process). They stand
+    /// in for services on other machines, so by default they take one each and leave the rest
+    /// of the CPUs to the connector, which keeps its own default
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub harness_workers: u16,
     /// Run the pipeline without the conversation-state tracker the connector adds to it, to
     /// measure what keeping state costs (throughput, latency)
     #[arg(long)]
@@ -225,6 +230,7 @@ pub async fn bench(args: BenchArgs) -> Result<(), Box<dyn std::error::Error + Se
                 routing_every: args.routing_mix.then_some(10),
                 rate: args.rate,
                 connector_binary: args.connector_binary,
+                harness_workers: usize::from(args.harness_workers),
             };
             let report = crate::dev::bench::process::run(plan).await?;
             println!("{report}");

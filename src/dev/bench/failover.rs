@@ -162,7 +162,7 @@ pub async fn run(plan: FailoverBenchPlan) -> BenchResult<FailoverReport> {
     let date = command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
     let binary = std::env::current_exe()?;
     let dir = crate::dev::embedded::scratch_dir("bench-failover")?;
-    let mut fake = start_fake(&binary, &dir).await?;
+    let mut fake = start_fake(&binary, &dir, None).await?;
     let partner = Arc::new(PartnerLog::default());
     let webhook = super::process_partner::start(partner.clone()).await?;
     let http = reqwest::Client::builder()

@@ -11,8 +11,10 @@
 //! strategy. CPU time of each process comes from `/proc/<pid>/stat` over that window,
 //! FetchRequests from the connector's `/metrics`. With an npm script (`bench/npm/consume.mjs`),
 //! the npm `salesforce-pubsub-api-client` then consumes the same stream from the same fake, for
-//! a comparison in one run. It knows the binary's command line and config file, not its
-//! internals; Linux only (`/proc`).
+//! a comparison in one run. The fake and the partner stand in for services on other machines,
+//! so they run on one tokio worker each (`--harness-workers`) and leave the rest of the CPUs to
+//! the connector, which keeps its defaults. It knows the binary's command line and config file,
+//! not its internals; Linux only (`/proc`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -73,6 +75,8 @@ pub struct ProcessBenchPlan {
     pub rate: Option<u64>,
     /// The binary run as the connector, when not this one (the lean daemon build).
     pub connector_binary: Option<PathBuf>,
+    /// Tokio worker threads each of the fake and of the webhook partner.
+    pub harness_workers: usize,
 }
 
 impl ProcessBenchPlan {
@@ -105,7 +109,11 @@ impl ProcessBenchPlan {
             Some(path) => format!(", connector binary {}", path.display()),
             None => String::new(),
         };
-        format!("{delivery}{routing}{pace}{binary}")
+        let harness = match self.harness_workers {
+            1 => ", fake and partner on one tokio worker each".to_owned(),
+            workers => format!(", fake and partner on {workers} tokio workers each"),
+        };
+        format!("{delivery}{routing}{pace}{binary}{harness}")
     }
 }
 
@@ -160,7 +168,7 @@ pub async fn run(plan: ProcessBenchPlan) -> BenchResult<ProcessReport> {
         None => binary.clone(),
     };
     let dir = crate::dev::embedded::scratch_dir("bench-process")?;
-    let mut fake = start_fake(&binary, &dir).await?;
+    let mut fake = start_fake(&binary, &dir, Some(plan.harness_workers)).await?;
     seed_routing_sessions(&fake, &plan).await?;
     if plan.rate.is_none() {
         publish(&fake, &plan, 0..plan.events).await?;
@@ -194,10 +202,19 @@ pub async fn run(plan: ProcessBenchPlan) -> BenchResult<ProcessReport> {
     })
 }
 
-/// Starts `<binary> fake-salesforce --tls` and reads its ready line.
-pub(super) async fn start_fake(binary: &Path, dir: &Path) -> BenchResult<RunningFake> {
+/// Starts `<binary> fake-salesforce --tls` and reads its ready line; with `workers`, the fake
+/// runs that many tokio worker threads instead of one per CPU.
+pub(super) async fn start_fake(
+    binary: &Path,
+    dir: &Path,
+    workers: Option<usize>,
+) -> BenchResult<RunningFake> {
     let certificate = dir.join("fake.pem");
-    let mut child = Command::new(binary)
+    let mut command = Command::new(binary);
+    if let Some(workers) = workers {
+        command.env("TOKIO_WORKER_THREADS", workers.to_string());
+    }
+    let mut child = command
         .arg("fake-salesforce")
         .arg("--tls")
         .arg("--cert-out")
@@ -345,7 +362,9 @@ async fn run_connector(
     let delivery = match plan.delivery {
         ProcessDelivery::Stdout => "kind = \"stdout\"\n".to_owned(),
         ProcessDelivery::Webhook { batch } => {
-            let url = super::process_partner::start(partner_log.clone()).await?;
+            let url =
+                super::process_partner::start_apart(partner_log.clone(), plan.harness_workers)
+                    .await?;
             format!("kind = \"webhook\"\nurl = \"{url}\"\nbatch_max_events = {batch}\n")
         }
     };

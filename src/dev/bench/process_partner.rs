@@ -127,6 +127,33 @@ pub(crate) async fn start(log: Arc<PartnerLog>) -> super::BenchResult<String> {
     Ok(format!("http://{address}/hook"))
 }
 
+/// Starts the partner on a runtime of its own with `workers` tokio worker threads, for the rest
+/// of the process; returns its URL. Like a partner on another machine, it then takes only the
+/// CPU its requests cost, not a worker per CPU beside the connector's.
+pub(crate) async fn start_apart(
+    log: Arc<PartnerLog>,
+    workers: usize,
+) -> super::BenchResult<String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers.max(1))
+        .thread_name("bench-partner")
+        .enable_all()
+        .build()?;
+    let (url_tx, url_rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("bench-partner-host".to_owned())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let _ = url_tx.send(start(log).await.map_err(|error| error.to_string()));
+                // The server runs on the workers until the process exits.
+                std::future::pending::<()>().await;
+            });
+        })?;
+    Ok(url_rx
+        .await
+        .map_err(|_| "the partner's runtime stopped before it served")??)
+}
+
 async fn receive(State(log): State<Arc<PartnerLog>>, headers: HeaderMap, body: Bytes) -> Response {
     if !headers.contains_key(BATCH_SIZE_HEADER) {
         let sequence = sequence_in(&body);
@@ -211,6 +238,38 @@ mod tests {
         assert!(items[0].starts_with(b"k1\""));
         assert_eq!(sequence_in(items[0]), Some(7));
         assert_eq!(sequence_in(items[1]), Some(42));
+    }
+
+    #[test]
+    fn a_partner_apart_outlives_the_runtime_that_started_it() {
+        let log = Arc::new(PartnerLog::default());
+        let starter = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let url = starter
+            .block_on(start_apart(log.clone(), 1))
+            .expect("partner");
+        drop(starter);
+        let caller = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let status = caller.block_on(async {
+            reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .expect("client")
+                .post(&url)
+                .body(r#"{"entry":{"id":"56e10dce-0000-4000-8000-000000000005"}}"#)
+                .send()
+                .await
+                .expect("the partner answers")
+                .status()
+        });
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(log.events.load(Ordering::Relaxed), 1);
+        assert!(log.arrivals.lock().expect("arrivals").first(5).is_some());
     }
 
     #[test]
