@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use fake_salesforce::avro::{EventSchemaSpec, EventWriter, PlatformEventFields};
-
 /// Flags of `demo`.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
@@ -254,15 +252,7 @@ pub async fn bench(args: BenchArgs) -> Result<(), Box<dyn std::error::Error + Se
             println!("{report}");
         }
         BenchScenario::Events => {
-            let writer = EventWriter::new(EventSchemaSpec::default())?;
-            let avro_bytes = writer.encode(&PlatformEventFields {
-                created_date_ms: 1_690_344_475_579,
-                created_by_id: "005000000000001AAA",
-                event_uuid: Some("5f0c7e5e-8d4b-4f6e-9b8e-2f1d4c3b2a10"),
-                event_type: Some("Interaction"),
-                payload: Some(crate::dev::bench::events::SAMPLE_TEXT_MESSAGE_PAYLOAD),
-            })?;
-            let schema_json = writer.spec().schema_json();
+            let (avro_bytes, schema_json) = crate::dev::bench::events::sample_text_message()?;
             let report = crate::dev::bench::events::run(&avro_bytes, &schema_json, args.events)?;
             println!("{report}");
         }

@@ -27,6 +27,28 @@ pub(crate) const SAMPLE_TEXT_MESSAGE_PAYLOAD: &str = concat!(
     r#""transcriptedTimestamp":1690344475508,"clientTimestamp":1690344475409,"clientDuration":0}}"#
 );
 
+/// A sample Text message as the fake publishes it: its Avro bytes and writer schema JSON.
+pub(crate) fn sample_text_message() -> super::BenchResult<(Vec<u8>, String)> {
+    use fake_salesforce::avro::{EventSchemaSpec, EventWriter, PlatformEventFields};
+    let writer = EventWriter::new(EventSchemaSpec::default())?;
+    let avro_bytes = writer.encode(&PlatformEventFields {
+        created_date_ms: 1_690_344_475_579,
+        created_by_id: "005000000000001AAA",
+        event_uuid: Some("5f0c7e5e-8d4b-4f6e-9b8e-2f1d4c3b2a10"),
+        event_type: Some("Interaction"),
+        payload: Some(SAMPLE_TEXT_MESSAGE_PAYLOAD),
+    })?;
+    Ok((avro_bytes, writer.spec().schema_json()))
+}
+
+/// Mean nanoseconds per event of this benchmark's work over `iterations` sample messages on
+/// the calling thread: the same work every time, so a gauge of how fast the shared host runs
+/// at the moment.
+pub(crate) fn host_gauge_ns(iterations: u64) -> super::BenchResult<f64> {
+    let (avro_bytes, schema_json) = sample_text_message()?;
+    Ok(run(&avro_bytes, &schema_json, iterations)?.ns_per_event)
+}
+
 /// Iterations run before timing, to warm caches and the allocator.
 const WARMUP_ITERATIONS: u64 = 1_000;
 

@@ -173,6 +173,7 @@ pub async fn run(plan: ProcessBenchPlan) -> BenchResult<ProcessReport> {
     if plan.rate.is_none() {
         publish(&fake, &plan, 0..plan.events).await?;
     }
+    let gauge_before = host_gauge().await?;
     let connector = run_connector(&connector_binary, &dir, &fake, &plan)
         .await
         .map_err(|error| {
@@ -181,6 +182,7 @@ pub async fn run(plan: ProcessBenchPlan) -> BenchResult<ProcessReport> {
                 dir.join(CONNECTOR_LOG).display()
             )
         })?;
+    let gauge_after = host_gauge().await?;
     let npm = match &plan.npm_script {
         Some(script) => Some(run_npm(script, &fake, plan.events).await?),
         None => None,
@@ -196,10 +198,20 @@ pub async fn run(plan: ProcessBenchPlan) -> BenchResult<ProcessReport> {
         machine: machine(),
         date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
         load: command_output("uptime", &[]),
+        host_gauge_ns: (gauge_before, gauge_after),
         overrides: super::process_report::config_overrides(
             std::env::vars_os().map(|(name, _)| name.to_string_lossy().into_owned()),
         ),
     })
+}
+
+/// Sample events the host gauge decodes, about 0.15 s on a quiet core of the benchmark host.
+const GAUGE_EVENTS: u64 = 100_000;
+
+/// `bench events`' work timed on one thread while nothing else of the bench runs: the shared
+/// host's speed just before and just after the connector's run, for reading its figures.
+async fn host_gauge() -> BenchResult<f64> {
+    tokio::task::spawn_blocking(|| super::events::host_gauge_ns(GAUGE_EVENTS)).await?
 }
 
 /// Starts `<binary> fake-salesforce --tls` and reads its ready line; with `workers`, the fake

@@ -70,6 +70,9 @@ pub struct ProcessReport {
     pub date: String,
     /// `uptime` at the end of the run: the machine is shared.
     pub load: String,
+    /// `bench events`' work on one thread, ns per event, just before and just after the
+    /// connector's run: how fast the shared host ran around it.
+    pub host_gauge_ns: (f64, f64),
     /// Names of the `BYOC__…` variables the connector inherits: they win over the bench's
     /// settings, so a reader must know of them.
     pub overrides: Vec<String>,
@@ -95,6 +98,11 @@ impl fmt::Display for ProcessReport {
         writeln!(f, "  machine: {}", self.machine)?;
         writeln!(f, "  date:    {}", self.date)?;
         writeln!(f, "  load:    {}", self.load)?;
+        writeln!(
+            f,
+            "  gauge:   `bench events` work on one thread, {:.0} ns/event before the run, {:.0} after",
+            self.host_gauge_ns.0, self.host_gauge_ns.1
+        )?;
         if !self.overrides.is_empty() {
             writeln!(
                 f,
@@ -183,6 +191,7 @@ mod tests {
             machine: "m".to_owned(),
             date: "d".to_owned(),
             load: "l".to_owned(),
+            host_gauge_ns: (1_312.4, 1_650.0),
             overrides,
         }
     }
@@ -205,6 +214,13 @@ mod tests {
         assert!(printed.contains(
             "config:  overridden from the environment: BYOC__AUTH__CLIENT_SECRET, BYOC__PUBSUB__CREDIT_WINDOW"
         ));
+    }
+
+    #[test]
+    fn the_host_gauge_is_printed_before_and_after() {
+        assert!(report(Vec::new())
+            .to_string()
+            .contains("1312 ns/event before the run, 1650 after"));
     }
 
     #[test]
