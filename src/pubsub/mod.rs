@@ -29,5 +29,8 @@ pub use credentials::{CredentialError, CredentialSource, PubSubCredentials, Stat
 pub use received::{AvroDecodeError, ReceivedEvent, RestartPoint, SubscriberItem};
 pub use replay::{CorruptedReplayPolicy, ReplayId};
 pub use requests::FetchRequestObserver;
-pub use subscriber::{AckHandle, ReplayStart, Subscriber, SubscriberError, SubscriberSettings};
+pub use subscriber::{
+    AckHandle, ReplayStart, Subscriber, SubscriberError, SubscriberSettings,
+    SERVICE_UNAVAILABLE_WAIT,
+};
 pub use telemetry::{ReconnectReason, SubscriberOccurrence, SubscriberTelemetry};

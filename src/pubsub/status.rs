@@ -23,6 +23,9 @@ pub const REPLAY_ID_VALIDATION_FAILED: &str =
 /// `num_requested` was zero or negative.
 pub const REQUESTED_EVENTS_INVALID: &str =
     "sfdc.platform.eventbus.grpc.subscription.fetch.requested.events.invalid";
+/// What marks Salesforce's "the service is unavailable, try again later" error code. Only this
+/// part of the code is known (spec §3.6: clients match it as a substring), so it is matched so.
+pub(crate) const SERVICE_UNAVAILABLE_MARK: &str = "service.unavailable";
 /// Topic does not exist (the exact code is unverified; our fake uses it).
 pub const TOPIC_NOT_FOUND: &str = "sfdc.platform.eventbus.grpc.subscription.topic.notfound";
 
@@ -34,6 +37,8 @@ pub(crate) enum FailureKind {
     /// The stored replay id is unusable (corrupted, expired or unreadable): apply the
     /// corrupted-replay policy.
     ReplayIdCorrupted,
+    /// Salesforce is down for now: wait at least its suggested ~5 s, then subscribe again.
+    ServiceUnavailable,
     /// Anything else: back off and subscribe again.
     Transient,
 }
@@ -58,6 +63,16 @@ pub(crate) fn classify(status: &Status) -> FailureKind {
     // subscribing at it again would be refused again, forever.
     if code == REPLAY_ID_CORRUPTED || code == REPLAY_ID_VALIDATION_FAILED {
         return FailureKind::ReplayIdCorrupted;
+    }
+    // The message is Salesforce's too; it also came without the trailer, as INTERNAL, in an
+    // outage (spec §3.6). Waiting a little longer than needed costs only a few seconds.
+    if code.contains(SERVICE_UNAVAILABLE_MARK)
+        || status
+            .message()
+            .to_ascii_lowercase()
+            .contains("service is unavailable")
+    {
+        return FailureKind::ServiceUnavailable;
     }
     FailureKind::Transient
 }
@@ -89,6 +104,19 @@ mod tests {
         assert_eq!(classify(&status), FailureKind::ReplayIdCorrupted);
         let status = status_with_code(Code::InvalidArgument, REPLAY_ID_VALIDATION_FAILED);
         assert_eq!(classify(&status), FailureKind::ReplayIdCorrupted);
+    }
+
+    #[test]
+    fn service_unavailable_is_recognised_by_trailer_or_message() {
+        let status = status_with_code(
+            Code::Unavailable,
+            "sfdc.platform.eventbus.grpc.service.unavailable",
+        );
+        assert_eq!(classify(&status), FailureKind::ServiceUnavailable);
+        let status = Status::internal(
+            "Received RST_STREAM with code 0. The service is unavailable. Try again later.",
+        );
+        assert_eq!(classify(&status), FailureKind::ServiceUnavailable);
     }
 
     #[test]

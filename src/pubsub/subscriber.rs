@@ -40,6 +40,9 @@ pub(crate) const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(300);
 pub(crate) const MIN_RECONNECT_BACKOFF: Duration = Duration::from_millis(500);
 /// Default longest reconnect delay.
 pub(crate) const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(60);
+/// The least wait before subscribing again after Salesforce said `service.unavailable`: its
+/// guidance is to wait about 5 s and retry (spec §3.6), whatever the backoff has reached.
+pub const SERVICE_UNAVAILABLE_WAIT: Duration = Duration::from_secs(5);
 
 /// Where a subscription with no checkpoint starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,6 +243,7 @@ impl<T: Send + 'static> Subscriber<T> {
             telemetry: Arc::new(telemetry),
             handed_over_any: false,
             token_refusals_in_a_row: 0,
+            next_wait_at_least: Duration::ZERO,
             prepare: Box::new(prepare),
         };
         let task = tokio::spawn(task.run(shutdown));
@@ -312,6 +316,9 @@ struct StreamTask<C, T> {
     handed_over_any: bool,
     /// Tokens refused since a stream last worked.
     token_refusals_in_a_row: u32,
+    /// The least the next reconnect waits, whatever the backoff says; zero but after
+    /// `service.unavailable`.
+    next_wait_at_least: Duration,
     /// Runs over each event before it is handed over.
     prepare: Preparer<T>,
 }
@@ -358,7 +365,10 @@ impl<C: CredentialSource, T: Send + 'static> StreamTask<C, T> {
                 backoff = self.new_backoff();
                 continue;
             }
-            let delay = backoff.next().unwrap_or(self.config.max_backoff);
+            let delay = backoff
+                .next()
+                .unwrap_or(self.config.max_backoff)
+                .max(std::mem::take(&mut self.next_wait_at_least));
             debug!(
                 delay_ms = crate::log_value::millis(delay),
                 "waiting before subscribing again"
@@ -407,12 +417,19 @@ impl<C: CredentialSource, T: Send + 'static> StreamTask<C, T> {
                 .apply_corrupted_policy(&rpc_id)
                 .await
                 .map(|()| ReconnectReason::ReplayReset),
-            FailureKind::Transient => {
+            kind @ (FailureKind::Transient | FailureKind::ServiceUnavailable) => {
                 self.telemetry.emit(SubscriberOccurrence::StreamFailed {
                     status: &status,
                     error_code: &error_code,
                     rpc_id: &rpc_id,
                 });
+                if kind == FailureKind::ServiceUnavailable {
+                    info!(
+                        wait_ms = crate::log_value::millis(SERVICE_UNAVAILABLE_WAIT),
+                        "Salesforce says the service is unavailable; waiting before subscribing again"
+                    );
+                    self.next_wait_at_least = SERVICE_UNAVAILABLE_WAIT;
+                }
                 Ok(ReconnectReason::StreamFailed)
             }
         }

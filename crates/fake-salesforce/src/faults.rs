@@ -20,6 +20,9 @@ pub struct FaultRequest {
     pub unavailable_after_events: Option<u64>,
     /// Refuse the next N Subscribe calls with RESOURCE_EXHAUSTED.
     pub resource_exhausted_calls: Option<u32>,
+    /// Refuse the next N Subscribe calls with UNAVAILABLE and the `service.unavailable` error
+    /// code, as Salesforce answers while the service is down.
+    pub service_unavailable_calls: Option<u32>,
     /// Expire every token the fake has issued (not the static token).
     pub expire_tokens: Option<bool>,
     /// Expire one token, for static-token clients.
@@ -48,6 +51,7 @@ struct FaultState {
     stall: bool,
     unavailable_after_events: Option<u64>,
     resource_exhausted_calls: u32,
+    service_unavailable_calls: u32,
     duplicate_next: u32,
     latency: Duration,
     blank_keepalive_positions: u32,
@@ -75,6 +79,9 @@ impl Faults {
             }
             if let Some(calls) = request.resource_exhausted_calls {
                 state.resource_exhausted_calls = calls;
+            }
+            if let Some(calls) = request.service_unavailable_calls {
+                state.service_unavailable_calls = calls;
             }
             if let Some(count) = request.duplicate_next {
                 state.duplicate_next = count;
@@ -113,6 +120,11 @@ impl Faults {
     /// Whether this Subscribe call must be refused with RESOURCE_EXHAUSTED.
     pub fn take_resource_exhausted(&self) -> bool {
         take_one(&mut self.lock().resource_exhausted_calls)
+    }
+
+    /// Whether this Subscribe call must be refused with the `service.unavailable` code.
+    pub fn take_service_unavailable(&self) -> bool {
+        take_one(&mut self.lock().service_unavailable_calls)
     }
 
     /// Whether the next event must be sent twice.
@@ -188,11 +200,14 @@ mod tests {
         let faults = Faults::default();
         faults.apply(&FaultRequest {
             resource_exhausted_calls: Some(1),
+            service_unavailable_calls: Some(1),
             duplicate_next: Some(2),
             ..FaultRequest::default()
         });
         assert!(faults.take_resource_exhausted());
         assert!(!faults.take_resource_exhausted());
+        assert!(faults.take_service_unavailable());
+        assert!(!faults.take_service_unavailable());
         assert!(faults.take_duplicate() && faults.take_duplicate());
         assert!(!faults.take_duplicate());
     }

@@ -30,7 +30,7 @@ use crate::proto::{
     ManagedFetchRequest, ManagedFetchResponse, PublishRequest, PublishResponse, PublishResult,
     SchemaInfo, SchemaRequest, TopicInfo, TopicRequest,
 };
-use crate::wire::{sf_status, AUTH_ERROR, TOPIC_NOT_FOUND};
+use crate::wire::{sf_status, AUTH_ERROR, SERVICE_UNAVAILABLE, TOPIC_NOT_FOUND};
 
 /// Largest event the fake accepts, like Salesforce's 1 MB limit.
 pub const MAX_EVENT_BYTES: usize = 1_000_000;
@@ -295,6 +295,14 @@ impl PubSub for PubSubService {
                 Code::ResourceExhausted,
                 "the service received too many connections and doesn't have the resources to accept new connections",
                 None,
+                &rpc_id,
+            ));
+        }
+        if self.0.faults.take_service_unavailable() {
+            return Err(sf_status(
+                Code::Unavailable,
+                "The service is unavailable. Try again later.",
+                Some(SERVICE_UNAVAILABLE),
                 &rpc_id,
             ));
         }

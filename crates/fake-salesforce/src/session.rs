@@ -27,6 +27,11 @@ use crate::wire::{
     REPLAY_ID_VALIDATION_FAILED, REQUESTED_EVENTS_INVALID, TOPIC_NOT_FOUND,
 };
 
+/// What the `unavailableAfterEvents` fault ends a stream with: an UNAVAILABLE from the
+/// infrastructure in front of Pub/Sub, which carries no Salesforce error code (spec §3.6).
+const STREAM_RESET: &str =
+    "upstream connect error or disconnect/reset before headers. reset reason: remote reset";
+
 /// What a session reads of the service it belongs to. The service implements it, so this
 /// file never names the service.
 pub(crate) trait StreamHost: Send + Sync + 'static {
@@ -170,11 +175,7 @@ impl Session {
         loop {
             self.check_token()?;
             if self.fake.faults().unavailable_now() {
-                return Err(self.status(
-                    Code::Unavailable,
-                    "the service is unavailable, try again later",
-                    None,
-                ));
+                return Err(self.status(Code::Unavailable, STREAM_RESET, None));
             }
             if !self.drain_credit_requests(&mut inbound)? {
                 return Ok(());
@@ -309,11 +310,7 @@ impl Session {
             .min(self.fake.max_events_per_response());
         let allowed = self.fake.faults().allow_events(max_events);
         if allowed == 0 {
-            return Err(self.status(
-                Code::Unavailable,
-                "the service is unavailable, try again later",
-                None,
-            ));
+            return Err(self.status(Code::Unavailable, STREAM_RESET, None));
         }
         let mut events = Vec::with_capacity(allowed);
         for event in self.fake.topic().read_from(self.next_id, allowed) {
@@ -372,11 +369,7 @@ impl Session {
             return Err(Status::cancelled("client went away"));
         }
         if self.fake.faults().unavailable_now() {
-            return Err(self.status(
-                Code::Unavailable,
-                "the service is unavailable, try again later",
-                None,
-            ));
+            return Err(self.status(Code::Unavailable, STREAM_RESET, None));
         }
         Ok(())
     }

@@ -22,6 +22,9 @@ pub const REPLAY_ID_VALIDATION_FAILED: &str =
 /// `num_requested` was zero or negative.
 pub const REQUESTED_EVENTS_INVALID: &str =
     "sfdc.platform.eventbus.grpc.subscription.fetch.requested.events.invalid";
+/// The service is down for now; Salesforce's guidance is to wait about 5 s and retry. The
+/// full code is unverified (clients match its `service.unavailable` part); the fake uses this.
+pub const SERVICE_UNAVAILABLE: &str = "sfdc.platform.eventbus.grpc.service.unavailable";
 /// Topic does not exist. The exact code is unverified; the fake uses this one.
 pub const TOPIC_NOT_FOUND: &str = "sfdc.platform.eventbus.grpc.subscription.topic.notfound";
 

@@ -323,6 +323,60 @@ async fn unavailable_mid_stream_resubscribes_losing_nothing_and_redelivering_onl
     fake.shutdown().await;
 }
 
+/// How long (paused time) a subscriber on `fake` from EARLIEST, reconnecting after 10 ms, takes
+/// to hand over its first event once `faults` have refused its first Subscribe calls.
+async fn time_to_first_event_after(faults: FaultRequest) -> Duration {
+    let fake = start_fake(false, PubSubFakeConfig::default()).await;
+    fake.publish(&numbered_events(0, 1)).unwrap();
+    fake.apply_faults(&faults);
+    let mut config = subscriber_settings(&fake);
+    config.start = ReplayStart::Earliest;
+    let shutdown = CancellationToken::new();
+    let started = tokio::time::Instant::now();
+    let mut subscriber = spawn_subscriber(config, &fake, &shutdown);
+    loop {
+        if let SubscriberItem::Event(event) =
+            next_item_within(&mut subscriber, PAUSED_ITEM_TIMEOUT).await
+        {
+            assert_eq!(seq_of(&event), 0);
+            break;
+        }
+    }
+    let waited = started.elapsed();
+    shutdown.cancel();
+    subscriber.join().await.unwrap();
+    fake.shutdown().await;
+    waited
+}
+
+/// Salesforce's guidance after `service.unavailable` is to wait about 5 s before trying again
+/// (spec §3.6): each refusal is waited out that long, though the backoff alone would retry at
+/// once.
+#[tokio::test(start_paused = true)]
+async fn service_unavailable_is_waited_out_before_subscribing_again() {
+    let waited = time_to_first_event_after(FaultRequest {
+        service_unavailable_calls: Some(2),
+        ..FaultRequest::default()
+    })
+    .await;
+    assert!(
+        waited >= 2 * byoc_connector::pubsub::SERVICE_UNAVAILABLE_WAIT,
+        "subscribed again after {waited:?}"
+    );
+    assert!(waited < Duration::from_secs(12), "waited {waited:?}");
+}
+
+/// Other refusals keep the short backoff: the wait is for `service.unavailable` only.
+#[tokio::test(start_paused = true)]
+async fn resource_exhausted_keeps_the_short_backoff() {
+    let waited = time_to_first_event_after(FaultRequest {
+        resource_exhausted_calls: Some(2),
+        ..FaultRequest::default()
+    })
+    .await;
+    assert!(waited < Duration::from_secs(1), "waited {waited:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resource_exhausted_is_retried_with_backoff() {
     let fake = start_fake(false, PubSubFakeConfig::default()).await;
