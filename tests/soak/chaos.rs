@@ -22,8 +22,9 @@ use crate::epoch_ms;
 use crate::partner::Partner;
 
 /// The kinds of fault, with their weight in the draw.
-const KINDS: [(&str, u32); 9] = [
+const KINDS: [(&str, u32); 10] = [
     ("pubsub stream reset (UNAVAILABLE)", 3),
+    ("pubsub service.unavailable", 1),
     ("pubsub stall", 2),
     ("token expiry", 2),
     ("interaction 429", 2),
@@ -119,6 +120,11 @@ impl Chaos {
                 unavailable_after_events: Some(self.rng.random_range(0..40)),
                 ..FaultRequest::default()
             }),
+            "pubsub service.unavailable" => self.fake.apply_faults(&FaultRequest {
+                unavailable_after_events: Some(0),
+                service_unavailable_calls: Some(self.rng.random_range(1..3)),
+                ..FaultRequest::default()
+            }),
             "pubsub stall" => {
                 self.fake.apply_faults(&FaultRequest {
                     stall: Some(true),
@@ -202,6 +208,7 @@ impl Chaos {
     fn lift_all(&self) {
         self.fake.apply_faults(&FaultRequest {
             stall: Some(false),
+            service_unavailable_calls: Some(0),
             ..FaultRequest::default()
         });
         self.fake.interaction().clear_faults();
