@@ -73,21 +73,24 @@ pub struct ProcessReport {
     /// `bench events`' work on one thread, ns per event, just before and just after the
     /// connector's run: how fast the shared host ran around it.
     pub host_gauge_ns: (f64, f64),
-    /// Names of the `BYOC__…` variables the connector inherits: they win over the bench's
-    /// settings, so a reader must know of them.
+    /// Names of the `BYOC__…` variables the connector inherits, and `TOKIO_WORKER_THREADS`:
+    /// they win over the bench's settings and the connector's defaults, so a reader must know.
     pub overrides: Vec<String>,
 }
 
-/// The `BYOC__…` names among the environment's variable `names`, sorted. Names only: the
-/// values may be secrets.
+/// The `BYOC__…` names among the environment's variable `names`, and tokio's worker count
+/// (which sets the connector's runtime), sorted. Names only: the values may be secrets.
 pub(super) fn config_overrides(names: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut names: Vec<String> = names
         .into_iter()
-        .filter(|name| name.starts_with(crate::config::ENV_PREFIX))
+        .filter(|name| name.starts_with(crate::config::ENV_PREFIX) || name == TOKIO_WORKER_THREADS)
         .collect();
     names.sort();
     names
 }
+
+/// Tokio's variable for its worker count, which the connector inherits like any other.
+const TOKIO_WORKER_THREADS: &str = "TOKIO_WORKER_THREADS";
 
 impl fmt::Display for ProcessReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -197,22 +200,27 @@ mod tests {
     }
 
     #[test]
-    fn overrides_are_the_byoc_variables_by_name_sorted() {
+    fn overrides_are_the_byoc_and_tokio_variables_by_name_sorted() {
         let names = config_overrides(
             [
                 "BYOC__PUBSUB__CREDIT_WINDOW",
                 "HOME",
+                "TOKIO_WORKER_THREADS",
                 "BYOC__AUTH__CLIENT_SECRET",
             ]
             .map(str::to_owned),
         );
         assert_eq!(
             names,
-            ["BYOC__AUTH__CLIENT_SECRET", "BYOC__PUBSUB__CREDIT_WINDOW"]
+            [
+                "BYOC__AUTH__CLIENT_SECRET",
+                "BYOC__PUBSUB__CREDIT_WINDOW",
+                "TOKIO_WORKER_THREADS"
+            ]
         );
         let printed = report(names).to_string();
         assert!(printed.contains(
-            "config:  overridden from the environment: BYOC__AUTH__CLIENT_SECRET, BYOC__PUBSUB__CREDIT_WINDOW"
+            "config:  overridden from the environment: BYOC__AUTH__CLIENT_SECRET, BYOC__PUBSUB__CREDIT_WINDOW, TOKIO_WORKER_THREADS"
         ));
     }
 
