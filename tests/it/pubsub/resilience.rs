@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use crate::support::*;
 use byoc_connector::pubsub::{ReconnectReason, ReplayStart, Subscriber, SubscriberItem};
-use byoc_connector::telemetry::Telemetry;
 use fake_salesforce::avro::EventSchemaSpec;
 use fake_salesforce::faults::FaultRequest;
 use fake_salesforce::pubsub_fake::PubSubFakeConfig;
@@ -40,13 +39,7 @@ async fn a_keepalive_reports_the_latest_replay_id_and_it_advances() {
     let fake = fake_with_keepalives(Duration::from_secs(60)).await;
     let replay_ids = fake.publish(&numbered_events(0, 5)).unwrap();
     let shutdown = CancellationToken::new();
-    let mut subscriber = Subscriber::spawn(
-        subscriber_settings(&fake),
-        static_credentials(&fake),
-        Telemetry::new(),
-        shutdown.clone(),
-    )
-    .unwrap();
+    let mut subscriber = spawn_subscriber(subscriber_settings(&fake), &fake, &shutdown);
     assert_eq!(
         next_keepalive_position(&mut subscriber).await,
         Some(replay_ids[4])
@@ -78,13 +71,7 @@ async fn a_keepalive_without_a_position_is_passed_over() {
     });
     let shutdown = CancellationToken::new();
     let started = tokio::time::Instant::now();
-    let mut subscriber = Subscriber::spawn(
-        subscriber_settings(&fake),
-        static_credentials(&fake),
-        Telemetry::new(),
-        shutdown.clone(),
-    )
-    .unwrap();
+    let mut subscriber = spawn_subscriber(subscriber_settings(&fake), &fake, &shutdown);
     assert_eq!(
         next_keepalive_position(&mut subscriber).await,
         Some(replay_ids[2])
