@@ -391,7 +391,8 @@ async fn run_connector(
         "{channel}\
          [delivery]\n{delivery}\n\
          [pipeline]\nmax_concurrent_conversations = {lanes}\n\n\
-         [store]\npath = \"{store}\"\n\n[server]\nlisten = \"{listen}\"\n\n\
+         [store]\npath = \"{store}\"\n\n\
+         [server]\nlisten = \"{listen}\"\nsidecar_listen = \"127.0.0.1:0\"\n\n\
          [routing]\nstrategy = \"reject\"\n",
         channel = fake.channel_toml(),
         store = dir.join("state.redb").display(),
@@ -420,12 +421,22 @@ async fn run_connector(
             }
         }
     };
-    let (window, published) = match plan.rate {
-        Some(rate) => {
-            let (window, published) = tokio::join!(watch, publish_paced(fake, plan, rate));
-            (window?, published?)
+    let delivered = async {
+        BenchResult::Ok(match plan.rate {
+            Some(rate) => {
+                let (window, published) = tokio::join!(watch, publish_paced(fake, plan, rate));
+                (window?, published?)
+            }
+            None => (watch.await?, HashMap::new()),
+        })
+    };
+    // A connector that cannot start (a refused config, a taken port) ends the run at once,
+    // instead of the whole wait for events that will never come.
+    let (window, published) = tokio::select! {
+        delivered = delivered => delivered?,
+        status = child.wait() => {
+            return Err(exited_early(status?, &dir.join(CONNECTOR_LOG)).into());
         }
-        None => (watch.await?, HashMap::new()),
     };
     let http = reqwest::Client::builder().no_proxy().build()?;
     let metrics_url = format!("http://{listen}/metrics");
@@ -461,6 +472,23 @@ async fn run_connector(
         }),
         ..window
     })
+}
+
+/// Why the run stopped when the connector exited before delivering every event: its exit
+/// status and the last line it logged, which says why for a connector that could not start.
+fn exited_early(status: std::process::ExitStatus, log: &Path) -> String {
+    /// Enough of a line to name the key or the error; a JSON log line can be long.
+    const MOST_CHARS: usize = 600;
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    match text.lines().rev().find(|line| !line.trim().is_empty()) {
+        Some(line) => {
+            let line: String = line.chars().take(MOST_CHARS).collect();
+            format!("the connector exited ({status}) before delivering every event; its last log line: {line}")
+        }
+        None => format!(
+            "the connector exited ({status}) before delivering every event, logging nothing"
+        ),
+    }
 }
 
 /// Waits until the bench's webhook has `events` distinct events; the window runs from the
