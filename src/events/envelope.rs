@@ -24,8 +24,10 @@ pub const ROUTING_WINDOW: Duration = Duration::from_secs(60);
 #[allow(clippy::cast_possible_truncation)] // 60 000 fits; `try_from` is not usable in a const.
 const ROUTING_WINDOW_MS: i64 = ROUTING_WINDOW.as_millis() as i64;
 
-/// Room for the envelope's own members, on top of the spliced JSON.
-const ENVELOPE_OVERHEAD_BYTES: usize = 320;
+/// Room for the envelope's own text (member names, quotes, the event type, two RFC 3339
+/// times), on top of the values whose lengths are known: a buffer that has to grow midway
+/// ends up twice the body's size, and a routing request's body is kept while it waits.
+const ENVELOPE_OVERHEAD_BYTES: usize = 256;
 
 impl DecodedEvent {
     /// The webhook `type`, also sent as the `X-Byoc-Event-Type` header.
@@ -61,7 +63,12 @@ impl DecodedEvent {
             OutboundEvent::Interaction(event) => event.raw_recipient(),
             OutboundEvent::RoutingRequested(event) => event.raw_recipient(),
         };
-        out.reserve(ENVELOPE_OVERHEAD_BYTES + spliced_json.len() + raw_recipient.len());
+        // Ids rarely need escaping; one that does only costs a grow.
+        let values = self.idempotency_key.len()
+            + 2 * self.replay_id.len()
+            + self.event.channel_address_identifier().len()
+            + self.event.conversation_identifier().len();
+        out.reserve(ENVELOPE_OVERHEAD_BYTES + values + spliced_json.len() + raw_recipient.len());
 
         out.extend_from_slice(b"{\"id\":");
         write_json_string(out, &self.idempotency_key);

@@ -2,7 +2,7 @@
 //! id, type, replay id, creation time and, for routing requests, the deadline.
 
 use crate::support::events::{
-    all_fixtures, fixture, CREATED_DATE_MS, PRODUCER_EVENT_ID, REPLAY_ID_HEX,
+    all_fixtures, context, fixture, CREATED_DATE_MS, PRODUCER_EVENT_ID, REPLAY_ID_HEX,
 };
 use byoc_connector::events::OutboundEvent;
 use serde_json::Value;
@@ -129,4 +129,43 @@ fn every_example_in_the_events_doc_is_what_the_connector_sends_for_its_fixture()
         examples += 1;
     }
     assert_eq!(examples, 20, "one example per event type");
+}
+
+#[test]
+fn webhook_body_is_written_into_one_buffer_sized_up_front_for_every_fixture() {
+    for fixture in all_fixtures() {
+        assert_sized_up_front(&fixture.name, &fixture.decode_as_record());
+    }
+}
+
+#[test]
+fn webhook_body_is_sized_up_front_with_uuid_identifiers_and_a_deadline() {
+    // Salesforce's conversation, channel and event ids are UUIDs, longer than the fixtures'.
+    let sample = fake_salesforce::samples::routing_requested(
+        "9bc16b48-cd9b-4d8b-b7f2-000000000001",
+        "e7e7e7e7-0000-4000-8000-000000000010",
+    );
+    let record = byoc_connector::events::PlatformEventRecord {
+        created_date_ms: CREATED_DATE_MS,
+        created_by_id: "005xx000001SvNAAA0".to_owned(),
+        event_uuid: Some("3f1d2c4b-5e6f-4a7b-8c9d-0e1f2a3b4c5d".to_owned()),
+        event_type: Some("RoutingRequested".to_owned()),
+        payload: sample.payload,
+    };
+    let decoded = OutboundEvent::from_record(record, &context()).expect("the sample decodes");
+    assert_sized_up_front("the fake's routing request", &decoded);
+}
+
+/// A buffer that grew while the body was written has at least twice what was reserved (or
+/// exactly what the last write needed); one sized up front has only the estimate's slack. A
+/// routing request's body waits in memory as long as the request does.
+fn assert_sized_up_front(name: &str, decoded: &byoc_connector::events::DecodedEvent) {
+    let mut body = Vec::new();
+    decoded.write_webhook_body(&mut body);
+    assert!(
+        body.capacity() - body.len() <= 256,
+        "{name}: {} bytes written into a buffer of {}",
+        body.len(),
+        body.capacity()
+    );
 }
