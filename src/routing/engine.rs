@@ -182,7 +182,7 @@ impl RoutingEngine {
             deadlines.deadline_ms,
             idempotency_key,
             replay_id_hex(&replay_id),
-            event.source.text().to_owned(),
+            event.source.text().into(),
             if arrived_late {
                 PendingState::Missed {
                     reason: "the request arrived after its deadline".to_owned(),
@@ -508,6 +508,9 @@ impl EngineInner {
     /// Runs `task` on the tracker until it ends or the engine is abandoned.
     pub(super) fn track(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
         let abandon = self.abandon.clone();
+        // Boxed: `select!` moves it from this block's captures into a local of its own, and
+        // the block would keep room for both for as long as the request waits.
+        let task = Box::pin(task);
         self.tasks.spawn(async move {
             tokio::select! {
                 biased;

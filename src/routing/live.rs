@@ -35,23 +35,46 @@ use super::RoutingError;
 
 impl EngineInner {
     /// The request's task: runs its machine to the end (or to shutdown), then disarms it.
-    pub(super) async fn run(self: Arc<Self>, job: Job) {
+    ///
+    /// The task lives as long as the request waits, so it is kept small: the machine is built
+    /// before it starts and arrives boxed with the job (see [`drive`]).
+    pub(super) fn run(
+        self: Arc<Self>,
+        job: Job,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
         let event_id = job.request.record.event_id.clone();
-        let machine = Machine::new(self.setup_for(&job.request));
-        drive(&*self, machine, job, &self.shutdown).await;
-        self.disarm(&event_id);
+        let (machine, job, base) = self.prepare(job);
+        async move {
+            drive(&*self, machine, job, base, &self.shutdown).await;
+            self.disarm(&event_id);
+        }
     }
 
     /// The task of a request posted by a previous run that still owes its `/agentWork`:
     /// not armed, so nothing disarms.
-    pub(super) async fn run_follow_up(self: Arc<Self>, job: Job) {
-        let machine = Machine::new(self.setup_for(&job.request));
-        drive(&*self, machine, job, &self.shutdown).await;
+    pub(super) fn run_follow_up(
+        self: Arc<Self>,
+        job: Job,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let (machine, job, base) = self.prepare(job);
+        async move { drive(&*self, machine, job, base, &self.shutdown).await }
     }
 
-    /// What the machine starts from: the plan from the settings and the request, the rest
-    /// from the record.
-    fn setup_for(&self, request: &Request) -> Setup {
+    /// The machine for `job`, the job itself, both boxed for [`drive`], and the instant the
+    /// machine's times count from; the job loses its `routing.requested` body unless the plan
+    /// asks the partner, since it would otherwise wait, unused, as long as the request does.
+    fn prepare(&self, mut job: Job) -> (Box<Machine>, Box<Job>, Instant) {
+        let base = Instant::now();
+        let setup = self.setup_for(&job.request, base);
+        if !matches!(setup.plan, Plan::Partner) {
+            job.request.body = bytes::Bytes::new();
+        }
+        (Box::new(Machine::new(setup)), Box::new(job), base)
+    }
+
+    /// What the machine starts from, its times counted from `base`: the plan from the
+    /// settings and the request, the rest from the record.
+    fn setup_for(&self, request: &Request, base: Instant) -> Setup {
         let settings = &self.settings;
         let event = &request.event;
         let plan = match (settings.strategy, &self.partner) {
@@ -94,7 +117,6 @@ impl EngineInner {
             ),
             _ => (None, None),
         };
-        let base = Instant::now();
         Setup {
             plan,
             resumed,

@@ -8,6 +8,7 @@
 //! late redeliveries are still recognised. Records are JSON; the store sees opaque bytes.
 //! Knows nothing about HTTP, strategies or the pipeline.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -212,7 +213,9 @@ pub(super) struct PendingRecord {
     /// The Pub/Sub replay id, hex.
     pub replay_id: String,
     /// The platform event's payload field exactly as received; decoded again on resume.
-    pub payload: String,
+    /// Shared: the driver keeps a copy of the record beside the one the request was armed
+    /// with, and the payload is most of a record.
+    pub payload: Arc<str>,
     /// The MessagingSession id once resolved.
     pub work_item_id: Option<String>,
     /// What `POST /route` answered, for queue and flow transfers the connector routed.
@@ -236,7 +239,7 @@ impl PendingRecord {
         deadline_ms: i64,
         idempotency_key: String,
         replay_id: String,
-        payload: String,
+        payload: Arc<str>,
         state: PendingState,
     ) -> Self {
         Self {

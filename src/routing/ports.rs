@@ -28,7 +28,8 @@ pub(super) struct Request {
     pub record: PendingRecord,
     /// The decoded request.
     pub event: Box<RoutingRequestedEvent>,
-    /// The `routing.requested` webhook body.
+    /// The `routing.requested` webhook body; empty once armed when the plan never asks the
+    /// partner.
     pub body: Bytes,
     /// Its deadlines on tokio's clock.
     pub timeline: Timeline,

@@ -172,7 +172,7 @@ fn job() -> (Job, CancellationToken) {
         60_000,
         "key-1".to_owned(),
         "01".to_owned(),
-        String::new(),
+        "".into(),
         PendingState::Pending,
     );
     let (_sender, decisions) = oneshot::channel();
@@ -217,7 +217,14 @@ async fn a_silent_partner_is_answered_success_false_at_45_s_once_that_is_written
     let ports = FakePorts::new(None, Duration::from_millis(100));
     let (job, _cancelled) = job();
     let machine = Machine::new(setup(Plan::Partner));
-    drive(&ports, machine, job, &CancellationToken::new()).await;
+    drive(
+        &ports,
+        Box::new(machine),
+        Box::new(job),
+        Instant::now(),
+        &CancellationToken::new(),
+    )
+    .await;
     assert_eq!(
         ports.log(),
         [
@@ -247,7 +254,14 @@ async fn a_cancel_overtaking_the_post_drops_it_records_cancelled_and_cleans_up()
         cancelled.cancel();
     });
     let machine = Machine::new(setup(Plan::Partner));
-    drive(&ports, machine, job, &CancellationToken::new()).await;
+    drive(
+        &ports,
+        Box::new(machine),
+        Box::new(job),
+        Instant::now(),
+        &CancellationToken::new(),
+    )
+    .await;
     assert_eq!(
         ports.log()[2..],
         [
@@ -273,7 +287,14 @@ async fn a_queue_transfer_calls_route_before_writing_and_posting_its_routing_res
         kind: "queue",
     };
     let machine = Machine::new(setup(Plan::Salesforce(queue)));
-    drive(&ports, machine, job, &CancellationToken::new()).await;
+    drive(
+        &ports,
+        Box::new(machine),
+        Box::new(job),
+        Instant::now(),
+        &CancellationToken::new(),
+    )
+    .await;
     assert_eq!(
         ports.log(),
         [
@@ -298,7 +319,14 @@ async fn shutdown_while_the_partner_thinks_leaves_the_request_pending_for_the_ne
         stopping.cancel();
     });
     let started = Instant::now();
-    drive(&ports, Machine::new(setup(Plan::Partner)), job, &shutdown).await;
+    drive(
+        &ports,
+        Box::new(Machine::new(setup(Plan::Partner))),
+        Box::new(job),
+        Instant::now(),
+        &shutdown,
+    )
+    .await;
     assert_eq!(started.elapsed(), Duration::from_secs(3));
     assert!(!ports.log().iter().any(|entry| entry.contains("write")));
 }
