@@ -126,7 +126,18 @@ fn the_image_is_built_like_the_lean_daemon_ci_checks() {
     let ci_command = ci_words.iter().position(|word| *word == "cargo").unwrap();
     let ci = cargo_words(&ci_line, ci_words[ci_command + 1]);
 
-    assert!(build.contains(&"--release"), "{build:?}");
+    // The production profile: release with link-time optimisation (Cargo.toml).
+    assert!(
+        build
+            .windows(2)
+            .any(|pair| pair == ["--profile", "production"]),
+        "{build:?}"
+    );
+    assert!(
+        builds[0].contains("install -D -m 0755 target/production/byoc-connector "),
+        "the image takes the binary the build made: {}",
+        builds[0]
+    );
     assert!(build.contains(&"--locked"), "{build:?}");
     assert_eq!(
         package_and_feature_flags(&build),
