@@ -216,15 +216,7 @@ fn setup(plan: Plan) -> Setup {
 async fn a_silent_partner_is_answered_success_false_at_45_s_once_that_is_written() {
     let ports = FakePorts::new(None, Duration::from_millis(100));
     let (job, _cancelled) = job();
-    let machine = Machine::new(setup(Plan::Partner));
-    drive(
-        &ports,
-        Box::new(machine),
-        Box::new(job),
-        Instant::now(),
-        &CancellationToken::new(),
-    )
-    .await;
+    drive_from_now(&ports, Plan::Partner, job, &CancellationToken::new()).await;
     assert_eq!(
         ports.log(),
         [
@@ -253,15 +245,7 @@ async fn a_cancel_overtaking_the_post_drops_it_records_cancelled_and_cleans_up()
         tokio::time::sleep(Duration::from_secs(5)).await;
         cancelled.cancel();
     });
-    let machine = Machine::new(setup(Plan::Partner));
-    drive(
-        &ports,
-        Box::new(machine),
-        Box::new(job),
-        Instant::now(),
-        &CancellationToken::new(),
-    )
-    .await;
+    drive_from_now(&ports, Plan::Partner, job, &CancellationToken::new()).await;
     assert_eq!(
         ports.log()[2..],
         [
@@ -286,12 +270,10 @@ async fn a_queue_transfer_calls_route_before_writing_and_posting_its_routing_res
         },
         kind: "queue",
     };
-    let machine = Machine::new(setup(Plan::Salesforce(queue)));
-    drive(
+    drive_from_now(
         &ports,
-        Box::new(machine),
-        Box::new(job),
-        Instant::now(),
+        Plan::Salesforce(queue),
+        job,
         &CancellationToken::new(),
     )
     .await;
@@ -319,14 +301,13 @@ async fn shutdown_while_the_partner_thinks_leaves_the_request_pending_for_the_ne
         stopping.cancel();
     });
     let started = Instant::now();
-    drive(
-        &ports,
-        Box::new(Machine::new(setup(Plan::Partner))),
-        Box::new(job),
-        Instant::now(),
-        &shutdown,
-    )
-    .await;
+    drive_from_now(&ports, Plan::Partner, job, &shutdown).await;
     assert_eq!(started.elapsed(), Duration::from_secs(3));
     assert!(!ports.log().iter().any(|entry| entry.contains("write")));
+}
+
+/// Drives `job` under `plan`'s machine, its times counted from now.
+async fn drive_from_now(ports: &FakePorts, plan: Plan, job: Job, shutdown: &CancellationToken) {
+    let machine = Box::new(Machine::new(setup(plan)));
+    drive(ports, machine, Box::new(job), Instant::now(), shutdown).await;
 }
