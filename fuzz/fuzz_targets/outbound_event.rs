@@ -1,6 +1,9 @@
-//! Fuzz target: `byoc_connector::fuzzing::outbound_event` on every input libFuzzer makes.
+//! Fuzz target: `byoc_connector::fuzzing::Target::OutboundEvent` on every input libFuzzer makes,
+//! through the public entry point the corpus replay test calls too, so the two cannot drift.
 //! `fuzz_target!` expands to the one unsafe block libFuzzer's C entry point needs, so this
 //! crate cannot forbid unsafe code; the library it calls does.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|input: &[u8]| byoc_connector::fuzzing::outbound_event(input));
+libfuzzer_sys::fuzz_target!(
+    |input: &[u8]| byoc_connector::fuzzing::Target::OutboundEvent.run(input)
+);

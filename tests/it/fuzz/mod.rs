@@ -3,6 +3,7 @@
 //! cheap check CI runs; `fuzz/run` does the coverage-guided search (docs/fuzzing.md).
 
 mod seeds;
+mod wiring;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
