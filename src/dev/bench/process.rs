@@ -62,7 +62,8 @@ pub enum ProcessDelivery {
 pub struct ProcessBenchPlan {
     /// Events published and consumed.
     pub events: u64,
-    /// The npm comparison script, run with `node` after the connector when given.
+    /// The npm comparison script, run with `node` after the connector when given and when
+    /// node and the client's package are there (skipped, saying why, when not).
     pub npm_script: Option<PathBuf>,
     /// Where the connector delivers.
     pub delivery: ProcessDelivery,
@@ -167,6 +168,16 @@ pub async fn run(plan: ProcessBenchPlan) -> BenchResult<ProcessReport> {
         Some(path) => path.clone(),
         None => binary.clone(),
     };
+    let (npm_script, npm_skipped) = match &plan.npm_script {
+        Some(path) if !path.is_file() => {
+            return Err(format!("--npm-script {}: no such file", path.display()).into())
+        }
+        Some(path) => match npm_unavailable(path) {
+            Some(reason) => (None, Some(reason)),
+            None => (Some(path.clone()), None),
+        },
+        None => (None, None),
+    };
     let dir = crate::dev::embedded::scratch_dir("bench-process")?;
     let mut fake = start_fake(&binary, &dir, Some(plan.harness_workers)).await?;
     seed_routing_sessions(&fake, &plan).await?;
@@ -183,7 +194,7 @@ pub async fn run(plan: ProcessBenchPlan) -> BenchResult<ProcessReport> {
             )
         })?;
     let gauge_after = host_gauge().await?;
-    let npm = match &plan.npm_script {
+    let npm = match &npm_script {
         Some(script) => Some(run_npm(script, &fake, plan.events).await?),
         None => None,
     };
@@ -195,6 +206,7 @@ pub async fn run(plan: ProcessBenchPlan) -> BenchResult<ProcessReport> {
         variant: plan.describe(),
         connector,
         npm,
+        npm_skipped,
         machine: machine(),
         date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
         load: command_output("uptime", &[]),
@@ -571,6 +583,39 @@ async fn watch_lines(
         consumer_cpu: cpu_time(consumer)?.saturating_sub(consumer_cpu),
         fake_cpu: cpu_time(fake)?.saturating_sub(fake_cpu),
         ..ConsumerFigures::empty()
+    })
+}
+
+/// The npm client's package, which the comparison script imports.
+const NPM_CLIENT: &str = "salesforce-pubsub-api-client";
+
+/// Why the npm comparison cannot run on this machine, if it cannot: no `node`, or the
+/// client's package not installed where node would look for it from the script. The
+/// connector's run is measured either way.
+fn npm_unavailable(script: &Path) -> Option<String> {
+    let node = std::process::Command::new("node")
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !node.is_ok_and(|status| status.success()) {
+        return Some(
+            "`node` is not on PATH (bench/npm/README.md: Node 20, then `npm install`)".to_owned(),
+        );
+    }
+    let script = std::path::absolute(script).unwrap_or_else(|_| script.to_path_buf());
+    let dir = script.parent().unwrap_or(Path::new("/"));
+    // Node resolves a bare import from the script's directory upwards.
+    let installed = dir
+        .ancestors()
+        .any(|ancestor| ancestor.join("node_modules").join(NPM_CLIENT).is_dir());
+    (!installed).then(|| {
+        format!(
+            "{NPM_CLIENT} is not installed for {} (run `npm install` in {})",
+            script.display(),
+            dir.display()
+        )
     })
 }
 

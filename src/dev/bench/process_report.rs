@@ -62,8 +62,10 @@ pub struct ProcessReport {
     pub variant: String,
     /// The connector's run.
     pub connector: ConsumerFigures,
-    /// The npm client's run, when a script was given.
+    /// The npm client's run, when a script was given and could run.
     pub npm: Option<ConsumerFigures>,
+    /// Why the npm client did not run although a script was given.
+    pub npm_skipped: Option<String>,
     /// `uname -srm`, CPU model and count.
     pub machine: String,
     /// UTC date and time of the run.
@@ -118,6 +120,9 @@ impl fmt::Display for ProcessReport {
             &format!("connector (run, {})", self.variant),
             &self.connector,
         )?;
+        if let Some(reason) = &self.npm_skipped {
+            writeln!(f, "  npm comparison skipped: {reason}")?;
+        }
         if let Some(npm) = &self.npm {
             write_figures(f, "npm salesforce-pubsub-api-client 5.5.2", npm)?;
             writeln!(
@@ -191,6 +196,7 @@ mod tests {
             variant: "stdout".to_owned(),
             connector: ConsumerFigures::empty(),
             npm: None,
+            npm_skipped: None,
             machine: "m".to_owned(),
             date: "d".to_owned(),
             load: "l".to_owned(),

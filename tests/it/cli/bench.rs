@@ -1,6 +1,7 @@
 //! `byoc-connector bench` as a developer runs it: bad flags are refused, named, before
 //! anything starts; a connector that cannot start ends the run at once, saying why; and the
-//! bench's connector takes no fixed port, so it runs beside a connector of the developer's.
+//! bench's connector takes no fixed port, so it runs beside a connector of the developer's;
+//! without `node` or the npm client's packages the comparison is skipped, saying why.
 
 use std::process::Command;
 
@@ -94,4 +95,99 @@ fn bench_process_runs_beside_a_connector_on_the_default_sidecar_port() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("200 events in"), "{stdout}");
+}
+
+#[test]
+fn bench_process_refuses_an_npm_script_that_is_not_a_file_naming_it() {
+    let missing =
+        std::env::temp_dir().join(format!("byoc-no-such-script-{}.mjs", std::process::id()));
+    let output = Command::new(env!("CARGO_BIN_EXE_byoc-connector"))
+        .args(["bench", "process", "--events", "10", "--npm-script"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("--npm-script {}: no such file", missing.display())),
+        "{stderr}"
+    );
+}
+
+/// A stand-in for `bench/npm/consume.mjs` in a directory of its own, with no packages.
+fn uninstalled_npm_script(label: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("byoc-bench-npm-{label}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("consume.mjs");
+    std::fs::write(&script, "import 'salesforce-pubsub-api-client';\n").unwrap();
+    (dir, script)
+}
+
+fn node_runs() -> bool {
+    Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success())
+}
+
+#[test]
+fn bench_process_without_node_measures_the_connector_and_says_the_npm_run_was_skipped() {
+    let (dir, script) = uninstalled_npm_script("no-node");
+    // A PATH where no `node` can be found.
+    let output = Command::new(env!("CARGO_BIN_EXE_byoc-connector"))
+        .args([
+            "bench",
+            "process",
+            "--events",
+            "200",
+            "--delivery",
+            "stdout",
+        ])
+        .arg("--npm-script")
+        .arg(&script)
+        .env("PATH", &dir)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("200 events in"), "{stdout}");
+    assert!(
+        stdout.contains("npm comparison skipped: `node` is not on PATH"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bench_process_with_the_npm_packages_not_installed_says_how_to_install_them() {
+    let (dir, script) = uninstalled_npm_script("uninstalled");
+    let output = Command::new(env!("CARGO_BIN_EXE_byoc-connector"))
+        .args([
+            "bench",
+            "process",
+            "--events",
+            "200",
+            "--delivery",
+            "stdout",
+        ])
+        .arg("--npm-script")
+        .arg(&script)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("200 events in"), "{stdout}");
+    let reason = if node_runs() {
+        format!(
+            "npm comparison skipped: salesforce-pubsub-api-client is not installed for {} (run `npm install` in {})",
+            script.display(),
+            dir.display()
+        )
+    } else {
+        "npm comparison skipped: `node` is not on PATH".to_owned()
+    };
+    assert!(stdout.contains(&reason), "{stdout}");
 }
