@@ -4,8 +4,8 @@
 //! Every function must return normally on any input. Bad input is the library's ordinary
 //! business (an error value or a `4xx`); a panic, here or in the code under test, is a finding.
 //! Besides "no panic", each function checks a contract the input must not be able to break
-//! (a decoded event's webhook body is JSON, a bad sidecar body gets a `4xx`), and panics when it
-//! is broken, so the fuzzer reports it. It owns no parsing of its own and must not know
+//! (a decoded event's webhook body is JSON, never harder to parse than its payload; a bad
+//! sidecar body gets a `4xx`), and panics when it is broken, so the fuzzer reports it. It owns no parsing of its own and must not know
 //! libFuzzer: it calls the same functions the connector runs.
 
 use std::cell::RefCell;
@@ -137,7 +137,10 @@ pub(crate) fn avro_record(input: &[u8]) {
         producer_event_id: "",
     };
     if let Ok(decoded) = decode_event(datum, schema, &FieldNames::default(), &context) {
-        assert_json_object(&decoded.webhook_body(), "webhook body");
+        assert_body_as_parseable_as_its_source(
+            &decoded.webhook_body(),
+            source_text(&decoded.event),
+        );
     }
 }
 
@@ -304,15 +307,39 @@ fn check_event(event: OutboundEvent) {
     };
     let _ = decoded.event.conversation_identifier();
     let _ = decoded.event_type_name();
-    assert_json_object(&decoded.webhook_body(), "webhook body");
+    assert_body_as_parseable_as_its_source(&decoded.webhook_body(), source_text(&decoded.event));
 }
 
-fn assert_json_object(bytes: &[u8], what: &str) {
-    match serde_json::from_slice::<serde_json::Value>(bytes) {
-        Ok(value) => assert!(value.is_object(), "the {what} is a JSON object"),
-        Err(error) => panic!(
-            "the {what} is not JSON ({error}): {}",
-            String::from_utf8_lossy(bytes)
-        ),
+/// The payload field's text the event was decoded from.
+fn source_text(event: &OutboundEvent) -> &str {
+    match event {
+        OutboundEvent::Interaction(event) => event.source.text(),
+        OutboundEvent::RoutingRequested(event) => event.source.text(),
+    }
+}
+
+/// The webhook body's contract. The body forwards the payload's `recipient` and entry exactly
+/// as Salesforce wrote them, checked by the decoder against JSON's grammar only (RFC 8259),
+/// so: the body is always a JSON object by that grammar; and wherever the payload text also
+/// parses into a `serde_json::Value` (numbers within a double's range, no lone surrogate
+/// escapes), so does the body. The connector never makes a payload harder to parse.
+fn assert_body_as_parseable_as_its_source(body: &[u8], source: &str) {
+    let text = std::str::from_utf8(body).unwrap_or_else(|error| {
+        panic!("the webhook body is not UTF-8 ({error})");
+    });
+    if let Err(error) = serde_json::from_str::<&serde_json::value::RawValue>(text) {
+        panic!("the webhook body is not JSON ({error}): {text}");
+    }
+    assert!(
+        text.trim_start().starts_with('{'),
+        "the webhook body is a JSON object: {text}"
+    );
+    if serde_json::from_str::<serde_json::Value>(source).is_ok() {
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(value) => assert!(value.is_object(), "the webhook body is a JSON object"),
+            Err(error) => {
+                panic!("the webhook body does not parse ({error}) where its payload does: {text}")
+            }
+        }
     }
 }

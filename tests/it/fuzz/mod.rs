@@ -2,6 +2,7 @@
 //! input and every saved crash, plus proptest's arbitrary and mutated inputs. This is the
 //! cheap check CI runs; `fuzz/run` does the coverage-guided search (docs/fuzzing.md).
 
+mod regressions;
 mod seeds;
 mod wiring;
 

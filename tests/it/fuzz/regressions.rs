@@ -1,0 +1,48 @@
+//! One named test per input in `fuzz/regressions/<target>/`: what the connector does with the
+//! input the fuzzer found, beyond the replay's "no contract broken".
+
+use byoc_connector::events::{DecodedEvent, OutboundEvent, INTERACTION_EVENT_TYPE};
+use byoc_connector::fuzzing::Target;
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+use super::fuzz_dir;
+
+/// `avro_record` found it: an entry of an unknown type whose `sessionEndTime` is
+/// `1e90344475000`. JSON's grammar allows the number, so the decoder (which checks the
+/// grammar of what it forwards untouched) takes the event, and the webhook forwards the entry
+/// exactly as written; `serde_json::Value`, like many strict parsers, refuses a number beyond
+/// a double's range. The old contract asked every body to parse as a `Value`, which the
+/// connector cannot promise for a payload that does not: the body may be no harder to parse
+/// than its payload.
+#[test]
+fn a_number_beyond_a_doubles_range_in_an_unknown_entry_is_forwarded_as_written() {
+    let saved = fuzz_dir()
+        .join("regressions")
+        .join("avro_record")
+        .join("out-of-range-number-in-an-unknown-entry");
+    Target::AvroRecord.run(&std::fs::read(&saved).unwrap());
+
+    let payload = r#"{"conversationIdentifier":"9bc16b48-cd9b-4d8b-b7f2-a376f0a05c09",
+        "channelAddressIdentifier":"b0ffeafe-0d89-4338-b14a-172ad203f22a",
+        "recipient":{"appType":"custom","subject":"end-user-7f3a2c","role":"EndUser"},
+        "payload":{"identifier":"56e10dce-0048-4e2c-9a47-0c2f4a1b2c3d",
+            "entryType":"SessionStatusChanged","senderDisplayName":null,
+            "entryPayload":{"entryType":"SessionStatusChange)","sessionEndTime":1e90344475000},
+            "sender":{"appType":"conversation","subject":"conversation-service","role":"System"},
+            "transcriptedTimestamp":1690344475508,"clientTimestamp":1690344475409,
+            "clientDuration":0}}"#;
+    assert!(serde_json::from_str::<Value>(payload).is_err());
+    let event = OutboundEvent::from_json(INTERACTION_EVENT_TYPE, payload, &[0x30, 0x39])
+        .expect("the payload is JSON by its grammar");
+    let decoded = DecodedEvent {
+        event,
+        created_date_ms: 0,
+        idempotency_key: "regression".to_owned(),
+        replay_id: vec![0x30, 0x39],
+    };
+    let body = String::from_utf8(decoded.webhook_body().to_vec()).unwrap();
+    assert!(body.contains(r#""sessionEndTime":1e90344475000"#), "{body}");
+    assert!(body.contains(r#""type":"interaction.unknown""#), "{body}");
+    serde_json::from_str::<&RawValue>(&body).expect("the body is JSON by its grammar");
+}
