@@ -201,7 +201,9 @@ fn decode_interaction(
 ) -> Result<OutboundEvent, DecodeError> {
     ensure_object(&payload_json, replay_id)?;
     let envelope = parse_envelope::<Box<ConversationEntry>>(&payload_json, true, replay_id)?;
-    let (fields, source) = envelope.into_parts(payload_json);
+    let (fields, source) = envelope
+        .into_parts(payload_json)
+        .ok_or_else(|| unlocatable(replay_id))?;
     Ok(OutboundEvent::Interaction(InteractionEvent {
         conversation_identifier: fields.conversation_identifier.unwrap_or_default(),
         channel_address_identifier: fields.channel_address_identifier,
@@ -253,7 +255,9 @@ fn decode_routing_requested(
     ensure_object(&payload_json, replay_id)?;
     let envelope = parse_envelope::<RoutingPayloadFields<'_>>(&payload_json, false, replay_id)?
         .try_map_payload(|payload| decode_routing_payload(payload, replay_id))?;
-    let (fields, source) = envelope.into_parts(payload_json);
+    let (fields, source) = envelope
+        .into_parts(payload_json)
+        .ok_or_else(|| unlocatable(replay_id))?;
     let routing = fields.payload;
     Ok(OutboundEvent::RoutingRequested(Box::new(
         RoutingRequestedEvent {
@@ -356,6 +360,15 @@ fn parse_envelope<'a, P: Deserialize<'a>>(
     seed.deserialize(&mut deserializer)
         .and_then(|envelope| deserializer.end().map(|()| envelope))
         .map_err(|error| to_decode_error(&[], locate(text, &error), replay_id))
+}
+
+/// The envelope decoded, yet its `recipient` and `payload` could not be found in the text to
+/// forward them as written.
+fn unlocatable(replay_id: &[u8]) -> DecodeError {
+    DecodeError::InvalidJson {
+        replay_id: replay_id_hex(replay_id),
+        reason: "recipient and payload could not be located in the text to forward them".to_owned(),
+    }
 }
 
 /// Rejects payloads that are not a JSON object before serde could read an array

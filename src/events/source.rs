@@ -82,26 +82,25 @@ impl<P> Envelope<P> {
         })
     }
 
-    /// Takes ownership of the text the envelope was parsed from.
-    pub(crate) fn into_parts(self, text: String) -> (EnvelopeFields<P>, SourcePayload) {
-        let (recipient, body) = self
-            .spans
-            .or_else(|| spans_by_raw_values(&text))
-            .unwrap_or((0..0, 0..0));
+    /// Takes ownership of the text the envelope was parsed from. `None` when the spans of
+    /// `recipient` and `payload` cannot be found in it, which a text this envelope was decoded
+    /// from never gives: the webhook must not forward what it cannot locate.
+    pub(crate) fn into_parts(self, text: String) -> Option<(EnvelopeFields<P>, SourcePayload)> {
+        let (recipient, body) = self.spans.or_else(|| spans_by_raw_values(&text))?;
         let fields = EnvelopeFields {
             conversation_identifier: self.conversation_identifier,
             channel_address_identifier: self.channel_address_identifier,
             recipient: self.recipient,
             payload: self.payload,
         };
-        (
+        Some((
             fields,
             SourcePayload {
                 text,
                 recipient,
                 body,
             },
-        )
+        ))
     }
 }
 
@@ -304,21 +303,40 @@ fn trim_whitespace_back(bytes: &[u8], mut end: usize) -> usize {
     end
 }
 
-/// Finds the spans with a raw-value pass, for the rare envelope with escaped keys.
+/// Finds the spans with a raw-value pass, for the rare envelope with escaped keys. Takes
+/// the last `recipient` and `payload` when a member repeats, as the single pass does, so the
+/// webhook forwards the values that were decoded.
 fn spans_by_raw_values(text: &str) -> Option<(Range<usize>, Range<usize>)> {
-    #[derive(Deserialize)]
-    struct RawMembers<'a> {
-        #[serde(borrow)]
-        recipient: &'a RawValue,
-        #[serde(borrow)]
-        payload: &'a RawValue,
+    struct LastMembers;
+
+    impl<'de> Visitor<'de> for LastMembers {
+        type Value = (Option<&'de RawValue>, Option<&'de RawValue>);
+
+        fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+            formatter.write_str("a BYOC event envelope object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let (mut recipient, mut payload) = (None, None);
+            while let Some(key) = map.next_key_seed(CowStr)? {
+                let value = map.next_value::<&'de RawValue>()?;
+                match key.as_ref() {
+                    "recipient" => recipient = Some(value),
+                    "payload" => payload = Some(value),
+                    _ => {}
+                }
+            }
+            Ok((recipient, payload))
+        }
     }
-    let members: RawMembers<'_> = serde_json::from_str(text).ok()?;
+
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let (recipient, payload) = deserializer.deserialize_map(LastMembers).ok()?;
     let span_of = |raw: &RawValue| {
         let start = offset_in(text, raw.get())?;
         Some(start..start + raw.get().len())
     };
-    Some((span_of(members.recipient)?, span_of(members.payload)?))
+    Some((span_of(recipient?)?, span_of(payload?)?))
 }
 
 #[cfg(test)]
@@ -333,7 +351,7 @@ mod tests {
         }
         .deserialize(&mut serde_json::Deserializer::from_str(text))
         .expect("envelope parses");
-        let (_, source) = envelope.into_parts(text.to_owned());
+        let (_, source) = envelope.into_parts(text.to_owned()).expect("spans found");
         (
             source.recipient_json().to_owned(),
             source.body_json().to_owned(),
@@ -357,6 +375,19 @@ mod tests {
         assert_eq!(
             spans_of(&spaced),
             (RECIPIENT.to_owned(), r#"{"x": "y"}"#.to_owned())
+        );
+    }
+
+    #[test]
+    fn repeated_members_beside_an_escaped_key_give_the_last_ones_spans() {
+        // The single pass takes the last `recipient` and `payload`; the raw-value pass an
+        // escaped key sends it to must find the same ones, not give up on the repetition.
+        let text = format!(
+            r#"{{"recipient":{{"appType":"custom","subject":"first","role":"EndUser"}},"channel\u0041ddressIdentifier":"c","payload":1,"recipient":{RECIPIENT},"payload":{{"last":true}}}}"#
+        );
+        assert_eq!(
+            spans_of(&text),
+            (RECIPIENT.to_owned(), r#"{"last":true}"#.to_owned())
         );
     }
 

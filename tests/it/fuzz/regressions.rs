@@ -1,7 +1,9 @@
 //! One named test per input in `fuzz/regressions/<target>/`: what the connector does with the
 //! input the fuzzer found, beyond the replay's "no contract broken".
 
-use byoc_connector::events::{DecodedEvent, OutboundEvent, INTERACTION_EVENT_TYPE};
+use byoc_connector::events::{
+    DecodedEvent, OutboundEvent, INTERACTION_EVENT_TYPE, ROUTING_REQUESTED_EVENT_TYPE,
+};
 use byoc_connector::fuzzing::Target;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -45,4 +47,36 @@ fn a_number_beyond_a_doubles_range_in_an_unknown_entry_is_forwarded_as_written()
     assert!(body.contains(r#""sessionEndTime":1e90344475000"#), "{body}");
     assert!(body.contains(r#""type":"interaction.unknown""#), "{body}");
     serde_json::from_str::<&RawValue>(&body).expect("the body is JSON by its grammar");
+}
+
+/// `outbound_event` found it: a routing request whose envelope repeats `recipient` and has
+/// an escaped key (`channelAddressIde\tifier`). The escaped key sent the search for the
+/// spans the webhook forwards to a second pass, which gave up on the repeated member, and the
+/// body went out as `"recipient":,"routing":}`: not JSON at all. Both passes now take the
+/// last of a repeated member, the one the decoder keeps.
+#[test]
+fn a_repeated_member_beside_an_escaped_key_forwards_the_last_one() {
+    let saved = fuzz_dir()
+        .join("regressions")
+        .join("outbound_event")
+        .join("repeated-recipient-beside-an-escaped-key");
+    Target::OutboundEvent.run(&std::fs::read(&saved).unwrap());
+
+    let payload = r#"{"channelAddressIdentifier":"b0ffeafe-0d89-4338-b14a-172ad203f22a",
+        "recipient":{"appType":"custom","subject":"first","role":"EndUser"},
+        "channelAddressIde\tifier":"x",
+        "recipient":{"appType":"custom","subject":"end-user-7f3a2c","role":"EndUser"},
+        "payload":{"conversationIdentifier":"9bc16b48-cd9b-4d8b-b7f2-a376f0a05c09",
+            "routingType":"Transfer","workRecordId":null}}"#;
+    let event = OutboundEvent::from_json(ROUTING_REQUESTED_EVENT_TYPE, payload, &[0x30, 0x39])
+        .expect("a routing request decodes");
+    let decoded = DecodedEvent {
+        event,
+        created_date_ms: 0,
+        idempotency_key: "regression".to_owned(),
+        replay_id: vec![0x30, 0x39],
+    };
+    let body: Value = serde_json::from_slice(&decoded.webhook_body()).expect("the body is JSON");
+    assert_eq!(body["recipient"]["subject"], "end-user-7f3a2c");
+    assert_eq!(body["routing"]["routingType"], "Transfer");
 }
