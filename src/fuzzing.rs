@@ -117,8 +117,8 @@ impl Target {
 /// [`RICH_SCHEMA`]); the rest is one Avro datum, as a Pub/Sub `ConsumerEvent` carries it.
 ///
 /// # Panics
-/// When the decoder panics, or a decoded event's webhook body is not a JSON object: a
-/// finding.
+/// When the decoder panics, or a decoded event's webhook body is not a JSON object, or is
+/// harder to parse than its payload: a finding.
 pub(crate) fn avro_record(input: &[u8]) {
     // Parsed once: parsing a schema costs more than decoding a datum.
     static SCHEMAS: OnceLock<[serde_avro_fast::Schema; 2]> = OnceLock::new();
@@ -149,8 +149,8 @@ pub(crate) fn avro_record(input: &[u8]) {
 /// are.
 ///
 /// # Panics
-/// When the decoder panics, or a decoded event's webhook body is not a JSON object: a
-/// finding.
+/// When the decoder panics, or a decoded event's webhook body is not a JSON object, or is
+/// harder to parse than its payload: a finding.
 pub(crate) fn outbound_event(input: &[u8]) {
     let Some((&selector, payload)) = input.split_first() else {
         return;
@@ -174,7 +174,7 @@ pub(crate) fn outbound_event(input: &[u8]) {
 ///
 /// # Panics
 /// When the routing request fails to decode or panics, or its webhook body is not a JSON
-/// object: a finding.
+/// object, or is harder to parse than its payload: a finding.
 pub fn channel_data(input: &[u8]) {
     let channel_data = String::from_utf8_lossy(input);
     let payload = serde_json::json!({
