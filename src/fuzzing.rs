@@ -5,8 +5,9 @@
 //! business (an error value or a `4xx`); a panic, here or in the code under test, is a finding.
 //! Besides "no panic", each function checks a contract the input must not be able to break
 //! (a decoded event's webhook body is JSON, never harder to parse than its payload; a bad
-//! sidecar body gets a `4xx`), and panics when it is broken, so the fuzzer reports it. It owns no parsing of its own and must not know
-//! libFuzzer: it calls the same functions the connector runs.
+//! sidecar body gets a `4xx`), and panics when it is broken, so the fuzzer reports it. It owns
+//! no parsing of its own and must not know libFuzzer: it calls the same functions the
+//! connector runs.
 
 use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
