@@ -3,6 +3,7 @@
 //! bench's connector takes no fixed port, so it runs beside a connector of the developer's;
 //! without `node` or the npm client's packages the comparison is skipped, saying why.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 #[test]
@@ -115,7 +116,7 @@ fn bench_process_refuses_an_npm_script_that_is_not_a_file_naming_it() {
 }
 
 /// A stand-in for `bench/npm/consume.mjs` in a directory of its own, with no packages.
-fn uninstalled_npm_script(label: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+fn uninstalled_npm_script(label: &str) -> (PathBuf, PathBuf) {
     let dir = std::env::temp_dir().join(format!("byoc-bench-npm-{label}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let script = dir.join("consume.mjs");
@@ -130,11 +131,11 @@ fn node_runs() -> bool {
         .is_ok_and(|output| output.status.success())
 }
 
-#[test]
-fn bench_process_without_node_measures_the_connector_and_says_the_npm_run_was_skipped() {
-    let (dir, script) = uninstalled_npm_script("no-node");
-    // A PATH where no `node` can be found.
-    let output = Command::new(env!("CARGO_BIN_EXE_byoc-connector"))
+/// Runs a 200-event stdout bench with `script` as the npm comparison (and `path` as PATH, when
+/// given); checks the connector was measured and returns the report.
+fn bench_with_npm_script(script: &Path, path: Option<&Path>) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_byoc-connector"));
+    command
         .args([
             "bench",
             "process",
@@ -144,15 +145,24 @@ fn bench_process_without_node_measures_the_connector_and_says_the_npm_run_was_sk
             "stdout",
         ])
         .arg("--npm-script")
-        .arg(&script)
-        .env("PATH", &dir)
-        .output()
-        .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-    let stdout = String::from_utf8_lossy(&output.stdout);
+        .arg(script);
+    if let Some(path) = path {
+        command.env("PATH", path);
+    }
+    let output = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("200 events in"), "{stdout}");
+    stdout
+}
+
+#[test]
+fn bench_process_without_node_measures_the_connector_and_says_the_npm_run_was_skipped() {
+    let (dir, script) = uninstalled_npm_script("no-node");
+    // A PATH where no `node` can be found.
+    let stdout = bench_with_npm_script(&script, Some(&dir));
+    let _ = std::fs::remove_dir_all(&dir);
     assert!(
         stdout.contains("npm comparison skipped: `node` is not on PATH"),
         "{stdout}"
@@ -162,24 +172,8 @@ fn bench_process_without_node_measures_the_connector_and_says_the_npm_run_was_sk
 #[test]
 fn bench_process_with_the_npm_packages_not_installed_says_how_to_install_them() {
     let (dir, script) = uninstalled_npm_script("uninstalled");
-    let output = Command::new(env!("CARGO_BIN_EXE_byoc-connector"))
-        .args([
-            "bench",
-            "process",
-            "--events",
-            "200",
-            "--delivery",
-            "stdout",
-        ])
-        .arg("--npm-script")
-        .arg(&script)
-        .output()
-        .unwrap();
+    let stdout = bench_with_npm_script(&script, None);
     let _ = std::fs::remove_dir_all(&dir);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("200 events in"), "{stdout}");
     let reason = if node_runs() {
         format!(
             "npm comparison skipped: salesforce-pubsub-api-client is not installed for {} (run `npm install` in {})",

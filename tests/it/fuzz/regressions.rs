@@ -10,6 +10,27 @@ use serde_json::Value;
 
 use super::fuzz_dir;
 
+/// Runs `target` on its saved input `name` in `fuzz/regressions/<target>/`.
+fn replay(target: Target, name: &str) {
+    let saved = fuzz_dir()
+        .join("regressions")
+        .join(target.name())
+        .join(name);
+    target.run(&std::fs::read(&saved).unwrap());
+}
+
+/// The webhook body the connector would post for `event`.
+fn webhook_body(event: OutboundEvent) -> Vec<u8> {
+    DecodedEvent {
+        event,
+        created_date_ms: 0,
+        idempotency_key: "regression".to_owned(),
+        replay_id: vec![0x30, 0x39],
+    }
+    .webhook_body()
+    .to_vec()
+}
+
 /// `avro_record` found it: an entry of an unknown type whose `sessionEndTime` is
 /// `1e90344475000`. JSON's grammar allows the number, so the decoder (which checks the
 /// grammar of what it forwards untouched) takes the event, and the webhook forwards the entry
@@ -19,11 +40,10 @@ use super::fuzz_dir;
 /// than its payload.
 #[test]
 fn a_number_beyond_a_doubles_range_in_an_unknown_entry_is_forwarded_as_written() {
-    let saved = fuzz_dir()
-        .join("regressions")
-        .join("avro_record")
-        .join("out-of-range-number-in-an-unknown-entry");
-    Target::AvroRecord.run(&std::fs::read(&saved).unwrap());
+    replay(
+        Target::AvroRecord,
+        "out-of-range-number-in-an-unknown-entry",
+    );
 
     let payload = r#"{"conversationIdentifier":"9bc16b48-cd9b-4d8b-b7f2-a376f0a05c09",
         "channelAddressIdentifier":"b0ffeafe-0d89-4338-b14a-172ad203f22a",
@@ -37,13 +57,7 @@ fn a_number_beyond_a_doubles_range_in_an_unknown_entry_is_forwarded_as_written()
     assert!(serde_json::from_str::<Value>(payload).is_err());
     let event = OutboundEvent::from_json(INTERACTION_EVENT_TYPE, payload, &[0x30, 0x39])
         .expect("the payload is JSON by its grammar");
-    let decoded = DecodedEvent {
-        event,
-        created_date_ms: 0,
-        idempotency_key: "regression".to_owned(),
-        replay_id: vec![0x30, 0x39],
-    };
-    let body = String::from_utf8(decoded.webhook_body().to_vec()).unwrap();
+    let body = String::from_utf8(webhook_body(event)).unwrap();
     assert!(body.contains(r#""sessionEndTime":1e90344475000"#), "{body}");
     assert!(body.contains(r#""type":"interaction.unknown""#), "{body}");
     serde_json::from_str::<&RawValue>(&body).expect("the body is JSON by its grammar");
@@ -56,11 +70,10 @@ fn a_number_beyond_a_doubles_range_in_an_unknown_entry_is_forwarded_as_written()
 /// last of a repeated member, the one the decoder keeps.
 #[test]
 fn a_repeated_member_beside_an_escaped_key_forwards_the_last_one() {
-    let saved = fuzz_dir()
-        .join("regressions")
-        .join("outbound_event")
-        .join("repeated-recipient-beside-an-escaped-key");
-    Target::OutboundEvent.run(&std::fs::read(&saved).unwrap());
+    replay(
+        Target::OutboundEvent,
+        "repeated-recipient-beside-an-escaped-key",
+    );
 
     let payload = r#"{"channelAddressIdentifier":"b0ffeafe-0d89-4338-b14a-172ad203f22a",
         "recipient":{"appType":"custom","subject":"first","role":"EndUser"},
@@ -70,13 +83,7 @@ fn a_repeated_member_beside_an_escaped_key_forwards_the_last_one() {
             "routingType":"Transfer","workRecordId":null}}"#;
     let event = OutboundEvent::from_json(ROUTING_REQUESTED_EVENT_TYPE, payload, &[0x30, 0x39])
         .expect("a routing request decodes");
-    let decoded = DecodedEvent {
-        event,
-        created_date_ms: 0,
-        idempotency_key: "regression".to_owned(),
-        replay_id: vec![0x30, 0x39],
-    };
-    let body: Value = serde_json::from_slice(&decoded.webhook_body()).expect("the body is JSON");
+    let body: Value = serde_json::from_slice(&webhook_body(event)).expect("the body is JSON");
     assert_eq!(body["recipient"]["subject"], "end-user-7f3a2c");
     assert_eq!(body["routing"]["routingType"], "Transfer");
 }
